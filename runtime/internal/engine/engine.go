@@ -1,0 +1,183 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/websonic/websonic/sdk/abi"
+)
+
+// Config configures an Engine. The zero value of each field means its
+// default.
+type Config struct {
+	// CacheDir holds wazero's compilation cache, shared by every module and
+	// kept across restarts. "" compiles in memory only.
+	CacheDir string
+	// MemoryLimitPages caps every instance's linear memory, in 64 KiB
+	// pages. 0 means 2048 (128 MiB).
+	MemoryLimitPages uint32
+	// NoDeadlines turns off the per-call deadline enforcement
+	// (wazero's WithCloseOnContextDone). Only benchmarks use it, to measure
+	// what deadlines cost.
+	NoDeadlines bool
+	// Logger receives engine events; module output goes to
+	// Logger.Named("module").Named(name). nil means no logging.
+	Logger hclog.Logger
+}
+
+// Engine compiles and instantiates modules.
+type Engine struct {
+	cfg   Config
+	rt    wazero.Runtime
+	cache wazero.CompilationCache
+	log   hclog.Logger
+}
+
+// New starts an engine: the wazero runtime, WASI, and the websonic host
+// module.
+func New(ctx context.Context, cfg Config) (*Engine, error) {
+	if cfg.MemoryLimitPages == 0 {
+		cfg.MemoryLimitPages = 2048
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	rc := wazero.NewRuntimeConfig().
+		WithMemoryLimitPages(cfg.MemoryLimitPages).
+		WithCloseOnContextDone(!cfg.NoDeadlines)
+	var cache wazero.CompilationCache
+	if cfg.CacheDir != "" {
+		if err := os.MkdirAll(cfg.CacheDir, 0o700); err != nil {
+			return nil, fmt.Errorf("engine: cache dir: %w", err)
+		}
+		c, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("engine: cache dir: %w", err)
+		}
+		cache = c
+		rc = rc.WithCompilationCache(c)
+	}
+	e := &Engine{cfg: cfg, rt: wazero.NewRuntimeWithConfig(ctx, rc), cache: cache, log: cfg.Logger}
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, e.rt); err != nil {
+		e.Close(ctx)
+		return nil, fmt.Errorf("engine: wasi: %w", err)
+	}
+	if err := instantiateHost(ctx, e.rt); err != nil {
+		e.Close(ctx)
+		return nil, fmt.Errorf("engine: host module: %w", err)
+	}
+	return e, nil
+}
+
+// Close closes every module and pool instance the engine made.
+func (e *Engine) Close(ctx context.Context) error {
+	err := e.rt.Close(ctx)
+	if e.cache != nil {
+		err = errors.Join(err, e.cache.Close(ctx))
+	}
+	return err
+}
+
+// Module is a compiled module, ready to be pooled.
+type Module struct {
+	name     string
+	compiled wazero.CompiledModule
+}
+
+// Name is the module's name.
+func (m *Module) Name() string { return m.name }
+
+// Close releases the compiled code.
+func (m *Module) Close(ctx context.Context) error { return m.compiled.Close(ctx) }
+
+// Compile compiles wasm (from the shared cache when it has seen the same
+// bytes before) and checks it against ABI v1. Callers verify the bytes
+// (digest, signature) before and pass exactly the verified slice.
+func (e *Engine) Compile(ctx context.Context, name string, wasm []byte) (*Module, error) {
+	cm, err := e.rt.CompileModule(ctx, wasm)
+	if err != nil {
+		return nil, fmt.Errorf("engine: compile %s: %w", name, err)
+	}
+	if err := checkABI(cm); err != nil {
+		cm.Close(ctx)
+		return nil, fmt.Errorf("%w: %s: %w", ErrABI, name, err)
+	}
+	return &Module{name: name, compiled: cm}, nil
+}
+
+var wantExports = map[string]struct{ params, results []api.ValueType }{
+	abi.ExportInitialize: {nil, nil},
+	abi.ExportABIVersion: {nil, []api.ValueType{api.ValueTypeI32}},
+	abi.ExportAlloc:      {[]api.ValueType{api.ValueTypeI32}, []api.ValueType{api.ValueTypeI32}},
+	abi.ExportHTTP:       {[]api.ValueType{api.ValueTypeI32, api.ValueTypeI32}, []api.ValueType{api.ValueTypeI64}},
+}
+
+// checkABI verifies imports and exports before anything is instantiated,
+// so a module built for another ABI fails with a clear message.
+func checkABI(cm wazero.CompiledModule) error {
+	exports := cm.ExportedFunctions()
+	if _, ok := exports[abi.ExportABIVersion]; !ok {
+		return fmt.Errorf("no %s export: not built with the Web Sonic SDK, or built as a command (use -buildmode=c-shared)", abi.ExportABIVersion)
+	}
+	for name, sig := range wantExports {
+		def, ok := exports[name]
+		if !ok {
+			return fmt.Errorf("missing export %s", name)
+		}
+		if !equalTypes(def.ParamTypes(), sig.params) || !equalTypes(def.ResultTypes(), sig.results) {
+			return fmt.Errorf("export %s has the wrong signature", name)
+		}
+	}
+	if _, ok := cm.ExportedMemories()["memory"]; !ok {
+		return errors.New("missing exported memory")
+	}
+	for _, imp := range cm.ImportedFunctions() {
+		mod, name, _ := imp.Import()
+		switch mod {
+		case wasi_snapshot_preview1.ModuleName:
+		case abi.HostModule:
+			sig, ok := hostFuncs[name]
+			if !ok {
+				return fmt.Errorf("imports unknown host function %s.%s (built for a newer ABI?)", mod, name)
+			}
+			if !equalTypes(imp.ParamTypes(), sig.params) || !equalTypes(imp.ResultTypes(), sig.results) {
+				return fmt.Errorf("imports %s.%s with the wrong signature", mod, name)
+			}
+		default:
+			return fmt.Errorf("imports from unknown module %q", mod)
+		}
+	}
+	return nil
+}
+
+func equalTypes(a, b []api.ValueType) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// moduleConfig is the per-instance wazero configuration.
+func (e *Engine) moduleConfig(out *lineWriter) wazero.ModuleConfig {
+	return wazero.NewModuleConfig().
+		WithName(""). // anonymous: many instances of one module coexist
+		WithStartFunctions(abi.ExportInitialize).
+		WithStdout(out).
+		WithStderr(out).
+		WithSysWalltime().
+		WithSysNanotime().
+		WithRandSource(rand.Reader)
+}

@@ -1,0 +1,225 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/websonic/websonic/internal/modbuild"
+	"github.com/websonic/websonic/sdk/abi"
+)
+
+// hostileWasm is the test-only hostile module, built once per test binary.
+var hostileWasm = sync.OnceValues(func() ([]byte, error) {
+	dir, err := os.MkdirTemp("", "websonic-engine-test")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	out := filepath.Join(dir, "hostile.wasm")
+	if err := modbuild.Build(context.Background(), "../testmodules/hostile", out); err != nil {
+		return nil, err
+	}
+	return os.ReadFile(out)
+})
+
+func newEngine(t testing.TB, cfg Config) *Engine {
+	t.Helper()
+	if cfg.CacheDir == "" {
+		cfg.CacheDir = filepath.Join(os.TempDir(), "websonic-test-wazero-cache")
+	}
+	if cfg.MemoryLimitPages == 0 {
+		cfg.MemoryLimitPages = 1024
+	}
+	e, err := New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close(context.Background()) })
+	return e
+}
+
+func hostilePool(t testing.TB, e *Engine, cfg PoolConfig) *Pool {
+	t.Helper()
+	wasm, err := hostileWasm()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := e.Compile(context.Background(), "hostile", wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: "hostile", Level: hclog.Warn, Output: testWriter{t}})
+	}
+	p, err := e.NewPool(context.Background(), m, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close(context.Background()) })
+	return p
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func get(p *Pool, path string) (*abi.HTTPResponse, error) {
+	return p.HTTP(context.Background(), &abi.HTTPRequest{Method: "GET", URI: path, Host: "test"}, &CallEnv{})
+}
+
+func TestGuestFailuresFailOneCall(t *testing.T) {
+	e := newEngine(t, Config{MemoryLimitPages: 1024}) // 64 MiB
+	p := hostilePool(t, e, PoolConfig{Size: 2, CallTimeout: 2 * time.Second})
+	tests := []struct {
+		name string
+		path string
+		want error
+	}{
+		{"infinite loop", "/hostile/loop", ErrTimeout},
+		{"memory past the limit", "/hostile/alloc", ErrTrap},
+		{"panic", "/hostile/panic", ErrTrap},
+		{"huge response", "/hostile/huge?mb=9", ErrBadResponse},
+		{"log: pointer out of range", "/hostile/badptr?fn=log", ErrTrap},
+		{"log: length out of range", "/hostile/badptr?fn=log-len", ErrTrap},
+		{"db: request out of range", "/hostile/badptr?fn=db", ErrTrap},
+		{"db: output buffer out of range", "/hostile/badptr?fn=db-out", ErrTrap},
+		{"config: output out of range", "/hostile/badptr?fn=config", ErrTrap},
+		{"take: output out of range", "/hostile/badptr?fn=take", ErrTrap},
+		{"take: nothing pending", "/hostile/badptr?fn=take-nothing", ErrTrap},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := p.Stats().Discarded
+			_, err := get(p, tt.path)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			if got := p.Stats().Discarded; got != before+1 {
+				t.Errorf("discarded = %d, want %d: a failed instance must not be reused", got, before+1)
+			}
+			// The pool keeps serving.
+			resp, err := get(p, "/hostile/ok")
+			if err != nil || resp.Status != 200 || string(resp.Body) != "ok" {
+				t.Fatalf("after %s: %v %+v", tt.name, err, resp)
+			}
+		})
+	}
+}
+
+func TestABIChecks(t *testing.T) {
+	e := newEngine(t, Config{})
+	tests := []struct {
+		name string
+		wasm []byte
+		want string
+	}{
+		// (module) with nothing in it.
+		{"empty module", []byte("\x00asm\x01\x00\x00\x00"), "websonic_abi_version"},
+		{"not wasm", []byte("hello"), "compile"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := e.Compile(context.Background(), "bad", tt.wasm)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestPoolHammer runs P goroutines × N calls through a small pool that
+// recycles often: every call must get a correct answer from an instance no
+// other call holds (acquire panics otherwise).
+func TestPoolHammer(t *testing.T) {
+	e := newEngine(t, Config{})
+	p := hostilePool(t, e, PoolConfig{Size: 3, MinWarm: 2, MaxCalls: 25, AcquireTimeout: 30 * time.Second})
+	const P, N = 8, 60
+	var wg sync.WaitGroup
+	errs := make(chan error, P*N)
+	for g := range P {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range N {
+				resp, err := get(p, "/hostile/ok")
+				if err != nil {
+					errs <- fmt.Errorf("g%d call %d: %w", g, i, err)
+					continue
+				}
+				if resp.Status != 200 || string(resp.Body) != "ok" {
+					errs <- fmt.Errorf("g%d call %d: %d %q", g, i, resp.Status, resp.Body)
+				}
+				if s := p.Stats(); s.Live > 3 {
+					errs <- fmt.Errorf("%d live instances in a pool of 3", s.Live)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	s := p.Stats()
+	if s.Calls != P*N || s.Failures != 0 {
+		t.Errorf("stats = %+v, want %d calls and no failures", s, P*N)
+	}
+	if s.Recycled < P*N/25-3 {
+		t.Errorf("recycled = %d, want about %d (MaxCalls 25)", s.Recycled, P*N/25)
+	}
+}
+
+func TestMemoryHighWaterRecycles(t *testing.T) {
+	e := newEngine(t, Config{})
+	p := hostilePool(t, e, PoolConfig{Size: 1, MaxMemoryPages: 60})
+	for range 3 {
+		resp, err := get(p, "/hostile/huge?mb=4")
+		if err != nil || len(resp.Body) != 4<<20 {
+			t.Fatalf("huge: %v", err)
+		}
+	}
+	if s := p.Stats(); s.Recycled == 0 {
+		t.Fatalf("stats = %+v: an instance past the memory high-water mark must be recycled", s)
+	}
+}
+
+func TestBusyPool(t *testing.T) {
+	e := newEngine(t, Config{})
+	p := hostilePool(t, e, PoolConfig{Size: 1, AcquireTimeout: 50 * time.Millisecond, CallTimeout: time.Second})
+	done := make(chan struct{})
+	go func() { get(p, "/hostile/loop"); close(done) }()
+	time.Sleep(100 * time.Millisecond)
+	if _, err := get(p, "/hostile/ok"); !errors.Is(err, ErrBusy) {
+		t.Fatalf("err = %v, want ErrBusy while the only instance loops", err)
+	}
+	<-done
+	if resp, err := get(p, "/hostile/ok"); err != nil || string(resp.Body) != "ok" {
+		t.Fatalf("after the loop timed out: %v", err)
+	}
+}
+
+func TestCloseDrains(t *testing.T) {
+	e := newEngine(t, Config{})
+	p := hostilePool(t, e, PoolConfig{Size: 2})
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := get(p, "/hostile/ok"); !errors.Is(err, ErrClosed) {
+		t.Fatalf("err = %v, want ErrClosed", err)
+	}
+	if s := p.Stats(); s.Live != 0 {
+		t.Fatalf("live = %d after Close", s.Live)
+	}
+}

@@ -1,0 +1,154 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/websonic/websonic/sdk/abi"
+)
+
+// instance is one live guest. It serves one call at a time; the pool
+// guarantees that and inUse lets tests check it.
+type instance struct {
+	id     uint64
+	mod    api.Module
+	alloc  api.Function
+	http   api.Function
+	calls  int
+	pages  uint32 // memory size at the last release, for the pool gauge
+	inUse  atomic.Bool
+	reqBuf []byte
+	stack  [2]uint64
+}
+
+func (e *Engine) instantiate(ctx context.Context, m *Module, id uint64, env *CallEnv) (_ *instance, err error) {
+	out := &lineWriter{log: env.Logger}
+	mod, err := e.rt.InstantiateModule(withState(ctx, &callState{env: env}), m.compiled, e.moduleConfig(out))
+	if err != nil {
+		return nil, classify(fmt.Errorf("instantiate %s: %w", m.name, err))
+	}
+	defer func() {
+		if err != nil {
+			mod.Close(context.Background())
+		}
+	}()
+	res, err := mod.ExportedFunction(abi.ExportABIVersion).Call(ctx)
+	if err != nil {
+		return nil, classify(fmt.Errorf("%s: %w", abi.ExportABIVersion, err))
+	}
+	if v := api.DecodeU32(res[0]); v != abi.Version {
+		if v > abi.Version {
+			return nil, fmt.Errorf("%w: %s was built for ABI v%d; this runtime speaks v%d: update the runtime", ErrABI, m.name, v, abi.Version)
+		}
+		return nil, fmt.Errorf("%w: %s was built for ABI v%d; this runtime speaks v%d: rebuild the module with a current SDK", ErrABI, m.name, v, abi.Version)
+	}
+	return &instance{
+		id:    id,
+		mod:   mod,
+		alloc: mod.ExportedFunction(abi.ExportAlloc),
+		http:  mod.ExportedFunction(abi.ExportHTTP),
+	}, nil
+}
+
+func (in *instance) memoryPages() uint32 { return in.mod.Memory().Size() / 65536 }
+
+func (in *instance) close() { in.mod.Close(context.Background()) }
+
+// serveHTTP runs one request. Any error leaves the instance unusable.
+func (in *instance) serveHTTP(ctx context.Context, req *abi.HTTPRequest, maxResp uint32) (*abi.HTTPResponse, error) {
+	in.calls++
+	in.reqBuf = req.AppendMarshal(in.reqBuf[:0])
+	n := uint32(len(in.reqBuf))
+	stack := in.stack[:]
+	stack[0] = api.EncodeU32(n)
+	if err := in.alloc.CallWithStack(ctx, stack); err != nil {
+		return nil, classify(fmt.Errorf("%s: %w", abi.ExportAlloc, err))
+	}
+	ptr := api.DecodeU32(stack[0])
+	if !in.mod.Memory().Write(ptr, in.reqBuf) {
+		return nil, fmt.Errorf("%w: %s returned [%d, +%d) outside guest memory", ErrBadResponse, abi.ExportAlloc, ptr, n)
+	}
+	stack[0], stack[1] = api.EncodeU32(ptr), api.EncodeU32(n)
+	if err := in.http.CallWithStack(ctx, stack); err != nil {
+		return nil, classify(fmt.Errorf("%s: %w", abi.ExportHTTP, err))
+	}
+	rptr, rn := abi.UnpackResult(stack[0])
+	if rn > maxResp {
+		return nil, fmt.Errorf("%w: response of %d bytes exceeds the limit of %d", ErrBadResponse, rn, maxResp)
+	}
+	v, ok := in.mod.Memory().Read(rptr, rn)
+	if !ok {
+		return nil, fmt.Errorf("%w: response [%d, +%d) outside guest memory", ErrBadResponse, rptr, rn)
+	}
+	var resp abi.HTTPResponse
+	if err := resp.Unmarshal(bytes.Clone(v)); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadResponse, err)
+	}
+	return &resp, nil
+}
+
+// classify maps a wazero call error onto the engine's sentinels.
+func classify(err error) error {
+	var exit *sys.ExitError
+	if errors.As(err, &exit) {
+		switch exit.ExitCode() {
+		case sys.ExitCodeDeadlineExceeded, sys.ExitCodeContextCanceled:
+			return fmt.Errorf("%w: %w", ErrTimeout, err)
+		default:
+			return fmt.Errorf("%w: module exited with code %d (a panic or fatal error; see the module's log): %w", ErrTrap, exit.ExitCode(), err)
+		}
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return fmt.Errorf("%w: %w", ErrTimeout, err)
+	}
+	return fmt.Errorf("%w: %w", ErrTrap, err)
+}
+
+// lineWriter sends a guest's stdout and stderr to its logger, a line at a
+// time; lines are capped so a guest cannot grow the buffer without bound.
+type lineWriter struct {
+	mu  sync.Mutex
+	log hclog.Logger
+	buf []byte
+}
+
+const maxLine = 16 << 10
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := len(p)
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			room := maxLine - len(w.buf)
+			if len(p) > room {
+				w.buf = append(w.buf, p[:room]...)
+				w.flush()
+				p = p[room:]
+				continue
+			}
+			w.buf = append(w.buf, p...)
+			break
+		}
+		w.buf = append(w.buf, p[:i]...)
+		w.flush()
+		p = p[i+1:]
+	}
+	return n, nil
+}
+
+func (w *lineWriter) flush() {
+	if len(w.buf) > 0 {
+		w.log.Info(string(w.buf), "stream", "output")
+	}
+	w.buf = w.buf[:0]
+}

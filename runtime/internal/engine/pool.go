@@ -1,0 +1,304 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/websonic/websonic/sdk/abi"
+)
+
+// PoolConfig configures a Pool. Zero fields take the defaults shown.
+type PoolConfig struct {
+	// Size is the most instances alive at once (4).
+	Size int
+	// MinWarm instances are kept instantiated and idle-ready (1); the pool
+	// replaces discarded ones in the background.
+	MinWarm int
+	// MaxCalls recycles an instance after this many calls (10000).
+	MaxCalls int
+	// MaxMemoryPages recycles an instance whose memory grew past this many
+	// 64 KiB pages (wasm memory never shrinks) (512, i.e. 32 MiB).
+	MaxMemoryPages uint32
+	// AcquireTimeout bounds the wait for a free instance (2s); past it a
+	// call fails with ErrBusy.
+	AcquireTimeout time.Duration
+	// CallTimeout bounds each guest call (10s); past it the instance is
+	// closed and the call fails with ErrTimeout.
+	CallTimeout time.Duration
+	// MaxResponseBytes caps a response (8 MiB).
+	MaxResponseBytes uint32
+	// Config is the module configuration seen during instantiation.
+	Config []byte
+	// Logger is the module's logger (guest output and logs).
+	Logger hclog.Logger
+}
+
+func (c *PoolConfig) defaults() {
+	if c.Size <= 0 {
+		c.Size = 4
+	}
+	if c.MinWarm <= 0 {
+		c.MinWarm = 1
+	}
+	c.MinWarm = min(c.MinWarm, c.Size)
+	if c.MaxCalls <= 0 {
+		c.MaxCalls = 10000
+	}
+	if c.MaxMemoryPages == 0 {
+		c.MaxMemoryPages = 512
+	}
+	if c.AcquireTimeout <= 0 {
+		c.AcquireTimeout = 2 * time.Second
+	}
+	if c.CallTimeout <= 0 {
+		c.CallTimeout = 10 * time.Second
+	}
+	if c.MaxResponseBytes == 0 {
+		c.MaxResponseBytes = 8 << 20
+	}
+	if c.Logger == nil {
+		c.Logger = hclog.NewNullLogger()
+	}
+}
+
+// Pool is a bounded set of warm instances of one module version.
+//
+// A call acquires an idle instance (or instantiates one while the pool has
+// fewer than Size), waiting at most AcquireTimeout; one instance serves one
+// call at a time. After the call the instance goes back to the idle set,
+// unless it failed in any way (trap, panic, deadline, bad response), reached
+// MaxCalls, or its memory passed MaxMemoryPages: then it is closed and, to
+// keep MinWarm, replaced in the background.
+type Pool struct {
+	e      *Engine
+	m      *Module
+	cfg    PoolConfig
+	sem    chan struct{} // one token per live-or-creatable instance slot in use
+	mu     sync.Mutex
+	idle   []*instance
+	live   int
+	closed bool
+	nextID atomic.Uint64
+	bg     sync.WaitGroup
+
+	calls, failures, recycled, discarded atomic.Uint64
+	memBytes                             atomic.Int64
+}
+
+// NewPool instantiates MinWarm instances of m, so a module that cannot
+// start (a trap in init, an ABI mismatch) fails here, not on a request.
+func (e *Engine) NewPool(ctx context.Context, m *Module, cfg PoolConfig) (*Pool, error) {
+	cfg.defaults()
+	p := &Pool{e: e, m: m, cfg: cfg, sem: make(chan struct{}, cfg.Size)}
+	for range cfg.MinWarm {
+		in, err := p.newInstance(ctx)
+		if err != nil {
+			p.Close(ctx)
+			return nil, err
+		}
+		p.mu.Lock()
+		p.idle = append(p.idle, in)
+		p.mu.Unlock()
+	}
+	return p, nil
+}
+
+func (p *Pool) newInstance(ctx context.Context) (*instance, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.CallTimeout)
+	defer cancel()
+	in, err := p.e.instantiate(ctx, p.m, p.nextID.Add(1), &CallEnv{Config: p.cfg.Config, Logger: p.cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	p.live++
+	p.mu.Unlock()
+	in.pages = in.memoryPages()
+	p.memBytes.Add(int64(in.pages) * 65536)
+	return in, nil
+}
+
+func (p *Pool) acquire(ctx context.Context) (*instance, error) {
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	t := time.NewTimer(p.cfg.AcquireTimeout)
+	defer t.Stop()
+	select {
+	case p.sem <- struct{}{}:
+	case <-t.C:
+		return nil, fmt.Errorf("%w: %s: waited %s", ErrBusy, p.m.name, p.cfg.AcquireTimeout)
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %s: %w", ErrBusy, p.m.name, ctx.Err())
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		<-p.sem
+		return nil, ErrClosed
+	}
+	var in *instance
+	if n := len(p.idle); n > 0 {
+		in = p.idle[n-1]
+		p.idle = p.idle[:n-1]
+	}
+	p.mu.Unlock()
+	if in == nil {
+		var err error
+		if in, err = p.newInstance(ctx); err != nil {
+			<-p.sem
+			return nil, err
+		}
+	}
+	if !in.inUse.CompareAndSwap(false, true) {
+		panic("engine: instance handed to two calls at once")
+	}
+	return in, nil
+}
+
+func (p *Pool) release(in *instance, failed bool) {
+	in.inUse.Store(false)
+	pages := in.memoryPages()
+	discard := failed || in.calls >= p.cfg.MaxCalls || pages > p.cfg.MaxMemoryPages
+	p.mu.Lock()
+	keep := !discard && !p.closed
+	if keep {
+		p.idle = append(p.idle, in)
+	} else {
+		p.live--
+	}
+	refill := !p.closed && p.live < p.cfg.MinWarm
+	p.mu.Unlock()
+	if keep {
+		p.memBytes.Add((int64(pages) - int64(in.pages)) * 65536)
+		in.pages = pages
+	} else {
+		p.memBytes.Add(-int64(in.pages) * 65536)
+		if failed {
+			p.discarded.Add(1)
+		} else {
+			p.recycled.Add(1)
+		}
+		in.close()
+	}
+	<-p.sem
+	if !keep && refill {
+		p.refill()
+	}
+}
+
+// refill instantiates a replacement in the background, keeping MinWarm.
+func (p *Pool) refill() {
+	p.bg.Add(1)
+	go func() {
+		defer p.bg.Done()
+		select {
+		case p.sem <- struct{}{}:
+		default:
+			return // every slot is in use: no need
+		}
+		defer func() { <-p.sem }()
+		in, err := p.newInstance(context.Background())
+		if err != nil {
+			p.cfg.Logger.Error("could not replace a module instance", "error", err)
+			return
+		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.closed {
+			p.live--
+			p.memBytes.Add(-int64(in.pages) * 65536)
+			in.close()
+			return
+		}
+		p.idle = append(p.idle, in)
+	}()
+}
+
+// HTTP runs one request through an instance. The call's deadline is
+// CallTimeout from now; ctx's own cancellation (a client going away) does not
+// interrupt a guest call, only its deadline does.
+func (p *Pool) HTTP(ctx context.Context, req *abi.HTTPRequest, env *CallEnv) (*abi.HTTPResponse, error) {
+	in, err := p.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if env.Logger == nil {
+		env.Logger = p.cfg.Logger
+	}
+	cctx, cancel := context.WithTimeout(withState(context.WithoutCancel(ctx), &callState{env: env}), p.cfg.CallTimeout)
+	resp, err := in.serveHTTP(cctx, req, p.cfg.MaxResponseBytes)
+	cancel()
+	p.calls.Add(1)
+	if err != nil {
+		p.failures.Add(1)
+		err = fmt.Errorf("%s (instance %d): %w", p.m.name, in.id, err)
+	}
+	p.release(in, err != nil)
+	return resp, err
+}
+
+// Close waits for running calls to finish (or ctx to end), then closes every
+// idle instance; instances still busy when ctx ends are closed as their calls
+// return. Calls after Close fail with ErrClosed. Close is idempotent.
+func (p *Pool) Close(ctx context.Context) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	p.mu.Unlock()
+	var err error
+	held := 0
+wait:
+	for range cap(p.sem) {
+		select {
+		case p.sem <- struct{}{}:
+			held++
+		case <-ctx.Done():
+			err = fmt.Errorf("engine: close %s: %w", p.m.name, ctx.Err())
+			break wait
+		}
+	}
+	p.bg.Wait()
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = nil
+	p.live -= len(idle)
+	p.mu.Unlock()
+	for _, in := range idle {
+		p.memBytes.Add(-int64(in.pages) * 65536)
+		in.close()
+	}
+	for range held {
+		<-p.sem
+	}
+	return err
+}
+
+// Stats is a snapshot of a pool's counters.
+type Stats struct {
+	Live, Idle                           int
+	MemoryBytes                          int64
+	Calls, Failures, Recycled, Discarded uint64
+}
+
+// Stats returns the pool's counters.
+func (p *Pool) Stats() Stats {
+	p.mu.Lock()
+	s := Stats{Live: p.live, Idle: len(p.idle)}
+	p.mu.Unlock()
+	s.MemoryBytes = p.memBytes.Load()
+	s.Calls, s.Failures = p.calls.Load(), p.failures.Load()
+	s.Recycled, s.Discarded = p.recycled.Load(), p.discarded.Load()
+	return s
+}

@@ -1,0 +1,267 @@
+package modhost
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/websonic/websonic/runtime/internal/engine"
+	"github.com/websonic/websonic/runtime/internal/sandboxdb"
+	"github.com/websonic/websonic/sdk/abi"
+	"github.com/websonic/websonic/sdk/manifest"
+)
+
+// SessionCookie is the core site's session cookie. It never reaches a
+// module, and a module cannot set it.
+const SessionCookie = "websonic_session"
+
+// Config configures a Host.
+type Config struct {
+	Engine *engine.Engine
+	Broker *sandboxdb.Broker
+	// Pool is the template for every module's pool; Config and Logger are
+	// filled in per module.
+	Pool engine.PoolConfig
+	// MaxRequestBytes caps a request body sent to a module (1 MiB).
+	MaxRequestBytes int64
+	// UserOf returns the request's signed-in user, nil when anonymous.
+	UserOf func(*http.Request) *abi.User
+	// RequestID returns the request's id.
+	RequestID func(*http.Request) string
+	// Metrics observes calls; nil for none.
+	Metrics *Metrics
+	Logger  hclog.Logger
+}
+
+// Host starts modules.
+type Host struct {
+	cfg Config
+	log hclog.Logger
+}
+
+// New returns a Host.
+func New(cfg Config) *Host {
+	if cfg.MaxRequestBytes <= 0 {
+		cfg.MaxRequestBytes = 1 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	if cfg.UserOf == nil {
+		cfg.UserOf = func(*http.Request) *abi.User { return nil }
+	}
+	if cfg.RequestID == nil {
+		cfg.RequestID = func(*http.Request) string { return "" }
+	}
+	return &Host{cfg: cfg, log: cfg.Logger}
+}
+
+// Approval is what the site owner granted a module.
+type Approval struct {
+	// Views are the core data views granted (a subset of the manifest's
+	// core_data).
+	Views []string
+	// Config holds the owner's configuration values.
+	Config map[string]json.RawMessage
+}
+
+// ApproveAll grants everything the manifest asks for, with default
+// configuration: for local development builds only.
+func ApproveAll(m *manifest.Manifest) Approval {
+	return Approval{Views: m.Capabilities.CoreData}
+}
+
+// Module is one running module version.
+type Module struct {
+	m      *manifest.Manifest
+	pool   *engine.Pool
+	db     *sandboxdb.ModuleDB
+	code   *engine.Module
+	config []byte
+	log    hclog.Logger
+	h      *Host
+}
+
+// Start provisions, migrates, compiles and warms a module. On any error
+// nothing of it keeps running.
+func (h *Host) Start(ctx context.Context, p *Package, ap Approval) (_ *Module, err error) {
+	m := p.Manifest
+	if m.ABIVersion != abi.Version {
+		return nil, fmt.Errorf("%w: %s declares ABI v%d; this runtime speaks v%d", engine.ErrABI, m.Name, m.ABIVersion, abi.Version)
+	}
+	cfg, err := m.ResolveConfig(ap.Config)
+	if err != nil {
+		return nil, fmt.Errorf("modhost: %s: %w", m.Name, err)
+	}
+	log := h.log.Named(m.Name)
+	mod := &Module{m: m, config: cfg, log: log, h: h}
+	defer func() {
+		if err != nil {
+			mod.Close(context.Background())
+		}
+	}()
+	start := time.Now()
+	if mod.db, err = h.cfg.Broker.Open(ctx, m, ap.Views, p.Migrations); err != nil {
+		return nil, err
+	}
+	if mod.code, err = h.cfg.Engine.Compile(ctx, m.Name, p.Wasm); err != nil {
+		return nil, err
+	}
+	pc := h.cfg.Pool
+	pc.Config, pc.Logger = cfg, log
+	if mod.pool, err = h.cfg.Engine.NewPool(ctx, mod.code, pc); err != nil {
+		return nil, err
+	}
+	log.Info("module started", "version", m.Version, "took", time.Since(start).Round(time.Millisecond))
+	return mod, nil
+}
+
+// Manifest is the module's manifest.
+func (m *Module) Manifest() *manifest.Manifest { return m.m }
+
+// Stats returns the module's pool counters.
+func (m *Module) Stats() engine.Stats {
+	if m.pool == nil {
+		return engine.Stats{}
+	}
+	return m.pool.Stats()
+}
+
+// DB is the module's database access (tests use its pool).
+func (m *Module) DB() *sandboxdb.ModuleDB { return m.db }
+
+// Close drains the module's calls and releases everything it holds.
+func (m *Module) Close(ctx context.Context) error {
+	var err error
+	if m.pool != nil {
+		err = m.pool.Close(ctx)
+	}
+	if m.code != nil {
+		err = errors.Join(err, m.code.Close(ctx))
+	}
+	if m.db != nil {
+		m.db.Close()
+	}
+	return err
+}
+
+// ServeHTTP carries a request into the module. The host has already checked
+// the route's access level.
+func (m *Module) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rid := m.h.cfg.RequestID(r)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, m.h.cfg.MaxRequestBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			http.Error(w, fmt.Sprintf("request body larger than %d bytes", mbe.Limit), http.StatusRequestEntityTooLarge)
+			return
+		}
+		http.Error(w, "could not read the request body", http.StatusBadRequest)
+		return
+	}
+	req := &abi.HTTPRequest{
+		Method:     r.Method,
+		URI:        r.URL.RequestURI(),
+		Host:       r.Host,
+		RemoteAddr: r.RemoteAddr,
+		RequestID:  rid,
+		Headers:    requestHeaders(r.Header),
+		Body:       body,
+		User:       m.h.cfg.UserOf(r),
+	}
+	sess := m.db.Session()
+	resp, err := m.pool.HTTP(r.Context(), req, &engine.CallEnv{DB: sess, Config: m.config, Logger: m.log})
+	sess.Close()
+	if m.h.cfg.Metrics != nil {
+		m.h.cfg.Metrics.observe(m.m.Name, time.Since(start), err)
+	}
+	if err != nil {
+		status := ErrorStatus(err)
+		m.log.Error("module call failed", "request_id", rid, "method", r.Method, "path", r.URL.Path, "status", status, "error", err)
+		if status == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", "1")
+		}
+		http.Error(w, fmt.Sprintf("%s (request id %s)", http.StatusText(status), rid), status)
+		return
+	}
+	writeResponse(w, resp)
+}
+
+// ErrorStatus is the one mapping from engine errors to HTTP statuses.
+func ErrorStatus(err error) int {
+	switch {
+	case errors.Is(err, engine.ErrBusy), errors.Is(err, engine.ErrClosed):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, engine.ErrTimeout):
+		return http.StatusGatewayTimeout
+	case errors.Is(err, engine.ErrBadResponse):
+		return http.StatusBadGateway
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// hopHeaders are connection-level headers that are not forwarded.
+var hopHeaders = map[string]bool{
+	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Te": true,
+	"Trailer": true, "Transfer-Encoding": true, "Upgrade": true, "Content-Length": true,
+}
+
+func requestHeaders(h http.Header) []abi.Header {
+	out := make([]abi.Header, 0, len(h))
+	for name, vs := range h {
+		if hopHeaders[name] {
+			continue
+		}
+		for _, v := range vs {
+			if name == "Cookie" {
+				if v = stripCookie(v, SessionCookie); v == "" {
+					continue
+				}
+			}
+			out = append(out, abi.Header{Name: name, Value: v})
+		}
+	}
+	return out
+}
+
+// stripCookie removes the named cookie from a Cookie header value.
+func stripCookie(header, name string) string {
+	parts := strings.Split(header, ";")
+	kept := parts[:0]
+	for _, p := range parts {
+		n, _, _ := strings.Cut(strings.TrimSpace(p), "=")
+		if n != name {
+			kept = append(kept, strings.TrimSpace(p))
+		}
+	}
+	return strings.Join(kept, "; ")
+}
+
+func writeResponse(w http.ResponseWriter, resp *abi.HTTPResponse) {
+	h := w.Header()
+	for _, kv := range resp.Headers {
+		name := http.CanonicalHeaderKey(kv.Name)
+		if hopHeaders[name] {
+			continue
+		}
+		if name == "Set-Cookie" {
+			if n, _, _ := strings.Cut(strings.TrimSpace(kv.Value), "="); n == SessionCookie {
+				continue
+			}
+		}
+		h.Add(name, kv.Value)
+	}
+	h.Set("Content-Length", strconv.Itoa(len(resp.Body)))
+	w.WriteHeader(resp.Status)
+	w.Write(resp.Body)
+}

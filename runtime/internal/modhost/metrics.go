@@ -1,0 +1,67 @@
+package modhost
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics exports per-module call latency and pool state to Prometheus.
+type Metrics struct {
+	latency *prometheus.HistogramVec
+	modules func() []*Module
+}
+
+var (
+	descInstances = prometheus.NewDesc("websonic_module_instances", "Live wasm instances of the module.", []string{"module"}, nil)
+	descIdle      = prometheus.NewDesc("websonic_module_instances_idle", "Idle warm instances of the module.", []string{"module"}, nil)
+	descMemory    = prometheus.NewDesc("websonic_module_memory_bytes", "Linear memory of the module's live instances.", []string{"module"}, nil)
+	descCalls     = prometheus.NewDesc("websonic_module_calls_total", "Guest calls into the module.", []string{"module"}, nil)
+	descErrors    = prometheus.NewDesc("websonic_module_call_errors_total", "Guest calls that failed (trap, panic, timeout, bad response).", []string{"module"}, nil)
+	descRecycled  = prometheus.NewDesc("websonic_module_instances_recycled_total", "Instances retired after their call or memory budget.", []string{"module"}, nil)
+	descDiscarded = prometheus.NewDesc("websonic_module_instances_discarded_total", "Instances thrown away after a failed call.", []string{"module"}, nil)
+)
+
+// NewMetrics registers the module metrics on reg; modules lists the running
+// modules at scrape time.
+func NewMetrics(reg prometheus.Registerer, modules func() []*Module) *Metrics {
+	m := &Metrics{
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "websonic_module_request_duration_seconds",
+			Help:    "Time from a request reaching a module to its answer, by outcome.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"module", "outcome"}),
+		modules: modules,
+	}
+	reg.MustRegister(m.latency, m)
+	return m
+}
+
+func (m *Metrics) observe(module string, d time.Duration, err error) {
+	outcome := "ok"
+	if err != nil {
+		outcome = "error"
+	}
+	m.latency.WithLabelValues(module, outcome).Observe(d.Seconds())
+}
+
+// Describe implements prometheus.Collector.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descInstances, descIdle, descMemory, descCalls, descErrors, descRecycled, descDiscarded} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	for _, mod := range m.modules() {
+		s, name := mod.Stats(), mod.m.Name
+		ch <- prometheus.MustNewConstMetric(descInstances, prometheus.GaugeValue, float64(s.Live), name)
+		ch <- prometheus.MustNewConstMetric(descIdle, prometheus.GaugeValue, float64(s.Idle), name)
+		ch <- prometheus.MustNewConstMetric(descMemory, prometheus.GaugeValue, float64(s.MemoryBytes), name)
+		ch <- prometheus.MustNewConstMetric(descCalls, prometheus.CounterValue, float64(s.Calls), name)
+		ch <- prometheus.MustNewConstMetric(descErrors, prometheus.CounterValue, float64(s.Failures), name)
+		ch <- prometheus.MustNewConstMetric(descRecycled, prometheus.CounterValue, float64(s.Recycled), name)
+		ch <- prometheus.MustNewConstMetric(descDiscarded, prometheus.CounterValue, float64(s.Discarded), name)
+	}
+}

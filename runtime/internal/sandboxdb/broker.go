@@ -1,0 +1,279 @@
+package sandboxdb
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/websonic/websonic/sdk/manifest"
+)
+
+// Config configures a Broker. Zero fields take the defaults shown.
+type Config struct {
+	// Admin is the runtime's own pool (its role needs CREATEROLE).
+	Admin *pgxpool.Pool
+	// RolePrefix starts every module role name, which PostgreSQL keeps
+	// cluster-wide ("websonic_"): role <prefix>mod_<name>.
+	RolePrefix string
+	// StatementTimeout is each module role's statement_timeout (5s).
+	StatementTimeout time.Duration
+	// ConnLimit is each module role's connection limit and pool size (4).
+	ConnLimit int
+	// MaxResultBytes caps one query's encoded result (4 MiB).
+	MaxResultBytes int
+	Logger         hclog.Logger
+}
+
+// Broker provisions module databases.
+type Broker struct {
+	cfg Config
+	log hclog.Logger
+}
+
+// ErrMigration wraps failures of a module's migrations.
+var ErrMigration = errors.New("sandboxdb: module migration failed")
+
+// New returns a Broker.
+func New(cfg Config) *Broker {
+	if cfg.RolePrefix == "" {
+		cfg.RolePrefix = "websonic_"
+	}
+	if cfg.StatementTimeout <= 0 {
+		cfg.StatementTimeout = 5 * time.Second
+	}
+	if cfg.ConnLimit <= 0 {
+		cfg.ConnLimit = 4
+	}
+	if cfg.MaxResultBytes <= 0 {
+		cfg.MaxResultBytes = 4 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	return &Broker{cfg: cfg, log: cfg.Logger}
+}
+
+// Schema is the module's schema name.
+func Schema(module string) string { return "mod_" + module }
+
+// Role is the module's role name.
+func (b *Broker) Role(module string) string { return b.cfg.RolePrefix + "mod_" + module }
+
+// ModuleDB is one module's database access.
+type ModuleDB struct {
+	name   string
+	pool   *pgxpool.Pool
+	maxRes int
+	conns  int
+}
+
+// Close closes the module's pool.
+func (d *ModuleDB) Close() { d.pool.Close() }
+
+// Pool is the module's own pool, connected as its role (tests use it to
+// check what the role can do).
+func (d *ModuleDB) Pool() *pgxpool.Pool { return d.pool }
+
+// Open provisions (idempotently) the module's role, schema and grants,
+// applies its pending migrations under its own role, and opens its pool.
+// views lists the core data views the site owner approved; every other
+// websonic_api view is revoked. migrations maps each manifest migration path
+// to its SQL.
+func (b *Broker) Open(ctx context.Context, m *manifest.Manifest, views []string, migrations map[string][]byte) (*ModuleDB, error) {
+	role, schema := b.Role(m.Name), Schema(m.Name)
+	password, err := b.provision(ctx, m, role, schema, views)
+	if err != nil {
+		return nil, fmt.Errorf("sandboxdb: provision %s: %w", m.Name, err)
+	}
+	pc := b.cfg.Admin.Config().Copy()
+	pc.ConnConfig.User = role
+	pc.ConnConfig.Password = password
+	pc.ConnConfig.RuntimeParams["application_name"] = "websonic module " + m.Name
+	pc.MaxConns = int32(b.cfg.ConnLimit)
+	pc.MinConns = 0
+	pc.BeforeConnect, pc.AfterConnect, pc.BeforeAcquire, pc.AfterRelease, pc.BeforeClose = nil, nil, nil, nil, nil
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("sandboxdb: pool %s: %w", m.Name, err)
+	}
+	d := &ModuleDB{name: m.Name, pool: pool, maxRes: b.cfg.MaxResultBytes, conns: b.cfg.ConnLimit}
+	if err := d.migrate(ctx, m, migrations); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (b *Broker) provision(ctx context.Context, m *manifest.Manifest, role, schema string, views []string) (string, error) {
+	for _, v := range views {
+		if !m.Capabilities.Grants(v) {
+			return "", fmt.Errorf("view %q was approved but the manifest does not ask for it", v)
+		}
+	}
+	var password string
+	err := pgx.BeginFunc(ctx, b.cfg.Admin, func(tx pgx.Tx) error {
+		// Serialise provisioning across runtime replicas.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('websonic.module:' || $1))`, m.Name); err != nil {
+			return err
+		}
+		err := tx.QueryRow(ctx, `SELECT role_password FROM websonic.modules WHERE name = $1`, m.Name).Scan(&password)
+		if errors.Is(err, pgx.ErrNoRows) {
+			password = randomPassword()
+			_, err = tx.Exec(ctx, `INSERT INTO websonic.modules (name, role_name, role_password, version, granted_views)
+				VALUES ($1, $2, $3, $4, $5)`, m.Name, role, password, m.Version, views)
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE websonic.modules SET version = $2, granted_views = $3, updated_at = now() WHERE name = $1`,
+			m.Name, m.Version, views); err != nil {
+			return err
+		}
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, role).Scan(&exists); err != nil {
+			return err
+		}
+		r := pgx.Identifier{role}.Sanitize()
+		s := pgx.Identifier{schema}.Sanitize()
+		stmts := []string{}
+		if !exists {
+			stmts = append(stmts, "CREATE ROLE "+r+" LOGIN NOINHERIT")
+		}
+		stmts = append(stmts,
+			fmt.Sprintf("ALTER ROLE %s LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT CONNECTION LIMIT %d PASSWORD %s",
+				r, b.cfg.ConnLimit, quoteLiteral(password)),
+			fmt.Sprintf("ALTER ROLE %s SET statement_timeout = %d", r, b.cfg.StatementTimeout.Milliseconds()),
+			fmt.Sprintf("ALTER ROLE %s SET lock_timeout = %d", r, b.cfg.StatementTimeout.Milliseconds()),
+			fmt.Sprintf("ALTER ROLE %s SET idle_in_transaction_session_timeout = %d", r, 2*b.cfg.StatementTimeout.Milliseconds()),
+			fmt.Sprintf("ALTER ROLE %s SET search_path = %s", r, s),
+			"GRANT "+r+" TO CURRENT_USER",
+			"DO $$ BEGIN EXECUTE format('GRANT CONNECT ON DATABASE %I TO "+escapeForFormat(r)+"', current_database()); END $$",
+			"CREATE SCHEMA IF NOT EXISTS "+s+" AUTHORIZATION "+r,
+			"CREATE TABLE IF NOT EXISTS "+s+"._migrations (name text PRIMARY KEY, checksum bytea NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+			"REVOKE ALL ON "+s+"._migrations FROM "+r,
+			"GRANT SELECT, INSERT ON "+s+"._migrations TO "+r,
+			"REVOKE ALL ON ALL TABLES IN SCHEMA websonic_api FROM "+r,
+			"REVOKE ALL ON SCHEMA websonic_api FROM "+r,
+		)
+		if len(views) > 0 {
+			stmts = append(stmts, "GRANT USAGE ON SCHEMA websonic_api TO "+r)
+			for _, v := range views {
+				stmts = append(stmts, "GRANT SELECT ON "+pgx.Identifier{"websonic_api", v}.Sanitize()+" TO "+r)
+			}
+		}
+		for _, q := range stmts {
+			if _, err := tx.Exec(ctx, q); err != nil {
+				return fmt.Errorf("%s: %w", redact(q), err)
+			}
+		}
+		return nil
+	})
+	return password, err
+}
+
+// migrate applies the manifest's migrations the module has not seen, in
+// order, each in one transaction under the module's role together with its
+// record in mod_<name>._migrations. Migrations are forward-only: a recorded
+// migration whose SQL changed, or that the package no longer lists, is an
+// error.
+func (d *ModuleDB) migrate(ctx context.Context, m *manifest.Manifest, files map[string][]byte) error {
+	applied := map[string][]byte{}
+	rows, err := d.pool.Query(ctx, `SELECT name, checksum FROM _migrations`)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrMigration, m.Name, err)
+	}
+	for rows.Next() {
+		var name string
+		var sum []byte
+		if err := rows.Scan(&name, &sum); err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrMigration, m.Name, err)
+		}
+		applied[name] = sum
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrMigration, m.Name, err)
+	}
+	listed := map[string]bool{}
+	for _, name := range m.Migrations {
+		listed[name] = true
+		sql, ok := files[name]
+		if !ok {
+			return fmt.Errorf("%w: %s: %s is listed in the manifest but not in the package", ErrMigration, m.Name, name)
+		}
+		sum := sha256.Sum256(sql)
+		if prev, ok := applied[name]; ok {
+			if string(prev) != string(sum[:]) {
+				return fmt.Errorf("%w: %s: %s was changed after it was applied (migrations are forward-only: add a new one)", ErrMigration, m.Name, name)
+			}
+			continue
+		}
+		err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, string(sql)); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO _migrations (name, checksum) VALUES ($1, $2)`, name, sum[:])
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("%w: %s: %s: %w", ErrMigration, m.Name, name, err)
+		}
+	}
+	for name := range applied {
+		if !listed[name] {
+			return fmt.Errorf("%w: %s: %s was applied but the package no longer lists it (migrations are forward-only)", ErrMigration, m.Name, name)
+		}
+	}
+	return nil
+}
+
+func randomPassword() string {
+	b := make([]byte, 24)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func quoteLiteral(s string) string {
+	// s is hex from randomPassword or a stored copy of one; keep it safe anyway.
+	out := []byte{'\''}
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\'' {
+			out = append(out, '\'')
+		}
+		out = append(out, s[i])
+	}
+	return string(append(out, '\''))
+}
+
+// escapeForFormat doubles what format() and the surrounding string literal
+// would otherwise interpret, for an already-quoted identifier.
+func escapeForFormat(ident string) string {
+	out := []byte{}
+	for i := 0; i < len(ident); i++ {
+		switch ident[i] {
+		case '\'':
+			out = append(out, '\'', '\'')
+		case '%':
+			out = append(out, '%', '%')
+		default:
+			out = append(out, ident[i])
+		}
+	}
+	return string(out)
+}
+
+// redact hides passwords in statements that end up in error messages.
+func redact(q string) string {
+	if i := strings.Index(q, " PASSWORD "); i >= 0 {
+		return q[:i] + " PASSWORD '…'"
+	}
+	return q
+}

@@ -1,0 +1,51 @@
+// Package site is the runtime's core site: registration, login, sessions and
+// roles, and the few pages that go with them (home, register, login, account).
+//
+// # Ownership
+//
+// The package owns the rows of websonic.users and websonic.sessions (the
+// schema itself belongs to package coredb and is created by coredb.Migrate,
+// which must have run before a Site or Store is used). It appends to
+// websonic.audit_log through coredb.Audit: user.register, user.login,
+// user.login_failed, user.logout and user.role. The server owns the chi
+// router and the middleware around it; in particular it wraps everything in
+// http.CrossOriginProtection, which is why the forms here carry no CSRF token.
+//
+// # Wiring
+//
+//	s, err := site.New(site.Config{Pool: pool, Logger: logger})
+//	defer s.Close()
+//	r := chi.NewRouter()
+//	r.Use(s.Sessions)   // puts the signed-in *User in the request context
+//	s.Routes(r)         // GET /, GET/POST /register, GET/POST /login, POST /logout, GET /account
+//
+// Handlers elsewhere read the user with UserFrom(r.Context()) and answer every
+// "not allowed" with Site.Deny, so that anonymous visitors are sent to the
+// login page and signed-in users without the role get one 403 page.
+//
+// # Roles
+//
+// A user has exactly one stored role; the roles form a hierarchy
+// admin ⊃ staff ⊃ member, so User.Has(RoleStaff) is true for admins too.
+// Roles are read from the database on every request, so a role change applies
+// to the user's live sessions at once.
+//
+// # Passwords and sessions
+//
+// Passwords are hashed with argon2id (m=19456 KiB, t=2, p=1) and stored as
+// PHC strings; verification reads the parameters from the stored string, and a
+// hash made with other parameters is replaced at the next successful login.
+// At most GOMAXPROCS hashes run at once, so memory stays bounded under load.
+// A session token is 32 random bytes, sent base64url-encoded in the HttpOnly,
+// SameSite=Lax cookie "websonic_session"; only its SHA-256 is stored. Logging
+// in always mints a new token (no fixation). Passwords and tokens are never
+// logged.
+//
+// # Concurrency
+//
+// Store and Site are safe for concurrent use by any number of goroutines once
+// built; their configuration is copied by New and never changes. Site runs one
+// background goroutine (the expired-session and rate-limiter sweeper), which
+// Close stops; Close waits for it and may be called more than once. Close does
+// not close the pool, which belongs to the caller.
+package site

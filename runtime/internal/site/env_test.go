@@ -1,0 +1,135 @@
+package site
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// env is a Site on a fresh database behind a real HTTP server, wrapped the way
+// the server wraps it (CrossOriginProtection, Sessions).
+type env struct {
+	t    *testing.T
+	pool *pgxpool.Pool
+	site *Site
+	srv  *httptest.Server
+}
+
+// newEnv starts a site; cfg.Pool is filled in. extra may add routes.
+func newEnv(t *testing.T, cfg Config, extra func(s *Site, r chi.Router)) *env {
+	t.Helper()
+	pool := newPool(t)
+	cfg.Pool = pool
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	r := chi.NewRouter()
+	r.Use(s.Sessions)
+	s.Routes(r)
+	if extra != nil {
+		extra(s, r)
+	}
+	srv := httptest.NewServer(http.NewCrossOriginProtection().Handler(r))
+	t.Cleanup(srv.Close)
+	return &env{t: t, pool: pool, site: s, srv: srv}
+}
+
+// client returns a browser-like client with its own cookie jar that does not
+// follow redirects.
+func (e *env) client() *http.Client {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return &http.Client{
+		Jar:           jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// result is a response with its body read.
+type result struct {
+	*http.Response
+	body string
+}
+
+func (e *env) do(c *http.Client, req *http.Request) result {
+	e.t.Helper()
+	resp, err := c.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return result{resp, string(b)}
+}
+
+func (e *env) get(c *http.Client, path string) result {
+	e.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, e.srv.URL+path, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return e.do(c, req)
+}
+
+func (e *env) post(c *http.Client, path string, form url.Values) result {
+	e.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, e.srv.URL+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return e.do(c, req)
+}
+
+// user creates a user directly in the store.
+func (e *env) user(username, password string, role Role) *User {
+	e.t.Helper()
+	u, err := e.site.Store().CreateUser(context.Background(), NewUser{Username: username, Password: password, Role: role})
+	if err != nil {
+		e.t.Fatalf("CreateUser(%q): %v", username, err)
+	}
+	return u
+}
+
+// login logs c in and fails the test unless it worked.
+func (e *env) login(c *http.Client, username, password string) {
+	e.t.Helper()
+	res := e.post(c, "/login", url.Values{"username": {username}, "password": {password}})
+	if res.StatusCode != http.StatusSeeOther {
+		e.t.Fatalf("login %s: status %d, body:\n%s", username, res.StatusCode, res.body)
+	}
+}
+
+// sessionCookie returns the session cookie a response set, or nil.
+func sessionCookie(resp *http.Response) *http.Cookie {
+	for _, c := range resp.Cookies() {
+		if c.Name == SessionCookie {
+			return c
+		}
+	}
+	return nil
+}
+
+func (e *env) count(sql string, args ...any) int {
+	e.t.Helper()
+	var n int
+	if err := e.pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}

@@ -1,0 +1,344 @@
+package site
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/websonic/websonic/runtime/internal/coredb"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+// pageNames are the pages, each rendered inside templates/layout.html.
+var pageNames = []string{"home.html", "login.html", "register.html", "account.html", "error.html"}
+
+func parsePages() (map[string]*template.Template, error) {
+	pages := make(map[string]*template.Template, len(pageNames))
+	for _, name := range pageNames {
+		t, err := template.ParseFS(templateFS, "templates/layout.html", "templates/"+name)
+		if err != nil {
+			return nil, fmt.Errorf("site: templates: %w", err)
+		}
+		pages[name] = t
+	}
+	return pages, nil
+}
+
+// maxFormBytes bounds the body of the site's forms.
+const maxFormBytes = 64 << 10
+
+// formValues is what the forms give back to the user after an error (never
+// the password).
+type formValues struct {
+	Username, DisplayName, Email string
+}
+
+// pageData is what every template gets.
+type pageData struct {
+	SiteName string
+	Title    string
+	User     *User
+	Nav      []NavLink
+	Error    string     // the form's error message, if any
+	Next     string     // where to go after login or registration
+	Form     formValues // what the user typed
+	Message  string     // error.html's text
+	SignIn   bool       // error.html offers a sign-in link
+}
+
+// Routes registers the core pages on r. They expect Sessions to run before
+// them (r.Use(s.Sessions)).
+func (s *Site) Routes(r chi.Router) {
+	r.Get("/", s.handleHome)
+	r.Get("/register", s.handleRegisterForm)
+	r.Post("/register", s.handleRegister)
+	r.Get("/login", s.handleLoginForm)
+	r.Post("/login", s.handleLogin)
+	r.Post("/logout", s.handleLogout)
+	r.Get("/account", s.handleAccount)
+}
+
+// render writes page with status, filling in the parts every page shows.
+func (s *Site) render(w http.ResponseWriter, r *http.Request, status int, page string, d pageData) {
+	d.SiteName = s.cfg.SiteName
+	d.User = UserFrom(r.Context())
+	if s.cfg.Nav != nil {
+		d.Nav = s.cfg.Nav(d.User)
+	}
+	var buf bytes.Buffer
+	if err := s.pages[page].ExecuteTemplate(&buf, "layout", d); err != nil {
+		s.log.Error("rendering page failed", "page", page, "error", err)
+		http.Error(w, "internal server error", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes()) //nolint:errcheck // the client went away
+}
+
+// fail answers an unexpected error with a 500 page; err goes to the log only.
+func (s *Site) fail(w http.ResponseWriter, r *http.Request, msg string, err error) {
+	s.log.Error(msg, "path", r.URL.Path, "error", err)
+	s.render(w, r, http.StatusInternalServerError, "error.html", pageData{
+		Title: "Error", Message: formMessage(err),
+	})
+}
+
+// Deny is the one place that answers "not allowed" for a request that needs
+// role need: an anonymous GET or HEAD is redirected (303) to the login page,
+// which comes back here afterwards; any other anonymous request gets 401; a
+// signed-in user without the role gets a 403 page.
+func (s *Site) Deny(w http.ResponseWriter, r *http.Request, u *User, need Role) {
+	switch {
+	case u == nil && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		http.Redirect(w, r, "/login?next="+url.QueryEscape(safeNext(r.URL.RequestURI())), http.StatusSeeOther)
+	case u == nil:
+		s.render(w, r, http.StatusUnauthorized, "error.html", pageData{
+			Title: "Sign in required", Message: "Please sign in to do this.", SignIn: true,
+		})
+	default:
+		s.log.Info("access denied", "user", u.Username, "need", need, "path", r.URL.Path)
+		s.render(w, r, http.StatusForbidden, "error.html", pageData{
+			Title: "Not allowed", Message: fmt.Sprintf("This page needs the %s role, which your account does not have.", need),
+		})
+	}
+}
+
+// safeNext returns next when it is a local path ("/..." but not "//..." or
+// "/\...", which browsers read as another host), else "/".
+func safeNext(next string) string {
+	if next == "" || next[0] != '/' || len(next) > 2048 {
+		return "/"
+	}
+	if len(next) > 1 && (next[1] == '/' || next[1] == '\\') {
+		return "/"
+	}
+	// Browsers drop tabs and newlines from URLs ("/\t/evil" is "//evil"):
+	// refuse every control character and space.
+	for i := 0; i < len(next); i++ {
+		if next[i] <= ' ' || next[i] == 0x7f {
+			return "/"
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
+		return "/"
+	}
+	return next
+}
+
+// clientIP is the rate-limiting key of r's client: the host of r.RemoteAddr,
+// with IPv6 addresses cut to their /64 (one subscriber's usual allocation).
+// X-Forwarded-For and friends are deliberately ignored: any client can send
+// them. Behind a reverse proxy, the server must set RemoteAddr from the
+// proxy's header itself, trusting only that proxy.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	a = a.Unmap()
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
+}
+
+// parseForm reads a url-encoded form of at most maxFormBytes.
+func parseForm(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	return r.ParseForm()
+}
+
+// badForm answers a form body that cannot be read.
+func (s *Site) badForm(w http.ResponseWriter, r *http.Request, err error) {
+	status := http.StatusBadRequest
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		status = http.StatusRequestEntityTooLarge
+	}
+	s.render(w, r, status, "error.html", pageData{Title: "Bad request", Message: "The form could not be read."})
+}
+
+func (s *Site) handleHome(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, "home.html", pageData{Title: "Welcome"})
+}
+
+func (s *Site) handleAccount(w http.ResponseWriter, r *http.Request) {
+	u := UserFrom(r.Context())
+	if !u.Has(RoleMember) {
+		s.Deny(w, r, u, RoleMember)
+		return
+	}
+	s.render(w, r, http.StatusOK, "account.html", pageData{Title: "Your account"})
+}
+
+func (s *Site) handleRegisterForm(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, "register.html", pageData{Title: "Register", Next: safeNext(r.URL.Query().Get("next"))})
+}
+
+func (s *Site) handleRegister(w http.ResponseWriter, r *http.Request) {
+	if err := parseForm(w, r); err != nil {
+		s.badForm(w, r, err)
+		return
+	}
+	d := pageData{
+		Title: "Register",
+		Next:  safeNext(r.PostForm.Get("next")),
+		Form: formValues{
+			Username:    r.PostForm.Get("username"),
+			DisplayName: r.PostForm.Get("display_name"),
+			Email:       r.PostForm.Get("email"),
+		},
+	}
+	ip := clientIP(r)
+	var err error
+	var u *User
+	if !s.limiter.allow(ip, "", time.Now()) {
+		err = ErrRateLimited
+		s.log.Warn("registration rate limited", "ip", ip)
+	} else {
+		u, err = s.store.CreateUser(r.Context(), NewUser{
+			Username:    d.Form.Username,
+			DisplayName: d.Form.DisplayName,
+			Email:       d.Form.Email,
+			Password:    r.PostForm.Get("password"),
+			Role:        RoleMember,
+		})
+	}
+	if err != nil {
+		status := httpStatus(err)
+		if status == http.StatusInternalServerError {
+			s.fail(w, r, "registration failed", err)
+			return
+		}
+		if status == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "60")
+		}
+		d.Error = formMessage(err)
+		s.render(w, r, status, "register.html", d)
+		return
+	}
+	s.log.Info("user registered", "user", u.Username, "ip", ip)
+	if err := s.startSession(w, r, u); err != nil {
+		s.fail(w, r, "starting session failed", err)
+		return
+	}
+	http.Redirect(w, r, d.Next, http.StatusSeeOther)
+}
+
+func (s *Site) handleLoginForm(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, "login.html", pageData{Title: "Log in", Next: safeNext(r.URL.Query().Get("next"))})
+}
+
+func (s *Site) handleLogin(w http.ResponseWriter, r *http.Request) {
+	if err := parseForm(w, r); err != nil {
+		s.badForm(w, r, err)
+		return
+	}
+	typed := r.PostForm.Get("username")
+	password := r.PostForm.Get("password")
+	d := pageData{Title: "Log in", Next: safeNext(r.PostForm.Get("next")), Form: formValues{Username: typed}}
+	username := normalizeUsername(typed)
+	ip := clientIP(r)
+
+	var u *User
+	var err error
+	switch {
+	case username == "" || password == "":
+		err = errMissingCredentials
+	case !s.limiter.allow(ip, username, time.Now()):
+		err = ErrRateLimited
+		s.log.Warn("login rate limited", "user", username, "ip", ip)
+	default:
+		u, err = s.store.Authenticate(r.Context(), username, password)
+	}
+	if errors.Is(err, ErrUnknownUser) || errors.Is(err, ErrWrongPassword) {
+		reason := "wrong_password"
+		if errors.Is(err, ErrUnknownUser) {
+			reason = "unknown_user"
+		}
+		subject := username
+		if len(subject) > maxUserKeyLen {
+			subject = subject[:maxUserKeyLen]
+		}
+		s.log.Info("login failed", "user", subject, "reason", reason, "ip", ip)
+		if aerr := coredb.Audit(r.Context(), s.cfg.Pool, 0, "user.login_failed", subject, map[string]any{"reason": reason, "ip": ip}); aerr != nil {
+			s.log.Error("auditing failed login failed", "error", aerr)
+		}
+	}
+	if err != nil {
+		status := httpStatus(err)
+		if status == http.StatusInternalServerError {
+			s.fail(w, r, "login failed", err)
+			return
+		}
+		if status == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "60")
+		}
+		d.Error = formMessage(err)
+		s.render(w, r, status, "login.html", d)
+		return
+	}
+	if err := s.startSession(w, r, u); err != nil {
+		s.fail(w, r, "starting session failed", err)
+		return
+	}
+	s.log.Info("user logged in", "user", u.Username, "ip", ip)
+	if err := coredb.Audit(r.Context(), s.cfg.Pool, u.ID, "user.login", u.Username, map[string]any{"ip": ip}); err != nil {
+		s.log.Error("auditing login failed", "error", err)
+	}
+	http.Redirect(w, r, d.Next, http.StatusSeeOther)
+}
+
+// startSession ends the request's current session, if any, and starts a new
+// one for u: a fresh token every time, so a planted cookie is worthless.
+func (s *Site) startSession(w http.ResponseWriter, r *http.Request, u *User) error {
+	if old, _ := cookieToken(r); old != nil {
+		if err := s.store.deleteSession(r.Context(), old); err != nil {
+			s.log.Warn("ending previous session failed", "error", err)
+		}
+	}
+	token := newToken()
+	if err := s.store.createSession(r.Context(), token, u.ID, s.cfg.SessionTTL); err != nil {
+		return err
+	}
+	s.setSessionCookie(w, token)
+	return nil
+}
+
+func (s *Site) handleLogout(w http.ResponseWriter, r *http.Request) {
+	if token, _ := cookieToken(r); token != nil {
+		if err := s.store.deleteSession(r.Context(), token); err != nil {
+			s.fail(w, r, "logout failed", err)
+			return
+		}
+	}
+	s.clearSessionCookie(w)
+	if u := UserFrom(r.Context()); u != nil {
+		s.log.Info("user logged out", "user", u.Username, "ip", clientIP(r))
+		if err := coredb.Audit(r.Context(), s.cfg.Pool, u.ID, "user.logout", u.Username, nil); err != nil {
+			s.log.Error("auditing logout failed", "error", err)
+		}
+	}
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}

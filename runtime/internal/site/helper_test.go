@@ -1,0 +1,30 @@
+package site
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/websonic/websonic/internal/pgtest"
+	"github.com/websonic/websonic/runtime/internal/coredb"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// newPool returns a pool on a fresh, migrated database (connected as its
+// non-superuser owner, as the runtime is) that lives as long as t.
+func newPool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	ctx := context.Background()
+	db := pgtest.NewDB(t)
+	pool, err := pgxpool.New(ctx, db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if err := coredb.Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	return pool
+}

@@ -1,0 +1,117 @@
+package site
+
+import (
+	"context"
+	"errors"
+	"html/template"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Config configures a Site. New copies it; changing it afterwards has no effect.
+type Config struct {
+	Pool          *pgxpool.Pool           // required; migrated by coredb.Migrate
+	Logger        hclog.Logger            // nil = null logger; the site logs to Logger.Named("site")
+	SecureCookies bool                    // set the Secure flag (true in production behind TLS; false for http://localhost dev)
+	SessionTTL    time.Duration           // 0 = 14 days
+	Nav           func(u *User) []NavLink // links contributed by modules, already filtered for u (nil when anonymous); may be nil
+	SiteName      string                  // "" = "Web Sonic"
+}
+
+// NavLink is one link in the navigation bar.
+type NavLink struct{ Label, Path string }
+
+// defaultSessionTTL is the session lifetime when Config.SessionTTL is 0.
+const defaultSessionTTL = 14 * 24 * time.Hour
+
+// sweepEvery is how often expired sessions and idle rate-limit keys are dropped.
+const sweepEvery = 5 * time.Minute
+
+// Site serves the core pages and the session middleware. It is safe for
+// concurrent use; see the package doc.
+type Site struct {
+	cfg     Config
+	log     hclog.Logger
+	store   *Store
+	limiter *loginLimiter
+	pages   map[string]*template.Template
+
+	stop      context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// New builds a Site and starts its background sweeper; call Close to stop it.
+func New(cfg Config) (*Site, error) {
+	if cfg.Pool == nil {
+		return nil, errors.New("site: Config.Pool is required")
+	}
+	if cfg.SessionTTL < 0 {
+		return nil, errors.New("site: Config.SessionTTL must not be negative")
+	}
+	if cfg.SessionTTL == 0 {
+		cfg.SessionTTL = defaultSessionTTL
+	}
+	if cfg.SiteName == "" {
+		cfg.SiteName = "Web Sonic"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	pages, err := parsePages()
+	if err != nil {
+		return nil, err
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	s := &Site{
+		cfg:     cfg,
+		log:     cfg.Logger.Named("site"),
+		store:   NewStore(cfg.Pool),
+		limiter: newLoginLimiter(),
+		pages:   pages,
+		stop:    stop,
+	}
+	s.wg.Add(1)
+	go s.sweep(ctx)
+	return s, nil
+}
+
+// Store returns the site's user and session store.
+func (s *Site) Store() *Store { return s.store }
+
+// Close stops the background sweeper and waits for it. It does not close the
+// pool. Calling it more than once is harmless.
+func (s *Site) Close() {
+	s.closeOnce.Do(func() {
+		s.stop()
+		s.wg.Wait()
+	})
+}
+
+// sweep periodically drops expired sessions (reads ignore them anyway) and
+// rate-limit keys that have gone idle.
+func (s *Site) sweep(ctx context.Context) {
+	defer s.wg.Done()
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			s.limiter.prune(now)
+			sctx, cancel := context.WithTimeout(ctx, time.Minute)
+			n, err := s.store.deleteExpiredSessions(sctx)
+			cancel()
+			switch {
+			case err != nil && ctx.Err() == nil:
+				s.log.Warn("sweeping expired sessions failed", "error", err)
+			case n > 0:
+				s.log.Debug("swept expired sessions", "count", n)
+			}
+		}
+	}
+}

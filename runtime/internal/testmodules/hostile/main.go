@@ -1,0 +1,105 @@
+// Command hostile is a test-only module that attacks the runtime: escaping
+// its database sandbox, looping, exhausting memory, panicking, handing the
+// host bad pointers and answering with huge responses. The runtime's tests
+// drive it; every attack must fail its own request only.
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/websonic/websonic/sdk"
+)
+
+func init() {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /hostile/ok", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	mux.HandleFunc("POST /hostile/sql", runSQL)
+	mux.HandleFunc("GET /hostile/loop", func(w http.ResponseWriter, r *http.Request) {
+		for i := 0; ; i++ {
+			if i < 0 {
+				break
+			}
+		}
+	})
+	mux.HandleFunc("GET /hostile/alloc", func(w http.ResponseWriter, r *http.Request) {
+		var keep [][]byte
+		for {
+			b := make([]byte, 8<<20)
+			for i := range b {
+				b[i] = byte(i)
+			}
+			keep = append(keep, b)
+		}
+	})
+	mux.HandleFunc("GET /hostile/panic", func(w http.ResponseWriter, r *http.Request) { panic("hostile module panics") })
+	mux.HandleFunc("GET /hostile/huge", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(r.URL.Query().Get("mb"))
+		chunk := strings.Repeat("x", 1<<20)
+		for range n {
+			io.WriteString(w, chunk)
+		}
+	})
+	mux.HandleFunc("GET /hostile/badptr", func(w http.ResponseWriter, r *http.Request) {
+		badPointer(r.URL.Query().Get("fn"))
+		io.WriteString(w, "survived")
+	})
+	mux.HandleFunc("GET /hostile/setcookie", func(w http.ResponseWriter, r *http.Request) {
+		http.SetCookie(w, &http.Cookie{Name: "websonic_session", Value: "fixated"})
+		io.WriteString(w, r.Header.Get("Cookie"))
+	})
+	sdk.Handle(mux)
+}
+
+func main() {}
+
+// runSQL runs the body as SQL on one connection, then reports the error (if
+// any) and who the connection is afterwards.
+func runSQL(w http.ResponseWriter, r *http.Request) {
+	q, _ := io.ReadAll(r.Body)
+	ctx := context.Background()
+	conn, err := sdk.DB().Conn(ctx)
+	if err != nil {
+		http.Error(w, err.Error(), 500)
+		return
+	}
+	defer conn.Close()
+	out := map[string]string{}
+	rows, err := conn.QueryContext(ctx, string(q))
+	if err != nil {
+		out["error"] = err.Error()
+	} else {
+		var vals []string
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			cells := make([]sql.NullString, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range cells {
+				ptrs[i] = &cells[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				out["error"] = err.Error()
+				break
+			}
+			for _, c := range cells {
+				vals = append(vals, c.String)
+			}
+		}
+		if err := rows.Err(); err != nil {
+			out["error"] = err.Error()
+		}
+		rows.Close()
+		out["rows"] = strings.Join(vals, ",")
+	}
+	var who string
+	if err := conn.QueryRowContext(ctx, "SELECT current_user || '/' || session_user").Scan(&who); err != nil {
+		who = "error: " + err.Error()
+	}
+	out["user"] = who
+	json.NewEncoder(w).Encode(out)
+}

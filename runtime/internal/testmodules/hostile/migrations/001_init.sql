@@ -1,0 +1,1 @@
+CREATE TABLE loot (v text);

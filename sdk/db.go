@@ -1,0 +1,253 @@
+package sdk
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/websonic/websonic/sdk/abi"
+	"github.com/websonic/websonic/sdk/internal/hostcall"
+)
+
+// DB returns the module's database handle. Queries run in the module's own
+// PostgreSQL schema (search_path is set to it) under the module's own
+// database role, so they see only what the manifest granted: the module's
+// tables and the websonic_api views the site owner approved.
+//
+// Use it as any *sql.DB, with PostgreSQL placeholders ($1, $2, …). Results
+// scan into integers, floats, strings, booleans, time.Time, []byte, and
+// sql.Null* types; numeric columns arrive as decimal strings, json/jsonb as
+// []byte. Do not Close it.
+func DB() *sql.DB {
+	dbOnce.Do(func() { db = sql.OpenDB(connector{}) })
+	return db
+}
+
+var (
+	dbOnce sync.Once
+	db     *sql.DB
+)
+
+type connector struct{}
+
+var connIDs uint32
+
+func (connector) Connect(context.Context) (driver.Conn, error) {
+	connIDs++
+	return &conn{id: connIDs}, nil
+}
+
+func (connector) Driver() driver.Driver { return sqlDriver{} }
+
+type sqlDriver struct{}
+
+func (sqlDriver) Open(string) (driver.Conn, error) { return connector{}.Connect(context.Background()) }
+
+// conn is a guest-side handle; the host maps it to a database connection
+// for the duration of each request.
+type conn struct {
+	id     uint32
+	closed bool
+}
+
+var (
+	_ driver.ConnBeginTx        = (*conn)(nil)
+	_ driver.QueryerContext     = (*conn)(nil)
+	_ driver.ExecerContext      = (*conn)(nil)
+	_ driver.ConnPrepareContext = (*conn)(nil)
+)
+
+func (c *conn) do(req *abi.DBRequest) (*abi.DBResult, error) {
+	req.Conn = c.id
+	raw, err := hostcall.DB(req.AppendMarshal(nil))
+	if err != nil {
+		return nil, err
+	}
+	var res abi.DBResult
+	if err := res.Unmarshal(raw); err != nil {
+		return nil, fmt.Errorf("sdk: %w", err)
+	}
+	if res.Err != nil {
+		return nil, res.Err
+	}
+	return &res, nil
+}
+
+func (c *conn) Prepare(query string) (driver.Stmt, error) { return &stmt{c: c, query: query}, nil }
+
+func (c *conn) PrepareContext(_ context.Context, query string) (driver.Stmt, error) {
+	return c.Prepare(query)
+}
+
+func (c *conn) Close() error {
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	_, err := c.do(&abi.DBRequest{Op: abi.DBClose})
+	return err
+}
+
+func (c *conn) Begin() (driver.Tx, error) { return c.BeginTx(context.Background(), driver.TxOptions{}) }
+
+func (c *conn) BeginTx(_ context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	q := "BEGIN"
+	switch sql.IsolationLevel(opts.Isolation) {
+	case sql.LevelDefault:
+	case sql.LevelReadCommitted:
+		q += " ISOLATION LEVEL READ COMMITTED"
+	case sql.LevelRepeatableRead, sql.LevelSnapshot:
+		q += " ISOLATION LEVEL REPEATABLE READ"
+	case sql.LevelSerializable:
+		q += " ISOLATION LEVEL SERIALIZABLE"
+	default:
+		return nil, fmt.Errorf("sdk: isolation level %v not supported", sql.IsolationLevel(opts.Isolation))
+	}
+	if opts.ReadOnly {
+		q += " READ ONLY"
+	}
+	if _, err := c.do(&abi.DBRequest{Op: abi.DBBegin, SQL: q}); err != nil {
+		return nil, err
+	}
+	return &tx{c: c}, nil
+}
+
+func (c *conn) QueryContext(_ context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	vals, err := encodeArgs(args)
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.do(&abi.DBRequest{Op: abi.DBQuery, SQL: query, Args: vals})
+	if err != nil {
+		return nil, err
+	}
+	return &rows{res: res}, nil
+}
+
+func (c *conn) ExecContext(_ context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	vals, err := encodeArgs(args)
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.do(&abi.DBRequest{Op: abi.DBExec, SQL: query, Args: vals})
+	if err != nil {
+		return nil, err
+	}
+	return driver.RowsAffected(res.RowsAffected), nil
+}
+
+type tx struct{ c *conn }
+
+func (t *tx) Commit() error {
+	_, err := t.c.do(&abi.DBRequest{Op: abi.DBCommit})
+	return err
+}
+
+func (t *tx) Rollback() error {
+	_, err := t.c.do(&abi.DBRequest{Op: abi.DBRollback})
+	return err
+}
+
+type stmt struct {
+	c     *conn
+	query string
+}
+
+func (s *stmt) Close() error  { return nil }
+func (s *stmt) NumInput() int { return -1 }
+func (s *stmt) Exec(args []driver.Value) (driver.Result, error) {
+	return s.c.ExecContext(context.Background(), s.query, named(args))
+}
+func (s *stmt) Query(args []driver.Value) (driver.Rows, error) {
+	return s.c.QueryContext(context.Background(), s.query, named(args))
+}
+
+func named(args []driver.Value) []driver.NamedValue {
+	nv := make([]driver.NamedValue, len(args))
+	for i, a := range args {
+		nv[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
+	}
+	return nv
+}
+
+func encodeArgs(args []driver.NamedValue) ([]abi.Value, error) {
+	vals := make([]abi.Value, len(args))
+	for i, a := range args {
+		if a.Name != "" {
+			return nil, fmt.Errorf("sdk: named argument %q: use $1, $2, … placeholders", a.Name)
+		}
+		switch v := a.Value.(type) {
+		case nil:
+			vals[i] = abi.Value{Kind: abi.KindNull}
+		case int64:
+			vals[i] = abi.Value{Kind: abi.KindInt, Int: v}
+		case float64:
+			vals[i] = abi.Value{Kind: abi.KindFloat, Float: v}
+		case bool:
+			vals[i] = abi.Value{Kind: abi.KindBool, Bool: v}
+		case string:
+			vals[i] = abi.Value{Kind: abi.KindText, Bytes: []byte(v)}
+		case []byte:
+			vals[i] = abi.Value{Kind: abi.KindBytes, Bytes: v}
+		case time.Time:
+			vals[i] = abi.Value{Kind: abi.KindTime, Time: v}
+		default:
+			return nil, fmt.Errorf("sdk: argument $%d: unsupported type %T", a.Ordinal, a.Value)
+		}
+	}
+	return vals, nil
+}
+
+type rows struct {
+	res  *abi.DBResult
+	next int
+}
+
+var _ driver.RowsColumnTypeDatabaseTypeName = (*rows)(nil)
+
+func (r *rows) Columns() []string {
+	cols := make([]string, len(r.res.Columns))
+	for i, c := range r.res.Columns {
+		cols[i] = c.Name
+	}
+	return cols
+}
+
+func (r *rows) ColumnTypeDatabaseTypeName(i int) string { return r.res.Columns[i].Type }
+
+func (r *rows) Close() error { return nil }
+
+func (r *rows) Next(dest []driver.Value) error {
+	if r.next >= len(r.res.Rows) {
+		return io.EOF
+	}
+	row := r.res.Rows[r.next]
+	r.next++
+	for i := range row {
+		dest[i] = value(&row[i])
+	}
+	return nil
+}
+
+func value(v *abi.Value) driver.Value {
+	switch v.Kind {
+	case abi.KindInt:
+		return v.Int
+	case abi.KindFloat:
+		return v.Float
+	case abi.KindBool:
+		return v.Bool
+	case abi.KindText, abi.KindNumeric:
+		return string(v.Bytes)
+	case abi.KindBytes, abi.KindJSON:
+		return v.Bytes
+	case abi.KindTime:
+		return v.Time
+	default:
+		return nil
+	}
+}

@@ -1,0 +1,38 @@
+// Package sdk is what a Web Sonic module is written with: plain Go, built
+// with
+//
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o module.wasm .
+//
+// A module registers one net/http handler from an init function (a wasm
+// reactor has no main to run) and the runtime sends it every request for the
+// routes its manifest declares:
+//
+//	func init() {
+//		mux := http.NewServeMux()
+//		mux.HandleFunc("GET /hello", hello)
+//		sdk.Handle(mux)
+//	}
+//
+// From a handler, a module reads the request's user with UserFrom, its
+// configuration with Config, logs with Logger (log/slog), and reaches its own
+// PostgreSQL schema through database/sql with DB. Writing to os.Stdout or
+// os.Stderr also ends up in the site's log, one line per line.
+//
+// # Concurrency
+//
+// A module instance serves one request at a time; the runtime runs several
+// instances of a module side by side. Package-level state is therefore per
+// instance: it is neither shared between instances nor guaranteed to
+// survive, because instances are recycled. Keep state in the database.
+//
+// # Limits
+//
+// Each request runs under a deadline and a memory limit set by the site. A
+// handler that panics, loops past its deadline or runs out of memory fails
+// that request with a 500 (and the runtime replaces the instance); it never
+// takes the site down. Transactions never outlive the request that began
+// them: one left open is rolled back when the handler returns.
+//
+// The wire protocol under this package is described in ABI.md and package
+// abi; module authors need neither.
+package sdk

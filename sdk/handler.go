@@ -1,0 +1,159 @@
+package sdk
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/websonic/websonic/sdk/abi"
+	"github.com/websonic/websonic/sdk/internal/hostcall"
+)
+
+// User is the signed-in user of a request.
+type User struct {
+	ID          int64
+	Username    string
+	DisplayName string
+	// Roles lists the user's roles with the ones they imply: an admin has
+	// "admin", "staff" and "member".
+	Roles []string
+}
+
+// HasRole reports whether the user holds role (directly or implied).
+func (u *User) HasRole(role string) bool {
+	for _, r := range u.Roles {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}
+
+type userKey struct{}
+type requestIDKey struct{}
+
+// UserFrom returns the request's signed-in user, or nil for an anonymous
+// request. The runtime has already enforced the route's access level from
+// the manifest; UserFrom is for finer decisions.
+func UserFrom(r *http.Request) *User {
+	u, _ := r.Context().Value(userKey{}).(*User)
+	return u
+}
+
+// RequestID returns the runtime's id of the request, the one its access log
+// and error pages show.
+func RequestID(r *http.Request) string {
+	id, _ := r.Context().Value(requestIDKey{}).(string)
+	return id
+}
+
+// Handle installs the module's handler. Call it once, from an init function.
+func Handle(h http.Handler) {
+	d := &dispatcher{h: h}
+	hostcall.SetHandler(d.serve)
+}
+
+// dispatcher decodes host requests, runs the handler, and encodes the
+// response into a buffer it reuses.
+type dispatcher struct {
+	h   http.Handler
+	out []byte
+}
+
+func (d *dispatcher) serve(in []byte) []byte {
+	var req abi.HTTPRequest
+	if err := req.Unmarshal(in); err != nil {
+		return d.reply(&abi.HTTPResponse{Status: http.StatusBadRequest, Body: []byte(err.Error())})
+	}
+	r, err := newRequest(&req)
+	if err != nil {
+		return d.reply(&abi.HTTPResponse{Status: http.StatusBadRequest, Body: []byte(err.Error())})
+	}
+	w := &responseWriter{header: http.Header{}}
+	d.h.ServeHTTP(w, r)
+	return d.reply(w.result(r.Method))
+}
+
+func (d *dispatcher) reply(resp *abi.HTTPResponse) []byte {
+	d.out = resp.AppendMarshal(d.out[:0])
+	return d.out
+}
+
+func newRequest(req *abi.HTTPRequest) (*http.Request, error) {
+	u, err := url.ParseRequestURI(req.URI)
+	if err != nil {
+		return nil, err
+	}
+	h := make(http.Header, len(req.Headers))
+	for _, kv := range req.Headers {
+		h[kv.Name] = append(h[kv.Name], kv.Value)
+	}
+	ctx := context.WithValue(context.Background(), requestIDKey{}, req.RequestID)
+	if req.User != nil {
+		ctx = context.WithValue(ctx, userKey{}, &User{
+			ID: req.User.ID, Username: req.User.Username, DisplayName: req.User.DisplayName, Roles: req.User.Roles,
+		})
+	}
+	r := &http.Request{
+		Method:        req.Method,
+		URL:           u,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        h,
+		Body:          io.NopCloser(bytes.NewReader(req.Body)),
+		ContentLength: int64(len(req.Body)),
+		Host:          req.Host,
+		RemoteAddr:    req.RemoteAddr,
+		RequestURI:    req.URI,
+	}
+	return r.WithContext(ctx), nil
+}
+
+// responseWriter buffers a response; the whole body goes back to the host
+// when the handler returns.
+type responseWriter struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+var _ http.Flusher = (*responseWriter)(nil)
+
+func (w *responseWriter) Header() http.Header { return w.header }
+
+func (w *responseWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+}
+
+func (w *responseWriter) Write(p []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	return w.body.Write(p)
+}
+
+// Flush is a no-op: responses are sent whole.
+func (w *responseWriter) Flush() {}
+
+func (w *responseWriter) result(method string) *abi.HTTPResponse {
+	w.WriteHeader(http.StatusOK)
+	body := w.body.Bytes()
+	if w.header.Get("Content-Type") == "" && len(body) > 0 {
+		w.header.Set("Content-Type", http.DetectContentType(body))
+	}
+	if method == http.MethodHead {
+		w.header.Set("Content-Length", strconv.Itoa(len(body)))
+		body = nil
+	}
+	resp := &abi.HTTPResponse{Status: w.status, Body: body}
+	for name, vs := range w.header {
+		for _, v := range vs {
+			resp.Headers = append(resp.Headers, abi.Header{Name: name, Value: v})
+		}
+	}
+	return resp
+}

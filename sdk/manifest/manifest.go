@@ -1,0 +1,404 @@
+package manifest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// FormatVersion is the manifest format this package decodes.
+const FormatVersion = 1
+
+// FileName is the manifest's file name in a module folder or package.
+const FileName = "module.json"
+
+// MaxSize bounds the manifest's encoded size.
+const MaxSize = 256 << 10
+
+// Manifest describes a module.
+type Manifest struct {
+	// ManifestVersion is the format version, FormatVersion.
+	ManifestVersion int `json:"manifest_version"`
+	// Name is the module's name: lowercase letters, digits and '_', starting
+	// with a letter, 2 to 30 characters. It names the module's database
+	// schema and role, so it is stable for the module's whole life.
+	Name string `json:"name"`
+	// Version is the module's semantic version, e.g. "1.4.0" or "2.0.0-beta.1".
+	Version string `json:"version"`
+	// ABIVersion is the host ABI the module was built against.
+	ABIVersion uint32 `json:"abi_version"`
+	// Description is one line shown to the site owner.
+	Description string `json:"description"`
+	// Capabilities the module asks for. Nothing is granted that is not listed.
+	Capabilities Capabilities `json:"capabilities"`
+	// Migrations are SQL files in the module package, applied once each in
+	// the listed order under the module's own database role.
+	Migrations []string `json:"migrations,omitempty"`
+}
+
+// Capabilities is what a module may ask the site owner for.
+type Capabilities struct {
+	Routes        []Route               `json:"routes,omitempty"`
+	CoreData      []string              `json:"core_data,omitempty"`
+	Topics        []string              `json:"topics,omitempty"`
+	OutboundHTTP  []string              `json:"outbound_http,omitempty"`
+	Schedules     []Schedule            `json:"schedules,omitempty"`
+	AdminCommands []AdminCommand        `json:"admin_commands,omitempty"`
+	Nav           []NavEntry            `json:"nav,omitempty"`
+	ConfigSchema  map[string]ConfigItem `json:"config_schema,omitempty"`
+}
+
+// Access is who may reach a route or see a nav entry.
+type Access string
+
+const (
+	AccessPublic Access = "public"
+	AccessMember Access = "member"
+	AccessStaff  Access = "staff"
+	AccessAdmin  Access = "admin"
+)
+
+// Route is a path prefix served by the module: the module receives requests
+// for Path itself and everything below it, with the full path.
+type Route struct {
+	Path    string   `json:"path"`
+	Methods []string `json:"methods,omitempty"` // empty means GET, HEAD
+	Access  Access   `json:"access"`
+}
+
+// Core data views a module may be granted (schema websonic_api).
+const (
+	CoreUsers      = "users"       // id, username, display_name, roles
+	CoreUserEmails = "user_emails" // user_id, email
+)
+
+// Schedule is a recurring job.
+type Schedule struct {
+	Name string `json:"name"`
+	Cron string `json:"cron"` // five fields: minute hour day-of-month month day-of-week
+}
+
+// AdminCommand is an action the site owner can run from the admin UI.
+type AdminCommand struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+}
+
+// NavEntry is a link the site shows in its navigation.
+type NavEntry struct {
+	Label  string `json:"label"`
+	Path   string `json:"path"`
+	Access Access `json:"access"`
+}
+
+// ConfigItem is one setting the site owner can give the module.
+type ConfigItem struct {
+	Type        string          `json:"type"` // string, integer, number, boolean
+	Description string          `json:"description,omitempty"`
+	Default     json.RawMessage `json:"default,omitempty"`
+	Required    bool            `json:"required,omitempty"`
+}
+
+// ErrInvalid is wrapped by every error Decode returns.
+var ErrInvalid = errors.New("manifest: invalid")
+
+// FieldError is one problem with one field.
+type FieldError struct {
+	Field string // e.g. "capabilities.routes[0].path"
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return "manifest: " + e.Field + ": " + e.Msg }
+func (e *FieldError) Unwrap() error { return ErrInvalid }
+
+// Decode reads and validates a manifest. The returned error lists every
+// problem found (errors.Join of *FieldError), each wrapping ErrInvalid.
+func Decode(data []byte) (*Manifest, error) {
+	if len(data) > MaxSize {
+		return nil, &FieldError{Field: "(file)", Msg: fmt.Sprintf("larger than %d bytes", MaxSize)}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var m Manifest
+	if err := dec.Decode(&m); err != nil {
+		return nil, &FieldError{Field: jsonErrorField(err), Msg: strings.TrimPrefix(err.Error(), "json: ")}
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, &FieldError{Field: "(file)", Msg: "trailing data after the manifest object"}
+	}
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+func jsonErrorField(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		return te.Field
+	}
+	return "(file)"
+}
+
+var (
+	nameRE    = regexp.MustCompile(`^[a-z][a-z0-9_]{1,29}$`)
+	semverRE  = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$`)
+	pathRE    = regexp.MustCompile(`^/[a-z0-9][a-z0-9._~-]*(/[a-z0-9._~-]+)*$`)
+	topicRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+	ident     = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
+	migration = regexp.MustCompile(`^migrations/[0-9]{3,}_[a-z0-9_]+\.sql$`)
+	cronField = regexp.MustCompile(`^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$`)
+)
+
+// ReservedPaths are path prefixes owned by the core site.
+var ReservedPaths = []string{"/admin", "/login", "/logout", "/register", "/account", "/healthz", "/readyz", "/metrics", "/static", "/ws", "/api"}
+
+var httpMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+// Validate checks every field of m; Decode calls it.
+func (m *Manifest) Validate() error {
+	var errs []error
+	add := func(field, format string, args ...any) {
+		errs = append(errs, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
+	}
+	if m.ManifestVersion != FormatVersion {
+		add("manifest_version", "must be %d, got %d", FormatVersion, m.ManifestVersion)
+	}
+	if !nameRE.MatchString(m.Name) {
+		add("name", "%q must be 2-30 of a-z, 0-9, _ starting with a letter", m.Name)
+	}
+	if !semverRE.MatchString(m.Version) {
+		add("version", "%q is not a semantic version (e.g. 1.2.3)", m.Version)
+	}
+	if m.ABIVersion == 0 {
+		add("abi_version", "is required")
+	}
+	if len(m.Description) > 300 {
+		add("description", "longer than 300 characters")
+	}
+	c := &m.Capabilities
+	seenPath := map[string]bool{}
+	for i, r := range c.Routes {
+		f := fmt.Sprintf("capabilities.routes[%d]", i)
+		validatePath(add, f+".path", r.Path)
+		if seenPath[r.Path] {
+			add(f+".path", "%q listed twice", r.Path)
+		}
+		seenPath[r.Path] = true
+		for j, meth := range r.Methods {
+			if !slices.Contains(httpMethods, meth) {
+				add(fmt.Sprintf("%s.methods[%d]", f, j), "%q is not one of %s", meth, strings.Join(httpMethods, ", "))
+			}
+		}
+		validateAccess(add, f+".access", r.Access)
+	}
+	for i, v := range c.CoreData {
+		if v != CoreUsers && v != CoreUserEmails {
+			add(fmt.Sprintf("capabilities.core_data[%d]", i), "%q is not a core view (%s, %s)", v, CoreUsers, CoreUserEmails)
+		}
+	}
+	for i, t := range c.Topics {
+		if !topicRE.MatchString(t) {
+			add(fmt.Sprintf("capabilities.topics[%d]", i), "%q must be a-z, 0-9, '.', '_', '-'", t)
+		}
+	}
+	for i, o := range c.OutboundHTTP {
+		if err := validateOrigin(o); err != "" {
+			add(fmt.Sprintf("capabilities.outbound_http[%d]", i), "%q %s", o, err)
+		}
+	}
+	seenName := map[string]bool{}
+	for i, s := range c.Schedules {
+		f := fmt.Sprintf("capabilities.schedules[%d]", i)
+		if !ident.MatchString(s.Name) || seenName["s:"+s.Name] {
+			add(f+".name", "%q must be a unique identifier (a-z, 0-9, _)", s.Name)
+		}
+		seenName["s:"+s.Name] = true
+		if err := validateCron(s.Cron); err != "" {
+			add(f+".cron", "%q: %s", s.Cron, err)
+		}
+	}
+	for i, a := range c.AdminCommands {
+		f := fmt.Sprintf("capabilities.admin_commands[%d]", i)
+		if !ident.MatchString(a.Name) || seenName["a:"+a.Name] {
+			add(f+".name", "%q must be a unique identifier (a-z, 0-9, _)", a.Name)
+		}
+		seenName["a:"+a.Name] = true
+	}
+	for i, n := range c.Nav {
+		f := fmt.Sprintf("capabilities.nav[%d]", i)
+		if n.Label == "" || len(n.Label) > 40 {
+			add(f+".label", "must be 1-40 characters")
+		}
+		validatePath(add, f+".path", n.Path)
+		if !routed(c.Routes, n.Path) {
+			add(f+".path", "%q is not served by any of the module's routes", n.Path)
+		}
+		validateAccess(add, f+".access", n.Access)
+	}
+	for k, item := range c.ConfigSchema {
+		f := "capabilities.config_schema." + k
+		if !ident.MatchString(k) {
+			add(f, "key must be an identifier (a-z, 0-9, _)")
+		}
+		switch item.Type {
+		case "string", "integer", "number", "boolean":
+		default:
+			add(f+".type", "%q is not one of string, integer, number, boolean", item.Type)
+			continue
+		}
+		if len(item.Default) > 0 {
+			if err := checkConfigValue(item.Type, item.Default); err != nil {
+				add(f+".default", "%v", err)
+			}
+		}
+	}
+	seenMig := map[string]bool{}
+	for i, p := range m.Migrations {
+		f := fmt.Sprintf("migrations[%d]", i)
+		if !migration.MatchString(p) {
+			add(f, "%q must look like migrations/001_name.sql", p)
+		}
+		if seenMig[p] {
+			add(f, "%q listed twice", p)
+		}
+		seenMig[p] = true
+	}
+	return errors.Join(errs...)
+}
+
+func validatePath(add func(string, string, ...any), field, p string) {
+	if !strings.HasPrefix(p, "/") {
+		add(field, "%q must start with \"/\"", p)
+		return
+	}
+	if !pathRE.MatchString(p) {
+		add(field, "%q must be lowercase path segments of a-z, 0-9, '.', '_', '~', '-'", p)
+		return
+	}
+	for _, r := range ReservedPaths {
+		if p == r || strings.HasPrefix(p, r+"/") {
+			add(field, "%q is reserved by the core site", p)
+		}
+	}
+}
+
+func validateAccess(add func(string, string, ...any), field string, a Access) {
+	switch a {
+	case AccessPublic, AccessMember, AccessStaff, AccessAdmin:
+	default:
+		add(field, "%q is not one of public, member, staff, admin", a)
+	}
+}
+
+// routed reports whether path is one of routes or below one of them.
+func routed(routes []Route, path string) bool {
+	for _, r := range routes {
+		if path == r.Path || strings.HasPrefix(path, r.Path+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+func validateOrigin(o string) string {
+	scheme, rest, ok := strings.Cut(o, "://")
+	if !ok || (scheme != "http" && scheme != "https") {
+		return "must be scheme://host:port with scheme http or https"
+	}
+	i := strings.LastIndexByte(rest, ':')
+	if i <= 0 {
+		return "must name an explicit port"
+	}
+	host, port := rest[:i], rest[i+1:]
+	if strings.ContainsAny(host, "/?#@ *") {
+		return "host must be a plain host name (no path, user or wildcard)"
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 || port != strconv.Itoa(p) {
+		return "port must be 1-65535"
+	}
+	return ""
+}
+
+var cronRanges = [5][2]int{{0, 59}, {0, 23}, {1, 31}, {1, 12}, {0, 7}}
+
+func validateCron(expr string) string {
+	fields := strings.Fields(expr)
+	if len(fields) != 5 {
+		return "must have five fields: minute hour day-of-month month day-of-week"
+	}
+	for i, f := range fields {
+		if !cronField.MatchString(f) {
+			return fmt.Sprintf("field %d %q: bad syntax", i+1, f)
+		}
+		for _, n := range regexp.MustCompile(`\d+`).FindAllString(strings.Split(f, "/")[0], -1) {
+			v, _ := strconv.Atoi(n)
+			if v < cronRanges[i][0] || v > cronRanges[i][1] {
+				return fmt.Sprintf("field %d: %d outside %d-%d", i+1, v, cronRanges[i][0], cronRanges[i][1])
+			}
+		}
+	}
+	return ""
+}
+
+// checkConfigValue checks that raw JSON is a value of the config type.
+func checkConfigValue(typ string, raw json.RawMessage) error {
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return fmt.Errorf("not JSON: %w", err)
+	}
+	ok := false
+	switch x := v.(type) {
+	case string:
+		ok = typ == "string"
+	case bool:
+		ok = typ == "boolean"
+	case float64:
+		ok = typ == "number" || (typ == "integer" && x == float64(int64(x)))
+	}
+	if !ok {
+		return fmt.Errorf("%s is not a %s", raw, typ)
+	}
+	return nil
+}
+
+// ResolveConfig merges the owner's values over the schema's defaults and
+// checks them: unknown keys, wrong types and missing required values are
+// errors. The result is a JSON object.
+func (m *Manifest) ResolveConfig(values map[string]json.RawMessage) ([]byte, error) {
+	out := map[string]json.RawMessage{}
+	var errs []error
+	for k, item := range m.Capabilities.ConfigSchema {
+		if len(item.Default) > 0 {
+			out[k] = item.Default
+		}
+		if v, ok := values[k]; ok {
+			if err := checkConfigValue(item.Type, v); err != nil {
+				errs = append(errs, &FieldError{Field: "config." + k, Msg: err.Error()})
+				continue
+			}
+			out[k] = v
+		}
+		if _, ok := out[k]; !ok && item.Required {
+			errs = append(errs, &FieldError{Field: "config." + k, Msg: "is required"})
+		}
+	}
+	for k := range values {
+		if _, ok := m.Capabilities.ConfigSchema[k]; !ok {
+			errs = append(errs, &FieldError{Field: "config." + k, Msg: "is not in the module's config schema"})
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return json.Marshal(out)
+}
+
+// Grants reports whether the module asked for a core data view.
+func (c *Capabilities) Grants(view string) bool { return slices.Contains(c.CoreData, view) }
