@@ -1,5 +1,7 @@
 // Package modbuild compiles Web Sonic modules with the standard Go
-// toolchain: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared.
+// toolchain (GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared) and lays
+// them out as package folders the runtime loads: module.json, module.wasm
+// and the migrations folder.
 package modbuild
 
 import (
@@ -29,29 +31,40 @@ func Build(ctx context.Context, dir, out string) error {
 	return nil
 }
 
-// PackageDir builds the module in dir and lays out a package folder for it
-// (module.json, module.wasm, migrations) in a test temp dir, returning that
-// folder.
-func PackageDir(t testing.TB, dir string) string {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), filepath.Base(dir))
+// Package builds the module whose source is in src into the package folder
+// out (created if needed; its migrations are replaced).
+func Package(ctx context.Context, src, out string) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
-		t.Fatal(err)
+		return fmt.Errorf("modbuild: %w", err)
 	}
-	if err := Build(context.Background(), dir, filepath.Join(out, "module.wasm")); err != nil {
-		t.Fatal(err)
+	if err := Build(ctx, src, filepath.Join(out, "module.wasm")); err != nil {
+		return err
 	}
-	raw, err := os.ReadFile(filepath.Join(dir, "module.json"))
+	raw, err := os.ReadFile(filepath.Join(src, "module.json"))
 	if err != nil {
-		t.Fatal(err)
+		return fmt.Errorf("modbuild: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(out, "module.json"), raw, 0o644); err != nil {
-		t.Fatal(err)
+		return fmt.Errorf("modbuild: %w", err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "migrations")); err == nil {
-		if err := os.CopyFS(filepath.Join(out, "migrations"), os.DirFS(filepath.Join(dir, "migrations"))); err != nil {
-			t.Fatal(err)
+	if err := os.RemoveAll(filepath.Join(out, "migrations")); err != nil {
+		return fmt.Errorf("modbuild: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(src, "migrations")); err == nil {
+		if err := os.CopyFS(filepath.Join(out, "migrations"), os.DirFS(filepath.Join(src, "migrations"))); err != nil {
+			return fmt.Errorf("modbuild: %w", err)
 		}
+	}
+	return nil
+}
+
+// PackageDir packages the module in src into a test temp folder and
+// returns that folder.
+func PackageDir(t testing.TB, src string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), filepath.Base(src))
+	if err := Package(context.Background(), src, out); err != nil {
+		t.Fatal(err)
 	}
 	return out
 }

@@ -282,6 +282,12 @@ func validatePath(add func(string, string, ...any), field, p string) {
 		add(field, "%q must be lowercase path segments of a-z, 0-9, '.', '_', '~', '-'", p)
 		return
 	}
+	for _, seg := range strings.Split(p[1:], "/") {
+		if seg == "." || seg == ".." {
+			add(field, "%q must not contain \".\" or \"..\" segments", p)
+			return
+		}
+	}
 	for _, r := range ReservedPaths {
 		if p == r || strings.HasPrefix(p, r+"/") {
 			add(field, "%q is reserved by the core site", p)
@@ -337,10 +343,24 @@ func validateCron(expr string) string {
 		if !cronField.MatchString(f) {
 			return fmt.Sprintf("field %d %q: bad syntax", i+1, f)
 		}
-		for _, n := range regexp.MustCompile(`\d+`).FindAllString(strings.Split(f, "/")[0], -1) {
-			v, _ := strconv.Atoi(n)
-			if v < cronRanges[i][0] || v > cronRanges[i][1] {
-				return fmt.Sprintf("field %d: %d outside %d-%d", i+1, v, cronRanges[i][0], cronRanges[i][1])
+		for _, part := range strings.Split(f, ",") {
+			rng, step, hasStep := strings.Cut(part, "/")
+			if s, err := strconv.Atoi(step); hasStep && (err != nil || s < 1) {
+				return fmt.Sprintf("field %d %q: step must be at least 1", i+1, f)
+			}
+			var bounds []int
+			for _, n := range strings.Split(rng, "-") {
+				if n == "*" {
+					continue
+				}
+				v, _ := strconv.Atoi(n)
+				if v < cronRanges[i][0] || v > cronRanges[i][1] {
+					return fmt.Sprintf("field %d: %d outside %d-%d", i+1, v, cronRanges[i][0], cronRanges[i][1])
+				}
+				bounds = append(bounds, v)
+			}
+			if len(bounds) == 2 && bounds[0] > bounds[1] {
+				return fmt.Sprintf("field %d %q: range %d-%d runs backwards", i+1, f, bounds[0], bounds[1])
 			}
 		}
 	}
@@ -354,13 +374,16 @@ func checkConfigValue(typ string, raw json.RawMessage) error {
 		return fmt.Errorf("not JSON: %w", err)
 	}
 	ok := false
-	switch x := v.(type) {
+	switch v.(type) {
 	case string:
 		ok = typ == "string"
 	case bool:
 		ok = typ == "boolean"
 	case float64:
-		ok = typ == "number" || (typ == "integer" && x == float64(int64(x)))
+		// An integer is an integer literal that fits int64, so the module
+		// can decode it into an int64 field: 1.0 and 1e2 are not.
+		_, err := strconv.ParseInt(string(bytes.TrimSpace(raw)), 10, 64)
+		ok = typ == "number" || (typ == "integer" && err == nil)
 	}
 	if !ok {
 		return fmt.Errorf("%s is not a %s", raw, typ)

@@ -19,10 +19,6 @@ import (
 	"github.com/websonic/websonic/sdk/manifest"
 )
 
-// SessionCookie is the core site's session cookie. It never reaches a
-// module, and a module cannot set it.
-const SessionCookie = "websonic_session"
-
 // Config configures a Host.
 type Config struct {
 	Engine *engine.Engine
@@ -38,7 +34,10 @@ type Config struct {
 	RequestID func(*http.Request) string
 	// Metrics observes calls; nil for none.
 	Metrics *Metrics
-	Logger  hclog.Logger
+	// SessionCookie names the core site's session cookie: it is removed
+	// from requests before they reach a module, and a module cannot set it.
+	SessionCookie string
+	Logger        hclog.Logger
 }
 
 // Host starts modules.
@@ -174,7 +173,7 @@ func (m *Module) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Host:       r.Host,
 		RemoteAddr: r.RemoteAddr,
 		RequestID:  rid,
-		Headers:    requestHeaders(r.Header),
+		Headers:    requestHeaders(r.Header, m.h.cfg.SessionCookie),
 		Body:       body,
 		User:       m.h.cfg.UserOf(r),
 	}
@@ -193,7 +192,7 @@ func (m *Module) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("%s (request id %s)", http.StatusText(status), rid), status)
 		return
 	}
-	writeResponse(w, resp)
+	writeResponse(w, resp, m.h.cfg.SessionCookie)
 }
 
 // ErrorStatus is the one mapping from engine errors to HTTP statuses.
@@ -216,7 +215,7 @@ var hopHeaders = map[string]bool{
 	"Trailer": true, "Transfer-Encoding": true, "Upgrade": true, "Content-Length": true,
 }
 
-func requestHeaders(h http.Header) []abi.Header {
+func requestHeaders(h http.Header, sessionCookie string) []abi.Header {
 	out := make([]abi.Header, 0, len(h))
 	for name, vs := range h {
 		if hopHeaders[name] {
@@ -224,7 +223,7 @@ func requestHeaders(h http.Header) []abi.Header {
 		}
 		for _, v := range vs {
 			if name == "Cookie" {
-				if v = stripCookie(v, SessionCookie); v == "" {
+				if v = stripCookie(v, sessionCookie); v == "" {
 					continue
 				}
 			}
@@ -247,7 +246,7 @@ func stripCookie(header, name string) string {
 	return strings.Join(kept, "; ")
 }
 
-func writeResponse(w http.ResponseWriter, resp *abi.HTTPResponse) {
+func writeResponse(w http.ResponseWriter, resp *abi.HTTPResponse, sessionCookie string) {
 	h := w.Header()
 	for _, kv := range resp.Headers {
 		name := http.CanonicalHeaderKey(kv.Name)
@@ -255,7 +254,7 @@ func writeResponse(w http.ResponseWriter, resp *abi.HTTPResponse) {
 			continue
 		}
 		if name == "Set-Cookie" {
-			if n, _, _ := strings.Cut(strings.TrimSpace(kv.Value), "="); n == SessionCookie {
+			if n, _, _ := strings.Cut(strings.TrimSpace(kv.Value), "="); n == sessionCookie {
 				continue
 			}
 		}

@@ -2,8 +2,11 @@ package sandboxdb
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/pbkdf2"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -149,8 +152,10 @@ func (b *Broker) provision(ctx context.Context, m *manifest.Manifest, role, sche
 			stmts = append(stmts, "CREATE ROLE "+r+" LOGIN NOINHERIT")
 		}
 		stmts = append(stmts,
-			fmt.Sprintf("ALTER ROLE %s LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT CONNECTION LIMIT %d PASSWORD %s",
-				r, b.cfg.ConnLimit, quoteLiteral(password)),
+			// A non-superuser cannot even mention SUPERUSER, REPLICATION or
+			// BYPASSRLS; roles it creates never have them.
+			fmt.Sprintf("ALTER ROLE %s LOGIN NOCREATEDB NOCREATEROLE NOINHERIT CONNECTION LIMIT %d PASSWORD %s",
+				r, b.cfg.ConnLimit, quoteLiteral(scramVerifier(password))),
 			fmt.Sprintf("ALTER ROLE %s SET statement_timeout = %d", r, b.cfg.StatementTimeout.Milliseconds()),
 			fmt.Sprintf("ALTER ROLE %s SET lock_timeout = %d", r, b.cfg.StatementTimeout.Milliseconds()),
 			fmt.Sprintf("ALTER ROLE %s SET idle_in_transaction_session_timeout = %d", r, 2*b.cfg.StatementTimeout.Milliseconds()),
@@ -241,8 +246,27 @@ func randomPassword() string {
 	return hex.EncodeToString(b)
 }
 
+// scramVerifier is PostgreSQL's SCRAM-SHA-256 verifier of password, so the
+// password itself never appears in a statement (or a server log line).
+func scramVerifier(password string) string {
+	salt := make([]byte, 16)
+	rand.Read(salt)
+	const iter = 4096
+	salted, err := pbkdf2.Key(sha256.New, password, salt, iter, 32)
+	if err != nil {
+		panic(err) // only for invalid parameters, which these are not
+	}
+	mac := func(key []byte, msg string) []byte {
+		h := hmac.New(sha256.New, key)
+		h.Write([]byte(msg))
+		return h.Sum(nil)
+	}
+	stored := sha256.Sum256(mac(salted, "Client Key"))
+	b64 := base64.StdEncoding.EncodeToString
+	return fmt.Sprintf("SCRAM-SHA-256$%d:%s$%s:%s", iter, b64(salt), b64(stored[:]), b64(mac(salted, "Server Key")))
+}
+
 func quoteLiteral(s string) string {
-	// s is hex from randomPassword or a stored copy of one; keep it safe anyway.
 	out := []byte{'\''}
 	for i := 0; i < len(s); i++ {
 		if s[i] == '\'' {
@@ -270,7 +294,8 @@ func escapeForFormat(ident string) string {
 	return string(out)
 }
 
-// redact hides passwords in statements that end up in error messages.
+// redact hides password verifiers in statements that end up in error
+// messages.
 func redact(q string) string {
 	if i := strings.Index(q, " PASSWORD "); i >= 0 {
 		return q[:i] + " PASSWORD '…'"

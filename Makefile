@@ -1,0 +1,57 @@
+# Web Sonic — one module, one Makefile. `make help` lists the targets.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin
+BUILD := build
+# Every folder with a module.json under examples/ and modules/ is a module.
+MODULE_DIRS := $(patsubst %/module.json,%,$(wildcard examples/*/module.json modules/*/module.json))
+WASM_ENV := GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0
+TEST_TIMEOUT ?= 15m
+
+.PHONY: help build modules run test bench check vet fmt tidy clean
+
+help:
+	@echo "make run     build the runtime and modules, start the site on http://127.0.0.1:8080"
+	@echo "make test    run every test (real PostgreSQL, real wasm)"
+	@echo "make bench   run the benchmarks (figures go to BENCHMARKS.md by hand)"
+	@echo "make check   vet, gofmt, go mod tidy, tests; fails on a dirty tree"
+	@echo "make modules build every module and example to $(BUILD)/modules/NAME/module.wasm"
+
+build:
+	$(GO) build -o $(BIN)/websonic ./cmd/websonic
+
+# Each module becomes a package folder: module.json, module.wasm, migrations/.
+modules:
+	@set -e; for d in $(MODULE_DIRS); do \
+		name=$$(basename $$d); out=$(BUILD)/modules/$$name; \
+		mkdir -p $$out; rm -rf $$out/migrations; \
+		echo "module $$d -> $$out"; \
+		(cd $$d && $(WASM_ENV) $(GO) build -buildmode=c-shared -trimpath -o $(CURDIR)/$$out/module.wasm .); \
+		cp $$d/module.json $$out/; \
+		if [ -d $$d/migrations ]; then cp -r $$d/migrations $$out/; fi; \
+	done
+
+run: build modules
+	$(BIN)/websonic serve --modules-dir $(BUILD)/modules
+
+vet:
+	$(GO) vet ./...
+	$(WASM_ENV) $(GO) vet ./sdk/... ./examples/... ./runtime/internal/testmodules/...
+
+fmt:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+tidy:
+	$(GO) mod tidy
+
+test: vet
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+bench: build
+	$(GO) test -run='^$$' -bench=. -benchtime=2s -timeout 30m ./bench/...
+
+check: fmt tidy vet test
+	@if [ -n "$$(git status --porcelain)" ]; then echo "dirty tree after check:"; git status --porcelain; exit 1; fi
+
+clean:
+	rm -rf $(BIN) $(BUILD)

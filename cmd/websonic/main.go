@@ -1,0 +1,188 @@
+// Command websonic is the Web Sonic runtime: the server each client
+// installs.
+//
+//	websonic serve [flags]            run the site
+//	websonic admin create [flags]     create an admin account
+//
+// Run `websonic <command> -h` for a command's flags. Every flag can also be
+// set through the environment variable named in its help.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/term"
+
+	"github.com/websonic/websonic/runtime/server"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "websonic:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage:
+  websonic serve [flags]         run the site (see websonic serve -h)
+  websonic admin create [flags]  create an admin account (see websonic admin create -h)
+`
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command")
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stderr)
+	case "admin":
+		if len(args) < 2 || args[1] != "create" {
+			fmt.Fprint(stderr, usage)
+			return errors.New("unknown admin command")
+		}
+		return adminCreate(args[2:], stdin, stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+}
+
+// common are the flags every command shares.
+type common struct {
+	dataDir, databaseURL, logLevel string
+	logJSON                        bool
+}
+
+func (c *common) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.dataDir, "data-dir", env("WEBSONIC_DATA_DIR", "data"), "data directory: embedded PostgreSQL, caches (WEBSONIC_DATA_DIR)")
+	fs.StringVar(&c.databaseURL, "database-url", env("WEBSONIC_DATABASE_URL", ""), "PostgreSQL URL; empty starts a private embedded PostgreSQL under the data directory (WEBSONIC_DATABASE_URL)")
+	fs.StringVar(&c.logLevel, "log-level", env("WEBSONIC_LOG_LEVEL", "info"), "trace, debug, info, warn or error (WEBSONIC_LOG_LEVEL)")
+	fs.BoolVar(&c.logJSON, "log-json", env("WEBSONIC_LOG_JSON", "") == "true", "log JSON lines (WEBSONIC_LOG_JSON=true)")
+}
+
+func (c *common) logger(w io.Writer) (hclog.Logger, error) {
+	lvl := hclog.LevelFromString(c.logLevel)
+	if lvl == hclog.NoLevel {
+		return nil, fmt.Errorf("unknown log level %q", c.logLevel)
+	}
+	return hclog.New(&hclog.LoggerOptions{Name: "websonic", Level: lvl, Output: w, JSONFormat: c.logJSON}), nil
+}
+
+func env(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
+
+func serve(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	addr := fs.String("addr", env("WEBSONIC_ADDR", "127.0.0.1:8080"), "listen address (WEBSONIC_ADDR)")
+	modules := fs.String("modules-dir", env("WEBSONIC_MODULES_DIR", ""), "load local unsigned module builds from this folder, approving all they ask: development only (WEBSONIC_MODULES_DIR)")
+	secure := fs.Bool("secure-cookies", env("WEBSONIC_SECURE_COOKIES", "") == "true", "mark session cookies Secure: set when serving over HTTPS (WEBSONIC_SECURE_COOKIES=true)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	start := time.Now()
+	srv, err := server.Open(ctx, server.Config{
+		Addr: *addr, DataDir: c.dataDir, DatabaseURL: c.databaseURL, ModulesDir: *modules,
+		SecureCookies: *secure, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	log.Info("runtime ready", "took", time.Since(start).Round(time.Millisecond), "modules", len(srv.Modules()))
+	err = srv.ListenAndServe(ctx)
+	log.Info("shutting down")
+	return errors.Join(err, srv.Close(context.Background()))
+}
+
+func adminCreate(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("admin create", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	username := fs.String("username", "", "the admin's username (required)")
+	display := fs.String("display-name", "", "display name (default: the username)")
+	email := fs.String("email", "", "email address (optional)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *username == "" {
+		return errors.New("admin create: --username is required")
+	}
+	password, err := readPassword(stdin, stderr)
+	if err != nil {
+		return err
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	srv, err := server.Open(ctx, server.Config{DataDir: c.dataDir, DatabaseURL: c.databaseURL, Logger: log.Named("admin")})
+	if err != nil {
+		return fmt.Errorf("admin create: %w (if the runtime is running on this data directory, stop it first)", err)
+	}
+	defer srv.Close(context.Background())
+	id, err := srv.CreateAdmin(ctx, *username, *display, *email, password)
+	if err != nil {
+		return fmt.Errorf("admin create: %w", err)
+	}
+	fmt.Fprintf(stdout, "created admin %q (id %d)\n", *username, id)
+	return nil
+}
+
+// readPassword takes the password from WEBSONIC_ADMIN_PASSWORD, else asks
+// for it (without echo on a terminal, twice).
+func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
+	if p, ok := os.LookupEnv("WEBSONIC_ADMIN_PASSWORD"); ok {
+		return p, nil
+	}
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(stderr, "Password: ")
+		p1, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprint(stderr, "Repeat password: ")
+		p2, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return "", err
+		}
+		if string(p1) != string(p2) {
+			return "", errors.New("admin create: the passwords differ")
+		}
+		return string(p1), nil
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && line == "" {
+		return "", errors.New("admin create: no password: set WEBSONIC_ADMIN_PASSWORD or type it on standard input")
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}

@@ -1,0 +1,100 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/websonic/websonic/internal/modbuild"
+	"github.com/websonic/websonic/internal/pgtest"
+	"github.com/websonic/websonic/runtime/internal/engine"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// modulesDir builds hello and the hostile test module once per test binary
+// into a package folder the server loads with ModulesDir.
+var modulesDir = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "websonic-server-modules")
+	if err != nil {
+		return "", err
+	}
+	for _, src := range []string{"../../examples/hello", "../internal/testmodules/hostile"} {
+		if err := modbuild.Package(context.Background(), src, filepath.Join(dir, filepath.Base(src))); err != nil {
+			return "", err
+		}
+	}
+	return dir, nil
+})
+
+type testSite struct {
+	*httptest.Server
+	srv *Server
+	db  *pgtest.DB
+}
+
+// newSite starts a runtime on a fresh database with hello and hostile.
+func newSite(t testing.TB) *testSite {
+	t.Helper()
+	mods, err := modulesDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := pgtest.NewDB(t)
+	srv, err := Open(context.Background(), Config{
+		DataDir:          filepath.Join(os.TempDir(), "websonic-server-test"),
+		DatabaseURL:      db.URL,
+		ModulesDir:       mods,
+		RolePrefix:       db.Prefix(),
+		StatementTimeout: time.Second,
+		MemoryLimitPages: 1024,
+		Pool:             engine.PoolConfig{Size: 2, CallTimeout: 3 * time.Second},
+		Logger:           hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testLog{t}}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		hs.Close()
+		srv.Close(context.Background())
+	})
+	return &testSite{Server: hs, srv: srv, db: db}
+}
+
+type testLog struct{ t testing.TB }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// client is a browser-like client: cookies, no redirects followed.
+func (s *testSite) client(t testing.TB) *http.Client {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &http.Client{Jar: jar, Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}
+}
+
+func postForm(t testing.TB, c *http.Client, u string, form url.Values) *http.Response {
+	t.Helper()
+	resp, err := c.PostForm(u, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}

@@ -1,0 +1,335 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/websonic/websonic/runtime/internal/engine"
+	"github.com/websonic/websonic/runtime/internal/modhost"
+	"github.com/websonic/websonic/runtime/internal/sandboxdb"
+	"github.com/websonic/websonic/runtime/internal/site"
+	"github.com/websonic/websonic/sdk/abi"
+	"github.com/websonic/websonic/sdk/manifest"
+)
+
+// Config configures the runtime. Zero fields take the defaults shown.
+type Config struct {
+	// Addr is where ListenAndServe listens ("127.0.0.1:8080").
+	Addr string
+	// DataDir holds the embedded PostgreSQL cluster and the compilation
+	// cache ("data").
+	DataDir string
+	// DatabaseURL names an external PostgreSQL; "" starts the embedded one.
+	// The URL's role needs CREATEROLE and ownership of the database, never
+	// SUPERUSER (see package coredb).
+	DatabaseURL string
+	// ModulesDir holds local, unsigned module builds (one folder each) to
+	// load at start. Development only: every capability they ask for is
+	// approved.
+	ModulesDir string
+	// RolePrefix starts module role names, which are cluster-wide
+	// ("websonic_").
+	RolePrefix string
+	// SecureCookies marks session cookies Secure (serve over HTTPS).
+	SecureCookies bool
+	// MemoryLimitPages caps each module instance's memory (2048 = 128 MiB).
+	MemoryLimitPages uint32
+	// Pool is the per-module instance pool template.
+	Pool engine.PoolConfig
+	// StatementTimeout is each module role's statement_timeout (5s).
+	StatementTimeout time.Duration
+	Logger           hclog.Logger
+}
+
+// Server is a running Web Sonic runtime.
+type Server struct {
+	cfg     Config
+	log     hclog.Logger
+	db      *database
+	site    *site.Site
+	engine  *engine.Engine
+	host    *modhost.Host
+	reg     *prometheus.Registry
+	modules atomic.Pointer[[]*modhost.Module]
+	handler http.Handler
+}
+
+// Open starts everything but the listener: database, migrations, site,
+// engine, and the modules in ModulesDir. On error nothing is left running.
+func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:8080"
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = "data"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry()}
+	s.modules.Store(&[]*modhost.Module{})
+	defer func() {
+		if err != nil {
+			s.Close(context.Background())
+		}
+	}()
+	if s.db, err = openDatabase(ctx, cfg.DatabaseURL, cfg.DataDir, s.log); err != nil {
+		return nil, err
+	}
+	if s.site, err = site.New(site.Config{
+		Pool: s.db.pool, Logger: s.log, SecureCookies: cfg.SecureCookies, Nav: s.nav,
+	}); err != nil {
+		return nil, err
+	}
+	if s.engine, err = engine.New(ctx, engine.Config{
+		CacheDir:         filepath.Join(cfg.DataDir, "cache", "wazero"),
+		MemoryLimitPages: cfg.MemoryLimitPages,
+		Logger:           s.log.Named("engine"),
+	}); err != nil {
+		return nil, err
+	}
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.host = modhost.New(modhost.Config{
+		Engine: s.engine,
+		Broker: sandboxdb.New(sandboxdb.Config{
+			Admin: s.db.pool, RolePrefix: cfg.RolePrefix, StatementTimeout: cfg.StatementTimeout,
+			Logger: s.log.Named("sandboxdb"),
+		}),
+		Pool:          cfg.Pool,
+		UserOf:        abiUser,
+		RequestID:     func(r *http.Request) string { return RequestID(r.Context()) },
+		Metrics:       modhost.NewMetrics(s.reg, s.Modules),
+		SessionCookie: site.SessionCookie,
+		Logger:        s.log.Named("module"),
+	})
+	if cfg.ModulesDir != "" {
+		pkgs, err := modhost.LoadAll(cfg.ModulesDir)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range pkgs {
+			s.log.Warn("development mode: loading an unsigned local module and approving all it asks for",
+				"module", p.Manifest.Name, "version", p.Manifest.Version, "core_data", p.Manifest.Capabilities.CoreData)
+			if err := s.Start(ctx, p, modhost.ApproveAll(p.Manifest)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	s.handler = s.routes()
+	if n, err := s.site.Store().CountAdmins(ctx); err == nil && n == 0 {
+		s.log.Warn("this site has no admin yet: stop the runtime and run `websonic admin create --username NAME`")
+	}
+	return s, nil
+}
+
+// Start runs a module and mounts its routes.
+func (s *Server) Start(ctx context.Context, p *modhost.Package, ap modhost.Approval) error {
+	for _, m := range s.Modules() {
+		if m.Manifest().Name == p.Manifest.Name {
+			return fmt.Errorf("server: module %s is already running", p.Manifest.Name)
+		}
+	}
+	m, err := s.host.Start(ctx, p, ap)
+	if err != nil {
+		return err
+	}
+	mods := append(slices.Clone(s.Modules()), m)
+	s.modules.Store(&mods)
+	return nil
+}
+
+// Modules lists the running modules.
+func (s *Server) Modules() []*modhost.Module { return *s.modules.Load() }
+
+// module returns the running module of that name, or nil.
+func (s *Server) module(name string) *modhost.Module {
+	for _, m := range s.Modules() {
+		if m.Manifest().Name == name {
+			return m
+		}
+	}
+	return nil
+}
+
+// Handler is the runtime's whole HTTP surface.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// CreateAdmin creates an admin account; errors are the site's (invalid or
+// taken username, weak password…), with messages fit for the user.
+func (s *Server) CreateAdmin(ctx context.Context, username, displayName, email, password string) (int64, error) {
+	u, err := s.site.Store().CreateUser(ctx, site.NewUser{
+		Username: username, DisplayName: displayName, Email: email, Password: password, Role: site.RoleAdmin,
+	})
+	if err != nil {
+		return 0, err
+	}
+	return u.ID, nil
+}
+
+// ListenAndServe serves on cfg.Addr until ctx ends, then shuts down
+// gracefully (in-flight requests get 15 s).
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx ends.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          s.log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
+	}
+	s.log.Info("serving", "url", "http://"+ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("server: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if e := <-errc; !errors.Is(e, http.ErrServerClosed) {
+		err = errors.Join(err, e)
+	}
+	return err
+}
+
+// Close stops modules, the engine, the site and the database, in that
+// order.
+func (s *Server) Close(ctx context.Context) error {
+	var err error
+	for _, m := range s.Modules() {
+		err = errors.Join(err, m.Close(ctx))
+	}
+	s.modules.Store(&[]*modhost.Module{})
+	if s.engine != nil {
+		err = errors.Join(err, s.engine.Close(ctx))
+	}
+	if s.site != nil {
+		s.site.Close()
+	}
+	if s.db != nil {
+		err = errors.Join(err, s.db.close())
+	}
+	return err
+}
+
+func (s *Server) routes() http.Handler {
+	r := chi.NewRouter()
+	httpLog := s.log.Named("http")
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "websonic_http_requests_total", Help: "HTTP requests by method, route and status.",
+	}, []string{"method", "route", "status"})
+	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "websonic_http_request_duration_seconds", Help: "HTTP request latency by method and route.",
+		Buckets: prometheus.DefBuckets,
+	}, []string{"method", "route"})
+	s.reg.MustRegister(requests, latency)
+
+	r.Use(requestID, accessLog(httpLog, requests, latency), recoverer(httpLog))
+	r.Use(http.NewCrossOriginProtection().Handler)
+	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	r.Get("/readyz", s.ready)
+	r.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
+	r.Group(func(r chi.Router) {
+		r.Use(s.site.Sessions)
+		s.site.Routes(r)
+		for _, m := range s.Modules() {
+			for _, rt := range m.Manifest().Capabilities.Routes {
+				h := s.moduleRoute(m.Manifest().Name, rt)
+				r.Handle(rt.Path, h)
+				r.Handle(rt.Path+"/*", h)
+			}
+		}
+	})
+	return r
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.db.pool.Ping(ctx); err != nil {
+		http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	w.Write([]byte("ready\n"))
+}
+
+var roleOf = map[manifest.Access]site.Role{
+	manifest.AccessMember: site.RoleMember,
+	manifest.AccessStaff:  site.RoleStaff,
+	manifest.AccessAdmin:  site.RoleAdmin,
+}
+
+// moduleRoute checks a route's methods and access level, then hands the
+// request to whichever version of the module runs now.
+func (s *Server) moduleRoute(name string, rt manifest.Route) http.Handler {
+	methods := rt.Methods
+	if len(methods) == 0 {
+		methods = []string{http.MethodGet, http.MethodHead}
+	}
+	allow := strings.Join(methods, ", ")
+	need, restricted := roleOf[rt.Access]
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !slices.Contains(methods, r.Method) {
+			w.Header().Set("Allow", allow)
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		if u := site.UserFrom(r.Context()); restricted && !u.Has(need) {
+			s.site.Deny(w, r, u, need)
+			return
+		}
+		m := s.module(name)
+		if m == nil {
+			http.Error(w, "module not running", http.StatusServiceUnavailable)
+			return
+		}
+		m.ServeHTTP(w, r)
+	})
+}
+
+// nav lists the module links the user may see.
+func (s *Server) nav(u *site.User) []site.NavLink {
+	var links []site.NavLink
+	for _, m := range s.Modules() {
+		for _, n := range m.Manifest().Capabilities.Nav {
+			if need, ok := roleOf[n.Access]; ok && !u.Has(need) {
+				continue
+			}
+			links = append(links, site.NavLink{Label: n.Label, Path: n.Path})
+		}
+	}
+	return links
+}
+
+func abiUser(r *http.Request) *abi.User {
+	u := site.UserFrom(r.Context())
+	if u == nil {
+		return nil
+	}
+	return &abi.User{ID: u.ID, Username: u.Username, DisplayName: u.DisplayName, Roles: u.Roles()}
+}
