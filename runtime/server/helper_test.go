@@ -58,7 +58,7 @@ func newSite(t testing.TB) *testSite {
 		RolePrefix:       db.Prefix(),
 		StatementTimeout: time.Second,
 		MemoryLimitPages: 1024,
-		Pool:             engine.PoolConfig{Size: 2, CallTimeout: 3 * time.Second},
+		Pool:             engine.PoolConfig{Size: 2, CallTimeout: 5 * time.Second},
 		Logger:           hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testLog{t}}),
 	})
 	if err != nil {

@@ -122,6 +122,9 @@ func (b *Broker) provision(ctx context.Context, m *manifest.Manifest, role, sche
 			return "", fmt.Errorf("view %q was approved but the manifest does not ask for it", v)
 		}
 	}
+	if views == nil {
+		views = []string{} // text[] NOT NULL: an empty array, not NULL
+	}
 	var password string
 	err := pgx.BeginFunc(ctx, b.cfg.Admin, func(tx pgx.Tx) error {
 		// Serialise provisioning across runtime replicas.

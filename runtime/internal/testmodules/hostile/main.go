@@ -1,7 +1,8 @@
 // Command hostile is a test-only module that attacks the runtime: escaping
 // its database sandbox, looping, exhausting memory, panicking, handing the
 // host bad pointers and answering with huge responses. The runtime's tests
-// drive it; every attack must fail its own request only.
+// drive it; every attack must fail its own request only. It also probes the
+// SDK's database driver (sqlprobe.go).
 package main
 
 import (
@@ -30,11 +31,7 @@ func init() {
 	mux.HandleFunc("GET /hostile/alloc", func(w http.ResponseWriter, r *http.Request) {
 		var keep [][]byte
 		for {
-			b := make([]byte, 8<<20)
-			for i := range b {
-				b[i] = byte(i)
-			}
-			keep = append(keep, b)
+			keep = append(keep, make([]byte, 8<<20))
 		}
 	})
 	mux.HandleFunc("GET /hostile/panic", func(w http.ResponseWriter, r *http.Request) { panic("hostile module panics") })
@@ -53,6 +50,8 @@ func init() {
 		http.SetCookie(w, &http.Cookie{Name: "websonic_session", Value: "fixated"})
 		io.WriteString(w, r.Header.Get("Cookie"))
 	})
+	mux.HandleFunc("GET /hostile/types", types)
+	mux.HandleFunc("POST /hostile/tx", txProbe)
 	sdk.Handle(mux)
 }
 

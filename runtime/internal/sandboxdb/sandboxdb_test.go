@@ -1,0 +1,235 @@
+package sandboxdb
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/websonic/websonic/internal/pgtest"
+	"github.com/websonic/websonic/runtime/internal/coredb"
+	"github.com/websonic/websonic/sdk/abi"
+	"github.com/websonic/websonic/sdk/manifest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func newBroker(t *testing.T, cfg Config) (*Broker, *pgxpool.Pool, *pgtest.DB) {
+	t.Helper()
+	db := pgtest.NewDB(t)
+	pool, err := pgxpool.New(context.Background(), db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if err := coredb.Migrate(context.Background(), pool); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Admin = pool
+	cfg.RolePrefix = db.Prefix()
+	return New(cfg), pool, db
+}
+
+func testManifest(name string, views []string, migrations ...string) *manifest.Manifest {
+	return &manifest.Manifest{
+		ManifestVersion: 1, Name: name, Version: "1.0.0", ABIVersion: abi.Version,
+		Capabilities: manifest.Capabilities{CoreData: views},
+		Migrations:   migrations,
+	}
+}
+
+func query(t *testing.T, d *ModuleDB, sql string) *abi.DBResult {
+	t.Helper()
+	s := d.Session()
+	defer s.Close()
+	req := abi.DBRequest{Op: abi.DBQuery, Conn: 1, SQL: sql}
+	var res abi.DBResult
+	if err := res.Unmarshal(s.Do(context.Background(), req.AppendMarshal(nil))); err != nil {
+		t.Fatal(err)
+	}
+	return &res
+}
+
+func TestRoleIsSandboxed(t *testing.T) {
+	b, admin, _ := newBroker(t, Config{})
+	d, err := b.Open(context.Background(), testManifest("alpha", nil), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var super, createrole, createdb, inherit, replication, bypass bool
+	var connLimit int
+	var config []string
+	err = admin.QueryRow(context.Background(), `SELECT rolsuper, rolcreaterole, rolcreatedb, rolinherit, rolreplication, rolbypassrls, rolconnlimit, rolconfig
+		FROM pg_roles WHERE rolname = $1`, b.Role("alpha")).Scan(&super, &createrole, &createdb, &inherit, &replication, &bypass, &connLimit, &config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if super || createrole || createdb || inherit || replication || bypass {
+		t.Errorf("role powers: super=%v createrole=%v createdb=%v inherit=%v replication=%v bypassrls=%v", super, createrole, createdb, inherit, replication, bypass)
+	}
+	if connLimit != 4 {
+		t.Errorf("connection limit = %d, want 4", connLimit)
+	}
+	for _, want := range []string{"statement_timeout=5000", "search_path=mod_alpha", "idle_in_transaction_session_timeout=10000"} {
+		if !strings.Contains(strings.Join(config, " "), want) {
+			t.Errorf("role config %q lacks %q", config, want)
+		}
+	}
+	var memberships int
+	if err := admin.QueryRow(context.Background(), `SELECT count(*) FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member WHERE r.rolname = $1`,
+		b.Role("alpha")).Scan(&memberships); err != nil || memberships != 0 {
+		t.Errorf("module role is a member of %d roles (%v), want none", memberships, err)
+	}
+}
+
+func TestCoreViewsOnlyWhenApproved(t *testing.T) {
+	b, admin, _ := newBroker(t, Config{})
+	if _, err := admin.Exec(context.Background(), `INSERT INTO websonic.users (username, display_name, email, password_hash) VALUES ('ann', 'Ann', 'ann@example.com', 'x')`); err != nil {
+		t.Fatal(err)
+	}
+	m := testManifest("viewer", []string{manifest.CoreUsers, manifest.CoreUserEmails})
+	tests := []struct {
+		name    string
+		views   []string
+		sql     string
+		wantErr string
+	}{
+		{"nothing approved: users", nil, "SELECT username FROM websonic_api.users", "permission denied"},
+		{"users approved", []string{manifest.CoreUsers}, "SELECT username FROM websonic_api.users", ""},
+		{"users approved, emails not", []string{manifest.CoreUsers}, "SELECT email FROM websonic_api.user_emails", "permission denied"},
+		{"emails approved", []string{manifest.CoreUsers, manifest.CoreUserEmails}, "SELECT email FROM websonic_api.user_emails", ""},
+		{"approval withdrawn again", nil, "SELECT username FROM websonic_api.users", "permission denied"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := b.Open(context.Background(), m, tt.views, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			res := query(t, d, tt.sql)
+			switch {
+			case tt.wantErr == "" && res.Err != nil:
+				t.Fatalf("error: %v", res.Err)
+			case tt.wantErr != "" && (res.Err == nil || !strings.Contains(res.Err.Message, tt.wantErr)):
+				t.Fatalf("got %+v, want an error containing %q", res, tt.wantErr)
+			}
+		})
+	}
+	if _, err := b.Open(context.Background(), testManifest("greedy", nil), []string{manifest.CoreUsers}, nil); err == nil {
+		t.Fatal("approving a view the manifest does not ask for must fail")
+	}
+}
+
+func TestMigrations(t *testing.T) {
+	b, admin, _ := newBroker(t, Config{})
+	ctx := context.Background()
+	one := "migrations/001_one.sql"
+	two := "migrations/002_two.sql"
+	files := map[string][]byte{
+		one: []byte(`CREATE TABLE items (id int PRIMARY KEY); INSERT INTO items VALUES (1);`),
+		two: []byte(`ALTER TABLE items ADD COLUMN name text;`),
+	}
+	open := func(migs []string, files map[string][]byte) error {
+		d, err := b.Open(ctx, testManifest("shop", nil, migs...), nil, files)
+		if err == nil {
+			d.Close()
+		}
+		return err
+	}
+	if err := open([]string{one}, files); err != nil {
+		t.Fatal(err)
+	}
+	// Applied once: a second start does not run 001 again (it would fail on
+	// the duplicate key).
+	if err := open([]string{one, two}, files); err != nil {
+		t.Fatal(err)
+	}
+	var owner string
+	if err := admin.QueryRow(ctx, `SELECT tableowner FROM pg_tables WHERE schemaname = 'mod_shop' AND tablename = 'items'`).Scan(&owner); err != nil || owner != b.Role("shop") {
+		t.Fatalf("items owned by %q (%v), want the module role", owner, err)
+	}
+	tests := []struct {
+		name    string
+		migs    []string
+		files   map[string][]byte
+		wantErr string
+	}{
+		{"changed after applied", []string{one, two}, map[string][]byte{one: []byte(`SELECT 1`), two: files[two]}, "was changed after it was applied"},
+		{"removed from the package", []string{one}, files, "no longer lists it"},
+		{"listed but missing", []string{one, two, "migrations/003_three.sql"}, files, "not in the package"},
+		{"failing migration", []string{one, two, "migrations/003_bad.sql"}, map[string][]byte{
+			one: files[one], two: files[two], "migrations/003_bad.sql": []byte(`CREATE TABLE half (a int); SELECT * FROM mod_other.secret;`),
+		}, "does not exist"},
+		{"migration escaping its role", []string{one, two, "migrations/003_escape.sql"}, map[string][]byte{
+			one: files[one], two: files[two], "migrations/003_escape.sql": []byte(`RESET ROLE; CREATE TABLE websonic.evil (a int);`),
+		}, "permission denied"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := open(tt.migs, tt.files)
+			if !errors.Is(err, ErrMigration) || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("err = %v, want ErrMigration containing %q", err, tt.wantErr)
+			}
+		})
+	}
+	// The failing migration left nothing behind (one transaction).
+	var half bool
+	if err := admin.QueryRow(ctx, `SELECT to_regclass('mod_shop.half') IS NOT NULL`).Scan(&half); err != nil || half {
+		t.Fatalf("a failed migration left a table behind (%v)", err)
+	}
+}
+
+func TestResultCap(t *testing.T) {
+	b, _, _ := newBroker(t, Config{MaxResultBytes: 64 << 10})
+	d, err := b.Open(context.Background(), testManifest("big", nil), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if res := query(t, d, `SELECT repeat('x', 1000) FROM generate_series(1, 50)`); res.Err != nil || len(res.Rows) != 50 {
+		t.Fatalf("small result: %+v", res.Err)
+	}
+	res := query(t, d, `SELECT repeat('x', 1000) FROM generate_series(1, 1000)`)
+	if res.Err == nil || res.Err.Code != "54000" || !strings.Contains(res.Err.Message, "result exceeds 65536 bytes") {
+		t.Fatalf("big result: %+v", res.Err)
+	}
+}
+
+func TestSessionLimits(t *testing.T) {
+	b, _, _ := newBroker(t, Config{ConnLimit: 2})
+	d, err := b.Open(context.Background(), testManifest("conns", nil), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	s := d.Session()
+	defer s.Close()
+	do := func(conn uint32, op abi.DBOp, sql string) *abi.DBResult {
+		req := abi.DBRequest{Op: op, Conn: conn, SQL: sql}
+		var res abi.DBResult
+		if err := res.Unmarshal(s.Do(context.Background(), req.AppendMarshal(nil))); err != nil {
+			t.Fatal(err)
+		}
+		return &res
+	}
+	if r := do(1, abi.DBQuery, "SELECT 1"); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if r := do(2, abi.DBQuery, "SELECT 1"); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if r := do(3, abi.DBQuery, "SELECT 1"); r.Err == nil || !strings.Contains(r.Err.Message, "more than 2 database connections") {
+		t.Fatalf("third connection: %+v", r.Err)
+	}
+	if r := do(1, abi.DBBegin, "DROP TABLE x"); r.Err == nil {
+		t.Fatal("begin accepted a statement that is not BEGIN")
+	}
+	var res abi.DBResult
+	if err := res.Unmarshal(s.Do(context.Background(), []byte{0xff})); err != nil || res.Err == nil || !strings.Contains(res.Err.Message, "malformed") {
+		t.Fatalf("malformed request: %v %+v", err, res.Err)
+	}
+}
