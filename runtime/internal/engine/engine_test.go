@@ -223,3 +223,37 @@ func TestCloseDrains(t *testing.T) {
 		t.Fatalf("live = %d after Close", s.Live)
 	}
 }
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestGuestOutputGoesToModuleLogger checks that a guest's stderr (here the
+// Go runtime's panic report) lands in the logger named after the module.
+func TestGuestOutputGoesToModuleLogger(t *testing.T) {
+	e := newEngine(t, Config{})
+	var buf syncBuffer
+	log := hclog.New(&hclog.LoggerOptions{Name: "websonic.module.hostile", Output: &buf, Level: hclog.Info})
+	p := hostilePool(t, e, PoolConfig{Size: 1, Logger: log})
+	if _, err := get(p, "/hostile/panic"); !errors.Is(err, ErrTrap) {
+		t.Fatalf("err = %v", err)
+	}
+	out := buf.String()
+	if !strings.Contains(out, "websonic.module.hostile: panic: hostile module panics") {
+		t.Fatalf("module log lacks the panic:\n%s", out)
+	}
+}
