@@ -203,3 +203,5 @@ var (
 		{"every kind in one row", abi.DBResult{Columns: make([]abi.Column, len(allKinds)), Rows: [][]abi.Value{allKinds, allKinds}, RowsAffected: 2}},
 	}
 )
+
+func timeOf(sec, nsec int64) time.Time { return time.Unix(sec, nsec).UTC() }

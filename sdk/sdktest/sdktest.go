@@ -1,0 +1,211 @@
+package sdktest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/websonic/websonic/sdk"
+	"github.com/websonic/websonic/sdk/abi"
+	"github.com/websonic/websonic/sdk/internal/hostcall"
+)
+
+// The runtime's default limits, which Do applies.
+const (
+	// MaxRequestBytes caps a request body (the runtime's default, 1 MiB).
+	MaxRequestBytes = 1 << 20
+	// MaxResponseBytes caps an encoded response (the runtime's default,
+	// 8 MiB).
+	MaxResponseBytes = 8 << 20
+)
+
+// SessionCookie is the core site's session cookie, which never reaches a
+// module and which a module cannot set.
+const SessionCookie = "websonic_session"
+
+// ErrNotInRuntime is the error of every host call made natively: sdk.DB's
+// queries and sdk.Config return it (test with errors.Is).
+var ErrNotInRuntime = hostcall.ErrNotInRuntime
+
+type requestIDKey struct{}
+
+// WithRequestID returns a shallow copy of r whose request id, the one
+// sdk.RequestID reports to the handler, is id. Without it Do makes up a
+// unique id per request.
+func WithRequestID(r *http.Request, id string) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+}
+
+var (
+	// mu serializes calls: the dispatcher reuses its output buffer and a
+	// module instance serves one request at a time.
+	mu     sync.Mutex
+	lastID atomic.Uint64
+)
+
+// Do sends r to the handler the module installed with sdk.Handle, as the
+// runtime would for a request by user (nil for an anonymous request), and
+// returns the response the site would send. List a user's roles with the
+// roles they imply, as the runtime does: an admin has "admin", "staff" and
+// "member".
+//
+// r is typically made with httptest.NewRequest; Do reads and closes its
+// body. The response's body is in memory; closing it is optional.
+func Do(r *http.Request, user *sdk.User) *http.Response {
+	rid, _ := r.Context().Value(requestIDKey{}).(string)
+	if rid == "" {
+		rid = fmt.Sprintf("%016x", lastID.Add(1))
+	}
+	var body []byte
+	if r.Body != nil {
+		b, err := io.ReadAll(io.LimitReader(r.Body, MaxRequestBytes+1))
+		r.Body.Close()
+		if err != nil {
+			return errorResponse(r, http.StatusBadRequest, "could not read the request body")
+		}
+		if len(b) > MaxRequestBytes {
+			return errorResponse(r, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", MaxRequestBytes))
+		}
+		body = b
+	}
+	req := abi.HTTPRequest{
+		Method:     r.Method,
+		URI:        r.URL.RequestURI(),
+		Host:       r.Host,
+		RemoteAddr: r.RemoteAddr,
+		RequestID:  rid,
+		Headers:    requestHeaders(r.Header),
+		Body:       body,
+	}
+	if req.Method == "" {
+		req.Method = http.MethodGet
+	}
+	if req.Host == "" {
+		req.Host = r.URL.Host
+	}
+	if req.RemoteAddr == "" {
+		req.RemoteAddr = "192.0.2.1:1234"
+	}
+	if user != nil {
+		req.User = &abi.User{ID: user.ID, Username: user.Username, DisplayName: user.DisplayName, Roles: user.Roles}
+	}
+	out, ok := dispatch(req.AppendMarshal(nil))
+	if !ok {
+		return errorResponse(r, http.StatusBadGateway, fmt.Sprintf("%s (request id %s)", http.StatusText(http.StatusBadGateway), rid))
+	}
+	var resp abi.HTTPResponse
+	if err := resp.Unmarshal(out); err != nil {
+		return errorResponse(r, http.StatusBadGateway, fmt.Sprintf("%s (request id %s)", http.StatusText(http.StatusBadGateway), rid))
+	}
+	return response(r, &resp)
+}
+
+// dispatch runs the module's handler on an encoded request and returns a
+// copy of the encoded response, or false when it exceeds the runtime's cap.
+func dispatch(in []byte) ([]byte, bool) {
+	mu.Lock()
+	defer mu.Unlock()
+	out := hostcall.Dispatch(in)
+	if len(out) > MaxResponseBytes {
+		return nil, false
+	}
+	return bytes.Clone(out), true
+}
+
+// hopHeaders are connection-level headers the runtime does not forward.
+var hopHeaders = map[string]bool{
+	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Te": true,
+	"Trailer": true, "Transfer-Encoding": true, "Upgrade": true, "Content-Length": true,
+}
+
+func requestHeaders(h http.Header) []abi.Header {
+	out := make([]abi.Header, 0, len(h))
+	for name, vs := range h {
+		name = http.CanonicalHeaderKey(name)
+		if hopHeaders[name] {
+			continue
+		}
+		for _, v := range vs {
+			if name == "Cookie" {
+				if v = stripCookie(v, SessionCookie); v == "" {
+					continue
+				}
+			}
+			out = append(out, abi.Header{Name: name, Value: v})
+		}
+	}
+	return out
+}
+
+// stripCookie removes the named cookie from a Cookie header value.
+func stripCookie(header, name string) string {
+	parts := strings.Split(header, ";")
+	kept := parts[:0]
+	for _, p := range parts {
+		n, _, _ := strings.Cut(strings.TrimSpace(p), "=")
+		if n != name {
+			kept = append(kept, strings.TrimSpace(p))
+		}
+	}
+	return strings.Join(kept, "; ")
+}
+
+// response turns a module's response into what the site sends.
+func response(r *http.Request, resp *abi.HTTPResponse) *http.Response {
+	h := http.Header{}
+	for _, kv := range resp.Headers {
+		name := http.CanonicalHeaderKey(kv.Name)
+		if name == "Set-Cookie" {
+			if n, _, _ := strings.Cut(strings.TrimSpace(kv.Value), "="); n == SessionCookie {
+				continue
+			}
+		}
+		if hopHeaders[name] && !(name == "Content-Length" && r.Method == http.MethodHead) {
+			continue
+		}
+		h.Add(name, kv.Value)
+	}
+	if r.Method != http.MethodHead {
+		h.Set("Content-Length", strconv.Itoa(len(resp.Body)))
+	}
+	return newResponse(r, resp.Status, h, resp.Body)
+}
+
+// errorResponse is a response the runtime makes itself, with http.Error.
+func errorResponse(r *http.Request, status int, msg string) *http.Response {
+	body := []byte(msg + "\n")
+	h := http.Header{}
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	return newResponse(r, status, h, body)
+}
+
+func newResponse(r *http.Request, status int, h http.Header, body []byte) *http.Response {
+	n := int64(len(body))
+	if r.Method == http.MethodHead {
+		// No body; the length is what the module declared, if anything.
+		body = nil
+		var err error
+		if n, err = strconv.ParseInt(h.Get("Content-Length"), 10, 64); err != nil {
+			n = -1
+		}
+	}
+	return &http.Response{
+		Status:        strconv.Itoa(status) + " " + http.StatusText(status),
+		StatusCode:    status,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        h,
+		Body:          io.NopCloser(bytes.NewReader(body)),
+		ContentLength: n,
+		Request:       r,
+	}
+}
