@@ -3,6 +3,7 @@ package sdk
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -125,7 +126,11 @@ var _ http.Flusher = (*responseWriter)(nil)
 
 func (w *responseWriter) Header() http.Header { return w.header }
 
+// WriteHeader panics on a status outside 100-999, as net/http does.
 func (w *responseWriter) WriteHeader(status int) {
+	if status < 100 || status > 999 {
+		panic(fmt.Sprintf("sdk: invalid WriteHeader code %v", status))
+	}
 	if w.status == 0 {
 		w.status = status
 	}

@@ -126,3 +126,21 @@ func TestCoreEndpoints(t *testing.T) {
 		})
 	}
 }
+
+// TestHeadMatchesGet checks that a module's HEAD answer carries the length
+// of its GET body, and no body.
+func TestHeadMatchesGet(t *testing.T) {
+	s := newSite(t)
+	resp, err := http.Get(s.URL + "/guestbook")
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := body(t, resp)
+	resp, err = http.Head(s.URL + "/guestbook")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := body(t, resp); resp.StatusCode != 200 || b != "" || resp.ContentLength != int64(len(get)) {
+		t.Fatalf("HEAD: %d, Content-Length %d (GET body %d), body %q", resp.StatusCode, resp.ContentLength, len(get), b)
+	}
+}

@@ -192,7 +192,7 @@ func (m *Module) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("%s (request id %s)", http.StatusText(status), rid), status)
 		return
 	}
-	writeResponse(w, resp, m.h.cfg.SessionCookie)
+	writeResponse(w, r.Method, resp, m.h.cfg.SessionCookie)
 }
 
 // ErrorStatus is the one mapping from engine errors to HTTP statuses.
@@ -246,10 +246,18 @@ func stripCookie(header, name string) string {
 	return strings.Join(kept, "; ")
 }
 
-func writeResponse(w http.ResponseWriter, resp *abi.HTTPResponse, sessionCookie string) {
+func writeResponse(w http.ResponseWriter, method string, resp *abi.HTTPResponse, sessionCookie string) {
 	h := w.Header()
+	length := strconv.Itoa(len(resp.Body))
 	for _, kv := range resp.Headers {
 		name := http.CanonicalHeaderKey(kv.Name)
+		if name == "Content-Length" && method == http.MethodHead {
+			// A HEAD answer has no body; its length is the GET body's.
+			if _, err := strconv.ParseUint(kv.Value, 10, 63); err == nil {
+				length = kv.Value
+			}
+			continue
+		}
 		if hopHeaders[name] {
 			continue
 		}
@@ -260,7 +268,7 @@ func writeResponse(w http.ResponseWriter, resp *abi.HTTPResponse, sessionCookie 
 		}
 		h.Add(name, kv.Value)
 	}
-	h.Set("Content-Length", strconv.Itoa(len(resp.Body)))
+	h.Set("Content-Length", length)
 	w.WriteHeader(resp.Status)
 	w.Write(resp.Body)
 }

@@ -193,6 +193,9 @@ func TestResultCap(t *testing.T) {
 	if res := query(t, d, `SELECT repeat('x', 1000) FROM generate_series(1, 50)`); res.Err != nil || len(res.Rows) != 50 {
 		t.Fatalf("small result: %+v", res.Err)
 	}
+	if res := query(t, d, `SELECT FROM generate_series(1, 3)`); res.Err != nil || len(res.Rows) != 0 || res.RowsAffected != 3 {
+		t.Fatalf("rows without columns: %+v", res)
+	}
 	res := query(t, d, `SELECT repeat('x', 1000) FROM generate_series(1, 1000)`)
 	if res.Err == nil || res.Err.Code != "54000" || !strings.Contains(res.Err.Message, "result exceeds 65536 bytes") {
 		t.Fatalf("big result: %+v", res.Err)

@@ -154,6 +154,15 @@ func (s *Session) query(ctx context.Context, c *pgxpool.Conn, q string, a []any)
 	}
 	defer rows.Close()
 	fds := rows.FieldDescriptions()
+	if len(fds) == 0 {
+		// Rows without columns (SELECT FROM t) carry nothing to send.
+		for rows.Next() {
+		}
+		if err := rows.Err(); err != nil {
+			return pgErrResult(err)
+		}
+		return (&abi.DBResult{RowsAffected: rows.CommandTag().RowsAffected()}).AppendMarshal(nil)
+	}
 	tm := c.Conn().TypeMap()
 	cols := make([]abi.Column, len(fds))
 	for i, fd := range fds {
