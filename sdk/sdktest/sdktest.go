@@ -7,12 +7,12 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/websonic/websonic/sdk"
 	"github.com/websonic/websonic/sdk/abi"
+	"github.com/websonic/websonic/sdk/abi/abihttp"
 	"github.com/websonic/websonic/sdk/internal/hostcall"
 )
 
@@ -80,7 +80,7 @@ func Do(r *http.Request, user *sdk.User) *http.Response {
 		Host:       r.Host,
 		RemoteAddr: r.RemoteAddr,
 		RequestID:  rid,
-		Headers:    requestHeaders(r.Header),
+		Headers:    abihttp.RequestHeaders(r.Header, SessionCookie),
 		Body:       body,
 	}
 	if req.Method == "" {
@@ -118,62 +118,11 @@ func dispatch(in []byte) ([]byte, bool) {
 	return bytes.Clone(out), true
 }
 
-// hopHeaders are connection-level headers the runtime does not forward.
-var hopHeaders = map[string]bool{
-	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Te": true,
-	"Trailer": true, "Transfer-Encoding": true, "Upgrade": true, "Content-Length": true,
-}
-
-func requestHeaders(h http.Header) []abi.Header {
-	out := make([]abi.Header, 0, len(h))
-	for name, vs := range h {
-		name = http.CanonicalHeaderKey(name)
-		if hopHeaders[name] {
-			continue
-		}
-		for _, v := range vs {
-			if name == "Cookie" {
-				if v = stripCookie(v, SessionCookie); v == "" {
-					continue
-				}
-			}
-			out = append(out, abi.Header{Name: name, Value: v})
-		}
-	}
-	return out
-}
-
-// stripCookie removes the named cookie from a Cookie header value.
-func stripCookie(header, name string) string {
-	parts := strings.Split(header, ";")
-	kept := parts[:0]
-	for _, p := range parts {
-		n, _, _ := strings.Cut(strings.TrimSpace(p), "=")
-		if n != name {
-			kept = append(kept, strings.TrimSpace(p))
-		}
-	}
-	return strings.Join(kept, "; ")
-}
-
 // response turns a module's response into what the site sends.
 func response(r *http.Request, resp *abi.HTTPResponse) *http.Response {
 	h := http.Header{}
-	for _, kv := range resp.Headers {
-		name := http.CanonicalHeaderKey(kv.Name)
-		if name == "Set-Cookie" {
-			if n, _, _ := strings.Cut(strings.TrimSpace(kv.Value), "="); n == SessionCookie {
-				continue
-			}
-		}
-		if hopHeaders[name] && !(name == "Content-Length" && r.Method == http.MethodHead) {
-			continue
-		}
-		h.Add(name, kv.Value)
-	}
-	if r.Method != http.MethodHead {
-		h.Set("Content-Length", strconv.Itoa(len(resp.Body)))
-	}
+	n := abihttp.ResponseHeader(h, r.Method, resp, SessionCookie)
+	h.Set("Content-Length", n)
 	return newResponse(r, resp.Status, h, resp.Body)
 }
 

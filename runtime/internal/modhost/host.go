@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -16,6 +14,7 @@ import (
 	"github.com/websonic/websonic/runtime/internal/engine"
 	"github.com/websonic/websonic/runtime/internal/sandboxdb"
 	"github.com/websonic/websonic/sdk/abi"
+	"github.com/websonic/websonic/sdk/abi/abihttp"
 	"github.com/websonic/websonic/sdk/manifest"
 )
 
@@ -173,7 +172,7 @@ func (m *Module) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Host:       r.Host,
 		RemoteAddr: r.RemoteAddr,
 		RequestID:  rid,
-		Headers:    requestHeaders(r.Header, m.h.cfg.SessionCookie),
+		Headers:    abihttp.RequestHeaders(r.Header, m.h.cfg.SessionCookie),
 		Body:       body,
 		User:       m.h.cfg.UserOf(r),
 	}
@@ -209,66 +208,8 @@ func ErrorStatus(err error) int {
 	}
 }
 
-// hopHeaders are connection-level headers that are not forwarded.
-var hopHeaders = map[string]bool{
-	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Te": true,
-	"Trailer": true, "Transfer-Encoding": true, "Upgrade": true, "Content-Length": true,
-}
-
-func requestHeaders(h http.Header, sessionCookie string) []abi.Header {
-	out := make([]abi.Header, 0, len(h))
-	for name, vs := range h {
-		if hopHeaders[name] {
-			continue
-		}
-		for _, v := range vs {
-			if name == "Cookie" {
-				if v = stripCookie(v, sessionCookie); v == "" {
-					continue
-				}
-			}
-			out = append(out, abi.Header{Name: name, Value: v})
-		}
-	}
-	return out
-}
-
-// stripCookie removes the named cookie from a Cookie header value.
-func stripCookie(header, name string) string {
-	parts := strings.Split(header, ";")
-	kept := parts[:0]
-	for _, p := range parts {
-		n, _, _ := strings.Cut(strings.TrimSpace(p), "=")
-		if n != name {
-			kept = append(kept, strings.TrimSpace(p))
-		}
-	}
-	return strings.Join(kept, "; ")
-}
-
 func writeResponse(w http.ResponseWriter, method string, resp *abi.HTTPResponse, sessionCookie string) {
-	h := w.Header()
-	length := strconv.Itoa(len(resp.Body))
-	for _, kv := range resp.Headers {
-		name := http.CanonicalHeaderKey(kv.Name)
-		if name == "Content-Length" && method == http.MethodHead {
-			// A HEAD answer has no body; its length is the GET body's.
-			if _, err := strconv.ParseUint(kv.Value, 10, 63); err == nil {
-				length = kv.Value
-			}
-			continue
-		}
-		if hopHeaders[name] {
-			continue
-		}
-		if name == "Set-Cookie" {
-			if n, _, _ := strings.Cut(strings.TrimSpace(kv.Value), "="); n == sessionCookie {
-				continue
-			}
-		}
-		h.Add(name, kv.Value)
-	}
-	h.Set("Content-Length", length)
+	w.Header().Set("Content-Length", abihttp.ResponseHeader(w.Header(), method, resp, sessionCookie))
 	w.WriteHeader(resp.Status)
 	w.Write(resp.Body)
 }

@@ -1,0 +1,81 @@
+// Package abihttp holds the rules for carrying HTTP across the ABI that the
+// runtime and sdk/sdktest must apply alike: which request headers reach a
+// module and which response headers leave it.
+package abihttp
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/websonic/websonic/sdk/abi"
+)
+
+// hopHeaders are connection-level headers that never cross the ABI; the
+// host sets Content-Length itself.
+var hopHeaders = map[string]bool{
+	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Te": true,
+	"Trailer": true, "Transfer-Encoding": true, "Upgrade": true, "Content-Length": true,
+}
+
+// RequestHeaders is what a module receives of h: hop-by-hop headers are
+// dropped and the cookie named sessionCookie is removed from Cookie headers,
+// so a module never sees the site's session token.
+func RequestHeaders(h http.Header, sessionCookie string) []abi.Header {
+	out := make([]abi.Header, 0, len(h))
+	for name, vs := range h {
+		name = http.CanonicalHeaderKey(name)
+		if hopHeaders[name] {
+			continue
+		}
+		for _, v := range vs {
+			if name == "Cookie" {
+				if v = stripCookie(v, sessionCookie); v == "" {
+					continue
+				}
+			}
+			out = append(out, abi.Header{Name: name, Value: v})
+		}
+	}
+	return out
+}
+
+// stripCookie removes the named cookie from a Cookie header value.
+func stripCookie(header, name string) string {
+	parts := strings.Split(header, ";")
+	kept := parts[:0]
+	for _, p := range parts {
+		p = strings.TrimSpace(p)
+		if n, _, _ := strings.Cut(p, "="); n != name {
+			kept = append(kept, p)
+		}
+	}
+	return strings.Join(kept, "; ")
+}
+
+// ResponseHeader adds a module's response headers to dst as the site sends
+// them: hop-by-hop headers are dropped, and so is any Set-Cookie for
+// sessionCookie (no session fixation). It returns the Content-Length to
+// send: the body's length, or for HEAD the length the module declared.
+func ResponseHeader(dst http.Header, method string, resp *abi.HTTPResponse, sessionCookie string) (contentLength string) {
+	contentLength = strconv.Itoa(len(resp.Body))
+	for _, kv := range resp.Headers {
+		name := http.CanonicalHeaderKey(kv.Name)
+		switch {
+		case name == "Content-Length" && method == http.MethodHead:
+			if _, err := strconv.ParseUint(kv.Value, 10, 63); err == nil {
+				contentLength = kv.Value
+			}
+		case hopHeaders[name]:
+		case name == "Set-Cookie" && cookieName(kv.Value) == sessionCookie:
+		default:
+			dst.Add(name, kv.Value)
+		}
+	}
+	return contentLength
+}
+
+func cookieName(setCookie string) string {
+	n, _, _ := strings.Cut(strings.TrimSpace(setCookie), "=")
+	return n
+}

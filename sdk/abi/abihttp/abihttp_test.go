@@ -1,0 +1,61 @@
+package abihttp
+
+import (
+	"net/http"
+	"slices"
+	"testing"
+
+	"github.com/websonic/websonic/sdk/abi"
+)
+
+func TestRequestHeaders(t *testing.T) {
+	h := http.Header{}
+	h.Add("Cookie", "theme=dark; sid=secret; lang=en")
+	h.Add("Cookie", "sid=only")
+	h.Add("Connection", "keep-alive")
+	h.Add("X-Custom", "1")
+	got := RequestHeaders(h, "sid")
+	want := []abi.Header{{Name: "Cookie", Value: "theme=dark; lang=en"}, {Name: "X-Custom", Value: "1"}}
+	slices.SortFunc(got, func(a, b abi.Header) int { return cmpHeader(a, b) })
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}
+
+func cmpHeader(a, b abi.Header) int {
+	switch {
+	case a.Name < b.Name:
+		return -1
+	case a.Name > b.Name:
+		return 1
+	}
+	return 0
+}
+
+func TestResponseHeader(t *testing.T) {
+	resp := &abi.HTTPResponse{Status: 200, Body: []byte("hello"), Headers: []abi.Header{
+		{Name: "set-cookie", Value: "sid=fixated; Path=/"},
+		{Name: "Set-Cookie", Value: "theme=dark"},
+		{Name: "Content-Length", Value: "99"},
+		{Name: "Transfer-Encoding", Value: "chunked"},
+		{Name: "Content-Type", Value: "text/plain"},
+	}}
+	tests := []struct {
+		method, wantLen string
+	}{
+		{"GET", "5"},
+		{"HEAD", "99"},
+	}
+	for _, tt := range tests {
+		h := http.Header{}
+		if n := ResponseHeader(h, tt.method, resp, "sid"); n != tt.wantLen {
+			t.Errorf("%s: length %s, want %s", tt.method, n, tt.wantLen)
+		}
+		if got := h.Values("Set-Cookie"); !slices.Equal(got, []string{"theme=dark"}) {
+			t.Errorf("%s: Set-Cookie %q", tt.method, got)
+		}
+		if h.Get("Transfer-Encoding") != "" || h.Get("Content-Length") != "" || h.Get("Content-Type") != "text/plain" {
+			t.Errorf("%s: headers %v", tt.method, h)
+		}
+	}
+}
