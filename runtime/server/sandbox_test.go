@@ -255,3 +255,29 @@ func assertHelloServes(t *testing.T, s *testSite) {
 		t.Fatalf("hello after the attacks: %d %s", resp.StatusCode, b)
 	}
 }
+
+// TestWASIClockAndRandomness checks that a module reads the real time and
+// real randomness through WASI.
+func TestWASIClockAndRandomness(t *testing.T) {
+	s := newSite(t)
+	seen := map[string]bool{}
+	for range 2 {
+		before := time.Now().UnixNano()
+		resp, err := http.Get(s.URL + "/hostile/env")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var nanos int64
+		var random string
+		if _, err := fmt.Sscanf(body(t, resp), "%d %s", &nanos, &random); err != nil {
+			t.Fatal(err)
+		}
+		if nanos < before || nanos > time.Now().UnixNano() {
+			t.Errorf("guest time %d outside [%d, now]", nanos, before)
+		}
+		if len(random) != 32 || seen[random] {
+			t.Errorf("guest randomness %q (seen before: %v)", random, seen[random])
+		}
+		seen[random] = true
+	}
+}

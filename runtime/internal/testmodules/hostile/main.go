@@ -7,12 +7,15 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/websonic/websonic/sdk"
 )
@@ -49,6 +52,12 @@ func init() {
 	mux.HandleFunc("GET /hostile/setcookie", func(w http.ResponseWriter, r *http.Request) {
 		http.SetCookie(w, &http.Cookie{Name: "websonic_session", Value: "fixated"})
 		io.WriteString(w, r.Header.Get("Cookie"))
+	})
+	mux.HandleFunc("GET /hostile/env", func(w http.ResponseWriter, r *http.Request) {
+		// Time and randomness come from the host through WASI.
+		b := make([]byte, 16)
+		rand.Read(b)
+		fmt.Fprintf(w, "%d %x", time.Now().UnixNano(), b)
 	})
 	mux.HandleFunc("GET /hostile/types", types)
 	mux.HandleFunc("POST /hostile/tx", txProbe)
