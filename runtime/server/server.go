@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
-	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,7 +23,6 @@ import (
 	"github.com/websonic/websonic/runtime/internal/sandboxdb"
 	"github.com/websonic/websonic/runtime/internal/site"
 	"github.com/websonic/websonic/sdk/abi"
-	"github.com/websonic/websonic/sdk/manifest"
 )
 
 // Config configures the runtime. Zero fields take the defaults shown.
@@ -65,6 +64,8 @@ type Server struct {
 	host    *modhost.Host
 	reg     *prometheus.Registry
 	modules atomic.Pointer[[]*modhost.Module]
+	routes  atomic.Pointer[routeTable]
+	mu      sync.Mutex // serialises module starts and stops
 	handler http.Handler
 }
 
@@ -82,6 +83,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry()}
 	s.modules.Store(&[]*modhost.Module{})
+	s.routes.Store(&routeTable{})
 	defer func() {
 		if err != nil {
 			s.Close(context.Background())
@@ -129,41 +131,43 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 			}
 		}
 	}
-	s.handler = s.routes()
+	s.handler = s.router()
 	if n, err := s.site.Store().CountAdmins(ctx); err == nil && n == 0 {
 		s.log.Warn("this site has no admin yet: stop the runtime and run `websonic admin create --username NAME`")
 	}
 	return s, nil
 }
 
-// Start runs a module and mounts its routes.
+// Start runs a module and mounts its routes; it may be called while the
+// server serves. A module whose routes overlap a running module's fails.
 func (s *Server) Start(ctx context.Context, p *modhost.Package, ap modhost.Approval) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, m := range s.Modules() {
 		if m.Manifest().Name == p.Manifest.Name {
 			return fmt.Errorf("server: module %s is already running", p.Manifest.Name)
 		}
 	}
+	if _, err := s.routes.Load().with(p.Manifest, nil); err != nil {
+		return err // before any work
+	}
 	m, err := s.host.Start(ctx, p, ap)
 	if err != nil {
 		return err
 	}
+	routes, err := s.routes.Load().with(m.Manifest(), m)
+	if err != nil {
+		m.Close(ctx)
+		return err
+	}
 	mods := append(slices.Clone(s.Modules()), m)
 	s.modules.Store(&mods)
+	s.routes.Store(routes)
 	return nil
 }
 
 // Modules lists the running modules.
 func (s *Server) Modules() []*modhost.Module { return *s.modules.Load() }
-
-// module returns the running module of that name, or nil.
-func (s *Server) module(name string) *modhost.Module {
-	for _, m := range s.Modules() {
-		if m.Manifest().Name == name {
-			return m
-		}
-	}
-	return nil
-}
 
 // Handler is the runtime's whole HTTP surface.
 func (s *Server) Handler() http.Handler { return s.handler }
@@ -237,7 +241,7 @@ func (s *Server) Close(ctx context.Context) error {
 	return err
 }
 
-func (s *Server) routes() http.Handler {
+func (s *Server) router() http.Handler {
 	r := chi.NewRouter()
 	httpLog := s.log.Named("http")
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -257,13 +261,7 @@ func (s *Server) routes() http.Handler {
 	r.Group(func(r chi.Router) {
 		r.Use(s.site.Sessions)
 		s.site.Routes(r)
-		for _, m := range s.Modules() {
-			for _, rt := range m.Manifest().Capabilities.Routes {
-				h := s.moduleRoute(m.Manifest().Name, rt)
-				r.Handle(rt.Path, h)
-				r.Handle(rt.Path+"/*", h)
-			}
-		}
+		r.NotFound(s.serveModule) // module routes live in the swappable route table
 	})
 	return r
 }
@@ -276,40 +274,6 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Write([]byte("ready\n"))
-}
-
-var roleOf = map[manifest.Access]site.Role{
-	manifest.AccessMember: site.RoleMember,
-	manifest.AccessStaff:  site.RoleStaff,
-	manifest.AccessAdmin:  site.RoleAdmin,
-}
-
-// moduleRoute checks a route's methods and access level, then hands the
-// request to whichever version of the module runs now.
-func (s *Server) moduleRoute(name string, rt manifest.Route) http.Handler {
-	methods := rt.Methods
-	if len(methods) == 0 {
-		methods = []string{http.MethodGet, http.MethodHead}
-	}
-	allow := strings.Join(methods, ", ")
-	need, restricted := roleOf[rt.Access]
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !slices.Contains(methods, r.Method) {
-			w.Header().Set("Allow", allow)
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-			return
-		}
-		if u := site.UserFrom(r.Context()); restricted && !u.Has(need) {
-			s.site.Deny(w, r, u, need)
-			return
-		}
-		m := s.module(name)
-		if m == nil {
-			http.Error(w, "module not running", http.StatusServiceUnavailable)
-			return
-		}
-		m.ServeHTTP(w, r)
-	})
 }
 
 // nav lists the module links the user may see.

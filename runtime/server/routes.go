@@ -1,0 +1,106 @@
+package server
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/websonic/websonic/runtime/internal/modhost"
+	"github.com/websonic/websonic/runtime/internal/site"
+	"github.com/websonic/websonic/sdk/manifest"
+)
+
+// routeEntry is one path prefix served by a module.
+type routeEntry struct {
+	prefix  string
+	module  string
+	methods []string // never empty
+	need    site.Role
+	public  bool
+	mod     *modhost.Module
+}
+
+// routeTable maps path prefixes to running modules. It is immutable: the
+// server swaps in a new table (atomically) when modules start or stop, so
+// requests in flight keep the module they were routed to.
+type routeTable struct {
+	entries []routeEntry // longest prefix first
+}
+
+// with returns a table that also routes the module of manifest mf, served
+// by m, or an error naming the module that already serves an overlapping
+// path. m may be nil to only check for overlaps.
+func (t *routeTable) with(mf *manifest.Manifest, m *modhost.Module) (*routeTable, error) {
+	next := &routeTable{entries: slices.Clone(t.entries)}
+	for _, rt := range mf.Capabilities.Routes {
+		for _, e := range t.entries {
+			if overlaps(e.prefix, rt.Path) {
+				return nil, fmt.Errorf("server: module %s: route %s overlaps %s of module %s", mf.Name, rt.Path, e.prefix, e.module)
+			}
+		}
+		methods := rt.Methods
+		if len(methods) == 0 {
+			methods = []string{http.MethodGet, http.MethodHead}
+		}
+		need, restricted := roleOf[rt.Access]
+		next.entries = append(next.entries, routeEntry{prefix: rt.Path, module: mf.Name, methods: methods, need: need, public: !restricted, mod: m})
+	}
+	slices.SortFunc(next.entries, func(a, b routeEntry) int { return len(b.prefix) - len(a.prefix) })
+	return next, nil
+}
+
+// without returns a table with none of the named module's routes.
+func (t *routeTable) without(name string) *routeTable {
+	next := &routeTable{}
+	for _, e := range t.entries {
+		if e.module != name {
+			next.entries = append(next.entries, e)
+		}
+	}
+	return next
+}
+
+func overlaps(a, b string) bool {
+	return a == b || strings.HasPrefix(a, b+"/") || strings.HasPrefix(b, a+"/")
+}
+
+func (t *routeTable) lookup(path string) (routeEntry, bool) {
+	for _, e := range t.entries {
+		if path == e.prefix || strings.HasPrefix(path, e.prefix+"/") {
+			return e, true
+		}
+	}
+	return routeEntry{}, false
+}
+
+var roleOf = map[manifest.Access]site.Role{
+	manifest.AccessMember: site.RoleMember,
+	manifest.AccessStaff:  site.RoleStaff,
+	manifest.AccessAdmin:  site.RoleAdmin,
+}
+
+// serveModule routes a request the core site does not handle to the module
+// that serves its path, after checking the route's methods and access level.
+func (s *Server) serveModule(w http.ResponseWriter, r *http.Request) {
+	e, ok := s.routes.Load().lookup(r.URL.Path)
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	if rc := chi.RouteContext(r.Context()); rc != nil {
+		rc.RoutePatterns = append(rc.RoutePatterns, e.prefix+"/*") // metrics label
+	}
+	if !slices.Contains(e.methods, r.Method) {
+		w.Header().Set("Allow", strings.Join(e.methods, ", "))
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	if u := site.UserFrom(r.Context()); !e.public && !u.Has(e.need) {
+		s.site.Deny(w, r, u, e.need)
+		return
+	}
+	e.mod.ServeHTTP(w, r)
+}
