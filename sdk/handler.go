@@ -7,9 +7,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 
 	"github.com/websonic/websonic/sdk/abi"
+	"github.com/websonic/websonic/sdk/abi/abihttp"
 	"github.com/websonic/websonic/sdk/internal/hostcall"
 )
 
@@ -51,6 +51,16 @@ func RequestID(r *http.Request) string {
 	return id
 }
 
+// SitePage makes the response a page of the site: write an HTML fragment
+// (no <html> or <body>) and the runtime renders it inside the site's layout,
+// with its navigation, sign-in state and theme, under the given title. Call
+// it before writing the body.
+func SitePage(w http.ResponseWriter, title string) {
+	w.Header().Set(abihttp.LayoutHeader, abihttp.LayoutSite)
+	w.Header().Set(abihttp.TitleHeader, title)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+}
+
 // Handle installs the module's handler. Call it once, from an init function.
 func Handle(h http.Handler) {
 	d := &dispatcher{h: h}
@@ -75,7 +85,7 @@ func (d *dispatcher) serve(in []byte) []byte {
 	}
 	w := &responseWriter{header: http.Header{}}
 	d.h.ServeHTTP(w, r)
-	return d.reply(w.result(r.Method))
+	return d.reply(w.result())
 }
 
 func (d *dispatcher) reply(resp *abi.HTTPResponse) []byte {
@@ -144,15 +154,13 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 // Flush is a no-op: responses are sent whole.
 func (w *responseWriter) Flush() {}
 
-func (w *responseWriter) result(method string) *abi.HTTPResponse {
+// result is the whole response. For HEAD too: the runtime, like net/http,
+// answers HEAD with the headers of the full response and drops the body.
+func (w *responseWriter) result() *abi.HTTPResponse {
 	w.WriteHeader(http.StatusOK)
 	body := w.body.Bytes()
 	if w.header.Get("Content-Type") == "" && len(body) > 0 {
 		w.header.Set("Content-Type", http.DetectContentType(body))
-	}
-	if method == http.MethodHead {
-		w.header.Set("Content-Length", strconv.Itoa(len(body)))
-		body = nil
 	}
 	resp := &abi.HTTPResponse{Status: w.status, Body: body}
 	for name, vs := range w.header {

@@ -38,18 +38,19 @@ type entry struct {
 	At      time.Time
 }
 
-var page = template.Must(template.New("page").Parse(`<!doctype html>
-<html><head><meta charset="utf-8"><title>{{.Title}}</title></head>
-<body><main>
-<h1>{{.Title}}</h1>
-{{if .User}}<form method="post" action="/guestbook">
-<label>Message <textarea name="message" maxlength="500" required></textarea></label>
-<button type="submit">Sign the guestbook</button></form>
-{{else}}<p><a href="/login?next=/guestbook">Sign in</a> to leave a message.</p>{{end}}
+// page is an HTML fragment: sdk.SitePage asks the runtime to render it
+// inside the site's layout (navigation, sign-in state, theme).
+var page = template.Must(template.New("page").Parse(`<h1>{{.Title}}</h1>
 {{if .Error}}<p class="error" role="alert">{{.Error}}</p>{{end}}
-<ul id="entries">{{range .Entries}}<li><strong>{{.Author}}</strong>: {{.Message}} <time>{{.At.Format "2006-01-02 15:04"}}</time></li>
-{{else}}<li>No entries yet.</li>{{end}}</ul>
-</main></body></html>
+{{if .User}}<form class="card" method="post" action="/guestbook">
+<label for="message">Message</label>
+<textarea id="message" name="message" rows="3" maxlength="500" required></textarea>
+<button type="submit">Sign the guestbook</button>
+</form>
+{{else}}<p><a href="/login?next=/guestbook">Sign in</a> to leave a message.</p>{{end}}
+<ul id="entries" class="entries">{{range .Entries}}
+<li><strong>{{.Author}}</strong> <time class="muted">{{.At.Format "2006-01-02 15:04"}}</time><p>{{.Message}}</p></li>
+{{else}}<li class="muted">No entries yet.</li>{{end}}</ul>
 `))
 
 type pageData struct {
@@ -94,7 +95,7 @@ func render(w http.ResponseWriter, r *http.Request, status int, errMsg string) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	sdk.SitePage(w, cfg.Title)
 	w.WriteHeader(status)
 	page.Execute(w, data)
 }

@@ -59,8 +59,9 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	resp, _ = c.Get(s.URL + "/guestbook")
-	if b := body(t, resp); !strings.Contains(b, "<form") {
-		t.Fatalf("signed-in guestbook has no form: %s", b)
+	if b := body(t, resp); !strings.Contains(b, `<form class="card" method="post" action="/guestbook">`) ||
+		!strings.Contains(b, "<title>Guestbook · Web Sonic</title>") || !strings.Contains(b, "Signed in as") {
+		t.Fatalf("signed-in guestbook lacks its form or the site's frame: %s", b)
 	}
 	for _, msg := range []string{"Hello from the engine", "Second <b>entry</b>"} {
 		resp = postForm(t, c, s.URL+"/guestbook", url.Values{"message": {msg}})
@@ -74,7 +75,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	resp, _ = c.Get(s.URL + "/guestbook")
 	b := body(t, resp)
-	for _, want := range []string{"<strong>Ada Lovelace</strong>: Hello from the engine", "Second &lt;b&gt;entry&lt;/b&gt;"} {
+	for _, want := range []string{"<strong>Ada Lovelace</strong>", "<p>Hello from the engine</p>", "<p>Second &lt;b&gt;entry&lt;/b&gt;</p>"} {
 		if !strings.Contains(b, want) {
 			t.Errorf("guestbook lacks %q:\n%s", want, b)
 		}

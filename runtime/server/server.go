@@ -116,7 +116,10 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		RequestID:     func(r *http.Request) string { return RequestID(r.Context()) },
 		Metrics:       modhost.NewMetrics(s.reg, s.Modules),
 		SessionCookie: site.SessionCookie,
-		Logger:        s.log.Named("module"),
+		Layout: func(w http.ResponseWriter, r *http.Request, status int, title string, fragment []byte) {
+			s.site.Frame(w, r, status, title, fragment)
+		},
+		Logger: s.log.Named("module"),
 	})
 	if cfg.ModulesDir != "" {
 		pkgs, err := modhost.LoadAll(cfg.ModulesDir)

@@ -121,8 +121,8 @@ func dispatch(in []byte) ([]byte, bool) {
 // response turns a module's response into what the site sends.
 func response(r *http.Request, resp *abi.HTTPResponse) *http.Response {
 	h := http.Header{}
-	n := abihttp.ResponseHeader(h, r.Method, resp, SessionCookie)
-	h.Set("Content-Length", n)
+	abihttp.ResponseHeader(h, resp, SessionCookie)
+	h.Set("Content-Length", strconv.Itoa(len(resp.Body)))
 	return newResponse(r, resp.Status, h, resp.Body)
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -33,6 +34,10 @@ type Config struct {
 	RequestID func(*http.Request) string
 	// Metrics observes calls; nil for none.
 	Metrics *Metrics
+	// Layout renders a module's HTML fragment inside the site's page, for
+	// responses that ask for it (abihttp.LayoutHeader); nil sends
+	// fragments as they are.
+	Layout func(w http.ResponseWriter, r *http.Request, status int, title string, fragment []byte)
 	// SessionCookie names the core site's session cookie: it is removed
 	// from requests before they reach a module, and a module cannot set it.
 	SessionCookie string
@@ -191,7 +196,13 @@ func (m *Module) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("%s (request id %s)", http.StatusText(status), rid), status)
 		return
 	}
-	writeResponse(w, r.Method, resp, m.h.cfg.SessionCookie)
+	if title, ok := abihttp.Layout(resp); ok && m.h.cfg.Layout != nil {
+		abihttp.ResponseHeader(w.Header(), resp, m.h.cfg.SessionCookie)
+		w.Header().Del("Content-Type")
+		m.h.cfg.Layout(w, r, resp.Status, title, resp.Body)
+		return
+	}
+	writeResponse(w, resp, m.h.cfg.SessionCookie)
 }
 
 // ErrorStatus is the one mapping from engine errors to HTTP statuses.
@@ -208,8 +219,11 @@ func ErrorStatus(err error) int {
 	}
 }
 
-func writeResponse(w http.ResponseWriter, method string, resp *abi.HTTPResponse, sessionCookie string) {
-	w.Header().Set("Content-Length", abihttp.ResponseHeader(w.Header(), method, resp, sessionCookie))
+// writeResponse sends a module's response; for HEAD, net/http drops the body
+// and keeps its length.
+func writeResponse(w http.ResponseWriter, resp *abi.HTTPResponse, sessionCookie string) {
+	abihttp.ResponseHeader(w.Header(), resp, sessionCookie)
+	w.Header().Set("Content-Length", strconv.Itoa(len(resp.Body)))
 	w.WriteHeader(resp.Status)
 	w.Write(resp.Body)
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -21,7 +22,7 @@ import (
 var templateFS embed.FS
 
 // pageNames are the pages, each rendered inside templates/layout.html.
-var pageNames = []string{"home.html", "login.html", "register.html", "account.html", "error.html"}
+var pageNames = []string{"home.html", "login.html", "register.html", "account.html", "error.html", "frame.html"}
 
 func parsePages() (map[string]*template.Template, error) {
 	pages := make(map[string]*template.Template, len(pageNames))
@@ -50,11 +51,12 @@ type pageData struct {
 	Title    string
 	User     *User
 	Nav      []NavLink
-	Error    string     // the form's error message, if any
-	Next     string     // where to go after login or registration
-	Form     formValues // what the user typed
-	Message  string     // error.html's text
-	SignIn   bool       // error.html offers a sign-in link
+	Error    string        // the form's error message, if any
+	Next     string        // where to go after login or registration
+	Form     formValues    // what the user typed
+	Message  string        // error.html's text
+	SignIn   bool          // error.html offers a sign-in link
+	Content  template.HTML // frame.html's body: a module's HTML fragment
 }
 
 // Routes registers the core pages on r. They expect Sessions to run before
@@ -70,7 +72,27 @@ func (s *Site) Routes(r chi.Router) {
 }
 
 // render writes page with status, filling in the parts every page shows.
+// Frame renders a module's HTML fragment inside the site's layout, with
+// the navigation and sign-in state, under title. The fragment is the
+// module's own markup and is not escaped; module pages may load scripts and
+// styles from the site's own origin.
+func (s *Site) Frame(w http.ResponseWriter, r *http.Request, status int, title string, fragment []byte) {
+	if title == "" {
+		title = s.cfg.SiteName
+	}
+	s.renderCSP(w, r, status, "frame.html", pageData{Title: title, Content: template.HTML(fragment)}, framedCSP)
+}
+
+const (
+	pageCSP   = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+	framedCSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
 func (s *Site) render(w http.ResponseWriter, r *http.Request, status int, page string, d pageData) {
+	s.renderCSP(w, r, status, page, d, pageCSP)
+}
+
+func (s *Site) renderCSP(w http.ResponseWriter, r *http.Request, status int, page string, d pageData, csp string) {
 	d.SiteName = s.cfg.SiteName
 	d.User = UserFrom(r.Context())
 	if s.cfg.Nav != nil {
@@ -86,7 +108,8 @@ func (s *Site) render(w http.ResponseWriter, r *http.Request, status int, page s
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Security-Policy", csp)
+	h.Set("Content-Length", strconv.Itoa(buf.Len())) // also right for HEAD, whose body net/http drops
 	w.WriteHeader(status)
 	w.Write(buf.Bytes()) //nolint:errcheck // the client went away
 }

@@ -5,11 +5,33 @@ package abihttp
 
 import (
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/websonic/websonic/sdk/abi"
 )
+
+// Response headers a module sets to ask for the site's layout: the body is
+// then an HTML fragment that the runtime renders inside the site's page
+// (navigation, sign-in state, theme), titled by TitleHeader. The runtime
+// removes both headers.
+const (
+	LayoutHeader = "Websonic-Layout" // value "site"
+	TitleHeader  = "Websonic-Title"
+	LayoutSite   = "site"
+)
+
+// Layout reports whether resp asks for the site layout, and its title.
+func Layout(resp *abi.HTTPResponse) (title string, ok bool) {
+	for _, kv := range resp.Headers {
+		switch http.CanonicalHeaderKey(kv.Name) {
+		case LayoutHeader:
+			ok = kv.Value == LayoutSite
+		case TitleHeader:
+			title = kv.Value
+		}
+	}
+	return title, ok
+}
 
 // hopHeaders are connection-level headers that never cross the ABI; the
 // host sets Content-Length itself.
@@ -54,25 +76,19 @@ func stripCookie(header, name string) string {
 }
 
 // ResponseHeader adds a module's response headers to dst as the site sends
-// them: hop-by-hop headers are dropped, and so is any Set-Cookie for
-// sessionCookie (no session fixation). It returns the Content-Length to
-// send: the body's length, or for HEAD the length the module declared.
-func ResponseHeader(dst http.Header, method string, resp *abi.HTTPResponse, sessionCookie string) (contentLength string) {
-	contentLength = strconv.Itoa(len(resp.Body))
+// them: hop-by-hop headers (Content-Length included: the host sets it) and
+// the layout headers are dropped, and so is any Set-Cookie for
+// sessionCookie (no session fixation).
+func ResponseHeader(dst http.Header, resp *abi.HTTPResponse, sessionCookie string) {
 	for _, kv := range resp.Headers {
 		name := http.CanonicalHeaderKey(kv.Name)
 		switch {
-		case name == "Content-Length" && method == http.MethodHead:
-			if _, err := strconv.ParseUint(kv.Value, 10, 63); err == nil {
-				contentLength = kv.Value
-			}
-		case hopHeaders[name]:
+		case hopHeaders[name], name == LayoutHeader, name == TitleHeader:
 		case name == "Set-Cookie" && cookieName(kv.Value) == sessionCookie:
 		default:
 			dst.Add(name, kv.Value)
 		}
 	}
-	return contentLength
 }
 
 func cookieName(setCookie string) string {

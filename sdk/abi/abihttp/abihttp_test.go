@@ -38,24 +38,19 @@ func TestResponseHeader(t *testing.T) {
 		{Name: "Set-Cookie", Value: "theme=dark"},
 		{Name: "Content-Length", Value: "99"},
 		{Name: "Transfer-Encoding", Value: "chunked"},
+		{Name: "Websonic-Layout", Value: "site"},
+		{Name: "Websonic-Title", Value: "T"},
 		{Name: "Content-Type", Value: "text/plain"},
 	}}
-	tests := []struct {
-		method, wantLen string
-	}{
-		{"GET", "5"},
-		{"HEAD", "99"},
+	h := http.Header{}
+	ResponseHeader(h, resp, "sid")
+	if got := h.Values("Set-Cookie"); !slices.Equal(got, []string{"theme=dark"}) {
+		t.Errorf("Set-Cookie %q", got)
 	}
-	for _, tt := range tests {
-		h := http.Header{}
-		if n := ResponseHeader(h, tt.method, resp, "sid"); n != tt.wantLen {
-			t.Errorf("%s: length %s, want %s", tt.method, n, tt.wantLen)
-		}
-		if got := h.Values("Set-Cookie"); !slices.Equal(got, []string{"theme=dark"}) {
-			t.Errorf("%s: Set-Cookie %q", tt.method, got)
-		}
-		if h.Get("Transfer-Encoding") != "" || h.Get("Content-Length") != "" || h.Get("Content-Type") != "text/plain" {
-			t.Errorf("%s: headers %v", tt.method, h)
-		}
+	if len(h) != 2 || h.Get("Content-Type") != "text/plain" {
+		t.Errorf("headers %v", h)
+	}
+	if title, ok := Layout(resp); !ok || title != "T" {
+		t.Errorf("Layout = %q, %v", title, ok)
 	}
 }
