@@ -31,6 +31,12 @@ const (
 	// result of the last db or config call into the guest buffer and returns
 	// its length. It traps if nothing is pending or out_cap is too small.
 	ImportTake = "take"
+	// ImportYield is yield(): the host regains control of a running guest.
+	// The host instruments every module to call it every few thousand loop
+	// iterations; there it checks the call's deadline (and traps the call
+	// once it has passed) and lets the Go scheduler and garbage collector
+	// run. A module must import it (the SDK calls it once at start).
+	ImportYield = "yield"
 )
 
 // Functions the guest exports.

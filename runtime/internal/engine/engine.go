@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/tetratelabs/wazero"
@@ -24,14 +25,31 @@ type Config struct {
 	// MemoryLimitPages caps every instance's linear memory, in 64 KiB
 	// pages. 0 means 2048 (128 MiB).
 	MemoryLimitPages uint32
-	// NoDeadlines turns off the per-call deadline enforcement
-	// (wazero's WithCloseOnContextDone). Only benchmarks use it, to measure
-	// what deadlines cost.
-	NoDeadlines bool
+	// Deadlines chooses how a guest call is stopped at its deadline
+	// (DeadlineYield).
+	Deadlines DeadlineMode
 	// Logger receives engine events; module output goes to
 	// Logger.Named("module").Named(name). nil means no logging.
 	Logger hclog.Logger
 }
+
+// DeadlineMode is how the engine stops a guest call that passes its
+// deadline.
+type DeadlineMode int
+
+const (
+	// DeadlineYield instruments each module with a countdown at every loop
+	// header that calls the host's yield every YieldEvery iterations; yield
+	// traps the call once its deadline has passed. The default.
+	DeadlineYield DeadlineMode = iota
+	// DeadlineContext uses wazero's WithCloseOnContextDone, whose check at
+	// every loop header is a call out to Go: 4-12x slower for Go guests
+	// (BENCHMARKS.md). Kept for comparison.
+	DeadlineContext
+	// DeadlineNone does not stop guest calls at all: a guest that loops
+	// forever holds its instance forever. Benchmarks only.
+	DeadlineNone
+)
 
 // Engine compiles and instantiates modules.
 type Engine struct {
@@ -52,7 +70,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	rc := wazero.NewRuntimeConfig().
 		WithMemoryLimitPages(cfg.MemoryLimitPages).
-		WithCloseOnContextDone(!cfg.NoDeadlines)
+		WithCloseOnContextDone(cfg.Deadlines == DeadlineContext)
 	var cache wazero.CompilationCache
 	if cfg.CacheDir != "" {
 		if err := os.MkdirAll(cfg.CacheDir, 0o700); err != nil {
@@ -102,6 +120,12 @@ func (m *Module) Close(ctx context.Context) error { return m.compiled.Close(ctx)
 // bytes before) and checks it against ABI v1. Callers verify the bytes
 // (digest, signature) before and pass exactly the verified slice.
 func (e *Engine) Compile(ctx context.Context, name string, wasm []byte) (*Module, error) {
+	if e.cfg.Deadlines == DeadlineYield {
+		var err error
+		if wasm, err = instrument(wasm); err != nil {
+			return nil, fmt.Errorf("engine: compile %s: %w", name, err)
+		}
+	}
 	cm, err := e.rt.CompileModule(ctx, wasm)
 	if err != nil {
 		return nil, fmt.Errorf("engine: compile %s: %w", name, err)
@@ -170,9 +194,14 @@ func equalTypes(a, b []api.ValueType) bool {
 	return true
 }
 
+// maxSleep bounds one guest sleep (WASI poll_oneoff on a clock), so that a
+// sleeping guest keeps running loops, and so reaches its deadline check.
+const maxSleep = 10 * time.Millisecond
+
 // moduleConfig is the per-instance wazero configuration.
 func (e *Engine) moduleConfig(out *lineWriter) wazero.ModuleConfig {
 	return wazero.NewModuleConfig().
+		WithNanosleep(func(ns int64) { time.Sleep(min(time.Duration(ns), maxSleep)) }).
 		WithName(""). // anonymous: many instances of one module coexist
 		WithStartFunctions(abi.ExportInitialize).
 		WithStdout(out).

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/tetratelabs/wazero"
@@ -37,9 +38,11 @@ type callStateKey struct{}
 
 // callState is the host's side of one guest call.
 type callState struct {
-	env     *CallEnv
-	pending []byte // result waiting for take
-	logs    int
+	env      *CallEnv
+	pending  []byte // result waiting for take
+	logs     int
+	deadline time.Time // zero: none
+	timedOut bool      // yield stopped the call at its deadline
 }
 
 func stateOf(ctx context.Context) *callState {
@@ -72,6 +75,24 @@ var hostFuncs = map[string]hostFunc{
 	abi.ImportDB:     {[]api.ValueType{i32, i32, i32, i32}, []api.ValueType{i64}, hostDB},
 	abi.ImportConfig: {[]api.ValueType{i32, i32}, []api.ValueType{i64}, hostConfig},
 	abi.ImportTake:   {[]api.ValueType{i32, i32}, []api.ValueType{i32}, hostTake},
+	abi.ImportYield:  {nil, nil, hostYield},
+}
+
+// deadlineFault stops a guest call that ran past its deadline.
+type deadlineFault struct{}
+
+func (deadlineFault) Error() string { return "the call ran past its deadline" }
+
+// hostYield is reached every engine.YieldEvery loop iterations of an
+// instrumented guest: being Go code, it lets the Go runtime stop the
+// goroutine (for garbage collection), and it traps the call once its
+// deadline has passed.
+func hostYield(ctx context.Context, _ api.Module, _ []uint64) {
+	st := stateOf(ctx)
+	if !st.deadline.IsZero() && time.Now().After(st.deadline) {
+		st.timedOut = true
+		panic(deadlineFault{})
+	}
 }
 
 func instantiateHost(ctx context.Context, rt wazero.Runtime) error {

@@ -18,21 +18,29 @@ import (
 // instance is one live guest. It serves one call at a time; the pool
 // guarantees that and inUse lets tests check it.
 type instance struct {
-	id     uint64
-	mod    api.Module
-	alloc  api.Function
-	http   api.Function
-	calls  int
-	pages  uint32 // memory size at the last release, for the pool gauge
-	inUse  atomic.Bool
-	reqBuf []byte
-	stack  [2]uint64
+	id    uint64
+	mod   api.Module
+	alloc api.Function
+	http  api.Function
+	// interrupt is the instrumented module's interrupt flag (nil without
+	// DeadlineInterrupt): set to 1, the guest traps at its next loop.
+	interrupt api.MutableGlobal
+	calls     int
+	pages     uint32 // memory size at the last release, for the pool gauge
+	inUse     atomic.Bool
+	reqBuf    []byte
+	stack     [2]uint64
 }
 
 func (e *Engine) instantiate(ctx context.Context, m *Module, id uint64, env *CallEnv) (_ *instance, err error) {
 	out := &lineWriter{log: env.Logger}
-	mod, err := e.rt.InstantiateModule(withState(ctx, &callState{env: env}), m.compiled, e.moduleConfig(out))
+	st := &callState{env: env}
+	st.deadline, _ = ctx.Deadline()
+	mod, err := e.rt.InstantiateModule(withState(ctx, st), m.compiled, e.moduleConfig(out))
 	if err != nil {
+		if st.timedOut {
+			return nil, fmt.Errorf("%w: instantiate %s: %w", ErrTimeout, m.name, err)
+		}
 		return nil, classify(fmt.Errorf("instantiate %s: %w", m.name, err))
 	}
 	defer func() {

@@ -234,10 +234,14 @@ func (p *Pool) HTTP(ctx context.Context, req *abi.HTTPRequest, env *CallEnv) (*a
 	if env.Logger == nil {
 		env.Logger = p.cfg.Logger
 	}
-	cctx, cancel := context.WithTimeout(withState(context.WithoutCancel(ctx), &callState{env: env}), p.cfg.CallTimeout)
+	st := &callState{env: env, deadline: time.Now().Add(p.cfg.CallTimeout)}
+	cctx, cancel := context.WithDeadline(withState(context.WithoutCancel(ctx), st), st.deadline)
 	resp, err := in.serveHTTP(cctx, req, p.cfg.MaxResponseBytes)
 	cancel()
 	p.calls.Add(1)
+	if err != nil && st.timedOut {
+		err = fmt.Errorf("%w: %w", ErrTimeout, err)
+	}
 	if err != nil {
 		p.failures.Add(1)
 		err = fmt.Errorf("%s (instance %d): %w", p.m.name, in.id, err)

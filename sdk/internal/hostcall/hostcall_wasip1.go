@@ -20,6 +20,14 @@ func hostConfig(outPtr, outCap uint32) uint64
 //go:wasmimport websonic take
 func hostTake(outPtr, outCap uint32) uint32
 
+// The host calls for yield itself (it instruments loops); calling it once
+// here keeps the import in the binary, which the host requires.
+//
+//go:wasmimport websonic yield
+func hostYield()
+
+func init() { hostYield() }
+
 var (
 	// inBuf receives requests written by the host (websonic_alloc).
 	inBuf []byte

@@ -1,0 +1,26 @@
+// Package bench holds the runtime's benchmarks; it has no code of its own
+// beyond this documentation. Each benchmark measures a target as a ratio
+// against a baseline measured in the same run, and reports figures only: none
+// fails on a slow machine. BENCHMARKS.md at the repository root has the
+// figures, the machine and the command (make bench).
+//
+//	BenchmarkHTTP       the same net/http handler as a wasm module and compiled
+//	                    natively, on one chi router, loopback, 32 clients
+//	BenchmarkDB         a one-row primary-key query: the SDK's database/sql
+//	                    driver in the module against pgx in a native handler
+//	BenchmarkDeadlines  guest calls with and without per-call deadlines
+//	                    (wazero's WithCloseOnContextDone)
+//	BenchmarkStartup    server.Open to the first served request, cold and warm
+//	                    compilation cache
+//	BenchmarkRSS        process memory of 3 modules with 4 warm instances each
+//
+// The module is runtime/internal/testmodules/bench; its handler lives in the
+// plain package runtime/internal/testmodules/bench/handler, which the
+// benchmarks also compile natively. PostgreSQL comes from internal/pgtest
+// (set WEBSONIC_TEST_DATABASE_URL to use an external server); its start is
+// never timed.
+//
+// Module builds and the shared compilation cache are kept in
+// $TMPDIR/websonic-bench between runs (about 45 MB of cache per module
+// version compiled); delete it to start over.
+package bench

@@ -1,0 +1,190 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// concurrency is the number of clients the load generator runs at once.
+const concurrency = 32
+
+// loadgen is an in-process HTTP load generator: one http.Client per worker,
+// each with its own keep-alive connection, sending GETs back to back.
+type loadgen struct {
+	clients []*http.Client
+}
+
+func newLoadgen(b *testing.B) *loadgen {
+	g := &loadgen{}
+	for range concurrency {
+		g.clients = append(g.clients, &http.Client{
+			Timeout: 30 * time.Second,
+			Transport: &http.Transport{
+				MaxIdleConnsPerHost: 1,
+				MaxConnsPerHost:     1,
+				DisableCompression:  true,
+			},
+		})
+	}
+	b.Cleanup(func() {
+		for _, c := range g.clients {
+			c.CloseIdleConnections()
+		}
+	})
+	return g
+}
+
+// loadStats is what one or more runs measured.
+type loadStats struct {
+	n       int
+	elapsed time.Duration
+	lats    []time.Duration
+}
+
+func (s *loadStats) add(o loadStats) {
+	s.n += o.n
+	s.elapsed += o.elapsed
+	s.lats = append(s.lats, o.lats...)
+}
+
+func (s loadStats) rps() float64 { return float64(s.n) / s.elapsed.Seconds() }
+
+// percentile returns the q-th percentile latency (sorting s.lats).
+func (s loadStats) percentile(q int) time.Duration {
+	if len(s.lats) == 0 {
+		return 0
+	}
+	slices.Sort(s.lats)
+	return s.lats[(len(s.lats)-1)*q/100]
+}
+
+func get(c *http.Client, url string) error {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept-Language", "en-GB,en;q=0.8")
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return nil
+}
+
+// run sends n requests, cycling through urls, from all clients at once.
+func (g *loadgen) run(n int, urls []string) (loadStats, error) {
+	var (
+		next  atomic.Int64
+		wg    sync.WaitGroup
+		errMu sync.Mutex
+		first error
+	)
+	lats := make([][]time.Duration, len(g.clients))
+	start := time.Now()
+	for w, c := range g.clients {
+		wg.Go(func() {
+			l := make([]time.Duration, 0, n/len(g.clients)+1)
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(n) {
+					break
+				}
+				t0 := time.Now()
+				if err := get(c, urls[int(i)%len(urls)]); err != nil {
+					errMu.Lock()
+					if first == nil {
+						first = err
+					}
+					errMu.Unlock()
+					next.Store(int64(n)) // stop everyone
+					break
+				}
+				l = append(l, time.Since(t0))
+			}
+			lats[w] = l
+		})
+	}
+	wg.Wait()
+	return loadStats{n: n, elapsed: time.Since(start), lats: slices.Concat(lats...)}, first
+}
+
+// warm opens every client's connection to the host of urls.
+func (g *loadgen) warm(b *testing.B, urls []string) {
+	b.Helper()
+	if _, err := g.run(len(g.clients), urls); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// report reports throughput and latency of s, with prefix before the units.
+func report(b *testing.B, s loadStats, prefix string) {
+	b.ReportMetric(s.rps(), prefix+"req/s")
+	b.ReportMetric(float64(s.percentile(50).Microseconds()), prefix+"p50-us")
+	b.ReportMetric(float64(s.percentile(99).Microseconds()), prefix+"p99-us")
+}
+
+// measure runs b.N requests against urls and reports throughput and
+// latency; ns/op is wall time over requests, the inverse of throughput.
+func measure(b *testing.B, g *loadgen, urls []string) {
+	b.Helper()
+	g.warm(b, urls)
+	b.ResetTimer()
+	s, err := g.run(b.N, urls)
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	report(b, s, "")
+}
+
+// rounds is how many slices a paired measurement alternates through.
+const rounds = 10
+
+// measurePair runs b.N requests against urls, timed, in rounds alternating
+// with as many untimed requests against the baseline base, so that drift and
+// noise from the machine's neighbours hit both alike. It reports urls'
+// figures, the baseline's (prefixed "base-") and the throughput ratio
+// urls/base as unit.
+func measurePair(b *testing.B, g *loadgen, base, urls []string, unit string) {
+	b.Helper()
+	g.warm(b, base)
+	g.warm(b, urls)
+	var v, bs loadStats
+	r := min(b.N, rounds)
+	b.ResetTimer()
+	for i := range r {
+		n := b.N / r
+		if i < b.N%r {
+			n++
+		}
+		b.StopTimer()
+		s, err := g.run(n, base)
+		if err != nil {
+			b.Fatal(err)
+		}
+		bs.add(s)
+		b.StartTimer()
+		if s, err = g.run(n, urls); err != nil {
+			b.Fatal(err)
+		}
+		v.add(s)
+	}
+	b.StopTimer()
+	report(b, v, "")
+	report(b, bs, "base-")
+	b.ReportMetric(v.rps()/bs.rps(), unit)
+}
