@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -255,5 +256,43 @@ func TestGuestOutputGoesToModuleLogger(t *testing.T) {
 	out := buf.String()
 	if !strings.Contains(out, "websonic.module.hostile: panic: hostile module panics") {
 		t.Fatalf("module log lacks the panic:\n%s", out)
+	}
+}
+
+// TestDeadlineUnderGC runs a guest that loops forever while other goroutines
+// force garbage collections: the call must still end at its deadline. (A
+// goroutine in JIT code is not at a Go safe point; if the guest never
+// yielded to Go, every stop-the-world would wait for it forever.)
+func TestDeadlineUnderGC(t *testing.T) {
+	e := newEngine(t, Config{})
+	p := hostilePool(t, e, PoolConfig{Size: 1, CallTimeout: 500 * time.Millisecond})
+	stop := make(chan struct{})
+	defer close(stop)
+	for range 2 {
+		go func() {
+			var keep [][]byte
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				keep = append(keep[:0], make([]byte, 1<<20))
+				runtime.GC()
+			}
+		}()
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := get(p, "/hostile/loop")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrTimeout) {
+			t.Fatalf("err = %v, want ErrTimeout", err)
+		}
+	case <-time.After(60 * time.Second): // a hang detector, not a timing check
+		t.Fatal("the looping guest was not stopped: deadlock between GC and guest?")
 	}
 }
