@@ -145,7 +145,7 @@ func adminCreate(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 	defer stop()
 	srv, err := server.Open(ctx, server.Config{DataDir: c.dataDir, DatabaseURL: c.databaseURL, Logger: log.Named("admin")})
 	if err != nil {
-		return fmt.Errorf("admin create: %w (if the runtime is running on this data directory, stop it first)", err)
+		return fmt.Errorf("admin create: %w", err)
 	}
 	defer srv.Close(context.Background())
 	id, err := srv.CreateAdmin(ctx, *username, *display, *email, password)

@@ -39,8 +39,9 @@ func dataDir(t *testing.T) string {
 }
 
 // TestServeLifecycle starts `websonic serve` on the embedded PostgreSQL,
-// waits until it is ready, stops it with SIGTERM and checks that the
-// database stopped with it; then `admin create` works on the same data.
+// waits until it is ready, creates an admin while it runs, stops it with
+// SIGTERM and checks that the database stopped with it; then `admin create`
+// starts the database itself.
 func TestServeLifecycle(t *testing.T) {
 	bin := buildBinary(t)
 	data := dataDir(t)
@@ -76,6 +77,14 @@ func TestServeLifecycle(t *testing.T) {
 		t.Fatalf("readyz: %v %v", err, resp)
 	}
 	resp.Body.Close()
+
+	// An admin can be created while the site runs (on its embedded
+	// PostgreSQL).
+	c := exec.CommandContext(ctx, bin, "admin", "create", "--data-dir", data, "--username", "owner", "--log-level", "error")
+	c.Env = append(os.Environ(), "WEBSONIC_DATABASE_URL=", "WEBSONIC_ADMIN_PASSWORD=a-long-enough-password")
+	if out, err := c.CombinedOutput(); err != nil || !strings.Contains(string(out), `created admin "owner"`) {
+		t.Fatalf("admin create while serving: %v\n%s", err, out)
+	}
 
 	pidFile := filepath.Join(data, "postgres", "data", "postmaster.pid")
 	if _, err := os.Stat(pidFile); err != nil {

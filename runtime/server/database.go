@@ -37,15 +37,25 @@ func openDatabase(ctx context.Context, url, dataDir string, log hclog.Logger) (_
 		}
 	}()
 	if url == "" {
-		c, err := pgembed.Start(ctx, pgembed.Config{Dir: filepath.Join(dataDir, "postgres"), Logger: log.Named("postgres")})
-		if err != nil {
-			if errors.Is(err, pgembed.ErrNoBinaries) {
-				return nil, fmt.Errorf("server: no database: %w (or pass --database-url / set WEBSONIC_DATABASE_URL)", err)
+		dir := filepath.Join(dataDir, "postgres")
+		var superuser string
+		c, err := pgembed.Start(ctx, pgembed.Config{Dir: dir, Logger: log.Named("postgres")})
+		switch {
+		case err == nil:
+			db.cluster = c
+			superuser = c.SuperuserURL("postgres")
+		case errors.Is(err, pgembed.ErrInUse):
+			// A running runtime owns the cluster: share it.
+			if superuser, err = pgembed.Attach(ctx, dir, "postgres"); err != nil {
+				return nil, fmt.Errorf("server: embedded PostgreSQL is in use by another process and could not be reached: %w", err)
 			}
+			log.Info("using the embedded PostgreSQL of the runtime already running on this data directory")
+		case errors.Is(err, pgembed.ErrNoBinaries):
+			return nil, fmt.Errorf("server: no database: %w (or pass --database-url / set WEBSONIC_DATABASE_URL)", err)
+		default:
 			return nil, fmt.Errorf("server: embedded PostgreSQL: %w", err)
 		}
-		db.cluster = c
-		if url, err = pgembed.Provision(ctx, c.SuperuserURL("postgres"), embeddedDB, embeddedRole); err != nil {
+		if url, err = pgembed.Provision(ctx, superuser, embeddedDB, embeddedRole); err != nil {
 			return nil, fmt.Errorf("server: embedded PostgreSQL: %w", err)
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/websonic/websonic/runtime/internal/coredb"
 	"github.com/websonic/websonic/runtime/internal/engine"
 	"github.com/websonic/websonic/runtime/internal/modhost"
 	"github.com/websonic/websonic/runtime/internal/sandboxdb"
@@ -136,7 +137,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	s.handler = s.router()
 	if n, err := s.site.Store().CountAdmins(ctx); err == nil && n == 0 {
-		s.log.Warn("this site has no admin yet: stop the runtime and run `websonic admin create --username NAME`")
+		s.log.Warn("this site has no admin yet: run `websonic admin create --username NAME` (the site may keep running)")
 	}
 	return s, nil
 }
@@ -166,6 +167,11 @@ func (s *Server) Start(ctx context.Context, p *modhost.Package, ap modhost.Appro
 	mods := append(slices.Clone(s.Modules()), m)
 	s.modules.Store(&mods)
 	s.routes.Store(routes)
+	if err := coredb.Audit(ctx, s.db.pool, 0, "module.start", m.Manifest().Name, map[string]any{
+		"version": m.Manifest().Version, "core_data": ap.Views,
+	}); err != nil {
+		s.log.Error("audit log", "error", err)
+	}
 	return nil
 }
 
