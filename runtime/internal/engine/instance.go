@@ -48,8 +48,11 @@ func (e *Engine) instantiate(ctx context.Context, m *Module, id uint64, env *Cal
 			mod.Close(context.Background())
 		}
 	}()
-	res, err := mod.ExportedFunction(abi.ExportABIVersion).Call(ctx)
+	res, err := mod.ExportedFunction(abi.ExportABIVersion).Call(withState(ctx, st))
 	if err != nil {
+		if st.timedOut {
+			return nil, fmt.Errorf("%w: %s: %w", ErrTimeout, abi.ExportABIVersion, err)
+		}
 		return nil, classify(fmt.Errorf("%s: %w", abi.ExportABIVersion, err))
 	}
 	if v := api.DecodeU32(res[0]); v != abi.Version {

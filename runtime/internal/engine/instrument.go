@@ -31,8 +31,8 @@ var ErrInstrument = errors.New("engine: cannot instrument module")
 //	i32.sub
 //	global.set $fuel
 //
-// at the head of every loop: a few instructions per iteration, and a call to
-// the host every YieldEvery iterations. The host's yield checks the call's
+// at the entry of every function and the head of every loop: a few
+// instructions each, and a call to the host every YieldEvery times. The host's yield checks the call's
 // deadline, and being Go code it is a point where the Go scheduler and
 // garbage collector can stop the goroutine. wazero's WithCloseOnContextDone
 // does the same with a call out to Go at every loop header, which costs Go
@@ -78,6 +78,10 @@ func instrument(wasm []byte) ([]byte, error) {
 			if sr.err != nil {
 				return nil, fmt.Errorf("%w: global section: %w", ErrInstrument, sr.err)
 			}
+		case secTable:
+			if err := checkTables(s.body); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if yield < 0 {
@@ -107,7 +111,7 @@ func instrument(wasm []byte) ([]byte, error) {
 			emit(secGlobal, appendVec(nil, n, sr.b[sr.off:], newGlobal))
 			haveGlobal = true
 		case secCode:
-			body, err := instrumentCode(s.body, fuelCheck(fuel, uint32(yield)))
+			body, err := instrumentCode(s.body, fuelCheck(fuel, uint32(yield)), fuel)
 			if err != nil {
 				return nil, err
 			}
@@ -150,8 +154,14 @@ func appendSLEB(b []byte, v int64) []byte {
 	}
 }
 
+// MaxTableEntries bounds a module's tables: their entries live in host
+// memory, outside the linear memory limit. (Go guests need one table of
+// a few thousand entries.)
+const MaxTableEntries = 1 << 18
+
 const (
 	secCustom   = 0
+	secTable    = 4
 	secImport   = 2
 	secGlobal   = 6
 	secCode     = 10
@@ -226,8 +236,31 @@ func scanImports(b []byte) (globals uint32, yield int64, err error) {
 	return globals, yield, nil
 }
 
+// checkTables refuses tables whose initial or maximum size exceeds
+// MaxTableEntries (table.grow is refused in code).
+func checkTables(b []byte) error {
+	r := &reader{b: b}
+	n := r.u32()
+	var total uint64
+	for i := uint32(0); i < n && r.err == nil; i++ {
+		r.byte1() // reftype
+		lo, hi, hasMax := r.limitsValues()
+		if hasMax && hi < lo {
+			r.fail("table %d: max below min", i)
+		}
+		total += lo
+		if lo > MaxTableEntries || (hasMax && hi > MaxTableEntries) || total > MaxTableEntries {
+			return fmt.Errorf("%w: tables larger than %d entries", ErrInstrument, MaxTableEntries)
+		}
+	}
+	if r.err != nil {
+		return fmt.Errorf("%w: table section: %w", ErrInstrument, r.err)
+	}
+	return nil
+}
+
 // instrumentCode rewrites the code section.
-func instrumentCode(b []byte, check []byte) ([]byte, error) {
+func instrumentCode(b []byte, check []byte, fuel uint32) ([]byte, error) {
 	r := &reader{b: b}
 	n := r.u32()
 
@@ -240,7 +273,7 @@ func instrumentCode(b []byte, check []byte) ([]byte, error) {
 			return nil, fmt.Errorf("%w: function %d: %w", ErrInstrument, i, r.err)
 		}
 		var err error
-		if body, err = instrumentFunc(body[:0], fn, check); err != nil {
+		if body, err = instrumentFunc(body[:0], fn, check, fuel); err != nil {
 			return nil, fmt.Errorf("%w: function %d: %w", ErrInstrument, i, err)
 		}
 		out = binary.AppendUvarint(out, uint64(len(body)))
@@ -252,7 +285,11 @@ func instrumentCode(b []byte, check []byte) ([]byte, error) {
 	return out, nil
 }
 
-func instrumentFunc(out, fn, check []byte) ([]byte, error) {
+// instrumentFunc puts the fuel check at the function's entry (recursion
+// runs no loop) and at every loop header. It refuses code that touches the
+// fuel global (such code was invalid before instrumentation, but would be
+// valid after) and table.grow (tables live outside the memory limit).
+func instrumentFunc(out, fn, check []byte, fuel uint32) ([]byte, error) {
 	r := &reader{b: fn}
 	// Locals: vec(count u32, valtype).
 	groups := r.u32()
@@ -261,10 +298,24 @@ func instrumentFunc(out, fn, check []byte) ([]byte, error) {
 		r.byte1()
 	}
 	out = append(out, fn[:r.off]...)
+	out = append(out, check...)
 	for r.off < len(r.b) && r.err == nil {
 		start := r.off
 		op := r.byte1()
-		r.immediates(op)
+		switch op {
+		case opGlobalGet, opGlobalSet:
+			if idx := r.u32(); r.err == nil && idx >= fuel {
+				return nil, fmt.Errorf("global index %d out of range", idx)
+			}
+		case 0xFC:
+			sub := r.u32()
+			if sub == 15 {
+				return nil, errors.New("table.grow is not allowed")
+			}
+			r.prefixFC(sub)
+		default:
+			r.immediates(op)
+		}
 		out = append(out, fn[start:r.off]...)
 		if op == opLoop {
 			out = append(out, check...)
@@ -339,6 +390,22 @@ func (r *reader) u32() uint32 {
 }
 
 func (r *reader) name() string { return string(r.bytes(int(r.u32()))) }
+
+// limitsValues reads limits and returns min, max and whether max is set.
+func (r *reader) limitsValues() (lo, hi uint64, hasMax bool) {
+	switch flags := r.byte1(); flags {
+	case 0x00, 0x04:
+		return r.leb(10), 0, false
+	case 0x01, 0x03, 0x05, 0x07:
+		lo = r.leb(10)
+		return lo, r.leb(10), true
+	case 0x02, 0x06:
+		return r.leb(10), 0, false
+	default:
+		r.fail("limits flags %#x", flags)
+		return 0, 0, false
+	}
+}
 
 func (r *reader) limits() {
 	switch flags := r.byte1(); flags {
