@@ -10,11 +10,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/websonic/websonic/sdk/manifest"
@@ -31,9 +33,13 @@ type Config struct {
 	StatementTimeout time.Duration
 	// ConnLimit is each module role's connection limit and pool size (4).
 	ConnLimit int
-	// MaxResultBytes caps one query's encoded result (4 MiB).
+	// MaxResultBytes caps one query's encoded result (4 MiB); a single row
+	// message larger than that breaks the connection before pgx buffers it.
 	MaxResultBytes int
-	Logger         hclog.Logger
+	// MigrationTimeout bounds each module migration (2 min); a module can
+	// change its statement_timeout but not this deadline.
+	MigrationTimeout time.Duration
+	Logger           hclog.Logger
 }
 
 // Broker provisions module databases.
@@ -58,6 +64,9 @@ func New(cfg Config) *Broker {
 	}
 	if cfg.MaxResultBytes <= 0 {
 		cfg.MaxResultBytes = 4 << 20
+	}
+	if cfg.MigrationTimeout <= 0 {
+		cfg.MigrationTimeout = 2 * time.Minute
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
@@ -103,13 +112,24 @@ func (b *Broker) Open(ctx context.Context, m *manifest.Manifest, views []string,
 	pc.ConnConfig.RuntimeParams["application_name"] = "websonic module " + m.Name
 	pc.MaxConns = int32(b.cfg.ConnLimit)
 	pc.MinConns = 0
+	// Idle connections go soon: the role's connection limit is shared with
+	// a new version warming up during an update, and with other replicas.
+	pc.MaxConnIdleTime = time.Minute
 	pc.BeforeConnect, pc.AfterConnect, pc.BeforeAcquire, pc.AfterRelease, pc.BeforeClose = nil, nil, nil, nil, nil
+	// No message from the server may exceed the result cap by much: pgx
+	// would otherwise buffer a 1 GB field before the cap is checked.
+	maxBody := b.cfg.MaxResultBytes + 64<<10
+	pc.ConnConfig.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {
+		f := pgproto3.NewFrontend(r, w)
+		f.SetMaxBodyLen(maxBody)
+		return f
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("sandboxdb: pool %s: %w", m.Name, err)
 	}
-	d := &ModuleDB{name: m.Name, pool: pool, maxRes: b.cfg.MaxResultBytes, conns: b.cfg.ConnLimit}
-	if err := d.migrate(ctx, m, migrations); err != nil {
+	d := &ModuleDB{name: m.Name, pool: pool, maxRes: b.cfg.MaxResultBytes, conns: handlesPerCall}
+	if err := d.migrate(ctx, m, migrations, b.cfg.MigrationTimeout); err != nil {
 		pool.Close()
 		return nil, err
 	}
@@ -157,8 +177,10 @@ func (b *Broker) provision(ctx context.Context, m *manifest.Manifest, role, sche
 		stmts = append(stmts,
 			// A non-superuser cannot even mention SUPERUSER, REPLICATION or
 			// BYPASSRLS; roles it creates never have them.
+			// The role's limit leaves room for a second pool (a new version
+			// warming up during an update) next to the running one.
 			fmt.Sprintf("ALTER ROLE %s LOGIN NOCREATEDB NOCREATEROLE NOINHERIT CONNECTION LIMIT %d PASSWORD %s",
-				r, b.cfg.ConnLimit, quoteLiteral(scramVerifier(password))),
+				r, 2*b.cfg.ConnLimit, quoteLiteral(scramVerifier(password))),
 			fmt.Sprintf("ALTER ROLE %s SET statement_timeout = %d", r, b.cfg.StatementTimeout.Milliseconds()),
 			fmt.Sprintf("ALTER ROLE %s SET lock_timeout = %d", r, b.cfg.StatementTimeout.Milliseconds()),
 			fmt.Sprintf("ALTER ROLE %s SET idle_in_transaction_session_timeout = %d", r, 2*b.cfg.StatementTimeout.Milliseconds()),
@@ -193,7 +215,7 @@ func (b *Broker) provision(ctx context.Context, m *manifest.Manifest, role, sche
 // record in mod_<name>._migrations. Migrations are forward-only: a recorded
 // migration whose SQL changed, or that the package no longer lists, is an
 // error.
-func (d *ModuleDB) migrate(ctx context.Context, m *manifest.Manifest, files map[string][]byte) error {
+func (d *ModuleDB) migrate(ctx context.Context, m *manifest.Manifest, files map[string][]byte, timeout time.Duration) error {
 	applied := map[string][]byte{}
 	rows, err := d.pool.Query(ctx, `SELECT name, checksum FROM _migrations`)
 	if err != nil {
@@ -224,13 +246,18 @@ func (d *ModuleDB) migrate(ctx context.Context, m *manifest.Manifest, files map[
 			}
 			continue
 		}
-		err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, string(sql)); err != nil {
+		mctx, cancel := context.WithTimeout(ctx, timeout)
+		err := pgx.BeginFunc(mctx, d.pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(mctx, string(sql)); err != nil {
 				return err
 			}
-			_, err := tx.Exec(ctx, `INSERT INTO _migrations (name, checksum) VALUES ($1, $2)`, name, sum[:])
+			_, err := tx.Exec(mctx, `INSERT INTO _migrations (name, checksum) VALUES ($1, $2)`, name, sum[:])
 			return err
 		})
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("ran longer than %s: %w", timeout, err)
+		}
 		if err != nil {
 			return fmt.Errorf("%w: %s: %s: %w", ErrMigration, m.Name, name, err)
 		}

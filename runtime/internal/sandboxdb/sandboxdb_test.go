@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -70,8 +71,8 @@ func TestRoleIsSandboxed(t *testing.T) {
 	if super || createrole || createdb || inherit || replication || bypass {
 		t.Errorf("role powers: super=%v createrole=%v createdb=%v inherit=%v replication=%v bypassrls=%v", super, createrole, createdb, inherit, replication, bypass)
 	}
-	if connLimit != 4 {
-		t.Errorf("connection limit = %d, want 4", connLimit)
+	if connLimit != 8 {
+		t.Errorf("connection limit = %d, want 8 (two pools of 4: running and warming)", connLimit)
 	}
 	for _, want := range []string{"statement_timeout=5000", "search_path=mod_alpha", "idle_in_transaction_session_timeout=10000"} {
 		if !strings.Contains(strings.Join(config, " "), want) {
@@ -193,6 +194,13 @@ func TestResultCap(t *testing.T) {
 	if res := query(t, d, `SELECT repeat('x', 1000) FROM generate_series(1, 50)`); res.Err != nil || len(res.Rows) != 50 {
 		t.Fatalf("small result: %+v", res.Err)
 	}
+	// One row far larger than the cap fails without pgx buffering it.
+	if res := query(t, d, `SELECT repeat('x', 50000000)`); res.Err == nil {
+		t.Fatal("a 50 MB row got through a 64 KiB cap")
+	}
+	if res := query(t, d, `SELECT 1`); res.Err != nil {
+		t.Fatalf("the module's next query: %v", res.Err)
+	}
 	if res := query(t, d, `SELECT FROM generate_series(1, 3)`); res.Err != nil || len(res.Rows) != 0 || res.RowsAffected != 3 {
 		t.Fatalf("rows without columns: %+v", res)
 	}
@@ -234,5 +242,45 @@ func TestSessionLimits(t *testing.T) {
 	var res abi.DBResult
 	if err := res.Unmarshal(s.Do(context.Background(), []byte{0xff})); err != nil || res.Err == nil || !strings.Contains(res.Err.Message, "malformed") {
 		t.Fatalf("malformed request: %v %+v", err, res.Err)
+	}
+}
+
+func TestCommitOfFailedTransaction(t *testing.T) {
+	b, _, _ := newBroker(t, Config{})
+	d, err := b.Open(context.Background(), testManifest("txs", nil), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	s := d.Session()
+	defer s.Close()
+	do := func(op abi.DBOp, sql string) *abi.DBResult {
+		req := abi.DBRequest{Op: op, Conn: 1, SQL: sql}
+		var res abi.DBResult
+		if err := res.Unmarshal(s.Do(context.Background(), req.AppendMarshal(nil))); err != nil {
+			t.Fatal(err)
+		}
+		return &res
+	}
+	if r := do(abi.DBCommit, ""); r.Err == nil || r.Err.Code != "25P01" {
+		t.Fatalf("commit without a transaction: %+v", r.Err)
+	}
+	do(abi.DBBegin, "BEGIN")
+	if r := do(abi.DBExec, "SELECT 1/0"); r.Err == nil {
+		t.Fatal("division by zero succeeded")
+	}
+	if r := do(abi.DBCommit, ""); r.Err == nil || r.Err.Code != "40000" {
+		t.Fatalf("commit of a failed transaction: %+v, want an error", r.Err)
+	}
+}
+
+func TestMigrationDeadline(t *testing.T) {
+	b, _, _ := newBroker(t, Config{MigrationTimeout: time.Second})
+	mig := "migrations/001_slow.sql"
+	_, err := b.Open(context.Background(), testManifest("slow", nil, mig), nil, map[string][]byte{
+		mig: []byte(`SET statement_timeout = 0; SELECT pg_sleep(30);`),
+	})
+	if !errors.Is(err, ErrMigration) || !strings.Contains(err.Error(), "ran longer than 1s") {
+		t.Fatalf("err = %v", err)
 	}
 }

@@ -17,6 +17,15 @@ import (
 	"github.com/websonic/websonic/sdk/abi"
 )
 
+// handlesPerCall is how many database connections one guest call may hold
+// (database/sql opens a second one for a query beside an open transaction).
+const handlesPerCall = 2
+
+// acquireTimeout bounds the wait for a connection of the module's pool; a
+// full pool answers an error the guest sees, rather than stalling the call
+// to its deadline.
+const acquireTimeout = 2 * time.Second
+
 // Session serves the database requests of one guest call. It implements
 // engine.DBSession. It is used by one goroutine at a time (the guest call's).
 type Session struct {
@@ -88,7 +97,20 @@ func (s *Session) Do(ctx context.Context, in []byte) []byte {
 		}
 		return s.exec(ctx, c, req.SQL, nil)
 	case abi.DBCommit:
-		return s.exec(ctx, c, "COMMIT", nil)
+		// PostgreSQL answers COMMIT of a failed transaction with ROLLBACK
+		// and COMMIT outside one with a warning; both are errors to the
+		// guest, as in pgx and lib/pq.
+		if c.Conn().PgConn().TxStatus() == 'I' {
+			return errResult("25P01", "commit: no transaction in progress")
+		}
+		tag, err := c.Exec(ctx, "COMMIT")
+		if err != nil {
+			return pgErrResult(err)
+		}
+		if tag.String() == "ROLLBACK" {
+			return errResult("40000", "commit: the transaction had failed and was rolled back")
+		}
+		return (&abi.DBResult{}).AppendMarshal(nil)
 	case abi.DBRollback:
 		return s.exec(ctx, c, "ROLLBACK", nil)
 	case abi.DBExec:
@@ -105,9 +127,11 @@ func (s *Session) conn(ctx context.Context, id uint32) (*pgxpool.Conn, error) {
 	if len(s.conns) >= s.d.conns {
 		return nil, fmt.Errorf("websonic: more than %d database connections in one request", s.d.conns)
 	}
-	c, err := s.d.pool.Acquire(ctx)
+	actx, cancel := context.WithTimeout(ctx, acquireTimeout)
+	defer cancel()
+	c, err := s.d.pool.Acquire(actx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("websonic: no database connection free for this module: %w", err)
 	}
 	if s.conns == nil {
 		s.conns = map[uint32]*pgxpool.Conn{}
