@@ -117,7 +117,9 @@ func serve(args []string, stderr io.Writer) error {
 	log.Info("runtime ready", "took", time.Since(start).Round(time.Millisecond), "modules", len(srv.Modules()))
 	err = srv.ListenAndServe(ctx)
 	log.Info("shutting down")
-	return errors.Join(err, srv.Close(context.Background()))
+	cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return errors.Join(err, srv.Close(cctx))
 }
 
 func adminCreate(args []string, stdin io.Reader, stdout, stderr io.Writer) error {

@@ -30,11 +30,17 @@ func newServerLog(log hclog.Logger) *serverLog {
 func (l *serverLog) consume(r io.ReadCloser) {
 	defer close(l.done)
 	defer r.Close()
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	br := bufio.NewReaderSize(r, 64*1024)
 	last := hclog.Info
-	for sc.Scan() {
-		line := strings.TrimRight(sc.Text(), "\r")
+	for {
+		line, err := readLine(br, maxLogLine)
+		if err != nil {
+			if err != io.EOF {
+				l.log.Debug("server log stream ended", "error", err)
+			}
+			return
+		}
+		line = strings.TrimRight(line, "\r")
 		if line == "" {
 			continue
 		}
@@ -52,8 +58,29 @@ func (l *serverLog) consume(r io.ReadCloser) {
 		l.mu.Unlock()
 		l.log.Log(level, msg)
 	}
-	if err := sc.Err(); err != nil {
-		l.log.Debug("server log stream ended", "error", err)
+}
+
+// maxLogLine caps one server log line; longer lines (a huge failing
+// statement, say) are cut, never allowed to stop the log.
+const maxLogLine = 16 << 10
+
+// readLine reads one line, keeping at most max bytes of it.
+func readLine(br *bufio.Reader, max int) (string, error) {
+	var buf []byte
+	for {
+		chunk, isPrefix, err := br.ReadLine()
+		if err != nil {
+			if len(buf) > 0 {
+				return string(buf), nil
+			}
+			return "", err
+		}
+		if room := max - len(buf); room > 0 {
+			buf = append(buf, chunk[:min(len(chunk), room)]...)
+		}
+		if !isPrefix {
+			return string(buf), nil
+		}
 	}
 }
 

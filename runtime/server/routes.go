@@ -43,7 +43,10 @@ func (t *routeTable) with(mf *manifest.Manifest, m *modhost.Module) (*routeTable
 		}
 		methods := rt.Methods
 		if len(methods) == 0 {
-			methods = []string{http.MethodGet, http.MethodHead}
+			methods = []string{http.MethodGet}
+		}
+		if slices.Contains(methods, http.MethodGet) && !slices.Contains(methods, http.MethodHead) {
+			methods = append(slices.Clone(methods), http.MethodHead) // as net/http does
 		}
 		need, restricted := roleOf[rt.Access]
 		next.entries = append(next.entries, routeEntry{prefix: rt.Path, module: mf.Name, methods: methods, need: need, public: !restricted, mod: m})

@@ -126,8 +126,8 @@ var (
 		{"minimal", abi.HTTPResponse{Status: 204}},
 		{"html", abi.HTTPResponse{Status: 200, Headers: []abi.Header{{"Content-Type", "text/html; charset=utf-8"}}, Body: []byte("<p>hi</p>")}},
 		{"repeated headers", abi.HTTPResponse{Status: 303, Headers: []abi.Header{{"Set-Cookie", "a=1"}, {"Set-Cookie", "b=2"}, {"Location", "/guestbook"}}}},
-		{"lowest status", abi.HTTPResponse{Status: 100}},
-		{"highest status", abi.HTTPResponse{Status: 999, Body: make([]byte, 70000)}},
+		{"lowest status", abi.HTTPResponse{Status: 200}},
+		{"highest status", abi.HTTPResponse{Status: 599, Body: make([]byte, 70000)}},
 	}
 
 	logRecords = []struct {

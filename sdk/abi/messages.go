@@ -215,7 +215,7 @@ func (r *HTTPResponse) AppendMarshal(b []byte) []byte {
 func (r *HTTPResponse) Unmarshal(b []byte) error {
 	d := decoder{b: b, what: "http response"}
 	status := d.varint("status")
-	if d.err == nil && (status < 100 || status > 999) {
+	if d.err == nil && (status < 200 || status > 599) {
 		d.fail("status %d out of range", status)
 	}
 	r.Status = int(status)

@@ -1,7 +1,7 @@
 // Package coredb owns the runtime's core schema: users, sessions, the audit
 // log, installed modules, and the websonic_api views that modules may be
 // granted. Migrate brings a database up to date; it is safe to call from
-// several runtime replicas at once (an advisory lock serialises them).
+// several runtime replicas at once (a table lock serialises them).
 //
 // The runtime's own database role needs: ownership of the database (or
 // CREATE on it) to create the websonic and module schemas, and CREATEROLE to
@@ -24,57 +24,52 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// lockKey is the advisory lock that serialises migrations ("websonic" in
-// ASCII, truncated to fit an int64).
-const lockKey int64 = 0x77656273_6f6e6963
-
 // ErrMigrate wraps migration failures.
 var ErrMigrate = errors.New("coredb: migrate")
 
 // Migrate applies the core migrations that the database has not seen yet,
-// each in its own transaction.
-func Migrate(ctx context.Context, pool *pgxpool.Pool) (err error) {
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrMigrate, err)
-	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, lockKey); err != nil {
-		return fmt.Errorf("%w: lock: %w", ErrMigrate, err)
-	}
-	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, lockKey) //nolint:errcheck
-	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS public.websonic_schema_migrations (
-		name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
-		return fmt.Errorf("%w: %w", ErrMigrate, err)
+// all in one transaction. Runtime replicas starting together serialise on
+// a lock of the migrations table, which module roles cannot take (an
+// advisory lock they could).
+func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	create := `CREATE TABLE IF NOT EXISTS public.websonic_schema_migrations (
+		name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`
+	if _, err := pool.Exec(ctx, create); err != nil {
+		// Two replicas creating it at once: one loses the race; try again.
+		if _, err := pool.Exec(ctx, create); err != nil {
+			return fmt.Errorf("%w: %w", ErrMigrate, err)
+		}
 	}
 	names, err := fs.Glob(migrations, "migrations/*.sql")
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrMigrate, err)
 	}
 	sort.Strings(names)
-	for _, name := range names {
-		var done bool
-		if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM public.websonic_schema_migrations WHERE name = $1)`, name).Scan(&done); err != nil {
-			return fmt.Errorf("%w: %w", ErrMigrate, err)
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `LOCK TABLE public.websonic_schema_migrations IN EXCLUSIVE MODE`); err != nil {
+			return fmt.Errorf("%w: lock: %w", ErrMigrate, err)
 		}
-		if done {
-			continue
-		}
-		sql, err := migrations.ReadFile(name)
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrMigrate, err)
-		}
-		if err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, string(sql)); err != nil {
-				return err
+		for _, name := range names {
+			var done bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM public.websonic_schema_migrations WHERE name = $1)`, name).Scan(&done); err != nil {
+				return fmt.Errorf("%w: %w", ErrMigrate, err)
 			}
-			_, err := tx.Exec(ctx, `INSERT INTO public.websonic_schema_migrations (name) VALUES ($1)`, name)
-			return err
-		}); err != nil {
-			return fmt.Errorf("%w: %s: %w", ErrMigrate, name, err)
+			if done {
+				continue
+			}
+			sql, err := migrations.ReadFile(name)
+			if err != nil {
+				return fmt.Errorf("%w: %w", ErrMigrate, err)
+			}
+			if _, err := tx.Exec(ctx, string(sql)); err != nil {
+				return fmt.Errorf("%w: %s: %w", ErrMigrate, name, err)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO public.websonic_schema_migrations (name) VALUES ($1)`, name); err != nil {
+				return fmt.Errorf("%w: %s: %w", ErrMigrate, name, err)
+			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // Execer is the part of pgx's pool, conn and tx that Audit needs.

@@ -27,6 +27,7 @@ type instance struct {
 	interrupt api.MutableGlobal
 	calls     int
 	pages     uint32 // memory size at the last release, for the pool gauge
+	out       *lineWriter
 	inUse     atomic.Bool
 	reqBuf    []byte
 	stack     [2]uint64
@@ -66,6 +67,7 @@ func (e *Engine) instantiate(ctx context.Context, m *Module, id uint64, env *Cal
 		mod:   mod,
 		alloc: mod.ExportedFunction(abi.ExportAlloc),
 		http:  mod.ExportedFunction(abi.ExportHTTP),
+		out:   out,
 	}, nil
 }
 
@@ -76,6 +78,7 @@ func (in *instance) close() { in.mod.Close(context.Background()) }
 // serveHTTP runs one request. Any error leaves the instance unusable.
 func (in *instance) serveHTTP(ctx context.Context, req *abi.HTTPRequest, maxResp uint32) (*abi.HTTPResponse, error) {
 	in.calls++
+	in.out.newCall()
 	in.reqBuf = req.AppendMarshal(in.reqBuf[:0])
 	n := uint32(len(in.reqBuf))
 	stack := in.stack[:]
@@ -124,11 +127,20 @@ func classify(err error) error {
 }
 
 // lineWriter sends a guest's stdout and stderr to its logger, a line at a
-// time; lines are capped so a guest cannot grow the buffer without bound.
+// time; lines are capped so a guest cannot grow the buffer without bound,
+// and so are lines per call (as log records are).
 type lineWriter struct {
-	mu  sync.Mutex
-	log hclog.Logger
-	buf []byte
+	mu    sync.Mutex
+	log   hclog.Logger
+	buf   []byte
+	lines int
+}
+
+// newCall starts a new call's line budget.
+func (w *lineWriter) newCall() {
+	w.mu.Lock()
+	w.lines = 0
+	w.mu.Unlock()
 }
 
 const maxLine = 16 << 10
@@ -159,7 +171,13 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 
 func (w *lineWriter) flush() {
 	if len(w.buf) > 0 {
-		w.log.Info(string(w.buf), "stream", "output")
+		w.lines++
+		switch {
+		case w.lines <= maxLogsPerCall:
+			w.log.Info(string(w.buf), "stream", "output")
+		case w.lines == maxLogsPerCall+1:
+			w.log.Warn("module writes too much output; dropping it for the rest of this call", "limit", maxLogsPerCall)
+		}
 	}
 	w.buf = w.buf[:0]
 }

@@ -96,6 +96,9 @@ func (e *Engine) NewPool(ctx context.Context, m *Module, cfg PoolConfig) (*Pool,
 	cfg.defaults()
 	p := &Pool{e: e, m: m, cfg: cfg, sem: make(chan struct{}, cfg.Size)}
 	for range cfg.MinWarm {
+		p.mu.Lock()
+		p.live++ // reserved; newInstance gives it back on failure
+		p.mu.Unlock()
 		in, err := p.newInstance(ctx)
 		if err != nil {
 			p.Close(ctx)
@@ -108,16 +111,19 @@ func (e *Engine) NewPool(ctx context.Context, m *Module, cfg PoolConfig) (*Pool,
 	return p, nil
 }
 
+// newInstance instantiates into a live slot the caller reserved (p.live
+// already counts it, so the pool never exceeds Size); on failure it gives
+// the slot back.
 func (p *Pool) newInstance(ctx context.Context) (*instance, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.CallTimeout)
 	defer cancel()
 	in, err := p.e.instantiate(ctx, p.m, p.nextID.Add(1), &CallEnv{Config: p.cfg.Config, Logger: p.cfg.Logger})
 	if err != nil {
+		p.mu.Lock()
+		p.live--
+		p.mu.Unlock()
 		return nil, err
 	}
-	p.mu.Lock()
-	p.live++
-	p.mu.Unlock()
 	in.pages = in.memoryPages()
 	p.memBytes.Add(int64(in.pages) * 65536)
 	return in, nil
@@ -149,6 +155,8 @@ func (p *Pool) acquire(ctx context.Context) (*instance, error) {
 	if n := len(p.idle); n > 0 {
 		in = p.idle[n-1]
 		p.idle = p.idle[:n-1]
+	} else {
+		p.live++ // reserve: we hold a slot token, so live stays <= Size
 	}
 	p.mu.Unlock()
 	if in == nil {
@@ -175,7 +183,10 @@ func (p *Pool) release(in *instance, failed bool) {
 	} else {
 		p.live--
 	}
-	refill := !p.closed && p.live < p.cfg.MinWarm
+	refill := !keep && !p.closed && p.live < p.cfg.MinWarm
+	if refill {
+		p.bg.Add(1) // under the lock, so Close's bg.Wait sees it
+	}
 	p.mu.Unlock()
 	if keep {
 		p.memBytes.Add((int64(pages) - int64(in.pages)) * 65536)
@@ -190,14 +201,14 @@ func (p *Pool) release(in *instance, failed bool) {
 		in.close()
 	}
 	<-p.sem
-	if !keep && refill {
+	if refill {
 		p.refill()
 	}
 }
 
 // refill instantiates a replacement in the background, keeping MinWarm.
+// The caller has done p.bg.Add(1).
 func (p *Pool) refill() {
-	p.bg.Add(1)
 	go func() {
 		defer p.bg.Done()
 		select {
@@ -206,6 +217,13 @@ func (p *Pool) refill() {
 			return // every slot is in use: no need
 		}
 		defer func() { <-p.sem }()
+		p.mu.Lock()
+		if p.closed || p.live >= p.cfg.MinWarm {
+			p.mu.Unlock()
+			return
+		}
+		p.live++
+		p.mu.Unlock()
 		in, err := p.newInstance(context.Background())
 		if err != nil {
 			p.cfg.Logger.Error("could not replace a module instance", "error", err)

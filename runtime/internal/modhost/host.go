@@ -219,10 +219,17 @@ func ErrorStatus(err error) int {
 	}
 }
 
+// moduleCSP is the policy the runtime adds to every module response.
+const moduleCSP = "script-src 'none'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+
 // writeResponse sends a module's response; for HEAD, net/http drops the body
 // and keeps its length.
 func writeResponse(w http.ResponseWriter, resp *abi.HTTPResponse, sessionCookie string) {
 	abihttp.ResponseHeader(w.Header(), resp, sessionCookie)
+	// Added to any policy of the module's own (browsers enforce every
+	// policy): no module script runs on the site's origin, where it could
+	// act as the signed-in user. See RATIONALE.md.
+	w.Header().Add("Content-Security-Policy", moduleCSP)
 	w.Header().Set("Content-Length", strconv.Itoa(len(resp.Body)))
 	w.WriteHeader(resp.Status)
 	w.Write(resp.Body)

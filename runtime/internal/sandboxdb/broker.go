@@ -147,8 +147,9 @@ func (b *Broker) provision(ctx context.Context, m *manifest.Manifest, role, sche
 	}
 	var password string
 	err := pgx.BeginFunc(ctx, b.cfg.Admin, func(tx pgx.Tx) error {
-		// Serialise provisioning across runtime replicas.
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('websonic.module:' || $1))`, m.Name); err != nil {
+		// Serialise provisioning across runtime replicas with a lock no
+		// module role can take (it could take any advisory lock).
+		if _, err := tx.Exec(ctx, `LOCK TABLE websonic.modules IN SHARE ROW EXCLUSIVE MODE`); err != nil {
 			return err
 		}
 		err := tx.QueryRow(ctx, `SELECT role_password FROM websonic.modules WHERE name = $1`, m.Name).Scan(&password)

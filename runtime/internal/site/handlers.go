@@ -74,8 +74,8 @@ func (s *Site) Routes(r chi.Router) {
 // render writes page with status, filling in the parts every page shows.
 // Frame renders a module's HTML fragment inside the site's layout, with
 // the navigation and sign-in state, under title. The fragment is the
-// module's own markup and is not escaped; module pages may load scripts and
-// styles from the site's own origin.
+// module's own markup and is not escaped; its page may load styles and
+// images from the site's origin but runs no script.
 func (s *Site) Frame(w http.ResponseWriter, r *http.Request, status int, title string, fragment []byte) {
 	if title == "" {
 		title = s.cfg.SiteName
@@ -84,8 +84,9 @@ func (s *Site) Frame(w http.ResponseWriter, r *http.Request, status int, title s
 }
 
 const (
-	pageCSP   = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-	framedCSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+	pageCSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+	// Module fragments run no script on the site's origin (see RATIONALE.md).
+	framedCSP = "default-src 'self'; script-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 
 func (s *Site) render(w http.ResponseWriter, r *http.Request, status int, page string, d pageData) {

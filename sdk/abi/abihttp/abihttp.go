@@ -84,14 +84,21 @@ func ResponseHeader(dst http.Header, resp *abi.HTTPResponse, sessionCookie strin
 		name := http.CanonicalHeaderKey(kv.Name)
 		switch {
 		case hopHeaders[name], name == LayoutHeader, name == TitleHeader:
-		case name == "Set-Cookie" && cookieName(kv.Value) == sessionCookie:
+		case name == "Set-Cookie" && !safeSetCookie(kv.Value, sessionCookie):
 		default:
 			dst.Add(name, kv.Value)
 		}
 	}
 }
 
-func cookieName(setCookie string) string {
-	n, _, _ := strings.Cut(strings.TrimSpace(setCookie), "=")
-	return n
+// safeSetCookie reports whether a module's Set-Cookie may pass: it must
+// parse, and not name the session cookie (browsers trim the name, so
+// "websonic_session =x" would set it).
+func safeSetCookie(v, sessionCookie string) bool {
+	c, err := http.ParseSetCookie(v)
+	if err != nil {
+		return false
+	}
+	n, _, _ := strings.Cut(v, "=")
+	return c.Name != sessionCookie && strings.TrimSpace(n) != sessionCookie
 }

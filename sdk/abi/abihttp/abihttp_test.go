@@ -35,6 +35,9 @@ func cmpHeader(a, b abi.Header) int {
 func TestResponseHeader(t *testing.T) {
 	resp := &abi.HTTPResponse{Status: 200, Body: []byte("hello"), Headers: []abi.Header{
 		{Name: "set-cookie", Value: "sid=fixated; Path=/"},
+		{Name: "Set-Cookie", Value: "sid =fixated; Path=/"},
+		{Name: "Set-Cookie", Value: " sid=fixated"},
+		{Name: "Set-Cookie", Value: "=broken"},
 		{Name: "Set-Cookie", Value: "theme=dark"},
 		{Name: "Content-Length", Value: "99"},
 		{Name: "Transfer-Encoding", Value: "chunked"},
