@@ -3,6 +3,7 @@ package server
 import (
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -143,5 +144,25 @@ func TestHeadMatchesGet(t *testing.T) {
 	}
 	if b := body(t, resp); resp.StatusCode != 200 || b != "" || resp.ContentLength != int64(len(get)) {
 		t.Fatalf("HEAD: %d, Content-Length %d (GET body %d), body %q", resp.StatusCode, resp.ContentLength, len(get), b)
+	}
+}
+
+// TestMetricsAccess: /metrics is for a scraper on the same machine or a
+// signed-in admin, not for anyone on the network.
+func TestMetricsAccess(t *testing.T) {
+	s := newSite(t)
+	req := httptest.NewRequest("GET", "/metrics", nil)
+	req.RemoteAddr = "203.0.113.5:40000"
+	rec := httptest.NewRecorder()
+	s.srv.Handler().ServeHTTP(rec, req)
+	if rec.Code != http.StatusSeeOther || !strings.HasPrefix(rec.Header().Get("Location"), "/login") {
+		t.Fatalf("anonymous remote /metrics: %d %q", rec.Code, rec.Header().Get("Location"))
+	}
+}
+
+func TestBadRolePrefix(t *testing.T) {
+	_, err := Open(t.Context(), Config{RolePrefix: `x"; DROP ROLE y; --`})
+	if err == nil || !strings.Contains(err.Error(), "role prefix") {
+		t.Fatalf("err = %v", err)
 	}
 }

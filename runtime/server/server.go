@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -55,6 +56,8 @@ type Config struct {
 	Logger           hclog.Logger
 }
 
+var rolePrefixRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,19}$`)
+
 // Server is a running Web Sonic runtime.
 type Server struct {
 	cfg     Config
@@ -81,6 +84,9 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
+	}
+	if cfg.RolePrefix != "" && !rolePrefixRE.MatchString(cfg.RolePrefix) {
+		return nil, fmt.Errorf("server: role prefix %q: use up to 20 of a-z, 0-9, _ starting with a letter or _", cfg.RolePrefix)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry()}
 	s.modules.Store(&[]*modhost.Module{})
@@ -216,14 +222,22 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.log.Info("serving", "url", "http://"+ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	var dbExited <-chan struct{} // nil (never ready) without an embedded cluster
+	if s.db.cluster != nil {
+		dbExited = s.db.cluster.Done()
+	}
+	var err error
 	select {
 	case err := <-errc:
 		return fmt.Errorf("server: %w", err)
+	case <-dbExited:
+		err = errors.New("server: the embedded PostgreSQL exited unexpectedly; see the log above")
+		s.log.Error("the embedded PostgreSQL exited; shutting down")
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	err := hs.Shutdown(sctx)
+	err = errors.Join(err, hs.Shutdown(sctx))
 	if e := <-errc; !errors.Is(e, http.ErrServerClosed) {
 		err = errors.Join(err, e)
 	}
@@ -266,13 +280,30 @@ func (s *Server) router() http.Handler {
 	r.Use(http.NewCrossOriginProtection().Handler)
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	r.Get("/readyz", s.ready)
-	r.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
 	r.Group(func(r chi.Router) {
 		r.Use(s.site.Sessions)
+		r.Handle("/metrics", s.metricsAccess(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})))
 		s.site.Routes(r)
 		r.NotFound(s.serveModule) // module routes live in the swappable route table
 	})
 	return r
+}
+
+// metricsAccess lets a scraper on the same machine, or a signed-in admin,
+// read /metrics: module names and traffic are not for everyone.
+func (s *Server) metricsAccess(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if u := site.UserFrom(r.Context()); !u.Has(site.RoleAdmin) {
+			s.site.Deny(w, r, u, site.RoleAdmin)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
