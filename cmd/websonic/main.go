@@ -3,6 +3,7 @@
 //
 //	websonic serve [flags]            run the site
 //	websonic admin create [flags]     create an admin account
+//	websonic keys generate [flags]    create a publisher signing key pair
 //
 // Run `websonic <command> -h` for a command's flags. Every flag can also be
 // set through the environment variable named in its help.
@@ -24,6 +25,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/term"
 
+	"github.com/websonic/websonic/internal/signing"
 	"github.com/websonic/websonic/runtime/server"
 )
 
@@ -37,6 +39,7 @@ func main() {
 const usage = `usage:
   websonic serve [flags]         run the site (see websonic serve -h)
   websonic admin create [flags]  create an admin account (see websonic admin create -h)
+  websonic keys generate [flags] create a publisher signing key pair (see websonic keys generate -h)
 `
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -53,6 +56,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			return errors.New("unknown admin command")
 		}
 		return adminCreate(args[2:], stdin, stdout, stderr)
+	case "keys":
+		if len(args) < 2 || args[1] != "generate" {
+			fmt.Fprint(stderr, usage)
+			return errors.New("unknown keys command")
+		}
+		return keysGenerate(args[2:], stdin, stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -135,7 +144,7 @@ func adminCreate(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 	if *username == "" {
 		return errors.New("admin create: --username is required")
 	}
-	password, err := readPassword(stdin, stderr)
+	password, err := readPassword(stdin, stderr, "WEBSONIC_ADMIN_PASSWORD", "admin create")
 	if err != nil {
 		return err
 	}
@@ -158,10 +167,42 @@ func adminCreate(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 	return nil
 }
 
-// readPassword takes the password from WEBSONIC_ADMIN_PASSWORD, else asks
-// for it (without echo on a terminal, twice).
-func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
-	if p, ok := os.LookupEnv("WEBSONIC_ADMIN_PASSWORD"); ok {
+func keysGenerate(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("keys generate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", env("WEBSONIC_KEY_DIR", ""), "write NAME.key and NAME.pub into this existing folder: required (WEBSONIC_KEY_DIR)")
+	alg := fs.String("algorithm", env("WEBSONIC_KEY_ALGORITHM", string(signing.Ed25519)), "ed25519 or ecdsa-p256 (WEBSONIC_KEY_ALGORITHM)")
+	name := fs.String("name", env("WEBSONIC_KEY_NAME", "publisher"), "file name of the key pair, without extension (WEBSONIC_KEY_NAME)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *out == "" {
+		return errors.New("keys generate: --out is required")
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("keys generate: unexpected argument %q", fs.Arg(0))
+	}
+	password, err := readPassword(stdin, stderr, "WEBSONIC_KEY_PASSWORD", "keys generate")
+	if err != nil {
+		return err
+	}
+	kp, err := signing.Generate(signing.Algorithm(*alg), []byte(password))
+	if err != nil {
+		return fmt.Errorf("keys generate: %w", err)
+	}
+	priv, pub, err := signing.WriteFiles(*out, *name, kp)
+	if err != nil {
+		return fmt.Errorf("keys generate: %w", err)
+	}
+	fmt.Fprintf(stdout, "key id:      %s\nalgorithm:   %s\nprivate key: %s (encrypted)\npublic key:  %s\n", kp.KeyID, kp.Algorithm, priv, pub)
+	return nil
+}
+
+// readPassword takes the password from the environment variable envVar,
+// else asks for it (without echo on a terminal, twice), else reads a line of
+// stdin. cmd prefixes its errors.
+func readPassword(stdin io.Reader, stderr io.Writer, envVar, cmd string) (string, error) {
+	if p, ok := os.LookupEnv(envVar); ok {
 		return p, nil
 	}
 	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
@@ -178,13 +219,13 @@ func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
 			return "", err
 		}
 		if string(p1) != string(p2) {
-			return "", errors.New("admin create: the passwords differ")
+			return "", fmt.Errorf("%s: the passwords differ", cmd)
 		}
 		return string(p1), nil
 	}
 	line, err := bufio.NewReader(stdin).ReadString('\n')
 	if err != nil && line == "" {
-		return "", errors.New("admin create: no password: set WEBSONIC_ADMIN_PASSWORD or type it on standard input")
+		return "", fmt.Errorf("%s: no password: set %s or type it on standard input", cmd, envVar)
 	}
 	return strings.TrimRight(line, "\r\n"), nil
 }
