@@ -4,6 +4,7 @@
 //	websonic serve [flags]            run the site
 //	websonic admin create [flags]     create an admin account
 //	websonic keys generate [flags]    create a publisher signing key pair
+//	websonic module build DIR [flags] build a module into an OCI artifact
 //
 // Run `websonic <command> -h` for a command's flags. Every flag can also be
 // set through the environment variable named in its help.
@@ -18,13 +19,17 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/term"
 
+	"github.com/websonic/websonic/internal/modbuild"
+	"github.com/websonic/websonic/internal/ocipkg"
 	"github.com/websonic/websonic/internal/signing"
 	"github.com/websonic/websonic/runtime/server"
 )
@@ -40,6 +45,7 @@ const usage = `usage:
   websonic serve [flags]         run the site (see websonic serve -h)
   websonic admin create [flags]  create an admin account (see websonic admin create -h)
   websonic keys generate [flags] create a publisher signing key pair (see websonic keys generate -h)
+  websonic module build DIR [flags] build a module into an OCI artifact (see websonic module build -h)
 `
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -62,6 +68,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			return errors.New("unknown keys command")
 		}
 		return keysGenerate(args[2:], stdin, stdout, stderr)
+	case "module":
+		if len(args) < 2 || args[1] != "build" {
+			fmt.Fprint(stderr, usage)
+			return errors.New("unknown module command")
+		}
+		return moduleBuild(args[2:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -195,6 +207,58 @@ func keysGenerate(args []string, stdin io.Reader, stdout, stderr io.Writer) erro
 		return fmt.Errorf("keys generate: %w", err)
 	}
 	fmt.Fprintf(stdout, "key id:      %s\nalgorithm:   %s\nprivate key: %s (encrypted)\npublic key:  %s\n", kp.KeyID, kp.Algorithm, priv, pub)
+	return nil
+}
+
+// moduleBuild compiles the module in DIR to wasm and packs it into an OCI
+// image layout, tagged with its version.
+func moduleBuild(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("module build", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", env("WEBSONIC_OCI_LAYOUT", ""), "OCI image layout folder to write the artifact into, created if needed: required (WEBSONIC_OCI_LAYOUT)")
+	tag := fs.String("tag", "", "a further tag besides the module's version, e.g. latest")
+	// Flags may come before or after DIR.
+	var dirs []string
+	for rest := args; ; rest = fs.Args()[1:] {
+		if err := fs.Parse(rest); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		dirs = append(dirs, fs.Arg(0))
+	}
+	if len(dirs) != 1 {
+		return errors.New("module build: want exactly one module folder: websonic module build DIR --out LAYOUT")
+	}
+	if *out == "" {
+		return errors.New("module build: --out is required")
+	}
+	var tags []string
+	if *tag != "" {
+		tags = append(tags, *tag)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	tmp, err := os.MkdirTemp("", "websonic-module-")
+	if err != nil {
+		return fmt.Errorf("module build: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	pkg := filepath.Join(tmp, "package")
+	if err := modbuild.Package(ctx, dirs[0], pkg); err != nil {
+		return fmt.Errorf("module build: %w", err)
+	}
+	desc, err := ocipkg.Pack(ctx, pkg, *out, tags...)
+	if err != nil {
+		return fmt.Errorf("module build: %w", err)
+	}
+	version := desc.Annotations[ocispec.AnnotationVersion]
+	fmt.Fprintf(stdout, "module:    %s %s\ndigest:    %s\nreference: %s:%s\n",
+		desc.Annotations[ocispec.AnnotationTitle], version, desc.Digest, *out, version)
+	for _, t := range tags {
+		fmt.Fprintf(stdout, "reference: %s:%s\n", *out, t)
+	}
 	return nil
 }
 
