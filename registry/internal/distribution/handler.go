@@ -1,0 +1,225 @@
+package distribution
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/hashicorp/go-hclog"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Authorizer decides whether a request may read (push false) or write
+// (push true) repository repo; repo is "" for the API version check. It
+// returns nil to allow, or an error wrapping ErrUnauthorized or ErrDenied.
+type Authorizer func(r *http.Request, repo string, push bool) error
+
+// DefaultMaxBlobSize bounds a blob when Config.MaxBlobSize is 0.
+const DefaultMaxBlobSize = 1 << 30
+
+// Config configures a Handler. Pool, Blobs and UploadDir are required.
+type Config struct {
+	// Pool is the metadata database, brought up to date with Migrate.
+	Pool *pgxpool.Pool
+	// Blobs holds the blob bytes.
+	Blobs BlobStore
+	// UploadDir holds the bytes of upload sessions in progress, one file
+	// per session; replicas must share it (see the package notes).
+	UploadDir string
+	// Logger receives the handler's logs (named "distribution"); nil
+	// discards them.
+	Logger hclog.Logger
+	// Authorize is called for every request; nil allows everything.
+	Authorize Authorizer
+	// MaxBlobSize bounds a blob's size; 0 means DefaultMaxBlobSize.
+	MaxBlobSize int64
+}
+
+// Handler serves the OCI Distribution API. It is safe for concurrent use.
+type Handler struct {
+	cfg    Config
+	log    hclog.Logger
+	meta   *meta
+	router chi.Router
+}
+
+var _ http.Handler = (*Handler)(nil)
+
+// New returns a Handler for cfg; cfg is copied.
+func New(cfg Config) (*Handler, error) {
+	if cfg.Pool == nil || cfg.Blobs == nil || cfg.UploadDir == "" {
+		return nil, errors.New("distribution: Config needs Pool, Blobs and UploadDir")
+	}
+	if cfg.MaxBlobSize <= 0 {
+		cfg.MaxBlobSize = DefaultMaxBlobSize
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	if err := os.MkdirAll(cfg.UploadDir, 0o700); err != nil {
+		return nil, fmt.Errorf("distribution: upload dir: %w", err)
+	}
+	h := &Handler{cfg: cfg, log: cfg.Logger.Named("distribution"), meta: &meta{pool: cfg.Pool}}
+	r := chi.NewRouter()
+	r.Use(apiVersion)
+	r.HandleFunc("/v2", h.serve)
+	r.HandleFunc("/v2/*", h.serve)
+	h.router = r
+	return h, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.router.ServeHTTP(w, r)
+}
+
+// apiVersion sets the header every Distribution API response carries.
+func apiVersion(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Endpoint kinds, as parsed from the path's tail.
+type kind int
+
+const (
+	kindBase kind = iota
+	kindBlob
+	kindUploadStart
+	kindUpload
+	kindManifest
+	kindTags
+	kindReferrers
+)
+
+// route is a parsed API path: the endpoint, the repository name and its
+// argument (digest, upload id or manifest reference).
+type route struct {
+	kind kind
+	name string
+	arg  string
+}
+
+var (
+	nameRE     = regexp.MustCompile(`^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$`)
+	tagRE      = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
+	uploadIDRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
+)
+
+const maxNameLength = 255
+
+// parseRoute parses the path after /v2/. Repository names contain slashes,
+// so the endpoint is recognised from the end.
+func parseRoute(tail string) (route, bool) {
+	if tail == "" {
+		return route{kind: kindBase}, true
+	}
+	s := strings.Split(tail, "/")
+	n := len(s)
+	join := func(k int) string { return strings.Join(s[:k], "/") }
+	switch {
+	case n >= 3 && s[n-1] == "list" && s[n-2] == "tags":
+		return route{kind: kindTags, name: join(n - 2)}, true
+	case n >= 4 && s[n-3] == "blobs" && s[n-2] == "uploads":
+		if s[n-1] == "" {
+			return route{kind: kindUploadStart, name: join(n - 3)}, true
+		}
+		return route{kind: kindUpload, name: join(n - 3), arg: s[n-1]}, true
+	case n >= 3 && s[n-2] == "blobs":
+		return route{kind: kindBlob, name: join(n - 2), arg: s[n-1]}, true
+	case n >= 3 && s[n-2] == "manifests":
+		return route{kind: kindManifest, name: join(n - 2), arg: s[n-1]}, true
+	case n >= 3 && s[n-2] == "referrers":
+		return route{kind: kindReferrers, name: join(n - 2), arg: s[n-1]}, true
+	}
+	return route{}, false
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
+	if err := h.dispatch(w, r); err != nil {
+		h.writeError(w, r, err)
+	}
+}
+
+func (h *Handler) dispatch(w http.ResponseWriter, r *http.Request) error {
+	rt, ok := parseRoute(strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, "/v2"), "/"))
+	if !ok {
+		return fmt.Errorf("%w: %s %s", ErrUnsupported, r.Method, r.URL.Path)
+	}
+	if rt.kind != kindBase && (len(rt.name) > maxNameLength || !nameRE.MatchString(rt.name)) {
+		return fmt.Errorf("%w: %q", ErrNameInvalid, rt.name)
+	}
+	push := r.Method != http.MethodGet && r.Method != http.MethodHead
+	if h.cfg.Authorize != nil {
+		if err := h.cfg.Authorize(r, rt.name, push); err != nil {
+			return err
+		}
+	}
+	switch m := r.Method; {
+	case rt.kind == kindBase && (m == http.MethodGet || m == http.MethodHead):
+		w.WriteHeader(http.StatusOK)
+		return nil
+	case rt.kind == kindBlob && (m == http.MethodGet || m == http.MethodHead):
+		return h.getBlob(w, r, rt)
+	case rt.kind == kindUploadStart && m == http.MethodPost:
+		return h.startUpload(w, r, rt)
+	case rt.kind == kindUpload && m == http.MethodGet:
+		return h.uploadStatus(w, r, rt)
+	case rt.kind == kindUpload && m == http.MethodPatch:
+		return h.patchUpload(w, r, rt)
+	case rt.kind == kindUpload && m == http.MethodPut:
+		return h.finishUpload(w, r, rt)
+	case rt.kind == kindManifest && (m == http.MethodGet || m == http.MethodHead):
+		return h.getManifest(w, r, rt)
+	case rt.kind == kindManifest && m == http.MethodPut:
+		return h.putManifest(w, r, rt)
+	case rt.kind == kindTags && m == http.MethodGet:
+		return h.listTags(w, r, rt)
+	case rt.kind == kindReferrers && m == http.MethodGet:
+		return h.listReferrers(w, r, rt)
+	}
+	return fmt.Errorf("%w: %s %s", ErrUnsupported, r.Method, r.URL.Path)
+}
+
+type errorBody struct {
+	Errors []errorEntry `json:"errors"`
+}
+
+type errorEntry struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// writeError answers err in the OCI error format; unexpected errors are
+// logged and answered without their text.
+func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code, status, ok := statusOf(err)
+	msg := err.Error()
+	if !ok {
+		h.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+		msg = "internal error"
+	} else {
+		h.log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "code", code, "error", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	if r.Method == http.MethodHead {
+		return
+	}
+	json.NewEncoder(w).Encode(errorBody{Errors: []errorEntry{{Code: code, Message: msg}}})
+}
+
+func newUploadID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
