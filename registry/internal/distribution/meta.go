@@ -6,13 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
-	"sort"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/websonic/websonic/internal/migrate"
 )
 
 //go:embed migrations/*.sql
@@ -21,48 +21,13 @@ var migrations embed.FS
 // ErrMigrate wraps migration failures.
 var ErrMigrate = errors.New("distribution: migrate")
 
-// Migrate applies the distribution migrations the database has not seen yet,
-// all in one transaction. Replicas starting together serialise on a lock of
-// the migrations table.
+// Migrate applies the distribution migrations the database has not seen
+// yet (see package migrate).
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	create := `CREATE TABLE IF NOT EXISTS public.websonic_distribution_migrations (
-		name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`
-	if _, err := pool.Exec(ctx, create); err != nil {
-		// Two replicas creating it at once: one loses the race; try again.
-		if _, err := pool.Exec(ctx, create); err != nil {
-			return fmt.Errorf("%w: %w", ErrMigrate, err)
-		}
-	}
-	names, err := fs.Glob(migrations, "migrations/*.sql")
-	if err != nil {
+	if err := migrate.Apply(ctx, pool, migrations, "migrations", "websonic_distribution_migrations"); err != nil {
 		return fmt.Errorf("%w: %w", ErrMigrate, err)
 	}
-	sort.Strings(names)
-	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `LOCK TABLE public.websonic_distribution_migrations IN EXCLUSIVE MODE`); err != nil {
-			return fmt.Errorf("%w: lock: %w", ErrMigrate, err)
-		}
-		for _, name := range names {
-			var done bool
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM public.websonic_distribution_migrations WHERE name = $1)`, name).Scan(&done); err != nil {
-				return fmt.Errorf("%w: %w", ErrMigrate, err)
-			}
-			if done {
-				continue
-			}
-			sql, err := migrations.ReadFile(name)
-			if err != nil {
-				return fmt.Errorf("%w: %w", ErrMigrate, err)
-			}
-			if _, err := tx.Exec(ctx, string(sql)); err != nil {
-				return fmt.Errorf("%w: %s: %w", ErrMigrate, name, err)
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO public.websonic_distribution_migrations (name) VALUES ($1)`, name); err != nil {
-				return fmt.Errorf("%w: %s: %w", ErrMigrate, name, err)
-			}
-		}
-		return nil
-	})
+	return nil
 }
 
 // meta is the metadata store. Its methods wrap their errors once, with the
