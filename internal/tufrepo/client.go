@@ -1,0 +1,301 @@
+package tufrepo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+	"github.com/theupdateframework/go-tuf/v2/metadata/config"
+	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
+)
+
+// Errors a Client reports, each wrapping go-tuf's own error (still
+// matchable with errors.Is / errors.As).
+var (
+	// ErrBadSignature: metadata not signed by a threshold of trusted keys.
+	ErrBadSignature = errors.New("tufrepo: metadata not signed by trusted keys")
+	// ErrRollback: metadata older than what the client already trusts
+	// (a replayed timestamp, snapshot or targets), or versions that do not
+	// match (mix-and-match).
+	ErrRollback = errors.New("tufrepo: metadata rollback")
+	// ErrExpired: the newest metadata offered has expired (a freeze).
+	ErrExpired = errors.New("tufrepo: metadata expired")
+	// ErrDigestMismatch: a download whose length or sha256 differs from
+	// the signed one.
+	ErrDigestMismatch = errors.New("tufrepo: length or digest mismatch")
+	// ErrRevoked matches a *RevokedError.
+	ErrRevoked = errors.New("tufrepo: release revoked")
+	// ErrNotRefreshed: no successful Refresh yet.
+	ErrNotRefreshed = errors.New("tufrepo: no trusted metadata yet: call Refresh")
+)
+
+// RevokedError is returned for a release the publisher revoked.
+type RevokedError struct{ Release *Release }
+
+func (e *RevokedError) Error() string {
+	return fmt.Sprintf("tufrepo: release %s is revoked", e.Release)
+}
+
+// Is makes a *RevokedError match ErrRevoked.
+func (e *RevokedError) Is(target error) bool { return target == ErrRevoked }
+
+// ClientConfig configures a Client.
+type ClientConfig struct {
+	// MetadataURL is where root.json, <N>.root.json, timestamp.json, ...
+	// are served.
+	MetadataURL string
+	// TargetsURL is where artifacts are served by target name; empty
+	// means MetadataURL + "/targets".
+	TargetsURL string
+	// Root is the pinned root.json, trusted on first use only: afterwards
+	// the root persisted in Dir (reached from it by verified rotations)
+	// is used.
+	Root []byte
+	// Dir persists the trusted metadata between runs (created 0700).
+	Dir string
+	// HTTPClient fetches; nil means http.DefaultClient.
+	HTTPClient *http.Client
+}
+
+// Client is the runtime's verified view of a TUF repository: go-tuf's
+// updater with a pinned root and a persistent metadata directory.
+//
+// The releases a Client reports come from its last successful Refresh. A
+// failed Refresh (bad signature, rollback, expiry, ...) changes nothing in
+// memory: the previous trusted state keeps answering Release and Latest,
+// and go-tuf persists a metadata file only after verifying it.
+//
+// A Client is safe for concurrent use; Refresh and Download are serialized.
+type Client struct {
+	cfg   ClientConfig
+	fetch *fetcher
+
+	mu       sync.RWMutex
+	up       *updater.Updater // from the last successful Refresh
+	releases map[string]*Release
+	root     int64 // trusted root version
+}
+
+// NewClient checks the configuration and creates Dir. It does no I/O on
+// the network: call Refresh.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	if cfg.MetadataURL == "" || cfg.Dir == "" || len(cfg.Root) == 0 {
+		return nil, errors.New("tufrepo: client needs MetadataURL, Dir and a pinned Root")
+	}
+	if cfg.TargetsURL == "" {
+		u, err := url.JoinPath(cfg.MetadataURL, "targets")
+		if err != nil {
+			return nil, fmt.Errorf("tufrepo: metadata URL: %w", err)
+		}
+		cfg.TargetsURL = u
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = http.DefaultClient
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.Dir, "targets"), 0o700); err != nil {
+		return nil, fmt.Errorf("tufrepo: client dir: %w", err)
+	}
+	return &Client{cfg: cfg, fetch: &fetcher{hc: cfg.HTTPClient}}, nil
+}
+
+// Refresh runs the TUF client workflow (root rotations, timestamp,
+// snapshot, targets) against the repository. On success the new releases
+// replace the old ones; on failure the previous state stays and the error
+// wraps ErrBadSignature, ErrRollback, ErrExpired or ErrDigestMismatch when
+// it is one of those.
+func (c *Client) Refresh(ctx context.Context) error {
+	c.fetch.mu.Lock()
+	defer c.fetch.mu.Unlock()
+	c.fetch.ctx = ctx
+
+	root, err := os.ReadFile(filepath.Join(c.cfg.Dir, "root.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		root = c.cfg.Root
+	} else if err != nil {
+		return fmt.Errorf("tufrepo: refresh: %w", err)
+	}
+	ucfg, err := config.New(c.cfg.MetadataURL, root)
+	if err != nil {
+		return fmt.Errorf("tufrepo: refresh: %w", err)
+	}
+	ucfg.LocalMetadataDir = c.cfg.Dir
+	ucfg.LocalTargetsDir = filepath.Join(c.cfg.Dir, "targets")
+	ucfg.RemoteTargetsURL = c.cfg.TargetsURL
+	ucfg.Fetcher = c.fetch
+	up, err := updater.New(ucfg)
+	if err != nil {
+		return classify("refresh: trusted root", err)
+	}
+	if err := up.Refresh(); err != nil {
+		return classify("refresh", err)
+	}
+	releases := map[string]*Release{}
+	for path, tf := range up.GetTopLevelTargets() {
+		if !strings.HasPrefix(path, TargetPrefix) {
+			continue // another kind of target: not ours to read
+		}
+		var raw []byte
+		if tf.Custom != nil {
+			raw = *tf.Custom
+		}
+		rel, err := releaseFromTarget(path, tf.Length, tf.Hashes["sha256"], raw)
+		if err != nil {
+			return fmt.Errorf("tufrepo: refresh: %w", err)
+		}
+		if len(rel.SHA256) != 32 {
+			return fmt.Errorf("%w: target %q has no sha256", ErrInvalidRelease, path)
+		}
+		releases[path] = rel
+	}
+	trusted := up.GetTrustedMetadataSet()
+	c.mu.Lock()
+	c.up, c.releases, c.root = up, releases, trusted.Root.Signed.Version
+	c.mu.Unlock()
+	return nil
+}
+
+// RootVersion is the version of the trusted root after the last
+// successful Refresh (0 before).
+func (c *Client) RootVersion() int64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.root
+}
+
+// Release returns the verified release module@version. A revoked release
+// gives a *RevokedError (matching ErrRevoked); an unknown one ErrNotFound.
+func (c *Client) Release(module, version string) (*Release, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.releases == nil {
+		return nil, ErrNotRefreshed
+	}
+	rel, ok := c.releases[TargetPath(module, version)]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s@%s", ErrNotFound, module, version)
+	}
+	cp := *rel
+	if cp.Revoked {
+		return nil, &RevokedError{Release: &cp}
+	}
+	return &cp, nil
+}
+
+// Latest returns the highest-precedence non-revoked release of module on
+// channel (ChannelBeta also considers stable releases), or ErrNotFound.
+func (c *Client) Latest(module string, channel Channel) (*Release, error) {
+	if channel != ChannelStable && channel != ChannelBeta {
+		return nil, fmt.Errorf("%w: channel %q", ErrInvalidRelease, channel)
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.releases == nil {
+		return nil, ErrNotRefreshed
+	}
+	var best *Release
+	for _, rel := range c.releases {
+		if rel.Module != module || rel.Revoked {
+			continue
+		}
+		if rel.Channel != channel && !(channel == ChannelBeta && rel.Channel == ChannelStable) {
+			continue
+		}
+		if best == nil || compareSemver(rel.Version, best.Version) > 0 {
+			best = rel
+		}
+	}
+	if best == nil {
+		return nil, fmt.Errorf("%w: no %s release of %s", ErrNotFound, channel, module)
+	}
+	cp := *best
+	return &cp, nil
+}
+
+// Download fetches the artifact of module@version from TargetsURL and
+// returns it only if its length and sha256 are the signed ones
+// (ErrDigestMismatch otherwise). Revoked releases are refused. go-tuf also
+// caches the verified bytes under Dir/targets.
+func (c *Client) Download(ctx context.Context, module, version string) ([]byte, *Release, error) {
+	rel, err := c.Release(module, version)
+	if err != nil {
+		return nil, nil, err
+	}
+	c.fetch.mu.Lock()
+	defer c.fetch.mu.Unlock()
+	c.fetch.ctx = ctx
+	c.mu.RLock()
+	up := c.up
+	c.mu.RUnlock()
+	tf := metadata.TargetFile()
+	tf.Path, tf.Length, tf.Hashes["sha256"] = rel.Path, rel.Length, rel.SHA256
+	_, data, err := up.DownloadTarget(tf, "", "")
+	if err != nil {
+		return nil, nil, classify("download "+rel.String(), err)
+	}
+	return data, rel, nil
+}
+
+// classify wraps a go-tuf error with the matching sentinel of this package.
+func classify(op string, err error) error {
+	var sentinel error
+	switch {
+	case errors.Is(err, &metadata.ErrUnsignedMetadata{}):
+		sentinel = ErrBadSignature
+	case errors.Is(err, &metadata.ErrExpiredMetadata{}):
+		sentinel = ErrExpired
+	case errors.Is(err, &metadata.ErrBadVersionNumber{}):
+		sentinel = ErrRollback
+	case errors.Is(err, &metadata.ErrLengthOrHashMismatch{}), errors.Is(err, &metadata.ErrDownloadLengthMismatch{}):
+		sentinel = ErrDigestMismatch
+	}
+	if sentinel == nil {
+		return fmt.Errorf("tufrepo: %s: %w", op, err)
+	}
+	return fmt.Errorf("%w (%s): %w", sentinel, op, err)
+}
+
+// fetcher is go-tuf's Fetcher over an http.Client, bounded by the context
+// of the call in progress (go-tuf's interface has none) and without
+// retries: the caller retries on its own schedule.
+type fetcher struct {
+	hc  *http.Client
+	mu  sync.Mutex // held for a whole Refresh or Download
+	ctx context.Context
+}
+
+// DownloadFile implements go-tuf's fetcher.Fetcher.
+func (f *fetcher) DownloadFile(u string, maxLength int64, _ time.Duration) ([]byte, error) {
+	req, err := http.NewRequestWithContext(f.ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	res, err := f.hc.Do(req)
+	if err != nil {
+		return nil, &metadata.ErrDownload{Msg: err.Error()}
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return nil, &metadata.ErrDownloadHTTP{StatusCode: res.StatusCode, URL: u}
+	}
+	if res.ContentLength > maxLength {
+		return nil, &metadata.ErrDownloadLengthMismatch{Msg: fmt.Sprintf("%s: length %d is larger than expected %d", u, res.ContentLength, maxLength)}
+	}
+	data, err := io.ReadAll(io.LimitReader(res.Body, maxLength+1))
+	if err != nil {
+		return nil, &metadata.ErrDownload{Msg: err.Error()}
+	}
+	if int64(len(data)) > maxLength {
+		return nil, &metadata.ErrDownloadLengthMismatch{Msg: fmt.Sprintf("%s: more than the expected %d bytes", u, maxLength)}
+	}
+	return data, nil
+}

@@ -1,0 +1,74 @@
+// Package tufrepo is Web Sonic's update index (DESIGN.md decision 8): the
+// repository side of a TUF repository, which signs module releases, and a
+// thin verified client for the runtime, both over
+// github.com/theupdateframework/go-tuf/v2.
+//
+// # Repository
+//
+// A Repo keeps the four top-level roles. Keys are sigstore signers
+// (internal/signing.Load: ed25519 or ECDSA P-256), one Role per top-level
+// role with its threshold; root and targets keys are the publisher's,
+// snapshot and timestamp keys the registry's online keys. Every role
+// expires (DefaultExpiries: root 1 year, targets 3 months, snapshot 7 days,
+// timestamp 1 day; Config.Expiries overrides). Note that a TUF key id is the
+// sha256 of the key's canonical JSON, not signing.KeyID.
+//
+// New signs root version 1 and version 1 of the other roles. AddRelease and
+// Revoke change the pending targets; Publish signs the next targets,
+// snapshot and timestamp versions, in that order, and verifies each
+// against root before anything is served. RenewTimestamp re-signs the
+// timestamp alone. RotateRoot signs root version N+1 with the current and
+// the new root keys and refuses (ErrThreshold) unless both thresholds are
+// met. Files renders what the registry serves.
+//
+// # Targets
+//
+// A module release is the target "modules/<name>/<version>": the length
+// and sha256 of its artifact (the OCI manifest bytes, whose digest pins
+// the package) and a custom object {"module", "version", "abi_version",
+// "capabilities", "channel", "manifest_digest", "revoked"}.
+//
+// Revocation lives in the revoked release's own custom object
+// ("revoked": true) rather than in a separate revoked.json target: it is
+// signed by the targets keys like the release itself, reaches clients in
+// the same refresh with no extra download, and the release stays listed so
+// a runtime that installed it learns it must move off it. Repo.Revoked
+// lists the revoked target names.
+//
+// # Consistent snapshots: off
+//
+// Root is served as "<N>.root.json" (and "root.json"); targets, snapshot
+// and timestamp as plain "targets.json", "snapshot.json",
+// "timestamp.json", and artifacts at "<TargetsURL>/<target name>". That is
+// the layout go-tuf's updater fetches when consistent_snapshot is false,
+// and it lets the registry serve its newest state from one place. The cost:
+// a client that races a publish may fetch a timestamp and a snapshot from
+// different publishes; it then fails with ErrRollback ("expected N, got
+// M") and succeeds on its next refresh. Nothing mismatched is accepted.
+//
+// # Client
+//
+// Client pins a root (used on first run only; later runs start from the
+// root persisted in Dir) and persists verified metadata in Dir. Refresh runs
+// the whole TUF workflow; a failure leaves the previous trusted releases in
+// place and wraps ErrBadSignature, ErrRollback, ErrExpired or
+// ErrDigestMismatch around go-tuf's error. Release and Latest answer from
+// the last successful Refresh; Latest skips revoked releases, and Release
+// of a revoked one returns a *RevokedError. Download checks length and
+// sha256 against the signed target.
+//
+// # Errors
+//
+// Every error starts with "tufrepo: "; match the sentinels with errors.Is.
+//
+// # Notes
+//
+//   - Repo and Client are safe for concurrent use. A Client serializes
+//     Refresh and Download (go-tuf's Updater is not concurrent-safe); a new
+//     Updater is built per Refresh, as go-tuf allows one Refresh each.
+//   - The client fetches without retries; the caller's timer and the watch
+//     stream are the retry policy.
+//   - A Repo lives in memory: persisting and reloading it, and splitting
+//     the targets signature (publisher, offline) from snapshot and
+//     timestamp (registry, online) across processes, are not done yet.
+package tufrepo

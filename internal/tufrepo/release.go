@@ -1,0 +1,200 @@
+package tufrepo
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Channel is a release channel.
+type Channel string
+
+// The release channels. A runtime following ChannelBeta is offered stable
+// releases too; one following ChannelStable only stable ones.
+const (
+	ChannelStable Channel = "stable"
+	ChannelBeta   Channel = "beta"
+)
+
+// TargetPrefix starts the TUF target name of every module release:
+// "modules/<name>/<version>".
+const TargetPrefix = "modules/"
+
+// Release describes one module release as recorded, signed, in targets.json.
+//
+// The publisher fills Module, Version, ABIVersion, Capabilities, Channel and
+// ManifestDigest; the repository computes Path, Length and SHA256 from the
+// artifact bytes, and sets Revoked.
+type Release struct {
+	Module         string          // module name, [a-z0-9][a-z0-9_-]*
+	Version        string          // semantic version, no leading "v"
+	ABIVersion     uint32          // host ABI the module was built against (> 0)
+	Capabilities   json.RawMessage // requested capabilities, as in the module manifest
+	Channel        Channel         // ChannelStable or ChannelBeta
+	ManifestDigest string          // OCI manifest digest, "sha256:<64 hex>"
+
+	Path    string // TUF target name, "modules/<Module>/<Version>"
+	Length  int64  // length of the artifact in bytes
+	SHA256  []byte // sha256 of the artifact
+	Revoked bool   // revoked by the publisher: never install it
+}
+
+// custom is the "custom" object of a module target in targets.json.
+type custom struct {
+	Module         string          `json:"module"`
+	Version        string          `json:"version"`
+	ABIVersion     uint32          `json:"abi_version"`
+	Capabilities   json.RawMessage `json:"capabilities"`
+	Channel        Channel         `json:"channel"`
+	ManifestDigest string          `json:"manifest_digest"`
+	Revoked        bool            `json:"revoked,omitempty"`
+}
+
+var (
+	moduleNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+	// semverRE is the regular expression suggested by semver.org.
+	semverRE = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$`)
+	digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+)
+
+// TargetPath returns the TUF target name of a release.
+func TargetPath(module, version string) string {
+	return TargetPrefix + module + "/" + version
+}
+
+// validate checks the publisher's fields.
+func (r *Release) validate() error {
+	switch {
+	case !moduleNameRE.MatchString(r.Module):
+		return fmt.Errorf("%w: module name %q", ErrInvalidRelease, r.Module)
+	case !semverRE.MatchString(r.Version):
+		return fmt.Errorf("%w: version %q is not a semantic version", ErrInvalidRelease, r.Version)
+	case r.ABIVersion == 0:
+		return fmt.Errorf("%w: ABI version 0", ErrInvalidRelease)
+	case r.Channel != ChannelStable && r.Channel != ChannelBeta:
+		return fmt.Errorf("%w: channel %q (want %s or %s)", ErrInvalidRelease, r.Channel, ChannelStable, ChannelBeta)
+	case !digestRE.MatchString(r.ManifestDigest):
+		return fmt.Errorf("%w: manifest digest %q (want sha256:<64 lowercase hex>)", ErrInvalidRelease, r.ManifestDigest)
+	case len(r.Capabilities) > 0 && !json.Valid(r.Capabilities):
+		return fmt.Errorf("%w: capabilities are not valid JSON", ErrInvalidRelease)
+	}
+	return nil
+}
+
+func (r *Release) custom() custom {
+	caps := r.Capabilities
+	if len(caps) == 0 {
+		caps = json.RawMessage(`{}`)
+	}
+	return custom{
+		Module:         r.Module,
+		Version:        r.Version,
+		ABIVersion:     r.ABIVersion,
+		Capabilities:   caps,
+		Channel:        r.Channel,
+		ManifestDigest: r.ManifestDigest,
+		Revoked:        r.Revoked,
+	}
+}
+
+// releaseFromTarget decodes a module target's custom object and checks it
+// agrees with the target name.
+func releaseFromTarget(path string, length int64, sha []byte, raw []byte) (*Release, error) {
+	if len(raw) == 0 {
+		return nil, fmt.Errorf("%w: target %q has no custom object", ErrInvalidRelease, path)
+	}
+	var c custom
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, fmt.Errorf("%w: target %q: custom: %w", ErrInvalidRelease, path, err)
+	}
+	r := &Release{
+		Module:         c.Module,
+		Version:        c.Version,
+		ABIVersion:     c.ABIVersion,
+		Capabilities:   c.Capabilities,
+		Channel:        c.Channel,
+		ManifestDigest: c.ManifestDigest,
+		Path:           path,
+		Length:         length,
+		SHA256:         sha,
+		Revoked:        c.Revoked,
+	}
+	if err := r.validate(); err != nil {
+		return nil, fmt.Errorf("target %q: %w", path, err)
+	}
+	if want := TargetPath(r.Module, r.Version); path != want {
+		return nil, fmt.Errorf("%w: target %q describes %s", ErrInvalidRelease, path, want)
+	}
+	return r, nil
+}
+
+// String returns "module@version".
+func (r *Release) String() string { return r.Module + "@" + r.Version }
+
+// SHA256Hex returns the artifact's sha256 in lowercase hex.
+func (r *Release) SHA256Hex() string { return hex.EncodeToString(r.SHA256) }
+
+// compareSemver orders two valid semantic versions by semver.org
+// precedence (build metadata ignored): -1, 0 or +1.
+func compareSemver(a, b string) int {
+	ma, mb := semverRE.FindStringSubmatch(a), semverRE.FindStringSubmatch(b)
+	for i := 1; i <= 3; i++ {
+		if c := compareNumeric(ma[i], mb[i]); c != 0 {
+			return c
+		}
+	}
+	pa, pb := ma[4], mb[4]
+	switch {
+	case pa == pb:
+		return 0
+	case pa == "":
+		return 1 // a release outranks its pre-releases
+	case pb == "":
+		return -1
+	}
+	fa, fb := strings.Split(pa, "."), strings.Split(pb, ".")
+	for i := 0; i < len(fa) && i < len(fb); i++ {
+		na, ea := strconv.ParseUint(fa[i], 10, 64)
+		nb, eb := strconv.ParseUint(fb[i], 10, 64)
+		switch {
+		case ea == nil && eb == nil:
+			if na != nb {
+				return cmpInt(na < nb)
+			}
+		case ea == nil:
+			return -1 // numeric identifiers rank below alphanumeric ones
+		case eb == nil:
+			return 1
+		default:
+			if c := strings.Compare(fa[i], fb[i]); c != 0 {
+				return c
+			}
+		}
+	}
+	switch {
+	case len(fa) < len(fb):
+		return -1
+	case len(fa) > len(fb):
+		return 1
+	}
+	return 0
+}
+
+// compareNumeric compares two decimal strings without leading zeros, of
+// any length.
+func compareNumeric(a, b string) int {
+	if len(a) != len(b) {
+		return cmpInt(len(a) < len(b))
+	}
+	return strings.Compare(a, b)
+}
+
+func cmpInt(less bool) int {
+	if less {
+		return -1
+	}
+	return 1
+}
