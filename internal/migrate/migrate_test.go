@@ -7,8 +7,6 @@ import (
 	"testing"
 	"testing/fstest"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/websonic/websonic/internal/migrate"
 	"github.com/websonic/websonic/internal/pgtest"
 )
@@ -17,11 +15,7 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 
 func TestApply(t *testing.T) {
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, pgtest.NewDB(t).URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := pgtest.NewDB(t).Pool(t, nil)
 	files := fstest.MapFS{
 		"m/001_a.sql": {Data: []byte(`CREATE TABLE a (id int); INSERT INTO a VALUES (1);`)},
 		"m/002_b.sql": {Data: []byte(`INSERT INTO a VALUES (2);`)},

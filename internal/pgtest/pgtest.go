@@ -33,6 +33,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/websonic/websonic/internal/pgembed"
 )
@@ -224,4 +225,22 @@ func (d *DB) drop(t testing.TB, admin string) {
 			t.Logf("pgtest: leaving role %s behind: %v", r, err)
 		}
 	}
+}
+
+// Pool opens a pool on the database as its owner role (as the runtime
+// connects), closed when t ends, and applies migrate to it first if it is
+// not nil, e.g. db.Pool(t, coredb.Migrate).
+func (d *DB) Pool(t testing.TB, migrate func(context.Context, *pgxpool.Pool) error) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), d.URL)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	if migrate != nil {
+		if err := migrate(context.Background(), pool); err != nil {
+			t.Fatalf("pgtest: migrate: %v", err)
+		}
+	}
+	return pool
 }

@@ -17,7 +17,6 @@ import (
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
@@ -41,16 +40,9 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
-	db := pgtest.NewDB(t)
-	pool, err := pgxpool.New(ctx, db.URL)
-	if err != nil {
+	pool := pgtest.NewDB(t).Pool(t, distribution.Migrate)
+	if err := distribution.Migrate(ctx, pool); err != nil { // idempotent
 		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	for range 2 { // idempotent
-		if err := distribution.Migrate(ctx, pool); err != nil {
-			t.Fatal(err)
-		}
 	}
 	blobs, err := distribution.NewFS(t.TempDir())
 	if err != nil {
@@ -549,16 +541,7 @@ func TestWrongDigestSession(t *testing.T) {
 }
 
 func TestAuthorizer(t *testing.T) {
-	ctx := context.Background()
-	db := pgtest.NewDB(t)
-	pool, err := pgxpool.New(ctx, db.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if err := distribution.Migrate(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
+	pool := pgtest.NewDB(t).Pool(t, distribution.Migrate)
 	blobs, err := distribution.NewFS(t.TempDir())
 	if err != nil {
 		t.Fatal(err)

@@ -20,14 +20,7 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 func newBroker(t *testing.T, cfg Config) (*Broker, *pgxpool.Pool, *pgtest.DB) {
 	t.Helper()
 	db := pgtest.NewDB(t)
-	pool, err := pgxpool.New(context.Background(), db.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if err := coredb.Migrate(context.Background(), pool); err != nil {
-		t.Fatal(err)
-	}
+	pool := db.Pool(t, coredb.Migrate)
 	cfg.Admin = pool
 	cfg.RolePrefix = db.Prefix()
 	return New(cfg), pool, db

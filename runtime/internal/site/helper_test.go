@@ -1,7 +1,6 @@
 package site
 
 import (
-	"context"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -16,15 +15,5 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 // non-superuser owner, as the runtime is) that lives as long as t.
 func newPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
-	ctx := context.Background()
-	db := pgtest.NewDB(t)
-	pool, err := pgxpool.New(ctx, db.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if err := coredb.Migrate(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
-	return pool
+	return pgtest.NewDB(t).Pool(t, coredb.Migrate)
 }
