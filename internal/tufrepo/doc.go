@@ -17,9 +17,31 @@
 // Revoke change the pending targets; Publish signs the next targets,
 // snapshot and timestamp versions, in that order, and verifies each
 // against root before anything is served. RenewTimestamp re-signs the
-// timestamp alone. RotateRoot signs root version N+1 with the current and
-// the new root keys and refuses (ErrThreshold) unless both thresholds are
-// met. Files renders what the registry serves.
+// timestamp alone, RenewSnapshot the snapshot and timestamp. RotateRoot
+// signs root version N+1 with the current and the new root keys and
+// refuses (ErrThreshold) unless both thresholds are met. Files renders
+// what the registry serves; State and Load store and restore it.
+//
+// # Offline and online keys
+//
+// New, Publish and RotateRoot need every key in one process: tests and
+// local development. In production the keys are split, and so is the work:
+//
+//   - The publisher holds the root and targets keys (offline, encrypted
+//     on its machine). NewRoot signs root version 1 listing the registry's
+//     online keys by their public halves (Role.PublicKeys). For each
+//     publish it Loads the registry's verified current state, adds or
+//     revokes releases and SignTargets; for a rotation, SignRotation.
+//   - The registry holds the snapshot and timestamp keys (online).
+//     AcceptRoot and AcceptTargets check what the publisher sends —
+//     threshold signatures under the current root, the next version, not
+//     expired, releases immutable (never removed or changed, only
+//     revoked) — let the caller refuse the changes (token scope, artifact
+//     stored), and sign the next snapshot and timestamp.
+//
+// A stolen registry therefore cannot publish a release (no targets key),
+// and a stolen publisher key cannot publish without a registry token for
+// the module, nor rewrite a release already out.
 //
 // # Targets
 //
@@ -68,7 +90,6 @@
 //     Updater is built per Refresh, as go-tuf allows one Refresh each.
 //   - The client fetches without retries; the caller's timer and the watch
 //     stream are the retry policy.
-//   - A Repo lives in memory: persisting and reloading it, and splitting
-//     the targets signature (publisher, offline) from snapshot and
-//     timestamp (registry, online) across processes, are not done yet.
+//   - The targets role expires (90 days by default) and only the
+//     publisher can re-sign it: publishing anything renews it.
 package tufrepo

@@ -6,6 +6,8 @@ import (
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -165,8 +167,13 @@ func release(module, version string, ch Channel) Release {
 		ABIVersion:     1,
 		Capabilities:   json.RawMessage(`{"http":["GET /blog"]}`),
 		Channel:        ch,
-		ManifestDigest: "sha256:" + strings.Repeat("ab", 32),
+		ManifestDigest: digestOf(artifact(module, version)),
 	}
+}
+
+func digestOf(b []byte) string {
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // add adds a release and its artifact; publish signs and serves.
@@ -608,7 +615,7 @@ func TestAddReleaseValidation(t *testing.T) {
 		t.Fatal(err)
 	}
 	ok := release("blog", "1.0.0", ChannelStable)
-	if err := repo.AddRelease(ok, []byte("x")); err != nil {
+	if err := repo.AddRelease(ok, artifact("blog", "1.0.0")); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -624,12 +631,13 @@ func TestAddReleaseValidation(t *testing.T) {
 		{"channel", func(r *Release) { r.Version = "1.0.1"; r.Channel = "nightly" }, ErrInvalidRelease},
 		{"digest", func(r *Release) { r.Version = "1.0.1"; r.ManifestDigest = "sha256:abc" }, ErrInvalidRelease},
 		{"capabilities", func(r *Release) { r.Version = "1.0.1"; r.Capabilities = json.RawMessage(`{`) }, ErrInvalidRelease},
+		{"digest not the artifact's", func(r *Release) { r.Version = "1.0.1"; r.ManifestDigest = "sha256:" + strings.Repeat("ab", 32) }, ErrInvalidRelease},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := ok
 			tt.mutate(&r)
-			if err := repo.AddRelease(r, []byte("x")); !errors.Is(err, tt.want) {
+			if err := repo.AddRelease(r, artifact("blog", "1.0.0")); !errors.Is(err, tt.want) {
 				t.Fatalf("AddRelease = %v, want %v", err, tt.want)
 			}
 		})
