@@ -235,7 +235,9 @@ func Load(st State, keys Keys, cfg Config) (*Repo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: timestamp: %w", ErrState, err)
 	}
-	for role, m := range map[string]interface{ verify(*metadata.Metadata[metadata.RootType], string) error }{
+	for role, m := range map[string]interface {
+		verify(*metadata.Metadata[metadata.RootType], string) error
+	}{
 		metadata.TARGETS: verifier[metadata.TargetsType]{targets}, metadata.SNAPSHOT: verifier[metadata.SnapshotType]{snapshot},
 		metadata.TIMESTAMP: verifier[metadata.TimestampType]{timestamp},
 	} {
