@@ -164,6 +164,34 @@ func (c *Client) Refresh(ctx context.Context) error {
 	return nil
 }
 
+// State returns the metadata verified by the last successful Refresh —
+// the current root, targets, snapshot and timestamp — as a publisher
+// loads it (Load) to sign the next targets on top of what runtimes see.
+func (c *Client) State() (State, error) {
+	c.fetch.mu.Lock()
+	defer c.fetch.mu.Unlock()
+	c.mu.RLock()
+	up := c.up
+	c.mu.RUnlock()
+	if up == nil {
+		return State{}, ErrNotRefreshed
+	}
+	var st State
+	for name, dst := range map[string]*[]byte{"targets.json": &st.Targets, "snapshot.json": &st.Snapshot, "timestamp.json": &st.Timestamp} {
+		b, err := os.ReadFile(filepath.Join(c.cfg.Dir, name))
+		if err != nil {
+			return State{}, fmt.Errorf("tufrepo: client state: %w", err)
+		}
+		*dst = b
+	}
+	root, err := os.ReadFile(filepath.Join(c.cfg.Dir, "root.json"))
+	if err != nil {
+		return State{}, fmt.Errorf("tufrepo: client state: %w", err)
+	}
+	st.Roots = [][]byte{root}
+	return st, nil
+}
+
 // RootVersion is the version of the trusted root after the last
 // successful Refresh (0 before).
 func (c *Client) RootVersion() int64 {

@@ -110,7 +110,8 @@ type Repo struct {
 	keys Keys
 
 	root      *metadata.Metadata[metadata.RootType] // nil until initialized
-	roots     [][]byte                              // every root, as signed, oldest first
+	roots     [][]byte                              // every root known, as signed, oldest first
+	firstRoot int64                                 // the version of roots[0]
 	targets   *metadata.Metadata[metadata.TargetsType]
 	snapshot  *metadata.Metadata[metadata.SnapshotType]
 	timestamp *metadata.Metadata[metadata.TimestampType]
@@ -119,7 +120,8 @@ type Repo struct {
 }
 
 // State is a repository's metadata as stored: every root version, oldest
-// first, and the current targets, snapshot and timestamp, as signed.
+// first (from version 1 for a registry), and the current targets, snapshot
+// and timestamp, as signed.
 type State struct {
 	Roots                        [][]byte
 	Targets, Snapshot, Timestamp []byte
@@ -200,7 +202,9 @@ func Empty(keys Keys, cfg Config) (*Repo, error) {
 
 // Load rebuilds a repository from its stored state, verifying it: each
 // root signed by a threshold of its predecessor's and its own root keys,
-// versions consecutive, and targets, snapshot and timestamp signed by the
+// versions consecutive (the first one is trusted as given: a registry
+// stores them all from version 1, a publisher may pass only the current
+// root its verified client holds), and targets, snapshot and timestamp signed by the
 // current root's keys and consistent with each other. Expiry is not
 // checked: a registry must be able to load expired metadata to renew it.
 // keys needs only the signers of what this Repo will sign.
@@ -218,7 +222,12 @@ func Load(st State, keys Keys, cfg Config) (*Repo, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: root %d: %w", ErrState, i+1, err)
 		}
-		if err := verifyRoot(prev, root); err != nil {
+		if i == 0 {
+			r.firstRoot = root.Signed.Version
+			if err := root.VerifyDelegate(metadata.ROOT, root); err != nil {
+				return nil, fmt.Errorf("%w: root %d: %w", ErrState, root.Signed.Version, err)
+			}
+		} else if err := verifyRoot(prev, root); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrState, err)
 		}
 		prev = root
@@ -692,6 +701,9 @@ func (r *Repo) commit(root *metadata.Metadata[metadata.RootType], newRoot []byte
 		return err
 	}
 	if newRoot != nil {
+		if len(r.roots) == 0 {
+			r.firstRoot = root.Signed.Version
+		}
 		r.root, r.roots = root, append(r.roots, newRoot)
 	}
 	r.targets, r.snapshot, r.timestamp = targets, snapshot, timestamp
@@ -899,7 +911,7 @@ func (r *Repo) Files() map[string][]byte {
 		return out
 	}
 	for i, b := range r.roots {
-		out[strconv.Itoa(i+1)+".root.json"] = bytes.Clone(b)
+		out[strconv.FormatInt(r.firstRoot+int64(i), 10)+".root.json"] = bytes.Clone(b)
 	}
 	out["root.json"] = bytes.Clone(r.roots[len(r.roots)-1])
 	for name, b := range r.published {

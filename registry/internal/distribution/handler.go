@@ -1,6 +1,7 @@
 package distribution
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -40,6 +41,13 @@ type Config struct {
 	Authorize Authorizer
 	// MaxBlobSize bounds a blob's size; 0 means DefaultMaxBlobSize.
 	MaxBlobSize int64
+	// Challenge returns the WWW-Authenticate value sent with every 401,
+	// e.g. `Bearer realm="https://host/v1/token",service="websonic"`: OCI
+	// clients (oras-go) then retry with their bearer token. nil sends none.
+	Challenge func(*http.Request) string
+	// ManifestPushed, when not nil, is called after a manifest is stored
+	// (tag is "" for a push by digest): the registry audits pushes there.
+	ManifestPushed func(r *http.Request, repo, digest, tag string)
 }
 
 // Handler serves the OCI Distribution API. It is safe for concurrent use.
@@ -73,6 +81,13 @@ func New(cfg Config) (*Handler, error) {
 	r.HandleFunc("/v2/*", h.serve)
 	h.router = r
 	return h, nil
+}
+
+// Manifest returns the media type and bytes of the manifest repo holds
+// under ref, a tag or a digest, or an error wrapping ErrManifestUnknown.
+func (h *Handler) Manifest(ctx context.Context, repo, ref string) (mediaType string, body []byte, err error) {
+	mediaType, _, body, err = h.meta.manifest(ctx, repo, ref)
+	return mediaType, body, err
 }
 
 // ServeHTTP implements http.Handler.
@@ -211,6 +226,9 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		h.log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "code", code, "error", err)
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if status == http.StatusUnauthorized && h.cfg.Challenge != nil {
+		w.Header().Set("WWW-Authenticate", h.cfg.Challenge(r))
+	}
 	w.WriteHeader(status)
 	if r.Method == http.MethodHead {
 		return

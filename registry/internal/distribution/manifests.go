@@ -77,6 +77,9 @@ func (h *Handler) putManifest(w http.ResponseWriter, r *http.Request, rt route) 
 		return err
 	}
 	h.log.Info("manifest pushed", "repo", rt.name, "digest", d, "tag", tag, "media_type", info.MediaType)
+	if h.cfg.ManifestPushed != nil {
+		h.cfg.ManifestPushed(r, rt.name, d.String(), tag)
+	}
 	hd := w.Header()
 	hd.Set("Location", "/v2/"+rt.name+"/manifests/"+d.String())
 	hd.Set("Docker-Content-Digest", d.String())
