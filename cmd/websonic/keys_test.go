@@ -102,7 +102,7 @@ func TestKeysGenerateErrors(t *testing.T) {
 		{"unknown algorithm", ptr("pw"), "", []string{"--out", "DIR", "--algorithm", "rsa"}, `unknown algorithm "rsa"`},
 		{"bad name", ptr("pw"), "", []string{"--out", "DIR", "--name", "../x"}, "invalid key name"},
 		{"no such folder", ptr("pw"), "", []string{"--out", "DIR/missing"}, "no such file or directory"},
-		{"unknown keys command", ptr("pw"), "", []string{"rotate"}, "unknown keys command"},
+		{"unknown keys command", ptr("pw"), "", []string{"revoke"}, `unknown command "keys revoke"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

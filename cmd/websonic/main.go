@@ -1,10 +1,20 @@
-// Command websonic is the Web Sonic runtime: the server each client
-// installs.
+// Command websonic is Web Sonic in one binary: the runtime each client
+// installs, the publisher's tools and the central registry.
 //
-//	websonic serve [flags]            run the site
-//	websonic admin create [flags]     create an admin account
-//	websonic keys generate [flags]    create a publisher signing key pair
-//	websonic module build DIR [flags] build a module into an OCI artifact
+//	websonic serve [flags]                      run the site
+//	websonic admin create [flags]               create an admin account
+//	websonic module install NAME[@VERSION]      install a module from the registry
+//	websonic module rollback|approve NAME       roll back / approve a staged update
+//	websonic module policy NAME                 set a module's update policy and channel
+//	websonic module list                        installed modules and update events
+//	websonic keys generate [flags]              create a signing key pair
+//	websonic keys init [flags]                  sign the registry's first TUF root
+//	websonic keys rotate [flags]                rotate the root and targets keys
+//	websonic module build DIR [flags]           build a module into an OCI artifact
+//	websonic module publish DIR [flags]         push and sign a release
+//	websonic module revoke NAME@VERSION         revoke a release
+//	websonic registry serve [flags]             run the registry
+//	websonic registry token [flags]             create a publisher token
 //
 // Run `websonic <command> -h` for a command's flags. Every flag can also be
 // set through the environment variable named in its help.
@@ -20,6 +30,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -41,46 +52,68 @@ func main() {
 	}
 }
 
-const usage = `usage:
-  websonic serve [flags]         run the site (see websonic serve -h)
-  websonic admin create [flags]  create an admin account (see websonic admin create -h)
-  websonic keys generate [flags] create a publisher signing key pair (see websonic keys generate -h)
-  websonic module build DIR [flags] build a module into an OCI artifact (see websonic module build -h)
-`
+// command runs one subcommand with its arguments.
+type command func(args []string, stdin io.Reader, stdout, stderr io.Writer) error
+
+// commands maps "serve", "admin create", "module build", ... to their code.
+var commands = map[string]struct {
+	run  command
+	help string
+}{
+	"serve":           {func(a []string, _ io.Reader, _, e io.Writer) error { return serve(a, e) }, "run the site"},
+	"admin create":    {adminCreate, "create an admin account"},
+	"keys generate":   {keysGenerate, "create a signing key pair"},
+	"keys init":       {keysInit, "sign the registry's first TUF root with your root and targets keys"},
+	"keys rotate":     {keysRotate, "rotate the root and targets keys (signed by the old and new root keys)"},
+	"module build":    {func(a []string, _ io.Reader, o, e io.Writer) error { return moduleBuild(a, o, e) }, "build a module into an OCI artifact"},
+	"module publish":  {modulePublish, "push a module to the registry and sign its release"},
+	"module revoke":   {moduleRevoke, "revoke a release: runtimes move off it"},
+	"module install":  {moduleRequest("install"), "install a module from the registry (NAME[@VERSION])"},
+	"module rollback": {moduleRequest("rollback"), "return a module to its previous version"},
+	"module approve":  {moduleRequest("approve"), "approve the capabilities of a staged update and install it"},
+	"module policy":   {moduleRequest("policy"), "set a module's update policy (auto, notify, pinned) and channel"},
+	"module list":     {moduleList, "installed modules and recent update events"},
+	"registry serve":  {registryServe, "run the registry"},
+	"registry token":  {registryToken, "create a publisher token"},
+}
+
+func usage() string {
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	b.WriteString("usage:\n")
+	for _, n := range names {
+		fmt.Fprintf(&b, "  websonic %-16s %s (see websonic %s -h)\n", n, commands[n].help, n)
+	}
+	return b.String()
+}
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage())
 		return errors.New("no command")
 	}
 	switch args[0] {
-	case "serve":
-		return serve(args[1:], stderr)
-	case "admin":
-		if len(args) < 2 || args[1] != "create" {
-			fmt.Fprint(stderr, usage)
-			return errors.New("unknown admin command")
-		}
-		return adminCreate(args[2:], stdin, stdout, stderr)
-	case "keys":
-		if len(args) < 2 || args[1] != "generate" {
-			fmt.Fprint(stderr, usage)
-			return errors.New("unknown keys command")
-		}
-		return keysGenerate(args[2:], stdin, stdout, stderr)
-	case "module":
-		if len(args) < 2 || args[1] != "build" {
-			fmt.Fprint(stderr, usage)
-			return errors.New("unknown module command")
-		}
-		return moduleBuild(args[2:], stdout, stderr)
 	case "-h", "--help", "help":
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, usage())
 		return nil
-	default:
-		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("unknown command %q", args[0])
 	}
+	if c, ok := commands[args[0]]; ok {
+		return c.run(args[1:], stdin, stdout, stderr)
+	}
+	if len(args) > 1 {
+		if c, ok := commands[args[0]+" "+args[1]]; ok {
+			return c.run(args[2:], stdin, stdout, stderr)
+		}
+	}
+	fmt.Fprint(stderr, usage())
+	if len(args) > 1 {
+		return fmt.Errorf("unknown command %q", args[0]+" "+args[1])
+	}
+	return fmt.Errorf("unknown command %q", args[0])
 }
 
 // common are the flags every command shares.
@@ -217,16 +250,9 @@ func moduleBuild(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	out := fs.String("out", env("WEBSONIC_OCI_LAYOUT", ""), "OCI image layout folder to write the artifact into, created if needed: required (WEBSONIC_OCI_LAYOUT)")
 	tag := fs.String("tag", "", "a further tag besides the module's version, e.g. latest")
-	// Flags may come before or after DIR.
-	var dirs []string
-	for rest := args; ; rest = fs.Args()[1:] {
-		if err := fs.Parse(rest); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		dirs = append(dirs, fs.Arg(0))
+	dirs, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
 	}
 	if len(dirs) != 1 {
 		return errors.New("module build: want exactly one module folder: websonic module build DIR --out LAYOUT")

@@ -82,7 +82,7 @@ func TestModuleBuildErrors(t *testing.T) {
 		{"two dirs", []string{"module", "build", "a", "b", "--out", out}, "want exactly one module folder"},
 		{"no out", []string{"module", "build", "."}, "--out is required"},
 		{"not a module", []string{"module", "build", t.TempDir(), "--out", out}, "module build: modbuild:"},
-		{"unknown subcommand", []string{"module", "push"}, "unknown module command"},
+		{"unknown subcommand", []string{"module", "push"}, `unknown command "module push"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -224,3 +224,38 @@ func writeNew(path string, data []byte, mode fs.FileMode) error {
 	}
 	return nil
 }
+
+// LoadFile loads the encrypted private key at path (see Load).
+func LoadFile(path string, password []byte) (signature.SignerVerifier, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("signing: %w", err)
+	}
+	s, err := Load(b, password)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}
+
+// LoadOrGenerate loads dir/name.key, or generates and writes the pair
+// (created reports it) when neither file exists yet: for keys a server
+// makes on its first start, such as the registry's online keys.
+func LoadOrGenerate(dir, name string, alg Algorithm, password []byte) (s signature.SignerVerifier, created bool, err error) {
+	path := filepath.Join(dir, name+".key")
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, false, fmt.Errorf("signing: %w", err)
+		}
+		kp, err := Generate(alg, password)
+		if err != nil {
+			return nil, false, err
+		}
+		if _, _, err := WriteFiles(dir, name, kp); err != nil {
+			return nil, false, err
+		}
+		created = true
+	}
+	s, err = LoadFile(path, password)
+	return s, created, err
+}

@@ -198,3 +198,6 @@ func cmpInt(less bool) int {
 	}
 	return 1
 }
+
+// CompareVersions orders two semantic versions by precedence: -1, 0 or +1.
+func CompareVersions(a, b string) int { return compareSemver(a, b) }

@@ -1,0 +1,251 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/sigstore/sigstore/pkg/signature"
+
+	"github.com/websonic/websonic/internal/modbuild"
+	"github.com/websonic/websonic/internal/publish"
+	"github.com/websonic/websonic/internal/signing"
+	"github.com/websonic/websonic/internal/tufrepo"
+	"github.com/websonic/websonic/sdk/manifest"
+)
+
+// The publisher's key folder holds root.key and targets.key (encrypted,
+// from `websonic keys generate --name root|targets`) and root.json, the
+// repository's current root, which runtimes pin.
+const (
+	rootKeyName    = "root"
+	targetsKeyName = "targets"
+	rootFile       = "root.json"
+)
+
+// publisherFlags are the flags of the publisher's commands.
+type publisherFlags struct {
+	registry, token, keys, cache string
+	password                     string // read once, for every key
+}
+
+func (p *publisherFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&p.registry, "registry", env("WEBSONIC_REGISTRY", "http://127.0.0.1:8090"), "registry URL (WEBSONIC_REGISTRY)")
+	fs.StringVar(&p.token, "token", env("WEBSONIC_REGISTRY_TOKEN", ""), "publisher token from `websonic registry token` (WEBSONIC_REGISTRY_TOKEN)")
+	fs.StringVar(&p.keys, "keys", env("WEBSONIC_KEY_DIR", ""), "folder with root.key, targets.key and root.json (WEBSONIC_KEY_DIR)")
+	fs.StringVar(&p.cache, "cache-dir", env("WEBSONIC_CACHE_DIR", ""), "where the verified registry metadata is kept (default: a folder under the user cache dir)")
+}
+
+// publisher loads the keys (password from WEBSONIC_KEY_PASSWORD or
+// stdin) and the pinned root, if any.
+func (p *publisherFlags) publisher(stdin io.Reader, stderr io.Writer, cmd string, needRoot bool) (*publish.Publisher, error) {
+	if p.keys == "" {
+		return nil, fmt.Errorf("%s: --keys is required", cmd)
+	}
+	if p.token == "" {
+		return nil, fmt.Errorf("%s: --token (or WEBSONIC_REGISTRY_TOKEN) is required", cmd)
+	}
+	if p.password == "" {
+		pw, err := readPassword(stdin, stderr, "WEBSONIC_KEY_PASSWORD", cmd)
+		if err != nil {
+			return nil, err
+		}
+		p.password = pw
+	}
+	keys, err := loadOfflineKeys(p.keys, p.password, cmd)
+	if err != nil {
+		return nil, err
+	}
+	pub := &publish.Publisher{Registry: p.registry, Token: p.token, Keys: keys, CacheDir: p.cache}
+	if needRoot {
+		if pub.Root, err = os.ReadFile(filepath.Join(p.keys, rootFile)); err != nil {
+			return nil, fmt.Errorf("%s: no pinned root: %w (run `websonic keys init` first)", cmd, err)
+		}
+	}
+	if pub.CacheDir == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			base = os.TempDir()
+		}
+		host := strings.NewReplacer("://", "_", "/", "_", ":", "_").Replace(p.registry)
+		pub.CacheDir = filepath.Join(base, "websonic", "tuf-"+host)
+	}
+	return pub, nil
+}
+
+func loadOfflineKeys(dir, password, cmd string) (tufrepo.Keys, error) {
+	var signers [2]signature.Signer
+	for i, name := range []string{rootKeyName, targetsKeyName} {
+		s, err := signing.LoadFile(filepath.Join(dir, name+".key"), []byte(password))
+		if err != nil {
+			return tufrepo.Keys{}, fmt.Errorf("%s: %w (create it with `websonic keys generate --out %s --name %s`)", cmd, err, dir, name)
+		}
+		signers[i] = s
+	}
+	return tufrepo.Keys{
+		Root:    tufrepo.Role{Signers: []signature.Signer{signers[0]}},
+		Targets: tufrepo.Role{Signers: []signature.Signer{signers[1]}},
+	}, nil
+}
+
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+}
+
+// parseInterspersed parses flags that may come before or after the
+// positional arguments, which it returns.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for rest := args; ; rest = fs.Args()[1:] {
+		if err := fs.Parse(rest); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+	}
+}
+
+func keysInit(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("keys init", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var p publisherFlags
+	p.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	pub, err := p.publisher(stdin, stderr, "keys init", false)
+	if err != nil {
+		return err
+	}
+	out := filepath.Join(p.keys, rootFile)
+	if _, err := os.Stat(out); err == nil {
+		return fmt.Errorf("keys init: %s exists: this repository is initialized (use `websonic keys rotate` to change keys)", out)
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	root, err := pub.Init(ctx)
+	if err != nil {
+		return fmt.Errorf("keys init: %w", err)
+	}
+	if err := os.WriteFile(out, root, 0o644); err != nil {
+		return fmt.Errorf("keys init: the registry accepted the root but it could not be saved: %w", err)
+	}
+	fmt.Fprintf(stdout, "root version 1 signed and sent to %s\npinned root: %s (give it to runtimes: websonic serve --trusted-root %s)\n", p.registry, out, out)
+	return nil
+}
+
+func keysRotate(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("keys rotate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var p publisherFlags
+	p.register(fs)
+	newKeys := fs.String("new-keys", "", "folder with the new root.key and targets.key (same password): required")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *newKeys == "" {
+		return errors.New("keys rotate: --new-keys is required")
+	}
+	pub, err := p.publisher(stdin, stderr, "keys rotate", true)
+	if err != nil {
+		return err
+	}
+	next, err := loadOfflineKeys(*newKeys, p.password, "keys rotate")
+	if err != nil {
+		return err
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	root, err := pub.Rotate(ctx, next)
+	if err != nil {
+		return fmt.Errorf("keys rotate: %w", err)
+	}
+	out := filepath.Join(*newKeys, rootFile)
+	if err := os.WriteFile(out, root, 0o644); err != nil {
+		return fmt.Errorf("keys rotate: the registry accepted the new root but it could not be saved: %w", err)
+	}
+	fmt.Fprintf(stdout, "new root signed by the old and new root keys and sent to %s\nnew root: %s (runtimes follow the rotation on their own)\n", p.registry, out)
+	return nil
+}
+
+func modulePublish(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("module publish", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var p publisherFlags
+	p.register(fs)
+	channel := fs.String("channel", env("WEBSONIC_CHANNEL", "stable"), "release channel: stable or beta (WEBSONIC_CHANNEL)")
+	dirs, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(dirs) != 1 {
+		return errors.New("module publish: want exactly one module folder: websonic module publish DIR --keys KEYS")
+	}
+	pub, err := p.publisher(stdin, stderr, "module publish", true)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	pkg := dirs[0]
+	// A source folder is built first; a package folder (with module.wasm)
+	// is published as it is.
+	if _, err := os.Stat(filepath.Join(pkg, "module.wasm")); err != nil {
+		tmp, err := os.MkdirTemp("", "websonic-publish-")
+		if err != nil {
+			return fmt.Errorf("module publish: %w", err)
+		}
+		defer os.RemoveAll(tmp)
+		pkg = filepath.Join(tmp, "package")
+		if err := modbuild.Package(ctx, dirs[0], pkg); err != nil {
+			return fmt.Errorf("module publish: %w", err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(pkg, manifest.FileName)); err != nil {
+		return fmt.Errorf("module publish: %w", err)
+	}
+	rel, err := pub.Publish(ctx, pkg, tufrepo.Channel(*channel))
+	if err != nil {
+		return fmt.Errorf("module publish: %w", err)
+	}
+	fmt.Fprintf(stdout, "published %s on %s\ndigest: %s\n", rel, rel.Channel, rel.ManifestDigest)
+	return nil
+}
+
+func moduleRevoke(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("module revoke", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var p publisherFlags
+	p.register(fs)
+	refs, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(refs) != 1 {
+		return errors.New("module revoke: want NAME@VERSION")
+	}
+	name, version, ok := strings.Cut(refs[0], "@")
+	if !ok || name == "" || version == "" {
+		return fmt.Errorf("module revoke: %q: want NAME@VERSION", refs[0])
+	}
+	pub, err := p.publisher(stdin, stderr, "module revoke", true)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	if err := pub.Revoke(ctx, name, version); err != nil {
+		return fmt.Errorf("module revoke: %w", err)
+	}
+	fmt.Fprintf(stdout, "revoked %s@%s: runtimes move off it at their next check\n", name, version)
+	return nil
+}

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/sigstore/sigstore/pkg/signature"
+
+	"github.com/websonic/websonic/internal/signing"
+	"github.com/websonic/websonic/internal/tufrepo"
+	registry "github.com/websonic/websonic/registry/server"
+)
+
+// registryFlags are the flags every registry command shares.
+type registryFlags struct {
+	dataDir, databaseURL, logLevel string
+	logJSON                        bool
+}
+
+func (c *registryFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.dataDir, "data-dir", env("WEBSONIC_REGISTRY_DATA_DIR", "registry-data"), "data directory: embedded PostgreSQL, blobs, online keys (WEBSONIC_REGISTRY_DATA_DIR)")
+	fs.StringVar(&c.databaseURL, "database-url", env("WEBSONIC_REGISTRY_DATABASE_URL", ""), "PostgreSQL URL; empty starts a private embedded PostgreSQL under the data directory (WEBSONIC_REGISTRY_DATABASE_URL)")
+	fs.StringVar(&c.logLevel, "log-level", env("WEBSONIC_LOG_LEVEL", "info"), "trace, debug, info, warn or error (WEBSONIC_LOG_LEVEL)")
+	fs.BoolVar(&c.logJSON, "log-json", env("WEBSONIC_LOG_JSON", "") == "true", "log JSON lines (WEBSONIC_LOG_JSON=true)")
+}
+
+func (c *registryFlags) logger(w io.Writer) (hclog.Logger, error) {
+	cc := common{logLevel: c.logLevel, logJSON: c.logJSON}
+	l, err := cc.logger(w)
+	if err != nil {
+		return nil, err
+	}
+	return l.Named("registry"), nil
+}
+
+func registryServe(args []string, stdin io.Reader, _, stderr io.Writer) error {
+	fs := flag.NewFlagSet("registry serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c registryFlags
+	c.register(fs)
+	addr := fs.String("addr", env("WEBSONIC_REGISTRY_ADDR", "127.0.0.1:8090"), "listen address (WEBSONIC_REGISTRY_ADDR)")
+	keysDir := fs.String("keys-dir", env("WEBSONIC_ONLINE_KEY_DIR", ""), "folder of the online snapshot.key and timestamp.key, created on first start (default DATA-DIR/keys) (WEBSONIC_ONLINE_KEY_DIR)")
+	private := fs.Bool("private-pulls", env("WEBSONIC_PRIVATE_PULLS", "") == "true", "require a token to pull (WEBSONIC_PRIVATE_PULLS=true)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("registry serve: unexpected argument %q", fs.Arg(0))
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	if *keysDir == "" {
+		*keysDir = filepath.Join(c.dataDir, "keys")
+	}
+	password, err := readPassword(stdin, stderr, "WEBSONIC_ONLINE_KEY_PASSWORD", "registry serve")
+	if err != nil {
+		return err
+	}
+	var online tufrepo.Keys
+	for _, r := range []struct {
+		name string
+		role *tufrepo.Role
+	}{{"snapshot", &online.Snapshot}, {"timestamp", &online.Timestamp}} {
+		s, created, err := signing.LoadOrGenerate(*keysDir, r.name, signing.Ed25519, []byte(password))
+		if err != nil {
+			return fmt.Errorf("registry serve: online %s key: %w", r.name, err)
+		}
+		if created {
+			log.Warn("generated an online key: back it up; the publisher's root lists it", "role", r.name, "dir", *keysDir)
+		}
+		r.role.Signers = []signature.Signer{s}
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	srv, err := registry.Open(ctx, registry.Config{
+		Addr: *addr, DataDir: c.dataDir, DatabaseURL: c.databaseURL, OnlineKeys: online, PrivatePulls: *private, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	err = srv.ListenAndServe(ctx)
+	cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return errors.Join(err, srv.Close(cctx))
+}
+
+func registryToken(args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("registry token", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c registryFlags
+	c.register(fs)
+	publisher := fs.String("publisher", "", "publisher account name, created if new: required")
+	modules := fs.String("modules", "", "comma-separated module names the token may publish, or * for all: required")
+	admin := fs.Bool("admin", false, "the token may also sign in a new root (`websonic keys init|rotate`)")
+	ttl := fs.Duration("ttl", 0, "lifetime, e.g. 2160h; 0 never expires")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *publisher == "" || *modules == "" {
+		return errors.New("registry token: --publisher and --modules are required")
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	acc, err := registry.OpenAccounts(ctx, registry.Config{DataDir: c.dataDir, DatabaseURL: c.databaseURL, Logger: log})
+	if err != nil {
+		return fmt.Errorf("registry token: %w", err)
+	}
+	defer acc.Close()
+	var mods []string
+	for _, m := range strings.Split(*modules, ",") {
+		if m = strings.TrimSpace(m); m != "" {
+			mods = append(mods, m)
+		}
+	}
+	token, id, err := acc.CreateToken(ctx, registry.TokenSpec{Publisher: *publisher, Modules: mods, Admin: *admin, TTL: *ttl})
+	if err != nil {
+		return fmt.Errorf("registry token: %w", err)
+	}
+	fmt.Fprintf(stderr, "token %d for %s (modules %s, admin %t): shown once, store it now\n", id, *publisher, strings.Join(mods, ","), *admin)
+	fmt.Fprintln(stdout, token)
+	return nil
+}

@@ -1,0 +1,653 @@
+// Package server is Web Sonic's registry (DESIGN.md decisions 8 and 12):
+// the OCI Distribution API for module and theme artifacts, the TUF
+// repository that signs their releases, publisher accounts with scoped
+// tokens and an audit log, and the watch stream that tells every runtime
+// at once that something new was published.
+//
+// # Endpoints
+//
+//	/v2/...                          OCI Distribution API v1.1 (package distribution)
+//	GET  /v1/tuf/<file>              root.json, <N>.root.json, timestamp.json, snapshot.json,
+//	                                 targets.json; ETag + If-None-Match → 304
+//	GET  /v1/tuf/targets/modules/<name>/<version>
+//	                                 a release's TUF target: its OCI manifest bytes
+//	PUT  /v1/tuf/targets.json        a publisher's signed targets (bearer token)
+//	PUT  /v1/tuf/root.json           {"root": ..., "targets": ...}: the first root, or a
+//	                                 rotation (admin token)
+//	GET  /v1/tuf/online-keys         the registry's snapshot and timestamp public keys (PEM)
+//	GET  /v1/watch                   Server-Sent Events: each new timestamp version
+//	GET  /healthz, /readyz, /metrics
+//
+// # Trust
+//
+// The registry holds only the online snapshot and timestamp keys. A
+// release needs both the publisher's offline targets signature and a
+// token scoped to the module; the registry checks that the signed release
+// names a manifest it stores (length and digest) in the module's
+// repository, that releases are never removed or changed (only revoked),
+// and audits every push and publish. Runtimes verify everything
+// themselves from a pinned root, so a compromised registry or mirror can
+// at worst withhold updates — which the timestamp expiry turns into an
+// alert.
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/hashicorp/go-hclog"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+
+	"github.com/websonic/websonic/internal/pgembed"
+	"github.com/websonic/websonic/internal/tufrepo"
+	"github.com/websonic/websonic/internal/watch"
+	"github.com/websonic/websonic/registry/internal/distribution"
+	"github.com/websonic/websonic/registry/internal/publishers"
+	"github.com/websonic/websonic/registry/internal/tufstore"
+)
+
+// Config configures a registry. Zero fields take the defaults shown.
+type Config struct {
+	// Addr is where ListenAndServe listens ("127.0.0.1:8090").
+	Addr string
+	// DataDir holds the embedded PostgreSQL, blobs and uploads
+	// ("registry-data").
+	DataDir string
+	// DatabaseURL names an external PostgreSQL; "" starts the embedded one.
+	DatabaseURL string
+	// OnlineKeys are the registry's snapshot and timestamp signers; the
+	// root and targets roles must be empty (those keys stay offline).
+	OnlineKeys tufrepo.Keys
+	// Expiries of the signed metadata (tufrepo.DefaultExpiries).
+	Expiries tufrepo.Expiries
+	// PrivatePulls requires a valid token to pull; by default pulls and
+	// TUF metadata are anonymous (everything served is public and signed).
+	PrivatePulls bool
+	// RenewEvery is how often expiring snapshot and timestamp metadata is
+	// checked and re-signed (1 minute).
+	RenewEvery time.Duration
+	// Now is the clock (time.Now); tests move it.
+	Now    func() time.Time
+	Logger hclog.Logger
+}
+
+// Server is a running registry.
+type Server struct {
+	cfg   Config
+	log   hclog.Logger
+	db    *pgembed.DB
+	dist  *distribution.Handler
+	pubs  *publishers.Store
+	tuf   *tufstore.Store
+	hub   *watch.Hub
+	reg   *prometheus.Registry
+	h     http.Handler
+	bg    context.CancelFunc
+	bgEnd chan struct{}
+}
+
+// Open starts the database and everything but the listener.
+func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:8090"
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = "registry-data"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	if cfg.RenewEvery <= 0 {
+		cfg.RenewEvery = time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if len(cfg.OnlineKeys.Root.Signers)+len(cfg.OnlineKeys.Targets.Signers) > 0 {
+		return nil, errors.New("registry: the root and targets keys stay with the publisher: give the registry only its snapshot and timestamp keys")
+	}
+	if len(cfg.OnlineKeys.Snapshot.Signers) == 0 || len(cfg.OnlineKeys.Timestamp.Signers) == 0 {
+		return nil, errors.New("registry: snapshot and timestamp signers are required")
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry()}
+	defer func() {
+		if err != nil {
+			s.Close(context.Background())
+		}
+	}()
+	if s.db, err = openDB(ctx, cfg); err != nil {
+		return nil, err
+	}
+	blobs, err := distribution.NewFS(filepath.Join(cfg.DataDir, "blobs"))
+	if err != nil {
+		return nil, fmt.Errorf("registry: %w", err)
+	}
+	s.pubs = publishers.New(s.db.Pool)
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.hub = watch.New(watch.Config{Logger: s.log.Named("watch"), Registerer: s.reg})
+	if s.tuf, err = tufstore.Open(ctx, tufstore.Config{
+		Pool: s.db.Pool, Keys: cfg.OnlineKeys,
+		Repo:    tufrepo.Config{Expiries: cfg.Expiries, Now: cfg.Now},
+		Changed: s.hub.Publish, Logger: s.log.Named("tuf"),
+	}); err != nil {
+		return nil, fmt.Errorf("registry: %w", err)
+	}
+	if err := s.checkOnlineKeys(); err != nil {
+		return nil, err
+	}
+	if s.dist, err = distribution.New(distribution.Config{
+		Pool: s.db.Pool, Blobs: blobs, UploadDir: filepath.Join(cfg.DataDir, "uploads"),
+		Logger: s.log, Authorize: s.authorizeOCI, Challenge: challenge,
+		ManifestPushed: s.manifestPushed,
+	}); err != nil {
+		return nil, fmt.Errorf("registry: %w", err)
+	}
+	s.h = s.router()
+	bgctx, cancel := context.WithCancel(context.Background())
+	s.bg, s.bgEnd = cancel, make(chan struct{})
+	go s.background(bgctx)
+	return s, nil
+}
+
+func migrateAll(ctx context.Context, pool *pgxpool.Pool) error {
+	if err := distribution.Migrate(ctx, pool); err != nil {
+		return err
+	}
+	return publishers.Migrate(ctx, pool)
+}
+
+// checkOnlineKeys refuses to serve a repository whose root does not list
+// this registry's online keys: it could sign nothing clients accept.
+func (s *Server) checkOnlineKeys() error {
+	if s.tuf.TimestampVersion() == 0 {
+		return nil
+	}
+	root, err := parseRoot(s.tuf.Repo().Root())
+	if err != nil {
+		return fmt.Errorf("registry: %w", err)
+	}
+	for role, signers := range map[string][]crypto.PublicKey{"snapshot": publicKeys(s.cfg.OnlineKeys.Snapshot), "timestamp": publicKeys(s.cfg.OnlineKeys.Timestamp)} {
+		for _, pub := range signers {
+			id, err := tufrepo.KeyID(pub)
+			if err != nil {
+				return fmt.Errorf("registry: %w", err)
+			}
+			if !root.has(role, id) {
+				return fmt.Errorf("registry: the current root (version %d) does not list this registry's %s key %s: start the registry with the keys its root names, or rotate the root", root.Signed.Version, role, id)
+			}
+		}
+	}
+	return nil
+}
+
+type rootDoc struct {
+	Signed struct {
+		Version int64 `json:"version"`
+		Roles   map[string]struct {
+			KeyIDs []string `json:"keyids"`
+		} `json:"roles"`
+	} `json:"signed"`
+}
+
+func parseRoot(b []byte) (*rootDoc, error) {
+	var r rootDoc
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("root: %w", err)
+	}
+	return &r, nil
+}
+
+func (r *rootDoc) has(role, keyID string) bool {
+	for _, id := range r.Signed.Roles[role].KeyIDs {
+		if id == keyID {
+			return true
+		}
+	}
+	return false
+}
+
+func publicKeys(role tufrepo.Role) []crypto.PublicKey {
+	var out []crypto.PublicKey
+	for _, s := range role.Signers {
+		if pub, err := s.PublicKey(); err == nil {
+			out = append(out, pub)
+		}
+	}
+	return out
+}
+
+// background renews expiring metadata and follows other replicas.
+func (s *Server) background(ctx context.Context) {
+	defer close(s.bgEnd)
+	go s.tuf.Listen(ctx, 30*time.Second)
+	t := time.NewTicker(s.cfg.RenewEvery)
+	defer t.Stop()
+	for {
+		if err := s.tuf.Renew(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("renewing TUF metadata failed: runtimes will see it expire", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Handler is the registry's whole HTTP surface.
+func (s *Server) Handler() http.Handler { return s.h }
+
+// Publishers is the account store (tokens are created through it).
+func (s *Server) Publishers() *publishers.Store { return s.pubs }
+
+// TUF is the served TUF repository.
+func (s *Server) TUF() *tufstore.Store { return s.tuf }
+
+// Watchers is the number of open watch streams.
+func (s *Server) Watchers() int { return s.hub.Clients() }
+
+// ListenAndServe serves on cfg.Addr until ctx ends.
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("registry: %w", err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx ends, then shuts down gracefully.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          s.log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
+	}
+	s.log.Info("registry listening", "addr", ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.hub.Close() // ends the watch streams, which Shutdown would wait for
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}
+
+// Close stops the background work and the database.
+func (s *Server) Close(ctx context.Context) error {
+	if s.bg != nil {
+		s.bg()
+		<-s.bgEnd
+	}
+	if s.hub != nil {
+		s.hub.Close()
+	}
+	if s.db != nil {
+		return s.db.Close()
+	}
+	return nil
+}
+
+func (s *Server) router() http.Handler {
+	r := chi.NewRouter()
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	r.Get("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.db.Pool.Ping(ctx); err != nil {
+			http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		if s.tuf.TimestampVersion() == 0 {
+			http.Error(w, "no TUF root yet: run `websonic repo init`", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ready\n")
+	})
+	r.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	r.Handle("/v2", s.dist)
+	r.Handle("/v2/*", s.dist)
+	r.Get("/v1/watch", s.hub.ServeHTTP)
+	r.Get("/v1/token", s.token)
+	r.Get("/v1/tuf/online-keys", s.onlineKeys)
+	r.Get("/v1/tuf/targets/*", s.getTarget)
+	r.Head("/v1/tuf/targets/*", s.getTarget)
+	r.Get("/v1/tuf/{file}", s.getMetadata)
+	r.Head("/v1/tuf/{file}", s.getMetadata)
+	r.Put("/v1/tuf/targets.json", s.putTargets)
+	r.Put("/v1/tuf/root.json", s.putRoot)
+	return r
+}
+
+var metadataFileRE = regexp.MustCompile(`^([1-9][0-9]{0,9}\.)?root\.json$|^(timestamp|snapshot|targets)\.json$`)
+
+// getMetadata serves a TUF metadata file. Clients revalidate every time
+// (no-cache) and get 304 while it is unchanged.
+func (s *Server) getMetadata(w http.ResponseWriter, r *http.Request) {
+	name := chi.URLParam(r, "file")
+	if !metadataFileRE.MatchString(name) {
+		http.NotFound(w, r)
+		return
+	}
+	f, ok := s.tuf.File(name)
+	if !ok {
+		http.Error(w, "no such metadata file (has the repository been initialized?)", http.StatusNotFound)
+		return
+	}
+	h := w.Header()
+	h.Set("ETag", f.ETag)
+	h.Set("Content-Type", "application/json")
+	if strings.Contains(name, ".root.json") {
+		h.Set("Cache-Control", "public, max-age=31536000, immutable") // a root version never changes
+	} else {
+		h.Set("Cache-Control", "no-cache")
+	}
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(f.Body))
+}
+
+// getTarget serves a release's TUF target: the bytes of its OCI manifest.
+func (s *Server) getTarget(w http.ResponseWriter, r *http.Request) {
+	path := chi.URLParam(r, "*")
+	var rel *tufrepo.Release
+	for _, x := range s.tuf.Repo().Releases() {
+		if x.Path == path {
+			rel = x
+			break
+		}
+	}
+	if rel == nil {
+		http.NotFound(w, r)
+		return
+	}
+	_, body, err := s.dist.Manifest(r.Context(), "modules/"+rel.Module, rel.ManifestDigest)
+	if err != nil {
+		s.log.Error("a signed release's manifest is missing", "release", rel.String(), "error", err)
+		http.Error(w, "release artifact unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	h := w.Header()
+	h.Set("ETag", `"`+rel.ManifestDigest+`"`)
+	h.Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+	h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
+}
+
+func (s *Server) onlineKeys(w http.ResponseWriter, _ *http.Request) {
+	out := map[string][]string{}
+	for role, k := range map[string]tufrepo.Role{"snapshot": s.cfg.OnlineKeys.Snapshot, "timestamp": s.cfg.OnlineKeys.Timestamp} {
+		for _, pub := range publicKeys(k) {
+			pem, err := cryptoutils.MarshalPublicKeyToPEM(pub)
+			if err != nil {
+				http.Error(w, "internal error", http.StatusInternalServerError)
+				return
+			}
+			out[role] = append(out[role], string(pem))
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// apiError is the JSON error body of the /v1 API.
+type apiError struct {
+	Error string `json:"error"`
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", challenge(r))
+	}
+	writeJSON(w, status, apiError{Error: msg})
+}
+
+// challenge is the bearer challenge of a 401: its realm is the token
+// endpoint, where OCI clients holding a username and password (the token)
+// exchange them; clients holding the token itself send it directly.
+func challenge(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return fmt.Sprintf(`Bearer realm=%q,service="websonic-registry"`, scheme+"://"+r.Host+"/v1/token")
+}
+
+// token is the Docker/OCI token endpoint for clients that log in with a
+// username and password: the password is a publisher token, returned as
+// the bearer token once it authenticates.
+func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	_, password, ok := r.BasicAuth()
+	if !ok {
+		s.fail(w, r, http.StatusUnauthorized, "log in with any user name and a publisher token as the password")
+		return
+	}
+	if _, err := s.pubs.Authenticate(r.Context(), password); err != nil {
+		s.fail(w, r, http.StatusUnauthorized, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"token": password, "access_token": password})
+}
+
+// principal authenticates the request's bearer token.
+func (s *Server) principal(r *http.Request) (*publishers.Principal, error) {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return nil, publishers.ErrUnauthenticated
+	}
+	return s.pubs.Authenticate(r.Context(), strings.TrimSpace(token))
+}
+
+// authorizeOCI is the distribution API's authorizer: pushes need a token
+// scoped to the repository's module; pulls are anonymous unless
+// PrivatePulls.
+func (s *Server) authorizeOCI(r *http.Request, repo string, push bool) error {
+	if !push && !s.cfg.PrivatePulls {
+		return nil
+	}
+	p, err := s.principal(r)
+	if err != nil {
+		if errors.Is(err, publishers.ErrUnauthenticated) {
+			return fmt.Errorf("%w: %w", distribution.ErrUnauthorized, err)
+		}
+		return err
+	}
+	if !push || repo == "" {
+		return nil
+	}
+	module, ok := moduleOfRepo(repo)
+	if !ok {
+		return fmt.Errorf("%w: push to modules/<name> or templates/<name>", distribution.ErrDenied)
+	}
+	if !p.May(module) {
+		return fmt.Errorf("%w: token of %s may not publish %s", distribution.ErrDenied, p.Publisher, module)
+	}
+	return nil
+}
+
+var repoRE = regexp.MustCompile(`^(modules|templates)/([a-z0-9][a-z0-9_-]{0,63})$`)
+
+func moduleOfRepo(repo string) (string, bool) {
+	m := repoRE.FindStringSubmatch(repo)
+	if m == nil {
+		return "", false
+	}
+	return m[2], true
+}
+
+func (s *Server) manifestPushed(r *http.Request, repo, digest, tag string) {
+	p, _ := s.principal(r)
+	e := publishers.Entry{Publisher: "anonymous", Action: "manifest.push", Subject: repo,
+		Details: map[string]any{"digest": digest, "tag": tag}, RemoteAddr: r.RemoteAddr}
+	if p != nil {
+		e.Publisher, e.TokenID = p.Publisher, p.TokenID
+	}
+	if err := s.pubs.Audit(r.Context(), e); err != nil {
+		s.log.Error("audit", "error", err)
+	}
+}
+
+// putTargets accepts a publisher's signed targets: see the package doc.
+func (s *Server) putTargets(w http.ResponseWriter, r *http.Request) {
+	p, err := s.principal(r)
+	if err != nil {
+		s.fail(w, r, http.StatusUnauthorized, err.Error())
+		return
+	}
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, tufrepo.MaxMetadataSize))
+	if err != nil {
+		s.fail(w, r, http.StatusRequestEntityTooLarge, "targets larger than the limit")
+		return
+	}
+	var changes []tufrepo.Change
+	err = s.tuf.Update(r.Context(), func(ctx context.Context, tx pgx.Tx, repo *tufrepo.Repo) error {
+		var err error
+		changes, err = repo.AcceptTargets(raw, func(changes []tufrepo.Change) error { return s.checkChanges(ctx, p, changes) })
+		if err != nil {
+			return err
+		}
+		for _, c := range changes {
+			action := "module.publish"
+			if c.Old != nil {
+				action = "module.revoke"
+			}
+			if err := publishers.AuditTx(ctx, tx, publishers.Entry{
+				Publisher: p.Publisher, TokenID: p.TokenID, Action: action, Subject: c.New.String(),
+				Details:    map[string]any{"digest": c.New.ManifestDigest, "channel": c.New.Channel, "abi_version": c.New.ABIVersion, "capabilities": c.New.Capabilities},
+				RemoteAddr: r.RemoteAddr,
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		s.refuse(w, r, p, "targets", err)
+		return
+	}
+	var names []string
+	for _, c := range changes {
+		names = append(names, c.New.String())
+	}
+	s.log.Info("targets accepted", "publisher", p.Publisher, "changes", names, "timestamp", s.tuf.TimestampVersion())
+	writeJSON(w, http.StatusOK, map[string]any{"timestamp_version": s.tuf.TimestampVersion(), "changes": names})
+}
+
+var errScope = errors.New("registry: not allowed")
+
+// checkChanges refuses releases outside the token's scope and new
+// releases whose manifest the registry does not store as signed.
+func (s *Server) checkChanges(ctx context.Context, p *publishers.Principal, changes []tufrepo.Change) error {
+	for _, c := range changes {
+		if !p.May(c.New.Module) {
+			return fmt.Errorf("%w: the token of %s may not publish or revoke %s", errScope, p.Publisher, c.New.Module)
+		}
+		if c.Old != nil {
+			continue
+		}
+		_, body, err := s.dist.Manifest(ctx, "modules/"+c.New.Module, c.New.ManifestDigest)
+		if err != nil {
+			return fmt.Errorf("%w: release %s: push its artifact (%s) to modules/%s first: %w", tufrepo.ErrRejected, c.New, c.New.ManifestDigest, c.New.Module, err)
+		}
+		if int64(len(body)) != c.New.Length {
+			return fmt.Errorf("%w: release %s: signed length %d, stored manifest %d bytes", tufrepo.ErrRejected, c.New, c.New.Length, len(body))
+		}
+	}
+	return nil
+}
+
+// refuse answers a refused TUF change and audits it.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, p *publishers.Principal, what string, err error) {
+	status := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, errScope):
+		status = http.StatusForbidden
+	case errors.Is(err, tufrepo.ErrRejected), errors.Is(err, tufrepo.ErrThreshold), errors.Is(err, tufrepo.ErrInvalidRelease), errors.Is(err, tufrepo.ErrKeys):
+		status = http.StatusBadRequest
+	case errors.Is(err, tufrepo.ErrNotInitialized):
+		status = http.StatusConflict
+	}
+	msg := err.Error()
+	if status == http.StatusInternalServerError {
+		s.log.Error("TUF change failed", "what", what, "error", err)
+		msg = "internal error"
+	}
+	if aerr := s.pubs.Audit(r.Context(), publishers.Entry{
+		Publisher: p.Publisher, TokenID: p.TokenID, Action: what + ".refused", Subject: what,
+		Details: map[string]any{"error": err.Error()}, RemoteAddr: r.RemoteAddr,
+	}); aerr != nil {
+		s.log.Error("audit", "error", aerr)
+	}
+	s.fail(w, r, status, msg)
+}
+
+// RootUpdate is the body of PUT /v1/tuf/root.json.
+type RootUpdate struct {
+	Root    json.RawMessage `json:"root"`
+	Targets json.RawMessage `json:"targets"`
+}
+
+// putRoot accepts the first root or a rotation, from an admin token.
+func (s *Server) putRoot(w http.ResponseWriter, r *http.Request) {
+	p, err := s.principal(r)
+	if err != nil {
+		s.fail(w, r, http.StatusUnauthorized, err.Error())
+		return
+	}
+	if !p.Admin {
+		s.fail(w, r, http.StatusForbidden, "changing the root needs an admin token")
+		return
+	}
+	var body RootUpdate
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 2*tufrepo.MaxMetadataSize))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil || len(body.Root) == 0 || len(body.Targets) == 0 {
+		s.fail(w, r, http.StatusBadRequest, `want {"root": <signed root>, "targets": <signed targets>}`)
+		return
+	}
+	var version int64
+	err = s.tuf.Update(r.Context(), func(ctx context.Context, tx pgx.Tx, repo *tufrepo.Repo) error {
+		if err := repo.AcceptRoot(body.Root, body.Targets); err != nil {
+			return err
+		}
+		root, err := parseRoot(repo.Root())
+		if err != nil {
+			return err
+		}
+		version = root.Signed.Version
+		return publishers.AuditTx(ctx, tx, publishers.Entry{
+			Publisher: p.Publisher, TokenID: p.TokenID, Action: "root.update", Subject: fmt.Sprintf("root v%d", version),
+			RemoteAddr: r.RemoteAddr,
+		})
+	})
+	if err != nil {
+		s.refuse(w, r, p, "root", err)
+		return
+	}
+	s.log.Info("root accepted", "version", version, "publisher", p.Publisher)
+	writeJSON(w, http.StatusOK, map[string]any{"root_version": version, "timestamp_version": s.tuf.TimestampVersion()})
+}

@@ -1,0 +1,44 @@
+// Package updater installs and updates a runtime's modules from the
+// registry (DESIGN.md decisions 8 and 10).
+//
+// # Trust
+//
+// Everything starts from the TUF root pinned in the runtime's data dir
+// (package tufrepo's Client: root rotations, timestamp, snapshot and
+// targets verified; no rollback, no freeze past expiry, no mix-and-match).
+// A release names its OCI manifest by length and sha256; the manifest pins
+// every other blob by digest. The updater downloads the manifest as the
+// TUF target (length and digest checked), copies the blobs from the
+// registry's OCI API into a local OCI image layout (digests checked while
+// they stream), and reads the package back through ocipkg, which checks
+// every blob once more and refuses anything unexpected. The package's own
+// manifest must then agree with the signed release: name, version, ABI
+// version and capabilities. Packages stay in the layout, so the previous
+// version is on disk for a rollback and a restart needs no network; they
+// are verified again on every load.
+//
+// # State
+//
+// websonic.module_installs is the desired state: per module the version
+// and digest serving, the previous ones, channel, policy (auto, notify,
+// pinned) and the capabilities the owner approved. A row changes only
+// inside the swap, after the new version is migrated, warm and healthy and
+// before it takes traffic, so a crash at any point leaves the old version
+// or the new one, never half of each: on restart every runtime starts the
+// recorded versions. websonic.update_events records every outcome and
+// reason (installed, updated, rolled_back, failed, staged, available,
+// alert) for the owner. `websonic module install|rollback|approve` write
+// websonic.module_requests and NOTIFY; the runtime answers there.
+//
+// # Updates
+//
+// Check refreshes the TUF metadata (on every watch-stream notice from the
+// registry and on a timer) and, per installed module: moves off a revoked
+// version (to the newest non-revoked one); under "auto" installs a newer
+// release of the module's channel unless it asks for capabilities the
+// owner has not approved, in which case it is staged until `websonic
+// module approve`; under "notify" records that an update is available;
+// under "pinned" does nothing. A refresh that fails (bad signature,
+// expired metadata, rollback attempt) changes nothing, keeps every module
+// serving and alerts the owner once per distinct failure.
+package updater

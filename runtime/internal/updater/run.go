@@ -1,0 +1,401 @@
+package updater
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/websonic/websonic/internal/tufrepo"
+	"github.com/websonic/websonic/internal/watch"
+	"github.com/websonic/websonic/sdk/manifest"
+)
+
+// Boot starts every installed module at its recorded version, from the
+// local store (verified again) or, when it is missing there, from the
+// registry. A module that fails to start is recorded and skipped: the
+// others serve.
+func (u *Updater) Boot(ctx context.Context) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	// Requests a previous run was working on when it stopped.
+	if _, err := u.cfg.Pool.Exec(ctx, `UPDATE websonic.module_requests SET status = 'failed', done_at = now(),
+		result = 'the runtime stopped while working on it: send it again' WHERE status = 'running'`); err != nil {
+		return fmt.Errorf("updater: %w", err)
+	}
+	ins, err := u.List(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, in := range ins {
+		if err := u.startRecorded(ctx, in); err != nil {
+			u.log.Error("an installed module could not start", "module", in.Name, "version", in.Version, "error", err)
+			u.event(ctx, in.Name, "", in.Version, "failed", "start: "+err.Error())
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// startRecorded starts (or reconciles to) an installation record.
+func (u *Updater) startRecorded(ctx context.Context, in Installed) error {
+	rel := &tufrepo.Release{Module: in.Name, Version: in.Version, ManifestDigest: in.Digest}
+	p, err := u.loadStored(ctx, rel)
+	if err != nil {
+		// Not on disk (a new replica, a wiped data dir): download it
+		// through the signed metadata.
+		if rerr := u.refresh(ctx); rerr != nil {
+			return fmt.Errorf("%w (and the registry: %w)", err, rerr)
+		}
+		signed, rerr := u.release(in.Name, in.Version, in.Channel)
+		if rerr != nil {
+			return rerr
+		}
+		if signed.ManifestDigest != in.Digest {
+			return fmt.Errorf("%w: %s is signed with digest %s, recorded %s", ErrVerify, signed, signed.ManifestDigest, in.Digest)
+		}
+		if p, err = u.fetch(ctx, signed); err != nil {
+			return err
+		}
+	}
+	if rel, err := u.tuf.Release(in.Name, in.Version); errors.Is(err, tufrepo.ErrRevoked) {
+		return fmt.Errorf("%w: %s@%s was revoked by its publisher", ErrVerify, in.Name, in.Version)
+	} else if err == nil && rel.ManifestDigest != in.Digest {
+		return fmt.Errorf("%w: %s@%s is signed with another digest than the one installed", ErrVerify, in.Name, in.Version)
+	}
+	// Tolerate a schema a newer version migrated: the process may have
+	// stopped after an update's migrations and before its commit.
+	return u.cfg.Runtime.Swap(ctx, p, approval(p, in.Approved), true, nil)
+}
+
+// Check refreshes the trusted metadata and applies each module's policy
+// (see the package doc). Failures are recorded and joined.
+func (u *Updater) Check(ctx context.Context) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if err := u.refresh(ctx); err != nil {
+		return err
+	}
+	ins, err := u.List(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, in := range ins {
+		if err := u.check(ctx, in); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (u *Updater) check(ctx context.Context, in Installed) error {
+	_, err := u.tuf.Release(in.Name, in.Version)
+	revoked := errors.Is(err, tufrepo.ErrRevoked)
+	if revoked {
+		u.event(ctx, in.Name, in.Version, "", "alert", fmt.Sprintf("%s@%s was revoked by its publisher", in.Name, in.Version))
+	}
+	if in.Policy == PolicyPinned && !revoked {
+		return nil
+	}
+	latest, err := u.release(in.Name, "", in.Channel)
+	if errors.Is(err, tufrepo.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if tufrepo.CompareVersions(latest.Version, in.Version) <= 0 && !revoked {
+		return nil // never "update" to an older version
+	}
+	if latest.Version == in.StagedVersion {
+		return nil // waiting for the owner
+	}
+	var caps manifest.Capabilities
+	if err := json.Unmarshal(latest.Capabilities, &caps); err != nil {
+		return fmt.Errorf("%w: %s: capabilities: %w", ErrVerify, latest, err)
+	}
+	if in.Policy == PolicyNotify && !revoked {
+		if latest.Version != in.StagedVersion {
+			u.stage(ctx, in, latest, "available: the module is on notify-only updates")
+			u.event(ctx, in.Name, in.Version, latest.Version, "available", "")
+		}
+		return nil
+	}
+	if grows := Grows(in.Approved, caps); len(grows) > 0 {
+		reason := "asks for more than approved: " + strings.Join(grows, ", ")
+		u.stage(ctx, in, latest, reason)
+		u.event(ctx, in.Name, in.Version, latest.Version, "staged", reason)
+		u.log.Warn("module update staged until the owner approves it", "module", in.Name, "version", latest.Version, "reason", reason)
+		return nil
+	}
+	outcome, reason := "updated", "automatic update"
+	if revoked {
+		reason = "the installed version was revoked"
+		if tufrepo.CompareVersions(latest.Version, in.Version) < 0 {
+			outcome = "rolled_back"
+		}
+	}
+	return u.apply(ctx, change{rel: latest, prev: &in, approved: in.Approved, channel: in.Channel, policy: in.Policy, outcome: outcome, reason: reason})
+}
+
+func (u *Updater) stage(ctx context.Context, in Installed, rel *tufrepo.Release, reason string) {
+	if _, err := u.cfg.Pool.Exec(ctx, `UPDATE websonic.module_installs SET staged_version = $2, staged_reason = $3 WHERE name = $1`,
+		in.Name, rel.Version, reason); err != nil {
+		u.log.Error("staging an update", "module", in.Name, "error", err)
+	}
+}
+
+// Approve approves the capabilities of the update staged for a module
+// and installs it.
+func (u *Updater) Approve(ctx context.Context, name string) (*tufrepo.Release, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	in, err := u.get(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if in.StagedVersion == "" {
+		return nil, fmt.Errorf("%w: %s", ErrNothingStaged, name)
+	}
+	if err := u.refresh(ctx); err != nil {
+		return nil, err
+	}
+	rel, err := u.release(name, in.StagedVersion, in.Channel)
+	if err != nil {
+		return nil, err
+	}
+	var caps manifest.Capabilities
+	if err := json.Unmarshal(rel.Capabilities, &caps); err != nil {
+		return nil, fmt.Errorf("%w: %s: capabilities: %w", ErrVerify, rel, err)
+	}
+	return rel, u.apply(ctx, change{rel: rel, prev: in, approved: caps, channel: in.Channel, policy: in.Policy,
+		outcome: "updated", reason: "approved by the site owner: " + in.StagedReason})
+}
+
+// SetPolicy changes a module's policy and channel ("" keeps them).
+func (u *Updater) SetPolicy(ctx context.Context, name string, policy Policy, channel tufrepo.Channel) error {
+	if policy != "" && policy != PolicyAuto && policy != PolicyNotify && policy != PolicyPinned {
+		return fmt.Errorf("updater: policy %q (want auto, notify or pinned)", policy)
+	}
+	if channel != "" && channel != tufrepo.ChannelStable && channel != tufrepo.ChannelBeta {
+		return fmt.Errorf("updater: channel %q (want stable or beta)", channel)
+	}
+	tag, err := u.cfg.Pool.Exec(ctx, `UPDATE websonic.module_installs SET policy = coalesce(nullif($2, ''), policy),
+		channel = coalesce(nullif($3, ''), channel), updated_at = now() WHERE name = $1`, name, string(policy), string(channel))
+	if err != nil {
+		return fmt.Errorf("updater: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("%w: %s", ErrNotInstalled, name)
+	}
+	return nil
+}
+
+// Kick asks Run for a check soon (a watch notice); it never blocks.
+func (u *Updater) Kick() {
+	select {
+	case u.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run follows the registry until ctx ends: it checks for updates on each
+// watch-stream notice and every Interval, answers module requests and
+// reconciles with installation changes made by other runtimes.
+func (u *Updater) Run(ctx context.Context) {
+	go watch.Subscribe(ctx, watch.ClientConfig{
+		URL: strings.TrimSuffix(u.cfg.Registry, "/") + "/v1/watch", Logger: u.log.Named("watch"),
+	}, func(int64) { u.Kick() })
+	go u.listen(ctx)
+	t := time.NewTicker(u.cfg.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-u.kick:
+		}
+		if err := u.Check(ctx); err != nil && ctx.Err() == nil {
+			u.log.Warn("update check", "error", err)
+		}
+	}
+}
+
+// listen answers requests and reconciles on NOTIFY websonic_modules, and
+// every few seconds in case a notification was missed.
+func (u *Updater) listen(ctx context.Context) {
+	for ctx.Err() == nil {
+		err := u.listenOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		u.log.Warn("module notifications interrupted; retrying", "error", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (u *Updater) listenOnce(ctx context.Context) error {
+	conn, err := u.cfg.Pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `LISTEN `+Notify); err != nil {
+		return err
+	}
+	defer conn.Exec(context.Background(), `UNLISTEN `+Notify)
+	for {
+		u.serveRequests(ctx)
+		u.reconcile(ctx)
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := conn.Conn().WaitForNotification(wctx)
+		cancel()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+	}
+}
+
+// reconcile starts the recorded version of every module whose running
+// version differs (another runtime installed or rolled it back).
+func (u *Updater) reconcile(ctx context.Context) {
+	ins, err := u.List(ctx)
+	if err != nil {
+		u.log.Error("reconcile", "error", err)
+		return
+	}
+	for _, in := range ins {
+		if v, ok := u.cfg.Runtime.Running(in.Name); ok && v == in.Version {
+			continue
+		}
+		u.mu.Lock()
+		err := u.startRecorded(ctx, in)
+		u.mu.Unlock()
+		if err != nil && ctx.Err() == nil {
+			u.log.Error("reconcile", "module", in.Name, "version", in.Version, "error", err)
+		}
+	}
+}
+
+// Request is a module request from the CLI or the admin UI.
+type Request struct {
+	Action  string // install, rollback, approve, policy
+	Module  string
+	Version string
+	Channel string
+	Policy  string
+}
+
+// Enqueue records a request for the running runtime and wakes it.
+func Enqueue(ctx context.Context, db interface {
+	Begin(context.Context) (pgx.Tx, error)
+}, r Request) (int64, error) {
+	var id int64
+	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `INSERT INTO websonic.module_requests (action, module, version, channel, policy)
+			VALUES ($1, $2, $3, $4, $5) RETURNING id`, r.Action, r.Module, r.Version, r.Channel, r.Policy).Scan(&id); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `SELECT pg_notify($1, 'request')`, Notify)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("updater: request: %w", err)
+	}
+	return id, nil
+}
+
+// Wait waits for request id to be answered: it returns the result, or an
+// error carrying the runtime's reason.
+func Wait(ctx context.Context, db interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, id int64) (string, error) {
+	for {
+		var status, result string
+		if err := db.QueryRow(ctx, `SELECT status, result FROM websonic.module_requests WHERE id = $1`, id).Scan(&status, &result); err != nil {
+			return "", fmt.Errorf("updater: request %d: %w", id, err)
+		}
+		switch status {
+		case "done":
+			return result, nil
+		case "failed":
+			return "", errors.New(result)
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("no running runtime answered (it stays queued and runs when the runtime starts): %w", ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// serveRequests answers pending requests, one at a time, each claimed by
+// one runtime.
+func (u *Updater) serveRequests(ctx context.Context) {
+	for ctx.Err() == nil {
+		var r Request
+		var id int64
+		err := u.cfg.Pool.QueryRow(ctx, `UPDATE websonic.module_requests SET status = 'running'
+			WHERE id = (SELECT id FROM websonic.module_requests WHERE status = 'pending' ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1)
+			RETURNING id, action, module, version, channel, policy`).Scan(&id, &r.Action, &r.Module, &r.Version, &r.Channel, &r.Policy)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return
+		}
+		if err != nil {
+			u.log.Error("module requests", "error", err)
+			return
+		}
+		result, rerr := u.do(ctx, r)
+		status := "done"
+		if rerr != nil {
+			status, result = "failed", rerr.Error()
+		}
+		if _, err := u.cfg.Pool.Exec(context.WithoutCancel(ctx), `UPDATE websonic.module_requests SET status = $2, result = $3, done_at = now() WHERE id = $1`,
+			id, status, result); err != nil {
+			u.log.Error("module requests", "error", err)
+		}
+	}
+}
+
+func (u *Updater) do(ctx context.Context, r Request) (string, error) {
+	switch r.Action {
+	case "install":
+		rel, err := u.Install(ctx, r.Module, r.Version, tufrepo.Channel(r.Channel), Policy(r.Policy))
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%s installed (%s)", rel, rel.ManifestDigest), nil
+	case "rollback":
+		rel, err := u.Rollback(ctx, r.Module)
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%s rolled back to %s (pinned: `websonic module install %s` resumes updates)", r.Module, rel.Version, r.Module), nil
+	case "approve":
+		rel, err := u.Approve(ctx, r.Module)
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%s approved and installed", rel), nil
+	case "policy":
+		if err := u.SetPolicy(ctx, r.Module, Policy(r.Policy), tufrepo.Channel(r.Channel)); err != nil {
+			return "", err
+		}
+		u.Kick()
+		return fmt.Sprintf("%s: policy %s, channel %s", r.Module, r.Policy, r.Channel), nil
+	}
+	return "", fmt.Errorf("updater: unknown request %q", r.Action)
+}
