@@ -8,10 +8,11 @@ MODULE_DIRS := $(patsubst %/module.json,%,$(wildcard examples/*/module.json modu
 WASM_ENV := GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0
 TEST_TIMEOUT ?= 15m
 
-.PHONY: help build modules run test bench check vet fmt tidy clean
+.PHONY: help build modules run run-local test bench check vet fmt tidy clean
 
 help:
-	@echo "make run     build the runtime and modules, start the site on http://127.0.0.1:8080"
+	@echo "make run     build everything, start a local registry (:8090) and the site (:8080), which installs the modules from it"
+	@echo "make run-local  the site alone, loading build/modules unsigned (development shortcut)"
 	@echo "make test    run every test (real PostgreSQL, real wasm)"
 	@echo "make bench   run the benchmarks (figures go to BENCHMARKS.md by hand)"
 	@echo "make check   vet, gofmt, go mod tidy, tests; fails on a dirty tree"
@@ -32,6 +33,9 @@ modules:
 	done
 
 run: build modules
+	$(BIN)/websonic dev --modules $(BUILD)/modules
+
+run-local: build modules
 	$(BIN)/websonic serve --modules-dir $(BUILD)/modules
 
 vet:
@@ -49,6 +53,7 @@ test: vet
 
 bench: build
 	$(GO) test -run='^$$' -bench=. -benchtime=2s -timeout 30m ./runtime/internal/bench/...
+	$(GO) test -run='^$$' -bench=. -benchtime=1x -timeout 30m ./internal/watch/watchbench/ ./registry/bench/
 
 check: fmt tidy vet test
 	@if [ -n "$$(git status --porcelain)" ]; then echo "dirty tree after check:"; git status --porcelain; exit 1; fi

@@ -33,6 +33,23 @@
 // takes the site down. Transactions never outlive the request that began
 // them: one left open is rolled back when the handler returns.
 //
+// # Health and updates
+//
+// HealthCheck registers a check the runtime calls before a new version of
+// the module serves; a version whose check fails does not start, and an
+// update to it leaves the running version serving.
+//
+// The runtime updates a module without dropping a request: it migrates,
+// starts and checks the new version while the previous one keeps serving,
+// then switches over. So a version's migrations run while the previous
+// version still uses the schema, and must not break it: expand, then
+// contract. Add tables, and columns that are nullable or have a default, in
+// one version and start using them there; stop using what you want to
+// remove in that version too, and drop it in a later one. Renaming a column
+// or changing its type in place breaks the version that is still serving.
+// Migrations are forward-only; a rollback runs the previous version against
+// the newer schema, which the same discipline keeps working.
+//
 // The wire protocol under this package is described in ABI.md and package
 // abi; module authors need neither.
 package sdk

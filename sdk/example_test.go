@@ -1,6 +1,7 @@
 package sdk_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -138,4 +139,26 @@ func ExampleDB() {
 	show(sdktest.Do(httptest.NewRequest("GET", "/guestbook/count", nil), nil))
 	// Output:
 	// 500 sdk: not running inside the Web Sonic runtime (build with GOOS=wasip1 GOARCH=wasm -buildmode=c-shared)
+}
+
+// A health check says whether the module can serve: the runtime calls it
+// before a new version takes over from the running one, and keeps the
+// running version when it fails. This one checks that the module's table
+// answers; natively there is no database, so sdktest.Health, which calls the
+// check as the runtime does, reports it unhealthy.
+func ExampleHealthCheck() {
+	sdk.HealthCheck(func(ctx context.Context) error {
+		var n int
+		if err := sdk.DB().QueryRowContext(ctx, `SELECT count(*) FROM entries`).Scan(&n); err != nil {
+			return fmt.Errorf("entries table: %w", err)
+		}
+		return nil
+	})
+	fmt.Println(sdktest.Health())
+
+	sdk.HealthCheck(nil) // no check: healthy once started
+	fmt.Println(sdktest.Health())
+	// Output:
+	// sdktest: module unhealthy: 503 entries table: sdk: not running inside the Web Sonic runtime (build with GOOS=wasip1 GOARCH=wasm -buildmode=c-shared)
+	// <nil>
 }

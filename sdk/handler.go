@@ -63,15 +63,21 @@ func SitePage(w http.ResponseWriter, title string) {
 
 // Handle installs the module's handler. Call it once, from an init function.
 func Handle(h http.Handler) {
-	d := &dispatcher{h: h}
-	hostcall.SetHandler(d.serve)
+	disp.h = h
+	hostcall.SetHandler(disp.serve)
 }
 
-// dispatcher decodes host requests, runs the handler, and encodes the
-// response into a buffer it reuses.
+// disp is the module's one dispatcher: Handle and HealthCheck fill it in
+// from init functions, before the host's first call.
+var disp dispatcher
+
+// dispatcher decodes host requests, runs the handler (or, for the host's
+// health call, the health check), and encodes the response into a buffer it
+// reuses.
 type dispatcher struct {
-	h   http.Handler
-	out []byte
+	h      http.Handler
+	health func(context.Context) error
+	out    []byte
 }
 
 func (d *dispatcher) serve(in []byte) []byte {
@@ -82,6 +88,14 @@ func (d *dispatcher) serve(in []byte) []byte {
 	r, err := newRequest(&req)
 	if err != nil {
 		return d.reply(&abi.HTTPResponse{Status: http.StatusBadRequest, Body: []byte(err.Error())})
+	}
+	// Only the host sends this exact request: the runtime forwards no
+	// client request under abi.HostPathPrefix, and no route may lie there.
+	if req.Method == http.MethodGet && req.URI == abi.HealthPath {
+		return d.reply(d.checkHealth(r.Context()))
+	}
+	if d.h == nil {
+		return d.reply(&abi.HTTPResponse{Status: http.StatusNotFound, Body: []byte("module registered no handler (call sdk.Handle in init)\n")})
 	}
 	w := &responseWriter{header: http.Header{}}
 	d.h.ServeHTTP(w, r)

@@ -15,6 +15,7 @@
 //	websonic module revoke NAME@VERSION         revoke a release
 //	websonic registry serve [flags]             run the registry
 //	websonic registry token [flags]             create a publisher token
+//	websonic dev [flags]                        local registry + runtime (make run)
 //
 // Run `websonic <command> -h` for a command's flags. Every flag can also be
 // set through the environment variable named in its help.

@@ -13,4 +13,11 @@
 //	request id → access log + metrics → panic recovery → cross-origin (CSRF)
 //	protection → session → core site routes | module routes (access check →
 //	module pool → guest)
+//
+// Modules are updated in place with Swap (DESIGN decision 10): the new
+// version is prepared while the old one serves, then routes switch
+// atomically and the old version drains. The route table and module list
+// are immutable values swapped together, so a request keeps the version it
+// was routed to; one routed to a version that closed meanwhile is routed
+// again.
 package server

@@ -83,7 +83,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	// The rows are in the module's own table, in its own schema.
 	var n int
-	if err := s.srv.db.pool.QueryRow(t.Context(), `SELECT count(*) FROM mod_hello.entries`).Scan(&n); err != nil || n != 2 {
+	if err := s.srv.db.Pool.QueryRow(t.Context(), `SELECT count(*) FROM mod_hello.entries`).Scan(&n); err != nil || n != 2 {
 		t.Fatalf("mod_hello.entries: %d rows, %v", n, err)
 	}
 	// The home page links the module through its nav entry.
@@ -107,6 +107,7 @@ func TestCoreEndpoints(t *testing.T) {
 		{"method not in the manifest", "DELETE", "/guestbook", nil, 405, "method not allowed"},
 		{"cross-origin form post", "POST", "/guestbook", map[string]string{"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"}, 403, ""},
 		{"unknown path", "GET", "/nope", nil, 404, ""},
+		{"the runtime's health call into modules", "GET", "/_websonic/health", nil, 404, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

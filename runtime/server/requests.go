@@ -2,11 +2,11 @@ package server
 
 import (
 	"context"
-	"fmt"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/websonic/websonic/internal/pgembed"
-	"github.com/websonic/websonic/runtime/internal/coredb"
 	"github.com/websonic/websonic/runtime/internal/updater"
 )
 
@@ -23,17 +23,11 @@ type UpdateEvent = updater.Event
 // openCore opens the runtime's database (sharing a running runtime's
 // embedded PostgreSQL) without starting anything else.
 func openCore(ctx context.Context, cfg Config) (*pgembed.DB, error) {
-	if cfg.DataDir == "" {
-		cfg.DataDir = "data"
+	log := cfg.Logger
+	if log == nil {
+		log = hclog.NewNullLogger()
 	}
-	db, err := pgembed.Open(ctx, pgembed.OpenConfig{
-		URL: cfg.DatabaseURL, DataDir: cfg.DataDir, Database: embeddedDB, Role: embeddedRole,
-		AppName: "websonic cli", Logger: cfg.Logger, Migrate: coredb.Migrate,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("server: %w", err)
-	}
-	return db, nil
+	return openDatabase(ctx, cfg.DatabaseURL, cfg.DataDir, "websonic cli", log)
 }
 
 // Request sends r to the runtime serving cfg's database and waits up to

@@ -10,6 +10,7 @@ import (
 
 	"github.com/websonic/websonic/runtime/internal/modhost"
 	"github.com/websonic/websonic/runtime/internal/site"
+	"github.com/websonic/websonic/sdk/abi"
 	"github.com/websonic/websonic/sdk/manifest"
 )
 
@@ -87,23 +88,39 @@ var roleOf = map[manifest.Access]site.Role{
 
 // serveModule routes a request the core site does not handle to the module
 // that serves its path, after checking the route's methods and access level.
+// Paths under abi.HostPathPrefix are the runtime's own calls into modules
+// (the health check): no client request reaches a module there.
 func (s *Server) serveModule(w http.ResponseWriter, r *http.Request) {
-	e, ok := s.routes.Load().lookup(r.URL.Path)
-	if !ok {
+	if p := r.URL.Path; p+"/" == abi.HostPathPrefix || strings.HasPrefix(p, abi.HostPathPrefix) {
 		http.NotFound(w, r)
 		return
 	}
-	if rc := chi.RouteContext(r.Context()); rc != nil {
-		rc.RoutePatterns = append(rc.RoutePatterns, e.prefix+"/*") // metrics label
+	for try := 0; try < 10; try++ {
+		e, ok := s.state.Load().routes.lookup(r.URL.Path)
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		if rc := chi.RouteContext(r.Context()); rc != nil && try == 0 {
+			rc.RoutePatterns = append(rc.RoutePatterns, e.prefix+"/*") // metrics label
+		}
+		if !slices.Contains(e.methods, r.Method) {
+			w.Header().Set("Allow", strings.Join(e.methods, ", "))
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		if u := site.UserFrom(r.Context()); !e.public && !u.Has(e.need) {
+			s.site.Deny(w, r, u, e.need)
+			return
+		}
+		if e.mod.TryServeHTTP(w, r) {
+			return
+		}
+		// That version closed after the lookup (Swap replaced it, and
+		// stores the new table before closing the old version): look again.
 	}
-	if !slices.Contains(e.methods, r.Method) {
-		w.Header().Set("Allow", strings.Join(e.methods, ", "))
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	if u := site.UserFrom(r.Context()); !e.public && !u.Has(e.need) {
-		s.site.Deny(w, r, u, e.need)
-		return
-	}
-	e.mod.ServeHTTP(w, r)
+	// Only a module closed but still routed gets here, which neither Swap
+	// nor Close leaves behind.
+	w.Header().Set("Retry-After", "1")
+	http.Error(w, "module unavailable", http.StatusServiceUnavailable)
 }

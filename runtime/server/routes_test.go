@@ -1,6 +1,8 @@
 package server
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -51,5 +53,26 @@ func TestRouteTable(t *testing.T) {
 	}
 	if _, ok := t2.without("shop").lookup("/cart"); ok {
 		t.Error("without(shop) still routes /cart")
+	}
+}
+
+// TestHostPathsNeverReachAModule: client requests under abi.HostPathPrefix
+// are not routed to a module, even by a table that has a route there (the
+// manifest refuses one; the module here is nil, so routing would panic).
+func TestHostPathsNeverReachAModule(t *testing.T) {
+	table, err := (&routeTable{}).with(&manifest.Manifest{Name: "sneaky", Capabilities: manifest.Capabilities{
+		Routes: []manifest.Route{{Path: "/_websonic", Access: manifest.AccessPublic}},
+	}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{}
+	s.state.Store(&serving{routes: table})
+	for _, target := range []string{"/_websonic", "/_websonic/health", "/%5Fwebsonic/health", "/_websonic/x/y"} {
+		rec := httptest.NewRecorder()
+		s.serveModule(rec, httptest.NewRequest("GET", target, nil))
+		if rec.Code != http.StatusNotFound {
+			t.Errorf("GET %s: %d, want 404", target, rec.Code)
+		}
 	}
 }

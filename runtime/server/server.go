@@ -19,11 +19,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/websonic/websonic/runtime/internal/coredb"
+	"github.com/websonic/websonic/internal/pgembed"
 	"github.com/websonic/websonic/runtime/internal/engine"
 	"github.com/websonic/websonic/runtime/internal/modhost"
 	"github.com/websonic/websonic/runtime/internal/sandboxdb"
 	"github.com/websonic/websonic/runtime/internal/site"
+	"github.com/websonic/websonic/runtime/internal/updater"
 	"github.com/websonic/websonic/sdk/abi"
 )
 
@@ -42,6 +43,17 @@ type Config struct {
 	// load at start. Development only: every capability they ask for is
 	// approved.
 	ModulesDir string
+	// Registry is the registry's URL. With it, the modules recorded as
+	// installed start from verified packages at Open, and Serve follows
+	// the registry for updates (package updater).
+	Registry string
+	// TrustedRoot is the registry's pinned TUF root.json (the publisher's
+	// `websonic keys init` writes it). It is trusted on first use only:
+	// later runs follow the verified rotations kept in DataDir/updates.
+	TrustedRoot []byte
+	// UpdateInterval is how often Serve checks for updates besides the
+	// registry's watch stream (10 minutes).
+	UpdateInterval time.Duration
 	// RolePrefix starts module role names, which are cluster-wide
 	// ("websonic_").
 	RolePrefix string
@@ -62,15 +74,22 @@ var rolePrefixRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,19}$`)
 type Server struct {
 	cfg     Config
 	log     hclog.Logger
-	db      *database
+	db      *pgembed.DB
 	site    *site.Site
 	engine  *engine.Engine
 	host    *modhost.Host
 	reg     *prometheus.Registry
-	modules atomic.Pointer[[]*modhost.Module]
-	routes  atomic.Pointer[routeTable]
-	mu      sync.Mutex // serialises module starts and stops
+	updater *updater.Updater // nil without a Registry
+	state   atomic.Pointer[serving]
+	mu      sync.Mutex // serialises module starts, swaps and Close
 	handler http.Handler
+}
+
+// serving is what the server serves: the running modules and their routes,
+// switched together in one atomic store (under mu) and never changed after.
+type serving struct {
+	modules []*modhost.Module
+	routes  *routeTable
 }
 
 // Open starts everything but the listener: database, migrations, site,
@@ -89,18 +108,17 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, fmt.Errorf("server: role prefix %q: use up to 20 of a-z, 0-9, _ starting with a letter or _", cfg.RolePrefix)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry()}
-	s.modules.Store(&[]*modhost.Module{})
-	s.routes.Store(&routeTable{})
+	s.state.Store(&serving{routes: &routeTable{}})
 	defer func() {
 		if err != nil {
 			s.Close(context.Background())
 		}
 	}()
-	if s.db, err = openDatabase(ctx, cfg.DatabaseURL, cfg.DataDir, s.log); err != nil {
+	if s.db, err = openDatabase(ctx, cfg.DatabaseURL, cfg.DataDir, "websonic runtime", s.log); err != nil {
 		return nil, err
 	}
 	if s.site, err = site.New(site.Config{
-		Pool: s.db.pool, Logger: s.log, SecureCookies: cfg.SecureCookies, Nav: s.nav,
+		Pool: s.db.Pool, Logger: s.log, SecureCookies: cfg.SecureCookies, Nav: s.nav,
 	}); err != nil {
 		return nil, err
 	}
@@ -115,7 +133,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s.host = modhost.New(modhost.Config{
 		Engine: s.engine,
 		Broker: sandboxdb.New(sandboxdb.Config{
-			Admin: s.db.pool, RolePrefix: cfg.RolePrefix, StatementTimeout: cfg.StatementTimeout,
+			Admin: s.db.Pool, RolePrefix: cfg.RolePrefix, StatementTimeout: cfg.StatementTimeout,
 			Logger: s.log.Named("sandboxdb"),
 		}),
 		Pool:          cfg.Pool,
@@ -141,6 +159,20 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 			}
 		}
 	}
+	if cfg.Registry != "" {
+		if len(cfg.TrustedRoot) == 0 {
+			return nil, errors.New("server: a registry needs its pinned root (--trusted-root root.json, from the publisher's `websonic keys init`)")
+		}
+		if s.updater, err = updater.New(ctx, updater.Config{
+			Registry: cfg.Registry, Root: cfg.TrustedRoot, Dir: filepath.Join(cfg.DataDir, "updates"), Pool: s.db.Pool,
+			Runtime: swapper{s}, Interval: cfg.UpdateInterval, Logger: s.log.Named("updater"),
+		}); err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		if err := s.updater.Boot(ctx); err != nil {
+			s.log.Error("some installed modules did not start; the others serve", "error", err)
+		}
+	}
 	s.handler = s.router()
 	if n, err := s.site.Store().CountAdmins(ctx); err == nil && n == 0 {
 		s.log.Warn("this site has no admin yet: run `websonic admin create --username NAME` (the site may keep running)")
@@ -149,40 +181,64 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 }
 
 // Start runs a module and mounts its routes; it may be called while the
-// server serves. A module whose routes overlap a running module's fails.
+// server serves. A module whose routes overlap a running module's fails, as
+// does one that is already running (use Swap to update it).
 func (s *Server) Start(ctx context.Context, p *modhost.Package, ap modhost.Approval) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, m := range s.Modules() {
-		if m.Manifest().Name == p.Manifest.Name {
-			return fmt.Errorf("server: module %s is already running", p.Manifest.Name)
-		}
+	if s.Module(p.Manifest.Name) != nil {
+		return fmt.Errorf("server: module %s is already running", p.Manifest.Name)
 	}
-	if _, err := s.routes.Load().with(p.Manifest, nil); err != nil {
-		return err // before any work
+	_, err := s.start(ctx, p, ap, false, nil)
+	return err
+}
+
+// start starts a module that is not running; the caller holds s.mu. commit,
+// if not nil, runs just before the module takes traffic. On failure it
+// returns the stage that failed.
+func (s *Server) start(ctx context.Context, p *modhost.Package, ap modhost.Approval, rollback bool, commit func(context.Context) error) (modhost.Stage, error) {
+	if _, err := s.state.Load().routes.with(p.Manifest, nil); err != nil {
+		return StageRoutes, err // before any work
 	}
-	m, err := s.host.Start(ctx, p, ap)
+	m, err := s.host.Start(ctx, p, ap, modhost.StartOptions{Rollback: rollback})
 	if err != nil {
-		return err
+		var se *modhost.StartError
+		if errors.As(err, &se) {
+			return se.Stage, err
+		}
+		return StageProvision, err
 	}
-	routes, err := s.routes.Load().with(m.Manifest(), m)
+	cur := s.state.Load()
+	routes, err := cur.routes.with(m.Manifest(), m)
 	if err != nil {
 		m.Close(ctx)
-		return err
+		return StageRoutes, err
 	}
-	mods := append(slices.Clone(s.Modules()), m)
-	s.modules.Store(&mods)
-	s.routes.Store(routes)
-	if err := coredb.Audit(ctx, s.db.pool, 0, "module.start", m.Manifest().Name, map[string]any{
-		"version": m.Manifest().Version, "core_data": ap.Views,
-	}); err != nil {
-		s.log.Error("audit log", "error", err)
+	if commit != nil {
+		if err := commit(ctx); err != nil {
+			m.Close(ctx)
+			return StageCommit, err
+		}
 	}
-	return nil
+	s.state.Store(&serving{modules: append(slices.Clone(cur.modules), m), routes: routes})
+	s.audit(ctx, "module.start", m.Manifest().Name, map[string]any{
+		"version": m.Manifest().Version, "core_data": ap.Views, "rollback": rollback,
+	})
+	return "", nil
 }
 
 // Modules lists the running modules.
-func (s *Server) Modules() []*modhost.Module { return *s.modules.Load() }
+func (s *Server) Modules() []*modhost.Module { return s.state.Load().modules }
+
+// Module returns the running version of the named module, or nil.
+func (s *Server) Module(name string) *modhost.Module {
+	for _, m := range s.Modules() {
+		if m.Manifest().Name == name {
+			return m
+		}
+	}
+	return nil
+}
 
 // Handler is the runtime's whole HTTP surface.
 func (s *Server) Handler() http.Handler { return s.handler }
@@ -220,11 +276,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          s.log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
 	}
 	s.log.Info("serving", "url", "http://"+ln.Addr().String())
+	if s.updater != nil {
+		uctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go s.updater.Run(uctx)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	var dbExited <-chan struct{} // nil (never ready) without an embedded cluster
-	if s.db.cluster != nil {
-		dbExited = s.db.cluster.Done()
+	if s.db.Cluster != nil {
+		dbExited = s.db.Cluster.Done()
 	}
 	var err error
 	select {
@@ -245,13 +306,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 // Close stops modules, the engine, the site and the database, in that
-// order.
+// order. It waits for a Start or Swap in progress.
 func (s *Server) Close(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var err error
-	for _, m := range s.Modules() {
+	// Unrouted first, so that no request looks a closed module up.
+	for _, m := range s.state.Swap(&serving{routes: &routeTable{}}).modules {
 		err = errors.Join(err, m.Close(ctx))
 	}
-	s.modules.Store(&[]*modhost.Module{})
 	if s.engine != nil {
 		err = errors.Join(err, s.engine.Close(ctx))
 	}
@@ -259,7 +322,7 @@ func (s *Server) Close(ctx context.Context) error {
 		s.site.Close()
 	}
 	if s.db != nil {
-		err = errors.Join(err, s.db.close())
+		err = errors.Join(err, s.db.Close())
 	}
 	return err
 }
@@ -309,7 +372,7 @@ func (s *Server) metricsAccess(next http.Handler) http.Handler {
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := s.db.pool.Ping(ctx); err != nil {
+	if err := s.db.Pool.Ping(ctx); err != nil {
 		http.Error(w, "database unavailable", http.StatusServiceUnavailable)
 		return
 	}

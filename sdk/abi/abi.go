@@ -63,3 +63,16 @@ func PackResult(ptr, n uint32) uint64 { return uint64(ptr)<<32 | uint64(n) }
 
 // UnpackResult is the inverse of PackResult.
 func UnpackResult(v uint64) (ptr, n uint32) { return uint32(v >> 32), uint32(v) }
+
+// Paths the host itself calls a module on, through ExportHTTP. They are
+// never client requests: the manifest refuses routes under HostPathPrefix
+// and the runtime never forwards a client's request below it to a module.
+const (
+	// HostPathPrefix starts every path reserved for the host's own calls.
+	HostPathPrefix = "/_websonic/"
+	// HealthPath is the health entry point: the host sends GET HealthPath
+	// (no user, no body) to a freshly started module version before it
+	// serves, and the module answers a 2xx status when it is healthy. Any
+	// other status, a trap or a timeout marks it unhealthy.
+	HealthPath = HostPathPrefix + "health"
+)

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/websonic/websonic/sdk/abi"
 )
 
 // FormatVersion is the manifest format this package decodes.
@@ -156,7 +158,9 @@ var (
 	cronField = regexp.MustCompile(`^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$`)
 )
 
-// ReservedPaths are path prefixes owned by the core site.
+// ReservedPaths are path prefixes owned by the core site. Paths under
+// abi.HostPathPrefix ("/_websonic/") are reserved too, for the runtime's own
+// calls into modules.
 var ReservedPaths = []string{"/admin", "/login", "/logout", "/register", "/account", "/healthz", "/readyz", "/metrics", "/static", "/ws", "/api"}
 
 var httpMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
@@ -276,6 +280,10 @@ func (m *Manifest) Validate() error {
 func validatePath(add func(string, string, ...any), field, p string) {
 	if !strings.HasPrefix(p, "/") {
 		add(field, "%q must start with \"/\"", p)
+		return
+	}
+	if hostPath := strings.TrimSuffix(abi.HostPathPrefix, "/"); p == hostPath || strings.HasPrefix(p, abi.HostPathPrefix) {
+		add(field, "%q is reserved for the runtime's own calls into modules (%s…, e.g. the health check)", p, abi.HostPathPrefix)
 		return
 	}
 	if !pathRE.MatchString(p) {

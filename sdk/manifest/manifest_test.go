@@ -196,6 +196,12 @@ func TestDecodeInvalid(t *testing.T) {
 		{"reserved static", route("/static/x.css"), []string{"capabilities.routes[0].path"}, "reserved"},
 		{"reserved login", route("/login"), []string{"capabilities.routes[0].path"}, "reserved"},
 		{"reserved ws", route("/ws"), []string{"capabilities.routes[0].path"}, "reserved"},
+		{"host path prefix itself", route("/_websonic"), []string{"capabilities.routes[0].path"}, "reserved for the runtime's own calls"},
+		{"host health path", route("/_websonic/health"), []string{"capabilities.routes[0].path"}, "reserved for the runtime's own calls"},
+		{"below the host path prefix", route("/_websonic/x/y"), []string{"capabilities.routes[0].path"}, "reserved for the runtime's own calls"},
+		{"nav under the host path prefix", func(m *manifest.Manifest) {
+			m.Capabilities.Nav = []manifest.NavEntry{{Label: "Health", Path: "/_websonic/health", Access: manifest.AccessPublic}}
+		}, []string{"capabilities.nav[0].path", "capabilities.nav[0].path"}, "reserved for the runtime's own calls"},
 		{"route twice", func(m *manifest.Manifest) {
 			m.Capabilities.Routes = []manifest.Route{{Path: "/a", Access: manifest.AccessPublic}, {Path: "/a", Access: manifest.AccessAdmin}}
 		}, []string{"capabilities.routes[1].path"}, "listed twice"},

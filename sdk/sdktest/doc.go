@@ -23,6 +23,9 @@
 // handler reaches the test (in the runtime it fails the request with a 500
 // and the instance is replaced).
 //
+// Health calls the module's health check (sdk.HealthCheck) as the runtime
+// does before a new version serves.
+//
 // # Database, configuration and logs
 //
 // Natively there is no host behind the SDK: sdk.DB's queries and

@@ -3,10 +3,12 @@ package sdktest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -157,4 +159,26 @@ func newResponse(r *http.Request, status int, h http.Header, body []byte) *http.
 		ContentLength: n,
 		Request:       r,
 	}
+}
+
+// ErrUnhealthy is wrapped by Health's error.
+var ErrUnhealthy = errors.New("sdktest: module unhealthy")
+
+// Health calls the module's health entry point (sdk.HealthCheck) as the
+// runtime does before a new version of the module serves: GET on the path
+// the runtime reserves for it, without a user. It returns nil for a 2xx
+// answer, and otherwise an error wrapping ErrUnhealthy with the status and
+// the message, as the runtime would log it. A panic in the check reaches
+// the test.
+func Health() error {
+	r, err := http.NewRequest(http.MethodGet, abi.HealthPath, nil)
+	if err != nil {
+		return err
+	}
+	resp := Do(r, nil)
+	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+		return nil
+	}
+	b, _ := io.ReadAll(resp.Body)
+	return fmt.Errorf("%w: %d %s", ErrUnhealthy, resp.StatusCode, strings.TrimSpace(string(b)))
 }

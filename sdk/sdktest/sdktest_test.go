@@ -1,12 +1,14 @@
 package sdktest
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -373,4 +375,70 @@ func TestDoConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+func TestHealth(t *testing.T) {
+	errDB := errors.New("database unreachable")
+	tests := []struct {
+		name    string
+		handler bool // sdk.Handle(echo) as well
+		check   func(context.Context) error
+		wantErr string // "" for healthy
+	}{
+		{"no check", true, nil, ""},
+		{"no check, no handler", false, nil, ""},
+		{"healthy check", true, func(context.Context) error { return nil }, ""},
+		{"failing check", true, func(context.Context) error { return errDB }, "503 database unreachable"},
+		{"failing check, no handler", false, func(context.Context) error { return errDB }, "503 database unreachable"},
+		{"check sees a request context", true, func(ctx context.Context) error {
+			if ctx == nil || ctx.Err() != nil {
+				return errors.New("no live context")
+			}
+			return nil
+		}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hostcall.SetHandler(nil)
+			if tt.handler {
+				sdk.Handle(http.HandlerFunc(echo))
+			}
+			sdk.HealthCheck(tt.check)
+			defer sdk.HealthCheck(nil)
+			err := Health()
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (!errors.Is(err, ErrUnhealthy) || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("Health() = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestHealthPathIsExact: only GET of the exact health path reaches the
+// check; anything else is the module's own request.
+func TestHealthPathIsExact(t *testing.T) {
+	sdk.Handle(http.HandlerFunc(echo))
+	sdk.HealthCheck(func(context.Context) error { return errors.New("checked") })
+	defer sdk.HealthCheck(nil)
+	for _, tt := range []struct{ method, target string }{
+		{"POST", abi.HealthPath},
+		{"GET", abi.HealthPath + "?x=1"},
+		{"GET", abi.HealthPath + "/more"},
+		{"GET", "/_websonic/%68ealth"},
+		{"GET", "/x/../_websonic/health"},
+	} {
+		r := httptest.NewRequest(tt.method, "/", nil)
+		u, err := url.ParseRequestURI(tt.target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.URL = u
+		resp := Do(r, nil)
+		if b := body(t, resp); resp.StatusCode != http.StatusOK || strings.Contains(b, "checked") {
+			t.Errorf("%s %s: %d %s, want the handler's answer", tt.method, tt.target, resp.StatusCode, b)
+		}
+	}
+	resp := Do(httptest.NewRequest("GET", abi.HealthPath, nil), nil)
+	if b := body(t, resp); resp.StatusCode != http.StatusServiceUnavailable || b != "checked\n" {
+		t.Errorf("GET %s: %d %q", abi.HealthPath, resp.StatusCode, b)
+	}
 }

@@ -13,6 +13,9 @@
 //	BenchmarkStartup    server.Open to the first served request, cold and warm
 //	                    compilation cache
 //	BenchmarkRSS        process memory of 3 modules with 4 warm instances each
+//	BenchmarkSwap       server.Swap of a running module under requests, and
+//	                    the time to the new version's first answer (warm
+//	                    compilation cache)
 //
 // The module is runtime/internal/testmodules/bench; its handler lives in the
 // plain package runtime/internal/testmodules/bench/handler, which the

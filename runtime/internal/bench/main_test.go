@@ -183,7 +183,7 @@ func startNoDeadlines(b *testing.B, db *pgtest.DB, pool engine.PoolConfig) *modh
 		Pool:   pool,
 		Logger: logger(),
 	})
-	m, err := h.Start(ctx, p, modhost.ApproveAll(p.Manifest))
+	m, err := h.Start(ctx, p, modhost.ApproveAll(p.Manifest), modhost.StartOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -227,7 +227,7 @@ func measureRSS(b *testing.B, admin *pgxpool.Pool, prefix string, pkgs []*modhos
 	codeHeap := heap - heapBefore
 	var mods []*modhost.Module
 	for _, p := range pkgs {
-		m, err := h.Start(ctx, p, modhost.ApproveAll(p.Manifest))
+		m, err := h.Start(ctx, p, modhost.ApproveAll(p.Manifest), modhost.StartOptions{})
 		if err != nil {
 			b.Fatal(err)
 		}

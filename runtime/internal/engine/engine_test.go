@@ -211,6 +211,29 @@ func TestBusyPool(t *testing.T) {
 	}
 }
 
+// TestContextDeadlineBoundsTheCall: a caller's deadline earlier than the
+// pool's CallTimeout (the runtime's health call) stops the guest call at
+// that deadline, not at CallTimeout.
+func TestContextDeadlineBoundsTheCall(t *testing.T) {
+	e := newEngine(t, Config{})
+	p := hostilePool(t, e, PoolConfig{Size: 1, CallTimeout: 10 * time.Minute})
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.HTTP(ctx, &abi.HTTPRequest{Method: "GET", URI: "/hostile/loop", Host: "test"}, &CallEnv{})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrTimeout) {
+			t.Fatalf("err = %v, want ErrTimeout", err)
+		}
+	case <-time.After(time.Minute): // generous: the call would run for CallTimeout
+		t.Fatal("the guest call ignored the context's deadline")
+	}
+}
+
 func TestCloseDrains(t *testing.T) {
 	e := newEngine(t, Config{})
 	p := hostilePool(t, e, PoolConfig{Size: 2})

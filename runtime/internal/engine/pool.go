@@ -242,8 +242,9 @@ func (p *Pool) refill() {
 }
 
 // HTTP runs one request through an instance. The call's deadline is
-// CallTimeout from now; ctx's own cancellation (a client going away) does not
-// interrupt a guest call, only its deadline does.
+// CallTimeout from now, or ctx's deadline if that is earlier; ctx's
+// cancellation (a client going away) does not interrupt a guest call, only
+// the deadline does.
 func (p *Pool) HTTP(ctx context.Context, req *abi.HTTPRequest, env *CallEnv) (*abi.HTTPResponse, error) {
 	in, err := p.acquire(ctx)
 	if err != nil {
@@ -253,6 +254,9 @@ func (p *Pool) HTTP(ctx context.Context, req *abi.HTTPRequest, env *CallEnv) (*a
 		env.Logger = p.cfg.Logger
 	}
 	st := &callState{env: env, deadline: time.Now().Add(p.cfg.CallTimeout)}
+	if d, ok := ctx.Deadline(); ok && d.Before(st.deadline) {
+		st.deadline = d
+	}
 	cctx, cancel := context.WithDeadline(withState(context.WithoutCancel(ctx), st), st.deadline)
 	resp, err := in.serveHTTP(cctx, req, p.cfg.MaxResponseBytes)
 	cancel()

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -85,19 +88,69 @@ func ApproveAll(m *manifest.Manifest) Approval {
 // Module is one running module version.
 type Module struct {
 	m      *manifest.Manifest
+	views  []string // the core data views approved for this version
 	pool   *engine.Pool
 	db     *sandboxdb.ModuleDB
 	code   *engine.Module
 	config []byte
 	log    hclog.Logger
 	h      *Host
+
+	// requests counts the requests inside TryServeHTTP, plus retiredBit
+	// once Close has begun; drained is closed when it is retired and no
+	// request is left.
+	requests  atomic.Int64
+	drained   chan struct{}
+	drainOnce sync.Once
+	closeOnce sync.Once
+	closeErr  error
 }
 
-// Start provisions, migrates, compiles and warms a module. On any error
-// nothing of it keeps running.
-func (h *Host) Start(ctx context.Context, p *Package, ap Approval) (_ *Module, err error) {
+// StartOptions are Start's choices for an update. The zero value starts a
+// module that is not running.
+type StartOptions struct {
+	// Replaces is the running version of the module that this start
+	// prepares to replace (an update). It keeps serving meanwhile: both
+	// versions' core data views stay granted until the caller settles them
+	// with Host.Settle, and the module's recorded version stays its.
+	Replaces *Module
+	// Rollback accepts a package whose migrations are a prefix of the ones
+	// already applied (an older version after a newer one migrated); see
+	// sandboxdb.OpenOptions.
+	Rollback bool
+}
+
+// Start provisions, migrates, compiles and warms a module, then calls its
+// health entry point. On any error nothing of it keeps running, and the
+// error is a *StartError naming the stage that failed; with
+// opts.Replaces, the running version's database grants are restored.
+func (h *Host) Start(ctx context.Context, p *Package, ap Approval, opts StartOptions) (_ *Module, err error) {
 	m := p.Manifest
+	stage := StageConfig
+	var mod *Module
+	defer func() {
+		if err == nil {
+			return
+		}
+		if mod != nil {
+			mod.Close(context.Background())
+		}
+		if old := opts.Replaces; old != nil && stage != StageConfig {
+			// Open granted the union of both versions' views: give the
+			// running version back exactly its own. Even if ctx has ended.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			if rerr := h.Settle(rctx, old); rerr != nil {
+				h.log.Error("could not restore the running version's database grants", "module", m.Name, "error", rerr)
+			}
+			cancel()
+		}
+		err = &StartError{Module: m.Name, Version: m.Version, Stage: stage, Err: err}
+	}()
+	if old := opts.Replaces; old != nil && old.m.Name != m.Name {
+		return nil, fmt.Errorf("modhost: %s cannot replace module %s", m.Name, old.m.Name)
+	}
 	if m.ABIVersion != abi.Version {
+		stage = StageCompile
 		return nil, fmt.Errorf("%w: %s declares ABI v%d; this runtime speaks v%d", engine.ErrABI, m.Name, m.ABIVersion, abi.Version)
 	}
 	cfg, err := m.ResolveConfig(ap.Config)
@@ -105,26 +158,43 @@ func (h *Host) Start(ctx context.Context, p *Package, ap Approval) (_ *Module, e
 		return nil, fmt.Errorf("modhost: %s: %w", m.Name, err)
 	}
 	log := h.log.Named(m.Name)
-	mod := &Module{m: m, config: cfg, log: log, h: h}
-	defer func() {
-		if err != nil {
-			mod.Close(context.Background())
-		}
-	}()
+	mod = &Module{m: m, views: slices.Clone(ap.Views), config: cfg, log: log, h: h, drained: make(chan struct{})}
 	start := time.Now()
-	if mod.db, err = h.cfg.Broker.Open(ctx, m, ap.Views, p.Migrations); err != nil {
+	stage = StageProvision
+	oo := sandboxdb.OpenOptions{Rollback: opts.Rollback}
+	if old := opts.Replaces; old != nil {
+		oo.Update, oo.RunningViews = true, old.views
+	}
+	if mod.db, err = h.cfg.Broker.Open(ctx, m, ap.Views, p.Migrations, oo); err != nil {
+		if errors.Is(err, sandboxdb.ErrMigration) {
+			stage = StageMigrate
+		}
 		return nil, err
 	}
+	stage = StageCompile
 	if mod.code, err = h.cfg.Engine.Compile(ctx, m.Name, p.Wasm); err != nil {
 		return nil, err
 	}
+	stage = StageInstantiate
 	pc := h.cfg.Pool
 	pc.Config, pc.Logger = cfg, log
 	if mod.pool, err = h.cfg.Engine.NewPool(ctx, mod.code, pc); err != nil {
 		return nil, err
 	}
+	stage = StageHealth
+	if err := mod.Health(ctx); err != nil {
+		return nil, err
+	}
 	log.Info("module started", "version", m.Version, "took", time.Since(start).Round(time.Millisecond))
 	return mod, nil
+}
+
+// Settle sets the module's database grants to exactly m's approved views
+// and records m's version as the module's running one: after an update
+// switched to m (and the previous version has stopped), or, with the
+// running version, after an update that failed.
+func (h *Host) Settle(ctx context.Context, m *Module) error {
+	return h.cfg.Broker.Grant(ctx, m.m, m.views)
 }
 
 // Manifest is the module's manifest.
@@ -141,24 +211,73 @@ func (m *Module) Stats() engine.Stats {
 // DB is the module's database access (tests use its pool).
 func (m *Module) DB() *sandboxdb.ModuleDB { return m.db }
 
-// Close drains the module's calls and releases everything it holds.
+// Close retires the module: requests not yet inside it are refused
+// (TryServeHTTP returns false, ServeHTTP answers 503), the ones inside finish
+// (or ctx ends), and then it releases everything it holds. Close is
+// idempotent.
 func (m *Module) Close(ctx context.Context) error {
-	var err error
-	if m.pool != nil {
-		err = m.pool.Close(ctx)
+	m.closeOnce.Do(func() {
+		if m.requests.Or(retiredBit) == 0 {
+			m.drainOnce.Do(func() { close(m.drained) })
+		}
+		select {
+		case <-m.drained:
+		case <-ctx.Done():
+		}
+		if m.pool != nil {
+			m.closeErr = m.pool.Close(ctx)
+		}
+		if m.code != nil {
+			m.closeErr = errors.Join(m.closeErr, m.code.Close(ctx))
+		}
+		if m.db != nil {
+			m.db.Close()
+		}
+	})
+	return m.closeErr
+}
+
+// retiredBit marks Module.requests once Close has begun.
+const retiredBit = 1 << 62
+
+// enter counts a request in, unless the module is retired.
+func (m *Module) enter() bool {
+	if m.requests.Add(1)&retiredBit != 0 {
+		m.leave()
+		return false
 	}
-	if m.code != nil {
-		err = errors.Join(err, m.code.Close(ctx))
+	return true
+}
+
+func (m *Module) leave() {
+	if m.requests.Add(-1) == retiredBit {
+		m.drainOnce.Do(func() { close(m.drained) })
 	}
-	if m.db != nil {
-		m.db.Close()
-	}
-	return err
 }
 
 // ServeHTTP carries a request into the module. The host has already checked
-// the route's access level.
+// the route's access level. After Close it answers 503.
 func (m *Module) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !m.TryServeHTTP(w, r) {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, fmt.Sprintf("%s (request id %s)", http.StatusText(http.StatusServiceUnavailable), m.h.cfg.RequestID(r)), http.StatusServiceUnavailable)
+	}
+}
+
+// TryServeHTTP is ServeHTTP for a router that can route again: once Close
+// has begun it returns false without touching w or r, and the caller sends
+// the request to the module's current version. A request it accepts keeps
+// this version until answered; Close waits for it.
+func (m *Module) TryServeHTTP(w http.ResponseWriter, r *http.Request) bool {
+	if !m.enter() {
+		return false
+	}
+	defer m.leave()
+	m.serve(w, r)
+	return true
+}
+
+func (m *Module) serve(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rid := m.h.cfg.RequestID(r)
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, m.h.cfg.MaxRequestBytes))

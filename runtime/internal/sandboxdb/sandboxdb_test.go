@@ -3,10 +3,14 @@ package sandboxdb
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/websonic/websonic/internal/pgtest"
@@ -48,7 +52,7 @@ func query(t *testing.T, d *ModuleDB, sql string) *abi.DBResult {
 
 func TestRoleIsSandboxed(t *testing.T) {
 	b, admin, _ := newBroker(t, Config{})
-	d, err := b.Open(context.Background(), testManifest("alpha", nil), nil, nil)
+	d, err := b.Open(context.Background(), testManifest("alpha", nil), nil, nil, OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +103,7 @@ func TestCoreViewsOnlyWhenApproved(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d, err := b.Open(context.Background(), m, tt.views, nil)
+			d, err := b.Open(context.Background(), m, tt.views, nil, OpenOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -113,7 +117,7 @@ func TestCoreViewsOnlyWhenApproved(t *testing.T) {
 			}
 		})
 	}
-	if _, err := b.Open(context.Background(), testManifest("greedy", nil), []string{manifest.CoreUsers}, nil); err == nil {
+	if _, err := b.Open(context.Background(), testManifest("greedy", nil), []string{manifest.CoreUsers}, nil, OpenOptions{}); err == nil {
 		t.Fatal("approving a view the manifest does not ask for must fail")
 	}
 }
@@ -128,7 +132,7 @@ func TestMigrations(t *testing.T) {
 		two: []byte(`ALTER TABLE items ADD COLUMN name text;`),
 	}
 	open := func(migs []string, files map[string][]byte) error {
-		d, err := b.Open(ctx, testManifest("shop", nil, migs...), nil, files)
+		d, err := b.Open(ctx, testManifest("shop", nil, migs...), nil, files, OpenOptions{})
 		if err == nil {
 			d.Close()
 		}
@@ -179,7 +183,7 @@ func TestMigrations(t *testing.T) {
 
 func TestResultCap(t *testing.T) {
 	b, _, _ := newBroker(t, Config{MaxResultBytes: 64 << 10})
-	d, err := b.Open(context.Background(), testManifest("big", nil), nil, nil)
+	d, err := b.Open(context.Background(), testManifest("big", nil), nil, nil, OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +209,7 @@ func TestResultCap(t *testing.T) {
 
 func TestSessionLimits(t *testing.T) {
 	b, _, _ := newBroker(t, Config{ConnLimit: 2})
-	d, err := b.Open(context.Background(), testManifest("conns", nil), nil, nil)
+	d, err := b.Open(context.Background(), testManifest("conns", nil), nil, nil, OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +244,7 @@ func TestSessionLimits(t *testing.T) {
 
 func TestCommitOfFailedTransaction(t *testing.T) {
 	b, _, _ := newBroker(t, Config{})
-	d, err := b.Open(context.Background(), testManifest("txs", nil), nil, nil)
+	d, err := b.Open(context.Background(), testManifest("txs", nil), nil, nil, OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,8 +276,188 @@ func TestMigrationDeadline(t *testing.T) {
 	mig := "migrations/001_slow.sql"
 	_, err := b.Open(context.Background(), testManifest("slow", nil, mig), nil, map[string][]byte{
 		mig: []byte(`SET statement_timeout = 0; SELECT pg_sleep(30);`),
-	})
+	}, OpenOptions{})
 	if !errors.Is(err, ErrMigration) || !strings.Contains(err.Error(), "ran longer than 1s") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestRollbackMigrations(t *testing.T) {
+	b, admin, _ := newBroker(t, Config{})
+	ctx := context.Background()
+	mig := func(n int) string { return fmt.Sprintf("migrations/%03d_m.sql", n) }
+	files := map[string][]byte{}
+	for n := 1; n <= 5; n++ {
+		files[mig(n)] = []byte(fmt.Sprintf(`CREATE TABLE t%d (id int);`, n))
+	}
+	changed := maps.Clone(files)
+	changed[mig(2)] = []byte(`CREATE TABLE t2 (id bigint);`)
+	applied := []string{mig(1), mig(2), mig(3)}
+	tests := []struct {
+		name     string
+		migs     []string
+		files    map[string][]byte
+		rollback bool
+		wantErr  string // "" for success
+	}{
+		{"previous version", []string{mig(1), mig(2)}, files, true, ""},
+		{"first version", nil, files, true, ""},
+		{"same migrations", applied, files, true, ""},
+		{"without rollback", []string{mig(1), mig(2)}, files, false, "no longer lists it"},
+		{"a gap", []string{mig(1), mig(3)}, files, true, "not a prefix"},
+		{"not from the start", []string{mig(2), mig(3)}, files, true, "not a prefix"},
+		{"another order", []string{mig(2), mig(1)}, files, true, "not a prefix"},
+		{"a migration of its own", []string{mig(1), mig(2), mig(4)}, files, true, "not a prefix"},
+		{"a changed migration", []string{mig(1), mig(2)}, changed, true, "was changed after it was applied"},
+		{"forward with rollback set", []string{mig(1), mig(2), mig(3), mig(4)}, files, true, ""},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			name := fmt.Sprintf("rb%d", i)
+			d, err := b.Open(ctx, testManifest(name, nil, applied...), nil, files, OpenOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.Close()
+			d, err = b.Open(ctx, testManifest(name, nil, tt.migs...), nil, tt.files, OpenOptions{Update: true, Rollback: tt.rollback})
+			if err == nil {
+				d.Close()
+			}
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (!errors.Is(err, ErrMigration) || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("err = %v, want %q", err, tt.wantErr)
+			}
+			// A refused package applied nothing, not even its new migrations.
+			var t4 bool
+			if err := admin.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, Schema(name)+".t4").Scan(&t4); err != nil {
+				t.Fatal(err)
+			}
+			if want := slices.Contains(tt.migs, mig(4)) && tt.wantErr == ""; t4 != want {
+				t.Errorf("table t4 exists: %v, want %v", t4, want)
+			}
+		})
+	}
+	// After a rollback the newer version starts again without rerunning
+	// what it had applied (it would fail: the tables exist).
+	d, err := b.Open(ctx, testManifest("rb0", nil, applied...), nil, files, OpenOptions{})
+	if err != nil {
+		t.Fatalf("forward again after the rollback: %v", err)
+	}
+	d.Close()
+}
+
+// TestSecondOpenKeepsTheCredential: a second ModuleDB of a module (an
+// update warming up) leaves the role's password as it is, so the running
+// version's pool keeps opening connections.
+func TestSecondOpenKeepsTheCredential(t *testing.T) {
+	b, _, db := newBroker(t, Config{})
+	ctx := context.Background()
+	super, err := pgx.Connect(ctx, db.AdminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer super.Close(ctx)
+	verifier := func() string {
+		t.Helper()
+		var v string
+		if err := super.QueryRow(ctx, `SELECT rolpassword FROM pg_authid WHERE rolname = $1`, b.Role("twice")).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	// fresh makes d's pool open a new connection and query on it.
+	fresh := func(name string, d *ModuleDB) {
+		t.Helper()
+		d.Pool().Reset()
+		if res := query(t, d, `SELECT 1`); res.Err != nil {
+			t.Fatalf("%s: new connection: %v", name, res.Err)
+		}
+	}
+	m := testManifest("twice", nil)
+	running, err := b.Open(ctx, m, nil, nil, OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer running.Close()
+	before := verifier()
+	m2 := *m
+	m2.Version = "1.1.0"
+	next, err := b.Open(ctx, &m2, nil, nil, OpenOptions{Update: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.Close()
+	if after := verifier(); after != before {
+		t.Error("opening the module again changed its role's password")
+	}
+	fresh("running version", running)
+	fresh("next version", next)
+
+	// Changed behind the runtime's back: the next Open sets the module's
+	// password again, which is the one the running pool has too.
+	if _, err := super.Exec(ctx, `ALTER ROLE `+pgx.Identifier{b.Role("twice")}.Sanitize()+` PASSWORD 'changed-outside'`); err != nil {
+		t.Fatal(err)
+	}
+	third, err := b.Open(ctx, &m2, nil, nil, OpenOptions{Update: true})
+	if err != nil {
+		t.Fatalf("open after an outside password change: %v", err)
+	}
+	third.Close()
+	fresh("running version after the repair", running)
+}
+
+// TestUpdateGrants: while an update is prepared both versions' views are
+// granted and the module's record stays the running version's; Grant then
+// settles on one version's views.
+func TestUpdateGrants(t *testing.T) {
+	b, admin, _ := newBroker(t, Config{})
+	ctx := context.Background()
+	if _, err := admin.Exec(ctx, `INSERT INTO websonic.users (username, display_name, email, password_hash) VALUES ('ann', 'Ann', 'ann@example.com', 'x')`); err != nil {
+		t.Fatal(err)
+	}
+	all := []string{manifest.CoreUsers, manifest.CoreUserEmails}
+	v1 := testManifest("upd", all)
+	v2 := testManifest("upd", all)
+	v2.Version = "2.0.0"
+	users := []string{manifest.CoreUsers}
+	emails := []string{manifest.CoreUserEmails}
+	running, err := b.Open(ctx, v1, users, nil, OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer running.Close()
+	next, err := b.Open(ctx, v2, emails, nil, OpenOptions{Update: true, RunningViews: users})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.Close()
+	check := func(step, version string, wantUsers, wantEmails bool) {
+		t.Helper()
+		for _, c := range []struct {
+			sql  string
+			want bool
+		}{
+			{"SELECT username FROM websonic_api.users", wantUsers},
+			{"SELECT email FROM websonic_api.user_emails", wantEmails},
+		} {
+			if res := query(t, running, c.sql); (res.Err == nil) != c.want {
+				t.Errorf("%s: %s: error %v, want access %v", step, c.sql, res.Err, c.want)
+			}
+		}
+		var v string
+		if err := admin.QueryRow(ctx, `SELECT version FROM websonic.modules WHERE name = 'upd'`).Scan(&v); err != nil || v != version {
+			t.Errorf("%s: recorded version %q (%v), want %q", step, v, err, version)
+		}
+	}
+	check("both versions running", "1.0.0", true, true)
+	if err := b.Grant(ctx, v2, emails); err != nil {
+		t.Fatal(err)
+	}
+	check("after the update", "2.0.0", false, true)
+	if err := b.Grant(ctx, v1, users); err != nil {
+		t.Fatal(err)
+	}
+	check("back to the first version", "1.0.0", true, false)
+	if err := b.Grant(ctx, testManifest("upd", nil), users); err == nil {
+		t.Error("Grant accepted a view the manifest does not ask for")
 	}
 }

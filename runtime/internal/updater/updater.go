@@ -196,7 +196,9 @@ func list(ctx context.Context, q querier, where string, args ...any) ([]Installe
 func (u *Updater) List(ctx context.Context) ([]Installed, error) { return list(ctx, u.cfg.Pool, "") }
 
 // ListFrom returns the modules installed according to a runtime database.
-func ListFrom(ctx context.Context, pool *pgxpool.Pool) ([]Installed, error) { return list(ctx, pool, "") }
+func ListFrom(ctx context.Context, pool *pgxpool.Pool) ([]Installed, error) {
+	return list(ctx, pool, "")
+}
 
 func (u *Updater) get(ctx context.Context, name string) (*Installed, error) {
 	ins, err := list(ctx, u.cfg.Pool, "WHERE name = $1", name)
@@ -211,6 +213,8 @@ func (u *Updater) get(ctx context.Context, name string) (*Installed, error) {
 
 // event records an outcome for the owner.
 func (u *Updater) event(ctx context.Context, module, from, to, outcome, reason string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second) // record even a cancelled attempt
+	defer cancel()
 	if _, err := u.cfg.Pool.Exec(ctx, `INSERT INTO websonic.update_events (module, from_version, to_version, outcome, reason)
 		VALUES ($1, nullif($2, ''), nullif($3, ''), $4, $5)`, module, from, to, outcome, reason); err != nil {
 		u.log.Error("recording an update event", "module", module, "outcome", outcome, "error", err)
