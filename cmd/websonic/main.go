@@ -76,6 +76,7 @@ var commands = map[string]struct {
 	"module list":     {moduleList, "installed modules and recent update events"},
 	"registry serve":  {registryServe, "run the registry"},
 	"registry token":  {registryToken, "create a publisher token"},
+	"dev":             {devRun, "development: a local registry and a runtime installing build/modules from it (make run)"},
 }
 
 func usage() string {
@@ -152,6 +153,8 @@ func serve(args []string, stderr io.Writer) error {
 	addr := fs.String("addr", env("WEBSONIC_ADDR", "127.0.0.1:8080"), "listen address (WEBSONIC_ADDR)")
 	modules := fs.String("modules-dir", env("WEBSONIC_MODULES_DIR", ""), "load local unsigned module builds from this folder, approving all they ask: development only (WEBSONIC_MODULES_DIR)")
 	secure := fs.Bool("secure-cookies", env("WEBSONIC_SECURE_COOKIES", "") == "true", "mark session cookies Secure: set when serving over HTTPS (WEBSONIC_SECURE_COOKIES=true)")
+	registryURL := fs.String("registry", env("WEBSONIC_REGISTRY", ""), "install and update modules from this registry (WEBSONIC_REGISTRY)")
+	trustedRoot := fs.String("trusted-root", env("WEBSONIC_TRUSTED_ROOT", ""), "the registry's pinned root.json, from its publisher; used on first start (WEBSONIC_TRUSTED_ROOT)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -159,12 +162,21 @@ func serve(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var root []byte
+	if *registryURL != "" {
+		if *trustedRoot == "" {
+			return errors.New("serve: --registry needs --trusted-root (the publisher's root.json)")
+		}
+		if root, err = os.ReadFile(*trustedRoot); err != nil {
+			return fmt.Errorf("serve: trusted root: %w", err)
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
 	srv, err := server.Open(ctx, server.Config{
 		Addr: *addr, DataDir: c.dataDir, DatabaseURL: c.databaseURL, ModulesDir: *modules,
-		SecureCookies: *secure, Logger: log,
+		SecureCookies: *secure, Registry: *registryURL, TrustedRoot: root, Logger: log,
 	})
 	if err != nil {
 		return err

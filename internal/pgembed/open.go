@@ -23,6 +23,9 @@ type OpenConfig struct {
 	Database, Role string
 	// AppName is the connections' application_name.
 	AppName string
+	// MaxConns bounds the pool; 0 keeps pgxpool's default (the larger of
+	// 4 and the number of CPUs).
+	MaxConns int32
 	// Migrate brings the database's schema up to date; nil for none.
 	Migrate func(context.Context, *pgxpool.Pool) error
 	Logger  hclog.Logger
@@ -75,6 +78,9 @@ func Open(ctx context.Context, cfg OpenConfig) (_ *DB, err error) {
 	pc, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("database URL: %w", err)
+	}
+	if cfg.MaxConns > 0 {
+		pc.MaxConns = cfg.MaxConns
 	}
 	if cfg.AppName != "" {
 		pc.ConnConfig.RuntimeParams["application_name"] = cfg.AppName

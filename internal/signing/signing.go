@@ -244,7 +244,12 @@ func LoadFile(path string, password []byte) (signature.SignerVerifier, error) {
 func LoadOrGenerate(dir, name string, alg Algorithm, password []byte) (s signature.SignerVerifier, created bool, err error) {
 	path := filepath.Join(dir, name+".key")
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
+		// Parents stay traversable (a data directory also holds a
+		// PostgreSQL cluster run by another user); the key folder does not.
+		if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+			return nil, false, fmt.Errorf("signing: %w", err)
+		}
+		if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 			return nil, false, fmt.Errorf("signing: %w", err)
 		}
 		kp, err := Generate(alg, password)

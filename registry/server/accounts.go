@@ -38,6 +38,7 @@ func openDB(ctx context.Context, cfg Config) (*pgembed.DB, error) {
 	db, err := pgembed.Open(ctx, pgembed.OpenConfig{
 		URL: cfg.DatabaseURL, DataDir: cfg.DataDir, Database: "websonic_registry", Role: "websonic_registry",
 		AppName: "websonic registry", Logger: cfg.Logger, Migrate: migrateAll,
+		MaxConns: 16, // many concurrent pulls and publishes; each query is short
 	})
 	if err != nil {
 		return nil, fmt.Errorf("registry: %w", err)
@@ -52,7 +53,9 @@ func (a *Accounts) CreateToken(ctx context.Context, spec TokenSpec) (string, int
 }
 
 // RevokeToken revokes a token by id.
-func (a *Accounts) RevokeToken(ctx context.Context, id int64) error { return a.store.RevokeToken(ctx, id) }
+func (a *Accounts) RevokeToken(ctx context.Context, id int64) error {
+	return a.store.RevokeToken(ctx, id)
+}
 
 // AuditLog returns the newest audit entries first.
 func (a *Accounts) AuditLog(ctx context.Context, limit int) ([]AuditEntry, error) {

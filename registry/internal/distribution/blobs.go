@@ -21,14 +21,20 @@ func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, rt route) erro
 	if err != nil {
 		return err
 	}
-	if _, err := h.meta.blobSize(r.Context(), rt.name, d); err != nil {
+	size, err := h.meta.blobSize(r.Context(), rt.name, d)
+	if err != nil {
 		return err
 	}
-	f, _, err := h.cfg.Blobs.Open(r.Context(), d)
+	f, stored, err := h.cfg.Blobs.Open(r.Context(), d)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
+	if stored != size {
+		// Verified on upload, so the store was damaged since: never serve it.
+		h.log.Error("stored blob has the wrong size", "digest", d, "stored", stored, "recorded", size)
+		return fmt.Errorf("distribution: blob %s is damaged in the store", d)
+	}
 	hd := w.Header()
 	hd.Set("Content-Type", "application/octet-stream")
 	hd.Set("Docker-Content-Digest", d.String())

@@ -32,9 +32,10 @@ import (
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
 type env struct {
-	srv   *httptest.Server
-	host  string
-	blobs *distribution.FS
+	srv     *httptest.Server
+	host    string
+	blobs   *distribution.FS
+	blobDir string
 }
 
 func newEnv(t *testing.T) *env {
@@ -44,7 +45,8 @@ func newEnv(t *testing.T) *env {
 	if err := distribution.Migrate(ctx, pool); err != nil { // idempotent
 		t.Fatal(err)
 	}
-	blobs, err := distribution.NewFS(t.TempDir())
+	blobDir := t.TempDir()
+	blobs, err := distribution.NewFS(blobDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +61,7 @@ func newEnv(t *testing.T) *env {
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &env{srv: srv, host: strings.TrimPrefix(srv.URL, "http://"), blobs: blobs}
+	return &env{srv: srv, host: strings.TrimPrefix(srv.URL, "http://"), blobs: blobs, blobDir: blobDir}
 }
 
 func (e *env) repo(t *testing.T, name string) *remote.Repository {
@@ -542,7 +544,8 @@ func TestWrongDigestSession(t *testing.T) {
 
 func TestAuthorizer(t *testing.T) {
 	pool := pgtest.NewDB(t).Pool(t, distribution.Migrate)
-	blobs, err := distribution.NewFS(t.TempDir())
+	blobDir := t.TempDir()
+	blobs, err := distribution.NewFS(blobDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -565,5 +568,23 @@ func TestAuthorizer(t *testing.T) {
 	resp, _ = e.do(t, http.MethodGet, "/v2/", nil, nil)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("pull: %d", resp.StatusCode)
+	}
+}
+
+// TestDamagedBlobNotServed: a stored blob whose size no longer matches
+// what was verified on upload is refused, not served.
+func TestDamagedBlobNotServed(t *testing.T) {
+	e := newEnv(t)
+	d := e.pushBlob(t, "a", []byte("a verified blob"))
+	if resp, _ := e.do(t, http.MethodGet, "/v2/a/blobs/"+d.String(), nil, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET before damage: %s", resp.Status)
+	}
+	p := filepath.Join(e.blobDir, "blobs", "sha256", d.Encoded()[:2], d.Encoded())
+	if err := os.Truncate(p, 3); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := e.do(t, http.MethodGet, "/v2/a/blobs/"+d.String(), nil, nil)
+	if resp.StatusCode != http.StatusInternalServerError || strings.Contains(string(body), "a v") {
+		t.Fatalf("GET of a damaged blob: %s %q", resp.Status, body)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -33,7 +34,33 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 // meta is the metadata store. Its methods wrap their errors once, with the
 // operation, and translate "no rows" into this package's not-found errors.
 type meta struct {
-	pool *pgxpool.Pool
+	pool  *pgxpool.Pool
+	links linkCache
+}
+
+// linkCache remembers confirmed (repository, blob) links and their sizes,
+// up to a bound past which it starts over.
+type linkCache struct {
+	mu sync.RWMutex
+	m  map[string]int64
+}
+
+const maxCachedLinks = 100_000
+
+func (c *linkCache) get(key string) (int64, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	size, ok := c.m[key]
+	return size, ok
+}
+
+func (c *linkCache) put(key string, size int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCachedLinks {
+		c.m = make(map[string]int64)
+	}
+	c.m[key] = size
 }
 
 type querier interface {
@@ -77,8 +104,22 @@ func (m *meta) linkBlob(ctx context.Context, repo string, d digest.Digest, size 
 	})
 }
 
-// blobSize returns the size of blob d in repo, or ErrBlobUnknown.
+// blobSize returns the size of blob d in repo, or ErrBlobUnknown. Links
+// are never removed (there is no deletion yet), so confirmed ones are
+// cached: a pull then costs no query.
 func (m *meta) blobSize(ctx context.Context, repo string, d digest.Digest) (int64, error) {
+	key := repo + "@" + d.String()
+	if size, ok := m.links.get(key); ok {
+		return size, nil
+	}
+	size, err := m.queryBlobSize(ctx, repo, d)
+	if err == nil {
+		m.links.put(key, size)
+	}
+	return size, err
+}
+
+func (m *meta) queryBlobSize(ctx context.Context, repo string, d digest.Digest) (int64, error) {
 	var size int64
 	err := m.pool.QueryRow(ctx, `SELECT b.size FROM distribution.repository_blobs b
 		JOIN distribution.repositories r ON r.id = b.repository_id
