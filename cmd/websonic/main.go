@@ -154,6 +154,7 @@ func serve(args []string, stderr io.Writer) error {
 	modules := fs.String("modules-dir", env("WEBSONIC_MODULES_DIR", ""), "load local unsigned module builds from this folder, approving all they ask: development only (WEBSONIC_MODULES_DIR)")
 	secure := fs.Bool("secure-cookies", env("WEBSONIC_SECURE_COOKIES", "") == "true", "mark session cookies Secure: set when serving over HTTPS (WEBSONIC_SECURE_COOKIES=true)")
 	registryURL := fs.String("registry", env("WEBSONIC_REGISTRY", ""), "install and update modules from this registry (WEBSONIC_REGISTRY)")
+	pullToken := fs.String("registry-token", env("WEBSONIC_REGISTRY_PULL_TOKEN", ""), "token to pull with, for a registry with --private-pulls (WEBSONIC_REGISTRY_PULL_TOKEN)")
 	trustedRoot := fs.String("trusted-root", env("WEBSONIC_TRUSTED_ROOT", ""), "the registry's pinned root.json, from its publisher; used on first start (WEBSONIC_TRUSTED_ROOT)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -176,7 +177,7 @@ func serve(args []string, stderr io.Writer) error {
 	start := time.Now()
 	srv, err := server.Open(ctx, server.Config{
 		Addr: *addr, DataDir: c.dataDir, DatabaseURL: c.databaseURL, ModulesDir: *modules,
-		SecureCookies: *secure, Registry: *registryURL, TrustedRoot: root, Logger: log,
+		SecureCookies: *secure, Registry: *registryURL, TrustedRoot: root, RegistryToken: *pullToken, Logger: log,
 	})
 	if err != nil {
 		return err

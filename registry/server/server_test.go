@@ -62,11 +62,14 @@ type env struct {
 	root     []byte
 	tokens   map[string]string // scope name -> token
 	packages string
+	private  bool // PrivatePulls
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvWith(t, false) }
+
+func newEnvWith(t *testing.T, privatePulls bool) *env {
 	t.Helper()
-	e := &env{
+	e := &env{private: privatePulls,
 		t: t, db: pgtest.NewDB(t), dataDir: t.TempDir(), tokens: map[string]string{}, packages: t.TempDir(),
 		online:  tufrepo.Keys{Snapshot: tufrepo.Role{Signers: []signature.Signer{newSigner(t)}}, Timestamp: tufrepo.Role{Signers: []signature.Signer{newSigner(t)}}},
 		offline: tufrepo.Keys{Root: tufrepo.Role{Signers: []signature.Signer{newSigner(t)}}, Targets: tufrepo.Role{Signers: []signature.Signer{newSigner(t)}}},
@@ -99,7 +102,7 @@ func newEnv(t *testing.T) *env {
 func (e *env) start(cur *atomic.Pointer[server.Server]) {
 	e.t.Helper()
 	reg, err := server.Open(context.Background(), server.Config{
-		DataDir: e.dataDir, DatabaseURL: e.db.URL, OnlineKeys: e.online, RenewEvery: time.Hour,
+		DataDir: e.dataDir, DatabaseURL: e.db.URL, OnlineKeys: e.online, RenewEvery: time.Hour, PrivatePulls: e.private,
 		Now:    func() time.Time { return time.Now().Add(time.Duration(e.shift.Load())) },
 		Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: os.Stderr}),
 	})
@@ -459,5 +462,28 @@ func TestRenewAndRotate(t *testing.T) {
 	}
 	if l, err := c.Latest("blog", tufrepo.ChannelStable); err != nil || l.Version != "1.2.0" {
 		t.Fatalf("latest after rotation = %v, %v", l, err)
+	}
+}
+
+// TestPrivatePulls: with PrivatePulls a blob needs a valid token; TUF
+// metadata stays public (it is signed and says nothing secret).
+func TestPrivatePulls(t *testing.T) {
+	e := newEnvWith(t, true)
+	rel, err := e.publisher("blog").Publish(context.Background(), e.pkg("blog", "1.0.0"), tufrepo.ChannelStable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := "/v2/modules/blog/manifests/" + rel.ManifestDigest
+	if r := e.get(path); r.StatusCode != http.StatusUnauthorized || !strings.Contains(r.Header.Get("WWW-Authenticate"), "/v1/token") {
+		t.Fatalf("anonymous pull: %s %q", r.Status, r.Header.Get("WWW-Authenticate"))
+	}
+	if r := e.get(path, "Authorization", "Bearer wsp_forged"); r.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("pull with a forged token: %s", r.Status)
+	}
+	if r := e.get(path, "Authorization", "Bearer "+e.tokens["chat"]); r.StatusCode != http.StatusOK {
+		t.Fatalf("pull with a valid token: %s", r.Status)
+	}
+	if r := e.get("/v1/tuf/timestamp.json"); r.StatusCode != http.StatusOK {
+		t.Fatalf("timestamp with private pulls: %s", r.Status)
 	}
 }

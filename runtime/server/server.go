@@ -51,6 +51,8 @@ type Config struct {
 	// `websonic keys init` writes it). It is trusted on first use only:
 	// later runs follow the verified rotations kept in DataDir/updates.
 	TrustedRoot []byte
+	// RegistryToken pulls from a registry that requires a token.
+	RegistryToken string
 	// UpdateInterval is how often Serve checks for updates besides the
 	// registry's watch stream (10 minutes).
 	UpdateInterval time.Duration
@@ -165,7 +167,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 		if s.updater, err = updater.New(ctx, updater.Config{
 			Registry: cfg.Registry, Root: cfg.TrustedRoot, Dir: filepath.Join(cfg.DataDir, "updates"), Pool: s.db.Pool,
-			Runtime: swapper{s}, Interval: cfg.UpdateInterval, Logger: s.log.Named("updater"),
+			Runtime: swapper{s}, Interval: cfg.UpdateInterval, Token: cfg.RegistryToken, Logger: s.log.Named("updater"),
 		}); err != nil {
 			return nil, fmt.Errorf("server: %w", err)
 		}

@@ -22,6 +22,7 @@ import (
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content/oci"
 	"oras.land/oras-go/v2/registry/remote"
+	"oras.land/oras-go/v2/registry/remote/auth"
 
 	"github.com/websonic/websonic/internal/ocipkg"
 	"github.com/websonic/websonic/internal/tufrepo"
@@ -88,6 +89,9 @@ type Config struct {
 	// Interval is how often Run checks for updates besides the watch
 	// stream's notices (10 minutes).
 	Interval time.Duration
+	// Token is a bearer token for registries that require one to pull
+	// (registry serve --private-pulls); "" pulls anonymously.
+	Token string
 	// HTTPClient reaches the registry; nil means a client with a 2 minute
 	// timeout.
 	HTTPClient *http.Client
@@ -276,6 +280,12 @@ func (u *Updater) repository(module string) (*remote.Repository, error) {
 	}
 	repo.PlainHTTP = u.plain
 	repo.Client = u.cfg.HTTPClient
+	if u.cfg.Token != "" {
+		repo.Client = &auth.Client{
+			Client:     u.cfg.HTTPClient,
+			Credential: auth.StaticCredential(u.host, auth.Credential{AccessToken: u.cfg.Token}),
+		}
+	}
 	return repo, nil
 }
 
