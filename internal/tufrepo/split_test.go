@@ -11,6 +11,8 @@ import (
 
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/websonic/websonic/internal/signing/signingtest"
 )
 
 // split is a publisher and a registry holding their own keys only.
@@ -184,7 +186,7 @@ func TestAcceptTargetsRejects(t *testing.T) {
 		want error
 	}{
 		{"not JSON", []byte("{"), ErrRejected},
-		{"signed by an unknown key", reSign(func(*metadata.Metadata[metadata.TargetsType]) {}, newSigner(t)), ErrRejected},
+		{"signed by an unknown key", reSign(func(*metadata.Metadata[metadata.TargetsType]) {}, signingtest.NewSigner(t)), ErrRejected},
 		{"signed by the snapshot key", reSign(func(*metadata.Metadata[metadata.TargetsType]) {}, s.regKeys.Snapshot.Signers...), ErrRejected},
 		{"replayed current version", s.registry.State().Targets, ErrRejected},
 		{"stale version", stale, ErrRejected},
@@ -238,7 +240,7 @@ func TestAcceptRoot(t *testing.T) {
 	if _, err := s.registry.AcceptTargets(s.signed(t, addRelease(t, "blog", "1.0.0")), nil); err != nil {
 		t.Fatal(err)
 	}
-	newRoot, newTargets := newSigner(t), newSigner(t)
+	newRoot, newTargets := signingtest.NewSigner(t), signingtest.NewSigner(t)
 	next := s.pubKeys
 	next.Root = Role{Signers: []signature.Signer{newRoot}}
 	next.Targets = Role{Signers: []signature.Signer{newTargets}}

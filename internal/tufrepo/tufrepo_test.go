@@ -3,9 +3,6 @@ package tufrepo
 import (
 	"bytes"
 	"context"
-	"crypto"
-	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -21,6 +18,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/websonic/websonic/internal/signing"
+	"github.com/websonic/websonic/internal/signing/signingtest"
 )
 
 // publisherKeys are loaded once through internal/signing (an scrypt
@@ -56,20 +54,6 @@ func loadKeys(t testing.TB) Keys {
 		Snapshot:  Role{Signers: []signature.Signer{publisherKeys[2]}},
 		Timestamp: Role{Signers: []signature.Signer{publisherKeys[3]}},
 	}
-}
-
-// newSigner is a fresh ed25519 sigstore signer (no scrypt: cheap).
-func newSigner(t testing.TB) signature.Signer {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := signature.LoadSignerVerifier(priv, crypto.SHA256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
 
 // env is a repository served by an httptest server from maps the tests
@@ -282,7 +266,7 @@ func TestAttacks(t *testing.T) {
 			attack: func(t *testing.T, e *env) error {
 				e.add("blog", "1.1.0", ChannelStable)
 				e.publish()
-				e.setMeta("timestamp.json", resign(t, metadata.Timestamp(), e.getMeta("timestamp.json"), newSigner(t)))
+				e.setMeta("timestamp.json", resign(t, metadata.Timestamp(), e.getMeta("timestamp.json"), signingtest.NewSigner(t)))
 				return e.client.Refresh(context.Background())
 			},
 			wantErr:    ErrBadSignature,
@@ -293,7 +277,7 @@ func TestAttacks(t *testing.T) {
 			attack: func(t *testing.T, e *env) error {
 				e.add("blog", "1.1.0", ChannelStable)
 				e.publish()
-				e.setMeta("targets.json", resign(t, metadata.Targets(), e.getMeta("targets.json"), newSigner(t)))
+				e.setMeta("targets.json", resign(t, metadata.Targets(), e.getMeta("targets.json"), signingtest.NewSigner(t)))
 				return e.client.Refresh(context.Background())
 			},
 			wantErr:    ErrBadSignature,
@@ -353,8 +337,8 @@ func TestAttacks(t *testing.T) {
 			name: "root rotation signed only by the new key",
 			attack: func(t *testing.T, e *env) error {
 				next := e.keys
-				next.Root = Role{Signers: []signature.Signer{newSigner(t)}}
-				next.Timestamp = Role{Signers: []signature.Signer{newSigner(t)}}
+				next.Root = Role{Signers: []signature.Signer{signingtest.NewSigner(t)}}
+				next.Timestamp = Role{Signers: []signature.Signer{signingtest.NewSigner(t)}}
 				root, err := e.repo.newRoot(2, next)
 				if err != nil {
 					t.Fatal(err)
@@ -453,13 +437,13 @@ func TestRotateRoot(t *testing.T) {
 
 	oldRoot := e.keys.Root.Signers
 	next := Keys{
-		Root:      Role{Signers: []signature.Signer{newSigner(t), newSigner(t)}, Threshold: 2},
-		Targets:   Role{Signers: []signature.Signer{newSigner(t)}},
+		Root:      Role{Signers: []signature.Signer{signingtest.NewSigner(t), signingtest.NewSigner(t)}, Threshold: 2},
+		Targets:   Role{Signers: []signature.Signer{signingtest.NewSigner(t)}},
 		Snapshot:  e.keys.Snapshot,
-		Timestamp: Role{Signers: []signature.Signer{newSigner(t)}},
+		Timestamp: Role{Signers: []signature.Signer{signingtest.NewSigner(t)}},
 	}
 	// Refused: not signed by the current root keys.
-	for name, signers := range map[string][]signature.Signer{"no old keys": nil, "unknown old key": {newSigner(t)}} {
+	for name, signers := range map[string][]signature.Signer{"no old keys": nil, "unknown old key": {signingtest.NewSigner(t)}} {
 		if err := e.repo.RotateRoot(next, signers); !errors.Is(err, ErrThreshold) {
 			t.Fatalf("%s: RotateRoot = %v, want ErrThreshold", name, err)
 		}
@@ -576,7 +560,7 @@ func TestLatestChannels(t *testing.T) {
 
 func TestThresholds(t *testing.T) {
 	keys := loadKeys(t)
-	keys.Targets = Role{Signers: []signature.Signer{newSigner(t), newSigner(t)}, Threshold: 2}
+	keys.Targets = Role{Signers: []signature.Signer{signingtest.NewSigner(t), signingtest.NewSigner(t)}, Threshold: 2}
 	repo, err := New(keys, Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -594,9 +578,9 @@ func TestThresholds(t *testing.T) {
 		role Role
 	}{
 		{"no signers", Role{}},
-		{"threshold above signers", Role{Signers: []signature.Signer{newSigner(t)}, Threshold: 2}},
+		{"threshold above signers", Role{Signers: []signature.Signer{signingtest.NewSigner(t)}, Threshold: 2}},
 		{"same key twice", Role{Signers: []signature.Signer{keys.Root.Signers[0], keys.Root.Signers[0]}, Threshold: 2}},
-		{"negative threshold", Role{Signers: []signature.Signer{newSigner(t)}, Threshold: -1}},
+		{"negative threshold", Role{Signers: []signature.Signer{signingtest.NewSigner(t)}, Threshold: -1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,9 +3,6 @@ package server_test
 import (
 	"bytes"
 	"context"
-	"crypto"
-	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +24,7 @@ import (
 	"github.com/websonic/websonic/internal/ocipkg"
 	"github.com/websonic/websonic/internal/pgtest"
 	"github.com/websonic/websonic/internal/publish"
+	"github.com/websonic/websonic/internal/signing/signingtest"
 	"github.com/websonic/websonic/internal/tufrepo"
 	"github.com/websonic/websonic/internal/watch"
 	"github.com/websonic/websonic/registry/internal/publishers"
@@ -34,19 +32,6 @@ import (
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
-
-func newSigner(t testing.TB) signature.Signer {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := signature.LoadSignerVerifier(priv, crypto.SHA256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
 
 // env is a registry served over HTTP, an admin and a publisher.
 type env struct {
@@ -71,8 +56,8 @@ func newEnvWith(t *testing.T, privatePulls bool) *env {
 	t.Helper()
 	e := &env{private: privatePulls,
 		t: t, db: pgtest.NewDB(t), dataDir: t.TempDir(), tokens: map[string]string{}, packages: t.TempDir(),
-		online:  tufrepo.Keys{Snapshot: tufrepo.Role{Signers: []signature.Signer{newSigner(t)}}, Timestamp: tufrepo.Role{Signers: []signature.Signer{newSigner(t)}}},
-		offline: tufrepo.Keys{Root: tufrepo.Role{Signers: []signature.Signer{newSigner(t)}}, Targets: tufrepo.Role{Signers: []signature.Signer{newSigner(t)}}},
+		online:  tufrepo.Keys{Snapshot: tufrepo.Role{Signers: []signature.Signer{signingtest.NewSigner(t)}}, Timestamp: tufrepo.Role{Signers: []signature.Signer{signingtest.NewSigner(t)}}},
+		offline: tufrepo.Keys{Root: tufrepo.Role{Signers: []signature.Signer{signingtest.NewSigner(t)}}, Targets: tufrepo.Role{Signers: []signature.Signer{signingtest.NewSigner(t)}}},
 	}
 	// One handler whose registry can be replaced (restart) behind a fixed URL.
 	var cur atomic.Pointer[server.Server]
@@ -256,7 +241,7 @@ func TestPublishRefused(t *testing.T) {
 			return err
 		}, "401"},
 		{"signed by an unknown targets key", func() error {
-			return putTargets(t, e, "blog", resignTargets(t, e, newSigner(t)))
+			return putTargets(t, e, "blog", resignTargets(t, e, signingtest.NewSigner(t)))
 		}, "not signed by a threshold"},
 		{"an older targets replayed", func() error {
 			return putTargets(t, e, "blog", e.reg.TUF().Repo().State().Targets)
@@ -269,7 +254,7 @@ func TestPublishRefused(t *testing.T) {
 			return e.publisher("chat").Revoke(ctx, "blog", "1.0.0")
 		}, "may not publish or revoke blog"},
 		{"a root update without an admin token", func() error {
-			_, err := e.publisher("blog").Rotate(ctx, tufrepo.Keys{Root: tufrepo.Role{Signers: []signature.Signer{newSigner(t)}}, Targets: e.offline.Targets})
+			_, err := e.publisher("blog").Rotate(ctx, tufrepo.Keys{Root: tufrepo.Role{Signers: []signature.Signer{signingtest.NewSigner(t)}}, Targets: e.offline.Targets})
 			return err
 		}, "admin token"},
 	}
@@ -402,7 +387,7 @@ func TestRestartKeepsState(t *testing.T) {
 		t.Fatalf("latest after restart = %v, %v", l, err)
 	}
 	// A registry holding other online keys refuses to serve this root.
-	foreign := tufrepo.Keys{Snapshot: tufrepo.Role{Signers: []signature.Signer{newSigner(t)}}, Timestamp: e.online.Timestamp}
+	foreign := tufrepo.Keys{Snapshot: tufrepo.Role{Signers: []signature.Signer{signingtest.NewSigner(t)}}, Timestamp: e.online.Timestamp}
 	_, err := server.Open(ctx, server.Config{DataDir: e.dataDir, DatabaseURL: e.db.URL, OnlineKeys: foreign})
 	if err == nil || !strings.Contains(err.Error(), "does not list this registry's snapshot key") {
 		t.Fatalf("Open with foreign online keys = %v", err)
@@ -428,7 +413,7 @@ func TestRenewAndRotate(t *testing.T) {
 	}
 	e.shift.Store(0)
 
-	next := tufrepo.Keys{Root: tufrepo.Role{Signers: []signature.Signer{newSigner(t)}}, Targets: tufrepo.Role{Signers: []signature.Signer{newSigner(t)}}}
+	next := tufrepo.Keys{Root: tufrepo.Role{Signers: []signature.Signer{signingtest.NewSigner(t)}}, Targets: tufrepo.Role{Signers: []signature.Signer{signingtest.NewSigner(t)}}}
 	admin := e.publisher("admin")
 	if _, err := admin.Publish(ctx, e.pkg("blog", "1.0.0"), tufrepo.ChannelStable); err != nil {
 		t.Fatal(err)

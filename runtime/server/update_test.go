@@ -3,9 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"crypto"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,25 +26,13 @@ import (
 
 	"github.com/websonic/websonic/internal/pgtest"
 	"github.com/websonic/websonic/internal/publish"
+	"github.com/websonic/websonic/internal/signing/signingtest"
 	"github.com/websonic/websonic/internal/tufrepo"
 	registry "github.com/websonic/websonic/registry/server"
 	"github.com/websonic/websonic/runtime/internal/engine"
 	"github.com/websonic/websonic/runtime/internal/modhost"
 	"github.com/websonic/websonic/runtime/internal/updater"
 )
-
-func newTestSigner(t testing.TB) signature.Signer {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := signature.LoadSignerVerifier(priv, crypto.SHA256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
 
 // updateEnv is a registry, a publisher, an attacker's proxy in front of
 // the registry, and a runtime that installs through the proxy.
@@ -71,8 +56,8 @@ func newUpdateEnv(t *testing.T) *updateEnv {
 	ctx := context.Background()
 	e := &updateEnv{t: t, pkgs: t.TempDir(), dataDir: t.TempDir()}
 	e.online = tufrepo.Keys{
-		Snapshot:  tufrepo.Role{Signers: []signature.Signer{newTestSigner(t)}},
-		Timestamp: tufrepo.Role{Signers: []signature.Signer{newTestSigner(t)}},
+		Snapshot:  tufrepo.Role{Signers: []signature.Signer{signingtest.NewSigner(t)}},
+		Timestamp: tufrepo.Role{Signers: []signature.Signer{signingtest.NewSigner(t)}},
 	}
 	reg, err := registry.Open(ctx, registry.Config{
 		DataDir: t.TempDir(), DatabaseURL: pgtest.NewDB(t).URL, OnlineKeys: e.online, RenewEvery: time.Hour,
@@ -101,7 +86,7 @@ func newUpdateEnv(t *testing.T) *updateEnv {
 	}
 	e.pub = &publish.Publisher{
 		Registry: e.regSrv.URL, Token: admin, CacheDir: t.TempDir(),
-		Keys: tufrepo.Keys{Root: tufrepo.Role{Signers: []signature.Signer{newTestSigner(t)}}, Targets: tufrepo.Role{Signers: []signature.Signer{newTestSigner(t)}}},
+		Keys: tufrepo.Keys{Root: tufrepo.Role{Signers: []signature.Signer{signingtest.NewSigner(t)}}, Targets: tufrepo.Role{Signers: []signature.Signer{signingtest.NewSigner(t)}}},
 	}
 	if e.root, err = e.pub.Init(ctx); err != nil {
 		t.Fatal(err)
@@ -303,7 +288,7 @@ func TestUpdateAttacks(t *testing.T) {
 		want       string
 	}{
 		{"timestamp signed by an unknown key", "/v1/tuf/timestamp.json", func(map[string][]byte) func(http.ResponseWriter) {
-			return serve(resignTimestamp(func(m *metadata.Metadata[metadata.TimestampType]) { m.Signed.Version++ }, newTestSigner(t)))
+			return serve(resignTimestamp(func(m *metadata.Metadata[metadata.TimestampType]) { m.Signed.Version++ }, signingtest.NewSigner(t)))
 		}, "not signed by trusted keys"},
 		{"replayed older timestamp", "/v1/tuf/timestamp.json", func(map[string][]byte) func(http.ResponseWriter) {
 			return serve(oldMeta["timestamp.json"])
