@@ -2,9 +2,6 @@ package bench
 
 import (
 	"context"
-	"crypto"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -19,6 +16,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/websonic/websonic/internal/pgtest"
+	"github.com/websonic/websonic/internal/signing/signingtest"
 	"github.com/websonic/websonic/internal/tufrepo"
 	"github.com/websonic/websonic/registry/server"
 )
@@ -60,19 +58,6 @@ func logger() hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{Name: "regbench", Level: hclog.Warn, Output: os.Stderr})
 }
 
-func newSigner(b *testing.B) signature.Signer {
-	b.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := signature.LoadSignerVerifier(priv, crypto.SHA256)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return s
-}
-
 // registry is a registry on a fresh pgtest database, served by its own
 // Serve (the production http.Server settings) on a loopback listener.
 type registry struct {
@@ -88,9 +73,9 @@ func openRegistry(b *testing.B) *registry {
 	db := pgtest.NewDB(b)
 	r := &registry{
 		dataDir: b.TempDir(),
-		offline: tufrepo.Keys{Root: tufrepo.Role{Signers: []signature.Signer{newSigner(b)}}, Targets: tufrepo.Role{Signers: []signature.Signer{newSigner(b)}}},
+		offline: tufrepo.Keys{Root: tufrepo.Role{Signers: []signature.Signer{signingtest.NewSigner(b)}}, Targets: tufrepo.Role{Signers: []signature.Signer{signingtest.NewSigner(b)}}},
 	}
-	online := tufrepo.Keys{Snapshot: tufrepo.Role{Signers: []signature.Signer{newSigner(b)}}, Timestamp: tufrepo.Role{Signers: []signature.Signer{newSigner(b)}}}
+	online := tufrepo.Keys{Snapshot: tufrepo.Role{Signers: []signature.Signer{signingtest.NewSigner(b)}}, Timestamp: tufrepo.Role{Signers: []signature.Signer{signingtest.NewSigner(b)}}}
 	srv, err := server.Open(context.Background(), server.Config{
 		DataDir: r.dataDir, DatabaseURL: db.URL, OnlineKeys: online,
 		RenewEvery: time.Hour, // nothing re-signed mid-run
