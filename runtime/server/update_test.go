@@ -633,3 +633,27 @@ func TestStagedCapabilities(t *testing.T) {
 		t.Fatalf("second approve = %v", err)
 	}
 }
+
+// TestModuleCannotPinItself: a hostile release forges migration marks with
+// its own database role; the publisher revokes it and ships a fix, which
+// installs (the runtime's own migration ledger is what counts).
+func TestModuleCannotPinItself(t *testing.T) {
+	e := newUpdateEnv(t)
+	ctx := context.Background()
+	e.publishVersion("1.0.0", withMigrations(migNotes))
+	if _, err := e.updater().Install(ctx, "versioned", "", tufrepo.ChannelStable, updater.PolicyAuto); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.site.srv.Module("versioned").DB().Pool().Exec(ctx,
+		`INSERT INTO _migrations (name, checksum) VALUES ('zz_pin', '\x00')`); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.pub.Revoke(ctx, "versioned", "1.0.0"); err != nil {
+		t.Fatal(err)
+	}
+	e.publishVersion("1.1.0", withMigrations(migNotes, migAuthor), withDistinctWasm("1.1.0"))
+	if err := e.updater().Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.site.wantServing(t, "1.1.0")
+}

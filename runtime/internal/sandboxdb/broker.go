@@ -167,7 +167,7 @@ func (b *Broker) Open(ctx context.Context, m *manifest.Manifest, views []string,
 		return nil, fmt.Errorf("sandboxdb: pool %s: %w", m.Name, err)
 	}
 	d := &ModuleDB{name: m.Name, pool: pool, maxRes: b.cfg.MaxResultBytes, conns: handlesPerCall}
-	if err := d.migrate(ctx, m, migrations, b.cfg.MigrationTimeout, opts.Rollback); err != nil {
+	if err := d.migrate(ctx, b.cfg.Admin, m, migrations, b.cfg.MigrationTimeout, opts.Rollback); err != nil {
 		pool.Close()
 		return nil, err
 	}
@@ -338,6 +338,10 @@ func (b *Broker) provision(ctx context.Context, m *manifest.Manifest, role, sche
 			"GRANT "+r+" TO CURRENT_USER",
 			"DO $$ BEGIN EXECUTE format('GRANT CONNECT ON DATABASE %I TO "+escapeForFormat(r)+"', current_database()); END $$",
 			"CREATE SCHEMA IF NOT EXISTS "+s+" AUTHORIZATION "+r,
+			// The module owns its schema, so it can drop _migrations and
+			// make its own: a table the runtime does not own is replaced.
+			"DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = "+quoteLiteral(schema)+
+				" AND tablename = '_migrations' AND tableowner <> current_user) THEN DROP TABLE "+s+"._migrations CASCADE; END IF; END $$",
 			"CREATE TABLE IF NOT EXISTS "+s+"._migrations (name text PRIMARY KEY, checksum bytea NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
 			"REVOKE ALL ON "+s+"._migrations FROM "+r,
 			"GRANT SELECT, INSERT ON "+s+"._migrations TO "+r,
@@ -362,29 +366,76 @@ func setPassword(r, password string) string {
 
 // migrate applies the manifest's migrations the module has not seen, in
 // order, each in one transaction under the module's role together with its
-// record in mod_<name>._migrations. Migrations are forward-only: a recorded
-// migration whose SQL changed, or that the package no longer lists, is an
-// error, found before anything is applied; with rollback, a package whose
-// migrations are a prefix of the applied ones is accepted (OpenOptions).
-func (d *ModuleDB) migrate(ctx context.Context, m *manifest.Manifest, files map[string][]byte, timeout time.Duration, rollback bool) error {
+// mark in mod_<name>._migrations, then records it in the runtime's ledger
+// websonic.module_migrations, which is what counts: the module's role can
+// write its own schema. A mark without a ledger entry (the runtime stopped
+// between the two commits) is adopted when it names the next listed
+// migration with its checksum; any other mark is deleted. Migrations are
+// forward-only: a recorded migration whose SQL changed, or that the package
+// no longer lists, is an error, found before anything is applied; with
+// rollback, a package whose migrations are a prefix of the applied ones is
+// accepted (OpenOptions).
+func (d *ModuleDB) migrate(ctx context.Context, admin *pgxpool.Pool, m *manifest.Manifest, files map[string][]byte, timeout time.Duration, rollback bool) error {
 	type record struct {
 		name string
 		sum  []byte
 	}
+	fail := func(err error) error { return fmt.Errorf("%w: %s: %w", ErrMigration, m.Name, err) }
 	var applied []record // in the order applied
-	rows, err := d.pool.Query(ctx, `SELECT name, checksum FROM _migrations ORDER BY applied_at, name`)
+	rows, err := admin.Query(ctx, `SELECT name, checksum FROM websonic.module_migrations WHERE module = $1 ORDER BY seq`, m.Name)
 	if err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrMigration, m.Name, err)
+		return fail(err)
 	}
 	for rows.Next() {
 		var r record
 		if err := rows.Scan(&r.name, &r.sum); err != nil {
-			return fmt.Errorf("%w: %s: %w", ErrMigration, m.Name, err)
+			return fail(err)
 		}
 		applied = append(applied, r)
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrMigration, m.Name, err)
+		return fail(err)
+	}
+	ledger := func(name string, sum []byte) error {
+		_, err := admin.Exec(ctx, `INSERT INTO websonic.module_migrations (module, name, checksum) VALUES ($1, $2, $3)`, m.Name, name, sum)
+		return err
+	}
+	// Adopt the marks of migrations that committed without their ledger
+	// entry, in listed order; forget every other mark.
+	marksTable := pgx.Identifier{Schema(m.Name), "_migrations"}.Sanitize()
+	marks := map[string][]byte{}
+	if rows, err := admin.Query(ctx, `SELECT name, checksum FROM `+marksTable); err == nil {
+		for rows.Next() {
+			var r record
+			if rows.Scan(&r.name, &r.sum) == nil {
+				marks[r.name] = r.sum
+			}
+		}
+		rows.Close()
+	}
+	known := map[string]bool{}
+	for _, r := range applied {
+		known[r.name] = true
+	}
+	for _, name := range m.Migrations {
+		if known[name] {
+			continue
+		}
+		sum := sha256.Sum256(files[name])
+		if mark, ok := marks[name]; !ok || !bytes.Equal(mark, sum[:]) {
+			break
+		}
+		if err := ledger(name, sum[:]); err != nil {
+			return fail(err)
+		}
+		applied, known[name] = append(applied, record{name, sum[:]}), true
+	}
+	var names []string
+	for name := range known {
+		names = append(names, name)
+	}
+	if _, err := admin.Exec(ctx, `DELETE FROM `+marksTable+` WHERE NOT (name = ANY($1))`, names); err != nil {
+		return fail(fmt.Errorf("clear unknown marks: %w", err))
 	}
 	sumOf := map[string][]byte{}
 	for _, r := range applied {
@@ -440,6 +491,9 @@ func (d *ModuleDB) migrate(ctx context.Context, m *manifest.Manifest, files map[
 		}
 		if err != nil {
 			return fmt.Errorf("%w: %s: %s: %w", ErrMigration, m.Name, name, err)
+		}
+		if err := ledger(name, sum[:]); err != nil {
+			return fmt.Errorf("%w: %s: %s applied, but not recorded (it is adopted at the next start): %w", ErrMigration, m.Name, name, err)
 		}
 	}
 	return nil

@@ -461,3 +461,74 @@ func TestUpdateGrants(t *testing.T) {
 		t.Error("Grant accepted a view the manifest does not ask for")
 	}
 }
+
+// TestMigrationLedger: the runtime's ledger, not the module-writable marks
+// in mod_<name>._migrations, says what was applied. A module cannot pin
+// itself with a forged mark, nor by replacing the marks table; a mark left
+// by a crash between a migration's commit and its ledger entry is adopted,
+// so the migration does not run twice.
+func TestMigrationLedger(t *testing.T) {
+	b, admin, _ := newBroker(t, Config{})
+	ctx := context.Background()
+	one, two := "migrations/001_one.sql", "migrations/002_two.sql"
+	files := map[string][]byte{
+		one: []byte(`CREATE TABLE items (id int PRIMARY KEY);`),
+		two: []byte(`ALTER TABLE items ADD COLUMN name text;`),
+	}
+	open := func(migs ...string) error {
+		d, err := b.Open(ctx, testManifest("shop", nil, migs...), nil, files, OpenOptions{Update: true})
+		if err == nil {
+			d.Close()
+		}
+		return err
+	}
+	asModule := func(sql string) {
+		t.Helper()
+		d, err := b.Open(ctx, testManifest("shop", nil, one), nil, files, OpenOptions{Update: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		if _, err := d.Pool().Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	if err := open(one); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		name   string
+		module string // what the module does with its own role first
+	}{
+		{"a forged mark", `INSERT INTO _migrations (name, checksum) VALUES ('zz_pin', '\x00')`},
+		{"a forged mark of the next migration", `INSERT INTO _migrations (name, checksum) VALUES ('migrations/002_two.sql', '\x00')`},
+		{"a marks table of its own", `DROP TABLE _migrations; CREATE TABLE _migrations (name text PRIMARY KEY, checksum bytea NOT NULL, applied_at timestamptz NOT NULL DEFAULT now()); INSERT INTO _migrations (name, checksum) VALUES ('zz_pin', '\x00')`},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			asModule(st.module)
+			if err := open(one); err != nil {
+				t.Fatalf("the same version after %s: %v", st.name, err)
+			}
+		})
+	}
+	if err := open(one, two); err != nil {
+		t.Fatalf("the next version after the module's forgeries: %v", err)
+	}
+	var hasName bool
+	if err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = 'mod_shop' AND table_name = 'items' AND column_name = 'name')`).Scan(&hasName); err != nil || !hasName {
+		t.Fatalf("002 did not run (%v)", err)
+	}
+	// A crash after 002 committed and before its ledger entry: the mark is
+	// adopted, 002 is not run again (ADD COLUMN would fail).
+	if _, err := admin.Exec(ctx, `DELETE FROM websonic.module_migrations WHERE module = 'shop' AND name = $1`, two); err != nil {
+		t.Fatal(err)
+	}
+	if err := open(one, two); err != nil {
+		t.Fatalf("after a crash between a migration and its ledger entry: %v", err)
+	}
+	var n int
+	if err := admin.QueryRow(ctx, `SELECT count(*) FROM websonic.module_migrations WHERE module = 'shop'`).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("ledger has %d entries (%v), want 2", n, err)
+	}
+}
