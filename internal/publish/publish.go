@@ -25,6 +25,7 @@ import (
 	"strings"
 
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
@@ -291,12 +292,15 @@ func (p *Publisher) Rotate(ctx context.Context, next tufrepo.Keys) ([]byte, erro
 	if err != nil {
 		return nil, err
 	}
-	snap, ts, err := p.OnlineKeys(ctx)
-	if err != nil {
-		return nil, err
+	// The online keys stay as the verified current root lists them (not
+	// as the registry says they are now).
+	for role, dst := range map[string]*tufrepo.Role{metadata.SNAPSHOT: &next.Snapshot, metadata.TIMESTAMP: &next.Timestamp} {
+		keys, threshold, err := repo.RoleKeys(role)
+		if err != nil {
+			return nil, fmt.Errorf("publish: %w", err)
+		}
+		*dst = tufrepo.Role{PublicKeys: keys, Threshold: threshold}
 	}
-	next.Snapshot = tufrepo.Role{PublicKeys: snap}
-	next.Timestamp = tufrepo.Role{PublicKeys: ts}
 	root, targets, err := repo.SignRotation(next, p.Keys.Root.Signers)
 	if err != nil {
 		return nil, fmt.Errorf("publish: %w", err)

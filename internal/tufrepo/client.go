@@ -132,6 +132,7 @@ func (c *Client) Refresh(ctx context.Context) error {
 	ucfg.LocalTargetsDir = filepath.Join(c.cfg.Dir, "targets")
 	ucfg.RemoteTargetsURL = c.cfg.TargetsURL
 	ucfg.Fetcher = c.fetch
+	ucfg.TargetsMaxLength = MaxTargetsSize
 	up, err := updater.New(ucfg)
 	if err != nil {
 		return classify("refresh: trusted root", err)
@@ -238,7 +239,13 @@ func (c *Client) Latest(module string, channel Channel) (*Release, error) {
 		if rel.Channel != channel && !(channel == ChannelBeta && rel.Channel == ChannelStable) {
 			continue
 		}
-		if best == nil || compareSemver(rel.Version, best.Version) > 0 {
+		if best == nil {
+			best = rel
+			continue
+		}
+		// Releases never tie (build metadata is refused), but order them
+		// fully anyway: the answer must not depend on map order.
+		if c := compareSemver(rel.Version, best.Version); c > 0 || (c == 0 && rel.Path > best.Path) {
 			best = rel
 		}
 	}

@@ -1,9 +1,11 @@
 package tufrepo
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/websonic/websonic/sdk/manifest"
 	"regexp"
 	"strconv"
 	"strings"
@@ -80,6 +82,12 @@ func (r *Release) validate() error {
 		return fmt.Errorf("%w: manifest digest %q (want sha256:<64 lowercase hex>)", ErrInvalidRelease, r.ManifestDigest)
 	case len(r.Capabilities) > 0 && !json.Valid(r.Capabilities):
 		return fmt.Errorf("%w: capabilities are not valid JSON", ErrInvalidRelease)
+	case len(r.Capabilities) > MaxCapabilitiesSize:
+		return fmt.Errorf("%w: capabilities of %d bytes, more than %d", ErrInvalidRelease, len(r.Capabilities), MaxCapabilitiesSize)
+	case strings.Contains(r.Version, "+"):
+		// Build metadata does not order versions: two releases differing
+		// only in it would tie for "latest".
+		return fmt.Errorf("%w: version %q has build metadata (+...): give each release its own version", ErrInvalidRelease, r.Version)
 	}
 	return nil
 }
@@ -127,6 +135,9 @@ func releaseFromTarget(path string, length int64, sha []byte, raw []byte) (*Rele
 	}
 	if want := TargetPath(r.Module, r.Version); path != want {
 		return nil, fmt.Errorf("%w: target %q describes %s", ErrInvalidRelease, path, want)
+	}
+	if want := "sha256:" + hex.EncodeToString(sha); r.ManifestDigest != want {
+		return nil, fmt.Errorf("%w: target %q: manifest digest %s, but its signed hash is %s", ErrInvalidRelease, path, r.ManifestDigest, want)
 	}
 	return r, nil
 }
@@ -201,3 +212,27 @@ func cmpInt(less bool) int {
 
 // CompareVersions orders two semantic versions by precedence: -1, 0 or +1.
 func CompareVersions(a, b string) int { return compareSemver(a, b) }
+
+// Matches checks that a package's manifest is the release that was signed:
+// same module, version, ABI version and capabilities (compared as JSON
+// values).
+func (r *Release) Matches(m *manifest.Manifest) error {
+	switch {
+	case m.Name != r.Module || m.Version != r.Version:
+		return fmt.Errorf("%w: %s: the package is %s@%s", ErrMismatch, r, m.Name, m.Version)
+	case m.ABIVersion != r.ABIVersion:
+		return fmt.Errorf("%w: %s: the package declares ABI v%d, the release v%d", ErrMismatch, r, m.ABIVersion, r.ABIVersion)
+	}
+	var signed manifest.Capabilities
+	dec := json.NewDecoder(bytes.NewReader(r.Capabilities))
+	dec.DisallowUnknownFields() // nothing may ride along unchecked
+	if err := dec.Decode(&signed); err != nil {
+		return fmt.Errorf("%w: %s: the package's capabilities differ from the signed release's: %w", ErrMismatch, r, err)
+	}
+	x, err1 := json.Marshal(signed)
+	y, err2 := json.Marshal(m.Capabilities)
+	if err1 != nil || err2 != nil || string(x) != string(y) {
+		return fmt.Errorf("%w: %s: the package's capabilities differ from the signed release's", ErrMismatch, r)
+	}
+	return nil
+}

@@ -41,13 +41,26 @@ var (
 	// ErrState is returned by Load for stored metadata that does not
 	// verify.
 	ErrState = errors.New("tufrepo: stored metadata invalid")
+	// ErrMismatch is returned by Release.Matches for a package that is not
+	// the release that was signed.
+	ErrMismatch = errors.New("tufrepo: package does not match its signed release")
 	// ErrNotInitialized is returned by an Empty Repo before its first
 	// AcceptRoot.
 	ErrNotInitialized = errors.New("tufrepo: repository has no root yet")
 )
 
-// MaxMetadataSize bounds a metadata file a Repo accepts.
+// MaxMetadataSize bounds a metadata file a Repo accepts (a root, or the
+// body of a request); targets have their own, smaller bound.
 const MaxMetadataSize = 16 << 20
+
+// MaxTargetsSize bounds targets.json: AcceptTargets refuses a larger one
+// and a Client refuses to download one. Were the registry to accept more
+// than clients take, one release could stop every client's refresh.
+const MaxTargetsSize = 4 << 20
+
+// MaxCapabilitiesSize bounds a release's signed capabilities (a module
+// manifest is at most 256 KiB in all).
+const MaxCapabilitiesSize = 64 << 10
 
 // Role is the key set of one top-level TUF role.
 type Role struct {
@@ -139,7 +152,7 @@ func New(keys Keys, cfg Config) (*Repo, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := r.AcceptRoot(root, targets); err != nil {
+	if err := r.AcceptRoot(root, targets, nil); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -592,8 +605,8 @@ func (r *Repo) AcceptTargets(raw []byte, check func([]Change) error) ([]Change, 
 
 // checkTargets decodes and verifies raw as targets version want under root.
 func (r *Repo) checkTargets(root *metadata.Metadata[metadata.RootType], raw []byte, want int64) (*metadata.Metadata[metadata.TargetsType], error) {
-	if len(raw) > MaxMetadataSize {
-		return nil, fmt.Errorf("%w: targets larger than %d bytes", ErrRejected, MaxMetadataSize)
+	if len(raw) > MaxTargetsSize {
+		return nil, fmt.Errorf("%w: targets of %d bytes, larger than the %d bytes clients accept", ErrRejected, len(raw), MaxTargetsSize)
 	}
 	targets, err := metadata.Targets().FromBytes(raw)
 	if err != nil {
@@ -691,7 +704,10 @@ func (r *Repo) commit(root *metadata.Metadata[metadata.RootType], newRoot []byte
 	if r.snapshot != nil {
 		snapshot.Signed.Version = r.snapshot.Signed.Version + 1
 	}
-	snapshot.Signed.Meta["targets.json"] = metadata.MetaFile(targets.Signed.Version)
+	mf := metadata.MetaFile(targets.Signed.Version)
+	sum := sha256.Sum256(targetsRaw)
+	mf.Length, mf.Hashes = int64(len(targetsRaw)), metadata.Hashes{"sha256": sum[:]}
+	snapshot.Signed.Meta["targets.json"] = mf
 	snapRaw, err := signVerify(root, metadata.SNAPSHOT, snapshot, r.keys.Snapshot.Signers)
 	if err != nil {
 		return err
@@ -804,10 +820,11 @@ func (r *Repo) SignRotation(next Keys, oldRoot []signature.Signer) (root, target
 // own keys and targets version 1; afterwards root version N+1 signed by a
 // threshold of the current and of its own root keys (ErrThreshold
 // otherwise) and the next targets version, which may only add or revoke
-// releases. The online signers must be the new root's snapshot and
+// releases; check, when not nil, sees those changes first, as in
+// AcceptTargets. The online signers must be the new root's snapshot and
 // timestamp keys. Then the next snapshot and timestamp are signed under
 // the new root. On any error nothing changes.
-func (r *Repo) AcceptRoot(rootRaw, targetsRaw []byte) error {
+func (r *Repo) AcceptRoot(rootRaw, targetsRaw []byte, check func([]Change) error) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(rootRaw) > MaxMetadataSize {
@@ -835,8 +852,14 @@ func (r *Repo) AcceptRoot(rootRaw, targetsRaw []byte) error {
 		return err
 	}
 	if r.targets != nil {
-		if _, err := diffTargets(r.targets, targets); err != nil {
+		changes, err := diffTargets(r.targets, targets)
+		if err != nil {
 			return err
+		}
+		if check != nil {
+			if err := check(changes); err != nil {
+				return err
+			}
 		}
 	} else if len(targets.Signed.Targets) != 0 {
 		return fmt.Errorf("%w: the first targets must be empty", ErrRejected)
@@ -855,7 +878,7 @@ func (r *Repo) RotateRoot(next Keys, oldRoot []signature.Signer) error {
 	prev := r.keys
 	r.keys = next
 	r.mu.Unlock()
-	if err := r.AcceptRoot(root, targets); err != nil {
+	if err := r.AcceptRoot(root, targets, nil); err != nil {
 		r.mu.Lock()
 		r.keys = prev
 		r.mu.Unlock()
@@ -873,6 +896,29 @@ func (r *Repo) Root() []byte {
 		return nil
 	}
 	return bytes.Clone(r.roots[len(r.roots)-1])
+}
+
+// RoleKeys returns the current root's keys and threshold for role
+// (metadata.ROOT, TARGETS, SNAPSHOT or TIMESTAMP).
+func (r *Repo) RoleKeys(role string) ([]crypto.PublicKey, int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.root == nil {
+		return nil, 0, ErrNotInitialized
+	}
+	rr, ok := r.root.Signed.Roles[role]
+	if !ok {
+		return nil, 0, fmt.Errorf("tufrepo: no role %q", role)
+	}
+	var out []crypto.PublicKey
+	for _, id := range rr.KeyIDs {
+		pub, err := r.root.Signed.Keys[id].ToPublicKey()
+		if err != nil {
+			return nil, 0, fmt.Errorf("tufrepo: %s key %s: %w", role, id, err)
+		}
+		out = append(out, pub)
+	}
+	return out, rr.Threshold, nil
 }
 
 // TimestampVersion is the current timestamp's version, 0 before the

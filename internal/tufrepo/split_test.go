@@ -55,7 +55,7 @@ func newSplit(t *testing.T) *split {
 	if _, err := s.registry.AcceptTargets(targets, nil); !errors.Is(err, ErrNotInitialized) {
 		t.Fatalf("AcceptTargets before a root = %v, want ErrNotInitialized", err)
 	}
-	if err := s.registry.AcceptRoot(root, targets); err != nil {
+	if err := s.registry.AcceptRoot(root, targets, nil); err != nil {
 		t.Fatal(err)
 	}
 	return s
@@ -263,7 +263,7 @@ func TestAcceptRoot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.registry.AcceptRoot(forgedRaw, targets); !errors.Is(err, ErrThreshold) {
+	if err := s.registry.AcceptRoot(forgedRaw, targets, nil); !errors.Is(err, ErrThreshold) {
 		t.Fatalf("AcceptRoot signed by the new key only = %v, want ErrThreshold", err)
 	}
 	// The old targets key can no longer sign targets under the new root.
@@ -271,17 +271,17 @@ func TestAcceptRoot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.registry.AcceptRoot(root, oldTargets); !errors.Is(err, ErrRejected) {
+	if err := s.registry.AcceptRoot(root, oldTargets, nil); !errors.Is(err, ErrRejected) {
 		t.Fatalf("AcceptRoot with targets by the old key = %v, want ErrRejected", err)
 	}
-	if err := s.registry.AcceptRoot(root, targets); err != nil {
+	if err := s.registry.AcceptRoot(root, targets, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := s.registry.Files()["2.root.json"]; !ok {
 		t.Fatal("no 2.root.json after rotation")
 	}
 	// A replay of the same root is stale.
-	if err := s.registry.AcceptRoot(root, targets); !errors.Is(err, ErrRejected) {
+	if err := s.registry.AcceptRoot(root, targets, nil); !errors.Is(err, ErrRejected) {
 		t.Fatalf("replayed root = %v, want ErrRejected", err)
 	}
 	// The publisher with the new keys publishes; the old targets key cannot.

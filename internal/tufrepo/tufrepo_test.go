@@ -280,7 +280,9 @@ func TestAttacks(t *testing.T) {
 				e.setMeta("targets.json", resign(t, metadata.Targets(), e.getMeta("targets.json"), signingtest.NewSigner(t)))
 				return e.client.Refresh(context.Background())
 			},
-			wantErr:    ErrBadSignature,
+			// The snapshot pins targets.json by length and hash: a forged
+			// one is refused before its signature is even checked.
+			wantErr:    ErrDigestMismatch,
 			wantLatest: "1.0.0",
 		},
 		{
@@ -304,7 +306,7 @@ func TestAttacks(t *testing.T) {
 				e.setMeta("targets.json", old)
 				return e.client.Refresh(context.Background())
 			},
-			wantErr:    ErrRollback,
+			wantErr:    ErrDigestMismatch, // pinned by the snapshot's hash
 			wantLatest: "1.0.0",
 		},
 		{
@@ -474,8 +476,8 @@ func TestRotateRoot(t *testing.T) {
 	e.add("blog", "1.2.0", ChannelStable)
 	e.publish()
 	e.setMeta("targets.json", resign(t, metadata.Targets(), e.getMeta("targets.json"), e.keys.Targets.Signers...))
-	if err := e.client.Refresh(context.Background()); !errors.Is(err, ErrBadSignature) {
-		t.Fatalf("targets by the rotated-out key: %v, want ErrBadSignature", err)
+	if err := e.client.Refresh(context.Background()); !errors.Is(err, ErrDigestMismatch) {
+		t.Fatalf("targets by the rotated-out key: %v, want ErrDigestMismatch (the snapshot pins the real one)", err)
 	}
 	e.serve()
 
@@ -611,6 +613,11 @@ func TestAddReleaseValidation(t *testing.T) {
 		{"bad name", func(r *Release) { r.Module = "../etc" }, ErrInvalidRelease},
 		{"v prefix", func(r *Release) { r.Version = "v1.0.1" }, ErrInvalidRelease},
 		{"not semver", func(r *Release) { r.Version = "1.0" }, ErrInvalidRelease},
+		{"build metadata (would tie for latest)", func(r *Release) { r.Version = "1.0.1+build.2" }, ErrInvalidRelease},
+		{"oversized capabilities", func(r *Release) {
+			r.Version = "1.0.1"
+			r.Capabilities = json.RawMessage(`{"x":"` + strings.Repeat("x", MaxCapabilitiesSize) + `"}`)
+		}, ErrInvalidRelease},
 		{"ABI 0", func(r *Release) { r.Version = "1.0.1"; r.ABIVersion = 0 }, ErrInvalidRelease},
 		{"channel", func(r *Release) { r.Version = "1.0.1"; r.Channel = "nightly" }, ErrInvalidRelease},
 		{"digest", func(r *Release) { r.Version = "1.0.1"; r.ManifestDigest = "sha256:abc" }, ErrInvalidRelease},

@@ -55,12 +55,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 
+	"github.com/websonic/websonic/internal/ocipkg"
 	"github.com/websonic/websonic/internal/pgembed"
 	"github.com/websonic/websonic/internal/tufrepo"
 	"github.com/websonic/websonic/internal/watch"
 	"github.com/websonic/websonic/registry/internal/distribution"
 	"github.com/websonic/websonic/registry/internal/publishers"
 	"github.com/websonic/websonic/registry/internal/tufstore"
+	"github.com/websonic/websonic/sdk/manifest"
 )
 
 // Config configures a registry. Zero fields take the defaults shown.
@@ -576,8 +578,41 @@ func (s *Server) checkChanges(ctx context.Context, p *publishers.Principal, chan
 		if int64(len(body)) != c.New.Length {
 			return fmt.Errorf("%w: release %s: signed length %d, stored manifest %d bytes", tufrepo.ErrRejected, c.New, c.New.Length, len(body))
 		}
+		if err := s.checkPackage(ctx, c.New, body); err != nil {
+			return fmt.Errorf("%w: release %s: %w", tufrepo.ErrRejected, c.New, err)
+		}
 	}
 	return nil
+}
+
+// checkPackage reads the module manifest (module.json) of a stored
+// artifact and checks it is the release being signed: what runtimes will
+// verify, refused here already so that nothing uninstallable is listed.
+func (s *Server) checkPackage(ctx context.Context, rel *tufrepo.Release, imageManifest []byte) error {
+	var im struct {
+		Layers []struct {
+			MediaType string `json:"mediaType"`
+			Digest    string `json:"digest"`
+		} `json:"layers"`
+	}
+	if err := json.Unmarshal(imageManifest, &im); err != nil {
+		return fmt.Errorf("image manifest: %w", err)
+	}
+	for _, l := range im.Layers {
+		if l.MediaType != ocipkg.MediaTypeManifest {
+			continue
+		}
+		raw, err := s.dist.Blob(ctx, "modules/"+rel.Module, l.Digest, manifest.MaxSize)
+		if err != nil {
+			return fmt.Errorf("module manifest: %w", err)
+		}
+		m, err := manifest.Decode(raw)
+		if err != nil {
+			return err
+		}
+		return rel.Matches(m)
+	}
+	return errors.New("the artifact has no module manifest layer")
 }
 
 // refuse answers a refused TUF change and audits it.
@@ -631,7 +666,7 @@ func (s *Server) putRoot(w http.ResponseWriter, r *http.Request) {
 	}
 	var version int64
 	err = s.tuf.Update(r.Context(), func(ctx context.Context, tx pgx.Tx, repo *tufrepo.Repo) error {
-		if err := repo.AcceptRoot(body.Root, body.Targets); err != nil {
+		if err := repo.AcceptRoot(body.Root, body.Targets, func(changes []tufrepo.Change) error { return s.checkChanges(ctx, p, changes) }); err != nil {
 			return err
 		}
 		root, err := parseRoot(repo.Root())

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/registry/remote"
+	"oras.land/oras-go/v2/registry/remote/auth"
 
 	"github.com/websonic/websonic/internal/ocipkg"
 	"github.com/websonic/websonic/internal/pgtest"
@@ -470,5 +472,58 @@ func TestPrivatePulls(t *testing.T) {
 	}
 	if r := e.get("/v1/tuf/timestamp.json"); r.StatusCode != http.StatusOK {
 		t.Fatalf("timestamp with private pulls: %s", r.Status)
+	}
+}
+
+// TestReleaseMustMatchItsPackage: a release signed with capabilities other
+// than its stored package's (say, to slip a bigger grant past owners, or
+// megabytes of padding to freeze every client) is refused.
+func TestReleaseMustMatchItsPackage(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	u, _ := url.Parse(e.srv.URL)
+	repo, err := remote.NewRepository(u.Host + "/modules/blog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo.PlainHTTP = true
+	repo.Client = &auth.Client{Credential: auth.StaticCredential(u.Host, auth.Credential{AccessToken: e.tokens["blog"]})}
+	desc, err := ocipkg.PackTo(ctx, e.pkg("blog", "1.0.0"), repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	artifact, err := content.FetchAll(ctx, repo, desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e.client()
+	if err := c.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.State()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, caps := range map[string]string{
+		"more capabilities than the package": `{"routes":[{"path":"/blog","access":"public"}],"core_data":["user_emails"]}`,
+		"padding":                            `{"routes":[{"path":"/blog","access":"public"}],"x":"` + strings.Repeat("x", 60_000) + `"}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			pub, err := tufrepo.Load(st, e.offline, tufrepo.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := pub.AddRelease(tufrepo.Release{Module: "blog", Version: "1.0.0", ABIVersion: 1, Channel: tufrepo.ChannelStable,
+				Capabilities: json.RawMessage(caps), ManifestDigest: desc.Digest.String()}, artifact); err != nil {
+				t.Fatal(err)
+			}
+			raw, err := pub.SignTargets()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := putTargets(t, e, "blog", raw); err == nil || !strings.Contains(err.Error(), "capabilities differ") {
+				t.Fatalf("PUT targets = %v, want a refusal naming the capabilities", err)
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"regexp"
@@ -15,6 +16,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/hashicorp/go-hclog"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/opencontainers/go-digest"
 )
 
 // Authorizer decides whether a request may read (push false) or write
@@ -88,6 +90,35 @@ func New(cfg Config) (*Handler, error) {
 func (h *Handler) Manifest(ctx context.Context, repo, ref string) (mediaType string, body []byte, err error) {
 	mediaType, _, body, err = h.meta.manifest(ctx, repo, ref)
 	return mediaType, body, err
+}
+
+// Blob returns blob d of repo, at most limit bytes, or an error wrapping
+// ErrBlobUnknown.
+func (h *Handler) Blob(ctx context.Context, repo, d string, limit int64) ([]byte, error) {
+	dg, err := parseDigest(d)
+	if err != nil {
+		return nil, err
+	}
+	size, err := h.meta.blobSize(ctx, repo, dg)
+	if err != nil {
+		return nil, err
+	}
+	if size > limit {
+		return nil, fmt.Errorf("distribution: blob %s of %d bytes, more than %d", d, size, limit)
+	}
+	f, _, err := h.cfg.Blobs.Open(ctx, dg)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("distribution: blob %s: %w", d, err)
+	}
+	if int64(len(b)) != size || digest.FromBytes(b) != dg {
+		return nil, fmt.Errorf("distribution: blob %s is damaged in the store", d)
+	}
+	return b, nil
 }
 
 // ServeHTTP implements http.Handler.

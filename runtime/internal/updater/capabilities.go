@@ -1,7 +1,6 @@
 package updater
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 
@@ -71,16 +70,4 @@ func names[T any](xs []T, f func(T) string) []string {
 		out[i] = f(x)
 	}
 	return out
-}
-
-// sameCapabilities compares a release's signed capabilities with a
-// package manifest's, as JSON values.
-func sameCapabilities(signed json.RawMessage, m manifest.Capabilities) bool {
-	var a manifest.Capabilities
-	if err := json.Unmarshal(signed, &a); err != nil {
-		return false
-	}
-	x, err1 := json.Marshal(a)
-	y, err2 := json.Marshal(m)
-	return err1 == nil && err2 == nil && string(x) == string(y)
 }

@@ -327,14 +327,8 @@ func (u *Updater) load(ctx context.Context, rel *tufrepo.Release) (*modhost.Pack
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrVerify, err)
 	}
-	m := p.Manifest
-	switch {
-	case m.Name != rel.Module || m.Version != rel.Version:
-		return nil, fmt.Errorf("%w: %s: the package is %s@%s", ErrVerify, rel, m.Name, m.Version)
-	case m.ABIVersion != rel.ABIVersion:
-		return nil, fmt.Errorf("%w: %s: the package declares ABI v%d, the release v%d", ErrVerify, rel, m.ABIVersion, rel.ABIVersion)
-	case !sameCapabilities(rel.Capabilities, m.Capabilities):
-		return nil, fmt.Errorf("%w: %s: the package's capabilities differ from the signed release's", ErrVerify, rel)
+	if err := rel.Matches(p.Manifest); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrVerify, err)
 	}
 	return p, nil
 }
