@@ -227,6 +227,66 @@ func Fetch(ctx context.Context, layoutDir, ref string) (map[string][]byte, error
 	return FetchFrom(ctx, store, ref)
 }
 
+// layerLimits checks each layer's media type and title and returns the
+// size bound of each.
+func layerLimits(im *ocispec.Manifest) ([]int64, error) {
+	limits := make([]int64, len(im.Layers))
+	for i, l := range im.Layers {
+		title := l.Annotations[ocispec.AnnotationTitle]
+		switch l.MediaType {
+		case MediaTypeWasm:
+			if title != WasmFile {
+				return nil, fmt.Errorf("%w: layer %d: wasm layer titled %q, want %q", ErrArtifact, i, title, WasmFile)
+			}
+			limits[i] = MaxWasmSize
+		case MediaTypeManifest:
+			if title != ManifestFile {
+				return nil, fmt.Errorf("%w: layer %d: manifest layer titled %q, want %q", ErrArtifact, i, title, ManifestFile)
+			}
+			limits[i] = manifest.MaxSize
+		case MediaTypeMigration:
+			if err := checkTitle(title); err != nil {
+				return nil, fmt.Errorf("%w: layer %d: %w", ErrArtifact, i, err)
+			}
+			limits[i] = MaxMigrationSize
+		default:
+			return nil, fmt.Errorf("%w: layer %d: unknown media type %q", ErrArtifact, i, l.MediaType)
+		}
+	}
+	return limits, nil
+}
+
+// CheckManifest checks an artifact's image manifest before anything it
+// references is downloaded: media types, titles, the number of layers and
+// every declared size within this package's bounds. A verified manifest
+// (its digest signed) can still name a gigabyte blob; this refuses it
+// before the download rather than after.
+func CheckManifest(raw []byte) error {
+	if len(raw) > maxImageManifest {
+		return fmt.Errorf("%w: image manifest of %d bytes, more than %d", ErrArtifact, len(raw), maxImageManifest)
+	}
+	var im ocispec.Manifest
+	if err := decodeJSON(raw, &im); err != nil {
+		return fmt.Errorf("%w: image manifest: %w", ErrArtifact, err)
+	}
+	if im.Config.MediaType != MediaTypeConfig || im.Config.Size > maxConfigSize {
+		return fmt.Errorf("%w: config %q of %d bytes", ErrArtifact, im.Config.MediaType, im.Config.Size)
+	}
+	if len(im.Layers) > maxLayers {
+		return fmt.Errorf("%w: %d layers, more than %d", ErrArtifact, len(im.Layers), maxLayers)
+	}
+	limits, err := layerLimits(&im)
+	if err != nil {
+		return err
+	}
+	for i, l := range im.Layers {
+		if l.Size < 0 || l.Size > limits[i] {
+			return fmt.Errorf("%w: layer %d (%s) declares %d bytes, more than %d", ErrArtifact, i, l.Annotations[ocispec.AnnotationTitle], l.Size, limits[i])
+		}
+	}
+	return nil
+}
+
 // FetchFrom is Fetch from any oras source.
 func FetchFrom(ctx context.Context, src oras.ReadOnlyTarget, ref string) (map[string][]byte, error) {
 	desc, err := src.Resolve(ctx, ref)
@@ -262,29 +322,16 @@ func FetchFrom(ctx context.Context, src oras.ReadOnlyTarget, ref string) (map[st
 		return nil, fmt.Errorf("%w: config: %w", ErrArtifact, err)
 	}
 
+	limits, err := layerLimits(&im)
+	if err != nil {
+		return nil, err
+	}
 	files := map[string][]byte{}
 	var wasmDigest digest.Digest
 	for i, l := range im.Layers {
-		title := l.Annotations[ocispec.AnnotationTitle]
-		var limit int64
-		switch l.MediaType {
-		case MediaTypeWasm:
-			if title != WasmFile {
-				return nil, fmt.Errorf("%w: layer %d: wasm layer titled %q, want %q", ErrArtifact, i, title, WasmFile)
-			}
-			limit, wasmDigest = MaxWasmSize, l.Digest
-		case MediaTypeManifest:
-			if title != ManifestFile {
-				return nil, fmt.Errorf("%w: layer %d: manifest layer titled %q, want %q", ErrArtifact, i, title, ManifestFile)
-			}
-			limit = manifest.MaxSize
-		case MediaTypeMigration:
-			if err := checkTitle(title); err != nil {
-				return nil, fmt.Errorf("%w: layer %d: %w", ErrArtifact, i, err)
-			}
-			limit = MaxMigrationSize
-		default:
-			return nil, fmt.Errorf("%w: layer %d: unknown media type %q", ErrArtifact, i, l.MediaType)
+		title, limit := l.Annotations[ocispec.AnnotationTitle], limits[i]
+		if l.MediaType == MediaTypeWasm {
+			wasmDigest = l.Digest
 		}
 		if _, dup := files[title]; dup {
 			return nil, fmt.Errorf("%w: layer %d: title %q appears twice", ErrArtifact, i, title)

@@ -97,8 +97,9 @@ func (u *Updater) Check(ctx context.Context) error {
 func (u *Updater) check(ctx context.Context, in Installed) error {
 	_, err := u.tuf.Release(in.Name, in.Version)
 	revoked := errors.Is(err, tufrepo.ErrRevoked)
-	if revoked {
-		u.event(ctx, in.Name, in.Version, "", "alert", fmt.Sprintf("%s@%s was revoked by its publisher", in.Name, in.Version))
+	if key := in.Name + "@" + in.Version; revoked && !u.alerted[key] {
+		u.alerted[key] = true
+		u.event(ctx, in.Name, in.Version, "", "alert", fmt.Sprintf("%s was revoked by its publisher", key))
 	}
 	if in.Policy == PolicyPinned && !revoked {
 		return nil
@@ -270,7 +271,9 @@ func (u *Updater) listenOnce(ctx context.Context) error {
 }
 
 // reconcile starts the recorded version of every module whose running
-// version differs (another runtime installed or rolled it back).
+// version differs (another runtime installed or rolled it back). The
+// record is read again under the lock, so an update finishing meanwhile
+// is never undone; a module that fails to start is retried with backoff.
 func (u *Updater) reconcile(ctx context.Context) {
 	ins, err := u.List(ctx)
 	if err != nil {
@@ -282,12 +285,42 @@ func (u *Updater) reconcile(ctx context.Context) {
 			continue
 		}
 		u.mu.Lock()
-		err := u.startRecorded(ctx, in)
+		err := u.reconcileOne(ctx, in.Name)
 		u.mu.Unlock()
 		if err != nil && ctx.Err() == nil {
-			u.log.Error("reconcile", "module", in.Name, "version", in.Version, "error", err)
+			u.log.Error("reconcile", "module", in.Name, "error", err)
 		}
 	}
+}
+
+// reconcileOne runs under u.mu.
+func (u *Updater) reconcileOne(ctx context.Context, name string) error {
+	in, err := u.get(ctx, name)
+	if errors.Is(err, ErrNotInstalled) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if v, ok := u.cfg.Runtime.Running(in.Name); ok && v == in.Version {
+		return nil
+	}
+	key := in.Name + "@" + in.Digest
+	if f, ok := u.failing[key]; ok && time.Now().Before(f.next) {
+		return nil
+	}
+	if err := u.startRecorded(ctx, *in); err != nil {
+		f := u.failing[key]
+		f.delay = min(max(2*f.delay, 5*time.Second), 10*time.Minute)
+		f.next = time.Now().Add(f.delay)
+		if u.failing[key].delay == 0 {
+			u.event(ctx, in.Name, "", in.Version, "failed", "start: "+err.Error())
+		}
+		u.failing[key] = f
+		return err
+	}
+	delete(u.failing, key)
+	return nil
 }
 
 // Request is a module request from the CLI or the admin UI.
@@ -336,9 +369,34 @@ func Wait(ctx context.Context, db interface {
 		}
 		select {
 		case <-ctx.Done():
-			return "", fmt.Errorf("no running runtime answered (it stays queued and runs when the runtime starts): %w", ctx.Err())
+			return "", abandon(db, id)
 		case <-time.After(200 * time.Millisecond):
 		}
+	}
+}
+
+// abandon is Wait giving up: a request no runtime has picked up is
+// cancelled (a stale install or rollback must not run at some later
+// start); one a runtime is working on finishes regardless.
+func abandon(db interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, id int64) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var status string
+	err := db.QueryRow(ctx, `UPDATE websonic.module_requests SET status = CASE WHEN status = 'pending' THEN 'failed' ELSE status END,
+		result = CASE WHEN status = 'pending' THEN 'cancelled: no runtime picked it up' ELSE result END,
+		done_at = CASE WHEN status = 'pending' THEN now() ELSE done_at END
+		WHERE id = $1 RETURNING CASE WHEN result = 'cancelled: no runtime picked it up' THEN 'cancelled' ELSE status END`, id).Scan(&status)
+	switch {
+	case err != nil:
+		return fmt.Errorf("gave up waiting for request %d, and could not cancel it: %w", id, err)
+	case status == "cancelled":
+		return errors.New("no runtime picked the request up in time, so it was cancelled: is `websonic serve` running with --registry? Start it and send the request again")
+	case status == "running":
+		return fmt.Errorf("a runtime is still working on request %d: see `websonic module list` for the outcome (do not send it again)", id)
+	default:
+		return fmt.Errorf("request %d ended (%s) as the wait ran out: see `websonic module list`", id, status)
 	}
 }
 

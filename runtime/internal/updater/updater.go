@@ -108,8 +108,10 @@ type Updater struct {
 	host  string
 	plain bool
 
-	mu        sync.Mutex // one operation at a time
-	lastAlert string     // the refresh failure last reported
+	mu        sync.Mutex         // one operation at a time
+	lastAlert string             // the refresh failure last reported
+	alerted   map[string]bool    // revoked installs already reported
+	failing   map[string]failure // "name@digest" that failed to start
 	kick      chan struct{}
 }
 
@@ -148,8 +150,14 @@ func New(ctx context.Context, cfg Config) (*Updater, error) {
 	}
 	return &Updater{
 		cfg: cfg, log: cfg.Logger, tuf: tc, store: store, host: u.Host, plain: u.Scheme == "http",
-		kick: make(chan struct{}, 1),
+		kick: make(chan struct{}, 1), alerted: map[string]bool{}, failing: map[string]failure{},
 	}, nil
+}
+
+// failure is a recorded version that failed to start, retried with backoff.
+type failure struct {
+	delay time.Duration
+	next  time.Time
 }
 
 // Installed is a module's installation record.
@@ -298,7 +306,11 @@ func (u *Updater) fetch(ctx context.Context, rel *tufrepo.Release) (*modhost.Pac
 		return nil, fmt.Errorf("updater: package store: %w", err)
 	}
 	if !have {
-		if _, _, err := u.tuf.Download(ctx, rel.Module, rel.Version); err != nil {
+		raw, _, err := u.tuf.Download(ctx, rel.Module, rel.Version)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrVerify, rel, err)
+		}
+		if err := ocipkg.CheckManifest(raw); err != nil { // before downloading what it names
 			return nil, fmt.Errorf("%w: %s: %w", ErrVerify, rel, err)
 		}
 		repo, err := u.repository(rel.Module)
@@ -511,15 +523,29 @@ func (u *Updater) Rollback(ctx context.Context, name string) (*tufrepo.Release, 
 		return nil, fmt.Errorf("%w: %s", ErrNoPrevious, name)
 	}
 	// The previous version was verified when it was installed and is
-	// verified again from disk; it need not be listed any more (the
-	// registry may be unreachable), but a revoked one is refused.
-	rel, err := u.tuf.Release(name, cur.PreviousVersion)
-	if errors.Is(err, tufrepo.ErrRevoked) {
-		return nil, fmt.Errorf("%w: %w", ErrVerify, err)
-	}
+	// verified again from disk. Fresh metadata says whether its publisher
+	// has revoked it since; a rollback must work in a registry outage,
+	// though, so an unreachable registry is recorded, not fatal.
 	var pkg *modhost.Package
-	if err != nil {
-		rel = &tufrepo.Release{Module: name, Version: cur.PreviousVersion, ManifestDigest: cur.PreviousDigest}
+	rel := &tufrepo.Release{Module: name, Version: cur.PreviousVersion, ManifestDigest: cur.PreviousDigest}
+	if rerr := u.refresh(ctx); rerr != nil {
+		u.event(ctx, name, cur.Version, cur.PreviousVersion, "alert", "rolling back with the last trusted metadata (the registry's did not refresh): "+rerr.Error())
+	}
+	signed, err := u.tuf.Release(name, cur.PreviousVersion)
+	switch {
+	case errors.Is(err, tufrepo.ErrRevoked):
+		return nil, fmt.Errorf("%w: %w: roll forward instead", ErrVerify, err)
+	case err == nil && signed.ManifestDigest != cur.PreviousDigest:
+		return nil, fmt.Errorf("%w: %s is signed with digest %s, but %s is on record", ErrVerify, signed, signed.ManifestDigest, cur.PreviousDigest)
+	case err == nil && signed.ABIVersion != abi.Version:
+		return nil, fmt.Errorf("%w: %s needs host ABI v%d", ErrVerify, signed, signed.ABIVersion)
+	case err == nil:
+		rel = signed
+	case !errors.Is(err, tufrepo.ErrNotFound) && !errors.Is(err, tufrepo.ErrNotRefreshed):
+		return nil, fmt.Errorf("updater: %w", err)
+	}
+	if rel.Length == 0 { // not listed: from disk by digest alone
+		var err error
 		if pkg, err = u.loadStored(ctx, rel); err != nil {
 			return nil, err
 		}
