@@ -33,12 +33,6 @@ func (e *updateEnv) moduleUpdates(t *testing.T) [][2]string {
 	return out
 }
 
-// TestReviewRollbackToRevoked: the publisher revoked 1.0.0 (say, a
-// security hole) after the runtime moved to 1.1.0. After a restart, the
-// owner's `websonic module rollback` installs revoked 1.0.0: Rollback
-// never refreshes the metadata, and with none loaded yet it falls back to
-// "not listed any more" and loads the revoked package from disk. The doc
-// comment promises "a revoked one is refused".
 // TestRollbackRefusesRevoked: right after a restart (no refresh yet), a
 // rollback to a version its publisher revoked is refused.
 func TestRollbackRefusesRevoked(t *testing.T) {
@@ -74,16 +68,6 @@ func servingVersion(t *testing.T, e *updateEnv) string {
 	return b
 }
 
-// TestReviewReconcileRevertsUpdate: reconcile decides on a List() it read
-// before taking the updater's lock. While an update holds the lock, it
-// lists the module at the old version; once the update has committed and
-// switched, it finds "running 1.1.0 != recorded 1.0.0" from its stale
-// row and swaps the old version back in. The runtime then serves 1.0.0
-// while the database records 1.1.0 (until a later reconcile flips it
-// again). A second installed module that cannot start (here: its package
-// is gone; in life e.g. one whose health check fails, or a revoked
-// release once metadata was refreshed; reconcile retries it every 5 s
-// forever) keeps reconcile waiting on the lock.
 // TestReconcileNeverUndoesAnUpdate: a reconcile pass waiting for the
 // updater's lock while an update finishes must not swap the old version
 // back from its stale list.
@@ -138,12 +122,6 @@ func TestReconcileNeverUndoesAnUpdate(t *testing.T) {
 	}
 }
 
-// TestReviewRequestTimeoutMisleads: a runtime is working on a module
-// request (its download is slow) when the CLI's --wait runs out. The CLI
-// says no runtime answered and that the request "stays queued and runs
-// when the runtime starts"; in fact a runtime claimed it and finishes it
-// a moment later. An owner who believes the message and sends it again
-// (or sends a rollback meanwhile) gets both.
 // TestRequestTimeoutSaysWhatHappened: when the CLI stops waiting while a
 // runtime works on its request, it says so instead of "nobody answered".
 func TestRequestTimeoutSaysWhatHappened(t *testing.T) {
@@ -173,15 +151,6 @@ func TestRequestTimeoutSaysWhatHappened(t *testing.T) {
 		t.Fatalf("the CLI reported %v while the request's status was %q, and the install then completed", err, status)
 	}
 }
-
-// TestReviewModulePinsItselfAgainstRevocation: a module's migration ledger
-// (mod_<name>._migrations) is writable by the module's own role (GRANT
-// SELECT, INSERT; and the role owns the schema). A hostile release adds
-// one junk row; from then on every forward update fails at the migrate
-// stage ("applied but the package no longer lists it"), including the fix
-// the publisher ships after revoking the hostile release. The revoked
-// version keeps serving. (The module's pool is the role every SQL call of
-// the wasm guest runs as.)
 
 // TestUnansweredRequestIsCancelled: with no runtime answering, the CLI's
 // request is cancelled when it stops waiting, so it cannot run by surprise
