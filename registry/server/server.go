@@ -237,8 +237,9 @@ func publicKeys(role tufrepo.Role) []crypto.PublicKey {
 
 // background renews expiring metadata and follows other replicas.
 func (s *Server) background(ctx context.Context) {
-	defer close(s.bgEnd)
-	go s.tuf.Listen(ctx, 30*time.Second)
+	listened := make(chan struct{})
+	defer func() { <-listened; close(s.bgEnd) }()
+	go func() { defer close(listened); s.tuf.Listen(ctx, 30*time.Second) }()
 	t := time.NewTicker(s.cfg.RenewEvery)
 	defer t.Stop()
 	for {
