@@ -327,17 +327,9 @@ func (u *Updater) fetch(ctx context.Context, rel *tufrepo.Release) (*modhost.Pac
 // load reads rel's package from the local store, verifying every blob
 // and that the package is the release that was signed.
 func (u *Updater) load(ctx context.Context, rel *tufrepo.Release) (*modhost.Package, error) {
-	files, err := ocipkg.FetchFrom(ctx, u.store, rel.ManifestDigest)
+	p, err := u.loadStored(ctx, rel)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrVerify, rel, err)
-	}
-	fsys := fstest.MapFS{}
-	for name, b := range files {
-		fsys[name] = &fstest.MapFile{Data: b, Mode: 0o644}
-	}
-	p, err := modhost.LoadFS(fsys, rel.String())
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrVerify, err)
+		return nil, err
 	}
 	if err := rel.Matches(p.Manifest); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrVerify, err)
@@ -560,8 +552,9 @@ func (u *Updater) Rollback(ctx context.Context, name string) (*tufrepo.Release, 
 	return rel, u.apply(ctx, c)
 }
 
-// loadStored reads a package from the local store by digest alone, for a
-// version the trusted metadata no longer lists.
+// loadStored reads a package from the local store by digest (every blob
+// verified) and checks its name and version; load also checks it against
+// the signed release, which a version no longer listed lacks.
 func (u *Updater) loadStored(ctx context.Context, rel *tufrepo.Release) (*modhost.Package, error) {
 	files, err := ocipkg.FetchFrom(ctx, u.store, rel.ManifestDigest)
 	if err != nil {
