@@ -40,6 +40,44 @@ type Config struct {
 	// otherwise Start searches like FindBinDir, preferring the major version
 	// of an existing data directory.
 	BinDir string
+	// Limits bound what the server may take from the machine; zero fields
+	// take the defaults documented on Limits.
+	Limits Limits
+}
+
+// Limits are the resource bounds of an embedded cluster: what PostgreSQL
+// cannot bound per role, the install bounds per server process (see the
+// package doc, "Resource bounds").
+type Limits struct {
+	// BackendMemory caps the private memory of every server process (the
+	// data segment and private mappings: RLIMIT_DATA), so that one query
+	// building a huge value fails with "out of memory" (SQLSTATE 53200)
+	// instead of taking the machine's memory. Shared buffers are shared
+	// mappings and do not count. At most MaxConnections such processes run:
+	// the server's memory stays under about MaxConnections × BackendMemory
+	// plus shared buffers (256 MiB).
+	BackendMemory int64
+	// TempFileLimit caps the temporary files of one session (the
+	// temp_file_limit setting, which only a superuser may change; 1 GiB).
+	TempFileLimit int64
+	// MaxConnections is the server's max_connections (100).
+	MaxConnections int
+}
+
+// DefaultLimits are the limits a zero Limits takes.
+var DefaultLimits = Limits{BackendMemory: 256 << 20, TempFileLimit: 1 << 30, MaxConnections: 100}
+
+func (l Limits) withDefaults() Limits {
+	if l.BackendMemory <= 0 {
+		l.BackendMemory = DefaultLimits.BackendMemory
+	}
+	if l.TempFileLimit <= 0 {
+		l.TempFileLimit = DefaultLimits.TempFileLimit
+	}
+	if l.MaxConnections <= 0 {
+		l.MaxConnections = DefaultLimits.MaxConnections
+	}
+	return l
 }
 
 // Cluster is a running private PostgreSQL server started by Start. Its
@@ -156,7 +194,7 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	}
 
 	start := time.Now()
-	if err := c.spawn(binDir, su); err != nil {
+	if err := c.spawn(binDir, su, cfg.Limits.withDefaults()); err != nil {
 		return nil, err
 	}
 	if err := c.waitReady(ctx); err != nil {
@@ -312,7 +350,7 @@ func (c *Cluster) initdb(ctx context.Context, binDir string, su *serverUser) err
 // goroutine locked to its OS thread, which stays alive until the child is
 // reaped, because the parent-death signal fires when the creating thread
 // (not process) exits.
-func (c *Cluster) spawn(binDir string, su *serverUser) error {
+func (c *Cluster) spawn(binDir string, su *serverUser, lim Limits) error {
 	sockSetting := c.sockDir
 	if strings.ContainsAny(sockSetting, `, "'\`) {
 		if strings.Contains(sockSetting, `"`) {
@@ -320,17 +358,31 @@ func (c *Cluster) spawn(binDir string, su *serverUser) error {
 		}
 		sockSetting = `"` + sockSetting + `"`
 	}
-	cmd := exec.Command(filepath.Join(binDir, "postgres"),
+	args := []string{
 		"-D", c.dataDir,
 		"-c", "listen_addresses=",
-		"-c", "port="+strconv.Itoa(port),
-		"-c", "unix_socket_directories="+sockSetting,
+		"-c", "port=" + strconv.Itoa(port),
+		"-c", "unix_socket_directories=" + sockSetting,
 		"-c", "unix_socket_permissions=0700",
 		"-c", "logging_collector=off",
 		"-c", "log_destination=stderr",
 		"-c", "log_line_prefix=",
 		"-c", "cluster_name=websonic",
-	)
+		"-c", "max_connections=" + strconv.Itoa(lim.MaxConnections),
+		"-c", "temp_file_limit=" + strconv.FormatInt(max(lim.TempFileLimit>>10, 1), 10) + "kB",
+		"-c", "max_prepared_transactions=0",
+	}
+	// Go cannot set a child's resource limits between fork and exec, so the
+	// shell does it and then becomes the server (same process, so the
+	// parent-death signal and the pid stay). Lowering one's own limit needs
+	// no privilege; a hard limit already lower is kept.
+	kib := lim.BackendMemory >> 10
+	var cur syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_DATA, &cur); err == nil && cur.Max != ^uint64(0) && int64(cur.Max>>10) < kib {
+		kib = int64(cur.Max >> 10)
+	}
+	cmd := exec.Command("/bin/sh", append([]string{"-c", `ulimit -d "$1" && shift && exec "$@"`,
+		"websonic-postgres", strconv.FormatInt(kib, 10), filepath.Join(binDir, "postgres")}, args...)...)
 	cmd.Dir = c.dataDir
 	cmd.Env = serverEnv()
 	cmd.SysProcAttr = &syscall.SysProcAttr{

@@ -26,6 +26,8 @@ type OpenConfig struct {
 	// MaxConns bounds the pool; 0 keeps pgxpool's default (the larger of
 	// 4 and the number of CPUs).
 	MaxConns int32
+	// Limits bound the embedded cluster (DefaultLimits); unused with URL.
+	Limits Limits
 	// Migrate brings the database's schema up to date; nil for none.
 	Migrate func(context.Context, *pgxpool.Pool) error
 	Logger  hclog.Logger
@@ -56,7 +58,7 @@ func Open(ctx context.Context, cfg OpenConfig) (_ *DB, err error) {
 	if url == "" {
 		dir := filepath.Join(cfg.DataDir, "postgres")
 		var superuser string
-		c, err := Start(ctx, Config{Dir: dir, Logger: cfg.Logger.Named("postgres")})
+		c, err := Start(ctx, Config{Dir: dir, Logger: cfg.Logger.Named("postgres"), Limits: cfg.Limits})
 		switch {
 		case err == nil:
 			db.Cluster = c

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -117,6 +118,10 @@ func Provision(ctx context.Context, superuserURL, dbname, role string) (roleURL 
 		}
 	}
 
+	if err := harden(ctx, conn, u, dbname, ident); err != nil {
+		return "", err
+	}
+
 	ru := *u
 	if password != "" {
 		ru.User = url.UserPassword(role, password)
@@ -130,6 +135,54 @@ func Provision(ctx context.Context, superuserURL, dbname, role string) (roleURL 
 	}
 	ru.RawQuery = q.Encode()
 	return ru.String(), nil
+}
+
+// lockedFunctions are the functions harden takes from PUBLIC: they create
+// large objects, which live outside every schema, so a module could fill the
+// disk with them unseen by its storage quota.
+var lockedFunctions = []string{
+	"pg_catalog.lo_create(oid)", "pg_catalog.lo_creat(integer)", "pg_catalog.lo_from_bytea(oid, bytea)",
+	"pg_catalog.lo_import(text)", "pg_catalog.lo_import(text, oid)", "pg_catalog.lo_put(oid, bigint, bytea)",
+}
+
+// harden does, as the superuser of conn, what only a superuser may do to
+// bound the roles that the provisioned role will create:
+//   - the role may set temp_file_limit (a superuser-only setting) on the
+//     roles it makes (PostgreSQL 15 and later: GRANT SET ON PARAMETER);
+//   - nobody may create large objects in dbname;
+//   - nobody but the owner may create objects in dbname's public schema.
+//
+// On an external server these are the DBA's to run; see runtime/internal/dbroles.
+func harden(ctx context.Context, conn *pgx.Conn, su *url.URL, dbname, role string) error {
+	var version int
+	if err := conn.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&version); err != nil {
+		return err
+	}
+	if version >= 150000 {
+		if _, err := conn.Exec(ctx, "GRANT SET ON PARAMETER temp_file_limit TO "+role); err != nil {
+			return err
+		}
+	}
+	du := *su
+	du.Path, du.RawPath = "/"+dbname, ""
+	q := du.Query()
+	q.Del("dbname")
+	q.Del("database")
+	du.RawQuery = q.Encode()
+	db, err := pgx.Connect(ctx, du.String())
+	if err != nil {
+		return err
+	}
+	defer db.Close(context.Background())
+	for _, sql := range []string{
+		"REVOKE EXECUTE ON FUNCTION " + strings.Join(lockedFunctions, ", ") + " FROM PUBLIC",
+		"REVOKE CREATE ON SCHEMA public FROM PUBLIC",
+	} {
+		if _, err := db.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("%s: %w", sql, err)
+		}
+	}
+	return nil
 }
 
 // isCode reports whether err is a PostgreSQL error with one of the SQLSTATE codes.

@@ -221,6 +221,11 @@ func (d *DB) drop(t testing.TB, admin string) {
 		return
 	}
 	for _, r := range roles {
+		// DROP OWNED here takes the role's privileges on shared objects
+		// (GRANT SET ON PARAMETER, from pgembed.Provision).
+		if _, err := conn.Exec(ctx, "DROP OWNED BY "+pgx.Identifier{r}.Sanitize()); err != nil {
+			t.Logf("pgtest: role %s: %v", r, err)
+		}
 		if _, err := conn.Exec(ctx, "DROP ROLE IF EXISTS "+pgx.Identifier{r}.Sanitize()); err != nil {
 			t.Logf("pgtest: leaving role %s behind: %v", r, err)
 		}

@@ -2,12 +2,15 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/websonic/websonic/internal/pgembed"
 	"github.com/websonic/websonic/runtime/internal/coredb"
+	"github.com/websonic/websonic/runtime/internal/dbroles"
 )
 
 // Names of the database and role the runtime makes on its embedded cluster.
@@ -16,18 +19,51 @@ const (
 	embeddedRole = "websonic_runtime"
 )
 
+// database is the runtime's database: the serving role's pool, which
+// everything but role changes uses; the narrow path to roles (package
+// dbroles) over the provisioning role's own small pool; and the embedded
+// cluster when this process runs it.
+type database struct {
+	Pool    *pgxpool.Pool
+	Roles   *dbroles.Roles
+	Cluster *pgembed.Cluster // nil with an external URL or a shared cluster
+	prov    *pgembed.DB
+}
+
 // openDatabase connects to url, or with url == "" starts (or shares) the
-// embedded cluster under dataDir, then applies the core migrations.
-func openDatabase(ctx context.Context, url, dataDir, app string, log hclog.Logger) (*pgembed.DB, error) {
+// embedded cluster under dataDir; makes sure the serving role exists, and
+// connects as it and applies the core migrations.
+func openDatabase(ctx context.Context, cfg Config, app string, log hclog.Logger) (*database, error) {
+	dataDir := cfg.DataDir
 	if dataDir == "" {
 		dataDir = "data"
 	}
-	db, err := pgembed.Open(ctx, pgembed.OpenConfig{
-		URL: url, DataDir: dataDir, Database: embeddedDB, Role: embeddedRole,
-		AppName: app, Logger: log, Migrate: coredb.Migrate,
+	prov, err := pgembed.Open(ctx, pgembed.OpenConfig{
+		URL: cfg.DatabaseURL, DataDir: dataDir, Database: embeddedDB, Role: embeddedRole,
+		AppName: app + " (roles)", MaxConns: 2, Logger: log, Limits: cfg.DatabaseLimits,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	return db, nil
+	cdb, err := coredb.Open(ctx, coredb.OpenConfig{
+		Provisioning: prov.Pool, RolePrefix: cfg.RolePrefix, AppName: app, Logger: log.Named("dbroles"),
+	})
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("server: %w", err), prov.Close())
+	}
+	d := &database{Pool: cdb.Pool, Roles: cdb.Roles, Cluster: prov.Cluster, prov: prov}
+	if missing, err := d.Roles.Hardening(ctx); err != nil {
+		log.Warn("could not check the database's bounds", "error", err)
+	} else {
+		for _, m := range missing {
+			log.Warn("database bound missing: ask its administrator (see runtime/internal/dbroles)", "missing", m)
+		}
+	}
+	return d, nil
+}
+
+// Close closes both pools and stops the cluster this process started.
+func (d *database) Close() error {
+	d.Pool.Close()
+	return d.prov.Close()
 }

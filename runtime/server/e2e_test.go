@@ -83,7 +83,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	// The rows are in the module's own table, in its own schema.
 	var n int
-	if err := s.srv.db.Pool.QueryRow(t.Context(), `SELECT count(*) FROM mod_hello.entries`).Scan(&n); err != nil || n != 2 {
+	if err := s.srv.Module("hello").DB().Pool().QueryRow(t.Context(), `SELECT count(*) FROM mod_hello.entries`).Scan(&n); err != nil || n != 2 {
 		t.Fatalf("mod_hello.entries: %d rows, %v", n, err)
 	}
 	// The home page links the module through its nav entry.

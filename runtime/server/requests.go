@@ -6,7 +6,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/websonic/websonic/internal/pgembed"
 	"github.com/websonic/websonic/runtime/internal/updater"
 )
 
@@ -22,12 +21,12 @@ type UpdateEvent = updater.Event
 
 // openCore opens the runtime's database (sharing a running runtime's
 // embedded PostgreSQL) without starting anything else.
-func openCore(ctx context.Context, cfg Config) (*pgembed.DB, error) {
+func openCore(ctx context.Context, cfg Config) (*database, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	return openDatabase(ctx, cfg.DatabaseURL, cfg.DataDir, "websonic cli", log)
+	return openDatabase(ctx, cfg, "websonic cli", log)
 }
 
 // Request sends r to the runtime serving cfg's database and waits up to

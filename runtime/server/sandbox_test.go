@@ -239,7 +239,7 @@ func TestSDKDatabaseDriver(t *testing.T) {
 			t.Fatalf("%s: %d %s", tt.mode, resp.StatusCode, b)
 		}
 		var n int
-		if err := s.srv.db.Pool.QueryRow(t.Context(), `SELECT count(*) FROM mod_hostile.loot`).Scan(&n); err != nil || n != tt.kept {
+		if err := s.srv.Module("hostile").DB().Pool().QueryRow(t.Context(), `SELECT count(*) FROM mod_hostile.loot`).Scan(&n); err != nil || n != tt.kept {
 			t.Errorf("%s: %d rows kept (%v), want %d", tt.mode, n, err, tt.kept)
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -20,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/websonic/websonic/internal/pgembed"
+	"github.com/websonic/websonic/runtime/internal/dbroles"
 	"github.com/websonic/websonic/runtime/internal/engine"
 	"github.com/websonic/websonic/runtime/internal/modhost"
 	"github.com/websonic/websonic/runtime/internal/sandboxdb"
@@ -56,8 +56,10 @@ type Config struct {
 	// UpdateInterval is how often Serve checks for updates besides the
 	// registry's watch stream (10 minutes).
 	UpdateInterval time.Duration
-	// RolePrefix starts module role names, which are cluster-wide
-	// ("websonic_").
+	// RolePrefix starts the names of the roles the runtime makes, which
+	// PostgreSQL keeps cluster-wide (the site's, recorded at its first
+	// start; "websonic_" for a new site). Sites sharing one PostgreSQL
+	// server need different prefixes; a site's prefix cannot change.
 	RolePrefix string
 	// SecureCookies marks session cookies Secure (serve over HTTPS).
 	SecureCookies bool
@@ -67,16 +69,21 @@ type Config struct {
 	Pool engine.PoolConfig
 	// StatementTimeout is each module role's statement_timeout (5s).
 	StatementTimeout time.Duration
-	Logger           hclog.Logger
+	// ModuleStorageQuota is each module's storage quota unless the owner
+	// set its own (1 GiB); see sandboxdb.Broker.CheckStorage.
+	ModuleStorageQuota int64
+	// StorageCheckEvery is how often module storage is measured (10s).
+	StorageCheckEvery time.Duration
+	// DatabaseLimits bound the embedded PostgreSQL (pgembed.DefaultLimits).
+	DatabaseLimits pgembed.Limits
+	Logger         hclog.Logger
 }
-
-var rolePrefixRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,19}$`)
 
 // Server is a running Web Sonic runtime.
 type Server struct {
 	cfg     Config
 	log     hclog.Logger
-	db      *pgembed.DB
+	db      *database
 	site    *site.Site
 	engine  *engine.Engine
 	host    *modhost.Host
@@ -106,8 +113,10 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
-	if cfg.RolePrefix != "" && !rolePrefixRE.MatchString(cfg.RolePrefix) {
-		return nil, fmt.Errorf("server: role prefix %q: use up to 20 of a-z, 0-9, _ starting with a letter or _", cfg.RolePrefix)
+	if cfg.RolePrefix != "" {
+		if err := dbroles.CheckPrefix(cfg.RolePrefix); err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry()}
 	s.state.Store(&serving{routes: &routeTable{}})
@@ -116,7 +125,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 			s.Close(context.Background())
 		}
 	}()
-	if s.db, err = openDatabase(ctx, cfg.DatabaseURL, cfg.DataDir, "websonic runtime", s.log); err != nil {
+	if s.db, err = openDatabase(ctx, cfg, "websonic runtime", s.log); err != nil {
 		return nil, err
 	}
 	if s.site, err = site.New(site.Config{
@@ -135,7 +144,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s.host = modhost.New(modhost.Config{
 		Engine: s.engine,
 		Broker: sandboxdb.New(sandboxdb.Config{
-			Admin: s.db.Pool, RolePrefix: cfg.RolePrefix, StatementTimeout: cfg.StatementTimeout,
+			DB: s.db.Pool, Roles: s.db.Roles, StatementTimeout: cfg.StatementTimeout, StorageQuota: cfg.ModuleStorageQuota,
 			Logger: s.log.Named("sandboxdb"),
 		}),
 		Pool:          cfg.Pool,

@@ -25,6 +25,7 @@ import (
 
 	"github.com/websonic/websonic/internal/modbuild"
 	"github.com/websonic/websonic/internal/pgtest"
+	"github.com/websonic/websonic/runtime/internal/coredb"
 	"github.com/websonic/websonic/runtime/internal/engine"
 	"github.com/websonic/websonic/runtime/internal/modhost"
 	"github.com/websonic/websonic/runtime/internal/sandboxdb"
@@ -167,6 +168,11 @@ func startNoDeadlines(b *testing.B, db *pgtest.DB, pool engine.PoolConfig) *modh
 		b.Fatal(err)
 	}
 	b.Cleanup(admin.Close)
+	cdb, err := coredb.Open(ctx, coredb.OpenConfig{Provisioning: admin, RolePrefix: db.Prefix(), Logger: logger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(cdb.Pool.Close)
 	e, err := engine.New(ctx, engine.Config{CacheDir: sharedCache, Deadlines: engine.DeadlineNone, Logger: logger()})
 	if err != nil {
 		b.Fatal(err)
@@ -179,7 +185,7 @@ func startNoDeadlines(b *testing.B, db *pgtest.DB, pool engine.PoolConfig) *modh
 	p.Manifest.Name = "bench_nd"
 	h := modhost.New(modhost.Config{
 		Engine: e,
-		Broker: sandboxdb.New(sandboxdb.Config{Admin: admin, RolePrefix: db.Prefix(), Logger: logger()}),
+		Broker: sandboxdb.New(sandboxdb.Config{DB: cdb.Pool, Roles: cdb.Roles, Logger: logger()}),
 		Pool:   pool,
 		Logger: logger(),
 	})

@@ -151,9 +151,11 @@ func BenchmarkRSS(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(admin.Close)
-	if err := coredb.Migrate(ctx, admin); err != nil {
+	cdb, err := coredb.Open(ctx, coredb.OpenConfig{Provisioning: admin, RolePrefix: db.Prefix(), Logger: logger()})
+	if err != nil {
 		b.Fatal(err)
 	}
+	b.Cleanup(cdb.Pool.Close)
 	var pkgs []*modhost.Package
 	for i := range rssModules {
 		p, err := modhost.LoadDir(filepath.Join(modulesDir(b, "hello"), "hello"))
@@ -167,7 +169,7 @@ func BenchmarkRSS(b *testing.B) {
 	var sum rssFigures
 	b.ResetTimer()
 	for range b.N {
-		r := measureRSS(b, admin, db.Prefix(), pkgs)
+		r := measureRSS(b, cdb, pkgs)
 		sum.start += r.start
 		sum.code += r.code
 		sum.codeHeap += r.codeHeap
@@ -187,7 +189,7 @@ func BenchmarkRSS(b *testing.B) {
 
 type rssFigures struct{ start, code, codeHeap, marginal, loaded, linear float64 }
 
-func measureRSS(b *testing.B, admin *pgxpool.Pool, prefix string, pkgs []*modhost.Package) rssFigures {
+func measureRSS(b *testing.B, cdb *coredb.DB, pkgs []*modhost.Package) rssFigures {
 	ctx := context.Background()
 	var heap int64 // HeapInuse at the last read
 	read := func() int64 {
@@ -208,7 +210,7 @@ func measureRSS(b *testing.B, admin *pgxpool.Pool, prefix string, pkgs []*modhos
 	defer e.Close(ctx)
 	h := modhost.New(modhost.Config{
 		Engine: e,
-		Broker: sandboxdb.New(sandboxdb.Config{Admin: admin, RolePrefix: prefix, Logger: logger()}),
+		Broker: sandboxdb.New(sandboxdb.Config{DB: cdb.Pool, Roles: cdb.Roles, Logger: logger()}),
 		Pool:   engine.PoolConfig{Size: rssInstances, MinWarm: rssInstances},
 		Logger: logger(),
 	})

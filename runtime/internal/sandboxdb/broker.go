@@ -3,36 +3,34 @@ package sandboxdb
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/pbkdf2"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
-	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/websonic/websonic/runtime/internal/coredb"
+	"github.com/websonic/websonic/runtime/internal/dbroles"
 	"github.com/websonic/websonic/sdk/manifest"
 )
 
 // Config configures a Broker. Zero fields take the defaults shown.
 type Config struct {
-	// Admin is the runtime's own pool (its role needs CREATEROLE).
-	Admin *pgxpool.Pool
-	// RolePrefix starts every module role name, which PostgreSQL keeps
-	// cluster-wide ("websonic_"): role <prefix>mod_<name>.
-	RolePrefix string
-	// StatementTimeout is each module role's statement_timeout (5s).
+	// DB is the serving role's pool (coredb.Open): it owns the module
+	// schemas and runs everything the broker does but role changes.
+	DB *pgxpool.Pool
+	// Roles makes the module roles (the runtime's narrow path to
+	// CREATEROLE).
+	Roles *dbroles.Roles
+	// StatementTimeout is each module session's statement_timeout (5s).
 	StatementTimeout time.Duration
 	// ConnLimit is each module role's connection limit and pool size (4).
 	ConnLimit int
@@ -42,13 +40,27 @@ type Config struct {
 	// MigrationTimeout bounds each module migration (2 min); a module can
 	// change its statement_timeout but not this deadline.
 	MigrationTimeout time.Duration
-	Logger           hclog.Logger
+	// WorkMem is each module session's work_mem (4 MiB). A module may raise
+	// it within a call; the server's memory cap (pgembed.Limits) is the
+	// bound it cannot change.
+	WorkMem int64
+	// TempFileLimit caps each module session's temporary files (256 MiB),
+	// where the server lets the runtime set it (dbroles.Roles.Hardening);
+	// elsewhere the server's own temp_file_limit applies.
+	TempFileLimit int64
+	// StorageQuota is a module's storage quota unless the owner set its own
+	// (websonic.modules.storage_quota; 1 GiB). See CheckStorage.
+	StorageQuota int64
+	Logger       hclog.Logger
 }
 
 // Broker provisions module databases.
 type Broker struct {
 	cfg Config
 	log hclog.Logger
+
+	mu   sync.Mutex
+	open map[string]map[*ModuleDB]bool // by module: its open ModuleDBs (one per running version)
 }
 
 // ErrMigration wraps failures of a module's migrations.
@@ -56,9 +68,6 @@ var ErrMigration = errors.New("sandboxdb: module migration failed")
 
 // New returns a Broker.
 func New(cfg Config) *Broker {
-	if cfg.RolePrefix == "" {
-		cfg.RolePrefix = "websonic_"
-	}
 	if cfg.StatementTimeout <= 0 {
 		cfg.StatementTimeout = 5 * time.Second
 	}
@@ -71,17 +80,26 @@ func New(cfg Config) *Broker {
 	if cfg.MigrationTimeout <= 0 {
 		cfg.MigrationTimeout = 2 * time.Minute
 	}
+	if cfg.WorkMem <= 0 {
+		cfg.WorkMem = 4 << 20
+	}
+	if cfg.TempFileLimit <= 0 {
+		cfg.TempFileLimit = 256 << 20
+	}
+	if cfg.StorageQuota <= 0 {
+		cfg.StorageQuota = 1 << 30
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
-	return &Broker{cfg: cfg, log: cfg.Logger}
+	return &Broker{cfg: cfg, log: cfg.Logger, open: map[string]map[*ModuleDB]bool{}}
 }
 
 // Schema is the module's schema name.
 func Schema(module string) string { return "mod_" + module }
 
 // Role is the module's role name.
-func (b *Broker) Role(module string) string { return b.cfg.RolePrefix + "mod_" + module }
+func (b *Broker) Role(module string) string { return b.cfg.Roles.ModuleRole(module) }
 
 // ModuleDB is one module's database access.
 type ModuleDB struct {
@@ -89,10 +107,20 @@ type ModuleDB struct {
 	pool   *pgxpool.Pool
 	maxRes int
 	conns  int
+	b      *Broker
+	// suspended holds why the module's database access is suspended
+	// (storage quota), or nil.
+	suspended atomic.Pointer[string]
+	closeOnce sync.Once
 }
 
 // Close closes the module's pool.
-func (d *ModuleDB) Close() { d.pool.Close() }
+func (d *ModuleDB) Close() {
+	d.closeOnce.Do(func() {
+		d.b.forget(d)
+		d.pool.Close()
+	})
+}
 
 // Pool is the module's own pool, connected as its role (tests use it to
 // check what the role can do).
@@ -136,20 +164,24 @@ func (b *Broker) Open(ctx context.Context, m *manifest.Manifest, views []string,
 	if opts.Update {
 		grant = union(opts.RunningViews, views)
 	}
-	password, err := b.provision(ctx, m, role, schema, grant, !opts.Update)
+	rec, err := b.provision(ctx, m, role, schema, grant, !opts.Update)
 	if err != nil {
 		return nil, fmt.Errorf("sandboxdb: provision %s: %w", m.Name, err)
 	}
-	pc := b.cfg.Admin.Config().Copy()
-	pc.ConnConfig.User = role
-	pc.ConnConfig.Password = password
+	if rec.suspended != "" {
+		// Its migrations could not run: it starts once the owner raised
+		// its quota (CheckStorage restores its role).
+		return nil, fmt.Errorf("%w: %s: %s", ErrSuspended, m.Name, rec.suspended)
+	}
+	pc := b.cfg.Roles.ConnConfig(role, rec.password)
+	pc.ConnConfig.RuntimeParams = b.sessionParams(schema)
 	pc.ConnConfig.RuntimeParams["application_name"] = "websonic module " + m.Name
 	pc.MaxConns = int32(b.cfg.ConnLimit)
 	pc.MinConns = 0
 	// Idle connections go soon: the role's connection limit is shared with
 	// a new version warming up during an update, and with other replicas.
 	pc.MaxConnIdleTime = time.Minute
-	pc.BeforeConnect, pc.AfterConnect, pc.BeforeAcquire, pc.AfterRelease, pc.BeforeClose = nil, nil, nil, nil, nil
+	pc.AfterRelease = resetSession
 	// No message from the server may exceed the result cap by much: pgx
 	// would otherwise buffer a 1 GB field before the cap is checked.
 	maxBody := b.cfg.MaxResultBytes + 64<<10
@@ -162,32 +194,57 @@ func (b *Broker) Open(ctx context.Context, m *manifest.Manifest, views []string,
 	if err != nil {
 		return nil, fmt.Errorf("sandboxdb: pool %s: %w", m.Name, err)
 	}
-	if err := b.login(ctx, pool, role, password); err != nil {
+	d := &ModuleDB{name: m.Name, pool: pool, maxRes: b.cfg.MaxResultBytes, conns: handlesPerCall, b: b}
+	if err := b.cfg.Roles.Login(ctx, pool, role, rec.password); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("sandboxdb: pool %s: %w", m.Name, err)
 	}
-	d := &ModuleDB{name: m.Name, pool: pool, maxRes: b.cfg.MaxResultBytes, conns: handlesPerCall}
-	if err := d.migrate(ctx, b.cfg.Admin, m, migrations, b.cfg.MigrationTimeout, opts.Rollback); err != nil {
+	if err := d.migrate(ctx, b.cfg.DB, m, migrations, b.cfg.MigrationTimeout, opts.Rollback); err != nil {
 		pool.Close()
 		return nil, err
 	}
+	b.remember(d)
 	return d, nil
 }
 
-// login checks that the pool can log in. If the role's password was
-// changed behind the runtime's back, it sets the module's recorded password
-// again (the same one every pool of the module uses) and retries once.
-func (b *Broker) login(ctx context.Context, pool *pgxpool.Pool, role, password string) error {
-	err := pool.Ping(ctx)
-	var pe *pgconn.PgError
-	if !errors.As(err, &pe) || pe.Code != "28P01" { // invalid_password
-		return err
+func (b *Broker) remember(d *ModuleDB) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.open[d.name] == nil {
+		b.open[d.name] = map[*ModuleDB]bool{}
 	}
-	b.log.Warn("the module role's password was changed outside the runtime; setting it again", "role", role)
-	if _, err := b.cfg.Admin.Exec(ctx, setPassword(pgx.Identifier{role}.Sanitize(), password)); err != nil {
-		return fmt.Errorf("reset password: %w", err)
+	b.open[d.name][d] = true
+}
+
+func (b *Broker) forget(d *ModuleDB) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.open[d.name], d)
+	if len(b.open[d.name]) == 0 {
+		delete(b.open, d.name)
 	}
-	return pool.Ping(ctx)
+}
+
+// sessionParams are a module connection's parameters: its limits, sent at
+// connection start, where they outrank anything the module sets on its own
+// role (ALTER ROLE CURRENT_USER SET …). temp_file_limit is left to the role
+// setting: only its SET privilege holder may pass it.
+func (b *Broker) sessionParams(schema string) map[string]string {
+	p := dbroles.Settings(b.cfg.StatementTimeout, schema, b.cfg.WorkMem, 0)
+	p["search_path"] = pgx.Identifier{schema}.Sanitize()
+	return p
+}
+
+// resetSession returns a module connection to its starting state after
+// each call (pgxpool runs it after Release, off the request's path):
+// settings the module changed, channels it listens to, advisory locks it
+// holds and cursors it left open do not outlive the call. A connection that
+// cannot be reset is closed.
+func resetSession(c *pgx.Conn) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err := c.PgConn().Exec(ctx, `RESET ALL; UNLISTEN *; SELECT pg_catalog.pg_advisory_unlock_all(); CLOSE ALL`).ReadAll()
+	return err == nil
 }
 
 // Grant sets the module's core data grants to exactly views and records
@@ -200,7 +257,7 @@ func (b *Broker) Grant(ctx context.Context, m *manifest.Manifest, views []string
 		return fmt.Errorf("sandboxdb: grant %s: %w", m.Name, err)
 	}
 	r := pgx.Identifier{b.Role(m.Name)}.Sanitize()
-	err := pgx.BeginFunc(ctx, b.cfg.Admin, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, b.cfg.DB, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `LOCK TABLE websonic.modules IN SHARE ROW EXCLUSIVE MODE`); err != nil {
 			return err
 		}
@@ -269,9 +326,24 @@ func nonNil(views []string) []string {
 	return views
 }
 
+// record is what provision read of the module's record.
+type record struct {
+	password  string
+	suspended string // why its database access is suspended, or ""
+}
+
 // provision creates or updates the module's role, schema and grants, and
-// returns the module's password; record says whether to record m's version
+// returns the module's record; write says whether to record m's version
 // and views as the module's (not while an update is only being prepared).
+//
+// # Who owns what
+//
+// The serving role owns the module's schema; the module's role may use it
+// and create objects in it, which it then owns. So the module can drop and
+// replace what it made, but nothing the runtime made there: the marks
+// table _migrations, the schema itself. Earlier versions of the runtime let
+// the module's role own its schema: such a schema is adopted here, and its
+// marks table checked (checkMarks).
 //
 // # One credential per module
 //
@@ -288,80 +360,197 @@ func nonNil(views []string) []string {
 // catalog write on every start of every replica. If the role's password was
 // changed outside the runtime, Open notices at login and sets it again
 // (login).
-func (b *Broker) provision(ctx context.Context, m *manifest.Manifest, role, schema string, views []string, record bool) (string, error) {
-	var password string
-	err := pgx.BeginFunc(ctx, b.cfg.Admin, func(tx pgx.Tx) error {
+func (b *Broker) provision(ctx context.Context, m *manifest.Manifest, role, schema string, views []string, write bool) (record, error) {
+	var rec record
+	err := pgx.BeginFunc(ctx, b.cfg.DB, func(tx pgx.Tx) error {
 		// Serialise provisioning across runtime replicas with a lock no
 		// module role can take (it could take any advisory lock).
 		if _, err := tx.Exec(ctx, `LOCK TABLE websonic.modules IN SHARE ROW EXCLUSIVE MODE`); err != nil {
 			return err
 		}
+		if err := checkSafe(ctx, tx); err != nil {
+			return err
+		}
 		newPassword := false
-		err := tx.QueryRow(ctx, `SELECT role_password FROM websonic.modules WHERE name = $1`, m.Name).Scan(&password)
+		var state string
+		var used, quota int64
+		err := tx.QueryRow(ctx, `SELECT role_password, storage_state, storage_used, coalesce(storage_quota, $2)
+			FROM websonic.modules WHERE name = $1`, m.Name, b.cfg.StorageQuota).Scan(&rec.password, &state, &used, &quota)
 		if errors.Is(err, pgx.ErrNoRows) {
-			password, newPassword = randomPassword(), true
+			rec.password, newPassword = dbroles.RandomPassword(), true
 			_, err = tx.Exec(ctx, `INSERT INTO websonic.modules (name, role_name, role_password, version, granted_views)
-				VALUES ($1, $2, $3, $4, $5)`, m.Name, role, password, m.Version, nonNil(views))
+				VALUES ($1, $2, $3, $4, $5)`, m.Name, role, rec.password, m.Version, nonNil(views))
 		}
 		if err != nil {
 			return err
 		}
-		if record {
+		if state == stateExceeded {
+			rec.suspended = exceededReason(used, quota)
+		}
+		if write {
 			if _, err := tx.Exec(ctx, `UPDATE websonic.modules SET version = $2, granted_views = $3, updated_at = now() WHERE name = $1`,
 				m.Name, m.Version, nonNil(views)); err != nil {
 				return err
 			}
 		}
-		var exists bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, role).Scan(&exists); err != nil {
+		connLimit := 2 * b.cfg.ConnLimit
+		if rec.suspended != "" {
+			connLimit = 0
+		}
+		findings, err := b.cfg.Roles.EnsureModule(ctx, dbroles.ModuleRole{
+			Name: role, Password: rec.password, NewPassword: newPassword,
+			// The role's limit leaves room for a second pool (a new version
+			// warming up during an update) next to the running one.
+			ConnLimit: connLimit,
+			Settings:  b.roleSettings(ctx, schema),
+		})
+		if err != nil {
+			return err
+		}
+		for _, f := range findings {
+			if err := b.tampered(ctx, tx, m.Name, f.What); err != nil {
+				return err
+			}
+		}
+		if err := b.adopt(ctx, tx, m.Name, role, schema); err != nil {
 			return err
 		}
 		r := pgx.Identifier{role}.Sanitize()
 		s := pgx.Identifier{schema}.Sanitize()
-		stmts := []string{}
-		if !exists {
-			stmts = append(stmts, "CREATE ROLE "+r+" LOGIN NOINHERIT")
+		stmts := []string{
+			"DO $$ BEGIN EXECUTE pg_catalog.format('GRANT CONNECT ON DATABASE %I TO " + escapeForFormat(r) + "', pg_catalog.current_database()); END $$",
+			"CREATE SCHEMA IF NOT EXISTS " + s,
+			"REVOKE ALL ON SCHEMA " + s + " FROM PUBLIC",
+			"GRANT USAGE, CREATE ON SCHEMA " + s + " TO " + r,
 		}
-		if !exists || newPassword {
-			stmts = append(stmts, setPassword(r, password))
+		for _, q := range stmts {
+			if _, err := tx.Exec(ctx, q); err != nil {
+				return fmt.Errorf("%s: %w", q, err)
+			}
 		}
-		stmts = append(stmts,
-			// A non-superuser cannot even mention SUPERUSER, REPLICATION or
-			// BYPASSRLS; roles it creates never have them.
-			// The role's limit leaves room for a second pool (a new version
-			// warming up during an update) next to the running one.
-			fmt.Sprintf("ALTER ROLE %s LOGIN NOCREATEDB NOCREATEROLE NOINHERIT CONNECTION LIMIT %d", r, 2*b.cfg.ConnLimit),
-			fmt.Sprintf("ALTER ROLE %s SET statement_timeout = %d", r, b.cfg.StatementTimeout.Milliseconds()),
-			fmt.Sprintf("ALTER ROLE %s SET lock_timeout = %d", r, b.cfg.StatementTimeout.Milliseconds()),
-			fmt.Sprintf("ALTER ROLE %s SET idle_in_transaction_session_timeout = %d", r, 2*b.cfg.StatementTimeout.Milliseconds()),
-			fmt.Sprintf("ALTER ROLE %s SET search_path = %s", r, s),
-			"GRANT "+r+" TO CURRENT_USER",
-			"DO $$ BEGIN EXECUTE format('GRANT CONNECT ON DATABASE %I TO "+escapeForFormat(r)+"', current_database()); END $$",
-			"CREATE SCHEMA IF NOT EXISTS "+s+" AUTHORIZATION "+r,
-			// The module owns its schema, so it can drop _migrations and
-			// make its own: a table the runtime does not own is replaced.
-			"DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = "+quoteLiteral(schema)+
-				" AND tablename = '_migrations' AND tableowner <> current_user) THEN DROP TABLE "+s+"._migrations CASCADE; END IF; END $$",
-			"CREATE TABLE IF NOT EXISTS "+s+"._migrations (name text PRIMARY KEY, checksum bytea NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
-			"REVOKE ALL ON "+s+"._migrations FROM "+r,
-			"GRANT SELECT, INSERT ON "+s+"._migrations TO "+r,
-		)
+		if err := b.checkMarks(ctx, tx, m.Name, schema); err != nil {
+			return err
+		}
+		stmts = []string{
+			"CREATE TABLE IF NOT EXISTS " + s + "._migrations (name pg_catalog.text PRIMARY KEY, checksum pg_catalog.bytea NOT NULL, applied_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now())",
+			"REVOKE ALL ON " + s + "._migrations FROM PUBLIC, " + r,
+			"GRANT SELECT, INSERT ON " + s + "._migrations TO " + r,
+		}
 		stmts = append(stmts, grantStatements(r, views)...)
 		for _, q := range stmts {
 			if _, err := tx.Exec(ctx, q); err != nil {
-				return fmt.Errorf("%s: %w", redact(q), err)
+				return fmt.Errorf("%s: %w", q, err)
 			}
 		}
 		return nil
 	})
-	return password, err
+	return rec, err
 }
 
-// setPassword is the statement that sets role r's password, as a SCRAM
-// verifier so the password itself never appears in a statement (or a
-// server log line).
-func setPassword(r, password string) string {
-	return fmt.Sprintf("ALTER ROLE %s PASSWORD %s", r, quoteLiteral(scramVerifier(password)))
+// checkSafe refuses a connection whose names could resolve into a schema
+// another role can write: everything provision runs in module schemas
+// relies on it.
+func checkSafe(ctx context.Context, tx pgx.Tx) error {
+	var path string
+	if err := tx.QueryRow(ctx, `SELECT pg_catalog.current_setting('search_path')`).Scan(&path); err != nil {
+		return err
+	}
+	if path != dbroles.SafeParams["search_path"] {
+		return fmt.Errorf("the runtime's connection has search_path %q, not %q (open it with dbroles)", path, dbroles.SafeParams["search_path"])
+	}
+	return nil
+}
+
+// roleSettings are the module role's settings: its session limits, and
+// temp_file_limit where the server lets the runtime set it.
+func (b *Broker) roleSettings(ctx context.Context, schema string) map[string]string {
+	var temp int64
+	if b.cfg.Roles.CanSetTempFileLimit(ctx) {
+		temp = b.cfg.TempFileLimit
+	}
+	return dbroles.Settings(b.cfg.StatementTimeout, schema, b.cfg.WorkMem, temp)
+}
+
+// adopt makes the serving role the owner of a schema that the module's role
+// owns (made by an earlier version of the runtime). A schema owned by
+// anyone else is refused: the runtime does not know whose it is.
+func (b *Broker) adopt(ctx context.Context, tx pgx.Tx, module, role, schema string) error {
+	var owner string
+	err := tx.QueryRow(ctx, `SELECT pg_catalog.pg_get_userbyid(nspowner)::pg_catalog.text FROM pg_catalog.pg_namespace WHERE nspname = $1`, schema).Scan(&owner)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var self string
+	if err := tx.QueryRow(ctx, `SELECT current_user::pg_catalog.text`).Scan(&self); err != nil {
+		return err
+	}
+	switch owner {
+	case self:
+		return nil
+	case role:
+		b.log.Info("taking over the module's schema from its role (made by an earlier runtime)", "module", module, "schema", schema)
+		return b.cfg.Roles.AdoptSchema(ctx, schema, role)
+	default:
+		return fmt.Errorf("schema %s belongs to role %s, neither the runtime's nor the module's: move it away or give it to %s", schema, owner, self)
+	}
+}
+
+// checkMarks makes sure the object named _migrations in the module's
+// schema, if any, is the plain table the runtime made: owned by the serving
+// role, no triggers, rules, policies or children, the expected columns.
+// Anything else is a module's doing (or left by an earlier runtime that let
+// modules own their schemas): it is reported as tampering and dropped — as
+// the schema's owner, which runs none of the module's code — and the table is
+// made again by the caller. Migrations the marks recorded stay known from
+// the runtime's own ledger.
+func (b *Broker) checkMarks(ctx context.Context, tx pgx.Tx, module, schema string) error {
+	var kind string
+	var mine, rls, extras bool
+	var cols []string
+	err := tx.QueryRow(ctx, `SELECT c.relkind::pg_catalog.text, c.relowner = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user),
+			c.relrowsecurity,
+			EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid)
+			 OR EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite w WHERE w.ev_class = c.oid)
+			 OR EXISTS (SELECT 1 FROM pg_catalog.pg_policy p WHERE p.polrelid = c.oid)
+			 OR EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhparent = c.oid OR i.inhrelid = c.oid),
+			coalesce((SELECT pg_catalog.array_agg(a.attname::pg_catalog.text || ' ' || pg_catalog.format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum)
+			          FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '{}')
+		FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = $1 AND c.relname = '_migrations'`, schema).Scan(&kind, &mine, &rls, &extras, &cols)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("inspect %s._migrations: %w", schema, err)
+	}
+	want := []string{"name text", "checksum bytea", "applied_at timestamp with time zone"}
+	if kind == "r" && mine && !rls && !extras && slices.Equal(cols, want) {
+		return nil
+	}
+	what := fmt.Sprintf("%s._migrations was replaced (kind %s, runtime's own %v, row security %v, triggers/rules/policies/inheritance %v, columns %v); dropped and made again",
+		schema, kind, mine, rls, extras, cols)
+	if err := b.tampered(ctx, tx, module, what); err != nil {
+		return err
+	}
+	drop := map[string]string{"r": "TABLE", "p": "TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW", "S": "SEQUENCE", "f": "FOREIGN TABLE", "c": "TYPE", "i": "INDEX", "I": "INDEX"}[kind]
+	if drop == "" {
+		return fmt.Errorf("%s._migrations is of kind %q, which the runtime cannot drop", schema, kind)
+	}
+	q := "DROP " + drop + " " + pgx.Identifier{schema, "_migrations"}.Sanitize() + " CASCADE"
+	if _, err := tx.Exec(ctx, q); err != nil {
+		return fmt.Errorf("%s: %w", q, err)
+	}
+	return nil
+}
+
+// tampered reports something a module changed that it may not: in the
+// log and the audit log, where the owner sees it.
+func (b *Broker) tampered(ctx context.Context, tx pgx.Tx, module, what string) error {
+	b.log.Error("module tampering", "module", module, "what", what)
+	return coredb.Audit(ctx, tx, 0, "module.tampering", module, map[string]any{"what": what})
 }
 
 // migrate applies the manifest's migrations the module has not seen, in
@@ -404,7 +593,8 @@ func (d *ModuleDB) migrate(ctx context.Context, admin *pgxpool.Pool, m *manifest
 	// entry, in listed order; forget every other mark.
 	marksTable := pgx.Identifier{Schema(m.Name), "_migrations"}.Sanitize()
 	marks := map[string][]byte{}
-	if rows, err := admin.Query(ctx, `SELECT name, checksum FROM `+marksTable); err == nil {
+	// provision checked it is the runtime's own plain table (checkMarks).
+	if rows, err := admin.Query(ctx, `SELECT name, checksum FROM ONLY `+marksTable); err == nil {
 		for rows.Next() {
 			var r record
 			if rows.Scan(&r.name, &r.sum) == nil {
@@ -434,7 +624,7 @@ func (d *ModuleDB) migrate(ctx context.Context, admin *pgxpool.Pool, m *manifest
 	for name := range known {
 		names = append(names, name)
 	}
-	if _, err := admin.Exec(ctx, `DELETE FROM `+marksTable+` WHERE NOT (name = ANY($1))`, names); err != nil {
+	if _, err := admin.Exec(ctx, `DELETE FROM ONLY `+marksTable+` WHERE NOT (name = ANY($1))`, names); err != nil {
 		return fail(fmt.Errorf("clear unknown marks: %w", err))
 	}
 	sumOf := map[string][]byte{}
@@ -499,43 +689,6 @@ func (d *ModuleDB) migrate(ctx context.Context, admin *pgxpool.Pool, m *manifest
 	return nil
 }
 
-func randomPassword() string {
-	b := make([]byte, 24)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// scramVerifier is PostgreSQL's SCRAM-SHA-256 verifier of password, so the
-// password itself never appears in a statement (or a server log line).
-func scramVerifier(password string) string {
-	salt := make([]byte, 16)
-	rand.Read(salt)
-	const iter = 4096
-	salted, err := pbkdf2.Key(sha256.New, password, salt, iter, 32)
-	if err != nil {
-		panic(err) // only for invalid parameters, which these are not
-	}
-	mac := func(key []byte, msg string) []byte {
-		h := hmac.New(sha256.New, key)
-		h.Write([]byte(msg))
-		return h.Sum(nil)
-	}
-	stored := sha256.Sum256(mac(salted, "Client Key"))
-	b64 := base64.StdEncoding.EncodeToString
-	return fmt.Sprintf("SCRAM-SHA-256$%d:%s$%s:%s", iter, b64(salt), b64(stored[:]), b64(mac(salted, "Server Key")))
-}
-
-func quoteLiteral(s string) string {
-	out := []byte{'\''}
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\'' {
-			out = append(out, '\'')
-		}
-		out = append(out, s[i])
-	}
-	return string(append(out, '\''))
-}
-
 // escapeForFormat doubles what format() and the surrounding string literal
 // would otherwise interpret, for an already-quoted identifier.
 func escapeForFormat(ident string) string {
@@ -553,11 +706,52 @@ func escapeForFormat(ident string) string {
 	return string(out)
 }
 
-// redact hides password verifiers in statements that end up in error
-// messages.
-func redact(q string) string {
-	if i := strings.Index(q, " PASSWORD "); i >= 0 {
-		return q[:i] + " PASSWORD '…'"
+// Drop removes a module's database for good: its schema with everything in
+// it, its grants, its records and its role. The module must not be running
+// (no ModuleDB of it open). The serving role drops the schema, which it
+// owns — dropping runs none of the module's code — and the provisioning
+// role drops the role with what the module made outside its schema
+// (dbroles.Roles.DropModule).
+func (b *Broker) Drop(ctx context.Context, module string) error {
+	b.mu.Lock()
+	running := len(b.open[module]) > 0
+	b.mu.Unlock()
+	if running {
+		return fmt.Errorf("sandboxdb: drop %s: the module is running", module)
 	}
-	return q
+	role := b.Role(module)
+	r := pgx.Identifier{role}.Sanitize()
+	err := pgx.BeginFunc(ctx, b.cfg.DB, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `LOCK TABLE websonic.modules IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+			return err
+		}
+		if err := checkSafe(ctx, tx); err != nil {
+			return err
+		}
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1)`, role).Scan(&exists); err != nil {
+			return err
+		}
+		stmts := []string{"DROP SCHEMA IF EXISTS " + pgx.Identifier{Schema(module)}.Sanitize() + " CASCADE"}
+		if exists {
+			stmts = append(stmts, grantStatements(r, nil)...)
+			stmts = append(stmts, "DO $$ BEGIN EXECUTE pg_catalog.format('REVOKE CONNECT ON DATABASE %I FROM "+escapeForFormat(r)+"', pg_catalog.current_database()); END $$")
+		}
+		for _, q := range stmts {
+			if _, err := tx.Exec(ctx, q); err != nil {
+				return fmt.Errorf("%s: %w", q, err)
+			}
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM websonic.module_migrations WHERE module = $1`, module); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM websonic.modules WHERE name = $1`, module); err != nil {
+			return err
+		}
+		return coredb.Audit(ctx, tx, 0, "module.drop", module, nil)
+	})
+	if err != nil {
+		return fmt.Errorf("sandboxdb: drop %s: %w", module, err)
+	}
+	return b.cfg.Roles.DropModule(ctx, role)
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/websonic/websonic/internal/pgtest"
-	"github.com/websonic/websonic/runtime/internal/coredb"
+	"github.com/websonic/websonic/runtime/internal/coredb/coredbtest"
 	"github.com/websonic/websonic/sdk/abi"
 	"github.com/websonic/websonic/sdk/manifest"
 )
@@ -23,11 +23,9 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 
 func newBroker(t *testing.T, cfg Config) (*Broker, *pgxpool.Pool, *pgtest.DB) {
 	t.Helper()
-	db := pgtest.NewDB(t)
-	pool := db.Pool(t, coredb.Migrate)
-	cfg.Admin = pool
-	cfg.RolePrefix = db.Prefix()
-	return New(cfg), pool, db
+	cdb, db := coredbtest.Open(t)
+	cfg.DB, cfg.Roles = cdb.Pool, cdb.Roles
+	return New(cfg), cdb.Pool, db
 }
 
 func testManifest(name string, views []string, migrations ...string) *manifest.Manifest {
@@ -482,31 +480,41 @@ func TestMigrationLedger(t *testing.T) {
 		}
 		return err
 	}
-	asModule := func(sql string) {
+	asModule := func(sql, refused string) {
 		t.Helper()
 		d, err := b.Open(ctx, testManifest("shop", nil, one), nil, files, OpenOptions{Update: true})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer d.Close()
-		if _, err := d.Pool().Exec(ctx, sql); err != nil {
+		_, err = d.Pool().Exec(ctx, sql)
+		switch {
+		case refused == "" && err != nil:
 			t.Fatalf("%s: %v", sql, err)
+		case refused != "" && (err == nil || !strings.Contains(err.Error(), refused)):
+			t.Fatalf("%s: got error %v, want %q", sql, err, refused)
 		}
 	}
 	if err := open(one); err != nil {
 		t.Fatal(err)
 	}
 	steps := []struct {
-		name   string
-		module string // what the module does with its own role first
+		name    string
+		module  string // what the module does with its own role first
+		refused string // how PostgreSQL refuses it, if it does
 	}{
-		{"a forged mark", `INSERT INTO _migrations (name, checksum) VALUES ('zz_pin', '\x00')`},
-		{"a forged mark of the next migration", `INSERT INTO _migrations (name, checksum) VALUES ('migrations/002_two.sql', '\x00')`},
-		{"a marks table of its own", `DROP TABLE _migrations; CREATE TABLE _migrations (name text PRIMARY KEY, checksum bytea NOT NULL, applied_at timestamptz NOT NULL DEFAULT now()); INSERT INTO _migrations (name, checksum) VALUES ('zz_pin', '\x00')`},
+		{"a forged mark", `INSERT INTO _migrations (name, checksum) VALUES ('zz_pin', '\x00')`, ""},
+		{"a forged mark of the next migration", `INSERT INTO _migrations (name, checksum) VALUES ('migrations/002_two.sql', '\x00')`, ""},
+		// The serving role owns the schema and the table: the module can
+		// neither drop nor replace them (a schema made by an earlier runtime
+		// is TestLegacySchemaAdopted's).
+		{"a marks table of its own", `DROP TABLE _migrations; CREATE TABLE _migrations (name text PRIMARY KEY, checksum bytea NOT NULL, applied_at timestamptz NOT NULL DEFAULT now()); INSERT INTO _migrations (name, checksum) VALUES ('zz_pin', '\x00')`, "must be owner of table _migrations"},
+		{"a renamed marks table", `ALTER TABLE _migrations RENAME TO old`, "must be owner of table _migrations"},
+		{"its schema", `DROP SCHEMA mod_shop CASCADE`, "must be owner of schema mod_shop"},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
-			asModule(st.module)
+			asModule(st.module, st.refused)
 			if err := open(one); err != nil {
 				t.Fatalf("the same version after %s: %v", st.name, err)
 			}
@@ -516,7 +524,7 @@ func TestMigrationLedger(t *testing.T) {
 		t.Fatalf("the next version after the module's forgeries: %v", err)
 	}
 	var hasName bool
-	if err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = 'mod_shop' AND table_name = 'items' AND column_name = 'name')`).Scan(&hasName); err != nil || !hasName {
+	if err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'mod_shop.items'::regclass AND attname = 'name')`).Scan(&hasName); err != nil || !hasName {
 		t.Fatalf("002 did not run (%v)", err)
 	}
 	// A crash after 002 committed and before its ledger entry: the mark is

@@ -124,6 +124,9 @@ func (s *Session) conn(ctx context.Context, id uint32) (*pgxpool.Conn, error) {
 	if c, ok := s.conns[id]; ok {
 		return c, nil
 	}
+	if reason := s.d.suspended.Load(); reason != nil {
+		return nil, &pgconn.PgError{Code: "53100", Message: "websonic: this module's database access is suspended: " + *reason}
+	}
 	if len(s.conns) >= s.d.conns {
 		return nil, fmt.Errorf("websonic: more than %d database connections in one request", s.d.conns)
 	}
