@@ -353,3 +353,9 @@ func writeResponse(w http.ResponseWriter, resp *abi.HTTPResponse, sessionCookie 
 	w.WriteHeader(resp.Status)
 	w.Write(resp.Body)
 }
+
+// Drop deletes a module's database for good (sandboxdb.Broker.Drop); no
+// version of it may be running.
+func (h *Host) Drop(ctx context.Context, name string) error {
+	return h.cfg.Broker.Drop(ctx, name)
+}
