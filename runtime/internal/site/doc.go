@@ -9,7 +9,10 @@
 // websonic.audit_log through coredb.Audit: user.register, user.login,
 // user.login_failed, user.logout and user.role. The server owns the chi
 // router and the middleware around it; in particular it wraps everything in
-// http.CrossOriginProtection, which is why the forms here carry no CSRF token.
+// cross-origin protection (http.CrossOriginProtection plus a check of the
+// Origin's scheme), which is why the forms here carry no CSRF token, and in
+// clientaddr's middleware, which sets RemoteAddr to the client that trusted
+// proxies name.
 //
 // # Wiring
 //
