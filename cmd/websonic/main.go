@@ -156,8 +156,17 @@ func serve(args []string, stderr io.Writer) error {
 	registryURL := fs.String("registry", env("WEBSONIC_REGISTRY", ""), "install and update modules from this registry (WEBSONIC_REGISTRY)")
 	pullToken := fs.String("registry-token", env("WEBSONIC_REGISTRY_PULL_TOKEN", ""), "token to pull with, for a registry with --private-pulls (WEBSONIC_REGISTRY_PULL_TOKEN)")
 	trustedRoot := fs.String("trusted-root", env("WEBSONIC_TRUSTED_ROOT", ""), "the registry's pinned root.json, from its publisher; used on first start (WEBSONIC_TRUSTED_ROOT)")
+	// Web security: proxies, /metrics, login errors (see runtime/server.Config).
+	trustedProxies := fs.String("trusted-proxies", env("WEBSONIC_TRUSTED_PROXIES", ""), "comma-separated CIDR prefixes or addresses of the reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed; empty: none (WEBSONIC_TRUSTED_PROXIES)")
+	metricsAddr := fs.String("metrics-addr", env("WEBSONIC_METRICS_ADDR", ""), "also serve /metrics, and only that, on this address for a scraper (e.g. 127.0.0.1:9090); empty: none (WEBSONIC_METRICS_ADDR)")
+	metricsToken := fs.String("metrics-token", env("WEBSONIC_METRICS_TOKEN", ""), "bearer token (16+ characters) that may read /metrics on either listener; prefer the environment variable (WEBSONIC_METRICS_TOKEN)")
+	genericLogin := fs.Bool("generic-login-errors", env("WEBSONIC_GENERIC_LOGIN_ERRORS", "") == "true", "answer an unknown username and a wrong password with one message (WEBSONIC_GENERIC_LOGIN_ERRORS=true)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	proxies, err := server.ParseTrustedProxies(*trustedProxies)
+	if err != nil {
+		return fmt.Errorf("serve: --trusted-proxies: %w", err)
 	}
 	log, err := c.logger(stderr)
 	if err != nil {
@@ -178,9 +187,18 @@ func serve(args []string, stderr io.Writer) error {
 	srv, err := server.Open(ctx, server.Config{
 		Addr: *addr, DataDir: c.dataDir, DatabaseURL: c.databaseURL, ModulesDir: *modules,
 		SecureCookies: *secure, Registry: *registryURL, TrustedRoot: root, RegistryToken: *pullToken, Logger: log,
+		TrustedProxies: proxies, MetricsAddr: *metricsAddr, MetricsToken: *metricsToken, GenericLoginErrors: *genericLogin,
 	})
 	if err != nil {
 		return err
+	}
+	if *metricsAddr != "" {
+		go func() {
+			if err := srv.ListenAndServeMetrics(ctx); err != nil {
+				log.Error("metrics listener failed; shutting down", "error", err)
+				stop()
+			}
+		}()
 	}
 	log.Info("runtime ready", "took", time.Since(start).Round(time.Millisecond), "modules", len(srv.Modules()))
 	err = srv.ListenAndServe(ctx)

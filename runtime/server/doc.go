@@ -10,9 +10,16 @@
 //
 // Request flow:
 //
-//	request id → access log + metrics → panic recovery → cross-origin (CSRF)
-//	protection → session → core site routes | module routes (access check →
-//	module pool → guest)
+//	client address (trusted proxies) → security headers → request id →
+//	access log + metrics → panic recovery → cross-origin (CSRF) protection →
+//	session → core site routes | /metrics (token or admin) | module routes
+//	(access check → module pool → guest)
+//
+// The client address is derived once (package clientaddr): RemoteAddr is the
+// client that the configured trusted proxies name, and the request counts as
+// HTTPS when it came over TLS or a trusted proxy says so, which turns on HSTS
+// and the __Host- session cookie. /metrics may also be served on a listener
+// of its own (ListenAndServeMetrics).
 //
 // Modules are updated in place with Swap (DESIGN decision 10): the new
 // version is prepared while the old one serves, then routes switch

@@ -43,15 +43,19 @@ type testSite struct {
 	db  *pgtest.DB
 }
 
-// newSite starts a runtime on a fresh database with hello and hostile.
-func newSite(t testing.TB) *testSite {
+// testMetricsToken is the test sites' Config.MetricsToken.
+const testMetricsToken = "test-metrics-token-0123456789"
+
+// newSite starts a runtime on a fresh database with hello and hostile; each
+// option may change its Config first.
+func newSite(t testing.TB, options ...func(*Config)) *testSite {
 	t.Helper()
 	mods, err := modulesDir()
 	if err != nil {
 		t.Fatal(err)
 	}
 	db := pgtest.NewDB(t)
-	srv, err := Open(context.Background(), Config{
+	cfg := Config{
 		DataDir:          filepath.Join(os.TempDir(), "websonic-server-test"),
 		DatabaseURL:      db.URL,
 		ModulesDir:       mods,
@@ -59,8 +63,13 @@ func newSite(t testing.TB) *testSite {
 		StatementTimeout: time.Second,
 		MemoryLimitPages: 1024,
 		Pool:             engine.PoolConfig{Size: 2, CallTimeout: 5 * time.Second},
+		MetricsToken:     testMetricsToken,
 		Logger:           hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testLog{t}}),
-	})
+	}
+	for _, o := range options {
+		o(&cfg)
+	}
+	srv, err := Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

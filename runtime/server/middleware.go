@@ -13,6 +13,8 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/websonic/websonic/runtime/internal/clientaddr"
 )
 
 type requestIDKey struct{}
@@ -61,7 +63,9 @@ func (w *statusWriter) Write(p []byte) (int, error) {
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // accessLog logs every request and records it in the HTTP metrics, labelled
-// by chi's route pattern (not the raw path, to bound cardinality).
+// by chi's route pattern (not the raw path, to bound cardinality). The
+// remote address is the client that clientaddr derived; the proxy that
+// forwarded the request, if any, is logged as the peer.
 func accessLog(log hclog.Logger, requests *prometheus.CounterVec, latency *prometheus.HistogramVec) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -78,8 +82,12 @@ func accessLog(log hclog.Logger, requests *prometheus.CounterVec, latency *prome
 			}
 			requests.WithLabelValues(r.Method, route, strconv.Itoa(sw.status)).Inc()
 			latency.WithLabelValues(r.Method, route).Observe(d.Seconds())
-			log.Info("request", "id", RequestID(r.Context()), "method", r.Method, "path", r.URL.Path,
-				"status", sw.status, "bytes", sw.bytes, "duration", d.Round(time.Microsecond), "remote", r.RemoteAddr)
+			args := []any{"id", RequestID(r.Context()), "method", r.Method, "path", r.URL.Path,
+				"status", sw.status, "bytes", sw.bytes, "duration", d.Round(time.Microsecond), "remote", r.RemoteAddr}
+			if info, ok := clientaddr.FromContext(r.Context()); ok && info.Forwarded {
+				args = append(args, "peer", info.Peer) // the trusted proxy
+			}
+			log.Info("request", args...)
 		})
 	}
 }

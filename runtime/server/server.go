@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -16,9 +17,9 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/websonic/websonic/internal/pgembed"
+	"github.com/websonic/websonic/runtime/internal/clientaddr"
 	"github.com/websonic/websonic/runtime/internal/dbroles"
 	"github.com/websonic/websonic/runtime/internal/engine"
 	"github.com/websonic/websonic/runtime/internal/modhost"
@@ -61,8 +62,26 @@ type Config struct {
 	// start; "websonic_" for a new site). Sites sharing one PostgreSQL
 	// server need different prefixes; a site's prefix cannot change.
 	RolePrefix string
-	// SecureCookies marks session cookies Secure (serve over HTTPS).
+	// SecureCookies makes every session cookie Secure and __Host- prefixed
+	// (false: only on requests that came over HTTPS, directly or through a
+	// trusted proxy). Set it behind a TLS proxy that is not in
+	// TrustedProxies.
 	SecureCookies bool
+	// TrustedProxies are the proxies whose X-Forwarded-For and
+	// X-Forwarded-Proto are believed, rightmost untrusted hop first (none:
+	// the peer is the client). See package clientaddr.
+	TrustedProxies []netip.Prefix
+	// GenericLoginErrors answers an unknown username and a wrong password
+	// with one message (false: distinct messages).
+	GenericLoginErrors bool
+	// MetricsAddr is where ListenAndServeMetrics serves /metrics to a
+	// scraper ("": no metrics listener). On the site's own listener only a
+	// MetricsToken bearer or a signed-in admin may read /metrics.
+	MetricsAddr string
+	// MetricsToken, at least 16 characters, lets a scraper read /metrics
+	// with "Authorization: Bearer <token>", on either listener; on the
+	// metrics listener it is then required ("": no token).
+	MetricsToken string
 	// MemoryLimitPages caps each module instance's memory (2048 = 128 MiB).
 	MemoryLimitPages uint32
 	// Pool is the per-module instance pool template.
@@ -118,6 +137,9 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 			return nil, fmt.Errorf("server: %w", err)
 		}
 	}
+	if cfg.MetricsToken != "" && len(cfg.MetricsToken) < minMetricsToken {
+		return nil, fmt.Errorf("server: metrics token: use at least %d characters (e.g. openssl rand -hex 32)", minMetricsToken)
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry()}
 	s.state.Store(&serving{routes: &routeTable{}})
 	defer func() {
@@ -130,6 +152,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	if s.site, err = site.New(site.Config{
 		Pool: s.db.Pool, Logger: s.log, SecureCookies: cfg.SecureCookies, Nav: s.nav,
+		GenericLoginErrors: cfg.GenericLoginErrors,
 	}); err != nil {
 		return nil, err
 	}
@@ -350,34 +373,21 @@ func (s *Server) router() http.Handler {
 	}, []string{"method", "route"})
 	s.reg.MustRegister(requests, latency)
 
+	if len(s.cfg.TrustedProxies) > 0 {
+		s.log.Info("believing X-Forwarded-For and X-Forwarded-Proto from trusted proxies", "proxies", s.cfg.TrustedProxies)
+	}
+	r.Use(clientaddr.New(s.cfg.TrustedProxies).Middleware, securityHeaders)
 	r.Use(requestID, accessLog(httpLog, requests, latency), recoverer(httpLog))
-	r.Use(http.NewCrossOriginProtection().Handler)
+	r.Use(crossOrigin())
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	r.Get("/readyz", s.ready)
 	r.Group(func(r chi.Router) {
 		r.Use(s.site.Sessions)
-		r.Handle("/metrics", s.metricsAccess(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})))
+		r.Handle("/metrics", s.metricsAccess(s.metrics()))
 		s.site.Routes(r)
 		r.NotFound(s.serveModule) // module routes live in the swappable route table
 	})
 	return r
-}
-
-// metricsAccess lets a scraper on the same machine, or a signed-in admin,
-// read /metrics: module names and traffic are not for everyone.
-func (s *Server) metricsAccess(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		host, _, _ := net.SplitHostPort(r.RemoteAddr)
-		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-			next.ServeHTTP(w, r)
-			return
-		}
-		if u := site.UserFrom(r.Context()); !u.Has(site.RoleAdmin) {
-			s.site.Deny(w, r, u, site.RoleAdmin)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {

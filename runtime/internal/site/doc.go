@@ -9,7 +9,10 @@
 // websonic.audit_log through coredb.Audit: user.register, user.login,
 // user.login_failed, user.logout and user.role. The server owns the chi
 // router and the middleware around it; in particular it wraps everything in
-// http.CrossOriginProtection, which is why the forms here carry no CSRF token.
+// cross-origin protection (http.CrossOriginProtection plus a check of the
+// Origin's scheme), which is why the forms here carry no CSRF token, and in
+// clientaddr's middleware, which sets RemoteAddr to the client that trusted
+// proxies name.
 //
 // # Wiring
 //
@@ -32,14 +35,36 @@
 //
 // # Passwords and sessions
 //
-// Passwords are hashed with argon2id (m=19456 KiB, t=2, p=1) and stored as
-// PHC strings; verification reads the parameters from the stored string, and a
-// hash made with other parameters is replaced at the next successful login.
-// At most GOMAXPROCS hashes run at once, so memory stays bounded under load.
+// A new password follows NIST SP 800-63B-4 (policy.go): 15 to 1024
+// characters, any characters, no composition rules, not containing the
+// username, and not on the embedded list of common and breached passwords
+// (blocklist/, from zxcvbn) nor an obvious variation of one; a refusal is a
+// *PasswordError saying which rule. Passwords are hashed with argon2id
+// (m=19456 KiB, t=2, p=1) and stored as PHC strings; verification reads the
+// parameters from the stored string, and a hash made with other parameters is
+// replaced at the next successful login. At most GOMAXPROCS hashes run at
+// once, so memory stays bounded under load. An unknown or invalid username
+// costs the same lookup and hash as a wrong password.
+//
 // A session token is 32 random bytes, sent base64url-encoded in the HttpOnly,
-// SameSite=Lax cookie "websonic_session"; only its SHA-256 is stored. Logging
-// in always mints a new token (no fixation). Passwords and tokens are never
-// logged.
+// SameSite=Lax cookie "websonic_session", or, when the request came over
+// HTTPS (clientaddr.HTTPS) or Config.SecureCookies is set, in the Secure
+// cookie "__Host-websonic_session" (and only that one is read then). Only the
+// token's SHA-256 is stored. Logging in always mints a new token (no
+// fixation). Passwords and tokens are never logged.
+//
+// # Login attempts
+//
+// The login guard (ratelimit.go) slows guessing without locking owners out:
+// an exponential backoff per (username, client), one per username that only
+// clients that never signed in to it obey, a bucket per client and a
+// site-wide budget of failures against spraying. A refusal is a 429 with
+// Retry-After. The client is r.RemoteAddr, which the server's clientaddr
+// middleware derives from trusted proxies; IPv6 clients count per /64. The
+// guard's state is in memory, per process: replicas and restarts each start
+// afresh. Login errors say "unknown user" or "wrong password" unless
+// Config.GenericLoginErrors is set; the status (401) and the work are the
+// same either way.
 //
 // # Concurrency
 //

@@ -12,10 +12,14 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/websonic/websonic/runtime/internal/clientaddr"
 )
 
 // env is a Site on a fresh database behind a real HTTP server, wrapped the way
-// the server wraps it (CrossOriginProtection, Sessions).
+// the server wraps it (client address, CrossOriginProtection, Sessions). The
+// server trusts loopback as a proxy, so a test names a request's client with
+// X-Forwarded-For (see postFrom).
 type env struct {
 	t    *testing.T
 	pool *pgxpool.Pool
@@ -23,8 +27,25 @@ type env struct {
 	srv  *httptest.Server
 }
 
-// newEnv starts a site; cfg.Pool is filled in. extra may add routes.
+// newEnv starts a site over HTTP; cfg.Pool is filled in. extra may add routes.
 func newEnv(t *testing.T, cfg Config, extra func(s *Site, r chi.Router)) *env {
+	t.Helper()
+	return startEnv(t, cfg, extra, nil, false)
+}
+
+// newGuardedEnv is newEnv with the login guard's limits set to g.
+func newGuardedEnv(t *testing.T, cfg Config, g guardConfig) *env {
+	t.Helper()
+	return startEnv(t, cfg, nil, &g, false)
+}
+
+// newTLSEnv starts a site over HTTPS (httptest's TLS server).
+func newTLSEnv(t *testing.T, cfg Config) *env {
+	t.Helper()
+	return startEnv(t, cfg, nil, nil, true)
+}
+
+func startEnv(t *testing.T, cfg Config, extra func(s *Site, r chi.Router), g *guardConfig, tls bool) *env {
 	t.Helper()
 	pool := newPool(t)
 	cfg.Pool = pool
@@ -33,13 +54,26 @@ func newEnv(t *testing.T, cfg Config, extra func(s *Site, r chi.Router)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)
+	if g != nil {
+		s.guard = newLoginGuard(*g) // before any request
+	}
 	r := chi.NewRouter()
 	r.Use(s.Sessions)
 	s.Routes(r)
 	if extra != nil {
 		extra(s, r)
 	}
-	srv := httptest.NewServer(http.NewCrossOriginProtection().Handler(r))
+	loopback, err := clientaddr.ParsePrefixes("127.0.0.0/8, ::1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := clientaddr.New(loopback).Middleware(http.NewCrossOriginProtection().Handler(r))
+	srv := httptest.NewUnstartedServer(h)
+	if tls {
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	t.Cleanup(srv.Close)
 	return &env{t: t, pool: pool, site: s, srv: srv}
 }
@@ -53,6 +87,7 @@ func (e *env) client() *http.Client {
 	}
 	return &http.Client{
 		Jar:           jar,
+		Transport:     e.srv.Client().Transport, // trusts the TLS server's certificate
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 }
@@ -88,12 +123,28 @@ func (e *env) get(c *http.Client, path string) result {
 
 func (e *env) post(c *http.Client, path string, form url.Values) result {
 	e.t.Helper()
+	return e.postFrom(c, "", path, form)
+}
+
+// postFrom posts form as the client at address client ("" for the loopback
+// peer itself), named by X-Forwarded-For through the trusted loopback.
+func (e *env) postFrom(c *http.Client, client, path string, form url.Values) result {
+	e.t.Helper()
 	req, err := http.NewRequest(http.MethodPost, e.srv.URL+path, strings.NewReader(form.Encode()))
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if client != "" {
+		req.Header.Set("X-Forwarded-For", client)
+	}
 	return e.do(c, req)
+}
+
+// loginFrom posts a login form from client.
+func (e *env) loginFrom(c *http.Client, client, username, password string) result {
+	e.t.Helper()
+	return e.postFrom(c, client, "/login", url.Values{"username": {username}, "password": {password}})
 }
 
 // user creates a user directly in the store.
@@ -115,10 +166,11 @@ func (e *env) login(c *http.Client, username, password string) {
 	}
 }
 
-// sessionCookie returns the session cookie a response set, or nil.
+// sessionCookie returns the session cookie a response set (either
+// spelling), or nil.
 func sessionCookie(resp *http.Response) *http.Cookie {
 	for _, c := range resp.Cookies() {
-		if c.Name == SessionCookie {
+		if c.Name == SessionCookie || c.Name == HostSessionCookie {
 			return c
 		}
 	}

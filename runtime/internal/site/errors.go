@@ -2,23 +2,77 @@ package site
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"time"
 )
 
 // Errors returned by Store and shown, in friendlier words, on the forms.
 // They are returned as is or wrapped with %w; test with errors.Is.
 var (
-	ErrInvalidUsername    = errors.New("site: username must be 3 to 32 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit")
-	ErrUsernameTaken      = errors.New("site: username is taken")
-	ErrWeakPassword       = errors.New("site: password must be 10 to 1024 characters and must not be the username")
+	ErrInvalidUsername = errors.New("site: username must be 3 to 32 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit")
+	ErrUsernameTaken   = errors.New("site: username is taken")
+	// ErrWeakPassword matches every *PasswordError.
+	ErrWeakPassword       = errors.New("site: password does not meet the password policy")
 	ErrInvalidDisplayName = errors.New("site: display name must be 1 to 64 characters without control characters")
 	ErrInvalidEmail       = errors.New("site: invalid email address")
 	ErrInvalidRole        = errors.New("site: role must be admin, staff or member")
 	ErrUnknownUser        = errors.New("site: unknown user")
 	ErrWrongPassword      = errors.New("site: wrong password")
-	ErrRateLimited        = errors.New("site: too many login attempts")
-	ErrLastAdmin          = errors.New("site: cannot remove the last admin")
+	// ErrRateLimited matches every *RateLimitError.
+	ErrRateLimited = errors.New("site: too many login attempts")
+	ErrLastAdmin   = errors.New("site: cannot remove the last admin")
 )
+
+// PasswordReason says which rule of the password policy a password broke.
+type PasswordReason int
+
+// The rules of the password policy (see checkPassword).
+const (
+	PasswordTooShort    PasswordReason = iota + 1 // fewer than 15 characters
+	PasswordTooLong                               // more than 1024 characters
+	PasswordHasUsername                           // is or contains the username
+	PasswordCommon                                // common, breached, or an obvious derivative
+)
+
+// PasswordError is a password the policy refuses. It matches ErrWeakPassword.
+type PasswordError struct{ Reason PasswordReason }
+
+func (e *PasswordError) Error() string {
+	switch e.Reason {
+	case PasswordTooShort:
+		return fmt.Sprintf("site: password too short: use at least %d characters", minPasswordLen)
+	case PasswordTooLong:
+		return fmt.Sprintf("site: password too long: use at most %d characters", maxPasswordLen)
+	case PasswordHasUsername:
+		return "site: password must not contain the username"
+	case PasswordCommon:
+		return "site: password is too common: it is on a list of common or breached passwords, or is a sequence or repetition"
+	}
+	return ErrWeakPassword.Error()
+}
+
+// Is makes errors.Is(err, ErrWeakPassword) true.
+func (e *PasswordError) Is(target error) bool { return target == ErrWeakPassword }
+
+// RateLimitError is an attempt the login guard refused: Wait says how long
+// until the next may go ahead. It matches ErrRateLimited.
+type RateLimitError struct{ Wait time.Duration }
+
+func (e *RateLimitError) Error() string {
+	return fmt.Sprintf("site: too many login attempts: try again in %s", e.Wait.Round(time.Second))
+}
+
+// Is makes errors.Is(err, ErrRateLimited) true.
+func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited }
+
+// retryAfter is the Retry-After value for err, in whole seconds (at least 1).
+func retryAfter(err error) int {
+	if e, ok := errors.AsType[*RateLimitError](err); ok {
+		return max(1, int((e.Wait+time.Second-1)/time.Second))
+	}
+	return 60
+}
 
 // errMissingCredentials is a login form without username or password.
 var errMissingCredentials = errors.New("site: username and password are required")
@@ -42,16 +96,33 @@ func httpStatus(err error) int {
 	return http.StatusInternalServerError
 }
 
+// genericLoginMessage is the one message for an unknown user or a wrong
+// password when Config.GenericLoginErrors is set.
+const genericLoginMessage = "Wrong username or password."
+
 // formMessage is what a form shows for err. Internal errors get a generic
 // text: their details go to the log only.
 func formMessage(err error) string {
+	if e, ok := errors.AsType[*PasswordError](err); ok {
+		switch e.Reason {
+		case PasswordTooShort:
+			return fmt.Sprintf("That password is too short: use at least %d characters. Any characters work; a few unrelated words make a good password.", minPasswordLen)
+		case PasswordTooLong:
+			return fmt.Sprintf("That password is too long: use at most %d characters.", maxPasswordLen)
+		case PasswordHasUsername:
+			return "Your password must not contain your username."
+		case PasswordCommon:
+			return "That password is too easy to guess: it is a common or leaked password, a variation of one, or a sequence or repetition. Please choose another; a few unrelated words make a good password."
+		}
+	}
+	if e, ok := errors.AsType[*RateLimitError](err); ok {
+		return fmt.Sprintf("Too many login attempts. Please wait %s and try again.", waitText(e.Wait))
+	}
 	switch {
 	case errors.Is(err, ErrInvalidUsername):
 		return "Usernames are 3 to 32 characters: letters a–z, digits, '.', '_' or '-', starting with a letter or digit."
 	case errors.Is(err, ErrUsernameTaken):
 		return "That username is already taken. Please choose another."
-	case errors.Is(err, ErrWeakPassword):
-		return "Passwords need at least 10 characters (any characters; a few words make a good one), at most 1024, and must not be your username."
 	case errors.Is(err, ErrInvalidDisplayName):
 		return "Display names are 1 to 64 characters, without control characters."
 	case errors.Is(err, ErrInvalidEmail):
@@ -66,4 +137,22 @@ func formMessage(err error) string {
 		return "Enter your username and password."
 	}
 	return "Something went wrong on our side. Please try again."
+}
+
+// waitText says d in words: "5 seconds", "2 minutes", "1 hour".
+func waitText(d time.Duration) string {
+	unit := func(n int, one string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return fmt.Sprintf("%d %ss", n, one)
+	}
+	switch s := int((d + time.Second - 1) / time.Second); {
+	case s < 60:
+		return unit(max(s, 1), "second")
+	case s < 3600:
+		return unit((s+59)/60, "minute")
+	default:
+		return unit((s+3599)/3600, "hour")
+	}
 }

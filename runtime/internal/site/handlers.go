@@ -166,11 +166,11 @@ func safeNext(next string) string {
 	return next
 }
 
-// clientIP is the rate-limiting key of r's client: the host of r.RemoteAddr,
-// with IPv6 addresses cut to their /64 (one subscriber's usual allocation).
-// X-Forwarded-For and friends are deliberately ignored: any client can send
-// them. Behind a reverse proxy, the server must set RemoteAddr from the
-// proxy's header itself, trusting only that proxy.
+// clientIP is the login guard's key for r's client: the host of
+// r.RemoteAddr, with IPv6 addresses cut to their /64 (one subscriber's usual
+// allocation). The site reads no forwarding header itself: the server's
+// clientaddr middleware has already set RemoteAddr to the client that its
+// trusted proxies name, and only to that.
 func clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -180,7 +180,7 @@ func clientIP(r *http.Request) string {
 	if err != nil {
 		return host
 	}
-	a = a.Unmap()
+	a = a.Unmap().WithZone("")
 	if a.Is6() {
 		p, _ := a.Prefix(64)
 		return p.String()
@@ -237,9 +237,9 @@ func (s *Site) handleRegister(w http.ResponseWriter, r *http.Request) {
 	ip := clientIP(r)
 	var err error
 	var u *User
-	if !s.limiter.allow(ip, "", time.Now()) {
-		err = ErrRateLimited
-		s.log.Warn("registration rate limited", "ip", ip)
+	if wait := s.guard.allowRegistration(ip, time.Now()); wait > 0 {
+		err = &RateLimitError{Wait: wait}
+		s.log.Warn("registration rate limited", "ip", ip, "wait", wait)
 	} else {
 		u, err = s.store.CreateUser(r.Context(), NewUser{
 			Username:    d.Form.Username,
@@ -256,7 +256,7 @@ func (s *Site) handleRegister(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if status == http.StatusTooManyRequests {
-			w.Header().Set("Retry-After", "60")
+			w.Header().Set("Retry-After", strconv.Itoa(retryAfter(err)))
 		}
 		d.Error = formMessage(err)
 		s.render(w, r, status, "register.html", d)
@@ -290,21 +290,29 @@ func (s *Site) handleLogin(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case username == "" || password == "":
 		err = errMissingCredentials
-	case !s.limiter.allow(ip, username, time.Now()):
-		err = ErrRateLimited
-		s.log.Warn("login rate limited", "user", username, "ip", ip)
 	default:
+		a, wait, why := s.guard.begin(username, ip, time.Now())
+		if wait > 0 {
+			err = &RateLimitError{Wait: wait}
+			s.log.Warn("login rate limited", "user", logUser(username), "ip", ip, "limit", why, "wait", wait)
+			break
+		}
 		u, err = s.store.Authenticate(r.Context(), username, password)
+		o := attemptAborted
+		switch {
+		case err == nil:
+			o = attemptSucceeded
+		case errors.Is(err, ErrUnknownUser), errors.Is(err, ErrWrongPassword):
+			o = attemptFailed
+		}
+		s.guard.end(a, o, time.Now())
 	}
 	if errors.Is(err, ErrUnknownUser) || errors.Is(err, ErrWrongPassword) {
 		reason := "wrong_password"
 		if errors.Is(err, ErrUnknownUser) {
 			reason = "unknown_user"
 		}
-		subject := username
-		if len(subject) > maxUserKeyLen {
-			subject = subject[:maxUserKeyLen]
-		}
+		subject := logUser(username)
 		s.log.Info("login failed", "user", subject, "reason", reason, "ip", ip)
 		if aerr := coredb.Audit(r.Context(), s.cfg.Pool, 0, "user.login_failed", subject, map[string]any{"reason": reason, "ip": ip}); aerr != nil {
 			s.log.Error("auditing failed login failed", "error", aerr)
@@ -317,9 +325,12 @@ func (s *Site) handleLogin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if status == http.StatusTooManyRequests {
-			w.Header().Set("Retry-After", "60")
+			w.Header().Set("Retry-After", strconv.Itoa(retryAfter(err)))
 		}
 		d.Error = formMessage(err)
+		if s.cfg.GenericLoginErrors && status == http.StatusUnauthorized {
+			d.Error = genericLoginMessage
+		}
 		s.render(w, r, status, "login.html", d)
 		return
 	}
@@ -334,10 +345,18 @@ func (s *Site) handleLogin(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, d.Next, http.StatusSeeOther)
 }
 
+// logUser is username cut to a length fit for logs and the audit log.
+func logUser(username string) string {
+	if len(username) > maxUserKeyLen {
+		return username[:maxUserKeyLen]
+	}
+	return username
+}
+
 // startSession ends the request's current session, if any, and starts a new
 // one for u: a fresh token every time, so a planted cookie is worthless.
 func (s *Site) startSession(w http.ResponseWriter, r *http.Request, u *User) error {
-	if old, _ := cookieToken(r); old != nil {
+	if old, _ := s.cookieToken(r); old != nil {
 		if err := s.store.deleteSession(r.Context(), old); err != nil {
 			s.log.Warn("ending previous session failed", "error", err)
 		}
@@ -346,18 +365,18 @@ func (s *Site) startSession(w http.ResponseWriter, r *http.Request, u *User) err
 	if err := s.store.createSession(r.Context(), token, u.ID, s.cfg.SessionTTL); err != nil {
 		return err
 	}
-	s.setSessionCookie(w, token)
+	s.setSessionCookie(w, r, token)
 	return nil
 }
 
 func (s *Site) handleLogout(w http.ResponseWriter, r *http.Request) {
-	if token, _ := cookieToken(r); token != nil {
+	if token, _ := s.cookieToken(r); token != nil {
 		if err := s.store.deleteSession(r.Context(), token); err != nil {
 			s.fail(w, r, "logout failed", err)
 			return
 		}
 	}
-	s.clearSessionCookie(w)
+	s.clearSessionCookie(w, r)
 	if u := UserFrom(r.Context()); u != nil {
 		s.log.Info("user logged out", "user", u.Username, "ip", clientIP(r))
 		if err := coredb.Audit(r.Context(), s.cfg.Pool, u.ID, "user.logout", u.Username, nil); err != nil {

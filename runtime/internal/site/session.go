@@ -5,10 +5,18 @@ import (
 	"encoding/base64"
 	"net/http"
 	"time"
+
+	"github.com/websonic/websonic/runtime/internal/clientaddr"
 )
 
-// SessionCookie is the name of the session cookie.
-const SessionCookie = "websonic_session"
+// SessionCookie is the name of the session cookie over plain HTTP. Over
+// HTTPS it is HostSessionCookie: the __Host- prefix makes browsers refuse it
+// unless it is Secure, has Path=/ and no Domain, so neither a sibling
+// subdomain nor a plain-HTTP response can plant or overwrite it.
+const (
+	SessionCookie     = "websonic_session"
+	HostSessionCookie = "__Host-" + SessionCookie
+)
 
 const tokenLen = 32
 
@@ -19,10 +27,25 @@ func newToken() []byte {
 	return b
 }
 
+// secure reports whether r's session cookie is the Secure, __Host- one.
+func (s *Site) secure(r *http.Request) bool {
+	return s.cfg.SecureCookies || clientaddr.HTTPS(r)
+}
+
+// cookieName is the session cookie's name for r. A request over HTTPS only
+// counts the __Host- cookie, so a cookie planted over plain HTTP or by a
+// sibling subdomain is never read there.
+func (s *Site) cookieName(r *http.Request) string {
+	if s.secure(r) {
+		return HostSessionCookie
+	}
+	return SessionCookie
+}
+
 // cookieToken returns the token in r's session cookie, or nil when there is
 // none or it is malformed (present reports whether a cookie was sent at all).
-func cookieToken(r *http.Request) (token []byte, present bool) {
-	c, err := r.Cookie(SessionCookie)
+func (s *Site) cookieToken(r *http.Request) (token []byte, present bool) {
+	c, err := r.Cookie(s.cookieName(r))
 	if err != nil {
 		return nil, false
 	}
@@ -33,26 +56,26 @@ func cookieToken(r *http.Request) (token []byte, present bool) {
 	return b, true
 }
 
-func (s *Site) setSessionCookie(w http.ResponseWriter, token []byte) {
+func (s *Site) setSessionCookie(w http.ResponseWriter, r *http.Request, token []byte) {
 	http.SetCookie(w, &http.Cookie{
-		Name:     SessionCookie,
+		Name:     s.cookieName(r),
 		Value:    base64.RawURLEncoding.EncodeToString(token),
 		Path:     "/",
 		MaxAge:   int(s.cfg.SessionTTL / time.Second),
 		HttpOnly: true,
-		Secure:   s.cfg.SecureCookies,
+		Secure:   s.secure(r),
 		SameSite: http.SameSiteLaxMode,
 	})
 }
 
-func (s *Site) clearSessionCookie(w http.ResponseWriter) {
+func (s *Site) clearSessionCookie(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{
-		Name:     SessionCookie,
+		Name:     s.cookieName(r),
 		Value:    "",
 		Path:     "/",
 		MaxAge:   -1,
 		HttpOnly: true,
-		Secure:   s.cfg.SecureCookies,
+		Secure:   s.secure(r),
 		SameSite: http.SameSiteLaxMode,
 	})
 }
@@ -64,13 +87,13 @@ func (s *Site) clearSessionCookie(w http.ResponseWriter) {
 // goes on anonymously with the cookie kept.
 func (s *Site) Sessions(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, present := cookieToken(r)
+		token, present := s.cookieToken(r)
 		if !present {
 			next.ServeHTTP(w, r)
 			return
 		}
 		if token == nil {
-			s.clearSessionCookie(w)
+			s.clearSessionCookie(w, r)
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -79,7 +102,7 @@ func (s *Site) Sessions(next http.Handler) http.Handler {
 		case err != nil:
 			s.log.Error("reading session failed", "error", err)
 		case u == nil:
-			s.clearSessionCookie(w)
+			s.clearSessionCookie(w, r)
 		default:
 			r = r.WithContext(WithUser(r.Context(), u))
 		}

@@ -13,12 +13,20 @@ import (
 
 // Config configures a Site. New copies it; changing it afterwards has no effect.
 type Config struct {
-	Pool          *pgxpool.Pool           // required; migrated by coredb.Migrate
-	Logger        hclog.Logger            // nil = null logger; the site logs to Logger.Named("site")
-	SecureCookies bool                    // set the Secure flag (true in production behind TLS; false for http://localhost dev)
+	Pool   *pgxpool.Pool // required; migrated by coredb.Migrate
+	Logger hclog.Logger  // nil = null logger; the site logs to Logger.Named("site")
+	// SecureCookies makes every session cookie Secure and __Host- prefixed,
+	// even for a request that did not come over HTTPS as far as the site can
+	// tell (false: only those that did, see clientaddr.HTTPS).
+	SecureCookies bool
 	SessionTTL    time.Duration           // 0 = 14 days
 	Nav           func(u *User) []NavLink // links contributed by modules, already filtered for u (nil when anonymous); may be nil
 	SiteName      string                  // "" = "Web Sonic"
+	// GenericLoginErrors answers an unknown username and a wrong password
+	// with one message, "Wrong username or password." (false: distinct
+	// messages, which the site's users asked for). Status and timing are
+	// the same either way.
+	GenericLoginErrors bool
 }
 
 // NavLink is one link in the navigation bar.
@@ -27,17 +35,17 @@ type NavLink struct{ Label, Path string }
 // defaultSessionTTL is the session lifetime when Config.SessionTTL is 0.
 const defaultSessionTTL = 14 * 24 * time.Hour
 
-// sweepEvery is how often expired sessions and idle rate-limit keys are dropped.
+// sweepEvery is how often expired sessions and forgotten login-guard entries are dropped.
 const sweepEvery = 5 * time.Minute
 
 // Site serves the core pages and the session middleware. It is safe for
 // concurrent use; see the package doc.
 type Site struct {
-	cfg     Config
-	log     hclog.Logger
-	store   *Store
-	limiter *loginLimiter
-	pages   map[string]*template.Template
+	cfg   Config
+	log   hclog.Logger
+	store *Store
+	guard *loginGuard
+	pages map[string]*template.Template
 
 	stop      context.CancelFunc
 	wg        sync.WaitGroup
@@ -65,14 +73,17 @@ func New(cfg Config) (*Site, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, err := blocklist(); err != nil {
+		return nil, err
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Site{
-		cfg:     cfg,
-		log:     cfg.Logger.Named("site"),
-		store:   NewStore(cfg.Pool),
-		limiter: newLoginLimiter(),
-		pages:   pages,
-		stop:    stop,
+		cfg:   cfg,
+		log:   cfg.Logger.Named("site"),
+		store: NewStore(cfg.Pool),
+		guard: newLoginGuard(defaultGuard),
+		pages: pages,
+		stop:  stop,
 	}
 	s.wg.Add(1)
 	go s.sweep(ctx)
@@ -92,7 +103,7 @@ func (s *Site) Close() {
 }
 
 // sweep periodically drops expired sessions (reads ignore them anyway) and
-// rate-limit keys that have gone idle.
+// login-guard entries that are forgotten.
 func (s *Site) sweep(ctx context.Context) {
 	defer s.wg.Done()
 	t := time.NewTicker(sweepEvery)
@@ -102,7 +113,7 @@ func (s *Site) sweep(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			s.limiter.prune(now)
+			s.guard.prune(now)
 			sctx, cancel := context.WithTimeout(ctx, time.Minute)
 			n, err := s.store.deleteExpiredSessions(sctx)
 			cancel()

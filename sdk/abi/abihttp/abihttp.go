@@ -42,7 +42,8 @@ var hopHeaders = map[string]bool{
 
 // RequestHeaders is what a module receives of h: hop-by-hop headers are
 // dropped and the cookie named sessionCookie is removed from Cookie headers,
-// so a module never sees the site's session token.
+// in every spelling the site may use (see IsSessionCookie), so a module
+// never sees the site's session token.
 func RequestHeaders(h http.Header, sessionCookie string) []abi.Header {
 	out := make([]abi.Header, 0, len(h))
 	for name, vs := range h {
@@ -62,13 +63,31 @@ func RequestHeaders(h http.Header, sessionCookie string) []abi.Header {
 	return out
 }
 
+// IsSessionCookie reports whether a cookie called name is the session
+// cookie sessionCookie in any spelling a browser would keep apart from
+// other cookies or treat as it: as is, or with the __Host- or __Secure-
+// prefix (which the site uses over HTTPS; browsers match prefixes without
+// regard to case), surrounding white space ignored.
+func IsSessionCookie(name, sessionCookie string) bool {
+	name = strings.TrimSpace(name)
+	if name == sessionCookie {
+		return true
+	}
+	for _, p := range []string{"__Host-", "__Secure-"} {
+		if len(name) == len(p)+len(sessionCookie) && strings.EqualFold(name[:len(p)], p) && name[len(p):] == sessionCookie {
+			return true
+		}
+	}
+	return false
+}
+
 // stripCookie removes the named cookie from a Cookie header value.
 func stripCookie(header, name string) string {
 	parts := strings.Split(header, ";")
 	kept := parts[:0]
 	for _, p := range parts {
 		p = strings.TrimSpace(p)
-		if n, _, _ := strings.Cut(p, "="); n != name {
+		if n, _, _ := strings.Cut(p, "="); !IsSessionCookie(n, name) {
 			kept = append(kept, p)
 		}
 	}
@@ -78,7 +97,7 @@ func stripCookie(header, name string) string {
 // ResponseHeader adds a module's response headers to dst as the site sends
 // them: hop-by-hop headers (Content-Length included: the host sets it) and
 // the layout headers are dropped, and so is any Set-Cookie for
-// sessionCookie (no session fixation).
+// sessionCookie in any spelling (no session fixation).
 func ResponseHeader(dst http.Header, resp *abi.HTTPResponse, sessionCookie string) {
 	for _, kv := range resp.Headers {
 		name := http.CanonicalHeaderKey(kv.Name)
@@ -92,13 +111,13 @@ func ResponseHeader(dst http.Header, resp *abi.HTTPResponse, sessionCookie strin
 }
 
 // safeSetCookie reports whether a module's Set-Cookie may pass: it must
-// parse, and not name the session cookie (browsers trim the name, so
-// "websonic_session =x" would set it).
+// parse, and not name the session cookie in any spelling (browsers trim the
+// name, so "websonic_session =x" would set it).
 func safeSetCookie(v, sessionCookie string) bool {
 	c, err := http.ParseSetCookie(v)
 	if err != nil {
 		return false
 	}
 	n, _, _ := strings.Cut(v, "=")
-	return c.Name != sessionCookie && strings.TrimSpace(n) != sessionCookie
+	return !IsSessionCookie(c.Name, sessionCookie) && !IsSessionCookie(n, sessionCookie)
 }

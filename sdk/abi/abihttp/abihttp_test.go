@@ -12,11 +12,13 @@ func TestRequestHeaders(t *testing.T) {
 	h := http.Header{}
 	h.Add("Cookie", "theme=dark; sid=secret; lang=en")
 	h.Add("Cookie", "sid=only")
+	h.Add("Cookie", "__Host-sid=secret; __Secure-sid=secret; __host-sid=secret;  __Host-sid =secret")
+	h.Add("Cookie", "__Host-sidx=kept")
 	h.Add("Connection", "keep-alive")
 	h.Add("X-Custom", "1")
 	got := RequestHeaders(h, "sid")
-	want := []abi.Header{{Name: "Cookie", Value: "theme=dark; lang=en"}, {Name: "X-Custom", Value: "1"}}
-	slices.SortFunc(got, func(a, b abi.Header) int { return cmpHeader(a, b) })
+	want := []abi.Header{{Name: "Cookie", Value: "theme=dark; lang=en"}, {Name: "Cookie", Value: "__Host-sidx=kept"}, {Name: "X-Custom", Value: "1"}}
+	slices.SortStableFunc(got, func(a, b abi.Header) int { return cmpHeader(a, b) })
 	if !slices.Equal(got, want) {
 		t.Fatalf("got %v, want %v", got, want)
 	}
@@ -38,6 +40,9 @@ func TestResponseHeader(t *testing.T) {
 		{Name: "Set-Cookie", Value: "sid =fixated; Path=/"},
 		{Name: "Set-Cookie", Value: " sid=fixated"},
 		{Name: "Set-Cookie", Value: "=broken"},
+		{Name: "Set-Cookie", Value: "__Host-sid=fixated; Path=/; Secure"},
+		{Name: "Set-Cookie", Value: "__Secure-sid=fixated; Secure"},
+		{Name: "Set-Cookie", Value: "__HOST-sid=fixated; Path=/; Secure"},
 		{Name: "Set-Cookie", Value: "theme=dark"},
 		{Name: "Content-Length", Value: "99"},
 		{Name: "Transfer-Encoding", Value: "chunked"},

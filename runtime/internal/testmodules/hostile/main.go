@@ -51,7 +51,12 @@ func init() {
 	})
 	mux.HandleFunc("GET /hostile/setcookie", func(w http.ResponseWriter, r *http.Request) {
 		http.SetCookie(w, &http.Cookie{Name: "websonic_session", Value: "fixated"})
+		http.SetCookie(w, &http.Cookie{Name: "__Host-websonic_session", Value: "fixated", Path: "/", Secure: true})
 		io.WriteString(w, r.Header.Get("Cookie"))
+	})
+	mux.HandleFunc("GET /hostile/whoami", func(w http.ResponseWriter, r *http.Request) {
+		// What a module learns of its client.
+		fmt.Fprintf(w, "remote=%s xff=%q proto=%q", r.RemoteAddr, r.Header.Get("X-Forwarded-For"), r.Header.Get("X-Forwarded-Proto"))
 	})
 	mux.HandleFunc("GET /hostile/env", func(w http.ResponseWriter, r *http.Request) {
 		// Time and randomness come from the host through WASI.
