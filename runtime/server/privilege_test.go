@@ -14,6 +14,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/websonic/websonic/runtime/internal/modhost"
+	"github.com/websonic/websonic/runtime/internal/pgnotify"
+	"github.com/websonic/websonic/runtime/internal/updater"
 )
 
 // moduleSQL runs one statement as the hostile module's role (its
@@ -351,5 +353,53 @@ func TestRuntimeRunsNothingOfTheModule(t *testing.T) {
 	ok, failures := stop()
 	if len(failures) > 0 || ok == 0 {
 		t.Fatalf("hello during the attacks: %d ok, failures: %q", ok, failures)
+	}
+}
+
+// TestModuleCannotForgeNotifications: a module may NOTIFY any channel it
+// can name, so the runtime's channels have names it cannot learn. The
+// hostile module floods the runtime's old fixed channel and every name it
+// could read; the runtime's channel hears nothing of it, and the one real
+// notification afterwards arrives.
+func TestModuleCannotForgeNotifications(t *testing.T) {
+	s := newSite(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pool := s.srv.db.Pool
+	channel, err := pgnotify.Channel(ctx, pool, updater.NotifyPurpose)
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := pgnotify.Listen(ctx, pool, channel, nil)
+	<-real.C()
+	// What a module can name is what anyone can: the flood reaches a
+	// channel with a known name (the runtime's old one), which shows that
+	// the flood is real.
+	known := pgnotify.Listen(ctx, pool, "websonic_modules", nil)
+	<-known.C()
+
+	const flood = 20000
+	for _, tt := range []struct{ name, sql, wantErr string }{
+		{"the runtime's old channel", fmt.Sprintf(`SELECT count(pg_notify('websonic_modules', g::text)) FROM generate_series(1, %d) g`, flood), ""},
+		{"the channel table", `SELECT name FROM websonic.channels`, "permission denied for schema websonic"},
+		{"the runtime's statements", `SELECT string_agg(query, ';') FROM pg_stat_activity WHERE query ILIKE '%listen%' AND usename <> current_user`, ""},
+		{"its own listening channels", `SELECT string_agg(c, ',') FROM pg_listening_channels() c`, ""},
+		{"guessed channels", `SELECT count(pg_notify('websonic_modules_' || md5(g::text), '')) FROM generate_series(1, 1000) g`, ""},
+	} {
+		out := s.moduleSQL(t, tt.sql)
+		if tt.wantErr != "" && !strings.Contains(out.Error, tt.wantErr) || tt.wantErr == "" && out.Error != "" {
+			t.Errorf("%s: error %q, want %q", tt.name, out.Error, tt.wantErr)
+		}
+		if strings.Contains(out.Rows, channel) {
+			t.Fatalf("%s: the module learned the runtime's channel: %q", tt.name, out.Rows)
+		}
+	}
+	waitFor(t, func() bool { return known.Received() == flood })
+	if err := pgnotify.Notify(ctx, pool, channel); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return real.Received() > 0 })
+	if n := real.Received(); n != 1 {
+		t.Fatalf("the runtime's channel received %d notifications, want only the runtime's one", n)
 	}
 }

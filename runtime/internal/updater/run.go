@@ -12,6 +12,7 @@ import (
 
 	"github.com/websonic/websonic/internal/tufrepo"
 	"github.com/websonic/websonic/internal/watch"
+	"github.com/websonic/websonic/runtime/internal/pgnotify"
 	"github.com/websonic/websonic/sdk/manifest"
 )
 
@@ -229,43 +230,22 @@ func (u *Updater) Run(ctx context.Context) {
 	}
 }
 
-// listen answers requests and reconciles on NOTIFY websonic_modules, and
+// listen answers requests and reconciles when the site's module channel
+// is notified (pgnotify: one round for any burst of notifications), and
 // every few seconds in case a notification was missed.
 func (u *Updater) listen(ctx context.Context) {
-	for ctx.Err() == nil {
-		err := u.listenOnce(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		u.log.Warn("module notifications interrupted; retrying", "error", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-	}
-}
-
-func (u *Updater) listenOnce(ctx context.Context) error {
-	conn, err := u.cfg.Pool.Acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, `LISTEN `+Notify); err != nil {
-		return err
-	}
-	defer conn.Exec(context.Background(), `UNLISTEN `+Notify)
+	l := pgnotify.Listen(ctx, u.cfg.Pool, u.channel, u.log.Named("notify"))
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
 	for {
 		u.serveRequests(ctx)
 		u.reconcile(ctx)
-		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := conn.Conn().WaitForNotification(wctx)
-		cancel()
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			return err
+		select {
+		case <-ctx.Done():
+			<-l.Done()
+			return
+		case <-l.C():
+		case <-t.C:
 		}
 	}
 }
@@ -342,8 +322,11 @@ func Enqueue(ctx context.Context, db interface {
 			VALUES ($1, $2, $3, $4, $5) RETURNING id`, r.Action, r.Module, r.Version, r.Channel, r.Policy).Scan(&id); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `SELECT pg_notify($1, 'request')`, Notify)
-		return err
+		channel, err := pgnotify.Channel(ctx, tx, NotifyPurpose)
+		if err != nil {
+			return err
+		}
+		return pgnotify.Notify(ctx, tx, channel)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("updater: request: %w", err)

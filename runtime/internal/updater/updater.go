@@ -27,6 +27,7 @@ import (
 	"github.com/websonic/websonic/internal/ocipkg"
 	"github.com/websonic/websonic/internal/tufrepo"
 	"github.com/websonic/websonic/runtime/internal/modhost"
+	"github.com/websonic/websonic/runtime/internal/pgnotify"
 	"github.com/websonic/websonic/sdk/abi"
 	"github.com/websonic/websonic/sdk/manifest"
 )
@@ -40,10 +41,6 @@ const (
 	PolicyNotify Policy = "notify" // record that one is available
 	PolicyPinned Policy = "pinned" // stay on the installed version
 )
-
-// Notify is the NOTIFY channel of module requests and installation
-// changes.
-const Notify = "websonic_modules"
 
 // Errors.
 var (
@@ -98,6 +95,10 @@ type Config struct {
 	Logger     hclog.Logger
 }
 
+// NotifyPurpose names the site's channel (package pgnotify) of module
+// requests and installation changes.
+const NotifyPurpose = "modules"
+
 // Updater installs, updates and rolls back modules. Its operations are
 // serialised.
 type Updater struct {
@@ -113,6 +114,7 @@ type Updater struct {
 	alerted   map[string]bool    // revoked installs already reported
 	failing   map[string]failure // "name@digest" that failed to start
 	kick      chan struct{}
+	channel   string // the site's NOTIFY channel of module changes (pgnotify)
 }
 
 // New creates the updater's directories and clients. It does no network
@@ -144,13 +146,17 @@ func New(ctx context.Context, cfg Config) (*Updater, error) {
 	if err := os.MkdirAll(filepath.Join(cfg.Dir, "oci"), 0o700); err != nil {
 		return nil, fmt.Errorf("updater: %w", err)
 	}
+	channel, err := pgnotify.Channel(ctx, cfg.Pool, NotifyPurpose)
+	if err != nil {
+		return nil, fmt.Errorf("updater: %w", err)
+	}
 	store, err := oci.NewWithContext(ctx, filepath.Join(cfg.Dir, "oci"))
 	if err != nil {
 		return nil, fmt.Errorf("updater: package store: %w", err)
 	}
 	return &Updater{
 		cfg: cfg, log: cfg.Logger, tuf: tc, store: store, host: u.Host, plain: u.Scheme == "http",
-		kick: make(chan struct{}, 1), alerted: map[string]bool{}, failing: map[string]failure{},
+		kick: make(chan struct{}, 1), alerted: map[string]bool{}, failing: map[string]failure{}, channel: channel,
 	}, nil
 }
 
@@ -449,8 +455,7 @@ func (u *Updater) swap(ctx context.Context, c change, from string) error {
 				VALUES ($1, nullif($2, ''), $3, $4, $5)`, c.rel.Module, from, c.rel.Version, c.outcome, c.reason); err != nil {
 				return err
 			}
-			_, err = tx.Exec(ctx, `SELECT pg_notify($1, 'changed')`, Notify)
-			return err
+			return pgnotify.Notify(ctx, tx, u.channel)
 		})
 	}
 	return u.cfg.Runtime.Swap(ctx, p, approval(p, c.approved), rollback, commit)
