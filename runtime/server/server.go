@@ -106,6 +106,7 @@ type Server struct {
 	site    *site.Site
 	engine  *engine.Engine
 	host    *modhost.Host
+	broker  *sandboxdb.Broker
 	reg     *prometheus.Registry
 	updater *updater.Updater // nil without a Registry
 	state   atomic.Pointer[serving]
@@ -128,6 +129,9 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	if cfg.DataDir == "" {
 		cfg.DataDir = "data"
+	}
+	if cfg.StorageCheckEvery <= 0 {
+		cfg.StorageCheckEvery = 10 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
@@ -164,12 +168,13 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.broker = sandboxdb.New(sandboxdb.Config{
+		DB: s.db.Pool, Roles: s.db.Roles, StatementTimeout: cfg.StatementTimeout, StorageQuota: cfg.ModuleStorageQuota,
+		Logger: s.log.Named("sandboxdb"),
+	})
 	s.host = modhost.New(modhost.Config{
-		Engine: s.engine,
-		Broker: sandboxdb.New(sandboxdb.Config{
-			DB: s.db.Pool, Roles: s.db.Roles, StatementTimeout: cfg.StatementTimeout, StorageQuota: cfg.ModuleStorageQuota,
-			Logger: s.log.Named("sandboxdb"),
-		}),
+		Engine:        s.engine,
+		Broker:        s.broker,
 		Pool:          cfg.Pool,
 		UserOf:        abiUser,
 		RequestID:     func(r *http.Request) string { return RequestID(r.Context()) },
@@ -315,6 +320,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		defer stop()
 		go s.updater.Run(uctx)
 	}
+	bctx, stopStorage := context.WithCancel(ctx)
+	defer stopStorage()
+	go s.broker.WatchStorage(bctx, s.cfg.StorageCheckEvery)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	var dbExited <-chan struct{} // nil (never ready) without an embedded cluster

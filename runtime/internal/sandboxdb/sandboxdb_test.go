@@ -40,6 +40,12 @@ func query(t *testing.T, d *ModuleDB, sql string) *abi.DBResult {
 	t.Helper()
 	s := d.Session()
 	defer s.Close()
+	return doQuery(t, s, sql)
+}
+
+// doQuery runs sql on connection 1 of a guest call's session.
+func doQuery(t *testing.T, s *Session, sql string) *abi.DBResult {
+	t.Helper()
 	req := abi.DBRequest{Op: abi.DBQuery, Conn: 1, SQL: sql}
 	var res abi.DBResult
 	if err := res.Unmarshal(s.Do(context.Background(), req.AppendMarshal(nil))); err != nil {

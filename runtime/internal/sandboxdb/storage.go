@@ -104,9 +104,9 @@ func (b *Broker) CheckStorage(ctx context.Context) ([]Usage, error) {
 		return nil, fmt.Errorf("sandboxdb: check storage: %w", err)
 	}
 	type mod struct {
-		name  string
-		quota int64
-		state string
+		Name  string
+		Quota int64
+		State string
 	}
 	mods, err := pgx.CollectRows(rows, pgx.RowToStructByPos[mod])
 	if err != nil {
@@ -115,19 +115,19 @@ func (b *Broker) CheckStorage(ctx context.Context) ([]Usage, error) {
 	var out []Usage
 	var errs []error
 	for _, m := range mods {
-		used, err := b.StorageUsed(ctx, m.name)
+		used, err := b.StorageUsed(ctx, m.Name)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		u := Usage{Module: m.name, Used: used, Quota: m.quota, State: stateOK}
+		u := Usage{Module: m.Name, Used: used, Quota: m.Quota, State: stateOK}
 		switch {
-		case used > m.quota:
+		case used > m.Quota:
 			u.State = stateExceeded
-		case float64(used) >= nearFraction*float64(m.quota):
+		case float64(used) >= nearFraction*float64(m.Quota):
 			u.State = stateNear
 		}
-		if err := b.applyStorage(ctx, u, m.state); err != nil {
+		if err := b.applyStorage(ctx, u, m.State); err != nil {
 			errs = append(errs, err)
 		}
 		out = append(out, u)
