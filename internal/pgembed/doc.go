@@ -38,6 +38,17 @@
 // later limit CREATEROLE to roles it administers. Module roles must never get
 // CREATEROLE.
 //
+// # Resource bounds
+//
+// PostgreSQL bounds neither the memory one query may use nor who may fill
+// the disk with large objects, so the cluster bounds what it can per server
+// process (Config.Limits): the private memory of every process
+// (RLIMIT_DATA, set by the shell that execs postgres), temp_file_limit,
+// max_connections, no prepared transactions. Provision, as the superuser,
+// lets the provisioned role set temp_file_limit on the roles it makes, takes
+// the large-object creating functions from PUBLIC and CREATE on schema
+// public from everyone but the owner.
+//
 // # Lifecycle
 //
 // The server is a direct child process (postgres -D Dir/data ...), in its own

@@ -40,6 +40,9 @@ const roleAttributes = "LOGIN NOSUPERUSER CREATEROLE NOCREATEDB NOREPLICATION NO
 // URLs from earlier calls stop working for new connections; without one the
 // role gets none (trust, peer or certificate authentication).
 //
+// It also does, as the superuser, what bounds the roles the provisioned role
+// will make (see harden).
+//
 // Names must match ^[a-z_][a-z0-9_]{0,62}$, else the error wraps ErrInvalidName.
 func Provision(ctx context.Context, superuserURL, dbname, role string) (roleURL string, err error) {
 	defer func() {
