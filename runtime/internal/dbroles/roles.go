@@ -255,8 +255,12 @@ func (r *Roles) bootstrap(ctx context.Context) (string, error) {
 		if err := checkPowers(ctx, tx, app); err != nil {
 			return err
 		}
-		if err := r.revokeMemberships(ctx, tx, app); err != nil {
+		findings, err := r.revokeMemberships(ctx, tx, app)
+		if err != nil {
 			return err
+		}
+		for _, f := range findings {
+			r.log.Error("the serving role was changed outside the runtime; undone", "change", f.What)
 		}
 		return r.handOver(ctx, tx, app)
 	})
@@ -410,7 +414,9 @@ func (r *Roles) EnsureModule(ctx context.Context, m ModuleRole) ([]Finding, erro
 		if err := checkPowers(ctx, tx, m.Name); err != nil {
 			return err
 		}
-		return r.revokeMemberships(ctx, tx, m.Name)
+		revoked, err := r.revokeMemberships(ctx, tx, m.Name)
+		findings = append(findings, revoked...)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("dbroles: module role %s: %w", m.Name, err)
@@ -477,36 +483,37 @@ func checkPowers(ctx context.Context, tx pgx.Tx, role string) error {
 }
 
 // revokeMemberships makes role a member of no role and leaves no role a
-// member of it but the provisioning role's own grant of the serving role.
-func (r *Roles) revokeMemberships(ctx context.Context, tx pgx.Tx, role string) error {
+// member of it but the provisioning role's own grant of the serving role. It
+// returns what it revoked that the runtime never gave (the provisioning
+// role's memberships in module roles, from earlier runtimes, are not
+// findings).
+func (r *Roles) revokeMemberships(ctx context.Context, tx pgx.Tx, role string) ([]Finding, error) {
 	rows, err := tx.Query(ctx, `SELECT g.rolname::text, m.rolname::text
 		FROM pg_catalog.pg_auth_members a
 		JOIN pg_catalog.pg_roles g ON g.oid = a.roleid
 		JOIN pg_catalog.pg_roles m ON m.oid = a.member
 		WHERE g.rolname = $1 OR m.rolname = $1`, role)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	type grant struct{ Group, Member string }
 	grants, err := pgx.CollectRows(rows, pgx.RowToStructByPos[grant])
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var out []Finding
 	for _, g := range grants {
 		if g.Group == r.ServingRole() && g.Member == r.self {
 			continue
 		}
-		if g.Member == r.self && strings.HasPrefix(g.Group, r.prefix+"mod_") {
-			// The provisioning role's own membership, from an earlier
-			// version of the runtime: not a module's doing.
-		} else {
-			r.log.Error("a role held a membership the runtime did not give; revoked", "role", g.Group, "member", g.Member)
+		if g.Member != r.self || !strings.HasPrefix(g.Group, r.prefix+"mod_") {
+			out = append(out, Finding{Role: role, What: fmt.Sprintf("%s was a member of %s; revoked", g.Member, g.Group)})
 		}
 		if _, err := tx.Exec(ctx, "REVOKE "+ident(g.Group)+" FROM "+ident(g.Member)); err != nil {
-			return fmt.Errorf("revoke %s from %s: %w", g.Group, g.Member, err)
+			return nil, fmt.Errorf("revoke %s from %s: %w", g.Group, g.Member, err)
 		}
 	}
-	return nil
+	return out, nil
 }
 
 // SetPassword sets role's password (as a SCRAM verifier: the password
