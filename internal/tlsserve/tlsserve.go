@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -232,6 +233,26 @@ func Start(ctx context.Context, cfg Config, ln net.Listener) (_ *Listener, err e
 		go l.watchFiles(bgctx)
 	}
 	return l, nil
+}
+
+// Wrap is how a server uses Start: with cfg disabled it returns ln as it
+// is and "http"; otherwise Start's listener and "https", Dir defaulting to
+// dataDir/tls and Logger to log.Named("tls").
+func Wrap(ctx context.Context, cfg Config, ln net.Listener, dataDir string, log hclog.Logger) (net.Listener, string, error) {
+	if !cfg.Enabled() {
+		return ln, "http", nil
+	}
+	if cfg.Dir == "" {
+		cfg.Dir = filepath.Join(dataDir, "tls")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = log.Named("tls")
+	}
+	l, err := Start(ctx, cfg, ln)
+	if err != nil {
+		return nil, "", err
+	}
+	return l, "https", nil
 }
 
 // TLS 1.2 suites: ECDHE key exchange and AEAD ciphers only (TLS 1.3's are
