@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"golang.org/x/crypto/ocsp"
 
 	"github.com/websonic/websonic/internal/tlsserve/tlstest"
 )
@@ -352,5 +354,90 @@ func TestSelfSigned(t *testing.T) {
 	}
 	if fi, err := os.Stat(filepath.Join(dir, selfSignedKey)); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("key file: %v %v", fi.Mode(), err)
+	}
+}
+
+// TestOCSPStapled: a certificate naming an OCSP responder is served with
+// the responder's answer stapled, fetched once and kept in Dir.
+func TestOCSPStapled(t *testing.T) {
+	ca := tlstest.NewCA(t, "CA with OCSP")
+	asked := make(chan struct{}, 16)
+	var pair tlstest.Pair
+	responder := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked <- struct{}{}
+		now := time.Now()
+		der, err := ocsp.CreateResponse(ca.Cert, ca.Cert, ocsp.Response{
+			Status: ocsp.Good, SerialNumber: pair.Leaf.SerialNumber, ThisUpdate: now.Add(-time.Minute), NextUpdate: now.Add(time.Hour),
+		}, ca.Key())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/ocsp-response")
+		w.Write(der)
+	}))
+	defer responder.Close()
+	pair = ca.Sign(t, &x509.Certificate{DNSNames: []string{"site.example"}, OCSPServer: []string{responder.URL}})
+	pair.CertPEM = append(pair.CertPEM, ca.PEM...) // the chain names the issuer the OCSP request needs
+	certFile, keyFile := pair.WriteFiles(t, t.TempDir())
+	dir := t.TempDir()
+
+	for range 2 { // the second start takes the staple from Dir
+		l := serve(t, Config{CertFile: certFile, KeyFile: keyFile, Dir: dir})
+		cs, err := handshake(t, l, &tls.Config{RootCAs: ca.Pool(), ServerName: "site.example"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := ocsp.ParseResponseForCert(cs.OCSPResponse, pair.Leaf, ca.Cert)
+		if err != nil {
+			t.Fatalf("stapled OCSP response: %v", err)
+		}
+		if resp.Status != ocsp.Good {
+			t.Fatalf("stapled status %d", resp.Status)
+		}
+		l.Close()
+	}
+	if n := len(asked); n != 1 {
+		t.Fatalf("the responder was asked %d times, want once (the staple is kept)", n)
+	}
+}
+
+// lineSignal is a log writer that sends every line containing want.
+type lineSignal struct {
+	t    testing.TB
+	want string
+	c    chan struct{}
+}
+
+func (w lineSignal) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	if strings.Contains(string(p), w.want) {
+		select {
+		case w.c <- struct{}{}:
+		default:
+		}
+	}
+	return len(p), nil
+}
+
+// TestCertificateFilesWatched: rewritten files are picked up by the
+// periodic check, with no call to Reload and no restart.
+func TestCertificateFilesWatched(t *testing.T) {
+	ca := tlstest.NewCA(t, "CA")
+	dir := t.TempDir()
+	certFile, keyFile := ca.Issue(t, "site.example").WriteFiles(t, dir)
+	loaded := make(chan struct{}, 4)
+	l := serve(t, Config{CertFile: certFile, KeyFile: keyFile, Dir: t.TempDir(), ReloadEvery: time.Millisecond,
+		Logger: hclog.New(&hclog.LoggerOptions{Output: lineSignal{t, "serving certificate", loaded}})})
+	<-loaded // the first load, in Start
+	next := ca.Issue(t, "site.example")
+	next.WriteFiles(t, dir)
+	select {
+	case <-loaded:
+	case <-time.After(time.Minute): // a hang guard, not a measurement
+		t.Fatal("the rewritten certificate files were not reloaded")
+	}
+	if got := servedSerial(t, l, ca.Pool(), "site.example"); got != next.Leaf.SerialNumber.String() {
+		t.Fatalf("served serial %s, want the rewritten %s", got, next.Leaf.SerialNumber)
 	}
 }
