@@ -152,6 +152,7 @@ func devRun(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	srv, err := server.Open(ctx, server.Config{
 		Addr: *addr, DataDir: filepath.Join(dir, "site"), DatabaseURL: c.databaseURL,
 		Registry: regURL, TrustedRoot: root, Logger: log,
+		PlainLoopbackRegistry: true, // development only: the registry is on loopback
 	})
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"io"
 	"net/http"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/websonic/websonic/internal/modbuild"
+	"github.com/websonic/websonic/internal/tlsserve/tlstest"
 )
 
 // daemon is a websonic process serving until the test ends.
@@ -82,8 +84,9 @@ func runCLI(t *testing.T, ctx context.Context, bin string, env []string, args ..
 }
 
 // TestDistributionWithTheCLI is the operator's and the publisher's path
-// with the real binaries: a registry, a token, keys, the first root, a
-// published module, and a site that installs it from the registry.
+// with the real binaries: a registry serving HTTPS with a certificate from
+// a private CA, a token, keys, the first root, a published module, and a
+// site (itself on HTTPS) that pins that CA and installs the module.
 func TestDistributionWithTheCLI(t *testing.T) {
 	bin := buildBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -92,9 +95,12 @@ func TestDistributionWithTheCLI(t *testing.T) {
 	env := []string{"WEBSONIC_DATABASE_URL=", "WEBSONIC_ONLINE_KEY_PASSWORD=online-secret", "WEBSONIC_KEY_PASSWORD=offline-secret",
 		"WEBSONIC_CACHE_DIR=" + t.TempDir()}
 
+	ca, tlsDir := tlstest.NewCA(t, "private CA"), t.TempDir()
+	caFile := ca.WritePEM(t, tlsDir)
+	certFile, keyFile := ca.Issue(t, "127.0.0.1").WriteFiles(t, tlsDir)
 	reg := startDaemon(t, ctx, bin, env, regexp.MustCompile(`registry listening: addr=(\S+)`),
-		"registry", "serve", "--data-dir", regData, "--addr", "127.0.0.1:0")
-	regURL := "http://" + reg.url
+		"registry", "serve", "--data-dir", regData, "--addr", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile)
+	regURL := "https://" + reg.url
 	token := strings.TrimSpace(runCLI(t, ctx, bin, env, "registry", "token", "--data-dir", regData, "--publisher", "websonic", "--modules", "*", "--admin", "--log-level", "error"))
 	if !strings.HasPrefix(token, "wsp_") {
 		t.Fatalf("token = %q", token)
@@ -102,18 +108,21 @@ func TestDistributionWithTheCLI(t *testing.T) {
 	for _, name := range []string{"root", "targets"} {
 		runCLI(t, ctx, bin, env, "keys", "generate", "--out", keys, "--name", name)
 	}
-	pub := append(env, "WEBSONIC_REGISTRY="+regURL, "WEBSONIC_REGISTRY_TOKEN="+token, "WEBSONIC_KEY_DIR="+keys)
+	// The publisher's tools trust the private CA through the system roots.
+	pub := append(env, "WEBSONIC_REGISTRY="+regURL, "WEBSONIC_REGISTRY_TOKEN="+token, "WEBSONIC_KEY_DIR="+keys, "SSL_CERT_FILE="+caFile)
 	runCLI(t, ctx, bin, pub, "keys", "init")
 	if out := runCLI(t, ctx, bin, pub, "module", "publish", "../../examples/hello"); !strings.Contains(out, "published hello@1.0.0") {
 		t.Fatalf("publish said %q", out)
 	}
 
-	site := startDaemon(t, ctx, bin, env, regexp.MustCompile(`serving: url=(http://\S+)`),
-		"serve", "--data-dir", siteData, "--addr", "127.0.0.1:0", "--registry", regURL, "--trusted-root", filepath.Join(keys, "root.json"))
+	site := startDaemon(t, ctx, bin, env, regexp.MustCompile(`serving: url=(https://\S+)`),
+		"serve", "--data-dir", siteData, "--addr", "127.0.0.1:0", "--registry", regURL, "--trusted-root", filepath.Join(keys, "root.json"),
+		"--registry-ca", caFile, "--tls-cert", certFile, "--tls-key", keyFile)
 	if out := runCLI(t, ctx, bin, env, "module", "install", "hello", "--data-dir", siteData, "--log-level", "error"); !strings.Contains(out, "hello@1.0.0 installed") {
 		t.Fatalf("install said %q", out)
 	}
-	resp, err := http.Get(site.url + "/guestbook")
+	https := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}}}
+	resp, err := https.Get(site.url + "/guestbook")
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /guestbook after install: %v %v", err, resp)
 	}

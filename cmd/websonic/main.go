@@ -161,8 +161,12 @@ func serve(args []string, stderr io.Writer) error {
 	metricsAddr := fs.String("metrics-addr", env("WEBSONIC_METRICS_ADDR", ""), "also serve /metrics, and only that, on this address for a scraper (e.g. 127.0.0.1:9090); empty: none (WEBSONIC_METRICS_ADDR)")
 	metricsToken := fs.String("metrics-token", env("WEBSONIC_METRICS_TOKEN", ""), "bearer token (16+ characters) that may read /metrics on either listener; prefer the environment variable (WEBSONIC_METRICS_TOKEN)")
 	genericLogin := fs.Bool("generic-login-errors", env("WEBSONIC_GENERIC_LOGIN_ERRORS", "") == "true", "answer an unknown username and a wrong password with one message (WEBSONIC_GENERIC_LOGIN_ERRORS=true)")
+	tf := registerTLS(fs, "WEBSONIC_", true)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if err := tf.load(c.dataDir); err != nil {
+		return fmt.Errorf("serve: %w", err)
 	}
 	proxies, err := server.ParseTrustedProxies(*trustedProxies)
 	if err != nil {
@@ -188,6 +192,7 @@ func serve(args []string, stderr io.Writer) error {
 		Addr: *addr, DataDir: c.dataDir, DatabaseURL: c.databaseURL, ModulesDir: *modules,
 		SecureCookies: *secure, Registry: *registryURL, TrustedRoot: root, RegistryToken: *pullToken, Logger: log,
 		TrustedProxies: proxies, MetricsAddr: *metricsAddr, MetricsToken: *metricsToken, GenericLoginErrors: *genericLogin,
+		TLS: tf.tls, RegistryCA: tf.registryPEM,
 	})
 	if err != nil {
 		return err

@@ -48,8 +48,12 @@ func registryServe(args []string, stdin io.Reader, _, stderr io.Writer) error {
 	addr := fs.String("addr", env("WEBSONIC_REGISTRY_ADDR", "127.0.0.1:8090"), "listen address (WEBSONIC_REGISTRY_ADDR)")
 	keysDir := fs.String("keys-dir", env("WEBSONIC_ONLINE_KEY_DIR", ""), "folder of the online snapshot.key and timestamp.key, created on first start (default DATA-DIR/keys) (WEBSONIC_ONLINE_KEY_DIR)")
 	private := fs.Bool("private-pulls", env("WEBSONIC_PRIVATE_PULLS", "") == "true", "require a token to pull (WEBSONIC_PRIVATE_PULLS=true)")
+	tf := registerTLS(fs, "WEBSONIC_REGISTRY_", false)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if err := tf.load(c.dataDir); err != nil {
+		return fmt.Errorf("registry serve: %w", err)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("registry serve: unexpected argument %q", fs.Arg(0))
@@ -83,6 +87,7 @@ func registryServe(args []string, stdin io.Reader, _, stderr io.Writer) error {
 	defer stop()
 	srv, err := registry.Open(ctx, registry.Config{
 		Addr: *addr, DataDir: c.dataDir, DatabaseURL: c.databaseURL, OnlineKeys: online, PrivatePulls: *private, Logger: log,
+		TLS: tf.tls,
 	})
 	if err != nil {
 		return err

@@ -57,6 +57,7 @@ import (
 
 	"github.com/websonic/websonic/internal/ocipkg"
 	"github.com/websonic/websonic/internal/pgembed"
+	"github.com/websonic/websonic/internal/tlsserve"
 	"github.com/websonic/websonic/internal/tufrepo"
 	"github.com/websonic/websonic/internal/watch"
 	"github.com/websonic/websonic/registry/internal/distribution"
@@ -88,6 +89,11 @@ type Config struct {
 	// Now is the clock (time.Now); tests move it.
 	Now    func() time.Time
 	Logger hclog.Logger
+
+	// TLS serves HTTPS: certificate files, ACME or a self-signed
+	// development certificate, and an HTTP redirect listener (package
+	// tlsserve); its Dir defaults to DataDir/tls. Zero serves plain HTTP.
+	TLS tlsserve.Config
 }
 
 // Server is a running registry.
@@ -266,7 +272,8 @@ func (s *Server) TUF() *tufstore.Store { return s.tuf }
 // Watchers is the number of open watch streams.
 func (s *Server) Watchers() int { return s.hub.Clients() }
 
-// ListenAndServe serves on cfg.Addr until ctx ends.
+// ListenAndServe serves on cfg.Addr until ctx ends; over HTTPS when
+// cfg.TLS is enabled.
 func (s *Server) ListenAndServe(ctx context.Context) error {
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
@@ -275,15 +282,22 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	return s.Serve(ctx, ln)
 }
 
-// Serve serves on ln until ctx ends, then shuts down gracefully.
+// Serve serves on ln until ctx ends, then shuts down gracefully. With
+// cfg.TLS enabled it serves HTTPS on ln (a certificate that does not load
+// is an error) and every response carries HSTS.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	ln, scheme, err := tlsserve.Wrap(ctx, s.cfg.TLS, ln, s.cfg.DataDir, s.log)
+	if err != nil {
+		return fmt.Errorf("registry: %w", err)
+	}
+	defer ln.Close()
 	srv := &http.Server{
-		Handler:           s.h,
+		Handler:           hsts(s.h),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          s.log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
 	}
-	s.log.Info("registry listening", "addr", ln.Addr().String())
+	s.log.Info("registry listening", "addr", ln.Addr().String(), "url", scheme+"://"+ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -295,6 +309,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	return srv.Shutdown(sctx)
+}
+
+// hsts asks clients to reach the registry over HTTPS only for two years,
+// on every response to a request that came over TLS.
+func hsts(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS != nil {
+			w.Header().Set("Strict-Transport-Security", "max-age=63072000")
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // Close stops the background work and the database.

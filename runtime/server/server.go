@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/websonic/websonic/internal/pgembed"
+	"github.com/websonic/websonic/internal/tlsserve"
 	"github.com/websonic/websonic/runtime/internal/clientaddr"
 	"github.com/websonic/websonic/runtime/internal/dbroles"
 	"github.com/websonic/websonic/runtime/internal/engine"
@@ -54,6 +55,17 @@ type Config struct {
 	TrustedRoot []byte
 	// RegistryToken pulls from a registry that requires a token.
 	RegistryToken string
+	// RegistryCA, when set, holds the PEM certificates of the only CAs
+	// trusted for the registry's TLS certificate (the system roots).
+	RegistryCA []byte
+	// PlainLoopbackRegistry lets Registry be a plain http:// URL on a
+	// loopback address: development only (websonic dev). Otherwise the
+	// registry is reached over HTTPS only.
+	PlainLoopbackRegistry bool
+	// TLS serves HTTPS: certificate files, ACME or a self-signed
+	// development certificate, and an HTTP redirect listener (package
+	// tlsserve); its Dir defaults to DataDir/tls. Zero serves plain HTTP.
+	TLS tlsserve.Config
 	// UpdateInterval is how often Serve checks for updates besides the
 	// registry's watch stream (10 minutes).
 	UpdateInterval time.Duration
@@ -205,6 +217,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		if s.updater, err = updater.New(ctx, updater.Config{
 			Registry: cfg.Registry, Root: cfg.TrustedRoot, Dir: filepath.Join(cfg.DataDir, "updates"), Pool: s.db.Pool,
 			Runtime: swapper{s}, Interval: cfg.UpdateInterval, Token: cfg.RegistryToken, Logger: s.log.Named("updater"),
+			RegistryCA: cfg.RegistryCA, PlainLoopback: cfg.PlainLoopbackRegistry,
 		}); err != nil {
 			return nil, fmt.Errorf("server: %w", err)
 		}
@@ -295,7 +308,8 @@ func (s *Server) CreateAdmin(ctx context.Context, username, displayName, email, 
 }
 
 // ListenAndServe serves on cfg.Addr until ctx ends, then shuts down
-// gracefully (in-flight requests get 15 s).
+// gracefully (in-flight requests get 15 s); over HTTPS when cfg.TLS is
+// enabled.
 func (s *Server) ListenAndServe(ctx context.Context) error {
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
@@ -304,8 +318,14 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	return s.Serve(ctx, ln)
 }
 
-// Serve serves on ln until ctx ends.
+// Serve serves on ln until ctx ends, over TLS when cfg.TLS is enabled
+// (ln is then wrapped; a certificate that does not load is an error).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	ln, scheme, tlsErr := tlsserve.Wrap(ctx, s.cfg.TLS, ln, s.cfg.DataDir, s.log)
+	if tlsErr != nil {
+		return fmt.Errorf("server: %w", tlsErr)
+	}
+	defer ln.Close()
 	hs := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -314,7 +334,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          s.log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
 	}
-	s.log.Info("serving", "url", "http://"+ln.Addr().String())
+	s.log.Info("serving", "url", scheme+"://"+ln.Addr().String())
 	if s.updater != nil {
 		uctx, stop := context.WithCancel(ctx)
 		defer stop()

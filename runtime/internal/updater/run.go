@@ -212,7 +212,7 @@ func (u *Updater) Kick() {
 // reconciles with installation changes made by other runtimes.
 func (u *Updater) Run(ctx context.Context) {
 	go watch.Subscribe(ctx, watch.ClientConfig{
-		URL: strings.TrimSuffix(u.cfg.Registry, "/") + "/v1/watch", Logger: u.log.Named("watch"),
+		URL: strings.TrimSuffix(u.cfg.Registry, "/") + "/v1/watch", HTTPClient: u.stream, Logger: u.log.Named("watch"),
 	}, func(int64) { u.Kick() })
 	go u.listen(ctx)
 	t := time.NewTicker(u.cfg.Interval)

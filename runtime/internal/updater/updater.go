@@ -89,8 +89,16 @@ type Config struct {
 	// Token is a bearer token for registries that require one to pull
 	// (registry serve --private-pulls); "" pulls anonymously.
 	Token string
+	// RegistryCA, when set, holds the PEM certificates of the only CAs
+	// trusted for the registry's TLS certificate, for TUF metadata, OCI
+	// pulls and the watch stream alike (the system roots).
+	RegistryCA []byte
+	// PlainLoopback allows a plain http:// Registry on a loopback address:
+	// development only (websonic dev). Any other plain-HTTP registry is
+	// refused, since a pull token would cross the network in clear.
+	PlainLoopback bool
 	// HTTPClient reaches the registry; nil means a client with a 2 minute
-	// timeout.
+	// timeout built from RegistryCA (see clients).
 	HTTPClient *http.Client
 	Logger     hclog.Logger
 }
@@ -109,6 +117,8 @@ type Updater struct {
 	host  string
 	plain bool
 
+	stream *http.Client // the watch stream's: no overall timeout
+
 	mu        sync.Mutex         // one operation at a time
 	lastAlert string             // the refresh failure last reported
 	alerted   map[string]bool    // revoked installs already reported
@@ -125,14 +135,19 @@ func New(ctx context.Context, cfg Config) (*Updater, error) {
 	}
 	u, err := url.Parse(cfg.Registry)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("updater: registry URL %q: want http(s)://host[:port]", cfg.Registry)
+		return nil, fmt.Errorf("updater: registry URL %q: want https://host[:port]", cfg.Registry)
+	}
+	if u.Scheme == "http" && !(cfg.PlainLoopback && isLoopback(u.Hostname())) {
+		return nil, fmt.Errorf("updater: registry URL %q: the registry is reached over HTTPS only (plain HTTP only to a loopback address, in development)", cfg.Registry)
 	}
 	if cfg.Interval <= 0 {
 		cfg.Interval = 10 * time.Minute
 	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 2 * time.Minute}
+	requests, stream, err := clients(cfg)
+	if err != nil {
+		return nil, err
 	}
+	cfg.HTTPClient = requests
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
@@ -155,7 +170,7 @@ func New(ctx context.Context, cfg Config) (*Updater, error) {
 		return nil, fmt.Errorf("updater: package store: %w", err)
 	}
 	return &Updater{
-		cfg: cfg, log: cfg.Logger, tuf: tc, store: store, host: u.Host, plain: u.Scheme == "http",
+		cfg: cfg, log: cfg.Logger, tuf: tc, store: store, host: u.Host, plain: u.Scheme == "http", stream: stream,
 		kick: make(chan struct{}, 1), alerted: map[string]bool{}, failing: map[string]failure{}, channel: channel,
 	}, nil
 }
