@@ -403,3 +403,57 @@ func TestModuleCannotForgeNotifications(t *testing.T) {
 		t.Fatalf("the runtime's channel received %d notifications, want only the runtime's one", n)
 	}
 }
+
+// TestModuleStorageQuota: a module filling the disk loses its database at
+// the next check, the owner sees it and raises the quota, and the module
+// gets it back; its neighbour serves throughout.
+func TestModuleStorageQuota(t *testing.T) {
+	s := newSite(t, func(c *Config) { c.ModuleStorageQuota = 1 << 20 })
+	ctx := context.Background()
+	cfg := s.srv.cfg
+	stop := watchHello(t, s)
+	for _, q := range []string{
+		`CREATE TABLE hoard (v text)`,
+		`INSERT INTO hoard SELECT string_agg(md5(random()::text), '') FROM generate_series(1, 100) g, generate_series(1, 500) r GROUP BY r`,
+	} {
+		if out := s.moduleSQL(t, q); out.Error != "" {
+			t.Fatalf("%s: %s", q, out.Error)
+		}
+	}
+	if _, err := s.srv.broker.CheckStorage(ctx); err != nil {
+		t.Fatal(err)
+	}
+	out := s.moduleSQL(t, `SELECT count(*) FROM hoard`)
+	if !strings.Contains(out.Error, "storage quota exceeded") {
+		t.Fatalf("a module over its quota: %+v", out)
+	}
+	st, err := Storage(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hostile ModuleStorage
+	for _, m := range st {
+		if m.Module == "hostile" {
+			hostile = m
+		}
+	}
+	if hostile.State != "exceeded" || hostile.Used <= 1<<20 || hostile.Quota != 1<<20 || hostile.Own {
+		t.Fatalf("what the owner sees: %+v", hostile)
+	}
+	if err := SetStorageQuota(ctx, cfg, "hostile", 64<<20); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.srv.broker.CheckStorage(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if out := s.moduleSQL(t, `SELECT count(*) FROM hoard`); out.Error != "" || out.Rows != "500" {
+		t.Fatalf("after the owner raised the quota: %+v", out)
+	}
+	if err := SetStorageQuota(ctx, cfg, "nosuch", 1); err == nil {
+		t.Error("a quota for a module that does not exist was accepted")
+	}
+	ok, failures := stop()
+	if len(failures) > 0 || ok == 0 {
+		t.Fatalf("hello meanwhile: %d ok, failures: %q", ok, failures)
+	}
+}

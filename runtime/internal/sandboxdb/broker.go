@@ -54,6 +54,9 @@ type Config struct {
 	Logger       hclog.Logger
 }
 
+// DefaultStorageQuota is a module's storage quota unless configured.
+const DefaultStorageQuota = 1 << 30
+
 // Broker provisions module databases.
 type Broker struct {
 	cfg Config
@@ -87,7 +90,7 @@ func New(cfg Config) *Broker {
 		cfg.TempFileLimit = 256 << 20
 	}
 	if cfg.StorageQuota <= 0 {
-		cfg.StorageQuota = 1 << 30
+		cfg.StorageQuota = DefaultStorageQuota
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
