@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/websonic/websonic/sdk/abi"
 	"github.com/websonic/websonic/sdk/manifest"
 )
 
@@ -43,7 +44,7 @@ func LoadFS(fsys fs.FS, name string) (*Package, error) {
 		return nil, fmt.Errorf("%w: %s: %w", ErrPackage, filepath.Join(name, manifest.FileName), err)
 	}
 	if st, err := fs.Stat(fsys, WasmFile); err != nil {
-		return nil, fmt.Errorf("%w: %s: %w (build it with GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o %s)", ErrPackage, name, err, WasmFile)
+		return nil, fmt.Errorf("%w: %s: %w (build it in the module's folder with %s)", ErrPackage, name, err, abi.GoBuildCommand)
 	} else if st.Size() > MaxWasmSize {
 		return nil, fmt.Errorf("%w: %s: %s is larger than %d bytes", ErrPackage, name, WasmFile, MaxWasmSize)
 	}
