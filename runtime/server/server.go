@@ -82,6 +82,7 @@ type Server struct {
 	host    *modhost.Host
 	reg     *prometheus.Registry
 	updater *updater.Updater // nil without a Registry
+	local   *localModules    // nil without a ModulesDir
 	state   atomic.Pointer[serving]
 	mu      sync.Mutex // serialises module starts, swaps and Close
 	handler http.Handler
@@ -149,16 +150,10 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Logger: s.log.Named("module"),
 	})
 	if cfg.ModulesDir != "" {
-		pkgs, err := modhost.LoadAll(cfg.ModulesDir)
-		if err != nil {
+		// Each folder on its own: one that fails is logged and shown on
+		// /readyz, and the others serve.
+		if s.local, err = openLocal(ctx, s, cfg.ModulesDir); err != nil {
 			return nil, err
-		}
-		for _, p := range pkgs {
-			s.log.Warn("development mode: loading an unsigned local module and approving all it asks for",
-				"module", p.Manifest.Name, "version", p.Manifest.Version, "core_data", p.Manifest.Capabilities.CoreData)
-			if err := s.Start(ctx, p, modhost.ApproveAll(p.Manifest)); err != nil {
-				return nil, err
-			}
 		}
 	}
 	if cfg.Registry != "" {
@@ -379,6 +374,9 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Write([]byte("ready\n"))
+	for _, p := range s.ModuleProblems() {
+		fmt.Fprintln(w, p)
+	}
 }
 
 // nav lists the module links the user may see.

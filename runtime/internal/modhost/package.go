@@ -62,33 +62,3 @@ func LoadFS(fsys fs.FS, name string) (*Package, error) {
 	}
 	return p, nil
 }
-
-// LoadAll loads every package folder directly under dir (folders without a
-// module.json are skipped).
-func LoadAll(dir string) ([]*Package, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrPackage, err)
-	}
-	var pkgs []*Package
-	seen := map[string]string{}
-	for _, e := range entries {
-		if !e.IsDir() {
-			continue
-		}
-		sub := filepath.Join(dir, e.Name())
-		if _, err := os.Stat(filepath.Join(sub, manifest.FileName)); err != nil {
-			continue
-		}
-		p, err := LoadDir(sub)
-		if err != nil {
-			return nil, err
-		}
-		if prev, ok := seen[p.Manifest.Name]; ok {
-			return nil, fmt.Errorf("%w: module %q is in both %s and %s", ErrPackage, p.Manifest.Name, prev, sub)
-		}
-		seen[p.Manifest.Name] = sub
-		pkgs = append(pkgs, p)
-	}
-	return pkgs, nil
-}

@@ -1,0 +1,184 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/websonic/websonic/internal/pgtest"
+	"github.com/websonic/websonic/runtime/internal/engine"
+)
+
+// logLines is a site log a test can read and wait on, line by line; every
+// line also goes to the test's log.
+type logLines struct {
+	t       testing.TB
+	mu      sync.Mutex
+	lines   []string
+	changed chan struct{} // closed and replaced at each line
+}
+
+func newLogLines(t testing.TB) *logLines { return &logLines{t: t, changed: make(chan struct{})} }
+
+func (l *logLines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for line := range strings.SplitSeq(strings.TrimRight(string(p), "\n"), "\n") {
+		l.t.Log(line)
+		l.lines = append(l.lines, line)
+	}
+	close(l.changed)
+	l.changed = make(chan struct{})
+	return len(p), nil
+}
+
+// find returns the first line at or after index from that contains every
+// one of parts, and the index after it; ok is false when there is none yet.
+func (l *logLines) find(from int, parts ...string) (line string, next int, ok bool, changed <-chan struct{}) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+next:
+	for i := from; i < len(l.lines); i++ {
+		for _, p := range parts {
+			if !strings.Contains(l.lines[i], p) {
+				continue next
+			}
+		}
+		return l.lines[i], i + 1, true, l.changed
+	}
+	return "", len(l.lines), false, l.changed
+}
+
+// waitFor blocks until a line at or after index from contains every one of
+// parts (or the test's deadline passes), and returns it and the index after
+// it.
+func (l *logLines) waitFor(t testing.TB, from int, parts ...string) (string, int) {
+	t.Helper()
+	for {
+		line, next, ok, changed := l.find(from, parts...)
+		if ok {
+			return line, next
+		}
+		from = next
+		select {
+		case <-changed:
+		case <-t.Context().Done():
+			t.Fatalf("no log line with %q", parts)
+		}
+	}
+}
+
+// serveLocal opens a runtime on a fresh database serving the module folders
+// in dir (Config.ModulesDir), logging at Info into log.
+func serveLocal(t testing.TB, dir string, log *logLines) *testSite {
+	t.Helper()
+	db := pgtest.NewDB(t)
+	srv, err := Open(t.Context(), Config{
+		DataDir:          filepath.Join(os.TempDir(), "websonic-server-test"),
+		DatabaseURL:      db.URL,
+		ModulesDir:       dir,
+		RolePrefix:       db.Prefix(),
+		StatementTimeout: time.Second,
+		MemoryLimitPages: 1024,
+		Pool:             engine.PoolConfig{Size: 2, CallTimeout: 5 * time.Second},
+		Logger:           hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: log}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		hs.Close()
+		srv.Close(context.Background())
+	})
+	return &testSite{Server: hs, srv: srv, db: db}
+}
+
+// buildCommand builds the Go module in src the wrong way, as a WASI
+// command (no -buildmode=c-shared), to out.
+func buildCommand(t testing.TB, src, out string) {
+	t.Helper()
+	cmd := exec.Command("go", "build", "-trimpath", "-o", out, ".")
+	cmd.Dir = src
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+}
+
+// writeFile writes a file, making its folder.
+func writeFile(t testing.TB, name, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestModulesDirKeepsServing loads a modules folder in which one module is
+// good (hello), one was built as a command (it fails at the compile stage)
+// and one has a manifest that does not decode (it fails to load): the site
+// opens, serves hello, names each failing module with its stage and cause
+// in its log and on /readyz.
+func TestModulesDirKeepsServing(t *testing.T) {
+	built, err := modulesDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.CopyFS(filepath.Join(dir, "hello"), os.DirFS(filepath.Join(built, "hello"))); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "broken", "module.json"), `{"manifest_version": 1, "name": "broken", "version": "1.0.0", "abi_version": 1,
+		"capabilities": {"routes": [{"path": "/broken", "access": "public"}]}}`)
+	buildCommand(t, "../../examples/hello", filepath.Join(dir, "broken", "module.wasm"))
+	writeFile(t, filepath.Join(dir, "typo", "module.json"), `{"manifest_version": 1, "name": "typo", "version": "1.0.0", "abi_version": 1, "capabilites": {}}`)
+
+	log := newLogLines(t)
+	s := serveLocal(t, dir, log)
+
+	if status, b := get(t, http.DefaultClient, s.URL+"/guestbook"); status != 200 || !strings.Contains(b, "No entries yet") {
+		t.Fatalf("GET /guestbook = %d %s", status, b)
+	}
+	if status, _ := get(t, http.DefaultClient, s.URL+"/broken"); status != http.StatusNotFound {
+		t.Fatalf("GET /broken = %d, want 404: the module is not serving", status)
+	}
+	status, ready := get(t, http.DefaultClient, s.URL+"/readyz")
+	if status != 200 || !strings.HasPrefix(ready, "ready\n") {
+		t.Fatalf("/readyz = %d %q", status, ready)
+	}
+	for _, want := range []struct {
+		what  string
+		parts []string
+	}{
+		{"the command build", []string{"module broken", "not serving", "compile", "built as a command (it exports _start, not _initialize)", "-buildmode=c-shared"}},
+		{"the bad manifest", []string{"typo", "not serving", "load", `unknown field "capabilites"`}},
+	} {
+		t.Run(want.what, func(t *testing.T) {
+			found := false
+			for line := range strings.SplitSeq(ready, "\n") {
+				ok := true
+				for _, p := range want.parts {
+					ok = ok && strings.Contains(line, p)
+				}
+				found = found || ok
+			}
+			if !found {
+				t.Errorf("/readyz does not report %s with %q:\n%s", want.what, want.parts, ready)
+			}
+		})
+	}
+	log.waitFor(t, 0, "[ERROR]", "module=broken", "stage=compile", "built as a command")
+	log.waitFor(t, 0, "[ERROR]", "folder="+filepath.Join(dir, "typo"), "stage=load", `unknown field \"capabilites\"`)
+}
