@@ -50,6 +50,13 @@ func newSite(t testing.TB) *testSite {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newSiteWith(t, mods, hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testLog{t}}))
+}
+
+// newSiteWith starts a runtime on a fresh database with the module folders
+// in mods (Config.ModulesDir), logging to log.
+func newSiteWith(t testing.TB, mods string, log hclog.Logger) *testSite {
+	t.Helper()
 	db := pgtest.NewDB(t)
 	srv, err := Open(context.Background(), Config{
 		DataDir:          filepath.Join(os.TempDir(), "websonic-server-test"),
@@ -59,7 +66,7 @@ func newSite(t testing.TB) *testSite {
 		StatementTimeout: time.Second,
 		MemoryLimitPages: 1024,
 		Pool:             engine.PoolConfig{Size: 2, CallTimeout: 5 * time.Second},
-		Logger:           hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testLog{t}}),
+		Logger:           log,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -1,21 +1,15 @@
 package server
 
 import (
-	"context"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/hashicorp/go-hclog"
-
-	"github.com/websonic/websonic/internal/pgtest"
-	"github.com/websonic/websonic/runtime/internal/engine"
 )
 
 // logLines is a site log a test can read and wait on, line by line; every
@@ -77,30 +71,11 @@ func (l *logLines) waitFor(t testing.TB, from int, parts ...string) (string, int
 	}
 }
 
-// serveLocal opens a runtime on a fresh database serving the module folders
-// in dir (Config.ModulesDir), logging at Info into log.
+// serveLocal opens a runtime on a fresh database serving the module
+// folders in dir (Config.ModulesDir), logging at Info into log.
 func serveLocal(t testing.TB, dir string, log *logLines) *testSite {
 	t.Helper()
-	db := pgtest.NewDB(t)
-	srv, err := Open(t.Context(), Config{
-		DataDir:          filepath.Join(os.TempDir(), "websonic-server-test"),
-		DatabaseURL:      db.URL,
-		ModulesDir:       dir,
-		RolePrefix:       db.Prefix(),
-		StatementTimeout: time.Second,
-		MemoryLimitPages: 1024,
-		Pool:             engine.PoolConfig{Size: 2, CallTimeout: 5 * time.Second},
-		Logger:           hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: log}),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		hs.Close()
-		srv.Close(context.Background())
-	})
-	return &testSite{Server: hs, srv: srv, db: db}
+	return newSiteWith(t, dir, hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: log}))
 }
 
 // buildCommand builds the Go module in src the wrong way, as a WASI
