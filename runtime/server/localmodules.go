@@ -93,8 +93,8 @@ func openLocal(ctx context.Context, s *Server, dir string) (*localModules, error
 	return l, nil
 }
 
-// scan looks at every package folder in l.dir (a folder with a
-// module.json) and loads those that are new or changed. With settle, a
+// scan looks at every package folder in l.dir (a folder, or a link to
+// one, with a module.json) and loads those that are new or changed. With settle, a
 // change is loaded only once two scans in a row have seen the same files,
 // so that a build still writing them is not caught halfway.
 func (l *localModules) scan(ctx context.Context, settle bool) {
@@ -106,7 +106,7 @@ func (l *localModules) scan(ctx context.Context, settle bool) {
 	present := map[string]bool{}
 	for _, e := range entries {
 		path := filepath.Join(l.dir, e.Name())
-		if !e.IsDir() {
+		if st, err := os.Stat(path); err != nil || !st.IsDir() { // a link to a folder counts
 			continue
 		}
 		if _, err := os.Stat(filepath.Join(path, manifest.FileName)); err != nil {
@@ -238,6 +238,9 @@ func (l *localModules) problemList() []ModuleProblem {
 // of a package folder: it changes whenever a build rewrites one.
 func stamp(dir string) string {
 	var b strings.Builder
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real // WalkDir does not enter a link
+	}
 	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 		if err != nil {
 			fmt.Fprintf(&b, "%s: %v\n", path, err)
