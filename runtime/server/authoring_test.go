@@ -115,16 +115,13 @@ func TestModuleInOwnRepository(t *testing.T) {
 	}
 }
 
-// TestNewModuleServes writes a module with `websonic module new`'s
-// scaffold outside this repository, builds it with the commands its README
-// gives, and serves it in a real runtime: the page renders in the site's
-// frame from the module's own table, and a signed-in user adds a note.
-func TestNewModuleServes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a module to wasm")
-	}
-	dir := filepath.Join(t.TempDir(), "shop")
-	if _, err := scaffold.Write(scaffold.Options{Name: "shop", Dir: dir, SDKDir: repoRoot(t)}); err != nil {
+// newModule writes the module name with `websonic module new`'s scaffold
+// in a folder outside this repository, builds it with the commands its
+// README gives, and returns the folder.
+func newModule(t testing.TB, name string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), name)
+	if _, err := scaffold.Write(scaffold.Options{Name: name, Dir: dir, SDKDir: repoRoot(t)}); err != nil {
 		t.Fatal(err)
 	}
 	readme, err := os.ReadFile(filepath.Join(dir, "README.md"))
@@ -137,6 +134,18 @@ func TestNewModuleServes(t *testing.T) {
 		}
 		runLine(t, dir, line)
 	}
+	return dir
+}
+
+// TestNewModuleServes writes a module with `websonic module new`'s
+// scaffold outside this repository, builds it with the commands its README
+// gives, and serves it in a real runtime: the page renders in the site's
+// frame from the module's own table, and a signed-in user adds a note.
+func TestNewModuleServes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a module to wasm")
+	}
+	dir := newModule(t, "shop")
 
 	s := newSiteWith(t, filepath.Dir(dir), hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testLog{t}}))
 	c := s.client(t)

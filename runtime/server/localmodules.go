@@ -176,6 +176,10 @@ func (l *localModules) load(ctx context.Context, path string, f *localFolder) {
 	l.log.Warn("development mode: loading an unsigned local module and approving all it asks for",
 		"module", name, "version", p.Manifest.Version, "folder", path, "core_data", p.Manifest.Capabilities.CoreData)
 	if err := l.s.Swap(ctx, p, modhost.ApproveAll(p.Manifest), SwapOptions{}); err != nil {
+		if ctx.Err() != nil {
+			f.stamp = "" // the site is stopping: try again at the next start
+			return
+		}
 		stage := StageProvision
 		var se *SwapError
 		if errors.As(err, &se) {

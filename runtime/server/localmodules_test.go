@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"os"
 	"os/exec"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -53,10 +55,16 @@ next:
 }
 
 // waitFor blocks until a line at or after index from contains every one of
-// parts (or the test's deadline passes), and returns it and the index after
-// it.
-func (l *logLines) waitFor(t testing.TB, from int, parts ...string) (string, int) {
+// parts, and returns it and the index after it. It fails the test shortly
+// before the test binary's -timeout would (or when the test ends).
+func (l *logLines) waitFor(t *testing.T, from int, parts ...string) (string, int) {
 	t.Helper()
+	ctx := t.Context()
+	if d, ok := t.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, d.Add(-10*time.Second))
+		defer cancel()
+	}
 	for {
 		line, next, ok, changed := l.find(from, parts...)
 		if ok {
@@ -65,7 +73,7 @@ func (l *logLines) waitFor(t testing.TB, from int, parts ...string) (string, int
 		from = next
 		select {
 		case <-changed:
-		case <-t.Context().Done():
+		case <-ctx.Done():
 			t.Fatalf("no log line with %q", parts)
 		}
 	}

@@ -40,8 +40,9 @@ type Config struct {
 	// SUPERUSER (see package coredb).
 	DatabaseURL string
 	// ModulesDir holds local, unsigned module builds (one folder each) to
-	// load at start. Development only: every capability they ask for is
-	// approved.
+	// load at start; a folder that fails is reported (log, /readyz) and the
+	// others serve. While Serve runs, a rebuilt folder is swapped in.
+	// Development only: every capability they ask for is approved.
 	ModulesDir string
 	// Registry is the registry's URL. With it, the modules recorded as
 	// installed start from verified packages at Open, and Serve follows
@@ -262,7 +263,9 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	return s.Serve(ctx, ln)
 }
 
-// Serve serves on ln until ctx ends.
+// Serve serves on ln until ctx ends. Meanwhile it follows the registry
+// (Config.Registry) and the modules folder (Config.ModulesDir) for new
+// versions.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
 		Handler:           s.handler,
@@ -277,6 +280,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		uctx, stop := context.WithCancel(ctx)
 		defer stop()
 		go s.updater.Run(uctx)
+	}
+	if s.local != nil { // swap in rebuilt local modules (reload.go)
+		stop := s.local.watch(ctx)
+		defer stop()
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
