@@ -83,7 +83,10 @@ func TestReloadRebuiltModule(t *testing.T) {
 		t.Fatalf("first build: %s", b)
 	}
 
-	// Clients request the page all along; none may fail.
+	// A client requests the page all along; no request may fail. (One
+	// client: with the test's own requests that is the pool's two
+	// instances, so no request waits for an instance, however slow the
+	// machine.)
 	var (
 		wg       sync.WaitGroup
 		stop     = make(chan struct{})
@@ -91,35 +94,35 @@ func TestReloadRebuiltModule(t *testing.T) {
 		failures []string
 		served   int
 	)
-	for range 2 {
-		wg.Go(func() {
-			c := &http.Client{Transport: &http.Transport{}}
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := c.Get(base + "/shop")
-				var b []byte
-				if err == nil {
-					b, err = io.ReadAll(resp.Body)
-					resp.Body.Close()
-				}
-				mu.Lock()
-				served++
-				if err != nil || resp.StatusCode != 200 {
-					failures = append(failures, fmt.Sprintf("%v %v %.200s", err, resp, b))
-				}
-				mu.Unlock()
+	wg.Go(func() {
+		c := &http.Client{Transport: &http.Transport{}}
+		for {
+			select {
+			case <-stop:
+				return
+			default:
 			}
-		})
-	}
+			resp, err := c.Get(base + "/shop")
+			var b []byte
+			if err == nil {
+				b, err = io.ReadAll(resp.Body)
+				resp.Body.Close()
+			}
+			mu.Lock()
+			served++
+			if err != nil || resp.StatusCode != 200 {
+				failures = append(failures, fmt.Sprintf("%v %v %.200s", err, resp, b))
+			}
+			mu.Unlock()
+		}
+	})
 	t.Cleanup(func() {
 		close(stop)
 		wg.Wait()
 		if len(failures) > 0 {
 			t.Errorf("%d of %d requests failed during the reloads, e.g. %s", len(failures), served, failures[0])
+		} else {
+			t.Logf("%d requests during the reloads, none failed", served)
 		}
 	})
 
