@@ -65,6 +65,9 @@ type localModules struct {
 	dir     string
 	log     hclog.Logger
 	folders map[string]*localFolder // by folder path
+	// mine are the modules a folder started: a folder may take one over
+	// from another folder (moved, renamed), never from the registry.
+	mine map[string]bool
 
 	mu       sync.Mutex
 	problems map[string]ModuleProblem // by folder path
@@ -85,7 +88,8 @@ type localFolder struct {
 // an error: a module that fails is logged and kept as a ModuleProblem, and
 // the others serve.
 func openLocal(ctx context.Context, s *Server, dir string) (*localModules, error) {
-	l := &localModules{s: s, dir: dir, log: s.log.Named("modules-dir"), folders: map[string]*localFolder{}, problems: map[string]ModuleProblem{}}
+	l := &localModules{s: s, dir: dir, log: s.log.Named("modules-dir"), folders: map[string]*localFolder{}, mine: map[string]bool{},
+		problems: map[string]ModuleProblem{}}
 	if _, err := os.ReadDir(dir); err != nil {
 		return nil, fmt.Errorf("server: modules dir: %w", err)
 	}
@@ -94,25 +98,37 @@ func openLocal(ctx context.Context, s *Server, dir string) (*localModules, error
 }
 
 // scan looks at every package folder in l.dir (a folder, or a link to
-// one, with a module.json) and loads those that are new or changed. With settle, a
-// change is loaded only once two scans in a row have seen the same files,
-// so that a build still writing them is not caught halfway.
+// one, with a module.json) and loads those that are new or changed. With
+// settle, a change is loaded only once two scans in a row have seen the
+// same files, so that a build still writing them is not caught halfway.
 func (l *localModules) scan(ctx context.Context, settle bool) {
 	entries, err := os.ReadDir(l.dir)
 	if err != nil {
 		l.log.Error("cannot read the modules folder", "dir", l.dir, "error", err)
 		return
 	}
-	present := map[string]bool{}
+	var present []string
 	for _, e := range entries {
 		path := filepath.Join(l.dir, e.Name())
 		if st, err := os.Stat(path); err != nil || !st.IsDir() { // a link to a folder counts
 			continue
 		}
-		if _, err := os.Stat(filepath.Join(path, manifest.FileName)); err != nil {
-			continue
+		if _, err := os.Stat(filepath.Join(path, manifest.FileName)); err == nil {
+			present = append(present, path)
 		}
-		present[path] = true
+	}
+	// Folders that are gone first, so that one moved elsewhere is not
+	// mistaken for a second copy of its module.
+	for path, f := range l.folders {
+		if !slices.Contains(present, path) {
+			if f.module != "" {
+				l.log.Warn("a module folder is gone; its module keeps serving until the site restarts", "folder", path, "module", f.module)
+			}
+			delete(l.folders, path)
+			l.setProblem(path, nil)
+		}
+	}
+	for _, path := range present {
 		f := l.folders[path]
 		if f == nil {
 			f = &localFolder{}
@@ -129,15 +145,6 @@ func (l *localModules) scan(ctx context.Context, settle bool) {
 		}
 		f.stamp, f.pending = st, ""
 		l.load(ctx, path, f)
-	}
-	for path, f := range l.folders {
-		if !present[path] {
-			if f.module != "" {
-				l.log.Warn("a module folder is gone; its module keeps serving until the site restarts", "folder", path, "module", f.module)
-			}
-			delete(l.folders, path)
-			l.setProblem(path, nil)
-		}
 	}
 }
 
@@ -169,7 +176,7 @@ func (l *localModules) load(ctx context.Context, path string, f *localFolder) {
 		f.module, f.digest = "", ""
 	}
 	running := l.s.Module(name)
-	if running != nil && f.module != name {
+	if running != nil && !l.mine[name] {
 		l.fail(path, f, name, StageLoad, fmt.Errorf("server: module %s is already running (installed from the registry?)", name))
 		return
 	}
@@ -193,6 +200,7 @@ func (l *localModules) load(ctx context.Context, path string, f *localFolder) {
 			"from", running.Manifest().Version, "to", p.Manifest.Version, "digest", digest[:12])
 	}
 	f.module, f.digest = name, digest
+	l.mine[name] = true
 	l.setProblem(path, nil)
 }
 

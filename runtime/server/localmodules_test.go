@@ -165,3 +165,61 @@ func TestModulesDirKeepsServing(t *testing.T) {
 	log.waitFor(t, 0, "[ERROR]", "module=broken", "stage=compile", "built as a command")
 	log.waitFor(t, 0, "[ERROR]", "folder="+filepath.Join(dir, "typo"), "stage=load", `unknown field \"capabilites\"`)
 }
+
+// TestModulesDirFolders follows folders that move and copy: a second
+// folder with a module already served is refused (and the first keeps
+// serving), a moved folder takes its module over, and a removed folder's
+// problem goes away. It drives the scan the watcher runs, without waiting
+// for the watcher.
+func TestModulesDirFolders(t *testing.T) {
+	built, err := modulesDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	first := filepath.Join(dir, "hello")
+	if err := os.CopyFS(first, os.DirFS(filepath.Join(built, "hello"))); err != nil {
+		t.Fatal(err)
+	}
+	s := serveLocal(t, dir, newLogLines(t))
+	ctx := t.Context()
+	problems := func() string {
+		var out []string
+		for _, p := range s.srv.ModuleProblems() {
+			out = append(out, p.String())
+		}
+		return strings.Join(out, "\n")
+	}
+	serving := func() {
+		t.Helper()
+		if status, _ := get(t, http.DefaultClient, s.URL+"/guestbook"); status != 200 {
+			t.Fatalf("GET /guestbook = %d", status)
+		}
+	}
+
+	copied := filepath.Join(dir, "hello-copy")
+	if err := os.CopyFS(copied, os.DirFS(first)); err != nil {
+		t.Fatal(err)
+	}
+	s.srv.local.scan(ctx, false)
+	if want := "module hello (" + copied + "): not serving: failed at stage load: server: module hello is already served from " + first; problems() != want {
+		t.Fatalf("problems:\n%s\nwant:\n%s", problems(), want)
+	}
+	serving()
+
+	if err := os.RemoveAll(copied); err != nil {
+		t.Fatal(err)
+	}
+	moved := filepath.Join(dir, "guestbook")
+	if err := os.Rename(first, moved); err != nil {
+		t.Fatal(err)
+	}
+	s.srv.local.scan(ctx, false)
+	if p := problems(); p != "" {
+		t.Fatalf("after the move: problems:\n%s", p)
+	}
+	serving()
+	if got := s.srv.local.folders[moved]; got == nil || got.module != "hello" {
+		t.Fatalf("the moved folder does not serve hello: %+v", got)
+	}
+}
