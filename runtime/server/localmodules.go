@@ -195,13 +195,13 @@ func (l *localModules) load(ctx context.Context, path string, f *localFolder) {
 		l.fail(path, f, name, stage, err)
 		return
 	}
-	if running != nil {
-		l.log.Info("reloaded a rebuilt module", "module", name, "folder", path,
-			"from", running.Manifest().Version, "to", p.Manifest.Version, "digest", digest[:12])
-	}
 	f.module, f.digest = name, digest
 	l.mine[name] = true
 	l.setProblem(path, nil)
+	if running != nil { // logged once /readyz shows it
+		l.log.Info("reloaded a rebuilt module", "module", name, "folder", path,
+			"from", running.Manifest().Version, "to", p.Manifest.Version, "digest", digest[:12])
+	}
 }
 
 // fail records and logs a folder that did not start.
@@ -215,6 +215,7 @@ func (l *localModules) fail(path string, f *localFolder, module string, stage St
 			pr.Serving = m.Manifest().Version
 		}
 	}
+	l.setProblem(path, &pr) // before the log says it
 	if pr.Serving != "" {
 		l.log.Error("a rebuilt local module did not start; its running version keeps serving",
 			"module", module, "folder", path, "serving", pr.Serving, "stage", stage, "error", err)
@@ -222,7 +223,6 @@ func (l *localModules) fail(path string, f *localFolder, module string, stage St
 		l.log.Error("a local module did not start; the other modules serve",
 			"module", module, "folder", path, "stage", stage, "error", err)
 	}
-	l.setProblem(path, &pr)
 }
 
 func (l *localModules) setProblem(path string, p *ModuleProblem) {

@@ -162,8 +162,8 @@ func TestModulesDirKeepsServing(t *testing.T) {
 			}
 		})
 	}
-	log.waitFor(t, 0, "[ERROR]", "module=broken", "stage=compile", "built as a command")
-	log.waitFor(t, 0, "[ERROR]", "folder="+filepath.Join(dir, "typo"), "stage=load", `unknown field \"capabilites\"`)
+	log.waitFor(t, 0, "[ERROR]", "a local module did not start", "module=broken", "stage=compile", "built as a command")
+	log.waitFor(t, 0, "[ERROR]", "a local module did not start", "folder="+filepath.Join(dir, "typo"), "stage=load", `unknown field \"capabilites\"`)
 }
 
 // TestModulesDirFolders follows folders that move and copy: a second

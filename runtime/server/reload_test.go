@@ -136,7 +136,7 @@ func TestReloadRebuiltModule(t *testing.T) {
 
 	// 2. A broken rebuild keeps the previous one serving, and says why.
 	buildCommand(t, src, filepath.Join(src, "module.wasm"))
-	_, at = log.waitFor(t, at, "[ERROR]", "module=shop", "stage=compile", "built as a command")
+	_, at = log.waitFor(t, at, "a rebuilt local module did not start", "module=shop", "stage=compile", "built as a command")
 	if b := page(); !strings.Contains(b, "Nothing noted yet.") {
 		t.Fatalf("after the broken rebuild: %s", b)
 	}
