@@ -1,7 +1,15 @@
 // Package sdk is what a Web Sonic module is written with: plain Go, built
-// with
+// in the module's folder with
 //
 //	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o module.wasm .
+//
+// (abi.GoBuildCommand). -buildmode=c-shared makes the wasm reactor the
+// runtime runs; a plain go build makes a command, which the runtime refuses
+// with "built as a command". A module in a repository of its own imports
+// github.com/websonic/websonic/sdk and requires github.com/websonic/websonic
+// in its go.mod (examples/hello/README.md shows it, with a replace directive
+// for a local checkout); `websonic module new NAME` writes a working module
+// folder, and sdk/manifest/README.md is the reference of its module.json.
 //
 // A module registers one net/http handler from an init function (a wasm
 // reactor has no main to run) and the runtime sends it every request for the

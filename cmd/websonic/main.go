@@ -66,6 +66,7 @@ var commands = map[string]struct {
 	"keys generate":   {keysGenerate, "create a signing key pair"},
 	"keys init":       {keysInit, "sign the registry's first TUF root with your root and targets keys"},
 	"keys rotate":     {keysRotate, "rotate the root and targets keys (signed by the old and new root keys)"},
+	"module new":      {moduleNew, "write a new module's folder to start from (NAME [--dir DIR])"},
 	"module build":    {func(a []string, _ io.Reader, o, e io.Writer) error { return moduleBuild(a, o, e) }, "build a module into an OCI artifact"},
 	"module publish":  {modulePublish, "push a module to the registry and sign its release"},
 	"module revoke":   {moduleRevoke, "revoke a release: runtimes move off it"},

@@ -27,4 +27,10 @@
 // are immutable values swapped together, so a request keeps the version it
 // was routed to; one routed to a version that closed meanwhile is routed
 // again.
+//
+// Config.ModulesDir serves local, unsigned builds (development): each
+// module folder starts on its own, so one that fails is logged, listed on
+// /readyz (ModuleProblems) and leaves the others serving; while Serve runs,
+// a rebuilt folder is swapped in through Swap, and a broken rebuild leaves
+// the previous build serving.
 package server

@@ -54,6 +54,14 @@ func newSite(t testing.TB, options ...func(*Config)) *testSite {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newSiteWith(t, mods, hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testLog{t}}), options...)
+}
+
+// newSiteWith starts a runtime on a fresh database with the module folders
+// in mods (Config.ModulesDir), logging to log; each option may change its
+// Config first.
+func newSiteWith(t testing.TB, mods string, log hclog.Logger, options ...func(*Config)) *testSite {
+	t.Helper()
 	db := pgtest.NewDB(t)
 	cfg := Config{
 		DataDir:          filepath.Join(os.TempDir(), "websonic-server-test"),
@@ -64,7 +72,7 @@ func newSite(t testing.TB, options ...func(*Config)) *testSite {
 		MemoryLimitPages: 1024,
 		Pool:             engine.PoolConfig{Size: 2, CallTimeout: 5 * time.Second},
 		MetricsToken:     testMetricsToken,
-		Logger:           hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testLog{t}}),
+		Logger:           log,
 	}
 	for _, o := range options {
 		o(&cfg)

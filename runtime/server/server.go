@@ -42,8 +42,9 @@ type Config struct {
 	// SUPERUSER (see package coredb).
 	DatabaseURL string
 	// ModulesDir holds local, unsigned module builds (one folder each) to
-	// load at start. Development only: every capability they ask for is
-	// approved.
+	// load at start; a folder that fails is reported (log, /readyz) and the
+	// others serve. While Serve runs, a rebuilt folder is swapped in.
+	// Development only: every capability they ask for is approved.
 	ModulesDir string
 	// Registry is the registry's URL. With it, the modules recorded as
 	// installed start from verified packages at Open, and Serve follows
@@ -121,6 +122,7 @@ type Server struct {
 	broker  *sandboxdb.Broker
 	reg     *prometheus.Registry
 	updater *updater.Updater // nil without a Registry
+	local   *localModules    // nil without a ModulesDir
 	state   atomic.Pointer[serving]
 	mu      sync.Mutex // serialises module starts, swaps and Close
 	handler http.Handler
@@ -198,16 +200,10 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Logger: s.log.Named("module"),
 	})
 	if cfg.ModulesDir != "" {
-		pkgs, err := modhost.LoadAll(cfg.ModulesDir)
-		if err != nil {
+		// Each folder on its own: one that fails is logged and shown on
+		// /readyz, and the others serve.
+		if s.local, err = openLocal(ctx, s, cfg.ModulesDir); err != nil {
 			return nil, err
-		}
-		for _, p := range pkgs {
-			s.log.Warn("development mode: loading an unsigned local module and approving all it asks for",
-				"module", p.Manifest.Name, "version", p.Manifest.Version, "core_data", p.Manifest.Capabilities.CoreData)
-			if err := s.Start(ctx, p, modhost.ApproveAll(p.Manifest)); err != nil {
-				return nil, err
-			}
 		}
 	}
 	if cfg.Registry != "" {
@@ -320,6 +316,8 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 
 // Serve serves on ln until ctx ends, over TLS when cfg.TLS is enabled
 // (ln is then wrapped; a certificate that does not load is an error).
+// Meanwhile it follows the registry (Config.Registry) and the modules
+// folder (Config.ModulesDir) for new versions, and measures module storage.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	ln, scheme, tlsErr := tlsserve.Wrap(ctx, s.cfg.TLS, ln, s.cfg.DataDir, s.log)
 	if tlsErr != nil {
@@ -343,6 +341,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	bctx, stopStorage := context.WithCancel(ctx)
 	defer stopStorage()
 	go s.broker.WatchStorage(bctx, s.cfg.StorageCheckEvery)
+	if s.local != nil { // swap in rebuilt local modules (reload.go)
+		stop := s.local.watch(ctx)
+		defer stop()
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	var dbExited <-chan struct{} // nil (never ready) without an embedded cluster
@@ -426,6 +428,9 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Write([]byte("ready\n"))
+	for _, p := range s.ModuleProblems() {
+		fmt.Fprintln(w, p)
+	}
 }
 
 // nav lists the module links the user may see.

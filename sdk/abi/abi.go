@@ -39,6 +39,12 @@ const (
 	ImportYield = "yield"
 )
 
+// GoBuildCommand is how a Go module is built into a guest of this ABI, run
+// in the module's folder: a WASI reactor (-buildmode=c-shared), which
+// exports ExportInitialize. A plain `go build` makes a WASI command instead,
+// which exports _start and is refused at load.
+const GoBuildCommand = "GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o module.wasm ."
+
 // Functions the guest exports.
 const (
 	// ExportInitialize is the WASI reactor start function, called once after

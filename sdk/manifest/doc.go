@@ -11,4 +11,8 @@
 //	manifest: capabilities.routes[0].path: must start with "/"
 //
 // A decoded Manifest is valid; callers never see a half-checked one.
+//
+// README.md in this package's folder is the reference for module authors:
+// every field with its type, whether it is required, its default, its
+// limits and an example (a test keeps it complete).
 package manifest

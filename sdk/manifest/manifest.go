@@ -44,16 +44,29 @@ type Manifest struct {
 	Migrations []string `json:"migrations,omitempty"`
 }
 
-// Capabilities is what a module may ask the site owner for.
+// Capabilities is what a module may ask the site owner for. README.md
+// gives each field's rules.
 type Capabilities struct {
-	Routes        []Route               `json:"routes,omitempty"`
-	CoreData      []string              `json:"core_data,omitempty"`
-	Topics        []string              `json:"topics,omitempty"`
-	OutboundHTTP  []string              `json:"outbound_http,omitempty"`
-	Schedules     []Schedule            `json:"schedules,omitempty"`
-	AdminCommands []AdminCommand        `json:"admin_commands,omitempty"`
-	Nav           []NavEntry            `json:"nav,omitempty"`
-	ConfigSchema  map[string]ConfigItem `json:"config_schema,omitempty"`
+	// Routes are the path prefixes the runtime sends to the module.
+	Routes []Route `json:"routes,omitempty"`
+	// CoreData are the read-only core views asked for (CoreUsers,
+	// CoreUserEmails).
+	CoreData []string `json:"core_data,omitempty"`
+	// Topics are realtime topics the module may publish to (declared and
+	// approved; not used by the runtime yet).
+	Topics []string `json:"topics,omitempty"`
+	// OutboundHTTP are origins (scheme://host:port) the module may call
+	// (declared and approved; not in ABI v1 yet).
+	OutboundHTTP []string `json:"outbound_http,omitempty"`
+	// Schedules are recurring jobs (declared and approved; not run yet).
+	Schedules []Schedule `json:"schedules,omitempty"`
+	// AdminCommands are owner actions (declared and approved; no admin UI
+	// yet).
+	AdminCommands []AdminCommand `json:"admin_commands,omitempty"`
+	// Nav are links in the site's navigation.
+	Nav []NavEntry `json:"nav,omitempty"`
+	// ConfigSchema declares the settings the owner may give, by key.
+	ConfigSchema map[string]ConfigItem `json:"config_schema,omitempty"`
 }
 
 // Access is who may reach a route or see a nav entry.

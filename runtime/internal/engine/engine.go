@@ -144,12 +144,22 @@ var wantExports = map[string]struct{ params, results []api.ValueType }{
 	abi.ExportHTTP:       {[]api.ValueType{api.ValueTypeI32, api.ValueTypeI32}, []api.ValueType{api.ValueTypeI64}},
 }
 
+// commandStart is the start function of a WASI command, which is what
+// `go build` without -buildmode=c-shared makes: its main runs once and the
+// instance is done, so it cannot serve calls.
+const commandStart = "_start"
+
 // checkABI verifies imports and exports before anything is instantiated,
 // so a module built for another ABI fails with a clear message.
 func checkABI(cm wazero.CompiledModule) error {
 	exports := cm.ExportedFunctions()
+	_, initialize := exports[abi.ExportInitialize]
+	if _, start := exports[commandStart]; start && !initialize {
+		return fmt.Errorf("built as a command (it exports %s, not %s): build it as a reactor with %s",
+			commandStart, abi.ExportInitialize, abi.GoBuildCommand)
+	}
 	if _, ok := exports[abi.ExportABIVersion]; !ok {
-		return fmt.Errorf("no %s export: not built with the Web Sonic SDK, or built as a command (use -buildmode=c-shared)", abi.ExportABIVersion)
+		return fmt.Errorf("no %s export: not built with the Web Sonic SDK (import github.com/websonic/websonic/sdk and call sdk.Handle from init)", abi.ExportABIVersion)
 	}
 	for name, sig := range wantExports {
 		def, ok := exports[name]

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/websonic/websonic/sdk/abi"
 	"github.com/websonic/websonic/sdk/manifest"
 )
 
@@ -43,7 +44,7 @@ func LoadFS(fsys fs.FS, name string) (*Package, error) {
 		return nil, fmt.Errorf("%w: %s: %w", ErrPackage, filepath.Join(name, manifest.FileName), err)
 	}
 	if st, err := fs.Stat(fsys, WasmFile); err != nil {
-		return nil, fmt.Errorf("%w: %s: %w (build it with GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o %s)", ErrPackage, name, err, WasmFile)
+		return nil, fmt.Errorf("%w: %s: %w (build it in the module's folder with %s)", ErrPackage, name, err, abi.GoBuildCommand)
 	} else if st.Size() > MaxWasmSize {
 		return nil, fmt.Errorf("%w: %s: %s is larger than %d bytes", ErrPackage, name, WasmFile, MaxWasmSize)
 	}
@@ -60,34 +61,4 @@ func LoadFS(fsys fs.FS, name string) (*Package, error) {
 		p.Migrations[mig] = sql
 	}
 	return p, nil
-}
-
-// LoadAll loads every package folder directly under dir (folders without a
-// module.json are skipped).
-func LoadAll(dir string) ([]*Package, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrPackage, err)
-	}
-	var pkgs []*Package
-	seen := map[string]string{}
-	for _, e := range entries {
-		if !e.IsDir() {
-			continue
-		}
-		sub := filepath.Join(dir, e.Name())
-		if _, err := os.Stat(filepath.Join(sub, manifest.FileName)); err != nil {
-			continue
-		}
-		p, err := LoadDir(sub)
-		if err != nil {
-			return nil, err
-		}
-		if prev, ok := seen[p.Manifest.Name]; ok {
-			return nil, fmt.Errorf("%w: module %q is in both %s and %s", ErrPackage, p.Manifest.Name, prev, sub)
-		}
-		seen[p.Manifest.Name] = sub
-		pkgs = append(pkgs, p)
-	}
-	return pkgs, nil
 }
