@@ -56,6 +56,9 @@ type Config struct {
 	// UpdateInterval is how often Serve checks for updates besides the
 	// registry's watch stream (10 minutes).
 	UpdateInterval time.Duration
+	// UpdateLimits bound the updater's registry transfers (the defaults of
+	// updater.Limits).
+	UpdateLimits updater.Limits
 	// RolePrefix starts module role names, which are cluster-wide
 	// ("websonic_").
 	RolePrefix string
@@ -167,7 +170,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 		if s.updater, err = updater.New(ctx, updater.Config{
 			Registry: cfg.Registry, Root: cfg.TrustedRoot, Dir: filepath.Join(cfg.DataDir, "updates"), Pool: s.db.Pool,
-			Runtime: swapper{s}, Interval: cfg.UpdateInterval, Token: cfg.RegistryToken, Logger: s.log.Named("updater"),
+			Runtime: swapper{s}, Interval: cfg.UpdateInterval, Token: cfg.RegistryToken, Limits: cfg.UpdateLimits, Logger: s.log.Named("updater"),
 		}); err != nil {
 			return nil, fmt.Errorf("server: %w", err)
 		}

@@ -17,6 +17,15 @@
 // version is on disk for a rollback and a restart needs no network; they
 // are verified again on every load.
 //
+// # Transfers
+//
+// Every registry request (TUF metadata and targets, OCI manifests and
+// blobs) is bounded by Limits: its answer must start within HeaderTimeout,
+// move at least MinRate in every StallWindow and end within the time its
+// length allows. A registry or a man in the middle that stalls or drips
+// bytes is abandoned with ErrTooSlow, which the owner sees as an alert (a
+// refresh) or a failed update (a download).
+//
 // # State
 //
 // websonic.module_installs is the desired state: per module the version

@@ -95,7 +95,38 @@ type Config struct {
 	// HTTPClient reaches the registry; nil means a client with a 2 minute
 	// timeout.
 	HTTPClient *http.Client
-	Logger     hclog.Logger
+	// Limits bound every registry transfer.
+	Limits Limits
+	Logger hclog.Logger
+}
+
+// Limits bound the updater's registry transfers.
+// Zero fields take the defaults shown (New fills them).
+type Limits struct {
+	// HeaderTimeout bounds each registry request (TUF metadata and targets,
+	// OCI manifests and blobs) until its response headers arrive,
+	// connecting and TLS included (30s).
+	HeaderTimeout time.Duration
+	// MinRate is the slowest a response body may arrive, in bytes per
+	// second, measured over each StallWindow: a transfer that moves less in
+	// a window and is not done is abandoned (16 KiB/s). Each answer must
+	// also end within StallWindow plus the time its length takes at
+	// MinRate.
+	MinRate int64
+	// StallWindow is the window MinRate is measured over (30s).
+	StallWindow time.Duration
+}
+
+func (l *Limits) defaults() {
+	if l.HeaderTimeout <= 0 {
+		l.HeaderTimeout = 30 * time.Second
+	}
+	if l.MinRate <= 0 {
+		l.MinRate = 16 << 10
+	}
+	if l.StallWindow <= 0 {
+		l.StallWindow = 30 * time.Second
+	}
 }
 
 // Updater installs, updates and rolls back modules. Its operations are
@@ -134,6 +165,8 @@ func New(ctx context.Context, cfg Config) (*Updater, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
+	cfg.Limits.defaults()
+	cfg.HTTPClient = limitClient(cfg.HTTPClient, cfg.Limits)
 	base := strings.TrimSuffix(cfg.Registry, "/")
 	tc, err := tufrepo.NewClient(tufrepo.ClientConfig{
 		MetadataURL: base + "/v1/tuf", Root: cfg.Root, Dir: filepath.Join(cfg.Dir, "tuf"), HTTPClient: cfg.HTTPClient,
