@@ -56,8 +56,8 @@ type Config struct {
 	// UpdateInterval is how often Serve checks for updates besides the
 	// registry's watch stream (10 minutes).
 	UpdateInterval time.Duration
-	// UpdateLimits bound the updater's registry transfers (the defaults of
-	// updater.Limits).
+	// UpdateLimits bound the updater's registry transfers and its package
+	// store (the defaults of updater.Limits).
 	UpdateLimits updater.Limits
 	// RolePrefix starts module role names, which are cluster-wide
 	// ("websonic_").

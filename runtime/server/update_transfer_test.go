@@ -95,6 +95,76 @@ func (e *updateEnv) dripOnce(path string, body func() []byte, noHeaders bool) *d
 	return d
 }
 
+// request sends an owner's request the way the CLI does and wants it done.
+func (e *updateEnv) request(t *testing.T, r ModuleRequest) string {
+	t.Helper()
+	res, err := Request(context.Background(), Config{DataDir: e.dataDir, DatabaseURL: e.siteDB.URL}, r, time.Minute)
+	if err != nil {
+		t.Fatalf("%s request: %v", r.Action, err)
+	}
+	return res
+}
+
+// TestStalledTransferDoesNotHoldRequests: while a background check's
+// transfer from the registry is held open by a dripping attacker, the
+// owner's rollback and install requests complete; the stalled transfer is
+// still open when they do.
+func TestStalledTransferDoesNotHoldRequests(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		path func(e *updateEnv) (string, func() []byte)
+	}{
+		{"blob", func(e *updateEnv) (string, func() []byte) {
+			_, _, wasm := e.artifact("1.2.0")
+			return "/v2/modules/versioned/blobs/" + wasm, func() []byte { return e.blob(wasm) }
+		}},
+		{"metadata", func(e *updateEnv) (string, func() []byte) {
+			return "/v1/tuf/timestamp.json", func() []byte { return e.metaFiles()["timestamp.json"] }
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := installedEnv(t)
+			ctx := context.Background()
+			// Limits far above the test's length: the drip is never
+			// abandoned while the requests run.
+			e.restart(updater.Limits{StallWindow: time.Hour})
+			e.publishVersion("1.1.0", withDistinctWasm("1.1.0"))
+			e.checkServes(t, "1.1.0")
+			e.publishVersion("1.2.0", withDistinctWasm("1.2.0"))
+			path, body := tt.path(e)
+			d := e.dripOnce(path, body, false)
+			defer e.tamper.Store(nil)
+			runCtx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			go e.updater().Run(runCtx)
+			e.updater().Kick()
+			<-d.held
+
+			if res := e.request(t, ModuleRequest{Action: "rollback", Module: "versioned"}); !strings.Contains(res, "1.0.0") {
+				t.Fatalf("rollback answered %q", res)
+			}
+			select {
+			case <-d.gone:
+				t.Fatal("the stalled transfer had ended when the rollback completed: the rollback waited for it")
+			default:
+			}
+			e.site.wantServing(t, "1.0.0")
+
+			e.request(t, ModuleRequest{Action: "install", Module: "versioned", Version: "1.2.0"})
+			if tt.name == "blob" {
+				select {
+				case <-d.gone:
+					t.Fatal("the stalled transfer had ended when the install completed: the install waited for it")
+				default:
+				}
+			}
+			e.site.wantServing(t, "1.2.0")
+			cancel()
+			<-d.gone
+		})
+	}
+}
+
 // TestDrippingRegistryIsAbandoned: a registry answer that drips (or never
 // comes) is abandoned by the runtime's transfer limits, on TUF metadata, the
 // TUF target, the OCI manifest and the blobs alike, and the owner sees why.

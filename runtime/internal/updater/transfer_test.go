@@ -15,7 +15,7 @@ import (
 
 // testLimits are tight enough to abandon a drip within a test and loose
 // enough for loopback answers on a busy machine.
-var testLimits = Limits{HeaderTimeout: 2 * time.Second, MinRate: 64 << 10, StallWindow: 500 * time.Millisecond}
+var testLimits = Limits{HeaderTimeout: 2 * time.Second, MinRate: 64 << 10, StallWindow: 500 * time.Millisecond, StoreMax: 1 << 30}
 
 // TestLimitedTransport: answers in time pass whole; an answer that never
 // comes or drips is abandoned with ErrTooSlow; the caller's cancellation
