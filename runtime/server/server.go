@@ -70,6 +70,9 @@ type Config struct {
 	// UpdateInterval is how often Serve checks for updates besides the
 	// registry's watch stream (10 minutes).
 	UpdateInterval time.Duration
+	// UpdateLimits bound the updater's registry transfers and its package
+	// store (the defaults of updater.Limits).
+	UpdateLimits updater.Limits
 	// RolePrefix starts the names of the roles the runtime makes, which
 	// PostgreSQL keeps cluster-wide (the site's, recorded at its first
 	// start; "websonic_" for a new site). Sites sharing one PostgreSQL
@@ -212,7 +215,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 		if s.updater, err = updater.New(ctx, updater.Config{
 			Registry: cfg.Registry, Root: cfg.TrustedRoot, Dir: filepath.Join(cfg.DataDir, "updates"), Pool: s.db.Pool,
-			Runtime: swapper{s}, Interval: cfg.UpdateInterval, Token: cfg.RegistryToken, Logger: s.log.Named("updater"),
+			Runtime: swapper{s}, Interval: cfg.UpdateInterval, Token: cfg.RegistryToken, Limits: cfg.UpdateLimits, Logger: s.log.Named("updater"),
 			RegistryCA: cfg.RegistryCA, PlainLoopback: cfg.PlainLoopbackRegistry,
 		}); err != nil {
 			return nil, fmt.Errorf("server: %w", err)

@@ -49,6 +49,7 @@ type updateEnv struct {
 	site    *testSite
 	dataDir string
 	siteDB  *pgtest.DB
+	limits  updater.Limits // the runtime's, from the next start
 }
 
 func newUpdateEnv(t *testing.T) *updateEnv {
@@ -102,7 +103,7 @@ func (e *updateEnv) start() {
 	e.t.Helper()
 	srv, err := Open(context.Background(), Config{
 		DataDir: e.dataDir, DatabaseURL: e.siteDB.URL, RolePrefix: e.siteDB.Prefix(),
-		Registry: e.proxy.URL, TrustedRoot: e.root, UpdateInterval: time.Hour, PlainLoopbackRegistry: true,
+		Registry: e.proxy.URL, TrustedRoot: e.root, UpdateInterval: time.Hour, PlainLoopbackRegistry: true, UpdateLimits: e.limits,
 		StatementTimeout: time.Second, MemoryLimitPages: 1024,
 		Pool:   engine.PoolConfig{Size: 2, CallTimeout: 5 * time.Second},
 		Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testLog{e.t}}),

@@ -17,6 +17,28 @@
 // version is on disk for a rollback and a restart needs no network; they
 // are verified again on every load.
 //
+// # The package store
+//
+// The layout (Dir/oci) is the updater's own store (store.go), not
+// oras-go's: a blob is written to a temporary file of its own and renamed
+// in only when whole and verified, and a refused or broken download
+// removes it, so forged notices and refused downloads cannot fill the
+// disk. What a download stores is leased until the installation record
+// names it; after every change, and at the start (which also clears what
+// a crash left), the store keeps only what the records need — each
+// module's serving, previous and staged versions — and Limits.StoreMax
+// caps it: a download that would pass the cap is refused and the owner
+// alerted.
+//
+// # Transfers
+//
+// Every registry request (TUF metadata and targets, OCI manifests and
+// blobs) is bounded by Limits: its answer must start within HeaderTimeout,
+// move at least MinRate in every StallWindow and end within the time its
+// length allows. A registry or a man in the middle that stalls or drips
+// bytes is abandoned with ErrTooSlow, which the owner sees as an alert (a
+// refresh) or a failed update (a download).
+//
 // # State
 //
 // websonic.module_installs is the desired state: per module the version
@@ -28,7 +50,10 @@
 // recorded versions. websonic.update_events records every outcome and
 // reason (installed, updated, rolled_back, failed, staged, available,
 // alert) for the owner. `websonic module install|rollback|approve` write
-// websonic.module_requests and NOTIFY; the runtime answers there.
+// websonic.module_requests and NOTIFY; the runtime answers there, apart
+// from its update checks, so that a request never waits behind a download
+// (see Updater: requests pre-empt a check's use of the TUF client, and a
+// rollback works from disk).
 //
 // # Updates
 //

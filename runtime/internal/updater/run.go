@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/websonic/websonic/internal/tufrepo"
 	"github.com/websonic/websonic/internal/watch"
+	"github.com/websonic/websonic/runtime/internal/modhost"
 	"github.com/websonic/websonic/runtime/internal/pgnotify"
 	"github.com/websonic/websonic/sdk/manifest"
 )
@@ -19,10 +21,9 @@ import (
 // Boot starts every installed module at its recorded version, from the
 // local store (verified again) or, when it is missing there, from the
 // registry. A module that fails to start is recorded and skipped: the
-// others serve.
+// others serve. It then clears the package store of what no installation
+// needs (a crash's leftovers among it).
 func (u *Updater) Boot(ctx context.Context) error {
-	u.mu.Lock()
-	defer u.mu.Unlock()
 	// Requests a previous run was working on when it stopped.
 	if _, err := u.cfg.Pool.Exec(ctx, `UPDATE websonic.module_requests SET status = 'failed', done_at = now(),
 		result = 'the runtime stopped while working on it: send it again' WHERE status = 'running'`); err != nil {
@@ -34,52 +35,97 @@ func (u *Updater) Boot(ctx context.Context) error {
 	}
 	var errs []error
 	for _, in := range ins {
-		if err := u.startRecorded(ctx, in); err != nil {
+		l := u.store.lease()
+		err := u.startRecorded(ctx, in, l)
+		l.release()
+		if err != nil {
 			u.log.Error("an installed module could not start", "module", in.Name, "version", in.Version, "error", err)
 			u.event(ctx, in.Name, "", in.Version, "failed", "start: "+err.Error())
 			errs = append(errs, err)
 		}
 	}
+	u.collect(ctx)
 	return errors.Join(errs...)
 }
 
-// startRecorded starts (or reconciles to) an installation record.
-func (u *Updater) startRecorded(ctx context.Context, in Installed) error {
+// startRecorded starts an installation record unless it runs already: it
+// prepares the package without the lock (it may have to download it),
+// then starts it under the lock if the record still names it. l keeps
+// what a download stores.
+func (u *Updater) startRecorded(ctx context.Context, in Installed, l *lease) error {
+	p, err := u.prepareRecorded(ctx, in, l)
+	if err != nil {
+		return err
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	cur, err := u.get(ctx, in.Name)
+	if errors.Is(err, ErrNotInstalled) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if cur.Digest != in.Digest {
+		return nil // changed meanwhile: a reconcile starts the new record
+	}
+	if v, ok := u.cfg.Runtime.Running(cur.Name); ok && v == cur.Version {
+		return nil
+	}
+	// Tolerate a schema a newer version migrated: the process may have
+	// stopped after an update's migrations and before its commit.
+	return u.cfg.Runtime.Swap(ctx, p, approval(p, cur.Approved), true, nil)
+}
+
+// prepareRecorded returns the package of an installation record, verified:
+// from the local store or, when it is missing there, downloaded through the
+// signed metadata (at background priority). l keeps what it stores.
+func (u *Updater) prepareRecorded(ctx context.Context, in Installed, l *lease) (*modhost.Package, error) {
 	rel := &tufrepo.Release{Module: in.Name, Version: in.Version, ManifestDigest: in.Digest}
+	l.holdManifest(digest.Digest(in.Digest))
 	p, err := u.loadStored(ctx, rel)
 	if err != nil {
 		// Not on disk (a new replica, a wiped data dir): download it
 		// through the signed metadata.
-		if rerr := u.refresh(ctx); rerr != nil {
-			return fmt.Errorf("%w (and the registry: %w)", err, rerr)
+		if rerr := u.refresh(ctx, background); rerr != nil {
+			return nil, fmt.Errorf("%w (and the registry: %w)", err, rerr)
 		}
 		signed, rerr := u.release(in.Name, in.Version, in.Channel)
 		if rerr != nil {
-			return rerr
+			return nil, rerr
 		}
 		if signed.ManifestDigest != in.Digest {
-			return fmt.Errorf("%w: %s is signed with digest %s, recorded %s", ErrVerify, signed, signed.ManifestDigest, in.Digest)
+			return nil, fmt.Errorf("%w: %s is signed with digest %s, recorded %s", ErrVerify, signed, signed.ManifestDigest, in.Digest)
 		}
-		if p, err = u.fetch(ctx, signed); err != nil {
-			return err
+		if p, err = u.fetch(ctx, signed, background, l); err != nil {
+			return nil, err
 		}
 	}
 	if rel, err := u.tuf.Release(in.Name, in.Version); errors.Is(err, tufrepo.ErrRevoked) {
-		return fmt.Errorf("%w: %s@%s was revoked by its publisher", ErrVerify, in.Name, in.Version)
+		return nil, fmt.Errorf("%w: %s@%s was revoked by its publisher", ErrVerify, in.Name, in.Version)
 	} else if err == nil && rel.ManifestDigest != in.Digest {
-		return fmt.Errorf("%w: %s@%s is signed with another digest than the one installed", ErrVerify, in.Name, in.Version)
+		return nil, fmt.Errorf("%w: %s@%s is signed with another digest than the one installed", ErrVerify, in.Name, in.Version)
 	}
-	// Tolerate a schema a newer version migrated: the process may have
-	// stopped after an update's migrations and before its commit.
-	return u.cfg.Runtime.Swap(ctx, p, approval(p, in.Approved), true, nil)
+	return p, nil
 }
 
 // Check refreshes the trusted metadata and applies each module's policy
-// (see the package doc). Failures are recorded and joined.
+// (see the package doc). Failures are recorded and joined. It is background
+// work (see Updater): it never holds up the owner's requests, and a change
+// it finds stale or is pre-empted from comes back as an error wrapping
+// ErrPreempted or errStale after a Kick, so that Run checks again.
 func (u *Updater) Check(ctx context.Context) error {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if err := u.refresh(ctx); err != nil {
+	u.checkMu.Lock()
+	defer u.checkMu.Unlock()
+	err := u.checkAll(ctx)
+	if errors.Is(err, ErrPreempted) || errors.Is(err, errStale) {
+		u.Kick()
+	}
+	return err
+}
+
+func (u *Updater) checkAll(ctx context.Context) error {
+	if err := u.refresh(ctx, background); err != nil {
 		return err
 	}
 	ins, err := u.List(ctx)
@@ -143,12 +189,14 @@ func (u *Updater) check(ctx context.Context, in Installed) error {
 			outcome = "rolled_back"
 		}
 	}
-	return u.apply(ctx, change{rel: latest, prev: &in, approved: in.Approved, channel: in.Channel, policy: in.Policy, outcome: outcome, reason: reason})
+	return u.apply(ctx, change{rel: latest, prev: &in, approved: in.Approved, channel: in.Channel, policy: in.Policy, outcome: outcome, reason: reason, by: background})
 }
 
+// stage records rel as waiting for the owner, unless the installation
+// changed since in was read.
 func (u *Updater) stage(ctx context.Context, in Installed, rel *tufrepo.Release, reason string) {
-	if _, err := u.cfg.Pool.Exec(ctx, `UPDATE websonic.module_installs SET staged_version = $2, staged_reason = $3 WHERE name = $1`,
-		in.Name, rel.Version, reason); err != nil {
+	if _, err := u.cfg.Pool.Exec(ctx, `UPDATE websonic.module_installs SET staged_version = $2, staged_reason = $3
+		WHERE name = $1 AND digest = $4`, in.Name, rel.Version, reason, in.Digest); err != nil {
 		u.log.Error("staging an update", "module", in.Name, "error", err)
 	}
 }
@@ -165,7 +213,7 @@ func (u *Updater) Approve(ctx context.Context, name string) (*tufrepo.Release, e
 	if in.StagedVersion == "" {
 		return nil, fmt.Errorf("%w: %s", ErrNothingStaged, name)
 	}
-	if err := u.refresh(ctx); err != nil {
+	if err := u.refresh(ctx, owner); err != nil {
 		return nil, err
 	}
 	rel, err := u.release(name, in.StagedVersion, in.Channel)
@@ -177,7 +225,7 @@ func (u *Updater) Approve(ctx context.Context, name string) (*tufrepo.Release, e
 		return nil, fmt.Errorf("%w: %s: capabilities: %w", ErrVerify, rel, err)
 	}
 	return rel, u.apply(ctx, change{rel: rel, prev: in, approved: caps, channel: in.Channel, policy: in.Policy,
-		outcome: "updated", reason: "approved by the site owner: " + in.StagedReason})
+		outcome: "updated", reason: "approved by the site owner: " + in.StagedReason, by: owner})
 }
 
 // SetPolicy changes a module's policy and channel ("" keeps them).
@@ -209,12 +257,16 @@ func (u *Updater) Kick() {
 
 // Run follows the registry until ctx ends: it checks for updates on each
 // watch-stream notice and every Interval, answers module requests and
-// reconciles with installation changes made by other runtimes.
+// reconciles with installation changes made by other runtimes. The three
+// run apart, so that the owner's requests never wait for a check or a
+// reconcile (see Updater).
 func (u *Updater) Run(ctx context.Context) {
 	go watch.Subscribe(ctx, watch.ClientConfig{
 		URL: strings.TrimSuffix(u.cfg.Registry, "/") + "/v1/watch", HTTPClient: u.stream, Logger: u.log.Named("watch"),
 	}, func(int64) { u.Kick() })
-	go u.listen(ctx)
+	recon := make(chan struct{}, 1)
+	go u.reconciler(ctx, recon)
+	go u.listen(ctx, recon)
 	t := time.NewTicker(u.cfg.Interval)
 	defer t.Stop()
 	for {
@@ -224,22 +276,30 @@ func (u *Updater) Run(ctx context.Context) {
 		case <-t.C:
 		case <-u.kick:
 		}
-		if err := u.Check(ctx); err != nil && ctx.Err() == nil {
+		err := u.Check(ctx)
+		switch {
+		case err == nil, ctx.Err() != nil:
+		case errors.Is(err, ErrPreempted), errors.Is(err, errStale):
+			u.log.Debug("update check postponed", "reason", err)
+		default:
 			u.log.Warn("update check", "error", err)
 		}
 	}
 }
 
-// listen answers requests and reconciles when the site's module channel
-// is notified (pgnotify: one round for any burst of notifications), and
-// every few seconds in case a notification was missed.
-func (u *Updater) listen(ctx context.Context) {
+// listen answers requests when the site's module channel is notified
+// (pgnotify: one round for any burst of notifications), and every few
+// seconds in case a notification was missed, and wakes the reconciler.
+func (u *Updater) listen(ctx context.Context, recon chan<- struct{}) {
 	l := pgnotify.Listen(ctx, u.cfg.Pool, u.channel, u.log.Named("notify"))
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for {
 		u.serveRequests(ctx)
-		u.reconcile(ctx)
+		select {
+		case recon <- struct{}{}:
+		default:
+		}
 		select {
 		case <-ctx.Done():
 			<-l.Done()
@@ -247,6 +307,18 @@ func (u *Updater) listen(ctx context.Context) {
 		case <-l.C():
 		case <-t.C:
 		}
+	}
+}
+
+// reconciler reconciles each time listen wakes it.
+func (u *Updater) reconciler(ctx context.Context, wake <-chan struct{}) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+		}
+		u.reconcile(ctx)
 	}
 }
 
@@ -264,16 +336,13 @@ func (u *Updater) reconcile(ctx context.Context) {
 		if v, ok := u.cfg.Runtime.Running(in.Name); ok && v == in.Version {
 			continue
 		}
-		u.mu.Lock()
-		err := u.reconcileOne(ctx, in.Name)
-		u.mu.Unlock()
-		if err != nil && ctx.Err() == nil {
+		if err := u.reconcileOne(ctx, in.Name); err != nil && ctx.Err() == nil {
 			u.log.Error("reconcile", "module", in.Name, "error", err)
 		}
 	}
 }
 
-// reconcileOne runs under u.mu.
+// reconcileOne starts a module's recorded version (see startRecorded).
 func (u *Updater) reconcileOne(ctx context.Context, name string) error {
 	in, err := u.get(ctx, name)
 	if errors.Is(err, ErrNotInstalled) {
@@ -286,10 +355,24 @@ func (u *Updater) reconcileOne(ctx context.Context, name string) error {
 		return nil
 	}
 	key := in.Name + "@" + in.Digest
-	if f, ok := u.failing[key]; ok && time.Now().Before(f.next) {
+	u.memo.Lock()
+	f, failing := u.failing[key]
+	u.memo.Unlock()
+	if failing && time.Now().Before(f.next) {
 		return nil
 	}
-	if err := u.startRecorded(ctx, *in); err != nil {
+	l := u.store.lease()
+	defer func() {
+		l.release()
+		u.collect(ctx)
+	}()
+	err = u.startRecorded(ctx, *in, l)
+	if errors.Is(err, ErrPreempted) {
+		return nil // the next pass
+	}
+	u.memo.Lock()
+	defer u.memo.Unlock()
+	if err != nil {
 		f := u.failing[key]
 		f.delay = min(max(2*f.delay, 5*time.Second), 10*time.Minute)
 		f.next = time.Now().Add(f.delay)

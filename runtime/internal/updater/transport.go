@@ -9,11 +9,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"time"
 )
 
 // clients builds the updater's HTTP clients for the registry: one for
-// requests (a 2 minute timeout) and one for the watch stream (none), over
+// requests and one for the watch stream (neither with an overall timeout:
+// New bounds each request by Config.Limits), over
 // one transport that speaks TLS 1.2 or later and, with cfg.RegistryCA,
 // trusts only those CAs. Neither follows a redirect off HTTPS (except to a
 // loopback address when cfg.PlainLoopback allows it). A caller's
@@ -42,7 +42,11 @@ func clients(cfg Config) (requests, stream *http.Client, err error) {
 		}
 		return nil
 	}
-	return &http.Client{Transport: tr, Timeout: 2 * time.Minute, CheckRedirect: redirect},
+	// No overall timeout: New bounds every request by its Limits (headers
+	// in time, a minimum rate, a deadline sized from its length), which a
+	// large download at a slow but steady rate passes and a flat timeout
+	// would not.
+	return &http.Client{Transport: tr, CheckRedirect: redirect},
 		&http.Client{Transport: tr, CheckRedirect: redirect}, nil
 }
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,7 +19,6 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
-	"oras.land/oras-go/v2/content/oci"
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
 
@@ -97,38 +95,97 @@ type Config struct {
 	// development only (websonic dev). Any other plain-HTTP registry is
 	// refused, since a pull token would cross the network in clear.
 	PlainLoopback bool
-	// HTTPClient reaches the registry; nil means a client with a 2 minute
-	// timeout built from RegistryCA (see clients).
+	// HTTPClient reaches the registry; nil means a client built from
+	// RegistryCA (see clients). Either way Limits bound its requests.
 	HTTPClient *http.Client
-	Logger     hclog.Logger
+	// Limits bound every registry transfer and the package store.
+	Limits Limits
+	Logger hclog.Logger
 }
 
 // NotifyPurpose names the site's channel (package pgnotify) of module
 // requests and installation changes.
 const NotifyPurpose = "modules"
 
-// Updater installs, updates and rolls back modules. Its operations are
-// serialised.
+// Limits bound the updater's registry transfers and its package store.
+// Zero fields take the defaults shown (New fills them).
+type Limits struct {
+	// HeaderTimeout bounds each registry request (TUF metadata and targets,
+	// OCI manifests and blobs) until its response headers arrive,
+	// connecting and TLS included (30s).
+	HeaderTimeout time.Duration
+	// MinRate is the slowest a response body may arrive, in bytes per
+	// second, measured over each StallWindow: a transfer that moves less in
+	// a window and is not done is abandoned (16 KiB/s). Each answer must
+	// also end within StallWindow plus the time its length takes at
+	// MinRate.
+	MinRate int64
+	// StallWindow is the window MinRate is measured over (30s).
+	StallWindow time.Duration
+	// StoreMax caps the package store (Dir/oci) in bytes: a download that
+	// would take it past the cap is refused and the owner alerted (1 GiB).
+	// During an update the store holds three versions of the module: the
+	// serving one, the previous one and the new one.
+	StoreMax int64
+}
+
+func (l *Limits) defaults() {
+	if l.HeaderTimeout <= 0 {
+		l.HeaderTimeout = 30 * time.Second
+	}
+	if l.MinRate <= 0 {
+		l.MinRate = 16 << 10
+	}
+	if l.StallWindow <= 0 {
+		l.StallWindow = 30 * time.Second
+	}
+	if l.StoreMax <= 0 {
+		l.StoreMax = 1 << 30
+	}
+}
+
+// Updater installs, updates and rolls back modules.
+//
+// # Concurrency
+//
+// Changes are serialised: every swap runs under one lock, so two never run
+// at once. The site owner's requests (Install, Approve, Rollback) hold it
+// for their whole run; background work (Check, the reconciling in Run)
+// downloads without it and takes it only to swap, after checking that the
+// installation record it decided on has not changed meanwhile (else it
+// drops the change and checks again). Registry transfers are bounded
+// (Limits), and the TUF client, which serves one operation at a time, goes
+// to the owner first: a request pre-empts a background refresh or download
+// (ErrPreempted), and Rollback, which works from disk, does not wait for
+// it at all when another operation holds it. So an owner's request never
+// waits behind a background transfer, however slow the registry. The
+// methods are safe for concurrent use.
 type Updater struct {
 	cfg   Config
 	log   hclog.Logger
 	tuf   *tufrepo.Client
-	store *oci.Store
+	store *store
+	gate  *gate // the TUF client
 	host  string
 	plain bool
 
 	stream *http.Client // the watch stream's: no overall timeout
 
-	mu        sync.Mutex         // one operation at a time
-	lastAlert string             // the refresh failure last reported
-	alerted   map[string]bool    // revoked installs already reported
-	failing   map[string]failure // "name@digest" that failed to start
-	kick      chan struct{}
-	channel   string // the site's NOTIFY channel of module changes (pgnotify)
+	mu      sync.Mutex      // one change at a time
+	checkMu sync.Mutex      // one Check at a time
+	alerted map[string]bool // revoked installs already reported; under checkMu
+	kick    chan struct{}
+
+	lastAlert string // the refresh failure last reported; under the gate
+
+	memo       sync.Mutex
+	failing    map[string]failure // "name@digest" that failed to start
+	storeAlert string             // the release last refused for the store's cap
+	channel    string             // the site's NOTIFY channel of module changes (pgnotify)
 }
 
-// New creates the updater's directories and clients. It does no network
-// I/O.
+// New creates the updater's directories and clients and removes what a
+// crash left in the package store. It does no network I/O.
 func New(ctx context.Context, cfg Config) (*Updater, error) {
 	if cfg.Registry == "" || len(cfg.Root) == 0 || cfg.Dir == "" || cfg.Pool == nil || cfg.Runtime == nil {
 		return nil, errors.New("updater: Config needs Registry, Root, Dir, Pool and Runtime")
@@ -151,6 +208,8 @@ func New(ctx context.Context, cfg Config) (*Updater, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
+	cfg.Limits.defaults()
+	cfg.HTTPClient = limitClient(cfg.HTTPClient, cfg.Limits)
 	base := strings.TrimSuffix(cfg.Registry, "/")
 	tc, err := tufrepo.NewClient(tufrepo.ClientConfig{
 		MetadataURL: base + "/v1/tuf", Root: cfg.Root, Dir: filepath.Join(cfg.Dir, "tuf"), HTTPClient: cfg.HTTPClient,
@@ -158,19 +217,16 @@ func New(ctx context.Context, cfg Config) (*Updater, error) {
 	if err != nil {
 		return nil, fmt.Errorf("updater: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Join(cfg.Dir, "oci"), 0o700); err != nil {
-		return nil, fmt.Errorf("updater: %w", err)
-	}
 	channel, err := pgnotify.Channel(ctx, cfg.Pool, NotifyPurpose)
 	if err != nil {
 		return nil, fmt.Errorf("updater: %w", err)
 	}
-	store, err := oci.NewWithContext(ctx, filepath.Join(cfg.Dir, "oci"))
+	store, err := openStore(filepath.Join(cfg.Dir, "oci"), cfg.Limits.StoreMax)
 	if err != nil {
-		return nil, fmt.Errorf("updater: package store: %w", err)
+		return nil, err
 	}
 	return &Updater{
-		cfg: cfg, log: cfg.Logger, tuf: tc, store: store, host: u.Host, plain: u.Scheme == "http", stream: stream,
+		cfg: cfg, log: cfg.Logger, tuf: tc, store: store, gate: newGate(), host: u.Host, plain: u.Scheme == "http", stream: stream,
 		kick: make(chan struct{}, 1), alerted: map[string]bool{}, failing: map[string]failure{}, channel: channel,
 	}, nil
 }
@@ -279,9 +335,35 @@ func EventsFrom(ctx context.Context, pool *pgxpool.Pool, limit int) ([]Event, er
 }
 
 // refresh updates the trusted metadata; a failure alerts the owner once
-// per distinct reason and changes nothing.
-func (u *Updater) refresh(ctx context.Context) error {
-	err := u.tuf.Refresh(ctx)
+// per distinct reason and changes nothing. Pre-empted (see gate), it
+// returns an error wrapping ErrPreempted and alerts nobody.
+func (u *Updater) refresh(ctx context.Context, p priority) error {
+	gctx, done, err := u.gate.acquire(ctx, p)
+	if err != nil {
+		return fmt.Errorf("updater: %w", err)
+	}
+	defer done()
+	return u.refreshHeld(ctx, gctx)
+}
+
+// tryRefresh is refresh unless another operation holds or awaits the TUF
+// client: a rollback then goes on with the last trusted metadata instead
+// of waiting for a registry that may be stalled.
+func (u *Updater) tryRefresh(ctx context.Context) error {
+	gctx, done, ok := u.gate.try(ctx)
+	if !ok {
+		return errors.New("updater: another transfer from the registry is under way")
+	}
+	defer done()
+	return u.refreshHeld(ctx, gctx)
+}
+
+// refreshHeld refreshes under gctx, the gate's context for ctx.
+func (u *Updater) refreshHeld(ctx, gctx context.Context) error {
+	err := u.tuf.Refresh(gctx)
+	if errors.Is(context.Cause(gctx), ErrPreempted) {
+		return fmt.Errorf("updater: metadata refresh: %w", ErrPreempted)
+	}
 	if err == nil {
 		if u.lastAlert != "" {
 			u.log.Info("registry metadata verifies again")
@@ -319,30 +401,144 @@ func (u *Updater) repository(module string) (*remote.Repository, error) {
 }
 
 // fetch returns rel's package, verified: from the local store when it is
-// there, else downloaded (see the package doc).
-func (u *Updater) fetch(ctx context.Context, rel *tufrepo.Release) (*modhost.Package, error) {
+// there, else downloaded (see the package doc) at priority p. l keeps what
+// it stores until the caller has recorded the package or given up; a
+// download is refused before it starts if it would take the store past
+// its cap (the owner is alerted once per release).
+func (u *Updater) fetch(ctx context.Context, rel *tufrepo.Release, p priority, l *lease) (*modhost.Package, error) {
 	desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.Digest(rel.ManifestDigest), Size: rel.Length}
+	l.holdManifest(desc.Digest)
 	have, err := u.store.Exists(ctx, desc)
 	if err != nil {
-		return nil, fmt.Errorf("updater: package store: %w", err)
+		return nil, err
 	}
 	if !have {
-		raw, _, err := u.tuf.Download(ctx, rel.Module, rel.Version)
+		raw, err := u.download(ctx, rel, p)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s: %w", ErrVerify, rel, err)
+			return nil, transferError(rel, err)
 		}
 		if err := ocipkg.CheckManifest(raw); err != nil { // before downloading what it names
 			return nil, fmt.Errorf("%w: %s: %w", ErrVerify, rel, err)
+		}
+		var im ocispec.Manifest
+		if err := json.Unmarshal(raw, &im); err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrVerify, rel, err)
+		}
+		if err := u.reserve(ctx, rel, l, append([]ocispec.Descriptor{desc, im.Config}, im.Layers...)); err != nil {
+			return nil, err
 		}
 		repo, err := u.repository(rel.Module)
 		if err != nil {
 			return nil, err
 		}
 		if err := oras.CopyGraph(ctx, repo, u.store, desc, oras.DefaultCopyGraphOptions); err != nil {
-			return nil, fmt.Errorf("%w: %s: download: %w", ErrVerify, rel, err)
+			return nil, transferError(rel, err)
 		}
 	}
 	return u.load(ctx, rel)
+}
+
+// download fetches rel's OCI manifest as its TUF target.
+func (u *Updater) download(ctx context.Context, rel *tufrepo.Release, p priority) ([]byte, error) {
+	gctx, done, err := u.gate.acquire(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	raw, _, err := u.tuf.Download(gctx, rel.Module, rel.Version)
+	if errors.Is(context.Cause(gctx), ErrPreempted) {
+		return nil, ErrPreempted
+	}
+	return raw, err
+}
+
+// transferError wraps a failed download: a refusal (what came is not what
+// was signed) wraps ErrVerify; a registry too slow, a pre-emption or a
+// cancellation does not. (go-tuf's fetcher interface keeps only the text
+// of a transfer's error, hence the text match.)
+func transferError(rel *tufrepo.Release, err error) error {
+	if errors.Is(err, ErrTooSlow) || errors.Is(err, ErrPreempted) || errors.Is(err, context.Canceled) ||
+		strings.Contains(err.Error(), ErrTooSlow.Error()) {
+		return fmt.Errorf("updater: %s: download: %w", rel, err)
+	}
+	return fmt.Errorf("%w: %s: download: %w", ErrVerify, rel, err)
+}
+
+// reserve makes room in the store for the blobs of descs it lacks, and
+// leases them: collecting first when the store is full, refusing when it
+// stays so.
+func (u *Updater) reserve(ctx context.Context, rel *tufrepo.Release, l *lease, descs []ocispec.Descriptor) error {
+	l.holdBlobs(descs...)
+	var need int64
+	for _, d := range descs {
+		have, err := u.store.Exists(ctx, d)
+		if err != nil {
+			return err
+		}
+		if !have {
+			need += d.Size
+		}
+	}
+	err := l.reserve(need)
+	if errors.Is(err, ErrStoreFull) {
+		u.collect(ctx)
+		err = l.reserve(need)
+	}
+	u.memo.Lock()
+	defer u.memo.Unlock()
+	if err == nil {
+		u.storeAlert = ""
+		return nil
+	}
+	err = fmt.Errorf("%w (downloading %s)", err, rel)
+	if errors.Is(err, ErrStoreFull) && u.storeAlert != rel.String() {
+		u.storeAlert = rel.String()
+		u.log.Error("package store full; the update is refused and installed modules keep serving", "release", rel, "error", err)
+		u.event(ctx, rel.Module, "", rel.Version, "alert", err.Error())
+	}
+	return err
+}
+
+// collect removes from the package store what no installation needs: see
+// store. The keep list is read under the store's lock, so a change
+// committed meanwhile is either in it or still leased.
+func (u *Updater) collect(ctx context.Context) {
+	if ctx.Err() != nil {
+		return // stopping: the next start collects
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	freed, err := u.store.collect(func() ([]digest.Digest, error) { return u.needed(ctx) })
+	if err != nil {
+		u.log.Error("package store: collecting", "error", err)
+		return
+	}
+	if freed > 0 {
+		u.log.Debug("package store: collected", "freed", mib(freed))
+	}
+}
+
+// needed lists the image manifests the installations need: every module's
+// serving and previous versions and its staged one when the trusted
+// metadata knows it.
+func (u *Updater) needed(ctx context.Context) ([]digest.Digest, error) {
+	ins, err := u.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []digest.Digest
+	for _, in := range ins {
+		out = append(out, digest.Digest(in.Digest))
+		if in.PreviousDigest != "" {
+			out = append(out, digest.Digest(in.PreviousDigest))
+		}
+		if in.StagedVersion != "" {
+			if rel, err := u.tuf.Release(in.Name, in.StagedVersion); err == nil {
+				out = append(out, digest.Digest(rel.ManifestDigest))
+			}
+		}
+	}
+	return out, nil
 }
 
 // load reads rel's package from the local store, verifying every blob
@@ -403,30 +599,60 @@ type change struct {
 	outcome  string // installed, updated, rolled_back
 	reason   string
 	pkg      *modhost.Package // already loaded and verified; nil: fetch rel
+	// by is who asks: the owner's changes run under u.mu, which the
+	// caller holds; background changes download first and take it to swap.
+	by priority
 }
 
+// errStale: background work decided on an installation record that
+// changed while it downloaded; it drops the change and checks again.
+var errStale = errors.New("updater: the module changed meanwhile; checking again")
+
 // apply swaps rel in and records it. Any failure leaves the running
-// version serving and is recorded.
+// version serving and is recorded (but for a change that went stale or was
+// pre-empted, which is tried again, a cancelled one, and a full store,
+// alerted already).
+// What a download stored is collected unless the record now names it.
 func (u *Updater) apply(ctx context.Context, c change) error {
 	from := ""
 	if c.prev != nil {
 		from = c.prev.Version
 	}
-	err := u.swap(ctx, c, from)
-	if err != nil {
+	l := u.store.lease()
+	defer func() {
+		l.release()
+		u.collect(ctx)
+	}()
+	err := u.swap(ctx, c, from, l)
+	switch {
+	case err == nil:
+		u.log.Info("module "+strings.ReplaceAll(c.outcome, "_", " "), "module", c.rel.Module, "from", from, "to", c.rel.Version)
+	case errors.Is(err, errStale), errors.Is(err, ErrPreempted), ctx.Err() != nil:
+		u.log.Debug("module update postponed", "module", c.rel.Module, "to", c.rel.Version, "reason", err)
+	case errors.Is(err, ErrStoreFull):
+	default:
 		u.log.Error("module update failed; the running version keeps serving", "module", c.rel.Module, "from", from, "to", c.rel.Version, "error", err)
 		u.event(ctx, c.rel.Module, from, c.rel.Version, "failed", err.Error())
-		return err
 	}
-	u.log.Info("module "+strings.ReplaceAll(c.outcome, "_", " "), "module", c.rel.Module, "from", from, "to", c.rel.Version)
-	return nil
+	return err
 }
 
-func (u *Updater) swap(ctx context.Context, c change, from string) error {
+func (u *Updater) swap(ctx context.Context, c change, from string, l *lease) error {
 	p := c.pkg
 	if p == nil {
 		var err error
-		if p, err = u.fetch(ctx, c.rel); err != nil {
+		if p, err = u.fetch(ctx, c.rel, c.by, l); err != nil {
+			return err
+		}
+	}
+	if c.by == background {
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		cur, err := u.get(ctx, c.rel.Module)
+		if errors.Is(err, ErrNotInstalled) || (err == nil && !sameRecord(cur, c.prev)) {
+			return errStale
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -476,6 +702,13 @@ func (u *Updater) swap(ctx context.Context, c change, from string) error {
 	return u.cfg.Runtime.Swap(ctx, p, approval(p, c.approved), rollback, commit)
 }
 
+// sameRecord tells whether an installation record is still the one a
+// background change was decided on.
+func sameRecord(cur, prev *Installed) bool {
+	return prev != nil && cur.Digest == prev.Digest && cur.Policy == prev.Policy && cur.Channel == prev.Channel &&
+		cur.UpdatedAt.Equal(prev.UpdatedAt)
+}
+
 func nilIfEmpty(s string) *string {
 	if s == "" {
 		return nil
@@ -498,7 +731,7 @@ func (u *Updater) Install(ctx context.Context, name, version string, channel tuf
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if err := u.refresh(ctx); err != nil {
+	if err := u.refresh(ctx, owner); err != nil {
 		return nil, err
 	}
 	rel, err := u.release(name, version, channel)
@@ -520,7 +753,7 @@ func (u *Updater) Install(ctx context.Context, name, version string, channel tuf
 			outcome = "rolled_back"
 		}
 	}
-	return rel, u.apply(ctx, change{rel: rel, prev: prev, approved: caps, channel: channel, policy: policy, outcome: outcome, reason: "installed by the site owner"})
+	return rel, u.apply(ctx, change{rel: rel, prev: prev, approved: caps, channel: channel, policy: policy, outcome: outcome, reason: "installed by the site owner", by: owner})
 }
 
 // Rollback returns a module to its previous version, from disk.
@@ -537,10 +770,11 @@ func (u *Updater) Rollback(ctx context.Context, name string) (*tufrepo.Release, 
 	// The previous version was verified when it was installed and is
 	// verified again from disk. Fresh metadata says whether its publisher
 	// has revoked it since; a rollback must work in a registry outage,
-	// though, so an unreachable registry is recorded, not fatal.
+	// though, and never waits for a transfer another operation holds, so
+	// a registry unreachable, slow or busy is recorded, not fatal.
 	var pkg *modhost.Package
 	rel := &tufrepo.Release{Module: name, Version: cur.PreviousVersion, ManifestDigest: cur.PreviousDigest}
-	if rerr := u.refresh(ctx); rerr != nil {
+	if rerr := u.tryRefresh(ctx); rerr != nil {
 		u.event(ctx, name, cur.Version, cur.PreviousVersion, "alert", "rolling back with the last trusted metadata (the registry's did not refresh): "+rerr.Error())
 	}
 	signed, err := u.tuf.Release(name, cur.PreviousVersion)
@@ -567,7 +801,7 @@ func (u *Updater) Rollback(ctx context.Context, name string) (*tufrepo.Release, 
 		policy = PolicyPinned // or the next check would update it again
 	}
 	c := change{rel: rel, prev: cur, approved: cur.Approved, channel: cur.Channel, policy: policy, outcome: "rolled_back",
-		reason: "rolled back by the site owner; pinned until the next install", pkg: pkg}
+		reason: "rolled back by the site owner; pinned until the next install", pkg: pkg, by: owner}
 	// The rolled-back-from version becomes the previous one.
 	return rel, u.apply(ctx, c)
 }
