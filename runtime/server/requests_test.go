@@ -197,3 +197,30 @@ func TestPreviewBindsTheInstall(t *testing.T) {
 	}
 	e.site.wantServing(t, "1.1.0")
 }
+
+// TestUnreachableRegistry: a registry that does not answer is called
+// unreachable, with its address and the cause, not a refusal of its
+// metadata; installed modules keep serving.
+func TestUnreachableRegistry(t *testing.T) {
+	e := newUpdateEnv(t)
+	ctx := context.Background()
+	e.publishVersion("1.0.0")
+	if _, err := e.updater().Install(ctx, "versioned", "", tufrepo.ChannelStable, updater.PolicyAuto); err != nil {
+		t.Fatal(err)
+	}
+	e.proxy.Close() // the registry's address stops answering
+	for name, op := range map[string]func() error{
+		"install": func() error { _, err := e.updater().Install(ctx, "versioned", "", tufrepo.ChannelStable, updater.PolicyAuto); return err },
+		"check":   func() error { return e.updater().Check(ctx) },
+	} {
+		err := op()
+		if !errors.Is(err, updater.ErrUnreachable) || !strings.Contains(err.Error(), e.proxy.URL) || !strings.Contains(err.Error(), "connection refused") ||
+			strings.Contains(err.Error(), "refused:") {
+			t.Errorf("%s with the registry unreachable = %v", name, err)
+		}
+	}
+	if ev := e.lastEvent(); ev.Outcome != "alert" || !strings.Contains(ev.Reason, "registry unreachable: "+e.proxy.URL) {
+		t.Errorf("the owner was told %+v", ev)
+	}
+	e.site.wantServing(t, "1.0.0")
+}
