@@ -210,8 +210,11 @@ func TestUnreachableRegistry(t *testing.T) {
 	}
 	e.proxy.Close() // the registry's address stops answering
 	for name, op := range map[string]func() error{
-		"install": func() error { _, err := e.updater().Install(ctx, "versioned", "", tufrepo.ChannelStable, updater.PolicyAuto); return err },
-		"check":   func() error { return e.updater().Check(ctx) },
+		"install": func() error {
+			_, err := e.updater().Install(ctx, "versioned", "", tufrepo.ChannelStable, updater.PolicyAuto)
+			return err
+		},
+		"check": func() error { return e.updater().Check(ctx) },
 	} {
 		err := op()
 		if !errors.Is(err, updater.ErrUnreachable) || !strings.Contains(err.Error(), e.proxy.URL) || !strings.Contains(err.Error(), "connection refused") ||
