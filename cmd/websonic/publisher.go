@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -13,12 +14,13 @@ import (
 	"syscall"
 
 	"github.com/sigstore/sigstore/pkg/signature"
+	"oras.land/oras-go/v2/content/memory"
 
 	"github.com/websonic/websonic/internal/modbuild"
+	"github.com/websonic/websonic/internal/ocipkg"
 	"github.com/websonic/websonic/internal/publish"
 	"github.com/websonic/websonic/internal/signing"
 	"github.com/websonic/websonic/internal/tufrepo"
-	"github.com/websonic/websonic/sdk/manifest"
 )
 
 // The publisher's key folder holds root.key and targets.key (encrypted,
@@ -83,9 +85,15 @@ func (p *publisherFlags) publisher(stdin io.Reader, stderr io.Writer, cmd string
 func loadOfflineKeys(dir, password, cmd string) (tufrepo.Keys, error) {
 	var signers [2]signature.Signer
 	for i, name := range []string{rootKeyName, targetsKeyName} {
-		s, err := signing.LoadFile(filepath.Join(dir, name+".key"), []byte(password))
-		if err != nil {
-			return tufrepo.Keys{}, fmt.Errorf("%s: %w (create it with `websonic keys generate --out %s --name %s`)", cmd, err, dir, name)
+		path := filepath.Join(dir, name+".key")
+		s, err := signing.LoadFile(path, []byte(password))
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return tufrepo.Keys{}, fmt.Errorf("%s: %s does not exist: create it with `websonic keys generate --out %s --name %s`", cmd, path, dir, name)
+		case errors.Is(err, signing.ErrWrongPassword):
+			return tufrepo.Keys{}, fmt.Errorf("%s: %s: wrong password: the password (WEBSONIC_KEY_PASSWORD, or the one typed) does not decrypt this key", cmd, path)
+		case err != nil:
+			return tufrepo.Keys{}, fmt.Errorf("%s: %w", cmd, err)
 		}
 		signers[i] = s
 	}
@@ -99,27 +107,11 @@ func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 }
 
-// parseInterspersed parses flags that may come before or after the
-// positional arguments, which it returns.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for rest := args; ; rest = fs.Args()[1:] {
-		if err := fs.Parse(rest); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			return pos, nil
-		}
-		pos = append(pos, fs.Arg(0))
-	}
-}
-
 func keysInit(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("keys init", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("keys init", stdout, stderr)
 	var p publisherFlags
-	p.register(fs)
-	if err := fs.Parse(args); err != nil {
+	p.register(fs.FlagSet)
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	pub, err := p.publisher(stdin, stderr, "keys init", false)
@@ -144,12 +136,11 @@ func keysInit(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 }
 
 func keysRotate(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("keys rotate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("keys rotate", stdout, stderr)
 	var p publisherFlags
-	p.register(fs)
+	p.register(fs.FlagSet)
 	newKeys := fs.String("new-keys", "", "folder with the new root.key and targets.key (same password): required")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if *newKeys == "" {
@@ -178,17 +169,21 @@ func keysRotate(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 }
 
 func modulePublish(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("module publish", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("module publish", stdout, stderr)
 	var p publisherFlags
-	p.register(fs)
+	p.register(fs.FlagSet)
 	channel := fs.String("channel", env("WEBSONIC_CHANNEL", "stable"), "release channel: stable or beta (WEBSONIC_CHANNEL)")
-	dirs, err := parseInterspersed(fs, args)
+	dirs, err := fs.parseArgs(args)
 	if err != nil {
 		return err
 	}
 	if len(dirs) != 1 {
 		return errors.New("module publish: want exactly one module folder: websonic module publish DIR --keys KEYS")
+	}
+	src := dirs[0]
+	// Checked first, so that its errors name the author's own file.
+	if _, err := readSourceManifest(src); err != nil {
+		return fmt.Errorf("module publish: %w", err)
 	}
 	pub, err := p.publisher(stdin, stderr, "module publish", true)
 	if err != nil {
@@ -196,7 +191,7 @@ func modulePublish(args []string, stdin io.Reader, stdout, stderr io.Writer) err
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	pkg := dirs[0]
+	pkg := src
 	// A source folder is built first; a package folder (with module.wasm)
 	// is published as it is.
 	if _, err := os.Stat(filepath.Join(pkg, "module.wasm")); err != nil {
@@ -206,27 +201,28 @@ func modulePublish(args []string, stdin io.Reader, stdout, stderr io.Writer) err
 		}
 		defer os.RemoveAll(tmp)
 		pkg = filepath.Join(tmp, "package")
-		if err := modbuild.Package(ctx, dirs[0], pkg); err != nil {
-			return fmt.Errorf("module publish: %w", err)
+		if err := modbuild.Package(ctx, src, pkg); err != nil {
+			return fmt.Errorf("module publish: %w", inSource(err, pkg, src))
 		}
 	}
-	if _, err := os.Stat(filepath.Join(pkg, manifest.FileName)); err != nil {
-		return fmt.Errorf("module publish: %w", err)
+	// The package is checked here, before the registry is contacted, so
+	// that a bad one is told as the author's error, in the author's terms.
+	if _, err := ocipkg.PackTo(ctx, pkg, memory.New()); err != nil {
+		return fmt.Errorf("module publish: %w", inSource(err, pkg, src))
 	}
 	rel, err := pub.Publish(ctx, pkg, tufrepo.Channel(*channel))
 	if err != nil {
-		return fmt.Errorf("module publish: %w", err)
+		return fmt.Errorf("module publish: %w", inSource(err, pkg, src))
 	}
 	fmt.Fprintf(stdout, "published %s on %s\ndigest: %s\n", rel, rel.Channel, rel.ManifestDigest)
 	return nil
 }
 
 func moduleRevoke(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("module revoke", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("module revoke", stdout, stderr)
 	var p publisherFlags
-	p.register(fs)
-	refs, err := parseInterspersed(fs, args)
+	p.register(fs.FlagSet)
+	refs, err := fs.parseArgs(args)
 	if err != nil {
 		return err
 	}

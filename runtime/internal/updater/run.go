@@ -277,6 +277,7 @@ func (u *Updater) listenOnce(ctx context.Context) error {
 		return err
 	}
 	pid := conn.Conn().PgConn().PID()
+	u.log.Info("answering module requests", "session", pid)
 	for {
 		u.serveRequests(ctx, pid)
 		u.reconcile(ctx)
