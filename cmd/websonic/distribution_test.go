@@ -178,6 +178,14 @@ func TestDistributionWithTheCLI(t *testing.T) {
 		t.Fatalf("install with no runtime: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	reg.stop(t)
+
+	// A registry that does not answer is called unreachable, not a
+	// registry whose metadata does not verify.
+	r = cliRun(t, ctx, bin, "", pub, "", "module", "publish", "../../examples/hello")
+	if r.code != 1 || !strings.Contains(r.stderr, "the registry at "+regURL+" is unreachable") || !strings.Contains(r.stderr, "connection refused") ||
+		strings.Contains(r.stderr, "does not verify") {
+		t.Fatalf("publish to a stopped registry: exit %d\n%s", r.code, r.stderr)
+	}
 }
 
 // helloPackages is a --modules folder holding examples/hello's package.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -202,6 +203,39 @@ func TestServeLimitFlags(t *testing.T) {
 			}
 			if _, err := parse(t, tt.args...); err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestConfirm: approving capabilities takes a "yes" typed on a terminal;
+// anything else, or no terminal at all, is a refusal that points at --yes.
+func TestConfirm(t *testing.T) {
+	tests := []struct {
+		name     string
+		terminal bool
+		typed    string
+		ok       bool
+	}{
+		{"y", true, "y\n", true},
+		{"yes", true, "Yes\n", true},
+		{"enter", true, "\n", false},
+		{"no", true, "no\n", false},
+		{"end of input", true, "", false},
+		{"no terminal", false, "y\n", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var prompt bytes.Buffer
+			err := confirm(strings.NewReader(tt.typed), &prompt, tt.terminal, "install hello@1.0.0?")
+			if (err == nil) != tt.ok {
+				t.Fatalf("confirm = %v, want ok %v", err, tt.ok)
+			}
+			if tt.terminal && !strings.Contains(prompt.String(), "install hello@1.0.0? [y/N]") {
+				t.Errorf("prompt %q", prompt.String())
+			}
+			if !tt.terminal && (!errors.Is(err, errNotConfirmed) || !strings.Contains(err.Error(), "--yes") || prompt.Len() != 0) {
+				t.Errorf("without a terminal: %v, prompt %q", err, prompt.String())
 			}
 		})
 	}

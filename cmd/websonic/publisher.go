@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
 	"oras.land/oras-go/v2/content/memory"
 
 	"github.com/websonic/websonic/internal/modbuild"
@@ -82,6 +84,21 @@ func (p *publisherFlags) publisher(stdin io.Reader, stderr io.Writer, cmd string
 	return pub, nil
 }
 
+// registryError is err of command cmd, told as an unreachable registry
+// (its address and the cause) when the registry did not answer, rather
+// than as whatever the failed step was (a root that "does not verify").
+func (p *publisherFlags) registryError(cmd string, err error) error {
+	var ue *url.Error
+	var de *metadata.ErrDownload // what go-tuf makes of a transport error
+	switch {
+	case errors.As(err, &ue):
+		return fmt.Errorf("%s: the registry at %s is unreachable (--registry, WEBSONIC_REGISTRY): %w", cmd, p.registry, ue)
+	case errors.As(err, &de):
+		return fmt.Errorf("%s: the registry at %s is unreachable (--registry, WEBSONIC_REGISTRY): %s", cmd, p.registry, de.Msg)
+	}
+	return fmt.Errorf("%s: %w", cmd, err)
+}
+
 func loadOfflineKeys(dir, password, cmd string) (tufrepo.Keys, error) {
 	var signers [2]signature.Signer
 	for i, name := range []string{rootKeyName, targetsKeyName} {
@@ -126,7 +143,7 @@ func keysInit(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	defer stop()
 	root, err := pub.Init(ctx)
 	if err != nil {
-		return fmt.Errorf("keys init: %w", err)
+		return p.registryError("keys init", err)
 	}
 	if err := os.WriteFile(out, root, 0o644); err != nil {
 		return fmt.Errorf("keys init: the registry accepted the root but it could not be saved: %w", err)
@@ -158,7 +175,7 @@ func keysRotate(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	defer stop()
 	root, err := pub.Rotate(ctx, next)
 	if err != nil {
-		return fmt.Errorf("keys rotate: %w", err)
+		return p.registryError("keys rotate", err)
 	}
 	out := filepath.Join(*newKeys, rootFile)
 	if err := os.WriteFile(out, root, 0o644); err != nil {
@@ -212,7 +229,7 @@ func modulePublish(args []string, stdin io.Reader, stdout, stderr io.Writer) err
 	}
 	rel, err := pub.Publish(ctx, pkg, tufrepo.Channel(*channel))
 	if err != nil {
-		return fmt.Errorf("module publish: %w", inSource(err, pkg, src))
+		return p.registryError("module publish", inSource(err, pkg, src))
 	}
 	fmt.Fprintf(stdout, "published %s on %s\ndigest: %s\n", rel, rel.Channel, rel.ManifestDigest)
 	return nil
@@ -240,7 +257,7 @@ func moduleRevoke(args []string, stdin io.Reader, stdout, stderr io.Writer) erro
 	ctx, stop := signalContext()
 	defer stop()
 	if err := pub.Revoke(ctx, name, version); err != nil {
-		return fmt.Errorf("module revoke: %w", err)
+		return p.registryError("module revoke", err)
 	}
 	fmt.Fprintf(stdout, "revoked %s@%s: runtimes move off it at their next check\n", name, version)
 	return nil
