@@ -102,11 +102,18 @@ func progress(w io.Writer) func(server.RequestState) {
 	start := time.Now()
 	return func(st server.RequestState) {
 		took := time.Since(start).Round(time.Second)
+		what := st.Request.Action + " " + st.Request.Module
+		if st.Request.Version != "" {
+			what += "@" + st.Request.Version
+		}
+		if st.Request.DryRun {
+			what = "what " + what + " would do"
+		}
 		switch {
 		case st.Status == "pending":
-			fmt.Fprintf(w, "request %d queued (%d runtime(s) answering requests)… %s\n", st.ID, st.Listeners, took)
+			fmt.Fprintf(w, "request %d queued: %s (%d runtime(s) answering requests)… %s\n", st.ID, what, st.Listeners, took)
 		case st.Status == "running" && st.TakerAlive:
-			fmt.Fprintf(w, "request %d taken by the runtime on database session %d; working… %s\n", st.ID, st.TakenBy, took)
+			fmt.Fprintf(w, "request %d taken by the runtime on database session %d: %s… %s\n", st.ID, st.TakenBy, what, took)
 		case st.Status == "running":
 			fmt.Fprintf(w, "request %d: the runtime that took it (session %d) is no longer connected; waiting… %s\n", st.ID, st.TakenBy, took)
 		}

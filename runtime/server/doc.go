@@ -20,4 +20,9 @@
 // are immutable values swapped together, so a request keeps the version it
 // was routed to; one routed to a version that closed meanwhile is routed
 // again.
+//
+// The site owner's commands (websonic admin create, module install…) use
+// a Console: the site's database only, opened where a site exists and
+// never made where none does (ErrNoSite), and module requests answered by
+// whichever runtime takes them, reported exactly (Console.Request).
 package server
