@@ -43,7 +43,11 @@ func moduleRequest(action string) command {
 		}
 		r := server.ModuleRequest{Action: action, Module: refs[0]}
 		if action == "install" {
-			r.Module, r.Version, _ = strings.Cut(refs[0], "@")
+			var at bool
+			r.Module, r.Version, at = strings.Cut(refs[0], "@")
+			if r.Module == "" || at && r.Version == "" {
+				return fmt.Errorf("%s: %q: want NAME or NAME@VERSION", cmd, refs[0])
+			}
 		} else if strings.Contains(refs[0], "@") {
 			return fmt.Errorf("%s: want a module name without a version, not %q", cmd, refs[0])
 		}
