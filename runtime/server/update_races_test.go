@@ -134,13 +134,27 @@ func TestRequestTimeoutSaysWhatHappened(t *testing.T) {
 	// The CLI gives up (its wait ends) once the runtime is downloading.
 	waitCtx, giveUp := context.WithCancel(ctx)
 	done := make(chan error, 1)
+	var seen []string // what the progress said, in order
+	running := make(chan struct{})
+	var sawRunning sync.Once
 	go func() {
-		_, err := c.Request(waitCtx, ModuleRequest{Action: "install", Module: "versioned"}, RequestOptions{Wait: time.Hour})
+		_, err := c.Request(waitCtx, ModuleRequest{Action: "install", Module: "versioned"}, RequestOptions{
+			Wait: time.Hour,
+			Progress: func(st RequestState) {
+				if seen = append(seen, st.Status); st.Status == "running" {
+					sawRunning.Do(func() { close(running) })
+				}
+			},
+		})
 		done <- err
 	}()
 	<-downloading
+	<-running // the CLI saw it taken
 	giveUp()
 	err := <-done
+	if seen[0] != "pending" || seen[len(seen)-1] != "running" {
+		t.Errorf("progress reported %v, want pending first and running last", seen)
+	}
 	var re *updater.RequestError
 	if !errors.As(err, &re) || !errors.Is(err, updater.ErrStillRunning) || !strings.Contains(err.Error(), "still running") ||
 		!strings.Contains(err.Error(), fmt.Sprintf("database session %d", listener)) {

@@ -136,8 +136,9 @@ func describe(r Request) string {
 const heartbeat = 15 * time.Second
 
 // Wait waits for request id to be answered and returns the runtime's
-// answer. progress (if not nil) sees the state at the start, on every
-// change and every 15 s. When ctx ends first, a request no runtime took is
+// answer. progress (if not nil) sees the request queued first (even when
+// a runtime took it before Wait's first look), then every change, and the
+// state every 15 s. When ctx ends first, a request no runtime took is
 // cancelled (it must not run at some later start) and the error says
 // exactly what became of the request: a *RequestError (see its Err).
 // Wait also stops early when no runtime is connected any more: a pending
@@ -154,8 +155,15 @@ func Wait(ctx context.Context, db DB, id int64, progress func(RequestState)) (st
 			}
 			return "", err
 		}
+		if progress != nil && lastReport.IsZero() && st.Status != StatusPending {
+			// Taken before the first look: it was queued all the same.
+			queued := st
+			queued.Status, queued.TakenBy, queued.TakenAt, queued.TakerAlive = StatusPending, 0, time.Time{}, false
+			progress(queued)
+			last = queued
+		}
 		if progress != nil && (st.Status != last.Status || st.TakerAlive != last.TakerAlive || st.Listeners != last.Listeners ||
-			time.Since(lastReport) >= heartbeat) {
+			lastReport.IsZero() || time.Since(lastReport) >= heartbeat) {
 			progress(st)
 			lastReport = time.Now()
 		}
