@@ -11,7 +11,8 @@ TEST_TIMEOUT ?= 15m
 .PHONY: help build modules run run-local test bench check vet fmt tidy clean
 
 help:
-	@echo "make run     build everything, start a local registry (:8090) and the site (:8080), which installs the modules from it"
+	@echo "make run     build everything, start a local registry (:8090) and the site (:8080), which installs the modules from it;"
+	@echo "             run it again while it runs (after bumping a module's version) to publish to it and wait until the site serves it"
 	@echo "make run-local  the site alone, loading build/modules unsigned (development shortcut)"
 	@echo "make test    run every test (real PostgreSQL, real wasm)"
 	@echo "make bench   run the benchmarks (figures go to BENCHMARKS.md by hand)"
@@ -32,6 +33,7 @@ modules:
 		if [ -d $$d/migrations ]; then cp -r $$d/migrations $$out/; fi; \
 	done
 
+# A first run serves; a second one, while the first runs, publishes to it and exits.
 run: build modules
 	$(BIN)/websonic dev --modules $(BUILD)/modules
 

@@ -2,9 +2,11 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -29,7 +31,33 @@ type daemon struct {
 // matched by ready (its first group is the URL).
 func startDaemon(t *testing.T, ctx context.Context, bin string, env []string, ready *regexp.Regexp, args ...string) *daemon {
 	t.Helper()
+	return startDaemonIn(t, ctx, bin, "", env, ready, args...)
+}
+
+// startDaemonIn is startDaemon in the working folder dir.
+func startDaemonIn(t *testing.T, ctx context.Context, bin, dir string, env []string, ready *regexp.Regexp, args ...string) *daemon {
+	t.Helper()
+	return launch(t, ctx, bin, dir, env, ready, nil, args...)
+}
+
+// answering is the runtime's log line once it answers module requests.
+var answering = regexp.MustCompile(`answering module requests`)
+
+// startSite starts a runtime that installs from a registry (serve
+// --registry, or dev) and waits until it serves and answers module
+// requests.
+func startSite(t *testing.T, ctx context.Context, bin, dir string, env []string, args ...string) *daemon {
+	t.Helper()
+	return launch(t, ctx, bin, dir, env, regexp.MustCompile(`serving: url=(http://\S+)`), answering, args...)
+}
+
+// launch runs bin with args in dir and waits for the log line matched by
+// url (its first group is the URL) and, when not nil, for one matched by
+// also.
+func launch(t *testing.T, ctx context.Context, bin, dir string, env []string, url, also *regexp.Regexp, args ...string) *daemon {
+	t.Helper()
 	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -48,12 +76,17 @@ func startDaemon(t *testing.T, ctx context.Context, bin string, env []string, re
 	var log strings.Builder
 	for lines.Scan() {
 		log.WriteString(lines.Text() + "\n")
-		if m := ready.FindStringSubmatch(lines.Text()); m != nil {
+		if m := url.FindStringSubmatch(lines.Text()); m != nil {
 			d.url = m[1]
+		}
+		if also != nil && also.MatchString(lines.Text()) {
+			also = nil
+		}
+		if d.url != "" && also == nil {
 			break
 		}
 	}
-	if d.url == "" {
+	if d.url == "" || also != nil {
 		t.Fatalf("%s never got ready:\n%s", args[0], log.String())
 	}
 	go io.Copy(io.Discard, stderr)
@@ -115,11 +148,22 @@ func TestDistributionWithTheCLI(t *testing.T) {
 		t.Fatalf("publish said %q", out)
 	}
 
-	site := startDaemon(t, ctx, bin, env, regexp.MustCompile(`serving: url=(https://\S+)`),
+	site := launch(t, ctx, bin, "", env, regexp.MustCompile(`serving: url=(https://\S+)`), answering,
 		"serve", "--data-dir", siteData, "--addr", "127.0.0.1:0", "--registry", regURL, "--trusted-root", filepath.Join(keys, "root.json"),
 		"--registry-ca", caFile, "--tls-cert", certFile, "--tls-key", keyFile)
-	if out := runCLI(t, ctx, bin, env, "module", "install", "hello", "--data-dir", siteData, "--log-level", "error"); !strings.Contains(out, "hello@1.0.0 installed") {
-		t.Fatalf("install said %q", out)
+	// Without a terminal to ask on and without --yes, install shows what
+	// the release asks for and installs nothing.
+	r := cliRun(t, ctx, bin, "", env, "", "module", "install", "hello", "--data-dir", siteData)
+	if r.code != 1 || !strings.Contains(r.stdout, "hello@1.0.0 asks to:") || !strings.Contains(r.stdout, "answer requests to /guestbook and below (GET, HEAD, POST) from anyone") ||
+		!strings.Contains(r.stdout, `read your users' usernames, display names and roles (core data "users")`) || !strings.Contains(r.stderr, "pass --yes") {
+		t.Fatalf("install without --yes: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if out := runCLI(t, ctx, bin, env, "module", "list", "--data-dir", siteData); strings.Contains(out, "hello") {
+		t.Fatalf("installed without confirmation:\n%s", out)
+	}
+	r = cliRun(t, ctx, bin, "", env, "", "module", "install", "hello", "--yes", "--data-dir", siteData)
+	if r.code != 0 || !strings.Contains(r.stdout, "hello@1.0.0 installed") || !strings.Contains(r.stderr, "queued") || !strings.Contains(r.stderr, "taken by the runtime") {
+		t.Fatalf("install --yes: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	https := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}}}
 	resp, err := https.Get(site.url + "/guestbook")
@@ -127,11 +171,40 @@ func TestDistributionWithTheCLI(t *testing.T) {
 		t.Fatalf("GET /guestbook after install: %v %v", err, resp)
 	}
 	resp.Body.Close()
-	if out := runCLI(t, ctx, bin, env, "module", "list", "--data-dir", siteData, "--log-level", "error"); !regexp.MustCompile(`hello\s+1\.0\.0`).MatchString(out) {
+	if out := runCLI(t, ctx, bin, env, "module", "list", "--data-dir", siteData, "--log-level", "error"); !regexp.MustCompile(`hello\s+1\.0\.0`).MatchString(out) ||
+		!strings.Contains(out, "runtimes answering module requests: 1") {
 		t.Fatalf("module list:\n%s", out)
 	}
+	if r := cliRun(t, ctx, bin, "", env, "", "module", "rollback", "hello", "--data-dir", siteData); r.code != 1 || !strings.Contains(r.stderr, "no previous version") {
+		t.Fatalf("rollback with nothing before: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 	site.stop(t)
+
+	// With the site stopped, a request is refused at once: nothing is
+	// queued to run by surprise at the next start.
+	r = cliRun(t, ctx, bin, "", env, "", "module", "install", "hello", "--yes", "--data-dir", siteData)
+	if r.code != 1 || !strings.Contains(r.stderr, "no runtime is answering module requests on the site in "+siteData) || !strings.Contains(r.stderr, "nothing was queued") {
+		t.Fatalf("install with no runtime: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 	reg.stop(t)
+
+	// A registry that does not answer is called unreachable, not a
+	// registry whose metadata does not verify.
+	r = cliRun(t, ctx, bin, "", pub, "", "module", "publish", "../../examples/hello")
+	if r.code != 1 || !strings.Contains(r.stderr, "the registry at "+regURL+" is unreachable") || !strings.Contains(r.stderr, "connection refused") ||
+		strings.Contains(r.stderr, "does not verify") {
+		t.Fatalf("publish to a stopped registry: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// helloPackages is a --modules folder holding examples/hello's package.
+func helloPackages(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	mods := t.TempDir()
+	if err := modbuild.Package(ctx, "../../examples/hello", filepath.Join(mods, "hello")); err != nil {
+		t.Fatal(err)
+	}
+	return mods
 }
 
 // TestDevRun is `make run`: one command, a local registry, development
@@ -140,10 +213,7 @@ func TestDevRun(t *testing.T) {
 	bin := buildBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	data, mods := dataDir(t), t.TempDir()
-	if err := modbuild.Package(ctx, "../../examples/hello", filepath.Join(mods, "hello")); err != nil {
-		t.Fatal(err)
-	}
+	data, mods := dataDir(t), helloPackages(t, ctx)
 	for range 2 { // the second run reuses keys, token, root and releases
 		d := startDaemon(t, ctx, bin, []string{"WEBSONIC_DATABASE_URL="}, regexp.MustCompile(`serving: url=(http://\S+)`),
 			"dev", "--data-dir", data, "--addr", "127.0.0.1:0", "--registry-addr", "127.0.0.1:0", "--modules", mods)
@@ -154,4 +224,56 @@ func TestDevRun(t *testing.T) {
 		resp.Body.Close()
 		d.stop(t)
 	}
+}
+
+// freeAddr is a loopback address nothing listens on (for a command that
+// must be given the same address twice).
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestDevUpdateLoop is the README's update loop: with `make run` running,
+// bump a module's version and `make run` again; the second run publishes
+// to the running registry, waits until the running site serves the new
+// version, and exits.
+func TestDevUpdateLoop(t *testing.T) {
+	bin := buildBinary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	data, mods := dataDir(t), helloPackages(t, ctx)
+	env := []string{"WEBSONIC_DATABASE_URL="}
+	siteAddr := freeAddr(t)
+	args := []string{"dev", "--data-dir", data, "--addr", siteAddr, "--registry-addr", freeAddr(t), "--modules", mods}
+	d := startSite(t, ctx, bin, "", env, args...)
+
+	mf := filepath.Join(mods, "hello", "module.json")
+	raw, err := os.ReadFile(mf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(mf, bytes.Replace(raw, []byte(`"version": "1.0.0"`), []byte(`"version": "1.0.1"`), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := cliRun(t, ctx, bin, "", env, "", args...)
+	if r.code != 0 || !strings.Contains(r.stdout, "hello@1.0.1 is live on http://"+siteAddr) {
+		t.Fatalf("make run again after a version bump: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if out := runCLI(t, ctx, bin, env, "module", "list", "--data-dir", data); !regexp.MustCompile(`hello\s+1\.0\.1\s+1\.0\.0`).MatchString(out) {
+		t.Fatalf("module list:\n%s", out)
+	}
+	if r := cliRun(t, ctx, bin, "", env, "", args...); r.code != 0 || !strings.Contains(r.stdout, "nothing new to publish") {
+		t.Fatalf("make run again with nothing changed: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	resp, err := http.Get(d.url + "/guestbook")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /guestbook: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	d.stop(t)
 }

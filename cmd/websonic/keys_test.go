@@ -101,7 +101,7 @@ func TestKeysGenerateErrors(t *testing.T) {
 		{"missing --out", ptr("pw"), "", nil, "--out is required"},
 		{"unknown algorithm", ptr("pw"), "", []string{"--out", "DIR", "--algorithm", "rsa"}, `unknown algorithm "rsa"`},
 		{"bad name", ptr("pw"), "", []string{"--out", "DIR", "--name", "../x"}, "invalid key name"},
-		{"no such folder", ptr("pw"), "", []string{"--out", "DIR/missing"}, "no such file or directory"},
+		{"out is a file", ptr("pw"), "", []string{"--out", "DIR/file/keys"}, "not a directory"},
 		{"unknown keys command", ptr("pw"), "", []string{"revoke"}, `unknown command "keys revoke"`},
 	}
 	for _, tt := range tests {
@@ -113,6 +113,12 @@ func TestKeysGenerateErrors(t *testing.T) {
 				os.Setenv("WEBSONIC_KEY_PASSWORD", *tt.password)
 			}
 			dir := t.TempDir()
+			if strings.Contains(strings.Join(tt.args, " "), "DIR/file") {
+				if err := os.WriteFile(filepath.Join(dir, "file"), nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				defer os.Remove(filepath.Join(dir, "file"))
+			}
 			args := []string{"keys"}
 			if len(tt.args) == 0 || strings.HasPrefix(tt.args[0], "-") {
 				args = append(args, "generate")
@@ -125,7 +131,7 @@ func TestKeysGenerateErrors(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want it to contain %q", err, tt.want)
 			}
-			if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+			if entries, _ := os.ReadDir(dir); len(entries) > 1 || len(entries) == 1 && entries[0].Name() != "file" {
 				t.Errorf("files written on error: %v", entries)
 			}
 		})
@@ -145,6 +151,51 @@ func TestKeysGeneratePasswordFromStdin(t *testing.T) {
 	b, _ := os.ReadFile(filepath.Join(dir, "publisher.key"))
 	if _, err := signing.Load(b, []byte("piped secret")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestKeysGenerateMakesTheFolder: `keys generate --out keys` works in a
+// fresh checkout: the folder is made, readable by its owner only.
+func TestKeysGenerateMakesTheFolder(t *testing.T) {
+	t.Setenv("WEBSONIC_KEY_PASSWORD", "publisher secret")
+	dir := filepath.Join(t.TempDir(), "keys", "offline")
+	var out, errOut bytes.Buffer
+	if err := run([]string{"keys", "generate", "--out", dir, "--name", "root"}, strings.NewReader(""), &out, &errOut); err != nil {
+		t.Fatalf("keys generate into a new folder: %v\n%s", err, errOut.String())
+	}
+	fi, err := os.Stat(dir)
+	if err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("folder %v (%v), want mode 0700", fi, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "root.key")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWrongKeyPassword: a wrong password is called a wrong password, on
+// the key it fails to open, and nothing suggests making a new key.
+func TestWrongKeyPassword(t *testing.T) {
+	keys := t.TempDir()
+	for _, name := range []string{"root", "targets"} {
+		t.Setenv("WEBSONIC_KEY_PASSWORD", "the right one")
+		var out, errOut bytes.Buffer
+		if err := run([]string{"keys", "generate", "--out", keys, "--name", name}, strings.NewReader(""), &out, &errOut); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("WEBSONIC_KEY_PASSWORD", "a wrong one")
+	t.Setenv("WEBSONIC_REGISTRY_TOKEN", "wsp_unused")
+	for _, args := range [][]string{
+		{"keys", "init", "--keys", keys},
+		{"keys", "rotate", "--keys", keys, "--new-keys", keys},
+		{"module", "revoke", "hello@1.0.0", "--keys", keys},
+	} {
+		var out, errOut bytes.Buffer
+		err := run(args, strings.NewReader(""), &out, &errOut)
+		if err == nil || !strings.Contains(err.Error(), "wrong password") || !strings.Contains(err.Error(), filepath.Join(keys, "root.key")) ||
+			strings.Contains(err.Error(), "keys generate") {
+			t.Errorf("%v: %v", args, err)
+		}
 	}
 }
 

@@ -17,8 +17,14 @@
 //	websonic registry token [flags]             create a publisher token
 //	websonic dev [flags]                        local registry + runtime (make run)
 //
-// Run `websonic <command> -h` for a command's flags. Every flag can also be
-// set through the environment variable named in its help.
+// `websonic <command> -h` shows a command's arguments, flags and the
+// environment variables it reads (every flag can also be set through the
+// one its help names); `websonic <group> -h` lists a group's verbs.
+//
+// The site commands (admin create, module install…) act on an existing
+// site only: the one in --data-dir (data, where `make run` keeps it too;
+// see layout.go) or --database-url. Requests to the running site say
+// exactly what became of them (server.Console.Request).
 package main
 
 import (
@@ -31,6 +37,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -56,41 +63,89 @@ func main() {
 // command runs one subcommand with its arguments.
 type command func(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 
-// commands maps "serve", "admin create", "module build", ... to their code.
-var commands = map[string]struct {
-	run  command
-	help string
-}{
-	"serve":           {func(a []string, _ io.Reader, _, e io.Writer) error { return serve(a, e) }, "run the site"},
-	"admin create":    {adminCreate, "create an admin account"},
-	"keys generate":   {keysGenerate, "create a signing key pair"},
-	"keys init":       {keysInit, "sign the registry's first TUF root with your root and targets keys"},
-	"keys rotate":     {keysRotate, "rotate the root and targets keys (signed by the old and new root keys)"},
-	"module new":      {moduleNew, "write a new module's folder to start from (NAME [--dir DIR])"},
-	"module build":    {func(a []string, _ io.Reader, o, e io.Writer) error { return moduleBuild(a, o, e) }, "build a module into an OCI artifact"},
-	"module publish":  {modulePublish, "push a module to the registry and sign its release"},
-	"module revoke":   {moduleRevoke, "revoke a release: runtimes move off it"},
-	"module install":  {moduleRequest("install"), "install a module from the registry (NAME[@VERSION])"},
-	"module rollback": {moduleRequest("rollback"), "return a module to its previous version"},
-	"module approve":  {moduleRequest("approve"), "approve the capabilities of a staged update and install it"},
-	"module policy":   {moduleRequest("policy"), "set a module's update policy (auto, notify, pinned) and channel"},
-	"module list":     {moduleList, "installed modules and recent update events"},
-	"registry serve":  {registryServe, "run the registry"},
-	"registry token":  {registryToken, "create a publisher token"},
-	"dev":             {devRun, "development: a local registry and a runtime installing build/modules from it (make run)"},
+// commandInfo is a command and what its help says.
+type commandInfo struct {
+	run   command
+	args  string            // what follows the command's name, e.g. "NAME[@VERSION] [flags]"
+	help  string            // one line
+	about string            // more, for its -h ("" for none)
+	env   map[string]string // environment variables it reads besides its flags'
 }
 
-func usage() string {
+// plainFlags reports whether command name parses a plain flag.FlagSet
+// (registry.go), whose -h prints only the flags, to the command's stderr;
+// run adds the rest of its help.
+func plainFlags(name string) bool { return strings.HasPrefix(name, "registry ") }
+
+// commands maps "serve", "admin create", "module build", ... to their
+// code and help. It is filled in init: the commands' help reads it.
+var commands map[string]commandInfo
+
+const passwordHelp = " (else asked on the terminal, or read from standard input)"
+
+func init() {
+	siteEnv := map[string]string{}
+	commands = map[string]commandInfo{
+		"serve": {serve, "[flags]", "run the site",
+			"Serves the site on --addr from the data folder --data-dir (its embedded PostgreSQL, unless --database-url).\n" +
+				"With --registry (and --trusted-root) it installs and updates modules from a registry and answers\n" +
+				"`websonic module install|rollback|approve|policy`. The limit flags change what sdk/ABI.md section 8 lists.", siteEnv},
+		"admin create": {adminCreate, "--username NAME [flags]", "create an admin account on an existing site",
+			"Acts on the site in --data-dir (the folder `websonic serve` uses; `make run` uses data), running or not.",
+			map[string]string{"WEBSONIC_ADMIN_PASSWORD": "the admin's password" + passwordHelp}},
+		"keys generate": {keysGenerate, "--out DIR [flags]", "create a signing key pair",
+			"Writes DIR/NAME.key (encrypted with the password) and DIR/NAME.pub; DIR is created (mode 0700) if needed.",
+			map[string]string{"WEBSONIC_KEY_PASSWORD": "the password that encrypts the key" + passwordHelp}},
+		"keys init": {keysInit, "--keys DIR [flags]", "sign the registry's first TUF root with your root and targets keys", "",
+			map[string]string{"WEBSONIC_KEY_PASSWORD": "the keys' password" + passwordHelp}},
+		"keys rotate": {keysRotate, "--keys DIR --new-keys DIR [flags]", "rotate the root and targets keys (signed by the old and new root keys)", "",
+			map[string]string{"WEBSONIC_KEY_PASSWORD": "the keys' password (old and new keys share it)" + passwordHelp}},
+		"module new": {moduleNew, "NAME [flags]", "write a new module's folder to start from",
+			"Writes a working module (main.go, module.json, a first migration, a README of next steps, and a go.mod when\n" +
+				"DIR is outside this repository); refuses an invalid name or a folder that is not empty.", nil},
+		"module build": {func(a []string, _ io.Reader, o, e io.Writer) error { return moduleBuild(a, o, e) }, "DIR --out LAYOUT [flags]",
+			"build a module into an OCI artifact", "DIR is the module's source folder (module.json, Go code, migrations/).", nil},
+		"module publish": {modulePublish, "DIR [flags]", "push a module to the registry and sign its release",
+			"DIR is the module's source folder, or a built package folder (with module.wasm).",
+			map[string]string{"WEBSONIC_KEY_PASSWORD": "the keys' password" + passwordHelp}},
+		"module revoke": {moduleRevoke, "NAME@VERSION [flags]", "revoke a release: runtimes move off it", "",
+			map[string]string{"WEBSONIC_KEY_PASSWORD": "the keys' password" + passwordHelp}},
+		"module install": {moduleRequest("install"), "NAME[@VERSION] [flags]", "install a module from the registry",
+			"Shows what the release asks for (its capabilities) and asks to confirm (--yes for scripts), then waits\n" +
+				"for the running site (any runtime on --data-dir's or --database-url's database) to install exactly that release.", siteEnv},
+		"module rollback": {moduleRequest("rollback"), "NAME [flags]", "return a module to its previous, older version",
+			"Pins the module at that version until the next `websonic module install NAME`.", siteEnv},
+		"module approve": {moduleRequest("approve"), "NAME [flags]", "approve the capabilities of a staged update and install it",
+			"Shows what the staged release asks for beyond what you approved and asks to confirm (--yes for scripts).", siteEnv},
+		"module policy": {moduleRequest("policy"), "NAME --policy POLICY|--channel CHANNEL [flags]", "set a module's update policy (auto, notify, pinned) and channel", "", siteEnv},
+		"module list":   {moduleList, "[flags]", "installed modules, recent update events and the runtimes answering requests", "", siteEnv},
+		"registry serve": {registryServe, "[flags]", "run the registry", "",
+			map[string]string{"WEBSONIC_ONLINE_KEY_PASSWORD": "the password of the online snapshot and timestamp keys" + passwordHelp}},
+		"registry token": {registryToken, "--publisher NAME --modules LIST [flags]", "create a publisher token", "", nil},
+		"dev": {devRun, "[flags]", "development: a local registry and a runtime installing build/modules from it (make run)",
+			"The first run starts a local registry, publishes every package in --modules to it and runs the site, which\n" +
+				"installs them from it. Run again while it runs (e.g. after bumping a module's version: `make run`), it publishes\n" +
+				"the packages to the running registry, waits for the site to install them, and exits.", nil},
+	}
+}
+
+func commandNames() []string {
 	names := make([]string, 0, len(commands))
 	for n := range commands {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	return names
+}
+
+func usage() string {
 	var b strings.Builder
-	b.WriteString("usage:\n")
-	for _, n := range names {
-		fmt.Fprintf(&b, "  websonic %-16s %s (see websonic %s -h)\n", n, commands[n].help, n)
+	b.WriteString("usage: websonic COMMAND [arguments] [flags]\n\ncommands:\n")
+	for _, n := range commandNames() {
+		fmt.Fprintf(&b, "  websonic %-16s %s\n", n, commands[n].help)
 	}
+	b.WriteString("\nwebsonic COMMAND -h shows a command's arguments, flags and environment variables;\n" +
+		"websonic GROUP -h (admin, keys, module, registry) lists a group's verbs.\n")
 	return b.String()
 }
 
@@ -99,43 +154,63 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		fmt.Fprint(stderr, usage())
 		return errors.New("no command")
 	}
-	switch args[0] {
-	case "-h", "--help", "help":
+	if isHelp(args[0]) {
+		if len(args) > 1 { // websonic help module install
+			return run(append(args[1:], "-h"), stdin, stdout, stderr)
+		}
 		fmt.Fprint(stdout, usage())
 		return nil
 	}
-	if c, ok := commands[args[0]]; ok {
-		return c.run(args[1:], stdin, stdout, stderr)
+	name, rest := args[0], args[1:]
+	c, ok := commands[name]
+	if !ok && len(args) > 1 {
+		name, rest = args[0]+" "+args[1], args[2:]
+		c, ok = commands[name]
 	}
-	if len(args) > 1 {
-		if c, ok := commands[args[0]+" "+args[1]]; ok {
-			return c.run(args[2:], stdin, stdout, stderr)
+	if !ok {
+		switch {
+		case isGroup(args[0]) && (len(args) == 1 || isHelp(args[1])):
+			if len(args) == 1 {
+				fmt.Fprint(stderr, groupUsage(args[0]))
+				return fmt.Errorf("%s: which verb?", args[0])
+			}
+			fmt.Fprint(stdout, groupUsage(args[0]))
+			return nil
+		case isGroup(args[0]):
+			fmt.Fprint(stderr, groupUsage(args[0]))
+			return fmt.Errorf("unknown command %q", args[0]+" "+args[1])
 		}
+		fmt.Fprint(stderr, usage())
+		return fmt.Errorf("unknown command %q", args[0])
 	}
-	fmt.Fprint(stderr, usage())
-	if len(args) > 1 {
-		return fmt.Errorf("unknown command %q", args[0]+" "+args[1])
+	if plainFlags(name) && slices.ContainsFunc(rest, func(a string) bool { return isHelp(a) && a != "help" }) {
+		printHeader(stdout, name, nil)
+		stderr = stdout // where its flag set prints its flags
 	}
-	return fmt.Errorf("unknown command %q", args[0])
+	if err := c.run(rest, stdin, stdout, stderr); !errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return nil // -h: the usage was printed
 }
 
-// common are the flags every command shares.
+// common are the flags of the commands that run or act on a site.
 type common struct {
 	dataDir, databaseURL, logLevel string
 	logJSON                        bool
 }
 
-func (c *common) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.dataDir, "data-dir", env("WEBSONIC_DATA_DIR", "data"), "data directory: embedded PostgreSQL, caches (WEBSONIC_DATA_DIR)")
-	fs.StringVar(&c.databaseURL, "database-url", env("WEBSONIC_DATABASE_URL", ""), "PostgreSQL URL; empty starts a private embedded PostgreSQL under the data directory (WEBSONIC_DATABASE_URL)")
-	fs.StringVar(&c.logLevel, "log-level", env("WEBSONIC_LOG_LEVEL", "info"), "trace, debug, info, warn or error (WEBSONIC_LOG_LEVEL)")
+// register adds the flags; logLevel is the command's default level.
+func (c *common) register(fs *flag.FlagSet, logLevel string) {
+	fs.StringVar(&c.dataDir, "data-dir", env("WEBSONIC_DATA_DIR", defaultDataDir), "the site's data folder: embedded PostgreSQL, caches, updates (WEBSONIC_DATA_DIR)")
+	fs.StringVar(&c.databaseURL, "database-url", env("WEBSONIC_DATABASE_URL", ""), "the site's PostgreSQL URL; empty: the embedded PostgreSQL under --data-dir (WEBSONIC_DATABASE_URL)")
+	fs.StringVar(&c.logLevel, "log-level", env("WEBSONIC_LOG_LEVEL", logLevel), "trace, debug, info, warn or error (WEBSONIC_LOG_LEVEL)")
 	fs.BoolVar(&c.logJSON, "log-json", env("WEBSONIC_LOG_JSON", "") == "true", "log JSON lines (WEBSONIC_LOG_JSON=true)")
 }
 
 func (c *common) logger(w io.Writer) (hclog.Logger, error) {
 	lvl := hclog.LevelFromString(c.logLevel)
 	if lvl == hclog.NoLevel {
-		return nil, fmt.Errorf("unknown log level %q", c.logLevel)
+		return nil, fmt.Errorf("unknown log level %q (want trace, debug, info, warn or error)", c.logLevel)
 	}
 	return hclog.New(&hclog.LoggerOptions{Name: "websonic", Level: lvl, Output: w, JSONFormat: c.logJSON}), nil
 }
@@ -147,10 +222,10 @@ func env(name, def string) string {
 	return def
 }
 
-func serve(args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+func serve(args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", stdout, stderr)
 	var c common
-	c.register(fs)
+	c.register(fs.FlagSet, "info")
 	addr := fs.String("addr", env("WEBSONIC_ADDR", "127.0.0.1:8080"), "listen address (WEBSONIC_ADDR)")
 	modules := fs.String("modules-dir", env("WEBSONIC_MODULES_DIR", ""), "load local unsigned module builds from this folder, approving all they ask: development only (WEBSONIC_MODULES_DIR)")
 	secure := fs.Bool("secure-cookies", env("WEBSONIC_SECURE_COOKIES", "") == "true", "mark session cookies Secure: set when serving over HTTPS (WEBSONIC_SECURE_COOKIES=true)")
@@ -162,8 +237,13 @@ func serve(args []string, stderr io.Writer) error {
 	metricsAddr := fs.String("metrics-addr", env("WEBSONIC_METRICS_ADDR", ""), "also serve /metrics, and only that, on this address for a scraper (e.g. 127.0.0.1:9090); empty: none (WEBSONIC_METRICS_ADDR)")
 	metricsToken := fs.String("metrics-token", env("WEBSONIC_METRICS_TOKEN", ""), "bearer token (16+ characters) that may read /metrics on either listener; prefer the environment variable (WEBSONIC_METRICS_TOKEN)")
 	genericLogin := fs.Bool("generic-login-errors", env("WEBSONIC_GENERIC_LOGIN_ERRORS", "") == "true", "answer an unknown username and a wrong password with one message (WEBSONIC_GENERIC_LOGIN_ERRORS=true)")
-	tf := registerTLS(fs, "WEBSONIC_", true)
-	if err := fs.Parse(args); err != nil {
+	tf := registerTLS(fs.FlagSet, "WEBSONIC_", true)
+	var lim limits
+	lim.register(fs)
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if err := lim.validate(); err != nil {
 		return err
 	}
 	if err := tf.load(c.dataDir); err != nil {
@@ -183,18 +263,20 @@ func serve(args []string, stderr io.Writer) error {
 			return errors.New("serve: --registry needs --trusted-root (the publisher's root.json)")
 		}
 		if root, err = os.ReadFile(*trustedRoot); err != nil {
-			return fmt.Errorf("serve: trusted root: %w", err)
+			return fmt.Errorf("serve: --trusted-root: %w", err)
 		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
-	srv, err := server.Open(ctx, server.Config{
+	cfg := server.Config{
 		Addr: *addr, DataDir: c.dataDir, DatabaseURL: c.databaseURL, ModulesDir: *modules,
 		SecureCookies: *secure, Registry: *registryURL, TrustedRoot: root, RegistryToken: *pullToken, Logger: log,
 		TrustedProxies: proxies, MetricsAddr: *metricsAddr, MetricsToken: *metricsToken, GenericLoginErrors: *genericLogin,
 		TLS: tf.tls, RegistryCA: tf.registryPEM,
-	})
+	}
+	lim.apply(&cfg)
+	srv, err := server.Open(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -215,55 +297,52 @@ func serve(args []string, stderr io.Writer) error {
 }
 
 func adminCreate(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("admin create", flag.ContinueOnError)
+	const cmd = "admin create"
+	fs := newFlagSet(cmd, stdout, stderr)
 	var c common
-	c.register(fs)
+	c.register(fs.FlagSet, "warn")
 	username := fs.String("username", "", "the admin's username (required)")
 	display := fs.String("display-name", "", "display name (default: the username)")
 	email := fs.String("email", "", "email address (optional)")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if *username == "" {
 		return errors.New("admin create: --username is required")
 	}
-	password, err := readPassword(stdin, stderr, "WEBSONIC_ADMIN_PASSWORD", "admin create")
-	if err != nil {
-		return err
-	}
 	log, err := c.logger(stderr)
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
-	srv, err := server.Open(ctx, server.Config{DataDir: c.dataDir, DatabaseURL: c.databaseURL, Logger: log.Named("admin")})
+	console, err := c.console(ctx, cmd, log)
+	if err != nil {
+		return err
+	}
+	defer console.Close()
+	password, err := readPassword(stdin, stderr, "WEBSONIC_ADMIN_PASSWORD", cmd)
+	if err != nil {
+		return err
+	}
+	id, err := console.CreateAdmin(ctx, *username, *display, *email, password)
 	if err != nil {
 		return fmt.Errorf("admin create: %w", err)
 	}
-	defer srv.Close(context.Background())
-	id, err := srv.CreateAdmin(ctx, *username, *display, *email, password)
-	if err != nil {
-		return fmt.Errorf("admin create: %w", err)
-	}
-	fmt.Fprintf(stdout, "created admin %q (id %d)\n", *username, id)
+	fmt.Fprintf(stdout, "created admin %q (id %d) on the site in %s\n", *username, id, c.where())
 	return nil
 }
 
 func keysGenerate(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("keys generate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	out := fs.String("out", env("WEBSONIC_KEY_DIR", ""), "write NAME.key and NAME.pub into this existing folder: required (WEBSONIC_KEY_DIR)")
+	fs := newFlagSet("keys generate", stdout, stderr)
+	out := fs.String("out", env("WEBSONIC_KEY_DIR", ""), "write NAME.key and NAME.pub into this folder, created (mode 0700) if needed: required (WEBSONIC_KEY_DIR)")
 	alg := fs.String("algorithm", env("WEBSONIC_KEY_ALGORITHM", string(signing.Ed25519)), "ed25519 or ecdsa-p256 (WEBSONIC_KEY_ALGORITHM)")
 	name := fs.String("name", env("WEBSONIC_KEY_NAME", "publisher"), "file name of the key pair, without extension (WEBSONIC_KEY_NAME)")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if *out == "" {
 		return errors.New("keys generate: --out is required")
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("keys generate: unexpected argument %q", fs.Arg(0))
 	}
 	password, err := readPassword(stdin, stderr, "WEBSONIC_KEY_PASSWORD", "keys generate")
 	if err != nil {
@@ -272,6 +351,9 @@ func keysGenerate(args []string, stdin io.Reader, stdout, stderr io.Writer) erro
 	kp, err := signing.Generate(signing.Algorithm(*alg), []byte(password))
 	if err != nil {
 		return fmt.Errorf("keys generate: %w", err)
+	}
+	if err := os.MkdirAll(*out, 0o700); err != nil {
+		return fmt.Errorf("keys generate: --out: %w", err)
 	}
 	priv, pub, err := signing.WriteFiles(*out, *name, kp)
 	if err != nil {
@@ -284,11 +366,10 @@ func keysGenerate(args []string, stdin io.Reader, stdout, stderr io.Writer) erro
 // moduleBuild compiles the module in DIR to wasm and packs it into an OCI
 // image layout, tagged with its version.
 func moduleBuild(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("module build", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("module build", stdout, stderr)
 	out := fs.String("out", env("WEBSONIC_OCI_LAYOUT", ""), "OCI image layout folder to write the artifact into, created if needed: required (WEBSONIC_OCI_LAYOUT)")
 	tag := fs.String("tag", "", "a further tag besides the module's version, e.g. latest")
-	dirs, err := parseInterspersed(fs, args)
+	dirs, err := fs.parseArgs(args)
 	if err != nil {
 		return err
 	}
@@ -302,20 +383,24 @@ func moduleBuild(args []string, stdout, stderr io.Writer) error {
 	if *tag != "" {
 		tags = append(tags, *tag)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
+	src := dirs[0]
+	if _, err := readSourceManifest(src); err != nil {
+		return fmt.Errorf("module build: %w", err)
+	}
 	tmp, err := os.MkdirTemp("", "websonic-module-")
 	if err != nil {
 		return fmt.Errorf("module build: %w", err)
 	}
 	defer os.RemoveAll(tmp)
 	pkg := filepath.Join(tmp, "package")
-	if err := modbuild.Package(ctx, dirs[0], pkg); err != nil {
-		return fmt.Errorf("module build: %w", err)
+	if err := modbuild.Package(ctx, src, pkg); err != nil {
+		return fmt.Errorf("module build: %w", inSource(err, pkg, src))
 	}
 	desc, err := ocipkg.Pack(ctx, pkg, *out, tags...)
 	if err != nil {
-		return fmt.Errorf("module build: %w", err)
+		return fmt.Errorf("module build: %w", inSource(err, pkg, src))
 	}
 	version := desc.Annotations[ocispec.AnnotationVersion]
 	fmt.Fprintf(stdout, "module:    %s %s\ndigest:    %s\nreference: %s:%s\n",

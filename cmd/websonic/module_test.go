@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -81,7 +82,7 @@ func TestModuleBuildErrors(t *testing.T) {
 		{"no dir", []string{"module", "build", "--out", out}, "want exactly one module folder"},
 		{"two dirs", []string{"module", "build", "a", "b", "--out", out}, "want exactly one module folder"},
 		{"no out", []string{"module", "build", "."}, "--out is required"},
-		{"not a module", []string{"module", "build", t.TempDir(), "--out", out}, "module build: modbuild:"},
+		{"not a module", []string{"module", "build", t.TempDir(), "--out", out}, "module.json: no such file"},
 		{"unknown subcommand", []string{"module", "push"}, `unknown command "module push"`},
 	}
 	for _, tt := range tests {
@@ -93,5 +94,73 @@ func TestModuleBuildErrors(t *testing.T) {
 				t.Fatalf("err = %v, want one containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestErrorsNameTheAuthorsFiles: module build and publish work on a
+// temporary copy of the author's folder; their errors name the author's
+// own files, never that copy.
+func TestErrorsNameTheAuthorsFiles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compiles a module to wasm")
+	}
+	copyHello := func(t *testing.T, edit func(manifest string) string) string {
+		t.Helper()
+		// Inside this Go module, which the copy imports (the SDK).
+		parent, err := os.MkdirTemp(".", "testmodule-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(parent) })
+		dir := filepath.Join(parent, "mymodule")
+		if err := os.CopyFS(dir, os.DirFS(filepath.Join("..", "..", "examples", "hello"))); err != nil {
+			t.Fatal(err)
+		}
+		mf := filepath.Join(dir, "module.json")
+		raw, err := os.ReadFile(mf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(mf, []byte(edit(string(raw))), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	tests := []struct {
+		name string
+		edit func(string) string
+		want string // besides the folder
+	}{
+		{"bad manifest", func(m string) string { return strings.Replace(m, `"access": "public"}`, `"access": "everyone"}`, 1) }, "module.json"},
+		{"missing migration", func(m string) string {
+			return strings.Replace(m, `"migrations/001_entries.sql"]`, `"migrations/001_entries.sql", "migrations/002_missing.sql"]`, 1)
+		}, "002_missing.sql"},
+	}
+	for _, tt := range tests {
+		for _, verb := range []string{"build", "publish"} {
+			t.Run(tt.name+"/"+verb, func(t *testing.T) {
+				t.Setenv("WEBSONIC_KEY_PASSWORD", "pw")
+				t.Setenv("WEBSONIC_REGISTRY_TOKEN", "wsp_unused")
+				keys := t.TempDir()
+				for _, name := range []string{"root", "targets"} {
+					if err := run([]string{"keys", "generate", "--out", keys, "--name", name}, strings.NewReader(""), io.Discard, io.Discard); err != nil {
+						t.Fatal(err)
+					}
+				}
+				os.WriteFile(filepath.Join(keys, "root.json"), []byte("{}"), 0o644)
+				dir := copyHello(t, tt.edit)
+				args := []string{"module", verb, dir, "--out", filepath.Join(t.TempDir(), "layout")}
+				if verb == "publish" {
+					args = []string{"module", verb, dir, "--keys", keys, "--registry", "http://127.0.0.1:1"}
+				}
+				var out, errOut bytes.Buffer
+				err := run(args, strings.NewReader(""), &out, &errOut)
+				if err == nil || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), tt.want) ||
+					strings.Contains(err.Error(), os.TempDir()+"/websonic-") {
+					t.Fatalf("err = %v\nwant it to name %s and %s, and no temporary copy", err, dir, tt.want)
+				}
+				t.Log(err)
+			})
+		}
 	}
 }

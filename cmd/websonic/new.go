@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -18,22 +17,16 @@ import (
 // moduleNew is `websonic module new NAME [--dir DIR]`: a working module
 // folder to start from (package scaffold).
 func moduleNew(args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("module new", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: websonic module new NAME [--dir DIR] [--sdk CHECKOUT] [--module-path PATH]")
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("module new", stdout, stderr)
 	dir := fs.String("dir", "", "the folder to create, which must not exist or be empty (default: NAME in the current folder)")
 	sdkDir := fs.String("sdk", env("WEBSONIC_SDK_DIR", ""), "for a module outside the Web Sonic repository: the checkout whose SDK its go.mod uses (default: the checkout holding the current folder) (WEBSONIC_SDK_DIR)")
 	modPath := fs.String("module-path", "", "for a module outside the Web Sonic repository: its go.mod module path (default: example.com/NAME)")
-	names, err := parseInterspersed(fs, args)
+	names, err := fs.parseArgs(args)
 	if err != nil {
 		return err
 	}
 	if len(names) != 1 {
-		fs.Usage()
-		return errors.New("module new: want one module name: websonic module new NAME [--dir DIR]")
+		return errors.New("module new: want one module name: websonic module new NAME [--dir DIR] (see websonic module new -h)")
 	}
 	name := names[0]
 	o := scaffold.Options{Name: name, Dir: *dir, SDKDir: *sdkDir, GoModulePath: *modPath, GoVersion: strings.TrimPrefix(runtime.Version(), "go")}

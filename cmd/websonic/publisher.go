@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -13,12 +15,14 @@ import (
 	"syscall"
 
 	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+	"oras.land/oras-go/v2/content/memory"
 
 	"github.com/websonic/websonic/internal/modbuild"
+	"github.com/websonic/websonic/internal/ocipkg"
 	"github.com/websonic/websonic/internal/publish"
 	"github.com/websonic/websonic/internal/signing"
 	"github.com/websonic/websonic/internal/tufrepo"
-	"github.com/websonic/websonic/sdk/manifest"
 )
 
 // The publisher's key folder holds root.key and targets.key (encrypted,
@@ -80,12 +84,33 @@ func (p *publisherFlags) publisher(stdin io.Reader, stderr io.Writer, cmd string
 	return pub, nil
 }
 
+// registryError is err of command cmd, told as an unreachable registry
+// (its address and the cause) when the registry did not answer, rather
+// than as whatever the failed step was (a root that "does not verify").
+func (p *publisherFlags) registryError(cmd string, err error) error {
+	var ue *url.Error
+	var de *metadata.ErrDownload // what go-tuf makes of a transport error
+	switch {
+	case errors.As(err, &ue):
+		return fmt.Errorf("%s: the registry at %s is unreachable (--registry, WEBSONIC_REGISTRY): %w", cmd, p.registry, ue)
+	case errors.As(err, &de):
+		return fmt.Errorf("%s: the registry at %s is unreachable (--registry, WEBSONIC_REGISTRY): %s", cmd, p.registry, de.Msg)
+	}
+	return fmt.Errorf("%s: %w", cmd, err)
+}
+
 func loadOfflineKeys(dir, password, cmd string) (tufrepo.Keys, error) {
 	var signers [2]signature.Signer
 	for i, name := range []string{rootKeyName, targetsKeyName} {
-		s, err := signing.LoadFile(filepath.Join(dir, name+".key"), []byte(password))
-		if err != nil {
-			return tufrepo.Keys{}, fmt.Errorf("%s: %w (create it with `websonic keys generate --out %s --name %s`)", cmd, err, dir, name)
+		path := filepath.Join(dir, name+".key")
+		s, err := signing.LoadFile(path, []byte(password))
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return tufrepo.Keys{}, fmt.Errorf("%s: %s does not exist: create it with `websonic keys generate --out %s --name %s`", cmd, path, dir, name)
+		case errors.Is(err, signing.ErrWrongPassword):
+			return tufrepo.Keys{}, fmt.Errorf("%s: %s: wrong password: the password (WEBSONIC_KEY_PASSWORD, or the one typed) does not decrypt this key", cmd, path)
+		case err != nil:
+			return tufrepo.Keys{}, fmt.Errorf("%s: %w", cmd, err)
 		}
 		signers[i] = s
 	}
@@ -99,27 +124,11 @@ func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 }
 
-// parseInterspersed parses flags that may come before or after the
-// positional arguments, which it returns.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for rest := args; ; rest = fs.Args()[1:] {
-		if err := fs.Parse(rest); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			return pos, nil
-		}
-		pos = append(pos, fs.Arg(0))
-	}
-}
-
 func keysInit(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("keys init", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("keys init", stdout, stderr)
 	var p publisherFlags
-	p.register(fs)
-	if err := fs.Parse(args); err != nil {
+	p.register(fs.FlagSet)
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	pub, err := p.publisher(stdin, stderr, "keys init", false)
@@ -134,7 +143,7 @@ func keysInit(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	defer stop()
 	root, err := pub.Init(ctx)
 	if err != nil {
-		return fmt.Errorf("keys init: %w", err)
+		return p.registryError("keys init", err)
 	}
 	if err := os.WriteFile(out, root, 0o644); err != nil {
 		return fmt.Errorf("keys init: the registry accepted the root but it could not be saved: %w", err)
@@ -144,12 +153,11 @@ func keysInit(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 }
 
 func keysRotate(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("keys rotate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("keys rotate", stdout, stderr)
 	var p publisherFlags
-	p.register(fs)
+	p.register(fs.FlagSet)
 	newKeys := fs.String("new-keys", "", "folder with the new root.key and targets.key (same password): required")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if *newKeys == "" {
@@ -167,7 +175,7 @@ func keysRotate(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	defer stop()
 	root, err := pub.Rotate(ctx, next)
 	if err != nil {
-		return fmt.Errorf("keys rotate: %w", err)
+		return p.registryError("keys rotate", err)
 	}
 	out := filepath.Join(*newKeys, rootFile)
 	if err := os.WriteFile(out, root, 0o644); err != nil {
@@ -178,17 +186,21 @@ func keysRotate(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 }
 
 func modulePublish(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("module publish", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("module publish", stdout, stderr)
 	var p publisherFlags
-	p.register(fs)
+	p.register(fs.FlagSet)
 	channel := fs.String("channel", env("WEBSONIC_CHANNEL", "stable"), "release channel: stable or beta (WEBSONIC_CHANNEL)")
-	dirs, err := parseInterspersed(fs, args)
+	dirs, err := fs.parseArgs(args)
 	if err != nil {
 		return err
 	}
 	if len(dirs) != 1 {
 		return errors.New("module publish: want exactly one module folder: websonic module publish DIR --keys KEYS")
+	}
+	src := dirs[0]
+	// Checked first, so that its errors name the author's own file.
+	if _, err := readSourceManifest(src); err != nil {
+		return fmt.Errorf("module publish: %w", err)
 	}
 	pub, err := p.publisher(stdin, stderr, "module publish", true)
 	if err != nil {
@@ -196,7 +208,7 @@ func modulePublish(args []string, stdin io.Reader, stdout, stderr io.Writer) err
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	pkg := dirs[0]
+	pkg := src
 	// A source folder is built first; a package folder (with module.wasm)
 	// is published as it is.
 	if _, err := os.Stat(filepath.Join(pkg, "module.wasm")); err != nil {
@@ -206,27 +218,28 @@ func modulePublish(args []string, stdin io.Reader, stdout, stderr io.Writer) err
 		}
 		defer os.RemoveAll(tmp)
 		pkg = filepath.Join(tmp, "package")
-		if err := modbuild.Package(ctx, dirs[0], pkg); err != nil {
-			return fmt.Errorf("module publish: %w", err)
+		if err := modbuild.Package(ctx, src, pkg); err != nil {
+			return fmt.Errorf("module publish: %w", inSource(err, pkg, src))
 		}
 	}
-	if _, err := os.Stat(filepath.Join(pkg, manifest.FileName)); err != nil {
-		return fmt.Errorf("module publish: %w", err)
+	// The package is checked here, before the registry is contacted, so
+	// that a bad one is told as the author's error, in the author's terms.
+	if _, err := ocipkg.PackTo(ctx, pkg, memory.New()); err != nil {
+		return fmt.Errorf("module publish: %w", inSource(err, pkg, src))
 	}
 	rel, err := pub.Publish(ctx, pkg, tufrepo.Channel(*channel))
 	if err != nil {
-		return fmt.Errorf("module publish: %w", err)
+		return p.registryError("module publish", inSource(err, pkg, src))
 	}
 	fmt.Fprintf(stdout, "published %s on %s\ndigest: %s\n", rel, rel.Channel, rel.ManifestDigest)
 	return nil
 }
 
 func moduleRevoke(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("module revoke", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("module revoke", stdout, stderr)
 	var p publisherFlags
-	p.register(fs)
-	refs, err := parseInterspersed(fs, args)
+	p.register(fs.FlagSet)
+	refs, err := fs.parseArgs(args)
 	if err != nil {
 		return err
 	}
@@ -244,7 +257,7 @@ func moduleRevoke(args []string, stdin io.Reader, stdout, stderr io.Writer) erro
 	ctx, stop := signalContext()
 	defer stop()
 	if err := pub.Revoke(ctx, name, version); err != nil {
-		return fmt.Errorf("module revoke: %w", err)
+		return p.registryError("module revoke", err)
 	}
 	fmt.Fprintf(stdout, "revoked %s@%s: runtimes move off it at their next check\n", name, version)
 	return nil

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -28,10 +29,20 @@ type OpenConfig struct {
 	MaxConns int32
 	// Limits bound the embedded cluster (DefaultLimits); unused with URL.
 	Limits Limits
+	// MustExist is for commands that only act on an existing application:
+	// the embedded cluster under DataDir and its Database must already
+	// exist. Open then never runs initdb, never creates the folder, the
+	// role or the database, and fails with ErrNotFound instead. With a URL
+	// it changes nothing (the server exists; the caller checks its schema).
+	MustExist bool
 	// Migrate brings the database's schema up to date; nil for none.
 	Migrate func(context.Context, *pgxpool.Pool) error
 	Logger  hclog.Logger
 }
+
+// ErrNotFound is Open with MustExist finding no cluster under DataDir, or
+// no Database in it; the error names the folder or the database.
+var ErrNotFound = errors.New("pgembed: no such database")
 
 // DB is an application's PostgreSQL: a pool, and the embedded cluster
 // behind it when this process started one.
@@ -43,7 +54,8 @@ type DB struct {
 // Open connects to cfg.URL or, with no URL, starts the embedded cluster
 // (sharing it when another process on the same data dir runs it),
 // provisions a non-superuser role owning the database, connects as that
-// role and runs cfg.Migrate. On error nothing is left running.
+// role and runs cfg.Migrate. With cfg.MustExist it only opens what exists
+// (ErrNotFound otherwise). On error nothing is left running.
 func Open(ctx context.Context, cfg OpenConfig) (_ *DB, err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
@@ -57,6 +69,13 @@ func Open(ctx context.Context, cfg OpenConfig) (_ *DB, err error) {
 	url := cfg.URL
 	if url == "" {
 		dir := filepath.Join(cfg.DataDir, "postgres")
+		if cfg.MustExist {
+			if v, err := readPGVersion(filepath.Join(dir, "data")); err != nil {
+				return nil, err
+			} else if v == "" {
+				return nil, fmt.Errorf("%w: %s holds no embedded PostgreSQL (no %s)", ErrNotFound, cfg.DataDir, filepath.Join(dir, "data"))
+			}
+		}
 		var superuser string
 		c, err := Start(ctx, Config{Dir: dir, Logger: cfg.Logger.Named("postgres"), Limits: cfg.Limits})
 		switch {
@@ -72,6 +91,11 @@ func Open(ctx context.Context, cfg OpenConfig) (_ *DB, err error) {
 			return nil, fmt.Errorf("no database: %w (or pass --database-url / set WEBSONIC_DATABASE_URL)", err)
 		default:
 			return nil, fmt.Errorf("embedded PostgreSQL: %w", err)
+		}
+		if cfg.MustExist {
+			if err := databaseExists(ctx, superuser, cfg.Database, cfg.DataDir); err != nil {
+				return nil, err
+			}
 		}
 		if url, err = Provision(ctx, superuser, cfg.Database, cfg.Role); err != nil {
 			return nil, fmt.Errorf("embedded PostgreSQL: %w", err)
@@ -101,6 +125,26 @@ func Open(ctx context.Context, cfg OpenConfig) (_ *DB, err error) {
 		}
 	}
 	return db, nil
+}
+
+// databaseExists returns ErrNotFound unless the cluster of superuserURL
+// (under dataDir) has a database named dbname.
+func databaseExists(ctx context.Context, superuserURL, dbname, dataDir string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, superuserURL)
+	if err != nil {
+		return fmt.Errorf("embedded PostgreSQL: %w", err)
+	}
+	defer conn.Close(context.Background())
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, dbname).Scan(&exists); err != nil {
+		return fmt.Errorf("embedded PostgreSQL: %w", err)
+	}
+	if !exists {
+		return fmt.Errorf("%w: the embedded PostgreSQL in %s has no database %q", ErrNotFound, dataDir, dbname)
+	}
+	return nil
 }
 
 // Close closes the pool and stops the cluster this process started.

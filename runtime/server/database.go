@@ -30,20 +30,38 @@ type database struct {
 	prov    *pgembed.DB
 }
 
-// openDatabase connects to url, or with url == "" starts (or shares) the
-// embedded cluster under dataDir; makes sure the serving role exists, and
-// connects as it and applies the core migrations.
-func openDatabase(ctx context.Context, cfg Config, app string, log hclog.Logger) (*database, error) {
+// openDatabase connects to cfg.DatabaseURL, or with none starts (or
+// shares) the embedded cluster under cfg.DataDir; makes sure the serving
+// role exists, and connects as it and applies the core migrations. With
+// existing (the owner's commands), it only opens a site that exists:
+// nothing is made where there is none (ErrNoSite).
+func openDatabase(ctx context.Context, cfg Config, app string, existing bool, log hclog.Logger) (*database, error) {
 	dataDir := cfg.DataDir
 	if dataDir == "" {
 		dataDir = "data"
 	}
 	prov, err := pgembed.Open(ctx, pgembed.OpenConfig{
 		URL: cfg.DatabaseURL, DataDir: dataDir, Database: embeddedDB, Role: embeddedRole,
-		AppName: app + " (roles)", MaxConns: 2, Logger: log, Limits: cfg.DatabaseLimits,
+		AppName: app + " (roles)", MaxConns: 2, Logger: log, Limits: cfg.DatabaseLimits, MustExist: existing,
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, pgembed.ErrNotFound):
+		return nil, fmt.Errorf("%w in %s: %w", ErrNoSite, dataDir, err)
+	case err != nil:
 		return nil, fmt.Errorf("server: %w", err)
+	}
+	if existing {
+		// Before any role or schema is made: a database without the core
+		// schema holds no site.
+		var exists bool
+		if err := prov.Pool.QueryRow(ctx, `SELECT pg_catalog.to_regclass('websonic.users') IS NOT NULL`).Scan(&exists); err != nil {
+			return nil, errors.Join(fmt.Errorf("server: %w", err), prov.Close())
+		}
+		if !exists {
+			pc := prov.Pool.Config().ConnConfig
+			return nil, errors.Join(fmt.Errorf("%w in database %q on %s: it has no websonic schema (`websonic serve` makes it on its first start)",
+				ErrNoSite, pc.Database, pc.Host), prov.Close())
+		}
 	}
 	cdb, err := coredb.Open(ctx, coredb.OpenConfig{
 		Provisioning: prov.Pool, RolePrefix: cfg.RolePrefix, AppName: app, Logger: log.Named("dbroles"),

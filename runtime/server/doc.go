@@ -33,4 +33,9 @@
 // /readyz (ModuleProblems) and leaves the others serving; while Serve runs,
 // a rebuilt folder is swapped in through Swap, and a broken rebuild leaves
 // the previous build serving.
+//
+// The site owner's commands (websonic admin create, module install…) use
+// a Console: the site's database only, opened where a site exists and
+// never made where none does (ErrNoSite), and module requests answered by
+// whichever runtime takes them, reported exactly (Console.Request).
 package server

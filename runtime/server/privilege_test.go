@@ -370,12 +370,12 @@ func TestModuleCannotForgeNotifications(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	real := pgnotify.Listen(ctx, pool, channel, nil)
+	real := pgnotify.Listen(ctx, pgnotify.ListenConfig{Pool: pool, Channel: channel})
 	<-real.C()
 	// What a module can name is what anyone can: the flood reaches a
 	// channel with a known name (the runtime's old one), which shows that
 	// the flood is real.
-	known := pgnotify.Listen(ctx, pool, "websonic_modules", nil)
+	known := pgnotify.Listen(ctx, pgnotify.ListenConfig{Pool: pool, Channel: "websonic_modules"})
 	<-known.C()
 
 	const flood = 20000

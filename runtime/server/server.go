@@ -168,7 +168,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 			s.Close(context.Background())
 		}
 	}()
-	if s.db, err = openDatabase(ctx, cfg, "websonic runtime", s.log); err != nil {
+	if s.db, err = openDatabase(ctx, cfg, "websonic runtime", false, s.log); err != nil {
 		return nil, err
 	}
 	if s.site, err = site.New(site.Config{

@@ -3,8 +3,10 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -38,15 +40,7 @@ func (e *updateEnv) moduleUpdates(t *testing.T) [][2]string {
 func TestRollbackRefusesRevoked(t *testing.T) {
 	e := newUpdateEnv(t)
 	ctx := context.Background()
-	e.publishVersion("1.0.0")
-	if _, err := e.updater().Install(ctx, "versioned", "", tufrepo.ChannelStable, updater.PolicyAuto); err != nil {
-		t.Fatal(err)
-	}
-	e.publishVersion("1.1.0", withDistinctWasm("1.1.0"))
-	if err := e.updater().Check(ctx); err != nil {
-		t.Fatal(err)
-	}
-	e.site.wantServing(t, "1.1.0")
+	e.installThenUpdate(t)
 	if err := e.pub.Revoke(ctx, "versioned", "1.0.0"); err != nil {
 		t.Fatal(err)
 	}
@@ -123,47 +117,130 @@ func TestReconcileNeverUndoesAnUpdate(t *testing.T) {
 }
 
 // TestRequestTimeoutSaysWhatHappened: when the CLI stops waiting while a
-// runtime works on its request, it says so instead of "nobody answered".
+// runtime works on its request, it says that the request was taken and
+// still runs, naming the runtime, and leaves it running: the install then
+// completes.
 func TestRequestTimeoutSaysWhatHappened(t *testing.T) {
 	e := newUpdateEnv(t)
 	ctx := context.Background()
 	e.publishVersion("1.0.0")
-	release := make(chan struct{})
-	f := func(w http.ResponseWriter, r *http.Request, next http.Handler) bool {
-		if strings.Contains(r.URL.Path, "/blobs/") {
-			<-release
-		}
-		return false
-	}
-	e.tamper.Store(&f)
+	downloading, release := e.holdDownloads(t)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go e.updater().Run(runCtx)
-	_, err := Request(ctx, Config{DataDir: e.dataDir, DatabaseURL: e.siteDB.URL}, ModuleRequest{Action: "install", Module: "versioned"}, 3*time.Second)
-	var status string
-	e.site.srv.db.Pool.QueryRow(ctx, `SELECT status FROM websonic.module_requests ORDER BY id DESC LIMIT 1`).Scan(&status)
-	close(release)
+	c := e.console(t)
+	listener := e.waitListener(t)
+
+	// The CLI gives up (its wait ends) once the runtime is downloading.
+	waitCtx, giveUp := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	var seen []string // what the progress said, in order
+	running := make(chan struct{})
+	var sawRunning sync.Once
+	go func() {
+		_, err := c.Request(waitCtx, ModuleRequest{Action: "install", Module: "versioned"}, RequestOptions{
+			Wait: time.Hour,
+			Progress: func(st RequestState) {
+				if seen = append(seen, st.Status); st.Status == "running" {
+					sawRunning.Do(func() { close(running) })
+				}
+			},
+		})
+		done <- err
+	}()
+	<-downloading
+	<-running // the CLI saw it taken
+	giveUp()
+	err := <-done
+	if seen[0] != "pending" || seen[len(seen)-1] != "running" {
+		t.Errorf("progress reported %v, want pending first and running last", seen)
+	}
+	var re *updater.RequestError
+	if !errors.As(err, &re) || !errors.Is(err, updater.ErrStillRunning) || !strings.Contains(err.Error(), "still running") ||
+		!strings.Contains(err.Error(), fmt.Sprintf("database session %d", listener)) {
+		t.Fatalf("the CLI reported %v for a request the runtime (session %d) had taken and was working on", err, listener)
+	}
+	if status := e.requestStatus(t, re.State.ID); status != "running" {
+		t.Fatalf("after the CLI gave up, the request it reported as still running is %q", status)
+	}
+	release()
 	waitFor(t, func() bool {
 		_, b := get(t, http.DefaultClient, e.site.URL+"/versioned")
 		return b == "versioned 1.0.0"
 	})
-	if status == "running" && (err == nil || !strings.Contains(err.Error(), "still working")) {
-		t.Fatalf("the CLI reported %v while the request's status was %q, and the install then completed", err, status)
-	}
+	waitFor(t, func() bool { return e.requestStatus(t, re.State.ID) == "done" })
 }
 
-// TestUnansweredRequestIsCancelled: with no runtime answering, the CLI's
-// request is cancelled when it stops waiting, so it cannot run by surprise
-// at a later start.
-func TestUnansweredRequestIsCancelled(t *testing.T) {
+// holdDownloads makes the registry hold blob downloads until release is
+// called (at the latest when the test ends); downloading is closed when
+// the first one arrives.
+func (e *updateEnv) holdDownloads(t *testing.T) (downloading <-chan struct{}, release func()) {
+	started, held := make(chan struct{}), make(chan struct{})
+	var first, done sync.Once
+	f := func(w http.ResponseWriter, r *http.Request, next http.Handler) bool {
+		if strings.Contains(r.URL.Path, "/blobs/") {
+			first.Do(func() { close(started) })
+			<-held
+		}
+		return false
+	}
+	e.tamper.Store(&f)
+	release = func() { done.Do(func() { close(held) }) }
+	t.Cleanup(release)
+	return started, release
+}
+
+// TestNeverTakenRequestIsCancelled: a request no runtime took when the CLI
+// stops waiting (the runtime is busy with another) is cancelled, said so,
+// and never runs later.
+func TestNeverTakenRequestIsCancelled(t *testing.T) {
 	e := newUpdateEnv(t)
 	ctx := context.Background()
-	_, err := Request(ctx, Config{DataDir: e.dataDir, DatabaseURL: e.siteDB.URL}, ModuleRequest{Action: "rollback", Module: "versioned"}, time.Second)
-	if err == nil || !strings.Contains(err.Error(), "cancelled") {
-		t.Fatalf("Request with no runtime running = %v", err)
+	e.publishVersion("1.0.0")
+	downloading, release := e.holdDownloads(t)
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go e.updater().Run(runCtx)
+	c := e.console(t)
+	e.waitListener(t)
+	first := make(chan error, 1)
+	go func() {
+		_, err := c.Request(ctx, ModuleRequest{Action: "install", Module: "versioned"}, RequestOptions{Wait: time.Hour})
+		first <- err
+	}()
+	<-downloading // the runtime is busy with the install
+
+	waitCtx, giveUp := context.WithCancel(ctx)
+	defer giveUp()
+	_, err := c.Request(waitCtx, ModuleRequest{Action: "policy", Module: "versioned", Policy: "pinned"}, RequestOptions{
+		Wait: time.Hour,
+		Progress: func(st RequestState) {
+			if st.Status == "pending" {
+				giveUp()
+			}
+		},
+	})
+	var re *updater.RequestError
+	if !errors.As(err, &re) || !errors.Is(err, updater.ErrNotTaken) || !strings.Contains(err.Error(), "never taken") {
+		t.Fatalf("the CLI reported %v for a request no runtime took", err)
 	}
-	var pending int
-	if err := e.site.srv.db.Pool.QueryRow(ctx, `SELECT count(*) FROM websonic.module_requests WHERE status = 'pending'`).Scan(&pending); err != nil || pending != 0 {
-		t.Fatalf("%d requests still pending (%v)", pending, err)
+	if status := e.requestStatus(t, re.State.ID); status != "cancelled" {
+		t.Fatalf("the request the CLI gave up on is %q, want cancelled", status)
+	}
+	release()
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	// A later request is answered, and the cancelled one was not run
+	// before it (requests run in order).
+	if _, err := c.Request(ctx, ModuleRequest{Action: "policy", Module: "versioned", Channel: "stable"}, RequestOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if status := e.requestStatus(t, re.State.ID); status != "cancelled" {
+		t.Fatalf("the cancelled request became %q", status)
+	}
+	ins, err := e.updater().List(ctx)
+	if err != nil || len(ins) != 1 || ins[0].Policy != updater.PolicyAuto {
+		t.Fatalf("installed %+v (%v): the cancelled policy request ran", ins, err)
 	}
 }

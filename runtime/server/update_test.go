@@ -624,6 +624,7 @@ func TestStagedCapabilities(t *testing.T) {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go e.updater().Run(runCtx)
+	e.waitListener(t)
 	res, err := Request(ctx, Config{DataDir: e.dataDir, DatabaseURL: e.siteDB.URL}, ModuleRequest{Action: "approve", Module: "versioned"}, time.Minute)
 	if err != nil {
 		t.Fatal(err)

@@ -77,25 +77,47 @@ type Listener struct {
 	channel  string
 	cfg      *pgconn.Config
 	log      hclog.Logger
+	onListen func(pid uint32)
 	c        chan struct{}
 	received atomic.Int64
 	done     chan struct{}
 }
 
-// Listen starts listening to channel on a new connection made like pool's
-// (it takes no connection from the pool) until ctx ends, reconnecting with
-// backoff when the connection breaks. C receives after each (re)connection
-// too, since notifications may have been missed meanwhile.
-func Listen(ctx context.Context, pool *pgxpool.Pool, channel string, log hclog.Logger) *Listener {
-	if log == nil {
-		log = hclog.NewNullLogger()
+// ListenConfig configures Listen.
+type ListenConfig struct {
+	// Pool's connection settings make the listener's connection (it takes
+	// no connection from the pool).
+	Pool *pgxpool.Pool
+	// Channel is the channel to listen to (Channel).
+	Channel string
+	// AppName, when set, is the session's application_name.
+	AppName string
+	// OnListen, when set, is called with the session's backend pid once it
+	// listens, and with 0 when that connection is lost.
+	OnListen func(pid uint32)
+	Logger   hclog.Logger
+}
+
+// Listen starts listening until ctx ends, reconnecting with backoff when
+// the connection breaks. C receives after each (re)connection too, since
+// notifications may have been missed meanwhile.
+func Listen(ctx context.Context, cfg ListenConfig) *Listener {
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	if cfg.OnListen == nil {
+		cfg.OnListen = func(uint32) {}
 	}
 	l := &Listener{
-		channel: channel,
-		cfg:     pool.Config().ConnConfig.Config.Copy(),
-		log:     log,
-		c:       make(chan struct{}, 1),
-		done:    make(chan struct{}),
+		channel:  cfg.Channel,
+		cfg:      cfg.Pool.Config().ConnConfig.Config.Copy(),
+		log:      cfg.Logger,
+		onListen: cfg.OnListen,
+		c:        make(chan struct{}, 1),
+		done:     make(chan struct{}),
+	}
+	if cfg.AppName != "" {
+		l.cfg.RuntimeParams["application_name"] = cfg.AppName
 	}
 	l.cfg.OnNotification = func(_ *pgconn.PgConn, n *pgconn.Notification) {
 		if n.Channel != l.channel {
@@ -152,6 +174,8 @@ func (l *Listener) listenOnce(ctx context.Context) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{l.channel}.Sanitize()).ReadAll(); err != nil {
 		return err
 	}
+	l.onListen(conn.PID())
+	defer l.onListen(0)
 	l.wake()
 	for {
 		if err := conn.WaitForNotification(ctx); err != nil {

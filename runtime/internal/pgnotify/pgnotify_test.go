@@ -48,7 +48,7 @@ func TestListenerCoalesces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := pgnotify.Listen(ctx, db.Pool, ch, nil)
+	l := pgnotify.Listen(ctx, pgnotify.ListenConfig{Pool: db.Pool, Channel: ch})
 	<-l.C() // the wake after connecting
 	const n = 500
 	for i := range n {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -24,9 +25,12 @@ import (
 // others serve. It then clears the package store of what no installation
 // needs (a crash's leftovers among it).
 func (u *Updater) Boot(ctx context.Context) error {
-	// Requests a previous run was working on when it stopped.
-	if _, err := u.cfg.Pool.Exec(ctx, `UPDATE websonic.module_requests SET status = 'failed', done_at = now(),
-		result = 'the runtime stopped while working on it: send it again' WHERE status = 'running'`); err != nil {
+	// Requests a stopped runtime was working on (another replica's, whose
+	// listener session is alive, go on). Not under u.mu: startRecorded
+	// takes it for each swap.
+	if _, err := u.cfg.Pool.Exec(ctx, `UPDATE websonic.module_requests r SET status = 'failed', done_at = now(),
+		result = 'the runtime stopped while working on it: send it again' WHERE status = 'running' AND NOT `+takerAlive,
+		ListenerName); err != nil {
 		return fmt.Errorf("updater: %w", err)
 	}
 	ins, err := u.List(ctx)
@@ -204,6 +208,12 @@ func (u *Updater) stage(ctx context.Context, in Installed, rel *tufrepo.Release,
 // Approve approves the capabilities of the update staged for a module
 // and installs it.
 func (u *Updater) Approve(ctx context.Context, name string) (*tufrepo.Release, error) {
+	return u.approve(ctx, name, "")
+}
+
+// approve is Approve refusing any release but the one of digest ("" for
+// any).
+func (u *Updater) approve(ctx context.Context, name, digest string) (*tufrepo.Release, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	in, err := u.get(ctx, name)
@@ -218,6 +228,9 @@ func (u *Updater) Approve(ctx context.Context, name string) (*tufrepo.Release, e
 	}
 	rel, err := u.release(name, in.StagedVersion, in.Channel)
 	if err != nil {
+		return nil, err
+	}
+	if err := confirmed(rel, digest); err != nil {
 		return nil, err
 	}
 	var caps manifest.Capabilities
@@ -290,12 +303,27 @@ func (u *Updater) Run(ctx context.Context) {
 // listen answers requests when the site's module channel is notified
 // (pgnotify: one round for any burst of notifications), and every few
 // seconds in case a notification was missed, and wakes the reconciler.
+//
+// The listening session is named ListenerName: that tells the CLI that a
+// runtime answers requests (Listeners) and, with its pid, which one took a
+// request.
 func (u *Updater) listen(ctx context.Context, recon chan<- struct{}) {
-	l := pgnotify.Listen(ctx, u.cfg.Pool, u.channel, u.log.Named("notify"))
+	var pid atomic.Uint32
+	l := pgnotify.Listen(ctx, pgnotify.ListenConfig{
+		Pool: u.cfg.Pool, Channel: u.channel, AppName: ListenerName, Logger: u.log.Named("notify"),
+		OnListen: func(p uint32) {
+			pid.Store(p)
+			if p != 0 {
+				u.log.Info("answering module requests", "session", p)
+			}
+		},
+	})
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for {
-		u.serveRequests(ctx)
+		if p := pid.Load(); p != 0 {
+			u.serveRequests(ctx, p)
+		}
 		select {
 		case recon <- struct{}{}:
 		default:
@@ -393,16 +421,20 @@ type Request struct {
 	Version string
 	Channel string
 	Policy  string
+	// DryRun asks what an install or approve would do (a Preview, as
+	// JSON in the result) without doing it.
+	DryRun bool
+	// Digest, when set, binds an install or approve to the release the
+	// owner saw (Preview.Digest): any other is refused.
+	Digest string
 }
 
 // Enqueue records a request for the running runtime and wakes it.
-func Enqueue(ctx context.Context, db interface {
-	Begin(context.Context) (pgx.Tx, error)
-}, r Request) (int64, error) {
+func Enqueue(ctx context.Context, db DB, r Request) (int64, error) {
 	var id int64
 	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, `INSERT INTO websonic.module_requests (action, module, version, channel, policy)
-			VALUES ($1, $2, $3, $4, $5) RETURNING id`, r.Action, r.Module, r.Version, r.Channel, r.Policy).Scan(&id); err != nil {
+		if err := tx.QueryRow(ctx, `INSERT INTO websonic.module_requests (action, module, version, channel, policy, dry_run, digest)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`, r.Action, r.Module, r.Version, r.Channel, r.Policy, r.DryRun, r.Digest).Scan(&id); err != nil {
 			return err
 		}
 		channel, err := pgnotify.Channel(ctx, tx, NotifyPurpose)
@@ -417,64 +449,16 @@ func Enqueue(ctx context.Context, db interface {
 	return id, nil
 }
 
-// Wait waits for request id to be answered: it returns the result, or an
-// error carrying the runtime's reason.
-func Wait(ctx context.Context, db interface {
-	QueryRow(context.Context, string, ...any) pgx.Row
-}, id int64) (string, error) {
-	for {
-		var status, result string
-		if err := db.QueryRow(ctx, `SELECT status, result FROM websonic.module_requests WHERE id = $1`, id).Scan(&status, &result); err != nil {
-			return "", fmt.Errorf("updater: request %d: %w", id, err)
-		}
-		switch status {
-		case "done":
-			return result, nil
-		case "failed":
-			return "", errors.New(result)
-		}
-		select {
-		case <-ctx.Done():
-			return "", abandon(db, id)
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
-// abandon is Wait giving up: a request no runtime has picked up is
-// cancelled (a stale install or rollback must not run at some later
-// start); one a runtime is working on finishes regardless.
-func abandon(db interface {
-	QueryRow(context.Context, string, ...any) pgx.Row
-}, id int64) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var status string
-	err := db.QueryRow(ctx, `UPDATE websonic.module_requests SET status = CASE WHEN status = 'pending' THEN 'failed' ELSE status END,
-		result = CASE WHEN status = 'pending' THEN 'cancelled: no runtime picked it up' ELSE result END,
-		done_at = CASE WHEN status = 'pending' THEN now() ELSE done_at END
-		WHERE id = $1 RETURNING CASE WHEN result = 'cancelled: no runtime picked it up' THEN 'cancelled' ELSE status END`, id).Scan(&status)
-	switch {
-	case err != nil:
-		return fmt.Errorf("gave up waiting for request %d, and could not cancel it: %w", id, err)
-	case status == "cancelled":
-		return errors.New("no runtime picked the request up in time, so it was cancelled: is `websonic serve` running with --registry? Start it and send the request again")
-	case status == "running":
-		return fmt.Errorf("a runtime is still working on request %d: see `websonic module list` for the outcome (do not send it again)", id)
-	default:
-		return fmt.Errorf("request %d ended (%s) as the wait ran out: see `websonic module list`", id, status)
-	}
-}
-
 // serveRequests answers pending requests, one at a time, each claimed by
-// one runtime.
-func (u *Updater) serveRequests(ctx context.Context) {
+// one runtime: the one whose request listener has backend pid listener.
+func (u *Updater) serveRequests(ctx context.Context, listener uint32) {
 	for ctx.Err() == nil {
 		var r Request
 		var id int64
-		err := u.cfg.Pool.QueryRow(ctx, `UPDATE websonic.module_requests SET status = 'running'
+		err := u.cfg.Pool.QueryRow(ctx, `UPDATE websonic.module_requests SET status = 'running', taken_by = $1, taken_at = now()
 			WHERE id = (SELECT id FROM websonic.module_requests WHERE status = 'pending' ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1)
-			RETURNING id, action, module, version, channel, policy`).Scan(&id, &r.Action, &r.Module, &r.Version, &r.Channel, &r.Policy)
+			RETURNING id, action, module, version, channel, policy, dry_run, digest`, int32(listener)).Scan(
+			&id, &r.Action, &r.Module, &r.Version, &r.Channel, &r.Policy, &r.DryRun, &r.Digest)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return
 		}
@@ -495,9 +479,17 @@ func (u *Updater) serveRequests(ctx context.Context) {
 }
 
 func (u *Updater) do(ctx context.Context, r Request) (string, error) {
+	if r.DryRun {
+		p, err := u.Preview(ctx, r)
+		if err != nil {
+			return "", err
+		}
+		b, err := json.Marshal(p)
+		return string(b), err
+	}
 	switch r.Action {
 	case "install":
-		rel, err := u.Install(ctx, r.Module, r.Version, tufrepo.Channel(r.Channel), Policy(r.Policy))
+		rel, err := u.install(ctx, r.Module, r.Version, tufrepo.Channel(r.Channel), Policy(r.Policy), r.Digest)
 		if err != nil {
 			return "", err
 		}
@@ -509,7 +501,7 @@ func (u *Updater) do(ctx context.Context, r Request) (string, error) {
 		}
 		return fmt.Sprintf("%s rolled back to %s (pinned: `websonic module install %s` resumes updates)", r.Module, rel.Version, r.Module), nil
 	case "approve":
-		rel, err := u.Approve(ctx, r.Module)
+		rel, err := u.approve(ctx, r.Module, r.Digest)
 		if err != nil {
 			return "", err
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
@@ -49,6 +51,12 @@ var (
 	ErrNotInstalled = errors.New("updater: module not installed")
 	// ErrNoPrevious: nothing to roll back to.
 	ErrNoPrevious = errors.New("updater: no previous version on record")
+	// ErrNothingOlder: the version on record before the serving one is
+	// newer (a rollback already happened): a rollback would go forward.
+	ErrNothingOlder = errors.New("updater: nothing older to roll back to")
+	// ErrUnreachable: the registry did not answer (network, or an HTTP
+	// error status), as opposed to answering with something refused.
+	ErrUnreachable = errors.New("updater: registry unreachable")
 	// ErrConflict: another runtime changed the module meanwhile.
 	ErrConflict = errors.New("updater: the module changed meanwhile")
 	// ErrNothingStaged: approve with nothing waiting for approval.
@@ -374,13 +382,34 @@ func (u *Updater) refreshHeld(ctx, gctx context.Context) error {
 	if ctx.Err() != nil {
 		return err
 	}
+	if unreachable(err) {
+		err = fmt.Errorf("%w: %s: %w", ErrUnreachable, u.cfg.Registry, err)
+	} else {
+		err = fmt.Errorf("updater: registry metadata refused: %w", err)
+	}
 	reason := err.Error()
 	if reason != u.lastAlert {
 		u.lastAlert = reason
-		u.log.Error("registry metadata refused; installed modules keep serving", "error", err)
+		if errors.Is(err, ErrUnreachable) {
+			u.log.Error("registry unreachable; installed modules keep serving", "registry", u.cfg.Registry, "error", err)
+		} else {
+			u.log.Error("registry metadata refused; installed modules keep serving", "registry", u.cfg.Registry, "error", err)
+		}
 		u.event(ctx, "", "", "", "alert", reason)
 	}
-	return fmt.Errorf("updater: %w", err)
+	return err
+}
+
+// unreachable reports whether err is the registry not answering (a
+// network error or an HTTP error status) rather than a refusal of what it
+// sent (bad signature, rollback, expiry, wrong length or digest).
+func unreachable(err error) bool {
+	if errors.Is(err, &metadata.ErrDownloadLengthMismatch{}) {
+		return false
+	}
+	var ue *url.Error
+	var ne net.Error
+	return errors.Is(err, &metadata.ErrDownload{}) || errors.As(err, &ue) || errors.As(err, &ne)
 }
 
 // repository is the registry's OCI repository of a module.
@@ -415,7 +444,7 @@ func (u *Updater) fetch(ctx context.Context, rel *tufrepo.Release, p priority, l
 	if !have {
 		raw, err := u.download(ctx, rel, p)
 		if err != nil {
-			return nil, transferError(rel, err)
+			return nil, u.transferError(rel, err)
 		}
 		if err := ocipkg.CheckManifest(raw); err != nil { // before downloading what it names
 			return nil, fmt.Errorf("%w: %s: %w", ErrVerify, rel, err)
@@ -432,7 +461,7 @@ func (u *Updater) fetch(ctx context.Context, rel *tufrepo.Release, p priority, l
 			return nil, err
 		}
 		if err := oras.CopyGraph(ctx, repo, u.store, desc, oras.DefaultCopyGraphOptions); err != nil {
-			return nil, transferError(rel, err)
+			return nil, u.transferError(rel, err)
 		}
 	}
 	return u.load(ctx, rel)
@@ -456,10 +485,13 @@ func (u *Updater) download(ctx context.Context, rel *tufrepo.Release, p priority
 // was signed) wraps ErrVerify; a registry too slow, a pre-emption or a
 // cancellation does not. (go-tuf's fetcher interface keeps only the text
 // of a transfer's error, hence the text match.)
-func transferError(rel *tufrepo.Release, err error) error {
+func (u *Updater) transferError(rel *tufrepo.Release, err error) error {
 	if errors.Is(err, ErrTooSlow) || errors.Is(err, ErrPreempted) || errors.Is(err, context.Canceled) ||
 		strings.Contains(err.Error(), ErrTooSlow.Error()) {
 		return fmt.Errorf("updater: %s: download: %w", rel, err)
+	}
+	if unreachable(err) {
+		return fmt.Errorf("%w: %s: downloading %s: %w", ErrUnreachable, u.cfg.Registry, rel, err)
 	}
 	return fmt.Errorf("%w: %s: download: %w", ErrVerify, rel, err)
 }
@@ -720,6 +752,12 @@ func nilIfEmpty(s string) *string {
 // channel) with policy, approving the capabilities it asks for: the site
 // owner's explicit choice. An installed module moves to that version.
 func (u *Updater) Install(ctx context.Context, name, version string, channel tufrepo.Channel, policy Policy) (*tufrepo.Release, error) {
+	return u.install(ctx, name, version, channel, policy, "")
+}
+
+// install is Install refusing any release but the one of digest ("" for
+// any).
+func (u *Updater) install(ctx context.Context, name, version string, channel tufrepo.Channel, policy Policy, digest string) (*tufrepo.Release, error) {
 	if channel == "" {
 		channel = tufrepo.ChannelStable
 	}
@@ -736,6 +774,9 @@ func (u *Updater) Install(ctx context.Context, name, version string, channel tuf
 	}
 	rel, err := u.release(name, version, channel)
 	if err != nil {
+		return nil, err
+	}
+	if err := confirmed(rel, digest); err != nil {
 		return nil, err
 	}
 	prev, err := u.get(ctx, name)
@@ -766,6 +807,12 @@ func (u *Updater) Rollback(ctx context.Context, name string) (*tufrepo.Release, 
 	}
 	if cur.PreviousVersion == "" {
 		return nil, fmt.Errorf("%w: %s", ErrNoPrevious, name)
+	}
+	if tufrepo.CompareVersions(cur.PreviousVersion, cur.Version) >= 0 {
+		// A rollback records the version it left as the previous one; going
+		// there would be a roll forward.
+		return nil, fmt.Errorf("%w: %s@%s is serving and the version on record before it, %s, is newer (rolled back from); `websonic module install %s@%s` returns to it",
+			ErrNothingOlder, name, cur.Version, cur.PreviousVersion, name, cur.PreviousVersion)
 	}
 	// The previous version was verified when it was installed and is
 	// verified again from disk. Fresh metadata says whether its publisher

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/websonic/websonic/runtime/server"
+)
+
+// limits are the flags of `websonic serve` for what a site may change of
+// the limits sdk/ABI.md section 8 lists (and a few more knobs of
+// server.Config). Their defaults are the runtime's; the table there and
+// these flags must agree (TestLimitsAgreeWithABI).
+type limits struct {
+	callTimeout, acquireTimeout, statementTimeout, updateInterval time.Duration
+	memoryPages, highWaterPages, maxResponseBytes                 uint
+	maxCalls, poolSize, minWarm                                   int
+	rolePrefix                                                    string
+}
+
+// limitFlags names each flag and its environment variable.
+var limitFlags = []struct{ flag, env string }{
+	{"call-timeout", "WEBSONIC_CALL_TIMEOUT"},
+	{"memory-limit-pages", "WEBSONIC_MEMORY_LIMIT_PAGES"},
+	{"memory-high-water-pages", "WEBSONIC_MEMORY_HIGH_WATER_PAGES"},
+	{"max-calls", "WEBSONIC_MAX_CALLS"},
+	{"max-response-bytes", "WEBSONIC_MAX_RESPONSE_BYTES"},
+	{"pool-size", "WEBSONIC_POOL_SIZE"},
+	{"pool-min-warm", "WEBSONIC_POOL_MIN_WARM"},
+	{"acquire-timeout", "WEBSONIC_ACQUIRE_TIMEOUT"},
+	{"statement-timeout", "WEBSONIC_STATEMENT_TIMEOUT"},
+	{"role-prefix", "WEBSONIC_ROLE_PREFIX"},
+	{"update-interval", "WEBSONIC_UPDATE_INTERVAL"},
+}
+
+func (l *limits) register(fs *flagSet) {
+	fs.DurationVar(&l.callTimeout, "call-timeout", 10*time.Second, "deadline of each call into a module, a request or an instantiation; past it: 504 (WEBSONIC_CALL_TIMEOUT)")
+	fs.UintVar(&l.memoryPages, "memory-limit-pages", 2048, "memory of each module instance, in 64 KiB pages (2048 = 128 MiB); past it the call traps: 500 (WEBSONIC_MEMORY_LIMIT_PAGES)")
+	fs.UintVar(&l.highWaterPages, "memory-high-water-pages", 512, "an instance whose memory grew past this many pages is recycled after its call (WEBSONIC_MEMORY_HIGH_WATER_PAGES)")
+	fs.IntVar(&l.maxCalls, "max-calls", 10000, "an instance is recycled after this many calls (WEBSONIC_MAX_CALLS)")
+	fs.UintVar(&l.maxResponseBytes, "max-response-bytes", 8<<20, "largest encoded response of a module; larger: 502 (WEBSONIC_MAX_RESPONSE_BYTES)")
+	fs.IntVar(&l.poolSize, "pool-size", 4, "most instances of a module version at once (WEBSONIC_POOL_SIZE)")
+	fs.IntVar(&l.minWarm, "pool-min-warm", 1, "instances of each module kept instantiated and ready (WEBSONIC_POOL_MIN_WARM)")
+	fs.DurationVar(&l.acquireTimeout, "acquire-timeout", 2*time.Second, "how long a request waits for a free instance; then 503 (WEBSONIC_ACQUIRE_TIMEOUT)")
+	fs.DurationVar(&l.statementTimeout, "statement-timeout", 5*time.Second, "each module role's statement_timeout (WEBSONIC_STATEMENT_TIMEOUT)")
+	fs.StringVar(&l.rolePrefix, "role-prefix", "websonic_", "start of module role names, which are cluster-wide: change it when sites share a PostgreSQL server (WEBSONIC_ROLE_PREFIX)")
+	fs.DurationVar(&l.updateInterval, "update-interval", 10*time.Minute, "how often to check the registry for updates besides its watch stream (WEBSONIC_UPDATE_INTERVAL)")
+	for _, f := range limitFlags {
+		fs.fromEnv(f.flag, f.env)
+	}
+}
+
+// validate refuses values the runtime would misread (zero means "the
+// default" there, and the page counts are 32-bit).
+func (l *limits) validate() error {
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"call-timeout", l.callTimeout}, {"acquire-timeout", l.acquireTimeout}, {"statement-timeout", l.statementTimeout}, {"update-interval", l.updateInterval}} {
+		if d.v <= 0 {
+			return fmt.Errorf("serve: --%s %v: must be positive", d.name, d.v)
+		}
+	}
+	for _, n := range []struct {
+		name           string
+		v, least, most int64
+	}{
+		{"memory-limit-pages", int64(l.memoryPages), 1, 65536}, // wasm32's whole address space
+		{"memory-high-water-pages", int64(l.highWaterPages), 1, int64(l.memoryPages)},
+		{"max-response-bytes", int64(l.maxResponseBytes), 1, math.MaxUint32},
+		{"max-calls", int64(l.maxCalls), 1, math.MaxInt32},
+		{"pool-size", int64(l.poolSize), 1, 1024},
+		{"pool-min-warm", int64(l.minWarm), 1, int64(l.poolSize)},
+	} {
+		if n.v < n.least || n.v > n.most {
+			return fmt.Errorf("serve: --%s %d: want %d to %d", n.name, n.v, n.least, n.most)
+		}
+	}
+	return nil
+}
+
+// apply sets the limits in cfg.
+func (l *limits) apply(cfg *server.Config) {
+	cfg.MemoryLimitPages = uint32(l.memoryPages)
+	cfg.StatementTimeout = l.statementTimeout
+	cfg.RolePrefix = l.rolePrefix
+	cfg.UpdateInterval = l.updateInterval
+	cfg.Pool.CallTimeout = l.callTimeout
+	cfg.Pool.AcquireTimeout = l.acquireTimeout
+	cfg.Pool.MaxMemoryPages = uint32(l.highWaterPages)
+	cfg.Pool.MaxCalls = l.maxCalls
+	cfg.Pool.MaxResponseBytes = uint32(l.maxResponseBytes)
+	cfg.Pool.Size = l.poolSize
+	cfg.Pool.MinWarm = l.minWarm
+}
