@@ -110,6 +110,7 @@ func TestRequestTakenByAStoppedRuntime(t *testing.T) {
 	// Another replica starts.
 	srv, err := Open(ctx, Config{
 		DataDir: t.TempDir(), DatabaseURL: e.siteDB.URL, RolePrefix: e.siteDB.Prefix(), Registry: e.proxy.URL, TrustedRoot: e.root,
+		PlainLoopbackRegistry: true,
 	})
 	if err != nil {
 		t.Fatal(err)
