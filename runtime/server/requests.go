@@ -170,7 +170,6 @@ func Installed(ctx context.Context, cfg Config, events int) ([]InstalledModule, 
 	return c.Installed(ctx, events)
 }
 
-
 // ModuleStorage is what a module stores against its quota.
 type ModuleStorage struct {
 	Module  string
