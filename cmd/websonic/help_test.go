@@ -120,7 +120,8 @@ func TestLimitsAgreeWithABI(t *testing.T) {
 			t.Errorf("row %q: default %q in sdk/ABI.md, --%s defaults to %s", limit, def, f[1], fl.DefValue)
 		}
 	}
-	notModuleLimits := map[string]bool{"role-prefix": true, "update-interval": true}
+	notModuleLimits := map[string]bool{"role-prefix": true, "update-interval": true,
+		"db-backend-memory": true, "db-temp-file-limit": true, "db-max-connections": true}
 	for _, f := range limitFlags {
 		if !inTable[f.flag] && !notModuleLimits[f.flag] {
 			t.Errorf("--%s is not in sdk/ABI.md's limits table", f.flag)
@@ -169,9 +170,14 @@ func TestServeLimitFlags(t *testing.T) {
 	}
 	cfg, err := parse(t, "--call-timeout", "3s", "--memory-limit-pages", "1024", "--memory-high-water-pages", "256", "--max-calls", "7",
 		"--max-response-bytes", "4096", "--pool-size", "8", "--pool-min-warm", "2", "--acquire-timeout", "1s",
-		"--statement-timeout", "2s", "--role-prefix", "shop_", "--update-interval", "1h")
+		"--statement-timeout", "2s", "--role-prefix", "shop_", "--update-interval", "1h",
+		"--module-storage-quota", "2GiB", "--db-backend-memory", "512MiB", "--db-temp-file-limit", "100MB", "--db-max-connections", "50")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if cfg.ModuleStorageQuota != 2<<30 || cfg.DatabaseLimits.BackendMemory != 512<<20 || cfg.DatabaseLimits.TempFileLimit != 100e6 ||
+		cfg.DatabaseLimits.MaxConnections != 50 {
+		t.Fatalf("storage and database flags did not reach the Config: %+v %+v", cfg.ModuleStorageQuota, cfg.DatabaseLimits)
 	}
 	if cfg.Pool.CallTimeout != 3*time.Second || cfg.MemoryLimitPages != 1024 || cfg.Pool.MaxMemoryPages != 256 || cfg.Pool.MaxCalls != 7 ||
 		cfg.Pool.MaxResponseBytes != 4096 || cfg.Pool.Size != 8 || cfg.Pool.MinWarm != 2 || cfg.Pool.AcquireTimeout != time.Second ||
@@ -195,6 +201,9 @@ func TestServeLimitFlags(t *testing.T) {
 		{"zero deadline", "", []string{"--call-timeout", "0s"}, "--call-timeout 0s: must be positive"},
 		{"memory past wasm32", "", []string{"--memory-limit-pages", "70000"}, "--memory-limit-pages 70000: want 1 to 65536"},
 		{"warm above the pool", "", []string{"--pool-size", "2", "--pool-min-warm", "3"}, "--pool-min-warm 3: want 1 to 2"},
+		{"a size without a number", "", []string{"--module-storage-quota", "lots"}, `"lots": want a size`},
+		{"a tiny quota", "", []string{"--module-storage-quota", "1KiB"}, "--module-storage-quota 1024: want 1048576"},
+		{"a size in the environment", "WEBSONIC_DB_BACKEND_MEMORY=huge", nil, "WEBSONIC_DB_BACKEND_MEMORY"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if tt.env != "" {
@@ -205,6 +214,27 @@ func TestServeLimitFlags(t *testing.T) {
 				t.Fatalf("err = %v, want one containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want int64
+	}{
+		{"0", 0}, {"1048576", 1 << 20}, {"512MiB", 512 << 20}, {"2 GiB", 2 << 30}, {"100MB", 100e6}, {"3kB", 3000}, {"1TiB", 1 << 40}, {"7B", 7},
+	} {
+		if got, err := parseSize(tt.in); err != nil || got != tt.want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
+		}
+	}
+	for _, bad := range []string{"", "-1", "1.5GiB", "GiB", "1 gib", "99999999999TiB", "1e9"} {
+		if got, err := parseSize(bad); err == nil {
+			t.Errorf("parseSize(%q) = %d, want an error", bad, got)
+		}
+	}
+	if got := formatSize(1536 << 20); got != "1.5 GiB" {
+		t.Errorf("formatSize = %q", got)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/websonic/websonic/internal/pgembed"
 	"github.com/websonic/websonic/runtime/server"
 )
 
@@ -17,6 +18,8 @@ type limits struct {
 	memoryPages, highWaterPages, maxResponseBytes                 uint
 	maxCalls, poolSize, minWarm                                   int
 	rolePrefix                                                    string
+	storageQuota, dbBackendMemory, dbTempFileLimit                int64
+	dbMaxConnections                                              int
 }
 
 // limitFlags names each flag and its environment variable.
@@ -32,6 +35,10 @@ var limitFlags = []struct{ flag, env string }{
 	{"statement-timeout", "WEBSONIC_STATEMENT_TIMEOUT"},
 	{"role-prefix", "WEBSONIC_ROLE_PREFIX"},
 	{"update-interval", "WEBSONIC_UPDATE_INTERVAL"},
+	{"module-storage-quota", "WEBSONIC_MODULE_STORAGE_QUOTA"},
+	{"db-backend-memory", "WEBSONIC_DB_BACKEND_MEMORY"},
+	{"db-temp-file-limit", "WEBSONIC_DB_TEMP_FILE_LIMIT"},
+	{"db-max-connections", "WEBSONIC_DB_MAX_CONNECTIONS"},
 }
 
 func (l *limits) register(fs *flagSet) {
@@ -44,8 +51,13 @@ func (l *limits) register(fs *flagSet) {
 	fs.IntVar(&l.minWarm, "pool-min-warm", 1, "instances of each module kept instantiated and ready (WEBSONIC_POOL_MIN_WARM)")
 	fs.DurationVar(&l.acquireTimeout, "acquire-timeout", 2*time.Second, "how long a request waits for a free instance; then 503 (WEBSONIC_ACQUIRE_TIMEOUT)")
 	fs.DurationVar(&l.statementTimeout, "statement-timeout", 5*time.Second, "each module role's statement_timeout (WEBSONIC_STATEMENT_TIMEOUT)")
-	fs.StringVar(&l.rolePrefix, "role-prefix", "websonic_", "start of module role names, which are cluster-wide: change it when sites share a PostgreSQL server (WEBSONIC_ROLE_PREFIX)")
+	fs.StringVar(&l.rolePrefix, "role-prefix", "", "start of the site's role names, which are cluster-wide: set it on a new site that shares a PostgreSQL server with another; empty: the site's own (websonic_ for a new site), which cannot change (WEBSONIC_ROLE_PREFIX)")
 	fs.DurationVar(&l.updateInterval, "update-interval", 10*time.Minute, "how often to check the registry for updates besides its watch stream (WEBSONIC_UPDATE_INTERVAL)")
+	l.storageQuota, l.dbBackendMemory, l.dbTempFileLimit = 1<<30, 256<<20, 1<<30
+	fs.Var(sizeFlag{&l.storageQuota}, "module-storage-quota", "each module's storage quota unless set with websonic module quota (e.g. 2GiB); past it the module's database access is suspended (WEBSONIC_MODULE_STORAGE_QUOTA)")
+	fs.Var(sizeFlag{&l.dbBackendMemory}, "db-backend-memory", "embedded PostgreSQL: private memory of each server process; a query needing more fails with out of memory (WEBSONIC_DB_BACKEND_MEMORY)")
+	fs.Var(sizeFlag{&l.dbTempFileLimit}, "db-temp-file-limit", "embedded PostgreSQL: temporary files of each session (WEBSONIC_DB_TEMP_FILE_LIMIT)")
+	fs.IntVar(&l.dbMaxConnections, "db-max-connections", 100, "embedded PostgreSQL: max_connections (WEBSONIC_DB_MAX_CONNECTIONS)")
 	for _, f := range limitFlags {
 		fs.fromEnv(f.flag, f.env)
 	}
@@ -72,6 +84,10 @@ func (l *limits) validate() error {
 		{"max-calls", int64(l.maxCalls), 1, math.MaxInt32},
 		{"pool-size", int64(l.poolSize), 1, 1024},
 		{"pool-min-warm", int64(l.minWarm), 1, int64(l.poolSize)},
+		{"module-storage-quota", l.storageQuota, 1 << 20, math.MaxInt64},
+		{"db-backend-memory", l.dbBackendMemory, 64 << 20, math.MaxInt64},
+		{"db-temp-file-limit", l.dbTempFileLimit, 1 << 20, math.MaxInt64},
+		{"db-max-connections", int64(l.dbMaxConnections), 20, 10000},
 	} {
 		if n.v < n.least || n.v > n.most {
 			return fmt.Errorf("serve: --%s %d: want %d to %d", n.name, n.v, n.least, n.most)
@@ -93,4 +109,6 @@ func (l *limits) apply(cfg *server.Config) {
 	cfg.Pool.MaxResponseBytes = uint32(l.maxResponseBytes)
 	cfg.Pool.Size = l.poolSize
 	cfg.Pool.MinWarm = l.minWarm
+	cfg.ModuleStorageQuota = l.storageQuota
+	cfg.DatabaseLimits = pgembed.Limits{BackendMemory: l.dbBackendMemory, TempFileLimit: l.dbTempFileLimit, MaxConnections: l.dbMaxConnections}
 }

@@ -118,7 +118,10 @@ func init() {
 		"module approve": {moduleRequest("approve"), "NAME [flags]", "approve the capabilities of a staged update and install it",
 			"Shows what the staged release asks for beyond what you approved and asks to confirm (--yes for scripts).", siteEnv},
 		"module policy": {moduleRequest("policy"), "NAME --policy POLICY|--channel CHANNEL [flags]", "set a module's update policy (auto, notify, pinned) and channel", "", siteEnv},
-		"module list":   {moduleList, "[flags]", "installed modules, recent update events and the runtimes answering requests", "", siteEnv},
+		"module list":   {moduleList, "[flags]", "installed modules, their storage, recent update events and the runtimes answering requests", "", siteEnv},
+		"module quota": {moduleQuota, "NAME SIZE|default [flags]", "set a module's storage quota (e.g. 2GiB; default: the site's)",
+			"A module past its quota loses its database access (its pages that need none keep serving) until the quota\n" +
+				"covers what it stores; `websonic module list` shows each module's storage. Running runtimes apply it within seconds.", siteEnv},
 		"registry serve": {registryServe, "[flags]", "run the registry", "",
 			map[string]string{"WEBSONIC_ONLINE_KEY_PASSWORD": "the password of the online snapshot and timestamp keys" + passwordHelp}},
 		"registry token": {registryToken, "--publisher NAME --modules LIST [flags]", "create a publisher token", "", nil},

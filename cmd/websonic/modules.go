@@ -187,6 +187,9 @@ func moduleList(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "  %s  %-11s %s %s→%s %s\n", e.At.Format(time.DateTime), e.Outcome, e.Module, e.From, e.To, e.Reason)
 		}
 	}
+	if st, err := console.Storage(ctx); err == nil {
+		printStorage(stdout, st)
+	}
 	if n, err := console.Listeners(ctx); err == nil {
 		fmt.Fprintf(stdout, "\nruntimes answering module requests: %d\n", n)
 	}

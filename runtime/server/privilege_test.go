@@ -437,7 +437,7 @@ func TestModuleStorageQuota(t *testing.T) {
 			hostile = m
 		}
 	}
-	if hostile.State != "exceeded" || hostile.Used <= 1<<20 || hostile.Quota != 1<<20 || hostile.Own {
+	if hostile.State != "exceeded" || hostile.Used <= 1<<20 || hostile.Quota != 1<<20 || hostile.Own != 0 || hostile.Checked.IsZero() {
 		t.Fatalf("what the owner sees: %+v", hostile)
 	}
 	if err := SetStorageQuota(ctx, cfg, "hostile", 64<<20); err != nil {

@@ -172,28 +172,30 @@ func Installed(ctx context.Context, cfg Config, events int) ([]InstalledModule, 
 
 // ModuleStorage is what a module stores against its quota.
 type ModuleStorage struct {
-	Module string
-	Used   int64  // bytes, at the last check
-	Quota  int64  // bytes: the module's own, else the site's default
-	Own    bool   // the owner set this module's quota
-	State  string // ok, near (90% or more), exceeded (database access suspended)
+	Module  string
+	Used    int64     // bytes, at the last check
+	Quota   int64     // bytes, as applied at the last check (0: not checked yet)
+	Own     int64     // the module's own quota set by the owner (0: the site's default)
+	State   string    // ok, near (90% or more), exceeded (database access suspended)
+	Checked time.Time // the last check (zero: none yet)
 }
 
 // Storage lists every module's storage as a running runtime last measured
-// it (sandboxdb.Broker.CheckStorage); def is the site's default quota (0:
-// sandboxdb.DefaultStorageQuota).
-func (c *Console) Storage(ctx context.Context, def int64) ([]ModuleStorage, error) {
-	if def <= 0 {
-		def = sandboxdb.DefaultStorageQuota
-	}
-	rows, err := c.db.Pool.Query(ctx, `SELECT name, storage_used, coalesce(storage_quota, $1), storage_quota IS NOT NULL, storage_state
-		FROM websonic.modules ORDER BY name`, def)
+// it (sandboxdb.Broker.CheckStorage).
+func (c *Console) Storage(ctx context.Context) ([]ModuleStorage, error) {
+	rows, err := c.db.Pool.Query(ctx, `SELECT name, storage_used, coalesce(storage_limit, 0), coalesce(storage_quota, 0), storage_state,
+		coalesce(storage_checked_at, 'epoch') FROM websonic.modules ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("server: storage: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[ModuleStorage])
 	if err != nil {
 		return nil, fmt.Errorf("server: storage: %w", err)
+	}
+	for i := range out {
+		if out[i].Checked.Unix() == 0 {
+			out[i].Checked = time.Time{}
+		}
 	}
 	return out, nil
 }
@@ -214,7 +216,7 @@ func Storage(ctx context.Context, cfg Config) ([]ModuleStorage, error) {
 		return nil, err
 	}
 	defer c.Close()
-	return c.Storage(ctx, cfg.ModuleStorageQuota)
+	return c.Storage(ctx)
 }
 
 // SetStorageQuota opens the site's console and sets a module's quota (see

@@ -139,8 +139,8 @@ func (b *Broker) CheckStorage(ctx context.Context) ([]Usage, error) {
 // suspends or restores the module.
 func (b *Broker) applyStorage(ctx context.Context, u Usage, was string) error {
 	err := pgx.BeginFunc(ctx, b.cfg.DB, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `UPDATE websonic.modules SET storage_used = $2, storage_state = $3, storage_checked_at = now() WHERE name = $1`,
-			u.Module, u.Used, u.State); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE websonic.modules SET storage_used = $2, storage_state = $3, storage_limit = $4, storage_checked_at = now() WHERE name = $1`,
+			u.Module, u.Used, u.State, u.Quota); err != nil {
 			return err
 		}
 		if u.State == was {

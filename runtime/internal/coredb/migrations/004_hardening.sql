@@ -7,6 +7,8 @@
 ALTER TABLE websonic.modules
   ADD COLUMN storage_quota      bigint CHECK (storage_quota IS NULL OR storage_quota > 0),
   ADD COLUMN storage_used       bigint NOT NULL DEFAULT 0,
+  -- the quota the runtime applied at its last check (own or default)
+  ADD COLUMN storage_limit      bigint,
   ADD COLUMN storage_state      text NOT NULL DEFAULT 'ok' CHECK (storage_state IN ('ok', 'near', 'exceeded')),
   ADD COLUMN storage_checked_at timestamptz;
 
