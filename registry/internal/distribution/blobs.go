@@ -16,10 +16,12 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
+// getBlob serves a blob. A malformed or unsupported digest is answered
+// like any unknown blob, 404 BLOB_UNKNOWN (see getManifest).
 func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, rt route) error {
 	d, err := parseDigest(rt.arg)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %v", ErrBlobUnknown, err)
 	}
 	size, err := h.meta.blobSize(r.Context(), rt.name, d)
 	if err != nil {

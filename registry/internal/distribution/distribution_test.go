@@ -482,8 +482,9 @@ func TestErrors(t *testing.T) {
 		code   string
 	}{
 		{"wrong digest monolithic", http.MethodPost, "/v2/errs/blobs/uploads/?digest=" + other.String(), nil, "not it", 400, "DIGEST_INVALID"},
-		{"malformed digest", http.MethodGet, "/v2/errs/blobs/sha256:xyz", nil, "", 400, "DIGEST_INVALID"},
-		{"sha512 unsupported", http.MethodGet, "/v2/errs/blobs/" + digest.SHA512.FromString("x").String(), nil, "", 400, "DIGEST_INVALID"},
+		{"malformed digest", http.MethodGet, "/v2/errs/blobs/sha256:xyz", nil, "", 404, "BLOB_UNKNOWN"},
+		{"malformed digest pushed", http.MethodPost, "/v2/errs/blobs/uploads/?digest=sha256:xyz", nil, "x", 400, "DIGEST_INVALID"},
+		{"sha512 unsupported", http.MethodPost, "/v2/errs/blobs/uploads/?digest=" + digest.SHA512.FromString("x").String(), nil, "x", 400, "DIGEST_INVALID"},
 		{"unknown blob", http.MethodGet, "/v2/errs/blobs/" + other.String(), nil, "", 404, "BLOB_UNKNOWN"},
 		{"unknown blob head", http.MethodHead, "/v2/errs/blobs/" + other.String(), nil, "", 404, ""},
 		{"bad name", http.MethodGet, "/v2/Bad_Name/tags/list", nil, "", 400, "NAME_INVALID"},
@@ -586,5 +587,36 @@ func TestDamagedBlobNotServed(t *testing.T) {
 	resp, body := e.do(t, http.MethodGet, "/v2/a/blobs/"+d.String(), nil, nil)
 	if resp.StatusCode != http.StatusInternalServerError || strings.Contains(string(body), "a v") {
 		t.Fatalf("GET of a damaged blob: %s %q", resp.Status, body)
+	}
+}
+
+// TestMalformedReferenceIsUnknown: a pull of a malformed reference, tag or
+// digest, answers 404 like any unknown manifest or blob (the spec's
+// endpoints end-2 and end-3 fail only with 404; its conformance suite
+// pulls ".INVALID_MANIFEST_NAME").
+func TestMalformedReferenceIsUnknown(t *testing.T) {
+	e := newEnv(t)
+	e.pushBlob(t, "refs", []byte("something stored"))
+	long := strings.Repeat("a", 129)
+	refs := []string{
+		".INVALID_MANIFEST_NAME", "-bad", long, "a%20b",
+		"sha256:xyz", "sha256:" + strings.Repeat("A", 64), "sha256:", ":", "sha256:" + strings.Repeat("a", 63),
+		digest.SHA512.FromString("x").String(), "md5:d41d8cd98f00b204e9800998ecf8427e",
+	}
+	for _, ref := range refs {
+		for _, kind := range []string{"manifests", "blobs"} {
+			want := map[string]string{"manifests": "MANIFEST_UNKNOWN", "blobs": "BLOB_UNKNOWN"}[kind]
+			for _, method := range []string{http.MethodGet, http.MethodHead} {
+				t.Run(method+" "+kind+" "+ref, func(t *testing.T) {
+					resp, body := e.do(t, method, "/v2/refs/"+kind+"/"+ref, nil, nil)
+					if resp.StatusCode != http.StatusNotFound {
+						t.Fatalf("%d %s, want 404", resp.StatusCode, body)
+					}
+					if method == http.MethodGet && errCode(body) != want {
+						t.Fatalf("code %q, want %s", errCode(body), want)
+					}
+				})
+			}
+		}
 	}
 }

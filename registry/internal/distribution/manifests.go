@@ -20,15 +20,27 @@ const maxTagsPage = 1000
 // colon).
 func isDigestRef(ref string) bool { return strings.Contains(ref, ":") }
 
-func (h *Handler) getManifest(w http.ResponseWriter, r *http.Request, rt route) error {
-	byDigest := isDigestRef(rt.arg)
-	if byDigest {
-		if _, err := parseDigest(rt.arg); err != nil {
-			return err
-		}
-	} else if !tagRE.MatchString(rt.arg) {
-		return fmt.Errorf("%w: %q", ErrTagInvalid, rt.arg)
+// checkReference checks a manifest reference, a tag or a digest; a
+// malformed one is an error wrapping ErrTagInvalid or ErrDigestInvalid.
+func checkReference(ref string) error {
+	if isDigestRef(ref) {
+		_, err := parseDigest(ref)
+		return err
 	}
+	if !tagRE.MatchString(ref) {
+		return fmt.Errorf("%w: %q", ErrTagInvalid, ref)
+	}
+	return nil
+}
+
+// getManifest serves a manifest. A malformed reference is answered like
+// any unknown one, 404 MANIFEST_UNKNOWN: the spec's pull endpoint fails
+// only with 404, and clients (its conformance suite) rely on it.
+func (h *Handler) getManifest(w http.ResponseWriter, r *http.Request, rt route) error {
+	if err := checkReference(rt.arg); err != nil {
+		return fmt.Errorf("%w: %v", ErrManifestUnknown, err)
+	}
+	byDigest := isDigestRef(rt.arg)
 	mediaType, d, body, err := h.meta.manifest(r.Context(), rt.name, rt.arg)
 	if err != nil {
 		return err
