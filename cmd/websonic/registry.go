@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"time"
@@ -48,6 +49,8 @@ func registryServe(args []string, stdin io.Reader, _, stderr io.Writer) error {
 	addr := fs.String("addr", env("WEBSONIC_REGISTRY_ADDR", "127.0.0.1:8090"), "listen address (WEBSONIC_REGISTRY_ADDR)")
 	keysDir := fs.String("keys-dir", env("WEBSONIC_ONLINE_KEY_DIR", ""), "folder of the online snapshot.key and timestamp.key, created on first start (default DATA-DIR/keys) (WEBSONIC_ONLINE_KEY_DIR)")
 	private := fs.Bool("private-pulls", env("WEBSONIC_PRIVATE_PULLS", "") == "true", "require a token to pull (WEBSONIC_PRIVATE_PULLS=true)")
+	publicURL := fs.String("public-url", env("WEBSONIC_REGISTRY_PUBLIC_URL", ""), "the registry's URL as clients reach it, e.g. https://registry.example: the realm of login challenges (default http://ADDR) (WEBSONIC_REGISTRY_PUBLIC_URL)")
+	proxies := fs.String("trusted-proxies", env("WEBSONIC_REGISTRY_TRUSTED_PROXIES", ""), "comma-separated addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For names the client, for per-client limits (WEBSONIC_REGISTRY_TRUSTED_PROXIES)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -57,6 +60,10 @@ func registryServe(args []string, stdin io.Reader, _, stderr io.Writer) error {
 	log, err := c.logger(stderr)
 	if err != nil {
 		return err
+	}
+	trusted, err := parsePrefixes(*proxies)
+	if err != nil {
+		return fmt.Errorf("registry serve: --trusted-proxies: %w", err)
 	}
 	if *keysDir == "" {
 		*keysDir = filepath.Join(c.dataDir, "keys")
@@ -83,6 +90,7 @@ func registryServe(args []string, stdin io.Reader, _, stderr io.Writer) error {
 	defer stop()
 	srv, err := registry.Open(ctx, registry.Config{
 		Addr: *addr, DataDir: c.dataDir, DatabaseURL: c.databaseURL, OnlineKeys: online, PrivatePulls: *private, Logger: log,
+		PublicURL: *publicURL, TrustedProxies: trusted,
 	})
 	if err != nil {
 		return err
@@ -132,4 +140,25 @@ func registryToken(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "token %d for %s (modules %s, admin %t): shown once, store it now\n", id, *publisher, strings.Join(mods, ","), *admin)
 	fmt.Fprintln(stdout, token)
 	return nil
+}
+
+// parsePrefixes parses a comma-separated list of addresses (a host prefix
+// each) and CIDR prefixes.
+func parsePrefixes(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(list, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		if a, err := netip.ParseAddr(f); err == nil {
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an address nor a CIDR prefix", f)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

@@ -41,6 +41,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -60,6 +62,7 @@ import (
 	"github.com/websonic/websonic/internal/tufrepo"
 	"github.com/websonic/websonic/internal/watch"
 	"github.com/websonic/websonic/registry/internal/distribution"
+	"github.com/websonic/websonic/registry/internal/limit"
 	"github.com/websonic/websonic/registry/internal/publishers"
 	"github.com/websonic/websonic/registry/internal/tufstore"
 	"github.com/websonic/websonic/sdk/manifest"
@@ -85,9 +88,67 @@ type Config struct {
 	// RenewEvery is how often expiring snapshot and timestamp metadata is
 	// checked and re-signed (1 minute).
 	RenewEvery time.Duration
+	// PublicURL is the registry's address as clients reach it, e.g.
+	// "https://registry.example": the realm of every WWW-Authenticate
+	// challenge is its /v1/token, never the request's Host header
+	// ("http://" + Addr, with "localhost" for an unspecified host).
+	PublicURL string
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed when
+	// telling clients apart for the per-client limits (none: the client is
+	// the connection's peer).
+	TrustedProxies []netip.Prefix
+	// TokenRequests throttles GET /v1/token per client (one a second,
+	// bursts of 10); over it, 429 with Retry-After.
+	TokenRequests limit.Rate
+	// FailedAuths throttles failed authentications per client on every
+	// endpoint that takes a token (one every 10 s, bursts of 10); over it,
+	// every authenticated request of that client is answered 429 with
+	// Retry-After, without looking the token up.
+	FailedAuths limit.Rate
 	// Now is the clock (time.Now); tests move it.
 	Now    func() time.Time
 	Logger hclog.Logger
+}
+
+// defaults fills the zero fields of c and checks the others.
+func (c *Config) defaults() error {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:8090"
+	}
+	if c.DataDir == "" {
+		c.DataDir = "registry-data"
+	}
+	if c.Logger == nil {
+		c.Logger = hclog.NewNullLogger()
+	}
+	if c.RenewEvery <= 0 {
+		c.RenewEvery = time.Minute
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.PublicURL == "" {
+		host, port, err := net.SplitHostPort(c.Addr)
+		if err != nil {
+			return fmt.Errorf("registry: Addr %q: %w", c.Addr, err)
+		}
+		if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
+			host = "localhost"
+		}
+		c.PublicURL = "http://" + net.JoinHostPort(host, port)
+	}
+	u, err := url.Parse(c.PublicURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("registry: PublicURL %q: want an http(s) URL with a host and no query, e.g. https://registry.example", c.PublicURL)
+	}
+	c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
+	if c.TokenRequests == (limit.Rate{}) {
+		c.TokenRequests = limit.Rate{Every: time.Second, Burst: 10}
+	}
+	if c.FailedAuths == (limit.Rate{}) {
+		c.FailedAuths = limit.Rate{Every: 10 * time.Second, Burst: 10}
+	}
+	return nil
 }
 
 // Server is a running registry.
@@ -103,24 +164,17 @@ type Server struct {
 	h     http.Handler
 	bg    context.CancelFunc
 	bgEnd chan struct{}
+
+	clients    limit.Clients
+	realm      string          // the WWW-Authenticate value of a 401
+	tokenReqs  *limit.Throttle // GET /v1/token, per client
+	failedAuth *limit.Throttle // failed authentications, per client
 }
 
 // Open starts the database and everything but the listener.
 func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
-	if cfg.Addr == "" {
-		cfg.Addr = "127.0.0.1:8090"
-	}
-	if cfg.DataDir == "" {
-		cfg.DataDir = "registry-data"
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = hclog.NewNullLogger()
-	}
-	if cfg.RenewEvery <= 0 {
-		cfg.RenewEvery = time.Minute
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	if err := cfg.defaults(); err != nil {
+		return nil, err
 	}
 	if len(cfg.OnlineKeys.Root.Signers)+len(cfg.OnlineKeys.Targets.Signers) > 0 {
 		return nil, errors.New("registry: the root and targets keys stay with the publisher: give the registry only its snapshot and timestamp keys")
@@ -128,7 +182,12 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if len(cfg.OnlineKeys.Snapshot.Signers) == 0 || len(cfg.OnlineKeys.Timestamp.Signers) == 0 {
 		return nil, errors.New("registry: snapshot and timestamp signers are required")
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry()}
+	s := &Server{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry(),
+		clients:    limit.Clients{Trusted: cfg.TrustedProxies},
+		realm:      fmt.Sprintf(`Bearer realm=%q,service="websonic-registry"`, cfg.PublicURL+"/v1/token"),
+		tokenReqs:  limit.NewThrottle("token requests", cfg.TokenRequests, cfg.Now),
+		failedAuth: limit.NewThrottle("failed authentications", cfg.FailedAuths, cfg.Now),
+	}
 	defer func() {
 		if err != nil {
 			s.Close(context.Background())
@@ -156,7 +215,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	if s.dist, err = distribution.New(distribution.Config{
 		Pool: s.db.Pool, Blobs: blobs, UploadDir: filepath.Join(cfg.DataDir, "uploads"),
-		Logger: s.log, Authorize: s.authorizeOCI, Challenge: challenge,
+		Logger: s.log, Authorize: s.authorizeOCI, Challenge: s.challenge,
 		ManifestPushed: s.manifestPushed,
 	}); err != nil {
 		return nil, fmt.Errorf("registry: %w", err)
@@ -424,45 +483,76 @@ type apiError struct {
 
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", challenge(r))
+		w.Header().Set("WWW-Authenticate", s.realm)
 	}
 	writeJSON(w, status, apiError{Error: msg})
 }
 
-// challenge is the bearer challenge of a 401: its realm is the token
-// endpoint, where OCI clients holding a username and password (the token)
-// exchange them; clients holding the token itself send it directly.
-func challenge(r *http.Request) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
+// failAuth answers a failed principal: 401, 429 with Retry-After when the
+// client is throttled, or 500.
+func (s *Server) failAuth(w http.ResponseWriter, r *http.Request, err error) {
+	var refused *limit.Refusal
+	switch {
+	case errors.As(err, &refused):
+		w.Header().Set("Retry-After", limit.RetryAfter(refused.After))
+		s.fail(w, r, http.StatusTooManyRequests, err.Error())
+	case errors.Is(err, publishers.ErrUnauthenticated):
+		s.fail(w, r, http.StatusUnauthorized, err.Error())
+	default:
+		s.log.Error("authentication failed", "error", err)
+		s.fail(w, r, http.StatusInternalServerError, "internal error")
 	}
-	return fmt.Sprintf(`Bearer realm=%q,service="websonic-registry"`, scheme+"://"+r.Host+"/v1/token")
 }
+
+// challenge is the bearer challenge of a 401: its realm is the token
+// endpoint at Config.PublicURL, where OCI clients holding a username and
+// password (the token) exchange them; clients holding the token itself
+// send it directly.
+func (s *Server) challenge(*http.Request) string { return s.realm }
 
 // token is the Docker/OCI token endpoint for clients that log in with a
 // username and password: the password is a publisher token, returned as
-// the bearer token once it authenticates.
+// the bearer token once it authenticates. Each client may call it
+// Config.TokenRequests times.
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	if err := s.tokenReqs.Take(s.clients.Key(r)); err != nil {
+		s.failAuth(w, r, err)
+		return
+	}
 	_, password, ok := r.BasicAuth()
 	if !ok {
 		s.fail(w, r, http.StatusUnauthorized, "log in with any user name and a publisher token as the password")
 		return
 	}
-	if _, err := s.pubs.Authenticate(r.Context(), password); err != nil {
-		s.fail(w, r, http.StatusUnauthorized, err.Error())
+	if _, err := s.authenticate(r, password); err != nil {
+		s.failAuth(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"token": password, "access_token": password})
 }
 
-// principal authenticates the request's bearer token.
+// principal authenticates the request's bearer token (see authenticate).
 func (s *Server) principal(r *http.Request) (*publishers.Principal, error) {
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
 		return nil, publishers.ErrUnauthenticated
 	}
-	return s.pubs.Authenticate(r.Context(), strings.TrimSpace(token))
+	return s.authenticate(r, strings.TrimSpace(token))
+}
+
+// authenticate looks token up, unless the client has failed too often
+// (Config.FailedAuths): then it returns a *limit.Refusal. A failure
+// counts against the client.
+func (s *Server) authenticate(r *http.Request, token string) (*publishers.Principal, error) {
+	key := s.clients.Key(r)
+	if err := s.failedAuth.Check(key); err != nil {
+		return nil, err
+	}
+	p, err := s.pubs.Authenticate(r.Context(), token)
+	if errors.Is(err, publishers.ErrUnauthenticated) {
+		s.failedAuth.Take(key)
+	}
+	return p, err
 }
 
 // authorizeOCI is the distribution API's authorizer: pushes need a token
@@ -474,8 +564,11 @@ func (s *Server) authorizeOCI(r *http.Request, repo string, push bool) error {
 	}
 	p, err := s.principal(r)
 	if err != nil {
-		if errors.Is(err, publishers.ErrUnauthenticated) {
+		switch {
+		case errors.Is(err, publishers.ErrUnauthenticated):
 			return fmt.Errorf("%w: %w", distribution.ErrUnauthorized, err)
+		case errors.Is(err, limit.ErrLimited):
+			return fmt.Errorf("%w: %w", distribution.ErrTooManyRequests, err)
 		}
 		return err
 	}
@@ -518,7 +611,7 @@ func (s *Server) manifestPushed(r *http.Request, repo, digest, tag string) {
 func (s *Server) putTargets(w http.ResponseWriter, r *http.Request) {
 	p, err := s.principal(r)
 	if err != nil {
-		s.fail(w, r, http.StatusUnauthorized, err.Error())
+		s.failAuth(w, r, err)
 		return
 	}
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, tufrepo.MaxMetadataSize))
@@ -651,7 +744,7 @@ type RootUpdate struct {
 func (s *Server) putRoot(w http.ResponseWriter, r *http.Request) {
 	p, err := s.principal(r)
 	if err != nil {
-		s.fail(w, r, http.StatusUnauthorized, err.Error())
+		s.failAuth(w, r, err)
 		return
 	}
 	if !p.Admin {

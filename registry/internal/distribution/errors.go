@@ -24,6 +24,7 @@ var (
 	ErrDenied              = errors.New("distribution: requested access to the resource is denied")
 	ErrUnsupported         = errors.New("distribution: the operation is unsupported")
 	ErrPaginationInvalid   = errors.New("distribution: invalid number of results requested")
+	ErrTooManyRequests     = errors.New("distribution: too many requests")
 )
 
 var errorTable = []struct {
@@ -47,6 +48,7 @@ var errorTable = []struct {
 	{ErrDenied, "DENIED", http.StatusForbidden},
 	{ErrUnsupported, "UNSUPPORTED", http.StatusMethodNotAllowed},
 	{ErrPaginationInvalid, "PAGINATION_NUMBER_INVALID", http.StatusBadRequest},
+	{ErrTooManyRequests, "TOOMANYREQUESTS", http.StatusTooManyRequests},
 }
 
 // statusOf maps an error to its OCI error code and HTTP status. ok is false

@@ -17,6 +17,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/websonic/websonic/registry/internal/limit"
 )
 
 // Authorizer decides whether a request may read (push false) or write
@@ -259,6 +261,10 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	w.Header().Set("Content-Type", "application/json")
 	if status == http.StatusUnauthorized && h.cfg.Challenge != nil {
 		w.Header().Set("WWW-Authenticate", h.cfg.Challenge(r))
+	}
+	var refused *limit.Refusal
+	if errors.As(err, &refused) {
+		w.Header().Set("Retry-After", limit.RetryAfter(refused.After))
 	}
 	w.WriteHeader(status)
 	if r.Method == http.MethodHead {
