@@ -105,6 +105,14 @@ type Config struct {
 	// every authenticated request of that client is answered 429 with
 	// Retry-After, without looking the token up.
 	FailedAuths limit.Rate
+	// BodyIdleTimeout is the longest a request body may pause, and the
+	// grace before MinBodyRate applies (30 s); a body past either is cut
+	// off with 408. No request holds a database connection while its body
+	// arrives.
+	BodyIdleTimeout time.Duration
+	// MinBodyRate is the average rate, in bytes per second, below which a
+	// request body is cut off once BodyIdleTimeout has passed (32 KiB/s).
+	MinBodyRate int64
 	// Now is the clock (time.Now); tests move it.
 	Now    func() time.Time
 	Logger hclog.Logger
@@ -142,6 +150,12 @@ func (c *Config) defaults() error {
 		return fmt.Errorf("registry: PublicURL %q: want an http(s) URL with a host and no query, e.g. https://registry.example", c.PublicURL)
 	}
 	c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
+	if c.BodyIdleTimeout <= 0 {
+		c.BodyIdleTimeout = 30 * time.Second
+	}
+	if c.MinBodyRate <= 0 {
+		c.MinBodyRate = 32 << 10
+	}
 	if c.TokenRequests == (limit.Rate{}) {
 		c.TokenRequests = limit.Rate{Every: time.Second, Burst: 10}
 	}
@@ -373,6 +387,7 @@ func (s *Server) Close(ctx context.Context) error {
 
 func (s *Server) router() http.Handler {
 	r := chi.NewRouter()
+	r.Use(limit.Bodies{Idle: s.cfg.BodyIdleTimeout, MinRate: s.cfg.MinBodyRate}.Middleware)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	r.Get("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -504,6 +519,20 @@ func (s *Server) failAuth(w http.ResponseWriter, r *http.Request, err error) {
 	}
 }
 
+// failBody answers a request body that could not be read: too large
+// (413), too slow (408) or broken.
+func (s *Server) failBody(w http.ResponseWriter, r *http.Request, err error) {
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		s.fail(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", tooLarge.Limit))
+	case errors.Is(err, limit.ErrSlowBody):
+		s.fail(w, r, http.StatusRequestTimeout, err.Error())
+	default:
+		s.fail(w, r, http.StatusBadRequest, "reading the body: "+err.Error())
+	}
+}
+
 // challenge is the bearer challenge of a 401: its realm is the token
 // endpoint at Config.PublicURL, where OCI clients holding a username and
 // password (the token) exchange them; clients holding the token itself
@@ -614,9 +643,9 @@ func (s *Server) putTargets(w http.ResponseWriter, r *http.Request) {
 		s.failAuth(w, r, err)
 		return
 	}
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, tufrepo.MaxMetadataSize))
+	raw, err := limit.ReadBody(w, r, tufrepo.MaxMetadataSize)
 	if err != nil {
-		s.fail(w, r, http.StatusRequestEntityTooLarge, "targets larger than the limit")
+		s.failBody(w, r, err)
 		return
 	}
 	var changes []tufrepo.Change
@@ -751,10 +780,15 @@ func (s *Server) putRoot(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusForbidden, "changing the root needs an admin token")
 		return
 	}
+	raw, err := limit.ReadBody(w, r, 2*tufrepo.MaxMetadataSize)
+	if err != nil {
+		s.failBody(w, r, err)
+		return
+	}
 	var body RootUpdate
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 2*tufrepo.MaxMetadataSize))
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil || len(body.Root) == 0 || len(body.Targets) == 0 {
+	if err := dec.Decode(&body); err != nil || dec.More() || len(body.Root) == 0 || len(body.Targets) == 0 {
 		s.fail(w, r, http.StatusBadRequest, `want {"root": <signed root>, "targets": <signed targets>}`)
 		return
 	}

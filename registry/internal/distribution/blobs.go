@@ -1,10 +1,10 @@
 package distribution
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,8 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/websonic/websonic/registry/internal/limit"
 )
 
 // getBlob serves a blob. A malformed or unsupported digest is answered
@@ -75,7 +76,11 @@ func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, rt route) 
 		if err != nil {
 			return err
 		}
-		n, err := h.cfg.Blobs.Put(ctx, d, http.MaxBytesReader(w, r.Body, h.cfg.MaxBlobSize))
+		body, err := limit.Body(w, r, h.cfg.MaxBlobSize)
+		if err != nil {
+			return err
+		}
+		n, err := h.cfg.Blobs.Put(ctx, d, body)
 		if err != nil {
 			return err
 		}
@@ -92,20 +97,19 @@ func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, rt route) 
 	// A cross-repository mount (?mount=&from=) is not supported: fall back
 	// to a session, as the spec allows.
 	u := upload{ID: newUploadID(), Repo: rt.name}
-	f, err := os.OpenFile(h.uploadPath(u.ID), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		return fmt.Errorf("distribution: create upload file: %w", err)
+	if err := os.Mkdir(h.sessionDir(u.ID), 0o700); err != nil {
+		return fmt.Errorf("distribution: create upload session: %w", err)
 	}
-	f.Close()
 	if err := h.meta.createUpload(ctx, rt.name, u.ID); err != nil {
-		os.Remove(h.uploadPath(u.ID))
+		os.RemoveAll(h.sessionDir(u.ID))
 		return err
 	}
 	uploadAccepted(w, u, http.StatusAccepted)
 	return nil
 }
 
-func (h *Handler) uploadPath(id string) string { return filepath.Join(h.cfg.UploadDir, id) }
+// sessionDir holds the parts of upload session id (see appendChunk).
+func (h *Handler) sessionDir(id string) string { return filepath.Join(h.cfg.UploadDir, id) }
 
 func checkUploadID(id string) error {
 	if !uploadIDRE.MatchString(id) {
@@ -118,7 +122,7 @@ func (h *Handler) uploadStatus(w http.ResponseWriter, r *http.Request, rt route)
 	if err := checkUploadID(rt.arg); err != nil {
 		return err
 	}
-	u, err := getUpload(r.Context(), h.meta.pool, rt.name, rt.arg, false)
+	u, err := h.meta.upload(r.Context(), rt.name, rt.arg)
 	if err != nil {
 		return err
 	}
@@ -144,75 +148,131 @@ func parseContentRange(v string) (start, end int64, ok bool, err error) {
 	return start, end, true, nil
 }
 
-// appendChunk appends r's body to session u's file, whose row the caller
-// has locked, and returns the new offset. A chunk must start where the
-// session stands; a failed chunk leaves the file as it was.
-func (h *Handler) appendChunk(w http.ResponseWriter, r *http.Request, u upload) (int64, error) {
+// appendChunk adds r's body to session u and returns the session as it
+// then stands. The chunk must start where the session stands.
+//
+// A session's bytes are its parts: one file per chunk in sessionDir,
+// named by the chunk's start offset and a random suffix, listed in the
+// session's row. The body is written to a new part with no database
+// connection held; then one statement appends the part to the row if the
+// session still stands where the chunk started (a compare-and-set: of two
+// racing chunks one wins, the other's part is deleted and it gets 416).
+// A failed chunk leaves the session as it was.
+func (h *Handler) appendChunk(w http.ResponseWriter, r *http.Request, u upload) (upload, error) {
 	start, end, ranged, err := parseContentRange(r.Header.Get("Content-Range"))
 	if err != nil {
-		return 0, err
+		return u, err
 	}
 	if ranged && start != u.Offset {
-		return 0, fmt.Errorf("%w: chunk starts at %d, upload is at %d", ErrRangeInvalid, start, u.Offset)
+		return u, fmt.Errorf("%w: chunk starts at %d, upload is at %d", ErrRangeInvalid, start, u.Offset)
 	}
 	if ranged && r.ContentLength >= 0 && r.ContentLength != end-start+1 {
-		return 0, fmt.Errorf("%w: Content-Range %d-%d with Content-Length %d", ErrRangeInvalid, start, end, r.ContentLength)
+		return u, fmt.Errorf("%w: Content-Range %d-%d with Content-Length %d", ErrRangeInvalid, start, end, r.ContentLength)
 	}
-	f, err := os.OpenFile(h.uploadPath(u.ID), os.O_WRONLY, 0)
+	if r.ContentLength == 0 {
+		return u, nil
+	}
+	body, err := limit.Body(w, r, h.cfg.MaxBlobSize-u.Offset)
 	if err != nil {
-		return 0, fmt.Errorf("distribution: upload file: %w", err)
+		return u, err
 	}
-	defer f.Close()
-	// Discard what a failed earlier chunk may have left.
-	if err := f.Truncate(u.Offset); err != nil {
-		return 0, fmt.Errorf("distribution: upload file: %w", err)
+	part := fmt.Sprintf("%020d-%s", u.Offset, newUploadID()[:8])
+	path := filepath.Join(h.sessionDir(u.ID), part)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if errors.Is(err, fs.ErrNotExist) {
+		return u, fmt.Errorf("%w: %s (expired?)", ErrBlobUploadUnknown, u.ID)
 	}
-	if _, err := f.Seek(u.Offset, io.SeekStart); err != nil {
-		return 0, fmt.Errorf("distribution: upload file: %w", err)
+	if err != nil {
+		return u, fmt.Errorf("distribution: upload part: %w", err)
 	}
-	n, err := io.Copy(f, http.MaxBytesReader(w, r.Body, h.cfg.MaxBlobSize-u.Offset))
+	n, err := io.Copy(f, body)
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("distribution: upload part: %w", cerr)
+	}
 	if err == nil && ranged && n != end-start+1 {
 		err = fmt.Errorf("%w: got %d bytes for Content-Range %d-%d", ErrSizeInvalid, n, start, end)
 	}
-	if err != nil {
-		f.Truncate(u.Offset)
-		return 0, err
+	if err == nil && n > 0 {
+		var next upload
+		if next, err = h.meta.appendPart(r.Context(), u, part, n); err == nil {
+			return next, nil
+		}
 	}
-	return u.Offset + n, nil
+	os.Remove(path)
+	return u, err
+}
+
+// sessionReader reads session u's parts in order, checking that they are
+// contiguous and add up to its offset.
+func (h *Handler) sessionReader(u upload) io.Reader {
+	return &partsReader{dir: h.sessionDir(u.ID), parts: u.Parts, want: u.Offset}
+}
+
+type partsReader struct {
+	dir   string
+	parts []string
+	want  int64 // the session's offset
+	at    int64 // bytes read so far
+	f     *os.File
+}
+
+func (p *partsReader) Read(b []byte) (int, error) {
+	for {
+		if p.f == nil {
+			if len(p.parts) == 0 {
+				if p.at != p.want {
+					return 0, fmt.Errorf("distribution: upload session damaged: %d bytes in its parts, %d recorded", p.at, p.want)
+				}
+				return 0, io.EOF
+			}
+			name := p.parts[0]
+			p.parts = p.parts[1:]
+			if start, _, _ := strings.Cut(name, "-"); start != fmt.Sprintf("%020d", p.at) {
+				return 0, fmt.Errorf("distribution: upload session damaged: part %s at offset %d", name, p.at)
+			}
+			f, err := os.Open(filepath.Join(p.dir, name))
+			if err != nil {
+				return 0, fmt.Errorf("distribution: upload part: %w", err)
+			}
+			p.f = f
+		}
+		n, err := p.f.Read(b)
+		p.at += int64(n)
+		if err == io.EOF {
+			p.f.Close()
+			p.f = nil
+			if n > 0 {
+				return n, nil
+			}
+			continue
+		}
+		if err != nil {
+			p.f.Close()
+			p.f = nil
+			return n, fmt.Errorf("distribution: upload part: %w", err)
+		}
+		return n, nil
+	}
 }
 
 func (h *Handler) patchUpload(w http.ResponseWriter, r *http.Request, rt route) error {
 	if err := checkUploadID(rt.arg); err != nil {
 		return err
 	}
-	ctx := r.Context()
-	var u upload
-	err := pgx.BeginFunc(ctx, h.meta.pool, func(tx pgx.Tx) error {
-		var err error
-		if u, err = getUpload(ctx, tx, rt.name, rt.arg, true); err != nil {
-			return err
-		}
-		if u.Offset, err = h.appendChunk(w, r, u); err != nil {
-			return err
-		}
-		return setUploadOffset(ctx, tx, u)
-	})
+	u, err := h.meta.upload(r.Context(), rt.name, rt.arg)
 	if err != nil {
+		return err
+	}
+	if u, err = h.appendChunk(w, r, u); err != nil {
 		return err
 	}
 	uploadAccepted(w, u, http.StatusAccepted)
 	return nil
 }
 
-func setUploadOffset(ctx context.Context, tx pgx.Tx, u upload) error {
-	if _, err := tx.Exec(ctx, `UPDATE distribution.uploads SET "offset" = $2, updated_at = now() WHERE id = $1`, u.ID, u.Offset); err != nil {
-		return fmt.Errorf("distribution: upload %s: %w", u.ID, err)
-	}
-	return nil
-}
-
 // finishUpload appends the final chunk (if any), verifies the digest while
-// moving the bytes into the blob store and ends the session. A digest
+// moving the bytes into the blob store and ends the session; no database
+// connection is held while the body or the parts are read. A digest
 // mismatch ends the session too, storing nothing.
 func (h *Handler) finishUpload(w http.ResponseWriter, r *http.Request, rt route) error {
 	if err := checkUploadID(rt.arg); err != nil {
@@ -223,45 +283,28 @@ func (h *Handler) finishUpload(w http.ResponseWriter, r *http.Request, rt route)
 		return err
 	}
 	ctx := r.Context()
-	var result error // the upload's outcome, once the session is over
-	err = pgx.BeginFunc(ctx, h.meta.pool, func(tx pgx.Tx) error {
-		u, err := getUpload(ctx, tx, rt.name, rt.arg, true)
-		if err != nil {
-			return err
-		}
-		if u.Offset, err = h.appendChunk(w, r, u); err != nil {
-			return err // the session stays, as it was
-		}
-		f, err := os.Open(h.uploadPath(u.ID))
-		if err != nil {
-			return fmt.Errorf("distribution: upload file: %w", err)
-		}
-		n, err := h.cfg.Blobs.Put(ctx, d, io.LimitReader(f, u.Offset))
-		f.Close()
-		switch {
-		case errors.Is(err, ErrDigestInvalid):
-			result = err
-		case err != nil:
-			return err
-		default:
-			if _, err := tx.Exec(ctx, `INSERT INTO distribution.repository_blobs (repository_id, digest, size)
-				SELECT repository_id, $2, $3 FROM distribution.uploads WHERE id = $1 ON CONFLICT DO NOTHING`,
-				u.ID, d.String(), n); err != nil {
-				return fmt.Errorf("distribution: link blob %s: %w", d, err)
-			}
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM distribution.uploads WHERE id = $1`, u.ID); err != nil {
-			return fmt.Errorf("distribution: upload %s: %w", u.ID, err)
-		}
-		return nil
-	})
+	u, err := h.meta.upload(ctx, rt.name, rt.arg)
 	if err != nil {
 		return err
 	}
-	os.Remove(h.uploadPath(rt.arg))
-	if result != nil {
-		return result
+	if u, err = h.appendChunk(w, r, u); err != nil {
+		return err // the session stays, as it was
 	}
+	n, err := h.cfg.Blobs.Put(ctx, d, h.sessionReader(u))
+	switch {
+	case errors.Is(err, ErrDigestInvalid):
+		if eerr := h.meta.endUpload(ctx, u, "", 0); eerr != nil && !errors.Is(eerr, ErrBlobUploadUnknown) {
+			return eerr
+		}
+		os.RemoveAll(h.sessionDir(u.ID))
+		return err
+	case err != nil:
+		return err
+	}
+	if err := h.meta.endUpload(ctx, u, d, n); err != nil {
+		return err
+	}
+	os.RemoveAll(h.sessionDir(u.ID))
 	h.log.Debug("blob uploaded", "repo", rt.name, "digest", d)
 	blobCreated(w, rt.name, d)
 	return nil

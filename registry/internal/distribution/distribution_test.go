@@ -40,22 +40,27 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	ctx := context.Background()
 	pool := pgtest.NewDB(t).Pool(t, distribution.Migrate)
-	if err := distribution.Migrate(ctx, pool); err != nil { // idempotent
+	if err := distribution.Migrate(context.Background(), pool); err != nil { // idempotent
 		t.Fatal(err)
 	}
+	return newEnvOn(t, distribution.Config{Pool: pool})
+}
+
+// newEnvOn serves a Handler of cfg, whose Pool is migrated; the blob
+// store, the upload folder and the logger are the test's.
+func newEnvOn(t *testing.T, cfg distribution.Config) *env {
+	t.Helper()
 	blobDir := t.TempDir()
 	blobs, err := distribution.NewFS(blobDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := distribution.New(distribution.Config{
-		Pool:      pool,
-		Blobs:     blobs,
-		UploadDir: t.TempDir(),
-		Logger:    hclog.New(&hclog.LoggerOptions{Output: io.Discard}),
-	})
+	cfg.Blobs, cfg.UploadDir = blobs, t.TempDir()
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.New(&hclog.LoggerOptions{Output: io.Discard})
+	}
+	h, err := distribution.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

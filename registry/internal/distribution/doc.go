@@ -40,8 +40,12 @@
 //     share one database and one blob store. Upload sessions keep their bytes
 //     in Config.UploadDir, which must therefore be shared by replicas (or
 //     requests of one session routed to one replica).
-//   - A chunk upload holds a row lock on its session while the chunk streams
-//     in, serialising concurrent chunks of the same session.
+//   - No request holds a database connection or transaction while its body
+//     streams in: a chunk is written to a part file of its own, then
+//     committed by a compare-and-set on the session's offset (of two racing
+//     chunks one wins, the other gets 416); see Handler.appendChunk. A
+//     body declared larger than the endpoint takes is refused at once
+//     (413), before it is read.
 //   - Only sha256 digests are accepted. Deletion and garbage collection are
 //     not implemented.
 package distribution

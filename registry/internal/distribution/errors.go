@@ -3,6 +3,8 @@ package distribution
 import (
 	"errors"
 	"net/http"
+
+	"github.com/websonic/websonic/registry/internal/limit"
 )
 
 // Domain errors. Handlers wrap them with %w and detail; statusOf maps them to
@@ -55,8 +57,11 @@ var errorTable = []struct {
 // for an unexpected (internal) error, whose text must not reach the client.
 func statusOf(err error) (code string, status int, ok bool) {
 	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
+	switch {
+	case errors.As(err, &mbe):
 		return "SIZE_INVALID", http.StatusRequestEntityTooLarge, true
+	case errors.Is(err, limit.ErrSlowBody):
+		return "SIZE_INVALID", http.StatusRequestTimeout, true
 	}
 	for _, e := range errorTable {
 		if errors.Is(err, e.err) {

@@ -3,7 +3,6 @@ package distribution
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -11,6 +10,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/websonic/websonic/registry/internal/limit"
 )
 
 // maxTagsPage bounds a tag list page.
@@ -61,7 +62,7 @@ func (h *Handler) getManifest(w http.ResponseWriter, r *http.Request, rt route) 
 }
 
 func (h *Handler) putManifest(w http.ResponseWriter, r *http.Request, rt route) error {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxManifestSize))
+	body, err := limit.ReadBody(w, r, MaxManifestSize)
 	if err != nil {
 		return err
 	}

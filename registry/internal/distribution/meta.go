@@ -281,6 +281,7 @@ type upload struct {
 	ID     string
 	Repo   string
 	Offset int64
+	Parts  []string // part file names, in order (see Handler.appendChunk)
 }
 
 func (m *meta) createUpload(ctx context.Context, repo, id string) error {
@@ -296,16 +297,16 @@ func (m *meta) createUpload(ctx context.Context, repo, id string) error {
 	})
 }
 
-// getUpload reads session id of repo, locking it FOR UPDATE when q is a
-// transaction and lock is set. An unknown session is ErrBlobUploadUnknown.
-func getUpload(ctx context.Context, q querier, repo, id string, lock bool) (upload, error) {
-	sql := `SELECT u."offset" FROM distribution.uploads u JOIN distribution.repositories r ON r.id = u.repository_id
-		WHERE r.name = $1 AND u.id = $2`
-	if lock {
-		sql += ` FOR UPDATE OF u`
-	}
+// upload reads session id of repo. An unknown session is
+// ErrBlobUploadUnknown.
+func (m *meta) upload(ctx context.Context, repo, id string) (upload, error) {
+	return getUpload(ctx, m.pool, repo, id)
+}
+
+func getUpload(ctx context.Context, q querier, repo, id string) (upload, error) {
 	u := upload{ID: id, Repo: repo}
-	err := q.QueryRow(ctx, sql, repo, id).Scan(&u.Offset)
+	err := q.QueryRow(ctx, `SELECT u."offset", u.parts FROM distribution.uploads u
+		JOIN distribution.repositories r ON r.id = u.repository_id WHERE r.name = $1 AND u.id = $2`, repo, id).Scan(&u.Offset, &u.Parts)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return u, fmt.Errorf("%w: %s", ErrBlobUploadUnknown, id)
 	}
@@ -313,4 +314,54 @@ func getUpload(ctx context.Context, q querier, repo, id string, lock bool) (uplo
 		return u, fmt.Errorf("distribution: upload %s: %w", id, err)
 	}
 	return u, nil
+}
+
+// moved explains why session u no longer stands where it stood: another
+// request moved or ended it.
+func moved(ctx context.Context, q querier, u upload) error {
+	now, err := getUpload(ctx, q, u.Repo, u.ID)
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: upload %s is at %d, not %d (a concurrent request)", ErrRangeInvalid, u.ID, now.Offset, u.Offset)
+}
+
+// appendPart adds part, n bytes, to session u if it still stands at
+// u.Offset, and returns the session after it.
+func (m *meta) appendPart(ctx context.Context, u upload, part string, n int64) (upload, error) {
+	tag, err := m.pool.Exec(ctx, `UPDATE distribution.uploads SET "offset" = "offset" + $3, parts = array_append(parts, $4::text), updated_at = now()
+		WHERE id = $1 AND "offset" = $2`, u.ID, u.Offset, n, part)
+	if err != nil {
+		return u, fmt.Errorf("distribution: upload %s: %w", u.ID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return u, moved(ctx, m.pool, u)
+	}
+	u.Offset += n
+	u.Parts = append(u.Parts[:len(u.Parts):len(u.Parts)], part)
+	return u, nil
+}
+
+// endUpload ends session u, if it still stands at u.Offset, and links blob
+// d of size n (when d is not "") to its repository, in one transaction.
+func (m *meta) endUpload(ctx context.Context, u upload, d digest.Digest, n int64) error {
+	return pgx.BeginFunc(ctx, m.pool, func(tx pgx.Tx) error {
+		var repoID int64
+		err := tx.QueryRow(ctx, `DELETE FROM distribution.uploads WHERE id = $1 AND "offset" = $2 RETURNING repository_id`,
+			u.ID, u.Offset).Scan(&repoID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return moved(ctx, tx, u)
+		}
+		if err != nil {
+			return fmt.Errorf("distribution: upload %s: %w", u.ID, err)
+		}
+		if d == "" {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO distribution.repository_blobs (repository_id, digest, size)
+			VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, repoID, d.String(), n); err != nil {
+			return fmt.Errorf("distribution: link blob %s: %w", d, err)
+		}
+		return nil
+	})
 }
