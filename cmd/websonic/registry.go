@@ -6,8 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net/netip"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -50,6 +52,8 @@ func registryServe(args []string, stdin io.Reader, _, stderr io.Writer) error {
 	keysDir := fs.String("keys-dir", env("WEBSONIC_ONLINE_KEY_DIR", ""), "folder of the online snapshot.key and timestamp.key, created on first start (default DATA-DIR/keys) (WEBSONIC_ONLINE_KEY_DIR)")
 	private := fs.Bool("private-pulls", env("WEBSONIC_PRIVATE_PULLS", "") == "true", "require a token to pull (WEBSONIC_PRIVATE_PULLS=true)")
 	publicURL := fs.String("public-url", env("WEBSONIC_REGISTRY_PUBLIC_URL", ""), "the registry's URL as clients reach it, e.g. https://registry.example: the realm of login challenges (default http://ADDR) (WEBSONIC_REGISTRY_PUBLIC_URL)")
+	quota := fs.String("publisher-quota", env("WEBSONIC_REGISTRY_PUBLISHER_QUOTA", "10GiB"), "bytes each publisher may store (blobs, manifests, uploads in progress), e.g. 500MiB, 10GiB; -1 for no limit (WEBSONIC_REGISTRY_PUBLISHER_QUOTA)")
+	noDelete := fs.Bool("disable-delete", env("WEBSONIC_REGISTRY_DISABLE_DELETE", "") == "true", "refuse DELETE of manifests, tags and blobs (WEBSONIC_REGISTRY_DISABLE_DELETE=true)")
 	proxies := fs.String("trusted-proxies", env("WEBSONIC_REGISTRY_TRUSTED_PROXIES", ""), "comma-separated addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For names the client, for per-client limits (WEBSONIC_REGISTRY_TRUSTED_PROXIES)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -64,6 +68,10 @@ func registryServe(args []string, stdin io.Reader, _, stderr io.Writer) error {
 	trusted, err := parsePrefixes(*proxies)
 	if err != nil {
 		return fmt.Errorf("registry serve: --trusted-proxies: %w", err)
+	}
+	quotaBytes, err := parseSize(*quota)
+	if err != nil {
+		return fmt.Errorf("registry serve: --publisher-quota: %w", err)
 	}
 	if *keysDir == "" {
 		*keysDir = filepath.Join(c.dataDir, "keys")
@@ -90,7 +98,7 @@ func registryServe(args []string, stdin io.Reader, _, stderr io.Writer) error {
 	defer stop()
 	srv, err := registry.Open(ctx, registry.Config{
 		Addr: *addr, DataDir: c.dataDir, DatabaseURL: c.databaseURL, OnlineKeys: online, PrivatePulls: *private, Logger: log,
-		PublicURL: *publicURL, TrustedProxies: trusted,
+		PublicURL: *publicURL, TrustedProxies: trusted, PublisherQuota: quotaBytes, DisableDelete: *noDelete,
 	})
 	if err != nil {
 		return err
@@ -161,4 +169,23 @@ func parsePrefixes(list string) ([]netip.Prefix, error) {
 		out = append(out, p.Masked())
 	}
 	return out, nil
+}
+
+// parseSize parses a byte count: a whole number with an optional unit of
+// B, KiB, MiB, GiB or TiB; -1 (no limit) passes through.
+func parseSize(v string) (int64, error) {
+	v = strings.TrimSpace(v)
+	if v == "-1" {
+		return -1, nil
+	}
+	num, unit := v, ""
+	if i := strings.IndexFunc(v, func(r rune) bool { return r < '0' || r > '9' }); i >= 0 {
+		num, unit = v[:i], strings.TrimSpace(v[i:])
+	}
+	shift, ok := map[string]uint{"": 0, "B": 0, "KiB": 10, "MiB": 20, "GiB": 30, "TiB": 40}[unit]
+	n, err := strconv.ParseInt(num, 10, 64)
+	if !ok || err != nil || n <= 0 || n > math.MaxInt64>>shift {
+		return 0, fmt.Errorf("%q is not a size (e.g. 500MiB, 10GiB, or -1 for no limit)", v)
+	}
+	return n << shift, nil
 }

@@ -24,3 +24,27 @@ func TestParsePrefixes(t *testing.T) {
 		}
 	}
 }
+
+func TestParseSize(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+		err  bool
+	}{
+		{"10GiB", 10 << 30, false},
+		{"500 MiB", 500 << 20, false},
+		{"4096", 4096, false},
+		{"7B", 7, false},
+		{"-1", -1, false},
+		{"0", 0, true},
+		{"10GB", 0, true},
+		{"lots", 0, true},
+		{"9999999TiB", 0, true},
+	}
+	for _, tt := range tests {
+		got, err := parseSize(tt.in)
+		if (err != nil) != tt.err || got != tt.want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d (error %v)", tt.in, got, err, tt.want, tt.err)
+		}
+	}
+}

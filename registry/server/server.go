@@ -45,6 +45,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -52,6 +53,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/opencontainers/go-digest"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -105,6 +107,26 @@ type Config struct {
 	// every authenticated request of that client is answered 429 with
 	// Retry-After, without looking the token up.
 	FailedAuths limit.Rate
+	// PublisherQuota is how many bytes a publisher may store: the blobs its
+	// tokens pushed (per repository), its manifests and its uploads in
+	// progress (10 GiB; negative: no limit). Over it, pushes are refused
+	// with DENIED until it deletes unused content.
+	PublisherQuota int64
+	// MaxUploadsPerToken bounds a token's open upload sessions (32); over
+	// it, starting one is answered 429 with Retry-After.
+	MaxUploadsPerToken int
+	// UploadTTL is how long an upload session may stay idle before it is
+	// ended and its bytes deleted (24 h).
+	UploadTTL time.Duration
+	// CollectEvery is how often expired uploads and garbage are collected
+	// (1 hour); CollectGrace how long a blob nothing references is kept
+	// (24 h: a push uploads blobs before the manifest that names them).
+	// See distribution.Handler.Collect.
+	CollectEvery, CollectGrace time.Duration
+	// DisableDelete refuses DELETE of manifests, tags and blobs (405
+	// UNSUPPORTED); by default a token scoped to a module may delete its
+	// repository's content, except what a signed release names.
+	DisableDelete bool
 	// BodyIdleTimeout is the longest a request body may pause, and the
 	// grace before MinBodyRate applies (30 s); a body past either is cut
 	// off with 408. No request holds a database connection while its body
@@ -150,6 +172,9 @@ func (c *Config) defaults() error {
 		return fmt.Errorf("registry: PublicURL %q: want an http(s) URL with a host and no query, e.g. https://registry.example", c.PublicURL)
 	}
 	c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
+	if c.CollectEvery <= 0 {
+		c.CollectEvery = time.Hour
+	}
 	if c.BodyIdleTimeout <= 0 {
 		c.BodyIdleTimeout = 30 * time.Second
 	}
@@ -230,7 +255,9 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.dist, err = distribution.New(distribution.Config{
 		Pool: s.db.Pool, Blobs: blobs, UploadDir: filepath.Join(cfg.DataDir, "uploads"),
 		Logger: s.log, Authorize: s.authorizeOCI, Challenge: s.challenge,
-		ManifestPushed: s.manifestPushed,
+		ManifestPushed: s.manifestPushed, ContentDeleted: s.contentDeleted, Pinned: s.pinned,
+		Quota: cfg.PublisherQuota, MaxUploads: cfg.MaxUploadsPerToken, UploadTTL: cfg.UploadTTL,
+		Grace: cfg.CollectGrace, DisableDelete: cfg.DisableDelete, Now: cfg.Now,
 	}); err != nil {
 		return nil, fmt.Errorf("registry: %w", err)
 	}
@@ -315,6 +342,8 @@ func (s *Server) background(ctx context.Context) {
 	go func() { defer close(listened); s.tuf.Listen(ctx, 30*time.Second) }()
 	t := time.NewTicker(s.cfg.RenewEvery)
 	defer t.Stop()
+	collect := time.NewTicker(s.cfg.CollectEvery)
+	defer collect.Stop()
 	for {
 		if err := s.tuf.Renew(ctx); err != nil && ctx.Err() == nil {
 			s.log.Error("renewing TUF metadata failed: runtimes will see it expire", "error", err)
@@ -323,6 +352,10 @@ func (s *Server) background(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-collect.C:
+			if _, err := s.dist.Collect(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("collecting expired uploads and garbage failed", "error", err)
+			}
 		}
 	}
 }
@@ -335,6 +368,12 @@ func (s *Server) Publishers() *publishers.Store { return s.pubs }
 
 // TUF is the served TUF repository.
 func (s *Server) TUF() *tufstore.Store { return s.tuf }
+
+// Collect ends expired upload sessions and collects unreferenced blobs
+// now (the registry also does it every Config.CollectEvery).
+func (s *Server) Collect(ctx context.Context) (distribution.Collected, error) {
+	return s.dist.Collect(ctx)
+}
 
 // Watchers is the number of open watch streams.
 func (s *Server) Watchers() int { return s.hub.Clients() }
@@ -584,34 +623,60 @@ func (s *Server) authenticate(r *http.Request, token string) (*publishers.Princi
 	return p, err
 }
 
-// authorizeOCI is the distribution API's authorizer: pushes need a token
-// scoped to the repository's module; pulls are anonymous unless
+// authorizeOCI is the distribution API's authorizer: pushes and deletions
+// need a token scoped to the repository's module, and are charged to its
+// publisher (Config.PublisherQuota); pulls are anonymous unless
 // PrivatePulls.
-func (s *Server) authorizeOCI(r *http.Request, repo string, push bool) error {
+func (s *Server) authorizeOCI(r *http.Request, repo string, push bool) (distribution.Client, error) {
 	if !push && !s.cfg.PrivatePulls {
-		return nil
+		return distribution.Client{}, nil
 	}
 	p, err := s.principal(r)
 	if err != nil {
 		switch {
 		case errors.Is(err, publishers.ErrUnauthenticated):
-			return fmt.Errorf("%w: %w", distribution.ErrUnauthorized, err)
+			return distribution.Client{}, fmt.Errorf("%w: %w", distribution.ErrUnauthorized, err)
 		case errors.Is(err, limit.ErrLimited):
-			return fmt.Errorf("%w: %w", distribution.ErrTooManyRequests, err)
+			return distribution.Client{}, fmt.Errorf("%w: %w", distribution.ErrTooManyRequests, err)
 		}
-		return err
+		return distribution.Client{}, err
 	}
+	c := distribution.Client{Account: p.Publisher, Session: strconv.FormatInt(p.TokenID, 10)}
 	if !push || repo == "" {
-		return nil
+		return c, nil
 	}
 	module, ok := moduleOfRepo(repo)
 	if !ok {
-		return fmt.Errorf("%w: push to modules/<name> or templates/<name>", distribution.ErrDenied)
+		return c, fmt.Errorf("%w: push to modules/<name> or templates/<name>", distribution.ErrDenied)
 	}
 	if !p.May(module) {
-		return fmt.Errorf("%w: token of %s may not publish %s", distribution.ErrDenied, p.Publisher, module)
+		return c, fmt.Errorf("%w: token of %s may not publish %s", distribution.ErrDenied, p.Publisher, module)
 	}
-	return nil
+	return c, nil
+}
+
+// pinned is the distribution API's Pinned hook: in modules/<name>, every
+// signed release's manifest, and its version tag, which PackTo pushed and
+// runtimes and publishers expect to name that manifest. Revoked releases
+// stay pinned: their targets entries stay too. The TUF repository stays
+// locked until tx ends, so a release accepted meanwhile cannot name what
+// tx deletes.
+func (s *Server) pinned(ctx context.Context, tx pgx.Tx, repo string) ([]distribution.Pin, error) {
+	module, ok := strings.CutPrefix(repo, "modules/")
+	if !ok {
+		return nil, nil
+	}
+	releases, err := s.tuf.LockedReleases(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	var pins []distribution.Pin
+	for _, rel := range releases {
+		if rel.Module == module {
+			pins = append(pins, distribution.Pin{Tag: rel.Version, Digest: digest.Digest(rel.ManifestDigest), Why: "signed release " + rel.String()})
+		}
+	}
+	return pins, nil
 }
 
 var repoRE = regexp.MustCompile(`^(modules|templates)/([a-z0-9][a-z0-9_-]{0,63})$`)
@@ -624,16 +689,24 @@ func moduleOfRepo(repo string) (string, bool) {
 	return m[2], true
 }
 
-func (s *Server) manifestPushed(r *http.Request, repo, digest, tag string) {
-	p, _ := s.principal(r)
-	e := publishers.Entry{Publisher: "anonymous", Action: "manifest.push", Subject: repo,
-		Details: map[string]any{"digest": digest, "tag": tag}, RemoteAddr: r.RemoteAddr}
-	if p != nil {
-		e.Publisher, e.TokenID = p.Publisher, p.TokenID
+// audit records an action of the distribution API.
+func (s *Server) audit(r *http.Request, c distribution.Client, action, repo string, details map[string]any) {
+	e := publishers.Entry{Publisher: c.Account, Action: action, Subject: repo, Details: details, RemoteAddr: r.RemoteAddr}
+	if e.Publisher == "" {
+		e.Publisher = "anonymous"
 	}
+	e.TokenID, _ = strconv.ParseInt(c.Session, 10, 64)
 	if err := s.pubs.Audit(r.Context(), e); err != nil {
 		s.log.Error("audit", "error", err)
 	}
+}
+
+func (s *Server) manifestPushed(r *http.Request, c distribution.Client, repo, digest, tag string) {
+	s.audit(r, c, "manifest.push", repo, map[string]any{"digest": digest, "tag": tag})
+}
+
+func (s *Server) contentDeleted(r *http.Request, c distribution.Client, repo, what, ref string) {
+	s.audit(r, c, what+".delete", repo, map[string]any{"ref": ref})
 }
 
 // putTargets accepts a publisher's signed targets: see the package doc.
@@ -651,7 +724,7 @@ func (s *Server) putTargets(w http.ResponseWriter, r *http.Request) {
 	var changes []tufrepo.Change
 	err = s.tuf.Update(r.Context(), func(ctx context.Context, tx pgx.Tx, repo *tufrepo.Repo) error {
 		var err error
-		changes, err = repo.AcceptTargets(raw, func(changes []tufrepo.Change) error { return s.checkChanges(ctx, p, changes) })
+		changes, err = repo.AcceptTargets(raw, func(changes []tufrepo.Change) error { return s.checkChanges(ctx, tx, p, changes) })
 		if err != nil {
 			return err
 		}
@@ -685,8 +758,9 @@ func (s *Server) putTargets(w http.ResponseWriter, r *http.Request) {
 var errScope = errors.New("registry: not allowed")
 
 // checkChanges refuses releases outside the token's scope and new
-// releases whose manifest the registry does not store as signed.
-func (s *Server) checkChanges(ctx context.Context, p *publishers.Principal, changes []tufrepo.Change) error {
+// releases whose manifest the registry does not store as signed. It reads
+// within tx, the change's transaction: no second connection.
+func (s *Server) checkChanges(ctx context.Context, tx pgx.Tx, p *publishers.Principal, changes []tufrepo.Change) error {
 	for _, c := range changes {
 		if !p.May(c.New.Module) {
 			return fmt.Errorf("%w: the token of %s may not publish or revoke %s", errScope, p.Publisher, c.New.Module)
@@ -694,14 +768,14 @@ func (s *Server) checkChanges(ctx context.Context, p *publishers.Principal, chan
 		if c.Old != nil {
 			continue
 		}
-		_, body, err := s.dist.Manifest(ctx, "modules/"+c.New.Module, c.New.ManifestDigest)
+		_, body, err := s.dist.ManifestTx(ctx, tx, "modules/"+c.New.Module, c.New.ManifestDigest)
 		if err != nil {
 			return fmt.Errorf("%w: release %s: push its artifact (%s) to modules/%s first: %w", tufrepo.ErrRejected, c.New, c.New.ManifestDigest, c.New.Module, err)
 		}
 		if int64(len(body)) != c.New.Length {
 			return fmt.Errorf("%w: release %s: signed length %d, stored manifest %d bytes", tufrepo.ErrRejected, c.New, c.New.Length, len(body))
 		}
-		if err := s.checkPackage(ctx, c.New, body); err != nil {
+		if err := s.checkPackage(ctx, tx, c.New, body); err != nil {
 			return fmt.Errorf("%w: release %s: %w", tufrepo.ErrRejected, c.New, err)
 		}
 	}
@@ -711,7 +785,7 @@ func (s *Server) checkChanges(ctx context.Context, p *publishers.Principal, chan
 // checkPackage reads the module manifest (module.json) of a stored
 // artifact and checks it is the release being signed: what runtimes will
 // verify, refused here already so that nothing uninstallable is listed.
-func (s *Server) checkPackage(ctx context.Context, rel *tufrepo.Release, imageManifest []byte) error {
+func (s *Server) checkPackage(ctx context.Context, tx pgx.Tx, rel *tufrepo.Release, imageManifest []byte) error {
 	var im struct {
 		Layers []struct {
 			MediaType string `json:"mediaType"`
@@ -725,7 +799,7 @@ func (s *Server) checkPackage(ctx context.Context, rel *tufrepo.Release, imageMa
 		if l.MediaType != ocipkg.MediaTypeManifest {
 			continue
 		}
-		raw, err := s.dist.Blob(ctx, "modules/"+rel.Module, l.Digest, manifest.MaxSize)
+		raw, err := s.dist.BlobTx(ctx, tx, "modules/"+rel.Module, l.Digest, manifest.MaxSize)
 		if err != nil {
 			return fmt.Errorf("module manifest: %w", err)
 		}
@@ -794,7 +868,7 @@ func (s *Server) putRoot(w http.ResponseWriter, r *http.Request) {
 	}
 	var version int64
 	err = s.tuf.Update(r.Context(), func(ctx context.Context, tx pgx.Tx, repo *tufrepo.Repo) error {
-		if err := repo.AcceptRoot(body.Root, body.Targets, func(changes []tufrepo.Change) error { return s.checkChanges(ctx, p, changes) }); err != nil {
+		if err := repo.AcceptRoot(body.Root, body.Targets, func(changes []tufrepo.Change) error { return s.checkChanges(ctx, tx, p, changes) }); err != nil {
 			return err
 		}
 		root, err := parseRoot(repo.Root())

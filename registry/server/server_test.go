@@ -21,7 +21,6 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/registry/remote"
-	"oras.land/oras-go/v2/registry/remote/auth"
 
 	"github.com/websonic/websonic/internal/ocipkg"
 	"github.com/websonic/websonic/internal/pgtest"
@@ -486,13 +485,7 @@ func TestPrivatePulls(t *testing.T) {
 func TestReleaseMustMatchItsPackage(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	u, _ := url.Parse(e.srv.URL)
-	repo, err := remote.NewRepository(u.Host + "/modules/blog")
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo.PlainHTTP = true
-	repo.Client = &auth.Client{Credential: auth.StaticCredential(u.Host, auth.Credential{AccessToken: e.tokens["blog"]})}
+	repo := remoteRepo(t, e, "modules/blog", "blog")
 	desc, err := ocipkg.PackTo(ctx, e.pkg("blog", "1.0.0"), repo)
 	if err != nil {
 		t.Fatal(err)

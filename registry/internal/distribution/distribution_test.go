@@ -32,19 +32,25 @@ import (
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
 type env struct {
-	srv     *httptest.Server
-	host    string
-	blobs   *distribution.FS
-	blobDir string
+	srv       *httptest.Server
+	host      string
+	h         *distribution.Handler
+	blobs     *distribution.FS
+	blobDir   string
+	uploadDir string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvWith(t, distribution.Config{}) }
+
+// newEnvWith is newEnv with cfg's fields (but Pool, Blobs and UploadDir).
+func newEnvWith(t *testing.T, cfg distribution.Config) *env {
 	t.Helper()
 	pool := pgtest.NewDB(t).Pool(t, distribution.Migrate)
 	if err := distribution.Migrate(context.Background(), pool); err != nil { // idempotent
 		t.Fatal(err)
 	}
-	return newEnvOn(t, distribution.Config{Pool: pool})
+	cfg.Pool = pool
+	return newEnvOn(t, cfg)
 }
 
 // newEnvOn serves a Handler of cfg, whose Pool is migrated; the blob
@@ -56,7 +62,8 @@ func newEnvOn(t *testing.T, cfg distribution.Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Blobs, cfg.UploadDir = blobs, t.TempDir()
+	uploadDir := t.TempDir()
+	cfg.Blobs, cfg.UploadDir = blobs, uploadDir
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.New(&hclog.LoggerOptions{Output: io.Discard})
 	}
@@ -66,7 +73,7 @@ func newEnvOn(t *testing.T, cfg distribution.Config) *env {
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &env{srv: srv, host: strings.TrimPrefix(srv.URL, "http://"), blobs: blobs, blobDir: blobDir}
+	return &env{srv: srv, host: strings.TrimPrefix(srv.URL, "http://"), h: h, blobs: blobs, blobDir: blobDir, uploadDir: uploadDir}
 }
 
 func (e *env) repo(t *testing.T, name string) *remote.Repository {
@@ -506,7 +513,7 @@ func TestErrors(t *testing.T) {
 		{"manifest too large", http.MethodPut, "/v2/errs/manifests/latest", manifestHdr, strings.Repeat(" ", distribution.MaxManifestSize+1), 413, "SIZE_INVALID"},
 		{"unknown upload", http.MethodGet, "/v2/errs/blobs/uploads/0123456789abcdef0123456789abcdef", nil, "", 404, "BLOB_UPLOAD_UNKNOWN"},
 		{"malformed upload id", http.MethodPatch, "/v2/errs/blobs/uploads/..", nil, "", 404, "BLOB_UPLOAD_UNKNOWN"},
-		{"delete unsupported", http.MethodDelete, "/v2/errs/manifests/latest", nil, "", 405, "UNSUPPORTED"},
+		{"delete unknown tag", http.MethodDelete, "/v2/errs/manifests/latest", nil, "", 404, "MANIFEST_UNKNOWN"},
 		{"unknown endpoint", http.MethodGet, "/v2/errs", nil, "", 405, "UNSUPPORTED"},
 		{"good manifest", http.MethodPut, "/v2/errs/manifests/latest", manifestHdr, goodManifest, 201, ""},
 	}
@@ -556,11 +563,11 @@ func TestAuthorizer(t *testing.T) {
 		t.Fatal(err)
 	}
 	h, err := distribution.New(distribution.Config{Pool: pool, Blobs: blobs, UploadDir: t.TempDir(),
-		Authorize: func(r *http.Request, repo string, push bool) error {
+		Authorize: func(r *http.Request, repo string, push bool) (distribution.Client, error) {
 			if push {
-				return fmt.Errorf("%w: %s", distribution.ErrDenied, repo)
+				return distribution.Client{}, fmt.Errorf("%w: %s", distribution.ErrDenied, repo)
 			}
-			return nil
+			return distribution.Client{}, nil
 		}})
 	if err != nil {
 		t.Fatal(err)
