@@ -47,6 +47,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -127,6 +128,19 @@ type Config struct {
 	// UNSUPPORTED); by default a token scoped to a module may delete its
 	// repository's content, except what a signed release names.
 	DisableDelete bool
+	// MaxConnections bounds the TCP connections the registry holds at once;
+	// more wait in the kernel's backlog until one closes. MaxWatchers
+	// bounds the watch streams, below it, so that the rest always serves
+	// the API (health, TUF metadata, pulls): over it, 503 with
+	// Retry-After. Both are sized from the open-file limit (RLIMIT_NOFILE,
+	// whose soft limit Open raises to the hard one): see limitsFor.
+	MaxConnections, MaxWatchers int
+	// MaxConnectionsPerClient and MaxWatchersPerClient bound one client
+	// (an IPv4 address, an IPv6 /64; behind TrustedProxies, the forwarded
+	// client for watchers): a connection over it is closed at once, a
+	// watch over it answered 429 with Retry-After. Defaults: 1/32 of
+	// MaxConnections and 1/64 of MaxWatchers (at least 32 and 8).
+	MaxConnectionsPerClient, MaxWatchersPerClient int
 	// BodyIdleTimeout is the longest a request body may pause, and the
 	// grace before MinBodyRate applies (30 s); a body past either is cut
 	// off with 408. No request holds a database connection while its body
@@ -175,6 +189,22 @@ func (c *Config) defaults() error {
 	if c.CollectEvery <= 0 {
 		c.CollectEvery = time.Hour
 	}
+	fl := limitsFor(fileLimit())
+	if c.MaxConnections <= 0 {
+		c.MaxConnections = fl.connections
+	}
+	if c.MaxWatchers <= 0 {
+		c.MaxWatchers = min(fl.watchers, c.MaxConnections-c.MaxConnections/8)
+	}
+	if c.MaxWatchers >= c.MaxConnections {
+		return fmt.Errorf("registry: MaxWatchers (%d) must stay below MaxConnections (%d): the rest serves the API", c.MaxWatchers, c.MaxConnections)
+	}
+	if c.MaxConnectionsPerClient <= 0 {
+		c.MaxConnectionsPerClient = max(32, c.MaxConnections/32)
+	}
+	if c.MaxWatchersPerClient <= 0 {
+		c.MaxWatchersPerClient = max(8, c.MaxWatchers/64)
+	}
 	if c.BodyIdleTimeout <= 0 {
 		c.BodyIdleTimeout = 30 * time.Second
 	}
@@ -188,6 +218,28 @@ func (c *Config) defaults() error {
 		c.FailedAuths = limit.Rate{Every: 10 * time.Second, Burst: 10}
 	}
 	return nil
+}
+
+// fileLimits are the default caps for a limit on open files.
+type fileLimits struct {
+	connections, watchers int
+}
+
+// limitsFor sizes the caps so that the registry cannot run out of file
+// descriptors: of nofile, 256 stay for the process itself (the database
+// pool, logs, what the runtime opens); an API connection may hold two
+// (its socket and a blob it serves or receives), a watch stream one. A
+// tenth of what is left (at least 64) serves the API, the rest watchers.
+// An unknown limit (0) counts as 4096.
+func limitsFor(nofile uint64) fileLimits {
+	if nofile == 0 {
+		nofile = 4096
+	}
+	const reserve = 256
+	budget := int(min(max(nofile, 2*reserve), 1<<24)) - reserve
+	api := max(64, budget/10)
+	watchers := max(16, budget-2*api)
+	return fileLimits{connections: watchers + api, watchers: watchers}
 }
 
 // Server is a running registry.
@@ -204,6 +256,7 @@ type Server struct {
 	bg    context.CancelFunc
 	bgEnd chan struct{}
 
+	conns      atomic.Pointer[limit.Listener] // of the running Serve
 	clients    limit.Clients
 	realm      string          // the WWW-Authenticate value of a 401
 	tokenReqs  *limit.Throttle // GET /v1/token, per client
@@ -221,6 +274,8 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if len(cfg.OnlineKeys.Snapshot.Signers) == 0 || len(cfg.OnlineKeys.Timestamp.Signers) == 0 {
 		return nil, errors.New("registry: snapshot and timestamp signers are required")
 	}
+	cfg.Logger.Debug("limits", "max_connections", cfg.MaxConnections, "max_connections_per_client", cfg.MaxConnectionsPerClient,
+		"max_watchers", cfg.MaxWatchers, "max_watchers_per_client", cfg.MaxWatchersPerClient)
 	s := &Server{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry(),
 		clients:    limit.Clients{Trusted: cfg.TrustedProxies},
 		realm:      fmt.Sprintf(`Bearer realm=%q,service="websonic-registry"`, cfg.PublicURL+"/v1/token"),
@@ -240,8 +295,18 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, fmt.Errorf("registry: %w", err)
 	}
 	s.pubs = publishers.New(s.db.Pool)
-	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	s.hub = watch.New(watch.Config{Logger: s.log.Named("watch"), Registerer: s.reg})
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "websonic_registry_connections", Help: "Open TCP connections."},
+			func() float64 { return float64(s.Connections()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "websonic_registry_connections_refused_total", Help: "Connections closed at once, over their client's cap."},
+			func() float64 {
+				if l := s.conns.Load(); l != nil {
+					return float64(l.Refused())
+				}
+				return 0
+			}))
+	s.hub = watch.New(watch.Config{Logger: s.log.Named("watch"), Registerer: s.reg,
+		MaxClients: cfg.MaxWatchers, MaxPerClient: cfg.MaxWatchersPerClient, ClientKey: s.clients.Key})
 	if s.tuf, err = tufstore.Open(ctx, tufstore.Config{
 		Pool: s.db.Pool, Keys: cfg.OnlineKeys,
 		Repo:    tufrepo.Config{Expiries: cfg.Expiries, Now: cfg.Now},
@@ -387,8 +452,11 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	return s.Serve(ctx, ln)
 }
 
-// Serve serves on ln until ctx ends, then shuts down gracefully.
+// Serve serves on ln until ctx ends, then shuts down gracefully. It caps
+// the connections it accepts (Config.MaxConnections and
+// MaxConnectionsPerClient).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	ln = s.limitListener(ln)
 	srv := &http.Server{
 		Handler:           s.h,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -407,6 +475,21 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	return srv.Shutdown(sctx)
+}
+
+// limitListener caps ln's connections (see limit.Listener).
+func (s *Server) limitListener(ln net.Listener) net.Listener {
+	l := limit.NewListener(ln, s.cfg.MaxConnections, s.cfg.MaxConnectionsPerClient, s.clients)
+	s.conns.Store(l)
+	return l
+}
+
+// Connections is the number of connections the running Serve holds.
+func (s *Server) Connections() int {
+	if l := s.conns.Load(); l != nil {
+		return l.Open()
+	}
+	return 0
 }
 
 // Close stops the background work and the database.
