@@ -6,7 +6,8 @@
 //
 // # Endpoints
 //
-//	/v2/...                          OCI Distribution API v1.1 (package distribution)
+//	/v2/...                          OCI Distribution API v1.1 (package distribution):
+//	                                 pull, push, discovery, content management
 //	GET  /v1/tuf/<file>              root.json, <N>.root.json, timestamp.json, snapshot.json,
 //	                                 targets.json; ETag + If-None-Match → 304
 //	GET  /v1/tuf/targets/modules/<name>/<version>
@@ -16,7 +17,32 @@
 //	                                 rotation (admin token)
 //	GET  /v1/tuf/online-keys         the registry's snapshot and timestamp public keys (PEM)
 //	GET  /v1/watch                   Server-Sent Events: each new timestamp version
+//	GET  /v1/token                   Docker/OCI login: Basic (any user, a token) → the token
 //	GET  /healthz, /readyz, /metrics
+//
+// # Staying up
+//
+// The registry serves thousands of runtimes, and anyone may connect:
+//
+//   - Connections are capped in all and per client (Config.MaxConnections,
+//     MaxConnectionsPerClient), watch streams in all and per client, below
+//     the connections (MaxWatchers, MaxWatchersPerClient: 503 and 429 with
+//     Retry-After), so that health, TUF metadata and pulls keep answering
+//     with the watchers full. The defaults are sized from the open-file
+//     limit, whose soft value Open raises to the hard one (limitsFor).
+//   - No request holds a database connection while its body arrives; every
+//     body has a read deadline and a minimum rate (BodyIdleTimeout,
+//     MinBodyRate: 408), a declared length over the endpoint's limit is
+//     refused at once (413), and a request refused before its body was
+//     read closes its connection rather than wait for the body.
+//   - Failed authentications and /v1/token are throttled per client (429
+//     with Retry-After); the 401 challenge's realm is Config.PublicURL.
+//   - Upload sessions are capped per token and expire, publishers have a
+//     storage quota, content can be deleted (never what a signed release
+//     names) and unreferenced blobs are collected (Config.CollectEvery).
+//
+// Clients are told apart by address (IPv6 by /64), behind
+// Config.TrustedProxies by the X-Forwarded-For they append.
 //
 // # Trust
 //
