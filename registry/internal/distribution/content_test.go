@@ -430,3 +430,34 @@ func TestCollectRacingPushes(t *testing.T) {
 		}
 	}
 }
+
+// TestMigrateIndexesOlderManifests: manifests stored before references
+// were recorded (migration 003) get them at the next Migrate, so that
+// deletion and collection see what they use.
+func TestMigrateIndexesOlderManifests(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	repo := e.repo(t, "older")
+	layer := []byte("used by an older manifest")
+	desc := content.NewDescriptorFromBytes("application/octet-stream", layer)
+	if err := repo.Push(ctx, desc, bytes.NewReader(layer)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := oras.PackManifest(ctx, repo, oras.PackManifestVersion1_1, "application/vnd.test",
+		oras.PackManifestOptions{Layers: []ocispec.Descriptor{desc}}); err != nil {
+		t.Fatal(err)
+	}
+	// As before migration 003.
+	if _, err := e.pool.Exec(ctx, `DELETE FROM distribution.manifest_refs`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.pool.Exec(ctx, `UPDATE distribution.manifests SET refs_indexed = false`); err != nil {
+		t.Fatal(err)
+	}
+	if err := distribution.Migrate(ctx, e.pool); err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.Blobs().Delete(ctx, desc); err == nil {
+		t.Fatal("deleted a blob an older manifest references")
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
@@ -34,6 +35,7 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 type env struct {
 	srv       *httptest.Server
 	host      string
+	pool      *pgxpool.Pool
 	h         *distribution.Handler
 	blobs     *distribution.FS
 	blobDir   string
@@ -73,7 +75,7 @@ func newEnvOn(t *testing.T, cfg distribution.Config) *env {
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &env{srv: srv, host: strings.TrimPrefix(srv.URL, "http://"), h: h, blobs: blobs, blobDir: blobDir, uploadDir: uploadDir}
+	return &env{srv: srv, host: strings.TrimPrefix(srv.URL, "http://"), pool: cfg.Pool, h: h, blobs: blobs, blobDir: blobDir, uploadDir: uploadDir}
 }
 
 func (e *env) repo(t *testing.T, name string) *remote.Repository {
