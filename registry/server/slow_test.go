@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/websonic/websonic/internal/tufrepo"
 	"github.com/websonic/websonic/registry/server"
 )
 
@@ -129,5 +131,64 @@ func TestDeclaredBodyTooLarge(t *testing.T) {
 				t.Fatalf("%s, want 413", resp.Status)
 			}
 		})
+	}
+}
+
+// TestSlowUploadsLeavePullsAnswering: more slow chunk uploads than the
+// registry's database pool has connections (16), each in the middle of
+// its body, while anonymous pulls and TUF fetches answer. The bodies'
+// idle timeout is an hour here: no deadline frees what they hold.
+func TestSlowUploadsLeavePullsAnswering(t *testing.T) {
+	e := newEnvWith(t, func(c *server.Config) {
+		c.MaxUploadsPerToken = 100
+		c.BodyIdleTimeout = time.Hour
+	})
+	ctx := context.Background()
+	rel, err := e.publisher("blog").Publish(ctx, e.pkg("blog", "1.0.0"), tufrepo.ChannelStable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 16 + 4
+	auth := "Authorization: Bearer " + e.tokens["blog"]
+	reached := make(chan struct{}, n)
+	var locs []string
+	for range n {
+		_, h, body := send(t, http.DefaultClient, http.MethodPost, e.srv.URL+"/v2/modules/blog/blobs/uploads/", nil, "Authorization", "Bearer "+e.tokens["blog"])
+		if h.Get("Location") == "" {
+			t.Fatalf("start: %s", body)
+		}
+		locs = append(locs, h.Get("Location"))
+	}
+	for _, loc := range locs {
+		// Expect: 100-continue: the registry asks for the body when it
+		// reads it; then the body never comes.
+		conn := rawRequest(t, e, "PATCH "+loc+" HTTP/1.1\r\nHost: r\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n"+auth, "")
+		go func() {
+			line, err := bufio.NewReader(conn).ReadString('\n')
+			if err == nil && strings.HasPrefix(line, "HTTP/1.1 100") {
+				reached <- struct{}{}
+			}
+		}()
+	}
+	deadline := time.After(patience)
+	for got := 0; got < n; got++ {
+		select {
+		case <-reached:
+		case <-deadline:
+			t.Fatalf("only %d of %d slow uploads reached their body", got, n)
+		}
+	}
+	pctx, cancel := context.WithTimeout(ctx, patience)
+	defer cancel()
+	for _, path := range []string{"/v1/tuf/timestamp.json", "/v1/tuf/targets.json", "/v2/modules/blog/manifests/1.0.0", "/v2/modules/blog/manifests/" + rel.ManifestDigest} {
+		req, _ := http.NewRequestWithContext(pctx, http.MethodGet, e.srv.URL+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s with %d slow uploads: %v", path, n, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %s", path, resp.Status)
+		}
 	}
 }
