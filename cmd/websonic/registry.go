@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"time"
@@ -49,6 +50,10 @@ func registryServe(args []string, stdin io.Reader, _, stderr io.Writer) error {
 	keysDir := fs.String("keys-dir", env("WEBSONIC_ONLINE_KEY_DIR", ""), "folder of the online snapshot.key and timestamp.key, created on first start (default DATA-DIR/keys) (WEBSONIC_ONLINE_KEY_DIR)")
 	private := fs.Bool("private-pulls", env("WEBSONIC_PRIVATE_PULLS", "") == "true", "require a token to pull (WEBSONIC_PRIVATE_PULLS=true)")
 	tf := registerTLS(fs, "WEBSONIC_REGISTRY_", false)
+	publicURL := fs.String("public-url", env("WEBSONIC_REGISTRY_PUBLIC_URL", ""), "the registry's URL as clients reach it, e.g. https://registry.example: the realm of login challenges (default http://ADDR) (WEBSONIC_REGISTRY_PUBLIC_URL)")
+	quota := fs.String("publisher-quota", env("WEBSONIC_REGISTRY_PUBLISHER_QUOTA", "10GiB"), "bytes each publisher may store (blobs, manifests, uploads in progress), e.g. 500MiB, 10GiB; -1 for no limit (WEBSONIC_REGISTRY_PUBLISHER_QUOTA)")
+	noDelete := fs.Bool("disable-delete", env("WEBSONIC_REGISTRY_DISABLE_DELETE", "") == "true", "refuse DELETE of manifests, tags and blobs (WEBSONIC_REGISTRY_DISABLE_DELETE=true)")
+	proxies := fs.String("trusted-proxies", env("WEBSONIC_REGISTRY_TRUSTED_PROXIES", ""), "comma-separated addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For names the client, for per-client limits (WEBSONIC_REGISTRY_TRUSTED_PROXIES)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -61,6 +66,16 @@ func registryServe(args []string, stdin io.Reader, _, stderr io.Writer) error {
 	log, err := c.logger(stderr)
 	if err != nil {
 		return err
+	}
+	trusted, err := parsePrefixes(*proxies)
+	if err != nil {
+		return fmt.Errorf("registry serve: --trusted-proxies: %w", err)
+	}
+	quotaBytes := int64(-1) // no limit
+	if q := strings.TrimSpace(*quota); q != "-1" {
+		if quotaBytes, err = parseSize(q); err != nil || quotaBytes <= 0 {
+			return fmt.Errorf("registry serve: --publisher-quota: %q is not a size (e.g. 500MiB, 10GiB, or -1 for no limit)", q)
+		}
 	}
 	if *keysDir == "" {
 		*keysDir = filepath.Join(c.dataDir, "keys")
@@ -87,7 +102,8 @@ func registryServe(args []string, stdin io.Reader, _, stderr io.Writer) error {
 	defer stop()
 	srv, err := registry.Open(ctx, registry.Config{
 		Addr: *addr, DataDir: c.dataDir, DatabaseURL: c.databaseURL, OnlineKeys: online, PrivatePulls: *private, Logger: log,
-		TLS: tf.tls,
+		TLS:       tf.tls,
+		PublicURL: *publicURL, TrustedProxies: trusted, PublisherQuota: quotaBytes, DisableDelete: *noDelete,
 	})
 	if err != nil {
 		return err
@@ -137,4 +153,25 @@ func registryToken(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "token %d for %s (modules %s, admin %t): shown once, store it now\n", id, *publisher, strings.Join(mods, ","), *admin)
 	fmt.Fprintln(stdout, token)
 	return nil
+}
+
+// parsePrefixes parses a comma-separated list of addresses (a host prefix
+// each) and CIDR prefixes.
+func parsePrefixes(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(list, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		if a, err := netip.ParseAddr(f); err == nil {
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an address nor a CIDR prefix", f)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

@@ -2,6 +2,7 @@ package watch
 
 import (
 	"errors"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -30,6 +31,13 @@ type Config struct {
 	// MaxClients bounds the open streams; a request over it is answered
 	// 503 with Retry-After. 0 means DefaultMaxClients.
 	MaxClients int
+	// MaxPerClient bounds the open streams of one client, as ClientKey
+	// tells clients apart; a request over it is answered 429 with
+	// Retry-After. 0 means no bound per client.
+	MaxPerClient int
+	// ClientKey returns the client a request comes from (e.g. its address,
+	// or a network block); nil means the host of the request's RemoteAddr.
+	ClientKey func(*http.Request) string
 	// Initial is the timestamp version the hub starts with, typically the
 	// repository's current one; 0 means none yet (streams wait for the
 	// first Publish).
@@ -38,8 +46,9 @@ type Config struct {
 	// reading is dropped when its buffers are full and a write has not
 	// completed within it. 0 means DefaultWriteTimeout.
 	WriteTimeout time.Duration
-	// RetryAfter is sent with every 503 (hub full or closed), rounded up to
-	// whole seconds; 0 means DefaultRetryAfter.
+	// RetryAfter is sent with every 503 (hub full or closed) and 429
+	// (client full), rounded up to whole seconds; 0 means
+	// DefaultRetryAfter.
 	RetryAfter time.Duration
 	// Registerer, if not nil, receives the hub's metrics (websonic_watch_*).
 	Registerer prometheus.Registerer
@@ -57,6 +66,9 @@ type Hub struct {
 	mu      sync.Mutex // serialises Publish
 	cur     atomic.Pointer[state]
 	clients atomic.Int64
+
+	perMu     sync.Mutex
+	perClient map[string]int // open streams by client key, when MaxPerClient > 0
 
 	closeOnce sync.Once
 	done      chan struct{} // closed by Close
@@ -98,12 +110,16 @@ func New(cfg Config) *Hub {
 	if cfg.Initial < 0 {
 		cfg.Initial = 0
 	}
+	if cfg.ClientKey == nil {
+		cfg.ClientKey = remoteHost
+	}
 	h := &Hub{
 		cfg:        cfg,
 		log:        cfg.Logger.Named("watch"),
 		retryAfter: strconv.FormatInt(int64((cfg.RetryAfter+time.Second-1)/time.Second), 10),
 		ping:       []byte(": ping\n\n"),
 		done:       make(chan struct{}),
+		perClient:  map[string]int{},
 	}
 	st := &state{version: cfg.Initial, next: make(chan struct{})}
 	if st.version > 0 {
@@ -173,15 +189,24 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.unavailable(w, "closed")
 		return
 	}
+	key := h.cfg.ClientKey(r)
 	if r.Method == http.MethodHead {
-		if h.Clients() >= h.cfg.MaxClients {
+		switch {
+		case h.Clients() >= h.cfg.MaxClients:
 			h.unavailable(w, "full")
-			return
+		case h.cfg.MaxPerClient > 0 && h.clientStreams(key) >= h.cfg.MaxPerClient:
+			h.tooMany(w)
+		default:
+			setStreamHeaders(w.Header())
+			w.WriteHeader(http.StatusOK)
 		}
-		setStreamHeaders(w.Header())
-		w.WriteHeader(http.StatusOK)
 		return
 	}
+	if !h.enter(key) {
+		h.tooMany(w)
+		return
+	}
+	defer h.leave(key)
 	if n := h.clients.Add(1); n > int64(h.cfg.MaxClients) {
 		h.clients.Add(-1)
 		h.unavailable(w, "full")
@@ -207,6 +232,56 @@ func setStreamHeaders(hdr http.Header) {
 	hdr.Set("Content-Type", "text/event-stream")
 	hdr.Set("Cache-Control", "no-store")
 	hdr.Set("X-Accel-Buffering", "no")
+}
+
+// remoteHost is the default ClientKey: the host of RemoteAddr.
+func remoteHost(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// enter counts a stream of client key, unless it has MaxPerClient already.
+func (h *Hub) enter(key string) bool {
+	if h.cfg.MaxPerClient <= 0 {
+		return true
+	}
+	h.perMu.Lock()
+	defer h.perMu.Unlock()
+	if h.perClient[key] >= h.cfg.MaxPerClient {
+		return false
+	}
+	h.perClient[key]++
+	return true
+}
+
+// leave uncounts a stream of client key.
+func (h *Hub) leave(key string) {
+	if h.cfg.MaxPerClient <= 0 {
+		return
+	}
+	h.perMu.Lock()
+	defer h.perMu.Unlock()
+	if h.perClient[key]--; h.perClient[key] <= 0 {
+		delete(h.perClient, key)
+	}
+}
+
+func (h *Hub) clientStreams(key string) int {
+	h.perMu.Lock()
+	defer h.perMu.Unlock()
+	return h.perClient[key]
+}
+
+// tooMany answers a client over MaxPerClient: 429 with Retry-After.
+func (h *Hub) tooMany(w http.ResponseWriter) {
+	if h.metrics != nil {
+		h.metrics.rejected.WithLabelValues("client").Inc()
+	}
+	w.Header().Set("Retry-After", h.retryAfter)
+	http.Error(w, "watch: too many streams from this client", http.StatusTooManyRequests)
 }
 
 // unavailable answers 503 with Retry-After; reason is "full" or "closed".
@@ -290,7 +365,7 @@ func newMetrics(reg prometheus.Registerer, h *Hub) *metrics {
 			Name: "websonic_watch_connections_total", Help: "Watch streams opened.",
 		}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "websonic_watch_rejected_total", Help: "Watch requests answered 503, by reason (full, closed).",
+			Name: "websonic_watch_rejected_total", Help: "Watch requests refused, by reason (full, closed: 503; client: 429).",
 		}, []string{"reason"}),
 		writeErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "websonic_watch_write_errors_total", Help: "Watch streams ended by a failed or timed-out write.",

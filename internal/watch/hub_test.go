@@ -128,6 +128,41 @@ func TestHubFull(t *testing.T) {
 	}
 }
 
+// TestHubPerClient: each client (Config.ClientKey) holds at most
+// MaxPerClient streams; over it, 429 with Retry-After, and other clients
+// are unaffected; a stream that ends frees its client's place.
+func TestHubPerClient(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	hub, srv := newHub(t, watch.Config{Initial: 1, MaxPerClient: 2, RetryAfter: 2500 * time.Millisecond, Registerer: reg,
+		ClientKey: func(r *http.Request) string { return r.Header.Get("X-Client") }})
+	a := open(t, srv.Client(), srv.URL, "X-Client: a")
+	open(t, srv.Client(), srv.URL, "X-Client: a")
+	waitFor(t, "two clients", func() bool { return hub.Clients() == 2 })
+	for _, method := range []string{http.MethodGet, http.MethodHead} {
+		req, _ := http.NewRequest(method, srv.URL, nil)
+		req.Header.Set("X-Client", "a")
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "3" {
+			t.Fatalf("%s over MaxPerClient: %d, Retry-After %q; want 429, 3", method, resp.StatusCode, resp.Header.Get("Retry-After"))
+		}
+	}
+	if got := open(t, srv.Client(), srv.URL, "X-Client: b").event(t); got != ev("1") {
+		t.Fatalf("another client: %q", got)
+	}
+	a.resp.Body.Close()
+	waitFor(t, "a stream of a to end", func() bool { return hub.Clients() == 2 })
+	if got := open(t, srv.Client(), srv.URL, "X-Client: a").event(t); got != ev("1") {
+		t.Fatalf("a, after one of its streams ended: %q", got)
+	}
+	if got := metric(t, reg, "websonic_watch_rejected_total"); got != 2 {
+		t.Fatalf("rejected %v, want 2", got)
+	}
+}
+
 func TestHubClose(t *testing.T) {
 	hub, srv := newHub(t, watch.Config{Initial: 1})
 	var streams []*stream

@@ -41,6 +41,11 @@ const (
 	opFetch = "fetch"
 	// opLatencies returns (and forgets) the latencies kept under Key.
 	opLatencies = "latencies"
+	// opWatch opens Conns watch streams (GET Path, Server-Sent Events) to
+	// Addr and returns once every one has received a version.
+	opWatch = "watch"
+	// opAwait returns once every watch stream has received Version.
+	opAwait = "await"
 )
 
 // command is one request to the client process.
@@ -57,6 +62,7 @@ type command struct {
 	Chunk   int64         `json:",omitempty"`
 	Workers int           `json:",omitempty"`
 	For     time.Duration `json:",omitempty"`
+	Version int64         `json:",omitempty"`
 	// Key, if not "", keeps the latencies of opChecks and opFetch in the
 	// client for opLatencies, so that results stay small while the
 	// servers' CPU time is measured.
@@ -103,9 +109,10 @@ func runClient(in io.Reader, out io.Writer) int {
 // clientState holds the client's connections between commands. It serves
 // one command at a time.
 type clientState struct {
-	targets map[string][]*checkConn
-	http    *http.Client
-	lats    map[string][]time.Duration
+	watchers *watchers
+	targets  map[string][]*checkConn
+	http     *http.Client
+	lats     map[string][]time.Duration
 }
 
 func newClientState() *clientState {
@@ -120,6 +127,11 @@ func newClientState() *clientState {
 }
 
 func (c *clientState) close() {
+	if c.watchers != nil {
+		for _, conn := range c.watchers.conns {
+			conn.Close()
+		}
+	}
 	for _, conns := range c.targets {
 		for _, cc := range conns {
 			cc.conn.Close()
@@ -155,6 +167,21 @@ func (c *clientState) do(cmd command) (res result, err error) {
 		return runChecks(conns, cmd.For)
 	case opFetch:
 		return c.fetch(cmd)
+	case opWatch:
+		if c.watchers != nil {
+			return result{}, errors.New("watch streams are open already")
+		}
+		w, err := openWatchers(cmd)
+		if err != nil {
+			return result{}, err
+		}
+		c.watchers = w
+		return result{N: cmd.Conns}, nil
+	case opAwait:
+		if c.watchers == nil {
+			return result{}, errors.New("no watch streams")
+		}
+		return result{N: len(c.watchers.conns)}, c.watchers.await(cmd.Version, cmd.For+patience)
 	case opLatencies:
 		l := c.lats[cmd.Key]
 		delete(c.lats, cmd.Key)
@@ -185,7 +212,7 @@ func dialAll(cmd command) ([]*checkConn, error) {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			conn, err := net.Dial("tcp", cmd.Addr)
+			conn, err := dialFrom(i, cmd.Addr)
 			if err != nil {
 				mu.Lock()
 				first = cmp.Or(first, err)
@@ -392,5 +419,141 @@ func drain(r io.Reader, buf []byte) (int64, error) {
 		if err != nil {
 			return total, err
 		}
+	}
+}
+
+// perSource is how many connections the client opens from one loopback
+// source address: few enough for the registry's smallest per-client caps
+// (8 watch streams), as thousands of runtimes come from as many hosts.
+const perSource = 8
+
+// dialFrom opens connection i to addr from source address 127.1.x.y,
+// one address per perSource connections.
+func dialFrom(i int, addr string) (net.Conn, error) {
+	k := i / perSource
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 1, byte(k/250), byte(k%250+1))}}
+	return d.Dial("tcp", addr)
+}
+
+// watchers are the client's watch streams (opWatch): raw HTTP/1.1
+// connections read with small buffers, one goroutine each.
+type watchers struct {
+	conns []net.Conn
+
+	mu     sync.Mutex
+	counts map[int64]int // streams that received each version
+	got    map[int64]chan struct{}
+	failed chan error
+}
+
+// openWatchers opens cmd.Conns streams, 64 handshakes at a time, and
+// returns once each has received its first version.
+func openWatchers(cmd command) (*watchers, error) {
+	w := &watchers{conns: make([]net.Conn, cmd.Conns), counts: map[int64]int{}, got: map[int64]chan struct{}{}, failed: make(chan error, 1)}
+	first := make(chan error, cmd.Conns)
+	handshakes := make(chan struct{}, 64)
+	for i := range w.conns {
+		handshakes <- struct{}{}
+		go func() {
+			started := false
+			err := w.stream(i, cmd, func() { <-handshakes }, func() {
+				if !started {
+					started = true
+					first <- nil
+				}
+			})
+			if !started {
+				first <- err
+				return
+			}
+			select {
+			case w.failed <- fmt.Errorf("watch stream %d: %w", i, err):
+			default:
+			}
+		}()
+	}
+	for range cmd.Conns {
+		if err := <-first; err != nil {
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+// stream runs watch stream i: it calls handshaken once the response
+// headers are in, and counts each event's version.
+func (w *watchers) stream(i int, cmd command, handshaken, received func()) error {
+	conn, err := dialFrom(i, cmd.Addr)
+	if err != nil {
+		handshaken()
+		return err
+	}
+	w.mu.Lock()
+	w.conns[i] = conn
+	w.mu.Unlock()
+	if _, err := io.WriteString(conn, "GET "+cmd.Path+" HTTP/1.1\r\nHost: registry\r\nAccept: text/event-stream\r\n\r\n"); err != nil {
+		handshaken()
+		return err
+	}
+	resp, err := http.ReadResponse(bufio.NewReaderSize(conn, 512), nil)
+	handshaken()
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %s", resp.Status)
+	}
+	r := bufio.NewReaderSize(resp.Body, 128)
+	var id int64
+	for {
+		line, err := r.ReadSlice('\n')
+		if err != nil {
+			return fmt.Errorf("reading the stream: %w", err)
+		}
+		switch {
+		case bytes.HasPrefix(line, []byte("id: ")):
+			if id, err = strconv.ParseInt(string(bytes.TrimSpace(line[4:])), 10, 64); err != nil {
+				return fmt.Errorf("bad id line %q", line)
+			}
+		case len(line) == 1 && id > 0: // the blank line ending the event
+			w.count(id, len(w.conns))
+			received()
+			id = 0
+		}
+	}
+}
+
+// count records that one more stream received version v.
+func (w *watchers) count(v int64, n int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.counts[v]++
+	if w.counts[v] == n {
+		if ch, ok := w.got[v]; ok {
+			close(ch)
+		} else {
+			ch := make(chan struct{})
+			close(ch)
+			w.got[v] = ch
+		}
+	}
+}
+
+// await returns once every stream has received v.
+func (w *watchers) await(v int64, patience time.Duration) error {
+	w.mu.Lock()
+	ch, ok := w.got[v]
+	if !ok {
+		ch = make(chan struct{})
+		w.got[v] = ch
+	}
+	w.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case err := <-w.failed:
+		return err
+	case <-time.After(patience):
+		return fmt.Errorf("not every stream received version %d within %v", v, patience)
 	}
 }

@@ -21,6 +21,8 @@
 //	                       net/http serving that file
 //	BenchmarkBlobRange     Range GETs of 64 KiB and 1 MiB at random offsets
 //	                       of a 64 MiB blob, 8 at once, against the same
+//	BenchmarkWatchers      REGBENCH_WATCHERS (10,000) watch streams held on
+//	                       the registry; a signed publish to the last notice
 //
 // # Setup
 //
@@ -110,6 +112,27 @@
 //	req/s, bare-req/s             (ranges) requests per second
 //	srv-cpu-us/MB, bare-…         server process CPU time per MB served
 //	client-cpu-us/MB              client process CPU time per MB read
+//
+// # BenchmarkWatchers
+//
+// The registry with its production defaults (the caps sized from the
+// open-file limit) serves on a loopback listener; the client process opens
+// REGBENCH_WATCHERS raw HTTP/1.1 watch streams (GET /v1/watch, 64
+// handshakes at a time, small read buffers) and reports when each has
+// its first version. Then, REGBENCH_PUBLISHES (10) times, the registry
+// signs a new timestamp through tufstore.Store.Update — the transaction,
+// NOTIFY and hub wake-up every publish goes through — and the benchmark
+// waits until the client reports that every stream received it.
+//
+//	ms/last-notice-p50, -max   start of the change to the last stream's notice
+//	MiB-rss-base, MiB-rss      the registry process before the streams, with them
+//	KiB-rss/conn               (MiB-rss − MiB-rss-base) per stream
+//	MiB-go-heap, MiB-go-stacks the Go runtime's share of MiB-rss
+//	s/connect-all              opening every stream
+//
+// Every client connection (update checks and watch streams) comes from
+// its own loopback source address, 8 per address (127.1.x.y): thousands of
+// runtimes come from as many hosts, and the registry caps each client.
 //
 // PostgreSQL runs in its own processes: the registry's per-request
 // metadata query shows in its throughput and latency, and in srv-cpu only

@@ -16,6 +16,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/websonic/websonic/internal/pgtest"
+	"github.com/websonic/websonic/internal/publish"
 	"github.com/websonic/websonic/internal/signing/signingtest"
 	"github.com/websonic/websonic/internal/tufrepo"
 	"github.com/websonic/websonic/registry/server"
@@ -102,6 +103,19 @@ func openRegistry(b *testing.B) *registry {
 	r.addr = ln.Addr().String()
 	r.url = "http://" + r.addr
 	return r
+}
+
+// initTUF signs the registry's first root, as `websonic keys init` does,
+// so that it serves TUF metadata and watch streams get a version.
+func (r *registry) initTUF(b *testing.B) {
+	b.Helper()
+	admin := &publish.Publisher{
+		Registry: r.url, Keys: r.offline, CacheDir: b.TempDir(),
+		Token: r.token(b, server.TokenSpec{Publisher: "websonic", Modules: []string{"*"}, Admin: true}),
+	}
+	if _, err := admin.Init(context.Background()); err != nil {
+		b.Fatal(err)
+	}
 }
 
 // token creates a publisher token.

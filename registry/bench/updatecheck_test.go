@@ -1,16 +1,12 @@
 package bench
 
 import (
-	"context"
 	"maps"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/websonic/websonic/internal/publish"
-	"github.com/websonic/websonic/registry/server"
 )
 
 // timestampPath is what every runtime polls.
@@ -41,19 +37,12 @@ func bareHandler(etag string, body []byte) http.Handler {
 // client process, against the registry and against bareHandler, in
 // alternating rounds. See the package documentation for the figures.
 func BenchmarkUpdateChecks(b *testing.B) {
-	ctx := context.Background()
 	clients := envInt(envClients, 1000)
 	rounds := envInt(envRounds, 5)
 	round := envDuration(envRound, time.Second)
 
 	reg := openRegistry(b)
-	admin := &publish.Publisher{
-		Registry: reg.url, Keys: reg.offline, CacheDir: b.TempDir(),
-		Token: reg.token(b, server.TokenSpec{Publisher: "websonic", Modules: []string{"*"}, Admin: true}),
-	}
-	if _, err := admin.Init(ctx); err != nil {
-		b.Fatal(err)
-	}
+	reg.initTUF(b)
 	f, ok := reg.srv.TUF().File("timestamp.json")
 	if !ok {
 		b.Fatal("no timestamp.json after Init")

@@ -6,7 +6,8 @@
 //
 // # Endpoints
 //
-//	/v2/...                          OCI Distribution API v1.1 (package distribution)
+//	/v2/...                          OCI Distribution API v1.1 (package distribution):
+//	                                 pull, push, discovery, content management
 //	GET  /v1/tuf/<file>              root.json, <N>.root.json, timestamp.json, snapshot.json,
 //	                                 targets.json; ETag + If-None-Match → 304
 //	GET  /v1/tuf/targets/modules/<name>/<version>
@@ -16,7 +17,32 @@
 //	                                 rotation (admin token)
 //	GET  /v1/tuf/online-keys         the registry's snapshot and timestamp public keys (PEM)
 //	GET  /v1/watch                   Server-Sent Events: each new timestamp version
+//	GET  /v1/token                   Docker/OCI login: Basic (any user, a token) → the token
 //	GET  /healthz, /readyz, /metrics
+//
+// # Staying up
+//
+// The registry serves thousands of runtimes, and anyone may connect:
+//
+//   - Connections are capped in all and per client (Config.MaxConnections,
+//     MaxConnectionsPerClient), watch streams in all and per client, below
+//     the connections (MaxWatchers, MaxWatchersPerClient: 503 and 429 with
+//     Retry-After), so that health, TUF metadata and pulls keep answering
+//     with the watchers full. The defaults are sized from the open-file
+//     limit, whose soft value Open raises to the hard one (limitsFor).
+//   - No request holds a database connection while its body arrives; every
+//     body has a read deadline and a minimum rate (BodyIdleTimeout,
+//     MinBodyRate: 408), a declared length over the endpoint's limit is
+//     refused at once (413), and a request refused before its body was
+//     read closes its connection rather than wait for the body.
+//   - Failed authentications and /v1/token are throttled per client (429
+//     with Retry-After); the 401 challenge's realm is Config.PublicURL.
+//   - Upload sessions are capped per token and expire, publishers have a
+//     storage quota, content can be deleted (never what a signed release
+//     names) and unreferenced blobs are collected (Config.CollectEvery).
+//
+// Clients are told apart by address (IPv6 by /64), behind
+// Config.TrustedProxies by the X-Forwarded-For they append.
 //
 // # Trust
 //
@@ -41,15 +67,20 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/hashicorp/go-hclog"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/opencontainers/go-digest"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -61,6 +92,7 @@ import (
 	"github.com/websonic/websonic/internal/tufrepo"
 	"github.com/websonic/websonic/internal/watch"
 	"github.com/websonic/websonic/registry/internal/distribution"
+	"github.com/websonic/websonic/registry/internal/limit"
 	"github.com/websonic/websonic/registry/internal/publishers"
 	"github.com/websonic/websonic/registry/internal/tufstore"
 	"github.com/websonic/websonic/sdk/manifest"
@@ -86,6 +118,64 @@ type Config struct {
 	// RenewEvery is how often expiring snapshot and timestamp metadata is
 	// checked and re-signed (1 minute).
 	RenewEvery time.Duration
+	// PublicURL is the registry's address as clients reach it, e.g.
+	// "https://registry.example": the realm of every WWW-Authenticate
+	// challenge is its /v1/token, never the request's Host header
+	// ("http://" + Addr, with "localhost" for an unspecified host).
+	PublicURL string
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed when
+	// telling clients apart for the per-client limits (none: the client is
+	// the connection's peer).
+	TrustedProxies []netip.Prefix
+	// TokenRequests throttles GET /v1/token per client (one a second,
+	// bursts of 10); over it, 429 with Retry-After.
+	TokenRequests limit.Rate
+	// FailedAuths throttles failed authentications per client on every
+	// endpoint that takes a token (one every 10 s, bursts of 10); over it,
+	// every authenticated request of that client is answered 429 with
+	// Retry-After, without looking the token up.
+	FailedAuths limit.Rate
+	// PublisherQuota is how many bytes a publisher may store: the blobs its
+	// tokens pushed (per repository), its manifests and its uploads in
+	// progress (10 GiB; negative: no limit). Over it, pushes are refused
+	// with DENIED until it deletes unused content.
+	PublisherQuota int64
+	// MaxUploadsPerToken bounds a token's open upload sessions (32); over
+	// it, starting one is answered 429 with Retry-After.
+	MaxUploadsPerToken int
+	// UploadTTL is how long an upload session may stay idle before it is
+	// ended and its bytes deleted (24 h).
+	UploadTTL time.Duration
+	// CollectEvery is how often expired uploads and garbage are collected
+	// (1 hour); CollectGrace how long a blob nothing references is kept
+	// (24 h: a push uploads blobs before the manifest that names them).
+	// See distribution.Handler.Collect.
+	CollectEvery, CollectGrace time.Duration
+	// DisableDelete refuses DELETE of manifests, tags and blobs (405
+	// UNSUPPORTED); by default a token scoped to a module may delete its
+	// repository's content, except what a signed release names.
+	DisableDelete bool
+	// MaxConnections bounds the TCP connections the registry holds at once;
+	// more wait in the kernel's backlog until one closes. MaxWatchers
+	// bounds the watch streams, below it, so that the rest always serves
+	// the API (health, TUF metadata, pulls): over it, 503 with
+	// Retry-After. Both are sized from the open-file limit (RLIMIT_NOFILE,
+	// whose soft limit Open raises to the hard one): see limitsFor.
+	MaxConnections, MaxWatchers int
+	// MaxConnectionsPerClient and MaxWatchersPerClient bound one client
+	// (an IPv4 address, an IPv6 /64; behind TrustedProxies, the forwarded
+	// client for watchers): a connection over it is closed at once, a
+	// watch over it answered 429 with Retry-After. Defaults: 1/32 of
+	// MaxConnections and 1/64 of MaxWatchers (at least 32 and 8).
+	MaxConnectionsPerClient, MaxWatchersPerClient int
+	// BodyIdleTimeout is the longest a request body may pause, and the
+	// grace before MinBodyRate applies (30 s); a body past either is cut
+	// off with 408. No request holds a database connection while its body
+	// arrives.
+	BodyIdleTimeout time.Duration
+	// MinBodyRate is the average rate, in bytes per second, below which a
+	// request body is cut off once BodyIdleTimeout has passed (32 KiB/s).
+	MinBodyRate int64
 	// Now is the clock (time.Now); tests move it.
 	Now    func() time.Time
 	Logger hclog.Logger
@@ -94,6 +184,98 @@ type Config struct {
 	// development certificate, and an HTTP redirect listener (package
 	// tlsserve); its Dir defaults to DataDir/tls. Zero serves plain HTTP.
 	TLS tlsserve.Config
+}
+
+// defaults fills the zero fields of c and checks the others.
+func (c *Config) defaults() error {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:8090"
+	}
+	if c.DataDir == "" {
+		c.DataDir = "registry-data"
+	}
+	if c.Logger == nil {
+		c.Logger = hclog.NewNullLogger()
+	}
+	if c.RenewEvery <= 0 {
+		c.RenewEvery = time.Minute
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.PublicURL == "" {
+		host, port, err := net.SplitHostPort(c.Addr)
+		if err != nil {
+			return fmt.Errorf("registry: Addr %q: %w", c.Addr, err)
+		}
+		if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
+			host = "localhost"
+		}
+		scheme := "http"
+		if c.TLS.Enabled() {
+			scheme = "https"
+		}
+		c.PublicURL = scheme + "://" + net.JoinHostPort(host, port)
+	}
+	u, err := url.Parse(c.PublicURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("registry: PublicURL %q: want an http(s) URL with a host and no query, e.g. https://registry.example", c.PublicURL)
+	}
+	c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
+	if c.CollectEvery <= 0 {
+		c.CollectEvery = time.Hour
+	}
+	fl := limitsFor(fileLimit())
+	if c.MaxConnections <= 0 {
+		c.MaxConnections = fl.connections
+	}
+	if c.MaxWatchers <= 0 {
+		c.MaxWatchers = min(fl.watchers, c.MaxConnections-c.MaxConnections/8)
+	}
+	if c.MaxWatchers >= c.MaxConnections {
+		return fmt.Errorf("registry: MaxWatchers (%d) must stay below MaxConnections (%d): the rest serves the API", c.MaxWatchers, c.MaxConnections)
+	}
+	if c.MaxConnectionsPerClient <= 0 {
+		c.MaxConnectionsPerClient = max(32, c.MaxConnections/32)
+	}
+	if c.MaxWatchersPerClient <= 0 {
+		c.MaxWatchersPerClient = max(8, c.MaxWatchers/64)
+	}
+	if c.BodyIdleTimeout <= 0 {
+		c.BodyIdleTimeout = 30 * time.Second
+	}
+	if c.MinBodyRate <= 0 {
+		c.MinBodyRate = 32 << 10
+	}
+	if c.TokenRequests == (limit.Rate{}) {
+		c.TokenRequests = limit.Rate{Every: time.Second, Burst: 10}
+	}
+	if c.FailedAuths == (limit.Rate{}) {
+		c.FailedAuths = limit.Rate{Every: 10 * time.Second, Burst: 10}
+	}
+	return nil
+}
+
+// fileLimits are the default caps for a limit on open files.
+type fileLimits struct {
+	connections, watchers int
+}
+
+// limitsFor sizes the caps so that the registry cannot run out of file
+// descriptors: of nofile, 256 stay for the process itself (the database
+// pool, logs, what the runtime opens); an API connection may hold two
+// (its socket and a blob it serves or receives), a watch stream one. A
+// tenth of what is left (at least 64) serves the API, the rest watchers.
+// An unknown limit (0) counts as 4096.
+func limitsFor(nofile uint64) fileLimits {
+	if nofile == 0 {
+		nofile = 4096
+	}
+	const reserve = 256
+	budget := int(min(max(nofile, 2*reserve), 1<<24)) - reserve
+	api := max(64, budget/10)
+	watchers := max(16, budget-2*api)
+	return fileLimits{connections: watchers + api, watchers: watchers}
 }
 
 // Server is a running registry.
@@ -109,24 +291,18 @@ type Server struct {
 	h     http.Handler
 	bg    context.CancelFunc
 	bgEnd chan struct{}
+
+	conns      atomic.Pointer[limit.Listener] // of the running Serve
+	clients    limit.Clients
+	realm      string          // the WWW-Authenticate value of a 401
+	tokenReqs  *limit.Throttle // GET /v1/token, per client
+	failedAuth *limit.Throttle // failed authentications, per client
 }
 
 // Open starts the database and everything but the listener.
 func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
-	if cfg.Addr == "" {
-		cfg.Addr = "127.0.0.1:8090"
-	}
-	if cfg.DataDir == "" {
-		cfg.DataDir = "registry-data"
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = hclog.NewNullLogger()
-	}
-	if cfg.RenewEvery <= 0 {
-		cfg.RenewEvery = time.Minute
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	if err := cfg.defaults(); err != nil {
+		return nil, err
 	}
 	if len(cfg.OnlineKeys.Root.Signers)+len(cfg.OnlineKeys.Targets.Signers) > 0 {
 		return nil, errors.New("registry: the root and targets keys stay with the publisher: give the registry only its snapshot and timestamp keys")
@@ -134,7 +310,14 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if len(cfg.OnlineKeys.Snapshot.Signers) == 0 || len(cfg.OnlineKeys.Timestamp.Signers) == 0 {
 		return nil, errors.New("registry: snapshot and timestamp signers are required")
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry()}
+	cfg.Logger.Debug("limits", "max_connections", cfg.MaxConnections, "max_connections_per_client", cfg.MaxConnectionsPerClient,
+		"max_watchers", cfg.MaxWatchers, "max_watchers_per_client", cfg.MaxWatchersPerClient)
+	s := &Server{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry(),
+		clients:    limit.Clients{Trusted: cfg.TrustedProxies},
+		realm:      fmt.Sprintf(`Bearer realm=%q,service="websonic-registry"`, cfg.PublicURL+"/v1/token"),
+		tokenReqs:  limit.NewThrottle("token requests", cfg.TokenRequests, cfg.Now),
+		failedAuth: limit.NewThrottle("failed authentications", cfg.FailedAuths, cfg.Now),
+	}
 	defer func() {
 		if err != nil {
 			s.Close(context.Background())
@@ -148,8 +331,18 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, fmt.Errorf("registry: %w", err)
 	}
 	s.pubs = publishers.New(s.db.Pool)
-	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	s.hub = watch.New(watch.Config{Logger: s.log.Named("watch"), Registerer: s.reg})
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "websonic_registry_connections", Help: "Open TCP connections."},
+			func() float64 { return float64(s.Connections()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "websonic_registry_connections_refused_total", Help: "Connections closed at once, over their client's cap."},
+			func() float64 {
+				if l := s.conns.Load(); l != nil {
+					return float64(l.Refused())
+				}
+				return 0
+			}))
+	s.hub = watch.New(watch.Config{Logger: s.log.Named("watch"), Registerer: s.reg,
+		MaxClients: cfg.MaxWatchers, MaxPerClient: cfg.MaxWatchersPerClient, ClientKey: s.clients.Key})
 	if s.tuf, err = tufstore.Open(ctx, tufstore.Config{
 		Pool: s.db.Pool, Keys: cfg.OnlineKeys,
 		Repo:    tufrepo.Config{Expiries: cfg.Expiries, Now: cfg.Now},
@@ -162,8 +355,10 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	if s.dist, err = distribution.New(distribution.Config{
 		Pool: s.db.Pool, Blobs: blobs, UploadDir: filepath.Join(cfg.DataDir, "uploads"),
-		Logger: s.log, Authorize: s.authorizeOCI, Challenge: challenge,
-		ManifestPushed: s.manifestPushed,
+		Logger: s.log, Authorize: s.authorizeOCI, Challenge: s.challenge,
+		ManifestPushed: s.manifestPushed, ContentDeleted: s.contentDeleted, Pinned: s.pinned,
+		Quota: cfg.PublisherQuota, MaxUploads: cfg.MaxUploadsPerToken, UploadTTL: cfg.UploadTTL,
+		Grace: cfg.CollectGrace, DisableDelete: cfg.DisableDelete, Now: cfg.Now,
 	}); err != nil {
 		return nil, fmt.Errorf("registry: %w", err)
 	}
@@ -248,6 +443,8 @@ func (s *Server) background(ctx context.Context) {
 	go func() { defer close(listened); s.tuf.Listen(ctx, 30*time.Second) }()
 	t := time.NewTicker(s.cfg.RenewEvery)
 	defer t.Stop()
+	collect := time.NewTicker(s.cfg.CollectEvery)
+	defer collect.Stop()
 	for {
 		if err := s.tuf.Renew(ctx); err != nil && ctx.Err() == nil {
 			s.log.Error("renewing TUF metadata failed: runtimes will see it expire", "error", err)
@@ -256,6 +453,10 @@ func (s *Server) background(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-collect.C:
+			if _, err := s.dist.Collect(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("collecting expired uploads and garbage failed", "error", err)
+			}
 		}
 	}
 }
@@ -268,6 +469,12 @@ func (s *Server) Publishers() *publishers.Store { return s.pubs }
 
 // TUF is the served TUF repository.
 func (s *Server) TUF() *tufstore.Store { return s.tuf }
+
+// Collect ends expired upload sessions and collects unreferenced blobs
+// now (the registry also does it every Config.CollectEvery).
+func (s *Server) Collect(ctx context.Context) (distribution.Collected, error) {
+	return s.dist.Collect(ctx)
+}
 
 // Watchers is the number of open watch streams.
 func (s *Server) Watchers() int { return s.hub.Clients() }
@@ -282,10 +489,13 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	return s.Serve(ctx, ln)
 }
 
-// Serve serves on ln until ctx ends, then shuts down gracefully. With
+// Serve serves on ln until ctx ends, then shuts down gracefully. It caps
+// the connections it accepts (Config.MaxConnections and
+// MaxConnectionsPerClient), counting TCP peers before any TLS. With
 // cfg.TLS enabled it serves HTTPS on ln (a certificate that does not load
 // is an error) and every response carries HSTS.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	ln = s.limitListener(ln)
 	ln, scheme, err := tlsserve.Wrap(ctx, s.cfg.TLS, ln, s.cfg.DataDir, s.log)
 	if err != nil {
 		return fmt.Errorf("registry: %w", err)
@@ -322,6 +532,21 @@ func hsts(next http.Handler) http.Handler {
 	})
 }
 
+// limitListener caps ln's connections (see limit.Listener).
+func (s *Server) limitListener(ln net.Listener) net.Listener {
+	l := limit.NewListener(ln, s.cfg.MaxConnections, s.cfg.MaxConnectionsPerClient, s.clients)
+	s.conns.Store(l)
+	return l
+}
+
+// Connections is the number of connections the running Serve holds.
+func (s *Server) Connections() int {
+	if l := s.conns.Load(); l != nil {
+		return l.Open()
+	}
+	return 0
+}
+
 // Close stops the background work and the database.
 func (s *Server) Close(ctx context.Context) error {
 	if s.bg != nil {
@@ -339,6 +564,7 @@ func (s *Server) Close(ctx context.Context) error {
 
 func (s *Server) router() http.Handler {
 	r := chi.NewRouter()
+	r.Use(limit.Bodies{Idle: s.cfg.BodyIdleTimeout, MinRate: s.cfg.MinBodyRate}.Middleware)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	r.Get("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -449,72 +675,146 @@ type apiError struct {
 
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", challenge(r))
+		w.Header().Set("WWW-Authenticate", s.realm)
 	}
 	writeJSON(w, status, apiError{Error: msg})
 }
 
-// challenge is the bearer challenge of a 401: its realm is the token
-// endpoint, where OCI clients holding a username and password (the token)
-// exchange them; clients holding the token itself send it directly.
-func challenge(r *http.Request) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
+// failAuth answers a failed principal: 401, 429 with Retry-After when the
+// client is throttled, or 500.
+func (s *Server) failAuth(w http.ResponseWriter, r *http.Request, err error) {
+	var refused *limit.Refusal
+	switch {
+	case errors.As(err, &refused):
+		w.Header().Set("Retry-After", limit.RetryAfter(refused.After))
+		s.fail(w, r, http.StatusTooManyRequests, err.Error())
+	case errors.Is(err, publishers.ErrUnauthenticated):
+		s.fail(w, r, http.StatusUnauthorized, err.Error())
+	default:
+		s.log.Error("authentication failed", "error", err)
+		s.fail(w, r, http.StatusInternalServerError, "internal error")
 	}
-	return fmt.Sprintf(`Bearer realm=%q,service="websonic-registry"`, scheme+"://"+r.Host+"/v1/token")
 }
+
+// failBody answers a request body that could not be read: too large
+// (413), too slow (408) or broken.
+func (s *Server) failBody(w http.ResponseWriter, r *http.Request, err error) {
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		s.fail(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", tooLarge.Limit))
+	case errors.Is(err, limit.ErrSlowBody):
+		s.fail(w, r, http.StatusRequestTimeout, err.Error())
+	default:
+		s.fail(w, r, http.StatusBadRequest, "reading the body: "+err.Error())
+	}
+}
+
+// challenge is the bearer challenge of a 401: its realm is the token
+// endpoint at Config.PublicURL, where OCI clients holding a username and
+// password (the token) exchange them; clients holding the token itself
+// send it directly.
+func (s *Server) challenge(*http.Request) string { return s.realm }
 
 // token is the Docker/OCI token endpoint for clients that log in with a
 // username and password: the password is a publisher token, returned as
-// the bearer token once it authenticates.
+// the bearer token once it authenticates. Each client may call it
+// Config.TokenRequests times.
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	if err := s.tokenReqs.Take(s.clients.Key(r)); err != nil {
+		s.failAuth(w, r, err)
+		return
+	}
 	_, password, ok := r.BasicAuth()
 	if !ok {
 		s.fail(w, r, http.StatusUnauthorized, "log in with any user name and a publisher token as the password")
 		return
 	}
-	if _, err := s.pubs.Authenticate(r.Context(), password); err != nil {
-		s.fail(w, r, http.StatusUnauthorized, err.Error())
+	if _, err := s.authenticate(r, password); err != nil {
+		s.failAuth(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"token": password, "access_token": password})
 }
 
-// principal authenticates the request's bearer token.
+// principal authenticates the request's bearer token (see authenticate).
 func (s *Server) principal(r *http.Request) (*publishers.Principal, error) {
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
 		return nil, publishers.ErrUnauthenticated
 	}
-	return s.pubs.Authenticate(r.Context(), strings.TrimSpace(token))
+	return s.authenticate(r, strings.TrimSpace(token))
 }
 
-// authorizeOCI is the distribution API's authorizer: pushes need a token
-// scoped to the repository's module; pulls are anonymous unless
+// authenticate looks token up, unless the client has failed too often
+// (Config.FailedAuths): then it returns a *limit.Refusal. A failure
+// counts against the client.
+func (s *Server) authenticate(r *http.Request, token string) (*publishers.Principal, error) {
+	key := s.clients.Key(r)
+	if err := s.failedAuth.Check(key); err != nil {
+		return nil, err
+	}
+	p, err := s.pubs.Authenticate(r.Context(), token)
+	if errors.Is(err, publishers.ErrUnauthenticated) {
+		s.failedAuth.Take(key)
+	}
+	return p, err
+}
+
+// authorizeOCI is the distribution API's authorizer: pushes and deletions
+// need a token scoped to the repository's module, and are charged to its
+// publisher (Config.PublisherQuota); pulls are anonymous unless
 // PrivatePulls.
-func (s *Server) authorizeOCI(r *http.Request, repo string, push bool) error {
+func (s *Server) authorizeOCI(r *http.Request, repo string, push bool) (distribution.Client, error) {
 	if !push && !s.cfg.PrivatePulls {
-		return nil
+		return distribution.Client{}, nil
 	}
 	p, err := s.principal(r)
 	if err != nil {
-		if errors.Is(err, publishers.ErrUnauthenticated) {
-			return fmt.Errorf("%w: %w", distribution.ErrUnauthorized, err)
+		switch {
+		case errors.Is(err, publishers.ErrUnauthenticated):
+			return distribution.Client{}, fmt.Errorf("%w: %w", distribution.ErrUnauthorized, err)
+		case errors.Is(err, limit.ErrLimited):
+			return distribution.Client{}, fmt.Errorf("%w: %w", distribution.ErrTooManyRequests, err)
 		}
-		return err
+		return distribution.Client{}, err
 	}
+	c := distribution.Client{Account: p.Publisher, Session: strconv.FormatInt(p.TokenID, 10)}
 	if !push || repo == "" {
-		return nil
+		return c, nil
 	}
 	module, ok := moduleOfRepo(repo)
 	if !ok {
-		return fmt.Errorf("%w: push to modules/<name> or templates/<name>", distribution.ErrDenied)
+		return c, fmt.Errorf("%w: push to modules/<name> or templates/<name>", distribution.ErrDenied)
 	}
 	if !p.May(module) {
-		return fmt.Errorf("%w: token of %s may not publish %s", distribution.ErrDenied, p.Publisher, module)
+		return c, fmt.Errorf("%w: token of %s may not publish %s", distribution.ErrDenied, p.Publisher, module)
 	}
-	return nil
+	return c, nil
+}
+
+// pinned is the distribution API's Pinned hook: in modules/<name>, every
+// signed release's manifest, and its version tag, which PackTo pushed and
+// runtimes and publishers expect to name that manifest. Revoked releases
+// stay pinned: their targets entries stay too. The TUF repository stays
+// locked until tx ends, so a release accepted meanwhile cannot name what
+// tx deletes.
+func (s *Server) pinned(ctx context.Context, tx pgx.Tx, repo string) ([]distribution.Pin, error) {
+	module, ok := strings.CutPrefix(repo, "modules/")
+	if !ok {
+		return nil, nil
+	}
+	releases, err := s.tuf.LockedReleases(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	var pins []distribution.Pin
+	for _, rel := range releases {
+		if rel.Module == module {
+			pins = append(pins, distribution.Pin{Tag: rel.Version, Digest: digest.Digest(rel.ManifestDigest), Why: "signed release " + rel.String()})
+		}
+	}
+	return pins, nil
 }
 
 var repoRE = regexp.MustCompile(`^(modules|templates)/([a-z0-9][a-z0-9_-]{0,63})$`)
@@ -527,34 +827,42 @@ func moduleOfRepo(repo string) (string, bool) {
 	return m[2], true
 }
 
-func (s *Server) manifestPushed(r *http.Request, repo, digest, tag string) {
-	p, _ := s.principal(r)
-	e := publishers.Entry{Publisher: "anonymous", Action: "manifest.push", Subject: repo,
-		Details: map[string]any{"digest": digest, "tag": tag}, RemoteAddr: r.RemoteAddr}
-	if p != nil {
-		e.Publisher, e.TokenID = p.Publisher, p.TokenID
+// audit records an action of the distribution API.
+func (s *Server) audit(r *http.Request, c distribution.Client, action, repo string, details map[string]any) {
+	e := publishers.Entry{Publisher: c.Account, Action: action, Subject: repo, Details: details, RemoteAddr: r.RemoteAddr}
+	if e.Publisher == "" {
+		e.Publisher = "anonymous"
 	}
+	e.TokenID, _ = strconv.ParseInt(c.Session, 10, 64)
 	if err := s.pubs.Audit(r.Context(), e); err != nil {
 		s.log.Error("audit", "error", err)
 	}
+}
+
+func (s *Server) manifestPushed(r *http.Request, c distribution.Client, repo, digest, tag string) {
+	s.audit(r, c, "manifest.push", repo, map[string]any{"digest": digest, "tag": tag})
+}
+
+func (s *Server) contentDeleted(r *http.Request, c distribution.Client, repo, what, ref string) {
+	s.audit(r, c, what+".delete", repo, map[string]any{"ref": ref})
 }
 
 // putTargets accepts a publisher's signed targets: see the package doc.
 func (s *Server) putTargets(w http.ResponseWriter, r *http.Request) {
 	p, err := s.principal(r)
 	if err != nil {
-		s.fail(w, r, http.StatusUnauthorized, err.Error())
+		s.failAuth(w, r, err)
 		return
 	}
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, tufrepo.MaxMetadataSize))
+	raw, err := limit.ReadBody(w, r, tufrepo.MaxMetadataSize)
 	if err != nil {
-		s.fail(w, r, http.StatusRequestEntityTooLarge, "targets larger than the limit")
+		s.failBody(w, r, err)
 		return
 	}
 	var changes []tufrepo.Change
 	err = s.tuf.Update(r.Context(), func(ctx context.Context, tx pgx.Tx, repo *tufrepo.Repo) error {
 		var err error
-		changes, err = repo.AcceptTargets(raw, func(changes []tufrepo.Change) error { return s.checkChanges(ctx, p, changes) })
+		changes, err = repo.AcceptTargets(raw, func(changes []tufrepo.Change) error { return s.checkChanges(ctx, tx, p, changes) })
 		if err != nil {
 			return err
 		}
@@ -588,8 +896,9 @@ func (s *Server) putTargets(w http.ResponseWriter, r *http.Request) {
 var errScope = errors.New("registry: not allowed")
 
 // checkChanges refuses releases outside the token's scope and new
-// releases whose manifest the registry does not store as signed.
-func (s *Server) checkChanges(ctx context.Context, p *publishers.Principal, changes []tufrepo.Change) error {
+// releases whose manifest the registry does not store as signed. It reads
+// within tx, the change's transaction: no second connection.
+func (s *Server) checkChanges(ctx context.Context, tx pgx.Tx, p *publishers.Principal, changes []tufrepo.Change) error {
 	for _, c := range changes {
 		if !p.May(c.New.Module) {
 			return fmt.Errorf("%w: the token of %s may not publish or revoke %s", errScope, p.Publisher, c.New.Module)
@@ -597,14 +906,14 @@ func (s *Server) checkChanges(ctx context.Context, p *publishers.Principal, chan
 		if c.Old != nil {
 			continue
 		}
-		_, body, err := s.dist.Manifest(ctx, "modules/"+c.New.Module, c.New.ManifestDigest)
+		_, body, err := s.dist.ManifestTx(ctx, tx, "modules/"+c.New.Module, c.New.ManifestDigest)
 		if err != nil {
 			return fmt.Errorf("%w: release %s: push its artifact (%s) to modules/%s first: %w", tufrepo.ErrRejected, c.New, c.New.ManifestDigest, c.New.Module, err)
 		}
 		if int64(len(body)) != c.New.Length {
 			return fmt.Errorf("%w: release %s: signed length %d, stored manifest %d bytes", tufrepo.ErrRejected, c.New, c.New.Length, len(body))
 		}
-		if err := s.checkPackage(ctx, c.New, body); err != nil {
+		if err := s.checkPackage(ctx, tx, c.New, body); err != nil {
 			return fmt.Errorf("%w: release %s: %w", tufrepo.ErrRejected, c.New, err)
 		}
 	}
@@ -614,7 +923,7 @@ func (s *Server) checkChanges(ctx context.Context, p *publishers.Principal, chan
 // checkPackage reads the module manifest (module.json) of a stored
 // artifact and checks it is the release being signed: what runtimes will
 // verify, refused here already so that nothing uninstallable is listed.
-func (s *Server) checkPackage(ctx context.Context, rel *tufrepo.Release, imageManifest []byte) error {
+func (s *Server) checkPackage(ctx context.Context, tx pgx.Tx, rel *tufrepo.Release, imageManifest []byte) error {
 	var im struct {
 		Layers []struct {
 			MediaType string `json:"mediaType"`
@@ -628,7 +937,7 @@ func (s *Server) checkPackage(ctx context.Context, rel *tufrepo.Release, imageMa
 		if l.MediaType != ocipkg.MediaTypeManifest {
 			continue
 		}
-		raw, err := s.dist.Blob(ctx, "modules/"+rel.Module, l.Digest, manifest.MaxSize)
+		raw, err := s.dist.BlobTx(ctx, tx, "modules/"+rel.Module, l.Digest, manifest.MaxSize)
 		if err != nil {
 			return fmt.Errorf("module manifest: %w", err)
 		}
@@ -676,23 +985,28 @@ type RootUpdate struct {
 func (s *Server) putRoot(w http.ResponseWriter, r *http.Request) {
 	p, err := s.principal(r)
 	if err != nil {
-		s.fail(w, r, http.StatusUnauthorized, err.Error())
+		s.failAuth(w, r, err)
 		return
 	}
 	if !p.Admin {
 		s.fail(w, r, http.StatusForbidden, "changing the root needs an admin token")
 		return
 	}
+	raw, err := limit.ReadBody(w, r, 2*tufrepo.MaxMetadataSize)
+	if err != nil {
+		s.failBody(w, r, err)
+		return
+	}
 	var body RootUpdate
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 2*tufrepo.MaxMetadataSize))
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil || len(body.Root) == 0 || len(body.Targets) == 0 {
+	if err := dec.Decode(&body); err != nil || dec.More() || len(body.Root) == 0 || len(body.Targets) == 0 {
 		s.fail(w, r, http.StatusBadRequest, `want {"root": <signed root>, "targets": <signed targets>}`)
 		return
 	}
 	var version int64
 	err = s.tuf.Update(r.Context(), func(ctx context.Context, tx pgx.Tx, repo *tufrepo.Repo) error {
-		if err := repo.AcceptRoot(body.Root, body.Targets, func(changes []tufrepo.Change) error { return s.checkChanges(ctx, p, changes) }); err != nil {
+		if err := repo.AcceptRoot(body.Root, body.Targets, func(changes []tufrepo.Change) error { return s.checkChanges(ctx, tx, p, changes) }); err != nil {
 			return err
 		}
 		root, err := parseRoot(repo.Root())

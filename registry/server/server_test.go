@@ -21,7 +21,6 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/registry/remote"
-	"oras.land/oras-go/v2/registry/remote/auth"
 
 	"github.com/websonic/websonic/internal/ocipkg"
 	"github.com/websonic/websonic/internal/pgtest"
@@ -49,14 +48,15 @@ type env struct {
 	root     []byte
 	tokens   map[string]string // scope name -> token
 	packages string
-	private  bool // PrivatePulls
+	config   func(*server.Config) // changes the test's defaults; nil for none
 }
 
-func newEnv(t *testing.T) *env { return newEnvWith(t, false) }
+func newEnv(t *testing.T) *env { return newEnvWith(t, nil) }
 
-func newEnvWith(t *testing.T, privatePulls bool) *env {
+// newEnvWith is newEnv with config applied to the registry's Config.
+func newEnvWith(t *testing.T, config func(*server.Config)) *env {
 	t.Helper()
-	e := &env{private: privatePulls,
+	e := &env{config: config,
 		t: t, db: pgtest.NewDB(t), dataDir: t.TempDir(), tokens: map[string]string{}, packages: t.TempDir(),
 		online:  tufrepo.Keys{Snapshot: tufrepo.Role{Signers: []signature.Signer{signingtest.NewSigner(t)}}, Timestamp: tufrepo.Role{Signers: []signature.Signer{signingtest.NewSigner(t)}}},
 		offline: tufrepo.Keys{Root: tufrepo.Role{Signers: []signature.Signer{signingtest.NewSigner(t)}}, Targets: tufrepo.Role{Signers: []signature.Signer{signingtest.NewSigner(t)}}},
@@ -88,11 +88,15 @@ func newEnvWith(t *testing.T, privatePulls bool) *env {
 
 func (e *env) start(cur *atomic.Pointer[server.Server]) {
 	e.t.Helper()
-	reg, err := server.Open(context.Background(), server.Config{
-		DataDir: e.dataDir, DatabaseURL: e.db.URL, OnlineKeys: e.online, RenewEvery: time.Hour, PrivatePulls: e.private,
+	cfg := server.Config{
+		DataDir: e.dataDir, DatabaseURL: e.db.URL, OnlineKeys: e.online, RenewEvery: time.Hour,
 		Now:    func() time.Time { return time.Now().Add(time.Duration(e.shift.Load())) },
 		Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: os.Stderr}),
-	})
+	}
+	if e.config != nil {
+		e.config(&cfg)
+	}
+	reg, err := server.Open(context.Background(), cfg)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -455,7 +459,7 @@ func TestRenewAndRotate(t *testing.T) {
 // TestPrivatePulls: with PrivatePulls a blob needs a valid token; TUF
 // metadata stays public (it is signed and says nothing secret).
 func TestPrivatePulls(t *testing.T) {
-	e := newEnvWith(t, true)
+	e := newEnvWith(t, func(c *server.Config) { c.PrivatePulls = true })
 	rel, err := e.publisher("blog").Publish(context.Background(), e.pkg("blog", "1.0.0"), tufrepo.ChannelStable)
 	if err != nil {
 		t.Fatal(err)
@@ -481,13 +485,7 @@ func TestPrivatePulls(t *testing.T) {
 func TestReleaseMustMatchItsPackage(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	u, _ := url.Parse(e.srv.URL)
-	repo, err := remote.NewRepository(u.Host + "/modules/blog")
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo.PlainHTTP = true
-	repo.Client = &auth.Client{Credential: auth.StaticCredential(u.Host, auth.Credential{AccessToken: e.tokens["blog"]})}
+	repo := remoteRepo(t, e, "modules/blog", "blog")
 	desc, err := ocipkg.PackTo(ctx, e.pkg("blog", "1.0.0"), repo)
 	if err != nil {
 		t.Fatal(err)

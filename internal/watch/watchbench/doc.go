@@ -1,6 +1,9 @@
-// Package watchbench measures the watch hub (internal/watch) at the
-// product's target: 10,000 concurrent watch connections on one registry.
-// It holds no code but this comment; BenchmarkWatchers is in its tests.
+// Package watchbench measures the watch hub (internal/watch) alone, bare
+// behind a plain http.Server, at the product's target of 10,000
+// concurrent watch connections: the hub's own cost. The registry's figure
+// (its Serve, router, limits and a real signed publish) is
+// registry/bench's BenchmarkWatchers. It holds no code but this comment;
+// BenchmarkWatchers is in its tests.
 //
 // Run it with
 //

@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
@@ -32,36 +33,49 @@ import (
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
 type env struct {
-	srv     *httptest.Server
-	host    string
-	blobs   *distribution.FS
-	blobDir string
+	srv       *httptest.Server
+	host      string
+	pool      *pgxpool.Pool
+	h         *distribution.Handler
+	blobs     *distribution.FS
+	blobDir   string
+	uploadDir string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvWith(t, distribution.Config{}) }
+
+// newEnvWith is newEnv with cfg's fields (but Pool, Blobs and UploadDir).
+func newEnvWith(t *testing.T, cfg distribution.Config) *env {
 	t.Helper()
-	ctx := context.Background()
 	pool := pgtest.NewDB(t).Pool(t, distribution.Migrate)
-	if err := distribution.Migrate(ctx, pool); err != nil { // idempotent
+	if err := distribution.Migrate(context.Background(), pool); err != nil { // idempotent
 		t.Fatal(err)
 	}
+	cfg.Pool = pool
+	return newEnvOn(t, cfg)
+}
+
+// newEnvOn serves a Handler of cfg, whose Pool is migrated; the blob
+// store, the upload folder and the logger are the test's.
+func newEnvOn(t *testing.T, cfg distribution.Config) *env {
+	t.Helper()
 	blobDir := t.TempDir()
 	blobs, err := distribution.NewFS(blobDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := distribution.New(distribution.Config{
-		Pool:      pool,
-		Blobs:     blobs,
-		UploadDir: t.TempDir(),
-		Logger:    hclog.New(&hclog.LoggerOptions{Output: io.Discard}),
-	})
+	uploadDir := t.TempDir()
+	cfg.Blobs, cfg.UploadDir = blobs, uploadDir
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.New(&hclog.LoggerOptions{Output: io.Discard})
+	}
+	h, err := distribution.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &env{srv: srv, host: strings.TrimPrefix(srv.URL, "http://"), blobs: blobs, blobDir: blobDir}
+	return &env{srv: srv, host: strings.TrimPrefix(srv.URL, "http://"), pool: cfg.Pool, h: h, blobs: blobs, blobDir: blobDir, uploadDir: uploadDir}
 }
 
 func (e *env) repo(t *testing.T, name string) *remote.Repository {
@@ -482,8 +496,9 @@ func TestErrors(t *testing.T) {
 		code   string
 	}{
 		{"wrong digest monolithic", http.MethodPost, "/v2/errs/blobs/uploads/?digest=" + other.String(), nil, "not it", 400, "DIGEST_INVALID"},
-		{"malformed digest", http.MethodGet, "/v2/errs/blobs/sha256:xyz", nil, "", 400, "DIGEST_INVALID"},
-		{"sha512 unsupported", http.MethodGet, "/v2/errs/blobs/" + digest.SHA512.FromString("x").String(), nil, "", 400, "DIGEST_INVALID"},
+		{"malformed digest", http.MethodGet, "/v2/errs/blobs/sha256:xyz", nil, "", 404, "BLOB_UNKNOWN"},
+		{"malformed digest pushed", http.MethodPost, "/v2/errs/blobs/uploads/?digest=sha256:xyz", nil, "x", 400, "DIGEST_INVALID"},
+		{"sha512 unsupported", http.MethodPost, "/v2/errs/blobs/uploads/?digest=" + digest.SHA512.FromString("x").String(), nil, "x", 400, "DIGEST_INVALID"},
 		{"unknown blob", http.MethodGet, "/v2/errs/blobs/" + other.String(), nil, "", 404, "BLOB_UNKNOWN"},
 		{"unknown blob head", http.MethodHead, "/v2/errs/blobs/" + other.String(), nil, "", 404, ""},
 		{"bad name", http.MethodGet, "/v2/Bad_Name/tags/list", nil, "", 400, "NAME_INVALID"},
@@ -500,7 +515,7 @@ func TestErrors(t *testing.T) {
 		{"manifest too large", http.MethodPut, "/v2/errs/manifests/latest", manifestHdr, strings.Repeat(" ", distribution.MaxManifestSize+1), 413, "SIZE_INVALID"},
 		{"unknown upload", http.MethodGet, "/v2/errs/blobs/uploads/0123456789abcdef0123456789abcdef", nil, "", 404, "BLOB_UPLOAD_UNKNOWN"},
 		{"malformed upload id", http.MethodPatch, "/v2/errs/blobs/uploads/..", nil, "", 404, "BLOB_UPLOAD_UNKNOWN"},
-		{"delete unsupported", http.MethodDelete, "/v2/errs/manifests/latest", nil, "", 405, "UNSUPPORTED"},
+		{"delete unknown tag", http.MethodDelete, "/v2/errs/manifests/latest", nil, "", 404, "MANIFEST_UNKNOWN"},
 		{"unknown endpoint", http.MethodGet, "/v2/errs", nil, "", 405, "UNSUPPORTED"},
 		{"good manifest", http.MethodPut, "/v2/errs/manifests/latest", manifestHdr, goodManifest, 201, ""},
 	}
@@ -550,11 +565,11 @@ func TestAuthorizer(t *testing.T) {
 		t.Fatal(err)
 	}
 	h, err := distribution.New(distribution.Config{Pool: pool, Blobs: blobs, UploadDir: t.TempDir(),
-		Authorize: func(r *http.Request, repo string, push bool) error {
+		Authorize: func(r *http.Request, repo string, push bool) (distribution.Client, error) {
 			if push {
-				return fmt.Errorf("%w: %s", distribution.ErrDenied, repo)
+				return distribution.Client{}, fmt.Errorf("%w: %s", distribution.ErrDenied, repo)
 			}
-			return nil
+			return distribution.Client{}, nil
 		}})
 	if err != nil {
 		t.Fatal(err)
@@ -586,5 +601,36 @@ func TestDamagedBlobNotServed(t *testing.T) {
 	resp, body := e.do(t, http.MethodGet, "/v2/a/blobs/"+d.String(), nil, nil)
 	if resp.StatusCode != http.StatusInternalServerError || strings.Contains(string(body), "a v") {
 		t.Fatalf("GET of a damaged blob: %s %q", resp.Status, body)
+	}
+}
+
+// TestMalformedReferenceIsUnknown: a pull of a malformed reference, tag or
+// digest, answers 404 like any unknown manifest or blob (the spec's
+// endpoints end-2 and end-3 fail only with 404; its conformance suite
+// pulls ".INVALID_MANIFEST_NAME").
+func TestMalformedReferenceIsUnknown(t *testing.T) {
+	e := newEnv(t)
+	e.pushBlob(t, "refs", []byte("something stored"))
+	long := strings.Repeat("a", 129)
+	refs := []string{
+		".INVALID_MANIFEST_NAME", "-bad", long, "a%20b",
+		"sha256:xyz", "sha256:" + strings.Repeat("A", 64), "sha256:", ":", "sha256:" + strings.Repeat("a", 63),
+		digest.SHA512.FromString("x").String(), "md5:d41d8cd98f00b204e9800998ecf8427e",
+	}
+	for _, ref := range refs {
+		for _, kind := range []string{"manifests", "blobs"} {
+			want := map[string]string{"manifests": "MANIFEST_UNKNOWN", "blobs": "BLOB_UNKNOWN"}[kind]
+			for _, method := range []string{http.MethodGet, http.MethodHead} {
+				t.Run(method+" "+kind+" "+ref, func(t *testing.T) {
+					resp, body := e.do(t, method, "/v2/refs/"+kind+"/"+ref, nil, nil)
+					if resp.StatusCode != http.StatusNotFound {
+						t.Fatalf("%d %s, want 404", resp.StatusCode, body)
+					}
+					if method == http.MethodGet && errCode(body) != want {
+						t.Fatalf("code %q, want %s", errCode(body), want)
+					}
+				})
+			}
+		}
 	}
 }

@@ -3,6 +3,8 @@ package distribution
 import (
 	"errors"
 	"net/http"
+
+	"github.com/websonic/websonic/registry/internal/limit"
 )
 
 // Domain errors. Handlers wrap them with %w and detail; statusOf maps them to
@@ -24,6 +26,7 @@ var (
 	ErrDenied              = errors.New("distribution: requested access to the resource is denied")
 	ErrUnsupported         = errors.New("distribution: the operation is unsupported")
 	ErrPaginationInvalid   = errors.New("distribution: invalid number of results requested")
+	ErrTooManyRequests     = errors.New("distribution: too many requests")
 )
 
 var errorTable = []struct {
@@ -47,14 +50,18 @@ var errorTable = []struct {
 	{ErrDenied, "DENIED", http.StatusForbidden},
 	{ErrUnsupported, "UNSUPPORTED", http.StatusMethodNotAllowed},
 	{ErrPaginationInvalid, "PAGINATION_NUMBER_INVALID", http.StatusBadRequest},
+	{ErrTooManyRequests, "TOOMANYREQUESTS", http.StatusTooManyRequests},
 }
 
 // statusOf maps an error to its OCI error code and HTTP status. ok is false
 // for an unexpected (internal) error, whose text must not reach the client.
 func statusOf(err error) (code string, status int, ok bool) {
 	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
+	switch {
+	case errors.As(err, &mbe):
 		return "SIZE_INVALID", http.StatusRequestEntityTooLarge, true
+	case errors.Is(err, limit.ErrSlowBody):
+		return "SIZE_INVALID", http.StatusRequestTimeout, true
 	}
 	for _, e := range errorTable {
 		if errors.Is(err, e.err) {

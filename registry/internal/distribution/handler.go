@@ -12,20 +12,51 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/hashicorp/go-hclog"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/websonic/websonic/registry/internal/limit"
 )
 
-// Authorizer decides whether a request may read (push false) or write
-// (push true) repository repo; repo is "" for the API version check. It
-// returns nil to allow, or an error wrapping ErrUnauthorized or ErrDenied.
-type Authorizer func(r *http.Request, repo string, push bool) error
+// Client is whom a request acts for, as the Authorizer established it.
+type Client struct {
+	// Account is charged for what the request stores (Config.Quota); ""
+	// is an account too (requests no Authorizer identified).
+	Account string
+	// Session identifies the credential (e.g. a token id): each has at most
+	// Config.MaxUploads open upload sessions.
+	Session string
+}
 
-// DefaultMaxBlobSize bounds a blob when Config.MaxBlobSize is 0.
-const DefaultMaxBlobSize = 1 << 30
+// Authorizer decides whether a request may read (push false) or write
+// (push true: uploads, manifests, deletions) repository repo; repo is ""
+// for the API version check. It returns whom the request acts for, or an
+// error wrapping ErrUnauthorized, ErrDenied or ErrTooManyRequests (with a
+// *limit.Refusal for the Retry-After).
+type Authorizer func(r *http.Request, repo string, push bool) (Client, error)
+
+// Pin is what a repository must keep: manifest Digest may not be deleted,
+// and Tag, if not "", may point at Digest only (nor be deleted). Why says
+// what pins it, for the refusal.
+type Pin struct {
+	Tag    string
+	Digest digest.Digest
+	Why    string
+}
+
+// Defaults of Config.
+const (
+	DefaultMaxBlobSize = 1 << 30
+	DefaultQuota       = 10 << 30
+	DefaultMaxUploads  = 32
+	DefaultUploadTTL   = 24 * time.Hour
+	DefaultGrace       = 24 * time.Hour
+)
 
 // Config configures a Handler. Pool, Blobs and UploadDir are required.
 type Config struct {
@@ -33,23 +64,55 @@ type Config struct {
 	Pool *pgxpool.Pool
 	// Blobs holds the blob bytes.
 	Blobs BlobStore
-	// UploadDir holds the bytes of upload sessions in progress, one file
+	// UploadDir holds the bytes of upload sessions in progress, a folder
 	// per session; replicas must share it (see the package notes).
 	UploadDir string
 	// Logger receives the handler's logs (named "distribution"); nil
 	// discards them.
 	Logger hclog.Logger
-	// Authorize is called for every request; nil allows everything.
+	// Authorize is called for every request; nil allows everything, as
+	// Client{}.
 	Authorize Authorizer
-	// MaxBlobSize bounds a blob's size; 0 means DefaultMaxBlobSize.
+	// MaxBlobSize bounds a blob's size (DefaultMaxBlobSize, 1 GiB).
 	MaxBlobSize int64
+	// Quota is how many bytes an account may store: the blobs it linked to
+	// repositories (each link counts), the manifests it pushed and its
+	// uploads in progress (DefaultQuota, 10 GiB; negative: no limit). Over
+	// it, pushes are refused with DENIED.
+	Quota int64
+	// MaxUploads bounds the open upload sessions of one credential
+	// (DefaultMaxUploads, 32); over it, 429 TOOMANYREQUESTS until one ends.
+	MaxUploads int
+	// UploadTTL is how long an upload session may stay idle before Collect
+	// ends it and deletes its bytes (DefaultUploadTTL, 24 h).
+	UploadTTL time.Duration
+	// Grace is how long Collect leaves a blob that nothing references
+	// (DefaultGrace, 24 h; negative: none): a push uploads its blobs
+	// before the manifest that references them.
+	Grace time.Duration
+	// DisableDelete refuses every DELETE of content (manifests, tags,
+	// blobs) with 405 UNSUPPORTED, as the spec allows; upload sessions can
+	// still be cancelled.
+	DisableDelete bool
+	// Pinned, when not nil, returns what repo must keep (see Pin). It is
+	// called inside the transaction of every deletion and every tag push,
+	// so that whatever it reads can be locked against a concurrent change
+	// of what is pinned.
+	Pinned func(ctx context.Context, tx pgx.Tx, repo string) ([]Pin, error)
 	// Challenge returns the WWW-Authenticate value sent with every 401,
 	// e.g. `Bearer realm="https://host/v1/token",service="websonic"`: OCI
 	// clients (oras-go) then retry with their bearer token. nil sends none.
 	Challenge func(*http.Request) string
-	// ManifestPushed, when not nil, is called after a manifest is stored
-	// (tag is "" for a push by digest): the registry audits pushes there.
-	ManifestPushed func(r *http.Request, repo, digest, tag string)
+	// ManifestPushed, when not nil, is called after client c stored a
+	// manifest (tag is "" for a push by digest): the registry audits pushes
+	// there.
+	ManifestPushed func(r *http.Request, c Client, repo, digest, tag string)
+	// ContentDeleted, when not nil, is called after client c deleted a
+	// manifest, tag or blob (what is "manifest", "tag" or "blob"; ref its
+	// digest or tag): the registry audits deletions there.
+	ContentDeleted func(r *http.Request, c Client, repo, what, ref string)
+	// Now is the clock of expiries and grace periods (time.Now).
+	Now func() time.Time
 }
 
 // Handler serves the OCI Distribution API. It is safe for concurrent use.
@@ -70,13 +133,31 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.MaxBlobSize <= 0 {
 		cfg.MaxBlobSize = DefaultMaxBlobSize
 	}
+	if cfg.Quota == 0 {
+		cfg.Quota = DefaultQuota
+	}
+	if cfg.MaxUploads <= 0 {
+		cfg.MaxUploads = DefaultMaxUploads
+	}
+	if cfg.UploadTTL <= 0 {
+		cfg.UploadTTL = DefaultUploadTTL
+	}
+	switch {
+	case cfg.Grace == 0:
+		cfg.Grace = DefaultGrace
+	case cfg.Grace < 0:
+		cfg.Grace = 0
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	if err := os.MkdirAll(cfg.UploadDir, 0o700); err != nil {
 		return nil, fmt.Errorf("distribution: upload dir: %w", err)
 	}
-	h := &Handler{cfg: cfg, log: cfg.Logger.Named("distribution"), meta: &meta{pool: cfg.Pool}}
+	h := &Handler{cfg: cfg, log: cfg.Logger.Named("distribution"), meta: &meta{pool: cfg.Pool, now: cfg.Now}}
 	r := chi.NewRouter()
 	r.Use(apiVersion)
 	r.HandleFunc("/v2", h.serve)
@@ -88,18 +169,34 @@ func New(cfg Config) (*Handler, error) {
 // Manifest returns the media type and bytes of the manifest repo holds
 // under ref, a tag or a digest, or an error wrapping ErrManifestUnknown.
 func (h *Handler) Manifest(ctx context.Context, repo, ref string) (mediaType string, body []byte, err error) {
-	mediaType, _, body, err = h.meta.manifest(ctx, repo, ref)
+	mediaType, _, body, err = getManifest(ctx, h.meta.pool, repo, ref)
+	return mediaType, body, err
+}
+
+// ManifestTx is Manifest within tx: a caller holding a transaction needs
+// no second connection.
+func (h *Handler) ManifestTx(ctx context.Context, tx pgx.Tx, repo, ref string) (mediaType string, body []byte, err error) {
+	mediaType, _, body, err = getManifest(ctx, tx, repo, ref)
 	return mediaType, body, err
 }
 
 // Blob returns blob d of repo, at most limit bytes, or an error wrapping
 // ErrBlobUnknown.
 func (h *Handler) Blob(ctx context.Context, repo, d string, limit int64) ([]byte, error) {
+	return h.readBlob(ctx, h.meta.pool, repo, d, limit)
+}
+
+// BlobTx is Blob within tx (see ManifestTx).
+func (h *Handler) BlobTx(ctx context.Context, tx pgx.Tx, repo, d string, limit int64) ([]byte, error) {
+	return h.readBlob(ctx, tx, repo, d, limit)
+}
+
+func (h *Handler) readBlob(ctx context.Context, q querier, repo, d string, limit int64) ([]byte, error) {
 	dg, err := parseDigest(d)
 	if err != nil {
 		return nil, err
 	}
-	size, err := h.meta.blobSize(ctx, repo, dg)
+	size, err := queryBlobSize(ctx, q, repo, dg)
 	if err != nil {
 		return nil, err
 	}
@@ -205,8 +302,10 @@ func (h *Handler) dispatch(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("%w: %q", ErrNameInvalid, rt.name)
 	}
 	push := r.Method != http.MethodGet && r.Method != http.MethodHead
+	var c Client
 	if h.cfg.Authorize != nil {
-		if err := h.cfg.Authorize(r, rt.name, push); err != nil {
+		var err error
+		if c, err = h.cfg.Authorize(r, rt.name, push); err != nil {
 			return err
 		}
 	}
@@ -216,18 +315,24 @@ func (h *Handler) dispatch(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	case rt.kind == kindBlob && (m == http.MethodGet || m == http.MethodHead):
 		return h.getBlob(w, r, rt)
+	case rt.kind == kindBlob && m == http.MethodDelete:
+		return h.deleteBlob(w, r, rt, c)
 	case rt.kind == kindUploadStart && m == http.MethodPost:
-		return h.startUpload(w, r, rt)
+		return h.startUpload(w, r, rt, c)
 	case rt.kind == kindUpload && m == http.MethodGet:
 		return h.uploadStatus(w, r, rt)
 	case rt.kind == kindUpload && m == http.MethodPatch:
 		return h.patchUpload(w, r, rt)
 	case rt.kind == kindUpload && m == http.MethodPut:
 		return h.finishUpload(w, r, rt)
+	case rt.kind == kindUpload && m == http.MethodDelete:
+		return h.cancelUpload(w, r, rt)
 	case rt.kind == kindManifest && (m == http.MethodGet || m == http.MethodHead):
 		return h.getManifest(w, r, rt)
 	case rt.kind == kindManifest && m == http.MethodPut:
-		return h.putManifest(w, r, rt)
+		return h.putManifest(w, r, rt, c)
+	case rt.kind == kindManifest && m == http.MethodDelete:
+		return h.deleteManifest(w, r, rt, c)
 	case rt.kind == kindTags && m == http.MethodGet:
 		return h.listTags(w, r, rt)
 	case rt.kind == kindReferrers && m == http.MethodGet:
@@ -259,6 +364,10 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	w.Header().Set("Content-Type", "application/json")
 	if status == http.StatusUnauthorized && h.cfg.Challenge != nil {
 		w.Header().Set("WWW-Authenticate", h.cfg.Challenge(r))
+	}
+	var refused *limit.Refusal
+	if errors.As(err, &refused) {
+		w.Header().Set("Retry-After", limit.RetryAfter(refused.After))
 	}
 	w.WriteHeader(status)
 	if r.Method == http.MethodHead {

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -23,10 +25,75 @@ var migrations embed.FS
 var ErrMigrate = errors.New("distribution: migrate")
 
 // Migrate applies the distribution migrations the database has not seen
-// yet (see package migrate).
+// yet (see package migrate), then indexes the references of manifests
+// stored before references were recorded (migration 003).
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	if err := migrate.Apply(ctx, pool, migrations, "migrations", "websonic_distribution_migrations"); err != nil {
 		return fmt.Errorf("%w: %w", ErrMigrate, err)
+	}
+	if err := indexRefs(ctx, pool); err != nil {
+		return fmt.Errorf("%w: %w", ErrMigrate, err)
+	}
+	return nil
+}
+
+// indexRefs records the references of every manifest whose references are
+// not recorded yet, parsing it as a push does.
+func indexRefs(ctx context.Context, pool *pgxpool.Pool) error {
+	for {
+		rows, err := pool.Query(ctx, `SELECT repository_id, digest, media_type, content FROM distribution.manifests
+			WHERE NOT refs_indexed LIMIT 500`)
+		if err != nil {
+			return fmt.Errorf("index manifest references: %w", err)
+		}
+		type stored struct {
+			repo          int64
+			digest, media string
+			body          []byte
+		}
+		batch, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (stored, error) {
+			var m stored
+			return m, r.Scan(&m.repo, &m.digest, &m.media, &m.body)
+		})
+		if err != nil {
+			return fmt.Errorf("index manifest references: %w", err)
+		}
+		if len(batch) == 0 {
+			return nil
+		}
+		err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			for _, m := range batch {
+				if info, err := parseManifest(m.media, m.body); err == nil { // stored ones were valid when pushed
+					if err := insertRefs(ctx, tx, m.repo, digest.Digest(m.digest), info); err != nil {
+						return err
+					}
+				}
+				if _, err := tx.Exec(ctx, `UPDATE distribution.manifests SET refs_indexed = true WHERE repository_id = $1 AND digest = $2`,
+					m.repo, m.digest); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("index manifest references: %w", err)
+		}
+	}
+}
+
+// insertRefs records what manifest d of repository repo references.
+func insertRefs(ctx context.Context, tx pgx.Tx, repo int64, d digest.Digest, info *manifestInfo) error {
+	for _, b := range info.Blobs {
+		if _, err := tx.Exec(ctx, `INSERT INTO distribution.manifest_refs (repository_id, manifest_digest, kind, digest)
+			VALUES ($1, $2, 'blob', $3) ON CONFLICT DO NOTHING`, repo, d.String(), b.Digest.String()); err != nil {
+			return fmt.Errorf("distribution: references of %s: %w", d, err)
+		}
+	}
+	for _, md := range info.Manifests {
+		if _, err := tx.Exec(ctx, `INSERT INTO distribution.manifest_refs (repository_id, manifest_digest, kind, digest)
+			VALUES ($1, $2, 'manifest', $3) ON CONFLICT DO NOTHING`, repo, d.String(), md.String()); err != nil {
+			return fmt.Errorf("distribution: references of %s: %w", d, err)
+		}
 	}
 	return nil
 }
@@ -35,36 +102,59 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 // operation, and translate "no rows" into this package's not-found errors.
 type meta struct {
 	pool  *pgxpool.Pool
+	now   func() time.Time
 	links linkCache
 }
 
-// linkCache remembers confirmed (repository, blob) links and their sizes,
-// up to a bound past which it starts over.
+// linkCache remembers confirmed (repository, blob) links and their sizes
+// for linkTTL, up to a bound past which it starts over. Deletion removes a
+// link from this replica's cache at once; other replicas may serve a
+// deleted link's blob for up to linkTTL (while its file lasts).
 type linkCache struct {
 	mu sync.RWMutex
-	m  map[string]int64
+	m  map[string]cachedLink
 }
 
-const maxCachedLinks = 100_000
+type cachedLink struct {
+	size  int64
+	until time.Time
+}
 
-func (c *linkCache) get(key string) (int64, bool) {
+const (
+	maxCachedLinks = 100_000
+	linkTTL        = time.Minute
+)
+
+func (c *linkCache) get(key string, now time.Time) (int64, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	size, ok := c.m[key]
-	return size, ok
+	l, ok := c.m[key]
+	return l.size, ok && now.Before(l.until)
 }
 
-func (c *linkCache) put(key string, size int64) {
+func (c *linkCache) put(key string, size int64, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil || len(c.m) >= maxCachedLinks {
-		c.m = make(map[string]int64)
+		c.m = make(map[string]cachedLink)
 	}
-	c.m[key] = size
+	c.m[key] = cachedLink{size: size, until: now.Add(linkTTL)}
 }
+
+func (c *linkCache) forget(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, key)
+}
+
+func linkKey(repo string, d digest.Digest) string { return repo + "@" + d.String() }
 
 type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
 func ensureRepo(ctx context.Context, q querier, name string) (int64, error) {
@@ -77,9 +167,9 @@ func ensureRepo(ctx context.Context, q querier, name string) (int64, error) {
 	return id, nil
 }
 
-func (m *meta) repoID(ctx context.Context, name string) (int64, error) {
+func repoID(ctx context.Context, q querier, name string) (int64, error) {
 	var id int64
-	err := m.pool.QueryRow(ctx, `SELECT id FROM distribution.repositories WHERE name = $1`, name).Scan(&id)
+	err := q.QueryRow(ctx, `SELECT id FROM distribution.repositories WHERE name = $1`, name).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, fmt.Errorf("%w: %s", ErrNameUnknown, name)
 	}
@@ -89,39 +179,57 @@ func (m *meta) repoID(ctx context.Context, name string) (int64, error) {
 	return id, nil
 }
 
-// linkBlob records that repo may serve blob d, verified on upload.
-func (m *meta) linkBlob(ctx context.Context, repo string, d digest.Digest, size int64) error {
-	return pgx.BeginFunc(ctx, m.pool, func(tx pgx.Tx) error {
-		id, err := ensureRepo(ctx, tx, repo)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO distribution.repository_blobs (repository_id, digest, size)
-			VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, id, d.String(), size); err != nil {
-			return fmt.Errorf("distribution: link blob %s to %q: %w", d, repo, err)
-		}
-		return nil
-	})
+// Transaction-scoped advisory locks. Every transaction that takes more
+// than one lock takes them in this order: an account's, then row locks,
+// then a blob's (see Handler.Collect).
+func lockAccount(ctx context.Context, tx execer, account string) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('distribution.account:' || $1, 0))`, account); err != nil {
+		return fmt.Errorf("distribution: lock account %q: %w", account, err)
+	}
+	return nil
 }
 
-// blobSize returns the size of blob d in repo, or ErrBlobUnknown. Links
-// are never removed (there is no deletion yet), so confirmed ones are
-// cached: a pull then costs no query.
+func lockBlob(ctx context.Context, tx execer, d digest.Digest) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('distribution.blob:' || $1, 0))`, d.String()); err != nil {
+		return fmt.Errorf("distribution: lock blob %s: %w", d, err)
+	}
+	return nil
+}
+
+// referrer returns a manifest of repository repo that references d as
+// kind ("blob": a config or layer, "manifest": an index's manifest), ""
+// for none. Deleters lock what they delete first and then run it as a new
+// statement, which sees a manifest committed while they waited.
+func referrer(ctx context.Context, q querier, repo int64, kind string, d digest.Digest) (string, error) {
+	var m string
+	err := q.QueryRow(ctx, `SELECT manifest_digest FROM distribution.manifest_refs
+		WHERE repository_id = $1 AND kind = $2 AND digest = $3 LIMIT 1`, repo, kind, d.String()).Scan(&m)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("distribution: references to %s: %w", d, err)
+	}
+	return m, nil
+}
+
+// blobSize returns the size of blob d in repo, or ErrBlobUnknown.
+// Confirmed links are cached (see linkCache): a pull then costs no query.
 func (m *meta) blobSize(ctx context.Context, repo string, d digest.Digest) (int64, error) {
-	key := repo + "@" + d.String()
-	if size, ok := m.links.get(key); ok {
+	key := linkKey(repo, d)
+	if size, ok := m.links.get(key, m.now()); ok {
 		return size, nil
 	}
-	size, err := m.queryBlobSize(ctx, repo, d)
+	size, err := queryBlobSize(ctx, m.pool, repo, d)
 	if err == nil {
-		m.links.put(key, size)
+		m.links.put(key, size, m.now())
 	}
 	return size, err
 }
 
-func (m *meta) queryBlobSize(ctx context.Context, repo string, d digest.Digest) (int64, error) {
+func queryBlobSize(ctx context.Context, q querier, repo string, d digest.Digest) (int64, error) {
 	var size int64
-	err := m.pool.QueryRow(ctx, `SELECT b.size FROM distribution.repository_blobs b
+	err := q.QueryRow(ctx, `SELECT b.size FROM distribution.repository_blobs b
 		JOIN distribution.repositories r ON r.id = b.repository_id
 		WHERE r.name = $1 AND b.digest = $2`, repo, d.String()).Scan(&size)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -133,79 +241,22 @@ func (m *meta) queryBlobSize(ctx context.Context, repo string, d digest.Digest) 
 	return size, nil
 }
 
-// putManifest stores a verified, parsed manifest and points tag (if not "")
-// at it, in one transaction: every blob and manifest it references must be in
-// the repository.
-func (m *meta) putManifest(ctx context.Context, repo string, d digest.Digest, info *manifestInfo, body []byte, tag string) error {
-	return pgx.BeginFunc(ctx, m.pool, func(tx pgx.Tx) error {
-		id, err := ensureRepo(ctx, tx, repo)
-		if err != nil {
-			return err
-		}
-		for _, b := range info.Blobs {
-			var size int64
-			err := tx.QueryRow(ctx, `SELECT size FROM distribution.repository_blobs WHERE repository_id = $1 AND digest = $2`,
-				id, b.Digest.String()).Scan(&size)
-			if errors.Is(err, pgx.ErrNoRows) {
-				return fmt.Errorf("%w: blob %s", ErrManifestBlobUnknown, b.Digest)
-			}
-			if err != nil {
-				return fmt.Errorf("distribution: put manifest %s: %w", d, err)
-			}
-			if size != b.Size {
-				return fmt.Errorf("%w: blob %s has size %d, not %d", ErrManifestInvalid, b.Digest, size, b.Size)
-			}
-		}
-		for _, md := range info.Manifests {
-			var ok bool
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM distribution.manifests WHERE repository_id = $1 AND digest = $2)`,
-				id, md.String()).Scan(&ok); err != nil {
-				return fmt.Errorf("distribution: put manifest %s: %w", d, err)
-			}
-			if !ok {
-				return fmt.Errorf("%w: manifest %s", ErrManifestBlobUnknown, md)
-			}
-		}
-		var subject *string
-		if info.Subject != "" {
-			s := info.Subject.String()
-			subject = &s
-		}
-		var annotations []byte
-		if len(info.Annotations) > 0 {
-			if annotations, err = json.Marshal(info.Annotations); err != nil {
-				return fmt.Errorf("distribution: put manifest %s: %w", d, err)
-			}
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO distribution.manifests
-			(repository_id, digest, media_type, artifact_type, annotations, content, subject_digest)
-			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
-			id, d.String(), info.MediaType, info.ArtifactType, annotations, body, subject); err != nil {
-			return fmt.Errorf("distribution: put manifest %s: %w", d, err)
-		}
-		if tag != "" {
-			if _, err := tx.Exec(ctx, `INSERT INTO distribution.tags (repository_id, name, digest) VALUES ($1, $2, $3)
-				ON CONFLICT (repository_id, name) DO UPDATE SET digest = EXCLUDED.digest, updated_at = now()`,
-				id, tag, d.String()); err != nil {
-				return fmt.Errorf("distribution: tag %s as %q: %w", d, tag, err)
-			}
-		}
-		return nil
-	})
-}
-
 // manifest returns a manifest by tag or digest, or ErrManifestUnknown.
 func (m *meta) manifest(ctx context.Context, repo, ref string) (mediaType string, d digest.Digest, body []byte, err error) {
-	q := `SELECT m.media_type, m.digest, m.content FROM distribution.manifests m
+	return getManifest(ctx, m.pool, repo, ref)
+}
+
+func getManifest(ctx context.Context, q querier, repo, ref string) (mediaType string, d digest.Digest, body []byte, err error) {
+	sql := `SELECT m.media_type, m.digest, m.content FROM distribution.manifests m
 		JOIN distribution.repositories r ON r.id = m.repository_id WHERE r.name = $1 AND m.digest = $2`
 	if !isDigestRef(ref) {
-		q = `SELECT m.media_type, m.digest, m.content FROM distribution.tags t
+		sql = `SELECT m.media_type, m.digest, m.content FROM distribution.tags t
 			JOIN distribution.repositories r ON r.id = t.repository_id
 			JOIN distribution.manifests m ON m.repository_id = t.repository_id AND m.digest = t.digest
 			WHERE r.name = $1 AND t.name = $2`
 	}
 	var ds string
-	err = m.pool.QueryRow(ctx, q, repo, ref).Scan(&mediaType, &ds, &body)
+	err = q.QueryRow(ctx, sql, repo, ref).Scan(&mediaType, &ds, &body)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", "", nil, fmt.Errorf("%w: %s:%s", ErrManifestUnknown, repo, ref)
 	}
@@ -218,7 +269,7 @@ func (m *meta) manifest(ctx context.Context, repo, ref string) (mediaType string
 // tags lists repo's tags in byte order after last, at most n (n < 0: all).
 // more says whether tags remain.
 func (m *meta) tags(ctx context.Context, repo string, n int, last string) (tags []string, more bool, err error) {
-	id, err := m.repoID(ctx, repo)
+	id, err := repoID(ctx, m.pool, repo)
 	if err != nil {
 		return nil, false, err
 	}
@@ -274,43 +325,4 @@ func (m *meta) referrers(ctx context.Context, repo string, d digest.Digest, arti
 		return nil, fmt.Errorf("distribution: referrers of %s: %w", d, err)
 	}
 	return descs, nil
-}
-
-// upload is an upload session.
-type upload struct {
-	ID     string
-	Repo   string
-	Offset int64
-}
-
-func (m *meta) createUpload(ctx context.Context, repo, id string) error {
-	return pgx.BeginFunc(ctx, m.pool, func(tx pgx.Tx) error {
-		rid, err := ensureRepo(ctx, tx, repo)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO distribution.uploads (id, repository_id) VALUES ($1, $2)`, id, rid); err != nil {
-			return fmt.Errorf("distribution: create upload in %q: %w", repo, err)
-		}
-		return nil
-	})
-}
-
-// getUpload reads session id of repo, locking it FOR UPDATE when q is a
-// transaction and lock is set. An unknown session is ErrBlobUploadUnknown.
-func getUpload(ctx context.Context, q querier, repo, id string, lock bool) (upload, error) {
-	sql := `SELECT u."offset" FROM distribution.uploads u JOIN distribution.repositories r ON r.id = u.repository_id
-		WHERE r.name = $1 AND u.id = $2`
-	if lock {
-		sql += ` FOR UPDATE OF u`
-	}
-	u := upload{ID: id, Repo: repo}
-	err := q.QueryRow(ctx, sql, repo, id).Scan(&u.Offset)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return u, fmt.Errorf("%w: %s", ErrBlobUploadUnknown, id)
-	}
-	if err != nil {
-		return u, fmt.Errorf("distribution: upload %s: %w", id, err)
-	}
-	return u, nil
 }

@@ -178,6 +178,32 @@ func (s *Store) Repo() *tufrepo.Repo { return s.cur.Load().repo }
 // TimestampVersion is the served timestamp's version, 0 before a root.
 func (s *Store) TimestampVersion() int64 { return s.cur.Load().repo.TimestampVersion() }
 
+// LockedReleases returns the releases of the stored repository (revoked
+// ones included) and locks it against changes until tx ends: a caller
+// deciding from them (the registry refusing to delete what a release
+// names) cannot race a change that adds one. Update waits for tx.
+func (s *Store) LockedReleases(ctx context.Context, tx pgx.Tx) ([]*tufrepo.Release, error) {
+	if _, err := tx.Exec(ctx, `LOCK TABLE registry.tuf_metadata IN SHARE MODE`); err != nil {
+		return nil, fmt.Errorf("tufstore: lock: %w", err)
+	}
+	var stored int64
+	err := tx.QueryRow(ctx, `SELECT version FROM registry.tuf_metadata WHERE role = 'timestamp'`).Scan(&stored)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil // no root yet
+	}
+	if err != nil {
+		return nil, fmt.Errorf("tufstore: %w", err)
+	}
+	if cur := s.cur.Load(); cur.repo.TimestampVersion() == stored {
+		return cur.repo.Releases(), nil
+	}
+	repo, err := s.load(ctx, tx) // another replica changed it: read it
+	if err != nil {
+		return nil, err
+	}
+	return repo.Releases(), nil
+}
+
 // Update applies change to the current stored repository in one
 // transaction (see the package doc); change may also write to tx (the
 // audit record of what it does). Nothing is stored or served if change or
