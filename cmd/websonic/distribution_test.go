@@ -142,7 +142,7 @@ func TestDistributionWithTheCLI(t *testing.T) {
 		runCLI(t, ctx, bin, env, "keys", "generate", "--out", keys, "--name", name)
 	}
 	// The publisher's tools trust the private CA through the system roots.
-	pub := append(env, "WEBSONIC_REGISTRY="+regURL, "WEBSONIC_REGISTRY_TOKEN="+token, "WEBSONIC_KEY_DIR="+keys, "SSL_CERT_FILE="+caFile)
+	pub := append(env, "WEBSONIC_REGISTRY="+regURL, "WEBSONIC_REGISTRY_TOKEN="+token, "WEBSONIC_KEY_DIR="+keys, "WEBSONIC_REGISTRY_CA="+caFile)
 	runCLI(t, ctx, bin, pub, "keys", "init")
 	if out := runCLI(t, ctx, bin, pub, "module", "publish", "../../examples/hello"); !strings.Contains(out, "published hello@1.0.0") {
 		t.Fatalf("publish said %q", out)

@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -36,8 +40,8 @@ const (
 
 // publisherFlags are the flags of the publisher's commands.
 type publisherFlags struct {
-	registry, token, keys, cache string
-	password                     string // read once, for every key
+	registry, token, keys, cache, ca string
+	password                         string // read once, for every key
 }
 
 func (p *publisherFlags) register(fs *flag.FlagSet) {
@@ -45,6 +49,44 @@ func (p *publisherFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.token, "token", env("WEBSONIC_REGISTRY_TOKEN", ""), "publisher token from `websonic registry token` (WEBSONIC_REGISTRY_TOKEN)")
 	fs.StringVar(&p.keys, "keys", env("WEBSONIC_KEY_DIR", ""), "folder with root.key, targets.key and root.json (WEBSONIC_KEY_DIR)")
 	fs.StringVar(&p.cache, "cache-dir", env("WEBSONIC_CACHE_DIR", ""), "where the verified registry metadata is kept (default: a folder under the user cache dir)")
+	fs.StringVar(&p.ca, "registry-ca", env("WEBSONIC_REGISTRY_CA", ""), "PEM file of the only CAs trusted for the registry's certificate (default: the system's) (WEBSONIC_REGISTRY_CA)")
+}
+
+// client checks the registry URL and returns the HTTP client to reach it:
+// over TLS only — the token and the keys' trust go over this connection —
+// but for a loopback address in development; with --registry-ca, trusting
+// only those CAs.
+func (p *publisherFlags) client(cmd string) (*http.Client, error) {
+	u, err := url.Parse(p.registry)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("%s: --registry %q: want https://host[:port]", cmd, p.registry)
+	}
+	if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
+		return nil, fmt.Errorf("%s: --registry %q: the registry is reached over HTTPS only (plain HTTP only to a loopback address, in development): the token would cross the network in clear", cmd, p.registry)
+	}
+	if p.ca == "" {
+		return http.DefaultClient, nil
+	}
+	b, err := os.ReadFile(p.ca)
+	if err != nil {
+		return nil, fmt.Errorf("%s: --registry-ca: %w", cmd, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("%s: --registry-ca %s: no PEM certificate in it", cmd, p.ca)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: tr}, nil
+}
+
+// isLoopbackHost reports whether host names this machine.
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // publisher loads the keys (password from WEBSONIC_KEY_PASSWORD or
@@ -67,7 +109,11 @@ func (p *publisherFlags) publisher(stdin io.Reader, stderr io.Writer, cmd string
 	if err != nil {
 		return nil, err
 	}
-	pub := &publish.Publisher{Registry: p.registry, Token: p.token, Keys: keys, CacheDir: p.cache}
+	hc, err := p.client(cmd)
+	if err != nil {
+		return nil, err
+	}
+	pub := &publish.Publisher{Registry: p.registry, Token: p.token, Keys: keys, CacheDir: p.cache, HTTPClient: hc}
 	if needRoot {
 		if pub.Root, err = os.ReadFile(filepath.Join(p.keys, rootFile)); err != nil {
 			return nil, fmt.Errorf("%s: no pinned root: %w (run `websonic keys init` first)", cmd, err)
