@@ -81,21 +81,21 @@ func New(ctx context.Context, cfg Config) (*Roles, error) {
 	}
 	// The schema and its tables cannot be locked before they exist:
 	// replicas starting together race to create them, and the loser
-	// retries.
+	// retries. (A new schema grants PUBLIC nothing.)
 	create := `CREATE SCHEMA IF NOT EXISTS websonic_provision;
-		REVOKE ALL ON SCHEMA websonic_provision FROM PUBLIC;
 		CREATE TABLE IF NOT EXISTS ` + provTable + ` (name text PRIMARY KEY, password text NOT NULL);
 		CREATE TABLE IF NOT EXISTS websonic_provision.site (one boolean PRIMARY KEY DEFAULT true CHECK (one), role_prefix text NOT NULL)`
 	var err error
 	for range 3 {
-		if _, err = r.pool.Exec(ctx, create); err == nil || !isCode(err, "23505", "42P06", "42P07") {
+		err = Retry(ctx, func() error { _, err := r.pool.Exec(ctx, create); return err })
+		if err == nil || !isCode(err, "23505", "42P06", "42P07") {
 			break
 		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("dbroles: %w", err)
 	}
-	err = pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+	err = r.tx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `LOCK TABLE `+provTable+` IN EXCLUSIVE MODE`); err != nil {
 			return err
 		}
@@ -209,7 +209,8 @@ const provTable = "websonic_provision.roles"
 func (r *Roles) bootstrap(ctx context.Context) (string, error) {
 	app := r.ServingRole()
 	var password string
-	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+	err := r.tx(ctx, func(tx pgx.Tx) error {
+		password = ""
 		if _, err := tx.Exec(ctx, `LOCK TABLE `+provTable+` IN EXCLUSIVE MODE`); err != nil {
 			return err
 		}
@@ -240,16 +241,38 @@ func (r *Roles) bootstrap(ctx context.Context) (string, error) {
 			// The provisioning role joins the serving role only to hand it
 			// what it owns (ALTER … OWNER needs membership in the new owner).
 			"GRANT "+a+" TO CURRENT_USER",
-			"REVOKE CONNECT, TEMPORARY ON DATABASE "+db+" FROM PUBLIC",
-			"GRANT CONNECT ON DATABASE "+db+" TO "+a+" WITH GRANT OPTION",
-			"GRANT CREATE ON DATABASE "+db+" TO "+a,
-			"REVOKE CREATE ON SCHEMA public FROM PUBLIC",
-			// Where the runtime's migration tracking table lives.
-			"GRANT USAGE, CREATE ON SCHEMA public TO "+a,
 		)
 		for _, q := range stmts {
 			if _, err := tx.Exec(ctx, q); err != nil {
 				return fmt.Errorf("%s: %w", redact(q), err)
+			}
+		}
+		// Privileges on the database and on public, written only when they
+		// differ: every start of every replica and every command passes
+		// here, and concurrent writes of one catalog row fail (Retry).
+		for _, g := range []struct{ need, q string }{
+			{`has_database_privilege('public', current_database(), 'CONNECT') OR has_database_privilege('public', current_database(), 'TEMPORARY')`,
+				"REVOKE CONNECT, TEMPORARY ON DATABASE " + db + " FROM PUBLIC"},
+			{`NOT has_database_privilege($1, current_database(), 'CONNECT WITH GRANT OPTION')`,
+				"GRANT CONNECT ON DATABASE " + db + " TO " + a + " WITH GRANT OPTION"},
+			{`NOT has_database_privilege($1, current_database(), 'CREATE')`, "GRANT CREATE ON DATABASE " + db + " TO " + a},
+			{`has_schema_privilege('public', 'public', 'CREATE')`, "REVOKE CREATE ON SCHEMA public FROM PUBLIC"},
+			// Where the runtime's migration tracking table lives.
+			{`NOT has_schema_privilege($1, 'public', 'CREATE')`, "GRANT USAGE, CREATE ON SCHEMA public TO " + a},
+		} {
+			var need bool
+			var args []any
+			if strings.Contains(g.need, "$1") {
+				args = append(args, app)
+			}
+			if err := tx.QueryRow(ctx, `SELECT `+g.need, args...).Scan(&need); err != nil {
+				return err
+			}
+			if !need {
+				continue
+			}
+			if _, err := tx.Exec(ctx, g.q); err != nil {
+				return fmt.Errorf("%s: %w", g.q, err)
 			}
 		}
 		if err := checkPowers(ctx, tx, app); err != nil {
@@ -319,7 +342,7 @@ func (r *Roles) handOver(ctx context.Context, tx pgx.Tx, app string) error {
 // membership in the module's role that this needed.
 func (r *Roles) AdoptSchema(ctx context.Context, schema, moduleRole string) error {
 	m, s, app := ident(moduleRole), ident(schema), ident(r.ServingRole())
-	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+	err := r.tx(ctx, func(tx pgx.Tx) error {
 		for _, q := range []string{
 			"GRANT " + m + " TO CURRENT_USER",
 			"ALTER SCHEMA " + s + " OWNER TO " + app,
@@ -369,7 +392,7 @@ func (r *Roles) EnsureModule(ctx context.Context, m ModuleRole) ([]Finding, erro
 		return nil, fmt.Errorf("dbroles: %q is not a module role", m.Name)
 	}
 	var findings []Finding
-	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+	err := r.tx(ctx, func(tx pgx.Tx) error {
 		findings = nil
 		exists, err := roleExists(ctx, tx, m.Name)
 		if err != nil {
@@ -519,7 +542,7 @@ func (r *Roles) revokeMemberships(ctx context.Context, tx pgx.Tx, role string) (
 // SetPassword sets role's password (as a SCRAM verifier: the password
 // itself never appears in a statement or a server log line).
 func (r *Roles) SetPassword(ctx context.Context, role, password string) error {
-	if _, err := r.pool.Exec(ctx, setPassword(ident(role), password)); err != nil {
+	if err := Retry(ctx, func() error { _, err := r.pool.Exec(ctx, setPassword(ident(role), password)); return err }); err != nil {
 		return fmt.Errorf("dbroles: reset password of %s: %w", role, err)
 	}
 	return nil
@@ -532,7 +555,8 @@ func (r *Roles) SetConnLimit(ctx context.Context, role string, limit int) error 
 	if !strings.HasPrefix(role, r.prefix+"mod_") {
 		return fmt.Errorf("dbroles: %q is not a module role", role)
 	}
-	if _, err := r.pool.Exec(ctx, fmt.Sprintf("ALTER ROLE %s CONNECTION LIMIT %d", ident(role), limit)); err != nil {
+	q := fmt.Sprintf("ALTER ROLE %s CONNECTION LIMIT %d", ident(role), limit)
+	if err := Retry(ctx, func() error { _, err := r.pool.Exec(ctx, q); return err }); err != nil {
 		return fmt.Errorf("dbroles: connection limit of %s: %w", role, err)
 	}
 	return nil
@@ -546,7 +570,7 @@ func (r *Roles) DropModule(ctx context.Context, role string) error {
 	if !strings.HasPrefix(role, r.prefix+"mod_") {
 		return fmt.Errorf("dbroles: %q is not a module role", role)
 	}
-	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+	err := r.tx(ctx, func(tx pgx.Tx) error {
 		exists, err := roleExists(ctx, tx, role)
 		if err != nil || !exists {
 			return err
@@ -682,4 +706,33 @@ func Settings(statementTimeout time.Duration, schema string, workMem, tempFileLi
 		s["temp_file_limit"] = fmt.Sprintf("%dkB", max(tempFileLimit>>10, 1))
 	}
 	return s
+}
+
+// tx runs f in a transaction of the provisioning pool, again if a
+// concurrent catalog change made it fail (Retry).
+func (r *Roles) tx(ctx context.Context, f func(pgx.Tx) error) error {
+	return Retry(ctx, func() error { return pgx.BeginFunc(ctx, r.pool, f) })
+}
+
+// Retry runs f again (up to five times in all) while it fails because
+// another session changed the same catalog row at the same time:
+// PostgreSQL answers concurrent GRANTs on one database, or ALTER ROLEs of
+// one role, with "tuple concurrently updated" (XX000) rather than waiting.
+// Everything this package and the broker do to catalogs is idempotent, so
+// doing it again is safe.
+func Retry(ctx context.Context, f func() error) error {
+	delay := 10 * time.Millisecond
+	for i := 0; ; i++ {
+		err := f()
+		var pe *pgconn.PgError
+		if err == nil || i == 4 || !errors.As(err, &pe) || pe.Code != "XX000" || !strings.Contains(pe.Message, "concurrently") {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(delay):
+		}
+		delay *= 2
+	}
 }

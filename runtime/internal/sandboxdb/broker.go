@@ -260,7 +260,7 @@ func (b *Broker) Grant(ctx context.Context, m *manifest.Manifest, views []string
 		return fmt.Errorf("sandboxdb: grant %s: %w", m.Name, err)
 	}
 	r := pgx.Identifier{b.Role(m.Name)}.Sanitize()
-	err := pgx.BeginFunc(ctx, b.cfg.DB, func(tx pgx.Tx) error {
+	err := b.tx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `LOCK TABLE websonic.modules IN SHARE ROW EXCLUSIVE MODE`); err != nil {
 			return err
 		}
@@ -365,7 +365,8 @@ type record struct {
 // (login).
 func (b *Broker) provision(ctx context.Context, m *manifest.Manifest, role, schema string, views []string, write bool) (record, error) {
 	var rec record
-	err := pgx.BeginFunc(ctx, b.cfg.DB, func(tx pgx.Tx) error {
+	err := b.tx(ctx, func(tx pgx.Tx) error {
+		rec = record{}
 		// Serialise provisioning across runtime replicas with a lock no
 		// module role can take (it could take any advisory lock).
 		if _, err := tx.Exec(ctx, `LOCK TABLE websonic.modules IN SHARE ROW EXCLUSIVE MODE`); err != nil {
@@ -420,12 +421,19 @@ func (b *Broker) provision(ctx context.Context, m *manifest.Manifest, role, sche
 		}
 		r := pgx.Identifier{role}.Sanitize()
 		s := pgx.Identifier{schema}.Sanitize()
-		stmts := []string{
-			"DO $$ BEGIN EXECUTE pg_catalog.format('GRANT CONNECT ON DATABASE %I TO " + escapeForFormat(r) + "', pg_catalog.current_database()); END $$",
-			"CREATE SCHEMA IF NOT EXISTS " + s,
-			"REVOKE ALL ON SCHEMA " + s + " FROM PUBLIC",
-			"GRANT USAGE, CREATE ON SCHEMA " + s + " TO " + r,
+		var canConnect bool
+		if err := tx.QueryRow(ctx, `SELECT has_database_privilege($1, current_database(), 'CONNECT')`, role).Scan(&canConnect); err != nil {
+			return err
 		}
+		var stmts []string
+		if !canConnect { // written only when missing: concurrent writes of the database's row fail
+			stmts = append(stmts, "DO $$ BEGIN EXECUTE pg_catalog.format('GRANT CONNECT ON DATABASE %I TO "+escapeForFormat(r)+"', pg_catalog.current_database()); END $$")
+		}
+		stmts = append(stmts,
+			"CREATE SCHEMA IF NOT EXISTS "+s,
+			"REVOKE ALL ON SCHEMA "+s+" FROM PUBLIC",
+			"GRANT USAGE, CREATE ON SCHEMA "+s+" TO "+r,
+		)
 		for _, q := range stmts {
 			if _, err := tx.Exec(ctx, q); err != nil {
 				return fmt.Errorf("%s: %w", q, err)
@@ -448,6 +456,12 @@ func (b *Broker) provision(ctx context.Context, m *manifest.Manifest, role, sche
 		return nil
 	})
 	return rec, err
+}
+
+// tx runs f in a transaction of the serving pool, again if a concurrent
+// catalog change made it fail (dbroles.Retry).
+func (b *Broker) tx(ctx context.Context, f func(pgx.Tx) error) error {
+	return dbroles.Retry(ctx, func() error { return pgx.BeginFunc(ctx, b.cfg.DB, f) })
 }
 
 // checkSafe refuses a connection whose names could resolve into a schema
@@ -724,7 +738,7 @@ func (b *Broker) Drop(ctx context.Context, module string) error {
 	}
 	role := b.Role(module)
 	r := pgx.Identifier{role}.Sanitize()
-	err := pgx.BeginFunc(ctx, b.cfg.DB, func(tx pgx.Tx) error {
+	err := b.tx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `LOCK TABLE websonic.modules IN SHARE ROW EXCLUSIVE MODE`); err != nil {
 			return err
 		}

@@ -3,10 +3,15 @@ package sandboxdb
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/websonic/websonic/runtime/internal/dbroles"
 )
 
 // TestStorageQuota: a module that writes past its quota loses its database
@@ -248,4 +253,48 @@ func TestLegacySchemaAdopted(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.Close()
+}
+
+// TestConcurrentProvisioning hammers what replicas and the owner's
+// commands do at once on one database: open the serving role, provision
+// modules, change a module role's connection limit. PostgreSQL answers
+// concurrent writes of one catalog row with "tuple concurrently updated";
+// none may reach the caller (a second `make run` failed an update so).
+func TestConcurrentProvisioning(t *testing.T) {
+	b, _, db := newBroker(t, Config{})
+	ctx := context.Background()
+	prov := db.Pool(t, nil)
+	const workers, rounds = 4, 5
+	errs := make(chan error, workers*rounds*3)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range rounds {
+				r, err := dbroles.New(ctx, dbroles.Config{Pool: prov})
+				if err == nil {
+					var p *pgxpool.Pool
+					if p, err = r.OpenServing(ctx, dbroles.ServingConfig{}); err == nil {
+						p.Close()
+					}
+				}
+				errs <- err
+				name := fmt.Sprintf("m%d", (w+i)%3) // modules shared between workers
+				d, err := b.Open(ctx, testManifest(name, nil), nil, nil, OpenOptions{Update: true})
+				if err == nil {
+					d.Close()
+				}
+				errs <- err
+				errs <- b.cfg.Roles.SetConnLimit(ctx, b.Role(name), 8)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
 }
