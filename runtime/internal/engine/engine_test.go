@@ -18,12 +18,22 @@ import (
 	"github.com/websonic/websonic/sdk/abi"
 )
 
-// scratch is this test binary's folder: the hostile module's build and
-// the compilation cache its engines share. TestMain removes it.
+// scratch is this test binary's folder: the hostile module's builds and
+// the compilation cache its engines share. TestMain removes it; the fuzzer's
+// worker processes, which are killed rather than ending, use their
+// coordinator's (scratchEnv).
 var scratch string
 
+const scratchEnv = "WEBSONIC_ENGINE_TEST_SCRATCH"
+
 func TestMain(m *testing.M) {
+	if scratch = os.Getenv(scratchEnv); scratch != "" {
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "websonic-engine-test-")
+	if err == nil {
+		err = os.Setenv(scratchEnv, dir)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -34,9 +44,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// hostileWasm is the test-only hostile module, built once per test binary.
+// hostileWasm is the test-only hostile module, built once per test
+// process (into a folder of its own: fuzz workers build side by side).
 var hostileWasm = sync.OnceValues(func() ([]byte, error) {
-	out := filepath.Join(scratch, "hostile.wasm")
+	dir, err := os.MkdirTemp(scratch, "build-")
+	if err != nil {
+		return nil, err
+	}
+	out := filepath.Join(dir, "hostile.wasm")
 	if err := modbuild.Build(context.Background(), "../testmodules/hostile", out); err != nil {
 		return nil, err
 	}
