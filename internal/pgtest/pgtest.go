@@ -3,10 +3,11 @@
 //
 //	func TestMain(m *testing.M) { pgtest.Main(m) }
 //
-// and each test takes a fresh database with NewDB. By default the package's
-// tests share one private cluster (internal/pgembed) that is started lazily,
-// on the first NewDB, so a `go test -run` that selects no database test costs
-// nothing; it is stopped and removed when the tests end. Setting
+// (or calls Run, when it has more to clean up) and each test takes a fresh
+// database with NewDB. By default the package's tests share one private
+// cluster (internal/pgembed) that is started lazily, on the first NewDB, so
+// a `go test -run` that selects no database test costs nothing; it is
+// stopped and removed when the tests end. Setting
 // WEBSONIC_TEST_DATABASE_URL to a superuser URL of an external server uses
 // that server instead.
 //
@@ -64,10 +65,12 @@ var current *server
 // NewDB, then stops the server, removes its files and exits with the tests'
 // code. Call it from TestMain.
 func Main(m *testing.M) {
-	os.Exit(run(m))
+	os.Exit(Run(m))
 }
 
-func run(m *testing.M) int {
+// Run is Main without the exit, for a TestMain with more of its own to
+// clean up afterwards: it returns the code to exit with.
+func Run(m *testing.M) int {
 	s := &server{tag: randomTag(), external: os.Getenv(EnvDatabaseURL)}
 	current = s
 	code := m.Run()

@@ -69,6 +69,7 @@ func newBrowser(t testing.TB) *browser {
 		chromedp.DisableGPU,
 		chromedp.NoFirstRun,
 		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Env("TMPDIR="+t.TempDir()), // its singleton socket folder, left behind when it is killed
 		chromedp.WindowSize(1024, 768),
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-background-networking", true),

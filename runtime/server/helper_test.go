@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -20,15 +21,42 @@ import (
 	"github.com/websonic/websonic/runtime/internal/engine"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+// scratch is this test binary's folder, which TestMain removes: the test
+// modules it builds, and the compilation cache its sites share.
+var scratch string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "websonic-server-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	scratch = dir
+	code := pgtest.Run(m)
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// siteDataDir is a test site's Config.DataDir: the test's own folder, with
+// the compilation cache shared by the test binary's sites (compiling the
+// test modules anew for each would take seconds).
+func siteDataDir(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	cache := filepath.Join(scratch, "cache")
+	if err := os.MkdirAll(cache, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(cache, filepath.Join(dir, "cache")); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
 
 // modulesDir builds hello and the hostile test module once per test binary
 // into a package folder the server loads with ModulesDir.
 var modulesDir = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "websonic-server-modules")
-	if err != nil {
-		return "", err
-	}
+	dir := filepath.Join(scratch, "modules")
 	for _, src := range []string{"../../examples/hello", "../internal/testmodules/hostile"} {
 		if err := modbuild.Package(context.Background(), src, filepath.Join(dir, filepath.Base(src))); err != nil {
 			return "", err
@@ -64,7 +92,7 @@ func newSiteWith(t testing.TB, mods string, log hclog.Logger, options ...func(*C
 	t.Helper()
 	db := pgtest.NewDB(t)
 	cfg := Config{
-		DataDir:          filepath.Join(os.TempDir(), "websonic-server-test"),
+		DataDir:          siteDataDir(t),
 		DatabaseURL:      db.URL,
 		ModulesDir:       mods,
 		RolePrefix:       db.Prefix(),

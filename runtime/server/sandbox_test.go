@@ -138,7 +138,7 @@ func TestSandboxGuest(t *testing.T) {
 		want int
 	}{
 		{"infinite loop", "/hostile/loop", http.StatusGatewayTimeout},
-		{"memory past the limit", "/hostile/alloc", http.StatusInternalServerError},
+		{"memory past the limit", "/hostile/alloc?mb=256", http.StatusInternalServerError}, // 4x MemoryLimitPages
 		{"panic", "/hostile/panic", http.StatusInternalServerError},
 		{"huge response", "/hostile/huge?mb=9", http.StatusBadGateway},
 		{"bad pointer to log", "/hostile/badptr?fn=log", http.StatusInternalServerError},

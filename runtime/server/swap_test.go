@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -26,11 +25,7 @@ import (
 // versionedBase builds the versioned test module once per test binary;
 // every version the tests use is this wasm with a manifest of its own.
 var versionedBase = sync.OnceValues(func() (*modhost.Package, error) {
-	dir, err := os.MkdirTemp("", "websonic-server-versioned")
-	if err != nil {
-		return nil, err
-	}
-	out := filepath.Join(dir, "versioned")
+	out := filepath.Join(scratch, "versioned")
 	if err := modbuild.Package(context.Background(), "../internal/testmodules/versioned", out); err != nil {
 		return nil, err
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -62,9 +64,11 @@ func servingVersion(t *testing.T, e *updateEnv) string {
 	return b
 }
 
-// TestReconcileNeverUndoesAnUpdate: a reconcile pass waiting for the
-// updater's lock while an update finishes must not swap the old version
-// back from its stale list.
+// TestReconcileNeverUndoesAnUpdate: a reconcile pass that listed the
+// installations before an update committed, and reaches the module after
+// the update switched, must not swap the old version back from its stale
+// list. The pass is held at the module listed before it (one recorded but
+// not startable, whose start asks the registry), across the whole update.
 func TestReconcileNeverUndoesAnUpdate(t *testing.T) {
 	e := newUpdateEnv(t)
 	ctx := context.Background()
@@ -73,47 +77,106 @@ func TestReconcileNeverUndoesAnUpdate(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.publishVersion("1.1.0", withDistinctWasm("1.1.0"))
-	// 1.1.0's download hangs until released: the update holds the lock.
-	release := make(chan struct{})
-	var hung atomic.Bool
+	// The update's download hangs until released, after its metadata.
+	// Then the first metadata request (the reconcile pass's) hangs until
+	// released.
+	blobRelease, blobHung := make(chan struct{}), make(chan struct{})
+	metaRelease, metaHung := make(chan struct{}), make(chan struct{})
+	var blobFirst, metaArmed, metaFirst atomic.Bool
 	f := func(w http.ResponseWriter, r *http.Request, next http.Handler) bool {
-		if strings.Contains(r.URL.Path, "/blobs/") && hung.CompareAndSwap(false, true) {
-			<-release
+		switch {
+		case strings.Contains(r.URL.Path, "/blobs/") && blobFirst.CompareAndSwap(false, true):
+			close(blobHung)
+			<-blobRelease
+		case strings.HasPrefix(r.URL.Path, "/v1/tuf/") && metaArmed.Load() && metaFirst.CompareAndSwap(false, true):
+			close(metaHung)
+			<-metaRelease
 		}
 		return false
 	}
 	e.tamper.Store(&f)
 	checked := make(chan error, 1)
 	go func() { checked <- e.updater().Check(ctx) }()
-	waitFor(t, hung.Load)
-	// A module recorded as installed that does not start.
+	select {
+	case <-blobHung:
+	case err := <-checked:
+		t.Fatalf("the update ended (%v) before its download hung", err)
+	}
+	// A module recorded as installed that does not start; its name sorts
+	// first, so the pass takes it before versioned.
 	if _, err := e.site.srv.db.Pool.Exec(ctx, `INSERT INTO websonic.module_installs (name, version, digest, approved)
 		VALUES ('aaa', '1.0.0', 'sha256:'||repeat('0', 64), '{}')`); err != nil {
 		t.Fatal(err)
 	}
+	metaArmed.Store(true)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go e.updater().Run(runCtx) // reconcile lists versioned@1.0.0, then waits on the lock for aaa
-	time.Sleep(2 * time.Second)
-	close(release)
+	go e.updater().Run(runCtx)
+	<-metaHung // the pass has listed versioned@1.0.0 and asks the registry for aaa
+	close(blobRelease)
 	if err := <-checked; err != nil {
 		t.Fatal(err)
 	}
 	e.site.wantServing(t, "1.1.0")
-	deadline := time.Now().Add(8 * time.Second)
-	for time.Now().Before(deadline) {
-		if b := servingVersion(t, e); b != "versioned 1.1.0" {
-			ins, _ := e.updater().List(ctx)
-			var rec string
-			for _, in := range ins {
-				if in.Name == "versioned" {
-					rec = in.Version
+	close(metaRelease)
+	// The pass is over once the reconciler waits again.
+	waitGoroutine(t, "done reconciling", func(state string, stack []string) bool {
+		return strings.HasPrefix(state, "select") && calls(stack, "updater.(*Updater).reconciler(") &&
+			!calls(stack, "updater.(*Updater).reconcile(")
+	})
+	if b := servingVersion(t, e); b != "versioned 1.1.0" {
+		ins, _ := e.updater().List(ctx)
+		var rec string
+		for _, in := range ins {
+			if in.Name == "versioned" {
+				rec = in.Version
+			}
+		}
+		t.Fatalf("after the update to 1.1.0 committed and switched, the runtime serves %q (recorded: %s); module.update entries: %v", b, rec, e.moduleUpdates(t))
+	}
+	if ups := e.moduleUpdates(t); !slices.Equal(ups, [][2]string{{"1.0.0", "1.1.0"}}) {
+		t.Fatalf("module.update entries %v, want only 1.0.0 to 1.1.0", ups)
+	}
+}
+
+// waitGoroutine waits until one of the test binary's goroutines is in the
+// state match wants (state is its wait reason, as "select" or
+// "sync.Mutex.Lock"; stack its function lines, innermost first): for a
+// goroutine that stops where the code under test offers no event to wait
+// on.
+func waitGoroutine(t *testing.T, what string, match func(state string, stack []string) bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute) // a hang detector, not a timing check
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n == len(buf) {
+			buf = make([]byte, 2*len(buf))
+			continue
+		}
+		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
+			lines := strings.Split(g, "\n")
+			_, state, _ := strings.Cut(lines[0], "[")
+			var stack []string
+			for _, l := range lines[1:] {
+				if !strings.HasPrefix(l, "\t") {
+					stack = append(stack, l)
 				}
 			}
-			t.Fatalf("after the update to 1.1.0 committed and switched, the runtime serves %q (recorded: %s); module.update entries: %v", b, rec, e.moduleUpdates(t))
+			if match(state, stack) {
+				return
+			}
 		}
-		time.Sleep(20 * time.Millisecond)
+		if time.Now().After(deadline) {
+			t.Fatalf("no goroutine %s within a minute", what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// calls reports whether a function line of stack contains fn.
+func calls(stack []string, fn string) bool {
+	return slices.ContainsFunc(stack, func(l string) bool { return strings.Contains(l, fn) })
 }
 
 // TestRequestTimeoutSaysWhatHappened: when the CLI stops waiting while a

@@ -444,8 +444,10 @@ func waitFor(t testing.TB, cond func() bool) {
 }
 
 // TestUpdatesUnderLoad streams requests into the module while the updater
-// installs 10 releases from the registry and rolls back once: no request
-// fails, and every answer comes from a version that was serving.
+// installs 10 releases from the registry and rolls back once: every
+// version answers requests before the next comes (so the load runs across
+// every switch), no request fails, and every answer comes from a version
+// that was serving.
 func TestUpdatesUnderLoad(t *testing.T) {
 	e := newUpdateEnv(t)
 	ctx := context.Background()
@@ -459,8 +461,28 @@ func TestUpdatesUnderLoad(t *testing.T) {
 		failures atomic.Int64
 		mu       sync.Mutex
 		seen     = map[string]int{}
+		answered = make(chan struct{}) // closed and replaced at each answer, under mu
 		requests atomic.Int64
 	)
+	t.Cleanup(func() { stop.Store(true); wg.Wait() }) // also when the test fails early
+	// waitAnswers waits until version v has answered more than n requests.
+	waitAnswers := func(v string, n int) {
+		t.Helper()
+		patience := time.After(time.Minute) // a hang detector, not a timing check
+		for {
+			mu.Lock()
+			got, ch := seen["versioned "+v], answered
+			mu.Unlock()
+			if got > n {
+				return
+			}
+			select {
+			case <-ch:
+			case <-patience:
+				t.Fatalf("%s answered %d requests, want more than %d: did the load stop?", v, got, n)
+			}
+		}
+	}
 	for range 4 {
 		wg.Add(1)
 		go func() {
@@ -482,6 +504,8 @@ func TestUpdatesUnderLoad(t *testing.T) {
 				}
 				mu.Lock()
 				seen[string(b)]++
+				close(answered)
+				answered = make(chan struct{})
 				mu.Unlock()
 			}
 		}()
@@ -494,11 +518,15 @@ func TestUpdatesUnderLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 		versions = append(versions, v)
+		waitAnswers(v, 0) // the load goes on across every switch
 	}
+	mu.Lock()
+	before := seen["versioned 1.9.0"]
+	mu.Unlock()
 	if _, err := e.updater().Rollback(ctx, "versioned"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond)
+	waitAnswers("1.9.0", before+4) // and after the rollback
 	stop.Store(true)
 	wg.Wait()
 	if n := failures.Load(); n != 0 {
@@ -569,9 +597,11 @@ func TestRestartMidUpdate(t *testing.T) {
 	}
 	// The runtime also stops while an update's download hangs.
 	e.publishVersion("1.3.0", withMigrations(migNotes, migAuthor))
-	hang := make(chan struct{})
+	hang, hung := make(chan struct{}), make(chan struct{})
+	var hungOnce sync.Once
 	h := func(w http.ResponseWriter, r *http.Request, next http.Handler) bool {
 		if strings.Contains(r.URL.Path, "/blobs/") {
+			hungOnce.Do(func() { close(hung) })
 			select {
 			case <-hang:
 			case <-r.Context().Done():
@@ -584,7 +614,11 @@ func TestRestartMidUpdate(t *testing.T) {
 	done := make(chan error, 1)
 	cctx, cancel := context.WithCancel(ctx)
 	go func() { done <- e.updater().Check(cctx) }()
-	time.Sleep(500 * time.Millisecond)
+	select {
+	case <-hung:
+	case err := <-done:
+		t.Fatalf("the update ended (%v) before its download hung", err)
+	}
 	cancel()
 	<-done
 	e.site.srv.Close(ctx)

@@ -110,8 +110,21 @@ func TestCraftedGuestsStopAtDeadline(t *testing.T) {
 				_, err := p.HTTP(context.Background(), &abi.HTTPRequest{Method: "GET", URI: "/"}, &CallEnv{})
 				done <- err
 			}()
-			time.Sleep(50 * time.Millisecond)
-			runtime.GC() // would wait forever for a guest that never yields
+			// Collect garbage for as long as the call runs, so collections
+			// overlap the guest's run (a guest that never yields would
+			// make one wait forever).
+			stop := make(chan struct{})
+			defer close(stop)
+			go func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+						runtime.GC()
+					}
+				}
+			}()
 			select {
 			case err := <-done:
 				if !errors.Is(err, ErrTimeout) {

@@ -32,10 +32,19 @@ func init() {
 		}
 	})
 	mux.HandleFunc("GET /hostile/alloc", func(w http.ResponseWriter, r *http.Request) {
-		var keep [][]byte
-		for {
-			keep = append(keep, make([]byte, 8<<20))
+		// Keeps mb MiB alive (without mb: allocates until something
+		// stops it), then says so: a memory limit must trap it first.
+		mb, err := strconv.Atoi(r.URL.Query().Get("mb"))
+		if err != nil {
+			mb = -1
 		}
+		var keep [][]byte
+		for i := 0; mb < 0 || i < mb; i++ {
+			b := make([]byte, 1<<20)
+			b[len(b)-1] = 1 // touched, so it cannot be optimized away
+			keep = append(keep, b)
+		}
+		fmt.Fprintf(w, "kept %d MiB alive", len(keep))
 	})
 	mux.HandleFunc("GET /hostile/panic", func(w http.ResponseWriter, r *http.Request) { panic("hostile module panics") })
 	mux.HandleFunc("GET /hostile/huge", func(w http.ResponseWriter, r *http.Request) {
