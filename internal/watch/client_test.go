@@ -240,15 +240,20 @@ func TestSubscribeIdleTimeout(t *testing.T) {
 // TestSubscribeHeartbeatKeepsAlive: pings keep a stream that is quieter
 // than the idle timeout alive.
 func TestSubscribeHeartbeatKeepsAlive(t *testing.T) {
-	hub, srv := newHub(t, watch.Config{Initial: 1, Heartbeat: 10 * time.Millisecond})
+	const heartbeat, idle = 10 * time.Millisecond, time.Second
+	hub, srv := newHub(t, watch.Config{Initial: 1, Heartbeat: heartbeat})
 	var requests atomic.Int32
+	var pings atomic.Int64
 	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requests.Add(1)
-		hub.ServeHTTP(w, r)
+		hub.ServeHTTP(pingCounter{w, &pings}, r)
 	})
-	rec := subscribe(t, watch.ClientConfig{URL: srv.URL, IdleTimeout: 3 * time.Second})
+	rec := subscribe(t, watch.ClientConfig{URL: srv.URL, IdleTimeout: idle})
 	waitFor(t, "version 1", func() bool { return rec.has(1) })
-	time.Sleep(4 * time.Second) // longer than the idle timeout, with pings
+	// Pings sent over longer than twice the idle timeout, counted as they
+	// are written: the clock is the stream's, not the test's.
+	start := pings.Load()
+	waitFor(t, "pings over twice the idle timeout", func() bool { return pings.Load()-start >= int64(2*idle/heartbeat) })
 	hub.Publish(2)
 	waitFor(t, "version 2", func() bool { return rec.has(2) })
 	if n := requests.Load(); n != 1 {
@@ -353,3 +358,18 @@ func TestSubscribeInvalid(t *testing.T) {
 		})
 	}
 }
+
+// pingCounter counts the heartbeats a hub writes to one stream.
+type pingCounter struct {
+	http.ResponseWriter
+	n *atomic.Int64
+}
+
+func (p pingCounter) Write(b []byte) (int, error) {
+	p.n.Add(int64(strings.Count(string(b), ": ping\n")))
+	return p.ResponseWriter.Write(b)
+}
+
+func (p pingCounter) Flush() { p.ResponseWriter.(http.Flusher).Flush() }
+
+func (p pingCounter) Unwrap() http.ResponseWriter { return p.ResponseWriter }

@@ -233,18 +233,24 @@ func TestSlowReaderCoalesces(t *testing.T) {
 // TestServerTimeouts: http.Server's ReadTimeout and WriteTimeout, which a
 // registry sets for its other endpoints, do not end a watch stream.
 func TestServerTimeouts(t *testing.T) {
-	hub := watch.New(watch.Config{Initial: 1, Heartbeat: time.Hour})
+	const timeout, heartbeat = 50 * time.Millisecond, 5 * time.Millisecond
+	hub := watch.New(watch.Config{Initial: 1, Heartbeat: heartbeat})
 	srv := httptest.NewUnstartedServer(hub)
-	srv.Config.ReadTimeout = 50 * time.Millisecond
-	srv.Config.WriteTimeout = 50 * time.Millisecond
+	srv.Config.ReadTimeout = timeout
+	srv.Config.WriteTimeout = timeout
 	srv.Start()
 	t.Cleanup(srv.Close)
 	t.Cleanup(hub.Close)
 	s := open(t, srv.Client(), srv.URL)
-	if got := s.event(t); got != ev("1") {
+	if got := s.next(t); got != ev("1") {
 		t.Fatalf("got %q", got)
 	}
-	time.Sleep(300 * time.Millisecond) // past both timeouts, however slow the machine
+	// Read pings spanning six times both timeouts: the stream's own clock.
+	for range 6 * timeout / heartbeat {
+		if got := s.next(t); got != ": ping\n\n" {
+			t.Fatalf("got %q, want a ping", got)
+		}
+	}
 	hub.Publish(2)
 	if got := s.event(t); got != ev("2") {
 		t.Fatalf("got %q", got)
