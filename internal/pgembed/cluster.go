@@ -213,7 +213,15 @@ func (c *Cluster) acquireLock() error {
 	if err != nil {
 		return fmt.Errorf("pgembed: %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	// A process this one forks holds the lock's open file description for
+	// a moment, until it execs (the descriptor is close-on-exec): a lock
+	// just released by a Cluster of this process may still look held.
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	for i := 0; errors.Is(err, syscall.EWOULDBLOCK) && i < 25; i++ {
+		time.Sleep(20 * time.Millisecond)
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	}
+	if err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
 			return fmt.Errorf("%w: another process (or Cluster) is running the cluster in %s", ErrInUse, c.dir)
