@@ -120,8 +120,10 @@ type Config struct {
 	RenewEvery time.Duration
 	// PublicURL is the registry's address as clients reach it, e.g.
 	// "https://registry.example": the realm of every WWW-Authenticate
-	// challenge is its /v1/token, never the request's Host header
-	// ("http://" + Addr, with "localhost" for an unspecified host).
+	// challenge is its /v1/token, never the request's Host header (under
+	// TLS, "https://" + the name the certificate is for, with Addr's port
+	// unless 443; otherwise "http://" + Addr, with "localhost" for an
+	// unspecified host: see defaultPublicURL).
 	PublicURL string
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed when
 	// telling clients apart for the per-client limits (none: the client is
@@ -204,18 +206,11 @@ func (c *Config) defaults() error {
 		c.Now = time.Now
 	}
 	if c.PublicURL == "" {
-		host, port, err := net.SplitHostPort(c.Addr)
+		u, err := defaultPublicURL(c.Addr, c.TLS)
 		if err != nil {
-			return fmt.Errorf("registry: Addr %q: %w", c.Addr, err)
+			return err
 		}
-		if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
-			host = "localhost"
-		}
-		scheme := "http"
-		if c.TLS.Enabled() {
-			scheme = "https"
-		}
-		c.PublicURL = scheme + "://" + net.JoinHostPort(host, port)
+		c.PublicURL = u
 	}
 	u, err := url.Parse(c.PublicURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
@@ -254,6 +249,39 @@ func (c *Config) defaults() error {
 		c.FailedAuths = limit.Rate{Every: 10 * time.Second, Burst: 10}
 	}
 	return nil
+}
+
+// defaultPublicURL is the registry's URL when none is configured: under
+// TLS, https with the name its certificate is for (tlsserve's
+// ServerName: the first ACME domain, the certificate file's first name,
+// localhost when self-signed) and the port of addr (none for 443);
+// otherwise http with the host of addr, "localhost" when unspecified.
+//
+// It is the realm of login challenges, and OCI clients (oras-go) send a
+// token to a realm on another host than the one they reached only if it
+// is public: "localhost", or a listen address such as 0.0.0.0, would
+// make every push to a registry listening on ":443" fail.
+func defaultPublicURL(addr string, tc tlsserve.Config) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("registry: Addr %q: %w", addr, err)
+	}
+	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	if !tc.Enabled() {
+		return "http://" + net.JoinHostPort(host, port), nil
+	}
+	if name := tc.ServerName(); name != "" {
+		host = name
+	}
+	if port == "443" {
+		if strings.Contains(host, ":") {
+			host = "[" + host + "]"
+		}
+		return "https://" + host, nil
+	}
+	return "https://" + net.JoinHostPort(host, port), nil
 }
 
 // fileLimits are the default caps for a limit on open files.
@@ -507,7 +535,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          s.log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
 	}
-	s.log.Info("registry listening", "addr", ln.Addr().String(), "url", scheme+"://"+ln.Addr().String())
+	s.log.Info("registry listening", "addr", ln.Addr().String(), "url", scheme+"://"+ln.Addr().String(), "public_url", s.cfg.PublicURL)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
