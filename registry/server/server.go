@@ -30,11 +30,16 @@
 //     Retry-After), so that health, TUF metadata and pulls keep answering
 //     with the watchers full. The defaults are sized from the open-file
 //     limit, whose soft value Open raises to the hard one (limitsFor).
+//   - API requests in progress are capped in all and per client
+//     (MaxRequests, MaxRequestsPerClient: 503 and 429 with Retry-After),
+//     whatever the protocol: over HTTP/2 one connection carries many.
 //   - No request holds a database connection while its body arrives; every
 //     body has a read deadline and a minimum rate (BodyIdleTimeout,
 //     MinBodyRate: 408), a declared length over the endpoint's limit is
 //     refused at once (413), and a request refused before its body was
-//     read closes its connection rather than wait for the body.
+//     read closes its connection rather than wait for the body. Responses
+//     are held to the same deadline and rate: a client that stops reading
+//     a download loses it.
 //   - Failed authentications and /v1/token are throttled per client (429
 //     with Retry-After); the 401 challenge's realm is Config.PublicURL.
 //   - Upload sessions are capped per token and expire, publishers have a
@@ -170,13 +175,25 @@ type Config struct {
 	// watch over it answered 429 with Retry-After. Defaults: 1/32 of
 	// MaxConnections and 1/64 of MaxWatchers (at least 32 and 8).
 	MaxConnectionsPerClient, MaxWatchersPerClient int
-	// BodyIdleTimeout is the longest a request body may pause, and the
-	// grace before MinBodyRate applies (30 s); a body past either is cut
-	// off with 408. No request holds a database connection while its body
-	// arrives.
+	// MaxRequests bounds the API requests in progress at once (watch
+	// streams, health and metrics apart): over it, 503 with Retry-After.
+	// MaxRequestsPerClient bounds one client's (told apart as for
+	// watchers): over it, 429 with Retry-After. Over HTTP/2 one connection
+	// carries many requests, each holding a goroutine and often an open
+	// file, so the connection caps alone do not bound them. Defaults:
+	// MaxConnections-MaxWatchers (the API's share of the file descriptors,
+	// see limitsFor) and MaxConnectionsPerClient.
+	MaxRequests, MaxRequestsPerClient int
+	// BodyIdleTimeout is the longest a request body may pause, or a
+	// response wait for its client to take more, and the grace before
+	// MinBodyRate applies (30 s). A request body past either is cut off
+	// with 408; a response past either is cut off (its connection closed,
+	// over HTTP/2 its stream reset). No request holds a database
+	// connection while its body arrives.
 	BodyIdleTimeout time.Duration
 	// MinBodyRate is the average rate, in bytes per second, below which a
-	// request body is cut off once BodyIdleTimeout has passed (32 KiB/s).
+	// request body, or a response from its first byte, is cut off once
+	// BodyIdleTimeout has passed (32 KiB/s).
 	MinBodyRate int64
 	// Now is the clock (time.Now); tests move it.
 	Now    func() time.Time
@@ -235,6 +252,12 @@ func (c *Config) defaults() error {
 	}
 	if c.MaxWatchersPerClient <= 0 {
 		c.MaxWatchersPerClient = max(8, c.MaxWatchers/64)
+	}
+	if c.MaxRequests <= 0 {
+		c.MaxRequests = c.MaxConnections - c.MaxWatchers
+	}
+	if c.MaxRequestsPerClient <= 0 {
+		c.MaxRequestsPerClient = c.MaxConnectionsPerClient
 	}
 	if c.BodyIdleTimeout <= 0 {
 		c.BodyIdleTimeout = 30 * time.Second
@@ -325,6 +348,7 @@ type Server struct {
 	realm      string          // the WWW-Authenticate value of a 401
 	tokenReqs  *limit.Throttle // GET /v1/token, per client
 	failedAuth *limit.Throttle // failed authentications, per client
+	requests   *limit.Requests // API requests in progress
 }
 
 // Open starts the database and everything but the listener.
@@ -339,13 +363,15 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, errors.New("registry: snapshot and timestamp signers are required")
 	}
 	cfg.Logger.Debug("limits", "max_connections", cfg.MaxConnections, "max_connections_per_client", cfg.MaxConnectionsPerClient,
-		"max_watchers", cfg.MaxWatchers, "max_watchers_per_client", cfg.MaxWatchersPerClient)
+		"max_watchers", cfg.MaxWatchers, "max_watchers_per_client", cfg.MaxWatchersPerClient,
+		"max_requests", cfg.MaxRequests, "max_requests_per_client", cfg.MaxRequestsPerClient)
 	s := &Server{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry(),
 		clients:    limit.Clients{Trusted: cfg.TrustedProxies},
 		realm:      fmt.Sprintf(`Bearer realm=%q,service="websonic-registry"`, cfg.PublicURL+"/v1/token"),
 		tokenReqs:  limit.NewThrottle("token requests", cfg.TokenRequests, cfg.Now),
 		failedAuth: limit.NewThrottle("failed authentications", cfg.FailedAuths, cfg.Now),
 	}
+	s.requests = limit.NewRequests(cfg.MaxRequests, cfg.MaxRequestsPerClient, s.clients.Key, time.Second)
 	defer func() {
 		if err != nil {
 			s.Close(context.Background())
@@ -368,7 +394,11 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 					return float64(l.Refused())
 				}
 				return 0
-			}))
+			}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "websonic_registry_requests", Help: "API requests in progress (watch streams apart)."},
+			func() float64 { return float64(s.requests.Open()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "websonic_registry_requests_refused_total", Help: "API requests refused over the caps in all (503) and per client (429)."},
+			func() float64 { return float64(s.requests.Refused()) }))
 	s.hub = watch.New(watch.Config{Logger: s.log.Named("watch"), Registerer: s.reg,
 		MaxClients: cfg.MaxWatchers, MaxPerClient: cfg.MaxWatchersPerClient, ClientKey: s.clients.Key})
 	if s.tuf, err = tufstore.Open(ctx, tufstore.Config{
@@ -608,17 +638,20 @@ func (s *Server) router() http.Handler {
 		io.WriteString(w, "ready\n")
 	})
 	r.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
-	r.Handle("/v2", s.dist)
-	r.Handle("/v2/*", s.dist)
-	r.Get("/v1/watch", s.hub.ServeHTTP)
-	r.Get("/v1/token", s.token)
-	r.Get("/v1/tuf/online-keys", s.onlineKeys)
-	r.Get("/v1/tuf/targets/*", s.getTarget)
-	r.Head("/v1/tuf/targets/*", s.getTarget)
-	r.Get("/v1/tuf/{file}", s.getMetadata)
-	r.Head("/v1/tuf/{file}", s.getMetadata)
-	r.Put("/v1/tuf/targets.json", s.putTargets)
-	r.Put("/v1/tuf/root.json", s.putRoot)
+	r.Get("/v1/watch", s.hub.ServeHTTP) // capped by the hub, paced per write
+	r.Group(func(r chi.Router) {
+		r.Use(s.requests.Middleware, limit.Responses{Idle: s.cfg.BodyIdleTimeout, MinRate: s.cfg.MinBodyRate}.Middleware)
+		r.Handle("/v2", s.dist)
+		r.Handle("/v2/*", s.dist)
+		r.Get("/v1/token", s.token)
+		r.Get("/v1/tuf/online-keys", s.onlineKeys)
+		r.Get("/v1/tuf/targets/*", s.getTarget)
+		r.Head("/v1/tuf/targets/*", s.getTarget)
+		r.Get("/v1/tuf/{file}", s.getMetadata)
+		r.Head("/v1/tuf/{file}", s.getMetadata)
+		r.Put("/v1/tuf/targets.json", s.putTargets)
+		r.Put("/v1/tuf/root.json", s.putRoot)
+	})
 	return r
 }
 

@@ -17,15 +17,12 @@ import (
 // connection holds a file descriptor like any other.
 type Listener struct {
 	net.Listener
-	clients   Clients
-	perClient int
+	clients Clients
 
 	slots chan struct{} // one per open connection
 	done  chan struct{} // closed by Close
 	once  sync.Once
-
-	mu  sync.Mutex
-	per map[string]int
+	per   *counts // by client key
 
 	open    atomic.Int64
 	refused atomic.Int64
@@ -33,8 +30,8 @@ type Listener struct {
 
 // NewListener caps ln (see Listener); max and perClient must be positive.
 func NewListener(ln net.Listener, max, perClient int, clients Clients) *Listener {
-	return &Listener{Listener: ln, clients: clients, perClient: perClient,
-		slots: make(chan struct{}, max), done: make(chan struct{}), per: map[string]int{}}
+	return &Listener{Listener: ln, clients: clients,
+		slots: make(chan struct{}, max), done: make(chan struct{}), per: newCounts(perClient)}
 }
 
 // Accept waits for a free slot, then for a connection, and returns the
@@ -54,7 +51,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 		key := ""
 		if peer := PeerAddr(c.RemoteAddr().String()); !l.clients.trusted(peer) {
 			key = KeyOf(peer)
-			if !l.admit(key) {
+			if !l.per.take(key) {
 				c.Close()
 				<-l.slots
 				l.refused.Add(1)
@@ -66,25 +63,10 @@ func (l *Listener) Accept() (net.Conn, error) {
 	}
 }
 
-// admit counts a connection of key, unless it has perClient already.
-func (l *Listener) admit(key string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.per[key] >= l.perClient {
-		return false
-	}
-	l.per[key]++
-	return true
-}
-
 func (l *Listener) release(key string) {
 	l.open.Add(-1)
 	if key != "" {
-		l.mu.Lock()
-		if l.per[key]--; l.per[key] <= 0 {
-			delete(l.per, key)
-		}
-		l.mu.Unlock()
+		l.per.release(key)
 	}
 	<-l.slots
 }
