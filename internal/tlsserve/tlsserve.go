@@ -57,6 +57,11 @@ type Config struct {
 	// answers ACME http-01 challenges and redirects GET and HEAD requests to
 	// HTTPS, refusing the rest (none).
 	RedirectAddr string
+	// RedirectListener, when set, wraps the redirect listener before it
+	// serves: a server caps its connections there as on its own listener
+	// (a flood of plain-HTTP connections holds descriptors too). Nil
+	// serves it as it is.
+	RedirectListener func(net.Listener) net.Listener
 	// ReloadEvery is how often CertFile and KeyFile are checked for
 	// changes (1 minute).
 	ReloadEvery time.Duration

@@ -549,12 +549,15 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 
 // Serve serves on ln until ctx ends, then shuts down gracefully. It caps
 // the connections it accepts (Config.MaxConnections and
-// MaxConnectionsPerClient), counting TCP peers before any TLS. With
+// MaxConnectionsPerClient), counting TCP peers before any TLS, and those
+// of the HTTP redirect listener (Config.TLS.RedirectAddr) with them. With
 // cfg.TLS enabled it serves HTTPS on ln (a certificate that does not load
 // is an error) and every response carries HSTS.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	ln = s.limitListener(ln)
-	ln, scheme, err := tlsserve.Wrap(ctx, s.cfg.TLS, ln, s.cfg.DataDir, s.log)
+	capped := s.limitListener(ln)
+	tc := s.cfg.TLS
+	tc.RedirectListener = capped.Share // one count of the sockets held
+	ln, scheme, err := tlsserve.Wrap(ctx, tc, capped, s.cfg.DataDir, s.log)
 	if err != nil {
 		return fmt.Errorf("registry: %w", err)
 	}
@@ -591,7 +594,7 @@ func hsts(next http.Handler) http.Handler {
 }
 
 // limitListener caps ln's connections (see limit.Listener).
-func (s *Server) limitListener(ln net.Listener) net.Listener {
+func (s *Server) limitListener(ln net.Listener) *limit.Listener {
 	l := limit.NewListener(ln, s.cfg.MaxConnections, s.cfg.MaxConnectionsPerClient, s.clients)
 	s.conns.Store(l)
 	return l

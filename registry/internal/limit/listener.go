@@ -17,21 +17,31 @@ import (
 // connection holds a file descriptor like any other.
 type Listener struct {
 	net.Listener
+	*caps
+	done chan struct{} // closed by Close
+	once sync.Once
+}
+
+// caps are what the listeners sharing them count against.
+type caps struct {
 	clients Clients
-
-	slots chan struct{} // one per open connection
-	done  chan struct{} // closed by Close
-	once  sync.Once
-	per   *counts // by client key
-
+	slots   chan struct{} // one per open connection
+	per     *counts       // by client key
 	open    atomic.Int64
 	refused atomic.Int64
 }
 
 // NewListener caps ln (see Listener); max and perClient must be positive.
 func NewListener(ln net.Listener, max, perClient int, clients Clients) *Listener {
-	return &Listener{Listener: ln, clients: clients,
-		slots: make(chan struct{}, max), done: make(chan struct{}), per: newCounts(perClient)}
+	return &Listener{Listener: ln, done: make(chan struct{}),
+		caps: &caps{clients: clients, slots: make(chan struct{}, max), per: newCounts(perClient)}}
+}
+
+// Share caps ln with l's caps: its connections count toward the same Max
+// and per-client caps as l's own (a server's second listener, such as its
+// HTTP redirect, holds sockets too). Closing it closes ln only.
+func (l *Listener) Share(ln net.Listener) net.Listener {
+	return &Listener{Listener: ln, caps: l.caps, done: make(chan struct{})}
 }
 
 // Accept waits for a free slot, then for a connection, and returns the
@@ -59,11 +69,11 @@ func (l *Listener) Accept() (net.Conn, error) {
 			}
 		}
 		l.open.Add(1)
-		return &conn{Conn: c, l: l, key: key}, nil
+		return &conn{Conn: c, l: l.caps, key: key}, nil
 	}
 }
 
-func (l *Listener) release(key string) {
+func (l *caps) release(key string) {
 	l.open.Add(-1)
 	if key != "" {
 		l.per.release(key)
@@ -77,17 +87,18 @@ func (l *Listener) Close() error {
 	return l.Listener.Close()
 }
 
-// Open is the number of connections handed out and not yet closed.
+// Open is the number of connections handed out and not yet closed, by
+// every listener sharing l's caps.
 func (l *Listener) Open() int { return int(l.open.Load()) }
 
 // Refused is the number of connections closed at once, over their
-// client's cap.
+// client's cap, by every listener sharing l's caps.
 func (l *Listener) Refused() int64 { return l.refused.Load() }
 
 // conn releases its slot when closed, once.
 type conn struct {
 	net.Conn
-	l    *Listener
+	l    *caps
 	key  string
 	once sync.Once
 }
