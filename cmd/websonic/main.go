@@ -34,6 +34,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -196,6 +197,17 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	return nil // -h: the usage was printed
 }
 
+// listen takes a server's listen address before anything else starts
+// (a database, a data folder), so that an address another program holds
+// fails at once, naming the flag.
+func listen(cmd, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: --addr %s: %w (is another site or registry, `make run`, still running there? stop it or pass another --addr)", cmd, addr, err)
+	}
+	return ln, nil
+}
+
 // common are the flags of the commands that run or act on a site.
 type common struct {
 	dataDir, databaseURL, logLevel string
@@ -269,6 +281,11 @@ func serve(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 			return fmt.Errorf("serve: --trusted-root: %w", err)
 		}
 	}
+	ln, err := listen("serve", *addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
@@ -292,7 +309,7 @@ func serve(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		}()
 	}
 	log.Info("runtime ready", "took", time.Since(start).Round(time.Millisecond), "modules", len(srv.Modules()))
-	err = srv.ListenAndServe(ctx)
+	err = srv.Serve(ctx, ln)
 	log.Info("shutting down")
 	cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -77,6 +77,11 @@ func registryServe(args []string, stdin io.Reader, _, stderr io.Writer) error {
 			return fmt.Errorf("registry serve: --publisher-quota: %q is not a size (e.g. 500MiB, 10GiB, or -1 for no limit)", q)
 		}
 	}
+	ln, err := listen("registry serve", *addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
 	if *keysDir == "" {
 		*keysDir = filepath.Join(c.dataDir, "keys")
 	}
@@ -108,7 +113,7 @@ func registryServe(args []string, stdin io.Reader, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	err = srv.ListenAndServe(ctx)
+	err = srv.Serve(ctx, ln)
 	cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return errors.Join(err, srv.Close(cctx))
