@@ -34,10 +34,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -71,11 +71,6 @@ type commandInfo struct {
 	about string            // more, for its -h ("" for none)
 	env   map[string]string // environment variables it reads besides its flags'
 }
-
-// plainFlags reports whether command name parses a plain flag.FlagSet
-// (registry.go), whose -h prints only the flags, to the command's stderr;
-// run adds the rest of its help.
-func plainFlags(name string) bool { return strings.HasPrefix(name, "registry ") }
 
 // commands maps "serve", "admin create", "module build", ... to their
 // code and help. It is filled in init: the commands' help reads it.
@@ -186,14 +181,21 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		fmt.Fprint(stderr, usage())
 		return fmt.Errorf("unknown command %q", args[0])
 	}
-	if plainFlags(name) && slices.ContainsFunc(rest, func(a string) bool { return isHelp(a) && a != "help" }) {
-		printHeader(stdout, name, nil)
-		stderr = stdout // where its flag set prints its flags
-	}
 	if err := c.run(rest, stdin, stdout, stderr); !errors.Is(err, flag.ErrHelp) {
 		return err
 	}
 	return nil // -h: the usage was printed
+}
+
+// listen takes a server's listen address before anything else starts
+// (a database, a data folder), so that an address another program holds
+// fails at once, naming the flag.
+func listen(cmd, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: --addr %s: %w (is another site or registry, `make run`, still running there? stop it or pass another --addr)", cmd, addr, err)
+	}
+	return ln, nil
 }
 
 // common are the flags of the commands that run or act on a site.
@@ -231,7 +233,7 @@ func serve(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	c.register(fs.FlagSet, "info")
 	addr := fs.String("addr", env("WEBSONIC_ADDR", "127.0.0.1:8080"), "listen address (WEBSONIC_ADDR)")
 	modules := fs.String("modules-dir", env("WEBSONIC_MODULES_DIR", ""), "load local unsigned module builds from this folder, approving all they ask: development only (WEBSONIC_MODULES_DIR)")
-	secure := fs.Bool("secure-cookies", env("WEBSONIC_SECURE_COOKIES", "") == "true", "mark session cookies Secure: set when serving over HTTPS (WEBSONIC_SECURE_COOKIES=true)")
+	secure := fs.Bool("secure-cookies", env("WEBSONIC_SECURE_COOKIES", "") == "true", "always mark session cookies Secure and __Host- (they are on every request that came over HTTPS, directly or through --trusted-proxies): for a TLS proxy that is not in --trusted-proxies (WEBSONIC_SECURE_COOKIES=true)")
 	registryURL := fs.String("registry", env("WEBSONIC_REGISTRY", ""), "install and update modules from this registry (WEBSONIC_REGISTRY)")
 	pullToken := fs.String("registry-token", env("WEBSONIC_REGISTRY_PULL_TOKEN", ""), "token to pull with, for a registry with --private-pulls (WEBSONIC_REGISTRY_PULL_TOKEN)")
 	trustedRoot := fs.String("trusted-root", env("WEBSONIC_TRUSTED_ROOT", ""), "the registry's pinned root.json, from its publisher; used on first start (WEBSONIC_TRUSTED_ROOT)")
@@ -269,6 +271,11 @@ func serve(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 			return fmt.Errorf("serve: --trusted-root: %w", err)
 		}
 	}
+	ln, err := listen("serve", *addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
@@ -292,7 +299,7 @@ func serve(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		}()
 	}
 	log.Info("runtime ready", "took", time.Since(start).Round(time.Millisecond), "modules", len(srv.Modules()))
-	err = srv.ListenAndServe(ctx)
+	err = srv.Serve(ctx, ln)
 	log.Info("shutting down")
 	cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 
@@ -130,13 +131,26 @@ func (p *publisherFlags) publisher(stdin io.Reader, stderr io.Writer, cmd string
 	return pub, nil
 }
 
-// registryError is err of command cmd, told as an unreachable registry
-// (its address and the cause) when the registry did not answer, rather
-// than as whatever the failed step was (a root that "does not verify").
+// registryError is err of command cmd, told as what went wrong with the
+// registry when that is the cause, rather than as whatever the failed step
+// was (a root that "does not verify"): a registry that did not answer
+// (unreachable), one whose certificate is not trusted (pin its CA), one
+// whose login challenge the OCI client refuses (its --public-url).
 func (p *publisherFlags) registryError(cmd string, err error) error {
 	var ue *url.Error
 	var de *metadata.ErrDownload // what go-tuf makes of a transport error
+	var cve *tls.CertificateVerificationError
+	var uae x509.UnknownAuthorityError
+	var he x509.HostnameError
 	switch {
+	case errors.As(err, &cve) || errors.As(err, &uae) || errors.As(err, &he) ||
+		errors.As(err, &de) && strings.Contains(de.Msg, "x509: "):
+		return fmt.Errorf("%s: the registry at %s answered, but its certificate is not trusted: pin the CA that issued it with --registry-ca FILE (WEBSONIC_REGISTRY_CA), or reach the registry by a name its certificate is for: %w", cmd, p.registry, err)
+	case strings.Contains(err.Error(), "bearer realm"):
+		// oras-go refuses a realm on another host than the registry's
+		// that is, or resolves to, a loopback or private address.
+		return fmt.Errorf("%s: the registry at %s asks clients to log in at %s, where the OCI client will not send the token (another host, and not a public one): start the registry with --public-url %s, the URL you reach it by (or use the URL it names): %w",
+			cmd, p.registry, p.realm(), p.registry, err)
 	case errors.As(err, &ue):
 		return fmt.Errorf("%s: the registry at %s is unreachable (--registry, WEBSONIC_REGISTRY): %w", cmd, p.registry, ue)
 	case errors.As(err, &de):
@@ -144,6 +158,28 @@ func (p *publisherFlags) registryError(cmd string, err error) error {
 	}
 	return fmt.Errorf("%s: %w", cmd, err)
 }
+
+// realm is the login endpoint the registry's challenge names, from an
+// anonymous GET /v1/token; "its login realm" when it cannot be read.
+func (p *publisherFlags) realm() string {
+	const unknown = "its login realm"
+	hc, err := p.client("realm")
+	if err != nil {
+		return unknown
+	}
+	resp, err := hc.Get(strings.TrimSuffix(p.registry, "/") + "/v1/token")
+	if err != nil {
+		return unknown
+	}
+	resp.Body.Close()
+	m := realmRE.FindStringSubmatch(resp.Header.Get("WWW-Authenticate"))
+	if m == nil {
+		return unknown
+	}
+	return m[1]
+}
+
+var realmRE = regexp.MustCompile(`realm="([^"]*)"`)
 
 func loadOfflineKeys(dir, password, cmd string) (tufrepo.Keys, error) {
 	var signers [2]signature.Signer

@@ -41,27 +41,23 @@ func (c *registryFlags) logger(w io.Writer) (hclog.Logger, error) {
 	return l.Named("registry"), nil
 }
 
-func registryServe(args []string, stdin io.Reader, _, stderr io.Writer) error {
-	fs := flag.NewFlagSet("registry serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func registryServe(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("registry serve", stdout, stderr)
 	var c registryFlags
-	c.register(fs)
+	c.register(fs.FlagSet)
 	addr := fs.String("addr", env("WEBSONIC_REGISTRY_ADDR", "127.0.0.1:8090"), "listen address (WEBSONIC_REGISTRY_ADDR)")
 	keysDir := fs.String("keys-dir", env("WEBSONIC_ONLINE_KEY_DIR", ""), "folder of the online snapshot.key and timestamp.key, created on first start (default DATA-DIR/keys) (WEBSONIC_ONLINE_KEY_DIR)")
 	private := fs.Bool("private-pulls", env("WEBSONIC_PRIVATE_PULLS", "") == "true", "require a token to pull (WEBSONIC_PRIVATE_PULLS=true)")
-	tf := registerTLS(fs, "WEBSONIC_REGISTRY_", false)
-	publicURL := fs.String("public-url", env("WEBSONIC_REGISTRY_PUBLIC_URL", ""), "the registry's URL as clients reach it, e.g. https://registry.example: the realm of login challenges (default http://ADDR) (WEBSONIC_REGISTRY_PUBLIC_URL)")
+	tf := registerTLS(fs.FlagSet, "WEBSONIC_REGISTRY_", false)
+	publicURL := fs.String("public-url", env("WEBSONIC_REGISTRY_PUBLIC_URL", ""), "the registry's URL as clients reach it, e.g. https://registry.example: the realm of login challenges (default: with HTTPS, https:// and the name its certificate is for, the first --acme-domains name or --tls-cert's first name, localhost when self-signed, with ADDR's port unless 443; else http://ADDR) (WEBSONIC_REGISTRY_PUBLIC_URL)")
 	quota := fs.String("publisher-quota", env("WEBSONIC_REGISTRY_PUBLISHER_QUOTA", "10GiB"), "bytes each publisher may store (blobs, manifests, uploads in progress), e.g. 500MiB, 10GiB; -1 for no limit (WEBSONIC_REGISTRY_PUBLISHER_QUOTA)")
 	noDelete := fs.Bool("disable-delete", env("WEBSONIC_REGISTRY_DISABLE_DELETE", "") == "true", "refuse DELETE of manifests, tags and blobs (WEBSONIC_REGISTRY_DISABLE_DELETE=true)")
 	proxies := fs.String("trusted-proxies", env("WEBSONIC_REGISTRY_TRUSTED_PROXIES", ""), "comma-separated addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For names the client, for per-client limits (WEBSONIC_REGISTRY_TRUSTED_PROXIES)")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if err := tf.load(c.dataDir); err != nil {
 		return fmt.Errorf("registry serve: %w", err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("registry serve: unexpected argument %q", fs.Arg(0))
 	}
 	log, err := c.logger(stderr)
 	if err != nil {
@@ -77,6 +73,11 @@ func registryServe(args []string, stdin io.Reader, _, stderr io.Writer) error {
 			return fmt.Errorf("registry serve: --publisher-quota: %q is not a size (e.g. 500MiB, 10GiB, or -1 for no limit)", q)
 		}
 	}
+	ln, err := listen("registry serve", *addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
 	if *keysDir == "" {
 		*keysDir = filepath.Join(c.dataDir, "keys")
 	}
@@ -108,22 +109,21 @@ func registryServe(args []string, stdin io.Reader, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	err = srv.ListenAndServe(ctx)
+	err = srv.Serve(ctx, ln)
 	cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return errors.Join(err, srv.Close(cctx))
 }
 
 func registryToken(args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("registry token", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("registry token", stdout, stderr)
 	var c registryFlags
-	c.register(fs)
+	c.register(fs.FlagSet)
 	publisher := fs.String("publisher", "", "publisher account name, created if new: required")
 	modules := fs.String("modules", "", "comma-separated module names the token may publish, or * for all: required")
 	admin := fs.Bool("admin", false, "the token may also sign in a new root (`websonic keys init|rotate`)")
 	ttl := fs.Duration("ttl", 0, "lifetime, e.g. 2160h; 0 never expires")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if *publisher == "" || *modules == "" {

@@ -24,6 +24,9 @@ func (l *Listener) startRedirect(httpsAddr net.Addr, acme *certmagic.ACMEIssuer)
 			return fmt.Errorf("tlsserve: redirect listener: %w", err)
 		}
 	}
+	if l.cfg.RedirectListener != nil {
+		ln = l.cfg.RedirectListener(ln)
+	}
 	port := 443
 	if ta, ok := httpsAddr.(*net.TCPAddr); ok {
 		port = ta.Port

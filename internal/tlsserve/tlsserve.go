@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -56,6 +57,11 @@ type Config struct {
 	// answers ACME http-01 challenges and redirects GET and HEAD requests to
 	// HTTPS, refusing the rest (none).
 	RedirectAddr string
+	// RedirectListener, when set, wraps the redirect listener before it
+	// serves: a server caps its connections there as on its own listener
+	// (a flood of plain-HTTP connections holds descriptors too). Nil
+	// serves it as it is.
+	RedirectListener func(net.Listener) net.Listener
 	// ReloadEvery is how often CertFile and KeyFile are checked for
 	// changes (1 minute).
 	ReloadEvery time.Duration
@@ -348,4 +354,51 @@ func (l *Listener) renew(ctx context.Context) error {
 		l.cache.Remove(slices.DeleteFunc(old, func(h string) bool { return h == c.Hash() }))
 	}
 	return nil
+}
+
+// ServerName is the name clients reach a server of this Config by, as its
+// certificate tells: the first ACME domain; the first DNS name, else IP
+// address, of CertFile's leaf; "localhost" for the self-signed
+// certificate. It is "" without a certificate source, or when CertFile
+// cannot be read (Start then fails with the reason). Servers use it for
+// the URLs they announce (the registry's login realm) when none is
+// configured.
+func (c Config) ServerName() string {
+	switch {
+	case len(c.ACMEDomains) > 0:
+		return c.ACMEDomains[0]
+	case c.CertFile != "":
+		return leafName(c.CertFile)
+	case c.SelfSigned:
+		return "localhost"
+	}
+	return ""
+}
+
+// leafName is the first DNS name, else IP address, of the first
+// certificate in the PEM file at path; "" if there is none.
+func leafName(path string) string {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	for {
+		var b *pem.Block
+		if b, raw = pem.Decode(raw); b == nil {
+			return ""
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		leaf, err := x509.ParseCertificate(b.Bytes)
+		switch {
+		case err != nil:
+			return ""
+		case len(leaf.DNSNames) > 0:
+			return leaf.DNSNames[0]
+		case len(leaf.IPAddresses) > 0:
+			return leaf.IPAddresses[0].String()
+		}
+		return ""
+	}
 }

@@ -30,11 +30,16 @@
 //     Retry-After), so that health, TUF metadata and pulls keep answering
 //     with the watchers full. The defaults are sized from the open-file
 //     limit, whose soft value Open raises to the hard one (limitsFor).
+//   - API requests in progress are capped in all and per client
+//     (MaxRequests, MaxRequestsPerClient: 503 and 429 with Retry-After),
+//     whatever the protocol: over HTTP/2 one connection carries many.
 //   - No request holds a database connection while its body arrives; every
 //     body has a read deadline and a minimum rate (BodyIdleTimeout,
 //     MinBodyRate: 408), a declared length over the endpoint's limit is
 //     refused at once (413), and a request refused before its body was
-//     read closes its connection rather than wait for the body.
+//     read closes its connection rather than wait for the body. Responses
+//     are held to the same deadline and rate: a client that stops reading
+//     a download loses it.
 //   - Failed authentications and /v1/token are throttled per client (429
 //     with Retry-After); the 401 challenge's realm is Config.PublicURL.
 //   - Upload sessions are capped per token and expire, publishers have a
@@ -120,8 +125,10 @@ type Config struct {
 	RenewEvery time.Duration
 	// PublicURL is the registry's address as clients reach it, e.g.
 	// "https://registry.example": the realm of every WWW-Authenticate
-	// challenge is its /v1/token, never the request's Host header
-	// ("http://" + Addr, with "localhost" for an unspecified host).
+	// challenge is its /v1/token, never the request's Host header (under
+	// TLS, "https://" + the name the certificate is for, with Addr's port
+	// unless 443; otherwise "http://" + Addr, with "localhost" for an
+	// unspecified host: see defaultPublicURL).
 	PublicURL string
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed when
 	// telling clients apart for the per-client limits (none: the client is
@@ -168,13 +175,25 @@ type Config struct {
 	// watch over it answered 429 with Retry-After. Defaults: 1/32 of
 	// MaxConnections and 1/64 of MaxWatchers (at least 32 and 8).
 	MaxConnectionsPerClient, MaxWatchersPerClient int
-	// BodyIdleTimeout is the longest a request body may pause, and the
-	// grace before MinBodyRate applies (30 s); a body past either is cut
-	// off with 408. No request holds a database connection while its body
-	// arrives.
+	// MaxRequests bounds the API requests in progress at once (watch
+	// streams, health and metrics apart): over it, 503 with Retry-After.
+	// MaxRequestsPerClient bounds one client's (told apart as for
+	// watchers): over it, 429 with Retry-After. Over HTTP/2 one connection
+	// carries many requests, each holding a goroutine and often an open
+	// file, so the connection caps alone do not bound them. Defaults:
+	// MaxConnections-MaxWatchers (the API's share of the file descriptors,
+	// see limitsFor) and MaxConnectionsPerClient.
+	MaxRequests, MaxRequestsPerClient int
+	// BodyIdleTimeout is the longest a request body may pause, or a
+	// response wait for its client to take more, and the grace before
+	// MinBodyRate applies (30 s). A request body past either is cut off
+	// with 408; a response past either is cut off (its connection closed,
+	// over HTTP/2 its stream reset). No request holds a database
+	// connection while its body arrives.
 	BodyIdleTimeout time.Duration
 	// MinBodyRate is the average rate, in bytes per second, below which a
-	// request body is cut off once BodyIdleTimeout has passed (32 KiB/s).
+	// request body, or a response from its first byte, is cut off once
+	// BodyIdleTimeout has passed (32 KiB/s).
 	MinBodyRate int64
 	// Now is the clock (time.Now); tests move it.
 	Now    func() time.Time
@@ -204,18 +223,11 @@ func (c *Config) defaults() error {
 		c.Now = time.Now
 	}
 	if c.PublicURL == "" {
-		host, port, err := net.SplitHostPort(c.Addr)
+		u, err := defaultPublicURL(c.Addr, c.TLS)
 		if err != nil {
-			return fmt.Errorf("registry: Addr %q: %w", c.Addr, err)
+			return err
 		}
-		if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
-			host = "localhost"
-		}
-		scheme := "http"
-		if c.TLS.Enabled() {
-			scheme = "https"
-		}
-		c.PublicURL = scheme + "://" + net.JoinHostPort(host, port)
+		c.PublicURL = u
 	}
 	u, err := url.Parse(c.PublicURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
@@ -241,6 +253,12 @@ func (c *Config) defaults() error {
 	if c.MaxWatchersPerClient <= 0 {
 		c.MaxWatchersPerClient = max(8, c.MaxWatchers/64)
 	}
+	if c.MaxRequests <= 0 {
+		c.MaxRequests = c.MaxConnections - c.MaxWatchers
+	}
+	if c.MaxRequestsPerClient <= 0 {
+		c.MaxRequestsPerClient = c.MaxConnectionsPerClient
+	}
 	if c.BodyIdleTimeout <= 0 {
 		c.BodyIdleTimeout = 30 * time.Second
 	}
@@ -254,6 +272,39 @@ func (c *Config) defaults() error {
 		c.FailedAuths = limit.Rate{Every: 10 * time.Second, Burst: 10}
 	}
 	return nil
+}
+
+// defaultPublicURL is the registry's URL when none is configured: under
+// TLS, https with the name its certificate is for (tlsserve's
+// ServerName: the first ACME domain, the certificate file's first name,
+// localhost when self-signed) and the port of addr (none for 443);
+// otherwise http with the host of addr, "localhost" when unspecified.
+//
+// It is the realm of login challenges, and OCI clients (oras-go) send a
+// token to a realm on another host than the one they reached only if it
+// is public: "localhost", or a listen address such as 0.0.0.0, would
+// make every push to a registry listening on ":443" fail.
+func defaultPublicURL(addr string, tc tlsserve.Config) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("registry: Addr %q: %w", addr, err)
+	}
+	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	if !tc.Enabled() {
+		return "http://" + net.JoinHostPort(host, port), nil
+	}
+	if name := tc.ServerName(); name != "" {
+		host = name
+	}
+	if port == "443" {
+		if strings.Contains(host, ":") {
+			host = "[" + host + "]"
+		}
+		return "https://" + host, nil
+	}
+	return "https://" + net.JoinHostPort(host, port), nil
 }
 
 // fileLimits are the default caps for a limit on open files.
@@ -297,6 +348,7 @@ type Server struct {
 	realm      string          // the WWW-Authenticate value of a 401
 	tokenReqs  *limit.Throttle // GET /v1/token, per client
 	failedAuth *limit.Throttle // failed authentications, per client
+	requests   *limit.Requests // API requests in progress
 }
 
 // Open starts the database and everything but the listener.
@@ -311,13 +363,15 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, errors.New("registry: snapshot and timestamp signers are required")
 	}
 	cfg.Logger.Debug("limits", "max_connections", cfg.MaxConnections, "max_connections_per_client", cfg.MaxConnectionsPerClient,
-		"max_watchers", cfg.MaxWatchers, "max_watchers_per_client", cfg.MaxWatchersPerClient)
+		"max_watchers", cfg.MaxWatchers, "max_watchers_per_client", cfg.MaxWatchersPerClient,
+		"max_requests", cfg.MaxRequests, "max_requests_per_client", cfg.MaxRequestsPerClient)
 	s := &Server{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry(),
 		clients:    limit.Clients{Trusted: cfg.TrustedProxies},
 		realm:      fmt.Sprintf(`Bearer realm=%q,service="websonic-registry"`, cfg.PublicURL+"/v1/token"),
 		tokenReqs:  limit.NewThrottle("token requests", cfg.TokenRequests, cfg.Now),
 		failedAuth: limit.NewThrottle("failed authentications", cfg.FailedAuths, cfg.Now),
 	}
+	s.requests = limit.NewRequests(cfg.MaxRequests, cfg.MaxRequestsPerClient, s.clients.Key, time.Second)
 	defer func() {
 		if err != nil {
 			s.Close(context.Background())
@@ -340,7 +394,11 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 					return float64(l.Refused())
 				}
 				return 0
-			}))
+			}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "websonic_registry_requests", Help: "API requests in progress (watch streams apart)."},
+			func() float64 { return float64(s.requests.Open()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "websonic_registry_requests_refused_total", Help: "API requests refused over the caps in all (503) and per client (429)."},
+			func() float64 { return float64(s.requests.Refused()) }))
 	s.hub = watch.New(watch.Config{Logger: s.log.Named("watch"), Registerer: s.reg,
 		MaxClients: cfg.MaxWatchers, MaxPerClient: cfg.MaxWatchersPerClient, ClientKey: s.clients.Key})
 	if s.tuf, err = tufstore.Open(ctx, tufstore.Config{
@@ -491,12 +549,15 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 
 // Serve serves on ln until ctx ends, then shuts down gracefully. It caps
 // the connections it accepts (Config.MaxConnections and
-// MaxConnectionsPerClient), counting TCP peers before any TLS. With
+// MaxConnectionsPerClient), counting TCP peers before any TLS, and those
+// of the HTTP redirect listener (Config.TLS.RedirectAddr) with them. With
 // cfg.TLS enabled it serves HTTPS on ln (a certificate that does not load
 // is an error) and every response carries HSTS.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	ln = s.limitListener(ln)
-	ln, scheme, err := tlsserve.Wrap(ctx, s.cfg.TLS, ln, s.cfg.DataDir, s.log)
+	capped := s.limitListener(ln)
+	tc := s.cfg.TLS
+	tc.RedirectListener = capped.Share // one count of the sockets held
+	ln, scheme, err := tlsserve.Wrap(ctx, tc, capped, s.cfg.DataDir, s.log)
 	if err != nil {
 		return fmt.Errorf("registry: %w", err)
 	}
@@ -507,7 +568,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          s.log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
 	}
-	s.log.Info("registry listening", "addr", ln.Addr().String(), "url", scheme+"://"+ln.Addr().String())
+	s.log.Info("registry listening", "addr", ln.Addr().String(), "url", scheme+"://"+ln.Addr().String(), "public_url", s.cfg.PublicURL)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -533,7 +594,7 @@ func hsts(next http.Handler) http.Handler {
 }
 
 // limitListener caps ln's connections (see limit.Listener).
-func (s *Server) limitListener(ln net.Listener) net.Listener {
+func (s *Server) limitListener(ln net.Listener) *limit.Listener {
 	l := limit.NewListener(ln, s.cfg.MaxConnections, s.cfg.MaxConnectionsPerClient, s.clients)
 	s.conns.Store(l)
 	return l
@@ -580,17 +641,20 @@ func (s *Server) router() http.Handler {
 		io.WriteString(w, "ready\n")
 	})
 	r.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
-	r.Handle("/v2", s.dist)
-	r.Handle("/v2/*", s.dist)
-	r.Get("/v1/watch", s.hub.ServeHTTP)
-	r.Get("/v1/token", s.token)
-	r.Get("/v1/tuf/online-keys", s.onlineKeys)
-	r.Get("/v1/tuf/targets/*", s.getTarget)
-	r.Head("/v1/tuf/targets/*", s.getTarget)
-	r.Get("/v1/tuf/{file}", s.getMetadata)
-	r.Head("/v1/tuf/{file}", s.getMetadata)
-	r.Put("/v1/tuf/targets.json", s.putTargets)
-	r.Put("/v1/tuf/root.json", s.putRoot)
+	r.Get("/v1/watch", s.hub.ServeHTTP) // capped by the hub, paced per write
+	r.Group(func(r chi.Router) {
+		r.Use(s.requests.Middleware, limit.Responses{Idle: s.cfg.BodyIdleTimeout, MinRate: s.cfg.MinBodyRate}.Middleware)
+		r.Handle("/v2", s.dist)
+		r.Handle("/v2/*", s.dist)
+		r.Get("/v1/token", s.token)
+		r.Get("/v1/tuf/online-keys", s.onlineKeys)
+		r.Get("/v1/tuf/targets/*", s.getTarget)
+		r.Head("/v1/tuf/targets/*", s.getTarget)
+		r.Get("/v1/tuf/{file}", s.getMetadata)
+		r.Head("/v1/tuf/{file}", s.getMetadata)
+		r.Put("/v1/tuf/targets.json", s.putTargets)
+		r.Put("/v1/tuf/root.json", s.putRoot)
+	})
 	return r
 }
 

@@ -223,12 +223,35 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		if err := s.updater.Boot(ctx); err != nil {
 			s.log.Error("some installed modules did not start; the others serve", "error", err)
 		}
+	} else {
+		s.warnUnserved(ctx)
 	}
 	s.handler = s.router()
 	if n, err := s.site.Store().CountAdmins(ctx); err == nil && n == 0 {
 		s.log.Warn("this site has no admin yet: run `websonic admin create --username NAME` (the site may keep running)")
 	}
 	return s, nil
+}
+
+// warnUnserved names the modules installed from a registry that a runtime
+// started without one does not serve: only the updater serves them (from
+// its store, verified against the pinned root), and it needs the registry.
+func (s *Server) warnUnserved(ctx context.Context) {
+	ins, err := updater.ListFrom(ctx, s.db.Pool)
+	if err != nil {
+		s.log.Warn("could not list the modules installed from a registry", "error", err)
+		return
+	}
+	var unserved []string
+	for _, in := range ins {
+		if s.Module(in.Name) == nil { // not loaded from --modules-dir either
+			unserved = append(unserved, in.Name+"@"+in.Version)
+		}
+	}
+	if len(unserved) > 0 {
+		s.log.Warn("modules installed from a registry are not served: start with --registry URL --trusted-root FILE (as when they were installed) to serve and update them",
+			"modules", unserved)
+	}
 }
 
 // Start runs a module and mounts its routes; it may be called while the

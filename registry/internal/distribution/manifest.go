@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"mime"
+	"regexp"
+	"strings"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -64,6 +66,14 @@ func parseManifest(contentType string, body []byte) (*manifestInfo, error) {
 	if m.MediaType != "" && m.MediaType != mt {
 		return nil, fmt.Errorf("%w: mediaType %q does not match Content-Type %q", ErrManifestInvalid, m.MediaType, mt)
 	}
+	if m.ArtifactType != "" && !mediaTypeRE.MatchString(m.ArtifactType) {
+		return nil, fmt.Errorf("%w: artifactType %q is not a media type", ErrManifestInvalid, m.ArtifactType)
+	}
+	for k, v := range m.Annotations {
+		if strings.ContainsRune(k, 0) || strings.ContainsRune(v, 0) {
+			return nil, fmt.Errorf("%w: annotation %q holds a NUL character", ErrManifestInvalid, k)
+		}
+	}
 	info := &manifestInfo{MediaType: mt, ArtifactType: m.ArtifactType, Annotations: m.Annotations}
 	switch mt {
 	case ocispec.MediaTypeImageManifest, mediaTypeDockerManifest:
@@ -104,9 +114,18 @@ func parseManifest(contentType string, body []byte) (*manifestInfo, error) {
 	return info, nil
 }
 
+// mediaTypeRE is what a media type is (RFC 6838's restricted names, as
+// the image spec's schema has it): what the registry stores and compares
+// in PostgreSQL, which takes neither NUL characters nor bytes that are not
+// UTF-8.
+var mediaTypeRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$`)
+
 func checkDescriptor(desc ocispec.Descriptor) error {
 	if desc.MediaType == "" {
 		return fmt.Errorf("%w: descriptor without mediaType", ErrManifestInvalid)
+	}
+	if !mediaTypeRE.MatchString(desc.MediaType) {
+		return fmt.Errorf("%w: descriptor mediaType %q is not a media type", ErrManifestInvalid, desc.MediaType)
 	}
 	if desc.Size < 0 {
 		return fmt.Errorf("%w: descriptor with negative size", ErrManifestInvalid)

@@ -298,6 +298,9 @@ func (h *Handler) listTags(w http.ResponseWriter, r *http.Request, rt route) err
 		n = min(v, maxTagsPage)
 	}
 	last := q.Get("last")
+	if last != "" && !tagRE.MatchString(last) { // nor reach the database: it may be anything
+		return fmt.Errorf("%w: last=%q is not a tag", ErrPaginationInvalid, last)
+	}
 	tags, more, err := h.meta.tags(r.Context(), rt.name, n, last)
 	if err != nil {
 		return err
@@ -315,9 +318,11 @@ func (h *Handler) listReferrers(w http.ResponseWriter, r *http.Request, rt route
 		return err
 	}
 	artifactType := r.URL.Query().Get("artifactType")
-	descs, err := h.meta.referrers(r.Context(), rt.name, d, artifactType)
-	if err != nil {
-		return err
+	descs := []ocispec.Descriptor{}
+	if artifactType == "" || mediaTypeRE.MatchString(artifactType) { // else nothing has it
+		if descs, err = h.meta.referrers(r.Context(), rt.name, d, artifactType); err != nil {
+			return err
+		}
 	}
 	if artifactType != "" {
 		w.Header().Set("OCI-Filters-Applied", "artifactType")

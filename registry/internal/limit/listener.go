@@ -17,24 +17,31 @@ import (
 // connection holds a file descriptor like any other.
 type Listener struct {
 	net.Listener
-	clients   Clients
-	perClient int
+	*caps
+	done chan struct{} // closed by Close
+	once sync.Once
+}
 
-	slots chan struct{} // one per open connection
-	done  chan struct{} // closed by Close
-	once  sync.Once
-
-	mu  sync.Mutex
-	per map[string]int
-
+// caps are what the listeners sharing them count against.
+type caps struct {
+	clients Clients
+	slots   chan struct{} // one per open connection
+	per     *counts       // by client key
 	open    atomic.Int64
 	refused atomic.Int64
 }
 
 // NewListener caps ln (see Listener); max and perClient must be positive.
 func NewListener(ln net.Listener, max, perClient int, clients Clients) *Listener {
-	return &Listener{Listener: ln, clients: clients, perClient: perClient,
-		slots: make(chan struct{}, max), done: make(chan struct{}), per: map[string]int{}}
+	return &Listener{Listener: ln, done: make(chan struct{}),
+		caps: &caps{clients: clients, slots: make(chan struct{}, max), per: newCounts(perClient)}}
+}
+
+// Share caps ln with l's caps: its connections count toward the same Max
+// and per-client caps as l's own (a server's second listener, such as its
+// HTTP redirect, holds sockets too). Closing it closes ln only.
+func (l *Listener) Share(ln net.Listener) net.Listener {
+	return &Listener{Listener: ln, caps: l.caps, done: make(chan struct{})}
 }
 
 // Accept waits for a free slot, then for a connection, and returns the
@@ -54,7 +61,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 		key := ""
 		if peer := PeerAddr(c.RemoteAddr().String()); !l.clients.trusted(peer) {
 			key = KeyOf(peer)
-			if !l.admit(key) {
+			if !l.per.take(key) {
 				c.Close()
 				<-l.slots
 				l.refused.Add(1)
@@ -62,29 +69,14 @@ func (l *Listener) Accept() (net.Conn, error) {
 			}
 		}
 		l.open.Add(1)
-		return &conn{Conn: c, l: l, key: key}, nil
+		return &conn{Conn: c, l: l.caps, key: key}, nil
 	}
 }
 
-// admit counts a connection of key, unless it has perClient already.
-func (l *Listener) admit(key string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.per[key] >= l.perClient {
-		return false
-	}
-	l.per[key]++
-	return true
-}
-
-func (l *Listener) release(key string) {
+func (l *caps) release(key string) {
 	l.open.Add(-1)
 	if key != "" {
-		l.mu.Lock()
-		if l.per[key]--; l.per[key] <= 0 {
-			delete(l.per, key)
-		}
-		l.mu.Unlock()
+		l.per.release(key)
 	}
 	<-l.slots
 }
@@ -95,17 +87,18 @@ func (l *Listener) Close() error {
 	return l.Listener.Close()
 }
 
-// Open is the number of connections handed out and not yet closed.
+// Open is the number of connections handed out and not yet closed, by
+// every listener sharing l's caps.
 func (l *Listener) Open() int { return int(l.open.Load()) }
 
 // Refused is the number of connections closed at once, over their
-// client's cap.
+// client's cap, by every listener sharing l's caps.
 func (l *Listener) Refused() int64 { return l.refused.Load() }
 
 // conn releases its slot when closed, once.
 type conn struct {
 	net.Conn
-	l    *Listener
+	l    *caps
 	key  string
 	once sync.Once
 }
