@@ -25,7 +25,9 @@ import (
 //     trying many usernames;
 //   - a global token bucket of failures from unfamiliar pairs, against
 //     spraying (many usernames from many clients): while it is empty, only
-//     familiar pairs may try.
+//     familiar pairs may try. Each unfamiliar attempt under way holds a
+//     token until it ends (spent if it failed), so attempts begun together
+//     cannot overshoot it.
 //
 // Beyond a key's free attempts only one attempt at a time may be in flight,
 // so parallel requests cannot overshoot the backoff. Buckets are keyed by the
@@ -138,6 +140,10 @@ type loginGuard struct {
 	client *lru[*rate.Limiter]
 	known  *lru[time.Time] // familiar pair → when it last signed in
 	global *rate.Limiter
+	// inFlight counts the unfamiliar attempts begun and not yet ended:
+	// each holds one of global's tokens until it ends, since whether it
+	// fails is known only after its password hash.
+	inFlight int
 }
 
 func newLoginGuard(cfg guardConfig) *loginGuard {
@@ -195,7 +201,7 @@ func (g *loginGuard) begin(username, client string, now time.Time) (attempt, tim
 		if w := ub.check(g.cfg.user, now); w > 0 {
 			return attempt{}, w, limitUser
 		}
-		if g.global.TokensAt(now) < 1 {
+		if g.global.TokensAt(now) < float64(g.inFlight+1) {
 			return attempt{}, waitForToken(g.global, now), limitGlobal
 		}
 		if w := g.takeClient(client, now); w > 0 {
@@ -213,6 +219,7 @@ func (g *loginGuard) begin(username, client string, now time.Time) (attempt, tim
 			g.users.put(a.user, ub)
 		}
 		ub.pending++
+		g.inFlight++
 	}
 	return a, 0, ""
 }
@@ -262,6 +269,9 @@ func (g *loginGuard) end(a attempt, o outcome, now time.Time) {
 		if b != nil && b.pending > 0 {
 			b.pending--
 		}
+	}
+	if !a.familiar && g.inFlight > 0 {
+		g.inFlight--
 	}
 	switch o {
 	case attemptSucceeded:
