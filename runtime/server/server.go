@@ -190,13 +190,13 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Logger: s.log.Named("sandboxdb"),
 	})
 	s.host = modhost.New(modhost.Config{
-		Engine:        s.engine,
-		Broker:        s.broker,
-		Pool:          cfg.Pool,
-		UserOf:        abiUser,
-		RequestID:     func(r *http.Request) string { return RequestID(r.Context()) },
-		Metrics:       modhost.NewMetrics(s.reg, s.Modules),
-		SessionCookie: site.SessionCookie,
+		Engine:         s.engine,
+		Broker:         s.broker,
+		Pool:           cfg.Pool,
+		UserOf:         abiUser,
+		RequestID:      func(r *http.Request) string { return RequestID(r.Context()) },
+		Metrics:        modhost.NewMetrics(s.reg, s.Modules),
+		PrivateCookies: []string{site.SessionCookie, site.DeviceCookie},
 		Layout: func(w http.ResponseWriter, r *http.Request, status int, title string, fragment []byte) {
 			s.site.Frame(w, r, status, title, fragment)
 		},

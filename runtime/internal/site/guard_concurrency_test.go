@@ -22,7 +22,7 @@ func TestSprayingGuardCountsAttemptsInFlight(t *testing.T) {
 	now := time.Unix(1e9, 0)
 	var begun []attempt
 	for i := range 10 * cfg.globalBurst {
-		a, wait, _ := g.begin("user"+strconv.Itoa(i), "198.51.100."+strconv.Itoa(i+1), now)
+		a, wait, _ := g.begin("user"+strconv.Itoa(i), "198.51.100."+strconv.Itoa(i+1), "", now)
 		if wait == 0 {
 			begun = append(begun, a)
 		}
@@ -33,13 +33,13 @@ func TestSprayingGuardCountsAttemptsInFlight(t *testing.T) {
 	for _, a := range begun {
 		g.end(a, attemptFailed, now)
 	}
-	if _, wait, why := g.begin("someone", "198.51.100.250", now); wait == 0 || why != limitGlobal {
+	if _, wait, why := g.begin("someone", "198.51.100.250", "", now); wait == 0 || why != limitGlobal {
 		t.Errorf("after the budget was spent: wait %v (%s), want the site-wide limit", wait, why)
 	}
 	// An attempt that succeeds or aborts gives its token back.
 	g = newLoginGuard(cfg)
 	for i := range 3 * cfg.globalBurst {
-		a, wait, _ := g.begin("user"+strconv.Itoa(i), "198.51.100."+strconv.Itoa(i+1), now)
+		a, wait, _ := g.begin("user"+strconv.Itoa(i), "198.51.100."+strconv.Itoa(i+1), "", now)
 		if wait > 0 {
 			t.Fatalf("attempt %d refused (%v) though every earlier one ended without failing", i+1, wait)
 		}

@@ -14,9 +14,12 @@ import (
 //   - a backoff per (username, client): after pair.free failures each further
 //     failure doubles the wait before the next attempt from that client for
 //     that username (pair.base, 2×, 4×… up to pair.max); a success clears it.
-//     This is the only limit on a client that has signed in to that account
-//     before (a "familiar" pair), so the owner's own browser keeps getting in
-//     while the account is attacked from elsewhere;
+//     A browser that has signed in to that account before (a "familiar"
+//     pair) is known by its device cookie, not its address, and has a
+//     backoff of its own: that is the only limit on it, so the owner's own
+//     browser keeps getting in while the account is attacked, from
+//     whatever address she comes (a phone changing networks) and whoever
+//     shares it (carrier NAT, an office, an untrusted proxy);
 //   - a backoff per username that only unfamiliar clients feed and obey, so
 //     an attack spread over many addresses is slowed too (NIST SP 800-63B:
 //     no more than 100 consecutive failures on one account);
@@ -161,8 +164,13 @@ func perMinute(n int) rate.Limit { return rate.Every(time.Minute / time.Duration
 
 // attempt is one allowed password attempt; end it with loginGuard.end.
 type attempt struct {
+	username   string
 	pair, user string
 	familiar   bool
+	// device is the client's device id (its device cookie), "" for none;
+	// the caller sets it before ending a success that made one, and a
+	// success makes (username, device) familiar.
+	device string
 }
 
 // outcome is how an attempt ended.
@@ -181,15 +189,22 @@ func pairKey(user, client string) string {
 	return user + "\x00" + client
 }
 
-// begin asks whether username (normalized) may try a password from client
-// at now. If so it returns the attempt, which the caller must end; if not,
-// how long to wait and which limit refused.
-func (g *loginGuard) begin(username, client string, now time.Time) (attempt, time.Duration, limitReason) {
+// deviceKey is the key of (user, device): a client key is an address or
+// a prefix, never with a space.
+func deviceKey(user, device string) string { return pairKey(user, "device "+device) }
+
+// begin asks whether username (normalized) may try a password from client,
+// with the device id of its device cookie ("" for none), at now. If so it
+// returns the attempt, which the caller must end; if not, how long to wait
+// and which limit refused.
+func (g *loginGuard) begin(username, client, device string, now time.Time) (attempt, time.Duration, limitReason) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	a := attempt{pair: pairKey(username, client), user: pairKey(username, "")}
-	if at, ok := g.known.get(a.pair); ok && now.Sub(at) <= g.cfg.familiarFor {
-		a.familiar = true
+	a := attempt{username: username, pair: pairKey(username, client), user: pairKey(username, ""), device: device}
+	if device != "" {
+		if at, ok := g.known.get(deviceKey(username, device)); ok && now.Sub(at) <= g.cfg.familiarFor {
+			a.familiar, a.pair = true, deviceKey(username, device)
+		}
 	}
 	pb := g.backoff(g.pairs, g.cfg.pair, a.pair, now)
 	if w := pb.check(g.cfg.pair, now); w > 0 {
@@ -276,7 +291,9 @@ func (g *loginGuard) end(a attempt, o outcome, now time.Time) {
 	switch o {
 	case attemptSucceeded:
 		g.pairs.delete(a.pair)
-		g.known.put(a.pair, now)
+		if a.device != "" {
+			g.known.put(deviceKey(a.username, a.device), now)
+		}
 	case attemptFailed:
 		if pb == nil {
 			pb = &backoff{}
@@ -292,6 +309,14 @@ func (g *loginGuard) end(a attempt, o outcome, now time.Time) {
 			g.global.AllowN(now, 1) // spend a token; none left means the guard is up
 		}
 	}
+}
+
+// remember makes (username, device) familiar, as a successful login does:
+// a registration signs its browser in.
+func (g *loginGuard) remember(username, device string, now time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.known.put(deviceKey(username, device), now)
 }
 
 // allowRegistration takes a token from client's bucket for a registration
