@@ -62,8 +62,9 @@ type Broker struct {
 	cfg Config
 	log hclog.Logger
 
-	mu   sync.Mutex
-	open map[string]map[*ModuleDB]bool // by module: its open ModuleDBs (one per running version)
+	mu      sync.Mutex
+	open    map[string]map[*ModuleDB]bool // by module: its open ModuleDBs (one per running version)
+	catCols map[string][]string           // pg_catalog's tables' columns (StorageUsed), read once
 }
 
 // ErrMigration wraps failures of a module's migrations.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -68,8 +69,10 @@ type Usage struct {
 // indexes, TOAST tables, row and array types); then the rows that hang on
 // an object without a dependency of their own (columns, comments,
 // aggregate, index and partition details, enum labels, ranges) and the
-// role's own settings. Catalog rows count at their stored size
-// (pg_column_size of the row). Catalogs the serving role may not read
+// role's own settings. Catalog rows count at their stored size: the sum of
+// pg_column_size over their columns, which reads a TOASTed value's size
+// without fetching it (pg_column_size of a whole row would detoast every
+// value into the checker's memory). Catalogs the serving role may not read
 // whole (none of which a module can add to) are left out.
 //
 // It reads only sizes and catalogs, as the serving role, and runs nothing
@@ -96,6 +99,10 @@ func (b *Broker) StorageUsed(ctx context.Context, module string) (int64, error) 
 		if err != nil {
 			return err
 		}
+		cols, err := b.catalogColumns(ctx, tx)
+		if err != nil {
+			return err
+		}
 		q, args := storageQuery(b.Role(module))
 		for _, c := range cats {
 			sub, ok := catalogSize[c.Name]
@@ -104,6 +111,10 @@ func (b *Broker) StorageUsed(ctx context.Context, module string) (int64, error) 
 			}
 			args = append(args, c.Oids)
 			q += " + " + strings.NewReplacer("$CAT", "pg_catalog."+c.Name, "$OIDS", fmt.Sprintf("$%d::pg_catalog.oid[]", len(args))).Replace(sub)
+		}
+		q, err = expandRowSizes(q, cols)
+		if err != nil {
+			return err
 		}
 		return tx.QueryRow(ctx, q, args...).Scan(&used)
 	})
@@ -136,15 +147,74 @@ const moduleObjects = `WITH RECURSIVE objs(classid, objid) AS (
 // storageQuery starts the size query with what belongs to the module's
 // role besides its objects: its settings.
 func storageQuery(role string) (string, []any) {
-	return `SELECT coalesce((SELECT pg_catalog.sum(pg_catalog.pg_column_size(s.*)) FROM pg_catalog.pg_db_role_setting s
+	return `SELECT coalesce((SELECT pg_catalog.sum(ROWSIZE(s pg_db_role_setting)) FROM pg_catalog.pg_db_role_setting s
 		JOIN pg_catalog.pg_roles r ON r.oid = s.setrole WHERE r.rolname = $1), 0)::pg_catalog.int8`, []any{role}
 }
 
 // genericCatalogSize is the stored size of the rows of $CAT with oids
-// $OIDS, and of the comments on them.
-const genericCatalogSize = `coalesce((SELECT pg_catalog.sum(pg_catalog.pg_column_size(x.*)) FROM $CAT x WHERE x.oid = ANY($OIDS)), 0)
-	+ coalesce((SELECT pg_catalog.sum(pg_catalog.pg_column_size(d.*)) FROM pg_catalog.pg_description d
+// $OIDS, and of the comments on them. ROWSIZE(alias catalog) stands for
+// the stored size of a row (expandRowSizes).
+const genericCatalogSize = `coalesce((SELECT pg_catalog.sum(ROWSIZE(x $CAT)) FROM $CAT x WHERE x.oid = ANY($OIDS)), 0)
+	+ coalesce((SELECT pg_catalog.sum(ROWSIZE(d pg_description)) FROM pg_catalog.pg_description d
 	            WHERE d.classoid = '$CAT'::pg_catalog.regclass AND d.objoid = ANY($OIDS)), 0)`
+
+// rowSizeRE matches ROWSIZE(alias catalog), the catalog with or without
+// its schema.
+var rowSizeRE = regexp.MustCompile(`ROWSIZE\((\w+) (?:pg_catalog\.)?(\w+)\)`)
+
+// expandRowSizes writes out every ROWSIZE(alias catalog) of q as the sum of
+// pg_column_size over the catalog's columns (cols).
+func expandRowSizes(q string, cols map[string][]string) (string, error) {
+	var missing error
+	q = rowSizeRE.ReplaceAllStringFunc(q, func(m string) string {
+		sm := rowSizeRE.FindStringSubmatch(m)
+		alias, names := sm[1], cols[sm[2]]
+		if len(names) == 0 {
+			missing = fmt.Errorf("no columns known for catalog %s", sm[2])
+			return "0"
+		}
+		terms := make([]string, len(names))
+		for i, n := range names {
+			terms[i] = "coalesce(pg_catalog.pg_column_size(" + alias + "." + pgx.Identifier{n}.Sanitize() + "), 0)"
+		}
+		return "(" + strings.Join(terms, " + ") + ")::pg_catalog.int8"
+	})
+	return q, missing
+}
+
+// catalogColumns returns the columns of pg_catalog's tables by table,
+// read once: they are the server's and do not change while it runs.
+func (b *Broker) catalogColumns(ctx context.Context, tx pgx.Tx) (map[string][]string, error) {
+	b.mu.Lock()
+	cols := b.catCols
+	b.mu.Unlock()
+	if cols != nil {
+		return cols, nil
+	}
+	rows, err := tx.Query(ctx, `SELECT c.relname::pg_catalog.text, pg_catalog.array_agg(a.attname::pg_catalog.text ORDER BY a.attnum)
+		FROM pg_catalog.pg_class c JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid
+		WHERE c.relnamespace = 'pg_catalog'::pg_catalog.regnamespace AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
+		GROUP BY c.relname`)
+	if err != nil {
+		return nil, err
+	}
+	type table struct {
+		Name string
+		Cols []string
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowToStructByPos[table])
+	if err != nil {
+		return nil, err
+	}
+	cols = make(map[string][]string, len(tables))
+	for _, t := range tables {
+		cols[t.Name] = t.Cols
+	}
+	b.mu.Lock()
+	b.catCols = cols
+	b.mu.Unlock()
+	return cols, nil
+}
 
 // catalogSize adds, for the catalogs whose objects own rows elsewhere, those
 // rows (keyed by the object's oid, with no dependency of their own), and
@@ -154,15 +224,15 @@ var catalogSize = map[string]string{
 		+ coalesce((SELECT pg_catalog.sum(CASE WHEN c.relkind IN ('r', 'm') THEN pg_catalog.pg_total_relation_size(c.oid)
 		                                       WHEN c.relkind = 'S' THEN pg_catalog.pg_relation_size(c.oid) ELSE 0 END)
 		            FROM pg_catalog.pg_class c WHERE c.oid = ANY($OIDS)), 0)
-		+ coalesce((SELECT pg_catalog.sum(pg_catalog.pg_column_size(a.*)) FROM pg_catalog.pg_attribute a WHERE a.attrelid = ANY($OIDS)), 0)
-		+ coalesce((SELECT pg_catalog.sum(pg_catalog.pg_column_size(i.*)) FROM pg_catalog.pg_index i WHERE i.indexrelid = ANY($OIDS)), 0)
-		+ coalesce((SELECT pg_catalog.sum(pg_catalog.pg_column_size(p.*)) FROM pg_catalog.pg_partitioned_table p WHERE p.partrelid = ANY($OIDS)), 0)
-		+ coalesce((SELECT pg_catalog.sum(pg_catalog.pg_column_size(s.*)) FROM pg_catalog.pg_sequence s WHERE s.seqrelid = ANY($OIDS)), 0)`,
+		+ coalesce((SELECT pg_catalog.sum(ROWSIZE(a pg_attribute)) FROM pg_catalog.pg_attribute a WHERE a.attrelid = ANY($OIDS)), 0)
+		+ coalesce((SELECT pg_catalog.sum(ROWSIZE(i pg_index)) FROM pg_catalog.pg_index i WHERE i.indexrelid = ANY($OIDS)), 0)
+		+ coalesce((SELECT pg_catalog.sum(ROWSIZE(p pg_partitioned_table)) FROM pg_catalog.pg_partitioned_table p WHERE p.partrelid = ANY($OIDS)), 0)
+		+ coalesce((SELECT pg_catalog.sum(ROWSIZE(s pg_sequence)) FROM pg_catalog.pg_sequence s WHERE s.seqrelid = ANY($OIDS)), 0)`,
 	"pg_proc": genericCatalogSize + `
-		+ coalesce((SELECT pg_catalog.sum(pg_catalog.pg_column_size(g.*)) FROM pg_catalog.pg_aggregate g WHERE g.aggfnoid::pg_catalog.oid = ANY($OIDS)), 0)`,
+		+ coalesce((SELECT pg_catalog.sum(ROWSIZE(g pg_aggregate)) FROM pg_catalog.pg_aggregate g WHERE g.aggfnoid::pg_catalog.oid = ANY($OIDS)), 0)`,
 	"pg_type": genericCatalogSize + `
-		+ coalesce((SELECT pg_catalog.sum(pg_catalog.pg_column_size(e.*)) FROM pg_catalog.pg_enum e WHERE e.enumtypid = ANY($OIDS)), 0)
-		+ coalesce((SELECT pg_catalog.sum(pg_catalog.pg_column_size(r.*)) FROM pg_catalog.pg_range r WHERE r.rngtypid = ANY($OIDS)), 0)`,
+		+ coalesce((SELECT pg_catalog.sum(ROWSIZE(e pg_enum)) FROM pg_catalog.pg_enum e WHERE e.enumtypid = ANY($OIDS)), 0)
+		+ coalesce((SELECT pg_catalog.sum(ROWSIZE(r pg_range)) FROM pg_catalog.pg_range r WHERE r.rngtypid = ANY($OIDS)), 0)`,
 }
 
 // CheckStorage measures every provisioned module's storage, records it
