@@ -470,20 +470,27 @@ func (r *Roles) inspect(ctx context.Context, tx pgx.Tx, m ModuleRole) ([]Finding
 	if connLimit != m.ConnLimit {
 		add("connection limit changed to %d", connLimit)
 	}
-	rows, err := tx.Query(ctx, `SELECT s.setdatabase <> 0, unnest(s.setconfig)
-		FROM pg_catalog.pg_db_role_setting s JOIN pg_catalog.pg_roles r ON r.oid = s.setrole
-		WHERE r.rolname = $1 AND s.setdatabase IN (0, (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()))`, m.Name)
+	// The module writes these values (megabytes, if it likes): only
+	// their first maxSettingRead bytes and their length are read.
+	rows, err := tx.Query(ctx, `SELECT s.setdatabase <> 0, pg_catalog.left(c, $2), pg_catalog.octet_length(c)
+		FROM pg_catalog.pg_db_role_setting s JOIN pg_catalog.pg_roles r ON r.oid = s.setrole, pg_catalog.unnest(s.setconfig) c
+		WHERE r.rolname = $1 AND s.setdatabase IN (0, (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()))`,
+		m.Name, maxSettingRead)
 	if err != nil {
 		return nil, err
 	}
 	for rows.Next() {
 		var perDB bool
 		var kv string
-		if err := rows.Scan(&perDB, &kv); err != nil {
+		var n int
+		if err := rows.Scan(&perDB, &kv, &n); err != nil {
 			return nil, err
 		}
 		k, v, _ := strings.Cut(kv, "=")
-		if want, ok := m.Settings[k]; !ok || want != v || perDB {
+		switch want, ok := m.Settings[k]; {
+		case n > len(kv):
+			add("role setting %s… (%d bytes)", kv, n)
+		case !ok || want != v || perDB:
 			add("role setting %s", kv)
 		}
 	}
@@ -492,6 +499,10 @@ func (r *Roles) inspect(ctx context.Context, tx pgx.Tx, m ModuleRole) ([]Finding
 	}
 	return out, nil
 }
+
+// maxSettingRead is how much of a role setting inspect reads: the
+// runtime's own settings are far shorter.
+const maxSettingRead = 200
 
 // checkPowers refuses a role with a power only a superuser can give.
 func checkPowers(ctx context.Context, tx pgx.Tx, role string) error {
