@@ -409,7 +409,7 @@ func (s *Server) router() http.Handler {
 	if len(s.cfg.TrustedProxies) > 0 {
 		s.log.Info("believing X-Forwarded-For and X-Forwarded-Proto from trusted proxies", "proxies", s.cfg.TrustedProxies)
 	}
-	r.Use(clientaddr.New(s.cfg.TrustedProxies).Middleware, securityHeaders)
+	r.Use(clientaddr.New(s.cfg.TrustedProxies).Middleware, warnUntrustedProxy(s.log), securityHeaders)
 	r.Use(requestID, accessLog(httpLog, requests, latency), recoverer(httpLog))
 	r.Use(crossOrigin())
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
