@@ -55,3 +55,30 @@ func jarCookie(t *testing.T, c *http.Client, u *url.URL, name string) *http.Cook
 	t.Fatalf("no cookie %s for %s", name, u)
 	return nil
 }
+
+// TestPlantedDeviceIDNotVouched: a device id the browser brought but the
+// guard never gave this user (planted by a sibling subdomain over plain
+// HTTP, or chosen by an attacker) is replaced at sign-in, so the victim's
+// sign-in never makes an id the attacker knows familiar.
+func TestPlantedDeviceIDNotVouched(t *testing.T) {
+	e := newGuardedEnv(t, Config{}, testGuard)
+	e.user("alice", goodPassword, RoleMember)
+	u, _ := url.Parse(e.srv.URL)
+	const planted = "AAAAAAAAAAAAAAAAAAAAAA"
+	victim := e.client()
+	victim.Jar.SetCookies(u, []*http.Cookie{{Name: DeviceCookie, Value: planted, Path: "/"}})
+	if res := e.loginFrom(victim, "203.0.113.10", "alice", goodPassword); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login: %d", res.StatusCode)
+	}
+	if got := jarCookie(t, victim, u, DeviceCookie).Value; got == planted {
+		t.Fatal("the planted device id was kept")
+	}
+	for i := range testGuard.user.free {
+		e.loginFrom(e.client(), "198.51.100."+strconv.Itoa(i+1), "alice", "wrong password")
+	}
+	attacker := e.client()
+	attacker.Jar.SetCookies(u, []*http.Cookie{{Name: DeviceCookie, Value: planted, Path: "/"}})
+	if res := e.loginFrom(attacker, "198.51.100.99", "alice", "wrong password"); res.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("the attacker with the planted id: %d, want 429 like any unfamiliar client", res.StatusCode)
+	}
+}

@@ -263,11 +263,7 @@ func (s *Site) handleRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("user registered", "user", u.Username, "ip", ip)
-	device := s.deviceID(r)
-	if device == "" {
-		device = s.newDevice(w, r)
-	}
-	s.guard.remember(normalizeUsername(u.Username), device, time.Now())
+	s.guard.remember(normalizeUsername(u.Username), s.newDevice(w, r), time.Now())
 	if err := s.startSession(w, r, u); err != nil {
 		s.fail(w, r, "starting session failed", err)
 		return
@@ -307,7 +303,10 @@ func (s *Site) handleLogin(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case err == nil:
 			o = attemptSucceeded
-			if a.device == "" {
+			if !a.familiar {
+				// A new id, even if the browser brought one the guard
+				// never gave this user: a planted id (a sibling subdomain
+				// over plain HTTP) must not become familiar.
 				a.device = s.newDevice(w, r)
 			}
 		case errors.Is(err, ErrUnknownUser), errors.Is(err, ErrWrongPassword):

@@ -167,9 +167,10 @@ type attempt struct {
 	username   string
 	pair, user string
 	familiar   bool
-	// device is the client's device id (its device cookie), "" for none;
-	// the caller sets it before ending a success that made one, and a
-	// success makes (username, device) familiar.
+	// device is the client's device id (its device cookie), "" for none.
+	// A success makes (username, device) familiar; the caller gives an
+	// unfamiliar browser a new id before ending its success, so that an
+	// id the guard never gave this user (planted) is never vouched for.
 	device string
 }
 
