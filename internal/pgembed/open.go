@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -132,7 +131,7 @@ func Open(ctx context.Context, cfg OpenConfig) (_ *DB, err error) {
 func databaseExists(ctx context.Context, superuserURL, dbname, dataDir string) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, superuserURL)
+	conn, err := connectSuperuser(ctx, superuserURL)
 	if err != nil {
 		return fmt.Errorf("embedded PostgreSQL: %w", err)
 	}

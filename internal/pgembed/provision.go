@@ -69,7 +69,7 @@ func Provision(ctx context.Context, superuserURL, dbname, role string) (roleURL 
 		password = hex.EncodeToString(b)
 	}
 
-	conn, err := pgx.Connect(ctx, superuserURL)
+	conn, err := connectSuperuser(ctx, superuserURL)
 	if err != nil {
 		return "", err
 	}
@@ -172,7 +172,7 @@ func harden(ctx context.Context, conn *pgx.Conn, su *url.URL, dbname, role strin
 	q.Del("dbname")
 	q.Del("database")
 	du.RawQuery = q.Encode()
-	db, err := pgx.Connect(ctx, du.String())
+	db, err := connectSuperuser(ctx, du.String())
 	if err != nil {
 		return err
 	}
@@ -186,6 +186,21 @@ func harden(ctx context.Context, conn *pgx.Conn, su *url.URL, dbname, role strin
 		}
 	}
 	return nil
+}
+
+// connectSuperuser connects with a superuser's URL, with a search_path
+// of pg_catalog only: the databases it reaches hold schemas that less
+// powerful roles may write (the application's roles, "$user" schemas, a
+// public writable by everyone on PostgreSQL 14), where a function named
+// and typed to match better than pg_catalog's would otherwise run as the
+// superuser.
+func connectSuperuser(ctx context.Context, url string) (*pgx.Conn, error) {
+	cc, err := pgx.ParseConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	cc.RuntimeParams["search_path"] = "pg_catalog, pg_temp"
+	return pgx.ConnectConfig(ctx, cc)
 }
 
 // isCode reports whether err is a PostgreSQL error with one of the SQLSTATE codes.

@@ -18,8 +18,10 @@
 // The client address is derived once (package clientaddr): RemoteAddr is the
 // client that the configured trusted proxies name, and the request counts as
 // HTTPS when it came over TLS or a trusted proxy says so, which turns on HSTS
-// and the __Host- session cookie. /metrics may also be served on a listener
-// of its own (ListenAndServeMetrics).
+// and the __Host- session cookie. Forwarded requests from a loopback or
+// private address that is not trusted (the site's own proxy, forgotten in
+// TrustedProxies) are warned about once. /metrics may also be served on a
+// listener of its own (ListenAndServeMetrics).
 //
 // Modules are updated in place with Swap (DESIGN decision 10): the new
 // version is prepared while the old one serves, then routes switch

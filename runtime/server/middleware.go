@@ -63,7 +63,8 @@ func (w *statusWriter) Write(p []byte) (int, error) {
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // accessLog logs every request and records it in the HTTP metrics, labelled
-// by chi's route pattern (not the raw path, to bound cardinality). The
+// by chi's route pattern (not the raw path) and the method, if HTTP defines
+// it (metricMethod), to bound cardinality. The
 // remote address is the client that clientaddr derived; the proxy that
 // forwarded the request, if any, is logged as the peer.
 func accessLog(log hclog.Logger, requests *prometheus.CounterVec, latency *prometheus.HistogramVec) func(http.Handler) http.Handler {
@@ -80,8 +81,9 @@ func accessLog(log hclog.Logger, requests *prometheus.CounterVec, latency *prome
 			if route == "" {
 				route = "unmatched"
 			}
-			requests.WithLabelValues(r.Method, route, strconv.Itoa(sw.status)).Inc()
-			latency.WithLabelValues(r.Method, route).Observe(d.Seconds())
+			method := metricMethod(r.Method)
+			requests.WithLabelValues(method, route, strconv.Itoa(sw.status)).Inc()
+			latency.WithLabelValues(method, route).Observe(d.Seconds())
 			args := []any{"id", RequestID(r.Context()), "method", r.Method, "path", r.URL.Path,
 				"status", sw.status, "bytes", sw.bytes, "duration", d.Round(time.Microsecond), "remote", r.RemoteAddr}
 			if info, ok := clientaddr.FromContext(r.Context()); ok && info.Forwarded {
@@ -90,6 +92,18 @@ func accessLog(log hclog.Logger, requests *prometheus.CounterVec, latency *prome
 			log.Info("request", args...)
 		})
 	}
+}
+
+// metricMethod is a request's method as a metrics label: the visitor
+// chooses it (any token is a method to net/http), so the ones HTTP defines
+// are kept and every other is "other", which bounds the label's values.
+func metricMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
 }
 
 // recoverer turns a panic in a core handler into a 500 with the request id.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -198,7 +197,6 @@ func TestRuntimeRunsNothingOfTheModule(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := newSite(t)
-	cfg := s.srv.cfg // to start the runtime again on the same database
 	ctx := context.Background()
 	module := s.db.Prefix() + "mod_hostile"
 	app, prov := s.db.Prefix()+"app", s.db.Prefix()+"owner"
@@ -297,20 +295,7 @@ func TestRuntimeRunsNothingOfTheModule(t *testing.T) {
 	gained(t, "planted")
 
 	// Start again: provisioning runs over everything the module made.
-	s.Server.Close()
-	if err := s.srv.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		hs.Close()
-		srv.Close(context.Background())
-	})
-	s = &testSite{Server: hs, srv: srv, db: s.db}
+	s = reopen(t, s)
 	gained(t, "restart")
 	settingsReset(t, "restart")
 	assertHelloServes(t, s)

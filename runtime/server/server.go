@@ -190,13 +190,13 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Logger: s.log.Named("sandboxdb"),
 	})
 	s.host = modhost.New(modhost.Config{
-		Engine:        s.engine,
-		Broker:        s.broker,
-		Pool:          cfg.Pool,
-		UserOf:        abiUser,
-		RequestID:     func(r *http.Request) string { return RequestID(r.Context()) },
-		Metrics:       modhost.NewMetrics(s.reg, s.Modules),
-		SessionCookie: site.SessionCookie,
+		Engine:         s.engine,
+		Broker:         s.broker,
+		Pool:           cfg.Pool,
+		UserOf:         abiUser,
+		RequestID:      func(r *http.Request) string { return RequestID(r.Context()) },
+		Metrics:        modhost.NewMetrics(s.reg, s.Modules),
+		PrivateCookies: []string{site.SessionCookie, site.DeviceCookie},
 		Layout: func(w http.ResponseWriter, r *http.Request, status int, title string, fragment []byte) {
 			s.site.Frame(w, r, status, title, fragment)
 		},
@@ -432,7 +432,7 @@ func (s *Server) router() http.Handler {
 	if len(s.cfg.TrustedProxies) > 0 {
 		s.log.Info("believing X-Forwarded-For and X-Forwarded-Proto from trusted proxies", "proxies", s.cfg.TrustedProxies)
 	}
-	r.Use(clientaddr.New(s.cfg.TrustedProxies).Middleware, securityHeaders)
+	r.Use(clientaddr.New(s.cfg.TrustedProxies).Middleware, warnUntrustedProxy(s.log), securityHeaders)
 	r.Use(requestID, accessLog(httpLog, requests, latency), recoverer(httpLog))
 	r.Use(crossOrigin())
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })

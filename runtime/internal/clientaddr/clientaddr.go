@@ -86,6 +86,10 @@ type Info struct {
 	HTTPS bool
 	// Forwarded reports whether Client came from X-Forwarded-For.
 	Forwarded bool
+	// Ignored reports forwarding headers from a peer that is not trusted:
+	// they were not believed (behind a proxy missing from the trusted
+	// ones, every client shares the proxy's address).
+	Ignored bool
 }
 
 // trusts reports whether a is a trusted proxy.
@@ -108,6 +112,12 @@ func (res *Resolver) Resolve(r *http.Request) Info {
 	}
 	info.Client = peer
 	if !res.trusts(peer) {
+		for _, h := range forwardingHeaders {
+			if _, ok := r.Header[h]; ok {
+				info.Ignored = true
+				break
+			}
+		}
 		return info
 	}
 	hops := forwardedFor(r.Header)

@@ -26,9 +26,13 @@
 // module role (uninstall), reads of the shared catalogs (pg_roles,
 // pg_auth_members, pg_db_role_setting, pg_database, pg_namespace, pg_class)
 // and reads and writes of its own table websonic_provision.roles, in a schema
-// no other role can use, which holds the serving role's password. Its
-// connections run with search_path pg_catalog, pg_temp, so no unqualified
-// name it writes can resolve to an object in a schema a module can write.
+// no other role can use, which holds the serving role's password. Every
+// one of its transactions sets search_path to pg_catalog, pg_temp first,
+// whatever the pool's connections were opened with, so no unqualified name
+// it writes can resolve to an object in a schema another role can write:
+// not public (writable by every role on PostgreSQL 14 and clusters upgraded
+// from it, and by the serving role everywhere), not a schema named like the
+// provisioning role ("$user", which the serving role could create).
 //
 // # Tampering
 //

@@ -76,7 +76,9 @@ func New(ctx context.Context, cfg Config) (*Roles, error) {
 		cfg.Logger = hclog.NewNullLogger()
 	}
 	r := &Roles{pool: cfg.Pool, log: cfg.Logger}
-	if err := cfg.Pool.QueryRow(ctx, `SELECT current_user::text, current_database()::text`).Scan(&r.self, &r.db); err != nil {
+	if err := r.tx(ctx, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `SELECT current_user::text, current_database()::text`).Scan(&r.self, &r.db)
+	}); err != nil {
 		return nil, fmt.Errorf("dbroles: %w", err)
 	}
 	// The schema and its tables cannot be locked before they exist:
@@ -87,7 +89,7 @@ func New(ctx context.Context, cfg Config) (*Roles, error) {
 		CREATE TABLE IF NOT EXISTS websonic_provision.site (one boolean PRIMARY KEY DEFAULT true CHECK (one), role_prefix text NOT NULL)`
 	var err error
 	for range 3 {
-		err = Retry(ctx, func() error { _, err := r.pool.Exec(ctx, create); return err })
+		err = r.exec(ctx, create)
 		if err == nil || !isCode(err, "23505", "42P06", "42P07") {
 			break
 		}
@@ -468,20 +470,27 @@ func (r *Roles) inspect(ctx context.Context, tx pgx.Tx, m ModuleRole) ([]Finding
 	if connLimit != m.ConnLimit {
 		add("connection limit changed to %d", connLimit)
 	}
-	rows, err := tx.Query(ctx, `SELECT s.setdatabase <> 0, unnest(s.setconfig)
-		FROM pg_catalog.pg_db_role_setting s JOIN pg_catalog.pg_roles r ON r.oid = s.setrole
-		WHERE r.rolname = $1 AND s.setdatabase IN (0, (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()))`, m.Name)
+	// The module writes these values (megabytes, if it likes): only
+	// their first maxSettingRead bytes and their length are read.
+	rows, err := tx.Query(ctx, `SELECT s.setdatabase <> 0, pg_catalog.left(c, $2), pg_catalog.octet_length(c)
+		FROM pg_catalog.pg_db_role_setting s JOIN pg_catalog.pg_roles r ON r.oid = s.setrole, pg_catalog.unnest(s.setconfig) c
+		WHERE r.rolname = $1 AND s.setdatabase IN (0, (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()))`,
+		m.Name, maxSettingRead)
 	if err != nil {
 		return nil, err
 	}
 	for rows.Next() {
 		var perDB bool
 		var kv string
-		if err := rows.Scan(&perDB, &kv); err != nil {
+		var n int
+		if err := rows.Scan(&perDB, &kv, &n); err != nil {
 			return nil, err
 		}
 		k, v, _ := strings.Cut(kv, "=")
-		if want, ok := m.Settings[k]; !ok || want != v || perDB {
+		switch want, ok := m.Settings[k]; {
+		case n > len(kv):
+			add("role setting %s… (%d bytes)", kv, n)
+		case !ok || want != v || perDB:
 			add("role setting %s", kv)
 		}
 	}
@@ -490,6 +499,10 @@ func (r *Roles) inspect(ctx context.Context, tx pgx.Tx, m ModuleRole) ([]Finding
 	}
 	return out, nil
 }
+
+// maxSettingRead is how much of a role setting inspect reads: the
+// runtime's own settings are far shorter.
+const maxSettingRead = 200
 
 // checkPowers refuses a role with a power only a superuser can give.
 func checkPowers(ctx context.Context, tx pgx.Tx, role string) error {
@@ -542,7 +555,7 @@ func (r *Roles) revokeMemberships(ctx context.Context, tx pgx.Tx, role string) (
 // SetPassword sets role's password (as a SCRAM verifier: the password
 // itself never appears in a statement or a server log line).
 func (r *Roles) SetPassword(ctx context.Context, role, password string) error {
-	if err := Retry(ctx, func() error { _, err := r.pool.Exec(ctx, setPassword(ident(role), password)); return err }); err != nil {
+	if err := r.exec(ctx, setPassword(ident(role), password)); err != nil {
 		return fmt.Errorf("dbroles: reset password of %s: %w", role, err)
 	}
 	return nil
@@ -556,7 +569,7 @@ func (r *Roles) SetConnLimit(ctx context.Context, role string, limit int) error 
 		return fmt.Errorf("dbroles: %q is not a module role", role)
 	}
 	q := fmt.Sprintf("ALTER ROLE %s CONNECTION LIMIT %d", ident(role), limit)
-	if err := Retry(ctx, func() error { _, err := r.pool.Exec(ctx, q); return err }); err != nil {
+	if err := r.exec(ctx, q); err != nil {
 		return fmt.Errorf("dbroles: connection limit of %s: %w", role, err)
 	}
 	return nil
@@ -593,11 +606,16 @@ func (r *Roles) DropModule(ctx context.Context, role string) error {
 // the server lacks, in words for the site's log.
 func (r *Roles) Hardening(ctx context.Context) ([]string, error) {
 	var missing []string
-	var loOpen, publicCreate bool
+	var loOpen, publicCreate, tempLimit bool
 	var version int
-	err := r.pool.QueryRow(ctx, `SELECT current_setting('server_version_num')::int,
-		has_function_privilege('public', 'pg_catalog.lo_from_bytea(oid, bytea)', 'EXECUTE'),
-		has_schema_privilege('public', 'public', 'CREATE')`).Scan(&version, &loOpen, &publicCreate)
+	err := r.tx(ctx, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `SELECT current_setting('server_version_num')::int,
+			has_function_privilege('public', 'pg_catalog.lo_from_bytea(oid, bytea)', 'EXECUTE'),
+			has_schema_privilege('public', 'public', 'CREATE')`).Scan(&version, &loOpen, &publicCreate); err != nil || version < 150000 {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT has_parameter_privilege('temp_file_limit', 'SET')`).Scan(&tempLimit)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("dbroles: %w", err)
 	}
@@ -608,11 +626,7 @@ func (r *Roles) Hardening(ctx context.Context) ([]string, error) {
 		missing = append(missing, "every role may create objects in schema public (REVOKE CREATE ON SCHEMA public FROM PUBLIC)")
 	}
 	if version >= 150000 {
-		var can bool
-		if err := r.pool.QueryRow(ctx, `SELECT has_parameter_privilege('temp_file_limit', 'SET')`).Scan(&can); err != nil {
-			return nil, fmt.Errorf("dbroles: %w", err)
-		}
-		if !can {
+		if !tempLimit {
 			missing = append(missing, "module roles cannot be given their own temp_file_limit (GRANT SET ON PARAMETER temp_file_limit TO "+r.self+"); the server's setting applies")
 		}
 	}
@@ -623,8 +637,10 @@ func (r *Roles) Hardening(ctx context.Context) ([]string, error) {
 // temp_file_limit on module roles.
 func (r *Roles) CanSetTempFileLimit(ctx context.Context) bool {
 	var can bool
-	err := r.pool.QueryRow(ctx, `SELECT current_setting('server_version_num')::int >= 150000
-		AND has_parameter_privilege('temp_file_limit', 'SET')`).Scan(&can)
+	err := r.tx(ctx, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `SELECT current_setting('server_version_num')::int >= 150000
+			AND has_parameter_privilege('temp_file_limit', 'SET')`).Scan(&can)
+	})
 	return err == nil && can
 }
 
@@ -709,9 +725,32 @@ func Settings(statementTimeout time.Duration, schema string, workMem, tempFileLi
 }
 
 // tx runs f in a transaction of the provisioning pool, again if a
-// concurrent catalog change made it fail (Retry).
+// concurrent catalog change made it fail (Retry). Every statement the
+// provisioning role runs goes through here: the transaction's search_path
+// is SafeParams', whatever the pool's connections were opened with. On
+// the default search_path ("$user", public) a function named and typed to
+// match better than pg_catalog's — unnest(text[]) over unnest(anyarray) —
+// would run as the provisioning role if the serving role (which may create
+// in public and make a schema named like the provisioning role) or, where
+// public is writable by everyone (PostgreSQL 14, upgraded clusters), a
+// module had planted it.
 func (r *Roles) tx(ctx context.Context, f func(pgx.Tx) error) error {
-	return Retry(ctx, func() error { return pgx.BeginFunc(ctx, r.pool, f) })
+	return Retry(ctx, func() error {
+		return pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, safeSearchPath); err != nil {
+				return err
+			}
+			return f(tx)
+		})
+	})
+}
+
+// safeSearchPath sets SafeParams' search_path for one transaction.
+var safeSearchPath = "SET LOCAL search_path = " + SafeParams["search_path"]
+
+// exec runs one statement as the provisioning role (see tx).
+func (r *Roles) exec(ctx context.Context, q string) error {
+	return r.tx(ctx, func(tx pgx.Tx) error { _, err := tx.Exec(ctx, q); return err })
 }
 
 // Retry runs f again (up to five times in all) while it fails because

@@ -41,10 +41,11 @@ type Config struct {
 	// responses that ask for it (abihttp.LayoutHeader); nil sends
 	// fragments as they are.
 	Layout func(w http.ResponseWriter, r *http.Request, status int, title string, fragment []byte)
-	// SessionCookie names the core site's session cookie: it is removed
-	// from requests before they reach a module, and a module cannot set it.
-	SessionCookie string
-	Logger        hclog.Logger
+	// PrivateCookies name the core site's own cookies (its session cookie,
+	// the login guard's device cookie): they are removed from requests
+	// before they reach a module, and a module cannot set them.
+	PrivateCookies []string
+	Logger         hclog.Logger
 }
 
 // Host starts modules.
@@ -296,7 +297,7 @@ func (m *Module) serve(w http.ResponseWriter, r *http.Request) {
 		Host:       r.Host,
 		RemoteAddr: r.RemoteAddr,
 		RequestID:  rid,
-		Headers:    abihttp.RequestHeaders(r.Header, m.h.cfg.SessionCookie),
+		Headers:    abihttp.RequestHeaders(r.Header, m.h.cfg.PrivateCookies...),
 		Body:       body,
 		User:       m.h.cfg.UserOf(r),
 	}
@@ -316,12 +317,12 @@ func (m *Module) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if title, ok := abihttp.Layout(resp); ok && m.h.cfg.Layout != nil {
-		abihttp.ResponseHeader(w.Header(), resp, m.h.cfg.SessionCookie)
+		abihttp.ResponseHeader(w.Header(), resp, m.h.cfg.PrivateCookies...)
 		w.Header().Del("Content-Type")
 		m.h.cfg.Layout(w, r, resp.Status, title, resp.Body)
 		return
 	}
-	writeResponse(w, resp, m.h.cfg.SessionCookie)
+	writeResponse(w, resp, m.h.cfg.PrivateCookies)
 }
 
 // ErrorStatus is the one mapping from engine errors to HTTP statuses.
@@ -343,8 +344,8 @@ const moduleCSP = "script-src 'none'; object-src 'none'; frame-ancestors 'none';
 
 // writeResponse sends a module's response; for HEAD, net/http drops the body
 // and keeps its length.
-func writeResponse(w http.ResponseWriter, resp *abi.HTTPResponse, sessionCookie string) {
-	abihttp.ResponseHeader(w.Header(), resp, sessionCookie)
+func writeResponse(w http.ResponseWriter, resp *abi.HTTPResponse, private []string) {
+	abihttp.ResponseHeader(w.Header(), resp, private...)
 	// Added to any policy of the module's own (browsers enforce every
 	// policy): no module script runs on the site's origin, where it could
 	// act as the signed-in user. See RATIONALE.md.

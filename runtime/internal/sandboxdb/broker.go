@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,8 +63,9 @@ type Broker struct {
 	cfg Config
 	log hclog.Logger
 
-	mu   sync.Mutex
-	open map[string]map[*ModuleDB]bool // by module: its open ModuleDBs (one per running version)
+	mu      sync.Mutex
+	open    map[string]map[*ModuleDB]bool // by module: its open ModuleDBs (one per running version)
+	catCols map[string][]string           // pg_catalog's tables' columns (StorageUsed), read once
 }
 
 // ErrMigration wraps failures of a module's migrations.
@@ -564,11 +566,18 @@ func (b *Broker) checkMarks(ctx context.Context, tx pgx.Tx, module, schema strin
 }
 
 // tampered reports something a module changed that it may not: in the
-// log and the audit log, where the owner sees it.
+// log and the audit log, where the owner sees it. what is cut to
+// maxReport bytes: it may quote what the module wrote.
 func (b *Broker) tampered(ctx context.Context, tx pgx.Tx, module, what string) error {
+	if len(what) > maxReport {
+		what = strings.ToValidUTF8(what[:maxReport], "") + "…"
+	}
 	b.log.Error("module tampering", "module", module, "what", what)
 	return coredb.Audit(ctx, tx, 0, "module.tampering", module, map[string]any{"what": what})
 }
+
+// maxReport bounds a tampering report.
+const maxReport = 512
 
 // migrate applies the manifest's migrations the module has not seen, in
 // order, each in one transaction under the module's role together with its
@@ -611,7 +620,11 @@ func (d *ModuleDB) migrate(ctx context.Context, admin *pgxpool.Pool, m *manifest
 	marksTable := pgx.Identifier{Schema(m.Name), "_migrations"}.Sanitize()
 	marks := map[string][]byte{}
 	// provision checked it is the runtime's own plain table (checkMarks).
-	if rows, err := admin.Query(ctx, `SELECT name, checksum FROM ONLY `+marksTable); err == nil {
+	// The module may insert into it, rows of any size: only the marks that
+	// can matter (a listed name, a SHA-256) are read; the others are
+	// deleted below without being read.
+	if rows, err := admin.Query(ctx, `SELECT name, checksum FROM ONLY `+marksTable+`
+		WHERE name = ANY($1) AND pg_catalog.octet_length(checksum) = $2`, m.Migrations, sha256.Size); err == nil {
 		for rows.Next() {
 			var r record
 			if rows.Scan(&r.name, &r.sum) == nil {

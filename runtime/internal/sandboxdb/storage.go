@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -51,13 +53,31 @@ type Usage struct {
 	State  string
 }
 
-// StorageUsed measures what a module's schema holds: every table,
-// materialized view and sequence with its indexes and TOAST data, plus
-// the source of its functions and the comments on its objects (both live in
-// the shared catalogs but are the module's to fill). It reads only sizes
-// and catalogs, as the serving role, and runs nothing the module made.
-// Sizing a relation waits for the module's locks on it (at most one call's
-// deadline: transactions never outlive a call).
+// StorageUsed measures what a module holds: the relations it has (tables,
+// materialized views and sequences, with their indexes and TOAST data) and
+// every catalog row that defines one of its objects. A module keeps data
+// in the catalogs too, by defining objects: the queries of its views, its
+// defaults, constraints, policies, rules, index expressions, trigger
+// arguments, function bodies and argument defaults, aggregate states,
+// comments (each up to a gigabyte); all of it is counted.
+//
+// Its objects are found the way PostgreSQL tracks them, so no kind of
+// object is left out: everything in its schema (pg_depend), everything its
+// role owns in the database, wherever it is (pg_shdepend: a public schema
+// everyone may write, on PostgreSQL 14), and what depends on those
+// (pg_depend again: rules, defaults, constraints, triggers, policies,
+// indexes, TOAST tables, row and array types); then the rows that hang on
+// an object without a dependency of their own (columns, comments,
+// aggregate, index and partition details, enum labels, ranges) and the
+// role's own settings. Catalog rows count at their stored size: the sum of
+// pg_column_size over their columns, which reads a TOASTed value's size
+// without fetching it (pg_column_size of a whole row would detoast every
+// value into the checker's memory). Catalogs the serving role may not read
+// whole (none of which a module can add to) are left out.
+//
+// It reads only sizes and catalogs, as the serving role, and runs nothing
+// the module made. Sizing a relation waits for the module's locks on it
+// (at most one call's deadline: transactions never outlive a call).
 func (b *Broker) StorageUsed(ctx context.Context, module string) (int64, error) {
 	var used int64
 	err := pgx.BeginFunc(ctx, b.cfg.DB, func(tx pgx.Tx) error {
@@ -67,19 +87,152 @@ func (b *Broker) StorageUsed(ctx context.Context, module string) (int64, error) 
 		if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '60s'`); err != nil {
 			return err
 		}
-		return tx.QueryRow(ctx, `WITH n AS (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = $1)
-			SELECT coalesce((SELECT sum(CASE WHEN c.relkind IN ('r', 'm') THEN pg_catalog.pg_total_relation_size(c.oid)
-			                                 ELSE pg_catalog.pg_relation_size(c.oid) END)
-			                 FROM pg_catalog.pg_class c, n WHERE c.relnamespace = n.oid AND c.relkind IN ('r', 'm', 'S')), 0)
-			     + coalesce((SELECT sum(pg_catalog.octet_length(p.prosrc)) FROM pg_catalog.pg_proc p, n WHERE p.pronamespace = n.oid), 0)
-			     + coalesce((SELECT sum(pg_catalog.octet_length(d.description)) FROM pg_catalog.pg_description d
-			                 JOIN pg_catalog.pg_class c ON d.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objoid = c.oid, n
-			                 WHERE c.relnamespace = n.oid), 0)`, Schema(module)).Scan(&used)
+		rows, err := tx.Query(ctx, moduleObjects, Schema(module), b.Role(module))
+		if err != nil {
+			return err
+		}
+		type catalog struct {
+			Name string
+			Oids []uint32
+		}
+		cats, err := pgx.CollectRows(rows, pgx.RowToStructByPos[catalog])
+		if err != nil {
+			return err
+		}
+		cols, err := b.catalogColumns(ctx, tx)
+		if err != nil {
+			return err
+		}
+		q, args := storageQuery(b.Role(module))
+		for _, c := range cats {
+			sub, ok := catalogSize[c.Name]
+			if !ok {
+				sub = genericCatalogSize
+			}
+			args = append(args, c.Oids)
+			q += " + " + strings.NewReplacer("$CAT", "pg_catalog."+c.Name, "$OIDS", fmt.Sprintf("$%d::pg_catalog.oid[]", len(args))).Replace(sub)
+		}
+		q, err = expandRowSizes(q, cols)
+		if err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, q, args...).Scan(&used)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("sandboxdb: storage of %s: %w", module, err)
 	}
 	return used, nil
+}
+
+// moduleObjects lists the objects of a module ($1 its schema, $2 its
+// role) by catalog: see StorageUsed. Catalog names are those of
+// pg_catalog's own tables, which contain no character to quote.
+const moduleObjects = `WITH RECURSIVE objs(classid, objid) AS (
+		SELECT d.classid, d.objid FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_namespace n
+		    ON d.refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass AND d.refobjid = n.oid
+		 WHERE n.nspname = $1
+		UNION
+		SELECT s.classid, s.objid FROM pg_catalog.pg_shdepend s JOIN pg_catalog.pg_roles r
+		    ON s.refclassid = 'pg_catalog.pg_authid'::pg_catalog.regclass AND s.refobjid = r.oid
+		 WHERE r.rolname = $2 AND s.deptype = 'o'
+		   AND s.dbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
+		UNION
+		SELECT d.classid, d.objid FROM pg_catalog.pg_depend d JOIN objs o ON d.refclassid = o.classid AND d.refobjid = o.objid)
+	SELECT c.relname::pg_catalog.text, pg_catalog.array_agg(DISTINCT o.objid)
+	  FROM objs o JOIN pg_catalog.pg_class c ON c.oid = o.classid
+	  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'pg_catalog'
+	 WHERE pg_catalog.starts_with(c.relname, 'pg_') AND c.relname !~ '[^a-z_]' AND pg_catalog.has_table_privilege(c.oid, 'SELECT')
+	 GROUP BY c.relname`
+
+// storageQuery starts the size query with what belongs to the module's
+// role besides its objects: its settings.
+func storageQuery(role string) (string, []any) {
+	return `SELECT coalesce((SELECT pg_catalog.sum(ROWSIZE(s pg_db_role_setting)) FROM pg_catalog.pg_db_role_setting s
+		JOIN pg_catalog.pg_roles r ON r.oid = s.setrole WHERE r.rolname = $1), 0)::pg_catalog.int8`, []any{role}
+}
+
+// genericCatalogSize is the stored size of the rows of $CAT with oids
+// $OIDS, and of the comments on them. ROWSIZE(alias catalog) stands for
+// the stored size of a row (expandRowSizes).
+const genericCatalogSize = `coalesce((SELECT pg_catalog.sum(ROWSIZE(x $CAT)) FROM $CAT x WHERE x.oid = ANY($OIDS)), 0)
+	+ coalesce((SELECT pg_catalog.sum(ROWSIZE(d pg_description)) FROM pg_catalog.pg_description d
+	            WHERE d.classoid = '$CAT'::pg_catalog.regclass AND d.objoid = ANY($OIDS)), 0)`
+
+// rowSizeRE matches ROWSIZE(alias catalog), the catalog with or without
+// its schema.
+var rowSizeRE = regexp.MustCompile(`ROWSIZE\((\w+) (?:pg_catalog\.)?(\w+)\)`)
+
+// expandRowSizes writes out every ROWSIZE(alias catalog) of q as the sum of
+// pg_column_size over the catalog's columns (cols).
+func expandRowSizes(q string, cols map[string][]string) (string, error) {
+	var missing error
+	q = rowSizeRE.ReplaceAllStringFunc(q, func(m string) string {
+		sm := rowSizeRE.FindStringSubmatch(m)
+		alias, names := sm[1], cols[sm[2]]
+		if len(names) == 0 {
+			missing = fmt.Errorf("no columns known for catalog %s", sm[2])
+			return "0"
+		}
+		terms := make([]string, len(names))
+		for i, n := range names {
+			terms[i] = "coalesce(pg_catalog.pg_column_size(" + alias + "." + pgx.Identifier{n}.Sanitize() + "), 0)"
+		}
+		return "(" + strings.Join(terms, " + ") + ")::pg_catalog.int8"
+	})
+	return q, missing
+}
+
+// catalogColumns returns the columns of pg_catalog's tables by table,
+// read once: they are the server's and do not change while it runs.
+func (b *Broker) catalogColumns(ctx context.Context, tx pgx.Tx) (map[string][]string, error) {
+	b.mu.Lock()
+	cols := b.catCols
+	b.mu.Unlock()
+	if cols != nil {
+		return cols, nil
+	}
+	rows, err := tx.Query(ctx, `SELECT c.relname::pg_catalog.text, pg_catalog.array_agg(a.attname::pg_catalog.text ORDER BY a.attnum)
+		FROM pg_catalog.pg_class c JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid
+		WHERE c.relnamespace = 'pg_catalog'::pg_catalog.regnamespace AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
+		GROUP BY c.relname`)
+	if err != nil {
+		return nil, err
+	}
+	type table struct {
+		Name string
+		Cols []string
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowToStructByPos[table])
+	if err != nil {
+		return nil, err
+	}
+	cols = make(map[string][]string, len(tables))
+	for _, t := range tables {
+		cols[t.Name] = t.Cols
+	}
+	b.mu.Lock()
+	b.catCols = cols
+	b.mu.Unlock()
+	return cols, nil
+}
+
+// catalogSize adds, for the catalogs whose objects own rows elsewhere, those
+// rows (keyed by the object's oid, with no dependency of their own), and
+// for relations their storage.
+var catalogSize = map[string]string{
+	"pg_class": genericCatalogSize + `
+		+ coalesce((SELECT pg_catalog.sum(CASE WHEN c.relkind IN ('r', 'm') THEN pg_catalog.pg_total_relation_size(c.oid)
+		                                       WHEN c.relkind = 'S' THEN pg_catalog.pg_relation_size(c.oid) ELSE 0 END)
+		            FROM pg_catalog.pg_class c WHERE c.oid = ANY($OIDS)), 0)
+		+ coalesce((SELECT pg_catalog.sum(ROWSIZE(a pg_attribute)) FROM pg_catalog.pg_attribute a WHERE a.attrelid = ANY($OIDS)), 0)
+		+ coalesce((SELECT pg_catalog.sum(ROWSIZE(i pg_index)) FROM pg_catalog.pg_index i WHERE i.indexrelid = ANY($OIDS)), 0)
+		+ coalesce((SELECT pg_catalog.sum(ROWSIZE(p pg_partitioned_table)) FROM pg_catalog.pg_partitioned_table p WHERE p.partrelid = ANY($OIDS)), 0)
+		+ coalesce((SELECT pg_catalog.sum(ROWSIZE(s pg_sequence)) FROM pg_catalog.pg_sequence s WHERE s.seqrelid = ANY($OIDS)), 0)`,
+	"pg_proc": genericCatalogSize + `
+		+ coalesce((SELECT pg_catalog.sum(ROWSIZE(g pg_aggregate)) FROM pg_catalog.pg_aggregate g WHERE g.aggfnoid::pg_catalog.oid = ANY($OIDS)), 0)`,
+	"pg_type": genericCatalogSize + `
+		+ coalesce((SELECT pg_catalog.sum(ROWSIZE(e pg_enum)) FROM pg_catalog.pg_enum e WHERE e.enumtypid = ANY($OIDS)), 0)
+		+ coalesce((SELECT pg_catalog.sum(ROWSIZE(r pg_range)) FROM pg_catalog.pg_range r WHERE r.rngtypid = ANY($OIDS)), 0)`,
 }
 
 // CheckStorage measures every provisioned module's storage, records it

@@ -57,12 +57,15 @@
 //
 // The login guard (ratelimit.go) slows guessing without locking owners out:
 // an exponential backoff per (username, client), one per username that only
-// clients that never signed in to it obey, a bucket per client and a
+// browsers that never signed in to it obey, a bucket per client and a
 // site-wide budget of failures against spraying. A refusal is a 429 with
 // Retry-After. The client is r.RemoteAddr, which the server's clientaddr
-// middleware derives from trusted proxies; IPv6 clients count per /64. The
-// guard's state is in memory, per process: replicas and restarts each start
-// afresh. Login errors say "unknown user" or "wrong password" unless
+// middleware derives from trusted proxies; IPv6 clients count per /64. A
+// browser that signed in (or registered) is known by its device cookie
+// (DeviceCookie: a random id, __Host- over HTTPS), not by its address, so
+// neither a new address nor an attacker sharing its address locks it out;
+// no module reads or sets that cookie. The guard's state is in memory, per
+// process: replicas and restarts each start afresh. Login errors say "unknown user" or "wrong password" unless
 // Config.GenericLoginErrors is set; the status (401) and the work are the
 // same either way.
 //

@@ -33,11 +33,11 @@ func TestBackoffGrows(t *testing.T) {
 	now := time.Unix(1e9, 0)
 	var waits []time.Duration
 	for range 8 {
-		a, wait, _ := g.begin("alice", "192.0.2.1", now)
+		a, wait, _ := g.begin("alice", "192.0.2.1", "", now)
 		if wait > 0 {
 			waits = append(waits, wait)
 			now = now.Add(wait)
-			if a, wait, _ = g.begin("alice", "192.0.2.1", now); wait > 0 {
+			if a, wait, _ = g.begin("alice", "192.0.2.1", "", now); wait > 0 {
 				t.Fatalf("refused again after waiting: %v", wait)
 			}
 		}
@@ -49,20 +49,20 @@ func TestBackoffGrows(t *testing.T) {
 	}
 	// A success clears the pair's backoff.
 	now = now.Add(8 * time.Second)
-	a, _, _ := g.begin("alice", "192.0.2.1", now)
+	a, _, _ := g.begin("alice", "192.0.2.1", "", now)
 	g.end(a, attemptSucceeded, now)
 	for i := range 2 {
-		a, wait, _ := g.begin("alice", "192.0.2.1", now)
+		a, wait, _ := g.begin("alice", "192.0.2.1", "", now)
 		if wait > 0 {
 			t.Fatalf("attempt %d after a success refused: %v", i+1, wait)
 		}
 		g.end(a, attemptFailed, now)
 	}
 	// Failures are forgotten once idle for longer than forget.
-	if _, wait, _ := g.begin("alice", "192.0.2.1", now); wait == 0 {
+	if _, wait, _ := g.begin("alice", "192.0.2.1", "", now); wait == 0 {
 		t.Fatal("third failure in a row not delayed")
 	}
-	if _, wait, _ := g.begin("alice", "192.0.2.1", now.Add(2*time.Hour)); wait > 0 {
+	if _, wait, _ := g.begin("alice", "192.0.2.1", "", now.Add(2*time.Hour)); wait > 0 {
 		t.Errorf("failures not forgotten after two idle hours: wait %v", wait)
 	}
 }
@@ -90,7 +90,7 @@ func TestLoginGuardHammer(t *testing.T) {
 				if i%10 == 0 {
 					g.allowRegistration(client, now)
 				}
-				a, wait, _ := g.begin(user, client, now)
+				a, wait, _ := g.begin(user, client, "device"+strconv.Itoa(rng.IntN(40)), now)
 				if wait > 0 {
 					continue
 				}
@@ -117,7 +117,7 @@ func TestLoginGuardHammer(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-ready
-			if a, wait, _ := g.begin("alice", "203.0.113.9", start); wait == 0 {
+			if a, wait, _ := g.begin("alice", "203.0.113.9", "", start); wait == 0 {
 				mu.Lock()
 				allowed = append(allowed, a)
 				mu.Unlock()
@@ -132,7 +132,7 @@ func TestLoginGuardHammer(t *testing.T) {
 	for _, a := range allowed {
 		g.end(a, attemptFailed, start)
 	}
-	if _, wait, why := g.begin("alice", "203.0.113.9", start); wait != cfg.pair.base || why != limitPair {
+	if _, wait, why := g.begin("alice", "203.0.113.9", "", start); wait != cfg.pair.base || why != limitPair {
 		t.Errorf("after the free failures: wait %v (%s), want %v for the pair", wait, why, cfg.pair.base)
 	}
 }
@@ -170,13 +170,14 @@ func TestOwnerKeepsLoggingIn(t *testing.T) {
 }
 
 // TestDistributedAttack: many addresses each stay under their pair limit, so
-// the username's own backoff slows them, yet alice's familiar address, where
-// she signed in before, still gets in.
+// the username's own backoff slows them, yet alice's familiar browser, with
+// which she signed in before, still gets in.
 func TestDistributedAttack(t *testing.T) {
 	e := newGuardedEnv(t, Config{}, testGuard)
 	e.user("alice", goodPassword, RoleMember)
 	const owner = "203.0.113.10"
-	e.loginFrom(e.client(), owner, "alice", goodPassword) // familiar from now on
+	browser := e.client()
+	e.loginFrom(browser, owner, "alice", goodPassword) // familiar from now on
 	for i := range testGuard.user.free {
 		if res := e.loginFrom(e.client(), "198.51.100."+strconv.Itoa(i+1), "alice", "wrong password"); res.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("attempt %d: %d", i+1, res.StatusCode)
@@ -185,8 +186,8 @@ func TestDistributedAttack(t *testing.T) {
 	if res := e.loginFrom(e.client(), "198.51.100.200", "alice", "wrong password"); res.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("a new address after %d failures on the account: %d, want 429", testGuard.user.free, res.StatusCode)
 	}
-	if res := e.loginFrom(e.client(), owner, "alice", goodPassword); res.StatusCode != http.StatusSeeOther {
-		t.Fatalf("owner from her familiar address: %d\n%s", res.StatusCode, res.body)
+	if res := e.loginFrom(browser, owner, "alice", goodPassword); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("owner from her familiar browser: %d\n%s", res.StatusCode, res.body)
 	}
 }
 
@@ -199,7 +200,8 @@ func TestSprayingGuard(t *testing.T) {
 	e := newGuardedEnv(t, Config{}, cfg)
 	e.user("alice", goodPassword, RoleMember)
 	const owner = "203.0.113.10"
-	e.loginFrom(e.client(), owner, "alice", goodPassword)
+	browser := e.client()
+	e.loginFrom(browser, owner, "alice", goodPassword)
 	for i := range cfg.globalBurst {
 		if res := e.loginFrom(e.client(), "198.51.100."+strconv.Itoa(i+1), "user"+strconv.Itoa(i), "Summer2024!"); res.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("spray %d: %d", i+1, res.StatusCode)
@@ -209,7 +211,7 @@ func TestSprayingGuard(t *testing.T) {
 	if res.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("spraying past the site's budget: %d, want 429", res.StatusCode)
 	}
-	if res := e.loginFrom(e.client(), owner, "alice", goodPassword); res.StatusCode != http.StatusSeeOther {
+	if res := e.loginFrom(browser, owner, "alice", goodPassword); res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("familiar login during spraying: %d", res.StatusCode)
 	}
 }

@@ -263,6 +263,7 @@ func (s *Site) handleRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("user registered", "user", u.Username, "ip", ip)
+	s.guard.remember(normalizeUsername(u.Username), s.newDevice(w, r), time.Now())
 	if err := s.startSession(w, r, u); err != nil {
 		s.fail(w, r, "starting session failed", err)
 		return
@@ -291,7 +292,7 @@ func (s *Site) handleLogin(w http.ResponseWriter, r *http.Request) {
 	case username == "" || password == "":
 		err = errMissingCredentials
 	default:
-		a, wait, why := s.guard.begin(username, ip, time.Now())
+		a, wait, why := s.guard.begin(username, ip, s.deviceID(r), time.Now())
 		if wait > 0 {
 			err = &RateLimitError{Wait: wait}
 			s.log.Warn("login rate limited", "user", logUser(username), "ip", ip, "limit", why, "wait", wait)
@@ -302,6 +303,12 @@ func (s *Site) handleLogin(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case err == nil:
 			o = attemptSucceeded
+			if !a.familiar {
+				// A new id, even if the browser brought one the guard
+				// never gave this user: a planted id (a sibling subdomain
+				// over plain HTTP) must not become familiar.
+				a.device = s.newDevice(w, r)
+			}
 		case errors.Is(err, ErrUnknownUser), errors.Is(err, ErrWrongPassword):
 			o = attemptFailed
 		}

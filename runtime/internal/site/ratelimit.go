@@ -14,9 +14,12 @@ import (
 //   - a backoff per (username, client): after pair.free failures each further
 //     failure doubles the wait before the next attempt from that client for
 //     that username (pair.base, 2×, 4×… up to pair.max); a success clears it.
-//     This is the only limit on a client that has signed in to that account
-//     before (a "familiar" pair), so the owner's own browser keeps getting in
-//     while the account is attacked from elsewhere;
+//     A browser that has signed in to that account before (a "familiar"
+//     pair) is known by its device cookie, not its address, and has a
+//     backoff of its own: that is the only limit on it, so the owner's own
+//     browser keeps getting in while the account is attacked, from
+//     whatever address she comes (a phone changing networks) and whoever
+//     shares it (carrier NAT, an office, an untrusted proxy);
 //   - a backoff per username that only unfamiliar clients feed and obey, so
 //     an attack spread over many addresses is slowed too (NIST SP 800-63B:
 //     no more than 100 consecutive failures on one account);
@@ -25,7 +28,9 @@ import (
 //     trying many usernames;
 //   - a global token bucket of failures from unfamiliar pairs, against
 //     spraying (many usernames from many clients): while it is empty, only
-//     familiar pairs may try.
+//     familiar pairs may try. Each unfamiliar attempt under way holds a
+//     token until it ends (spent if it failed), so attempts begun together
+//     cannot overshoot it.
 //
 // Beyond a key's free attempts only one attempt at a time may be in flight,
 // so parallel requests cannot overshoot the backoff. Buckets are keyed by the
@@ -138,6 +143,10 @@ type loginGuard struct {
 	client *lru[*rate.Limiter]
 	known  *lru[time.Time] // familiar pair → when it last signed in
 	global *rate.Limiter
+	// inFlight counts the unfamiliar attempts begun and not yet ended:
+	// each holds one of global's tokens until it ends, since whether it
+	// fails is known only after its password hash.
+	inFlight int
 }
 
 func newLoginGuard(cfg guardConfig) *loginGuard {
@@ -155,8 +164,14 @@ func perMinute(n int) rate.Limit { return rate.Every(time.Minute / time.Duration
 
 // attempt is one allowed password attempt; end it with loginGuard.end.
 type attempt struct {
+	username   string
 	pair, user string
 	familiar   bool
+	// device is the client's device id (its device cookie), "" for none.
+	// A success makes (username, device) familiar; the caller gives an
+	// unfamiliar browser a new id before ending its success, so that an
+	// id the guard never gave this user (planted) is never vouched for.
+	device string
 }
 
 // outcome is how an attempt ended.
@@ -175,15 +190,22 @@ func pairKey(user, client string) string {
 	return user + "\x00" + client
 }
 
-// begin asks whether username (normalized) may try a password from client
-// at now. If so it returns the attempt, which the caller must end; if not,
-// how long to wait and which limit refused.
-func (g *loginGuard) begin(username, client string, now time.Time) (attempt, time.Duration, limitReason) {
+// deviceKey is the key of (user, device): a client key is an address or
+// a prefix, never with a space.
+func deviceKey(user, device string) string { return pairKey(user, "device "+device) }
+
+// begin asks whether username (normalized) may try a password from client,
+// with the device id of its device cookie ("" for none), at now. If so it
+// returns the attempt, which the caller must end; if not, how long to wait
+// and which limit refused.
+func (g *loginGuard) begin(username, client, device string, now time.Time) (attempt, time.Duration, limitReason) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	a := attempt{pair: pairKey(username, client), user: pairKey(username, "")}
-	if at, ok := g.known.get(a.pair); ok && now.Sub(at) <= g.cfg.familiarFor {
-		a.familiar = true
+	a := attempt{username: username, pair: pairKey(username, client), user: pairKey(username, ""), device: device}
+	if device != "" {
+		if at, ok := g.known.get(deviceKey(username, device)); ok && now.Sub(at) <= g.cfg.familiarFor {
+			a.familiar, a.pair = true, deviceKey(username, device)
+		}
 	}
 	pb := g.backoff(g.pairs, g.cfg.pair, a.pair, now)
 	if w := pb.check(g.cfg.pair, now); w > 0 {
@@ -195,7 +217,7 @@ func (g *loginGuard) begin(username, client string, now time.Time) (attempt, tim
 		if w := ub.check(g.cfg.user, now); w > 0 {
 			return attempt{}, w, limitUser
 		}
-		if g.global.TokensAt(now) < 1 {
+		if g.global.TokensAt(now) < float64(g.inFlight+1) {
 			return attempt{}, waitForToken(g.global, now), limitGlobal
 		}
 		if w := g.takeClient(client, now); w > 0 {
@@ -213,6 +235,7 @@ func (g *loginGuard) begin(username, client string, now time.Time) (attempt, tim
 			g.users.put(a.user, ub)
 		}
 		ub.pending++
+		g.inFlight++
 	}
 	return a, 0, ""
 }
@@ -263,10 +286,15 @@ func (g *loginGuard) end(a attempt, o outcome, now time.Time) {
 			b.pending--
 		}
 	}
+	if !a.familiar && g.inFlight > 0 {
+		g.inFlight--
+	}
 	switch o {
 	case attemptSucceeded:
 		g.pairs.delete(a.pair)
-		g.known.put(a.pair, now)
+		if a.device != "" {
+			g.known.put(deviceKey(a.username, a.device), now)
+		}
 	case attemptFailed:
 		if pb == nil {
 			pb = &backoff{}
@@ -282,6 +310,14 @@ func (g *loginGuard) end(a attempt, o outcome, now time.Time) {
 			g.global.AllowN(now, 1) // spend a token; none left means the guard is up
 		}
 	}
+}
+
+// remember makes (username, device) familiar, as a successful login does:
+// a registration signs its browser in.
+func (g *loginGuard) remember(username, device string, now time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.known.put(deviceKey(username, device), now)
 }
 
 // allowRegistration takes a token from client's bucket for a registration

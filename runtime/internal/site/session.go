@@ -18,6 +18,57 @@ const (
 	HostSessionCookie = "__Host-" + SessionCookie
 )
 
+// DeviceCookie names the cookie by which the login guard knows a browser
+// that signed in before (see ratelimit.go); over HTTPS it is
+// HostDeviceCookie. It is a random id, worth nothing but a familiar
+// client's place in the guard: it grants no access, and like the session
+// cookie it never reaches a module, nor may a module set it.
+const (
+	DeviceCookie     = "websonic_device"
+	HostDeviceCookie = "__Host-" + DeviceCookie
+)
+
+// deviceIDLen is a device id's length in bytes.
+const deviceIDLen = 16
+
+// deviceID returns r's device id, "" when it sent none or a malformed one.
+func (s *Site) deviceID(r *http.Request) string {
+	name := DeviceCookie
+	if s.secure(r) {
+		name = HostDeviceCookie
+	}
+	c, err := r.Cookie(name)
+	if err != nil {
+		return ""
+	}
+	if b, err := base64.RawURLEncoding.Strict().DecodeString(c.Value); err != nil || len(b) != deviceIDLen {
+		return ""
+	}
+	return c.Value
+}
+
+// newDevice gives the browser of r a new device id, in a cookie that lasts
+// as long as the guard remembers a familiar browser.
+func (s *Site) newDevice(w http.ResponseWriter, r *http.Request) string {
+	b := make([]byte, deviceIDLen)
+	rand.Read(b)
+	id := base64.RawURLEncoding.EncodeToString(b)
+	name := DeviceCookie
+	if s.secure(r) {
+		name = HostDeviceCookie
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name:     name,
+		Value:    id,
+		Path:     "/",
+		MaxAge:   int(s.guard.cfg.familiarFor / time.Second),
+		HttpOnly: true,
+		Secure:   s.secure(r),
+		SameSite: http.SameSiteLaxMode,
+	})
+	return id
+}
+
 const tokenLen = 32
 
 // newToken returns a fresh session token.

@@ -211,9 +211,9 @@ func TestNewSessionOnLogin(t *testing.T) {
 	c := e.client()
 	e.login(c, "alice", goodPassword)
 	u, _ := url.Parse(e.srv.URL)
-	first := c.Jar.Cookies(u)[0].Value
+	first := jarCookie(t, c, u, SessionCookie).Value
 	e.login(c, "alice", goodPassword)
-	second := c.Jar.Cookies(u)[0].Value
+	second := jarCookie(t, c, u, SessionCookie).Value
 	if first == second {
 		t.Fatal("logging in again kept the session token")
 	}
@@ -228,7 +228,7 @@ func TestLogoutEndsSession(t *testing.T) {
 	c := e.client()
 	e.login(c, "alice", goodPassword)
 	u, _ := url.Parse(e.srv.URL)
-	old := c.Jar.Cookies(u)[0]
+	old := jarCookie(t, c, u, SessionCookie)
 
 	res := e.post(c, "/logout", nil)
 	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/" {

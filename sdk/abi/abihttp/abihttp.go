@@ -41,10 +41,11 @@ var hopHeaders = map[string]bool{
 }
 
 // RequestHeaders is what a module receives of h: hop-by-hop headers are
-// dropped and the cookie named sessionCookie is removed from Cookie headers,
-// in every spelling the site may use (see IsSessionCookie), so a module
-// never sees the site's session token.
-func RequestHeaders(h http.Header, sessionCookie string) []abi.Header {
+// dropped and the site's private cookies (the session cookie, and any
+// other named in private) are removed from Cookie headers, in every
+// spelling the site may use (see IsSessionCookie), so a module never sees
+// the site's session token.
+func RequestHeaders(h http.Header, private ...string) []abi.Header {
 	out := make([]abi.Header, 0, len(h))
 	for name, vs := range h {
 		name = http.CanonicalHeaderKey(name)
@@ -53,7 +54,7 @@ func RequestHeaders(h http.Header, sessionCookie string) []abi.Header {
 		}
 		for _, v := range vs {
 			if name == "Cookie" {
-				if v = stripCookie(v, sessionCookie); v == "" {
+				if v = stripCookie(v, private); v == "" {
 					continue
 				}
 			}
@@ -81,29 +82,40 @@ func IsSessionCookie(name, sessionCookie string) bool {
 	return false
 }
 
-// stripCookie removes the named cookie from a Cookie header value.
-func stripCookie(header, name string) string {
+// stripCookie removes the private cookies from a Cookie header value.
+func stripCookie(header string, private []string) string {
 	parts := strings.Split(header, ";")
 	kept := parts[:0]
 	for _, p := range parts {
 		p = strings.TrimSpace(p)
-		if n, _, _ := strings.Cut(p, "="); !IsSessionCookie(n, name) {
+		if n, _, _ := strings.Cut(p, "="); !isPrivate(n, private) {
 			kept = append(kept, p)
 		}
 	}
 	return strings.Join(kept, "; ")
 }
 
+// isPrivate reports whether a cookie called name is one of private, in any
+// spelling (IsSessionCookie).
+func isPrivate(name string, private []string) bool {
+	for _, p := range private {
+		if IsSessionCookie(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
 // ResponseHeader adds a module's response headers to dst as the site sends
 // them: hop-by-hop headers (Content-Length included: the host sets it) and
-// the layout headers are dropped, and so is any Set-Cookie for
-// sessionCookie in any spelling (no session fixation).
-func ResponseHeader(dst http.Header, resp *abi.HTTPResponse, sessionCookie string) {
+// the layout headers are dropped, and so is any Set-Cookie for one of the
+// private cookies in any spelling (no session fixation).
+func ResponseHeader(dst http.Header, resp *abi.HTTPResponse, private ...string) {
 	for _, kv := range resp.Headers {
 		name := http.CanonicalHeaderKey(kv.Name)
 		switch {
 		case hopHeaders[name], name == LayoutHeader, name == TitleHeader:
-		case name == "Set-Cookie" && !safeSetCookie(kv.Value, sessionCookie):
+		case name == "Set-Cookie" && !safeSetCookie(kv.Value, private):
 		default:
 			dst.Add(name, kv.Value)
 		}
@@ -111,13 +123,13 @@ func ResponseHeader(dst http.Header, resp *abi.HTTPResponse, sessionCookie strin
 }
 
 // safeSetCookie reports whether a module's Set-Cookie may pass: it must
-// parse, and not name the session cookie in any spelling (browsers trim the
+// parse, and not name a private cookie in any spelling (browsers trim the
 // name, so "websonic_session =x" would set it).
-func safeSetCookie(v, sessionCookie string) bool {
+func safeSetCookie(v string, private []string) bool {
 	c, err := http.ParseSetCookie(v)
 	if err != nil {
 		return false
 	}
 	n, _, _ := strings.Cut(v, "=")
-	return !IsSessionCookie(c.Name, sessionCookie) && !IsSessionCookie(n, sessionCookie)
+	return !isPrivate(c.Name, private) && !isPrivate(n, private)
 }

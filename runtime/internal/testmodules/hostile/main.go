@@ -61,6 +61,10 @@ func init() {
 	mux.HandleFunc("GET /hostile/setcookie", func(w http.ResponseWriter, r *http.Request) {
 		http.SetCookie(w, &http.Cookie{Name: "websonic_session", Value: "fixated"})
 		http.SetCookie(w, &http.Cookie{Name: "__Host-websonic_session", Value: "fixated", Path: "/", Secure: true})
+		// The login guard's device cookie: planted, it would make the
+		// victim's next sign-in vouch for a device id the module knows.
+		http.SetCookie(w, &http.Cookie{Name: "websonic_device", Value: "AAAAAAAAAAAAAAAAAAAAAA", Path: "/"})
+		http.SetCookie(w, &http.Cookie{Name: "__Host-websonic_device", Value: "AAAAAAAAAAAAAAAAAAAAAA", Path: "/", Secure: true})
 		io.WriteString(w, r.Header.Get("Cookie"))
 	})
 	mux.HandleFunc("GET /hostile/whoami", func(w http.ResponseWriter, r *http.Request) {
