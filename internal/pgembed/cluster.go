@@ -53,9 +53,11 @@ type Limits struct {
 	// data segment and private mappings: RLIMIT_DATA), so that one query
 	// building a huge value fails with "out of memory" (SQLSTATE 53200)
 	// instead of taking the machine's memory. Shared buffers are shared
-	// mappings and do not count. At most MaxConnections such processes run:
-	// the server's memory stays under about MaxConnections × BackendMemory
-	// plus shared buffers (256 MiB).
+	// mappings and do not count. At most MaxConnections such processes
+	// serve sessions, beside the server's own (autovacuum, and the parallel
+	// query workers a session may ask for: max_worker_processes, 8): the
+	// server's memory stays under about (MaxConnections + 12) ×
+	// BackendMemory plus shared buffers (256 MiB).
 	BackendMemory int64
 	// TempFileLimit caps the temporary files of one session (the
 	// temp_file_limit setting, which only a superuser may change; 1 GiB).

@@ -27,7 +27,9 @@ var pageNames = []string{"home.html", "login.html", "register.html", "account.ht
 func parsePages() (map[string]*template.Template, error) {
 	pages := make(map[string]*template.Template, len(pageNames))
 	for _, name := range pageNames {
-		t, err := template.ParseFS(templateFS, "templates/layout.html", "templates/"+name)
+		t, err := template.New(name).Funcs(template.FuncMap{
+			"minPasswordLen": func() int { return minPasswordLen },
+		}).ParseFS(templateFS, "templates/layout.html", "templates/"+name)
 		if err != nil {
 			return nil, fmt.Errorf("site: templates: %w", err)
 		}

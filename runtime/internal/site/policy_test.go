@@ -3,6 +3,7 @@ package site
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -128,5 +129,16 @@ func TestGenericLoginErrors(t *testing.T) {
 				t.Errorf("generic mode: pages differ or lack %q:\nwrong password:\n%s\nunknown user:\n%s", genericLoginMessage, wrong.body, unknown.body)
 			}
 		})
+	}
+}
+
+// TestRegisterFormSaysThePolicy: the form asks for what the server
+// requires, so that a browser's own check agrees with it.
+func TestRegisterFormSaysThePolicy(t *testing.T) {
+	e := newEnv(t, Config{}, nil)
+	res := e.get(e.client(), "/register")
+	want := fmt.Sprintf(`minlength="%d"`, minPasswordLen)
+	if res.StatusCode != 200 || !strings.Contains(res.body, want) || !strings.Contains(res.body, fmt.Sprintf("at least %d characters", minPasswordLen)) {
+		t.Fatalf("GET /register: %d, no %s in the form:\n%s", res.StatusCode, want, res.body)
 	}
 }

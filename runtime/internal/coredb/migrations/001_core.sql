@@ -2,11 +2,9 @@
 CREATE SCHEMA websonic;
 REVOKE ALL ON SCHEMA websonic FROM PUBLIC;
 
--- Nobody but the runtime connects or makes temp tables unless granted:
--- module roles get CONNECT one by one.
-DO $$ BEGIN
-  EXECUTE format('REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC', current_database());
-END $$;
+-- Nobody but the runtime connects or makes temp tables unless granted
+-- (module roles get CONNECT one by one): the database's owner revokes
+-- CONNECT and TEMPORARY from PUBLIC before this runs (runtime/internal/dbroles).
 
 CREATE TABLE websonic.users (
   id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
