@@ -217,27 +217,6 @@ func TestServeLimitFlags(t *testing.T) {
 	}
 }
 
-func TestParseSize(t *testing.T) {
-	for _, tt := range []struct {
-		in   string
-		want int64
-	}{
-		{"0", 0}, {"1048576", 1 << 20}, {"512MiB", 512 << 20}, {"2 GiB", 2 << 30}, {"100MB", 100e6}, {"3kB", 3000}, {"1TiB", 1 << 40}, {"7B", 7},
-	} {
-		if got, err := parseSize(tt.in); err != nil || got != tt.want {
-			t.Errorf("parseSize(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
-		}
-	}
-	for _, bad := range []string{"", "-1", "1.5GiB", "GiB", "1 gib", "99999999999TiB", "1e9"} {
-		if got, err := parseSize(bad); err == nil {
-			t.Errorf("parseSize(%q) = %d, want an error", bad, got)
-		}
-	}
-	if got := formatSize(1536 << 20); got != "1.5 GiB" {
-		t.Errorf("formatSize = %q", got)
-	}
-}
-
 // TestConfirm: approving capabilities takes a "yes" typed on a terminal;
 // anything else, or no terminal at all, is a refusal that points at --yes.
 func TestConfirm(t *testing.T) {

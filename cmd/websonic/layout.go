@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -43,6 +44,22 @@ func (c *common) where() string {
 		return "the database of --database-url"
 	}
 	return c.dataDir
+}
+
+// openSite is what a site command starts with: its logger, a context that
+// ends on SIGINT or SIGTERM, and the site's console (see console). done
+// closes the console and stops listening for signals.
+func (c *common) openSite(cmd string, stderr io.Writer) (ctx context.Context, console *server.Console, done func(), err error) {
+	log, err := c.logger(stderr)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, stop := signalContext()
+	if console, err = c.console(ctx, cmd, log); err != nil {
+		stop()
+		return nil, nil, nil, err
+	}
+	return ctx, console, func() { console.Close(); stop() }, nil
 }
 
 // console opens the existing site the flags name, for command cmd; with no

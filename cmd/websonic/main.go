@@ -320,17 +320,11 @@ func adminCreate(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 	if *username == "" {
 		return errors.New("admin create: --username is required")
 	}
-	log, err := c.logger(stderr)
+	ctx, console, done, err := c.openSite(cmd, stderr)
 	if err != nil {
 		return err
 	}
-	ctx, stop := signalContext()
-	defer stop()
-	console, err := c.console(ctx, cmd, log)
-	if err != nil {
-		return err
-	}
-	defer console.Close()
+	defer done()
 	password, err := readPassword(stdin, stderr, "WEBSONIC_ADMIN_PASSWORD", cmd)
 	if err != nil {
 		return err

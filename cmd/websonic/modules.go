@@ -57,17 +57,11 @@ func moduleRequest(action string) command {
 		if action == "policy" && r.Channel == "" && r.Policy == "" {
 			return errors.New("module policy: give --policy, --channel or both")
 		}
-		log, err := c.logger(stderr)
+		ctx, console, done, err := c.openSite(cmd, stderr)
 		if err != nil {
 			return err
 		}
-		ctx, stop := signalContext()
-		defer stop()
-		console, err := c.console(ctx, cmd, log)
-		if err != nil {
-			return err
-		}
-		defer console.Close()
+		defer done()
 		opts := server.RequestOptions{Wait: *wait, Progress: progress(stderr)}
 		if yes != nil {
 			p, err := console.Preview(ctx, r, opts)
@@ -156,17 +150,11 @@ func moduleList(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	if err := fs.parse(args); err != nil {
 		return err
 	}
-	log, err := c.logger(stderr)
+	ctx, console, done, err := c.openSite(cmd, stderr)
 	if err != nil {
 		return err
 	}
-	ctx, stop := signalContext()
-	defer stop()
-	console, err := c.console(ctx, cmd, log)
-	if err != nil {
-		return err
-	}
-	defer console.Close()
+	defer done()
 	ins, evs, err := console.Installed(ctx, *events)
 	if err != nil {
 		return fmt.Errorf("%s: %w", cmd, err)

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/sigstore/sigstore/pkg/signature"
 
+	"github.com/websonic/websonic/internal/bytesize"
 	"github.com/websonic/websonic/internal/signing"
 	"github.com/websonic/websonic/internal/tufrepo"
 	registry "github.com/websonic/websonic/registry/server"
@@ -69,7 +70,7 @@ func registryServe(args []string, stdin io.Reader, stdout, stderr io.Writer) err
 	}
 	quotaBytes := int64(-1) // no limit
 	if q := strings.TrimSpace(*quota); q != "-1" {
-		if quotaBytes, err = parseSize(q); err != nil || quotaBytes <= 0 {
+		if quotaBytes, err = bytesize.Parse(q); err != nil || quotaBytes <= 0 {
 			return fmt.Errorf("registry serve: --publisher-quota: %q is not a size (e.g. 500MiB, 10GiB, or -1 for no limit)", q)
 		}
 	}

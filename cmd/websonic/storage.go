@@ -1,16 +1,13 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"math"
-	"regexp"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/websonic/websonic/internal/bytesize"
 	"github.com/websonic/websonic/runtime/server"
 )
 
@@ -31,28 +28,22 @@ func moduleQuota(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	name := pos[0]
 	var size int64
 	if pos[1] != "default" {
-		if size, err = parseSize(pos[1]); err != nil || size <= 0 {
+		if size, err = bytesize.Parse(pos[1]); err != nil || size <= 0 {
 			return fmt.Errorf("%s: size %q: want a positive size such as 500MiB or 2GiB, or default", cmd, pos[1])
 		}
 	}
-	log, err := c.logger(stderr)
+	ctx, console, done, err := c.openSite(cmd, stderr)
 	if err != nil {
 		return err
 	}
-	ctx, stop := signalContext()
-	defer stop()
-	console, err := c.console(ctx, cmd, log)
-	if err != nil {
-		return err
-	}
-	defer console.Close()
+	defer done()
 	if err := console.SetStorageQuota(ctx, name, size); err != nil {
 		return fmt.Errorf("%s: %w", cmd, err)
 	}
 	if size == 0 {
 		fmt.Fprintf(stdout, "%s's storage quota is the site's default again; running runtimes apply it within seconds\n", name)
 	} else {
-		fmt.Fprintf(stdout, "%s's storage quota is %s; running runtimes apply it within seconds\n", name, formatSize(size))
+		fmt.Fprintf(stdout, "%s's storage quota is %s; running runtimes apply it within seconds\n", name, bytesize.Format(size))
 	}
 	return nil
 }
@@ -69,7 +60,7 @@ func printStorage(w io.Writer, st []server.ModuleStorage) {
 	for _, s := range st {
 		quota, checked := "not checked yet", "never"
 		if s.Quota > 0 {
-			quota = formatSize(s.Quota)
+			quota = bytesize.Format(s.Quota)
 			if s.Own == 0 {
 				quota += " (default)"
 			}
@@ -82,7 +73,7 @@ func printStorage(w io.Writer, st []server.ModuleStorage) {
 			state = "EXCEEDED: database suspended"
 			suspended = append(suspended, s.Module)
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", s.Module, formatSize(s.Used), quota, state, checked)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", s.Module, bytesize.Format(s.Used), quota, state, checked)
 	}
 	tw.Flush()
 	for _, m := range suspended {
@@ -90,42 +81,7 @@ func printStorage(w io.Writer, st []server.ModuleStorage) {
 	}
 }
 
-var sizeRE = regexp.MustCompile(`^([0-9]+)\s*(B|KiB|MiB|GiB|TiB|kB|KB|MB|GB|TB)?$`)
-
-// parseSize reads a size in bytes with an optional unit (binary KiB, MiB,
-// GiB, TiB, or decimal kB, MB, GB, TB).
-func parseSize(s string) (int64, error) {
-	m := sizeRE.FindStringSubmatch(strings.TrimSpace(s))
-	if m == nil {
-		return 0, errors.New("not a size")
-	}
-	n, err := strconv.ParseInt(m[1], 10, 64)
-	if err != nil {
-		return 0, err
-	}
-	mult := map[string]int64{"": 1, "B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40,
-		"kB": 1e3, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12}[m[2]]
-	if n > math.MaxInt64/mult {
-		return 0, errors.New("too large")
-	}
-	return n * mult, nil
-}
-
-// formatSize writes n bytes in binary units.
-func formatSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 4; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
-}
-
-// sizeFlag is a flag holding a size in bytes (parseSize).
+// sizeFlag is a flag holding a size in bytes (bytesize.Parse).
 type sizeFlag struct{ v *int64 }
 
 func (f sizeFlag) String() string {
@@ -136,7 +92,7 @@ func (f sizeFlag) String() string {
 }
 
 func (f sizeFlag) Set(s string) error {
-	n, err := parseSize(s)
+	n, err := bytesize.Parse(s)
 	if err != nil {
 		return fmt.Errorf("%q: want a size such as 512MiB or 2GiB", s)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/websonic/websonic/internal/bytesize"
 	"github.com/websonic/websonic/runtime/internal/coredb"
 )
 
@@ -28,21 +29,7 @@ var ErrSuspended = errors.New("sandboxdb: database access suspended")
 
 func exceededReason(used, quota int64) string {
 	return fmt.Sprintf("storage quota exceeded: %s used of %s; the site owner must raise the module's quota (websonic module quota)",
-		FormatBytes(used), FormatBytes(quota))
-}
-
-// FormatBytes writes n in binary units, for people.
-func FormatBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 4; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
+		bytesize.Format(used), bytesize.Format(quota))
 }
 
 // Usage is one module's storage.
@@ -304,9 +291,9 @@ func (b *Broker) applyStorage(ctx context.Context, u Usage, was string) error {
 		case stateExceeded:
 			reason, action = exceededReason(u.Used, u.Quota)+"; its database access is suspended", "module.storage_suspended"
 		case stateNear:
-			reason, action = fmt.Sprintf("storage nearly full: %s used of %s", FormatBytes(u.Used), FormatBytes(u.Quota)), "module.storage_near"
+			reason, action = fmt.Sprintf("storage nearly full: %s used of %s", bytesize.Format(u.Used), bytesize.Format(u.Quota)), "module.storage_near"
 		default:
-			reason, action = fmt.Sprintf("storage back under quota: %s used of %s", FormatBytes(u.Used), FormatBytes(u.Quota)), "module.storage_ok"
+			reason, action = fmt.Sprintf("storage back under quota: %s used of %s", bytesize.Format(u.Used), bytesize.Format(u.Quota)), "module.storage_ok"
 		}
 		if was == stateExceeded {
 			reason += "; database access restored"
