@@ -47,6 +47,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/term"
 
+	"github.com/websonic/websonic/internal/clientaddr"
 	"github.com/websonic/websonic/internal/modbuild"
 	"github.com/websonic/websonic/internal/ocipkg"
 	"github.com/websonic/websonic/internal/signing"
@@ -254,7 +255,7 @@ func serve(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	if err := tf.load(c.dataDir); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	proxies, err := server.ParseTrustedProxies(*trustedProxies)
+	proxies, err := clientaddr.ParsePrefixes(*trustedProxies)
 	if err != nil {
 		return fmt.Errorf("serve: --trusted-proxies: %w", err)
 	}

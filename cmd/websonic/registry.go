@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/netip"
 	"path/filepath"
 	"strings"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/websonic/websonic/internal/bytesize"
+	"github.com/websonic/websonic/internal/clientaddr"
 	"github.com/websonic/websonic/internal/signing"
 	"github.com/websonic/websonic/internal/tufrepo"
 	registry "github.com/websonic/websonic/registry/server"
@@ -64,7 +64,7 @@ func registryServe(args []string, stdin io.Reader, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	trusted, err := parsePrefixes(*proxies)
+	trusted, err := clientaddr.ParsePrefixes(*proxies)
 	if err != nil {
 		return fmt.Errorf("registry serve: --trusted-proxies: %w", err)
 	}
@@ -154,25 +154,4 @@ func registryToken(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "token %d for %s (modules %s, admin %t): shown once, store it now\n", id, *publisher, strings.Join(mods, ","), *admin)
 	fmt.Fprintln(stdout, token)
 	return nil
-}
-
-// parsePrefixes parses a comma-separated list of addresses (a host prefix
-// each) and CIDR prefixes.
-func parsePrefixes(list string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, f := range strings.Split(list, ",") {
-		if f = strings.TrimSpace(f); f == "" {
-			continue
-		}
-		if a, err := netip.ParseAddr(f); err == nil {
-			out = append(out, netip.PrefixFrom(a, a.BitLen()))
-			continue
-		}
-		p, err := netip.ParsePrefix(f)
-		if err != nil {
-			return nil, fmt.Errorf("%q is neither an address nor a CIDR prefix", f)
-		}
-		out = append(out, p.Masked())
-	}
-	return out, nil
 }

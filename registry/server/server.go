@@ -366,7 +366,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		"max_watchers", cfg.MaxWatchers, "max_watchers_per_client", cfg.MaxWatchersPerClient,
 		"max_requests", cfg.MaxRequests, "max_requests_per_client", cfg.MaxRequestsPerClient)
 	s := &Server{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry(),
-		clients:    limit.Clients{Trusted: cfg.TrustedProxies},
+		clients:    limit.NewClients(cfg.TrustedProxies),
 		realm:      fmt.Sprintf(`Bearer realm=%q,service="websonic-registry"`, cfg.PublicURL+"/v1/token"),
 		tokenReqs:  limit.NewThrottle("token requests", cfg.TokenRequests, cfg.Now),
 		failedAuth: limit.NewThrottle("failed authentications", cfg.FailedAuths, cfg.Now),

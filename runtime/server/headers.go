@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/websonic/websonic/runtime/internal/clientaddr"
+	"github.com/websonic/websonic/internal/clientaddr"
 )
 
 // Security headers that every response gets, whoever wrote it (core pages,

@@ -2,20 +2,12 @@ package server
 
 import (
 	"net/http"
-	"net/netip"
 	"sync"
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/websonic/websonic/runtime/internal/clientaddr"
+	"github.com/websonic/websonic/internal/clientaddr"
 )
-
-// ParseTrustedProxies parses Config.TrustedProxies from a list of CIDR
-// prefixes or addresses separated by commas or white space
-// ("10.0.0.0/8, 127.0.0.1, ::1"); each error names the entry at fault.
-func ParseTrustedProxies(list string) ([]netip.Prefix, error) {
-	return clientaddr.ParsePrefixes(list)
-}
 
 // warnUntrustedProxy logs once, the first time a request with forwarding
 // headers comes from a loopback or private address that is not a trusted

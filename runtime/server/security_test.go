@@ -15,7 +15,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/websonic/websonic/runtime/internal/clientaddr"
+	"github.com/websonic/websonic/internal/clientaddr"
 	"github.com/websonic/websonic/runtime/internal/site"
 )
 

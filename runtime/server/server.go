@@ -18,9 +18,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/websonic/websonic/internal/clientaddr"
 	"github.com/websonic/websonic/internal/pgembed"
 	"github.com/websonic/websonic/internal/tlsserve"
-	"github.com/websonic/websonic/runtime/internal/clientaddr"
 	"github.com/websonic/websonic/runtime/internal/dbroles"
 	"github.com/websonic/websonic/runtime/internal/engine"
 	"github.com/websonic/websonic/runtime/internal/modhost"

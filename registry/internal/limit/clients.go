@@ -1,58 +1,30 @@
 package limit
 
 import (
-	"net"
 	"net/http"
 	"net/netip"
-	"strings"
+
+	"github.com/websonic/websonic/internal/clientaddr"
 )
 
-// Clients tells who a request comes from, for per-client limits. The
-// zero value believes no proxy: the client is the connection's peer.
+// Clients tells who a request comes from, for per-client limits, by
+// package clientaddr's rules (the same as the runtime's). The zero value
+// believes no proxy: the client is the connection's peer.
 type Clients struct {
-	// Trusted are the proxies whose X-Forwarded-For header is believed.
-	Trusted []netip.Prefix
+	res *clientaddr.Resolver
 }
+
+// NewClients believes the X-Forwarded-For of the proxies in trusted.
+func NewClients(trusted []netip.Prefix) Clients { return Clients{res: clientaddr.New(trusted)} }
 
 // trusted reports whether a is one of the trusted proxies.
-func (c Clients) trusted(a netip.Addr) bool {
-	for _, p := range c.Trusted {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
+func (c Clients) trusted(a netip.Addr) bool { return c.res.Trusts(a) }
 
-// Addr returns the address of the request's client: the connection's
-// peer, or, when the peer is a trusted proxy, the nearest address in
-// X-Forwarded-For that is not one (read from the right: each trusted
-// proxy appends the address it saw; what lies left of an untrusted hop
-// could have been written by anyone). A malformed entry stops the walk
-// at the last address vouched for. It returns the zero Addr only for a
-// RemoteAddr that is not an IP address (a test's fake request).
-func (c Clients) Addr(r *http.Request) netip.Addr {
-	peer := PeerAddr(r.RemoteAddr)
-	if !peer.IsValid() || !c.trusted(peer) {
-		return peer
-	}
-	client := peer
-	hops := r.Header.Values("X-Forwarded-For")
-	for i := len(hops) - 1; i >= 0; i-- {
-		entries := strings.Split(hops[i], ",")
-		for j := len(entries) - 1; j >= 0; j-- {
-			a, err := netip.ParseAddr(strings.TrimSpace(entries[j]))
-			if err != nil {
-				return client
-			}
-			client = a.Unmap()
-			if !c.trusted(client) {
-				return client
-			}
-		}
-	}
-	return client
-}
+// Addr returns the address of the request's client (clientaddr): the
+// connection's peer, or behind trusted proxies the rightmost untrusted
+// hop of X-Forwarded-For. It returns the zero Addr only for a RemoteAddr
+// that is not an IP address (a test's fake request).
+func (c Clients) Addr(r *http.Request) netip.Addr { return c.res.Client(r) }
 
 // Key returns the request's client key (see KeyOf).
 func (c Clients) Key(r *http.Request) string { return KeyOf(c.Addr(r)) }
@@ -60,19 +32,8 @@ func (c Clients) Key(r *http.Request) string { return KeyOf(c.Addr(r)) }
 // PeerAddr parses a RemoteAddr ("ip:port"); the zero Addr if it is not
 // one.
 func PeerAddr(remote string) netip.Addr {
-	ap, err := netip.ParseAddrPort(remote)
-	if err != nil {
-		host, _, err := net.SplitHostPort(remote)
-		if err != nil {
-			return netip.Addr{}
-		}
-		a, err := netip.ParseAddr(host)
-		if err != nil {
-			return netip.Addr{}
-		}
-		return a.Unmap()
-	}
-	return ap.Addr().Unmap()
+	a, _ := clientaddr.ParseHost(remote)
+	return a
 }
 
 // KeyOf groups client addresses for limits: an IPv4 address is its own

@@ -7,7 +7,7 @@ import (
 )
 
 func TestClientsAddr(t *testing.T) {
-	proxies := Clients{Trusted: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}}
+	proxies := NewClients([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")})
 	tests := []struct {
 		name    string
 		clients Clients
@@ -66,7 +66,7 @@ func FuzzClientsAddr(f *testing.F) {
 	f.Add("10.0.0.1:80", "198.51.100.7, 10.0.0.2")
 	f.Add("192.0.2.1:80", "198.51.100.7")
 	f.Add("[::1]:80", ",,, ::ffff:1.2.3.4 ,")
-	c := Clients{Trusted: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}}
+	c := NewClients([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")})
 	f.Fuzz(func(t *testing.T, remote, xff string) {
 		r := &http.Request{RemoteAddr: remote, Header: http.Header{"X-Forwarded-For": {xff}}}
 		got := c.Addr(r)

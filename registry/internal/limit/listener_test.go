@@ -45,7 +45,7 @@ func TestListenerPerClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := NewListener(ln, 100, 2, Clients{Trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.9/32")}})
+	l := NewListener(ln, 100, 2, NewClients([]netip.Prefix{netip.MustParsePrefix("127.0.0.9/32")}))
 	conns := accepted(t, l)
 	var server []net.Conn
 	for _, ip := range []string{"127.0.0.2", "127.0.0.2", "127.0.0.3"} {

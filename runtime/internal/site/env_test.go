@@ -13,7 +13,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/websonic/websonic/runtime/internal/clientaddr"
+	"github.com/websonic/websonic/internal/clientaddr"
 )
 
 // env is a Site on a fresh database behind a real HTTP server, wrapped the way

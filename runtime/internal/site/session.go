@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/websonic/websonic/runtime/internal/clientaddr"
+	"github.com/websonic/websonic/internal/clientaddr"
 )
 
 // SessionCookie is the name of the session cookie over plain HTTP. Over

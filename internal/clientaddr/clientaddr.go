@@ -92,8 +92,11 @@ type Info struct {
 	Ignored bool
 }
 
-// trusts reports whether a is a trusted proxy.
-func (res *Resolver) trusts(a netip.Addr) bool {
+// Trusts reports whether a is a trusted proxy. A nil Resolver trusts none.
+func (res *Resolver) Trusts(a netip.Addr) bool {
+	if res == nil {
+		return false
+	}
 	a = a.Unmap()
 	for _, p := range res.trusted {
 		if p.Contains(a) {
@@ -103,15 +106,19 @@ func (res *Resolver) trusts(a netip.Addr) bool {
 	return false
 }
 
-// Resolve derives r's client and scheme; see the package doc.
+// Client is Resolve(r).Client.
+func (res *Resolver) Client(r *http.Request) netip.Addr { return res.Resolve(r).Client }
+
+// Resolve derives r's client and scheme; see the package doc. A nil
+// Resolver trusts no proxy.
 func (res *Resolver) Resolve(r *http.Request) Info {
 	info := Info{Peer: r.RemoteAddr, HTTPS: r.TLS != nil}
-	peer, ok := parseHost(r.RemoteAddr)
+	peer, ok := ParseHost(r.RemoteAddr)
 	if !ok {
 		return info
 	}
 	info.Client = peer
-	if !res.trusts(peer) {
+	if !res.Trusts(peer) {
 		for _, h := range forwardingHeaders {
 			if _, ok := r.Header[h]; ok {
 				info.Ignored = true
@@ -122,12 +129,12 @@ func (res *Resolver) Resolve(r *http.Request) Info {
 	}
 	hops := forwardedFor(r.Header)
 	for i := len(hops) - 1; i >= 0; i-- {
-		a, ok := parseHost(hops[i])
+		a, ok := ParseHost(hops[i])
 		if !ok {
 			break // a trusted proxy never writes this: attribute to the last trusted hop
 		}
 		info.Client, info.Forwarded = a, true
-		if !res.trusts(a) {
+		if !res.Trusts(a) {
 			break
 		}
 	}
@@ -157,9 +164,9 @@ func forwardedFor(h http.Header) []string {
 	return hops
 }
 
-// parseHost parses "addr", "addr:port" or "[addr]:port" into an unmapped
-// address without zone.
-func parseHost(s string) (netip.Addr, bool) {
+// ParseHost parses "addr", "addr:port" or "[addr]:port" (a RemoteAddr, a
+// forwarding entry) into an unmapped address without zone.
+func ParseHost(s string) (netip.Addr, bool) {
 	if ap, err := netip.ParseAddrPort(s); err == nil {
 		return ap.Addr().Unmap().WithZone(""), true
 	}

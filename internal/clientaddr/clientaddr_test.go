@@ -161,14 +161,14 @@ func FuzzResolve(f *testing.F) {
 		r.Header.Set("X-Forwarded-For", xff)
 		r.Header.Set("X-Forwarded-Proto", proto)
 		info := res.Resolve(r)
-		peer, ok := parseHost(remote)
+		peer, ok := ParseHost(remote)
 		if !ok {
 			if info.Client.IsValid() || info.HTTPS {
 				t.Fatalf("unparseable peer %q gave %+v", remote, info)
 			}
 			return
 		}
-		if !res.trusts(peer) {
+		if !res.Trusts(peer) {
 			if info.Client != peer || info.HTTPS || info.Forwarded {
 				t.Fatalf("untrusted peer %q: %+v", remote, info)
 			}
@@ -181,7 +181,7 @@ func FuzzResolve(f *testing.F) {
 			return
 		}
 		for _, e := range forwardedFor(r.Header) {
-			if a, ok := parseHost(e); ok && a == info.Client {
+			if a, ok := ParseHost(e); ok && a == info.Client {
 				return
 			}
 		}
