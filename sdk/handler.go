@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/websonic/websonic/sdk/abi"
 	"github.com/websonic/websonic/sdk/abi/abihttp"
@@ -75,9 +76,10 @@ var disp dispatcher
 // health call, the health check), and encodes the response into a buffer it
 // reuses.
 type dispatcher struct {
-	h      http.Handler
-	health func(context.Context) error
-	out    []byte
+	h         http.Handler
+	health    func(context.Context) error
+	hostPaths map[string]hostHandler // the host's calls into the module (host.go)
+	out       []byte
 }
 
 func (d *dispatcher) serve(in []byte) []byte {
@@ -93,6 +95,13 @@ func (d *dispatcher) serve(in []byte) []byte {
 	// client request under abi.HostPathPrefix, and no route may lie there.
 	if req.Method == http.MethodGet && req.URI == abi.HealthPath {
 		return d.reply(d.checkHealth(r.Context()))
+	}
+	if strings.HasPrefix(req.URI, abi.HostPathPrefix) {
+		if h := d.hostRoute(r.URL.Path); h != nil && req.Method == http.MethodPost {
+			status, body := h(r)
+			return d.reply(&abi.HTTPResponse{Status: status, Body: body})
+		}
+		return d.reply(&abi.HTTPResponse{Status: http.StatusNotFound, Body: []byte("this module does not serve " + r.URL.Path + "\n")})
 	}
 	if d.h == nil {
 		return d.reply(&abi.HTTPResponse{Status: http.StatusNotFound, Body: []byte("module registered no handler (call sdk.Handle in init)\n")})

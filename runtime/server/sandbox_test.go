@@ -148,6 +148,9 @@ func TestSandboxGuest(t *testing.T) {
 		{"bad pointer to config", "/hostile/badptr?fn=config", http.StatusInternalServerError},
 		{"bad pointer to take", "/hostile/badptr?fn=take", http.StatusInternalServerError},
 		{"take with nothing pending", "/hostile/badptr?fn=take-nothing", http.StatusInternalServerError},
+		{"bad pointer to host", "/hostile/badptr?fn=host", http.StatusInternalServerError},
+		{"bad length to host", "/hostile/badptr?fn=host-len", http.StatusInternalServerError},
+		{"bad output buffer to host", "/hostile/badptr?fn=host-out", http.StatusInternalServerError},
 	}
 	stop := watchHello(t, s)
 	for _, tt := range tests {

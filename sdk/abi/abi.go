@@ -3,7 +3,19 @@ package abi
 // Version is the ABI version this package describes. A guest reports the
 // version it was built against through ExportABIVersion; the host refuses to
 // load a module whose version it does not speak.
-const Version uint32 = 1
+//
+// Version 2 adds ImportHost (the host services: realtime, outbound HTTP,
+// user services, privacy) and the host paths below HostPathPrefix for the
+// host's calls into a module (subscriptions, client messages, commands,
+// jobs, user export and erasure). A v1 guest is a valid v2 guest that
+// imports no host service and answers 404 on those paths.
+const Version uint32 = 2
+
+// MinVersion is the oldest ABI version the host still speaks.
+const MinVersion uint32 = 1
+
+// Speaks reports whether a host of this package runs guests of version v.
+func Speaks(v uint32) bool { return v >= MinVersion && v <= Version }
 
 // HostModule is the wasm import module name of the host functions.
 const HostModule = "websonic"
@@ -37,6 +49,10 @@ const (
 	// once it has passed) and lets the Go scheduler and garbage collector
 	// run. A module must import it (the SDK calls it once at start).
 	ImportYield = "yield"
+	// ImportHost is host(in_ptr, in_len, out_ptr, out_cap u32) -> u64
+	// (ABI v2), with the result convention of db: in holds a HostCall
+	// naming a host service and its request; the result is a HostReply.
+	ImportHost = "host"
 )
 
 // GoBuildCommand is how a Go module is built into a guest of this ABI, run
@@ -81,4 +97,22 @@ const (
 	// serves, and the module answers a 2xx status when it is healthy. Any
 	// other status, a trap or a timeout marks it unhealthy.
 	HealthPath = HostPathPrefix + "health"
+
+	// The host's calls into a module of ABI v2 (ABI.md, section 4.3 and
+	// the services' sections). Each is a POST with a JSON body; a guest
+	// that does not know one answers 404, which the host reads as "no".
+
+	// RealtimeSubscribePath asks whether the request's user may
+	// subscribe to a topic: a 2xx answer allows it, anything else refuses.
+	RealtimeSubscribePath = HostPathPrefix + "realtime/subscribe"
+	// RealtimeMessagePath delivers a message a client sent on a topic.
+	RealtimeMessagePath = HostPathPrefix + "realtime/message"
+	// CommandPathPrefix + name runs an admin command.
+	CommandPathPrefix = HostPathPrefix + "commands/"
+	// JobPathPrefix + name runs a scheduled job.
+	JobPathPrefix = HostPathPrefix + "jobs/"
+	// UserExportPath asks for a user's data (a JSON document).
+	UserExportPath = HostPathPrefix + "users/export"
+	// UserErasePath asks the module to remove or anonymise a user's data.
+	UserErasePath = HostPathPrefix + "users/erase"
 )

@@ -191,6 +191,8 @@ var decoders = map[string]func([]byte) error{
 	"log record":    func(b []byte) error { var m abi.LogRecord; return m.Unmarshal(b) },
 	"db request":    func(b []byte) error { var m abi.DBRequest; return m.Unmarshal(b) },
 	"db result":     func(b []byte) error { var m abi.DBResult; return m.Unmarshal(b) },
+	"host call":     func(b []byte) error { var m abi.HostCall; return m.Unmarshal(b) },
+	"host reply":    func(b []byte) error { var m abi.HostReply; return m.Unmarshal(b) },
 }
 
 // malformed is a table of inputs every decoder must refuse.
@@ -285,6 +287,12 @@ func encodings() map[string][][]byte {
 	}
 	for _, tc := range dbResults {
 		out["db result"] = append(out["db result"], tc.msg.AppendMarshal(nil))
+	}
+	for _, m := range hostCalls {
+		out["host call"] = append(out["host call"], m.AppendMarshal(nil))
+	}
+	for _, m := range hostReplies {
+		out["host reply"] = append(out["host reply"], m.AppendMarshal(nil))
 	}
 	return out
 }

@@ -14,8 +14,13 @@ import (
 	"github.com/websonic/websonic/sdk/abi"
 )
 
-// FormatVersion is the manifest format this package decodes.
-const FormatVersion = 1
+// FormatVersion is the manifest format this package writes; it decodes
+// every format from MinFormatVersion on. Version 2 adds typed arguments of
+// admin commands, topic prefixes ("chat.*"), user actions and seal.
+const FormatVersion = 2
+
+// MinFormatVersion is the oldest manifest format Decode accepts.
+const MinFormatVersion = 1
 
 // FileName is the manifest's file name in a module folder or package.
 const FileName = "module.json"
@@ -52,17 +57,25 @@ type Capabilities struct {
 	// CoreData are the read-only core views asked for (CoreUsers,
 	// CoreUserEmails).
 	CoreData []string `json:"core_data,omitempty"`
-	// Topics are realtime topics the module may publish to (declared and
-	// approved; not used by the runtime yet).
+	// Topics are the realtime topics the module owns: it publishes to
+	// them and decides who subscribes. Each is a topic ("news") or, from
+	// format 2, a prefix ending in ".*" ("chat.*": chat.general,
+	// chat.room.12…).
 	Topics []string `json:"topics,omitempty"`
-	// OutboundHTTP are origins (scheme://host:port) the module may call
-	// (declared and approved; not in ABI v1 yet).
+	// OutboundHTTP are origins (scheme://host:port) the module may call.
 	OutboundHTTP []string `json:"outbound_http,omitempty"`
-	// Schedules are recurring jobs (declared and approved; not run yet).
+	// Schedules are recurring jobs.
 	Schedules []Schedule `json:"schedules,omitempty"`
-	// AdminCommands are owner actions (declared and approved; no admin UI
-	// yet).
+	// AdminCommands are actions the site's admins run (`websonic exec`,
+	// the admin UI).
 	AdminCommands []AdminCommand `json:"admin_commands,omitempty"`
+	// UserActions are the core user services the module may use (format
+	// 2): UserBan, UserSuspend, UserBlockIP, UserSetPassword, UserRoles,
+	// UserConnections.
+	UserActions []string `json:"user_actions,omitempty"`
+	// Seal lets the module encrypt and decrypt with the site's data key
+	// (format 2), bound to the module and a purpose.
+	Seal bool `json:"seal,omitempty"`
 	// Nav are links in the site's navigation.
 	Nav []NavEntry `json:"nav,omitempty"`
 	// ConfigSchema declares the settings the owner may give, by key.
@@ -99,11 +112,39 @@ type Schedule struct {
 	Cron string `json:"cron"` // five fields: minute hour day-of-month month day-of-week
 }
 
-// AdminCommand is an action the site owner can run from the admin UI.
+// AdminCommand is an action the site's admins run.
 type AdminCommand struct {
 	Name        string `json:"name"`
 	Description string `json:"description"`
+	// Args are the command's typed arguments (format 2), in the order a
+	// form shows them.
+	Args []CommandArg `json:"args,omitempty"`
 }
+
+// CommandArg is one argument of an admin command.
+type CommandArg struct {
+	// Name is an identifier (a-z, 0-9, _): `--name value` on the command
+	// line.
+	Name string `json:"name"`
+	// Type is string, integer, number or boolean (as in config_schema).
+	Type        string          `json:"type"`
+	Description string          `json:"description,omitempty"`
+	Required    bool            `json:"required,omitempty"`
+	Default     json.RawMessage `json:"default,omitempty"`
+}
+
+// User actions a module may ask for (Capabilities.UserActions).
+const (
+	UserBan         = "ban"          // ban and unban users
+	UserSuspend     = "suspend"      // suspend users for a while
+	UserBlockIP     = "block_ip"     // block and unblock addresses
+	UserSetPassword = "set_password" // change a user's password
+	UserRoles       = "roles"        // grant and remove roles
+	UserConnections = "connections"  // list the site's realtime connections
+)
+
+// UserActionList lists the user actions, in the order documents show them.
+var UserActionList = []string{UserBan, UserSuspend, UserBlockIP, UserSetPassword, UserRoles, UserConnections}
 
 // NavEntry is a link the site shows in its navigation.
 type NavEntry struct {
@@ -184,8 +225,13 @@ func (m *Manifest) Validate() error {
 	add := func(field, format string, args ...any) {
 		errs = append(errs, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
-	if m.ManifestVersion != FormatVersion {
-		add("manifest_version", "must be %d, got %d", FormatVersion, m.ManifestVersion)
+	if m.ManifestVersion < MinFormatVersion || m.ManifestVersion > FormatVersion {
+		add("manifest_version", "must be %d to %d, got %d", MinFormatVersion, FormatVersion, m.ManifestVersion)
+	}
+	v2 := func(field string) {
+		if m.ManifestVersion < 2 {
+			add(field, "needs manifest_version 2")
+		}
 	}
 	if !nameRE.MatchString(m.Name) {
 		add("name", "%q must be 2-30 of a-z, 0-9, _ starting with a letter", m.Name)
@@ -221,8 +267,13 @@ func (m *Manifest) Validate() error {
 		}
 	}
 	for i, t := range c.Topics {
-		if !topicRE.MatchString(t) {
-			add(fmt.Sprintf("capabilities.topics[%d]", i), "%q must be a-z, 0-9, '.', '_', '-'", t)
+		f := fmt.Sprintf("capabilities.topics[%d]", i)
+		prefix, isPrefix := strings.CutSuffix(t, ".*")
+		switch {
+		case !topicRE.MatchString(prefix):
+			add(f, "%q must be a topic of a-z, 0-9, '.', '_', '-' (or a prefix such as chat.*)", t)
+		case isPrefix:
+			v2(f)
 		}
 	}
 	for i, o := range c.OutboundHTTP {
@@ -247,6 +298,52 @@ func (m *Manifest) Validate() error {
 			add(f+".name", "%q must be a unique identifier (a-z, 0-9, _)", a.Name)
 		}
 		seenName["a:"+a.Name] = true
+		if len(a.Description) > 300 {
+			add(f+".description", "longer than 300 characters")
+		}
+		if len(a.Args) > 0 {
+			v2(f + ".args")
+		}
+		if len(a.Args) > 32 {
+			add(f+".args", "more than 32 arguments")
+		}
+		seenArg := map[string]bool{}
+		for j, arg := range a.Args {
+			af := fmt.Sprintf("%s.args[%d]", f, j)
+			if !ident.MatchString(arg.Name) || seenArg[arg.Name] {
+				add(af+".name", "%q must be a unique identifier (a-z, 0-9, _)", arg.Name)
+			}
+			seenArg[arg.Name] = true
+			if len(arg.Description) > 300 {
+				add(af+".description", "longer than 300 characters")
+			}
+			switch arg.Type {
+			case "string", "integer", "number", "boolean":
+			default:
+				add(af+".type", "%q is not one of string, integer, number, boolean", arg.Type)
+				continue
+			}
+			if len(arg.Default) > 0 {
+				if err := checkConfigValue(arg.Type, arg.Default); err != nil {
+					add(af+".default", "%v", err)
+				}
+				if arg.Required {
+					add(af+".required", "a required argument has no default")
+				}
+			}
+		}
+	}
+	seenAction := map[string]bool{}
+	for i, a := range c.UserActions {
+		f := fmt.Sprintf("capabilities.user_actions[%d]", i)
+		v2(f)
+		if !slices.Contains(UserActionList, a) || seenAction[a] {
+			add(f, "%q must be one of %s, listed once", a, strings.Join(UserActionList, ", "))
+		}
+		seenAction[a] = true
+	}
+	if c.Seal {
+		v2("capabilities.seal")
 	}
 	for i, n := range c.Nav {
 		f := fmt.Sprintf("capabilities.nav[%d]", i)
@@ -446,3 +543,114 @@ func (m *Manifest) ResolveConfig(values map[string]json.RawMessage) ([]byte, err
 
 // Grants reports whether the module asked for a core data view.
 func (c *Capabilities) Grants(view string) bool { return slices.Contains(c.CoreData, view) }
+
+// TopicAllowed reports whether topic lies under one of the patterns of a
+// manifest's Capabilities.Topics: equal to a plain topic, or below a
+// prefix ("chat.*" allows "chat.x" and "chat.x.y", not "chat").
+func TopicAllowed(patterns []string, topic string) bool {
+	for _, p := range patterns {
+		if prefix, ok := strings.CutSuffix(p, "*"); ok {
+			if len(topic) > len(prefix) && strings.HasPrefix(topic, prefix) {
+				return true
+			}
+		} else if topic == p {
+			return true
+		}
+	}
+	return false
+}
+
+// ValidTopic reports whether topic is a concrete topic name (what modules
+// publish to and clients subscribe to): 1 to 200 of a-z, 0-9, '.', '_',
+// '-', starting with a letter or digit, with no empty segment.
+func ValidTopic(topic string) bool {
+	if len(topic) == 0 || len(topic) > 200 || strings.Contains(topic, "..") || strings.HasSuffix(topic, ".") {
+		return false
+	}
+	for i, r := range topic {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+		case (r == '.' || r == '_' || r == '-') && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// Command returns the admin command named name, or nil.
+func (c *Capabilities) Command(name string) *AdminCommand {
+	for i := range c.AdminCommands {
+		if c.AdminCommands[i].Name == name {
+			return &c.AdminCommands[i]
+		}
+	}
+	return nil
+}
+
+// ParseArgs turns command-line values (`--name value`, as strings) into
+// the command's arguments: a JSON object with every value of its declared
+// type, defaults filled in. Unknown names, values that are not of their
+// type and missing required arguments are errors (*FieldError).
+func (a *AdminCommand) ParseArgs(values map[string]string) ([]byte, error) {
+	raw := map[string]json.RawMessage{}
+	var errs []error
+	for k, v := range values {
+		i := slices.IndexFunc(a.Args, func(arg CommandArg) bool { return arg.Name == k })
+		if i < 0 {
+			errs = append(errs, &FieldError{Field: "--" + k, Msg: fmt.Sprintf("is not an argument of %s", a.Name)})
+			continue
+		}
+		var enc []byte
+		switch a.Args[i].Type {
+		case "string":
+			enc, _ = json.Marshal(v)
+		case "boolean":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				errs = append(errs, &FieldError{Field: "--" + k, Msg: fmt.Sprintf("%q is not true or false", v)})
+				continue
+			}
+			enc, _ = json.Marshal(b)
+		default:
+			enc = []byte(strings.TrimSpace(v))
+		}
+		raw[k] = enc
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return a.ResolveArgs(raw)
+}
+
+// ResolveArgs checks JSON argument values (an admin UI's form) against
+// the command's declared arguments and fills in defaults. The result is a
+// JSON object.
+func (a *AdminCommand) ResolveArgs(values map[string]json.RawMessage) ([]byte, error) {
+	out := map[string]json.RawMessage{}
+	var errs []error
+	for _, arg := range a.Args {
+		if len(arg.Default) > 0 {
+			out[arg.Name] = arg.Default
+		}
+		if v, ok := values[arg.Name]; ok {
+			if err := checkConfigValue(arg.Type, v); err != nil {
+				errs = append(errs, &FieldError{Field: "--" + arg.Name, Msg: err.Error()})
+				continue
+			}
+			out[arg.Name] = v
+		}
+		if _, ok := out[arg.Name]; !ok && arg.Required {
+			errs = append(errs, &FieldError{Field: "--" + arg.Name, Msg: "is required"})
+		}
+	}
+	for k := range values {
+		if !slices.ContainsFunc(a.Args, func(arg CommandArg) bool { return arg.Name == k }) {
+			errs = append(errs, &FieldError{Field: "--" + k, Msg: fmt.Sprintf("is not an argument of %s", a.Name)})
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return json.Marshal(out)
+}

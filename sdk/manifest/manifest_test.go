@@ -14,7 +14,7 @@ import (
 // full returns a valid manifest that uses every capability.
 func full() *manifest.Manifest {
 	return &manifest.Manifest{
-		ManifestVersion: 1,
+		ManifestVersion: 2,
 		Name:            "guestbook",
 		Version:         "1.2.3",
 		ABIVersion:      1,
@@ -46,7 +46,7 @@ func full() *manifest.Manifest {
 }
 
 func minimal() *manifest.Manifest {
-	return &manifest.Manifest{ManifestVersion: 1, Name: "ab", Version: "0.0.1", ABIVersion: 1}
+	return &manifest.Manifest{ManifestVersion: 2, Name: "ab", Version: "0.0.1", ABIVersion: 2}
 }
 
 func encode(t testing.TB, m *manifest.Manifest) []byte {
@@ -165,7 +165,30 @@ func TestDecodeInvalid(t *testing.T) {
 		want []string // the fields named, in order
 		msg  string   // a part of the first error's message
 	}{
-		{"manifest version", func(m *manifest.Manifest) { m.ManifestVersion = 2 }, []string{"manifest_version"}, "must be 1, got 2"},
+		{"manifest version", func(m *manifest.Manifest) { m.ManifestVersion = 3 }, []string{"manifest_version"}, "must be 1 to 2, got 3"},
+		{"topic prefix in format 1", func(m *manifest.Manifest) { m.ManifestVersion, m.Capabilities.Topics = 1, []string{"chat.*"} }, []string{"capabilities.topics[0]"}, "needs manifest_version 2"},
+		{"bare wildcard topic", func(m *manifest.Manifest) { m.Capabilities.Topics = []string{"*"} }, []string{"capabilities.topics[0]"}, "prefix such as chat.*"},
+		{"inner wildcard topic", func(m *manifest.Manifest) { m.Capabilities.Topics = []string{"chat.*.x"} }, []string{"capabilities.topics[0]"}, ""},
+		{"user actions in format 1", func(m *manifest.Manifest) { m.ManifestVersion, m.Capabilities.UserActions = 1, []string{"ban"} }, []string{"capabilities.user_actions[0]"}, "needs manifest_version 2"},
+		{"unknown user action", func(m *manifest.Manifest) { m.Capabilities.UserActions = []string{"ban", "delete_site"} }, []string{"capabilities.user_actions[1]"}, "must be one of"},
+		{"user action twice", func(m *manifest.Manifest) { m.Capabilities.UserActions = []string{"ban", "ban"} }, []string{"capabilities.user_actions[1]"}, "listed once"},
+		{"seal in format 1", func(m *manifest.Manifest) { m.ManifestVersion, m.Capabilities.Seal = 1, true }, []string{"capabilities.seal"}, "needs manifest_version 2"},
+		{"command args in format 1", func(m *manifest.Manifest) {
+			m.ManifestVersion = 1
+			m.Capabilities.AdminCommands = []manifest.AdminCommand{{Name: "c", Args: []manifest.CommandArg{{Name: "a", Type: "string"}}}}
+		}, []string{"capabilities.admin_commands[0].args"}, "needs manifest_version 2"},
+		{"command arg type", func(m *manifest.Manifest) {
+			m.Capabilities.AdminCommands = []manifest.AdminCommand{{Name: "c", Args: []manifest.CommandArg{{Name: "a", Type: "date"}}}}
+		}, []string{"capabilities.admin_commands[0].args[0].type"}, "is not one of"},
+		{"command arg twice", func(m *manifest.Manifest) {
+			m.Capabilities.AdminCommands = []manifest.AdminCommand{{Name: "c", Args: []manifest.CommandArg{{Name: "a", Type: "string"}, {Name: "a", Type: "integer"}}}}
+		}, []string{"capabilities.admin_commands[0].args[1].name"}, "unique"},
+		{"command arg default of wrong type", func(m *manifest.Manifest) {
+			m.Capabilities.AdminCommands = []manifest.AdminCommand{{Name: "c", Args: []manifest.CommandArg{{Name: "a", Type: "integer", Default: json.RawMessage(`"x"`)}}}}
+		}, []string{"capabilities.admin_commands[0].args[0].default"}, "is not a integer"},
+		{"required command arg with default", func(m *manifest.Manifest) {
+			m.Capabilities.AdminCommands = []manifest.AdminCommand{{Name: "c", Args: []manifest.CommandArg{{Name: "a", Type: "integer", Required: true, Default: json.RawMessage(`1`)}}}}
+		}, []string{"capabilities.admin_commands[0].args[0].required"}, "no default"},
 		{"empty name", func(m *manifest.Manifest) { m.Name = "" }, []string{"name"}, ""},
 		{"one-letter name", func(m *manifest.Manifest) { m.Name = "a" }, []string{"name"}, ""},
 		{"name too long", func(m *manifest.Manifest) { m.Name = strings.Repeat("a", 31) }, []string{"name"}, ""},
@@ -491,5 +514,60 @@ func TestFieldError(t *testing.T) {
 	}
 	if !errors.Is(err, manifest.ErrInvalid) {
 		t.Error("FieldError does not unwrap to ErrInvalid")
+	}
+}
+
+func TestTopicAllowed(t *testing.T) {
+	patterns := []string{"news", "chat.*"}
+	for topic, want := range map[string]bool{
+		"news": true, "news.x": false, "chat": false, "chat.": false, "chat.general": true, "chat.room.12": true,
+		"chatx.a": false, "other": false, "": false,
+	} {
+		if got := manifest.TopicAllowed(patterns, topic); got != want {
+			t.Errorf("TopicAllowed(%q) = %v, want %v", topic, got, want)
+		}
+	}
+	for topic, want := range map[string]bool{
+		"chat.general": true, "a": true, "0.a-b_c": true, "": false, ".a": false, "a..b": false, "a.": false,
+		"Chat": false, "chat.*": false, "a b": false, strings.Repeat("a", 201): false, "-a": false,
+	} {
+		if got := manifest.ValidTopic(topic); got != want {
+			t.Errorf("ValidTopic(%q) = %v, want %v", topic, got, want)
+		}
+	}
+}
+
+func TestParseArgs(t *testing.T) {
+	cmd := &manifest.AdminCommand{Name: "purge", Args: []manifest.CommandArg{
+		{Name: "days", Type: "integer", Default: json.RawMessage(`30`)},
+		{Name: "reason", Type: "string", Required: true},
+		{Name: "dry", Type: "boolean"},
+		{Name: "ratio", Type: "number"},
+	}}
+	for _, tc := range []struct {
+		in   map[string]string
+		want string // JSON, or "" for an error
+		err  string
+	}{
+		{map[string]string{"reason": "spam"}, `{"days":30,"reason":"spam"}`, ""},
+		{map[string]string{"reason": "x", "days": "7", "dry": "true", "ratio": "0.5"}, `{"days":7,"dry":true,"ratio":0.5,"reason":"x"}`, ""},
+		{map[string]string{"reason": "12"}, `{"days":30,"reason":"12"}`, ""},
+		{map[string]string{}, "", "--reason: is required"},
+		{map[string]string{"reason": "x", "days": "seven"}, "", "--days"},
+		{map[string]string{"reason": "x", "days": "1.5"}, "", "--days"},
+		{map[string]string{"reason": "x", "dry": "maybe"}, "", "not true or false"},
+		{map[string]string{"reason": "x", "ratio": "{}"}, "", "--ratio"},
+		{map[string]string{"reason": "x", "force": "1"}, "", "--force: is not an argument of purge"},
+	} {
+		got, err := cmd.ParseArgs(tc.in)
+		if tc.want != "" {
+			if err != nil || string(got) != tc.want {
+				t.Errorf("%v: %s, %v; want %s", tc.in, got, err, tc.want)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.err) || !errors.Is(err, manifest.ErrInvalid) {
+			t.Errorf("%v: %s, %v; want an error with %q", tc.in, got, err, tc.err)
+		}
 	}
 }

@@ -21,6 +21,13 @@ func (echoDB) Do(_ context.Context, req []byte) []byte {
 	return (&abi.DBResult{Columns: []abi.Column{{Name: r.SQL}}, Rows: [][]abi.Value{r.Args[:min(1, len(r.Args))]}}).AppendMarshal(nil)
 }
 
+// echoServices answers every host service with its payload.
+type echoServices struct{}
+
+func (echoServices) Serve(_ context.Context, _ string, payload []byte) ([]byte, error) {
+	return payload, nil
+}
+
 // FuzzHostCalls calls every host function from inside a real guest with
 // arbitrary pointers and lengths (relative to a buffer holding arbitrary
 // bytes): each call either works or traps that call; the host never panics
@@ -28,11 +35,14 @@ func (echoDB) Do(_ context.Context, req []byte) []byte {
 func FuzzHostCalls(f *testing.F) {
 	valid := (&abi.DBRequest{Op: abi.DBQuery, Conn: 1, SQL: "SELECT 1", Args: []abi.Value{{Kind: abi.KindInt, Int: 7}}}).AppendMarshal(nil)
 	logRec := (&abi.LogRecord{Msg: "hello", Attrs: []string{"k", "v"}}).AppendMarshal(nil)
-	f.Add(uint8(0), uint32(3), uint32(0), uint32(len(logRec)), uint32(0), logRec)            // log, valid
-	f.Add(uint8(1), uint32(0), uint32(len(valid)), uint32(64), uint32(4096), valid)          // db, fits
-	f.Add(uint8(1), uint32(0), uint32(len(valid)), uint32(64), uint32(2), valid)             // db, pending
-	f.Add(uint8(2), uint32(0), uint32(64), uint32(0), uint32(0), make([]byte, 64))           // config
-	f.Add(uint8(3), uint32(0), uint32(64), uint32(0), uint32(0), make([]byte, 64))           // take, nothing pending
+	f.Add(uint8(0), uint32(3), uint32(0), uint32(len(logRec)), uint32(0), logRec)   // log, valid
+	f.Add(uint8(1), uint32(0), uint32(len(valid)), uint32(64), uint32(4096), valid) // db, fits
+	f.Add(uint8(1), uint32(0), uint32(len(valid)), uint32(64), uint32(2), valid)    // db, pending
+	f.Add(uint8(2), uint32(0), uint32(64), uint32(0), uint32(0), make([]byte, 64))  // config
+	f.Add(uint8(4), uint32(0), uint32(64), uint32(0), uint32(0), make([]byte, 64))  // take, nothing pending
+	hc := (&abi.HostCall{Service: "echo", Payload: []byte(`{"x":1}`)}).AppendMarshal(nil)
+	f.Add(uint8(3), uint32(0), uint32(len(hc)), uint32(64), uint32(4096), hc)                // host, fits
+	f.Add(uint8(3), uint32(0), uint32(len(hc)), uint32(64), uint32(1), hc)                   // host, pending
 	f.Add(uint8(1), uint32(1<<31), uint32(1<<31), uint32(0), uint32(0), []byte{1, 2, 3})     // out of range
 	f.Add(uint8(0), uint32(9), uint32(0xFFFFFFF0), uint32(64), uint32(0), []byte("garbage")) // bad level, huge length
 
@@ -45,7 +55,7 @@ func FuzzHostCalls(f *testing.F) {
 		}
 		failed := false
 		defer func() { p.release(in, failed) }()
-		ctx := withState(context.Background(), &callState{env: &CallEnv{DB: echoDB{}, Config: []byte(`{"a":1}`), Logger: p.cfg.Logger}})
+		ctx := withState(context.Background(), &callState{env: &CallEnv{DB: echoDB{}, Services: echoServices{}, Config: []byte(`{"a":1}`), Logger: p.cfg.Logger}})
 		stack := []uint64{api.EncodeU32(uint32(len(payload)))}
 		if err := in.alloc.CallWithStack(ctx, stack); err != nil {
 			t.Fatal(err)
@@ -57,10 +67,10 @@ func FuzzHostCalls(f *testing.F) {
 		// Pointers are relative to the payload buffer, so small values are
 		// valid addresses and large ones run off the end of memory.
 		args := []uint64{uint64(fn), uint64(a), uint64(b), uint64(c), uint64(d)}
-		switch fn % 4 {
+		switch fn % 5 {
 		case 0: // log(level, ptr, len)
 			args[2] = uint64(base + b)
-		case 1: // db(in, len, out, cap)
+		case 1, 3: // db(in, len, out, cap), host(in, len, out, cap)
 			args[1], args[3] = uint64(base+a), uint64(base+c)
 		default: // config(out, cap), take(out, cap)
 			args[1] = uint64(base + a)

@@ -1,7 +1,10 @@
 package engine
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -18,12 +21,23 @@ type DBSession interface {
 	Do(ctx context.Context, req []byte) []byte
 }
 
+// Services answers one guest call's host-service calls (abi.ImportHost).
+// Serve gets a service's name and its request (valid only during Serve)
+// and returns the answer. An *abi.HostError reaches the guest as it is;
+// any other error as abi.HostErrFailed with its message. Serve runs on the
+// guest's goroutine, so the guest waits for it: a service bounds its own
+// time (ctx carries the call's deadline).
+type Services interface {
+	Serve(ctx context.Context, service string, payload []byte) ([]byte, error)
+}
+
 // CallEnv is what one guest call may reach. The pool's owner supplies it;
 // the engine passes it to the host functions through the call's context.
 type CallEnv struct {
-	DB     DBSession    // nil: the module has no database
-	Config []byte       // the module's configuration, a JSON object
-	Logger hclog.Logger // the module's logger
+	DB       DBSession    // nil: the module has no database
+	Services Services     // nil: every service is unknown to the module
+	Config   []byte       // the module's configuration, a JSON object
+	Logger   hclog.Logger // the module's logger
 }
 
 // Limits on what a guest can hand the host in one host call.
@@ -31,6 +45,7 @@ const (
 	maxLogRecord    = 64 << 10
 	maxLogsPerCall  = 1000
 	maxDBRequest    = 16 << 20
+	maxHostCall     = 16 << 20
 	defaultConfigJS = "{}"
 )
 
@@ -76,6 +91,7 @@ var hostFuncs = map[string]hostFunc{
 	abi.ImportConfig: {[]api.ValueType{i32, i32}, []api.ValueType{i64}, hostConfig},
 	abi.ImportTake:   {[]api.ValueType{i32, i32}, []api.ValueType{i32}, hostTake},
 	abi.ImportYield:  {nil, nil, hostYield},
+	abi.ImportHost:   {[]api.ValueType{i32, i32, i32, i32}, []api.ValueType{i64}, hostService},
 }
 
 // deadlineFault stops a guest call that ran past its deadline.
@@ -210,4 +226,36 @@ func hostTake(ctx context.Context, mod api.Module, stack []uint64) {
 	n := copy(out, st.pending)
 	st.pending = nil
 	stack[0] = api.EncodeU32(uint32(n))
+}
+
+func hostService(ctx context.Context, mod api.Module, stack []uint64) {
+	inPtr, inLen := api.DecodeU32(stack[0]), api.DecodeU32(stack[1])
+	outPtr, outCap := api.DecodeU32(stack[2]), api.DecodeU32(stack[3])
+	if inLen > maxHostCall {
+		fault("host: call of %d bytes exceeds %d", inLen, maxHostCall)
+	}
+	// Copied: a service may keep the payload, and must not see it change.
+	in := bytes.Clone(view(mod, inPtr, inLen, "host: call"))
+	view(mod, outPtr, outCap, "host: output buffer") // check before doing any work
+	st := stateOf(ctx)
+	var reply abi.HostReply
+	var call abi.HostCall
+	switch err := call.Unmarshal(in); {
+	case err != nil:
+		reply.Err = &abi.HostError{Code: abi.HostErrInvalid, Message: err.Error()}
+	case st.env.Services == nil:
+		reply.Err = &abi.HostError{Code: abi.HostErrUnknown, Message: fmt.Sprintf("no host service %q here", call.Service)}
+	default:
+		out, err := st.env.Services.Serve(ctx, call.Service, call.Payload)
+		var he *abi.HostError
+		switch {
+		case errors.As(err, &he):
+			reply.Err = he
+		case err != nil:
+			reply.Err = &abi.HostError{Code: abi.HostErrFailed, Message: err.Error()}
+		default:
+			reply.Payload = out
+		}
+	}
+	stack[0] = deliver(mod, st, reply.AppendMarshal(nil), outPtr, outCap, "host")
 }

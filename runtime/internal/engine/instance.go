@@ -56,7 +56,7 @@ func (e *Engine) instantiate(ctx context.Context, m *Module, id uint64, env *Cal
 		}
 		return nil, classify(fmt.Errorf("%s: %w", abi.ExportABIVersion, err))
 	}
-	if v := api.DecodeU32(res[0]); v != abi.Version {
+	if v := api.DecodeU32(res[0]); !abi.Speaks(v) {
 		if v > abi.Version {
 			return nil, fmt.Errorf("%w: %s was built for ABI v%d; this runtime speaks v%d: update the runtime", ErrABI, m.name, v, abi.Version)
 		}

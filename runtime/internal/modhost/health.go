@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/websonic/websonic/runtime/internal/engine"
 	"github.com/websonic/websonic/sdk/abi"
 )
 
@@ -72,16 +71,13 @@ func (m *Module) Health(ctx context.Context) error {
 	defer cancel()
 	req := &abi.HTTPRequest{Method: http.MethodGet, URI: abi.HealthPath, RequestID: "health"}
 	sess := m.db.Session()
-	resp, err := m.pool.HTTP(ctx, req, &engine.CallEnv{DB: sess, Config: m.config, Logger: m.log})
+	resp, err := m.pool.HTTP(ctx, req, m.env(sess, nil, req.RequestID))
 	sess.Close()
 	if err != nil {
 		return fmt.Errorf("%w: %s %s: %w", ErrUnhealthy, m.m.Name, m.m.Version, err)
 	}
 	if !healthy(resp.Status) {
-		msg := strings.TrimSpace(string(resp.Body))
-		if len(msg) > 300 {
-			msg = strings.ToValidUTF8(msg[:300], "") + "…"
-		}
+		msg := strings.TrimSpace(Answer(resp))
 		return fmt.Errorf("%w: %s %s: %d %s", ErrUnhealthy, m.m.Name, m.m.Version, resp.Status, msg)
 	}
 	return nil

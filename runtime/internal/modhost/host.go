@@ -45,7 +45,10 @@ type Config struct {
 	// the login guard's device cookie): they are removed from requests
 	// before they reach a module, and a module cannot set them.
 	PrivateCookies []string
-	Logger         hclog.Logger
+	// Services are the host services modules may call (abi.ImportHost),
+	// by name; each checks the caller's manifest itself.
+	Services map[string]Service
+	Logger   hclog.Logger
 }
 
 // Host starts modules.
@@ -150,9 +153,9 @@ func (h *Host) Start(ctx context.Context, p *Package, ap Approval, opts StartOpt
 	if old := opts.Replaces; old != nil && old.m.Name != m.Name {
 		return nil, fmt.Errorf("modhost: %s cannot replace module %s", m.Name, old.m.Name)
 	}
-	if m.ABIVersion != abi.Version {
+	if !abi.Speaks(m.ABIVersion) {
 		stage = StageCompile
-		return nil, fmt.Errorf("%w: %s declares ABI v%d; this runtime speaks v%d", engine.ErrABI, m.Name, m.ABIVersion, abi.Version)
+		return nil, fmt.Errorf("%w: %s declares ABI v%d; this runtime speaks v%d to v%d", engine.ErrABI, m.Name, m.ABIVersion, abi.MinVersion, abi.Version)
 	}
 	cfg, err := m.ResolveConfig(ap.Config)
 	if err != nil {
@@ -302,7 +305,7 @@ func (m *Module) serve(w http.ResponseWriter, r *http.Request) {
 		User:       m.h.cfg.UserOf(r),
 	}
 	sess := m.db.Session()
-	resp, err := m.pool.HTTP(r.Context(), req, &engine.CallEnv{DB: sess, Config: m.config, Logger: m.log})
+	resp, err := m.pool.HTTP(r.Context(), req, m.env(sess, req.User, rid))
 	sess.Close()
 	if m.h.cfg.Metrics != nil {
 		m.h.cfg.Metrics.observe(m.m.Name, time.Since(start), err)

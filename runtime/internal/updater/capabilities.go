@@ -13,7 +13,7 @@ var accessRank = map[manifest.Access]int{
 
 // Grows lists what requested asks for beyond approved: new routes (or
 // methods, or a wider audience), core data views, realtime topics,
-// outbound origins, schedules and admin commands. Navigation entries and
+// outbound origins, schedules, admin commands, user actions and seal. Navigation entries and
 // the configuration schema grant nothing and are not compared. An empty
 // list means the owner's approval covers requested.
 func Grows(approved, requested manifest.Capabilities) []string {
@@ -41,6 +41,10 @@ func Grows(approved, requested manifest.Capabilities) []string {
 		names(requested.Schedules, func(s manifest.Schedule) string { return s.Name + " " + s.Cron }))...)
 	out = append(out, missing("admin command", names(approved.AdminCommands, func(c manifest.AdminCommand) string { return c.Name }),
 		names(requested.AdminCommands, func(c manifest.AdminCommand) string { return c.Name }))...)
+	out = append(out, missing("user action", approved.UserActions, requested.UserActions)...)
+	if requested.Seal && !approved.Seal {
+		out = append(out, "seal (the site's data key)")
+	}
 	return out
 }
 

@@ -602,8 +602,8 @@ func (u *Updater) release(name, version string, channel tufrepo.Channel) (*tufre
 		}
 		return nil, fmt.Errorf("updater: %w", err)
 	}
-	if rel.ABIVersion != abi.Version {
-		return nil, fmt.Errorf("%w: %s needs host ABI v%d; this runtime speaks v%d", ErrVerify, rel, rel.ABIVersion, abi.Version)
+	if !abi.Speaks(rel.ABIVersion) {
+		return nil, fmt.Errorf("%w: %s needs host ABI v%d; this runtime speaks v%d to v%d", ErrVerify, rel, rel.ABIVersion, abi.MinVersion, abi.Version)
 	}
 	return rel, nil
 }
@@ -830,7 +830,7 @@ func (u *Updater) Rollback(ctx context.Context, name string) (*tufrepo.Release, 
 		return nil, fmt.Errorf("%w: %w: roll forward instead", ErrVerify, err)
 	case err == nil && signed.ManifestDigest != cur.PreviousDigest:
 		return nil, fmt.Errorf("%w: %s is signed with digest %s, but %s is on record", ErrVerify, signed, signed.ManifestDigest, cur.PreviousDigest)
-	case err == nil && signed.ABIVersion != abi.Version:
+	case err == nil && !abi.Speaks(signed.ABIVersion):
 		return nil, fmt.Errorf("%w: %s needs host ABI v%d", ErrVerify, signed, signed.ABIVersion)
 	case err == nil:
 		rel = signed

@@ -10,3 +10,6 @@ func Config() ([]byte, error) { return nil, ErrNotInRuntime }
 
 // Log sends an encoded abi.LogRecord; outside the runtime it is dropped.
 func Log(level uint32, rec []byte) {}
+
+// Host sends an encoded abi.HostCall and returns the encoded abi.HostReply.
+func Host(call []byte) ([]byte, error) { return nil, ErrNotInRuntime }

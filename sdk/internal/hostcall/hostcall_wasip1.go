@@ -17,6 +17,9 @@ func hostDB(inPtr, inLen, outPtr, outCap uint32) uint64
 //go:wasmimport websonic config
 func hostConfig(outPtr, outCap uint32) uint64
 
+//go:wasmimport websonic host
+func hostHost(inPtr, inLen, outPtr, outCap uint32) uint64
+
 //go:wasmimport websonic take
 func hostTake(outPtr, outCap uint32) uint32
 
@@ -91,3 +94,10 @@ func Config() ([]byte, error) { return call(hostConfig), nil }
 
 // Log sends an encoded abi.LogRecord.
 func Log(level uint32, rec []byte) { hostLog(level, ptr(rec), uint32(len(rec))) }
+
+// Host sends an encoded abi.HostCall and returns the encoded abi.HostReply.
+func Host(req []byte) ([]byte, error) {
+	return call(func(outPtr, outCap uint32) uint64 {
+		return hostHost(ptr(req), uint32(len(req)), outPtr, outCap)
+	}), nil
+}

@@ -11,6 +11,9 @@ func hostDB(inPtr, inLen, outPtr, outCap uint32) uint64
 //go:wasmimport websonic config
 func hostConfig(outPtr, outCap uint32) uint64
 
+//go:wasmimport websonic host
+func hostHost(inPtr, inLen, outPtr, outCap uint32) uint64
+
 //go:wasmimport websonic take
 func hostTake(outPtr, outCap uint32) uint32
 
@@ -32,6 +35,13 @@ func badPointer(fn string) {
 		hostConfig(far, 1024)
 	case "take":
 		hostTake(far, 1024)
+	case "host":
+		hostHost(far, 16, 0, 0)
+	case "host-len":
+		hostHost(0, 1<<31, 0, 0)
+	case "host-out":
+		buf := []byte{1, 'x', 0}
+		hostHost(ptrOf(buf), 3, far, 1<<20)
 	case "take-nothing":
 		buf := make([]byte, 16)
 		hostTake(ptrOf(buf), 16)
@@ -43,7 +53,7 @@ func badPointer(fn string) {
 //
 //go:wasmexport hostile_call
 func hostileCall(fn, a, b, c, d uint32) uint64 {
-	switch fn % 4 {
+	switch fn % 5 {
 	case 0:
 		hostLog(a, b, c)
 		return 0
@@ -51,6 +61,8 @@ func hostileCall(fn, a, b, c, d uint32) uint64 {
 		return hostDB(a, b, c, d)
 	case 2:
 		return hostConfig(a, b)
+	case 3:
+		return hostHost(a, b, c, d)
 	default:
 		return uint64(hostTake(a, b))
 	}

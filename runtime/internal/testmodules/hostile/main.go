@@ -20,8 +20,10 @@ import (
 	"github.com/websonic/websonic/sdk"
 )
 
+// mux serves every attack; each file of the module adds its own, in init.
+var mux = http.NewServeMux()
+
 func init() {
-	mux := http.NewServeMux()
 	mux.HandleFunc("GET /hostile/ok", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
 	mux.HandleFunc("POST /hostile/sql", runSQL)
 	mux.HandleFunc("GET /hostile/loop", func(w http.ResponseWriter, r *http.Request) {
