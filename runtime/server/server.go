@@ -189,7 +189,11 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		DB: s.db.Pool, Roles: s.db.Roles, StatementTimeout: cfg.StatementTimeout, StorageQuota: cfg.ModuleStorageQuota,
 		Logger: s.log.Named("sandboxdb"),
 	})
+	// The host services modules reach through abi.ImportHost, by name;
+	// each service registers its names here before any module starts.
+	services := map[string]modhost.Service{}
 	s.host = modhost.New(modhost.Config{
+		Services:       services,
 		Engine:         s.engine,
 		Broker:         s.broker,
 		Pool:           cfg.Pool,

@@ -243,6 +243,11 @@ func TestLogoutEndsSession(t *testing.T) {
 	if n := e.count(`SELECT count(*) FROM websonic.audit_log WHERE action = 'user.logout' AND subject = 'alice'`); n != 1 {
 		t.Errorf("%d logout audit rows", n)
 	}
+	// Every replica hears of it (the realtime hub closes the session's sockets).
+	if n := e.count(`SELECT count(*) FROM websonic.user_events e JOIN websonic.users u ON u.id = e.user_id
+		WHERE u.username = 'alice' AND e.kind = 'session_ended'`); n != 1 {
+		t.Errorf("%d session_ended events for alice, want 1", n)
+	}
 
 	// Replaying the old cookie is anonymous, and the cookie is cleared.
 	req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/account", nil)

@@ -323,12 +323,21 @@ func (s *Store) sessionUser(ctx context.Context, token []byte) (*User, error) {
 	return &u, nil
 }
 
-// deleteSession removes a session; a missing one is not an error.
+// deleteSession removes a session and announces it (a user event, so
+// that every replica closes the session's sockets); a missing one is not
+// an error.
 func (s *Store) deleteSession(ctx context.Context, token []byte) error {
-	if _, err := s.pool.Exec(ctx, `DELETE FROM websonic.sessions WHERE token_hash = $1`, tokenHash(token)); err != nil {
-		return fmt.Errorf("site: delete session: %w", err)
-	}
-	return nil
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var userID int64
+		err := tx.QueryRow(ctx, `DELETE FROM websonic.sessions WHERE token_hash = $1 RETURNING user_id`, tokenHash(token)).Scan(&userID)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return nil
+		case err != nil:
+			return fmt.Errorf("site: delete session: %w", err)
+		}
+		return RecordUserEvent(ctx, tx, userID, EventSessionEnded)
+	})
 }
 
 // deleteExpiredSessions removes expired sessions and returns how many.
@@ -336,6 +345,10 @@ func (s *Store) deleteExpiredSessions(ctx context.Context) (int64, error) {
 	tag, err := s.pool.Exec(ctx, `DELETE FROM websonic.sessions WHERE expires_at <= now()`)
 	if err != nil {
 		return 0, fmt.Errorf("site: sweep sessions: %w", err)
+	}
+	// Expired sessions need no event: whoever holds one checks its expiry.
+	if _, err := s.pool.Exec(ctx, `DELETE FROM websonic.user_events WHERE at < now() - interval '1 day'`); err != nil {
+		return 0, fmt.Errorf("site: sweep user events: %w", err)
 	}
 	return tag.RowsAffected(), nil
 }

@@ -133,3 +133,30 @@ func TestSetRole(t *testing.T) {
 		t.Errorf("%d role audit rows by ada (%v), want 2", n, err)
 	}
 }
+
+func TestUserEvents(t *testing.T) {
+	pool := newPool(t)
+	ctx := context.Background()
+	last, err := LastUserEvent(ctx, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range []string{EventBanned, EventRoles} {
+		if err := RecordUserEvent(ctx, pool, 42, kind); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := RecordUserEvent(ctx, pool, 42, "exploded"); err == nil {
+		t.Error("an unknown kind was recorded")
+	}
+	evs, err := UserEventsAfter(ctx, pool, last, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 2 || evs[0].Kind != EventBanned || evs[1].Kind != EventRoles || evs[0].UserID != 42 || evs[1].ID <= evs[0].ID {
+		t.Fatalf("events after %d: %+v", last, evs)
+	}
+	if evs, _ := UserEventsAfter(ctx, pool, evs[1].ID, 10); len(evs) != 0 {
+		t.Errorf("events after the last: %+v", evs)
+	}
+}
