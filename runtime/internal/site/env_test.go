@@ -58,7 +58,7 @@ func startEnv(t *testing.T, cfg Config, extra func(s *Site, r chi.Router), g *gu
 		s.guard = newLoginGuard(*g) // before any request
 	}
 	r := chi.NewRouter()
-	r.Use(s.Sessions)
+	r.Use(s.BlockedAddresses, s.Sessions)
 	s.Routes(r)
 	if extra != nil {
 		extra(s, r)

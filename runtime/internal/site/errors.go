@@ -16,13 +16,49 @@ var (
 	ErrWeakPassword       = errors.New("site: password does not meet the password policy")
 	ErrInvalidDisplayName = errors.New("site: display name must be 1 to 64 characters without control characters")
 	ErrInvalidEmail       = errors.New("site: invalid email address")
-	ErrInvalidRole        = errors.New("site: role must be admin, staff or member")
+	ErrInvalidRole        = errors.New("site: role must be admin, staff, auditor or member")
 	ErrUnknownUser        = errors.New("site: unknown user")
 	ErrWrongPassword      = errors.New("site: wrong password")
 	// ErrRateLimited matches every *RateLimitError.
 	ErrRateLimited = errors.New("site: too many login attempts")
 	ErrLastAdmin   = errors.New("site: cannot remove the last admin")
+	// ErrBanned: the account is banned.
+	ErrBanned = errors.New("site: this account is banned")
+	// ErrSuspended matches every *SuspendedError.
+	ErrSuspended = errors.New("site: this account is suspended")
+	// ErrAddressBlocked: sign-ins and registrations from the client's
+	// address are refused (a block, or a banned user's address).
+	ErrAddressBlocked = errors.New("site: sign-ins and registrations from this address are blocked")
+	// ErrProtected: a module may not do this (to an admin, staff or an
+	// auditor, or with the admin or auditor role).
+	ErrProtected = errors.New("site: modules may not do this: admins, staff and auditors are the site owner's to manage")
+	// ErrNotYours: a module may lift or replace only the bans and blocks
+	// it placed itself.
+	ErrNotYours = errors.New("site: placed by someone else: a module may change only its own bans and blocks")
+	// ErrInvalidReason: a reason over 500 characters, or with control
+	// characters.
+	ErrInvalidReason = errors.New("site: reason must be at most 500 characters without control characters")
+	// ErrInvalidPrefix: not an address or CIDR prefix (with host bits
+	// clear), or wider than a module may block.
+	ErrInvalidPrefix = errors.New("site: invalid address or network")
+	// ErrInvalidUntil: a time in the past, or further than allowed.
+	ErrInvalidUntil = errors.New("site: the end time must be in the future (and, for a module, within its limit)")
+	// ErrInvalidAuditQuery: an audit log filter or page that cannot be.
+	ErrInvalidAuditQuery = errors.New("site: invalid audit log query")
+	// ErrNoBlock: no block of exactly that prefix.
+	ErrNoBlock = errors.New("site: no such block")
 )
+
+// SuspendedError is a sign-in of a suspended account; Until is when the
+// suspension ends. It matches ErrSuspended.
+type SuspendedError struct{ Until time.Time }
+
+func (e *SuspendedError) Error() string {
+	return "site: this account is suspended until " + e.Until.UTC().Format(time.RFC3339)
+}
+
+// Is makes errors.Is(err, ErrSuspended) true.
+func (e *SuspendedError) Is(target error) bool { return target == ErrSuspended }
 
 // PasswordReason says which rule of the password policy a password broke.
 type PasswordReason int
@@ -84,8 +120,14 @@ func httpStatus(err error) int {
 		return http.StatusOK
 	case errors.Is(err, ErrInvalidUsername), errors.Is(err, ErrWeakPassword),
 		errors.Is(err, ErrInvalidDisplayName), errors.Is(err, ErrInvalidEmail),
-		errors.Is(err, ErrInvalidRole), errors.Is(err, errMissingCredentials):
+		errors.Is(err, ErrInvalidRole), errors.Is(err, errMissingCredentials),
+		errors.Is(err, ErrInvalidReason), errors.Is(err, ErrInvalidPrefix), errors.Is(err, ErrInvalidUntil):
 		return http.StatusBadRequest
+	case errors.Is(err, ErrBanned), errors.Is(err, ErrSuspended), errors.Is(err, ErrAddressBlocked),
+		errors.Is(err, ErrProtected), errors.Is(err, ErrNotYours):
+		return http.StatusForbidden
+	case errors.Is(err, ErrNoBlock):
+		return http.StatusNotFound
 	case errors.Is(err, ErrUnknownUser), errors.Is(err, ErrWrongPassword):
 		return http.StatusUnauthorized
 	case errors.Is(err, ErrUsernameTaken), errors.Is(err, ErrLastAdmin):
@@ -118,6 +160,9 @@ func formMessage(err error) string {
 	if e, ok := errors.AsType[*RateLimitError](err); ok {
 		return fmt.Sprintf("Too many login attempts. Please wait %s and try again.", waitText(e.Wait))
 	}
+	if e, ok := errors.AsType[*SuspendedError](err); ok {
+		return fmt.Sprintf("This account is suspended until %s (UTC). You can sign in again after that.", e.Until.UTC().Format("2006-01-02 15:04"))
+	}
 	switch {
 	case errors.Is(err, ErrInvalidUsername):
 		return "Usernames are 3 to 32 characters: letters a–z, digits, '.', '_' or '-', starting with a letter or digit."
@@ -135,6 +180,10 @@ func formMessage(err error) string {
 		return "Too many login attempts. Please wait a minute and try again."
 	case errors.Is(err, errMissingCredentials):
 		return "Enter your username and password."
+	case errors.Is(err, ErrBanned):
+		return "This account is banned from the site."
+	case errors.Is(err, ErrAddressBlocked):
+		return "Sign-ins and registrations from your network are blocked on this site."
 	}
 	return "Something went wrong on our side. Please try again."
 }

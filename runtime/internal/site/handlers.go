@@ -22,7 +22,7 @@ import (
 var templateFS embed.FS
 
 // pageNames are the pages, each rendered inside templates/layout.html.
-var pageNames = []string{"home.html", "login.html", "register.html", "account.html", "error.html", "frame.html"}
+var pageNames = []string{"home.html", "login.html", "register.html", "account.html", "error.html", "frame.html", "audit.html"}
 
 func parsePages() (map[string]*template.Template, error) {
 	pages := make(map[string]*template.Template, len(pageNames))
@@ -59,6 +59,7 @@ type pageData struct {
 	Message  string        // error.html's text
 	SignIn   bool          // error.html offers a sign-in link
 	Content  template.HTML // frame.html's body: a module's HTML fragment
+	Audit    *auditPage    // audit.html's entries
 }
 
 // Routes registers the core pages on r. They expect Sessions to run before
@@ -71,6 +72,7 @@ func (s *Site) Routes(r chi.Router) {
 	r.Post("/login", s.handleLogin)
 	r.Post("/logout", s.handleLogout)
 	r.Get("/account", s.handleAccount)
+	r.Get("/account/audit", s.handleAudit)
 }
 
 // render writes page with status, filling in the parts every page shows.
@@ -239,7 +241,9 @@ func (s *Site) handleRegister(w http.ResponseWriter, r *http.Request) {
 	ip := clientIP(r)
 	var err error
 	var u *User
-	if wait := s.guard.allowRegistration(ip, time.Now()); wait > 0 {
+	if err = s.checkAddress(r); err != nil {
+		s.log.Warn("registration from a blocked address refused", "ip", ip)
+	} else if wait := s.guard.allowRegistration(ip, time.Now()); wait > 0 {
 		err = &RateLimitError{Wait: wait}
 		s.log.Warn("registration rate limited", "ip", ip, "wait", wait)
 	} else {
@@ -293,6 +297,8 @@ func (s *Site) handleLogin(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case username == "" || password == "":
 		err = errMissingCredentials
+	case func() bool { err = s.checkAddress(r); return err != nil }():
+		s.log.Warn("login from a blocked address refused", "user", logUser(username), "ip", ip, "error", err)
 	default:
 		a, wait, why := s.guard.begin(username, ip, s.deviceID(r), time.Now())
 		if wait > 0 {
@@ -354,6 +360,16 @@ func (s *Site) handleLogin(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, d.Next, http.StatusSeeOther)
 }
 
+// checkAddress refuses a sign-in or registration from a blocked address,
+// or one a banned user came from (ErrAddressBlocked).
+func (s *Site) checkAddress(r *http.Request) error {
+	a, ok := remoteAddr(r)
+	if !ok {
+		return nil
+	}
+	return s.store.addressRefused(r.Context(), a)
+}
+
 // logUser is username cut to a length fit for logs and the audit log.
 func logUser(username string) string {
 	if len(username) > maxUserKeyLen {
@@ -373,6 +389,11 @@ func (s *Site) startSession(w http.ResponseWriter, r *http.Request, u *User) err
 	token := newToken()
 	if err := s.store.createSession(r.Context(), token, u.ID, s.cfg.SessionTTL); err != nil {
 		return err
+	}
+	if p, ok := clientPrefix(r); ok {
+		if err := s.store.noteAddress(r.Context(), u.ID, p, true); err != nil {
+			s.log.Warn("recording the address of a sign-in failed", "error", err)
+		}
 	}
 	s.setSessionCookie(w, r, token)
 	return nil

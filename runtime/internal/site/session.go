@@ -156,6 +156,11 @@ func (s *Site) Sessions(next http.Handler) http.Handler {
 			s.clearSessionCookie(w, r)
 		default:
 			r = r.WithContext(WithUser(r.Context(), u))
+			if p, ok := clientPrefix(r); ok {
+				if err := s.store.noteAddress(r.Context(), u.ID, p, false); err != nil {
+					s.log.Warn("recording a session's address failed", "error", err)
+				}
+			}
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -7,9 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"net/netip"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode"
@@ -30,7 +33,19 @@ type Store struct {
 	dummy  string        // a hash to verify against for unknown users
 	hashes chan struct{} // semaphore bounding concurrent argon2 runs
 	hashed atomic.Int64  // argon2 runs so far (tests count them)
+	blocks *blockCache   // the IP blocks in force (blocks.go)
+
+	seenMu sync.Mutex
+	seen   *lru[time.Time] // "id prefix" → when last recorded (noteAddress)
 }
+
+// erasedPrefix starts the username of an erased account ("erased-<id>");
+// no one may register such a name.
+const erasedPrefix = "erased-"
+
+// addressEvery is how often a session's use from the same address is
+// written to websonic.user_ips (a sign-in always is).
+const addressEvery = 10 * time.Minute
 
 // NewUser is what CreateUser needs. Email and DisplayName are optional
 // (DisplayName defaults to the username); Role "" means member.
@@ -46,6 +61,8 @@ func NewStore(pool *pgxpool.Pool) *Store {
 		pool:   pool,
 		params: defaultParams,
 		hashes: make(chan struct{}, max(1, runtime.GOMAXPROCS(0))),
+		blocks: newBlockCache(pool),
+		seen:   newLRU[time.Time](10_000),
 	}
 	// Verifying against this costs what a real verification costs; no
 	// password matches it in practice (the key is random too).
@@ -131,18 +148,21 @@ func (s *Store) CreateUser(ctx context.Context, nu NewUser) (*User, error) {
 		Username:    normalizeUsername(nu.Username),
 		DisplayName: strings.TrimSpace(nu.DisplayName),
 		Email:       strings.TrimSpace(nu.Email),
-		Role:        nu.Role,
 	}
-	if u.Role == "" {
-		u.Role = RoleMember
+	role := nu.Role
+	if role == "" {
+		role = RoleMember
+	}
+	if role.grantable() {
+		u.Granted = []Role{role}
 	}
 	if u.DisplayName == "" {
 		u.DisplayName = u.Username
 	}
 	switch {
-	case !validUsername(u.Username):
+	case !validUsername(u.Username) || strings.HasPrefix(u.Username, erasedPrefix):
 		return nil, ErrInvalidUsername
-	case u.Role.rank() == 0:
+	case !role.valid():
 		return nil, ErrInvalidRole
 	}
 	if err := checkPassword(nu.Password, u.Username); err != nil {
@@ -159,16 +179,21 @@ func (s *Store) CreateUser(ctx context.Context, nu NewUser) (*User, error) {
 		return nil, fmt.Errorf("site: create user: %w", err)
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, `INSERT INTO websonic.users (username, display_name, email, password_hash, role)
-			VALUES ($1, $2, NULLIF($3, ''), $4, $5) RETURNING id`,
-			u.Username, u.DisplayName, u.Email, hash, string(u.Role)).Scan(&u.ID); err != nil {
+		if err := tx.QueryRow(ctx, `INSERT INTO websonic.users (username, display_name, email, password_hash)
+			VALUES ($1, $2, NULLIF($3, ''), $4) RETURNING id`,
+			u.Username, u.DisplayName, u.Email, hash).Scan(&u.ID); err != nil {
 			return err
+		}
+		if role.grantable() {
+			if _, err := tx.Exec(ctx, `INSERT INTO websonic.user_roles (user_id, role) VALUES ($1, $2)`, u.ID, string(role)); err != nil {
+				return err
+			}
 		}
 		actor := u.ID
 		if a := UserFrom(ctx); a != nil {
 			actor = a.ID
 		}
-		return coredb.Audit(ctx, tx, actor, "user.register", u.Username, map[string]any{"role": u.Role})
+		return coredb.Audit(ctx, tx, actor, "user.register", u.Username, map[string]any{"role": role})
 	})
 	if err != nil {
 		if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == "23505" {
@@ -181,8 +206,10 @@ func (s *Store) CreateUser(ctx context.Context, nu NewUser) (*User, error) {
 
 // Authenticate checks username and password. It returns ErrUnknownUser or
 // ErrWrongPassword, both after the same work (one database lookup, even for
-// an invalid username, and one hash), so timing does not tell which; or a
-// wrapped database error. A password hashed with older
+// an invalid username, and one hash), so timing does not tell which; with
+// the right password, ErrBanned or a *SuspendedError for a banned or
+// suspended account (only someone who knows the password learns that); or a
+// wrapped database error. Erased accounts are unknown. A password hashed with older
 // parameters is rehashed with the current ones. It neither rate-limits nor
 // audits: Site's login handler does both.
 func (s *Store) Authenticate(ctx context.Context, username, password string) (*User, error) {
@@ -191,14 +218,19 @@ func (s *Store) Authenticate(ctx context.Context, username, password string) (*U
 		u      User
 		stored string
 		found  bool
+		banned bool
+		until  *time.Time
+		roles  []string
 	)
 	key := username
 	if !validUsername(key) {
 		key = "" // matches no row, costs the same lookup
 	}
-	err := s.pool.QueryRow(ctx, `SELECT id, username, display_name, COALESCE(email, ''), role, password_hash
-		FROM websonic.users WHERE username = $1`, key).
-		Scan(&u.ID, &u.Username, &u.DisplayName, &u.Email, &u.Role, &stored)
+	err := s.pool.QueryRow(ctx, `SELECT id, username, display_name, COALESCE(email, ''), password_hash,
+			ARRAY(SELECT role FROM websonic.user_roles WHERE user_id = u.id),
+			banned_at IS NOT NULL, CASE WHEN suspended_until > now() THEN suspended_until END
+		FROM websonic.users u WHERE username = $1 AND erased_at IS NULL`, key).
+		Scan(&u.ID, &u.Username, &u.DisplayName, &u.Email, &stored, &roles, &banned, &until)
 	switch {
 	case err == nil:
 		found = true
@@ -220,7 +252,12 @@ func (s *Store) Authenticate(ctx context.Context, username, password string) (*U
 		return nil, fmt.Errorf("site: authenticate %q: %w", username, verr)
 	case !ok:
 		return nil, ErrWrongPassword
+	case banned:
+		return nil, ErrBanned
+	case until != nil:
+		return nil, &SuspendedError{Until: *until}
 	}
+	u.Granted = toRoles(roles)
 	if rehash {
 		var h string
 		if err := s.withHashSlot(ctx, func() { h = newHash(password, s.params) }); err == nil {
@@ -231,65 +268,82 @@ func (s *Store) Authenticate(ctx context.Context, username, password string) (*U
 	return &u, nil
 }
 
-// CountAdmins returns how many users have the admin role.
+// CountAdmins returns how many users hold the admin role (banned or
+// suspended ones too).
 func (s *Store) CountAdmins(ctx context.Context) (int, error) {
 	var n int
-	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM websonic.users WHERE role = 'admin'`).Scan(&n); err != nil {
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM websonic.user_roles WHERE role = 'admin'`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("site: count admins: %w", err)
 	}
 	return n, nil
 }
 
-// SetRole gives the user the role r and audits "user.role" with the signed-in
-// user in ctx as actor (none: the system). Errors: ErrInvalidRole,
-// ErrUnknownUser, ErrLastAdmin (the only admin cannot be demoted), or a
-// wrapped database error. Setting the role a user already has is a no-op.
+// SetRole gives the user the place r in the hierarchy admin ⊃ staff ⊃
+// member (admin: grant admin; staff: grant staff, remove admin; member:
+// remove both), leaving auditor as it is, and audits "user.role" with the
+// signed-in user in ctx as actor (none: the system). Errors:
+// ErrInvalidRole (auditor is not a place in the hierarchy: see GrantRole),
+// ErrUnknownUser, ErrLastAdmin, or a wrapped database error. Setting the
+// place a user already has is a no-op.
 func (s *Store) SetRole(ctx context.Context, username string, r Role) error {
 	username = normalizeUsername(username)
-	if r.rank() == 0 {
+	if r != RoleAdmin && r != RoleStaff && r != RoleMember {
 		return ErrInvalidRole
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		// Lock the admins first, then the user, so that two concurrent
-		// demotions cannot both see another admin left.
-		var admins []int64
-		rows, err := tx.Query(ctx, `SELECT id FROM websonic.users WHERE role = 'admin' ORDER BY id FOR UPDATE`)
-		if err != nil {
-			return err
-		}
-		if admins, err = pgx.CollectRows(rows, pgx.RowTo[int64]); err != nil {
-			return err
-		}
-		var id int64
-		var old Role
-		if err := tx.QueryRow(ctx, `SELECT id, role FROM websonic.users WHERE username = $1 FOR UPDATE`, username).Scan(&id, &old); err != nil {
-			if errors.Is(err, pgx.ErrNoRows) {
-				return ErrUnknownUser
-			}
-			return err
+	var a Actor
+	if u := UserFrom(ctx); u != nil {
+		a.UserID = u.ID
+	}
+	err := s.act(ctx, a, username, 0, func(tx pgx.Tx, t *target) error {
+		want := map[Role]bool{RoleAdmin: r == RoleAdmin, RoleStaff: r == RoleStaff}
+		old := RoleMember
+		switch {
+		case t.has(RoleAdmin):
+			old = RoleAdmin
+		case t.has(RoleStaff):
+			old = RoleStaff
 		}
 		if old == r {
 			return nil
 		}
-		if old == RoleAdmin && len(admins) <= 1 {
-			return ErrLastAdmin
+		if old == RoleAdmin {
+			if err := t.leaveAdmins(); err != nil {
+				return err
+			}
 		}
-		if _, err := tx.Exec(ctx, `UPDATE websonic.users SET role = $2 WHERE id = $1`, id, string(r)); err != nil {
+		for role, on := range want {
+			q := `DELETE FROM websonic.user_roles WHERE user_id = $1 AND role = $2`
+			if on {
+				q = `INSERT INTO websonic.user_roles (user_id, role) VALUES ($1, $2) ON CONFLICT DO NOTHING`
+			}
+			if _, err := tx.Exec(ctx, q, t.id, string(role)); err != nil {
+				return err
+			}
+		}
+		if err := RecordUserEvent(ctx, tx, t.id, EventRoles); err != nil {
 			return err
 		}
-		var actor int64
-		if a := UserFrom(ctx); a != nil {
-			actor = a.ID
-		}
-		return coredb.Audit(ctx, tx, actor, "user.role", username, map[string]any{"from": old, "to": r})
+		return t.audit(ctx, tx, "user.role", map[string]any{"from": old, "to": r})
 	})
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, ErrUnknownUser), errors.Is(err, ErrLastAdmin):
-		return err
+	return wrapAct(err, "set role of %q", username)
+}
+
+// noteAddress records that user id used p, unless this runtime recorded
+// it within addressEvery (always when force: a sign-in).
+func (s *Store) noteAddress(ctx context.Context, id int64, p netip.Prefix, force bool) error {
+	key := strconv.FormatInt(id, 10) + " " + p.String()
+	now := time.Now()
+	s.seenMu.Lock()
+	last, ok := s.seen.get(key)
+	fresh := ok && now.Sub(last) < addressEvery
+	if !fresh || force {
+		s.seen.put(key, now)
 	}
-	return fmt.Errorf("site: set role of %q: %w", username, err)
+	s.seenMu.Unlock()
+	if fresh && !force {
+		return nil
+	}
+	return s.recordAddress(ctx, id, p)
 }
 
 // tokenHash is what websonic.sessions stores of a session token.
@@ -307,19 +361,27 @@ func (s *Store) createSession(ctx context.Context, token []byte, userID int64, t
 	return nil
 }
 
-// sessionUser returns the user of an unexpired session, or nil.
+// sessionUser returns the user of an unexpired session, or nil: also nil
+// when the user is banned, suspended or erased, so that every path that
+// resolves a session (pages, module requests, realtime re-checks) refuses
+// them at once.
 func (s *Store) sessionUser(ctx context.Context, token []byte) (*User, error) {
 	var u User
-	err := s.pool.QueryRow(ctx, `SELECT u.id, u.username, u.display_name, COALESCE(u.email, ''), u.role
+	var roles []string
+	err := s.pool.QueryRow(ctx, `SELECT u.id, u.username, u.display_name, COALESCE(u.email, ''),
+			ARRAY(SELECT role FROM websonic.user_roles WHERE user_id = u.id)
 		FROM websonic.sessions s JOIN websonic.users u ON u.id = s.user_id
-		WHERE s.token_hash = $1 AND s.expires_at > now()`, tokenHash(token)).
-		Scan(&u.ID, &u.Username, &u.DisplayName, &u.Email, &u.Role)
+		WHERE s.token_hash = $1 AND s.expires_at > now()
+		  AND u.banned_at IS NULL AND u.erased_at IS NULL
+		  AND (u.suspended_until IS NULL OR u.suspended_until <= now())`, tokenHash(token)).
+		Scan(&u.ID, &u.Username, &u.DisplayName, &u.Email, &roles)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return nil, nil
 	case err != nil:
 		return nil, fmt.Errorf("site: read session: %w", err)
 	}
+	u.Granted = toRoles(roles)
 	return &u, nil
 }
 

@@ -3,6 +3,7 @@ package site
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -51,7 +52,7 @@ func TestAuthenticate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *u != *created || u.DisplayName != "Alice A." || u.Role != RoleStaff {
+	if !reflect.DeepEqual(u, created) || u.DisplayName != "Alice A." || !u.Has(RoleStaff) || u.Has(RoleAdmin) {
 		t.Errorf("got %+v, want %+v", u, created)
 	}
 	if _, err := st.Authenticate(ctx, "alice", "wrong password"); !errors.Is(err, ErrWrongPassword) {

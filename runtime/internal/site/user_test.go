@@ -8,17 +8,21 @@ import (
 
 func TestRoles(t *testing.T) {
 	tests := []struct {
-		role  Role
-		roles []string
+		name    string
+		granted []Role
+		roles   []string
 	}{
-		{RoleAdmin, []string{"admin", "staff", "member"}},
-		{RoleStaff, []string{"staff", "member"}},
-		{RoleMember, []string{"member"}},
-		{"bogus", nil},
+		{"admin", []Role{RoleAdmin}, []string{"admin", "staff", "member"}},
+		{"staff", []Role{RoleStaff}, []string{"staff", "member"}},
+		{"member", nil, []string{"member"}},
+		{"auditor", []Role{RoleAuditor}, []string{"auditor", "member"}},
+		{"staff auditor", []Role{RoleAuditor, RoleStaff}, []string{"staff", "auditor", "member"}},
+		{"admin auditor", []Role{RoleAdmin, RoleAuditor}, []string{"admin", "staff", "auditor", "member"}},
+		{"bogus", []Role{"bogus"}, []string{"member"}},
 	}
 	for _, tt := range tests {
-		t.Run(string(tt.role), func(t *testing.T) {
-			u := &User{Role: tt.role}
+		t.Run(tt.name, func(t *testing.T) {
+			u := &User{Granted: tt.granted}
 			if got := u.Roles(); !slices.Equal(got, tt.roles) {
 				t.Errorf("Roles() = %v, want %v", got, tt.roles)
 			}

@@ -1,0 +1,157 @@
+package site
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// blockRefresh is how long a runtime trusts its copy of the IP blocks:
+// another replica's new block applies here within it.
+const blockRefresh = 5 * time.Second
+
+// maxBlocks bounds the blocks held in memory (the narrowest first); a
+// site with more should block at its firewall.
+const maxBlocks = 100_000
+
+// blockCache is the runtime's copy of the IP blocks in force, checked on
+// every request. A reload happens on the first request after blockRefresh
+// (or after this runtime changed a block); requests meanwhile use the
+// previous copy, so only one reload runs at a time and none waits for it.
+type blockCache struct {
+	pool    *pgxpool.Pool
+	snap    atomic.Pointer[blockSnapshot]
+	loading sync.Mutex
+}
+
+type blockSnapshot struct {
+	at     time.Time // zero: reload at once
+	blocks []cachedBlock
+}
+
+type cachedBlock struct {
+	prefix netip.Prefix
+	until  time.Time // zero: until lifted
+}
+
+func newBlockCache(pool *pgxpool.Pool) *blockCache {
+	c := &blockCache{pool: pool}
+	c.snap.Store(&blockSnapshot{})
+	return c
+}
+
+// invalidate makes the next check reload.
+func (c *blockCache) invalidate() {
+	old := c.snap.Load()
+	c.snap.Store(&blockSnapshot{blocks: old.blocks})
+}
+
+// blocked reports whether a block in force covers addr. The first check
+// ever waits for the load; a failed reload keeps the previous copy.
+func (c *blockCache) blocked(ctx context.Context, addr netip.Addr, now time.Time) (bool, error) {
+	snap := c.snap.Load()
+	var err error
+	if now.Sub(snap.at) > blockRefresh {
+		first := snap.at.IsZero() && snap.blocks == nil
+		if first {
+			c.loading.Lock()
+		}
+		if first || c.loading.TryLock() {
+			snap, err = c.reload(ctx, now)
+			c.loading.Unlock()
+		}
+	}
+	addr = addr.Unmap()
+	for _, b := range snap.blocks {
+		if b.prefix.Contains(addr) && (b.until.IsZero() || now.Before(b.until)) {
+			return true, err
+		}
+	}
+	return false, err
+}
+
+func (c *blockCache) reload(ctx context.Context, now time.Time) (*blockSnapshot, error) {
+	if cur := c.snap.Load(); now.Sub(cur.at) <= blockRefresh {
+		return cur, nil // another request reloaded meanwhile
+	}
+	rows, err := c.pool.Query(ctx, `SELECT prefix, until FROM websonic.ip_blocks WHERE until IS NULL OR until > now()
+		ORDER BY masklen(prefix) DESC LIMIT $1`, maxBlocks)
+	if err != nil {
+		return c.snap.Load(), err
+	}
+	blocks, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (cachedBlock, error) {
+		var b cachedBlock
+		var until *time.Time
+		err := row.Scan(&b.prefix, &until)
+		if until != nil {
+			b.until = *until
+		}
+		return b, err
+	})
+	if err != nil {
+		return c.snap.Load(), err
+	}
+	snap := &blockSnapshot{at: now, blocks: blocks}
+	c.snap.Store(snap)
+	return snap, nil
+}
+
+// remoteAddr is the client's address: the host of r.RemoteAddr, which the
+// server's clientaddr middleware set from trusted proxies.
+func remoteAddr(r *http.Request) (netip.Addr, bool) {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return a.Unmap().WithZone(""), true
+}
+
+// clientPrefix is what websonic.user_ips keeps of r's client: its /32, or
+// the /64 of an IPv6 address (as the login guard counts it).
+func clientPrefix(r *http.Request) (netip.Prefix, bool) {
+	a, ok := remoteAddr(r)
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p, true
+	}
+	return netip.PrefixFrom(a, 32), true
+}
+
+// BlockedAddresses is middleware that refuses every request from a blocked
+// address or network (Store.BlockIP) with a 403 page, before anything
+// else reads it. The check is in memory (blockCache); a database failure
+// is logged and lets requests through with the last copy. A banned user's
+// addresses are not refused here (they may be shared): only at sign-in and
+// registration.
+func (s *Site) BlockedAddresses(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a, ok := remoteAddr(r)
+		if ok {
+			blocked, err := s.store.blocks.blocked(r.Context(), a, time.Now())
+			if err != nil {
+				s.log.Warn("reading IP blocks failed; using the last copy", "error", err)
+			}
+			if blocked {
+				s.render(w, r, http.StatusForbidden, "error.html", pageData{
+					Title: "Blocked", Message: "Requests from your network address are blocked on this site.",
+				})
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
