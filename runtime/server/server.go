@@ -24,9 +24,11 @@ import (
 	"github.com/websonic/websonic/runtime/internal/dbroles"
 	"github.com/websonic/websonic/runtime/internal/engine"
 	"github.com/websonic/websonic/runtime/internal/modhost"
+	"github.com/websonic/websonic/runtime/internal/privacy"
 	"github.com/websonic/websonic/runtime/internal/sandboxdb"
 	"github.com/websonic/websonic/runtime/internal/site"
 	"github.com/websonic/websonic/runtime/internal/updater"
+	"github.com/websonic/websonic/runtime/internal/usersvc"
 	"github.com/websonic/websonic/sdk/abi"
 )
 
@@ -90,6 +92,10 @@ type Config struct {
 	// GenericLoginErrors answers an unknown username and a wrong password
 	// with one message (false: distinct messages).
 	GenericLoginErrors bool
+	// SiteKey, when set, is the site's data key ring as WEBSONIC_SITE_KEY
+	// gives it ("": the key file DataDir/data-keys.json, made at the
+	// site's first start; see package privacy).
+	SiteKey string
 	// MetricsAddr is where ListenAndServeMetrics serves /metrics to a
 	// scraper ("": no metrics listener). On the site's own listener only a
 	// MetricsToken bearer or a signed-in admin may read /metrics.
@@ -126,6 +132,7 @@ type Server struct {
 	reg     *prometheus.Registry
 	updater *updater.Updater // nil without a Registry
 	local   *localModules    // nil without a ModulesDir
+	keys    *privacy.Keyring
 	state   atomic.Pointer[serving]
 	mu      sync.Mutex // serialises module starts, swaps and Close
 	handler http.Handler
@@ -192,6 +199,11 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	// The host services modules reach through abi.ImportHost, by name;
 	// each service registers its names here before any module starts.
 	services := map[string]modhost.Service{}
+	if s.keys, err = privacy.Load(ctx, privacy.Config{Dir: cfg.DataDir, Env: cfg.SiteKey, DB: s.db.Pool, Logger: s.log}); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	s.keys.Register(services)
+	usersvc.Register(services, s.site.Store(), s.log.Named("usersvc"))
 	s.host = modhost.New(modhost.Config{
 		Services:       services,
 		Engine:         s.engine,
@@ -442,7 +454,7 @@ func (s *Server) router() http.Handler {
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	r.Get("/readyz", s.ready)
 	r.Group(func(r chi.Router) {
-		r.Use(s.site.Sessions)
+		r.Use(s.site.BlockedAddresses, s.site.Sessions)
 		r.Handle("/metrics", s.metricsAccess(s.metrics()))
 		s.site.Routes(r)
 		r.NotFound(s.serveModule) // module routes live in the swappable route table

@@ -1,0 +1,192 @@
+package server
+
+import (
+	"archive/zip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/websonic/websonic/runtime/internal/coredb"
+	"github.com/websonic/websonic/runtime/internal/modhost"
+	"github.com/websonic/websonic/runtime/internal/site"
+	"github.com/websonic/websonic/sdk/abi"
+)
+
+// ExportFormat names the layout of a personal data export archive.
+const ExportFormat = "websonic-user-export/1"
+
+// ExportManifest is manifest.json in an export archive: what the archive
+// holds, and what each running module answered.
+type ExportManifest struct {
+	Format  string    `json:"format"`
+	UserID  int64     `json:"user_id"`
+	Created time.Time `json:"created"`
+	// Files lists the archive's other files and what each holds.
+	Files []ExportFile `json:"files"`
+	// Modules says, per running module: "exported" (modules/<name>.json),
+	// "no data" (it does not serve exports) or "failed: …".
+	Modules map[string]string `json:"modules"`
+}
+
+// ExportFile is one file of an export archive.
+type ExportFile struct {
+	Name     string `json:"name"`
+	Contents string `json:"contents"`
+}
+
+// ErrIncomplete is wrapped by ExportUser's error when some module failed
+// to export (the archive is written, and its manifest names them), and by
+// EraseUser's when some module failed to erase (the account is left as it
+// was: erase again once the module works).
+var ErrIncomplete = errors.New("server: incomplete")
+
+// userBody is the body of the host's export and erase calls.
+func userBody(userID int64) []byte {
+	b, _ := json.Marshal(struct {
+		UserID int64 `json:"user_id"`
+	}{userID})
+	return b
+}
+
+// actorOf is who asks for an export or an erasure: the signed-in user in
+// ctx (an admin on the site), else the owner at the terminal.
+func actorOf(ctx context.Context) site.Actor {
+	if u := site.UserFrom(ctx); u != nil {
+		return site.Actor{UserID: u.ID}
+	}
+	return site.Actor{}
+}
+
+// ExportUser writes one zip archive to w holding what the site keeps about
+// user userID: core.json (the account, its roles, sessions' metadata,
+// the addresses it came from, and the audit entries by or about it),
+// modules/<name>.json for each running module that answers the export
+// call (abi.UserExportPath, a JSON document), and manifest.json listing
+// them. A module that fails is named in the manifest, and the error wraps
+// ErrIncomplete; site.ErrUnknownUser for no such user. Audited as
+// "user.export". Each module's answer is bounded by the host's call limits
+// (8 MiB).
+func (s *Server) ExportUser(ctx context.Context, userID int64, w io.Writer) error {
+	core, err := s.site.Store().ExportUser(ctx, userID)
+	if err != nil {
+		return err
+	}
+	man := ExportManifest{Format: ExportFormat, UserID: userID, Created: time.Now().UTC(), Modules: map[string]string{},
+		Files: []ExportFile{{"core.json", "the account, its roles, sessions (metadata), the addresses it used, and audit entries by or about it"}}}
+	answers := map[string][]byte{}
+	var failed []string
+	body := userBody(userID)
+	for _, m := range s.Modules() {
+		name := m.Manifest().Name
+		resp, err := m.Call(ctx, abi.UserExportPath, nil, body, "user-export-"+strconv.FormatInt(userID, 10))
+		switch {
+		case errors.Is(err, modhost.ErrNotServed):
+			man.Modules[name] = "no data"
+		case err != nil:
+			man.Modules[name] = "failed: " + err.Error()
+		case resp.Status != http.StatusOK:
+			man.Modules[name] = fmt.Sprintf("failed: status %d: %s", resp.Status, modhost.Answer(resp))
+		case !json.Valid(resp.Body):
+			man.Modules[name] = "failed: the answer is not a JSON document"
+		default:
+			man.Modules[name] = "exported"
+			answers[name] = resp.Body
+			man.Files = append(man.Files, ExportFile{"modules/" + name + ".json", "what module " + name + " keeps about the user"})
+		}
+		if man.Modules[name] != "exported" && man.Modules[name] != "no data" {
+			failed = append(failed, name)
+			s.log.Warn("a module failed to export a user's data", "module", name, "user", userID, "error", man.Modules[name])
+		}
+	}
+	zw := zip.NewWriter(w)
+	add := func(name string, v any) error {
+		f, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Deflate, Modified: man.Created})
+		if err != nil {
+			return err
+		}
+		if raw, ok := v.([]byte); ok {
+			_, err = f.Write(raw)
+			return err
+		}
+		enc := json.NewEncoder(f)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	err = add("manifest.json", man)
+	if err == nil {
+		err = add("core.json", core)
+	}
+	for _, name := range slices.Sorted(maps.Keys(answers)) {
+		if err == nil {
+			err = add("modules/"+name+".json", answers[name])
+		}
+	}
+	if err == nil {
+		err = zw.Close()
+	}
+	if err != nil {
+		return fmt.Errorf("server: export user %d: %w", userID, err)
+	}
+	a := actorOf(ctx)
+	if aerr := coredb.Audit(context.WithoutCancel(ctx), s.db.Pool, a.UserID, "user.export", strconv.FormatInt(userID, 10),
+		map[string]any{"by": a.String(), "user_id": userID, "modules": man.Modules}); aerr != nil {
+		s.log.Error("audit log", "error", aerr)
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%w: modules %v did not export their part (the archive says so)", ErrIncomplete, failed)
+	}
+	return nil
+}
+
+// EraseUser erases user userID: every running module is asked to erase or
+// anonymise its part first (abi.UserErasePath; a module that does not
+// serve it keeps nothing), then the core anonymises the account (see
+// site.Store.EraseUser: the id stays, nothing personal does). If any
+// module fails, the core is left as it was and the error wraps
+// ErrIncomplete: modules' erasure must be safe to repeat, so erasing again
+// finishes the job. Errors also: site.ErrUnknownUser, site.ErrLastAdmin.
+// Audited as "user.erase" (naming the modules that erased) or
+// "user.erase_failed".
+func (s *Server) EraseUser(ctx context.Context, userID int64) error {
+	st := s.site.Store()
+	if err := st.CheckErase(ctx, userID); err != nil {
+		return err
+	}
+	a := actorOf(ctx)
+	body := userBody(userID)
+	results := map[string]string{}
+	var failed []string
+	for _, m := range s.Modules() {
+		name := m.Manifest().Name
+		resp, err := m.Call(ctx, abi.UserErasePath, nil, body, "user-erase-"+strconv.FormatInt(userID, 10))
+		switch {
+		case errors.Is(err, modhost.ErrNotServed):
+			results[name] = "no data"
+		case err != nil:
+			results[name] = "failed: " + err.Error()
+		case resp.Status < 200 || resp.Status > 299:
+			results[name] = fmt.Sprintf("failed: status %d: %s", resp.Status, modhost.Answer(resp))
+		default:
+			results[name] = "erased"
+		}
+		if results[name] != "erased" && results[name] != "no data" {
+			failed = append(failed, name)
+			s.log.Warn("a module failed to erase a user's data", "module", name, "user", userID, "error", results[name])
+		}
+	}
+	if len(failed) > 0 {
+		if aerr := coredb.Audit(context.WithoutCancel(ctx), s.db.Pool, a.UserID, "user.erase_failed", strconv.FormatInt(userID, 10),
+			map[string]any{"by": a.String(), "user_id": userID, "modules": results}); aerr != nil {
+			s.log.Error("audit log", "error", aerr)
+		}
+		return fmt.Errorf("%w: modules %v did not erase their part; the account is unchanged: erase again once they work", ErrIncomplete, failed)
+	}
+	return st.EraseUser(ctx, a, userID, map[string]any{"modules": results})
+}
