@@ -126,6 +126,7 @@ func init() {
 				"installs them from it. Run again while it runs (e.g. after bumping a module's version: `make run`), it publishes\n" +
 				"the packages to the running registry, waits for the site to install them, and exits.", nil},
 	}
+	addUserCommands(commands, siteEnv) // users.go
 }
 
 func commandNames() []string {
@@ -284,7 +285,7 @@ func serve(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		Addr: *addr, DataDir: c.dataDir, DatabaseURL: c.databaseURL, ModulesDir: *modules,
 		SecureCookies: *secure, Registry: *registryURL, TrustedRoot: root, RegistryToken: *pullToken, Logger: log,
 		TrustedProxies: proxies, MetricsAddr: *metricsAddr, MetricsToken: *metricsToken, GenericLoginErrors: *genericLogin,
-		TLS: tf.tls, RegistryCA: tf.registryPEM,
+		TLS: tf.tls, RegistryCA: tf.registryPEM, SiteKey: env("WEBSONIC_SITE_KEY", ""),
 	}
 	lim.apply(&cfg)
 	srv, err := server.Open(ctx, cfg)

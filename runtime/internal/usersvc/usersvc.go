@@ -140,6 +140,22 @@ func serve(ctx context.Context, st *site.Store, name string, svc service, c *mod
 	if !slices.Contains(c.Manifest.Capabilities.UserActions, svc.action) {
 		return nil, modhost.Denied("%s: the module's manifest does not list user action %q", name, svc.action)
 	}
+	r, err := parse(name, svc, payload)
+	if err != nil {
+		return nil, err
+	}
+	a := site.Actor{Module: c.Module}
+	if c.User != nil {
+		a.UserID = c.User.ID
+	}
+	if err := svc.run(ctx, st, a, r); err != nil {
+		return nil, hostError(name, err)
+	}
+	return []byte("{}"), nil
+}
+
+// parse decodes and checks a service's payload.
+func parse(name string, svc service, payload []byte) (*Request, error) {
 	var r Request
 	if err := privacy.DecodeStrict(payload, &r, maxPayload); err != nil {
 		return nil, modhost.Invalid("%s: %v", name, err)
@@ -150,14 +166,7 @@ func serve(ctx context.Context, st *site.Store, name string, svc service, c *mod
 	if slices.Contains(svc.fields, "user_id") && r.UserID <= 0 {
 		return nil, modhost.Invalid("%s: user_id must be a user's id", name)
 	}
-	a := site.Actor{Module: c.Module}
-	if c.User != nil {
-		a.UserID = c.User.ID
-	}
-	if err := svc.run(ctx, st, a, &r); err != nil {
-		return nil, hostError(name, err)
-	}
-	return []byte("{}"), nil
+	return &r, nil
 }
 
 // checkFields refuses fields the service does not take.

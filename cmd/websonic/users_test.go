@@ -1,0 +1,96 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/websonic/websonic/runtime/server"
+)
+
+// TestUserCommands runs the owner's user commands in process against a
+// running site (on its embedded PostgreSQL, which the commands share) and
+// checks what each did.
+func TestUserCommands(t *testing.T) {
+	ctx := context.Background()
+	data := dataDir(t)
+	t.Setenv("WEBSONIC_DATABASE_URL", "")
+	cfg := server.Config{DataDir: data}
+	srv, err := server.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close(ctx)
+	if _, err := srv.CreateAdmin(ctx, "boss", "", "", "correct horse battery"); err != nil {
+		t.Fatal(err)
+	}
+	console, err := server.OpenConsole(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer console.Close()
+	if _, err := console.CreateAdmin(ctx, "mia", "", "", "correct horse battery"); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("WEBSONIC_USER_PASSWORD", "a fresh new passphrase")
+	t.Setenv("WEBSONIC_SITE_KEY", "")
+	site := []string{"--data-dir", data}
+	steps := []struct {
+		args    []string
+		ok      bool
+		out     string
+		inState func(u *server.UserStatus) bool
+	}{
+		{[]string{"admin", "role", "mia", "revoke", "admin"}, true, "mia now holds: member", func(u *server.UserStatus) bool { return !u.Has("admin") }},
+		{[]string{"admin", "role", "boss", "revoke", "admin"}, false, "last admin", nil},
+		{[]string{"admin", "role", "mia", "grant", "auditor"}, true, "auditor, member", func(u *server.UserStatus) bool { return u.Has("auditor") }},
+		{[]string{"admin", "role", "mia", "promote", "auditor"}, false, "grant or revoke", nil},
+		{[]string{"admin", "ban", "mia", "--reason", "spam"}, true, "banned mia", func(u *server.UserStatus) bool { return u.Banned && u.BanReason == "spam" && u.BannedBy == "terminal" }},
+		{[]string{"admin", "user", "mia"}, true, "BANNED by terminal: spam", nil},
+		{[]string{"admin", "unban", "mia"}, true, "lifted", func(u *server.UserStatus) bool { return !u.Banned }},
+		{[]string{"admin", "suspend", "mia", "7d", "--reason", "cool down"}, true, "suspended mia", func(u *server.UserStatus) bool { return !u.SuspendedUntil.IsZero() }},
+		{[]string{"admin", "suspend", "mia", "soon"}, false, "want a duration", nil},
+		{[]string{"admin", "suspend", "mia", "--lift"}, true, "lifted", func(u *server.UserStatus) bool { return u.SuspendedUntil.IsZero() }},
+		{[]string{"admin", "password", "mia"}, true, "set the password of mia", nil},
+		{[]string{"admin", "ban", "nobody"}, false, "unknown user", nil},
+		{[]string{"admin", "block-ip", "203.0.113.0/24", "--for", "1d", "--reason", "abuse"}, true, "blocked 203.0.113.0/24", nil},
+		{[]string{"admin", "block-ip", "2001:db8::1"}, true, "blocked 2001:db8::1", nil},
+		{[]string{"admin", "block-ip", "--list"}, true, "203.0.113.0/24", nil},
+		{[]string{"admin", "block-ip", "10.0.0.1/8"}, false, "invalid address", nil},
+		{[]string{"admin", "unblock-ip", "203.0.113.0/24"}, true, "lifted the block", nil},
+		{[]string{"admin", "unblock-ip", "203.0.113.0/24"}, false, "no such block", nil},
+		{[]string{"data-key", "rotate"}, true, "added data key 2", nil},
+	}
+	for _, st := range steps {
+		t.Run(strings.Join(st.args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			err := run(append(st.args, site...), strings.NewReader(""), &stdout, &stderr)
+			if (err == nil) != st.ok {
+				t.Fatalf("error %v, want ok=%v; stderr:\n%s", err, st.ok, stderr.String())
+			}
+			got := stdout.String()
+			if err != nil {
+				got = err.Error()
+			}
+			if !strings.Contains(got, st.out) {
+				t.Errorf("output lacks %q:\n%s", st.out, got)
+			}
+			if st.inState != nil {
+				u, err := console.User(ctx, "mia")
+				if err != nil || !st.inState(u) {
+					t.Errorf("mia afterwards: %+v (%v)", u, err)
+				}
+			}
+		})
+	}
+	if fi, err := os.Stat(filepath.Join(data, "data-keys.json")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("key file: %v", err)
+	}
+	blocks, err := console.IPBlocks(ctx)
+	if err != nil || len(blocks) != 1 || blocks[0].Prefix.String() != "2001:db8::1/128" {
+		t.Errorf("blocks left: %v %v", blocks, err)
+	}
+}
