@@ -3,11 +3,14 @@
 //
 // # Ownership
 //
-// The package owns the rows of websonic.users and websonic.sessions (the
-// schema itself belongs to package coredb and is created by coredb.Migrate,
-// which must have run before a Site or Store is used). It appends to
-// websonic.audit_log through coredb.Audit: user.register, user.login,
-// user.login_failed, user.logout and user.role. The server owns the chi
+// The package owns the rows of websonic.users, user_roles, sessions,
+// user_ips and ip_blocks (the schema itself belongs to package coredb and
+// is created by coredb.Migrate, which must have run before a Site or Store
+// is used). It appends to websonic.audit_log through coredb.Audit:
+// user.register, user.login, user.login_failed, user.logout, user.role, and
+// the user services' user.ban, user.unban, user.suspend, user.unsuspend,
+// user.password, user.role_grant, user.role_revoke, ip.block, ip.unblock and
+// user.erase (moderate.go, userdata.go), each naming its Actor. The server owns the chi
 // router and the middleware around it; in particular it wraps everything in
 // cross-origin protection (http.CrossOriginProtection plus a check of the
 // Origin's scheme), which is why the forms here carry no CSRF token, and in
@@ -19,8 +22,8 @@
 //	s, err := site.New(site.Config{Pool: pool, Logger: logger})
 //	defer s.Close()
 //	r := chi.NewRouter()
-//	r.Use(s.Sessions)   // puts the signed-in *User in the request context
-//	s.Routes(r)         // GET /, GET/POST /register, GET/POST /login, POST /logout, GET /account
+//	r.Use(s.BlockedAddresses, s.Sessions) // refuses blocked addresses; puts the signed-in *User in the request context
+//	s.Routes(r) // GET /, GET/POST /register, GET/POST /login, POST /logout, GET /account, GET /account/audit
 //
 // Handlers elsewhere read the user with UserFrom(r.Context()) and answer every
 // "not allowed" with Site.Deny, so that anonymous visitors are sent to the
@@ -28,10 +31,26 @@
 //
 // # Roles
 //
-// A user has exactly one stored role; the roles form a hierarchy
-// admin ⊃ staff ⊃ member, so User.Has(RoleStaff) is true for admins too.
-// Roles are read from the database on every request, so a role change applies
-// to the user's live sessions at once.
+// Every user is a member; admin, staff and auditor are granted on top, any
+// number of them (websonic.user_roles). Admin implies staff, so
+// User.Has(RoleStaff) is true for admins too; auditor implies nothing and
+// reads the audit log (GET /account/audit, also open to admins). Roles are
+// read from the database on every request, so a role change applies to the
+// user's live sessions at once. The last active admin cannot lose admin, be
+// banned, suspended or erased (ErrLastAdmin).
+//
+// # Bans, suspensions and blocks
+//
+// A banned or suspended user cannot sign in (the message says so, only
+// after the right password) and no session of theirs resolves: the session
+// lookup itself refuses them, and their sessions are deleted with a user
+// event so that every replica closes their sockets. While a ban lasts, the
+// addresses the user came from (websonic.user_ips, the newest 20, IPv6 per
+// /64) are refused at sign-in and registration. IP blocks (IPv4 or IPv6,
+// address or CIDR, with an optional end) refuse every request
+// (BlockedAddresses, an in-memory copy refreshed every few seconds). A
+// module acting through the user services is held to limits no capability
+// lifts (Actor, RATIONALE.md).
 //
 // # Passwords and sessions
 //

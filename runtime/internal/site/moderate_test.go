@@ -46,6 +46,15 @@ func TestBan(t *testing.T) {
 	if n := e.count(`SELECT count(*) FROM websonic.sessions WHERE user_id = $1`, alice.ID); n != 0 {
 		t.Errorf("%d sessions left", n)
 	}
+	// A session made in the same instant (another replica's sign-in) does
+	// not resolve either.
+	late := newToken()
+	if err := e.site.Store().createSession(ctx, late, alice.ID, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := e.site.Store().sessionUser(ctx, late); u != nil || err != nil {
+		t.Errorf("a banned user's session resolves: %v %v", u, err)
+	}
 	if n := e.count(`SELECT count(*) FROM websonic.user_events WHERE user_id = $1 AND kind = 'banned'`, alice.ID); n != 1 {
 		t.Errorf("%d banned events", n)
 	}
