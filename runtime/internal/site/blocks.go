@@ -34,6 +34,52 @@ type blockCache struct {
 type blockSnapshot struct {
 	at     time.Time // zero: reload at once
 	blocks []cachedBlock
+	// The blocks by prefix, and the prefix lengths in use per family: a
+	// check masks the address to each length and looks it up, so its cost
+	// grows with the number of distinct lengths, not of blocks.
+	byPrefix map[netip.Prefix]time.Time
+	bits4    []int
+	bits6    []int
+}
+
+// newSnapshot indexes blocks.
+func newSnapshot(at time.Time, blocks []cachedBlock) *blockSnapshot {
+	s := &blockSnapshot{at: at, blocks: blocks, byPrefix: make(map[netip.Prefix]time.Time, len(blocks))}
+	seen := map[[2]int]bool{}
+	for _, b := range blocks {
+		s.byPrefix[b.prefix] = b.until
+		fam := 6
+		if b.prefix.Addr().Is4() {
+			fam = 4
+		}
+		if k := [2]int{fam, b.prefix.Bits()}; !seen[k] {
+			seen[k] = true
+			if fam == 4 {
+				s.bits4 = append(s.bits4, b.prefix.Bits())
+			} else {
+				s.bits6 = append(s.bits6, b.prefix.Bits())
+			}
+		}
+	}
+	return s
+}
+
+// covers reports whether a block in force at now covers addr.
+func (s *blockSnapshot) covers(addr netip.Addr, now time.Time) bool {
+	bits := s.bits6
+	if addr.Is4() {
+		bits = s.bits4
+	}
+	for _, n := range bits {
+		p, err := addr.Prefix(n)
+		if err != nil {
+			continue
+		}
+		if until, ok := s.byPrefix[p]; ok && (until.IsZero() || now.Before(until)) {
+			return true
+		}
+	}
+	return false
 }
 
 type cachedBlock struct {
@@ -43,14 +89,14 @@ type cachedBlock struct {
 
 func newBlockCache(pool *pgxpool.Pool) *blockCache {
 	c := &blockCache{pool: pool}
-	c.snap.Store(&blockSnapshot{})
+	c.snap.Store(newSnapshot(time.Time{}, nil))
 	return c
 }
 
 // invalidate makes the next check reload.
 func (c *blockCache) invalidate() {
 	old := c.snap.Load()
-	c.snap.Store(&blockSnapshot{blocks: old.blocks})
+	c.snap.Store(newSnapshot(time.Time{}, old.blocks))
 }
 
 // blocked reports whether a block in force covers addr. The first check
@@ -68,13 +114,7 @@ func (c *blockCache) blocked(ctx context.Context, addr netip.Addr, now time.Time
 			c.loading.Unlock()
 		}
 	}
-	addr = addr.Unmap()
-	for _, b := range snap.blocks {
-		if b.prefix.Contains(addr) && (b.until.IsZero() || now.Before(b.until)) {
-			return true, err
-		}
-	}
-	return false, err
+	return snap.covers(addr.Unmap(), now), err
 }
 
 func (c *blockCache) reload(ctx context.Context, now time.Time) (*blockSnapshot, error) {
@@ -98,7 +138,7 @@ func (c *blockCache) reload(ctx context.Context, now time.Time) (*blockSnapshot,
 	if err != nil {
 		return c.snap.Load(), err
 	}
-	snap := &blockSnapshot{at: now, blocks: blocks}
+	snap := newSnapshot(now, blocks)
 	c.snap.Store(snap)
 	return snap, nil
 }
