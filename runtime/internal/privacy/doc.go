@@ -11,9 +11,11 @@
 // site's first start, or in the environment (WEBSONIC_SITE_KEY: "ID:BASE64"
 // entries separated by commas, or one bare base64 key, id 1). It is never
 // written to the database or a log. The database keeps, per key id, only a
-// check value (HMAC-SHA256 of a fixed text under the key, 16 bytes), so that
-// a runtime started without its key file, or with another site's, refuses
-// to start instead of sealing under a new key (Load).
+// check value (HMAC-SHA256 of a fixed text under the key, 16 bytes): a
+// runtime started with another site's key refuses to start, and one
+// without the key file never makes a new key, which would leave what the
+// site sealed unreadable; it serves, and fails seals and opens until the
+// file is there (Load).
 //
 // Rotation (Rotate, `websonic key rotate`) adds a key with the next id; new
 // seals use it at once (a runtime re-reads the file within ReloadEvery, and

@@ -77,6 +77,7 @@ type Keyring struct {
 	newest   uint32
 	fileStat fileStamp
 	checked  time.Time // when the file was last looked at
+	missing  error     // why the ring is empty (no key file on a site with keys)
 	derived  map[derivedKey]*moduleKey
 }
 
@@ -108,10 +109,12 @@ func checkMAC(key []byte) []byte {
 // Load reads the site's key ring, from cfg.Env or the key file, and
 // checks it against the check values in the database; a site with no keys
 // yet (its first start) gets its first key, written to a new key file.
-// It refuses a key file others may read (ErrKeyFileMode), keys the
-// database does not recognise (ErrKeyMismatch), and a missing key file
-// when the database knows keys (ErrKeyMissing): start with the site's key
-// file or WEBSONIC_SITE_KEY.
+// It refuses a key file others may read (ErrKeyFileMode) and keys the
+// database does not recognise (ErrKeyMismatch). A missing key file on a
+// site whose database knows keys (a replica the file was not copied to)
+// is logged, and the ring starts empty: Seal and Open fail with
+// ErrKeyMissing until the file appears (it is looked for as after a
+// rotation).
 func Load(ctx context.Context, cfg Config) (*Keyring, error) {
 	if cfg.DB == nil {
 		return nil, errors.New("privacy: Config.DB is required")
@@ -146,8 +149,14 @@ func Load(ctx context.Context, cfg Config) (*Keyring, error) {
 				return nil, err
 			}
 		case errors.Is(err, fs.ErrNotExist):
-			return nil, fmt.Errorf("%w: the site's database knows data keys %v, but %s does not exist: restore it from your backup (mode 0600), or set %s",
+			// Never a new key here: what the site sealed would not open.
+			// The runtime serves; sealing waits for the file.
+			k.missing = fmt.Errorf("%w: the site's database knows data keys %v, but %s does not exist: copy it from another replica or your backup (mode 0600), or set %s",
 				ErrKeyMissing, slices.Sorted(maps.Keys(known)), k.path, EnvVar)
+			k.log.Error("no data key: modules cannot seal or open until the key file is in place", "error", k.missing)
+			k.keys = map[uint32][]byte{}
+			k.checked = time.Now()
+			return k, nil
 		case err != nil:
 			return nil, err
 		}
@@ -190,7 +199,7 @@ func (k *Keyring) install(ctx context.Context, keys map[uint32][]byte, known map
 	}
 	newest := slices.Max(slices.Collect(maps.Keys(keys)))
 	k.mu.Lock()
-	k.keys, k.newest = keys, newest
+	k.keys, k.newest, k.missing = keys, newest, nil
 	k.mu.Unlock()
 	return nil
 }
@@ -348,9 +357,12 @@ func Rotate(ctx context.Context, dir, env string, db *pgxpool.Pool) (uint32, err
 	if env != "" {
 		return 0, fmt.Errorf("%w: add a key there yourself (an entry ID:BASE64 with a higher id; e.g. `openssl rand -base64 32`), on every replica", ErrKeyFromEnv)
 	}
-	k, err := Load(ctx, Config{Dir: dir, DB: db})
+	k, err := Load(ctx, Config{Dir: dir, DB: db, Logger: hclog.NewNullLogger()})
 	if err != nil {
 		return 0, err
+	}
+	if k.missing != nil {
+		return 0, k.missing // a file with only the new key would lose the others
 	}
 	known, err := knownKeys(ctx, db)
 	if err != nil {

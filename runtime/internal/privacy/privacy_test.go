@@ -84,7 +84,6 @@ func TestLoad(t *testing.T) {
 			copyFile(t, path, filepath.Join(d, KeyFile), 0o644)
 			return Config{Dir: d, DB: pool}
 		}, ErrKeyFileMode},
-		{"missing file", func(t *testing.T) Config { return Config{Dir: t.TempDir(), DB: pool} }, ErrKeyMissing},
 		{"another site's key", func(t *testing.T) Config {
 			d := t.TempDir()
 			if _, err := Load(ctx, Config{Dir: d, DB: newPool(t)}); err != nil {
@@ -109,6 +108,29 @@ func TestLoad(t *testing.T) {
 				t.Fatalf("got %v, want %v", err, tt.want)
 			}
 		})
+	}
+	// A replica without the key file serves but cannot seal or open until
+	// the file is copied to it.
+	replica := t.TempDir()
+	r, err := Load(ctx, Config{Dir: replica, DB: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Seal(ctx, "notes", "body", []byte("x")); !errors.Is(err, ErrKeyMissing) {
+		t.Errorf("seal without the key file: %v", err)
+	}
+	if _, err := r.Open(ctx, "notes", "body", sealed); !errors.Is(err, ErrKeyMissing) {
+		t.Errorf("open without the key file: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(replica, KeyFile)); !os.IsNotExist(err) {
+		t.Errorf("a replica made a key: %v", err)
+	}
+	copyFile(t, path, filepath.Join(replica, KeyFile), 0o600)
+	r.mu.Lock()
+	r.checked = time.Time{}
+	r.mu.Unlock()
+	if pt, err := r.Open(ctx, "notes", "body", sealed); err != nil || string(pt) != "hello" {
+		t.Errorf("open once the key file is there: %q %v", pt, err)
 	}
 	for _, bad := range []string{"x", "0:" + base64.StdEncoding.EncodeToString(make([]byte, 32)), "1:AAAA", "1:a,1:b"} {
 		if _, err := parseEnv(bad); err == nil {

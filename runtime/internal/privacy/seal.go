@@ -114,6 +114,12 @@ func (k *Keyring) Seal(ctx context.Context, module, purpose string, plaintext []
 	}
 	k.reload(ctx, false)
 	id := k.newestID()
+	if id == 0 {
+		k.reload(ctx, true)
+		if id = k.newestID(); id == 0 {
+			return nil, k.missingErr()
+		}
+	}
 	a, err := k.aead(id, module)
 	if err != nil {
 		return nil, err
@@ -123,6 +129,16 @@ func (k *Keyring) Seal(ctx context.Context, module, purpose string, plaintext []
 	binary.BigEndian.PutUint32(out[1:5], id)
 	rand.Read(out[headerLen:]) // never fails
 	return a.Seal(out, out[headerLen:], plaintext, additionalData(out[:headerLen], module, purpose)), nil
+}
+
+// missingErr is why the ring is empty.
+func (k *Keyring) missingErr() error {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	if k.missing != nil {
+		return k.missing
+	}
+	return ErrKeyMissing
 }
 
 // Header is the readable part of a sealed value.
@@ -170,6 +186,9 @@ func (k *Keyring) Open(ctx context.Context, module, purpose string, sealed []byt
 			return nil, err
 		}
 		if a == nil {
+			if k.newestID() == 0 {
+				return nil, k.missingErr()
+			}
 			return nil, fmt.Errorf("%w: key %d", ErrUnknownKey, h.KeyID)
 		}
 	}

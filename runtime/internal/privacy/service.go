@@ -92,6 +92,8 @@ func hostError(service string, err error) error {
 		code = abi.HostErrLimit
 	case errors.Is(err, ErrUnknownKey):
 		code = abi.HostErrNotFound
+	case errors.Is(err, ErrKeyMissing):
+		return &abi.HostError{Code: code, Message: service + ": this runtime has no data key (its owner must copy the site's key file to it)"}
 	}
 	return &abi.HostError{Code: code, Message: fmt.Sprintf("%s: %v", service, err)}
 }
