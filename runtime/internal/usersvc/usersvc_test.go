@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"slices"
 	"testing"
 
@@ -17,13 +18,7 @@ import (
 func TestDenied(t *testing.T) {
 	m := map[string]modhost.Service{}
 	Register(m, nil, nil)
-	if got := slices.Sorted(func(yield func(string) bool) {
-		for n := range m {
-			if !yield(n) {
-				return
-			}
-		}
-	}); !slices.Equal(got, Names()) || len(got) != 8 {
+	if got := slices.Sorted(maps.Keys(m)); !slices.Equal(got, Names()) || len(got) != 8 {
 		t.Fatalf("registered %v", got)
 	}
 	others := &manifest.Manifest{Name: "m"}
