@@ -297,9 +297,11 @@ func (s *Site) handleLogin(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case username == "" || password == "":
 		err = errMissingCredentials
-	case func() bool { err = s.checkAddress(r); return err != nil }():
-		s.log.Warn("login from a blocked address refused", "user", logUser(username), "ip", ip, "error", err)
 	default:
+		if err = s.checkAddress(r); err != nil {
+			s.log.Warn("login from a blocked address refused", "user", logUser(username), "ip", ip, "error", err)
+			break
+		}
 		a, wait, why := s.guard.begin(username, ip, s.deviceID(r), time.Now())
 		if wait > 0 {
 			err = &RateLimitError{Wait: wait}
