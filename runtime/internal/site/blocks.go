@@ -28,11 +28,13 @@ const maxBlocks = 100_000
 type blockCache struct {
 	pool    *pgxpool.Pool
 	snap    atomic.Pointer[blockSnapshot]
+	gen     atomic.Uint64 // bumped by invalidate
 	loading sync.Mutex
 }
 
 type blockSnapshot struct {
-	at     time.Time // zero: reload at once
+	at     time.Time // when it was read; zero: never
+	gen    uint64    // the cache's gen when the read began
 	blocks []cachedBlock
 	// The blocks by prefix, and the prefix lengths in use per family: a
 	// check masks the address to each length and looks it up, so its cost
@@ -93,19 +95,23 @@ func newBlockCache(pool *pgxpool.Pool) *blockCache {
 	return c
 }
 
-// invalidate makes the next check reload.
-func (c *blockCache) invalidate() {
-	old := c.snap.Load()
-	c.snap.Store(newSnapshot(time.Time{}, old.blocks))
+// invalidate makes the next check reload (call it after a change
+// committed): a read that began before it does not count as fresh.
+func (c *blockCache) invalidate() { c.gen.Add(1) }
+
+// stale reports whether snap must be read again.
+func (c *blockCache) stale(snap *blockSnapshot, now time.Time) bool {
+	return snap.at.IsZero() || now.Sub(snap.at) > blockRefresh || snap.gen != c.gen.Load()
 }
 
 // blocked reports whether a block in force covers addr. The first check
-// ever waits for the load; a failed reload keeps the previous copy.
+// ever waits for the load, later ones use the previous copy while another
+// check reloads; a failed reload keeps the previous copy.
 func (c *blockCache) blocked(ctx context.Context, addr netip.Addr, now time.Time) (bool, error) {
 	snap := c.snap.Load()
 	var err error
-	if now.Sub(snap.at) > blockRefresh {
-		first := snap.at.IsZero() && snap.blocks == nil
+	if c.stale(snap, now) {
+		first := snap.at.IsZero()
 		if first {
 			c.loading.Lock()
 		}
@@ -118,9 +124,10 @@ func (c *blockCache) blocked(ctx context.Context, addr netip.Addr, now time.Time
 }
 
 func (c *blockCache) reload(ctx context.Context, now time.Time) (*blockSnapshot, error) {
-	if cur := c.snap.Load(); now.Sub(cur.at) <= blockRefresh {
-		return cur, nil // another request reloaded meanwhile
+	if cur := c.snap.Load(); !c.stale(cur, now) {
+		return cur, nil // another check reloaded meanwhile
 	}
+	gen := c.gen.Load()
 	rows, err := c.pool.Query(ctx, `SELECT prefix, until FROM websonic.ip_blocks WHERE until IS NULL OR until > now()
 		ORDER BY masklen(prefix) DESC LIMIT $1`, maxBlocks)
 	if err != nil {
@@ -139,6 +146,7 @@ func (c *blockCache) reload(ctx context.Context, now time.Time) (*blockSnapshot,
 		return c.snap.Load(), err
 	}
 	snap := newSnapshot(now, blocks)
+	snap.gen = gen
 	c.snap.Store(snap)
 	return snap, nil
 }
