@@ -59,3 +59,22 @@ func TestBlockCacheHammer(t *testing.T) {
 		t.Error("not blocked after the block")
 	}
 }
+
+func FuzzParsePrefix(f *testing.F) {
+	for _, s := range []string{"192.0.2.1", "192.0.2.0/24", "2001:db8::/48", "::ffff:192.0.2.9", "::ffff:192.0.2.0/120", "fe80::1%eth0", "10.0.0.1/8", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParsePrefix(s)
+		if err != nil {
+			return
+		}
+		if !p.IsValid() || p != p.Masked() || p.Addr().Zone() != "" || p.Addr().Is4In6() {
+			t.Fatalf("%q parsed as %v", s, p)
+		}
+		// What parses re-parses to itself.
+		if q, err := ParsePrefix(p.String()); err != nil || q != p {
+			t.Fatalf("%q → %v → %v, %v", s, p, q, err)
+		}
+	})
+}
