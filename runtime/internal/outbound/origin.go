@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/net/idna"
 )
@@ -123,11 +124,18 @@ func normaliseHost(hostport, name string) (string, error) {
 		}
 		return a.String(), nil
 	}
+	if !utf8.ValidString(name) {
+		return "", errors.New("host is not valid UTF-8")
+	}
 	ascii, err := idna.Lookup.ToASCII(name)
 	if err != nil {
 		return "", fmt.Errorf("host %q: %w", clip(name), err)
 	}
 	ascii = strings.TrimSuffix(strings.ToLower(ascii), ".")
+	// The form must be final: the name it is sent as reads back as itself.
+	if again, err := idna.Lookup.ToASCII(ascii); err != nil || again != ascii {
+		return "", fmt.Errorf("host %q is not a valid name", clip(name))
+	}
 	if ascii == "" || len(ascii) > 253 || strings.HasSuffix(ascii, ".") {
 		return "", fmt.Errorf("host %q is not a valid name", clip(name))
 	}
