@@ -112,12 +112,12 @@ type Config struct {
 	StorageCheckEvery time.Duration
 	// DatabaseLimits bound the embedded PostgreSQL (pgembed.DefaultLimits).
 	DatabaseLimits pgembed.Limits
+	Logger         hclog.Logger
 	// Outbound configures modules' outbound HTTP (http.fetch): the origins
 	// the owner lets reach non-public addresses (PrivateOrigins), time-outs
 	// and size caps (package outbound's defaults). Logger and Metrics are
 	// the server's.
 	Outbound outbound.Config
-	Logger         hclog.Logger
 }
 
 // Server is a running Web Sonic runtime.

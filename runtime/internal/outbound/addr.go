@@ -77,7 +77,7 @@ var v6Classes = []prefixClass{
 // Ranges whose IPv6 addresses carry an IPv4 address that a translator or
 // tunnel would reach: they are as public as that address.
 var (
-	nat64      = netip.MustParsePrefix("64:ff9b::/96")   // RFC 6052, last 32 bits
+	nat64      = netip.MustParsePrefix("64:ff9b::/96")    // RFC 6052, last 32 bits
 	translated = netip.MustParsePrefix("::ffff:0:0:0/96") // SIIT (RFC 2765), last 32 bits
 	sixToFour  = netip.MustParsePrefix("2002::/16")       // RFC 3056, bits 16–48
 )
