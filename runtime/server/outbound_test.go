@@ -252,9 +252,9 @@ func selfSigned(t *testing.T) tls.Certificate {
 // module's manifest but not approved, and must stay out of reach however
 // their address is spelled or resolved.
 func TestOutboundFetch(t *testing.T) {
-	a := newRemote(t, (*httptest.Server).Start)         // approved, private access
-	b := newRemote(t, (*httptest.Server).Start)         // in the manifest, no private access
-	c := newRemote(t, (*httptest.Server).Start)         // not in the manifest
+	a := newRemote(t, (*httptest.Server).Start)          // approved, private access
+	b := newRemote(t, (*httptest.Server).Start)          // in the manifest, no private access
+	c := newRemote(t, (*httptest.Server).Start)          // not in the manifest
 	trusted := newRemote(t, (*httptest.Server).StartTLS) // httptest's certificate, trusted below
 	untrusted := newRemote(t, func(s *httptest.Server) {
 		s.TLS = &tls.Config{Certificates: []tls.Certificate{selfSigned(t)}}

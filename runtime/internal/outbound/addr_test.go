@@ -63,7 +63,7 @@ func TestAddrClass(t *testing.T) {
 		{"2001::1", classTunnel},
 		{"100::1", classReserved},
 		{"64:ff9b:1::1", classReserved},
-		{"::2", classReserved},     // IPv4-compatible
+		{"::2", classReserved},      // IPv4-compatible
 		{"::7f00:1", classReserved}, // IPv4-compatible 127.0.0.1
 		{"4000::1", classReserved},  // outside 2000::/3
 		{"1::1", classReserved},
