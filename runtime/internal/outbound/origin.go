@@ -165,3 +165,14 @@ func clip(s string) string {
 	}
 	return strings.ToValidUTF8(s, "?")
 }
+
+// CheckOrigins checks a list of origins as Config.PrivateOrigins takes
+// them, naming the first that does not parse.
+func CheckOrigins(origins []string) error {
+	for _, o := range origins {
+		if _, err := parseOrigin(strings.TrimSpace(o)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
