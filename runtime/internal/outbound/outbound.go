@@ -34,9 +34,8 @@ type Config struct {
 	// PrivateOrigins are origins (scheme://host:port) the site owner lets
 	// modules reach although they are on non-public addresses (a service
 	// on this machine or the LAN): fetches to exactly these origins skip
-	// the address check, except that a cloud metadata address is reached
-	// only through an origin that names it literally. A module still
-	// needs the origin in its own manifest. (none)
+	// the address check, except that cloud metadata addresses stay out of
+	// reach. A module still needs the origin in its own manifest. (none)
 	PrivateOrigins []string
 	// Timeout bounds each fetch, redirects and reading the body included;
 	// the guest call's deadline bounds it too, and a module may ask for
@@ -126,9 +125,8 @@ func New(cfg Config) (*Service, error) {
 		if err != nil {
 			return nil, fmt.Errorf("outbound: private origin: %w", err)
 		}
-		literal, _ := netip.ParseAddr(strings.Trim(o.host, "[]"))
 		s.private[o.String()] = s.transport(func(a netip.Addr) error {
-			if class := addrClass(a); class == classMetadata && a.Unmap() != literal.Unmap() {
+			if class := addrClass(a); class == classMetadata {
 				return &addrError{class: class, addr: a}
 			}
 			return nil
