@@ -10,6 +10,8 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -120,5 +122,39 @@ func TestNewRefusesBadPrivateOrigins(t *testing.T) {
 		if _, err := New(Config{PrivateOrigins: []string{o}}); err == nil {
 			t.Errorf("New accepted private origin %q", o)
 		}
+	}
+}
+
+// TestInFlightHammer: P goroutines × N fetches slots of three modules; no
+// module ever holds more than MaxConcurrent, and all are given back.
+func TestInFlightHammer(t *testing.T) {
+	s, err := New(Config{MaxConcurrent: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const P, N = 16, 500
+	var held [3]atomic.Int32
+	var wg sync.WaitGroup
+	for p := range P {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m := p % 3
+			name := string(rune('a' + m))
+			for range N {
+				if !s.enter(name) {
+					continue
+				}
+				if n := held[m].Add(1); n > 3 {
+					t.Errorf("module %s holds %d slots", name, n)
+				}
+				held[m].Add(-1)
+				s.leave(name)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(s.inFlight) != 0 {
+		t.Fatalf("slots left: %v", s.inFlight)
 	}
 }
