@@ -232,7 +232,7 @@ func (s *Service) transport(check func(netip.Addr) error) *http.Transport {
 	}
 }
 
-// RoundTrip sends a request on the transport of its origin: the owner's
+// roundTrip sends a request on the transport of its origin: the owner's
 // private approval's, or the public one.
 func (s *Service) roundTrip(req *http.Request) (*http.Response, error) {
 	_, o, err := parseURL(req.URL.String())
