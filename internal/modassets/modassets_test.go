@@ -88,7 +88,9 @@ func TestFilesCheck(t *testing.T) {
 	}
 }
 
-func itoa(i int) string { return strings.TrimLeft(string(rune('0'+i/1000%10))+string(rune('0'+i/100%10))+string(rune('0'+i/10%10))+string(rune('0'+i%10)), "") }
+func itoa(i int) string {
+	return strings.TrimLeft(string(rune('0'+i/1000%10))+string(rune('0'+i/100%10))+string(rune('0'+i/10%10))+string(rune('0'+i%10)), "")
+}
 
 func TestTarRoundTripIsDeterministic(t *testing.T) {
 	f := Files{"app.js": []byte("console.log(1)"), "css/site.css": []byte("body{}"), "empty.txt": nil}

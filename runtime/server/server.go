@@ -21,6 +21,7 @@ import (
 	"github.com/websonic/websonic/internal/clientaddr"
 	"github.com/websonic/websonic/internal/pgembed"
 	"github.com/websonic/websonic/internal/tlsserve"
+	"github.com/websonic/websonic/runtime/internal/assetserve"
 	"github.com/websonic/websonic/runtime/internal/dbroles"
 	"github.com/websonic/websonic/runtime/internal/engine"
 	"github.com/websonic/websonic/runtime/internal/modhost"
@@ -136,6 +137,7 @@ type Server struct {
 type serving struct {
 	modules []*modhost.Module
 	routes  *routeTable
+	assets  []servedAssets // see assets.go
 }
 
 // Open starts everything but the listener: database, migrations, site,
@@ -201,9 +203,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		RequestID:      func(r *http.Request) string { return RequestID(r.Context()) },
 		Metrics:        modhost.NewMetrics(s.reg, s.Modules),
 		PrivateCookies: []string{site.SessionCookie, site.DeviceCookie},
-		Layout: func(w http.ResponseWriter, r *http.Request, status int, title string, fragment []byte) {
-			s.site.Frame(w, r, status, title, fragment)
-		},
+		Layout: s.site.Frame,
 		Logger: s.log.Named("module"),
 	})
 	if cfg.ModulesDir != "" {
@@ -298,7 +298,7 @@ func (s *Server) start(ctx context.Context, p *modhost.Package, ap modhost.Appro
 			return StageCommit, err
 		}
 	}
-	s.state.Store(&serving{modules: append(slices.Clone(cur.modules), m), routes: routes})
+	s.state.Store(&serving{modules: append(slices.Clone(cur.modules), m), routes: routes, assets: assetsAfter(cur.assets, m, nil)})
 	s.audit(ctx, "module.start", m.Manifest().Name, map[string]any{
 		"version": m.Manifest().Version, "core_data": ap.Views, "rollback": rollback,
 	})
@@ -441,6 +441,7 @@ func (s *Server) router() http.Handler {
 	r.Use(crossOrigin())
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	r.Get("/readyz", s.ready)
+	r.Handle(assetserve.Root+"*", http.HandlerFunc(s.serveAsset)) // public, cookie-free
 	r.Group(func(r chi.Router) {
 		r.Use(s.site.Sessions)
 		r.Handle("/metrics", s.metricsAccess(s.metrics()))

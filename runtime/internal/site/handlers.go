@@ -75,21 +75,19 @@ func (s *Site) Routes(r chi.Router) {
 
 // render writes page with status, filling in the parts every page shows.
 // Frame renders a module's HTML fragment inside the site's layout, with
-// the navigation and sign-in state, under title. The fragment is the
-// module's own markup and is not escaped; its page may load styles and
-// images from the site's origin but runs no script.
-func (s *Site) Frame(w http.ResponseWriter, r *http.Request, status int, title string, fragment []byte) {
+// the navigation and sign-in state, under title and the
+// Content-Security-Policy csp, which the module host builds so that the
+// page runs only the module version's signed asset scripts (see
+// RATIONALE.md). The fragment is the module's own markup and is not
+// escaped.
+func (s *Site) Frame(w http.ResponseWriter, r *http.Request, status int, title string, fragment []byte, csp string) {
 	if title == "" {
 		title = s.cfg.SiteName
 	}
-	s.renderCSP(w, r, status, "frame.html", pageData{Title: title, Content: template.HTML(fragment)}, framedCSP)
+	s.renderCSP(w, r, status, "frame.html", pageData{Title: title, Content: template.HTML(fragment)}, csp)
 }
 
-const (
-	pageCSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-	// Module fragments run no script on the site's origin (see RATIONALE.md).
-	framedCSP = "default-src 'self'; script-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
+const pageCSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 func (s *Site) render(w http.ResponseWriter, r *http.Request, status int, page string, d pageData) {
 	s.renderCSP(w, r, status, page, d, pageCSP)
