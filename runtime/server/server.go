@@ -203,8 +203,8 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		RequestID:      func(r *http.Request) string { return RequestID(r.Context()) },
 		Metrics:        modhost.NewMetrics(s.reg, s.Modules),
 		PrivateCookies: []string{site.SessionCookie, site.DeviceCookie},
-		Layout: s.site.Frame,
-		Logger: s.log.Named("module"),
+		Layout:         s.site.Frame,
+		Logger:         s.log.Named("module"),
 	})
 	if cfg.ModulesDir != "" {
 		// Each folder on its own: one that fails is logged and shown on
