@@ -281,11 +281,42 @@ func (s *Site) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	typed := r.PostForm.Get("username")
-	password := r.PostForm.Get("password")
 	d := pageData{Title: "Log in", Next: safeNext(r.PostForm.Get("next")), Form: formValues{Username: typed}}
+	u, err := s.CheckLogin(w, r, typed, r.PostForm.Get("password"))
+	if err != nil {
+		status, msg := s.LoginFailure(w, err)
+		if status == http.StatusInternalServerError {
+			s.fail(w, r, "login failed", err)
+			return
+		}
+		d.Error = msg
+		s.render(w, r, status, "login.html", d)
+		return
+	}
+	ip := clientIP(r)
+	if err := s.startSession(w, r, u); err != nil {
+		s.fail(w, r, "starting session failed", err)
+		return
+	}
+	s.log.Info("user logged in", "user", u.Username, "ip", ip)
+	if err := coredb.Audit(r.Context(), s.cfg.Pool, u.ID, "user.login", u.Username, map[string]any{"ip": ip}); err != nil {
+		s.log.Error("auditing login failed", "error", err)
+	}
+	http.Redirect(w, r, d.Next, http.StatusSeeOther)
+}
+
+// CheckLogin checks a sign-in attempt of the user typed with password,
+// under the login guard (rate limits, back-off, familiar devices: see
+// ratelimit.go), and audits a failure. It is the one password check of
+// every sign-in form: the site's and the admin area's. On success it
+// returns the user (whose role the caller checks) and may give the
+// browser a device cookie; it starts no session. Errors are the site's:
+// ErrMissingCredentials, ErrUnknownUser, ErrWrongPassword, a
+// *RateLimitError, or a database error; LoginFailure turns them into an
+// answer.
+func (s *Site) CheckLogin(w http.ResponseWriter, r *http.Request, typed, password string) (*User, error) {
 	username := normalizeUsername(typed)
 	ip := clientIP(r)
-
 	var u *User
 	var err error
 	switch {
@@ -325,31 +356,23 @@ func (s *Site) handleLogin(w http.ResponseWriter, r *http.Request) {
 			s.log.Error("auditing failed login failed", "error", aerr)
 		}
 	}
-	if err != nil {
-		status := httpStatus(err)
-		if status == http.StatusInternalServerError {
-			s.fail(w, r, "login failed", err)
-			return
-		}
-		if status == http.StatusTooManyRequests {
-			w.Header().Set("Retry-After", strconv.Itoa(retryAfter(err)))
-		}
-		d.Error = formMessage(err)
-		if s.cfg.GenericLoginErrors && status == http.StatusUnauthorized {
-			d.Error = genericLoginMessage
-		}
-		s.render(w, r, status, "login.html", d)
-		return
+	return u, err
+}
+
+// LoginFailure is the answer to CheckLogin's error: the status and the
+// message for the form (generic when Config.GenericLoginErrors asks for
+// it); it sets Retry-After on w for a rate-limited attempt. A 500 status
+// means an unexpected error, for the log only.
+func (s *Site) LoginFailure(w http.ResponseWriter, err error) (status int, message string) {
+	status = httpStatus(err)
+	if status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfter(err)))
 	}
-	if err := s.startSession(w, r, u); err != nil {
-		s.fail(w, r, "starting session failed", err)
-		return
+	message = formMessage(err)
+	if s.cfg.GenericLoginErrors && status == http.StatusUnauthorized {
+		message = genericLoginMessage
 	}
-	s.log.Info("user logged in", "user", u.Username, "ip", ip)
-	if err := coredb.Audit(r.Context(), s.cfg.Pool, u.ID, "user.login", u.Username, map[string]any{"ip": ip}); err != nil {
-		s.log.Error("auditing login failed", "error", err)
-	}
-	http.Redirect(w, r, d.Next, http.StatusSeeOther)
+	return status, message
 }
 
 // logUser is username cut to a length fit for logs and the audit log.
