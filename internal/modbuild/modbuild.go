@@ -38,6 +38,10 @@ func Build(ctx context.Context, dir, out string) error {
 // Package builds the module whose source is in src into the package folder
 // out (created if needed; its migrations and assets are replaced).
 func Package(ctx context.Context, src, out string) error {
+	assets, err := modassets.Read(os.DirFS(src), modassets.Dir) // before the slow build
+	if err != nil {
+		return fmt.Errorf("modbuild: %s: %w", src, err)
+	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return fmt.Errorf("modbuild: %w", err)
 	}
@@ -59,15 +63,11 @@ func Package(ctx context.Context, src, out string) error {
 			return fmt.Errorf("modbuild: %w", err)
 		}
 	}
-	return copyAssets(src, out)
+	return writeAssets(assets, out)
 }
 
-// copyAssets replaces out's assets folder by src's, checked.
-func copyAssets(src, out string) error {
-	assets, err := modassets.Read(os.DirFS(src), modassets.Dir)
-	if err != nil {
-		return fmt.Errorf("modbuild: %s: %w", src, err)
-	}
+// writeAssets replaces out's assets folder by assets.
+func writeAssets(assets modassets.Files, out string) error {
 	dst := filepath.Join(out, modassets.Dir)
 	if err := os.RemoveAll(dst); err != nil {
 		return fmt.Errorf("modbuild: %w", err)
