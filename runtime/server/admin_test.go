@@ -77,7 +77,7 @@ func (e *updateEnv) assetsLayer(version string) string {
 // with 1.1.0 (asking for core data users) staged for approval, the
 // runtime answering module requests, and its admin area served on an
 // origin of its own.
-func newStagedAssetsEnv(t *testing.T) (e *updateEnv, adminURL string) {
+func newStagedAssetsEnv(t *testing.T, wrap func(http.Handler) http.Handler) (e *updateEnv, adminURL string) {
 	e = newUpdateEnv(t)
 	ctx := context.Background()
 	e.publishAssets("1.0.0", false)
@@ -93,7 +93,11 @@ func newStagedAssetsEnv(t *testing.T) (e *updateEnv, adminURL string) {
 	t.Cleanup(cancel)
 	go e.updater().Run(runCtx)
 	e.waitListener(t)
-	as := httptest.NewServer(e.site.srv.AdminHandler())
+	h := e.site.srv.AdminHandler()
+	if wrap != nil {
+		h = wrap(h)
+	}
+	as := httptest.NewServer(h)
 	t.Cleanup(as.Close)
 	return e, as.URL
 }
@@ -226,7 +230,7 @@ var (
 // TestAdminArea: the admin area's session, Fetch-Metadata, Origin and CSRF
 // checks, and its one action, over HTTP.
 func TestAdminArea(t *testing.T) {
-	e, adminURL := newStagedAssetsEnv(t)
+	e, adminURL := newStagedAssetsEnv(t, nil)
 	ctx := context.Background()
 	const adminPass, memberPass = "admin-password-1234", "member-password-1234"
 	if _, err := e.site.srv.CreateAdmin(ctx, "root", "Root", "", adminPass); err != nil {
