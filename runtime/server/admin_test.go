@@ -6,6 +6,7 @@ import (
 	"errors"
 	"html"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -15,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/websonic/websonic/internal/tufrepo"
 	"github.com/websonic/websonic/runtime/internal/site"
@@ -382,5 +385,55 @@ func TestAdminArea(t *testing.T) {
 	}
 	if resp, _ := c.do("GET", "/", nil, nil); resp.StatusCode != 303 {
 		t.Fatalf("after logout: %d", resp.StatusCode)
+	}
+}
+
+// TestAdminListener: Serve serves the admin area on Config.AdminAddr, an
+// origin of its own, and with SecureCookies its cookie is the __Host- one.
+func TestAdminListener(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminAddr := l.Addr().String()
+	l.Close()
+	s := newSiteWith(t, "", hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testLog{t}}), func(c *Config) {
+		c.AdminAddr, c.SecureCookies = adminAddr, true
+	})
+	const password = "admin-password-1234"
+	if _, err := s.srv.CreateAdmin(t.Context(), "root", "Root", "", password); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.srv.Serve(ctx, ln) }()
+	defer func() { cancel(); <-done }()
+	adminURL := "http://" + adminAddr
+	waitFor(t, func() bool {
+		resp, err := http.Get(adminURL + "/login")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	c := &adminClient{t: t, origin: adminURL}
+	resp := c.login("root", password)
+	var ck *http.Cookie
+	for _, x := range resp.Cookies() {
+		if strings.HasSuffix(x.Name, "websonic_admin") {
+			ck = x
+		}
+	}
+	if resp.StatusCode != 303 || ck == nil || ck.Name != "__Host-websonic_admin" || !ck.Secure || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode {
+		t.Fatalf("login: %d, cookie %+v", resp.StatusCode, ck)
+	}
+	// The site's own listener has no admin pages.
+	if status, _ := get(t, http.DefaultClient, "http://"+ln.Addr().String()+"/modules/approve"); status != 404 {
+		t.Fatalf("the site's origin answers the admin path: %d", status)
 	}
 }

@@ -97,7 +97,8 @@ type Config struct {
 	// admin): a listener of its own, so that the admin area is another
 	// origin than the site's and no module script can drive it ("": no
 	// admin area; `websonic serve` defaults to 127.0.0.1:8081). It uses the
-	// site's TLS certificates when TLS is on.
+	// site's TLS certificates when TLS is on. If it cannot listen there, the
+	// site serves without an admin area (the error is logged).
 	AdminAddr string
 	// MetricsAddr is where ListenAndServeMetrics serves /metrics to a
 	// scraper ("": no metrics listener). On the site's own listener only a
@@ -376,15 +377,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		if tl, ok := ln.(interface{ TLSConfig() *tls.Config }); ok && scheme == "https" {
 			tlsCfg = tl.TLSConfig()
 		}
-		stopAdmin, err := s.serveAdmin(tlsCfg)
-		if err != nil {
-			return err
+		// A busy admin port leaves the site serving, without an admin area:
+		// the site's users should not pay for it.
+		if stopAdmin, err := s.serveAdmin(tlsCfg); err != nil {
+			s.log.Error("the admin area is not served", "addr", s.cfg.AdminAddr, "error", err)
+		} else {
+			defer func() {
+				sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+				defer cancel()
+				stopAdmin(sctx)
+			}()
 		}
-		defer func() {
-			sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-			defer cancel()
-			stopAdmin(sctx)
-		}()
 	}
 	if s.updater != nil {
 		uctx, stop := context.WithCancel(ctx)
