@@ -21,7 +21,8 @@ var assetsPrefix string
 //
 // The host tells the module its asset prefix with every request: call
 // Asset while serving one (in a handler), not from init, where it returns
-// "". A leading "/" in path is ignored.
+// "" (as it does for a module without assets). A leading "/" in path is
+// ignored.
 func Asset(path string) string {
 	if assetsPrefix == "" {
 		return ""

@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"net/url"
 	"slices"
 
 	"github.com/websonic/websonic/runtime/internal/assetserve"
@@ -24,6 +25,9 @@ func assetsOf(m *modhost.Module) (servedAssets, bool) {
 		return servedAssets{}, false
 	}
 	mod, key, _, _ := assetserve.Split(prefix + "x")
+	if k, err := url.PathUnescape(key); err == nil { // requests are matched decoded
+		key = k
+	}
 	return servedAssets{module: mod, key: key, set: set}, true
 }
 
