@@ -289,10 +289,7 @@ func (a *Area) handleHome(w http.ResponseWriter, r *http.Request) {
 	if s == nil {
 		return
 	}
-	d := pageData{Title: "Modules awaiting approval", User: s.user, CSRF: s.csrf(), Message: r.URL.Query().Get("done")}
-	if len(d.Message) > 200 {
-		d.Message = ""
-	}
+	d := pageData{Title: "Modules awaiting approval", User: s.user, CSRF: s.csrf()}
 	ins, err := a.cfg.Modules.Installed(r.Context())
 	if err != nil {
 		a.fail(w, r, "listing modules failed", err)
