@@ -164,10 +164,14 @@ func wrapAct(err error, format string, args ...any) error {
 	return fmt.Errorf("site: %s: %w", fmt.Sprintf(format, args...), err)
 }
 
-// endSessions deletes every session of user id and records kind, so that
-// every replica closes the user's realtime sockets.
+// endSessions deletes every session of user id, on the site and in the
+// admin area, and records kind, so that every replica closes the user's
+// realtime sockets.
 func endSessions(ctx context.Context, tx pgx.Tx, id int64, kind string) error {
 	if _, err := tx.Exec(ctx, `DELETE FROM websonic.sessions WHERE user_id = $1`, id); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM websonic.admin_sessions WHERE user_id = $1`, id); err != nil {
 		return err
 	}
 	return RecordUserEvent(ctx, tx, id, kind)
