@@ -51,6 +51,7 @@ func (s *Server) adminRouter(a *admin.Area) http.Handler {
 	r := chi.NewRouter()
 	httpLog := s.log.Named("http").Named("admin")
 	r.Use(clientaddr.New(s.cfg.TrustedProxies).Middleware, securityHeaders, requestID, recoverer(httpLog))
+	r.Use(s.site.BlockedAddresses) // blocked addresses reach no part of the site
 	r.Mount("/", a.Handler())
 	return r
 }

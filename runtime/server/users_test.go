@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -280,6 +281,41 @@ func TestUserServices(t *testing.T) {
 		}
 		if n := s.count(t, `SELECT count(*) FROM websonic.users WHERE banned_at IS NOT NULL`); n != 0 {
 			t.Errorf("%d users banned by malformed calls", n)
+		}
+	})
+	t.Run("admin area", func(t *testing.T) {
+		ada := s.mkUser(t, "ada", site.RoleAdmin)
+		as := httptest.NewServer(s.srv.AdminHandler())
+		defer as.Close()
+		c := &adminClient{t: t, origin: as.URL}
+		if resp := c.login("ada", usersPassword); resp.StatusCode != http.StatusSeeOther || c.cookie == nil {
+			t.Fatalf("admin login: %d", resp.StatusCode)
+		}
+		if resp, _ := c.do("GET", "/", nil, nil); resp.StatusCode != http.StatusOK {
+			t.Fatalf("admin area: %d", resp.StatusCode)
+		}
+		if err := s.srv.site.Store().Ban(t.Context(), site.Actor{UserID: boss.ID}, ada.ID, ""); err != nil {
+			t.Fatal(err)
+		}
+		if resp, _ := c.do("GET", "/", nil, nil); resp.StatusCode == http.StatusOK {
+			t.Error("a banned admin's admin session still works")
+		}
+		if n := s.count(t, `SELECT count(*) FROM websonic.admin_sessions WHERE user_id = $1`, ada.ID); n != 0 {
+			t.Errorf("%d admin sessions left", n)
+		}
+		if resp := c.login("ada", usersPassword); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("a banned admin signs in to the admin area: %d", resp.StatusCode)
+		}
+		// Blocked addresses reach the admin area no more than the site.
+		p, _ := site.ParsePrefix("127.0.0.1")
+		if err := s.srv.site.Store().BlockIP(t.Context(), site.Actor{}, p, time.Now().Add(time.Hour), ""); err != nil {
+			t.Fatal(err)
+		}
+		if resp, _ := c.do("GET", "/login", nil, nil); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("admin area from a blocked address: %d", resp.StatusCode)
+		}
+		if err := s.srv.site.Store().UnblockIP(t.Context(), site.Actor{}, p); err != nil {
+			t.Fatal(err)
 		}
 	})
 	t.Run("auditor", func(t *testing.T) {
