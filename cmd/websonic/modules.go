@@ -88,7 +88,7 @@ func moduleRequest(action string) command {
 // requestError tells what became of a request that did not succeed.
 func (c *common) requestError(cmd string, err error) error {
 	if errors.Is(err, server.ErrNoRuntime) {
-		return fmt.Errorf("%s: no runtime is answering module requests on the site in %s (it does not run, or runs without --registry): "+
+		return fmt.Errorf("%s: no runtime is answering module requests on the site in %s (it does not run): "+
 			"nothing was queued; start it (`make run`, or `websonic serve --registry URL --trusted-root root.json`) and send the request again",
 			cmd, c.where())
 	}
