@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/websonic/websonic/runtime/internal/commands"
+	"github.com/websonic/websonic/internal/commands"
 	"github.com/websonic/websonic/runtime/internal/coredb"
 	"github.com/websonic/websonic/runtime/internal/engine"
 	"github.com/websonic/websonic/runtime/internal/requestq"
@@ -39,17 +39,17 @@ type CommandForm struct {
 // Errors of admin commands (compare with errors.Is).
 var (
 	// ErrNotAdmin: only a site admin may run admin commands.
-	ErrNotAdmin = errors.New("server: only an admin may run admin commands")
+	ErrNotAdmin = errors.New("only an admin may run admin commands")
 	// ErrUnknownModule: no running module has that name.
-	ErrUnknownModule = errors.New("server: no such module is running")
+	ErrUnknownModule = errors.New("no such module is running")
 	// ErrUnknownCommand: the module's manifest declares no such command.
-	ErrUnknownCommand = errors.New("server: no such admin command")
+	ErrUnknownCommand = errors.New("no such admin command")
 	// ErrBadArguments: the arguments do not match the command's
 	// declaration.
-	ErrBadArguments = errors.New("server: bad arguments")
+	ErrBadArguments = errors.New("bad arguments")
 	// ErrCommandFailed: the module answered with an error, trapped, or
 	// did not answer in time, or its result was not valid.
-	ErrCommandFailed = errors.New("server: the command failed")
+	ErrCommandFailed = errors.New("the command failed")
 )
 
 // Commands lists the admin commands of the running modules, by module
@@ -267,7 +267,6 @@ func (c *Console) CommandsOf(ctx context.Context, module string, opts RequestOpt
 	}
 	return out, nil
 }
-
 
 // auditBy records an action of actorID (0: the runtime, or the owner at
 // the terminal) in the audit log; a failure is logged.

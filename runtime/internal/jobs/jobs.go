@@ -33,7 +33,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/websonic/websonic/runtime/internal/commands"
+	"github.com/websonic/websonic/internal/commands"
 	"github.com/websonic/websonic/runtime/internal/engine"
 	"github.com/websonic/websonic/sdk/abi"
 	"github.com/websonic/websonic/sdk/manifest"

@@ -376,7 +376,9 @@ func (u *Updater) reconcileOne(ctx context.Context, name string) error {
 type Request = requestq.Request
 
 // Enqueue records a request for the running runtimes and wakes them.
-func Enqueue(ctx context.Context, db DB, r Request) (int64, error) { return requestq.Enqueue(ctx, db, r) }
+func Enqueue(ctx context.Context, db DB, r Request) (int64, error) {
+	return requestq.Enqueue(ctx, db, r)
+}
 
 // register registers the updater's actions on the request queue, and
 // wakes the reconciler on each of its rounds.
