@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -194,6 +196,9 @@ func (s *Server) handleRequests() {
 			actor = "terminal"
 		}
 		res, err := s.runCommand(ctx, commandActor{name: actor}, r.Module, r.Command, func(c *manifest.AdminCommand) ([]byte, error) {
+			if err := checkNumbers(c, values); err != nil {
+				return nil, err
+			}
 			return c.ParseArgs(values)
 		})
 		if err != nil {
@@ -214,6 +219,29 @@ func (s *Server) handleRequests() {
 		b, err := json.Marshal(forms)
 		return string(b), err
 	})
+}
+
+// checkNumbers says plainly which command-line value is not a number of
+// its argument's type (ParseArgs would quote a JSON decoder's error).
+func checkNumbers(c *manifest.AdminCommand, values map[string]string) error {
+	var errs []error
+	for _, a := range c.Args {
+		v, ok := values[a.Name]
+		if !ok {
+			continue
+		}
+		switch a.Type {
+		case "integer":
+			if _, err := strconv.ParseInt(v, 10, 64); err != nil {
+				errs = append(errs, fmt.Errorf("--%s: %q is not an integer", a.Name, v))
+			}
+		case "number":
+			if f, err := strconv.ParseFloat(v, 64); err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+				errs = append(errs, fmt.Errorf("--%s: %q is not a number", a.Name, v))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // unhandledRequest is the error of a request this runtime cannot carry
