@@ -178,6 +178,9 @@ func moduleList(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	if st, err := console.Storage(ctx); err == nil {
 		printStorage(stdout, st)
 	}
+	if js, err := console.Jobs(ctx, 1); err == nil && len(js) > 0 {
+		fmt.Fprintf(stdout, "\nscheduled jobs: %d (`websonic jobs` shows their runs)\n", len(js))
+	}
 	if n, err := console.Listeners(ctx); err == nil {
 		fmt.Fprintf(stdout, "\nruntimes answering module requests: %d\n", n)
 	}

@@ -3,6 +3,8 @@ package jobs
 import (
 	"testing"
 	"time"
+
+	"github.com/websonic/websonic/sdk/manifest"
 )
 
 func TestSchedule(t *testing.T) {
@@ -55,4 +57,30 @@ func TestSundaySeven(t *testing.T) {
 			t.Errorf("sundaySeven(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
+}
+
+// FuzzSchedule: any expression the manifest accepts parses, and its ticks
+// bracket the time: Prev ≤ t < Next, on minute boundaries.
+func FuzzSchedule(f *testing.F) {
+	for _, s := range []string{"* * * * *", "*/7 1-5 * * 1-7/2", "0 0 29 2 *", "5,10 */3 1 1-12/4 7"} {
+		f.Add(s, int64(1_900_000_000))
+	}
+	f.Fuzz(func(t *testing.T, expr string, unix int64) {
+		m := manifest.Manifest{ManifestVersion: 2, Name: "f", Version: "1.0.0", ABIVersion: 2,
+			Capabilities: manifest.Capabilities{Schedules: []manifest.Schedule{{Name: "j", Cron: expr}}}}
+		if m.Validate() != nil {
+			return
+		}
+		s, err := Parse(expr)
+		if err != nil {
+			t.Fatalf("the manifest accepts %q, Parse refuses it: %v", expr, err)
+		}
+		now := time.Unix(unix%4_000_000_000, 0).UTC()
+		if p := s.Prev(now); !p.IsZero() && (p.After(now) || p.Second() != 0) {
+			t.Fatalf("%q Prev(%s) = %s", expr, now, p)
+		}
+		if n := s.Next(now); !n.IsZero() && (!n.After(now) || n.Second() != 0) {
+			t.Fatalf("%q Next(%s) = %s", expr, now, n)
+		}
+	})
 }
