@@ -104,6 +104,9 @@ func progress(w io.Writer) func(server.RequestState) {
 		if st.Request.Version != "" {
 			what += "@" + st.Request.Version
 		}
+		if st.Request.Command != "" {
+			what += " " + st.Request.Command
+		}
 		if st.Request.DryRun {
 			what = "what " + what + " would do"
 		}
