@@ -25,6 +25,7 @@ import (
 	"github.com/websonic/websonic/runtime/internal/engine"
 	"github.com/websonic/websonic/runtime/internal/jobs"
 	"github.com/websonic/websonic/runtime/internal/modhost"
+	"github.com/websonic/websonic/runtime/internal/outbound"
 	"github.com/websonic/websonic/runtime/internal/requestq"
 	"github.com/websonic/websonic/runtime/internal/sandboxdb"
 	"github.com/websonic/websonic/runtime/internal/site"
@@ -113,9 +114,14 @@ type Config struct {
 	StorageCheckEvery time.Duration
 	// DatabaseLimits bound the embedded PostgreSQL (pgembed.DefaultLimits).
 	DatabaseLimits pgembed.Limits
+	Logger         hclog.Logger
+	// Outbound configures modules' outbound HTTP (http.fetch): the origins
+	// the owner lets reach non-public addresses (PrivateOrigins), time-outs
+	// and size caps (package outbound's defaults). Logger and Metrics are
+	// the server's.
+	Outbound outbound.Config
 	// JobClock is the clock of scheduled jobs (time.Now): tests move it.
 	JobClock func() time.Time
-	Logger   hclog.Logger
 }
 
 // Server is a running Web Sonic runtime.
@@ -198,6 +204,11 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	// The host services modules reach through abi.ImportHost, by name;
 	// each service registers its names here before any module starts.
 	services := map[string]modhost.Service{}
+	obc := cfg.Outbound
+	obc.Logger, obc.Metrics = s.log.Named("outbound"), s.reg
+	if services[abi.ServiceFetch], err = outbound.New(obc); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	s.host = modhost.New(modhost.Config{
 		Services:       services,
 		Engine:         s.engine,
