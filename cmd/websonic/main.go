@@ -7,6 +7,8 @@
 //	websonic module rollback|approve NAME       roll back / approve a staged update
 //	websonic module policy NAME                 set a module's update policy and channel
 //	websonic module list                        installed modules and update events
+//	websonic exec MODULE [COMMAND [--arg value]] run a module's admin command
+//	websonic jobs                               scheduled jobs, next and last runs
 //	websonic keys generate [flags]              create a signing key pair
 //	websonic keys init [flags]                  sign the registry's first TUF root
 //	websonic keys rotate [flags]                rotate the root and targets keys
@@ -114,7 +116,11 @@ func init() {
 		"module approve": {moduleRequest("approve"), "NAME [flags]", "approve the capabilities of a staged update and install it",
 			"Shows what the staged release asks for beyond what you approved and asks to confirm (--yes for scripts).", siteEnv},
 		"module policy": {moduleRequest("policy"), "NAME --policy POLICY|--channel CHANNEL [flags]", "set a module's update policy (auto, notify, pinned) and channel", "", siteEnv},
-		"module list":   {moduleList, "[flags]", "installed modules, their storage, recent update events and the runtimes answering requests", "", siteEnv},
+		"exec": {execCommand, "[flags] MODULE [COMMAND [--arg value…]]", "run a module's admin command on the running site (MODULE alone: list its commands)",
+			"A runtime serving the site (any replica) runs it and answers: text is printed as it is, a table aligned in columns\n" +
+				"(--json for scripts). websonic's flags go before MODULE; the command's arguments follow COMMAND. Audited.", siteEnv},
+		"jobs":        {jobsList, "[flags]", "the modules' scheduled jobs: schedule, next run, last run, duration, result", "", siteEnv},
+		"module list": {moduleList, "[flags]", "installed modules, their storage, recent update events and the runtimes answering requests", "", siteEnv},
 		"module quota": {moduleQuota, "NAME SIZE|default [flags]", "set a module's storage quota (e.g. 2GiB; default: the site's)",
 			"A module past its quota loses its database access (its pages that need none keep serving) until the quota\n" +
 				"covers what it stores; `websonic module list` shows each module's storage. Running runtimes apply it within seconds.", siteEnv},

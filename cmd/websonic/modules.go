@@ -88,7 +88,7 @@ func moduleRequest(action string) command {
 // requestError tells what became of a request that did not succeed.
 func (c *common) requestError(cmd string, err error) error {
 	if errors.Is(err, server.ErrNoRuntime) {
-		return fmt.Errorf("%s: no runtime is answering module requests on the site in %s (it does not run, or runs without --registry): "+
+		return fmt.Errorf("%s: no runtime is answering module requests on the site in %s (it does not run): "+
 			"nothing was queued; start it (`make run`, or `websonic serve --registry URL --trusted-root root.json`) and send the request again",
 			cmd, c.where())
 	}
@@ -103,6 +103,9 @@ func progress(w io.Writer) func(server.RequestState) {
 		what := st.Request.Action + " " + st.Request.Module
 		if st.Request.Version != "" {
 			what += "@" + st.Request.Version
+		}
+		if st.Request.Command != "" {
+			what += " " + st.Request.Command
 		}
 		if st.Request.DryRun {
 			what = "what " + what + " would do"
@@ -177,6 +180,9 @@ func moduleList(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	}
 	if st, err := console.Storage(ctx); err == nil {
 		printStorage(stdout, st)
+	}
+	if js, err := console.Jobs(ctx, 1); err == nil && len(js) > 0 {
+		fmt.Fprintf(stdout, "\nscheduled jobs: %d (`websonic jobs` shows their runs)\n", len(js))
 	}
 	if n, err := console.Listeners(ctx); err == nil {
 		fmt.Fprintf(stdout, "\nruntimes answering module requests: %d\n", n)

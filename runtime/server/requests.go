@@ -37,7 +37,7 @@ var (
 	// ErrNoSite: the data directory or database holds no site.
 	ErrNoSite = errors.New("server: no site")
 	// ErrNoRuntime: no runtime answers module requests on the site (none
-	// runs, or it runs without a registry); nothing was queued.
+	// runs); nothing was queued.
 	ErrNoRuntime = updater.ErrNoRuntime
 )
 

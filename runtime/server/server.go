@@ -26,9 +26,11 @@ import (
 	"github.com/websonic/websonic/runtime/internal/assetserve"
 	"github.com/websonic/websonic/runtime/internal/dbroles"
 	"github.com/websonic/websonic/runtime/internal/engine"
+	"github.com/websonic/websonic/runtime/internal/jobs"
 	"github.com/websonic/websonic/runtime/internal/modhost"
 	"github.com/websonic/websonic/runtime/internal/outbound"
 	"github.com/websonic/websonic/runtime/internal/privacy"
+	"github.com/websonic/websonic/runtime/internal/requestq"
 	"github.com/websonic/websonic/runtime/internal/sandboxdb"
 	"github.com/websonic/websonic/runtime/internal/site"
 	"github.com/websonic/websonic/runtime/internal/updater"
@@ -134,6 +136,8 @@ type Config struct {
 	// and size caps (package outbound's defaults). Logger and Metrics are
 	// the server's.
 	Outbound outbound.Config
+	// JobClock is the clock of scheduled jobs (time.Now): tests move it.
+	JobClock func() time.Time
 }
 
 // Server is a running Web Sonic runtime.
@@ -148,6 +152,8 @@ type Server struct {
 	reg     *prometheus.Registry
 	updater *updater.Updater // nil without a Registry
 	local   *localModules    // nil without a ModulesDir
+	queue   *requestq.Queue  // the owner's requests (commands.go)
+	jobs    *jobs.Scheduler  // scheduled jobs (jobs.go)
 	keys    *privacy.Keyring
 	state   atomic.Pointer[serving]
 	mu      sync.Mutex // serialises module starts, swaps and Close
@@ -240,6 +246,9 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Layout:         s.site.Frame,
 		Logger:         s.log.Named("module"),
 	})
+	if err := s.openRequestsAndJobs(ctx); err != nil {
+		return nil, err
+	}
 	if cfg.ModulesDir != "" {
 		// Each folder on its own: one that fails is logged and shown on
 		// /readyz, and the others serve.
@@ -254,7 +263,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		if s.updater, err = updater.New(ctx, updater.Config{
 			Registry: cfg.Registry, Root: cfg.TrustedRoot, Dir: filepath.Join(cfg.DataDir, "updates"), Pool: s.db.Pool,
 			Runtime: swapper{s}, Interval: cfg.UpdateInterval, Token: cfg.RegistryToken, Limits: cfg.UpdateLimits, Logger: s.log.Named("updater"),
-			RegistryCA: cfg.RegistryCA, PlainLoopback: cfg.PlainLoopbackRegistry,
+			RegistryCA: cfg.RegistryCA, PlainLoopback: cfg.PlainLoopbackRegistry, Queue: s.queue,
 		}); err != nil {
 			return nil, fmt.Errorf("server: %w", err)
 		}
@@ -417,6 +426,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		defer stop()
 		go s.updater.Run(uctx)
 	}
+	stopRequestsAndJobs := s.serveRequestsAndJobs(ctx)
+	defer stopRequestsAndJobs()
 	bctx, stopStorage := context.WithCancel(ctx)
 	defer stopStorage()
 	go s.broker.WatchStorage(bctx, s.cfg.StorageCheckEvery)

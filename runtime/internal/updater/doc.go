@@ -50,16 +50,14 @@
 // recorded versions. websonic.update_events records every outcome and
 // reason (installed, updated, rolled_back, failed, staged, available,
 // alert) for the owner. `websonic module install|rollback|approve` write
-// websonic.module_requests and NOTIFY the site's module channel (package
-// pgnotify); the runtime answers there, apart from its update checks, so
+// websonic.module_requests and NOTIFY the site's module channel; the
+// request queue (package requestq, which every runtime serves; Run serves
+// it too) hands the updater its actions, apart from its update checks, so
 // that a request never waits behind a download (see Updater: requests
 // pre-empt a check's use of the TUF client, and a rollback works from
-// disk). Run listens on a session named ListenerName, which is how the CLI
-// knows a runtime answers (Listeners) and, recorded in the request it takes
-// (taken_by), whether that runtime is still there; Wait reports exactly
-// what became of a request (RequestError). A dry run (Request.DryRun)
-// answers with a Preview, and Request.Digest binds an install or approve
-// to the release the owner saw.
+// disk). Wait reports exactly what became of a request (RequestError). A
+// dry run (Request.DryRun) answers with a Preview, and Request.Digest
+// binds an install or approve to the release the owner saw.
 //
 // # Updates
 //

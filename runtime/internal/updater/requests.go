@@ -5,236 +5,53 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
-
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/websonic/websonic/internal/tufrepo"
+	"github.com/websonic/websonic/runtime/internal/requestq"
 	"github.com/websonic/websonic/sdk/manifest"
 )
 
+// The request queue moved to package requestq, which every runtime
+// serves; the updater registers its actions there (Register). These names
+// stay for its callers.
+
 // DB is what the request functions need of a pool.
-type DB interface {
-	Begin(context.Context) (pgx.Tx, error)
-	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
-	QueryRow(context.Context, string, ...any) pgx.Row
-}
+type DB = requestq.DB
 
-// ListenerName is the application_name of the database session on which
-// a runtime listens for module requests (Run). Its sessions are how the
-// CLI knows a runtime answers (Listeners), and its backend pid, recorded
-// in a request it takes, tells whether that runtime is still there.
-const ListenerName = "websonic runtime: module requests"
-
-// A listener session counts only for a role that may answer requests: a
-// module's role can name its session alike but holds no such privilege.
-const listenerSession = `a.datname = current_database() AND a.application_name = $%d
-	AND has_table_privilege(a.usesysid, 'websonic.module_requests', 'UPDATE')`
-
-// takerAlive is true for a request r whose taking listener session is
-// still connected ($1 is ListenerName).
-var takerAlive = `(r.taken_by IS NOT NULL AND EXISTS (SELECT 1 FROM pg_stat_activity a
-	WHERE a.pid = r.taken_by AND a.backend_start <= r.taken_at AND ` + fmt.Sprintf(listenerSession, 1) + `))`
+// ListenerName is the application_name of a runtime's request listener
+// session (requestq.ListenerName).
+const ListenerName = requestq.ListenerName
 
 // Listeners counts the runtimes listening for module requests on db.
-func Listeners(ctx context.Context, db DB) (int, error) {
-	var n int
-	if err := db.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity a WHERE `+fmt.Sprintf(listenerSession, 1), ListenerName).Scan(&n); err != nil {
-		return 0, fmt.Errorf("updater: runtimes: %w", err)
-	}
-	return n, nil
-}
+func Listeners(ctx context.Context, db DB) (int, error) { return requestq.Listeners(ctx, db) }
 
 // Request statuses.
 const (
-	StatusPending   = "pending"   // queued, no runtime took it yet
-	StatusRunning   = "running"   // a runtime took it and works on it
-	StatusDone      = "done"      // answered: Result says what was done
-	StatusFailed    = "failed"    // answered: Result says why not
-	StatusCancelled = "cancelled" // never taken, and now never will be
+	StatusPending   = requestq.StatusPending
+	StatusRunning   = requestq.StatusRunning
+	StatusDone      = requestq.StatusDone
+	StatusFailed    = requestq.StatusFailed
+	StatusCancelled = requestq.StatusCancelled
 )
 
 // RequestState is what became of a request so far.
-type RequestState struct {
-	ID      int64
-	Request Request
-	Status  string
-	Result  string
-	// TakenBy is the backend pid of the request listener of the runtime
-	// that took it, TakenAt when; TakerAlive says whether that session is
-	// still connected.
-	TakenBy    int32
-	TakenAt    time.Time
-	TakerAlive bool
-	// Listeners counts the runtimes listening for requests.
-	Listeners int
-}
+type RequestState = requestq.RequestState
+
+// RequestError is a request that did not succeed, and exactly why.
+type RequestError = requestq.RequestError
 
 // What a request that did not succeed became (see RequestError).
 var (
-	// ErrNoRuntime: no runtime listens for requests on the database, so
-	// nothing was queued.
-	ErrNoRuntime = errors.New("updater: no runtime is answering module requests")
-	// ErrNotTaken: no runtime took the request; it was cancelled and will
-	// never run.
-	ErrNotTaken = errors.New("updater: no runtime took the request")
-	// ErrStillRunning: the wait ended while a runtime works on the
-	// request; it finishes on its own.
-	ErrStillRunning = errors.New("updater: the request is still running")
-	// ErrTakerGone: the runtime that took the request is gone and no
-	// runtime is connected; the next start marks it failed.
-	ErrTakerGone = errors.New("updater: the runtime working on the request stopped")
-	// ErrFailed: the runtime answered that the request failed.
-	ErrFailed = errors.New("updater: the request failed")
+	ErrNoRuntime    = requestq.ErrNoRuntime
+	ErrNotTaken     = requestq.ErrNotTaken
+	ErrStillRunning = requestq.ErrStillRunning
+	ErrTakerGone    = requestq.ErrTakerGone
+	ErrFailed       = requestq.ErrFailed
 )
 
-// RequestError is a request that did not succeed, and exactly why: Err is
-// one of ErrNotTaken, ErrStillRunning, ErrTakerGone and ErrFailed.
-type RequestError struct {
-	State RequestState
-	Err   error
-}
-
-func (e *RequestError) Unwrap() error { return e.Err }
-
-func (e *RequestError) Error() string {
-	st := e.State
-	what := fmt.Sprintf("request %d (%s)", st.ID, describe(st.Request))
-	switch e.Err {
-	case ErrFailed:
-		return st.Result
-	case ErrNotTaken:
-		why := "no runtime took it in time"
-		if st.Listeners == 0 {
-			why = "no runtime is answering requests any more (it stopped, or lost its database connection)"
-		}
-		return fmt.Sprintf("%s was never taken by a runtime: %s, so it was cancelled and nothing changed; send it again", what, why)
-	case ErrStillRunning:
-		return fmt.Sprintf("%s was taken by a runtime (database session %d) at %s and is still running: it finishes on its own; "+
-			"`websonic module list` shows the outcome (do not send it again)", what, st.TakenBy, st.TakenAt.Format(time.TimeOnly))
-	case ErrTakerGone:
-		return fmt.Sprintf("%s was taken by a runtime (database session %d) at %s, which stopped before answering, and no runtime is connected: "+
-			"it may be half done; the next start marks it failed; `websonic module list` shows what changed", what, st.TakenBy, st.TakenAt.Format(time.TimeOnly))
-	}
-	return fmt.Sprintf("%s: %v", what, e.Err)
-}
-
-// describe names a request for the owner: "install hello@1.2.0".
-func describe(r Request) string {
-	s := r.Action + " " + r.Module
-	if r.Version != "" {
-		s += "@" + r.Version
-	}
-	if r.DryRun {
-		s += " (what it would do)"
-	}
-	return s
-}
-
-// heartbeat is how often Wait reports progress when nothing changes.
-const heartbeat = 15 * time.Second
-
-// Wait waits for request id to be answered and returns the runtime's
-// answer. progress (if not nil) sees the request queued first (even when
-// a runtime took it before Wait's first look), then every change, and the
-// state every 15 s. When ctx ends first, a request no runtime took is
-// cancelled (it must not run at some later start) and the error says
-// exactly what became of the request: a *RequestError (see its Err).
-// Wait also stops early when no runtime is connected any more: a pending
-// request is then cancelled (ErrNotTaken), a running one reported
-// (ErrTakerGone).
+// Wait waits for request id to be answered (requestq.Wait).
 func Wait(ctx context.Context, db DB, id int64, progress func(RequestState)) (string, error) {
-	var last RequestState
-	lastReport := time.Time{}
-	for {
-		st, err := requestState(ctx, db, id)
-		if err != nil {
-			if ctx.Err() != nil {
-				return abandon(db, id)
-			}
-			return "", err
-		}
-		if progress != nil && lastReport.IsZero() && st.Status != StatusPending {
-			// Taken before the first look: it was queued all the same.
-			queued := st
-			queued.Status, queued.TakenBy, queued.TakenAt, queued.TakerAlive = StatusPending, 0, time.Time{}, false
-			progress(queued)
-			last = queued
-		}
-		if progress != nil && (st.Status != last.Status || st.TakerAlive != last.TakerAlive || st.Listeners != last.Listeners ||
-			lastReport.IsZero() || time.Since(lastReport) >= heartbeat) {
-			progress(st)
-			lastReport = time.Now()
-		}
-		last = st
-		switch {
-		case st.Status == StatusDone:
-			return st.Result, nil
-		case st.Status == StatusFailed:
-			return "", &RequestError{State: st, Err: ErrFailed}
-		case st.Status == StatusCancelled:
-			return "", &RequestError{State: st, Err: ErrNotTaken}
-		case st.Status == StatusPending && st.Listeners == 0:
-			return abandon(db, id)
-		case st.Status == StatusRunning && !st.TakerAlive && st.Listeners == 0:
-			return "", &RequestError{State: st, Err: ErrTakerGone}
-		}
-		select {
-		case <-ctx.Done():
-			return abandon(db, id)
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
-func requestState(ctx context.Context, db DB, id int64) (RequestState, error) {
-	st := RequestState{ID: id}
-	var takenAt *time.Time
-	err := db.QueryRow(ctx, `SELECT r.action, r.module, r.version, r.channel, r.policy, r.dry_run, r.digest,
-		r.status, r.result, coalesce(r.taken_by, 0), r.taken_at, `+takerAlive+`,
-		(SELECT count(*) FROM pg_stat_activity a WHERE `+fmt.Sprintf(listenerSession, 1)+`)
-		FROM websonic.module_requests r WHERE r.id = $2`, ListenerName, id).Scan(
-		&st.Request.Action, &st.Request.Module, &st.Request.Version, &st.Request.Channel, &st.Request.Policy, &st.Request.DryRun, &st.Request.Digest,
-		&st.Status, &st.Result, &st.TakenBy, &takenAt, &st.TakerAlive, &st.Listeners)
-	if err != nil {
-		return st, fmt.Errorf("updater: request %d: %w", id, err)
-	}
-	if takenAt != nil {
-		st.TakenAt = *takenAt
-	}
-	return st, nil
-}
-
-// abandon is Wait giving up: a request no runtime took is cancelled (a
-// runtime claims under the row lock with SKIP LOCKED, and this update
-// re-checks the status under the same lock, so exactly one of the two
-// wins); then it reports what the request is, which may be answered.
-func abandon(db DB, id int64) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := db.Exec(ctx, `UPDATE websonic.module_requests SET status = 'cancelled', done_at = now(),
-		result = 'cancelled: no runtime took it' WHERE id = $1 AND status = 'pending'`, id); err != nil {
-		return "", fmt.Errorf("updater: gave up waiting for request %d, and could not cancel it (see `websonic module list`): %w", id, err)
-	}
-	st, err := requestState(ctx, db, id)
-	if err != nil {
-		return "", fmt.Errorf("updater: gave up waiting for request %d, and could not read it back (see `websonic module list`): %w", id, err)
-	}
-	switch st.Status {
-	case StatusDone:
-		return st.Result, nil // answered as the wait ran out
-	case StatusFailed:
-		return "", &RequestError{State: st, Err: ErrFailed}
-	case StatusCancelled:
-		return "", &RequestError{State: st, Err: ErrNotTaken}
-	case StatusRunning:
-		if !st.TakerAlive && st.Listeners == 0 {
-			return "", &RequestError{State: st, Err: ErrTakerGone}
-		}
-		return "", &RequestError{State: st, Err: ErrStillRunning}
-	}
-	return "", fmt.Errorf("updater: request %d has status %q", id, st.Status)
+	return requestq.Wait(ctx, db, id, progress)
 }
 
 // Preview is what an install or approve would do: the answer to a

@@ -6,16 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/websonic/websonic/internal/tufrepo"
 	"github.com/websonic/websonic/internal/watch"
 	"github.com/websonic/websonic/runtime/internal/modhost"
-	"github.com/websonic/websonic/runtime/internal/pgnotify"
+	"github.com/websonic/websonic/runtime/internal/requestq"
 	"github.com/websonic/websonic/sdk/manifest"
 )
 
@@ -28,9 +26,7 @@ func (u *Updater) Boot(ctx context.Context) error {
 	// Requests a stopped runtime was working on (another replica's, whose
 	// listener session is alive, go on). Not under u.mu: startRecorded
 	// takes it for each swap.
-	if _, err := u.cfg.Pool.Exec(ctx, `UPDATE websonic.module_requests r SET status = 'failed', done_at = now(),
-		result = 'the runtime stopped while working on it: send it again' WHERE status = 'running' AND NOT `+takerAlive,
-		ListenerName); err != nil {
+	if err := requestq.FailStale(ctx, u.cfg.Pool); err != nil {
 		return fmt.Errorf("updater: %w", err)
 	}
 	ins, err := u.List(ctx)
@@ -277,9 +273,8 @@ func (u *Updater) Run(ctx context.Context) {
 	go watch.Subscribe(ctx, watch.ClientConfig{
 		URL: strings.TrimSuffix(u.cfg.Registry, "/") + "/v1/watch", HTTPClient: u.stream, Logger: u.log.Named("watch"),
 	}, func(int64) { u.Kick() })
-	recon := make(chan struct{}, 1)
-	go u.reconciler(ctx, recon)
-	go u.listen(ctx, recon)
+	go u.reconciler(ctx, u.recon)
+	go u.queue.Run(ctx) // with the server's Serve: served once (requestq.Queue.Run)
 	t := time.NewTicker(u.cfg.Interval)
 	defer t.Stop()
 	for {
@@ -300,45 +295,8 @@ func (u *Updater) Run(ctx context.Context) {
 	}
 }
 
-// listen answers requests when the site's module channel is notified
-// (pgnotify: one round for any burst of notifications), and every few
-// seconds in case a notification was missed, and wakes the reconciler.
-//
-// The listening session is named ListenerName: that tells the CLI that a
-// runtime answers requests (Listeners) and, with its pid, which one took a
-// request.
-func (u *Updater) listen(ctx context.Context, recon chan<- struct{}) {
-	var pid atomic.Uint32
-	l := pgnotify.Listen(ctx, pgnotify.ListenConfig{
-		Pool: u.cfg.Pool, Channel: u.channel, AppName: ListenerName, Logger: u.log.Named("notify"),
-		OnListen: func(p uint32) {
-			pid.Store(p)
-			if p != 0 {
-				u.log.Info("answering module requests", "session", p)
-			}
-		},
-	})
-	t := time.NewTicker(5 * time.Second)
-	defer t.Stop()
-	for {
-		if p := pid.Load(); p != 0 {
-			u.serveRequests(ctx, p)
-		}
-		select {
-		case recon <- struct{}{}:
-		default:
-		}
-		select {
-		case <-ctx.Done():
-			<-l.Done()
-			return
-		case <-l.C():
-		case <-t.C:
-		}
-	}
-}
-
-// reconciler reconciles each time listen wakes it.
+// reconciler reconciles each time the request queue wakes it (a
+// notification of the module channel, or its periodic round).
 func (u *Updater) reconciler(ctx context.Context, wake <-chan struct{}) {
 	for {
 		select {
@@ -415,67 +373,25 @@ func (u *Updater) reconcileOne(ctx context.Context, name string) error {
 }
 
 // Request is a module request from the CLI or the admin UI.
-type Request struct {
-	Action  string // install, rollback, approve, policy
-	Module  string
-	Version string
-	Channel string
-	Policy  string
-	// DryRun asks what an install or approve would do (a Preview, as
-	// JSON in the result) without doing it.
-	DryRun bool
-	// Digest, when set, binds an install or approve to the release the
-	// owner saw (Preview.Digest): any other is refused.
-	Digest string
-}
+type Request = requestq.Request
 
-// Enqueue records a request for the running runtime and wakes it.
+// Enqueue records a request for the running runtimes and wakes them.
 func Enqueue(ctx context.Context, db DB, r Request) (int64, error) {
-	var id int64
-	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, `INSERT INTO websonic.module_requests (action, module, version, channel, policy, dry_run, digest)
-			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`, r.Action, r.Module, r.Version, r.Channel, r.Policy, r.DryRun, r.Digest).Scan(&id); err != nil {
-			return err
-		}
-		channel, err := pgnotify.Channel(ctx, tx, NotifyPurpose)
-		if err != nil {
-			return err
-		}
-		return pgnotify.Notify(ctx, tx, channel)
-	})
-	if err != nil {
-		return 0, fmt.Errorf("updater: request: %w", err)
-	}
-	return id, nil
+	return requestq.Enqueue(ctx, db, r)
 }
 
-// serveRequests answers pending requests, one at a time, each claimed by
-// one runtime: the one whose request listener has backend pid listener.
-func (u *Updater) serveRequests(ctx context.Context, listener uint32) {
-	for ctx.Err() == nil {
-		var r Request
-		var id int64
-		err := u.cfg.Pool.QueryRow(ctx, `UPDATE websonic.module_requests SET status = 'running', taken_by = $1, taken_at = now()
-			WHERE id = (SELECT id FROM websonic.module_requests WHERE status = 'pending' ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1)
-			RETURNING id, action, module, version, channel, policy, dry_run, digest`, int32(listener)).Scan(
-			&id, &r.Action, &r.Module, &r.Version, &r.Channel, &r.Policy, &r.DryRun, &r.Digest)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return
-		}
-		if err != nil {
-			u.log.Error("module requests", "error", err)
-			return
-		}
-		result, rerr := u.do(ctx, r)
-		status := "done"
-		if rerr != nil {
-			status, result = "failed", rerr.Error()
-		}
-		if _, err := u.cfg.Pool.Exec(context.WithoutCancel(ctx), `UPDATE websonic.module_requests SET status = $2, result = $3, done_at = now() WHERE id = $1`,
-			id, status, result); err != nil {
-			u.log.Error("module requests", "error", err)
-		}
+// register registers the updater's actions on the request queue, and
+// wakes the reconciler on each of its rounds.
+func (u *Updater) register(q *requestq.Queue) {
+	for _, action := range []string{"install", "rollback", "approve", "policy"} {
+		q.Handle(action, u.do)
 	}
+	q.OnWake(func() {
+		select {
+		case u.recon <- struct{}{}:
+		default:
+		}
+	})
 }
 
 func (u *Updater) do(ctx context.Context, r Request) (string, error) {

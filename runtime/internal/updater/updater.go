@@ -28,6 +28,7 @@ import (
 	"github.com/websonic/websonic/internal/tufrepo"
 	"github.com/websonic/websonic/runtime/internal/modhost"
 	"github.com/websonic/websonic/runtime/internal/pgnotify"
+	"github.com/websonic/websonic/runtime/internal/requestq"
 	"github.com/websonic/websonic/sdk/abi"
 	"github.com/websonic/websonic/sdk/manifest"
 )
@@ -109,11 +110,14 @@ type Config struct {
 	// Limits bound every registry transfer and the package store.
 	Limits Limits
 	Logger hclog.Logger
+	// Queue is the site's request queue, on which the updater registers
+	// install, rollback, approve and policy (nil: its own, on Pool).
+	Queue *requestq.Queue
 }
 
 // NotifyPurpose names the site's channel (package pgnotify) of module
 // requests and installation changes.
-const NotifyPurpose = "modules"
+const NotifyPurpose = requestq.NotifyPurpose
 
 // Limits bound the updater's registry transfers and its package store.
 // Zero fields take the defaults shown (New fills them).
@@ -190,6 +194,9 @@ type Updater struct {
 	failing    map[string]failure // "name@digest" that failed to start
 	storeAlert string             // the release last refused for the store's cap
 	channel    string             // the site's NOTIFY channel of module changes (pgnotify)
+
+	queue *requestq.Queue // the site's request queue, served by Run too
+	recon chan struct{}   // wakes the reconciler
 }
 
 // New creates the updater's directories and clients and removes what a
@@ -233,10 +240,19 @@ func New(ctx context.Context, cfg Config) (*Updater, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Updater{
+	q := cfg.Queue
+	if q == nil {
+		if q, err = requestq.New(ctx, requestq.Config{Pool: cfg.Pool, Logger: cfg.Logger.Named("requests")}); err != nil {
+			return nil, fmt.Errorf("updater: %w", err)
+		}
+	}
+	up := &Updater{
 		cfg: cfg, log: cfg.Logger, tuf: tc, store: store, gate: newGate(), host: u.Host, plain: u.Scheme == "http", stream: stream,
 		kick: make(chan struct{}, 1), alerted: map[string]bool{}, failing: map[string]failure{}, channel: channel,
-	}, nil
+		queue: q, recon: make(chan struct{}, 1),
+	}
+	up.register(q)
+	return up, nil
 }
 
 // failure is a recorded version that failed to start, retried with backoff.
