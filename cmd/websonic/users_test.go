@@ -1,12 +1,15 @@
 package main
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/websonic/websonic/runtime/server"
 )
@@ -88,6 +91,57 @@ func TestUserCommands(t *testing.T) {
 	}
 	if fi, err := os.Stat(filepath.Join(data, "data-keys.json")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("key file: %v", err)
+	}
+	// Export and erasure go through the request queue to the running site.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(sctx, ln) }()
+	defer func() { stop(); <-served }()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		if n, err := console.Listeners(ctx); err == nil && n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the site never answered requests")
+		}
+	}
+	archive := filepath.Join(t.TempDir(), "mia.zip")
+	for _, st := range []struct {
+		args []string
+		ok   bool
+		out  string
+	}{
+		{[]string{"user", "export", "mia", "-o", archive}, true, "wrote mia's data to " + archive},
+		{[]string{"user", "export", "mia", "-o", archive}, false, "file exists"},
+		{[]string{"user", "erase", "mia"}, false, "pass --yes"},
+		{[]string{"user", "erase", "mia", "--yes"}, true, "erased user"},
+		{[]string{"user", "export", "mia", "-o", "-"}, false, "unknown user"},
+	} {
+		var stdout, stderr bytes.Buffer
+		err := run(append(st.args, site...), strings.NewReader(""), &stdout, &stderr)
+		got := stdout.String()
+		if err != nil {
+			got = err.Error()
+		}
+		if (err == nil) != st.ok || !strings.Contains(got, st.out) {
+			t.Errorf("%v: %v, output %q, want %q", st.args, err, got, st.out)
+		}
+	}
+	if zr, err := zip.OpenReader(archive); err != nil {
+		t.Errorf("archive: %v", err)
+	} else {
+		var names []string
+		for _, f := range zr.File {
+			names = append(names, f.Name)
+		}
+		zr.Close()
+		if strings.Join(names, " ") != "manifest.json core.json" {
+			t.Errorf("archive holds %v", names)
+		}
 	}
 	blocks, err := console.IPBlocks(ctx)
 	if err != nil || len(blocks) != 1 || blocks[0].Prefix.String() != "2001:db8::1/128" {

@@ -249,6 +249,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err := s.openRequestsAndJobs(ctx); err != nil {
 		return nil, err
 	}
+	s.handleUserRequests() // userdata.go
 	if cfg.ModulesDir != "" {
 		// Each folder on its own: one that fails is logged and shown on
 		// /readyz, and the others serve.

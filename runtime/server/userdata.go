@@ -2,6 +2,7 @@ package server
 
 import (
 	"archive/zip"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/websonic/websonic/runtime/internal/coredb"
 	"github.com/websonic/websonic/runtime/internal/modhost"
+	"github.com/websonic/websonic/runtime/internal/requestq"
 	"github.com/websonic/websonic/runtime/internal/site"
 	"github.com/websonic/websonic/sdk/abi"
 )
@@ -189,4 +191,107 @@ func (s *Server) EraseUser(ctx context.Context, userID int64) error {
 		return fmt.Errorf("%w: modules %v did not erase their part; the account is unchanged: erase again once they work", ErrIncomplete, failed)
 	}
 	return st.EraseUser(ctx, a, userID, map[string]any{"modules": results})
+}
+
+// Request queue actions of the owner's `websonic user export|erase`: both
+// need a running runtime, which calls the modules.
+const (
+	actionUserExport = "user_export"
+	actionUserErase  = "user_erase"
+)
+
+// maxExportArchive bounds an export carried through the request queue.
+const maxExportArchive = 64 << 20
+
+// userArgs are the arguments of actionUserExport and actionUserErase.
+type userArgs struct {
+	UserID int64 `json:"user_id"`
+}
+
+// exportResult is actionUserExport's result: the archive, and why it is
+// incomplete ("" when it is not).
+type exportResult struct {
+	Archive    []byte `json:"archive"`
+	Incomplete string `json:"incomplete,omitempty"`
+}
+
+func parseUserArgs(raw json.RawMessage) (int64, error) {
+	var a userArgs
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&a); err != nil || a.UserID <= 0 {
+		return 0, fmt.Errorf("server: want arguments {\"user_id\": N}")
+	}
+	return a.UserID, nil
+}
+
+// handleUserRequests registers the export and erase actions on the
+// request queue.
+func (s *Server) handleUserRequests() {
+	s.queue.Handle(actionUserExport, func(ctx context.Context, r requestq.Request) (string, error) {
+		id, err := parseUserArgs(r.Args)
+		if err != nil {
+			return "", err
+		}
+		var buf bytes.Buffer
+		var res exportResult
+		switch err := s.ExportUser(ctx, id, &buf); {
+		case errors.Is(err, ErrIncomplete):
+			res.Incomplete = err.Error()
+		case err != nil:
+			return "", err
+		}
+		if buf.Len() > maxExportArchive {
+			return "", fmt.Errorf("server: the export of user %d is %d bytes, more than the %d the request queue carries", id, buf.Len(), maxExportArchive)
+		}
+		res.Archive = buf.Bytes()
+		b, err := json.Marshal(res)
+		return string(b), err
+	})
+	s.queue.Handle(actionUserErase, func(ctx context.Context, r requestq.Request) (string, error) {
+		id, err := parseUserArgs(r.Args)
+		if err != nil {
+			return "", err
+		}
+		if err := s.EraseUser(ctx, id); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("erased user %d: the modules erased their part, the account is anonymised (%s)", id, site.ErasedName(id)), nil
+	})
+}
+
+// ExportUser asks a runtime serving the site to export the user named
+// username (see Server.ExportUser) and writes the archive to w. When some
+// module failed to export, the archive is written and incomplete says
+// why. Errors: site.ErrUnknownUser, ErrNoRuntime, or what became of the
+// request (see Request).
+func (c *Console) ExportUser(ctx context.Context, username string, w io.Writer, opts RequestOptions) (incomplete string, err error) {
+	id, err := c.userID(ctx, username)
+	if err != nil {
+		return "", err
+	}
+	args, _ := json.Marshal(userArgs{id})
+	out, err := c.Request(ctx, ModuleRequest{Action: actionUserExport, Args: args, Actor: "terminal"}, opts)
+	if err != nil {
+		return "", err
+	}
+	var res exportResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		return "", fmt.Errorf("server: the runtime's export: %w", err)
+	}
+	if _, err := w.Write(res.Archive); err != nil {
+		return "", err
+	}
+	return res.Incomplete, nil
+}
+
+// EraseUser asks a runtime serving the site to erase the user named
+// username (see Server.EraseUser) and returns its answer.
+func (c *Console) EraseUser(ctx context.Context, username string, opts RequestOptions) (string, error) {
+	id, err := c.userID(ctx, username)
+	if err != nil {
+		return "", err
+	}
+	args, _ := json.Marshal(userArgs{id})
+	return c.Request(ctx, ModuleRequest{Action: actionUserErase, Args: args, Actor: "terminal"}, opts)
 }

@@ -530,6 +530,35 @@ func TestExportErase(t *testing.T) {
 	if err := s.srv.ExportUser(ctx, mia.ID, io.Discard); !errors.Is(err, site.ErrUnknownUser) {
 		t.Errorf("export of an erased user: %v", err)
 	}
+
+	// The owner's commands go through the request queue to a running
+	// runtime (websonic user export|erase).
+	s.serve(t)
+	c := s.console(t)
+	opts := RequestOptions{Wait: time.Minute}
+	zoe := s.mkUser(t, "zoe", site.RoleMember)
+	if st, _ := s.post(t, "/users2/note", `{"user_id": `+jsonInt(zoe.ID)+`, "body": "zoe's note"}`); st != http.StatusNoContent {
+		t.Fatal(st)
+	}
+	buf.Reset()
+	if incomplete, err := c.ExportUser(ctx, "zoe", &buf, opts); err != nil || incomplete != "" {
+		t.Fatalf("export through the queue: %q %v", incomplete, err)
+	}
+	if files := unzip(t, buf.Bytes()); !bytes.Contains(files["modules/users2.json"], []byte("zoe's note")) || !bytes.Contains(files["core.json"], []byte(`"zoe"`)) {
+		t.Errorf("archive through the queue: %v", files)
+	}
+	if _, err := c.EraseUser(ctx, "bob", opts); err == nil || !strings.Contains(err.Error(), "did not erase") {
+		t.Errorf("erase through the queue with a failing module: %v", err)
+	}
+	if res, err := c.EraseUser(ctx, "zoe", opts); err != nil || !strings.Contains(res, "erased user") {
+		t.Errorf("erase through the queue: %q %v", res, err)
+	}
+	if _, err := c.ExportUser(ctx, "zoe", io.Discard, opts); !errors.Is(err, site.ErrUnknownUser) {
+		t.Errorf("export of an erased user through the queue: %v", err)
+	}
+	if n := s.count(t, `SELECT count(*) FROM websonic.audit_log WHERE action = 'user.erase' AND detail->>'by' = 'terminal'`); n != 2 {
+		t.Errorf("%d erasures audited by the terminal, want 2", n)
+	}
 }
 
 func unzip(t *testing.T, b []byte) map[string][]byte {

@@ -73,3 +73,10 @@ CREATE TABLE websonic.data_keys (
   retired_at timestamptz
 );
 
+
+-- The owner's personal data exports and erasures go to a running runtime
+-- through the request queue (they call modules).
+ALTER TABLE websonic.module_requests
+  DROP CONSTRAINT module_requests_action_check,
+  ADD CONSTRAINT module_requests_action_check
+    CHECK (action IN ('install', 'rollback', 'approve', 'policy', 'exec', 'commands', 'user_export', 'user_erase'));
