@@ -24,6 +24,7 @@ import (
 	"github.com/websonic/websonic/runtime/internal/dbroles"
 	"github.com/websonic/websonic/runtime/internal/engine"
 	"github.com/websonic/websonic/runtime/internal/modhost"
+	"github.com/websonic/websonic/runtime/internal/realtime"
 	"github.com/websonic/websonic/runtime/internal/sandboxdb"
 	"github.com/websonic/websonic/runtime/internal/site"
 	"github.com/websonic/websonic/runtime/internal/updater"
@@ -112,6 +113,11 @@ type Config struct {
 	// DatabaseLimits bound the embedded PostgreSQL (pgembed.DefaultLimits).
 	DatabaseLimits pgembed.Limits
 	Logger         hclog.Logger
+
+	// Realtime bounds the realtime hub (/ws): connections, subscriptions,
+	// frame and event sizes, queues, rates, timeouts, retention (the
+	// defaults of realtime.Limits; sdk/ABI.md section 11).
+	Realtime realtime.Limits
 }
 
 // Server is a running Web Sonic runtime.
@@ -126,6 +132,7 @@ type Server struct {
 	reg     *prometheus.Registry
 	updater *updater.Updater // nil without a Registry
 	local   *localModules    // nil without a ModulesDir
+	hub     *realtime.Hub
 	state   atomic.Pointer[serving]
 	mu      sync.Mutex // serialises module starts, swaps and Close
 	handler http.Handler
@@ -192,6 +199,9 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	// The host services modules reach through abi.ImportHost, by name;
 	// each service registers its names here before any module starts.
 	services := map[string]modhost.Service{}
+	if s.hub, err = s.openRealtime(ctx, services); err != nil {
+		return nil, err
+	}
 	s.host = modhost.New(modhost.Config{
 		Services:       services,
 		Engine:         s.engine,
@@ -405,6 +415,9 @@ func (s *Server) Close(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var err error
+	if s.hub != nil { // its sockets first: they call modules
+		s.hub.Close()
+	}
 	// Unrouted first, so that no request looks a closed module up.
 	for _, m := range s.state.Swap(&serving{routes: &routeTable{}}).modules {
 		err = errors.Join(err, m.Close(ctx))
@@ -441,9 +454,11 @@ func (s *Server) router() http.Handler {
 	r.Use(crossOrigin())
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	r.Get("/readyz", s.ready)
+	r.Get(realtime.ClientScriptPath, realtime.ClientScript)
 	r.Group(func(r chi.Router) {
 		r.Use(s.site.Sessions)
 		r.Handle("/metrics", s.metricsAccess(s.metrics()))
+		r.Get("/ws", s.hub.ServeHTTP)
 		s.site.Routes(r)
 		r.NotFound(s.serveModule) // module routes live in the swappable route table
 	})
