@@ -195,7 +195,9 @@ func (c *conn) write() {
 			c.close()
 			return
 		case f := <-c.out:
-			ctx, cancel := context.WithTimeout(c.ctx, lim.WriteTimeout)
+			// Not c.ctx: a drop lets the write in progress end (cancelling
+			// it would cut the socket before the close frame).
+			ctx, cancel := context.WithTimeout(context.Background(), lim.WriteTimeout)
 			err := c.ws.Write(ctx, websocket.MessageText, f)
 			cancel()
 			if err != nil {
@@ -209,7 +211,7 @@ func (c *conn) write() {
 			// The pong comes through the reader; waiting for it here
 			// holds the queue back for one round trip at most.
 			go func() {
-				ctx, cancel := context.WithTimeout(c.ctx, lim.WriteTimeout)
+				ctx, cancel := context.WithTimeout(context.Background(), lim.WriteTimeout)
 				defer cancel()
 				if err := c.ws.Ping(ctx); err != nil {
 					c.drop(websocket.StatusPolicyViolation, "no pong")
@@ -243,7 +245,9 @@ func (c *conn) idle(after time.Duration) bool {
 func (c *conn) read() {
 	lim := rate.NewLimiter(rate.Limit(c.h.lim.MessagesPerSecond), 2*c.h.lim.MessagesPerSecond)
 	for {
-		typ, b, err := c.ws.Read(c.ctx)
+		// Not c.ctx: the writer's close (after a drop) ends this read,
+		// and a cancelled read would cut the socket before it.
+		typ, b, err := c.ws.Read(context.Background())
 		if err != nil {
 			if websocket.CloseStatus(err) == websocket.StatusMessageTooBig {
 				c.drop(websocket.StatusMessageTooBig, "frame too large")
