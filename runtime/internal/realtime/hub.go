@@ -40,7 +40,7 @@ type Limits struct {
 	// MaxEventBytes caps a published event's data, compacted (64 KiB); a
 	// larger publish is refused (abi.HostErrInvalid).
 	MaxEventBytes int
-	// SendQueue is how many frames wait for a slow client (256); when its
+	// SendQueue is how many frames wait for a slow client (128); when its
 	// queue is full the connection is closed with 1013, and the fan-out
 	// goes on without waiting.
 	SendQueue int
@@ -92,7 +92,7 @@ func (l *Limits) defaults() {
 	def(&l.MaxSubscriptions, 64)
 	def(&l.MaxFrameBytes, 16<<10)
 	def(&l.MaxEventBytes, 64<<10)
-	def(&l.SendQueue, 256)
+	def(&l.SendQueue, 128)
 	def(&l.MessagesPerSecond, 20)
 	defD(&l.PingInterval, 30*time.Second)
 	defD(&l.WriteTimeout, 10*time.Second)
@@ -246,7 +246,7 @@ func (h *Hub) Publish(ctx context.Context, topic string, data []byte) (int64, er
 		return 0, fmt.Errorf("%w: invalid topic %q", ErrFrame, truncate(topic))
 	}
 	if len(data) > h.lim.MaxEventBytes {
-		return 0, fmt.Errorf("%w: data of %d bytes: limited to %d", ErrFrame, len(data), h.lim.MaxEventBytes)
+		return 0, fmt.Errorf("%w: %w: data of %d bytes: limited to %d", ErrFrame, ErrTooLarge, len(data), h.lim.MaxEventBytes)
 	}
 	id, err := h.st.insert(ctx, topic, data)
 	if err != nil {

@@ -45,6 +45,10 @@ const (
 // ErrFrame is wrapped by the errors of DecodeClientFrame and DecodePublish.
 var ErrFrame = errors.New("realtime: bad frame")
 
+// ErrTooLarge is wrapped (with ErrFrame) when an event's data is over the
+// limit.
+var ErrTooLarge = errors.New("too large")
+
 // ClientFrame is a decoded client frame.
 type ClientFrame struct {
 	Type  string
@@ -118,7 +122,7 @@ type PublishRequest struct {
 // most maxData bytes.
 func DecodePublish(b []byte, maxData int) (PublishRequest, error) {
 	if len(b) > maxData+1024 {
-		return PublishRequest{}, fmt.Errorf("%w: %d bytes: data is limited to %d", ErrFrame, len(b), maxData)
+		return PublishRequest{}, fmt.Errorf("%w: %w: %d bytes: data is limited to %d", ErrFrame, ErrTooLarge, len(b), maxData)
 	}
 	var p PublishRequest
 	if err := decodeStrict(b, &p); err != nil {
@@ -132,7 +136,7 @@ func DecodePublish(b []byte, maxData int) (PublishRequest, error) {
 	}
 	p.Data = compact(p.Data)
 	if len(p.Data) > maxData {
-		return PublishRequest{}, fmt.Errorf("%w: data of %d bytes: limited to %d", ErrFrame, len(p.Data), maxData)
+		return PublishRequest{}, fmt.Errorf("%w: %w: data of %d bytes: limited to %d", ErrFrame, ErrTooLarge, len(p.Data), maxData)
 	}
 	return p, nil
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/websonic/websonic/runtime/internal/modhost"
+	"github.com/websonic/websonic/sdk/abi"
 	"github.com/websonic/websonic/sdk/manifest"
 )
 
@@ -23,26 +24,34 @@ type PublishReply struct {
 
 // Service is the realtime.publish host service: the payload is a
 // PublishRequest; a topic the caller's manifest does not declare is
-// refused (modhost.Denied), a malformed payload or data over
-// Limits.MaxEventBytes is invalid.
+// refused (abi.HostErrDenied), data over Limits.MaxEventBytes too
+// (abi.HostErrLimit), a malformed payload is abi.HostErrInvalid.
 func (h *Hub) Service() modhost.Service {
 	return modhost.ServiceFunc(func(ctx context.Context, c *modhost.Caller, payload []byte) ([]byte, error) {
 		p, err := DecodePublish(payload, h.lim.MaxEventBytes)
 		if err != nil {
-			return nil, modhost.Invalid("%v", err)
+			return nil, publishError(err)
 		}
 		if c.Manifest == nil || !manifest.TopicAllowed(c.Manifest.Capabilities.Topics, p.Topic) {
 			return nil, modhost.Denied("topic %q is not among the module's topics", p.Topic)
 		}
 		id, err := h.Publish(ctx, p.Topic, p.Data)
 		if err != nil {
-			if errors.Is(err, ErrFrame) {
-				return nil, modhost.Invalid("%v", err)
-			}
-			return nil, err
+			return nil, publishError(err)
 		}
 		return json.Marshal(PublishReply{ID: id})
 	})
+}
+
+// publishError is the host error of a failed publish.
+func publishError(err error) error {
+	switch {
+	case errors.Is(err, ErrTooLarge):
+		return &abi.HostError{Code: abi.HostErrLimit, Message: err.Error()}
+	case errors.Is(err, ErrFrame):
+		return modhost.Invalid("%v", err)
+	}
+	return err
 }
 
 // MaxListed caps the connections users.connections lists.
