@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/coder/websocket"
 	"github.com/hashicorp/go-hclog"
 
@@ -316,6 +317,23 @@ func TestRealtime(t *testing.T) {
 		dial(t, s.URL, member)
 		if _, resp, err := dialWith(t, s.URL, member, nil); err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
 			t.Errorf("third connection of a user: %v %v, want 429", err, resp)
+		}
+	})
+
+	t.Run("rate", func(t *testing.T) {
+		// 100 frames at once (fewer than the send queue holds) against 20 a
+		// second, bursts of 40: some are
+		dropped with rate_limited, the others answered.
+		c := dial(t, s.URL, nil)
+		for range 100 {
+			c.send(`{"type":"unsubscribe","topic":"chat.none"}`)
+		}
+		codes := map[string]int{}
+		for range 100 {
+			codes[c.expect(realtime.TypeError, "").Code]++
+		}
+		if codes[realtime.CodeRateLimited] == 0 || codes[realtime.CodeNotSubscribed] < 40 {
+			t.Errorf("answers to 100 frames at once: %v", codes)
 		}
 	})
 
@@ -669,4 +687,49 @@ func TestRealtimeHostile(t *testing.T) {
 	if failures > 0 || calls == 0 {
 		t.Errorf("hello failed %d of %d requests during the attacks", failures, calls)
 	}
+}
+
+// rtPage is a page of the site's origin whose script uses the host's
+// client: it subscribes to chat.page, marks itself ready and appends each
+// event's text to #out. (Module pages may not run scripts of their own
+// until module assets land; the test serves it beside the runtime.)
+const rtPage = `<!doctype html><title>realtime</title><div id="state"></div><div id="out"></div><script type="module" src="/rtpage.js"></script>`
+
+const rtPageScript = `import { connect } from "/static/websonic/realtime.js";
+const rt = connect();
+rt.subscribe("chat.page", {
+  subscribed() { document.getElementById("state").innerHTML = '<p id="ready">ready</p>'; },
+  event(data) { document.getElementById("out").textContent += data.text + ";"; },
+});
+`
+
+// TestRealtimeBrowser: a real Chromium runs a page that uses the host's
+// client script (/static/websonic/realtime.js): it subscribes, gets what
+// the module publishes, and after the runtime drops its socket reconnects
+// and gets what was published meanwhile.
+func TestRealtimeBrowser(t *testing.T) {
+	s := newRealtimeSite(t)
+	mux := http.NewServeMux()
+	mux.Handle("/", s.srv.Handler())
+	mux.HandleFunc("GET /rtpage", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, rtPage) })
+	mux.HandleFunc("GET /rtpage.js", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/javascript")
+		io.WriteString(w, rtPageScript)
+	})
+	page := httptest.NewServer(mux)
+	t.Cleanup(page.Close)
+	b := newBrowser(t)
+	b.do("open the page", chromedp.Navigate(page.URL+"/rtpage"), chromedp.WaitVisible(chromedp.CSS("#ready")))
+	mustPublish(t, s.URL, "chat.page", `{"text":"one"}`)
+	mustPublish(t, s.URL, "chat.page", `{"text":"two"}`)
+	run(b, "wait for the events", chromedp.Poll[bool](`document.getElementById("out").textContent === "one;two;"`))
+
+	// The socket drops (as when a runtime restarts); the page's client
+	// reconnects with the last id it saw.
+	if n := s.srv.hub.DropAll(websocket.StatusGoingAway, "test"); n != 1 {
+		t.Fatalf("dropped %d connections, want the page's", n)
+	}
+	settle(t, s)
+	mustPublish(t, s.URL, "chat.page", `{"text":"three"}`)
+	run(b, "wait for the missed event", chromedp.Poll[bool](`document.getElementById("out").textContent === "one;two;three;"`))
 }

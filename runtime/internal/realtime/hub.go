@@ -223,16 +223,25 @@ func (h *Hub) Start(ctx context.Context) error {
 func (h *Hub) Close() {
 	h.mu.Lock()
 	h.closed = true
+	h.mu.Unlock()
+	h.DropAll(websocket.StatusGoingAway, "the server is shutting down")
+	h.cancel()
+	h.wg.Wait()
+}
+
+// DropAll closes every connection with code (1001 before maintenance;
+// clients reconnect) and returns how many it closed.
+func (h *Hub) DropAll(code websocket.StatusCode, reason string) int {
+	h.mu.RLock()
 	conns := make([]*conn, 0, len(h.conns))
 	for c := range h.conns {
 		conns = append(conns, c)
 	}
-	h.mu.Unlock()
+	h.mu.RUnlock()
 	for _, c := range conns {
-		c.drop(websocket.StatusGoingAway, "the server is shutting down")
+		c.drop(code, reason)
 	}
-	h.cancel()
-	h.wg.Wait()
+	return len(conns)
 }
 
 // Limits returns the hub's limits, defaults filled in.

@@ -71,3 +71,4 @@ func init() {
 }
 
 func main() {}
+
