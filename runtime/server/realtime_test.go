@@ -321,9 +321,9 @@ func TestRealtime(t *testing.T) {
 	})
 
 	t.Run("rate", func(t *testing.T) {
-		// 100 frames at once (fewer than the send queue holds) against 20 a
-		// second, bursts of 40: some are
-		dropped with rate_limited, the others answered.
+		// 100 frames at once (fewer than the send queue holds) against 20
+		// a second, bursts of 40: some are dropped with rate_limited, the
+		// others answered.
 		c := dial(t, s.URL, nil)
 		for range 100 {
 			c.send(`{"type":"unsubscribe","topic":"chat.none"}`)

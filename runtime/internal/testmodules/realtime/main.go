@@ -71,4 +71,3 @@ func init() {
 }
 
 func main() {}
-
