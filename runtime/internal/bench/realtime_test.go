@@ -83,14 +83,16 @@ func realtimeSite(b *testing.B, db *pgtest.DB) (*server.Server, string) {
 // module publishing 100 events a second (POST to the realtime test
 // module, which calls realtime.publish: HTTP, wasm, the events table,
 // the hub's fan-out), against a bare coder/websocket broadcast to as many
-// clients in the same process (a goroutine and a queue per connection).
+// clients, served by the same process (a goroutine and a queue per
+// connection).
 // Reported: delivery latency p50/p99 from the publish (the POST's start;
-// the bare broadcast's send) to each client's read, and the server
-// process's memory per connection. The clients run in a child process (a
-// fleet: this test binary again, TestRealtimeFleet), so that neither
-// their CPU bookkeeping nor their sockets count against the server's
-// process (10,000 clients and their server sides would not fit its
-// open-file limit).
+// the bare broadcast's send) to each client's read, the server
+// process's memory per connection, and its CPU time per delivered frame
+// (the publisher, the module and the fan-out; PostgreSQL is another
+// process). The clients run in a child process (a fleet: this test
+// binary again, TestRealtimeFleet), so that neither their CPU nor their
+// sockets count against the server's process (10,000 clients and their
+// server sides would not fit its open-file limit).
 func BenchmarkRealtimeFanout(b *testing.B) {
 	for _, n := range []int{1000, 10000} {
 		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
@@ -105,6 +107,9 @@ func BenchmarkRealtimeFanout(b *testing.B) {
 				b.ReportMetric(float64(bare.p99)/float64(hub.p99), "p99-ratio")
 				b.ReportMetric(hub.perConn/1024, "KiB/conn")
 				b.ReportMetric(bare.perConn/1024, "bare-KiB/conn")
+				b.ReportMetric(hub.frameCPU, "server-µs/frame")
+				b.ReportMetric(bare.frameCPU, "bare-server-µs/frame")
+				b.ReportMetric(bare.frameCPU/hub.frameCPU, "cpu-ratio")
 				b.ReportMetric(hub.delivered, "delivered-%")
 				b.ReportMetric(bare.delivered, "bare-delivered-%")
 			}
@@ -116,6 +121,24 @@ type fanout struct {
 	p50, p99  time.Duration
 	perConn   float64 // bytes
 	delivered float64 // percent of the events × clients
+	cpu       time.Duration
+	frameCPU  float64 // server CPU µs per delivered frame
+}
+
+// cpuTime is the process's user and system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// withCPU adds the server's CPU per delivered frame to r.
+func withCPU(r fanout, cpu time.Duration, events, n int) fanout {
+	r.cpu = cpu
+	if frames := r.delivered / 100 * float64(events*n); frames > 0 {
+		r.frameCPU = float64(cpu.Microseconds()) / frames
+	}
+	return r
 }
 
 // heap is the process's memory in use (heap and stacks) after a few GCs
@@ -240,6 +263,7 @@ func fanoutHub(b *testing.B, n int) fanout {
 	defer tick.Stop()
 	events := 0
 	client := &http.Client{}
+	cpu0 := cpuTime()
 	for end := time.Now().Add(fanoutDuration); time.Now().Before(end); events++ {
 		<-tick.C
 		body := fmt.Sprintf(`{"t":%d}`, time.Now().UnixNano())
@@ -253,7 +277,8 @@ func fanoutHub(b *testing.B, n int) fanout {
 		}
 	}
 	time.Sleep(settleTime)
-	return fl.finish(b, events, perConn)
+	cpu := cpuTime() - cpu0
+	return withCPU(fl.finish(b, events, perConn), cpu, events, n)
 }
 
 // bareHub is the baseline: coder/websocket connections, each with a
@@ -317,12 +342,14 @@ func fanoutBare(b *testing.B, n int) fanout {
 	tick := time.NewTicker(time.Second / fanoutRate)
 	defer tick.Stop()
 	events := 0
+	cpu0 := cpuTime()
 	for end := time.Now().Add(fanoutDuration); time.Now().Before(end); events++ {
 		<-tick.C
 		h.broadcast(fmt.Appendf(nil, `{"type":"event","topic":"chat.bench","id":%d,"data":{"t":%d}}`, events+1, time.Now().UnixNano()))
 	}
 	time.Sleep(settleTime)
-	return fl.finish(b, events, perConn)
+	cpu := cpuTime() - cpu0
+	return withCPU(fl.finish(b, events, perConn), cpu, events, n)
 }
 
 // BenchmarkRealtimeNotifyHop: what the NOTIFY hop adds to one publish

@@ -34,6 +34,8 @@ type conn struct {
 	ctx   context.Context
 	stop  context.CancelFunc
 	calls atomic.Int64
+	// writing is when the write in progress started (unix ns; 0: none).
+	writing atomic.Int64
 
 	closeOnce sync.Once
 	code      websocket.StatusCode
@@ -136,7 +138,6 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	defer h.unregister(c)
 	// The server's read and write deadlines are for requests, not for a
 	// connection that lasts: the hub keeps its own (pings, write timeout).
 	rc := http.NewResponseController(w)
@@ -148,15 +149,22 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	})
 	if err != nil {
 		c.stop()
+		h.unregister(c)
 		return
 	}
 	c.ws = ws
 	ws.SetReadLimit(int64(h.lim.MaxFrameBytes))
-	done := make(chan struct{})
-	go func() { defer close(done); c.write() }()
-	c.read()
-	c.drop(websocket.StatusNormalClosure, "")
-	<-done
+	// The connection is hijacked: the handler returns (its goroutine's
+	// stack, grown through the site's middleware, goes with it) and two
+	// goroutines with small stacks serve the connection.
+	go func() {
+		defer h.unregister(c)
+		done := make(chan struct{})
+		go func() { defer close(done); c.write() }()
+		c.read()
+		c.drop(websocket.StatusNormalClosure, "")
+		<-done
+	}()
 }
 
 // CheckOrigin refuses a cross-site upgrade (cross-site WebSocket
@@ -195,11 +203,15 @@ func (c *conn) write() {
 			c.close()
 			return
 		case f := <-c.out:
-			// Not c.ctx: a drop lets the write in progress end (cancelling
-			// it would cut the socket before the close frame).
-			ctx, cancel := context.WithTimeout(context.Background(), lim.WriteTimeout)
-			err := c.ws.Write(ctx, websocket.MessageText, f)
-			cancel()
+			// A write without a context deadline (which would cost the
+			// library a context.AfterFunc per frame, and a timer here):
+			// the hub's watchdog cuts a write that takes longer than
+			// WriteTimeout (Hub.runWatchdog). Not c.ctx either: a drop
+			// lets the write in progress end (cancelling it would cut the
+			// socket before the close frame).
+			c.writing.Store(time.Now().UnixNano())
+			err := c.ws.Write(context.Background(), websocket.MessageText, f)
+			c.writing.Store(0)
 			if err != nil {
 				c.drop(websocket.StatusAbnormalClosure, "")
 			}
@@ -302,7 +314,16 @@ func (c *conn) ask(m Module, path string, body any) bool {
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, c.h.lim.CallTimeout)
 	defer cancel()
-	resp, err := m.Call(ctx, path, c.id.User, b, c.requestID())
+	// On a goroutine of its own: the guest call's deep stack goes with
+	// it, and the connection's reader keeps a small one (thousands of
+	// idle readers otherwise each keep the stack a call grew).
+	var resp *abi.HTTPResponse
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		resp, err = m.Call(ctx, path, c.id.User, b, c.requestID())
+	}()
+	<-done
 	if err != nil {
 		c.h.log.Debug("module refused a realtime call", "path", path, "error", err)
 		return false

@@ -212,7 +212,8 @@ func (h *Hub) Start(ctx context.Context) error {
 	}
 	events := pgnotify.Listen(h.ctx, pgnotify.ListenConfig{Pool: h.cfg.Pool, Channel: h.st.channel, AppName: "websonic realtime", Logger: h.log})
 	userEvents := pgnotify.Listen(h.ctx, pgnotify.ListenConfig{Pool: h.cfg.Pool, Channel: users, AppName: "websonic realtime users", Logger: h.log})
-	h.wg.Add(3)
+	h.wg.Add(4)
+	go func() { defer h.wg.Done(); h.runWatchdog() }()
 	go func() { defer h.wg.Done(); h.runEvents(events) }()
 	go func() { defer h.wg.Done(); h.runUsers(userEvents, lastUser) }()
 	go func() { defer h.wg.Done(); h.runSweep() }()
@@ -407,6 +408,36 @@ func (h *Hub) userConns(id int64) []*conn {
 		out = append(out, c)
 	}
 	return out
+}
+
+// runWatchdog cuts the connections whose write in progress has lasted
+// longer than WriteTimeout (checked four times per WriteTimeout).
+func (h *Hub) runWatchdog() {
+	t := time.NewTicker(h.lim.WriteTimeout / 4)
+	defer t.Stop()
+	var conns []*conn
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case <-t.C:
+		}
+		conns = conns[:0]
+		h.mu.RLock()
+		for c := range h.conns {
+			conns = append(conns, c)
+		}
+		h.mu.RUnlock()
+		late := time.Now().Add(-h.lim.WriteTimeout).UnixNano()
+		for _, c := range conns {
+			if w := c.writing.Load(); w != 0 && w < late {
+				c.drop(websocket.StatusAbnormalClosure, "")
+				if c.ws != nil {
+					c.ws.CloseNow()
+				}
+			}
+		}
+	}
 }
 
 func (h *Hub) runSweep() {
