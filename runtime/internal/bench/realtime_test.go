@@ -85,8 +85,10 @@ func realtimeSite(b *testing.B, db *pgtest.DB) (*server.Server, string) {
 // the hub's fan-out), against a bare coder/websocket broadcast to as many
 // clients, served by the same process (a goroutine and a queue per
 // connection).
-// Reported: delivery latency p50/p99 from the publish (the POST's start;
-// the bare broadcast's send) to each client's read, the server
+// Reported: delivery latency p50/p99 from the publish (the module's
+// sdk.Publish, which stamps the event with its clock; the bare broadcast's
+// send) to each client's read, how long the POSTs that make the module
+// publish took (publish-p50: the site's own request path under the load), the server
 // process's memory per connection, and its CPU time per delivered frame
 // (the publisher, the module and the fan-out; PostgreSQL is another
 // process). The clients run in a child process (a fleet: this test
@@ -110,6 +112,8 @@ func BenchmarkRealtimeFanout(b *testing.B) {
 				b.ReportMetric(hub.frameCPU, "server-µs/frame")
 				b.ReportMetric(bare.frameCPU, "bare-server-µs/frame")
 				b.ReportMetric(bare.frameCPU/hub.frameCPU, "cpu-ratio")
+				b.ReportMetric(hub.clientCores, "client-cores")
+				b.ReportMetric(float64(hub.publish50.Microseconds())/1000, "publish-p50-ms")
 				b.ReportMetric(hub.delivered, "delivered-%")
 				b.ReportMetric(bare.delivered, "bare-delivered-%")
 			}
@@ -123,6 +127,10 @@ type fanout struct {
 	delivered float64 // percent of the events × clients
 	cpu       time.Duration
 	frameCPU  float64 // server CPU µs per delivered frame
+	// clientCores is the cores the client fleet kept busy.
+	clientCores float64
+	// publish50 is the median time a publish (the POST) took.
+	publish50 time.Duration
 }
 
 // cpuTime is the process's user and system CPU time so far.
@@ -250,6 +258,19 @@ func (cs *clientSet) finish(events int, perConn float64) fanout {
 	return r
 }
 
+// paced calls publish fanoutRate times a second for fanoutDuration, on a
+// schedule (a late call does not push the next ones back), and returns
+// how many calls it made.
+func paced(publish func(i int)) int {
+	n := fanoutRate * int(fanoutDuration/time.Second)
+	start := time.Now()
+	for i := range n {
+		time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / fanoutRate)))
+		publish(i)
+	}
+	return n
+}
+
 // settle gives the last events time to arrive.
 const settleTime = 2 * time.Second
 
@@ -259,26 +280,42 @@ func fanoutHub(b *testing.B, n int) fanout {
 	before := heap()
 	fl := startFleet(b, "ws"+strings.TrimPrefix(url, "http")+"/ws", n)
 	perConn := (heap() - before) / float64(n)
-	tick := time.NewTicker(time.Second / fanoutRate)
-	defer tick.Stop()
-	events := 0
 	client := &http.Client{}
 	cpu0 := cpuTime()
-	for end := time.Now().Add(fanoutDuration); time.Now().Before(end); events++ {
-		<-tick.C
-		body := fmt.Sprintf(`{"t":%d}`, time.Now().UnixNano())
-		resp, err := client.Post(url+"/rt/publish?topic=chat.bench", "application/json", strings.NewReader(body))
-		if err != nil {
-			b.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			b.Fatalf("publish: %d", resp.StatusCode)
-		}
-	}
+	// On schedule, each publish on its own goroutine (one takes longer
+	// than the 10 ms between two).
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var took []time.Duration
+	events := paced(func(int) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t0 := time.Now()
+			defer func() {
+				mu.Lock()
+				took = append(took, time.Since(t0))
+				mu.Unlock()
+			}()
+			body := fmt.Sprintf(`{"t":%d}`, time.Now().UnixNano())
+			resp, err := client.Post(url+"/rt/publish?stamp&topic=chat.bench", "application/json", strings.NewReader(body))
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				b.Errorf("publish: %d", resp.StatusCode)
+			}
+		}()
+	})
+	wg.Wait()
 	time.Sleep(settleTime)
 	cpu := cpuTime() - cpu0
-	return withCPU(fl.finish(b, events, perConn), cpu, events, n)
+	r := withCPU(fl.finish(b, events, perConn), cpu, events, n)
+	slices.Sort(took)
+	r.publish50 = took[len(took)/2]
+	return r
 }
 
 // bareHub is the baseline: coder/websocket connections, each with a
@@ -339,14 +376,10 @@ func fanoutBare(b *testing.B, n int) fanout {
 	before := heap()
 	fl := startFleet(b, "ws"+strings.TrimPrefix(hs.URL, "http"), n)
 	perConn := (heap() - before) / float64(n)
-	tick := time.NewTicker(time.Second / fanoutRate)
-	defer tick.Stop()
-	events := 0
 	cpu0 := cpuTime()
-	for end := time.Now().Add(fanoutDuration); time.Now().Before(end); events++ {
-		<-tick.C
-		h.broadcast(fmt.Appendf(nil, `{"type":"event","topic":"chat.bench","id":%d,"data":{"t":%d}}`, events+1, time.Now().UnixNano()))
-	}
+	events := paced(func(i int) {
+		h.broadcast(fmt.Appendf(nil, `{"type":"event","topic":"chat.bench","id":%d,"data":{"t":%d}}`, i+1, time.Now().UnixNano()))
+	})
 	time.Sleep(settleTime)
 	cpu := cpuTime() - cpu0
 	return withCPU(fl.finish(b, events, perConn), cpu, events, n)
@@ -424,7 +457,9 @@ type fleet struct {
 type fleetResult struct {
 	P50, P99 time.Duration
 	Count    int
-	Error    string
+	// CPU is the fleet's CPU time from ready to stop, Wall that time.
+	CPU, Wall time.Duration
+	Error     string
 }
 
 // startFleet starts n clients of url subscribed to chat.bench in a child
@@ -478,7 +513,8 @@ func (f *fleet) finish(b *testing.B, events int, perConn float64) fanout {
 				b.Fatal(res.Error)
 			}
 			f.cmd.Wait()
-			return fanout{p50: res.P50, p99: res.P99, perConn: perConn, delivered: 100 * float64(res.Count) / float64(events*f.n)}
+			return fanout{p50: res.P50, p99: res.P99, perConn: perConn, delivered: 100 * float64(res.Count) / float64(events*f.n),
+				clientCores: res.CPU.Seconds() / res.Wall.Seconds()}
 		}
 	}
 }
@@ -498,7 +534,9 @@ func TestRealtimeFleet(t *testing.T) {
 		return
 	}
 	fmt.Println("fleet ready")
+	cpu0, start := cpuTime(), time.Now()
 	io.Copy(io.Discard, os.Stdin) // until the benchmark closes it
+	cpu, wall := cpuTime()-cpu0, time.Since(start)
 	for _, ws := range cs.conns {
 		ws.CloseNow()
 	}
@@ -508,7 +546,7 @@ func TestRealtimeFleet(t *testing.T) {
 		all = append(all, l...)
 	}
 	slices.Sort(all)
-	res := fleetResult{Count: len(all)}
+	res := fleetResult{Count: len(all), CPU: cpu, Wall: wall}
 	if len(all) > 0 {
 		res.P50, res.P99 = all[len(all)/2], all[len(all)*99/100]
 	}

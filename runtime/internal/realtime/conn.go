@@ -236,7 +236,7 @@ func (c *conn) write() {
 // close ends the connection with the drop's code: a close frame if the
 // client reads it soon, else the socket is cut.
 func (c *conn) close() {
-	if c.code == websocket.StatusAbnormalClosure {
+	if c.code == websocket.StatusAbnormalClosure || c.code == 0 { // 0: the hub's context ended first
 		c.ws.CloseNow()
 		return
 	}

@@ -7,8 +7,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/websonic/websonic/runtime/internal/pgnotify"
 )
 
 // Purpose names the site's pgnotify channel of new events.
@@ -31,20 +29,45 @@ type store struct {
 // that holds the table's EXCLUSIVE lock (readers go on): ids are then
 // assigned in commit order, so a reader that saw id n never later finds a
 // smaller one committed.
-func (s *store) insert(ctx context.Context, topic string, data []byte) (int64, error) {
-	var id int64
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `LOCK TABLE websonic.realtime_events IN EXCLUSIVE MODE`); err != nil {
-			return err
+func (s *store) insert(ctx context.Context, topic string, data []byte) (id int64, err error) {
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("realtime: publish to %s: %w", topic, err)
 		}
-		if err := tx.QueryRow(ctx, `INSERT INTO websonic.realtime_events (topic, data) VALUES ($1, $2::text::json) RETURNING id`,
-			topic, string(data)).Scan(&id); err != nil {
-			return err
-		}
-		return pgnotify.Notify(ctx, tx, s.channel)
-	})
+	}()
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("realtime: publish to %s: %w", topic, err)
+		return 0, err
+	}
+	defer conn.Release()
+	// Two round trips, the transaction spelled out. Events are
+	// ephemeral: the commit need not wait for the WAL's flush (a crash may
+	// lose the last few; a client that saw one is then told to reload, its
+	// last_id being beyond the newest).
+	var lock pgx.Batch
+	lock.Queue(`BEGIN`)
+	lock.Queue(`SET LOCAL synchronous_commit = off`)
+	lock.Queue(`LOCK TABLE websonic.realtime_events IN EXCLUSIVE MODE`)
+	err = conn.SendBatch(ctx, &lock).Close()
+	if err == nil {
+		// Not in the lock's batch: the INSERT's parse takes the table's
+		// ROW EXCLUSIVE lock, and two publishers holding it while
+		// waiting for EXCLUSIVE would deadlock.
+		var b pgx.Batch
+		b.Queue(`INSERT INTO websonic.realtime_events (topic, data) VALUES ($1, $2::text::json) RETURNING id`, topic, string(data)).
+			QueryRow(func(row pgx.Row) error { return row.Scan(&id) })
+		b.Queue(`SELECT pg_catalog.pg_notify($1, '')`, s.channel)
+		b.Queue(`COMMIT`)
+		err = conn.SendBatch(ctx, &b).Close()
+	}
+	if err != nil {
+		// Never hand back a connection inside a transaction.
+		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, rerr := conn.Exec(rctx, `ROLLBACK`); rerr != nil {
+			conn.Conn().Close(rctx)
+		}
+		return 0, err
 	}
 	return id, nil
 }

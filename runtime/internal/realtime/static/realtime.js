@@ -24,6 +24,7 @@ export function connect(options = {}) {
   let closed = false;
   let attempt = 0;
   let timer = null;
+  let idle = false; // closed for want of subscriptions: reopened by the next
   const onState = options.state || (() => {});
 
   function sendFrame(frame) {
@@ -77,6 +78,7 @@ export function connect(options = {}) {
       ws = null;
       onState("closed", ev.code, ev.reason);
       if (closed || ev.code === 4001) return; // 4001: the session ended; sign in again
+      if (ev.code === 4002 && topics.size === 0) { idle = true; return; } // idle
       const delay = Math.min(maxDelay, 500 * 2 ** attempt++) * (0.5 + Math.random() / 2);
       timer = setTimeout(open, delay);
     };
@@ -87,7 +89,8 @@ export function connect(options = {}) {
     subscribe(topic, handlers = {}) {
       const t = { handlers, lastID: handlers.lastID ?? null };
       topics.set(topic, t);
-      subscribeFrame(topic, t);
+      if (idle) { idle = false; open(); } // subscribes on open
+      else subscribeFrame(topic, t);
       return {
         close() {
           if (topics.get(topic) === t) {
