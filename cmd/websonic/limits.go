@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/websonic/websonic/internal/pgembed"
@@ -20,6 +21,7 @@ type limits struct {
 	rolePrefix                                                    string
 	storageQuota, dbBackendMemory, dbTempFileLimit                int64
 	dbMaxConnections                                              int
+	outboundPrivate                                               string
 	realtime                                                      realtimeLimits
 }
 
@@ -79,6 +81,19 @@ func (l *limits) register(fs *flagSet) {
 	for _, f := range append(limitFlags, realtimeFlags...) {
 		fs.fromEnv(f.flag, f.env)
 	}
+	fs.StringVar(&l.outboundPrivate, "outbound-private", "", "comma-separated origins (scheme://host:port) that modules listing them in outbound_http may reach although they are on loopback, private or other non-public addresses, e.g. http://127.0.0.1:9200; empty: none (WEBSONIC_OUTBOUND_PRIVATE)")
+	fs.fromEnv("outbound-private", "WEBSONIC_OUTBOUND_PRIVATE")
+}
+
+// privateOrigins is --outbound-private as a list.
+func (l *limits) privateOrigins() []string {
+	var out []string
+	for _, o := range strings.Split(l.outboundPrivate, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // validate refuses values the runtime would misread (zero means "the
@@ -115,6 +130,9 @@ func (l *limits) validate() error {
 			return fmt.Errorf("serve: --%s %d: want %d to %d", n.name, n.v, n.least, n.most)
 		}
 	}
+	if err := server.CheckOutboundPrivate(l.privateOrigins()); err != nil {
+		return fmt.Errorf("serve: --outbound-private: %w", err)
+	}
 	return nil
 }
 
@@ -132,6 +150,7 @@ func (l *limits) apply(cfg *server.Config) {
 	cfg.Pool.Size = l.poolSize
 	cfg.Pool.MinWarm = l.minWarm
 	cfg.ModuleStorageQuota = l.storageQuota
+	cfg.Outbound.PrivateOrigins = l.privateOrigins()
 	cfg.DatabaseLimits = pgembed.Limits{BackendMemory: l.dbBackendMemory, TempFileLimit: l.dbTempFileLimit, MaxConnections: l.dbMaxConnections}
 	cfg.Realtime.MaxConnections = l.realtime.maxConns
 	cfg.Realtime.MaxPerUser = l.realtime.perUser

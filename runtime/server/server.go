@@ -24,6 +24,7 @@ import (
 	"github.com/websonic/websonic/runtime/internal/dbroles"
 	"github.com/websonic/websonic/runtime/internal/engine"
 	"github.com/websonic/websonic/runtime/internal/modhost"
+	"github.com/websonic/websonic/runtime/internal/outbound"
 	"github.com/websonic/websonic/runtime/internal/realtime"
 	"github.com/websonic/websonic/runtime/internal/sandboxdb"
 	"github.com/websonic/websonic/runtime/internal/site"
@@ -113,7 +114,11 @@ type Config struct {
 	// DatabaseLimits bound the embedded PostgreSQL (pgembed.DefaultLimits).
 	DatabaseLimits pgembed.Limits
 	Logger         hclog.Logger
-
+	// Outbound configures modules' outbound HTTP (http.fetch): the origins
+	// the owner lets reach non-public addresses (PrivateOrigins), time-outs
+	// and size caps (package outbound's defaults). Logger and Metrics are
+	// the server's.
+	Outbound outbound.Config
 	// Realtime bounds the realtime hub (/ws): connections, subscriptions,
 	// frame and event sizes, queues, rates, timeouts, retention (the
 	// defaults of realtime.Limits; sdk/ABI.md section 11).
@@ -199,6 +204,11 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	// The host services modules reach through abi.ImportHost, by name;
 	// each service registers its names here before any module starts.
 	services := map[string]modhost.Service{}
+	obc := cfg.Outbound
+	obc.Logger, obc.Metrics = s.log.Named("outbound"), s.reg
+	if services[abi.ServiceFetch], err = outbound.New(obc); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	if s.hub, err = s.openRealtime(ctx, services); err != nil {
 		return nil, err
 	}

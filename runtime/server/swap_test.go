@@ -19,6 +19,7 @@ import (
 	"github.com/websonic/websonic/runtime/internal/engine"
 	"github.com/websonic/websonic/runtime/internal/modhost"
 	"github.com/websonic/websonic/runtime/internal/sandboxdb"
+	"github.com/websonic/websonic/sdk/abi"
 	"github.com/websonic/websonic/sdk/manifest"
 )
 
@@ -295,9 +296,9 @@ func TestSwapFailuresKeepTheOldVersion(t *testing.T) {
 		}, approveUsers, StageCompile, "compile versioned", nil, SwapOptions{}},
 		{"manifest for another ABI", func() *modhost.Package {
 			p := versioned(t, "2.0.0")
-			p.Manifest.ABIVersion = 2
+			p.Manifest.ABIVersion = abi.Version + 1
 			return p
-		}, approveUsers, StageCompile, "declares ABI v2", engine.ErrABI, SwapOptions{}},
+		}, approveUsers, StageCompile, fmt.Sprintf("declares ABI v%d", abi.Version+1), engine.ErrABI, SwapOptions{}},
 		{"trap while an instance starts", func() *modhost.Package {
 			return versioned(t, "2.0.0", withConfig("panic_init", "true"))
 		}, approveUsers, StageInstantiate, "", engine.ErrTrap, SwapOptions{}},
