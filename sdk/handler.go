@@ -91,6 +91,9 @@ func (d *dispatcher) serve(in []byte) []byte {
 	if err != nil {
 		return d.reply(&abi.HTTPResponse{Status: http.StatusBadRequest, Body: []byte(err.Error())})
 	}
+	if p := r.Header.Get(abihttp.AssetsHeader); p != "" {
+		assetsPrefix = p // the same for every request of this instance
+	}
 	// Only the host sends this exact request: the runtime forwards no
 	// client request under abi.HostPathPrefix, and no route may lie there.
 	if req.Method == http.MethodGet && req.URI == abi.HealthPath {

@@ -40,6 +40,7 @@ func devRun(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	var c common
 	c.register(fs.FlagSet, "info")
 	addr := fs.String("addr", env("WEBSONIC_ADDR", "127.0.0.1:8080"), "the site's listen address (WEBSONIC_ADDR)")
+	adminAddr := fs.String("admin-addr", env("WEBSONIC_ADMIN_ADDR", "127.0.0.1:8081"), "the admin area's listen address, an origin of its own; empty: none (WEBSONIC_ADMIN_ADDR)")
 	regAddr := fs.String("registry-addr", env("WEBSONIC_REGISTRY_ADDR", "127.0.0.1:8090"), "the local registry's listen address (WEBSONIC_REGISTRY_ADDR)")
 	modules := fs.String("modules", "build/modules", "folder of module packages to publish and install (make modules)")
 	wait := fs.Duration("wait", 2*time.Minute, "when a dev already runs: how long to wait for its site to install what this run published")
@@ -136,7 +137,7 @@ func devRun(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 
 	// The runtime, installing from the registry.
 	srv, err := server.Open(ctx, server.Config{
-		Addr: *addr, DataDir: c.dataDir, DatabaseURL: c.databaseURL,
+		Addr: *addr, AdminAddr: *adminAddr, DataDir: c.dataDir, DatabaseURL: c.databaseURL,
 		Registry: regURL, TrustedRoot: root, Logger: log,
 		PlainLoopbackRegistry: true, // development only: the registry is on loopback
 	})

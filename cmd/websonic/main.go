@@ -240,6 +240,7 @@ func serve(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	trustedRoot := fs.String("trusted-root", env("WEBSONIC_TRUSTED_ROOT", ""), "the registry's pinned root.json, from its publisher; used on first start (WEBSONIC_TRUSTED_ROOT)")
 	// Web security: proxies, /metrics, login errors (see runtime/server.Config).
 	trustedProxies := fs.String("trusted-proxies", env("WEBSONIC_TRUSTED_PROXIES", ""), "comma-separated CIDR prefixes or addresses of the reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed; empty: none (WEBSONIC_TRUSTED_PROXIES)")
+	adminAddr := fs.String("admin-addr", env("WEBSONIC_ADMIN_ADDR", "127.0.0.1:8081"), "serve the admin area on this address, an origin of its own that module scripts cannot drive; empty: no admin area (WEBSONIC_ADMIN_ADDR)")
 	metricsAddr := fs.String("metrics-addr", env("WEBSONIC_METRICS_ADDR", ""), "also serve /metrics, and only that, on this address for a scraper (e.g. 127.0.0.1:9090); empty: none (WEBSONIC_METRICS_ADDR)")
 	metricsToken := fs.String("metrics-token", env("WEBSONIC_METRICS_TOKEN", ""), "bearer token (16+ characters) that may read /metrics on either listener; prefer the environment variable (WEBSONIC_METRICS_TOKEN)")
 	genericLogin := fs.Bool("generic-login-errors", env("WEBSONIC_GENERIC_LOGIN_ERRORS", "") == "true", "answer an unknown username and a wrong password with one message (WEBSONIC_GENERIC_LOGIN_ERRORS=true)")
@@ -283,7 +284,7 @@ func serve(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	cfg := server.Config{
 		Addr: *addr, DataDir: c.dataDir, DatabaseURL: c.databaseURL, ModulesDir: *modules,
 		SecureCookies: *secure, Registry: *registryURL, TrustedRoot: root, RegistryToken: *pullToken, Logger: log,
-		TrustedProxies: proxies, MetricsAddr: *metricsAddr, MetricsToken: *metricsToken, GenericLoginErrors: *genericLogin,
+		TrustedProxies: proxies, AdminAddr: *adminAddr, MetricsAddr: *metricsAddr, MetricsToken: *metricsToken, GenericLoginErrors: *genericLogin,
 		TLS: tf.tls, RegistryCA: tf.registryPEM,
 	}
 	lim.apply(&cfg)

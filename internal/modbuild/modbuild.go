@@ -1,7 +1,9 @@
 // Package modbuild compiles Web Sonic modules with the standard Go
 // toolchain (GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared) and lays
-// them out as package folders the runtime loads: module.json, module.wasm
-// and the migrations folder.
+// them out as package folders the runtime loads: module.json, module.wasm,
+// the migrations folder and the assets folder (checked by package
+// modassets: a bad path, a symlink or a file past the limits fails the
+// build).
 package modbuild
 
 import (
@@ -12,6 +14,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/websonic/websonic/internal/modassets"
 )
 
 // Build compiles the Go module package in dir to the wasm file out.
@@ -32,8 +36,12 @@ func Build(ctx context.Context, dir, out string) error {
 }
 
 // Package builds the module whose source is in src into the package folder
-// out (created if needed; its migrations are replaced).
+// out (created if needed; its migrations and assets are replaced).
 func Package(ctx context.Context, src, out string) error {
+	assets, err := modassets.Read(os.DirFS(src), modassets.Dir) // before the slow build
+	if err != nil {
+		return fmt.Errorf("modbuild: %s: %w", src, err)
+	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return fmt.Errorf("modbuild: %w", err)
 	}
@@ -52,6 +60,24 @@ func Package(ctx context.Context, src, out string) error {
 	}
 	if _, err := os.Stat(filepath.Join(src, "migrations")); err == nil {
 		if err := os.CopyFS(filepath.Join(out, "migrations"), os.DirFS(filepath.Join(src, "migrations"))); err != nil {
+			return fmt.Errorf("modbuild: %w", err)
+		}
+	}
+	return writeAssets(assets, out)
+}
+
+// writeAssets replaces out's assets folder by assets.
+func writeAssets(assets modassets.Files, out string) error {
+	dst := filepath.Join(out, modassets.Dir)
+	if err := os.RemoveAll(dst); err != nil {
+		return fmt.Errorf("modbuild: %w", err)
+	}
+	for _, p := range assets.Paths() {
+		f := filepath.Join(dst, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			return fmt.Errorf("modbuild: %w", err)
+		}
+		if err := os.WriteFile(f, assets[p], 0o644); err != nil {
 			return fmt.Errorf("modbuild: %w", err)
 		}
 	}

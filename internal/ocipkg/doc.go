@@ -1,5 +1,6 @@
-// Package ocipkg turns a module package folder (module.json, module.wasm and
-// the migrations its manifest lists, as internal/modbuild lays it out) into
+// Package ocipkg turns a module package folder (module.json, module.wasm,
+// the migrations its manifest lists and its assets/ folder, as
+// internal/modbuild lays it out) into
 // an OCI artifact and back (DESIGN.md decision 8).
 //
 // The artifact is an OCI image manifest in the CNCF wasm layout:
@@ -8,6 +9,7 @@
 //	layer 0  application/wasm                                 module.wasm
 //	layer 1  application/vnd.websonic.module.manifest.v1+json module.json
 //	layer 2… application/vnd.websonic.module.migration.v1+sql each migration, in the manifest's order
+//	last     application/vnd.websonic.module.assets.v1.tar    assets.tar: the assets/ folder (package modassets), if any
 //
 // Every layer carries its path in the org.opencontainers.image.title
 // annotation; the image manifest carries the module's name (title) and

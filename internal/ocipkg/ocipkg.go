@@ -20,6 +20,7 @@ import (
 	"oras.land/oras-go/v2/content/oci"
 	"oras.land/oras-go/v2/errdef"
 
+	"github.com/websonic/websonic/internal/modassets"
 	"github.com/websonic/websonic/sdk/manifest"
 )
 
@@ -29,12 +30,19 @@ const (
 	MediaTypeWasm      = "application/wasm"
 	MediaTypeManifest  = "application/vnd.websonic.module.manifest.v1+json"
 	MediaTypeMigration = "application/vnd.websonic.module.migration.v1+sql"
+	// MediaTypeAssets is the one layer holding the module's static assets
+	// (package modassets): a deterministic tar, titled AssetsFile.
+	MediaTypeAssets = "application/vnd.websonic.module.assets.v1.tar"
 )
 
 // File names in a package folder and in Fetch's result.
 const (
 	WasmFile     = "module.wasm"
 	ManifestFile = manifest.FileName
+	// AssetsFile titles the assets layer; Fetch returns its files as
+	// AssetsDir + "/" + path instead.
+	AssetsFile = "assets.tar"
+	AssetsDir  = modassets.Dir
 )
 
 // Size bounds, checked before anything is read.
@@ -91,12 +99,21 @@ func PackTo(ctx context.Context, pkgDir string, target oras.Target, tags ...stri
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	layers := make([]ocispec.Descriptor, 0, 2+len(m.Migrations))
+	layers := make([]ocispec.Descriptor, 0, 3+len(m.Migrations))
 	layers = append(layers,
 		layer(MediaTypeWasm, WasmFile, files[WasmFile]),
 		layer(MediaTypeManifest, ManifestFile, files[ManifestFile]))
 	for _, p := range m.Migrations {
 		layers = append(layers, layer(MediaTypeMigration, p, files[p]))
+	}
+	blobs := make([][]byte, 0, len(layers)+1)
+	blobs = append(blobs, files[WasmFile], files[ManifestFile])
+	for _, p := range m.Migrations {
+		blobs = append(blobs, files[p])
+	}
+	if tarball, ok := files[AssetsFile]; ok {
+		layers = append(layers, layer(MediaTypeAssets, AssetsFile, tarball))
+		blobs = append(blobs, tarball)
 	}
 	cfg, err := json.Marshal(Config{
 		Architecture: "wasm", OS: "wasip1",
@@ -130,14 +147,8 @@ func PackTo(ctx context.Context, pkgDir string, target oras.Target, tags ...stri
 		}
 		return nil
 	}
-	if err := push(layers[0], files[WasmFile]); err != nil {
-		return ocispec.Descriptor{}, err
-	}
-	if err := push(layers[1], files[ManifestFile]); err != nil {
-		return ocispec.Descriptor{}, err
-	}
-	for i, p := range m.Migrations {
-		if err := push(layers[2+i], files[p]); err != nil {
+	for i, l := range layers {
+		if err := push(l, blobs[i]); err != nil {
 			return ocispec.Descriptor{}, err
 		}
 	}
@@ -184,6 +195,15 @@ func readPackage(dir string) (map[string][]byte, *manifest.Manifest, error) {
 		}
 		files[p] = sql
 	}
+	assets, err := modassets.Read(fsys, AssetsDir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %s: %w", ErrPackage, dir, err)
+	}
+	if len(assets) > 0 {
+		if files[AssetsFile], err = modassets.Tar(assets); err != nil {
+			return nil, nil, fmt.Errorf("%w: %s: %w", ErrPackage, dir, err)
+		}
+	}
 	return files, m, nil
 }
 
@@ -213,7 +233,8 @@ func readBounded(fsys fs.FS, name string, limit int64) ([]byte, error) {
 // Fetch reads the artifact ref (a tag such as "1.0.0", or a manifest
 // digest) from the OCI image layout directory layoutDir, which it does not
 // modify, and returns its files: "module.json", "module.wasm" and each
-// migration's path, all verified (see the package doc).
+// migration's path, all verified (see the package doc), and each asset
+// as "assets/" + its path (the assets layer, checked by modassets.Untar).
 func Fetch(ctx context.Context, layoutDir, ref string) (map[string][]byte, error) {
 	if st, err := os.Stat(layoutDir); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrArtifact, err)
@@ -249,6 +270,11 @@ func layerLimits(im *ocispec.Manifest) ([]int64, error) {
 				return nil, fmt.Errorf("%w: layer %d: %w", ErrArtifact, i, err)
 			}
 			limits[i] = MaxMigrationSize
+		case MediaTypeAssets:
+			if title != AssetsFile {
+				return nil, fmt.Errorf("%w: layer %d: assets layer titled %q, want %q", ErrArtifact, i, title, AssetsFile)
+			}
+			limits[i] = modassets.MaxTarSize
 		default:
 			return nil, fmt.Errorf("%w: layer %d: unknown media type %q", ErrArtifact, i, l.MediaType)
 		}
@@ -345,6 +371,13 @@ func FetchFrom(ctx context.Context, src oras.ReadOnlyTarget, ref string) (map[st
 	if files[WasmFile] == nil {
 		return nil, fmt.Errorf("%w: no %s layer", ErrArtifact, MediaTypeWasm)
 	}
+	var assets modassets.Files
+	if tarball, ok := files[AssetsFile]; ok {
+		delete(files, AssetsFile)
+		if assets, err = modassets.Untar(tarball); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrArtifact, err)
+		}
+	}
 	if files[ManifestFile] == nil {
 		return nil, fmt.Errorf("%w: no %s layer", ErrArtifact, MediaTypeManifest)
 	}
@@ -374,6 +407,9 @@ func FetchFrom(ctx context.Context, src oras.ReadOnlyTarget, ref string) (map[st
 		return nil, fmt.Errorf("%w: annotations name %s@%s, the manifest %s@%s", ErrArtifact,
 			im.Annotations[ocispec.AnnotationTitle], im.Annotations[ocispec.AnnotationVersion], m.Name, m.Version)
 	}
+	for p, b := range assets {
+		files[AssetsDir+"/"+p] = b
+	}
 	return files, nil
 }
 
@@ -402,7 +438,7 @@ func checkTitle(t string) error {
 		return fmt.Errorf("title %q contains \"..\"", t)
 	case !fs.ValidPath(t) || t == "." || strings.Contains(t, `\`):
 		return fmt.Errorf("title %q is not a clean relative path", t)
-	case t == WasmFile || t == ManifestFile:
+	case t == WasmFile || t == ManifestFile || t == AssetsFile || t == AssetsDir || strings.HasPrefix(t, AssetsDir+"/"):
 		return fmt.Errorf("migration layer titled %q", t)
 	}
 	return nil

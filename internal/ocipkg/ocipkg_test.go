@@ -15,6 +15,7 @@ import (
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/content/memory"
 
+	"github.com/websonic/websonic/internal/modassets"
 	"github.com/websonic/websonic/internal/ocipkg"
 )
 
@@ -37,6 +38,8 @@ func writePackage(t testing.TB) (string, map[string][]byte) {
 		"module.wasm":          []byte(fakeWasm),
 		"migrations/001_a.sql": []byte("CREATE TABLE a (id int);\n"),
 		"migrations/002_b.sql": []byte("CREATE TABLE b (id int);\n"),
+		"assets/app.js":        []byte("console.log('hello')\n"),
+		"assets/img/logo.svg":  []byte("<svg xmlns='http://www.w3.org/2000/svg'/>"),
 	}
 	dir := t.TempDir()
 	for name, b := range files {
@@ -92,6 +95,7 @@ func TestRoundTrip(t *testing.T) {
 		"application/vnd.websonic.module.manifest.v1+json module.json",
 		"application/vnd.websonic.module.migration.v1+sql migrations/001_a.sql",
 		"application/vnd.websonic.module.migration.v1+sql migrations/002_b.sql",
+		"application/vnd.websonic.module.assets.v1.tar assets.tar",
 	}
 	if strings.Join(titles, "\n") != strings.Join(wantTitles, "\n") {
 		t.Fatalf("layers:\n%s", strings.Join(titles, "\n"))
@@ -175,6 +179,29 @@ func TestTampered(t *testing.T) {
 		{"config replaced", func(t *testing.T, layout string, im ocispec.Manifest) {
 			overwrite(t, blobPath(layout, im.Config), []byte(`{"architecture":"wasm","os":"wasip1"}`))
 		}, nil, "config"},
+		{"asset flipped byte", func(t *testing.T, layout string, im ocispec.Manifest) {
+			b, err := os.ReadFile(blobPath(layout, im.Layers[4]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b[bytes.Index(b, []byte("hello"))] = 'j'
+			overwrite(t, blobPath(layout, im.Layers[4]), b)
+		}, content.ErrMismatchedDigest, "layer 4 (assets.tar)"},
+		{"asset layer retitled", func(t *testing.T, layout string, im ocispec.Manifest) {
+			im.Layers[4].Annotations[ocispec.AnnotationTitle] = "assets/evil.js"
+			b, _ := json.Marshal(im)
+			idx, _ := os.ReadFile(filepath.Join(layout, "index.json"))
+			// Point the tag at the edited manifest, written as a new blob.
+			d := content.NewDescriptorFromBytes(ocispec.MediaTypeImageManifest, b)
+			os.WriteFile(blobPath(layout, d), b, 0o644)
+			var index ocispec.Index
+			json.Unmarshal(idx, &index)
+			for i := range index.Manifests {
+				index.Manifests[i].Digest, index.Manifests[i].Size = d.Digest, d.Size
+			}
+			idx, _ = json.Marshal(index)
+			overwrite(t, filepath.Join(layout, "index.json"), idx)
+		}, nil, "assets layer titled"},
 		{"wasm missing", func(t *testing.T, layout string, im ocispec.Manifest) {
 			if err := os.Remove(blobPath(layout, im.Layers[0])); err != nil {
 				t.Fatal(err)
@@ -309,6 +336,17 @@ func TestInvalidPackage(t *testing.T) {
 		{"missing manifest", func(t *testing.T, dir string) { remove(t, dir, "module.json") }, "module.json"},
 		{"missing wasm", func(t *testing.T, dir string) { remove(t, dir, "module.wasm") }, "module.wasm"},
 		{"missing migration", func(t *testing.T, dir string) { remove(t, dir, "migrations/002_b.sql") }, "migration open migrations/002_b.sql"},
+		{"hidden asset", func(t *testing.T, dir string) {
+			os.WriteFile(filepath.Join(dir, "assets", ".env"), []byte("SECRET=1"), 0o644)
+		}, "dot"},
+		{"asset symlink", func(t *testing.T, dir string) {
+			if err := os.Symlink(filepath.Join(dir, "module.json"), filepath.Join(dir, "assets", "m.json")); err != nil {
+				t.Fatal(err)
+			}
+		}, "not a regular file"},
+		{"asset too large", func(t *testing.T, dir string) {
+			os.WriteFile(filepath.Join(dir, "assets", "big.bin"), make([]byte, modassets.MaxFileSize+1), 0o644)
+		}, "larger than"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir, _ := writePackage(t)

@@ -988,6 +988,11 @@ func (s *Server) checkChanges(ctx context.Context, tx pgx.Tx, p *publishers.Prin
 // artifact and checks it is the release being signed: what runtimes will
 // verify, refused here already so that nothing uninstallable is listed.
 func (s *Server) checkPackage(ctx context.Context, tx pgx.Tx, rel *tufrepo.Release, imageManifest []byte) error {
+	// Layer types, titles (the assets layer's too), count and declared
+	// sizes, as runtimes will check them before downloading.
+	if err := ocipkg.CheckManifest(imageManifest); err != nil {
+		return err
+	}
 	var im struct {
 		Layers []struct {
 			MediaType string `json:"mediaType"`

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -21,6 +22,8 @@ import (
 	"github.com/websonic/websonic/internal/clientaddr"
 	"github.com/websonic/websonic/internal/pgembed"
 	"github.com/websonic/websonic/internal/tlsserve"
+	"github.com/websonic/websonic/runtime/internal/admin"
+	"github.com/websonic/websonic/runtime/internal/assetserve"
 	"github.com/websonic/websonic/runtime/internal/dbroles"
 	"github.com/websonic/websonic/runtime/internal/engine"
 	"github.com/websonic/websonic/runtime/internal/modhost"
@@ -92,6 +95,13 @@ type Config struct {
 	// GenericLoginErrors answers an unknown username and a wrong password
 	// with one message (false: distinct messages).
 	GenericLoginErrors bool
+	// AdminAddr is where ListenAndServe serves the admin area (package
+	// admin): a listener of its own, so that the admin area is another
+	// origin than the site's and no module script can drive it ("": no
+	// admin area; `websonic serve` defaults to 127.0.0.1:8081). It uses the
+	// site's TLS certificates when TLS is on. If it cannot listen there, the
+	// site serves without an admin area (the error is logged).
+	AdminAddr string
 	// MetricsAddr is where ListenAndServeMetrics serves /metrics to a
 	// scraper ("": no metrics listener). On the site's own listener only a
 	// MetricsToken bearer or a signed-in admin may read /metrics.
@@ -141,6 +151,8 @@ type Server struct {
 	state   atomic.Pointer[serving]
 	mu      sync.Mutex // serialises module starts, swaps and Close
 	handler http.Handler
+	// adminHandler serves the admin area on its own origin (admin.go).
+	adminHandler http.Handler
 }
 
 // serving is what the server serves: the running modules and their routes,
@@ -148,6 +160,7 @@ type Server struct {
 type serving struct {
 	modules []*modhost.Module
 	routes  *routeTable
+	assets  []servedAssets // see assets.go
 }
 
 // Open starts everything but the listener: database, migrations, site,
@@ -220,11 +233,9 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		UserOf:         abiUser,
 		RequestID:      func(r *http.Request) string { return RequestID(r.Context()) },
 		Metrics:        modhost.NewMetrics(s.reg, s.Modules),
-		PrivateCookies: []string{site.SessionCookie, site.DeviceCookie},
-		Layout: func(w http.ResponseWriter, r *http.Request, status int, title string, fragment []byte) {
-			s.site.Frame(w, r, status, title, fragment)
-		},
-		Logger: s.log.Named("module"),
+		PrivateCookies: []string{site.SessionCookie, site.DeviceCookie, admin.AdminCookie},
+		Layout:         s.site.Frame,
+		Logger:         s.log.Named("module"),
 	})
 	if cfg.ModulesDir != "" {
 		// Each folder on its own: one that fails is logged and shown on
@@ -251,6 +262,11 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		s.warnUnserved(ctx)
 	}
 	s.handler = s.router()
+	area, err := s.openAdmin()
+	if err != nil {
+		return nil, err
+	}
+	s.adminHandler = s.adminRouter(area)
 	if n, err := s.site.Store().CountAdmins(ctx); err == nil && n == 0 {
 		s.log.Warn("this site has no admin yet: run `websonic admin create --username NAME` (the site may keep running)")
 	}
@@ -318,7 +334,7 @@ func (s *Server) start(ctx context.Context, p *modhost.Package, ap modhost.Appro
 			return StageCommit, err
 		}
 	}
-	s.state.Store(&serving{modules: append(slices.Clone(cur.modules), m), routes: routes})
+	s.state.Store(&serving{modules: append(slices.Clone(cur.modules), m), routes: routes, assets: assetsAfter(cur.assets, m, nil)})
 	s.audit(ctx, "module.start", m.Manifest().Name, map[string]any{
 		"version": m.Manifest().Version, "core_data": ap.Views, "rollback": rollback,
 	})
@@ -374,15 +390,25 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("server: %w", tlsErr)
 	}
 	defer ln.Close()
-	hs := &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          s.log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
-	}
+	hs := newHTTPServer(s.handler, s.log)
 	s.log.Info("serving", "url", scheme+"://"+ln.Addr().String())
+	if s.cfg.AdminAddr != "" {
+		var tlsCfg *tls.Config
+		if tl, ok := ln.(interface{ TLSConfig() *tls.Config }); ok && scheme == "https" {
+			tlsCfg = tl.TLSConfig()
+		}
+		// A busy admin port leaves the site serving, without an admin area:
+		// the site's users should not pay for it.
+		if stopAdmin, err := s.serveAdmin(tlsCfg); err != nil {
+			s.log.Error("the admin area is not served", "addr", s.cfg.AdminAddr, "error", err)
+		} else {
+			defer func() {
+				sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+				defer cancel()
+				stopAdmin(sctx)
+			}()
+		}
+	}
 	if s.updater != nil {
 		uctx, stop := context.WithCancel(ctx)
 		defer stop()
@@ -417,6 +443,18 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		err = errors.Join(err, e)
 	}
 	return err
+}
+
+// newHTTPServer is an http.Server with the runtime's timeouts and limits.
+func newHTTPServer(h http.Handler, log hclog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
+	}
 }
 
 // Close stops modules, the engine, the site and the database, in that
@@ -464,6 +502,7 @@ func (s *Server) router() http.Handler {
 	r.Use(crossOrigin())
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	r.Get("/readyz", s.ready)
+	r.Handle(assetserve.Root+"*", http.HandlerFunc(s.serveAsset)) // public, cookie-free
 	r.Get(realtime.ClientScriptPath, realtime.ClientScript)
 	r.Group(func(r chi.Router) {
 		r.Use(s.site.Sessions)

@@ -141,7 +141,7 @@ func (s *Server) Swap(ctx context.Context, p *modhost.Package, ap modhost.Approv
 	}
 	mods := slices.Clone(cur.modules)
 	mods[slices.Index(mods, old)] = next
-	s.state.Store(&serving{modules: mods, routes: routes})
+	s.state.Store(&serving{modules: mods, routes: routes, assets: assetsAfter(cur.assets, next, old)})
 	switched := time.Since(start)
 
 	// The new version serves. The old one finishes what it has, even if

@@ -21,7 +21,7 @@ func (s *Server) Uninstall(ctx context.Context, name string) error {
 		cur := s.state.Load()
 		mods := slices.Clone(cur.modules)
 		mods = slices.Delete(mods, slices.Index(mods, m), slices.Index(mods, m)+1)
-		s.state.Store(&serving{modules: mods, routes: cur.routes.without(name)})
+		s.state.Store(&serving{modules: mods, routes: cur.routes.without(name), assets: assetsWithout(cur.assets, name)})
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		err := m.Close(dctx)
 		cancel()

@@ -82,7 +82,7 @@ func Do(r *http.Request, user *sdk.User) *http.Response {
 		Host:       r.Host,
 		RemoteAddr: r.RemoteAddr,
 		RequestID:  rid,
-		Headers:    abihttp.RequestHeaders(r.Header, SessionCookie),
+		Headers:    append(abihttp.RequestHeaders(r.Header, SessionCookie), abi.Header{Name: abihttp.AssetsHeader, Value: AssetsPrefix}),
 		Body:       body,
 	}
 	if req.Method == "" {
@@ -107,6 +107,10 @@ func Do(r *http.Request, user *sdk.User) *http.Response {
 	}
 	return response(r, &resp)
 }
+
+// AssetsPrefix stands, in Do's requests, for the path under which the
+// runtime serves the module's assets (sdk.Asset builds on it).
+const AssetsPrefix = "/static/modules/sdktest/0.0.0~0000000000000000/"
 
 // dispatch runs the module's handler on an encoded request and returns a
 // copy of the encoded response, or false when it exceeds the runtime's cap.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/websonic/websonic/sdk"
 	"github.com/websonic/websonic/sdk/abi"
+	"github.com/websonic/websonic/sdk/abi/abihttp"
 	"github.com/websonic/websonic/sdk/internal/hostcall"
 )
 
@@ -307,7 +308,8 @@ func TestDoDecodesTheWire(t *testing.T) {
 	want := abi.HTTPRequest{Method: "PUT", URI: "/a?b", Host: "example.com", RemoteAddr: "192.0.2.1:1234", RequestID: "id",
 		Body: []byte("data"), User: &abi.User{ID: 1, Roles: []string{"member"}}}
 	if got.Method != want.Method || got.URI != want.URI || got.Host != want.Host || got.RemoteAddr != want.RemoteAddr ||
-		got.RequestID != want.RequestID || string(got.Body) != "data" || len(got.Headers) != 0 ||
+		got.RequestID != want.RequestID || string(got.Body) != "data" ||
+		len(got.Headers) != 1 || got.Headers[0] != (abi.Header{Name: abihttp.AssetsHeader, Value: AssetsPrefix}) ||
 		got.User == nil || got.User.ID != 1 || !slices.Equal(got.User.Roles, want.User.Roles) {
 		t.Errorf("sent %+v (user %+v)", got, got.User)
 	}

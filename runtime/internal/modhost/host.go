@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/websonic/websonic/runtime/internal/assetserve"
 	"github.com/websonic/websonic/runtime/internal/engine"
 	"github.com/websonic/websonic/runtime/internal/sandboxdb"
 	"github.com/websonic/websonic/sdk/abi"
@@ -38,9 +39,10 @@ type Config struct {
 	// Metrics observes calls; nil for none.
 	Metrics *Metrics
 	// Layout renders a module's HTML fragment inside the site's page, for
-	// responses that ask for it (abihttp.LayoutHeader); nil sends
-	// fragments as they are.
-	Layout func(w http.ResponseWriter, r *http.Request, status int, title string, fragment []byte)
+	// responses that ask for it (abihttp.LayoutHeader), under the
+	// Content-Security-Policy csp (assetserve.FramedCSP for the module's
+	// version); nil sends fragments as they are.
+	Layout func(w http.ResponseWriter, r *http.Request, status int, title string, fragment []byte, csp string)
 	// PrivateCookies name the core site's own cookies (its session cookie,
 	// the login guard's device cookie): they are removed from requests
 	// before they reach a module, and a module cannot set them.
@@ -99,6 +101,10 @@ type Module struct {
 	config []byte
 	log    hclog.Logger
 	h      *Host
+	// assets are the version's static assets (nil: none), served under
+	// assetPrefix ("" without assets).
+	assets      *assetserve.Set
+	assetPrefix string
 
 	// requests counts the requests inside TryServeHTTP, plus retiredBit
 	// once Close has begun; drained is closed when it is retired and no
@@ -163,6 +169,9 @@ func (h *Host) Start(ctx context.Context, p *Package, ap Approval, opts StartOpt
 	}
 	log := h.log.Named(m.Name)
 	mod = &Module{m: m, views: slices.Clone(ap.Views), config: cfg, log: log, h: h, drained: make(chan struct{})}
+	if len(p.Assets) > 0 {
+		mod.assets, mod.assetPrefix = assetserve.NewSet(p.Assets), assetserve.Prefix(m.Name, m.Version, p.AssetsDigest)
+	}
 	start := time.Now()
 	stage = StageProvision
 	oo := sandboxdb.OpenOptions{Rollback: opts.Rollback}
@@ -211,6 +220,10 @@ func (m *Module) Stats() engine.Stats {
 	}
 	return m.pool.Stats()
 }
+
+// Assets are the version's static assets (nil: none) and the URL path
+// they are served under; they stay valid after Close.
+func (m *Module) Assets() (*assetserve.Set, string) { return m.assets, m.assetPrefix }
 
 // DB is the module's database access (tests use its pool).
 func (m *Module) DB() *sandboxdb.ModuleDB { return m.db }
@@ -300,7 +313,7 @@ func (m *Module) serve(w http.ResponseWriter, r *http.Request) {
 		Host:       r.Host,
 		RemoteAddr: r.RemoteAddr,
 		RequestID:  rid,
-		Headers:    abihttp.RequestHeaders(r.Header, m.h.cfg.PrivateCookies...),
+		Headers:    m.requestHeaders(r),
 		Body:       body,
 		User:       m.h.cfg.UserOf(r),
 	}
@@ -322,10 +335,20 @@ func (m *Module) serve(w http.ResponseWriter, r *http.Request) {
 	if title, ok := abihttp.Layout(resp); ok && m.h.cfg.Layout != nil {
 		abihttp.ResponseHeader(w.Header(), resp, m.h.cfg.PrivateCookies...)
 		w.Header().Del("Content-Type")
-		m.h.cfg.Layout(w, r, resp.Status, title, resp.Body)
+		m.h.cfg.Layout(w, r, resp.Status, title, resp.Body, assetserve.FramedCSP(r, m.assetPrefix))
 		return
 	}
-	writeResponse(w, resp, m.h.cfg.PrivateCookies)
+	writeResponse(w, resp, m.h.cfg.PrivateCookies, assetserve.ModuleCSP(r, m.assetPrefix))
+}
+
+// requestHeaders are the headers a module receives of r: the client's
+// (abihttp.RequestHeaders) and the host's abihttp.AssetsHeader.
+func (m *Module) requestHeaders(r *http.Request) []abi.Header {
+	h := abihttp.RequestHeaders(r.Header, m.h.cfg.PrivateCookies...)
+	if m.assetPrefix != "" {
+		h = append(h, abi.Header{Name: abihttp.AssetsHeader, Value: m.assetPrefix})
+	}
+	return h
 }
 
 // ErrorStatus is the one mapping from engine errors to HTTP statuses.
@@ -342,17 +365,15 @@ func ErrorStatus(err error) int {
 	}
 }
 
-// moduleCSP is the policy the runtime adds to every module response.
-const moduleCSP = "script-src 'none'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'"
-
-// writeResponse sends a module's response; for HEAD, net/http drops the body
-// and keeps its length.
-func writeResponse(w http.ResponseWriter, resp *abi.HTTPResponse, private []string) {
+// writeResponse sends a module's response under the policy csp; for HEAD,
+// net/http drops the body and keeps its length.
+func writeResponse(w http.ResponseWriter, resp *abi.HTTPResponse, private []string, csp string) {
 	abihttp.ResponseHeader(w.Header(), resp, private...)
 	// Added to any policy of the module's own (browsers enforce every
-	// policy): no module script runs on the site's origin, where it could
-	// act as the signed-in user. See RATIONALE.md.
-	w.Header().Add("Content-Security-Policy", moduleCSP)
+	// policy): the only scripts that run on the site's origin are the
+	// module version's signed assets and the host's own
+	// (assetserve.ModuleCSP). See RATIONALE.md.
+	w.Header().Add("Content-Security-Policy", csp)
 	w.Header().Set("Content-Length", strconv.Itoa(len(resp.Body)))
 	w.WriteHeader(resp.Status)
 	w.Write(resp.Body)

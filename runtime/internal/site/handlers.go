@@ -75,21 +75,19 @@ func (s *Site) Routes(r chi.Router) {
 
 // render writes page with status, filling in the parts every page shows.
 // Frame renders a module's HTML fragment inside the site's layout, with
-// the navigation and sign-in state, under title. The fragment is the
-// module's own markup and is not escaped; its page may load styles and
-// images from the site's origin but runs no script.
-func (s *Site) Frame(w http.ResponseWriter, r *http.Request, status int, title string, fragment []byte) {
+// the navigation and sign-in state, under title and the
+// Content-Security-Policy csp, which the module host builds so that the
+// page runs only the module version's signed asset scripts (see
+// RATIONALE.md). The fragment is the module's own markup and is not
+// escaped.
+func (s *Site) Frame(w http.ResponseWriter, r *http.Request, status int, title string, fragment []byte, csp string) {
 	if title == "" {
 		title = s.cfg.SiteName
 	}
-	s.renderCSP(w, r, status, "frame.html", pageData{Title: title, Content: template.HTML(fragment)}, framedCSP)
+	s.renderCSP(w, r, status, "frame.html", pageData{Title: title, Content: template.HTML(fragment)}, csp)
 }
 
-const (
-	pageCSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-	// Module fragments run no script on the site's origin (see RATIONALE.md).
-	framedCSP = "default-src 'self'; script-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
+const pageCSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 func (s *Site) render(w http.ResponseWriter, r *http.Request, status int, page string, d pageData) {
 	s.renderCSP(w, r, status, page, d, pageCSP)
@@ -283,11 +281,42 @@ func (s *Site) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	typed := r.PostForm.Get("username")
-	password := r.PostForm.Get("password")
 	d := pageData{Title: "Log in", Next: safeNext(r.PostForm.Get("next")), Form: formValues{Username: typed}}
+	u, err := s.CheckLogin(w, r, typed, r.PostForm.Get("password"))
+	if err != nil {
+		status, msg := s.LoginFailure(w, err)
+		if status == http.StatusInternalServerError {
+			s.fail(w, r, "login failed", err)
+			return
+		}
+		d.Error = msg
+		s.render(w, r, status, "login.html", d)
+		return
+	}
+	ip := clientIP(r)
+	if err := s.startSession(w, r, u); err != nil {
+		s.fail(w, r, "starting session failed", err)
+		return
+	}
+	s.log.Info("user logged in", "user", u.Username, "ip", ip)
+	if err := coredb.Audit(r.Context(), s.cfg.Pool, u.ID, "user.login", u.Username, map[string]any{"ip": ip}); err != nil {
+		s.log.Error("auditing login failed", "error", err)
+	}
+	http.Redirect(w, r, d.Next, http.StatusSeeOther)
+}
+
+// CheckLogin checks a sign-in attempt of the user typed with password,
+// under the login guard (rate limits, back-off, familiar devices: see
+// ratelimit.go), and audits a failure. It is the one password check of
+// every sign-in form: the site's and the admin area's. On success it
+// returns the user (whose role the caller checks) and may give the
+// browser a device cookie; it starts no session. Errors are the site's:
+// ErrMissingCredentials, ErrUnknownUser, ErrWrongPassword, a
+// *RateLimitError, or a database error; LoginFailure turns them into an
+// answer.
+func (s *Site) CheckLogin(w http.ResponseWriter, r *http.Request, typed, password string) (*User, error) {
 	username := normalizeUsername(typed)
 	ip := clientIP(r)
-
 	var u *User
 	var err error
 	switch {
@@ -327,31 +356,23 @@ func (s *Site) handleLogin(w http.ResponseWriter, r *http.Request) {
 			s.log.Error("auditing failed login failed", "error", aerr)
 		}
 	}
-	if err != nil {
-		status := httpStatus(err)
-		if status == http.StatusInternalServerError {
-			s.fail(w, r, "login failed", err)
-			return
-		}
-		if status == http.StatusTooManyRequests {
-			w.Header().Set("Retry-After", strconv.Itoa(retryAfter(err)))
-		}
-		d.Error = formMessage(err)
-		if s.cfg.GenericLoginErrors && status == http.StatusUnauthorized {
-			d.Error = genericLoginMessage
-		}
-		s.render(w, r, status, "login.html", d)
-		return
+	return u, err
+}
+
+// LoginFailure is the answer to CheckLogin's error: the status and the
+// message for the form (generic when Config.GenericLoginErrors asks for
+// it); it sets Retry-After on w for a rate-limited attempt. A 500 status
+// means an unexpected error, for the log only.
+func (s *Site) LoginFailure(w http.ResponseWriter, err error) (status int, message string) {
+	status = httpStatus(err)
+	if status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfter(err)))
 	}
-	if err := s.startSession(w, r, u); err != nil {
-		s.fail(w, r, "starting session failed", err)
-		return
+	message = formMessage(err)
+	if s.cfg.GenericLoginErrors && status == http.StatusUnauthorized {
+		message = genericLoginMessage
 	}
-	s.log.Info("user logged in", "user", u.Username, "ip", ip)
-	if err := coredb.Audit(r.Context(), s.cfg.Pool, u.ID, "user.login", u.Username, map[string]any{"ip": ip}); err != nil {
-		s.log.Error("auditing login failed", "error", err)
-	}
-	http.Redirect(w, r, d.Next, http.StatusSeeOther)
+	return status, message
 }
 
 // logUser is username cut to a length fit for logs and the audit log.

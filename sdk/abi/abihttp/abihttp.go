@@ -20,6 +20,13 @@ const (
 	LayoutSite   = "site"
 )
 
+// AssetsHeader carries, on every request the host sends a module, the URL
+// path under which the host serves that module version's signed assets
+// ("/static/modules/<name>/<version>~<digest>/", ABI.md section 15); the
+// SDK's Asset builds on it. Only the host sets it: RequestHeaders drops a
+// client's.
+const AssetsHeader = "Websonic-Assets"
+
 // Layout reports whether resp asks for the site layout, and its title.
 func Layout(resp *abi.HTTPResponse) (title string, ok bool) {
 	for _, kv := range resp.Headers {
@@ -40,8 +47,8 @@ var hopHeaders = map[string]bool{
 	"Trailer": true, "Transfer-Encoding": true, "Upgrade": true, "Content-Length": true,
 }
 
-// RequestHeaders is what a module receives of h: hop-by-hop headers are
-// dropped and the site's private cookies (the session cookie, and any
+// RequestHeaders is what a module receives of h: hop-by-hop headers and
+// AssetsHeader (the host's own) are dropped and the site's private cookies (the session cookie, and any
 // other named in private) are removed from Cookie headers, in every
 // spelling the site may use (see IsSessionCookie), so a module never sees
 // the site's session token.
@@ -49,7 +56,7 @@ func RequestHeaders(h http.Header, private ...string) []abi.Header {
 	out := make([]abi.Header, 0, len(h))
 	for name, vs := range h {
 		name = http.CanonicalHeaderKey(name)
-		if hopHeaders[name] {
+		if hopHeaders[name] || name == AssetsHeader {
 			continue
 		}
 		for _, v := range vs {
