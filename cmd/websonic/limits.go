@@ -22,6 +22,20 @@ type limits struct {
 	storageQuota, dbBackendMemory, dbTempFileLimit                int64
 	dbMaxConnections                                              int
 	outboundPrivate                                               string
+	realtime                                                      realtimeLimits
+}
+
+// realtimeLimits are the flags of the realtime hub's main limits (sdk/ABI.md
+// section 11 lists them all; server.Config.Realtime has the others).
+type realtimeLimits struct{ maxConns, perUser, perIP, eventBytes int }
+
+// realtimeFlags name the realtime hub's flags and their environment
+// variables (section 11 of sdk/ABI.md, not section 8's table).
+var realtimeFlags = []struct{ flag, env string }{
+	{"realtime-max-connections", "WEBSONIC_REALTIME_MAX_CONNECTIONS"},
+	{"realtime-max-per-user", "WEBSONIC_REALTIME_MAX_PER_USER"},
+	{"realtime-max-per-ip", "WEBSONIC_REALTIME_MAX_PER_IP"},
+	{"realtime-max-event-bytes", "WEBSONIC_REALTIME_MAX_EVENT_BYTES"},
 }
 
 // limitFlags names each flag and its environment variable.
@@ -60,7 +74,11 @@ func (l *limits) register(fs *flagSet) {
 	fs.Var(sizeFlag{&l.dbBackendMemory}, "db-backend-memory", "embedded PostgreSQL: private memory of each server process; a query needing more fails with out of memory (WEBSONIC_DB_BACKEND_MEMORY)")
 	fs.Var(sizeFlag{&l.dbTempFileLimit}, "db-temp-file-limit", "embedded PostgreSQL: temporary files of each session (WEBSONIC_DB_TEMP_FILE_LIMIT)")
 	fs.IntVar(&l.dbMaxConnections, "db-max-connections", 100, "embedded PostgreSQL: max_connections (WEBSONIC_DB_MAX_CONNECTIONS)")
-	for _, f := range limitFlags {
+	fs.IntVar(&l.realtime.maxConns, "realtime-max-connections", 10000, "realtime WebSocket connections of this runtime; past it: 503 (WEBSONIC_REALTIME_MAX_CONNECTIONS)")
+	fs.IntVar(&l.realtime.perUser, "realtime-max-per-user", 16, "realtime connections of one signed-in user; past it: 429 (WEBSONIC_REALTIME_MAX_PER_USER)")
+	fs.IntVar(&l.realtime.perIP, "realtime-max-per-ip", 8, "anonymous realtime connections of one client address; past it: 429 (WEBSONIC_REALTIME_MAX_PER_IP)")
+	fs.IntVar(&l.realtime.eventBytes, "realtime-max-event-bytes", 64<<10, "largest realtime event a module may publish, in bytes of JSON (WEBSONIC_REALTIME_MAX_EVENT_BYTES)")
+	for _, f := range append(limitFlags, realtimeFlags...) {
 		fs.fromEnv(f.flag, f.env)
 	}
 	fs.StringVar(&l.outboundPrivate, "outbound-private", "", "comma-separated origins (scheme://host:port) that modules listing them in outbound_http may reach although they are on loopback, private or other non-public addresses, e.g. http://127.0.0.1:9200; empty: none (WEBSONIC_OUTBOUND_PRIVATE)")
@@ -103,6 +121,10 @@ func (l *limits) validate() error {
 		{"db-backend-memory", l.dbBackendMemory, 64 << 20, math.MaxInt64},
 		{"db-temp-file-limit", l.dbTempFileLimit, 1 << 20, math.MaxInt64},
 		{"db-max-connections", int64(l.dbMaxConnections), 20, 10000},
+		{"realtime-max-connections", int64(l.realtime.maxConns), 1, 1 << 20},
+		{"realtime-max-per-user", int64(l.realtime.perUser), 1, 1 << 20},
+		{"realtime-max-per-ip", int64(l.realtime.perIP), 1, 1 << 20},
+		{"realtime-max-event-bytes", int64(l.realtime.eventBytes), 1 << 10, 8 << 20},
 	} {
 		if n.v < n.least || n.v > n.most {
 			return fmt.Errorf("serve: --%s %d: want %d to %d", n.name, n.v, n.least, n.most)
@@ -130,4 +152,8 @@ func (l *limits) apply(cfg *server.Config) {
 	cfg.ModuleStorageQuota = l.storageQuota
 	cfg.Outbound.PrivateOrigins = l.privateOrigins()
 	cfg.DatabaseLimits = pgembed.Limits{BackendMemory: l.dbBackendMemory, TempFileLimit: l.dbTempFileLimit, MaxConnections: l.dbMaxConnections}
+	cfg.Realtime.MaxConnections = l.realtime.maxConns
+	cfg.Realtime.MaxPerUser = l.realtime.perUser
+	cfg.Realtime.MaxPerAnonymousIP = l.realtime.perIP
+	cfg.Realtime.MaxEventBytes = l.realtime.eventBytes
 }

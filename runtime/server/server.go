@@ -30,6 +30,7 @@ import (
 	"github.com/websonic/websonic/runtime/internal/modhost"
 	"github.com/websonic/websonic/runtime/internal/outbound"
 	"github.com/websonic/websonic/runtime/internal/privacy"
+	"github.com/websonic/websonic/runtime/internal/realtime"
 	"github.com/websonic/websonic/runtime/internal/requestq"
 	"github.com/websonic/websonic/runtime/internal/sandboxdb"
 	"github.com/websonic/websonic/runtime/internal/site"
@@ -138,6 +139,10 @@ type Config struct {
 	Outbound outbound.Config
 	// JobClock is the clock of scheduled jobs (time.Now): tests move it.
 	JobClock func() time.Time
+	// Realtime bounds the realtime hub (/ws): connections, subscriptions,
+	// frame and event sizes, queues, rates, timeouts, retention (the
+	// defaults of realtime.Limits; sdk/ABI.md section 11).
+	Realtime realtime.Limits
 }
 
 // Server is a running Web Sonic runtime.
@@ -155,6 +160,7 @@ type Server struct {
 	queue   *requestq.Queue  // the owner's requests (commands.go)
 	jobs    *jobs.Scheduler  // scheduled jobs (jobs.go)
 	keys    *privacy.Keyring
+	hub     *realtime.Hub
 	state   atomic.Pointer[serving]
 	mu      sync.Mutex // serialises module starts, swaps and Close
 	handler http.Handler
@@ -234,6 +240,9 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	s.keys.Register(services)
 	usersvc.Register(services, s.site.Store(), s.log.Named("usersvc"))
+	if s.hub, err = s.openRealtime(ctx, services); err != nil {
+		return nil, err
+	}
 	s.host = modhost.New(modhost.Config{
 		Services:       services,
 		Engine:         s.engine,
@@ -478,6 +487,9 @@ func (s *Server) Close(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var err error
+	if s.hub != nil { // its sockets first: they call modules
+		s.hub.Close()
+	}
 	// Unrouted first, so that no request looks a closed module up.
 	for _, m := range s.state.Swap(&serving{routes: &routeTable{}}).modules {
 		err = errors.Join(err, m.Close(ctx))
@@ -515,9 +527,11 @@ func (s *Server) router() http.Handler {
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	r.Get("/readyz", s.ready)
 	r.Handle(assetserve.Root+"*", http.HandlerFunc(s.serveAsset)) // public, cookie-free
+	r.Get(realtime.ClientScriptPath, realtime.ClientScript)
 	r.Group(func(r chi.Router) {
 		r.Use(s.site.BlockedAddresses, s.site.Sessions)
 		r.Handle("/metrics", s.metricsAccess(s.metrics()))
+		r.Get("/ws", s.hub.ServeHTTP)
 		s.site.Routes(r)
 		r.NotFound(s.serveModule) // module routes live in the swappable route table
 	})

@@ -16,6 +16,11 @@
 //	BenchmarkSwap       server.Swap of a running module under requests, and
 //	                    the time to the new version's first answer (warm
 //	                    compilation cache)
+//	BenchmarkRealtimeFanout    1,000 and 10,000 WebSocket subscribers of one
+//	                    topic, a module publishing 100 events a second,
+//	                    against a bare coder/websocket broadcast
+//	BenchmarkRealtimeNotifyHop the latency one publish gains crossing to
+//	                    another replica through NOTIFY
 //
 // The module is runtime/internal/testmodules/bench; its handler lives in the
 // plain package runtime/internal/testmodules/bench/handler, which the

@@ -1,0 +1,447 @@
+package realtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"golang.org/x/time/rate"
+
+	"github.com/websonic/websonic/internal/clientaddr"
+	"github.com/websonic/websonic/sdk/abi"
+)
+
+// conn is one WebSocket connection. The handler's goroutine reads the
+// client's frames (and makes the module calls they ask for, one at a
+// time); a writer goroutine drains the send queue.
+type conn struct {
+	h     *Hub
+	ws    *websocket.Conn
+	id    Identity
+	num   int64
+	since time.Time
+	out   chan []byte
+	ctx   context.Context
+	stop  context.CancelFunc
+	calls atomic.Int64
+	// writing is when the write in progress started (unix ns; 0: none).
+	writing atomic.Int64
+
+	closeOnce sync.Once
+	code      websocket.StatusCode
+	reason    string
+
+	mu         sync.Mutex
+	subs       map[string]*sub
+	lastActive time.Time // when it last had no subscription
+}
+
+// sub is one subscription of a connection to a topic.
+type sub struct {
+	c     *conn
+	topic string
+
+	mu sync.Mutex
+	// cursor is the id of the last event given (or skipped by a reload).
+	cursor int64
+	// catchingUp holds live events back while the table is read;
+	// skipped is the newest event held back.
+	catchingUp bool
+	skipped    int64
+}
+
+// deliver queues an event frame for the subscription unless it already
+// had it, or holds it back while catching up.
+func (s *sub) deliver(id int64, frame []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.catchingUp {
+		s.skipped = max(s.skipped, id)
+		return
+	}
+	if id <= s.cursor {
+		return
+	}
+	s.cursor = id
+	s.c.send(frame)
+}
+
+// send queues a frame, or drops the connection whose queue is full: it
+// never waits.
+func (c *conn) send(frame []byte) {
+	select {
+	case c.out <- frame:
+	default:
+		c.drop(CloseSlow, "too slow: send queue full")
+	}
+}
+
+// drop closes the connection with code (once; the writer does it).
+func (c *conn) drop(code websocket.StatusCode, reason string) {
+	c.closeOnce.Do(func() {
+		c.code, c.reason = code, reason
+		c.stop()
+	})
+}
+
+func (c *conn) allSubs() []*sub {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*sub, 0, len(c.subs))
+	for _, s := range c.subs {
+		out = append(out, s)
+	}
+	return out
+}
+
+func (c *conn) topicList() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]string, 0, len(c.subs))
+	for t := range c.subs {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ServeHTTP upgrades a request to the hub's WebSocket protocol. A request
+// from another origin is refused (403) before the upgrade, as is one over
+// a connection limit (429, or 503 when the replica is full).
+func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := CheckOrigin(r); err != nil {
+		http.Error(w, err.Error(), http.StatusForbidden)
+		return
+	}
+	c := &conn{h: h, id: h.cfg.Identify(r), num: h.nextID.Add(1), since: time.Now(), subs: map[string]*sub{}}
+	c.lastActive = c.since
+	c.out = make(chan []byte, h.lim.SendQueue)
+	c.ctx, c.stop = context.WithCancel(h.ctx)
+	if err := h.register(c); err != nil {
+		c.stop()
+		var le *errLimit
+		if errors.As(err, &le) {
+			if le.status == http.StatusServiceUnavailable {
+				w.Header().Set("Retry-After", "10")
+			}
+			http.Error(w, le.msg, le.status)
+		}
+		return
+	}
+	// The server's read and write deadlines are for requests, not for a
+	// connection that lasts: the hub keeps its own (pings, write timeout).
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		InsecureSkipVerify: true, // CheckOrigin did, with the scheme too
+		CompressionMode:    websocket.CompressionDisabled,
+	})
+	if err != nil {
+		c.stop()
+		h.unregister(c)
+		return
+	}
+	c.ws = ws
+	ws.SetReadLimit(int64(h.lim.MaxFrameBytes))
+	// The connection is hijacked: the handler returns (its goroutine's
+	// stack, grown through the site's middleware, goes with it) and two
+	// goroutines with small stacks serve the connection.
+	go func() {
+		defer h.unregister(c)
+		done := make(chan struct{})
+		go func() { defer close(done); c.write() }()
+		c.read()
+		c.drop(websocket.StatusNormalClosure, "")
+		<-done
+	}()
+}
+
+// CheckOrigin refuses a cross-site upgrade (cross-site WebSocket
+// hijacking): a request with an Origin must name this host, and the
+// scheme the client used to reach the site (clientaddr.HTTPS, which
+// believes X-Forwarded-Proto from trusted proxies only). A request without
+// Origin comes from no browser and may go on.
+func CheckOrigin(r *http.Request) error {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return nil
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("realtime: cross-origin WebSocket refused: bad Origin %q", truncate(origin))
+	}
+	want := "http"
+	if clientaddr.HTTPS(r) {
+		want = "https"
+	}
+	if !strings.EqualFold(u.Host, r.Host) || !strings.EqualFold(u.Scheme, want) {
+		return fmt.Errorf("realtime: cross-origin WebSocket refused: Origin %q is not %s://%s", truncate(origin), want, r.Host)
+	}
+	return nil
+}
+
+// write sends the queued frames and pings until the connection is
+// dropped, then closes it with the drop's code.
+func (c *conn) write() {
+	lim := c.h.lim
+	ping := time.NewTicker(lim.PingInterval)
+	defer ping.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			c.close()
+			return
+		case f := <-c.out:
+			// A write without a context deadline (which would cost the
+			// library a context.AfterFunc per frame, and a timer here):
+			// the hub's watchdog cuts a write that takes longer than
+			// WriteTimeout (Hub.runWatchdog). Not c.ctx either: a drop
+			// lets the write in progress end (cancelling it would cut the
+			// socket before the close frame).
+			c.writing.Store(time.Now().UnixNano())
+			err := c.ws.Write(context.Background(), websocket.MessageText, f)
+			c.writing.Store(0)
+			if err != nil {
+				c.drop(websocket.StatusAbnormalClosure, "")
+			}
+		case <-ping.C:
+			if c.idle(lim.IdleTimeout) {
+				c.drop(CloseIdle, "idle: no subscription")
+				continue
+			}
+			// The pong comes through the reader; waiting for it here
+			// holds the queue back for one round trip at most.
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), lim.WriteTimeout)
+				defer cancel()
+				if err := c.ws.Ping(ctx); err != nil {
+					c.drop(websocket.StatusPolicyViolation, "no pong")
+				}
+			}()
+		}
+	}
+}
+
+// close ends the connection with the drop's code: a close frame if the
+// client reads it soon, else the socket is cut.
+func (c *conn) close() {
+	if c.code == websocket.StatusAbnormalClosure || c.code == 0 { // 0: the hub's context ended first
+		c.ws.CloseNow()
+		return
+	}
+	// A client that does not read (a slow one) will not read the close
+	// frame either: it gets WriteTimeout, then the socket is cut.
+	cut := time.AfterFunc(c.h.lim.WriteTimeout, func() { c.ws.CloseNow() })
+	_ = c.ws.Close(c.code, c.reason)
+	cut.Stop()
+}
+
+func (c *conn) idle(after time.Duration) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.subs) == 0 && time.Since(c.lastActive) > after
+}
+
+// read reads and serves the client's frames until the connection ends.
+func (c *conn) read() {
+	lim := rate.NewLimiter(rate.Limit(c.h.lim.MessagesPerSecond), 2*c.h.lim.MessagesPerSecond)
+	for {
+		// Not c.ctx: the writer's close (after a drop) ends this read,
+		// and a cancelled read would cut the socket before it.
+		typ, b, err := c.ws.Read(context.Background())
+		if err != nil {
+			if websocket.CloseStatus(err) == websocket.StatusMessageTooBig {
+				c.drop(websocket.StatusMessageTooBig, "frame too large")
+			}
+			return
+		}
+		if typ != websocket.MessageText {
+			c.drop(websocket.StatusUnsupportedData, "text frames only")
+			return
+		}
+		if !lim.Allow() {
+			c.send(errorFrame(CodeRateLimited, fmt.Sprintf("at most %d frames a second", c.h.lim.MessagesPerSecond)))
+			continue
+		}
+		f, err := DecodeClientFrame(b)
+		if err != nil {
+			c.send(errorFrame(CodeBadFrame, err.Error()))
+			continue
+		}
+		switch f.Type {
+		case TypeSubscribe:
+			c.subscribe(f)
+		case TypeUnsubscribe:
+			c.unsubscribe(f.Topic)
+		case TypeMessage:
+			c.message(f)
+		}
+	}
+}
+
+func (c *conn) requestID() string {
+	return "rt-" + strconv.FormatInt(c.num, 10) + "-" + strconv.FormatInt(c.calls.Add(1), 10)
+}
+
+// topicBody is the body of the subscribe call.
+type topicBody struct {
+	Topic string `json:"topic"`
+}
+
+// messageBody is the body of the message call.
+type messageBody struct {
+	Topic string          `json:"topic"`
+	Data  json.RawMessage `json:"data"`
+}
+
+// ask makes a call into the topic's owner; it reports whether the module
+// answered 2xx.
+func (c *conn) ask(m Module, path string, body any) bool {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, c.h.lim.CallTimeout)
+	defer cancel()
+	// On a goroutine of its own: the guest call's deep stack goes with
+	// it, and the connection's reader keeps a small one (thousands of
+	// idle readers otherwise each keep the stack a call grew).
+	var resp *abi.HTTPResponse
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		resp, err = m.Call(ctx, path, c.id.User, b, c.requestID())
+	}()
+	<-done
+	if err != nil {
+		c.h.log.Debug("module refused a realtime call", "path", path, "error", err)
+		return false
+	}
+	return resp.Status >= 200 && resp.Status < 300
+}
+
+func (c *conn) subscribe(f ClientFrame) {
+	c.mu.Lock()
+	_, already := c.subs[f.Topic]
+	n := len(c.subs)
+	c.mu.Unlock()
+	switch {
+	case already:
+		c.send(refusedFrame(f.Topic, ReasonAlready))
+		return
+	case n >= c.h.lim.MaxSubscriptions:
+		c.send(refusedFrame(f.Topic, ReasonTooMany))
+		return
+	}
+	m := c.h.owner(f.Topic)
+	if m == nil {
+		c.send(refusedFrame(f.Topic, ReasonNoModule))
+		return
+	}
+	if !c.ask(m, abi.RealtimeSubscribePath, topicBody{f.Topic}) {
+		c.send(refusedFrame(f.Topic, ReasonDenied))
+		return
+	}
+	// Every subscription starts catching up, holding live events back,
+	// so that none comes before the subscribed frame.
+	s := &sub{c: c, topic: f.Topic, catchingUp: true, cursor: f.LastID}
+	c.mu.Lock()
+	c.subs[f.Topic] = s
+	c.mu.Unlock()
+	pos := c.h.addSub(s, !f.HasLastID)
+	s.mu.Lock()
+	c.send(positionFrame(TypeSubscribed, f.Topic, pos))
+	if !f.HasLastID && s.skipped <= s.cursor {
+		s.catchingUp = false // nothing was held back: live at once
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	c.catchUp(s)
+}
+
+// catchUp gives s the events after its cursor from the table, then turns
+// it live once no event held back for it lies beyond what it read; or
+// tells the client to reload when the gap cannot be filled.
+func (c *conn) catchUp(s *sub) {
+	given := 0
+	for c.ctx.Err() == nil {
+		s.mu.Lock()
+		cursor := s.cursor
+		s.mu.Unlock()
+		evs, horizon, newest, err := c.h.st.catchUp(c.ctx, s.topic, cursor, batch)
+		if err != nil {
+			c.h.log.Warn("catching up failed; the client is told to reload", "topic", s.topic, "error", err)
+			c.reload(s)
+			return
+		}
+		if cursor < horizon || cursor > newest || given+len(evs) > c.h.lim.MaxCatchUp {
+			c.reload(s)
+			return
+		}
+		given += len(evs)
+		s.mu.Lock()
+		for _, e := range evs {
+			s.cursor = e.ID
+			c.send(EventFrame(e.Topic, e.ID, e.Data))
+		}
+		if len(evs) < batch && s.skipped <= s.cursor {
+			s.catchingUp = false
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+	}
+}
+
+// reload turns s live after the events held back for it, with a reload
+// frame.
+func (c *conn) reload(s *sub) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// Everything up to the newest dispatched event is covered by the
+	// client's reload; later ones come live.
+	s.cursor = max(c.h.seen.Load(), s.skipped)
+	s.catchingUp = false
+	c.send(positionFrame(TypeReload, s.topic, s.cursor))
+}
+
+func (c *conn) unsubscribe(topic string) {
+	c.mu.Lock()
+	s := c.subs[topic]
+	delete(c.subs, topic)
+	if len(c.subs) == 0 {
+		c.lastActive = time.Now()
+	}
+	c.mu.Unlock()
+	if s == nil {
+		c.send(errorFrame(CodeNotSubscribed, "not subscribed to "+topic))
+		return
+	}
+	c.h.removeSub(s)
+}
+
+func (c *conn) message(f ClientFrame) {
+	c.mu.Lock()
+	_, ok := c.subs[f.Topic]
+	c.mu.Unlock()
+	if !ok {
+		c.send(errorFrame(CodeNotSubscribed, "subscribe to "+f.Topic+" before sending to it"))
+		return
+	}
+	m := c.h.owner(f.Topic)
+	if m == nil || !c.ask(m, abi.RealtimeMessagePath, messageBody{f.Topic, f.Data}) {
+		c.send(errorFrame(CodeRefused, "the module did not take the message on "+f.Topic))
+	}
+}

@@ -1,0 +1,364 @@
+package realtime_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/websonic/websonic/internal/clientaddr"
+	"github.com/websonic/websonic/internal/pgtest"
+	"github.com/websonic/websonic/runtime/internal/coredb/coredbtest"
+	"github.com/websonic/websonic/runtime/internal/realtime"
+	"github.com/websonic/websonic/sdk/abi"
+	"github.com/websonic/websonic/sdk/manifest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// owner is a topic owner that allows every subscription: the hub's own
+// behaviour is under test here; runtime/server's tests use real modules.
+type owner struct{ m *manifest.Manifest }
+
+func (o owner) Manifest() *manifest.Manifest { return o.m }
+func (o owner) Call(ctx context.Context, path string, user *abi.User, body []byte, id string) (*abi.HTTPResponse, error) {
+	return &abi.HTTPResponse{Status: http.StatusNoContent}, nil
+}
+
+// hubSite is a hub on a fresh database, served over HTTP.
+type hubSite struct {
+	hub  *realtime.Hub
+	pool *pgxpool.Pool
+	url  string
+}
+
+func newHub(t testing.TB, pool *pgxpool.Pool, lim realtime.Limits) *hubSite {
+	t.Helper()
+	own := owner{&manifest.Manifest{Name: "chat", Capabilities: manifest.Capabilities{Topics: []string{"t.*"}}}}
+	h, err := realtime.New(t.Context(), realtime.Config{
+		Pool:    pool,
+		Modules: func() []realtime.Module { return []realtime.Module{own} },
+		Identify: func(r *http.Request) realtime.Identity {
+			host, _, _ := net.SplitHostPort(r.RemoteAddr)
+			return realtime.Identity{IP: netip.MustParseAddr(host)}
+		},
+		Limits: lim,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(h)
+	t.Cleanup(func() {
+		h.Close()
+		hs.Close()
+	})
+	return &hubSite{hub: h, pool: pool, url: "ws" + strings.TrimPrefix(hs.URL, "http")}
+}
+
+type client struct {
+	t  testing.TB
+	ws *websocket.Conn
+}
+
+func (s *hubSite) dial(t testing.TB) *client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, s.url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws.SetReadLimit(1 << 20)
+	t.Cleanup(func() { ws.CloseNow() })
+	return &client{t: t, ws: ws}
+}
+
+func (c *client) send(format string, args ...any) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return c.ws.Write(ctx, websocket.MessageText, fmt.Appendf(nil, format, args...))
+}
+
+func (c *client) next() (realtime.HostFrame, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, b, err := c.ws.Read(ctx)
+	if err != nil {
+		return realtime.HostFrame{}, err
+	}
+	var f realtime.HostFrame
+	err = json.Unmarshal(b, &f)
+	return f, err
+}
+
+func (c *client) expect(typ, topic string) realtime.HostFrame {
+	c.t.Helper()
+	f, err := c.next()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if f.Type != typ || f.Topic != topic {
+		c.t.Fatalf("got %+v, want %s on %s", f, typ, topic)
+	}
+	return f
+}
+
+// TestReload: a last_id older than the retained events, or newer than
+// any, gets a reload frame and then live events; one within them catches
+// up.
+func TestReload(t *testing.T) {
+	db, _ := coredbtest.Open(t)
+	s := newHub(t, db.Pool, realtime.Limits{RetainEvents: 5, MaxCatchUp: 8})
+	ctx := t.Context()
+	var ids []int64
+	for i := range 12 {
+		id, err := s.hub.Publish(ctx, "t.a", fmt.Appendf(nil, "%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if n, err := s.hub.Sweep(ctx); err != nil || n != 7 {
+		t.Fatalf("sweep = %d, %v; want 7 of 12 gone", n, err)
+	}
+	for _, tt := range []struct {
+		name   string
+		last   int64
+		reload bool
+		first  int64
+	}{
+		{"swept", ids[2], true, 0},
+		{"just retained", ids[6], false, ids[7]},
+		{"future", ids[11] + 100, true, 0},
+		{"now", -1, false, 0}, // the newest id
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := s.dial(t)
+			if tt.last < 0 {
+				tt.last = ids[11]
+			}
+			c.send(`{"type":"subscribe","topic":"t.a","last_id":%d}`, tt.last)
+			c.expect(realtime.TypeSubscribed, "t.a")
+			if tt.reload {
+				if f := c.expect(realtime.TypeReload, "t.a"); f.ID < ids[11] {
+					t.Errorf("reload at %d, want at least %d", f.ID, ids[11])
+				}
+			} else if tt.first != 0 {
+				if f := c.expect(realtime.TypeEvent, "t.a"); f.ID != tt.first {
+					t.Errorf("first event %d, want %d", f.ID, tt.first)
+				}
+				for range ids[11] - tt.first {
+					c.expect(realtime.TypeEvent, "t.a")
+				}
+			}
+			id, err := s.hub.Publish(ctx, "t.a", []byte(`"live"`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f := c.expect(realtime.TypeEvent, "t.a"); f.ID != id {
+				t.Errorf("live event %d, want %d", f.ID, id)
+			}
+			ids = append(ids[:11], id)
+		})
+	}
+	// More to catch up than MaxCatchUp: reload.
+	c := s.dial(t)
+	last := ids[11]
+	for range 9 {
+		if _, err := s.hub.Publish(ctx, "t.a", []byte(`1`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.send(`{"type":"subscribe","topic":"t.a","last_id":%d}`, last)
+	c.expect(realtime.TypeSubscribed, "t.a")
+	c.expect(realtime.TypeReload, "t.a")
+}
+
+// TestPublishData: what publish stores comes back byte for byte, even
+// what PostgreSQL's text handling could trip on.
+func TestPublishData(t *testing.T) {
+	db, _ := coredbtest.Open(t)
+	s := newHub(t, db.Pool, realtime.Limits{})
+	c := s.dial(t)
+	c.send(`{"type":"subscribe","topic":"t.d"}`)
+	c.expect(realtime.TypeSubscribed, "t.d")
+	for _, data := range []string{`"\u0000"`, `"\ud800"`, `"é\n"`, `{"a":{"b":[1,2,{}]}}`, `1e400`} {
+		p, err := realtime.DecodePublish([]byte(`{"topic":"t.d","data":`+data+`}`), 1<<10)
+		if err != nil {
+			t.Errorf("%s: %v", data, err)
+			continue
+		}
+		if _, err := s.hub.Publish(t.Context(), p.Topic, p.Data); err != nil {
+			t.Errorf("publish %s: %v", data, err)
+			continue
+		}
+		if f := c.expect(realtime.TypeEvent, "t.d"); string(f.Data) != data {
+			t.Errorf("event data %s, want %s", f.Data, data)
+		}
+	}
+}
+
+// TestCheckOrigin: the upgrade's Origin must be this host with the
+// scheme the client used (as derived behind trusted proxies).
+func TestCheckOrigin(t *testing.T) {
+	proxy := clientaddr.New([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")})
+	for _, tt := range []struct {
+		name, origin, remote, proto string
+		ok                          bool
+	}{
+		{"same", "http://site.example", "192.0.2.1:1", "", true},
+		{"none", "", "192.0.2.1:1", "", true},
+		{"other host", "http://evil.example", "192.0.2.1:1", "", false},
+		{"other port", "http://site.example:8080", "192.0.2.1:1", "", false},
+		{"https to http site", "https://site.example", "192.0.2.1:1", "", false},
+		{"behind TLS proxy", "https://site.example", "10.0.0.1:1", "https", true},
+		{"http behind TLS proxy", "http://site.example", "10.0.0.1:1", "https", false},
+		{"untrusted proto", "https://site.example", "192.0.2.1:1", "https", false},
+		{"null", "null", "192.0.2.1:1", "", false},
+		{"case", "HTTP://SITE.example", "192.0.2.1:1", "", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "http://site.example/ws", nil)
+			r.RemoteAddr = tt.remote
+			if tt.origin != "" {
+				r.Header.Set("Origin", tt.origin)
+			}
+			if tt.proto != "" {
+				r.Header.Set("X-Forwarded-Proto", tt.proto)
+			}
+			var err error
+			proxy.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { err = realtime.CheckOrigin(r) })).
+				ServeHTTP(httptest.NewRecorder(), r)
+			if (err == nil) != tt.ok {
+				t.Errorf("CheckOrigin = %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}
+
+// TestHammer: publishers on several topics race subscribers that come and
+// go (resubscribing with their last id, live ones too) on two hubs of one
+// database; every subscriber sees each topic's events in order, without
+// a gap or a repeat. Run with -race.
+func TestHammer(t *testing.T) {
+	db, _ := coredbtest.Open(t)
+	lim := realtime.Limits{MaxPerAnonymousIP: 1000, SendQueue: 4096, MessagesPerSecond: 1000}
+	hubs := []*hubSite{newHub(t, db.Pool, lim), newHub(t, db.Pool, lim)}
+	const (
+		topics     = 3
+		publishers = 4
+		perPub     = 60
+		subs       = 12
+	)
+	ctx := t.Context()
+	var wg, ready sync.WaitGroup
+	ready.Add(subs) // publishing starts once every subscriber is live
+	for p := range publishers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ready.Wait()
+			for i := range perPub {
+				topic := fmt.Sprintf("t.%d", (p+i)%topics)
+				if _, err := hubs[(p+i)%2].hub.Publish(ctx, topic, fmt.Appendf(nil, `"%d-%d"`, p, i)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	type seen struct {
+		topic string
+		ids   []int64
+	}
+	results := make(chan seen, subs)
+	for n := range subs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			topic := fmt.Sprintf("t.%d", n%topics)
+			var ids []int64
+			last := int64(-1)
+			// Three sessions: each resubscribes from the last id it saw
+			// (the first from none: live from its subscription on).
+			for round := range 3 {
+				c := hubs[(n+round)%2].dial(t)
+				if last < 0 {
+					c.send(`{"type":"subscribe","topic":"%s"}`, topic)
+				} else {
+					c.send(`{"type":"subscribe","topic":"%s","last_id":%d}`, topic, last)
+				}
+				for got := 0; got < perPub/4; {
+					f, err := c.next()
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					switch f.Type {
+					case realtime.TypeSubscribed:
+						if last < 0 {
+							last = f.ID
+							ready.Done()
+						}
+					case realtime.TypeEvent:
+						ids = append(ids, f.ID)
+						last = f.ID
+						got++
+					default:
+						t.Errorf("frame %+v", f)
+						return
+					}
+				}
+				c.ws.Close(websocket.StatusNormalClosure, "")
+			}
+			results <- seen{topic, ids}
+		}()
+	}
+	wg.Wait()
+	close(results)
+	all := map[string][]int64{}
+	rows, err := db.Pool.Query(ctx, `SELECT topic, id FROM websonic.realtime_events ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var topic string
+		var id int64
+		rows.Scan(&topic, &id)
+		all[topic] = append(all[topic], id)
+	}
+	rows.Close()
+	for r := range results {
+		// r.ids must be a contiguous run of the topic's ids.
+		ids := all[r.topic]
+		start := -1
+		for i, id := range ids {
+			if len(r.ids) > 0 && id == r.ids[0] {
+				start = i
+			}
+		}
+		if start < 0 || start+len(r.ids) > len(ids) {
+			t.Errorf("%s: saw %v, not within %v", r.topic, r.ids, ids)
+			continue
+		}
+		for i, id := range r.ids {
+			if ids[start+i] != id {
+				t.Errorf("%s: saw %v; the topic's events from there are %v", r.topic, r.ids, ids[start:])
+				break
+			}
+		}
+	}
+}

@@ -1,0 +1,148 @@
+package realtime
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/websonic/websonic/sdk/manifest"
+)
+
+func TestDecodeClientFrame(t *testing.T) {
+	for _, tt := range []struct {
+		name, in string
+		want     ClientFrame // Type "" means an error
+	}{
+		{"subscribe", `{"type":"subscribe","topic":"chat.a"}`, ClientFrame{Type: TypeSubscribe, Topic: "chat.a"}},
+		{"subscribe last_id", `{"type":"subscribe","topic":"chat.a","last_id":42}`, ClientFrame{Type: TypeSubscribe, Topic: "chat.a", LastID: 42, HasLastID: true}},
+		{"last_id zero", ` {"type":"subscribe","topic":"a","last_id":0} `, ClientFrame{Type: TypeSubscribe, Topic: "a", HasLastID: true}},
+		{"unsubscribe", `{"type":"unsubscribe","topic":"chat.a"}`, ClientFrame{Type: TypeUnsubscribe, Topic: "chat.a"}},
+		{"message", `{"type":"message","topic":"chat.a","data":{ "x" : [1, 2] }}`, ClientFrame{Type: TypeMessage, Topic: "chat.a", Data: json.RawMessage(`{"x":[1,2]}`)}},
+		{"message null", `{"type":"message","topic":"chat.a","data":null}`, ClientFrame{Type: TypeMessage, Topic: "chat.a", Data: json.RawMessage(`null`)}},
+		{"unknown member", `{"type":"subscribe","topic":"chat.a","x":1}`, ClientFrame{}},
+		{"unknown type", `{"type":"publish","topic":"chat.a","data":1}`, ClientFrame{}},
+		{"no type", `{"topic":"chat.a"}`, ClientFrame{}},
+		{"no topic", `{"type":"subscribe"}`, ClientFrame{}},
+		{"bad topic", `{"type":"subscribe","topic":"Chat"}`, ClientFrame{}},
+		{"prefix topic", `{"type":"subscribe","topic":"chat.*"}`, ClientFrame{}},
+		{"negative last_id", `{"type":"subscribe","topic":"a","last_id":-1}`, ClientFrame{}},
+		{"fraction last_id", `{"type":"subscribe","topic":"a","last_id":1.5}`, ClientFrame{}},
+		{"huge last_id", `{"type":"subscribe","topic":"a","last_id":1e30}`, ClientFrame{}},
+		{"data on subscribe", `{"type":"subscribe","topic":"a","data":1}`, ClientFrame{}},
+		{"last_id on message", `{"type":"message","topic":"a","data":1,"last_id":1}`, ClientFrame{}},
+		{"unsubscribe data", `{"type":"unsubscribe","topic":"a","data":1}`, ClientFrame{}},
+		{"no data", `{"type":"message","topic":"a"}`, ClientFrame{}},
+		{"trailing", `{"type":"subscribe","topic":"a"}{}`, ClientFrame{}},
+		{"trailing junk", `{"type":"subscribe","topic":"a"} x`, ClientFrame{}},
+		{"array", `[{"type":"subscribe","topic":"a"}]`, ClientFrame{}},
+		{"string", `"subscribe"`, ClientFrame{}},
+		{"empty", ``, ClientFrame{}},
+		{"not utf8", "{\"type\":\"subscribe\",\"topic\":\"a\xff\"}", ClientFrame{}},
+		{"type not string", `{"type":1,"topic":"a"}`, ClientFrame{}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := DecodeClientFrame([]byte(tt.in))
+			if tt.want.Type == "" {
+				if err == nil || !errors.Is(err, ErrFrame) {
+					t.Errorf("= %+v, %v; want an ErrFrame", got, err)
+				}
+				return
+			}
+			if err != nil || got.Type != tt.want.Type || got.Topic != tt.want.Topic || got.LastID != tt.want.LastID ||
+				got.HasLastID != tt.want.HasLastID || string(got.Data) != string(tt.want.Data) {
+				t.Errorf("= %+v (data %s), %v; want %+v", got, got.Data, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestDecodePublish(t *testing.T) {
+	for _, tt := range []struct {
+		name, in, data string // data "" means an error
+	}{
+		{"object", `{"topic":"chat.a","data":{"a": 1}}`, `{"a":1}`},
+		{"string", `{"topic":"chat.a","data":"x"}`, `"x"`},
+		{"null", `{"topic":"chat.a","data":null}`, `null`},
+		{"missing", `{"topic":"chat.a"}`, ``},
+		{"bad topic", `{"topic":"a..b","data":1}`, ``},
+		{"unknown", `{"topic":"a","data":1,"to":"x"}`, ``},
+		{"too big", `{"topic":"a","data":"` + strings.Repeat("x", 100) + `"}`, ``},
+		{"big with spaces", `{"topic":"a","data":[` + strings.Repeat(" ", 500) + `1]}`, `[1]`}, // compacted under the cap
+		{"trailing", `{"topic":"a","data":1} 1`, ``},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := DecodePublish([]byte(tt.in), 64)
+			if tt.data == "" {
+				if err == nil {
+					t.Errorf("= %+v; want an error", p)
+				}
+				return
+			}
+			if err != nil || string(p.Data) != tt.data {
+				t.Errorf("= %s, %v; want %s", p.Data, err, tt.data)
+			}
+		})
+	}
+}
+
+// checkFrame: a frame built from decoded parts is one valid JSON object
+// that decodes back to them.
+func checkFrame(t *testing.T, topic string, data []byte) {
+	f := EventFrame(topic, 7, data)
+	var back HostFrame
+	if err := json.Unmarshal(f, &back); err != nil || back.Topic != topic || back.ID != 7 || !json.Valid(back.Data) {
+		t.Fatalf("event frame %s: %+v, %v", f, back, err)
+	}
+}
+
+func FuzzDecodeClientFrame(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"subscribe","topic":"chat.a","last_id":1}`, `{"type":"unsubscribe","topic":"a"}`,
+		`{"type":"message","topic":"a","data":{"k":["v",1,null]}}`, `{"type":"message","topic":"a","data":"\u0000"}`,
+		`{"type":"subscribe","topic":"a","last_id":9223372036854775807}`, `{"type":"subscribe","topic":"a","type":"message"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fr, err := DecodeClientFrame(b)
+		if err != nil {
+			if !errors.Is(err, ErrFrame) {
+				t.Fatalf("error %v is not an ErrFrame", err)
+			}
+			return
+		}
+		if !manifest.ValidTopic(fr.Topic) || fr.LastID < 0 || (fr.HasLastID && fr.Type != TypeSubscribe) {
+			t.Fatalf("accepted %+v", fr)
+		}
+		if fr.Type == TypeMessage {
+			if !json.Valid(fr.Data) {
+				t.Fatalf("message data %q is not JSON", fr.Data)
+			}
+			checkFrame(t, fr.Topic, fr.Data)
+		}
+	})
+}
+
+func FuzzDecodePublish(f *testing.F) {
+	for _, s := range []string{
+		`{"topic":"chat.a","data":{"a":1}}`, `{"topic":"a","data":"\ud800"}`, `{"topic":"a","data":[` + strings.Repeat(" ", 50) + `]}`,
+		`{"data":1,"topic":"x-y_z.1"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		const max = 256
+		p, err := DecodePublish(b, max)
+		if err != nil {
+			if !errors.Is(err, ErrFrame) {
+				t.Fatalf("error %v is not an ErrFrame", err)
+			}
+			return
+		}
+		if !manifest.ValidTopic(p.Topic) || len(p.Data) == 0 || len(p.Data) > max || !json.Valid(p.Data) {
+			t.Fatalf("accepted %+v", p)
+		}
+		checkFrame(t, p.Topic, p.Data)
+	})
+}

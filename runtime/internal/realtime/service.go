@@ -1,0 +1,89 @@
+package realtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+
+	"github.com/websonic/websonic/runtime/internal/modhost"
+	"github.com/websonic/websonic/sdk/abi"
+	"github.com/websonic/websonic/sdk/manifest"
+)
+
+// Names of the hub's host services.
+const (
+	PublishService     = "realtime.publish"
+	ConnectionsService = "users.connections"
+)
+
+// PublishReply is the answer of realtime.publish.
+type PublishReply struct {
+	ID int64 `json:"id"`
+}
+
+// Service is the realtime.publish host service: the payload is a
+// PublishRequest; a topic the caller's manifest does not declare is
+// refused (abi.HostErrDenied), data over Limits.MaxEventBytes too
+// (abi.HostErrLimit), a malformed payload is abi.HostErrInvalid.
+func (h *Hub) Service() modhost.Service {
+	return modhost.ServiceFunc(func(ctx context.Context, c *modhost.Caller, payload []byte) ([]byte, error) {
+		p, err := DecodePublish(payload, h.lim.MaxEventBytes)
+		if err != nil {
+			return nil, publishError(err)
+		}
+		if c.Manifest == nil || !manifest.TopicAllowed(c.Manifest.Capabilities.Topics, p.Topic) {
+			return nil, modhost.Denied("topic %q is not among the module's topics", p.Topic)
+		}
+		id, err := h.Publish(ctx, p.Topic, p.Data)
+		if err != nil {
+			return nil, publishError(err)
+		}
+		return json.Marshal(PublishReply{ID: id})
+	})
+}
+
+// publishError is the host error of a failed publish.
+func publishError(err error) error {
+	switch {
+	case errors.Is(err, ErrTooLarge):
+		return &abi.HostError{Code: abi.HostErrLimit, Message: err.Error()}
+	case errors.Is(err, ErrFrame):
+		return modhost.Invalid("%v", err)
+	}
+	return err
+}
+
+// MaxListed caps the connections users.connections lists.
+const MaxListed = 1000
+
+// ConnectionsReply is the answer of users.connections.
+type ConnectionsReply struct {
+	Connections []Connection `json:"connections"`
+	// Truncated: there were more than MaxListed.
+	Truncated bool `json:"truncated,omitempty"`
+}
+
+// ConnectionsService is the users.connections host service: the
+// replica's connections (Connections), oldest first, for a module whose
+// manifest lists the user action manifest.UserConnections. The payload
+// must be an empty object.
+func (h *Hub) ConnectionsService() modhost.Service {
+	return modhost.ServiceFunc(func(ctx context.Context, c *modhost.Caller, payload []byte) ([]byte, error) {
+		if c.Manifest == nil || !slices.Contains(c.Manifest.Capabilities.UserActions, manifest.UserConnections) {
+			return nil, modhost.Denied("the module's manifest does not list the user action %q", manifest.UserConnections)
+		}
+		var empty struct{}
+		if len(payload) > 0 {
+			if err := decodeStrict(payload, &empty); err != nil {
+				return nil, modhost.Invalid("users.connections takes an empty object: %v", err)
+			}
+		}
+		all := h.Connections()
+		r := ConnectionsReply{Connections: all}
+		if len(all) > MaxListed {
+			r.Connections, r.Truncated = all[:MaxListed], true
+		}
+		return json.Marshal(r)
+	})
+}
