@@ -228,15 +228,25 @@ func dialFleet(url string, n int, sub string) (*clientSet, error) {
 				if err != nil {
 					return
 				}
+				// Every stamp of the message: one event, or an events
+				// frame holding several.
 				now := time.Now().UnixNano()
-				if j := bytes.Index(f, []byte(`"t":`)); j >= 0 {
+				for {
+					j := bytes.Index(f, []byte(`"t":`))
+					if j < 0 {
+						break
+					}
 					end := bytes.IndexByte(f[j:], '}')
+					if end < 0 {
+						break
+					}
 					if t, err := strconv.ParseInt(string(f[j+4:j+end]), 10, 64); err == nil {
 						cs.lat[i] = append(cs.lat[i], time.Duration(now-t))
 						if cs.arrived != nil {
 							cs.arrived <- struct{}{}
 						}
 					}
+					f = f[j+end:]
 				}
 			}
 		}()

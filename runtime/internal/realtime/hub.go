@@ -159,6 +159,9 @@ type Hub struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	nextID atomic.Int64
+	// bufs holds the buffers events frames are built in (*[]byte; not
+	// one per connection: most connections are never behind).
+	bufs sync.Pool
 
 	mu     sync.RWMutex
 	topics map[string]map[*sub]struct{}
@@ -191,6 +194,7 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 		byUser: map[int64]map[*conn]struct{}{},
 		byIP:   map[netip.Addr]int{},
 	}
+	h.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
 	last, err := h.st.last(ctx)
 	if err != nil {
 		return nil, err
