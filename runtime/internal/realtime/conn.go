@@ -67,39 +67,51 @@ type sub struct {
 }
 
 // deliver queues an event frame for the subscription unless it already
-// had it, or holds it back while catching up.
-func (s *sub) deliver(id int64, frame []byte) {
+// had it, or holds it back while catching up. It does not wake the
+// writer: true means the caller must (conn.wakeUp), the queue was empty.
+func (s *sub) deliver(id int64, frame []byte) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.catchingUp {
 		s.skipped = max(s.skipped, id)
-		return
+		return false
 	}
 	if id <= s.cursor {
-		return
+		return false
 	}
 	s.cursor = id
-	s.c.send(frame)
+	return s.c.enqueue(frame)
 }
 
-// send queues a frame, or drops the connection whose queue is full: it
-// never waits. The frame is shared (one per event for every client) and
-// must not be changed.
+// send queues a frame and wakes the writer, or drops the connection
+// whose queue is full: it never waits. The frame is shared (one per
+// event for every client) and must not be changed.
 func (c *conn) send(frame []byte) {
+	if c.enqueue(frame) {
+		c.wakeUp()
+	}
+}
+
+// enqueue queues a frame, or drops the connection whose queue is full;
+// true when the queue was empty (the writer must be woken).
+func (c *conn) enqueue(frame []byte) bool {
 	c.qmu.Lock()
 	if len(c.queue) >= c.h.lim.SendQueue {
 		c.qmu.Unlock()
 		c.drop(CloseSlow, "too slow: send queue full")
-		return
+		return false
 	}
 	c.queue = append(c.queue, frame)
 	first := len(c.queue) == 1
 	c.qmu.Unlock()
-	if first {
-		select {
-		case c.wake <- struct{}{}:
-		default:
-		}
+	return first
+}
+
+// wakeUp tells the writer there is something queued.
+func (c *conn) wakeUp() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
 	}
 }
 

@@ -3,6 +3,7 @@ package realtime
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -145,4 +146,62 @@ func FuzzDecodePublish(f *testing.F) {
 		}
 		checkFrame(t, p.Topic, p.Data)
 	})
+}
+
+// TestBatchLen: runs of event frames go together up to the byte bound;
+// other frames, and an event frame too large to share, go alone; what
+// DecodeHostMessage gets back is every frame in order.
+func TestBatchLen(t *testing.T) {
+	ev := func(id int64, size int) []byte {
+		return EventFrame("t.a", id, []byte(`"`+strings.Repeat("x", size)+`"`))
+	}
+	sub := positionFrame(TypeSubscribed, "t.a", 0)
+	for _, tt := range []struct {
+		name string
+		q    [][]byte
+		want []int // message sizes in frames
+	}{
+		{"one event", [][]byte{ev(1, 1)}, []int{1}},
+		{"run", [][]byte{ev(1, 1), ev(2, 1), ev(3, 1)}, []int{3}},
+		{"other frames alone", [][]byte{sub, ev(1, 1), ev(2, 1), errorFrame(CodeRefused, "x"), ev(3, 1)}, []int{1, 2, 1, 1}},
+		{"byte bound", [][]byte{ev(1, 20<<10), ev(2, 10<<10), ev(3, 5<<10), ev(4, 1)}, []int{2, 2}},
+		{"large alone", [][]byte{ev(1, 1), ev(2, 40<<10), ev(3, 1)}, []int{1, 1, 1}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []int
+			var back []HostFrame
+			for q := tt.q; len(q) > 0; {
+				n := batchLen(q, maxBatchBytes)
+				got = append(got, n)
+				msg := q[0]
+				if n > 1 {
+					msg = appendBatch(nil, q[:n])
+					if len(msg) > maxBatchBytes {
+						t.Errorf("events frame of %d bytes", len(msg))
+					}
+				}
+				fs, err := DecodeHostMessage(msg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				back = append(back, fs...)
+				q = q[n:]
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("messages %v, want %v", got, tt.want)
+			}
+			if len(back) != len(tt.q) {
+				t.Fatalf("%d frames back, want %d", len(back), len(tt.q))
+			}
+			for i, f := range tt.q {
+				var want HostFrame
+				if err := json.Unmarshal(f, &want); err != nil {
+					t.Fatal(err)
+				}
+				if back[i].Type != want.Type || back[i].ID != want.ID || string(back[i].Data) != string(want.Data) {
+					t.Errorf("frame %d: %+v, want %+v", i, back[i], want)
+				}
+			}
+		})
+	}
 }
