@@ -205,3 +205,56 @@ func TestBatchLen(t *testing.T) {
 		})
 	}
 }
+
+// FuzzBatch: whatever the host frames queued, the messages batchLen and
+// appendBatch make decode (DecodeHostMessage) to the same frames in the
+// same order, and no events frame is over the bound; DecodeHostMessage
+// itself never panics on any input.
+func FuzzBatch(f *testing.F) {
+	f.Add([]byte(`{"a":1}`), uint8(3), uint16(100), []byte(`{"type":"events","events":[{"type":"event","id":1}]}`))
+	f.Add([]byte(`"x"`), uint8(200), uint16(5000), []byte(`{"type":"events","events":[{"type":"subscribed"}]}`))
+	f.Fuzz(func(t *testing.T, data []byte, n uint8, size uint16, raw []byte) {
+		_, _ = DecodeHostMessage(raw)
+		var v any
+		if json.Unmarshal(data, &v) != nil {
+			return
+		}
+		data = compact(data)
+		var q [][]byte
+		for i := range int(n) {
+			switch {
+			case i%17 == 5:
+				q = append(q, positionFrame(TypeReload, "t.a", int64(i)))
+			case i%7 == 3:
+				q = append(q, EventFrame("t.a", int64(i+1), []byte(`"`+strings.Repeat("y", int(size)*(i%3))+`"`)))
+			default:
+				q = append(q, EventFrame("t.a", int64(i+1), data))
+			}
+		}
+		var back []HostFrame
+		for len(q) > 0 {
+			k := batchLen(q, maxBatchBytes)
+			msg := q[0]
+			if k > 1 {
+				msg = appendBatch(nil, q[:k])
+				if len(msg) > maxBatchBytes {
+					t.Fatalf("events frame of %d bytes", len(msg))
+				}
+			}
+			fs, err := DecodeHostMessage(msg)
+			if err != nil || len(fs) != k {
+				t.Fatalf("%d frames back of %d: %v", len(fs), k, err)
+			}
+			back = append(back, fs...)
+			q = q[k:]
+		}
+		if len(back) != int(n) {
+			t.Fatalf("%d frames back, want %d", len(back), n)
+		}
+		for i, f := range back {
+			if f.Type == TypeEvent && f.ID != int64(i+1) {
+				t.Fatalf("frame %d has id %d", i, f.ID)
+			}
+		}
+	})
+}
