@@ -159,6 +159,11 @@ type Hub struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	nextID atomic.Int64
+	// bufs holds the buffers events frames are built in (*[]byte; not
+	// one per connection: most connections are never behind).
+	bufs sync.Pool
+	// woken is dispatch's list of writers to wake (runEvents' only).
+	woken []*conn
 
 	mu     sync.RWMutex
 	topics map[string]map[*sub]struct{}
@@ -191,6 +196,7 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 		byUser: map[int64]map[*conn]struct{}{},
 		byIP:   map[netip.Addr]int{},
 	}
+	h.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
 	last, err := h.st.last(ctx)
 	if err != nil {
 		return nil, err
@@ -298,9 +304,7 @@ func (h *Hub) runEvents(l *pgnotify.Listener) {
 				}
 				break
 			}
-			for _, e := range evs {
-				h.dispatch(e)
-			}
+			h.dispatch(evs)
 			if len(evs) < batch {
 				break
 			}
@@ -308,16 +312,28 @@ func (h *Hub) runEvents(l *pgnotify.Listener) {
 	}
 }
 
-// dispatch hands one event to its topic's subscribers, never waiting for
-// any of them.
-func (h *Hub) dispatch(e Event) {
-	frame := EventFrame(e.Topic, e.ID, e.Data)
+// dispatch hands events to their topics' subscribers, never waiting for
+// any of them. Each event's frame is built once for all. The writers are
+// woken after the whole run: a connection gets the run's events in one
+// wake-up (and one events frame), not one per event.
+func (h *Hub) dispatch(evs []Event) {
+	wake := h.woken[:0]
 	h.mu.RLock()
-	defer h.mu.RUnlock()
-	h.seen.Store(e.ID) // with the fan-out: see addSub
-	for s := range h.topics[e.Topic] {
-		s.deliver(e.ID, frame)
+	for _, e := range evs {
+		frame := EventFrame(e.Topic, e.ID, e.Data)
+		h.seen.Store(e.ID) // with the fan-out: see addSub
+		for s := range h.topics[e.Topic] {
+			if s.deliver(e.ID, frame) {
+				wake = append(wake, s.c)
+			}
+		}
 	}
+	h.mu.RUnlock()
+	for _, c := range wake {
+		c.wakeUp()
+	}
+	clear(wake)
+	h.woken = wake
 }
 
 // runUsers re-checks the sockets of the users named by user events.
