@@ -40,9 +40,11 @@ type Limits struct {
 	// MaxEventBytes caps a published event's data, compacted (64 KiB); a
 	// larger publish is refused (abi.HostErrInvalid).
 	MaxEventBytes int
-	// SendQueue is how many frames wait for a slow client (128); when its
-	// queue is full the connection is closed with 1013, and the fan-out
-	// goes on without waiting.
+	// SendQueue is how many frames wait for a slow client (1024: about
+	// ten seconds behind at 100 events a second; a queued event is one
+	// slot, its frame shared by every client); when its queue is full the
+	// connection is closed with 1013, and the fan-out goes on without
+	// waiting.
 	SendQueue int
 	// MessagesPerSecond is each connection's rate of client frames
 	// (subscribe, unsubscribe, message: 20 a second, bursts of twice
@@ -92,7 +94,7 @@ func (l *Limits) defaults() {
 	def(&l.MaxSubscriptions, 64)
 	def(&l.MaxFrameBytes, 16<<10)
 	def(&l.MaxEventBytes, 64<<10)
-	def(&l.SendQueue, 128)
+	def(&l.SendQueue, 1024)
 	def(&l.MessagesPerSecond, 20)
 	defD(&l.PingInterval, 30*time.Second)
 	defD(&l.WriteTimeout, 10*time.Second)
