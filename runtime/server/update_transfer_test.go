@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/websonic/websonic/internal/tufrepo"
+	"github.com/websonic/websonic/runtime/internal/requestq"
 	"github.com/websonic/websonic/runtime/internal/updater"
 )
 
@@ -139,6 +140,12 @@ func TestStalledTransferDoesNotHoldRequests(t *testing.T) {
 			go e.updater().Run(runCtx)
 			e.updater().Kick()
 			<-d.held
+			// The queue's listener connects on its own goroutine: a request
+			// sent before it listens finds no runtime.
+			waitFor(t, func() bool {
+				n, err := requestq.Listeners(ctx, e.site.srv.db.Pool)
+				return err == nil && n > 0
+			})
 
 			if res := e.request(t, ModuleRequest{Action: "rollback", Module: "versioned"}); !strings.Contains(res, "1.0.0") {
 				t.Fatalf("rollback answered %q", res)

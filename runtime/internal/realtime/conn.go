@@ -30,12 +30,18 @@ type conn struct {
 	id    Identity
 	num   int64
 	since time.Time
-	out   chan []byte
 	ctx   context.Context
 	stop  context.CancelFunc
 	calls atomic.Int64
 	// writing is when the write in progress started (unix ns; 0: none).
 	writing atomic.Int64
+
+	// qmu guards queue: the frames waiting for the writer, at most
+	// Limits.SendQueue. wake (capacity 1) is signalled when the queue
+	// turns non-empty, so a writer that is behind is not woken per frame.
+	qmu   sync.Mutex
+	queue [][]byte
+	wake  chan struct{}
 
 	closeOnce sync.Once
 	code      websocket.StatusCode
@@ -61,29 +67,62 @@ type sub struct {
 }
 
 // deliver queues an event frame for the subscription unless it already
-// had it, or holds it back while catching up.
-func (s *sub) deliver(id int64, frame []byte) {
+// had it, or holds it back while catching up. It does not wake the
+// writer: true means the caller must (conn.wakeUp), the queue was empty.
+func (s *sub) deliver(id int64, frame []byte) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.catchingUp {
 		s.skipped = max(s.skipped, id)
-		return
+		return false
 	}
 	if id <= s.cursor {
-		return
+		return false
 	}
 	s.cursor = id
-	s.c.send(frame)
+	return s.c.enqueue(frame)
 }
 
-// send queues a frame, or drops the connection whose queue is full: it
-// never waits.
+// send queues a frame and wakes the writer, or drops the connection
+// whose queue is full: it never waits. The frame is shared (one per
+// event for every client) and must not be changed.
 func (c *conn) send(frame []byte) {
-	select {
-	case c.out <- frame:
-	default:
-		c.drop(CloseSlow, "too slow: send queue full")
+	if c.enqueue(frame) {
+		c.wakeUp()
 	}
+}
+
+// enqueue queues a frame, or drops the connection whose queue is full;
+// true when the queue was empty (the writer must be woken).
+func (c *conn) enqueue(frame []byte) bool {
+	c.qmu.Lock()
+	if len(c.queue) >= c.h.lim.SendQueue {
+		c.qmu.Unlock()
+		c.drop(CloseSlow, "too slow: send queue full")
+		return false
+	}
+	c.queue = append(c.queue, frame)
+	first := len(c.queue) == 1
+	c.qmu.Unlock()
+	return first
+}
+
+// wakeUp tells the writer there is something queued.
+func (c *conn) wakeUp() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take empties the queue into spare (whose backing array it reuses) and
+// returns what was queued.
+func (c *conn) take(spare [][]byte) [][]byte {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	q := c.queue
+	c.queue = spare[:0]
+	return q
 }
 
 // drop closes the connection with code (once; the writer does it).
@@ -125,7 +164,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c := &conn{h: h, id: h.cfg.Identify(r), num: h.nextID.Add(1), since: time.Now(), subs: map[string]*sub{}}
 	c.lastActive = c.since
-	c.out = make(chan []byte, h.lim.SendQueue)
+	c.wake = make(chan struct{}, 1)
 	c.ctx, c.stop = context.WithCancel(h.ctx)
 	if err := h.register(c); err != nil {
 		c.stop()
@@ -192,29 +231,26 @@ func CheckOrigin(r *http.Request) error {
 }
 
 // write sends the queued frames and pings until the connection is
-// dropped, then closes it with the drop's code.
+// dropped, then closes it with the drop's code. Consecutive event frames
+// found queued together go in one events frame (Batch): a client that
+// fell behind costs one write per wake-up, not one per event.
 func (c *conn) write() {
 	lim := c.h.lim
 	ping := time.NewTicker(lim.PingInterval)
 	defer ping.Stop()
+	var spare [][]byte
 	for {
 		select {
 		case <-c.ctx.Done():
 			c.close()
 			return
-		case f := <-c.out:
-			// A write without a context deadline (which would cost the
-			// library a context.AfterFunc per frame, and a timer here):
-			// the hub's watchdog cuts a write that takes longer than
-			// WriteTimeout (Hub.runWatchdog). Not c.ctx either: a drop
-			// lets the write in progress end (cancelling it would cut the
-			// socket before the close frame).
-			c.writing.Store(time.Now().UnixNano())
-			err := c.ws.Write(context.Background(), websocket.MessageText, f)
-			c.writing.Store(0)
-			if err != nil {
+		case <-c.wake:
+			q := c.take(spare)
+			if !c.writeFrames(q) {
 				c.drop(websocket.StatusAbnormalClosure, "")
 			}
+			clear(q) // the frames are the hub's; let them go
+			spare = q
 		case <-ping.C:
 			if c.idle(lim.IdleTimeout) {
 				c.drop(CloseIdle, "idle: no subscription")
@@ -231,6 +267,47 @@ func (c *conn) write() {
 			}()
 		}
 	}
+}
+
+// writeFrames writes q, batching runs of event frames; false when a
+// write failed.
+func (c *conn) writeFrames(q [][]byte) bool {
+	for len(q) > 0 {
+		n := batchLen(q, maxBatchBytes)
+		var msg []byte
+		var buf *[]byte
+		if n == 1 {
+			msg = q[0]
+		} else {
+			buf = c.h.bufs.Get().(*[]byte)
+			msg = appendBatch((*buf)[:0], q[:n])
+		}
+		q = q[n:]
+		if c.ctx.Err() != nil {
+			// Dropped meanwhile: what is left is not sent.
+			if buf != nil {
+				c.h.bufs.Put(buf)
+			}
+			return true
+		}
+		// A write without a context deadline (which would cost the
+		// library a context.AfterFunc per frame, and a timer here): the
+		// hub's watchdog cuts a write that takes longer than
+		// WriteTimeout (Hub.runWatchdog). Not c.ctx either: a drop lets
+		// the write in progress end (cancelling it would cut the socket
+		// before the close frame).
+		c.writing.Store(time.Now().UnixNano())
+		err := c.ws.Write(context.Background(), websocket.MessageText, msg)
+		c.writing.Store(0)
+		if buf != nil {
+			*buf = msg
+			c.h.bufs.Put(buf)
+		}
+		if err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // close ends the connection with the drop's code: a close frame if the

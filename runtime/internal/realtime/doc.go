@@ -39,6 +39,12 @@
 // (Limits.SendQueue) drops that connection with close code 1013, and the
 // others go on.
 //
+// Each event's frame is built once and shared by every subscriber. A
+// connection's writer is woken when its queue turns non-empty (once per
+// run of events the hub dispatches) and sends what it finds: a run of
+// event frames goes as one events frame (at most 32 KiB), so a client
+// that is behind costs one write per wake-up, not one per event.
+//
 // # Sessions
 //
 // A connection is made with the session of its upgrade request. The hub

@@ -40,9 +40,11 @@ type Limits struct {
 	// MaxEventBytes caps a published event's data, compacted (64 KiB); a
 	// larger publish is refused (abi.HostErrInvalid).
 	MaxEventBytes int
-	// SendQueue is how many frames wait for a slow client (128); when its
-	// queue is full the connection is closed with 1013, and the fan-out
-	// goes on without waiting.
+	// SendQueue is how many frames wait for a slow client (1024: about
+	// ten seconds behind at 100 events a second; a queued event is one
+	// slot, its frame shared by every client); when its queue is full the
+	// connection is closed with 1013, and the fan-out goes on without
+	// waiting.
 	SendQueue int
 	// MessagesPerSecond is each connection's rate of client frames
 	// (subscribe, unsubscribe, message: 20 a second, bursts of twice
@@ -92,7 +94,7 @@ func (l *Limits) defaults() {
 	def(&l.MaxSubscriptions, 64)
 	def(&l.MaxFrameBytes, 16<<10)
 	def(&l.MaxEventBytes, 64<<10)
-	def(&l.SendQueue, 128)
+	def(&l.SendQueue, 1024)
 	def(&l.MessagesPerSecond, 20)
 	defD(&l.PingInterval, 30*time.Second)
 	defD(&l.WriteTimeout, 10*time.Second)
@@ -159,6 +161,11 @@ type Hub struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	nextID atomic.Int64
+	// bufs holds the buffers events frames are built in (*[]byte; not
+	// one per connection: most connections are never behind).
+	bufs sync.Pool
+	// woken is dispatch's list of writers to wake (runEvents' only).
+	woken []*conn
 
 	mu     sync.RWMutex
 	topics map[string]map[*sub]struct{}
@@ -191,6 +198,7 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 		byUser: map[int64]map[*conn]struct{}{},
 		byIP:   map[netip.Addr]int{},
 	}
+	h.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
 	last, err := h.st.last(ctx)
 	if err != nil {
 		return nil, err
@@ -298,9 +306,7 @@ func (h *Hub) runEvents(l *pgnotify.Listener) {
 				}
 				break
 			}
-			for _, e := range evs {
-				h.dispatch(e)
-			}
+			h.dispatch(evs)
 			if len(evs) < batch {
 				break
 			}
@@ -308,16 +314,28 @@ func (h *Hub) runEvents(l *pgnotify.Listener) {
 	}
 }
 
-// dispatch hands one event to its topic's subscribers, never waiting for
-// any of them.
-func (h *Hub) dispatch(e Event) {
-	frame := EventFrame(e.Topic, e.ID, e.Data)
+// dispatch hands events to their topics' subscribers, never waiting for
+// any of them. Each event's frame is built once for all. The writers are
+// woken after the whole run: a connection gets the run's events in one
+// wake-up (and one events frame), not one per event.
+func (h *Hub) dispatch(evs []Event) {
+	wake := h.woken[:0]
 	h.mu.RLock()
-	defer h.mu.RUnlock()
-	h.seen.Store(e.ID) // with the fan-out: see addSub
-	for s := range h.topics[e.Topic] {
-		s.deliver(e.ID, frame)
+	for _, e := range evs {
+		frame := EventFrame(e.Topic, e.ID, e.Data)
+		h.seen.Store(e.ID) // with the fan-out: see addSub
+		for s := range h.topics[e.Topic] {
+			if s.deliver(e.ID, frame) {
+				wake = append(wake, s.c)
+			}
+		}
 	}
+	h.mu.RUnlock()
+	for _, c := range wake {
+		c.wakeUp()
+	}
+	clear(wake)
+	h.woken = wake
 }
 
 // runUsers re-checks the sockets of the users named by user events.

@@ -1,8 +1,8 @@
 package realtime_test
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -42,7 +42,9 @@ type hubSite struct {
 	url  string
 }
 
-func newHub(t testing.TB, pool *pgxpool.Pool, lim realtime.Limits) *hubSite {
+// newHub serves a hub on a fresh database; wrap, when given, wraps the
+// server's listener.
+func newHub(t testing.TB, pool *pgxpool.Pool, lim realtime.Limits, wrap ...func(net.Listener) net.Listener) *hubSite {
 	t.Helper()
 	own := owner{&manifest.Manifest{Name: "chat", Capabilities: manifest.Capabilities{Topics: []string{"t.*"}}}}
 	h, err := realtime.New(t.Context(), realtime.Config{
@@ -60,7 +62,11 @@ func newHub(t testing.TB, pool *pgxpool.Pool, lim realtime.Limits) *hubSite {
 	if err := h.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(h)
+	hs := httptest.NewUnstartedServer(h)
+	for _, w := range wrap {
+		hs.Listener = w(hs.Listener)
+	}
+	hs.Start()
 	t.Cleanup(func() {
 		h.Close()
 		hs.Close()
@@ -69,8 +75,10 @@ func newHub(t testing.TB, pool *pgxpool.Pool, lim realtime.Limits) *hubSite {
 }
 
 type client struct {
-	t  testing.TB
-	ws *websocket.Conn
+	t       testing.TB
+	ws      *websocket.Conn
+	pending []realtime.HostFrame // the rest of an events frame
+	batches int                  // events frames read
 }
 
 func (s *hubSite) dial(t testing.TB) *client {
@@ -92,16 +100,27 @@ func (c *client) send(format string, args ...any) error {
 	return c.ws.Write(ctx, websocket.MessageText, fmt.Appendf(nil, format, args...))
 }
 
+// next returns the next host frame, unpacking events frames.
 func (c *client) next() (realtime.HostFrame, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	_, b, err := c.ws.Read(ctx)
-	if err != nil {
-		return realtime.HostFrame{}, err
+	for len(c.pending) == 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_, b, err := c.ws.Read(ctx)
+		cancel()
+		if err != nil {
+			return realtime.HostFrame{}, err
+		}
+		fs, err := realtime.DecodeHostMessage(b)
+		if err != nil {
+			return realtime.HostFrame{}, err
+		}
+		if len(fs) > 1 || bytes.HasPrefix(b, []byte(`{"type":"events"`)) {
+			c.batches++
+		}
+		c.pending = fs
 	}
-	var f realtime.HostFrame
-	err = json.Unmarshal(b, &f)
-	return f, err
+	f := c.pending[0]
+	c.pending = c.pending[1:]
+	return f, nil
 }
 
 func (c *client) expect(typ, topic string) realtime.HostFrame {
@@ -185,6 +204,83 @@ func TestReload(t *testing.T) {
 	c.send(`{"type":"subscribe","topic":"t.a","last_id":%d}`, last)
 	c.expect(realtime.TypeSubscribed, "t.a")
 	c.expect(realtime.TypeReload, "t.a")
+}
+
+// smallBuffers shrinks the kernel buffers of the server's sockets, so a
+// client that does not read blocks the hub's writer after a few frames.
+type smallBuffers struct{ net.Listener }
+
+func (l smallBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(4096)
+		_ = tc.SetReadBuffer(4096)
+	}
+	return c, err
+}
+
+// TestBatch: a client that falls behind gets the events queued for it in
+// events frames, every one in order, none lost or duplicated; a client
+// that resubscribes with a last_id catches up exactly, batched too.
+func TestBatch(t *testing.T) {
+	db, _ := coredbtest.Open(t)
+	s := newHub(t, db.Pool, realtime.Limits{SendQueue: 1024}, func(l net.Listener) net.Listener { return smallBuffers{l} })
+	ctx := t.Context()
+	slow, fast := s.dial(t), s.dial(t)
+	for _, c := range []*client{slow, fast} {
+		c.send(`{"type":"subscribe","topic":"t.b"}`)
+		c.expect(realtime.TypeSubscribed, "t.b")
+	}
+	// The slow client does not read: its socket's buffers fill within a
+	// few dozen events of 1 KiB and the rest wait in the hub's queue.
+	const n = 300
+	data := `"` + strings.Repeat("x", 1<<10) + `"`
+	var ids []int64
+	for range n {
+		id, err := s.hub.Publish(ctx, "t.b", []byte(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	// Events are dispatched in id order, to every subscriber in turn:
+	// once the fast client has the last, the slow one's are all queued.
+	for _, want := range ids {
+		if f := fast.expect(realtime.TypeEvent, "t.b"); f.ID != want {
+			t.Fatalf("fast client: event %d, want %d", f.ID, want)
+		}
+	}
+	check := func(name string, c *client) {
+		t.Helper()
+		for _, want := range ids {
+			f := c.expect(realtime.TypeEvent, "t.b")
+			if f.ID != want || string(f.Data) != data {
+				t.Fatalf("%s client: event %d (%d bytes), want %d", name, f.ID, len(f.Data), want)
+			}
+		}
+		if c.batches == 0 {
+			t.Errorf("%s client: no events frame", name)
+		}
+		if len(c.pending) != 0 {
+			t.Errorf("%s client: %d frames more than published", name, len(c.pending))
+		}
+	}
+	check("slow", slow)
+	// Catch-up from the table queues a batch of events at once.
+	late := s.dial(t)
+	late.send(`{"type":"subscribe","topic":"t.b","last_id":%d}`, ids[0]-1)
+	late.expect(realtime.TypeSubscribed, "t.b")
+	check("late", late)
+	// And live again: single events frames as before.
+	id, err := s.hub.Publish(ctx, "t.b", []byte(`"live"`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*client{slow, late, fast} {
+		if f := c.expect(realtime.TypeEvent, "t.b"); f.ID != id || len(c.pending) != 0 {
+			t.Errorf("live event %d (%d more), want %d alone", f.ID, len(c.pending), id)
+		}
+	}
 }
 
 // TestPublishData: what publish stores comes back byte for byte, even

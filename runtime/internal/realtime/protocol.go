@@ -20,6 +20,7 @@ const (
 	TypeMessage     = "message"
 	// host → client
 	TypeEvent      = "event"
+	TypeEvents     = "events" // a batch of event frames
 	TypeSubscribed = "subscribed"
 	TypeRefused    = "refused"
 	TypeReload     = "reload"
@@ -194,6 +195,42 @@ func EventFrame(topic string, id int64, data []byte) []byte {
 	return append(b, '}')
 }
 
+// maxBatchBytes bounds an events frame (a single event frame may be
+// larger, and goes alone): 32 KiB, the default read limit of common
+// WebSocket client libraries.
+const maxBatchBytes = 32 << 10
+
+// batchLen is how many of q's first frames go in one message: a run of
+// event frames of at most max bytes in all (as an events frame), else 1.
+func batchLen(q [][]byte, max int) int {
+	if len(q) < 2 || !isEventFrame(q[0]) {
+		return 1
+	}
+	size := len(`{"type":"events","events":[]}`) + len(q[0])
+	n := 1
+	for n < len(q) && isEventFrame(q[n]) && size+1+len(q[n]) <= max {
+		size += 1 + len(q[n])
+		n++
+	}
+	return n
+}
+
+var eventPrefix = []byte(`{"type":"event",`)
+
+func isEventFrame(f []byte) bool { return bytes.HasPrefix(f, eventPrefix) }
+
+// appendBatch appends the events frame holding the event frames fs.
+func appendBatch(b []byte, fs [][]byte) []byte {
+	b = append(b, `{"type":"events","events":[`...)
+	for i, f := range fs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, f...)
+	}
+	return append(b, "]}"...)
+}
+
 // positionFrame encodes a subscribed or reload frame: events after id
 // follow.
 func positionFrame(typ, topic string, id int64) []byte {
@@ -221,6 +258,28 @@ func errorFrame(code, message string) []byte {
 		Message string `json:"message"`
 	}{TypeError, code, message})
 	return b
+}
+
+// DecodeHostMessage decodes one message from the host: a host frame, or
+// the event frames of an events frame, in order (clients and tests use
+// it).
+func DecodeHostMessage(b []byte) ([]HostFrame, error) {
+	var w struct {
+		HostFrame
+		Events []HostFrame `json:"events"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return nil, fmt.Errorf("realtime: host message %.64q: %w", b, err)
+	}
+	if w.Type != TypeEvents {
+		return []HostFrame{w.HostFrame}, nil
+	}
+	for _, f := range w.Events {
+		if f.Type != TypeEvent {
+			return nil, fmt.Errorf("realtime: an events frame holds a %q frame", f.Type)
+		}
+	}
+	return w.Events, nil
 }
 
 // HostFrame is any host frame, decoded (clients and tests use it).

@@ -3,6 +3,7 @@ package realtime
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -144,5 +145,116 @@ func FuzzDecodePublish(f *testing.F) {
 			t.Fatalf("accepted %+v", p)
 		}
 		checkFrame(t, p.Topic, p.Data)
+	})
+}
+
+// TestBatchLen: runs of event frames go together up to the byte bound;
+// other frames, and an event frame too large to share, go alone; what
+// DecodeHostMessage gets back is every frame in order.
+func TestBatchLen(t *testing.T) {
+	ev := func(id int64, size int) []byte {
+		return EventFrame("t.a", id, []byte(`"`+strings.Repeat("x", size)+`"`))
+	}
+	sub := positionFrame(TypeSubscribed, "t.a", 0)
+	for _, tt := range []struct {
+		name string
+		q    [][]byte
+		want []int // message sizes in frames
+	}{
+		{"one event", [][]byte{ev(1, 1)}, []int{1}},
+		{"run", [][]byte{ev(1, 1), ev(2, 1), ev(3, 1)}, []int{3}},
+		{"other frames alone", [][]byte{sub, ev(1, 1), ev(2, 1), errorFrame(CodeRefused, "x"), ev(3, 1)}, []int{1, 2, 1, 1}},
+		{"byte bound", [][]byte{ev(1, 20<<10), ev(2, 10<<10), ev(3, 5<<10), ev(4, 1)}, []int{2, 2}},
+		{"large alone", [][]byte{ev(1, 1), ev(2, 40<<10), ev(3, 1)}, []int{1, 1, 1}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []int
+			var back []HostFrame
+			for q := tt.q; len(q) > 0; {
+				n := batchLen(q, maxBatchBytes)
+				got = append(got, n)
+				msg := q[0]
+				if n > 1 {
+					msg = appendBatch(nil, q[:n])
+					if len(msg) > maxBatchBytes {
+						t.Errorf("events frame of %d bytes", len(msg))
+					}
+				}
+				fs, err := DecodeHostMessage(msg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				back = append(back, fs...)
+				q = q[n:]
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("messages %v, want %v", got, tt.want)
+			}
+			if len(back) != len(tt.q) {
+				t.Fatalf("%d frames back, want %d", len(back), len(tt.q))
+			}
+			for i, f := range tt.q {
+				var want HostFrame
+				if err := json.Unmarshal(f, &want); err != nil {
+					t.Fatal(err)
+				}
+				if back[i].Type != want.Type || back[i].ID != want.ID || string(back[i].Data) != string(want.Data) {
+					t.Errorf("frame %d: %+v, want %+v", i, back[i], want)
+				}
+			}
+		})
+	}
+}
+
+// FuzzBatch: whatever the host frames queued, the messages batchLen and
+// appendBatch make decode (DecodeHostMessage) to the same frames in the
+// same order, and no events frame is over the bound; DecodeHostMessage
+// itself never panics on any input.
+func FuzzBatch(f *testing.F) {
+	f.Add([]byte(`{"a":1}`), uint8(3), uint16(100), []byte(`{"type":"events","events":[{"type":"event","id":1}]}`))
+	f.Add([]byte(`"x"`), uint8(200), uint16(5000), []byte(`{"type":"events","events":[{"type":"subscribed"}]}`))
+	f.Fuzz(func(t *testing.T, data []byte, n uint8, size uint16, raw []byte) {
+		_, _ = DecodeHostMessage(raw)
+		var v any
+		if json.Unmarshal(data, &v) != nil {
+			return
+		}
+		data = compact(data)
+		var q [][]byte
+		for i := range int(n) {
+			switch {
+			case i%17 == 5:
+				q = append(q, positionFrame(TypeReload, "t.a", int64(i)))
+			case i%7 == 3:
+				q = append(q, EventFrame("t.a", int64(i+1), []byte(`"`+strings.Repeat("y", int(size)*(i%3))+`"`)))
+			default:
+				q = append(q, EventFrame("t.a", int64(i+1), data))
+			}
+		}
+		var back []HostFrame
+		for len(q) > 0 {
+			k := batchLen(q, maxBatchBytes)
+			msg := q[0]
+			if k > 1 {
+				msg = appendBatch(nil, q[:k])
+				if len(msg) > maxBatchBytes {
+					t.Fatalf("events frame of %d bytes", len(msg))
+				}
+			}
+			fs, err := DecodeHostMessage(msg)
+			if err != nil || len(fs) != k {
+				t.Fatalf("%d frames back of %d: %v", len(fs), k, err)
+			}
+			back = append(back, fs...)
+			q = q[k:]
+		}
+		if len(back) != int(n) {
+			t.Fatalf("%d frames back, want %d", len(back), n)
+		}
+		for i, f := range back {
+			if f.Type == TypeEvent && f.ID != int64(i+1) {
+				t.Fatalf("frame %d has id %d", i, f.ID)
+			}
+		}
 	})
 }

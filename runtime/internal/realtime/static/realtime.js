@@ -52,6 +52,13 @@ export function connect(options = {}) {
     ws.onmessage = (msg) => {
       let f;
       try { f = JSON.parse(msg.data); } catch { return; }
+      if (f.type === "events" && Array.isArray(f.events)) {
+        for (const e of f.events) if (e && e.type === "event") handle(e); // a batch, in order
+        return;
+      }
+      handle(f);
+    };
+    function handle(f) {
       const t = f.topic !== undefined ? topics.get(f.topic) : null;
       switch (f.type) {
         case "event":
@@ -73,7 +80,7 @@ export function connect(options = {}) {
           options.error && options.error(f.code, f.message);
           break;
       }
-    };
+    }
     ws.onclose = (ev) => {
       ws = null;
       onState("closed", ev.code, ev.reason);
