@@ -22,7 +22,7 @@ help:
 build:
 	$(GO) build -o $(BIN)/websonic ./cmd/websonic
 
-# Each module becomes a package folder: module.json, module.wasm, migrations/.
+# Each module becomes a package folder: module.json, module.wasm, migrations/, assets/.
 modules:
 	@set -e; for d in $(MODULE_DIRS); do \
 		name=$$(basename $$d); out=$(BUILD)/modules/$$name; \
@@ -31,6 +31,7 @@ modules:
 		(cd $$d && $(WASM_ENV) $(GO) build -buildmode=c-shared -trimpath -o $(CURDIR)/$$out/module.wasm .); \
 		cp $$d/module.json $$out/; \
 		if [ -d $$d/migrations ]; then cp -r $$d/migrations $$out/; fi; \
+		rm -rf $$out/assets; if [ -d $$d/assets ]; then cp -r $$d/assets $$out/; fi; \
 	done
 
 # A first run serves; a second one, while the first runs, publishes to it and exits.
