@@ -254,4 +254,3 @@ func eraseUser(ctx context.Context, userID int64) error {
 	_, err := sdk.DB().ExecContext(ctx, `DELETE FROM notices WHERE user_id = $1`, userID)
 	return err
 }
-
