@@ -293,7 +293,14 @@ func (s *Scheduler) fire(ctx context.Context, k key, e *entry, tick time.Time) {
 func (s *Scheduler) claim(ctx context.Context, k key, tick time.Time, status, reason string) (bool, error) {
 	var won bool
 	err := pgx.BeginFunc(ctx, s.cfg.Pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('websonic.jobs'), hashtext($1 || '/' || $2))`, k.module, k.job); err != nil {
+		// The job's own row, locked: a lock no module can take or hold
+		// (any role can take any advisory lock, so an advisory key here
+		// would let a module stall every other module's jobs).
+		var known bool
+		if err := tx.QueryRow(ctx, `SELECT true FROM websonic.jobs WHERE module = $1 AND job = $2 FOR UPDATE`, k.module, k.job).Scan(&known); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil // forgotten meanwhile (the module was swapped or stopped): not ours to run
+			}
 			return err
 		}
 		// A run left 'running' well past the deadline: its runtime stopped.

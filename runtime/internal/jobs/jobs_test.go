@@ -145,3 +145,44 @@ func testLogger(t *testing.T) hclog.Logger {
 type testWriter struct{ t *testing.T }
 
 func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+// TestAdvisoryLocksHoldNothing: advisory locks are anyone's (a module's
+// role may take any key), so a session holding the keys a scheduler could
+// plausibly use must not hold up a job's run.
+func TestAdvisoryLocksHoldNothing(t *testing.T) {
+	cdb, _ := coredbtest.Open(t)
+	ctx := context.Background()
+	base := time.Date(2030, 1, 1, 0, 0, 30, 0, time.UTC)
+	var now atomic.Int64
+	now.Store(base.UnixNano())
+	g := newGuest("m", manifest.Schedule{Name: "a", Cron: "* * * * *"})
+	s := New(Config{Pool: cdb.Pool, Modules: func() []Module { return []Module{g} },
+		Now: func() time.Time { return time.Unix(0, now.Load()) }, Logger: testLogger(t)})
+	s.Poll(ctx) // sees the job
+	s.Wait()
+
+	hog, err := cdb.Pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hog.Release()
+	for _, q := range []string{
+		`SELECT pg_advisory_lock(hashtext('websonic.jobs'), hashtext('m/a'))`,
+		`SELECT pg_advisory_lock(hashtext('websonic.jobs'))`,
+		`SELECT pg_advisory_lock(hashtext('m/a'))`,
+	} {
+		if _, err := hog.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer hog.Exec(ctx, `SELECT pg_advisory_unlock_all()`)
+
+	now.Add(int64(time.Minute))
+	pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	s.Poll(pctx)
+	s.Wait()
+	if n := g.count("a 00:01"); n != 1 {
+		t.Fatalf("the 00:01 tick ran %d times while another session held advisory locks, want 1", n)
+	}
+}
