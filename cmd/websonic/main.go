@@ -151,7 +151,7 @@ func usage() string {
 		fmt.Fprintf(&b, "  websonic %-16s %s\n", n, commands[n].help)
 	}
 	b.WriteString("\nwebsonic COMMAND -h shows a command's arguments, flags and environment variables;\n" +
-		"websonic GROUP -h (admin, keys, module, registry) lists a group's verbs.\n")
+		"websonic GROUP -h (admin, data-key, keys, module, registry, user) lists a group's verbs.\n")
 	return b.String()
 }
 

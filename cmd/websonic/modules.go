@@ -88,8 +88,10 @@ func moduleRequest(action string) command {
 // requestError tells what became of a request that did not succeed.
 func (c *common) requestError(cmd string, err error) error {
 	if errors.Is(err, server.ErrNoRuntime) {
-		return fmt.Errorf("%s: no runtime is answering module requests on the site in %s (it does not run): "+
-			"nothing was queued; start it (`make run`, or `websonic serve --registry URL --trusted-root root.json`) and send the request again",
+		return fmt.Errorf("%s: no runtime is answering module requests on the site in %s (it does not run, or is still "+
+			"starting its modules): nothing was queued; start it (`websonic serve`; `make run` or `make run-local` in development; "+
+			"module install, rollback, approve and policy need `--registry URL --trusted-root root.json`), wait for its "+
+			"\"answering module requests\" log line and send the request again",
 			cmd, c.where())
 	}
 	return fmt.Errorf("%s: %w", cmd, err)

@@ -41,7 +41,8 @@ func addUserCommands(cmds map[string]commandInfo, siteEnv map[string]string) {
 	addUserDataCommands(cmds, siteEnv)
 	cmds["data-key rotate"] = commandInfo{dataKeyRotate, "[flags]", "add a data key: new seals use it, older values still open",
 		"Writes the new key into --data-dir's data-keys.json (mode 0600) and its check value into the database. Copy the\n" +
-			"file to every replica on another machine. Keys from WEBSONIC_SITE_KEY are rotated by hand (see README).", keyEnv}
+			"file to every replica on another machine. Keys from WEBSONIC_SITE_KEY are rotated by hand: add an entry ID:BASE64\n" +
+			"with a higher id (a key: `openssl rand -base64 32`) on every replica, keeping the older entries.", keyEnv}
 }
 
 // userCommand parses a user command's flags and wants exactly n

@@ -17,7 +17,7 @@
 // site sealed unreadable; it serves, and fails seals and opens until the
 // file is there (Load).
 //
-// Rotation (Rotate, `websonic key rotate`) adds a key with the next id; new
+// Rotation (Rotate, `websonic data-key rotate`) adds a key with the next id; new
 // seals use it at once (a runtime re-reads the file within ReloadEvery, and
 // at once when asked to open something sealed under a key it lacks), and
 // data sealed under older keys stays readable, since a sealed value names
