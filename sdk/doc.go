@@ -26,6 +26,31 @@
 // PostgreSQL schema through database/sql with DB. Writing to os.Stdout or
 // os.Stderr also ends up in the site's log, one line per line.
 //
+// # Host services
+//
+// Beyond its own schema, a module reaches what the runtime offers through
+// functions of this package, each allowed only by the matching entry of its
+// manifest (manifest_version 2, abi_version 2), as the site owner approved
+// it; a call the manifest does not allow fails with ErrDenied:
+//
+//   - realtime (capabilities.topics): Publish, OnSubscribe, OnMessage; a
+//     page's script connects with the runtime's client
+//     /static/websonic/realtime.js;
+//   - scripts, styles and images (the assets/ folder): Asset gives their
+//     URL, the only place a module page may load scripts from;
+//   - scheduled jobs (capabilities.schedules): Job, JobTick; `websonic
+//     jobs` shows their runs;
+//   - admin commands (capabilities.admin_commands): Command, Text, Table;
+//     `websonic exec MODULE COMMAND --arg value` runs one;
+//   - outbound HTTP (capabilities.outbound_http): HTTPClient;
+//   - the site's users (capabilities.user_actions): BanUser, SuspendUser,
+//     BlockIP, SetUserPassword, GrantRole… and RealtimeConnections;
+//   - encryption with the site's data key (capabilities.seal): Seal, Open;
+//   - personal data export and erasure (no capability): UserData.
+//
+// examples/noticeboard uses most of them in one small module; sdk/ABI.md,
+// sections 11 to 17, says exactly what the runtime does for each.
+//
 // # Concurrency
 //
 // A module instance serves one request at a time; the runtime runs several

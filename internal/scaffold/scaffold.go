@@ -82,7 +82,8 @@ func Write(o Options) (*Result, error) {
 		return nil, fmt.Errorf("scaffold: %q cannot name a module: %w", o.Name, err)
 	}
 	title := strings.ToUpper(o.Name[:1]) + strings.ReplaceAll(o.Name[1:], "_", " ")
-	d := data{Name: o.Name, Title: title, BuildCommand: abi.GoBuildCommand, GoModulePath: o.GoModulePath}
+	d := data{Name: o.Name, Title: title, BuildCommand: abi.GoBuildCommand, GoModulePath: o.GoModulePath,
+		ManifestVersion: manifest.FormatVersion, ABIVersion: abi.Version}
 	mf, err := render("module.json.tmpl", d)
 	if err != nil {
 		return nil, err
@@ -173,6 +174,10 @@ type data struct {
 	InRepo       bool
 	BuildCommand string
 	ManifestDoc  string // a link to the manifest reference
+	// the current manifest format and ABI, so that the module may use
+	// every capability (topics, schedules, admin commands…) at once
+	ManifestVersion int
+	ABIVersion      uint32
 	// go.mod, outside the repository
 	GoModulePath, GoVersion, SDKVersion, SDKDir string
 }
