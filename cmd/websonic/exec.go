@@ -236,6 +236,9 @@ func jobsList(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	if *history > 0 {
 		for _, j := range js {
 			fmt.Fprintf(stdout, "\n%s/%s:\n", j.Module, j.Job)
+			if len(j.Runs) == 0 {
+				fmt.Fprintln(stdout, "  no runs yet")
+			}
 			for _, r := range j.Runs {
 				fmt.Fprintf(stdout, "  %s  %-8s %s\n", when(r.Tick), r.Duration.Round(time.Millisecond), runResult(r))
 			}
@@ -248,8 +251,8 @@ func runResult(r server.JobRun) string {
 	s := r.Status
 	if r.Error != "" {
 		msg := strings.NewReplacer("\n", " ", "\t", " ").Replace(cmdresult.Printable(r.Error))
-		if len(msg) > 120 {
-			msg = msg[:120] + "…"
+		if r := []rune(msg); len(r) > 120 {
+			msg = string(r[:120]) + "…" // whole characters, never half of one
 		}
 		s += ": " + msg
 	}

@@ -1,14 +1,24 @@
 // Web Sonic realtime client (served by the runtime at /static/websonic/realtime.js).
 //
 //   import { connect } from "/static/websonic/realtime.js";
-//   const rt = connect();                       // same host, /ws
+//   const rt = connect({                        // same host, /ws; every option may be left out
+//     state(s, code, reason) { ... },           // "open", or "closed" with the close code (4001: sign in again)
+//     error(code, message) { ... },             // an error frame: bad_frame, rate_limited, not_subscribed, refused
+//   });
 //   const sub = rt.subscribe("chat.lobby", {
 //     event(data, id) { ... },                  // each event, in order, once
+//     subscribed(id) { ... },                   // the runtime took the subscription
 //     reload() { ... },                         // events were missed: reload your state
-//     refused(reason) { ... },                  // the module (or a limit) said no
+//     refused(reason) { ... },                  // the module (or a limit) said no: denied, no_module, too_many, already
+//     // lastID: N,                             // start after event N (e.g. one the page was rendered with)
 //   });
 //   rt.send("chat.lobby", {text: "hi"});        // to the module, if subscribed
 //   sub.close(); rt.close();
+//
+// A module page loads it from its own signed asset script (the page's
+// Content-Security-Policy runs no inline script): <script type="module"
+// src="…"> with the URL sdk.Asset("app.js") gives, and in app.js the import
+// above (examples/noticeboard/assets/board.js).
 //
 // The connection reconnects by itself with a growing, jittered delay (up to
 // 30 s) and resubscribes each topic with the id of the last event it got, so
