@@ -65,10 +65,10 @@ func ExampleOnMessage() {
 // ("topics": ["chat.*"]), to every subscriber on every replica. Outside
 // the runtime (as here) it fails.
 func ExamplePublish() {
-	err := sdk.Publish(context.Background(), "chat.lobby", map[string]string{"text": "hello"})
-	fmt.Println(err != nil)
 	// Inside the runtime, a topic the manifest does not declare is denied:
 	// errors.Is(err, sdk.ErrDenied).
+	err := sdk.Publish(context.Background(), "chat.lobby", map[string]string{"text": "hello"})
+	fmt.Println(err != nil)
 	// Output:
 	// true
 }
