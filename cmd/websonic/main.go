@@ -87,7 +87,9 @@ func init() {
 		"serve": {serve, "[flags]", "run the site",
 			"Serves the site on --addr from the data folder --data-dir (its embedded PostgreSQL, unless --database-url).\n" +
 				"With --registry (and --trusted-root) it installs and updates modules from a registry and answers\n" +
-				"`websonic module install|rollback|approve|policy`. The limit flags change what sdk/ABI.md section 8 lists.", siteEnv},
+				"`websonic module install|rollback|approve|policy`. Every runtime serves the admin area on --admin-addr, runs the\n" +
+				"modules' scheduled jobs (`websonic jobs`) and answers `websonic exec` and `websonic user export|erase`.\n" +
+				"The limit flags change what sdk/ABI.md section 8 lists, the realtime flags what its section 11.5 lists.", siteEnv},
 		"admin create": {adminCreate, "--username NAME [flags]", "create an admin account on an existing site",
 			"Acts on the site in --data-dir (the folder `websonic serve` uses; `make run` uses data), running or not.",
 			map[string]string{"WEBSONIC_ADMIN_PASSWORD": "the admin's password" + passwordHelp}},
