@@ -67,8 +67,9 @@ func (a Args) Bool(name string) bool {
 	return b
 }
 
-// User is the admin running the command from the admin UI, or nil when the
-// site's owner runs it from the server's terminal (`websonic exec`).
+// User is the admin running the command from the admin area (once it
+// offers commands), or nil when the site's owner runs it from the server's
+// terminal (`websonic exec`).
 func (a Args) User() *User { return a.user }
 
 // Actor names who runs the command, as the site's audit log records it:
@@ -83,8 +84,8 @@ type Result struct {
 	rows    [][]any
 }
 
-// Text is a result shown as it is: `websonic exec` prints it, the admin UI
-// shows it preformatted.
+// Text is a result shown as it is: `websonic exec` prints it (the admin
+// area will show it preformatted).
 func Text(s string) Result { return Result{text: s} }
 
 // Table is a result shown as a table: each row has one cell per column,
@@ -128,8 +129,8 @@ var commandFuncs = map[string]func(context.Context, Args) (Result, error){}
 // runs only declared commands, for admins only, with arguments checked
 // against the declaration. Call it from an init function.
 //
-// An admin runs it from the admin UI, or the site's owner from the
-// server's terminal:
+// The site's owner runs it from the server's terminal (the admin area
+// will offer commands to admins too):
 //
 //	websonic exec MODULE NAME --count 3
 //

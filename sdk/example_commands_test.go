@@ -45,8 +45,8 @@ func ExampleCommand() {
 	// sdktest: the command failed: 500 at most 10 greetings, not 11
 }
 
-// A command answers a table: the admin UI shows it as one, `websonic exec`
-// aligns its columns. Typed getters read single arguments; User is the
+// A command answers a table: `websonic exec` aligns its columns (`--json`
+// gives it as JSON). Typed getters read single arguments; User is the
 // admin running it (nil from the terminal).
 func ExampleTable() {
 	sdk.Command("top_pages", func(ctx context.Context, args sdk.Args) (sdk.Result, error) {
