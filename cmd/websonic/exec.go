@@ -214,7 +214,7 @@ func jobsList(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%s: %w", cmd, err)
 	}
 	if len(js) == 0 {
-		fmt.Fprintln(stdout, "no scheduled jobs: no running module declares any (capabilities.schedules)")
+		fmt.Fprintln(stdout, "no scheduled jobs: no module the site has run declares any (capabilities.schedules)")
 		return nil
 	}
 	when := func(t time.Time) string {
