@@ -438,7 +438,7 @@ func validateOrigin(o string) string {
 	}
 	i := strings.LastIndexByte(rest, ':')
 	if i <= 0 {
-		return "must name an explicit port"
+		return "must name an explicit port, e.g. https://api.example.com:443"
 	}
 	host, port := rest[:i], rest[i+1:]
 	if strings.ContainsAny(host, "/?#@ *") {
