@@ -70,6 +70,14 @@ func execCommand(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	}
 	res, err := console.Exec(ctx, module, command, values, terminalActor(), opts)
 	if err != nil {
+		// The command's arguments follow COMMAND: a websonic flag there
+		// went to the module (its error comes back as text).
+		for name := range values {
+			if fs.Lookup(name) != nil && !errors.Is(err, server.ErrNoRuntime) {
+				return fmt.Errorf("%s: %w (if --%s was meant for websonic, put it before MODULE: websonic exec --%s %s %s …)",
+					cmd, err, name, name, module, command)
+			}
+		}
 		return c.requestError(cmd, err)
 	}
 	if *asJSON {
@@ -161,7 +169,11 @@ func printResult(w io.Writer, res *server.CommandResult) {
 		io.WriteString(tw, "\n")
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "(%d rows)\n", len(res.Rows))
+	if len(res.Rows) == 1 {
+		fmt.Fprintln(w, "(1 row)")
+	} else {
+		fmt.Fprintf(w, "(%d rows)\n", len(res.Rows))
+	}
 }
 
 // printCommands lists a module's commands with their arguments.

@@ -212,10 +212,22 @@ func purge(ctx context.Context, args sdk.Args) (sdk.Result, error) {
 	if args.Bool("dry_run") {
 		var n int64
 		err := sdk.DB().QueryRowContext(ctx, `SELECT count(*) FROM notices WHERE created_at < now() - make_interval(days => $1)`, days).Scan(&n)
-		return sdk.Text(fmt.Sprintf("%d notices are older than %d days (nothing deleted)", n, days)), err
+		verb := "are"
+		if n == 1 {
+			verb = "is"
+		}
+		return sdk.Text(fmt.Sprintf("%s %s older than %d days (nothing deleted)", count(n), verb, days)), err
 	}
 	n, err := deleteOlder(ctx, int(days))
-	return sdk.Text(fmt.Sprintf("deleted %d notices older than %d days", n, days)), err
+	return sdk.Text(fmt.Sprintf("deleted %s older than %d days", count(n), days)), err
+}
+
+// count says "1 notice" or "N notices".
+func count(n int64) string {
+	if n == 1 {
+		return "1 notice"
+	}
+	return fmt.Sprintf("%d notices", n)
 }
 
 // exportUser is a member's notices, opened: the person has a right to

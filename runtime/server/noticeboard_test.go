@@ -90,7 +90,7 @@ func TestNoticeboardExample(t *testing.T) {
 	res, err = s.srv.RunCommand(ctx, admin, "noticeboard", "purge", map[string]json.RawMessage{
 		"older_than_days": json.RawMessage(`0`), "dry_run": json.RawMessage(`true`),
 	})
-	if err != nil || !strings.Contains(res.Text, "1 notices are older than 0 days (nothing deleted)") {
+	if err != nil || !strings.Contains(res.Text, "1 notice is older than 0 days (nothing deleted)") {
 		t.Fatalf("purge --dry_run: %+v, %v", res, err)
 	}
 	if _, err := s.srv.RunCommand(ctx, admin, "noticeboard", "purge", map[string]json.RawMessage{"older_than_days": json.RawMessage(`"x"`)}); err == nil {
