@@ -68,8 +68,9 @@ func OnSubscribe(f func(ctx context.Context, u *User, topic string) error) {
 // sends on a topic of the module's, with the sender (nil: anonymous): data
 // is the JSON value the client sent. A nil error accepts it; an error
 // tells the client its message was refused. The runtime calls it once per
-// message, at most a few times a second per connection; to relay a
-// message, Publish it. Call it from an init function.
+// message; a connection sends at most 20 frames a second (bursts of 40) by
+// default, and the client's data is at most 16 KiB. To relay a message,
+// Publish it. Call it from an init function.
 func OnMessage(f func(ctx context.Context, u *User, topic string, data json.RawMessage) error) {
 	onHost(abi.RealtimeMessagePath, func(r *http.Request) (int, []byte) {
 		var body struct {
