@@ -1,5 +1,5 @@
 // Package engine runs Web Sonic modules: Go reactors compiled to wasm, under
-// wazero, behind host ABI v1 (package abi).
+// wazero, behind the host ABI, versions 1 and 2 (package abi).
 //
 // An Engine owns one wazero runtime with a shared on-disk compilation cache
 // and the host module "websonic". Compile checks a module's imports and

@@ -117,7 +117,7 @@ func (m *Module) Name() string { return m.name }
 func (m *Module) Close(ctx context.Context) error { return m.compiled.Close(ctx) }
 
 // Compile compiles wasm (from the shared cache when it has seen the same
-// bytes before) and checks it against ABI v1. Callers verify the bytes
+// bytes before) and checks it against the host ABI. Callers verify the bytes
 // (digest, signature) before and pass exactly the verified slice.
 func (e *Engine) Compile(ctx context.Context, name string, wasm []byte) (*Module, error) {
 	if e.cfg.Deadlines == DeadlineYield {

@@ -8,7 +8,7 @@ import (
 var (
 	// ErrABI is wrapped when a module does not speak this runtime's ABI:
 	// missing exports, unknown imports, or another ABI version.
-	ErrABI = errors.New("engine: module does not match host ABI v1")
+	ErrABI = errors.New("engine: module does not match the host ABI (sdk/ABI.md)")
 	// ErrBusy is returned when no instance became free within the pool's
 	// acquire timeout (the caller should answer 503).
 	ErrBusy = errors.New("engine: all module instances are busy")

@@ -84,7 +84,7 @@ type hostFunc struct {
 	fn              api.GoModuleFunc
 }
 
-// hostFuncs is ABI v1's import table; checkABI validates modules against it.
+// hostFuncs is the ABI's import table (v2: v1's and host); checkABI validates modules against it.
 var hostFuncs = map[string]hostFunc{
 	abi.ImportLog:    {[]api.ValueType{i32, i32, i32}, nil, hostLog},
 	abi.ImportDB:     {[]api.ValueType{i32, i32, i32, i32}, []api.ValueType{i64}, hostDB},
