@@ -121,7 +121,9 @@ func init() {
 		"exec": {execCommand, "[flags] MODULE [COMMAND [--arg value…]]", "run a module's admin command on the running site (MODULE alone: list its commands)",
 			"A runtime serving the site (any replica) runs it and answers: text is printed as it is, a table aligned in columns\n" +
 				"(--json for scripts). websonic's flags go before MODULE; the command's arguments follow COMMAND. Audited.", siteEnv},
-		"jobs":        {jobsList, "[flags]", "the modules' scheduled jobs: schedule, next run, last run, duration, result", "", siteEnv},
+		"jobs": {jobsList, "[flags]", "the modules' scheduled jobs: schedule, next run, last run, duration, result",
+			"Reads the site in --data-dir, running or not. Schedules and times are UTC; a running site runs each tick once\n" +
+				"across its replicas. --history N lists each job's newest runs (20 are kept); what a job logs is in the site's log.", siteEnv},
 		"module list": {moduleList, "[flags]", "installed modules, their storage, recent update events and the runtimes answering requests", "", siteEnv},
 		"module quota": {moduleQuota, "NAME SIZE|default [flags]", "set a module's storage quota (e.g. 2GiB; default: the site's)",
 			"A module past its quota loses its database access (its pages that need none keep serving) until the quota\n" +
