@@ -270,7 +270,7 @@ func (m *Manifest) Validate() error {
 		f := fmt.Sprintf("capabilities.topics[%d]", i)
 		prefix, isPrefix := strings.CutSuffix(t, ".*")
 		switch {
-		case !topicRE.MatchString(prefix):
+		case !topicRE.MatchString(prefix) || !ValidTopic(prefix):
 			add(f, "%q must be a topic of a-z, 0-9, '.', '_', '-' (or a prefix such as chat.*)", t)
 		case isPrefix:
 			v2(f)

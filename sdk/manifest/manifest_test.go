@@ -169,6 +169,8 @@ func TestDecodeInvalid(t *testing.T) {
 		{"topic prefix in format 1", func(m *manifest.Manifest) { m.ManifestVersion, m.Capabilities.Topics = 1, []string{"chat.*"} }, []string{"capabilities.topics[0]"}, "needs manifest_version 2"},
 		{"bare wildcard topic", func(m *manifest.Manifest) { m.Capabilities.Topics = []string{"*"} }, []string{"capabilities.topics[0]"}, "prefix such as chat.*"},
 		{"inner wildcard topic", func(m *manifest.Manifest) { m.Capabilities.Topics = []string{"chat.*.x"} }, []string{"capabilities.topics[0]"}, ""},
+		{"empty topic segment", func(m *manifest.Manifest) { m.Capabilities.Topics = []string{"chat..x"} }, []string{"capabilities.topics[0]"}, ""},
+		{"topic ending in a dot", func(m *manifest.Manifest) { m.Capabilities.Topics = []string{"chat.", "news.*"} }, []string{"capabilities.topics[0]"}, ""},
 		{"user actions in format 1", func(m *manifest.Manifest) { m.ManifestVersion, m.Capabilities.UserActions = 1, []string{"ban"} }, []string{"capabilities.user_actions[0]"}, "needs manifest_version 2"},
 		{"unknown user action", func(m *manifest.Manifest) { m.Capabilities.UserActions = []string{"ban", "delete_site"} }, []string{"capabilities.user_actions[1]"}, "must be one of"},
 		{"user action twice", func(m *manifest.Manifest) { m.Capabilities.UserActions = []string{"ban", "ban"} }, []string{"capabilities.user_actions[1]"}, "listed once"},
