@@ -119,10 +119,17 @@ func (t *target) audit(ctx context.Context, tx pgx.Tx, action string, detail map
 // that concurrent changes cannot both see another admin left.
 func (s *Store) act(ctx context.Context, a Actor, username string, id int64, f func(tx pgx.Tx, t *target) error) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT u.id FROM websonic.users u
+		const admins = `SELECT u.id FROM websonic.users u
 			JOIN websonic.user_roles r ON r.user_id = u.id AND r.role = 'admin'
 			WHERE u.banned_at IS NULL AND u.erased_at IS NULL AND (u.suspended_until IS NULL OR u.suspended_until <= now())
-			ORDER BY u.id FOR UPDATE OF u`)
+			ORDER BY u.id`
+		if _, err := tx.Exec(ctx, admins+` FOR UPDATE OF u`); err != nil {
+			return err
+		}
+		// Read them again once locked: a concurrent role change updates
+		// no users row, so the locking statement, which waited for it,
+		// still saw the admins of its snapshot.
+		rows, err := tx.Query(ctx, admins)
 		if err != nil {
 			return err
 		}
