@@ -143,6 +143,8 @@ func (s *Store) EraseUser(ctx context.Context, a Actor, id int64, detail map[str
 			{`DELETE FROM websonic.user_ips WHERE user_id = $1`, []any{t.id}},
 			{`UPDATE websonic.audit_log SET subject = $1, detail = detail - 'ip' WHERE subject = $2`, []any{name, t.username}},
 			{`UPDATE websonic.audit_log SET detail = detail - 'ip' WHERE actor_id = $1`, []any{t.id}},
+			// Exports carried by the request queue that no one collected.
+			{`UPDATE websonic.module_requests SET result = '' WHERE action = 'user_export' AND args->>'user_id' = $1::bigint::text`, []any{t.id}},
 		} {
 			if _, err := tx.Exec(ctx, st.q, st.args...); err != nil {
 				return err
