@@ -33,8 +33,8 @@ var (
 	// auditor, or with the admin or auditor role).
 	ErrProtected = errors.New("site: modules may not do this: admins, staff and auditors are the site owner's to manage")
 	// ErrNotYours: a module may lift or replace only the bans and blocks
-	// it placed itself.
-	ErrNotYours = errors.New("site: placed by someone else: a module may change only its own bans and blocks")
+	// it placed itself, and never shortens a suspension.
+	ErrNotYours = errors.New("site: placed by someone else: a module may change only its own bans and blocks, and never shortens a suspension")
 	// ErrInvalidReason: a reason over 500 characters, or with control
 	// characters.
 	ErrInvalidReason = errors.New("site: reason must be at most 500 characters without control characters")

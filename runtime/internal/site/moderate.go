@@ -77,8 +77,10 @@ type target struct {
 	roles    []Role
 	banned   bool
 	bannedBy string
-	actor    Actor
-	admins   []int64 // the active admins (not banned, suspended or erased), locked
+	// suspendedUntil is when the suspension in force ends (zero: none).
+	suspendedUntil time.Time
+	actor          Actor
+	admins         []int64 // the active admins (not banned, suspended or erased), locked
 }
 
 func (t *target) has(r Role) bool { return (&User{Granted: t.roles}).Has(r) }
@@ -138,10 +140,11 @@ func (s *Store) act(ctx context.Context, a Actor, username string, id int64, f f
 			return err
 		}
 		var roles []string
+		var until *time.Time
 		err = tx.QueryRow(ctx, `SELECT id, username, ARRAY(SELECT role FROM websonic.user_roles WHERE user_id = u.id),
-				banned_at IS NOT NULL, banned_by
+				banned_at IS NOT NULL, banned_by, CASE WHEN suspended_until > now() THEN suspended_until END
 			FROM websonic.users u WHERE (CASE WHEN $1 = '' THEN id = $2 ELSE username = $1 END) AND erased_at IS NULL
-			FOR UPDATE`, username, id).Scan(&t.id, &t.username, &roles, &t.banned, &t.bannedBy)
+			FOR UPDATE`, username, id).Scan(&t.id, &t.username, &roles, &t.banned, &t.bannedBy, &until)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return ErrUnknownUser
 		}
@@ -149,6 +152,9 @@ func (s *Store) act(ctx context.Context, a Actor, username string, id int64, f f
 			return err
 		}
 		t.roles = toRoles(roles)
+		if until != nil {
+			t.suspendedUntil = *until
+		}
 		return f(tx, t)
 	})
 }
@@ -243,8 +249,10 @@ func (s *Store) Unban(ctx context.Context, a Actor, id int64) error {
 // (a later time than now; for a module at most MaxSuspension away): its
 // sessions end (event EventSuspended), and sign-in says when it may try
 // again. It lifts itself: every check compares with the database's now().
-// A new suspension replaces the current one. Errors as Ban's, and
-// ErrInvalidUntil. Audited as "user.suspend".
+// A new suspension replaces the current one; a module's never replaces one
+// that ends later (ErrNotYours: it would lift the rest of someone else's
+// suspension). Errors as Ban's, and ErrInvalidUntil. Audited as
+// "user.suspend".
 func (s *Store) Suspend(ctx context.Context, a Actor, id int64, until time.Time, reason string) error {
 	if err := checkReason(reason); err != nil {
 		return err
@@ -255,6 +263,9 @@ func (s *Store) Suspend(ctx context.Context, a Actor, id int64, until time.Time,
 	err := s.act(ctx, a, "", id, func(tx pgx.Tx, t *target) error {
 		if err := t.protected(false); err != nil {
 			return err
+		}
+		if a.Module != "" && t.suspendedUntil.After(until) {
+			return ErrNotYours
 		}
 		if err := t.leaveAdmins(); err != nil {
 			return err
