@@ -457,9 +457,10 @@ type IPBlock struct {
 // BlockIP refuses every request from prefix (an address is its /32 or
 // /128) until until (zero: until UnblockIP; else later than now), replacing
 // any block of the same prefix. A module's block ends within
-// MaxModuleBlock and covers at most a /24 (IPv4) or /48 (IPv6), and a
-// module replaces only its own blocks (ErrNotYours). Errors:
-// ErrInvalidPrefix, ErrInvalidUntil, ErrInvalidReason, ErrNotYours, or a
+// MaxModuleBlock and covers at most a /24 (IPv4) or /48 (IPv6), never an
+// address an admin, staff or auditor used (ErrProtected), and a module
+// replaces only its own blocks (ErrNotYours). Errors: ErrInvalidPrefix,
+// ErrInvalidUntil, ErrInvalidReason, ErrProtected, ErrNotYours, or a
 // wrapped database error. Audited as "ip.block". This runtime applies it at
 // once, other replicas within blockRefresh.
 func (s *Store) BlockIP(ctx context.Context, a Actor, prefix netip.Prefix, until time.Time, reason string) error {
@@ -497,6 +498,19 @@ func (s *Store) BlockIP(ctx context.Context, a Actor, prefix netip.Prefix, until
 			return err
 		case a.Module != "" && by != a.String():
 			return ErrNotYours
+		}
+		if a.Module != "" {
+			// Never a network an admin, staff or auditor used: it would
+			// lock them out as a ban would.
+			var privileged bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM websonic.user_ips i
+				JOIN websonic.user_roles r ON r.user_id = i.user_id AND r.role IN ('admin', 'staff', 'auditor')
+				WHERE i.ip && $1::cidr)`, prefix).Scan(&privileged); err != nil {
+				return err
+			}
+			if privileged {
+				return ErrProtected
+			}
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO websonic.ip_blocks (prefix, reason, until, created_by) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (prefix) DO UPDATE SET reason = $2, until = $3, created_by = $4, created_at = now()`,
