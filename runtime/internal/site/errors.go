@@ -47,6 +47,8 @@ var (
 	ErrInvalidAuditQuery = errors.New("site: invalid audit log query")
 	// ErrNoBlock: no block of exactly that prefix.
 	ErrNoBlock = errors.New("site: no such block")
+	// ErrTooManyBlocks: a module holds MaxModuleBlocks blocks in force.
+	ErrTooManyBlocks = errors.New("site: the module holds as many IP blocks as a module may")
 )
 
 // SuspendedError is a sign-in of a suspended account; Until is when the
@@ -124,7 +126,7 @@ func httpStatus(err error) int {
 		errors.Is(err, ErrInvalidReason), errors.Is(err, ErrInvalidPrefix), errors.Is(err, ErrInvalidUntil):
 		return http.StatusBadRequest
 	case errors.Is(err, ErrBanned), errors.Is(err, ErrSuspended), errors.Is(err, ErrAddressBlocked),
-		errors.Is(err, ErrProtected), errors.Is(err, ErrNotYours):
+		errors.Is(err, ErrProtected), errors.Is(err, ErrNotYours), errors.Is(err, ErrTooManyBlocks):
 		return http.StatusForbidden
 	case errors.Is(err, ErrNoBlock):
 		return http.StatusNotFound

@@ -53,6 +53,8 @@ const (
 	// module may block (a /24 of IPv4, a /48 of IPv6).
 	MinModulePrefixV4 = 24
 	MinModulePrefixV6 = 48
+	// MaxModuleBlocks is how many blocks in force a module may hold.
+	MaxModuleBlocks = 1000
 	// maxUserIPs is how many addresses are kept per user (the newest).
 	maxUserIPs = 20
 )
@@ -162,7 +164,7 @@ func (s *Store) act(ctx context.Context, a Actor, username string, id int64, f f
 // domainErrors are returned as they are; other errors are wrapped.
 var domainErrors = []error{
 	ErrUnknownUser, ErrLastAdmin, ErrProtected, ErrNotYours, ErrWeakPassword, ErrInvalidRole,
-	ErrInvalidReason, ErrInvalidPrefix, ErrInvalidUntil, ErrNoBlock, ErrInvalidUsername,
+	ErrInvalidReason, ErrInvalidPrefix, ErrInvalidUntil, ErrNoBlock, ErrInvalidUsername, ErrTooManyBlocks,
 }
 
 func wrapAct(err error, format string, args ...any) error {
@@ -459,7 +461,8 @@ type IPBlock struct {
 // any block of the same prefix. A module's block ends within
 // MaxModuleBlock and covers at most a /24 (IPv4) or /48 (IPv6), never an
 // address an admin, staff or auditor used (ErrProtected), and a module
-// replaces only its own blocks (ErrNotYours). Errors: ErrInvalidPrefix,
+// replaces only its own blocks (ErrNotYours); it holds at most
+// MaxModuleBlocks in force (ErrTooManyBlocks). Errors: ErrInvalidPrefix,
 // ErrInvalidUntil, ErrInvalidReason, ErrProtected, ErrNotYours, or a
 // wrapped database error. Audited as "ip.block". This runtime applies it at
 // once, other replicas within blockRefresh.
@@ -510,6 +513,18 @@ func (s *Store) BlockIP(ctx context.Context, a Actor, prefix netip.Prefix, until
 			}
 			if privileged {
 				return ErrProtected
+			}
+			// A bound on the module's blocks in force (one replaced
+			// here is not a new one). No lock: calls running at once may
+			// pass it by their number (an advisory lock would be one any
+			// module's role could hold to stall this).
+			var n int
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM websonic.ip_blocks WHERE created_by = $1 AND until > now() AND prefix <> $2`,
+				a.String(), prefix).Scan(&n); err != nil {
+				return err
+			}
+			if n >= MaxModuleBlocks {
+				return ErrTooManyBlocks
 			}
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO websonic.ip_blocks (prefix, reason, until, created_by) VALUES ($1, $2, $3, $4)
