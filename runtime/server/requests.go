@@ -102,23 +102,30 @@ type RequestOptions struct {
 // *updater.RequestError) says exactly what became of it: never taken,
 // taken and still running, or taken by a runtime that stopped.
 func (c *Console) Request(ctx context.Context, r ModuleRequest, opts RequestOptions) (string, error) {
+	_, res, err := c.request(ctx, r, opts)
+	return res, err
+}
+
+// request is Request, and the request's id (0: none queued).
+func (c *Console) request(ctx context.Context, r ModuleRequest, opts RequestOptions) (int64, string, error) {
 	if opts.Wait <= 0 {
 		opts.Wait = 5 * time.Minute
 	}
 	n, err := c.Listeners(ctx)
 	if err != nil {
-		return "", err
+		return 0, "", err
 	}
 	if n == 0 {
-		return "", ErrNoRuntime
+		return 0, "", ErrNoRuntime
 	}
 	id, err := updater.Enqueue(ctx, c.db.Pool, r)
 	if err != nil {
-		return "", err
+		return 0, "", err
 	}
 	wctx, cancel := context.WithTimeout(ctx, opts.Wait)
 	defer cancel()
-	return updater.Wait(wctx, c.db.Pool, id, opts.Progress)
+	res, err := updater.Wait(wctx, c.db.Pool, id, opts.Progress)
+	return id, res, err
 }
 
 // Preview asks a runtime what the install or approve r would do, without

@@ -271,9 +271,14 @@ func (c *Console) ExportUser(ctx context.Context, username string, w io.Writer, 
 		return "", err
 	}
 	args, _ := json.Marshal(userArgs{id})
-	out, err := c.Request(ctx, ModuleRequest{Action: actionUserExport, Args: args, Actor: "terminal"}, opts)
+	reqID, out, err := c.request(ctx, ModuleRequest{Action: actionUserExport, Args: args, Actor: "terminal"}, opts)
 	if err != nil {
 		return "", err
+	}
+	// The archive holds the user's personal data: it leaves the queue
+	// once delivered (an archive never collected goes with the erasure).
+	if _, err := c.db.Pool.Exec(ctx, `UPDATE websonic.module_requests SET result = '' WHERE id = $1`, reqID); err != nil {
+		return "", fmt.Errorf("server: clear the export from the request queue: %w", err)
 	}
 	var res exportResult
 	if err := json.Unmarshal([]byte(out), &res); err != nil {

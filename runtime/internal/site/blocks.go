@@ -17,8 +17,9 @@ import (
 // another replica's new block applies here within it.
 const blockRefresh = 5 * time.Second
 
-// maxBlocks bounds the blocks held in memory (the narrowest first); a
-// site with more should block at its firewall.
+// maxBlocks bounds the blocks held in memory (the owner's and admins'
+// first, then the narrowest); a site with more should block at its
+// firewall.
 const maxBlocks = 100_000
 
 // blockCache is the runtime's copy of the IP blocks in force, checked on
@@ -128,8 +129,10 @@ func (c *blockCache) reload(ctx context.Context, now time.Time) (*blockSnapshot,
 		return cur, nil // another check reloaded meanwhile
 	}
 	gen := c.gen.Load()
+	// The owner's and admins' blocks first: a module's many narrow blocks
+	// must not push them out.
 	rows, err := c.pool.Query(ctx, `SELECT prefix, until FROM websonic.ip_blocks WHERE until IS NULL OR until > now()
-		ORDER BY masklen(prefix) DESC LIMIT $1`, maxBlocks)
+		ORDER BY created_by LIKE 'module:%', masklen(prefix) DESC LIMIT $1`, maxBlocks)
 	if err != nil {
 		return c.snap.Load(), err
 	}

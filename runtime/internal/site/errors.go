@@ -33,8 +33,8 @@ var (
 	// auditor, or with the admin or auditor role).
 	ErrProtected = errors.New("site: modules may not do this: admins, staff and auditors are the site owner's to manage")
 	// ErrNotYours: a module may lift or replace only the bans and blocks
-	// it placed itself.
-	ErrNotYours = errors.New("site: placed by someone else: a module may change only its own bans and blocks")
+	// it placed itself, and never shortens a suspension.
+	ErrNotYours = errors.New("site: placed by someone else: a module may change only its own bans and blocks, and never shortens a suspension")
 	// ErrInvalidReason: a reason over 500 characters, or with control
 	// characters.
 	ErrInvalidReason = errors.New("site: reason must be at most 500 characters without control characters")
@@ -47,6 +47,8 @@ var (
 	ErrInvalidAuditQuery = errors.New("site: invalid audit log query")
 	// ErrNoBlock: no block of exactly that prefix.
 	ErrNoBlock = errors.New("site: no such block")
+	// ErrTooManyBlocks: a module holds MaxModuleBlocks blocks in force.
+	ErrTooManyBlocks = errors.New("site: the module holds as many IP blocks as a module may")
 )
 
 // SuspendedError is a sign-in of a suspended account; Until is when the
@@ -124,7 +126,7 @@ func httpStatus(err error) int {
 		errors.Is(err, ErrInvalidReason), errors.Is(err, ErrInvalidPrefix), errors.Is(err, ErrInvalidUntil):
 		return http.StatusBadRequest
 	case errors.Is(err, ErrBanned), errors.Is(err, ErrSuspended), errors.Is(err, ErrAddressBlocked),
-		errors.Is(err, ErrProtected), errors.Is(err, ErrNotYours):
+		errors.Is(err, ErrProtected), errors.Is(err, ErrNotYours), errors.Is(err, ErrTooManyBlocks):
 		return http.StatusForbidden
 	case errors.Is(err, ErrNoBlock):
 		return http.StatusNotFound

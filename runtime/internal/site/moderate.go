@@ -53,6 +53,8 @@ const (
 	// module may block (a /24 of IPv4, a /48 of IPv6).
 	MinModulePrefixV4 = 24
 	MinModulePrefixV6 = 48
+	// MaxModuleBlocks is how many blocks in force a module may hold.
+	MaxModuleBlocks = 1000
 	// maxUserIPs is how many addresses are kept per user (the newest).
 	maxUserIPs = 20
 )
@@ -77,8 +79,10 @@ type target struct {
 	roles    []Role
 	banned   bool
 	bannedBy string
-	actor    Actor
-	admins   []int64 // the active admins (not banned, suspended or erased), locked
+	// suspendedUntil is when the suspension in force ends (zero: none).
+	suspendedUntil time.Time
+	actor          Actor
+	admins         []int64 // the active admins (not banned, suspended or erased), locked
 }
 
 func (t *target) has(r Role) bool { return (&User{Granted: t.roles}).Has(r) }
@@ -119,10 +123,17 @@ func (t *target) audit(ctx context.Context, tx pgx.Tx, action string, detail map
 // that concurrent changes cannot both see another admin left.
 func (s *Store) act(ctx context.Context, a Actor, username string, id int64, f func(tx pgx.Tx, t *target) error) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT u.id FROM websonic.users u
+		const admins = `SELECT u.id FROM websonic.users u
 			JOIN websonic.user_roles r ON r.user_id = u.id AND r.role = 'admin'
 			WHERE u.banned_at IS NULL AND u.erased_at IS NULL AND (u.suspended_until IS NULL OR u.suspended_until <= now())
-			ORDER BY u.id FOR UPDATE OF u`)
+			ORDER BY u.id`
+		if _, err := tx.Exec(ctx, admins+` FOR UPDATE OF u`); err != nil {
+			return err
+		}
+		// Read them again once locked: a concurrent role change updates
+		// no users row, so the locking statement, which waited for it,
+		// still saw the admins of its snapshot.
+		rows, err := tx.Query(ctx, admins)
 		if err != nil {
 			return err
 		}
@@ -131,10 +142,11 @@ func (s *Store) act(ctx context.Context, a Actor, username string, id int64, f f
 			return err
 		}
 		var roles []string
+		var until *time.Time
 		err = tx.QueryRow(ctx, `SELECT id, username, ARRAY(SELECT role FROM websonic.user_roles WHERE user_id = u.id),
-				banned_at IS NOT NULL, banned_by
+				banned_at IS NOT NULL, banned_by, CASE WHEN suspended_until > now() THEN suspended_until END
 			FROM websonic.users u WHERE (CASE WHEN $1 = '' THEN id = $2 ELSE username = $1 END) AND erased_at IS NULL
-			FOR UPDATE`, username, id).Scan(&t.id, &t.username, &roles, &t.banned, &t.bannedBy)
+			FOR UPDATE`, username, id).Scan(&t.id, &t.username, &roles, &t.banned, &t.bannedBy, &until)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return ErrUnknownUser
 		}
@@ -142,6 +154,9 @@ func (s *Store) act(ctx context.Context, a Actor, username string, id int64, f f
 			return err
 		}
 		t.roles = toRoles(roles)
+		if until != nil {
+			t.suspendedUntil = *until
+		}
 		return f(tx, t)
 	})
 }
@@ -149,7 +164,7 @@ func (s *Store) act(ctx context.Context, a Actor, username string, id int64, f f
 // domainErrors are returned as they are; other errors are wrapped.
 var domainErrors = []error{
 	ErrUnknownUser, ErrLastAdmin, ErrProtected, ErrNotYours, ErrWeakPassword, ErrInvalidRole,
-	ErrInvalidReason, ErrInvalidPrefix, ErrInvalidUntil, ErrNoBlock, ErrInvalidUsername,
+	ErrInvalidReason, ErrInvalidPrefix, ErrInvalidUntil, ErrNoBlock, ErrInvalidUsername, ErrTooManyBlocks,
 }
 
 func wrapAct(err error, format string, args ...any) error {
@@ -236,8 +251,10 @@ func (s *Store) Unban(ctx context.Context, a Actor, id int64) error {
 // (a later time than now; for a module at most MaxSuspension away): its
 // sessions end (event EventSuspended), and sign-in says when it may try
 // again. It lifts itself: every check compares with the database's now().
-// A new suspension replaces the current one. Errors as Ban's, and
-// ErrInvalidUntil. Audited as "user.suspend".
+// A new suspension replaces the current one; a module's never replaces one
+// that ends later (ErrNotYours: it would lift the rest of someone else's
+// suspension). Errors as Ban's, and ErrInvalidUntil. Audited as
+// "user.suspend".
 func (s *Store) Suspend(ctx context.Context, a Actor, id int64, until time.Time, reason string) error {
 	if err := checkReason(reason); err != nil {
 		return err
@@ -248,6 +265,9 @@ func (s *Store) Suspend(ctx context.Context, a Actor, id int64, until time.Time,
 	err := s.act(ctx, a, "", id, func(tx pgx.Tx, t *target) error {
 		if err := t.protected(false); err != nil {
 			return err
+		}
+		if a.Module != "" && t.suspendedUntil.After(until) {
+			return ErrNotYours
 		}
 		if err := t.leaveAdmins(); err != nil {
 			return err
@@ -439,9 +459,11 @@ type IPBlock struct {
 // BlockIP refuses every request from prefix (an address is its /32 or
 // /128) until until (zero: until UnblockIP; else later than now), replacing
 // any block of the same prefix. A module's block ends within
-// MaxModuleBlock and covers at most a /24 (IPv4) or /48 (IPv6), and a
-// module replaces only its own blocks (ErrNotYours). Errors:
-// ErrInvalidPrefix, ErrInvalidUntil, ErrInvalidReason, ErrNotYours, or a
+// MaxModuleBlock and covers at most a /24 (IPv4) or /48 (IPv6), never an
+// address an admin, staff or auditor used (ErrProtected), and a module
+// replaces only its own blocks (ErrNotYours); it holds at most
+// MaxModuleBlocks in force (ErrTooManyBlocks). Errors: ErrInvalidPrefix,
+// ErrInvalidUntil, ErrInvalidReason, ErrProtected, ErrNotYours, or a
 // wrapped database error. Audited as "ip.block". This runtime applies it at
 // once, other replicas within blockRefresh.
 func (s *Store) BlockIP(ctx context.Context, a Actor, prefix netip.Prefix, until time.Time, reason string) error {
@@ -479,6 +501,31 @@ func (s *Store) BlockIP(ctx context.Context, a Actor, prefix netip.Prefix, until
 			return err
 		case a.Module != "" && by != a.String():
 			return ErrNotYours
+		}
+		if a.Module != "" {
+			// Never a network an admin, staff or auditor used: it would
+			// lock them out as a ban would.
+			var privileged bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM websonic.user_ips i
+				JOIN websonic.user_roles r ON r.user_id = i.user_id AND r.role IN ('admin', 'staff', 'auditor')
+				WHERE i.ip && $1::cidr)`, prefix).Scan(&privileged); err != nil {
+				return err
+			}
+			if privileged {
+				return ErrProtected
+			}
+			// A bound on the module's blocks in force (one replaced
+			// here is not a new one). No lock: calls running at once may
+			// pass it by their number (an advisory lock would be one any
+			// module's role could hold to stall this).
+			var n int
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM websonic.ip_blocks WHERE created_by = $1 AND until > now() AND prefix <> $2`,
+				a.String(), prefix).Scan(&n); err != nil {
+				return err
+			}
+			if n >= MaxModuleBlocks {
+				return ErrTooManyBlocks
+			}
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO websonic.ip_blocks (prefix, reason, until, created_by) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (prefix) DO UPDATE SET reason = $2, until = $3, created_by = $4, created_at = now()`,

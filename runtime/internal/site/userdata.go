@@ -121,7 +121,7 @@ func ErasedName(id int64) string { return erasedPrefix + strconv.FormatInt(id, 1
 // ErasedName(id), its display name "Erased user", and its email, password,
 // roles, ban and suspension, sessions and addresses go; audit entries
 // about it lose its username (their subject becomes ErasedName(id)) and
-// addresses. The id stays, so that the audit log and the modules' records
+// addresses, and those by it the name in their actor (command.run). The id stays, so that the audit log and the modules' records
 // keep meaning "one account" without saying whose; no one can sign in to
 // it, and modules' core views no longer list it. Errors: ErrUnknownUser,
 // ErrLastAdmin, or a wrapped database error. Audited as "user.erase" with
@@ -143,6 +143,11 @@ func (s *Store) EraseUser(ctx context.Context, a Actor, id int64, detail map[str
 			{`DELETE FROM websonic.user_ips WHERE user_id = $1`, []any{t.id}},
 			{`UPDATE websonic.audit_log SET subject = $1, detail = detail - 'ip' WHERE subject = $2`, []any{name, t.username}},
 			{`UPDATE websonic.audit_log SET detail = detail - 'ip' WHERE actor_id = $1`, []any{t.id}},
+			// The admin commands it ran name it "admin NAME (id N)".
+			{`UPDATE websonic.audit_log SET detail = jsonb_set(detail, '{actor}', to_jsonb('admin ' || $2 || ' (id ' || $1::bigint || ')'))
+				WHERE actor_id = $1 AND detail ? 'actor'`, []any{t.id, name}},
+			// Exports carried by the request queue that no one collected.
+			{`UPDATE websonic.module_requests SET result = '' WHERE action = 'user_export' AND args->>'user_id' = $1::bigint::text`, []any{t.id}},
 		} {
 			if _, err := tx.Exec(ctx, st.q, st.args...); err != nil {
 				return err

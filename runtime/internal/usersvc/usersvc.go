@@ -193,7 +193,8 @@ func hostError(name string, err error) error {
 	switch {
 	case errors.Is(err, site.ErrUnknownUser), errors.Is(err, site.ErrNoBlock):
 		code = abi.HostErrNotFound
-	case errors.Is(err, site.ErrProtected), errors.Is(err, site.ErrNotYours), errors.Is(err, site.ErrLastAdmin):
+	case errors.Is(err, site.ErrProtected), errors.Is(err, site.ErrNotYours), errors.Is(err, site.ErrLastAdmin),
+		errors.Is(err, site.ErrTooManyBlocks):
 		code = abi.HostErrDenied
 	case errors.Is(err, site.ErrWeakPassword), errors.Is(err, site.ErrInvalidRole), errors.Is(err, site.ErrInvalidReason),
 		errors.Is(err, site.ErrInvalidPrefix), errors.Is(err, site.ErrInvalidUntil):
