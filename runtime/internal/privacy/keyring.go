@@ -46,8 +46,9 @@ var (
 	// ErrKeyMismatch: a key does not match the check value the database
 	// keeps for its id (another site's key file?).
 	ErrKeyMismatch = errors.New("privacy: data key does not belong to this site")
-	// ErrKeyFileMode: the key file may be read by others.
-	ErrKeyFileMode = errors.New("privacy: data key file is readable by others")
+	// ErrKeyFileMode: the key file may be read by others, or belongs to
+	// another user than the runtime's (a key someone planted).
+	ErrKeyFileMode = errors.New("privacy: the data key file is not the runtime user's alone")
 	// ErrKeyFromEnv: the keys come from the environment, which the
 	// runtime cannot rewrite.
 	ErrKeyFromEnv = errors.New("privacy: the data keys come from " + EnvVar)
@@ -235,6 +236,10 @@ func readKeyFile(path string) (map[uint32][]byte, fileStamp, error) {
 	}
 	if !fi.Mode().IsRegular() {
 		return nil, fileStamp{}, fmt.Errorf("privacy: %s is not a regular file", path)
+	}
+	if uid, ok := fileOwner(fi); ok && uid != os.Geteuid() {
+		return nil, fileStamp{}, fmt.Errorf("%w: %s belongs to user %d, not to the runtime's (%d): a key someone else planted would seal the site's data; chown it to the runtime's user",
+			ErrKeyFileMode, path, uid, os.Geteuid())
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
 		return nil, fileStamp{}, fmt.Errorf("%w: %s has mode %04o; it holds the key to the site's sealed data: make it the runtime user's alone (chmod 600 %s)",

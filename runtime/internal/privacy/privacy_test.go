@@ -84,6 +84,17 @@ func TestLoad(t *testing.T) {
 			copyFile(t, path, filepath.Join(d, KeyFile), 0o644)
 			return Config{Dir: d, DB: pool}
 		}, ErrKeyFileMode},
+		{"another user's file", func(t *testing.T) Config {
+			if os.Geteuid() != 0 {
+				t.Skip("making a file another user owns needs root")
+			}
+			d := t.TempDir()
+			copyFile(t, path, filepath.Join(d, KeyFile), 0o600)
+			if err := os.Chown(filepath.Join(d, KeyFile), 65534, 65534); err != nil {
+				t.Fatal(err)
+			}
+			return Config{Dir: d, DB: pool}
+		}, ErrKeyFileMode},
 		{"another site's key", func(t *testing.T) Config {
 			d := t.TempDir()
 			if _, err := Load(ctx, Config{Dir: d, DB: newPool(t)}); err != nil {
