@@ -23,8 +23,9 @@ type PublishReply struct {
 }
 
 // Service is the realtime.publish host service: the payload is a
-// PublishRequest; a topic the caller's manifest does not declare is
-// refused (abi.HostErrDenied), data over Limits.MaxEventBytes too
+// PublishRequest; a topic the caller's manifest does not declare, or that
+// another module owns (Hub.owner: the first running module declaring it),
+// is refused (abi.HostErrDenied), data over Limits.MaxEventBytes too
 // (abi.HostErrLimit), a malformed payload is abi.HostErrInvalid.
 func (h *Hub) Service() modhost.Service {
 	return modhost.ServiceFunc(func(ctx context.Context, c *modhost.Caller, payload []byte) ([]byte, error) {
@@ -34,6 +35,12 @@ func (h *Hub) Service() modhost.Service {
 		}
 		if c.Manifest == nil || !manifest.TopicAllowed(c.Manifest.Capabilities.Topics, p.Topic) {
 			return nil, modhost.Denied("topic %q is not among the module's topics", p.Topic)
+		}
+		// Another running module may declare the topic too (nothing
+		// refuses overlapping topics): its events are its owner's, the
+		// module that decides who subscribes, and no one else's.
+		if o := h.owner(p.Topic); o == nil || o.Manifest().Name != c.Module {
+			return nil, modhost.Denied("topic %q belongs to another module", p.Topic)
 		}
 		id, err := h.Publish(ctx, p.Topic, p.Data)
 		if err != nil {

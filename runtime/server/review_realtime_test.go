@@ -1,0 +1,62 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/websonic/websonic/internal/modbuild"
+	"github.com/websonic/websonic/runtime/internal/realtime"
+)
+
+// squatModules builds the realtime test module and squatter (which
+// declares realtime's chat.* too, and starts after it) once per test
+// binary.
+var squatModules = sync.OnceValues(func() (string, error) {
+	dir := filepath.Join(scratch, "squatmodules")
+	for _, src := range []string{"../internal/testmodules/realtime", "../internal/testmodules/squatter"} {
+		if err := modbuild.Package(context.Background(), src, filepath.Join(dir, filepath.Base(src))); err != nil {
+			return "", err
+		}
+	}
+	return dir, nil
+})
+
+// TestRealtimeTopicSquatting: a module whose manifest declares another
+// running module's topics (chat.*: nothing refuses the overlap) may not
+// publish into them: a topic's events are its owner's, the module that
+// also decides who subscribes. Its own topics stay its own.
+func TestRealtimeTopicSquatting(t *testing.T) {
+	mods, err := squatModules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSiteWith(t, mods, hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testLog{t}}))
+	listener := dial(t, s.URL, nil)
+	listener.subscribe("chat.watch")
+
+	for _, tt := range []struct {
+		topic  string
+		status int
+	}{
+		{"chat.watch", http.StatusForbidden}, // realtime's: it owns chat.*
+		{"chat.other", http.StatusForbidden},
+		{"squat", http.StatusOK}, // its own
+	} {
+		resp, err := http.Post(s.URL+"/squat/publish?topic="+tt.topic, "text/plain", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b := body(t, resp); resp.StatusCode != tt.status {
+			t.Errorf("squatter publish %s: %d %s, want %d", tt.topic, resp.StatusCode, b, tt.status)
+		}
+	}
+	mustPublish(t, s.URL, "chat.watch", `"real"`)
+	if f := listener.expect(realtime.TypeEvent, "chat.watch"); string(f.Data) != `"real"` {
+		t.Errorf("the subscriber got %s first, want the owner's event", f.Data)
+	}
+}
