@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/websonic/websonic/internal/modbuild"
 	"github.com/websonic/websonic/runtime/internal/realtime"
+	"github.com/websonic/websonic/runtime/internal/site"
 )
 
 // squatModules builds the realtime test module and squatter (which
@@ -58,5 +60,40 @@ func TestRealtimeTopicSquatting(t *testing.T) {
 	mustPublish(t, s.URL, "chat.watch", `"real"`)
 	if f := listener.expect(realtime.TypeEvent, "chat.watch"); string(f.Data) != `"real"` {
 		t.Errorf("the subscriber got %s first, want the owner's event", f.Data)
+	}
+}
+
+// TestRealtimeRolesRevoked: a socket carries the roles its user had when
+// it opened them, and a module's subscribe decision rests on them (squat
+// is for staff only). Once staff is revoked, the socket must not go on
+// with the old roles: the hub closes it (4001), and a new one is refused.
+func TestRealtimeRolesRevoked(t *testing.T) {
+	mods, err := squatModules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSiteWith(t, mods, hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testLog{t}}))
+	client, id := signIn(t, s, "stella")
+	store := s.srv.site.Store()
+	if err := store.GrantRole(t.Context(), site.Actor{}, id, site.RoleStaff); err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, s.URL, client)
+	c.subscribe("squat")
+	c.send(`{"type":"message","topic":"squat","data":1}`)
+	if f := c.expect(realtime.TypeEvent, "squat"); !strings.Contains(string(f.Data), `"staff"`) {
+		t.Fatalf("as staff: %s", f.Data)
+	}
+
+	if err := store.RevokeRole(t.Context(), site.Actor{}, id, site.RoleStaff); err != nil {
+		t.Fatal(err)
+	}
+	if code := c.closed(); code != realtime.CloseSessionEnded {
+		t.Errorf("after the role was revoked: close %d, want %d", code, realtime.CloseSessionEnded)
+	}
+	again := dial(t, s.URL, client)
+	again.send(`{"type":"subscribe","topic":"squat"}`)
+	if f := again.expect(realtime.TypeRefused, "squat"); f.Reason != realtime.ReasonDenied {
+		t.Errorf("a new socket's subscription: %+v", f)
 	}
 }

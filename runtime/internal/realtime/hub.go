@@ -121,7 +121,8 @@ type Identity struct {
 	// IP is the client's address (clientaddr).
 	IP netip.Addr
 	// Alive reports whether the session the connection was opened with
-	// still resolves to User; nil for anonymous connections.
+	// still resolves to User, with User's roles; nil for anonymous
+	// connections.
 	Alive func(ctx context.Context) (bool, error)
 }
 
