@@ -97,3 +97,42 @@ func TestRealtimeRolesRevoked(t *testing.T) {
 		t.Errorf("a new socket's subscription: %+v", f)
 	}
 }
+
+// TestRealtimeAnonymousIPv6: the anonymous connections of one IPv6 client
+// count by its /64 (one subscriber's usual allocation, as the login guard
+// counts), else a client with a /64 could take every connection of the
+// replica by using a new address for each.
+func TestRealtimeAnonymousIPv6(t *testing.T) {
+	mods, err := squatModules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSiteWith(t, mods, hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testLog{t}}), trustLoopback,
+		func(c *Config) { c.Realtime = realtime.Limits{MaxPerAnonymousIP: 2} })
+	open := func(client string) int {
+		c, resp, err := dialWith(t, s.URL, nil, http.Header{"Origin": {s.URL}, "X-Forwarded-For": {client}})
+		if err != nil {
+			if resp == nil {
+				t.Fatalf("dial as %s: %v", client, err)
+			}
+			return resp.StatusCode
+		}
+		t.Cleanup(func() { c.ws.CloseNow() })
+		return http.StatusSwitchingProtocols
+	}
+	for _, tt := range []struct {
+		client string
+		status int
+	}{
+		{"2001:db8:1:2::1", http.StatusSwitchingProtocols},
+		{"2001:db8:1:2::2", http.StatusSwitchingProtocols},
+		{"2001:db8:1:2:ffff::3", http.StatusTooManyRequests}, // the same /64
+		{"2001:db8:1:3::1", http.StatusSwitchingProtocols},   // another /64
+		{"203.0.113.7", http.StatusSwitchingProtocols},
+		{"203.0.113.8", http.StatusSwitchingProtocols}, // IPv4 addresses count alone
+	} {
+		if got := open(tt.client); got != tt.status {
+			t.Errorf("as %s: %d, want %d", tt.client, got, tt.status)
+		}
+	}
+}

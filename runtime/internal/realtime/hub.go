@@ -29,7 +29,7 @@ type Limits struct {
 	// MaxPerUser caps one signed-in user's connections (16); past it: 429.
 	MaxPerUser int
 	// MaxPerAnonymousIP caps the anonymous connections of one client
-	// address (8); past it: 429.
+	// address, or one IPv6 /64 (8); past it: 429.
 	MaxPerAnonymousIP int
 	// MaxSubscriptions caps one connection's subscriptions (64); past it
 	// a subscribe is refused ("too_many").
@@ -530,7 +530,7 @@ func (h *Hub) register(c *conn) error {
 		return &errLimit{http.StatusServiceUnavailable, "too many realtime connections on this server; try again later"}
 	case c.id.User != nil && len(h.byUser[c.id.User.ID]) >= h.lim.MaxPerUser:
 		return &errLimit{http.StatusTooManyRequests, fmt.Sprintf("at most %d realtime connections per user", h.lim.MaxPerUser)}
-	case c.id.User == nil && h.byIP[c.id.IP] >= h.lim.MaxPerAnonymousIP:
+	case c.id.User == nil && h.byIP[anonKey(c.id.IP)] >= h.lim.MaxPerAnonymousIP:
 		return &errLimit{http.StatusTooManyRequests, fmt.Sprintf("at most %d anonymous realtime connections per address; sign in for more", h.lim.MaxPerAnonymousIP)}
 	}
 	h.conns[c] = struct{}{}
@@ -540,9 +540,21 @@ func (h *Hub) register(c *conn) error {
 		}
 		h.byUser[u.ID][c] = struct{}{}
 	} else {
-		h.byIP[c.id.IP]++
+		h.byIP[anonKey(c.id.IP)]++
 	}
 	return nil
+}
+
+// anonKey is what anonymous connections are counted by: the client's
+// address, or its /64 for IPv6 (one subscriber's usual allocation, as the
+// site's login guard counts).
+func anonKey(a netip.Addr) netip.Addr {
+	a = a.Unmap().WithZone("")
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.Addr()
+	}
+	return a
 }
 
 // unregister removes a closed connection and its subscriptions.
@@ -558,8 +570,10 @@ func (h *Hub) unregister(c *conn) {
 		if len(h.byUser[u.ID]) == 0 {
 			delete(h.byUser, u.ID)
 		}
-	} else if h.byIP[c.id.IP]--; h.byIP[c.id.IP] <= 0 {
-		delete(h.byIP, c.id.IP)
+	} else if k := anonKey(c.id.IP); h.byIP[k] <= 1 {
+		delete(h.byIP, k)
+	} else {
+		h.byIP[k]--
 	}
 	for _, s := range c.allSubs() {
 		h.removeSubLocked(s)
