@@ -68,9 +68,12 @@ type Limits struct {
 	Retention    time.Duration
 	RetainEvents int
 	SweepEvery   time.Duration
-	// MaxCatchUp is the most events one subscription catches up (1000);
-	// beyond, the client is told to reload.
-	MaxCatchUp int
+	// MaxCatchUp is the most events one subscription catches up (1000),
+	// and MaxCatchUpBytes the most bytes of their data (4 MiB: a caught-up
+	// event's frame is the connection's own, not shared); beyond either,
+	// the client is told to reload.
+	MaxCatchUp      int
+	MaxCatchUpBytes int
 	// SessionRecheck is how often every signed-in socket's session is
 	// looked up again (5m), for those that end without a user event
 	// (expiry).
@@ -104,6 +107,7 @@ func (l *Limits) defaults() {
 	def(&l.RetainEvents, 100000)
 	defD(&l.SweepEvery, time.Minute)
 	def(&l.MaxCatchUp, 1000)
+	def(&l.MaxCatchUpBytes, 4<<20)
 	defD(&l.SessionRecheck, 5*time.Minute)
 }
 
