@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -134,5 +135,40 @@ func TestRealtimeAnonymousIPv6(t *testing.T) {
 		if got := open(tt.client); got != tt.status {
 			t.Errorf("as %s: %d, want %d", tt.client, got, tt.status)
 		}
+	}
+}
+
+// TestRealtimeConnectionsOwnTopics: users.connections lists the site's
+// connections to a module that may list them (realtime), but of each one's
+// subscriptions only those to the caller's own topics: which topics of
+// another module (squatter's squat) a user follows is that module's.
+func TestRealtimeConnectionsOwnTopics(t *testing.T) {
+	mods, err := squatModules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSiteWith(t, mods, hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testLog{t}}))
+	client, id := signIn(t, s, "sam")
+	if err := s.srv.site.Store().GrantRole(t.Context(), site.Actor{}, id, site.RoleStaff); err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, s.URL, client)
+	c.subscribe("squat")
+	c.subscribe("chat.lobby")
+
+	resp, err := http.Get(s.URL + "/rt/connections")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := body(t, resp)
+	var conns []struct {
+		Username string   `json:"username"`
+		Topics   []string `json:"topics"`
+	}
+	if err := json.Unmarshal([]byte(b), &conns); err != nil {
+		t.Fatalf("%d %s: %v", resp.StatusCode, b, err)
+	}
+	if len(conns) != 1 || conns[0].Username != "sam" || strings.Join(conns[0].Topics, ",") != "chat.lobby" {
+		t.Errorf("realtime module sees %s, want sam's connection with chat.lobby only", b)
 	}
 }

@@ -73,8 +73,9 @@ type ConnectionsReply struct {
 
 // ConnectionsService is the users.connections host service: the
 // replica's connections (Connections), oldest first, for a module whose
-// manifest lists the user action manifest.UserConnections. The payload
-// must be an empty object.
+// manifest lists the user action manifest.UserConnections; each lists only
+// its subscriptions to the caller's own topics. The payload must be an
+// empty object.
 func (h *Hub) ConnectionsService() modhost.Service {
 	return modhost.ServiceFunc(func(ctx context.Context, c *modhost.Caller, payload []byte) ([]byte, error) {
 		if c.Manifest == nil || !slices.Contains(c.Manifest.Capabilities.UserActions, manifest.UserConnections) {
@@ -87,6 +88,24 @@ func (h *Hub) ConnectionsService() modhost.Service {
 			}
 		}
 		all := h.Connections()
+		// Which topics of another module a user follows is that
+		// module's: each connection lists the caller's own topics only.
+		owned := map[string]bool{}
+		for i := range all {
+			topics := all[i].Topics[:0]
+			for _, t := range all[i].Topics {
+				own, seen := owned[t]
+				if !seen {
+					o := h.owner(t)
+					own = o != nil && o.Manifest().Name == c.Module
+					owned[t] = own
+				}
+				if own {
+					topics = append(topics, t)
+				}
+			}
+			all[i].Topics = topics
+		}
 		r := ConnectionsReply{Connections: all}
 		if len(all) > MaxListed {
 			r.Connections, r.Truncated = all[:MaxListed], true
