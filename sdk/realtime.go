@@ -110,7 +110,8 @@ type RealtimeConnection struct {
 // RealtimeConnections lists the open realtime connections of the replica
 // that serves the call (at most 1000, oldest first), for a module whose
 // manifest lists the user action "connections" (errors.Is(err, ErrDenied)
-// otherwise).
+// otherwise). Each connection's Topics are its subscriptions to the
+// calling module's own topics only.
 func RealtimeConnections(ctx context.Context) ([]RealtimeConnection, error) {
 	var resp struct {
 		Connections []RealtimeConnection `json:"connections"`

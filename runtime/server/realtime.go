@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 
 	"github.com/websonic/websonic/internal/clientaddr"
 	"github.com/websonic/websonic/runtime/internal/modhost"
@@ -45,7 +46,7 @@ func (s *Server) openRealtime(ctx context.Context, services map[string]modhost.S
 }
 
 // realtimeIdentity is who opens a realtime connection: the session's user
-// (site.Sessions ran), whose session the hub re-checks later.
+// (site.Sessions ran), whose session (and roles) the hub re-checks later.
 func (s *Server) realtimeIdentity(r *http.Request) realtime.Identity {
 	id := realtime.Identity{IP: clientIP(r)}
 	u := site.UserFrom(r.Context())
@@ -55,9 +56,12 @@ func (s *Server) realtimeIdentity(r *http.Request) realtime.Identity {
 	id.User = abiUser(r)
 	key, _ := s.site.SessionKey(r)
 	store := s.site.Store()
+	// The socket carries the roles the user had (modules decided its
+	// subscriptions on them): a change of roles ends it too.
+	roles := u.Roles()
 	id.Alive = func(ctx context.Context) (bool, error) {
 		now, err := store.SessionKeyUser(ctx, key)
-		return now != nil && now.ID == u.ID, err
+		return now != nil && now.ID == u.ID && slices.Equal(now.Roles(), roles), err
 	}
 	return id
 }

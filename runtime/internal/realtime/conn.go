@@ -452,7 +452,7 @@ func (c *conn) subscribe(f ClientFrame) {
 // it live once no event held back for it lies beyond what it read; or
 // tells the client to reload when the gap cannot be filled.
 func (c *conn) catchUp(s *sub) {
-	given := 0
+	given, bytes := 0, 0
 	for c.ctx.Err() == nil {
 		s.mu.Lock()
 		cursor := s.cursor
@@ -463,7 +463,10 @@ func (c *conn) catchUp(s *sub) {
 			c.reload(s)
 			return
 		}
-		if cursor < horizon || cursor > newest || given+len(evs) > c.h.lim.MaxCatchUp {
+		for _, e := range evs {
+			bytes += len(e.Data)
+		}
+		if cursor < horizon || cursor > newest || given+len(evs) > c.h.lim.MaxCatchUp || bytes > c.h.lim.MaxCatchUpBytes {
 			c.reload(s)
 			return
 		}

@@ -51,7 +51,8 @@
 // listens to the site's user events (package site): a kick or a ban closes
 // the user's sockets; any other event, and a periodic sweep, re-checks
 // each of the user's sockets' session (Identity.Alive) and closes those
-// whose session no longer resolves to that user (close code 4001).
+// whose session no longer resolves to that user, with the roles it was
+// opened with (close code 4001).
 //
 // A Hub is safe for concurrent use. Limits are per replica.
 package realtime

@@ -29,7 +29,7 @@ type Limits struct {
 	// MaxPerUser caps one signed-in user's connections (16); past it: 429.
 	MaxPerUser int
 	// MaxPerAnonymousIP caps the anonymous connections of one client
-	// address (8); past it: 429.
+	// address, or one IPv6 /64 (8); past it: 429.
 	MaxPerAnonymousIP int
 	// MaxSubscriptions caps one connection's subscriptions (64); past it
 	// a subscribe is refused ("too_many").
@@ -68,9 +68,12 @@ type Limits struct {
 	Retention    time.Duration
 	RetainEvents int
 	SweepEvery   time.Duration
-	// MaxCatchUp is the most events one subscription catches up (1000);
-	// beyond, the client is told to reload.
-	MaxCatchUp int
+	// MaxCatchUp is the most events one subscription catches up (1000),
+	// and MaxCatchUpBytes the most bytes of their data (4 MiB: a caught-up
+	// event's frame is the connection's own, not shared); beyond either,
+	// the client is told to reload.
+	MaxCatchUp      int
+	MaxCatchUpBytes int
 	// SessionRecheck is how often every signed-in socket's session is
 	// looked up again (5m), for those that end without a user event
 	// (expiry).
@@ -104,6 +107,7 @@ func (l *Limits) defaults() {
 	def(&l.RetainEvents, 100000)
 	defD(&l.SweepEvery, time.Minute)
 	def(&l.MaxCatchUp, 1000)
+	def(&l.MaxCatchUpBytes, 4<<20)
 	defD(&l.SessionRecheck, 5*time.Minute)
 }
 
@@ -121,7 +125,8 @@ type Identity struct {
 	// IP is the client's address (clientaddr).
 	IP netip.Addr
 	// Alive reports whether the session the connection was opened with
-	// still resolves to User; nil for anonymous connections.
+	// still resolves to User, with User's roles; nil for anonymous
+	// connections.
 	Alive func(ctx context.Context) (bool, error)
 }
 
@@ -529,7 +534,7 @@ func (h *Hub) register(c *conn) error {
 		return &errLimit{http.StatusServiceUnavailable, "too many realtime connections on this server; try again later"}
 	case c.id.User != nil && len(h.byUser[c.id.User.ID]) >= h.lim.MaxPerUser:
 		return &errLimit{http.StatusTooManyRequests, fmt.Sprintf("at most %d realtime connections per user", h.lim.MaxPerUser)}
-	case c.id.User == nil && h.byIP[c.id.IP] >= h.lim.MaxPerAnonymousIP:
+	case c.id.User == nil && h.byIP[anonKey(c.id.IP)] >= h.lim.MaxPerAnonymousIP:
 		return &errLimit{http.StatusTooManyRequests, fmt.Sprintf("at most %d anonymous realtime connections per address; sign in for more", h.lim.MaxPerAnonymousIP)}
 	}
 	h.conns[c] = struct{}{}
@@ -539,9 +544,21 @@ func (h *Hub) register(c *conn) error {
 		}
 		h.byUser[u.ID][c] = struct{}{}
 	} else {
-		h.byIP[c.id.IP]++
+		h.byIP[anonKey(c.id.IP)]++
 	}
 	return nil
+}
+
+// anonKey is what anonymous connections are counted by: the client's
+// address, or its /64 for IPv6 (one subscriber's usual allocation, as the
+// site's login guard counts).
+func anonKey(a netip.Addr) netip.Addr {
+	a = a.Unmap().WithZone("")
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.Addr()
+	}
+	return a
 }
 
 // unregister removes a closed connection and its subscriptions.
@@ -557,8 +574,10 @@ func (h *Hub) unregister(c *conn) {
 		if len(h.byUser[u.ID]) == 0 {
 			delete(h.byUser, u.ID)
 		}
-	} else if h.byIP[c.id.IP]--; h.byIP[c.id.IP] <= 0 {
-		delete(h.byIP, c.id.IP)
+	} else if k := anonKey(c.id.IP); h.byIP[k] <= 1 {
+		delete(h.byIP, k)
+	} else {
+		h.byIP[k]--
 	}
 	for _, s := range c.allSubs() {
 		h.removeSubLocked(s)

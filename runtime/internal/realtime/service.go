@@ -23,8 +23,9 @@ type PublishReply struct {
 }
 
 // Service is the realtime.publish host service: the payload is a
-// PublishRequest; a topic the caller's manifest does not declare is
-// refused (abi.HostErrDenied), data over Limits.MaxEventBytes too
+// PublishRequest; a topic the caller's manifest does not declare, or that
+// another module owns (Hub.owner: the first running module declaring it),
+// is refused (abi.HostErrDenied), data over Limits.MaxEventBytes too
 // (abi.HostErrLimit), a malformed payload is abi.HostErrInvalid.
 func (h *Hub) Service() modhost.Service {
 	return modhost.ServiceFunc(func(ctx context.Context, c *modhost.Caller, payload []byte) ([]byte, error) {
@@ -34,6 +35,12 @@ func (h *Hub) Service() modhost.Service {
 		}
 		if c.Manifest == nil || !manifest.TopicAllowed(c.Manifest.Capabilities.Topics, p.Topic) {
 			return nil, modhost.Denied("topic %q is not among the module's topics", p.Topic)
+		}
+		// Another running module may declare the topic too (nothing
+		// refuses overlapping topics): its events are its owner's, the
+		// module that decides who subscribes, and no one else's.
+		if o := h.owner(p.Topic); o == nil || o.Manifest().Name != c.Module {
+			return nil, modhost.Denied("topic %q belongs to another module", p.Topic)
 		}
 		id, err := h.Publish(ctx, p.Topic, p.Data)
 		if err != nil {
@@ -66,8 +73,9 @@ type ConnectionsReply struct {
 
 // ConnectionsService is the users.connections host service: the
 // replica's connections (Connections), oldest first, for a module whose
-// manifest lists the user action manifest.UserConnections. The payload
-// must be an empty object.
+// manifest lists the user action manifest.UserConnections; each lists only
+// its subscriptions to the caller's own topics. The payload must be an
+// empty object.
 func (h *Hub) ConnectionsService() modhost.Service {
 	return modhost.ServiceFunc(func(ctx context.Context, c *modhost.Caller, payload []byte) ([]byte, error) {
 		if c.Manifest == nil || !slices.Contains(c.Manifest.Capabilities.UserActions, manifest.UserConnections) {
@@ -80,6 +88,24 @@ func (h *Hub) ConnectionsService() modhost.Service {
 			}
 		}
 		all := h.Connections()
+		// Which topics of another module a user follows is that
+		// module's: each connection lists the caller's own topics only.
+		owned := map[string]bool{}
+		for i := range all {
+			topics := all[i].Topics[:0]
+			for _, t := range all[i].Topics {
+				own, seen := owned[t]
+				if !seen {
+					o := h.owner(t)
+					own = o != nil && o.Manifest().Name == c.Module
+					owned[t] = own
+				}
+				if own {
+					topics = append(topics, t)
+				}
+			}
+			all[i].Topics = topics
+		}
 		r := ConnectionsReply{Connections: all}
 		if len(all) > MaxListed {
 			r.Connections, r.Truncated = all[:MaxListed], true
