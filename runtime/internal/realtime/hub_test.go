@@ -142,6 +142,11 @@ func TestReload(t *testing.T) {
 	db, _ := coredbtest.Open(t)
 	s := newHub(t, db.Pool, realtime.Limits{RetainEvents: 5, MaxCatchUp: 8})
 	ctx := t.Context()
+	// A live subscriber tells when the hub has dispatched every event
+	// (a reload's position is the newest dispatched one).
+	watcher := s.dial(t)
+	watcher.send(`{"type":"subscribe","topic":"t.a"}`)
+	watcher.expect(realtime.TypeSubscribed, "t.a")
 	var ids []int64
 	for i := range 12 {
 		id, err := s.hub.Publish(ctx, "t.a", fmt.Appendf(nil, "%d", i))
@@ -149,6 +154,8 @@ func TestReload(t *testing.T) {
 			t.Fatal(err)
 		}
 		ids = append(ids, id)
+	}
+	for f := watcher.expect(realtime.TypeEvent, "t.a"); f.ID != ids[11]; f = watcher.expect(realtime.TypeEvent, "t.a") {
 	}
 	if n, err := s.hub.Sweep(ctx); err != nil || n != 7 {
 		t.Fatalf("sweep = %d, %v; want 7 of 12 gone", n, err)
