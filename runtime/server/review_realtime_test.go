@@ -12,13 +12,14 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/websonic/websonic/internal/modbuild"
+	"github.com/websonic/websonic/runtime/internal/modhost"
 	"github.com/websonic/websonic/runtime/internal/realtime"
 	"github.com/websonic/websonic/runtime/internal/site"
+	"github.com/websonic/websonic/sdk/manifest"
 )
 
-// squatModules builds the realtime test module and squatter (which
-// declares realtime's chat.* too, and starts after it) once per test
-// binary.
+// squatModules builds the realtime test module and squatter (which tries
+// to publish into realtime's chat.*) once per test binary.
 var squatModules = sync.OnceValues(func() (string, error) {
 	dir := filepath.Join(scratch, "squatmodules")
 	for _, src := range []string{"../internal/testmodules/realtime", "../internal/testmodules/squatter"} {
@@ -29,9 +30,10 @@ var squatModules = sync.OnceValues(func() (string, error) {
 	return dir, nil
 })
 
-// TestRealtimeTopicSquatting: a module whose manifest declares another
-// running module's topics (chat.*: nothing refuses the overlap) may not
-// publish into them: a topic's events are its owner's, the module that
+// TestRealtimeTopicSquatting: a topic belongs to one module. A module
+// whose manifest declares topics overlapping a running module's does not
+// start (as for overlapping routes), and a running module may not publish
+// into another's topics: a topic's events are its owner's, the module that
 // also decides who subscribes. Its own topics stay its own.
 func TestRealtimeTopicSquatting(t *testing.T) {
 	mods, err := squatModules()
@@ -41,6 +43,22 @@ func TestRealtimeTopicSquatting(t *testing.T) {
 	s := newSiteWith(t, mods, hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testLog{t}}))
 	listener := dial(t, s.URL, nil)
 	listener.subscribe("chat.watch")
+
+	// Declaring them is refused at start, for the topic and any prefix
+	// over or under it.
+	for _, topics := range [][]string{{"chat.*"}, {"chat.watch"}, {"chat.room.*"}} {
+		p, err := modhost.LoadDir(filepath.Join(mods, "squatter"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Manifest.Name = "squatter_two"
+		p.Manifest.Capabilities.Routes = []manifest.Route{{Path: "/squat-two", Access: manifest.AccessPublic}}
+		p.Manifest.Capabilities.Topics = topics
+		err = s.srv.Start(context.Background(), p, modhost.ApproveAll(p.Manifest))
+		if err == nil || !strings.Contains(err.Error(), "overlaps chat.* of module realtime") {
+			t.Errorf("a module declaring %v started: %v", topics, err)
+		}
+	}
 
 	for _, tt := range []struct {
 		topic  string

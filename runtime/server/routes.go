@@ -29,13 +29,28 @@ type routeEntry struct {
 // requests in flight keep the module they were routed to.
 type routeTable struct {
 	entries []routeEntry // longest prefix first
+	// topics are the running modules' realtime topic patterns: a topic
+	// belongs to one module only, as a path does (else a module could
+	// publish into, or decide subscriptions to, another's topics).
+	topics []topicEntry
 }
+
+// topicEntry is one topic pattern of a module's manifest.
+type topicEntry struct{ pattern, module string }
 
 // with returns a table that also routes the module of manifest mf, served
 // by m, or an error naming the module that already serves an overlapping
-// path. m may be nil to only check for overlaps.
+// path or owns an overlapping realtime topic. m may be nil to only check for overlaps.
 func (t *routeTable) with(mf *manifest.Manifest, m *modhost.Module) (*routeTable, error) {
-	next := &routeTable{entries: slices.Clone(t.entries)}
+	next := &routeTable{entries: slices.Clone(t.entries), topics: slices.Clone(t.topics)}
+	for _, p := range mf.Capabilities.Topics {
+		for _, e := range t.topics {
+			if manifest.TopicsOverlap(e.pattern, p) {
+				return nil, fmt.Errorf("server: module %s: topic %s overlaps %s of module %s", mf.Name, p, e.pattern, e.module)
+			}
+		}
+		next.topics = append(next.topics, topicEntry{pattern: p, module: mf.Name})
+	}
 	for _, rt := range mf.Capabilities.Routes {
 		for _, e := range t.entries {
 			if overlaps(e.prefix, rt.Path) {
@@ -62,6 +77,11 @@ func (t *routeTable) without(name string) *routeTable {
 	for _, e := range t.entries {
 		if e.module != name {
 			next.entries = append(next.entries, e)
+		}
+	}
+	for _, e := range t.topics {
+		if e.module != name {
+			next.topics = append(next.topics, e)
 		}
 	}
 	return next

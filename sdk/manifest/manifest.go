@@ -654,3 +654,20 @@ func (a *AdminCommand) ResolveArgs(values map[string]json.RawMessage) ([]byte, e
 	}
 	return json.Marshal(out)
 }
+
+// TopicsOverlap reports whether two topic patterns of Capabilities.Topics
+// can name a common topic: equal topics, a topic below a prefix, or two
+// prefixes one of which lies below the other ("chat.*" and "chat.room.*").
+func TopicsOverlap(a, b string) bool {
+	pa, aPrefix := strings.CutSuffix(a, "*")
+	pb, bPrefix := strings.CutSuffix(b, "*")
+	switch {
+	case aPrefix && bPrefix:
+		return strings.HasPrefix(pa, pb) || strings.HasPrefix(pb, pa)
+	case aPrefix:
+		return TopicAllowed([]string{a}, b)
+	case bPrefix:
+		return TopicAllowed([]string{b}, a)
+	}
+	return a == b
+}

@@ -573,3 +573,27 @@ func TestParseArgs(t *testing.T) {
 		}
 	}
 }
+
+func TestTopicsOverlap(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{
+		{"news", "news", true},
+		{"news", "news2", false},
+		{"chat.*", "chat.lobby", true},
+		{"chat.*", "chat", false},
+		{"chat.*", "chatx.*", false},
+		{"chat.*", "chat.room.*", true},
+		{"chat.*", "chat.*", true},
+		{"chat.room.*", "chat.lobby", false},
+		{"a.*", "b.*", false},
+	} {
+		if got := manifest.TopicsOverlap(tc.a, tc.b); got != tc.want {
+			t.Errorf("TopicsOverlap(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)
+		}
+		if got := manifest.TopicsOverlap(tc.b, tc.a); got != tc.want {
+			t.Errorf("TopicsOverlap(%q, %q) = %v, want %v", tc.b, tc.a, got, tc.want)
+		}
+	}
+}
