@@ -7,12 +7,9 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/websonic/websonic/internal/clientaddr"
 	"github.com/websonic/websonic/runtime/internal/site"
@@ -117,30 +114,16 @@ func (a *Area) current(ctx context.Context, r *http.Request) (*session, error) {
 	if token == nil {
 		return nil, nil
 	}
-	var u site.User
-	var roles []string
-	// Banned, suspended and erased users have no session (as site's
-	// session lookup).
-	err := a.cfg.Pool.QueryRow(ctx, `SELECT u.id, u.username, u.display_name, COALESCE(u.email, ''),
-			ARRAY(SELECT role FROM websonic.user_roles WHERE user_id = u.id)
-		FROM websonic.admin_sessions s JOIN websonic.users u ON u.id = s.user_id
-		WHERE s.token_hash = $1 AND s.expires_at > now()
-		  AND u.banned_at IS NULL AND u.erased_at IS NULL
-		  AND (u.suspended_until IS NULL OR u.suspended_until <= now())`, tokenHash(token)).
-		Scan(&u.ID, &u.Username, &u.DisplayName, &u.Email, &roles)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return nil, nil
-	case err != nil:
-		return nil, fmt.Errorf("admin: read session: %w", err)
-	}
-	for _, r := range roles {
-		u.Granted = append(u.Granted, site.Role(r))
+	// The site's one rule of who may hold a session (not banned,
+	// suspended or erased), on the area's own sessions.
+	u, err := a.cfg.Site.Store().SessionUserIn(ctx, site.AdminSessions, token)
+	if err != nil || u == nil {
+		return nil, err
 	}
 	if !u.Has(site.RoleAdmin) {
 		return nil, nil
 	}
-	return &session{user: &u, token: token}, nil
+	return &session{user: u, token: token}, nil
 }
 
 // end deletes r's admin session and clears its cookie.

@@ -366,11 +366,27 @@ func (s *Store) createSession(ctx context.Context, token []byte, userID int64, t
 // resolves a session (pages, module requests, realtime re-checks) refuses
 // them at once.
 func (s *Store) sessionUser(ctx context.Context, token []byte) (*User, error) {
+	return s.SessionUserIn(ctx, SiteSessions, token)
+}
+
+// Session tables SessionUserIn reads.
+const (
+	SiteSessions  = "websonic.sessions"       // the site's
+	AdminSessions = "websonic.admin_sessions" // the admin area's (package admin)
+)
+
+// SessionUserIn returns the user of the unexpired session of token in
+// table (SiteSessions or AdminSessions), or nil. It is the one rule of who
+// may hold a session: banned, suspended and erased users may not.
+func (s *Store) SessionUserIn(ctx context.Context, table string, token []byte) (*User, error) {
+	if table != SiteSessions && table != AdminSessions {
+		return nil, fmt.Errorf("site: no session table %q", table)
+	}
 	var u User
 	var roles []string
 	err := s.pool.QueryRow(ctx, `SELECT u.id, u.username, u.display_name, COALESCE(u.email, ''),
 			ARRAY(SELECT role FROM websonic.user_roles WHERE user_id = u.id)
-		FROM websonic.sessions s JOIN websonic.users u ON u.id = s.user_id
+		FROM `+table+` s JOIN websonic.users u ON u.id = s.user_id
 		WHERE s.token_hash = $1 AND s.expires_at > now()
 		  AND u.banned_at IS NULL AND u.erased_at IS NULL
 		  AND (u.suspended_until IS NULL OR u.suspended_until <= now())`, tokenHash(token)).
