@@ -88,9 +88,6 @@ func (m *Module) env(sess engine.DBSession, user *abi.User, requestID string) *e
 // path with 404: it does not implement that entry point.
 var ErrNotServed = errors.New("modhost: the module does not serve this entry point")
 
-// maxCallBody caps what Call hands back from a host path.
-const maxCallBody = 8 << 20
-
 // Call makes one of the host's own calls into the module (ABI v2): a POST
 // of body (a JSON document) to path, a host path under abi.HostPathPrefix
 // (abi.RealtimeSubscribePath, abi.CommandPathPrefix+name…), for user (nil
@@ -119,9 +116,6 @@ func (m *Module) Call(ctx context.Context, path string, user *abi.User, body []b
 	}
 	if err != nil {
 		return nil, fmt.Errorf("modhost: %s %s %s: %w", m.m.Name, m.m.Version, path, err)
-	}
-	if len(resp.Body) > maxCallBody {
-		return nil, fmt.Errorf("modhost: %s %s %s: answer of %d bytes exceeds %d", m.m.Name, m.m.Version, path, len(resp.Body), maxCallBody)
 	}
 	if resp.Status == http.StatusNotFound {
 		return resp, fmt.Errorf("%w: %s %s %s", ErrNotServed, m.m.Name, m.m.Version, path)
