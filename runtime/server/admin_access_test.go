@@ -41,7 +41,7 @@ func TestAdminRouteAccess(t *testing.T) {
 	for _, role := range roles {
 		c := &adminClient{t: t, origin: as.URL, cookie: cookies[role]}
 		_, b := c.do("GET", "/admin/login", nil, nil) // the layout carries no token when signed out…
-		_, b = c.do("GET", "/admin/", nil, nil)      // …the dashboard does, for readers
+		_, b = c.do("GET", "/admin/", nil, nil)       // …the dashboard does, for readers
 		if m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(b); m != nil {
 			csrf[role] = m[1]
 		}
