@@ -111,10 +111,11 @@ func (page) Path(p string) string { return Prefix + p }
 // Has says whether the signed-in user holds role.
 func (d page) Has(role string) bool { return d.User.Has(site.Role(role)) }
 
-//go:embed templates/*.html static
+//go:embed templates/*.html templates/partials/*.html static
 var assetFS embed.FS
 
-// parse parses every page of templates/ with the layout.
+// parse parses every page of templates/ with the layout and the partial
+// templates every page may use (templates/partials).
 func parse() (map[string]*template.Template, error) {
 	names, err := fs.Glob(assetFS, "templates/*.html")
 	if err != nil {
@@ -126,7 +127,7 @@ func parse() (map[string]*template.Template, error) {
 		if name == "layout.html" {
 			continue
 		}
-		t, err := template.New(name).Funcs(funcs).ParseFS(assetFS, "templates/layout.html", n)
+		t, err := template.New(name).Funcs(funcs).ParseFS(assetFS, "templates/layout.html", "templates/partials/*.html", n)
 		if err != nil {
 			return nil, fmt.Errorf("admin: templates: %w", err)
 		}
