@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -28,6 +29,15 @@ type AuditQuery struct {
 	// Action is an exact action ("user.ban") or, ending in ".", a prefix
 	// ("user."); "" for all.
 	Action string
+	// Actor is who acted: a username, or what detail.by names
+	// ("terminal", "module:chat", "user:12"); "" for anyone.
+	Actor string
+	// Subject is exactly what was acted on (a username, a module, an
+	// address); "" for anything.
+	Subject string
+	// Since and Until bound when (Since inclusive, Until exclusive; zero:
+	// unbounded).
+	Since, Until time.Time
 	// Before returns entries with an id below it (0: the newest).
 	Before int64
 	// Limit bounds the page (1 to 500; 0: 50).
@@ -37,14 +47,28 @@ type AuditQuery struct {
 // auditActionRE is what an action filter may be.
 var auditActionRE = regexp.MustCompile(`^[a-z0-9_.:-]{1,64}$`)
 
+// auditText is what an actor or subject filter may be: at most 200
+// characters of valid UTF-8 without control characters.
+func auditText(s string) bool {
+	return len(s) <= 200 && checkReason(s) == nil && !strings.Contains(s, "\n")
+}
+
 // AuditLog returns a page of the audit log, newest first. An invalid
 // filter is ErrInvalidAuditQuery.
 func (s *Store) AuditLog(ctx context.Context, q AuditQuery) ([]AuditEntry, error) {
 	if q.Limit == 0 {
 		q.Limit = 50
 	}
-	if q.Limit < 1 || q.Limit > 500 || q.Before < 0 || (q.Action != "" && !auditActionRE.MatchString(q.Action)) {
+	if q.Limit < 1 || q.Limit > 500 || q.Before < 0 || (q.Action != "" && !auditActionRE.MatchString(q.Action)) ||
+		!auditText(q.Actor) || !auditText(q.Subject) {
 		return nil, ErrInvalidAuditQuery
+	}
+	var since, until *time.Time
+	if !q.Since.IsZero() {
+		since = &q.Since
+	}
+	if !q.Until.IsZero() {
+		until = &q.Until
 	}
 	exact, prefix := q.Action, ""
 	if n := len(q.Action); n > 0 && q.Action[n-1] == '.' {
@@ -55,7 +79,11 @@ func (s *Store) AuditLog(ctx context.Context, q AuditQuery) ([]AuditEntry, error
 		WHERE ($1 = 0 OR a.id < $1)
 		  AND ($2 = '' OR a.action = $2)
 		  AND ($3 = '' OR starts_with(a.action, $3))
-		ORDER BY a.id DESC LIMIT $4`, q.Before, exact, prefix, q.Limit)
+		  AND ($5 = '' OR u.username = lower($5) OR a.detail->>'by' = $5)
+		  AND ($6 = '' OR a.subject = $6)
+		  AND ($7::timestamptz IS NULL OR a.at >= $7)
+		  AND ($8::timestamptz IS NULL OR a.at < $8)
+		ORDER BY a.id DESC LIMIT $4`, q.Before, exact, prefix, q.Limit, q.Actor, q.Subject, since, until)
 	if err != nil {
 		return nil, fmt.Errorf("site: audit log: %w", err)
 	}

@@ -26,6 +26,9 @@ import (
 type Actor struct {
 	UserID int64
 	Module string
+	// IP is the client address of an admin acting through the admin area
+	// ("" otherwise); the audit log records it as detail.ip.
+	IP string
 }
 
 // String names the actor as the audit log and websonic.users.banned_by do:
@@ -38,6 +41,13 @@ func (a Actor) String() string {
 		return "user:" + strconv.FormatInt(a.UserID, 10)
 	}
 	return "terminal"
+}
+
+// addIP records the actor's client address, if any, in an audit detail.
+func (a Actor) addIP(detail map[string]any) {
+	if a.IP != "" {
+		detail["ip"] = a.IP
+	}
 }
 
 // Limits of the user services.
@@ -115,6 +125,7 @@ func (t *target) audit(ctx context.Context, tx pgx.Tx, action string, detail map
 	}
 	detail["by"] = t.actor.String()
 	detail["user_id"] = t.id
+	t.actor.addIP(detail)
 	return coredb.Audit(ctx, tx, t.actor.UserID, action, t.username, detail)
 }
 
@@ -533,6 +544,7 @@ func (s *Store) BlockIP(ctx context.Context, a Actor, prefix netip.Prefix, until
 			return err
 		}
 		detail := map[string]any{"by": a.String(), "reason": reason}
+		a.addIP(detail)
 		if !until.IsZero() {
 			detail["until"] = until.UTC().Format(time.RFC3339)
 		}
@@ -563,7 +575,9 @@ func (s *Store) UnblockIP(ctx context.Context, a Actor, prefix netip.Prefix) err
 		if _, err := tx.Exec(ctx, `DELETE FROM websonic.ip_blocks WHERE prefix = $1`, prefix); err != nil {
 			return err
 		}
-		return coredb.Audit(ctx, tx, a.UserID, "ip.unblock", prefix.String(), map[string]any{"by": a.String()})
+		detail := map[string]any{"by": a.String()}
+		a.addIP(detail)
+		return coredb.Audit(ctx, tx, a.UserID, "ip.unblock", prefix.String(), detail)
 	})
 	s.blocks.invalidate()
 	return wrapAct(err, "unblock %s", prefix)
