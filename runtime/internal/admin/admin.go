@@ -86,6 +86,21 @@ func (a *Area) routes() []Route {
 		{Method: "GET", Pattern: "/", Access: Readers, handle: a.handleHome},
 		{Method: "GET", Pattern: "/modules", Access: Admins, handle: a.handleApprovals},
 		{Method: "POST", Pattern: "/modules/approve", Access: Admins, handle: a.handleApprove},
+		// Users, IP blocks and the audit log (people.go, blocks.go, audit.go).
+		{Method: "GET", Pattern: "/users", Access: Admins, handle: a.handleUsers},
+		{Method: "GET", Pattern: "/users/{id}", Access: Admins, handle: a.handleUser},
+		{Method: "POST", Pattern: "/users/{id}/roles", Access: Admins, handle: a.handleRole},
+		{Method: "POST", Pattern: "/users/{id}/ban", Access: Admins, handle: a.handleBan},
+		{Method: "POST", Pattern: "/users/{id}/unban", Access: Admins, handle: a.handleUnban},
+		{Method: "POST", Pattern: "/users/{id}/suspend", Access: Admins, handle: a.handleSuspend},
+		{Method: "POST", Pattern: "/users/{id}/unsuspend", Access: Admins, handle: a.handleUnsuspend},
+		{Method: "POST", Pattern: "/users/{id}/password", Access: Admins, handle: a.handlePassword},
+		{Method: "POST", Pattern: "/users/{id}/sessions/end", Access: Admins, handle: a.handleEndSession},
+		{Method: "POST", Pattern: "/users/{id}/sessions/end-all", Access: Admins, handle: a.handleEndSessions},
+		{Method: "GET", Pattern: "/blocks", Access: Admins, handle: a.handleBlocks},
+		{Method: "POST", Pattern: "/blocks", Access: Admins, handle: a.handleBlock},
+		{Method: "POST", Pattern: "/blocks/remove", Access: Admins, handle: a.handleUnblock},
+		{Method: "GET", Pattern: "/audit", Access: Readers, handle: a.handleAudit},
 	}
 }
 
@@ -95,6 +110,9 @@ func (a *Area) nav() []navItem {
 	return []navItem{
 		{Path: "/", Label: i18n.Key("Dashboard"), Access: Readers},
 		{Path: "/modules", Label: i18n.Key("Modules"), Access: Admins},
+		{Path: "/users", Label: i18n.Key("Users"), Access: Admins},
+		{Path: "/blocks", Label: i18n.Key("IP blocks"), Access: Admins},
+		{Path: "/audit", Label: i18n.Key("Audit log"), Access: Readers},
 	}
 }
 
