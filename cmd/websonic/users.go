@@ -39,6 +39,7 @@ func addUserCommands(cmds map[string]commandInfo, siteEnv map[string]string) {
 	cmds["admin role"] = commandInfo{adminRole, "USER grant|revoke ROLE [flags]", "grant or remove a role: admin, staff or auditor",
 		running + "\nAn auditor reads the audit log (/account/audit) and nothing more. The last admin keeps admin.", siteEnv}
 	addUserDataCommands(cmds, siteEnv)
+	addPeopleCommands(cmds, siteEnv)
 	cmds["data-key rotate"] = commandInfo{dataKeyRotate, "[flags]", "add a data key: new seals use it, older values still open",
 		"Writes the new key into --data-dir's data-keys.json (mode 0600) and its check value into the database. Copy the\n" +
 			"file to every replica on another machine. Keys from WEBSONIC_SITE_KEY are rotated by hand: add an entry ID:BASE64\n" +
