@@ -8,7 +8,7 @@ MODULE_DIRS := $(patsubst %/module.json,%,$(wildcard examples/*/module.json modu
 WASM_ENV := GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0
 TEST_TIMEOUT ?= 15m
 
-.PHONY: help build modules run run-local test bench check vet fmt tidy clean
+.PHONY: vendor-axe help build modules run run-local test bench check vet fmt tidy clean
 
 help:
 	@echo "make run     build everything, start a local registry (:8090) and the site (:8080), which installs the modules from it;"
@@ -60,6 +60,15 @@ bench: build
 
 check: fmt tidy vet test
 	@if [ -n "$$(git status --porcelain)" ]; then echo "dirty tree after check:"; git status --porcelain; exit 1; fi
+
+# vendor-axe refreshes the axe-core accessibility engine the browser tests
+# inject (runtime/server/testdata/axe), from the npm registry, at a pinned
+# version: tests never fetch it.
+AXE_VERSION ?= 4.11.0
+vendor-axe:
+	tmp=$$(mktemp -d) && cd $$tmp && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null && tar xzf axe-core-$(AXE_VERSION).tgz && \
+	cp package/axe.min.js package/LICENSE $(CURDIR)/runtime/server/testdata/axe/ && rm -rf $$tmp
+	cd runtime/server/testdata/axe && echo $(AXE_VERSION) > VERSION && sha256sum axe.min.js > axe.min.js.sha256
 
 clean:
 	rm -rf $(BIN) $(BUILD)
