@@ -34,7 +34,7 @@ func (m adminModules) Approve(ctx context.Context, module, digest string) (strin
 // openAdmin builds the admin area (package admin) on the server's site.
 func (s *Server) openAdmin() (*admin.Area, error) {
 	a, err := admin.New(admin.Config{
-		Pool: s.db.Pool, Site: s.site, Modules: adminModules{&Console{db: s.db}},
+		Pool: s.db.Pool, Site: s.site, Modules: adminModules{&Console{db: s.db}}, Catalog: s.catalog,
 		SecureCookies: s.cfg.SecureCookies, Logger: s.log,
 	})
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/websonic/websonic/internal/clientaddr"
+	"github.com/websonic/websonic/internal/i18n"
 	"github.com/websonic/websonic/internal/pgembed"
 	"github.com/websonic/websonic/internal/tlsserve"
 	"github.com/websonic/websonic/runtime/internal/admin"
@@ -27,6 +28,7 @@ import (
 	"github.com/websonic/websonic/runtime/internal/dbroles"
 	"github.com/websonic/websonic/runtime/internal/engine"
 	"github.com/websonic/websonic/runtime/internal/jobs"
+	"github.com/websonic/websonic/runtime/internal/locales"
 	"github.com/websonic/websonic/runtime/internal/modhost"
 	"github.com/websonic/websonic/runtime/internal/outbound"
 	"github.com/websonic/websonic/runtime/internal/privacy"
@@ -161,11 +163,13 @@ type Server struct {
 	jobs    *jobs.Scheduler  // scheduled jobs (jobs.go)
 	keys    *privacy.Keyring
 	hub     *realtime.Hub
+	catalog *i18n.Catalog // the runtime's messages (package locales)
 	state   atomic.Pointer[serving]
 	mu      sync.Mutex // serialises module starts, swaps and Close
 	handler http.Handler
 	// adminHandler serves the admin area on its own origin (admin.go).
 	adminHandler http.Handler
+	adminArea    *admin.Area
 }
 
 // serving is what the server serves: the running modules and their routes,
@@ -206,6 +210,9 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 			s.Close(context.Background())
 		}
 	}()
+	if s.catalog, err = locales.Catalog(); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	if s.db, err = openDatabase(ctx, cfg, "websonic runtime", false, s.log); err != nil {
 		return nil, err
 	}
@@ -284,11 +291,10 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		s.warnUnserved(ctx)
 	}
 	s.handler = s.router()
-	area, err := s.openAdmin()
-	if err != nil {
+	if s.adminArea, err = s.openAdmin(); err != nil {
 		return nil, err
 	}
-	s.adminHandler = s.adminRouter(area)
+	s.adminHandler = s.adminRouter(s.adminArea)
 	if n, err := s.site.Store().CountAdmins(ctx); err == nil && n == 0 {
 		s.log.Warn("this site has no admin yet: run `websonic admin create --username NAME` (the site may keep running)")
 	}
