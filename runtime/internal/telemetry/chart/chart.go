@@ -200,7 +200,7 @@ func (c Line) layout() data {
 		lx := d.Left + float64(i%2)*float64(c.Width-marginLeft)/2
 		dr := drawn{
 			Name: valid(s.Name), Color: Palette[i%len(Palette)], Dash: Dashes[i%len(Dashes)],
-			Class: "chart-series-" + strconv.Itoa(i%len(Palette)),
+			Class:   "chart-series-" + strconv.Itoa(i%len(Palette)),
 			LegendX: lx, LegendX2: lx + 26, LegendY: float64(c.Height) + float64(i/2)*legendRow + 6,
 		}
 		var pts []string
