@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/websonic/websonic/runtime/internal/admin"
 	"github.com/websonic/websonic/runtime/internal/logstore"
 	"github.com/websonic/websonic/runtime/internal/telemetry"
 )
@@ -67,3 +68,28 @@ func (s *Server) Telemetry() *telemetry.Sampler { return s.telemetry }
 // Logs is the store of the runtime's and its modules' recent log entries
 // (package logstore), for the admin area's system logs.
 func (s *Server) Logs() *logstore.Store { return s.logs }
+
+// adminRuntime is what the admin area's dashboard and system logs read of
+// the server (admin.Runtime).
+type adminRuntime struct{ s *Server }
+
+func (r adminRuntime) Ping(ctx context.Context) error { return r.s.db.Pool.Ping(ctx) }
+
+func (r adminRuntime) Running() []admin.RunningModule {
+	var out []admin.RunningModule
+	for _, m := range r.s.Modules() {
+		out = append(out, admin.RunningModule{Name: m.Manifest().Name, Version: m.Manifest().Version})
+	}
+	return out
+}
+
+func (r adminRuntime) Problems() []admin.ModuleProblem {
+	var out []admin.ModuleProblem
+	for _, p := range r.s.ModuleProblems() {
+		out = append(out, admin.ModuleProblem{Module: p.Module, Detail: p.String()})
+	}
+	return out
+}
+
+func (r adminRuntime) Telemetry() *telemetry.Sampler { return r.s.telemetry }
+func (r adminRuntime) Logs() *logstore.Store         { return r.s.logs }
