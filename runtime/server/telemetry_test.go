@@ -1,8 +1,10 @@
 package server
 
 import (
+	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/websonic/websonic/runtime/internal/logstore"
+	"github.com/websonic/websonic/runtime/internal/site"
 	"github.com/websonic/websonic/runtime/internal/telemetry"
 )
 
@@ -62,9 +65,9 @@ func TestTelemetry(t *testing.T) {
 	if hostile.RecentErrors != 2 {
 		t.Errorf("hostile %+v, want 2 failed calls", hostile)
 	}
-	site := tel.Site()
-	if site.RecentRequests < 7 || site.RecentServerErrors != 2 {
-		t.Errorf("site %+v", site)
+	siteStats := tel.Site()
+	if siteStats.RecentRequests < 7 || siteStats.RecentServerErrors != 2 {
+		t.Errorf("site %+v", siteStats)
 	}
 	if got := tel.Modules(); !contains(got, "hello") || !contains(got, "hostile") {
 		t.Errorf("modules %v", got)
@@ -80,6 +83,39 @@ func TestTelemetry(t *testing.T) {
 	}
 	if p := logs.Query(logstore.Query{Component: logstore.ModuleComponent("hello"), Text: "module started"}); len(p.Entries) != 1 {
 		t.Errorf("hello's start: %+v", p.Entries)
+	}
+
+	// The admin area shows them: the dashboard and the system logs, to an
+	// admin and an auditor.
+	ctx := context.Background()
+	if _, err := s.srv.CreateAdmin(ctx, "root", "Root", "", "admin-password-1234"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.srv.site.Store().CreateUser(ctx, site.NewUser{Username: "audrey", DisplayName: "Audrey", Password: "auditor-password-1234", Role: site.RoleAuditor}); err != nil {
+		t.Fatal(err)
+	}
+	as := httptest.NewServer(s.srv.AdminHandler())
+	defer as.Close()
+	for _, who := range []struct{ user, pass string }{{"root", "admin-password-1234"}, {"audrey", "auditor-password-1234"}} {
+		c := &adminClient{t: t, origin: as.URL}
+		if resp := c.login(who.user, who.pass); c.cookie == nil {
+			t.Fatalf("%s: login %d", who.user, resp.StatusCode)
+		}
+		resp, b := c.do("GET", "/admin/", nil, nil)
+		for _, want := range []string{"1 thing needs your attention", "hostile failed 2 requests in the last hour.", "<th scope=\"row\">hello</th>",
+			`role="img"`, "Requests per module", "<title id=\"chart-latency-title\">"} {
+			if resp.StatusCode != 200 || !strings.Contains(b, want) {
+				t.Errorf("%s: dashboard %d: no %q in\n%s", who.user, resp.StatusCode, want, b)
+			}
+		}
+		resp, b = c.do("GET", "/admin/logs?level=error&component=module.hostile", nil, nil)
+		if resp.StatusCode != 200 || strings.Count(b, "<td>module call failed<br>") != 2 || strings.Contains(b, "module started") {
+			t.Errorf("%s: system logs %d:\n%s", who.user, resp.StatusCode, b)
+		}
+		resp, b = c.do("GET", "/admin/logs?text=started&level=info", nil, map[string]string{"Accept-Language": "fr"})
+		if resp.StatusCode != 200 || !strings.Contains(b, "Journaux système") || !strings.Contains(b, "Module hello") {
+			t.Errorf("%s: system logs in French %d:\n%s", who.user, resp.StatusCode, b)
+		}
 	}
 }
 
