@@ -36,6 +36,9 @@ type Config struct {
 	Site    *site.Site    // required: its password check and login guard
 	Modules Modules       // required
 	Catalog *i18n.Catalog // required: the runtime's messages (package locales)
+	// Runtime feeds the dashboard's health, figures and charts and the
+	// system logs page (nil: they show none).
+	Runtime Runtime
 	// Language is the owner's choice of language for the site ("" or nil:
 	// the browser's).
 	Language func(ctx context.Context) string
@@ -83,7 +86,8 @@ func New(cfg Config) (*Area, error) {
 // who may use it. Sign-in and sign-out are the only routes outside it.
 func (a *Area) routes() []Route {
 	return []Route{
-		{Method: "GET", Pattern: "/", Access: Readers, handle: a.handleHome},
+		{Method: "GET", Pattern: "/", Access: Readers, handle: a.handleDashboard},
+		{Method: "GET", Pattern: "/logs", Access: Readers, handle: a.handleLogs},
 		{Method: "GET", Pattern: "/modules", Access: Admins, handle: a.handleApprovals},
 		{Method: "POST", Pattern: "/modules/approve", Access: Admins, handle: a.handleApprove},
 	}
@@ -95,6 +99,7 @@ func (a *Area) nav() []navItem {
 	return []navItem{
 		{Path: "/", Label: i18n.Key("Dashboard"), Access: Readers},
 		{Path: "/modules", Label: i18n.Key("Modules"), Access: Admins},
+		{Path: "/logs", Label: i18n.Key("System logs"), Access: Readers},
 	}
 }
 
