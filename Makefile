@@ -51,8 +51,11 @@ fmt:
 tidy:
 	$(GO) mod tidy
 
+# The browser tests keep their screenshots (every admin page, both themes)
+# in $(ARTIFACTS)/browser.
+ARTIFACTS ?= $(CURDIR)/$(BUILD)/test-artifacts
 test: vet
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	WEBSONIC_BROWSER_ARTIFACTS=$(ARTIFACTS)/browser $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 bench: build
 	$(GO) test -run='^$$' -bench=. -benchtime=2s -timeout 30m ./runtime/internal/bench/...
