@@ -39,7 +39,7 @@ run: build modules
 	$(BIN)/websonic dev --modules $(BUILD)/modules
 
 run-local: build modules
-	$(BIN)/websonic serve --modules-dir $(BUILD)/modules
+	$(BIN)/websonic serve --modules-dir $(BUILD)/modules --dev-approve-local
 
 vet:
 	$(GO) vet ./...
