@@ -70,7 +70,7 @@ type localModules struct {
 	mine map[string]bool
 
 	mu       sync.Mutex
-	problems map[string]ModuleProblem // by folder path
+	problems map[string]ModuleProblem  // by folder path
 	awaiting map[string]*awaitingLocal // by module name (localapproval.go)
 
 	// loadMu serialises loading (scan) with the owner's approvals, which
