@@ -36,6 +36,7 @@ func (s *Server) openAdmin() (*admin.Area, error) {
 	a, err := admin.New(admin.Config{
 		Pool: s.db.Pool, Site: s.site, Modules: adminModules{&Console{db: s.db}}, Catalog: s.catalog,
 		SecureCookies: s.cfg.SecureCookies, Logger: s.log,
+		Lifecycle: adminLifecycle{s, &Console{db: s.db}},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
