@@ -115,9 +115,15 @@ func init() {
 				"for the running site (any runtime on --data-dir's or --database-url's database) to install exactly that release.", siteEnv},
 		"module rollback": {moduleRequest("rollback"), "NAME [flags]", "return a module to its previous, older version",
 			"Pins the module at that version until the next `websonic module install NAME`.", siteEnv},
-		"module approve": {moduleRequest("approve"), "NAME [flags]", "approve the capabilities of a staged update and install it",
-			"Shows what the staged release asks for beyond what you approved and asks to confirm (--yes for scripts).", siteEnv},
+		"module approve": {moduleRequest("approve"), "NAME [flags]", "approve the capabilities of a staged update, or of a local module, and install it",
+			"Shows what the staged release (or the local --modules-dir build waiting for approval) asks for beyond what you\n" +
+				"approved and asks to confirm (--yes for scripts).", siteEnv},
 		"module policy": {moduleRequest("policy"), "NAME --policy POLICY|--channel CHANNEL [flags]", "set a module's update policy (auto, notify, pinned) and channel", "", siteEnv},
+		"module uninstall": {moduleUninstall, "NAME [--yes] [flags]", "uninstall a module and delete its data for good",
+			"Shows what is dropped (its database schema, role and tables) and asks you to type the module's name (--yes for\n" +
+				"scripts); `websonic module export NAME` saves its data first.", siteEnv},
+		"module export":    {moduleExport, "NAME [-o FILE] [flags]", "export a running module's data into a zip archive (one JSON file per table)", "", siteEnv},
+		"module available": {moduleAvailable, "[flags]", "the modules the registry offers: name, description, versions and channels", "", siteEnv},
 		"exec": {execCommand, "[flags] MODULE [COMMAND [--arg value…]]", "run a module's admin command on the running site (MODULE alone: list its commands)",
 			"A runtime serving the site (any replica) runs it and answers: text is printed as it is, a table aligned in columns\n" +
 				"(--json for scripts). websonic's flags go before MODULE; the command's arguments follow COMMAND. Audited.", siteEnv},
