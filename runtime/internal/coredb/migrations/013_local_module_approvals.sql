@@ -12,3 +12,11 @@ CREATE TABLE websonic.local_module_approvals (
   approved_by text NOT NULL DEFAULT '',
   approved_at timestamptz NOT NULL DEFAULT now()
 );
+
+-- The owner's module requests this adds: the registry's catalogue
+-- (available), uninstall, and a module's data export (module_export).
+ALTER TABLE websonic.module_requests
+  DROP CONSTRAINT module_requests_action_check,
+  ADD CONSTRAINT module_requests_action_check
+    CHECK (action IN ('install', 'rollback', 'approve', 'policy', 'exec', 'commands', 'user_export', 'user_erase',
+                      'available', 'uninstall', 'module_export'));
