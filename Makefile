@@ -57,6 +57,7 @@ test: vet
 bench: build
 	$(GO) test -run='^$$' -bench=. -benchtime=2s -timeout 30m ./runtime/internal/bench/...
 	$(GO) test -run='^$$' -bench=. -benchtime=1x -timeout 30m ./internal/watch/watchbench/ ./registry/bench/
+	$(GO) test -run='^$$' -bench=AdminModuleList -benchtime=1000x -timeout 30m ./runtime/server/
 
 check: fmt tidy vet test
 	@if [ -n "$$(git status --porcelain)" ]; then echo "dirty tree after check:"; git status --porcelain; exit 1; fi
