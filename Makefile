@@ -39,7 +39,7 @@ run: build modules
 	$(BIN)/websonic dev --modules $(BUILD)/modules
 
 run-local: build modules
-	$(BIN)/websonic serve --modules-dir $(BUILD)/modules
+	$(BIN)/websonic serve --modules-dir $(BUILD)/modules --dev-approve-local
 
 vet:
 	$(GO) vet ./...
@@ -61,6 +61,7 @@ bench: build
 	$(GO) test -run='^$$' -bench=. -benchtime=2s -timeout 30m ./runtime/internal/bench/...
 	$(GO) test -run='^$$' -bench=. -benchtime=1x -timeout 30m ./internal/watch/watchbench/ ./registry/bench/
 	$(GO) test -run='^$$' -bench=Dashboard -benchtime=200x ./runtime/internal/admin/
+	$(GO) test -run='^$$' -bench=AdminModuleList -benchtime=1000x -timeout 30m ./runtime/server/
 
 check: fmt tidy vet test
 	@if [ -n "$$(git status --porcelain)" ]; then echo "dirty tree after check:"; git status --porcelain; exit 1; fi

@@ -37,6 +37,7 @@ func (s *Server) openAdmin() (*admin.Area, error) {
 		Pool: s.db.Pool, Site: s.site, Modules: adminModules{&Console{db: s.db}}, Catalog: s.catalog,
 		Runtime:       adminRuntime{s},
 		SecureCookies: s.cfg.SecureCookies, Logger: s.log,
+		Lifecycle: adminLifecycle{s, &Console{db: s.db}},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)

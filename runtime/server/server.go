@@ -57,8 +57,15 @@ type Config struct {
 	// ModulesDir holds local, unsigned module builds (one folder each) to
 	// load at start; a folder that fails is reported (log, /readyz) and the
 	// others serve. While Serve runs, a rebuilt folder is swapped in.
-	// Development only: every capability they ask for is approved.
+	// Their builds are unsigned: each waits for the owner's approval of
+	// what it asks for before it first runs, and again when a rebuild asks
+	// for more (the admin area, `websonic module approve NAME`), unless
+	// ApproveLocalModules.
 	ModulesDir string
+	// ApproveLocalModules approves at once everything the modules of
+	// ModulesDir ask for: development only (`websonic dev`, `websonic
+	// serve --dev-approve-local`).
+	ApproveLocalModules bool
 	// Registry is the registry's URL. With it, the modules recorded as
 	// installed start from verified packages at Open, and Serve follows
 	// the registry for updates (package updater).
@@ -302,6 +309,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	} else {
 		s.warnUnserved(ctx)
 	}
+	s.handleModuleRequests() // localapproval.go: approve (local modules too), uninstall, export
 	s.handler = s.router()
 	if s.adminArea, err = s.openAdmin(); err != nil {
 		return nil, err

@@ -39,16 +39,6 @@ func (a *Area) pendingUpdates(ctx context.Context) ([]pending, error) {
 	return out, nil
 }
 
-// handleApprovals lists the updates awaiting approval.
-func (a *Area) handleApprovals(w http.ResponseWriter, r *http.Request, q *request) {
-	list, err := a.pendingUpdates(r.Context())
-	if err != nil {
-		a.fail(w, r, q, "listing modules failed", err)
-		return
-	}
-	a.show(w, r, q, http.StatusOK, "modules.html", page{Title: i18n.Key("Modules awaiting approval"), Data: list})
-}
-
 // handleApprove approves a module's staged release: the form names the
 // module and the digest of the release the admin was shown, and carries
 // the admin's password (asked again: approving grants a module new powers

@@ -30,8 +30,8 @@ type alert struct {
 	Link   string // a page of the area where it is dealt with ("": none)
 }
 
-// moduleRow is one module of the dashboard's table.
-type moduleRow struct {
+// dashRow is one module of the dashboard's table.
+type dashRow struct {
 	Name, Version, State string // State translated
 	Problem              bool
 	Calls, Errors        int64 // in the last hour
@@ -40,7 +40,7 @@ type moduleRow struct {
 
 type dashboard struct {
 	Alerts  []alert
-	Modules []moduleRow
+	Modules []dashRow
 	Site    telemetry.SiteStats
 	P95     string
 	Charts  []template.HTML
@@ -128,7 +128,7 @@ func (a *Area) dashboard(ctx context.Context, q *request, now time.Time) (*dashb
 	}
 	slices.Sort(names)
 	for _, n := range names {
-		row := moduleRow{Name: n, Version: versions[n], State: q.T("Running")}
+		row := dashRow{Name: n, Version: versions[n], State: q.T("Running")}
 		if !running[n] {
 			row.State, row.Problem = q.T("Not running"), true
 		}
