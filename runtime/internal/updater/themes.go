@@ -183,7 +183,7 @@ func (u *Updater) validateTheme(th *ocipkg.Theme) error {
 func (u *Updater) loadStoredTheme(ctx context.Context, rel *tufrepo.Release) (*ocipkg.Theme, error) {
 	th, err := ocipkg.FetchThemeFrom(ctx, u.store, rel.ManifestDigest)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s is not on disk any more: %w", ErrVerify, rel, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrVerify, rel, err)
 	}
 	if rel.Length > 0 {
 		if err := rel.MatchesTheme(th.Meta.Name, th.Meta.Version, th.Meta.ThemeVersion); err != nil {
