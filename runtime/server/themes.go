@@ -153,3 +153,23 @@ func ValidateThemeSyntax(fsys fs.FS) error {
 		return nil
 	})
 }
+
+// The request actions of `websonic theme …` and the admin UI
+// (ModuleRequest.Module names the theme).
+const (
+	ThemeInstall   = updater.ActionThemeInstall
+	ThemeRollback  = updater.ActionThemeRollback
+	ThemePolicy    = updater.ActionThemePolicy
+	ThemeUninstall = updater.ActionThemeUninstall
+)
+
+// Themes lists the site's installed themes and its newest theme update
+// events (at most events), running or not.
+func (c *Console) Themes(ctx context.Context, events int) ([]InstalledTheme, []UpdateEvent, error) {
+	ts, err := updater.ThemesFrom(ctx, c.db.Pool)
+	if err != nil {
+		return nil, nil, err
+	}
+	evs, err := updater.ThemeEventsFrom(ctx, c.db.Pool, events)
+	return ts, evs, err
+}
