@@ -45,6 +45,10 @@ const (
 // MaxThemeManifestSize bounds theme.json.
 const MaxThemeManifestSize = 64 << 10
 
+// MaxThemeDescription bounds theme.json's description (as a module
+// manifest's, and a signed release's).
+const MaxThemeDescription = 300
+
 // ThemeExtensions are the only file name extensions a theme may carry
 // (compared in lower case): templates, styles, images, fonts and JSON
 // data. A theme carries no scripts.
@@ -112,8 +116,8 @@ func DecodeThemeMeta(raw []byte) (ThemeMeta, error) {
 		return m, fmt.Errorf("%w: %s: version %q is not a semantic version (such as 1.2.0; no +build)", ErrTheme, ThemeManifestFile, m.Version)
 	case m.ThemeVersion == 0:
 		return m, fmt.Errorf("%w: %s: theme_version is missing", ErrTheme, ThemeManifestFile)
-	case len(m.Description) > 1024:
-		return m, fmt.Errorf("%w: %s: description longer than 1024 bytes", ErrTheme, ThemeManifestFile)
+	case len(m.Description) > MaxThemeDescription:
+		return m, fmt.Errorf("%w: %s: description longer than %d bytes", ErrTheme, ThemeManifestFile, MaxThemeDescription)
 	}
 	return m, nil
 }

@@ -255,7 +255,7 @@ func (p *Publisher) Publish(ctx context.Context, pkgDir string, channel tufrepo.
 	}
 	rel := tufrepo.Release{
 		Module: m.Name, Version: m.Version, ABIVersion: m.ABIVersion, Capabilities: caps,
-		Channel: channel, ManifestDigest: desc.Digest.String(),
+		Channel: channel, ManifestDigest: desc.Digest.String(), Description: m.Description,
 	}
 	if err := repo.AddRelease(rel, artifact); err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
@@ -292,7 +292,7 @@ func (p *Publisher) PublishTheme(ctx context.Context, dir string, channel tufrep
 		return nil, err
 	}
 	rel := tufrepo.Release{Kind: tufrepo.KindTheme, Module: th.Meta.Name, Version: th.Meta.Version,
-		ThemeVersion: th.Meta.ThemeVersion, Channel: channel}
+		ThemeVersion: th.Meta.ThemeVersion, Channel: channel, Description: th.Meta.Description}
 	remoteRepo, err := p.remote(rel.Repository())
 	if err != nil {
 		return nil, err

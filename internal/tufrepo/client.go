@@ -230,6 +230,11 @@ func (c *Client) release(path, what string) (*Release, error) {
 	return &cp, nil
 }
 
+// Releases lists the verified module releases (revoked ones included,
+// marked), sorted by target name; ErrNotRefreshed before the first
+// Refresh. ReleasesOf(KindTheme) lists the themes'.
+func (c *Client) Releases() ([]*Release, error) { return c.ReleasesOf(KindModule) }
+
 // Latest returns the highest-precedence non-revoked release of module on
 // channel (ChannelBeta also considers stable releases), or ErrNotFound.
 func (c *Client) Latest(module string, channel Channel) (*Release, error) {
@@ -296,9 +301,9 @@ func (c *Client) DownloadTheme(ctx context.Context, theme, version string) ([]by
 	return c.download(ctx, rel)
 }
 
-// Releases lists the verified releases of kind, revoked ones included,
+// ReleasesOf lists the verified releases of kind, revoked ones included,
 // sorted by target name (ErrNotRefreshed before a Refresh).
-func (c *Client) Releases(kind Kind) ([]*Release, error) {
+func (c *Client) ReleasesOf(kind Kind) ([]*Release, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if c.releases == nil {

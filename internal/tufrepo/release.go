@@ -63,6 +63,10 @@ type Release struct {
 	Capabilities   json.RawMessage // requested capabilities, as in the module manifest; none for a theme
 	Channel        Channel         // ChannelStable or ChannelBeta
 	ManifestDigest string          // OCI manifest digest, "sha256:<64 hex>"
+	// Description is the module manifest's one line for the site owner
+	// (at most MaxDescription bytes; "" for releases signed before
+	// descriptions were: older clients ignore it).
+	Description string
 
 	Path    string // TUF target name, "modules/<Module>/<Version>" or "themes/<Module>/<Version>"
 	Length  int64  // length of the artifact in bytes
@@ -79,7 +83,11 @@ type custom struct {
 	Channel        Channel         `json:"channel"`
 	ManifestDigest string          `json:"manifest_digest"`
 	Revoked        bool            `json:"revoked,omitempty"`
+	Description    string          `json:"description,omitempty"`
 }
+
+// MaxDescription bounds a release's description (as the manifest's).
+const MaxDescription = 300
 
 var (
 	moduleNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
@@ -102,6 +110,7 @@ type themeCustom struct {
 	ThemeVersion   uint32  `json:"theme_version"`
 	Channel        Channel `json:"channel"`
 	ManifestDigest string  `json:"manifest_digest"`
+	Description    string  `json:"description,omitempty"`
 	Revoked        bool    `json:"revoked,omitempty"`
 }
 
@@ -151,6 +160,8 @@ func (r *Release) validate() error {
 		return fmt.Errorf("%w: capabilities are not valid JSON", ErrInvalidRelease)
 	case len(r.Capabilities) > MaxCapabilitiesSize:
 		return fmt.Errorf("%w: capabilities of %d bytes, more than %d", ErrInvalidRelease, len(r.Capabilities), MaxCapabilitiesSize)
+	case len(r.Description) > MaxDescription:
+		return fmt.Errorf("%w: description longer than %d bytes", ErrInvalidRelease, MaxDescription)
 	case strings.Contains(r.Version, "+"):
 		// Build metadata does not order versions: two releases differing
 		// only in it would tie for "latest".
@@ -173,6 +184,8 @@ func (r *Release) validateTheme() error {
 		return fmt.Errorf("%w: channel %q (want %s or %s)", ErrInvalidRelease, r.Channel, ChannelStable, ChannelBeta)
 	case !digestRE.MatchString(r.ManifestDigest):
 		return fmt.Errorf("%w: manifest digest %q (want sha256:<64 lowercase hex>)", ErrInvalidRelease, r.ManifestDigest)
+	case len(r.Description) > MaxDescription:
+		return fmt.Errorf("%w: description longer than %d bytes", ErrInvalidRelease, MaxDescription)
 	}
 	return nil
 }
@@ -181,7 +194,7 @@ func (r *Release) validateTheme() error {
 func (r *Release) customJSON() ([]byte, error) {
 	if r.Kind == KindTheme {
 		return json.Marshal(themeCustom{Theme: r.Module, Version: r.Version, ThemeVersion: r.ThemeVersion,
-			Channel: r.Channel, ManifestDigest: r.ManifestDigest, Revoked: r.Revoked})
+			Channel: r.Channel, ManifestDigest: r.ManifestDigest, Description: r.Description, Revoked: r.Revoked})
 	}
 	return json.Marshal(r.custom())
 }
@@ -199,6 +212,7 @@ func (r *Release) custom() custom {
 		Channel:        r.Channel,
 		ManifestDigest: r.ManifestDigest,
 		Revoked:        r.Revoked,
+		Description:    r.Description,
 	}
 }
 
@@ -225,7 +239,7 @@ func releaseFromTarget(path string, length int64, sha []byte, raw []byte) (*Rele
 			return nil, fmt.Errorf("%w: target %q: custom: %w", ErrInvalidRelease, path, err)
 		}
 		r = &Release{Kind: KindTheme, Module: c.Theme, Version: c.Version, ThemeVersion: c.ThemeVersion,
-			Channel: c.Channel, ManifestDigest: c.ManifestDigest, Revoked: c.Revoked}
+			Channel: c.Channel, ManifestDigest: c.ManifestDigest, Revoked: c.Revoked, Description: c.Description}
 	default:
 		return nil, fmt.Errorf("%w: target %q is neither under %s nor under %s", ErrInvalidRelease, path, TargetPrefix, ThemeTargetPrefix)
 	}
@@ -251,6 +265,7 @@ func moduleRelease(c custom) *Release {
 		Channel:        c.Channel,
 		ManifestDigest: c.ManifestDigest,
 		Revoked:        c.Revoked,
+		Description:    c.Description,
 	}
 }
 
@@ -331,8 +346,8 @@ func cmpInt(less bool) int {
 func CompareVersions(a, b string) int { return compareSemver(a, b) }
 
 // Matches checks that a package's manifest is the release that was signed:
-// same module, version, ABI version and capabilities (compared as JSON
-// values).
+// same module, version, ABI version, description (when the release has
+// one) and capabilities (compared as JSON values).
 func (r *Release) Matches(m *manifest.Manifest) error {
 	switch {
 	case r.Kind != KindModule:
@@ -341,6 +356,8 @@ func (r *Release) Matches(m *manifest.Manifest) error {
 		return fmt.Errorf("%w: %s: the package is %s@%s", ErrMismatch, r, m.Name, m.Version)
 	case m.ABIVersion != r.ABIVersion:
 		return fmt.Errorf("%w: %s: the package declares ABI v%d, the release v%d", ErrMismatch, r, m.ABIVersion, r.ABIVersion)
+	case r.Description != "" && r.Description != m.Description: // "": signed before descriptions were
+		return fmt.Errorf("%w: %s: the package's description differs from the signed release's", ErrMismatch, r)
 	}
 	var signed manifest.Capabilities
 	dec := json.NewDecoder(bytes.NewReader(r.Capabilities))

@@ -692,7 +692,8 @@ func sameRelease(a, b *Release) bool {
 	return a.Kind == b.Kind && a.ThemeVersion == b.ThemeVersion &&
 		a.Module == b.Module && a.Version == b.Version && a.ABIVersion == b.ABIVersion &&
 		jsonEqual(a.Capabilities, b.Capabilities) && a.Channel == b.Channel && a.ManifestDigest == b.ManifestDigest &&
-		a.Path == b.Path && a.Length == b.Length && bytes.Equal(a.SHA256, b.SHA256) && a.Revoked == b.Revoked
+		a.Path == b.Path && a.Length == b.Length && bytes.Equal(a.SHA256, b.SHA256) && a.Revoked == b.Revoked &&
+		a.Description == b.Description
 }
 
 func jsonEqual(a, b json.RawMessage) bool {

@@ -69,10 +69,10 @@ func TestThemeReleases(t *testing.T) {
 	if err := rel.MatchesTheme("sunrise", "1.0.0", 2); !errors.Is(err, ErrMismatch) {
 		t.Fatalf("MatchesTheme(other format) = %v", err)
 	}
-	if mods, err := e.client.Releases(KindModule); err != nil || len(mods) != 1 {
+	if mods, err := e.client.ReleasesOf(KindModule); err != nil || len(mods) != 1 {
 		t.Fatalf("Releases(module) = %v, %v", mods, err)
 	}
-	if themes, err := e.client.Releases(KindTheme); err != nil || len(themes) != 3 {
+	if themes, err := e.client.ReleasesOf(KindTheme); err != nil || len(themes) != 3 {
 		t.Fatalf("Releases(theme) = %v, %v", themes, err)
 	}
 	// A tampered artifact is refused.

@@ -1061,6 +1061,9 @@ func (s *Server) checkTheme(ctx context.Context, tx pgx.Tx, rel *tufrepo.Release
 	if err != nil {
 		return err
 	}
+	if rel.Description != "" && rel.Description != meta.Description {
+		return fmt.Errorf("%w: %s: signed description %q, %s says %q", tufrepo.ErrMismatch, rel, rel.Description, ocipkg.ThemeManifestFile, meta.Description)
+	}
 	return rel.MatchesTheme(meta.Name, meta.Version, meta.ThemeVersion)
 }
 

@@ -34,8 +34,10 @@ func (m adminModules) Approve(ctx context.Context, module, digest string) (strin
 // openAdmin builds the admin area (package admin) on the server's site.
 func (s *Server) openAdmin() (*admin.Area, error) {
 	a, err := admin.New(admin.Config{
-		Pool: s.db.Pool, Site: s.site, Modules: adminModules{&Console{db: s.db}},
+		Pool: s.db.Pool, Site: s.site, Modules: adminModules{&Console{db: s.db}}, Catalog: s.catalog,
+		Runtime:       adminRuntime{s},
 		SecureCookies: s.cfg.SecureCookies, Logger: s.log,
+		Lifecycle: adminLifecycle{s, &Console{db: s.db}},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)

@@ -216,7 +216,7 @@ func (c *adminClient) do(method, path string, form url.Values, headers map[strin
 
 func (c *adminClient) login(username, password string) *http.Response {
 	c.t.Helper()
-	resp, _ := c.do("POST", "/login", url.Values{"username": {username}, "password": {password}}, nil)
+	resp, _ := c.do("POST", "/admin/login", url.Values{"username": {username}, "password": {password}}, nil)
 	for _, ck := range resp.Cookies() {
 		if ck.Name == "websonic_admin" && ck.Value != "" {
 			c.cookie = ck
@@ -276,11 +276,11 @@ func TestAdminArea(t *testing.T) {
 			t.Fatal("no site session")
 		}
 		sc := &adminClient{t: t, origin: adminURL, cookie: siteCookie}
-		if resp, _ := sc.do("GET", "/", nil, nil); resp.StatusCode != 303 || resp.Header.Get("Location") != "/login" {
+		if resp, _ := sc.do("GET", "/admin/", nil, nil); resp.StatusCode != 303 || resp.Header.Get("Location") != "/admin/login?next=%2Fadmin%2F" {
 			t.Fatalf("the site session opened the admin area: %d", resp.StatusCode)
 		}
 		sc.cookie = &http.Cookie{Name: "websonic_admin", Value: siteCookie.Value}
-		if resp, _ := sc.do("GET", "/", nil, nil); resp.StatusCode != 303 {
+		if resp, _ := sc.do("GET", "/admin/", nil, nil); resp.StatusCode != 303 {
 			t.Fatalf("a site session token as the admin cookie opened the admin area: %d", resp.StatusCode)
 		}
 		// Browsers send the admin cookie to the site's origin too (cookies
@@ -298,10 +298,10 @@ func TestAdminArea(t *testing.T) {
 		}
 	})
 
-	_, page := c.do("GET", "/", nil, nil)
+	_, page := c.do("GET", "/admin/modules", nil, nil)
 	m := csrfRE.FindStringSubmatch(page)
 	d := digestRE.FindStringSubmatch(page)
-	if m == nil || d == nil || !strings.Contains(page, "read the site&#39;s users") && !strings.Contains(page, "users") {
+	if m == nil || d == nil || !strings.Contains(page, `<li class="new">Read the list of user names`) {
 		t.Fatalf("admin page without an approval form:\n%s", page)
 	}
 	csrf, digest := html.UnescapeString(m[1]), html.UnescapeString(d[1])
@@ -317,18 +317,18 @@ func TestAdminArea(t *testing.T) {
 			headers map[string]string
 			status  int
 		}{
-			{"same-site post", "POST", "/modules/approve", map[string]string{"Sec-Fetch-Site": "same-site", "Origin": e.site.URL}, 403},
-			{"same-site post, own origin claimed", "POST", "/modules/approve", map[string]string{"Sec-Fetch-Site": "same-site"}, 403},
-			{"cross-site post", "POST", "/modules/approve", map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}, 403},
-			{"user-initiated post", "POST", "/modules/approve", map[string]string{"Sec-Fetch-Site": "none"}, 403},
-			{"post without fetch metadata", "POST", "/modules/approve", map[string]string{"Sec-Fetch-Site": ""}, 403},
-			{"same-origin post from the site's origin", "POST", "/modules/approve", map[string]string{"Origin": e.site.URL}, 403},
-			{"same-origin post without origin", "POST", "/modules/approve", map[string]string{"Origin": ""}, 403},
-			{"same-site login post", "POST", "/login", map[string]string{"Sec-Fetch-Site": "same-site", "Origin": e.site.URL}, 403},
-			{"same-site fetch of a page", "GET", "/", map[string]string{"Sec-Fetch-Site": "same-site", "Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty"}, 403},
-			{"same-site frame", "GET", "/", map[string]string{"Sec-Fetch-Site": "same-site", "Sec-Fetch-Dest": "iframe"}, 403},
-			{"same-site navigation", "GET", "/", map[string]string{"Sec-Fetch-Site": "same-site"}, 200},
-			{"typed address", "GET", "/", map[string]string{"Sec-Fetch-Site": "none"}, 200},
+			{"same-site post", "POST", "/admin/modules/approve", map[string]string{"Sec-Fetch-Site": "same-site", "Origin": e.site.URL}, 403},
+			{"same-site post, own origin claimed", "POST", "/admin/modules/approve", map[string]string{"Sec-Fetch-Site": "same-site"}, 403},
+			{"cross-site post", "POST", "/admin/modules/approve", map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}, 403},
+			{"user-initiated post", "POST", "/admin/modules/approve", map[string]string{"Sec-Fetch-Site": "none"}, 403},
+			{"post without fetch metadata", "POST", "/admin/modules/approve", map[string]string{"Sec-Fetch-Site": ""}, 403},
+			{"same-origin post from the site's origin", "POST", "/admin/modules/approve", map[string]string{"Origin": e.site.URL}, 403},
+			{"same-origin post without origin", "POST", "/admin/modules/approve", map[string]string{"Origin": ""}, 403},
+			{"same-site login post", "POST", "/admin/login", map[string]string{"Sec-Fetch-Site": "same-site", "Origin": e.site.URL}, 403},
+			{"same-site fetch of a page", "GET", "/admin/", map[string]string{"Sec-Fetch-Site": "same-site", "Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty"}, 403},
+			{"same-site frame", "GET", "/admin/", map[string]string{"Sec-Fetch-Site": "same-site", "Sec-Fetch-Dest": "iframe"}, 403},
+			{"same-site navigation", "GET", "/admin/", map[string]string{"Sec-Fetch-Site": "same-site"}, 200},
+			{"typed address", "GET", "/admin/", map[string]string{"Sec-Fetch-Site": "none"}, 200},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				var form url.Values
@@ -350,25 +350,25 @@ func TestAdminArea(t *testing.T) {
 	t.Run("csrf", func(t *testing.T) {
 		other := &adminClient{t: t, origin: adminURL}
 		other.login("root", adminPass)
-		_, otherPage := other.do("GET", "/", nil, nil)
+		_, otherPage := other.do("GET", "/admin/", nil, nil)
 		otherCSRF := html.UnescapeString(csrfRE.FindStringSubmatch(otherPage)[1])
 		for name, token := range map[string]string{"missing": "", "wrong": "guessed", "another session's": otherCSRF, "truncated": csrf[:10]} {
-			if resp, b := c.do("POST", "/modules/approve", approval(token, adminPass), nil); resp.StatusCode != 403 {
+			if resp, b := c.do("POST", "/admin/modules/approve", approval(token, adminPass), nil); resp.StatusCode != 403 {
 				t.Fatalf("%s token: %d %q", name, resp.StatusCode, b)
 			}
 		}
-		if resp, b := c.do("POST", "/modules/approve", approval(csrf, "not-the-password"), nil); resp.StatusCode != 401 {
+		if resp, b := c.do("POST", "/admin/modules/approve", approval(csrf, "not-the-password"), nil); resp.StatusCode != 401 {
 			t.Fatalf("wrong password: %d %q", resp.StatusCode, b)
 		}
 		anon := &adminClient{t: t, origin: adminURL}
-		if resp, _ := anon.do("POST", "/modules/approve", approval(csrf, adminPass), nil); resp.StatusCode != 401 {
+		if resp, _ := anon.do("POST", "/admin/modules/approve", approval(csrf, adminPass), nil); resp.StatusCode != 401 {
 			t.Fatalf("signed out: %d", resp.StatusCode)
 		}
 	})
 	wantStaged(t, e)
 
 	// The admin approves, in the admin area.
-	resp, b := c.do("POST", "/modules/approve", approval(csrf, adminPass), nil)
+	resp, b := c.do("POST", "/admin/modules/approve", approval(csrf, adminPass), nil)
 	if resp.StatusCode != 200 || !strings.Contains(b, "1.1.0") {
 		t.Fatalf("approve: %d %q", resp.StatusCode, b)
 	}
@@ -380,10 +380,10 @@ func TestAdminArea(t *testing.T) {
 		t.Fatalf("audit: %v", err)
 	}
 	// Signing out ends the session.
-	if resp, _ := c.do("POST", "/logout", url.Values{"csrf": {csrf}}, nil); resp.StatusCode != 303 {
+	if resp, _ := c.do("POST", "/admin/logout", url.Values{"csrf": {csrf}}, nil); resp.StatusCode != 303 {
 		t.Fatalf("logout: %d", resp.StatusCode)
 	}
-	if resp, _ := c.do("GET", "/", nil, nil); resp.StatusCode != 303 {
+	if resp, _ := c.do("GET", "/admin/", nil, nil); resp.StatusCode != 303 {
 		t.Fatalf("after logout: %d", resp.StatusCode)
 	}
 }
@@ -414,7 +414,7 @@ func TestAdminListener(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	adminURL := "http://" + adminAddr
 	waitFor(t, func() bool {
-		resp, err := http.Get(adminURL + "/login")
+		resp, err := http.Get(adminURL + "/admin/login")
 		if err != nil {
 			return false
 		}
@@ -433,7 +433,7 @@ func TestAdminListener(t *testing.T) {
 		t.Fatalf("login: %d, cookie %+v", resp.StatusCode, ck)
 	}
 	// The site's own listener has no admin pages.
-	if status, _ := get(t, http.DefaultClient, "http://"+ln.Addr().String()+"/modules/approve"); status != 404 {
+	if status, _ := get(t, http.DefaultClient, "http://"+ln.Addr().String()+"/admin/modules/approve"); status != 404 {
 		t.Fatalf("the site's origin answers the admin path: %d", status)
 	}
 }

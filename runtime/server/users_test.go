@@ -291,13 +291,13 @@ func TestUserServices(t *testing.T) {
 		if resp := c.login("ada", usersPassword); resp.StatusCode != http.StatusSeeOther || c.cookie == nil {
 			t.Fatalf("admin login: %d", resp.StatusCode)
 		}
-		if resp, _ := c.do("GET", "/", nil, nil); resp.StatusCode != http.StatusOK {
+		if resp, _ := c.do("GET", "/admin/", nil, nil); resp.StatusCode != http.StatusOK {
 			t.Fatalf("admin area: %d", resp.StatusCode)
 		}
 		if err := s.srv.site.Store().Ban(t.Context(), site.Actor{UserID: boss.ID}, ada.ID, ""); err != nil {
 			t.Fatal(err)
 		}
-		if resp, _ := c.do("GET", "/", nil, nil); resp.StatusCode == http.StatusOK {
+		if resp, _ := c.do("GET", "/admin/", nil, nil); resp.StatusCode == http.StatusOK {
 			t.Error("a banned admin's admin session still works")
 		}
 		if n := s.count(t, `SELECT count(*) FROM websonic.admin_sessions WHERE user_id = $1`, ada.ID); n != 0 {

@@ -36,9 +36,14 @@
 // (script-src 'none'). RATIONALE.md ("Why is the admin area on another
 // origin?") and sdk/ABI.md section 15 say why this design.
 //
-// The one owner action it offers so far is approving a module's
-// capabilities (the update staged because it asks for more than was
-// approved): the same request `websonic module approve` sends, through the
-// site's module request queue (package updater), bound to the digest of
-// the release the admin saw.
+// The area lives under Prefix (/admin) on its own origin. Every signed-in
+// page and action is one entry of the route table (Area.Routes), with the
+// rule of who may use it: Admins, or Readers (admins and auditors, who
+// read the dashboard, the audit log and the system logs). Admins and
+// auditors may sign in; every request is checked against the user's roles
+// as they are now, and a POST's form and CSRF token are checked once, by
+// the shell, before any handler runs. Pages are html/template files
+// (templates/) in one layout with a side navigation; their text goes
+// through the site's message catalogues (package locales, internal/i18n)
+// in the owner's language, else the browser's.
 package admin

@@ -108,7 +108,9 @@ func (a *Area) start(ctx context.Context, w http.ResponseWriter, r *http.Request
 }
 
 // current is r's admin session, nil when there is none, it expired, or its
-// user is no longer an admin.
+// user may no longer hold one (banned, suspended, erased). A user whose
+// admin or auditor role was taken since keeps the session, and every route
+// refuses them by its rule (403).
 func (a *Area) current(ctx context.Context, r *http.Request) (*session, error) {
 	token := a.cookieToken(r)
 	if token == nil {
@@ -119,9 +121,6 @@ func (a *Area) current(ctx context.Context, r *http.Request) (*session, error) {
 	u, err := a.cfg.Site.Store().SessionUserIn(ctx, site.AdminSessions, token)
 	if err != nil || u == nil {
 		return nil, err
-	}
-	if !u.Has(site.RoleAdmin) {
-		return nil, nil
 	}
 	return &session{user: u, token: token}, nil
 }

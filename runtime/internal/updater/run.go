@@ -388,7 +388,7 @@ func Enqueue(ctx context.Context, db DB, r Request) (int64, error) {
 // register registers the updater's actions on the request queue, and
 // wakes the reconciler on each of its rounds.
 func (u *Updater) register(q *requestq.Queue) {
-	for _, action := range []string{"install", "rollback", "approve", "policy"} {
+	for _, action := range []string{"install", "rollback", "approve", "policy", "available"} {
 		q.Handle(action, u.do)
 	}
 	for _, action := range []string{ActionThemeInstall, ActionThemeRollback, ActionThemePolicy, ActionThemeUninstall} {
@@ -416,6 +416,8 @@ func (u *Updater) do(ctx context.Context, r Request) (string, error) {
 		return string(b), err
 	}
 	switch r.Action {
+	case "available":
+		return u.available(ctx)
 	case "install":
 		rel, err := u.install(ctx, r.Module, r.Version, tufrepo.Channel(r.Channel), Policy(r.Policy), r.Digest)
 		if err != nil {

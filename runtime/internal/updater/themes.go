@@ -99,7 +99,7 @@ func (u *Updater) getTheme(ctx context.Context, name string) (*InstalledTheme, e
 // ThemeReleases lists the theme releases the registry offers, as verified
 // by the last metadata refresh (revoked ones included, marked).
 func (u *Updater) ThemeReleases() ([]*tufrepo.Release, error) {
-	rels, err := u.tuf.Releases(tufrepo.KindTheme)
+	rels, err := u.tuf.ReleasesOf(tufrepo.KindTheme)
 	if err != nil {
 		return nil, fmt.Errorf("updater: %w", err)
 	}

@@ -27,9 +27,13 @@ CREATE TABLE websonic.theme_installs (
 ALTER TABLE websonic.update_events
   ADD COLUMN kind text NOT NULL DEFAULT 'module' CONSTRAINT update_events_kind_check CHECK (kind IN ('module', 'theme'));
 
--- The owner's theme requests go through the module request queue.
+-- The owner's theme requests go through the module request queue. The
+-- list is every action known when this was written (013's too: a
+-- database that applied 013 before this file existed runs this after it);
+-- 013 lists the theme actions as well, for databases that run this first.
 ALTER TABLE websonic.module_requests
   DROP CONSTRAINT module_requests_action_check,
   ADD CONSTRAINT module_requests_action_check
     CHECK (action IN ('install', 'rollback', 'approve', 'policy', 'exec', 'commands', 'user_export', 'user_erase',
+                      'available', 'uninstall', 'module_export',
                       'theme_install', 'theme_rollback', 'theme_policy', 'theme_uninstall'));
