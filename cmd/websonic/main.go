@@ -17,6 +17,8 @@
 //	websonic module revoke NAME@VERSION         revoke a release
 //	websonic registry serve [flags]             run the registry
 //	websonic registry token [flags]             create a publisher token
+//	websonic theme build|publish|revoke         a theme's artifact and releases (publisher)
+//	websonic theme install|rollback|policy|uninstall|list   the site's themes (owner)
 //	websonic dev [flags]                        local registry + runtime (make run)
 //
 // `websonic <command> -h` shows a command's arguments, flags and the
@@ -143,6 +145,7 @@ func init() {
 				"the packages to the running registry, waits for the site to install them, and exits.", nil},
 	}
 	addUserCommands(commands, siteEnv) // users.go
+	addThemeCommands(commands, siteEnv)
 }
 
 func commandNames() []string {
@@ -161,7 +164,7 @@ func usage() string {
 		fmt.Fprintf(&b, "  websonic %-16s %s\n", n, commands[n].help)
 	}
 	b.WriteString("\nwebsonic COMMAND -h shows a command's arguments, flags and environment variables;\n" +
-		"websonic GROUP -h (admin, data-key, keys, module, registry, user) lists a group's verbs.\n")
+		"websonic GROUP -h (admin, data-key, keys, module, registry, theme, user) lists a group's verbs.\n")
 	return b.String()
 }
 

@@ -121,14 +121,15 @@ func registryToken(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	var c registryFlags
 	c.register(fs.FlagSet)
 	publisher := fs.String("publisher", "", "publisher account name, created if new: required")
-	modules := fs.String("modules", "", "comma-separated module names the token may publish, or * for all: required")
+	modules := fs.String("modules", "", "comma-separated module names the token may publish, or * for all modules and themes")
+	themes := fs.String("themes", "", "comma-separated theme names the token may publish (scopes theme:<name>)")
 	admin := fs.Bool("admin", false, "the token may also sign in a new root (`websonic keys init|rotate`)")
 	ttl := fs.Duration("ttl", 0, "lifetime, e.g. 2160h; 0 never expires")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
-	if *publisher == "" || *modules == "" {
-		return errors.New("registry token: --publisher and --modules are required")
+	if *publisher == "" || (*modules == "" && *themes == "") {
+		return errors.New("registry token: --publisher and --modules or --themes are required")
 	}
 	log, err := c.logger(stderr)
 	if err != nil {
@@ -145,6 +146,11 @@ func registryToken(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	for _, m := range strings.Split(*modules, ",") {
 		if m = strings.TrimSpace(m); m != "" {
 			mods = append(mods, m)
+		}
+	}
+	for _, t := range strings.Split(*themes, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			mods = append(mods, registry.ThemeScope+t)
 		}
 	}
 	token, id, err := acc.CreateToken(ctx, registry.TokenSpec{Publisher: *publisher, Modules: mods, Admin: *admin, TTL: *ttl})

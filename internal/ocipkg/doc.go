@@ -24,6 +24,33 @@
 // config or annotation that disagrees with the module manifest is refused
 // with an error wrapping ErrArtifact.
 //
+// # Themes
+//
+// A site theme (issue 9) is data, never code: theme.json, html/template
+// files and assets. Its artifact is its own type, so that a theme can
+// never be read as a module nor a module as a theme:
+//
+//	artifactType application/vnd.websonic.theme.v1
+//	config   application/vnd.websonic.theme.config.v1+json    {"websonic.theme": {name, version, theme_version}}
+//	layer 0  application/vnd.websonic.theme.manifest.v1+json  theme.json, as written (other fields ride along)
+//	layer 1  application/vnd.websonic.theme.files.v1.tar      theme.tar: every other file (package modassets' tar)
+//
+// One tar rather than a layer per file: a theme has tens of files, which
+// as layers would cost as many requests per install and as many
+// descriptors to check; modassets' tar is deterministic and its reader
+// already refuses anything but regular files with clean paths, within
+// size caps. theme.json stays its own layer so that the registry reads a
+// theme's identity without unpacking it. Every file but theme.json must
+// pass CheckThemePath: a clean relative path (no "..", no absolute path,
+// no hidden segment) ending in .html, .css, .png, .jpg, .jpeg, .webp,
+// .svg, .ico, .woff2, .woff or .json; a theme carries no scripts and at
+// least one template. ReadTheme reads a folder (symbolic links refused),
+// PackTheme/PackThemeTo write the artifact, FetchTheme/FetchThemeFrom read
+// it back as strictly as Fetch does a module's, and CheckThemeManifest
+// checks an image manifest before its blobs are downloaded. Whether the
+// templates make a good theme is not this package's call: callers pass
+// the files to the theme package's Validate.
+//
 // The functions hold no state and are safe for concurrent use on distinct
 // layouts; oras-go's OCI store serialises writers within one process only.
 package ocipkg

@@ -416,15 +416,20 @@ func FetchFrom(ctx context.Context, src oras.ReadOnlyTarget, ref string) (map[st
 // fetch reads one blob, bounded by limit and verified against desc's size
 // and digest.
 func fetch(ctx context.Context, src content.Fetcher, desc ocispec.Descriptor, limit int64, what string) ([]byte, error) {
+	return fetchAs(ctx, src, desc, limit, what, ErrArtifact)
+}
+
+// fetchAs is fetch with its errors wrapping sentinel.
+func fetchAs(ctx context.Context, src content.Fetcher, desc ocispec.Descriptor, limit int64, what string, sentinel error) ([]byte, error) {
 	if desc.Size < 0 || desc.Size > limit {
-		return nil, fmt.Errorf("%w: %s: size %d outside 0..%d", ErrArtifact, what, desc.Size, limit)
+		return nil, fmt.Errorf("%w: %s: size %d outside 0..%d", sentinel, what, desc.Size, limit)
 	}
 	if err := desc.Digest.Validate(); err != nil || desc.Digest.Algorithm() != digest.SHA256 {
-		return nil, fmt.Errorf("%w: %s: digest %q is not a valid sha256 digest", ErrArtifact, what, desc.Digest)
+		return nil, fmt.Errorf("%w: %s: digest %q is not a valid sha256 digest", sentinel, what, desc.Digest)
 	}
 	b, err := content.FetchAll(ctx, src, desc)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s %s: %w", ErrArtifact, what, desc.Digest, err)
+		return nil, fmt.Errorf("%w: %s %s: %w", sentinel, what, desc.Digest, err)
 	}
 	return b, nil
 }

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
@@ -194,11 +195,17 @@ func (p *Publisher) current(ctx context.Context) (*tufrepo.Repo, *tufrepo.Client
 // repository is the remote OCI repository of a module, authenticated with
 // the token.
 func (p *Publisher) repository(module string) (*remote.Repository, error) {
+	return p.remote("modules/" + module)
+}
+
+// remote is the remote OCI repository name (modules/<name>,
+// themes/<name>), authenticated with the token.
+func (p *Publisher) remote(name string) (*remote.Repository, error) {
 	u, err := url.Parse(p.Registry)
 	if err != nil {
 		return nil, fmt.Errorf("publish: registry URL: %w", err)
 	}
-	repo, err := remote.NewRepository(u.Host + "/modules/" + module)
+	repo, err := remote.NewRepository(u.Host + "/" + name)
 	if err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
@@ -265,14 +272,72 @@ func (p *Publisher) Publish(ctx context.Context, pkgDir string, channel tufrepo.
 	return &rel, nil
 }
 
+// PublishTheme pushes the theme folder dir (theme.json, templates and
+// assets/; see ocipkg.ReadTheme) to the registry's themes/<name>
+// repository and signs its release on channel. validate, when not nil,
+// judges the theme's files first (the theme package's Validate): nothing
+// is pushed for a theme it refuses.
+func (p *Publisher) PublishTheme(ctx context.Context, dir string, channel tufrepo.Channel, validate func(fs.FS) error) (*tufrepo.Release, error) {
+	th, err := ocipkg.ReadTheme(os.DirFS(dir))
+	if err != nil {
+		return nil, fmt.Errorf("publish: %s: %w", dir, err)
+	}
+	if validate != nil {
+		if err := validate(th.FS()); err != nil {
+			return nil, fmt.Errorf("publish: theme %s: %w", dir, err)
+		}
+	}
+	repo, _, err := p.current(ctx) // before pushing: fail early on a bad root
+	if err != nil {
+		return nil, err
+	}
+	rel := tufrepo.Release{Kind: tufrepo.KindTheme, Module: th.Meta.Name, Version: th.Meta.Version,
+		ThemeVersion: th.Meta.ThemeVersion, Channel: channel, Description: th.Meta.Description}
+	remoteRepo, err := p.remote(rel.Repository())
+	if err != nil {
+		return nil, err
+	}
+	desc, err := ocipkg.PackThemeTo(ctx, dir, remoteRepo)
+	if err != nil {
+		return nil, fmt.Errorf("publish: push theme %s: %w", th.Meta.Name, err)
+	}
+	artifact, err := content.FetchAll(ctx, remoteRepo, desc)
+	if err != nil {
+		return nil, fmt.Errorf("publish: read back %s: %w", desc.Digest, err)
+	}
+	rel.ManifestDigest = desc.Digest.String()
+	if err := repo.AddRelease(rel, artifact); err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	signed, err := repo.SignTargets()
+	if err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	if err := p.put(ctx, "/v1/tuf/targets.json", signed); err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(artifact)
+	rel.Path, rel.Length, rel.SHA256 = rel.TargetPath(), int64(len(artifact)), sum[:]
+	return &rel, nil
+}
+
+// RevokeTheme is Revoke for a theme release.
+func (p *Publisher) RevokeTheme(ctx context.Context, theme, version string) error {
+	return p.revoke(ctx, func(r *tufrepo.Repo) error { return r.RevokeTheme(theme, version) })
+}
+
 // Revoke signs a targets version marking module@version revoked: runtimes
 // move off it and never install it.
 func (p *Publisher) Revoke(ctx context.Context, module, version string) error {
+	return p.revoke(ctx, func(r *tufrepo.Repo) error { return r.Revoke(module, version) })
+}
+
+func (p *Publisher) revoke(ctx context.Context, change func(*tufrepo.Repo) error) error {
 	repo, _, err := p.current(ctx)
 	if err != nil {
 		return err
 	}
-	if err := repo.Revoke(module, version); err != nil {
+	if err := change(repo); err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
 	signed, err := repo.SignTargets()

@@ -143,7 +143,7 @@ func (c *Client) Refresh(ctx context.Context) error {
 	}
 	releases := map[string]*Release{}
 	for path, tf := range up.GetTopLevelTargets() {
-		if !strings.HasPrefix(path, TargetPrefix) {
+		if !strings.HasPrefix(path, TargetPrefix) && !strings.HasPrefix(path, ThemeTargetPrefix) {
 			continue // another kind of target: not ours to read
 		}
 		var raw []byte
@@ -205,14 +205,23 @@ func (c *Client) RootVersion() int64 {
 // Release returns the verified release module@version. A revoked release
 // gives a *RevokedError (matching ErrRevoked); an unknown one ErrNotFound.
 func (c *Client) Release(module, version string) (*Release, error) {
+	return c.release(TargetPath(module, version), module+"@"+version)
+}
+
+// ThemeRelease is Release for the theme release theme@version.
+func (c *Client) ThemeRelease(theme, version string) (*Release, error) {
+	return c.release(ThemeTargetPath(theme, version), "theme "+theme+"@"+version)
+}
+
+func (c *Client) release(path, what string) (*Release, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if c.releases == nil {
 		return nil, ErrNotRefreshed
 	}
-	rel, ok := c.releases[TargetPath(module, version)]
+	rel, ok := c.releases[path]
 	if !ok {
-		return nil, fmt.Errorf("%w: %s@%s", ErrNotFound, module, version)
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, what)
 	}
 	cp := *rel
 	if cp.Revoked {
@@ -221,26 +230,23 @@ func (c *Client) Release(module, version string) (*Release, error) {
 	return &cp, nil
 }
 
-// Releases lists the verified releases (revoked ones included, marked),
-// sorted by target name; ErrNotRefreshed before the first Refresh.
-func (c *Client) Releases() ([]*Release, error) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if c.releases == nil {
-		return nil, ErrNotRefreshed
-	}
-	out := make([]*Release, 0, len(c.releases))
-	for _, rel := range c.releases {
-		cp := *rel
-		out = append(out, &cp)
-	}
-	slices.SortFunc(out, func(a, b *Release) int { return strings.Compare(a.Path, b.Path) })
-	return out, nil
-}
+// Releases lists the verified module releases (revoked ones included,
+// marked), sorted by target name; ErrNotRefreshed before the first
+// Refresh. ReleasesOf(KindTheme) lists the themes'.
+func (c *Client) Releases() ([]*Release, error) { return c.ReleasesOf(KindModule) }
 
 // Latest returns the highest-precedence non-revoked release of module on
 // channel (ChannelBeta also considers stable releases), or ErrNotFound.
 func (c *Client) Latest(module string, channel Channel) (*Release, error) {
+	return c.latest(KindModule, module, channel)
+}
+
+// LatestTheme is Latest for a theme.
+func (c *Client) LatestTheme(theme string, channel Channel) (*Release, error) {
+	return c.latest(KindTheme, theme, channel)
+}
+
+func (c *Client) latest(kind Kind, module string, channel Channel) (*Release, error) {
 	if channel != ChannelStable && channel != ChannelBeta {
 		return nil, fmt.Errorf("%w: channel %q", ErrInvalidRelease, channel)
 	}
@@ -251,7 +257,7 @@ func (c *Client) Latest(module string, channel Channel) (*Release, error) {
 	}
 	var best *Release
 	for _, rel := range c.releases {
-		if rel.Module != module || rel.Revoked {
+		if rel.Kind != kind || rel.Module != module || rel.Revoked {
 			continue
 		}
 		if rel.Channel != channel && !(channel == ChannelBeta && rel.Channel == ChannelStable) {
@@ -268,7 +274,7 @@ func (c *Client) Latest(module string, channel Channel) (*Release, error) {
 		}
 	}
 	if best == nil {
-		return nil, fmt.Errorf("%w: no %s release of %s", ErrNotFound, channel, module)
+		return nil, fmt.Errorf("%w: no %s release of %s %s", ErrNotFound, channel, kind, module)
 	}
 	cp := *best
 	return &cp, nil
@@ -283,6 +289,38 @@ func (c *Client) Download(ctx context.Context, module, version string) ([]byte, 
 	if err != nil {
 		return nil, nil, err
 	}
+	return c.download(ctx, rel)
+}
+
+// DownloadTheme is Download for the theme release theme@version.
+func (c *Client) DownloadTheme(ctx context.Context, theme, version string) ([]byte, *Release, error) {
+	rel, err := c.ThemeRelease(theme, version)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c.download(ctx, rel)
+}
+
+// ReleasesOf lists the verified releases of kind, revoked ones included,
+// sorted by target name (ErrNotRefreshed before a Refresh).
+func (c *Client) ReleasesOf(kind Kind) ([]*Release, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.releases == nil {
+		return nil, ErrNotRefreshed
+	}
+	var out []*Release
+	for _, rel := range c.releases {
+		if rel.Kind == kind {
+			cp := *rel
+			out = append(out, &cp)
+		}
+	}
+	slices.SortFunc(out, func(a, b *Release) int { return strings.Compare(a.Path, b.Path) })
+	return out, nil
+}
+
+func (c *Client) download(ctx context.Context, rel *Release) ([]byte, *Release, error) {
 	c.fetch.mu.Lock()
 	defer c.fetch.mu.Unlock()
 	c.fetch.ctx = ctx

@@ -50,6 +50,16 @@
 // the package) and a custom object {"module", "version", "abi_version",
 // "capabilities", "channel", "manifest_digest", "revoked"}.
 //
+// A theme release (Kind KindTheme, issue 9) is the target
+// "themes/<name>/<version>" with the custom object {"theme", "version",
+// "theme_version", "channel", "manifest_digest", "revoked"}, signed by the
+// same keys in the same targets.json. The prefix and the "theme" key (a
+// module's custom object has "module", and a theme's is decoded refusing
+// unknown fields) keep the namespaces apart: Client.Release, Latest and
+// Download see modules only, ThemeRelease, LatestTheme and DownloadTheme
+// themes only, so a theme can never stand for a module of the same name
+// nor the reverse. Any other target prefix is refused by AcceptTargets.
+//
 // Revocation lives in the revoked release's own custom object
 // ("revoked": true) rather than in a separate revoked.json target: it is
 // signed by the targets keys like the release itself, reaches clients in

@@ -25,16 +25,42 @@ const (
 // "modules/<name>/<version>".
 const TargetPrefix = "modules/"
 
+// ThemeTargetPrefix starts the TUF target name of every theme release:
+// "themes/<name>/<version>". A theme and a module of the same name are
+// two targets, two OCI repositories and two publisher scopes.
+const ThemeTargetPrefix = "themes/"
+
+// Kind is what a release distributes.
+type Kind uint8
+
+// The kinds of release. The zero Kind is a module.
+const (
+	KindModule Kind = iota
+	KindTheme
+)
+
+func (k Kind) String() string {
+	if k == KindTheme {
+		return "theme"
+	}
+	return "module"
+}
+
 // Release describes one module release as recorded, signed, in targets.json.
 //
 // The publisher fills Module, Version, ABIVersion, Capabilities, Channel and
 // ManifestDigest; the repository computes Path, Length and SHA256 from the
 // artifact bytes, and sets Revoked.
+//
+// A theme release (Kind KindTheme) names its theme in Module and its theme
+// format in ThemeVersion, and has no ABIVersion nor Capabilities.
 type Release struct {
-	Module         string          // module name, [a-z0-9][a-z0-9_-]*
+	Kind           Kind            // KindModule (the zero value) or KindTheme
+	Module         string          // module (or theme) name, [a-z0-9][a-z0-9_-]*
 	Version        string          // semantic version, no leading "v"
-	ABIVersion     uint32          // host ABI the module was built against (> 0)
-	Capabilities   json.RawMessage // requested capabilities, as in the module manifest
+	ABIVersion     uint32          // host ABI the module was built against (> 0); 0 for a theme
+	ThemeVersion   uint32          // a theme's format version (theme.json's theme_version, > 0); 0 for a module
+	Capabilities   json.RawMessage // requested capabilities, as in the module manifest; none for a theme
 	Channel        Channel         // ChannelStable or ChannelBeta
 	ManifestDigest string          // OCI manifest digest, "sha256:<64 hex>"
 	// Description is the module manifest's one line for the site owner
@@ -42,7 +68,7 @@ type Release struct {
 	// descriptions were: older clients ignore it).
 	Description string
 
-	Path    string // TUF target name, "modules/<Module>/<Version>"
+	Path    string // TUF target name, "modules/<Module>/<Version>" or "themes/<Module>/<Version>"
 	Length  int64  // length of the artifact in bytes
 	SHA256  []byte // sha256 of the artifact
 	Revoked bool   // revoked by the publisher: never install it
@@ -75,8 +101,50 @@ func TargetPath(module, version string) string {
 	return TargetPrefix + module + "/" + version
 }
 
+// themeCustom is the "custom" object of a theme target: its "theme" key
+// (where a module's has "module") keeps one kind from decoding as the
+// other.
+type themeCustom struct {
+	Theme          string  `json:"theme"`
+	Version        string  `json:"version"`
+	ThemeVersion   uint32  `json:"theme_version"`
+	Channel        Channel `json:"channel"`
+	ManifestDigest string  `json:"manifest_digest"`
+	Description    string  `json:"description,omitempty"`
+	Revoked        bool    `json:"revoked,omitempty"`
+}
+
+// ThemeTargetPath returns the TUF target name of a theme release.
+func ThemeTargetPath(theme, version string) string {
+	return ThemeTargetPrefix + theme + "/" + version
+}
+
+// TargetPath returns the release's TUF target name.
+func (r *Release) TargetPath() string {
+	if r.Kind == KindTheme {
+		return ThemeTargetPath(r.Module, r.Version)
+	}
+	return TargetPath(r.Module, r.Version)
+}
+
+// Repository returns the OCI repository holding the release's artifact at
+// the registry: "modules/<name>" or "themes/<name>".
+func (r *Release) Repository() string {
+	if r.Kind == KindTheme {
+		return "themes/" + r.Module
+	}
+	return "modules/" + r.Module
+}
+
 // validate checks the publisher's fields.
 func (r *Release) validate() error {
+	switch r.Kind {
+	case KindModule:
+	case KindTheme:
+		return r.validateTheme()
+	default:
+		return fmt.Errorf("%w: kind %d", ErrInvalidRelease, r.Kind)
+	}
 	switch {
 	case !moduleNameRE.MatchString(r.Module):
 		return fmt.Errorf("%w: module name %q", ErrInvalidRelease, r.Module)
@@ -102,6 +170,35 @@ func (r *Release) validate() error {
 	return nil
 }
 
+func (r *Release) validateTheme() error {
+	switch {
+	case !moduleNameRE.MatchString(r.Module):
+		return fmt.Errorf("%w: theme name %q", ErrInvalidRelease, r.Module)
+	case !semverRE.MatchString(r.Version) || strings.Contains(r.Version, "+"):
+		return fmt.Errorf("%w: theme version %q is not a semantic version without build metadata", ErrInvalidRelease, r.Version)
+	case r.ThemeVersion == 0:
+		return fmt.Errorf("%w: theme format version 0", ErrInvalidRelease)
+	case r.ABIVersion != 0 || len(r.Capabilities) != 0:
+		return fmt.Errorf("%w: a theme has no ABI version nor capabilities", ErrInvalidRelease)
+	case r.Channel != ChannelStable && r.Channel != ChannelBeta:
+		return fmt.Errorf("%w: channel %q (want %s or %s)", ErrInvalidRelease, r.Channel, ChannelStable, ChannelBeta)
+	case !digestRE.MatchString(r.ManifestDigest):
+		return fmt.Errorf("%w: manifest digest %q (want sha256:<64 lowercase hex>)", ErrInvalidRelease, r.ManifestDigest)
+	case len(r.Description) > MaxDescription:
+		return fmt.Errorf("%w: description longer than %d bytes", ErrInvalidRelease, MaxDescription)
+	}
+	return nil
+}
+
+// customJSON encodes the release's "custom" object.
+func (r *Release) customJSON() ([]byte, error) {
+	if r.Kind == KindTheme {
+		return json.Marshal(themeCustom{Theme: r.Module, Version: r.Version, ThemeVersion: r.ThemeVersion,
+			Channel: r.Channel, ManifestDigest: r.ManifestDigest, Description: r.Description, Revoked: r.Revoked})
+	}
+	return json.Marshal(r.custom())
+}
+
 func (r *Release) custom() custom {
 	caps := r.Capabilities
 	if len(caps) == 0 {
@@ -119,33 +216,38 @@ func (r *Release) custom() custom {
 	}
 }
 
-// releaseFromTarget decodes a module target's custom object and checks it
-// agrees with the target name.
+// releaseFromTarget decodes a module or theme target's custom object
+// (by the target name's prefix; any other target is refused) and checks
+// it agrees with the target name.
 func releaseFromTarget(path string, length int64, sha []byte, raw []byte) (*Release, error) {
 	if len(raw) == 0 {
 		return nil, fmt.Errorf("%w: target %q has no custom object", ErrInvalidRelease, path)
 	}
-	var c custom
-	if err := json.Unmarshal(raw, &c); err != nil {
-		return nil, fmt.Errorf("%w: target %q: custom: %w", ErrInvalidRelease, path, err)
+	var r *Release
+	switch {
+	case strings.HasPrefix(path, TargetPrefix):
+		var c custom
+		if err := json.Unmarshal(raw, &c); err != nil {
+			return nil, fmt.Errorf("%w: target %q: custom: %w", ErrInvalidRelease, path, err)
+		}
+		r = moduleRelease(c)
+	case strings.HasPrefix(path, ThemeTargetPrefix):
+		var c themeCustom
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields() // a module's custom object is not a theme's
+		if err := dec.Decode(&c); err != nil {
+			return nil, fmt.Errorf("%w: target %q: custom: %w", ErrInvalidRelease, path, err)
+		}
+		r = &Release{Kind: KindTheme, Module: c.Theme, Version: c.Version, ThemeVersion: c.ThemeVersion,
+			Channel: c.Channel, ManifestDigest: c.ManifestDigest, Revoked: c.Revoked, Description: c.Description}
+	default:
+		return nil, fmt.Errorf("%w: target %q is neither under %s nor under %s", ErrInvalidRelease, path, TargetPrefix, ThemeTargetPrefix)
 	}
-	r := &Release{
-		Module:         c.Module,
-		Version:        c.Version,
-		ABIVersion:     c.ABIVersion,
-		Capabilities:   c.Capabilities,
-		Channel:        c.Channel,
-		ManifestDigest: c.ManifestDigest,
-		Path:           path,
-		Length:         length,
-		SHA256:         sha,
-		Revoked:        c.Revoked,
-		Description:    c.Description,
-	}
+	r.Path, r.Length, r.SHA256 = path, length, sha
 	if err := r.validate(); err != nil {
 		return nil, fmt.Errorf("target %q: %w", path, err)
 	}
-	if want := TargetPath(r.Module, r.Version); path != want {
+	if want := r.TargetPath(); path != want {
 		return nil, fmt.Errorf("%w: target %q describes %s", ErrInvalidRelease, path, want)
 	}
 	if want := "sha256:" + hex.EncodeToString(sha); r.ManifestDigest != want {
@@ -154,8 +256,26 @@ func releaseFromTarget(path string, length int64, sha []byte, raw []byte) (*Rele
 	return r, nil
 }
 
-// String returns "module@version".
-func (r *Release) String() string { return r.Module + "@" + r.Version }
+func moduleRelease(c custom) *Release {
+	return &Release{
+		Module:         c.Module,
+		Version:        c.Version,
+		ABIVersion:     c.ABIVersion,
+		Capabilities:   c.Capabilities,
+		Channel:        c.Channel,
+		ManifestDigest: c.ManifestDigest,
+		Revoked:        c.Revoked,
+		Description:    c.Description,
+	}
+}
+
+// String returns "module@version", or "theme name@version".
+func (r *Release) String() string {
+	if r.Kind == KindTheme {
+		return "theme " + r.Module + "@" + r.Version
+	}
+	return r.Module + "@" + r.Version
+}
 
 // SHA256Hex returns the artifact's sha256 in lowercase hex.
 func (r *Release) SHA256Hex() string { return hex.EncodeToString(r.SHA256) }
@@ -230,6 +350,8 @@ func CompareVersions(a, b string) int { return compareSemver(a, b) }
 // one) and capabilities (compared as JSON values).
 func (r *Release) Matches(m *manifest.Manifest) error {
 	switch {
+	case r.Kind != KindModule:
+		return fmt.Errorf("%w: %s is not a module release", ErrMismatch, r)
 	case m.Name != r.Module || m.Version != r.Version:
 		return fmt.Errorf("%w: %s: the package is %s@%s", ErrMismatch, r, m.Name, m.Version)
 	case m.ABIVersion != r.ABIVersion:
@@ -247,6 +369,20 @@ func (r *Release) Matches(m *manifest.Manifest) error {
 	y, err2 := json.Marshal(m.Capabilities)
 	if err1 != nil || err2 != nil || string(x) != string(y) {
 		return fmt.Errorf("%w: %s: the package's capabilities differ from the signed release's", ErrMismatch, r)
+	}
+	return nil
+}
+
+// MatchesTheme checks that a theme package's theme.json is the theme
+// release that was signed: same name, version and format version.
+func (r *Release) MatchesTheme(name, version string, themeVersion uint32) error {
+	switch {
+	case r.Kind != KindTheme:
+		return fmt.Errorf("%w: %s is not a theme release", ErrMismatch, r)
+	case name != r.Module || version != r.Version:
+		return fmt.Errorf("%w: %s: the package is theme %s@%s", ErrMismatch, r, name, version)
+	case themeVersion != r.ThemeVersion:
+		return fmt.Errorf("%w: %s: the package declares theme format %d, the release %d", ErrMismatch, r, themeVersion, r.ThemeVersion)
 	}
 	return nil
 }

@@ -432,7 +432,8 @@ func signVerify[T metadata.Roles](root *metadata.Metadata[metadata.RootType], ro
 	return b, nil
 }
 
-// AddRelease adds a module release, pending until signed. artifact is the
+// AddRelease adds a module or theme release (rel.Kind), pending until
+// signed. artifact is the
 // exact byte string clients download and verify (the OCI manifest, whose
 // digest pins the rest of the package): its length and sha256 are signed,
 // and must agree with rel.ManifestDigest.
@@ -445,13 +446,13 @@ func (r *Repo) AddRelease(rel Release, artifact []byte) error {
 		return fmt.Errorf("%w: manifest digest %s, but the artifact's is %s", ErrInvalidRelease, rel.ManifestDigest, want)
 	}
 	rel.Revoked = false
-	path := TargetPath(rel.Module, rel.Version)
+	path := rel.TargetPath()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.pending[path]; ok {
 		return fmt.Errorf("%w: %s", ErrExists, path)
 	}
-	raw, err := json.Marshal(rel.custom())
+	raw, err := rel.customJSON()
 	if err != nil {
 		return fmt.Errorf("tufrepo: encode custom: %w", err)
 	}
@@ -470,7 +471,15 @@ func (r *Repo) AddRelease(rel Release, artifact []byte) error {
 // that has it installed learns it must move off it. Revoking a revoked
 // release is a no-op.
 func (r *Repo) Revoke(module, version string) error {
-	path := TargetPath(module, version)
+	return r.revoke(TargetPath(module, version))
+}
+
+// RevokeTheme is Revoke for a theme release.
+func (r *Repo) RevokeTheme(theme, version string) error {
+	return r.revoke(ThemeTargetPath(theme, version))
+}
+
+func (r *Repo) revoke(path string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	tf, ok := r.pending[path]
@@ -482,7 +491,7 @@ func (r *Repo) Revoke(module, version string) error {
 		return err
 	}
 	rel.Revoked = true
-	raw, err := json.Marshal(rel.custom())
+	raw, err := rel.customJSON()
 	if err != nil {
 		return fmt.Errorf("tufrepo: encode custom: %w", err)
 	}
@@ -571,8 +580,8 @@ type Change struct {
 
 // AcceptTargets is the registry's check of a publisher's signed targets:
 // signed by a threshold of the current root's targets keys, the next
-// version, not expired, no delegations, every target a valid module
-// release, and releases immutable: none removed, none changed except
+// version, not expired, no delegations, every target a valid module or
+// theme release, and releases immutable: none removed, none changed except
 // being revoked. check, when not nil, sees the changes first and may
 // refuse them (the registry checks the publisher's token scope and that
 // every new artifact is stored). Then the next snapshot and timestamp are
@@ -680,7 +689,8 @@ func diffTargets(cur, next *metadata.Metadata[metadata.TargetsType]) ([]Change, 
 }
 
 func sameRelease(a, b *Release) bool {
-	return a.Module == b.Module && a.Version == b.Version && a.ABIVersion == b.ABIVersion &&
+	return a.Kind == b.Kind && a.ThemeVersion == b.ThemeVersion &&
+		a.Module == b.Module && a.Version == b.Version && a.ABIVersion == b.ABIVersion &&
 		jsonEqual(a.Capabilities, b.Capabilities) && a.Channel == b.Channel && a.ManifestDigest == b.ManifestDigest &&
 		a.Path == b.Path && a.Length == b.Length && bytes.Equal(a.SHA256, b.SHA256) && a.Revoked == b.Revoked &&
 		a.Description == b.Description

@@ -662,12 +662,13 @@ func TestCompareSemver(t *testing.T) {
 func FuzzReleaseFromTarget(f *testing.F) {
 	f.Add("modules/blog/1.0.0", []byte(`{"module":"blog","version":"1.0.0","abi_version":1,"capabilities":{},"channel":"stable","manifest_digest":"sha256:`+strings.Repeat("0", 64)+`"}`))
 	f.Add("modules/x/1", []byte(`{}`))
+	f.Add("themes/sunrise/1.0.0", []byte(`{"theme":"sunrise","version":"1.0.0","theme_version":1,"channel":"stable","manifest_digest":"sha256:`+strings.Repeat("0", 64)+`"}`))
 	f.Fuzz(func(t *testing.T, path string, raw []byte) {
 		rel, err := releaseFromTarget(path, 1, make([]byte, 32), raw)
 		if err != nil {
 			return
 		}
-		if rel.Path != TargetPath(rel.Module, rel.Version) || rel.validate() != nil {
+		if rel.Path != rel.TargetPath() || rel.validate() != nil || (rel.Kind == KindTheme) != strings.HasPrefix(path, ThemeTargetPrefix) {
 			t.Fatalf("accepted an inconsistent release %+v", rel)
 		}
 	})

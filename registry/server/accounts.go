@@ -14,6 +14,9 @@ type TokenSpec = publishers.TokenSpec
 // AuditEntry is one record of the registry's audit log.
 type AuditEntry = publishers.Entry
 
+// ThemeScope prefixes a theme name in a token's scopes ("theme:<name>").
+const ThemeScope = publishers.ThemeScope
+
 // Accounts manages publisher tokens on a registry's database, while the
 // registry runs or not (the embedded PostgreSQL is shared).
 type Accounts struct {

@@ -10,7 +10,7 @@
 //	                                 pull, push, discovery, content management
 //	GET  /v1/tuf/<file>              root.json, <N>.root.json, timestamp.json, snapshot.json,
 //	                                 targets.json; ETag + If-None-Match → 304
-//	GET  /v1/tuf/targets/modules/<name>/<version>
+//	GET  /v1/tuf/targets/modules/<name>/<version>, /v1/tuf/targets/themes/<name>/<version>
 //	                                 a release's TUF target: its OCI manifest bytes
 //	PUT  /v1/tuf/targets.json        a publisher's signed targets (bearer token)
 //	PUT  /v1/tuf/root.json           {"root": ..., "targets": ...}: the first root, or a
@@ -698,7 +698,7 @@ func (s *Server) getTarget(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	_, body, err := s.dist.Manifest(r.Context(), "modules/"+rel.Module, rel.ManifestDigest)
+	_, body, err := s.dist.Manifest(r.Context(), rel.Repository(), rel.ManifestDigest)
 	if err != nil {
 		s.log.Error("a signed release's manifest is missing", "release", rel.String(), "error", err)
 		http.Error(w, "release artifact unavailable", http.StatusServiceUnavailable)
@@ -847,12 +847,15 @@ func (s *Server) authorizeOCI(r *http.Request, repo string, push bool) (distribu
 	if !push || repo == "" {
 		return c, nil
 	}
-	module, ok := moduleOfRepo(repo)
+	kind, name, ok := nameOfRepo(repo)
 	if !ok {
-		return c, fmt.Errorf("%w: push to modules/<name> or templates/<name>", distribution.ErrDenied)
+		return c, fmt.Errorf("%w: push to modules/<name> or themes/<name>", distribution.ErrDenied)
 	}
-	if !p.May(module) {
-		return c, fmt.Errorf("%w: token of %s may not publish %s", distribution.ErrDenied, p.Publisher, module)
+	if kind == tufrepo.KindTheme && !p.MayTheme(name) {
+		return c, fmt.Errorf("%w: token of %s may not publish theme %s (its scope needs %s%s)", distribution.ErrDenied, p.Publisher, name, publishers.ThemeScope, name)
+	}
+	if kind == tufrepo.KindModule && !p.May(name) {
+		return c, fmt.Errorf("%w: token of %s may not publish %s", distribution.ErrDenied, p.Publisher, name)
 	}
 	return c, nil
 }
@@ -864,8 +867,7 @@ func (s *Server) authorizeOCI(r *http.Request, repo string, push bool) (distribu
 // locked until tx ends, so a release accepted meanwhile cannot name what
 // tx deletes.
 func (s *Server) pinned(ctx context.Context, tx pgx.Tx, repo string) ([]distribution.Pin, error) {
-	module, ok := strings.CutPrefix(repo, "modules/")
-	if !ok {
+	if _, _, ok := nameOfRepo(repo); !ok {
 		return nil, nil
 	}
 	releases, err := s.tuf.LockedReleases(ctx, tx)
@@ -874,21 +876,26 @@ func (s *Server) pinned(ctx context.Context, tx pgx.Tx, repo string) ([]distribu
 	}
 	var pins []distribution.Pin
 	for _, rel := range releases {
-		if rel.Module == module {
+		if rel.Repository() == repo {
 			pins = append(pins, distribution.Pin{Tag: rel.Version, Digest: digest.Digest(rel.ManifestDigest), Why: "signed release " + rel.String()})
 		}
 	}
 	return pins, nil
 }
 
-var repoRE = regexp.MustCompile(`^(modules|templates)/([a-z0-9][a-z0-9_-]{0,63})$`)
+var repoRE = regexp.MustCompile(`^(modules|themes)/([a-z0-9][a-z0-9_-]{0,63})$`)
 
-func moduleOfRepo(repo string) (string, bool) {
+// nameOfRepo tells what an OCI repository holds: a module's artifacts
+// (modules/<name>) or a theme's (themes/<name>).
+func nameOfRepo(repo string) (tufrepo.Kind, string, bool) {
 	m := repoRE.FindStringSubmatch(repo)
 	if m == nil {
-		return "", false
+		return 0, "", false
 	}
-	return m[2], true
+	if m[1] == "themes" {
+		return tufrepo.KindTheme, m[2], true
+	}
+	return tufrepo.KindModule, m[2], true
 }
 
 // audit records an action of the distribution API.
@@ -931,13 +938,17 @@ func (s *Server) putTargets(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		for _, c := range changes {
-			action := "module.publish"
+			action := c.New.Kind.String() + ".publish"
 			if c.Old != nil {
-				action = "module.revoke"
+				action = c.New.Kind.String() + ".revoke"
+			}
+			details := map[string]any{"digest": c.New.ManifestDigest, "channel": c.New.Channel, "abi_version": c.New.ABIVersion, "capabilities": c.New.Capabilities}
+			if c.New.Kind == tufrepo.KindTheme {
+				details = map[string]any{"digest": c.New.ManifestDigest, "channel": c.New.Channel, "theme_version": c.New.ThemeVersion}
 			}
 			if err := publishers.AuditTx(ctx, tx, publishers.Entry{
 				Publisher: p.Publisher, TokenID: p.TokenID, Action: action, Subject: c.New.String(),
-				Details:    map[string]any{"digest": c.New.ManifestDigest, "channel": c.New.Channel, "abi_version": c.New.ABIVersion, "capabilities": c.New.Capabilities},
+				Details:    details,
 				RemoteAddr: r.RemoteAddr,
 			}); err != nil {
 				return err
@@ -964,15 +975,18 @@ var errScope = errors.New("registry: not allowed")
 // within tx, the change's transaction: no second connection.
 func (s *Server) checkChanges(ctx context.Context, tx pgx.Tx, p *publishers.Principal, changes []tufrepo.Change) error {
 	for _, c := range changes {
-		if !p.May(c.New.Module) {
+		if c.New.Kind == tufrepo.KindTheme && !p.MayTheme(c.New.Module) {
+			return fmt.Errorf("%w: the token of %s may not publish or revoke theme %s (its scope needs %s%s)", errScope, p.Publisher, c.New.Module, publishers.ThemeScope, c.New.Module)
+		}
+		if c.New.Kind == tufrepo.KindModule && !p.May(c.New.Module) {
 			return fmt.Errorf("%w: the token of %s may not publish or revoke %s", errScope, p.Publisher, c.New.Module)
 		}
 		if c.Old != nil {
 			continue
 		}
-		_, body, err := s.dist.ManifestTx(ctx, tx, "modules/"+c.New.Module, c.New.ManifestDigest)
+		_, body, err := s.dist.ManifestTx(ctx, tx, c.New.Repository(), c.New.ManifestDigest)
 		if err != nil {
-			return fmt.Errorf("%w: release %s: push its artifact (%s) to modules/%s first: %w", tufrepo.ErrRejected, c.New, c.New.ManifestDigest, c.New.Module, err)
+			return fmt.Errorf("%w: release %s: push its artifact (%s) to %s first: %w", tufrepo.ErrRejected, c.New, c.New.ManifestDigest, c.New.Repository(), err)
 		}
 		if int64(len(body)) != c.New.Length {
 			return fmt.Errorf("%w: release %s: signed length %d, stored manifest %d bytes", tufrepo.ErrRejected, c.New, c.New.Length, len(body))
@@ -988,6 +1002,9 @@ func (s *Server) checkChanges(ctx context.Context, tx pgx.Tx, p *publishers.Prin
 // artifact and checks it is the release being signed: what runtimes will
 // verify, refused here already so that nothing uninstallable is listed.
 func (s *Server) checkPackage(ctx context.Context, tx pgx.Tx, rel *tufrepo.Release, imageManifest []byte) error {
+	if rel.Kind == tufrepo.KindTheme {
+		return s.checkTheme(ctx, tx, rel, imageManifest)
+	}
 	// Layer types, titles (the assets layer's too), count and declared
 	// sizes, as runtimes will check them before downloading.
 	if err := ocipkg.CheckManifest(imageManifest); err != nil {
@@ -1017,6 +1034,37 @@ func (s *Server) checkPackage(ctx context.Context, tx pgx.Tx, rel *tufrepo.Relea
 		return rel.Matches(m)
 	}
 	return errors.New("the artifact has no module manifest layer")
+}
+
+// checkTheme is checkPackage for a theme: the artifact's shape as
+// runtimes check it before downloading (ocipkg.CheckThemeManifest), and
+// its theme.json naming the release being signed. The templates are the
+// runtime's to judge (its theme package), and the publisher's CLI
+// validates them before pushing.
+func (s *Server) checkTheme(ctx context.Context, tx pgx.Tx, rel *tufrepo.Release, imageManifest []byte) error {
+	if err := ocipkg.CheckThemeManifest(imageManifest); err != nil {
+		return err
+	}
+	var im struct {
+		Layers []struct {
+			Digest string `json:"digest"`
+		} `json:"layers"`
+	}
+	if err := json.Unmarshal(imageManifest, &im); err != nil {
+		return fmt.Errorf("image manifest: %w", err)
+	}
+	raw, err := s.dist.BlobTx(ctx, tx, rel.Repository(), im.Layers[0].Digest, ocipkg.MaxThemeManifestSize) // theme.json, checked above
+	if err != nil {
+		return fmt.Errorf("%s: %w", ocipkg.ThemeManifestFile, err)
+	}
+	meta, err := ocipkg.DecodeThemeMeta(raw)
+	if err != nil {
+		return err
+	}
+	if rel.Description != "" && rel.Description != meta.Description {
+		return fmt.Errorf("%w: %s: signed description %q, %s says %q", tufrepo.ErrMismatch, rel, rel.Description, ocipkg.ThemeManifestFile, meta.Description)
+	}
+	return rel.MatchesTheme(meta.Name, meta.Version, meta.ThemeVersion)
 }
 
 // refuse answers a refused TUF change and audits it.

@@ -186,6 +186,7 @@ type Server struct {
 	adminArea    *admin.Area
 	telemetry    *telemetry.Sampler // telemetry.go
 	logs         *logstore.Store
+	themes       themeHooks // the site's theme hooks (themes.go)
 }
 
 // serving is what the server serves: the running modules and their routes,
@@ -300,6 +301,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 			Registry: cfg.Registry, Root: cfg.TrustedRoot, Dir: filepath.Join(cfg.DataDir, "updates"), Pool: s.db.Pool,
 			Runtime: swapper{s}, Interval: cfg.UpdateInterval, Token: cfg.RegistryToken, Limits: cfg.UpdateLimits, Logger: s.log.Named("updater"),
 			RegistryCA: cfg.RegistryCA, PlainLoopback: cfg.PlainLoopbackRegistry, Queue: s.queue,
+			ValidateTheme: s.validateTheme, ThemesChanged: s.themesChanged, ThemeInUse: s.themeInUse, // themes.go
 		}); err != nil {
 			return nil, fmt.Errorf("server: %w", err)
 		}

@@ -72,13 +72,23 @@ func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool, now: time.Now} }
 type Principal struct {
 	Publisher string
 	TokenID   int64
-	Modules   []string // module names, or "*"
+	Modules   []string // module names, "theme:<name>", or "*"
 	Admin     bool
 }
 
 // May reports whether p may publish or revoke releases of module.
 func (p *Principal) May(module string) bool {
 	return p != nil && (slices.Contains(p.Modules, "*") || slices.Contains(p.Modules, module))
+}
+
+// ThemeScope prefixes a theme name in a token's scopes: "theme:<name>".
+// A module name cannot hold ":", so a module scope never grants a theme
+// of the same name, nor the reverse; "*" grants every module and theme.
+const ThemeScope = "theme:"
+
+// MayTheme reports whether p may publish or revoke releases of theme.
+func (p *Principal) MayTheme(theme string) bool {
+	return p != nil && (slices.Contains(p.Modules, "*") || slices.Contains(p.Modules, ThemeScope+theme))
 }
 
 var (
@@ -89,7 +99,8 @@ var (
 // TokenSpec describes a token to create.
 type TokenSpec struct {
 	Publisher string
-	// Modules the token may publish: module names or "*".
+	// Modules the token may publish: module names, "theme:<name>" for a
+	// theme, or "*".
 	Modules []string
 	Admin   bool
 	// TTL is the token's lifetime; 0 means it does not expire.
@@ -106,7 +117,7 @@ func (s *Store) CreateToken(ctx context.Context, spec TokenSpec) (token string, 
 		return "", 0, fmt.Errorf("%w: a token needs at least one module name or \"*\"", ErrInvalid)
 	}
 	for _, m := range spec.Modules {
-		if m != "*" && !moduleRE.MatchString(m) {
+		if m != "*" && !moduleRE.MatchString(strings.TrimPrefix(m, ThemeScope)) {
 			return "", 0, fmt.Errorf("%w: module name %q", ErrInvalid, m)
 		}
 	}

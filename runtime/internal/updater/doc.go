@@ -70,4 +70,24 @@
 // under "pinned" does nothing. A refresh that fails (bad signature,
 // expired metadata, rollback attempt) changes nothing, keeps every module
 // serving and alerts the owner once per distinct failure.
+//
+// # Themes
+//
+// Site themes (themes.go) travel the same path with the same TUF client,
+// transfer limits, package store and request queue: a theme release
+// (tufrepo.KindTheme, target "themes/<name>/<version>") is downloaded as
+// its signed target, its blobs copied from the registry's themes/<name>
+// into the store and read back through ocipkg.FetchThemeFrom, then judged
+// by Config.ValidateTheme (the theme package's Validate, injected by the
+// server). Only then does websonic.theme_installs change, with its event
+// (update_events, kind 'theme') and a NOTIFY in the same transaction: a
+// theme refused at any step leaves the installed one in place. Policies
+// and channels work as for modules (no capabilities, so no staging);
+// notify records the newer version in available_version. Requests:
+// ActionThemeInstall, ActionThemeRollback (from disk, pinned),
+// ActionThemePolicy, ActionThemeUninstall (refused for the active theme,
+// Config.ThemeInUse). Every replica notes changes on the queue's wake-ups
+// and calls Config.ThemesChanged; ThemeFiles returns the installed
+// version's files, verified again from the store (or downloaded through
+// the signed metadata on a replica that lacks them) and validated.
 package updater

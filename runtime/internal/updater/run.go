@@ -45,6 +45,7 @@ func (u *Updater) Boot(ctx context.Context) error {
 		}
 	}
 	u.collect(ctx)
+	u.noteThemes(ctx)
 	return errors.Join(errs...)
 }
 
@@ -137,6 +138,9 @@ func (u *Updater) checkAll(ctx context.Context) error {
 		if err := u.check(ctx, in); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := u.checkThemes(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -274,6 +278,7 @@ func (u *Updater) Run(ctx context.Context) {
 		URL: strings.TrimSuffix(u.cfg.Registry, "/") + "/v1/watch", HTTPClient: u.stream, Logger: u.log.Named("watch"),
 	}, func(int64) { u.Kick() })
 	go u.reconciler(ctx, u.recon)
+	go u.themeReconciler(ctx)
 	go u.queue.Run(ctx) // with the server's Serve: served once (requestq.Queue.Run)
 	t := time.NewTicker(u.cfg.Interval)
 	defer t.Stop()
@@ -386,9 +391,16 @@ func (u *Updater) register(q *requestq.Queue) {
 	for _, action := range []string{"install", "rollback", "approve", "policy", "available"} {
 		q.Handle(action, u.do)
 	}
+	for _, action := range []string{ActionThemeInstall, ActionThemeRollback, ActionThemePolicy, ActionThemeUninstall} {
+		q.Handle(action, u.doTheme)
+	}
 	q.OnWake(func() {
 		select {
 		case u.recon <- struct{}{}:
+		default:
+		}
+		select {
+		case u.themeWake <- struct{}{}:
 		default:
 		}
 	})

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
@@ -113,6 +114,18 @@ type Config struct {
 	// Queue is the site's request queue, on which the updater registers
 	// install, rollback, approve and policy (nil: its own, on Pool).
 	Queue *requestq.Queue
+
+	// ValidateTheme judges a theme's files (theme.json, templates,
+	// assets/) after they are verified and before the theme is installed
+	// or served: the theme package's Validate. nil refuses every theme.
+	ValidateTheme func(fs.FS) error
+	// ThemesChanged, when set, is called after the installed themes
+	// (names or versions) change, here or on another replica, so that the
+	// site reads its active theme again (ThemeFiles). It must not block.
+	ThemesChanged func()
+	// ThemeInUse, when set, tells whether a theme is the site's active
+	// one: UninstallTheme refuses it.
+	ThemeInUse func(ctx context.Context, name string) (bool, error)
 }
 
 // NotifyPurpose names the site's channel (package pgnotify) of module
@@ -197,6 +210,13 @@ type Updater struct {
 
 	queue *requestq.Queue // the site's request queue, served by Run too
 	recon chan struct{}   // wakes the reconciler
+
+	// Themes (themes.go).
+	themeMu       sync.Mutex
+	themeCache    map[string]*ocipkg.Theme // verified and validated, by digest; under themeMu
+	themeSeen     string                   // the installed themes last noted; under themeMu
+	refusedThemes map[string]bool          // theme digests refused by a check; under checkMu
+	themeWake     chan struct{}            // wakes themeReconciler
 }
 
 // New creates the updater's directories and clients and removes what a
@@ -250,6 +270,7 @@ func New(ctx context.Context, cfg Config) (*Updater, error) {
 		cfg: cfg, log: cfg.Logger, tuf: tc, store: store, gate: newGate(), host: u.Host, plain: u.Scheme == "http", stream: stream,
 		kick: make(chan struct{}, 1), alerted: map[string]bool{}, failing: map[string]failure{}, channel: channel,
 		queue: q, recon: make(chan struct{}, 1),
+		themeCache: map[string]*ocipkg.Theme{}, refusedThemes: map[string]bool{}, themeWake: make(chan struct{}, 1),
 	}
 	up.register(q)
 	return up, nil
@@ -326,11 +347,16 @@ func (u *Updater) get(ctx context.Context, name string) (*Installed, error) {
 
 // event records an outcome for the owner.
 func (u *Updater) event(ctx context.Context, module, from, to, outcome, reason string) {
+	u.eventKind(ctx, "module", module, from, to, outcome, reason)
+}
+
+// eventKind records an outcome of a module or a theme (kind).
+func (u *Updater) eventKind(ctx context.Context, kind, name, from, to, outcome, reason string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second) // record even a cancelled attempt
 	defer cancel()
-	if _, err := u.cfg.Pool.Exec(ctx, `INSERT INTO websonic.update_events (module, from_version, to_version, outcome, reason)
-		VALUES ($1, nullif($2, ''), nullif($3, ''), $4, $5)`, module, from, to, outcome, reason); err != nil {
-		u.log.Error("recording an update event", "module", module, "outcome", outcome, "error", err)
+	if _, err := u.cfg.Pool.Exec(ctx, `INSERT INTO websonic.update_events (kind, module, from_version, to_version, outcome, reason)
+		VALUES ($1, $2, nullif($3, ''), nullif($4, ''), $5, $6)`, kind, name, from, to, outcome, reason); err != nil {
+		u.log.Error("recording an update event", kind, name, "outcome", outcome, "error", err)
 	}
 }
 
@@ -345,10 +371,15 @@ func (u *Updater) Events(ctx context.Context, limit int) ([]Event, error) {
 	return EventsFrom(ctx, u.cfg.Pool, limit)
 }
 
-// EventsFrom returns a runtime database's newest update events first.
+// EventsFrom returns a runtime database's newest module update events
+// first (ThemeEventsFrom has the themes').
 func EventsFrom(ctx context.Context, pool *pgxpool.Pool, limit int) ([]Event, error) {
+	return eventsOf(ctx, pool, "module", limit)
+}
+
+func eventsOf(ctx context.Context, pool *pgxpool.Pool, kind string, limit int) ([]Event, error) {
 	rows, err := pool.Query(ctx, `SELECT at, module, coalesce(from_version, ''), coalesce(to_version, ''), outcome, reason
-		FROM websonic.update_events ORDER BY id DESC LIMIT $1`, limit)
+		FROM websonic.update_events WHERE kind = $2 ORDER BY id DESC LIMIT $1`, limit, kind)
 	if err != nil {
 		return nil, fmt.Errorf("updater: events: %w", err)
 	}
@@ -430,7 +461,13 @@ func unreachable(err error) bool {
 
 // repository is the registry's OCI repository of a module.
 func (u *Updater) repository(module string) (*remote.Repository, error) {
-	repo, err := remote.NewRepository(u.host + "/modules/" + module)
+	return u.repositoryNamed("modules/" + module)
+}
+
+// repositoryNamed is the registry's OCI repository name (modules/<name>,
+// themes/<name>).
+func (u *Updater) repositoryNamed(name string) (*remote.Repository, error) {
+	repo, err := remote.NewRepository(u.host + "/" + name)
 	if err != nil {
 		return nil, fmt.Errorf("updater: %w", err)
 	}
@@ -542,7 +579,7 @@ func (u *Updater) reserve(ctx context.Context, rel *tufrepo.Release, l *lease, d
 	if errors.Is(err, ErrStoreFull) && u.storeAlert != rel.String() {
 		u.storeAlert = rel.String()
 		u.log.Error("package store full; the update is refused and installed modules keep serving", "release", rel, "error", err)
-		u.event(ctx, rel.Module, "", rel.Version, "alert", err.Error())
+		u.eventKind(ctx, rel.Kind.String(), rel.Module, "", rel.Version, "alert", err.Error())
 	}
 	return err
 }
@@ -584,6 +621,16 @@ func (u *Updater) needed(ctx context.Context) ([]digest.Digest, error) {
 			if rel, err := u.tuf.Release(in.Name, in.StagedVersion); err == nil {
 				out = append(out, digest.Digest(rel.ManifestDigest))
 			}
+		}
+	}
+	themes, err := u.Themes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range themes {
+		out = append(out, digest.Digest(t.Digest))
+		if t.PreviousDigest != "" {
+			out = append(out, digest.Digest(t.PreviousDigest))
 		}
 	}
 	return out, nil

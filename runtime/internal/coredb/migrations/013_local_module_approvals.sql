@@ -19,4 +19,5 @@ ALTER TABLE websonic.module_requests
   DROP CONSTRAINT module_requests_action_check,
   ADD CONSTRAINT module_requests_action_check
     CHECK (action IN ('install', 'rollback', 'approve', 'policy', 'exec', 'commands', 'user_export', 'user_erase',
-                      'available', 'uninstall', 'module_export'));
+                      'available', 'uninstall', 'module_export',
+                      'theme_install', 'theme_rollback', 'theme_policy', 'theme_uninstall')); -- 012's themes
