@@ -36,6 +36,7 @@ func (s *Server) openAdmin() (*admin.Area, error) {
 	a, err := admin.New(admin.Config{
 		Pool: s.db.Pool, Site: s.site, Modules: adminModules{&Console{db: s.db}}, Catalog: s.catalog,
 		SecureCookies: s.cfg.SecureCookies, Logger: s.log,
+		Language: s.look.language, Appearance: adminAppearance{s.look},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)

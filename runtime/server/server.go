@@ -164,6 +164,7 @@ type Server struct {
 	keys    *privacy.Keyring
 	hub     *realtime.Hub
 	catalog *i18n.Catalog // the runtime's messages (package locales)
+	look    *appearance   // the site's settings and theme (appearance.go)
 	state   atomic.Pointer[serving]
 	mu      sync.Mutex // serialises module starts, swaps and Close
 	handler http.Handler
@@ -216,8 +217,11 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.db, err = openDatabase(ctx, cfg, "websonic runtime", false, s.log); err != nil {
 		return nil, err
 	}
+	if s.look, err = s.openAppearance(ctx); err != nil {
+		return nil, err
+	}
 	if s.site, err = site.New(site.Config{
-		Pool: s.db.Pool, Logger: s.log, SecureCookies: cfg.SecureCookies, Nav: s.nav,
+		Pool: s.db.Pool, Logger: s.log, SecureCookies: cfg.SecureCookies, Nav: s.nav, Catalog: s.catalog, Look: s.look.current,
 		GenericLoginErrors: cfg.GenericLoginErrors,
 	}); err != nil {
 		return nil, err
@@ -506,6 +510,7 @@ func (s *Server) Close(ctx context.Context) error {
 	if s.site != nil {
 		s.site.Close()
 	}
+	s.look.close()
 	if s.db != nil {
 		err = errors.Join(err, s.db.Close())
 	}
@@ -534,6 +539,7 @@ func (s *Server) router() http.Handler {
 	r.Get("/readyz", s.ready)
 	r.Handle(assetserve.Root+"*", http.HandlerFunc(s.serveAsset)) // public, cookie-free
 	r.Get(realtime.ClientScriptPath, realtime.ClientScript)
+	r.Handle(appearanceRoot+"*", http.HandlerFunc(s.look.serveStatic)) // the logo and the theme's assets: public, cookie-free
 	r.Group(func(r chi.Router) {
 		r.Use(s.site.BlockedAddresses, s.site.Sessions)
 		r.Handle("/metrics", s.metricsAccess(s.metrics()))

@@ -39,6 +39,8 @@ type Config struct {
 	// Language is the owner's choice of language for the site ("" or nil:
 	// the browser's).
 	Language func(ctx context.Context) string
+	// Appearance is the site's settings and themes (nil: those pages answer 404).
+	Appearance Appearance
 	// SecureCookies makes the session cookie Secure and __Host- prefixed
 	// even for a request that did not come over HTTPS as far as the area
 	// can tell (as site.Config.SecureCookies).
@@ -86,6 +88,16 @@ func (a *Area) routes() []Route {
 		{Method: "GET", Pattern: "/", Access: Readers, handle: a.handleHome},
 		{Method: "GET", Pattern: "/modules", Access: Admins, handle: a.handleApprovals},
 		{Method: "POST", Pattern: "/modules/approve", Access: Admins, handle: a.handleApprove},
+		{Method: "GET", Pattern: "/settings", Access: Admins, handle: a.handleSettings},
+		{Method: "POST", Pattern: "/settings", Access: Admins, handle: a.handleSaveSettings},
+		{Method: "GET", Pattern: "/settings/logo", Access: Admins, handle: a.handleLogo},
+		{Method: "POST", Pattern: "/settings/logo", Access: Admins, MaxBody: maxLogoForm, handle: a.handleUploadLogo},
+		{Method: "GET", Pattern: "/settings/logo/remove", Access: Admins, handle: a.handleRemoveLogoForm},
+		{Method: "POST", Pattern: "/settings/logo/remove", Access: Admins, handle: a.handleRemoveLogo},
+		{Method: "GET", Pattern: "/themes", Access: Admins, handle: a.handleThemes},
+		{Method: "POST", Pattern: "/themes/activate", Access: Admins, handle: a.handleActivateTheme},
+		{Method: "GET", Pattern: "/themes/{name}/preview", Access: Admins, handle: a.handlePreview},
+		{Method: "GET", Pattern: "/themes/assets/*", Access: Admins, handle: a.handlePreviewAsset},
 	}
 }
 
@@ -95,6 +107,8 @@ func (a *Area) nav() []navItem {
 	return []navItem{
 		{Path: "/", Label: i18n.Key("Dashboard"), Access: Readers},
 		{Path: "/modules", Label: i18n.Key("Modules"), Access: Admins},
+		{Path: "/settings", Label: i18n.Key("Site settings"), Access: Admins},
+		{Path: "/themes", Label: i18n.Key("Themes"), Access: Admins},
 	}
 }
 

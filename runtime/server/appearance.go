@@ -1,0 +1,206 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/websonic/websonic/runtime/internal/settings"
+	"github.com/websonic/websonic/runtime/internal/site"
+	"github.com/websonic/websonic/runtime/internal/theme"
+)
+
+// appearanceRoot is where the site serves its logo and its theme's assets:
+// /static/site/logo/<hash>.<ext> and /static/site/themes/<name>/<key>/<path>.
+const appearanceRoot = "/static/site/"
+
+// logoRoot is the logo's URL prefix.
+const logoRoot = appearanceRoot + "logo/"
+
+// appearance is how the site looks: the owner's settings (package
+// settings, kept in the database and followed on every replica) and the
+// active theme, loaded from the theme sources (the bundled themes, and
+// those installed from the registry). The site reads the current look
+// with one atomic load per page (current); a change of the settings on
+// any replica builds a new look here. A theme that fails to load is never
+// made active: activation refuses it, and at start (or when an installed
+// theme breaks) the site keeps the theme it had, or the built-in one.
+type appearance struct {
+	log      hclog.Logger
+	settings *settings.Store
+	source   theme.Source
+	look     atomic.Pointer[site.Look]
+	prev     atomic.Pointer[theme.Theme] // the theme active before: pages rendered with it may still load its assets
+	mu       sync.Mutex                  // serialises apply
+	previews previews                    // themes loaded for the admin area's previews (admin_themes.go)
+	// languages are the site's languages; nav the modules' navigation.
+	languages []string
+	nav       func(*site.User) []site.NavLink
+	stop      context.CancelFunc
+	done      chan struct{}
+}
+
+// openAppearance reads the settings, loads the active theme and follows
+// changes until close.
+func (s *Server) openAppearance(ctx context.Context) (*appearance, error) {
+	a := &appearance{log: s.log.Named("appearance"), done: make(chan struct{}), languages: s.catalog.Languages(), nav: s.nav}
+	// The registry's themes come first (an installed update of a bundled
+	// theme wins), then the bundled ones.
+	a.source = theme.Combine(theme.Bundled())
+	var err error
+	a.settings, err = settings.Open(ctx, settings.Config{
+		Pool: s.db.Pool, Languages: s.catalog.Languages(), Logger: s.log,
+		OnChange: func(st *settings.Settings) { a.apply(context.Background(), st, false) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	a.apply(ctx, a.settings.Current(), false)
+	rctx, stop := context.WithCancel(context.Background())
+	a.stop = stop
+	go func() {
+		defer close(a.done)
+		a.settings.Run(rctx)
+	}()
+	return a, nil
+}
+
+// close stops following changes.
+func (a *appearance) close() {
+	if a == nil || a.stop == nil {
+		return
+	}
+	a.stop()
+	<-a.done
+}
+
+// current is the site's look now (site.Config.Look).
+func (a *appearance) current() *site.Look { return a.look.Load() }
+
+// language is the owner's choice of language, "" for the browser's
+// (admin.Config.Language).
+func (a *appearance) language(context.Context) string {
+	if l := a.settings.Current().Language; l != "auto" {
+		return l
+	}
+	return ""
+}
+
+// apply builds the look of st. The theme is loaded again when its name
+// changed, or when reload asks (an installed theme was updated).
+func (a *appearance) apply(ctx context.Context, st *settings.Settings, reload bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	cur := a.look.Load()
+	var th *theme.Theme
+	if cur != nil {
+		th = cur.Theme
+	}
+	if th == nil || th.Name() != st.Theme || reload {
+		lctx, cancel := context.WithTimeout(ctx, time.Minute)
+		next, err := a.load(lctx, st.Theme)
+		cancel()
+		switch {
+		case err == nil:
+			if th != nil && th != next {
+				a.prev.Store(th)
+			}
+			th = next
+		case th == nil:
+			a.log.Error("the active theme cannot be loaded; the site uses the built-in theme", "theme", st.Theme, "error", err)
+			th = theme.Builtin()
+		default:
+			a.log.Error("the active theme cannot be loaded; the site keeps the theme it had", "theme", st.Theme, "kept", th.Name(), "error", err)
+		}
+	}
+	look := &site.Look{Theme: th, Site: theme.Site{Name: st.Name, Accent: st.Accent}, Language: st.Language}
+	if st.Logo != nil {
+		look.Site.Logo = logoRoot + st.LogoHash + st.LogoExt()
+	}
+	a.look.Store(look)
+}
+
+// load loads the named theme from the sources.
+func (a *appearance) load(ctx context.Context, name string, opts ...theme.Option) (*theme.Theme, error) {
+	if name == theme.BuiltinName && len(opts) == 0 {
+		return theme.Builtin(), nil
+	}
+	fsys, err := a.source.Files(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return theme.Load(fsys, opts...)
+}
+
+// reloadTheme loads the active theme again: the distribution calls it
+// when an installed theme changed (installed, updated, rolled back).
+func (a *appearance) reloadTheme(ctx context.Context) {
+	a.apply(ctx, a.settings.Current(), true)
+}
+
+// activate makes name the active theme on every replica, if it loads; a
+// theme that does not load is refused and the active one stays.
+func (a *appearance) activate(ctx context.Context, actor int64, name string) error {
+	if _, err := a.load(ctx, name); err != nil {
+		return fmt.Errorf("server: theme %s: %w", name, err)
+	}
+	return a.settings.Update(ctx, actor, settings.Change{Theme: &name})
+}
+
+// serveStatic serves the logo and the active theme's assets: immutable
+// URLs (the logo's hash, the theme build's key), public and cookie-free.
+func (a *appearance) serveStatic(w http.ResponseWriter, r *http.Request) {
+	if rest, ok := strings.CutPrefix(r.URL.Path, logoRoot); ok {
+		a.serveLogo(w, r, rest)
+		return
+	}
+	name, key, p, ok := theme.SplitAssetPath(theme.AssetRoot, r.URL.Path)
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	for _, th := range []*theme.Theme{a.look.Load().Theme, a.prev.Load()} {
+		if th != nil && th.Name() == name && th.Key() == key {
+			th.ServeAsset(w, r, key, p)
+			return
+		}
+	}
+	http.NotFound(w, r)
+}
+
+// serveLogo serves the logo named <hash><ext>.
+func (a *appearance) serveLogo(w http.ResponseWriter, r *http.Request, file string) {
+	st := a.settings.Current()
+	if st.Logo == nil || file != st.LogoHash+st.LogoExt() {
+		http.NotFound(w, r)
+		return
+	}
+	writeLogo(w, r, st, "public, max-age=31536000, immutable")
+}
+
+// writeLogo answers with st's logo: its type as checked when it was
+// stored, never sniffed, and a policy under which it runs nothing.
+func writeLogo(w http.ResponseWriter, r *http.Request, st *settings.Settings, cache string) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", st.LogoType)
+	h.Set("Content-Length", strconv.Itoa(len(st.Logo)))
+	h.Set("Cache-Control", cache)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
+	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	h.Set("Content-Disposition", "inline")
+	w.WriteHeader(http.StatusOK)
+	w.Write(st.Logo) //nolint:errcheck // the client went away
+}
