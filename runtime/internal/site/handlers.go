@@ -165,6 +165,14 @@ func (s *Site) Deny(w http.ResponseWriter, r *http.Request, u *User, need Role) 
 // roleNames are the roles' names, translated where pages show them.
 var roleNames = []string{i18n.Key("admin"), i18n.Key("staff"), i18n.Key("auditor"), i18n.Key("member")}
 
+// NotFound answers a page that does not exist with the theme's error
+// page (404).
+func (s *Site) NotFound(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusNotFound, theme.PageError, pageData{
+		Title: i18n.Key("Page not found"), Message: s.Printer(r).T("There is no page at this address. Check the address, or start again from the home page."),
+	})
+}
+
 // safeNext returns next when it is a local path ("/..." but not "//..." or
 // "/\...", which browsers read as another host), else "/".
 func safeNext(next string) string {
