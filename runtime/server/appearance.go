@@ -38,6 +38,7 @@ type appearance struct {
 	source   theme.Source
 	look     atomic.Pointer[site.Look]
 	prev     atomic.Pointer[theme.Theme] // the theme active before: pages rendered with it may still load its assets
+	revision int64                       // the settings' ThemeRevision the active theme was loaded at (under mu)
 	mu       sync.Mutex                  // serialises apply
 	previews previews                    // themes loaded for the admin area's previews (admin_themes.go)
 	// languages are the site's languages; nav the modules' navigation.
@@ -57,12 +58,12 @@ func (s *Server) openAppearance(ctx context.Context) (*appearance, error) {
 	var err error
 	a.settings, err = settings.Open(ctx, settings.Config{
 		Pool: s.db.Pool, Languages: s.catalog.Languages(), Logger: s.log,
-		OnChange: func(st *settings.Settings) { a.apply(context.Background(), st, false) },
+		OnChange: func(st *settings.Settings) { a.apply(context.Background(), st) },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	a.apply(ctx, a.settings.Current(), false)
+	a.apply(ctx, a.settings.Current())
 	rctx, stop := context.WithCancel(context.Background())
 	a.stop = stop
 	go func() {
@@ -94,8 +95,8 @@ func (a *appearance) language(context.Context) string {
 }
 
 // apply builds the look of st. The theme is loaded again when its name
-// changed, or when reload asks (an installed theme was updated).
-func (a *appearance) apply(ctx context.Context, st *settings.Settings, reload bool) {
+// changed, or when the installed themes changed (ThemeRevision).
+func (a *appearance) apply(ctx context.Context, st *settings.Settings) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	cur := a.look.Load()
@@ -103,7 +104,8 @@ func (a *appearance) apply(ctx context.Context, st *settings.Settings, reload bo
 	if cur != nil {
 		th = cur.Theme
 	}
-	if th == nil || th.Name() != st.Theme || reload {
+	if th == nil || th.Name() != st.Theme || st.ThemeRevision != a.revision {
+		a.revision = st.ThemeRevision
 		lctx, cancel := context.WithTimeout(ctx, time.Minute)
 		next, err := a.load(lctx, st.Theme)
 		cancel()
@@ -139,10 +141,12 @@ func (a *appearance) load(ctx context.Context, name string, opts ...theme.Option
 	return theme.Load(fsys, opts...)
 }
 
-// reloadTheme loads the active theme again: the distribution calls it
-// when an installed theme changed (installed, updated, rolled back).
-func (a *appearance) reloadTheme(ctx context.Context) {
-	a.apply(ctx, a.settings.Current(), true)
+// themesChanged tells every replica that the installed themes' files
+// changed (the distribution installed, updated or rolled one back): each
+// loads its active theme again (and keeps the one it had if the new files
+// do not load).
+func (a *appearance) themesChanged(ctx context.Context) error {
+	return a.settings.Update(ctx, 0, settings.Change{ThemesChanged: true})
 }
 
 // activate makes name the active theme on every replica, if it loads; a

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -44,6 +45,31 @@ func (brokenThemes) Files(_ context.Context, name string) (fs.FS, error) {
 		m[p] = &fstest.MapFile{Data: []byte(f)}
 	}
 	return m, nil
+}
+
+// shiftingTheme is a source of one theme, "shifting", whose files the
+// test changes (as the distribution does when it updates a theme): its
+// body class is "shift-<version>", and version "bad" breaks it.
+type shiftingTheme struct{ version atomic.Pointer[string] }
+
+func (s *shiftingTheme) List(context.Context) ([]theme.Info, error) {
+	return []theme.Info{{Name: "shifting", Version: "1.0.0", Origin: theme.OriginRegistry}}, nil
+}
+
+func (s *shiftingTheme) Files(_ context.Context, name string) (fs.FS, error) {
+	if name != "shifting" {
+		return nil, theme.ErrNotFound
+	}
+	v := *s.version.Load()
+	layout := strings.Replace(string(must(fs.ReadFile(theme.BuiltinFS(), "layout.html"))), "theme-builtin", "shift-"+v, 1)
+	if v == "bad" {
+		layout = strings.Replace(layout, "{{.Site.Name}}</span>", "{{.Site.Nom}}</span>", 1)
+	}
+	return fstest.MapFS{
+		"theme.json":          {Data: []byte(`{"name": "shifting", "version": "1.0.0", "theme_version": 1}`)},
+		"layout.html":         {Data: []byte(layout)},
+		"assets/css/site.css": {Data: []byte("body {}")},
+	}, nil
 }
 
 func must[T any](v T, err error) T {
@@ -81,7 +107,10 @@ func pngLogo(t *testing.T) []byte {
 // then the owner's choice.
 func TestThemesAndSettings(t *testing.T) {
 	s := newSite(t)
-	s.srv.look.source = theme.Combine(brokenThemes{}, theme.Bundled())
+	shifting := &shiftingTheme{}
+	v1 := "one"
+	shifting.version.Store(&v1)
+	s.srv.look.source = theme.Combine(brokenThemes{}, shifting, theme.Bundled())
 	as := httptest.NewServer(s.srv.AdminHandler())
 	defer as.Close()
 	const pass = "correct-staple-horse-88"
@@ -174,6 +203,28 @@ func TestThemesAndSettings(t *testing.T) {
 		}
 		if resp, _ := activate(t, "no-such-theme"); resp.StatusCode != 422 {
 			t.Fatalf("unknown theme: %d", resp.StatusCode)
+		}
+	})
+
+	t.Run("an installed theme changes", func(t *testing.T) {
+		if resp, b := activate(t, "shifting"); resp.StatusCode != 303 {
+			t.Fatalf("activate shifting: %d\n%s", resp.StatusCode, b)
+		}
+		if _, b := getPage(t, site, "/", ""); !strings.Contains(b, "shift-one") {
+			t.Fatalf("shifting one:\n%s", b)
+		}
+		for _, tc := range []struct{ version, want string }{{"two", "shift-two"}, {"bad", "shift-two"}} {
+			v := tc.version
+			shifting.version.Store(&v)
+			if err := s.srv.look.themesChanged(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if _, b := getPage(t, site, "/", ""); !strings.Contains(b, tc.want) {
+				t.Fatalf("files %s: want %s in\n%s", v, tc.want, b)
+			}
+		}
+		if resp, _ := activate(t, "meadow"); resp.StatusCode != 303 {
+			t.Fatal("activate meadow")
 		}
 	})
 

@@ -65,6 +65,9 @@ type Settings struct {
 	Accent   string // #rrggbb, "" for the theme's own
 	Language string // "auto" (the browser's) or a language tag
 	Theme    string // the active theme's name
+	// ThemeRevision counts changes of the installed themes' files: a
+	// replica loads its theme again when it changes.
+	ThemeRevision int64
 	Logo     []byte // nil when none
 	LogoType string // image/png, image/jpeg or image/webp
 	// LogoHash is the first 16 hex digits of the logo's SHA-256: its URL's
@@ -163,8 +166,8 @@ func (s *Store) Reload(ctx context.Context) error {
 	}
 	defer func() { <-s.reload }()
 	n := &Settings{}
-	err := s.cfg.Pool.QueryRow(ctx, `SELECT name, accent, language, theme, logo, logo_type, version, updated_at
-		FROM websonic.site_settings`).Scan(&n.Name, &n.Accent, &n.Language, &n.Theme, &n.Logo, &n.LogoType, &n.Version, &n.UpdatedAt)
+	err := s.cfg.Pool.QueryRow(ctx, `SELECT name, accent, language, theme, theme_revision, logo, logo_type, version, updated_at
+		FROM websonic.site_settings`).Scan(&n.Name, &n.Accent, &n.Language, &n.Theme, &n.ThemeRevision, &n.Logo, &n.LogoType, &n.Version, &n.UpdatedAt)
 	if err != nil {
 		return fmt.Errorf("settings: read: %w", err)
 	}
@@ -204,6 +207,10 @@ func (s *Store) Run(ctx context.Context) {
 type Change struct {
 	Name, Accent, Language, Theme *string
 	Logo                          *[]byte // a pointer to nil removes the logo
+	// ThemesChanged says the installed themes' files changed (the
+	// distribution installed, updated or rolled one back): every replica
+	// loads its active theme again.
+	ThemesChanged bool
 }
 
 // Update checks and applies c for the user actor (0: the system), audits
@@ -259,6 +266,10 @@ func (s *Store) Update(ctx context.Context, actor int64, c Change) error {
 			sum := sha256.Sum256(*c.Logo)
 			detail["logo"] = hex.EncodeToString(sum[:])
 		}
+	}
+	if c.ThemesChanged {
+		sets = append(sets, "theme_revision = theme_revision + 1")
+		detail["themes_changed"] = true
 	}
 	if len(sets) == 0 {
 		return nil
