@@ -35,7 +35,9 @@ func (m adminModules) Approve(ctx context.Context, module, digest string) (strin
 func (s *Server) openAdmin() (*admin.Area, error) {
 	a, err := admin.New(admin.Config{
 		Pool: s.db.Pool, Site: s.site, Modules: adminModules{&Console{db: s.db}}, Catalog: s.catalog,
+		Runtime:       adminRuntime{s},
 		SecureCookies: s.cfg.SecureCookies, Logger: s.log,
+		Lifecycle: adminLifecycle{s, &Console{db: s.db}},
 		Language: s.look.language, Appearance: adminAppearance{s.look},
 	})
 	if err != nil {
