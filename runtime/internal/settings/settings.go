@@ -68,8 +68,8 @@ type Settings struct {
 	// ThemeRevision counts changes of the installed themes' files: a
 	// replica loads its theme again when it changes.
 	ThemeRevision int64
-	Logo     []byte // nil when none
-	LogoType string // image/png, image/jpeg or image/webp
+	Logo          []byte // nil when none
+	LogoType      string // image/png, image/jpeg or image/webp
 	// LogoHash is the first 16 hex digits of the logo's SHA-256: its URL's
 	// cache-busting part.
 	LogoHash  string
