@@ -31,7 +31,7 @@ func (x adminAppearance) Update(ctx context.Context, actor int64, c settings.Cha
 }
 
 func (x adminAppearance) Themes(ctx context.Context) ([]theme.Info, string, error) {
-	list, err := x.a.source.List(ctx)
+	list, err := x.a.src().List(ctx)
 	return list, x.a.current().Theme.Name(), err
 }
 
@@ -133,7 +133,7 @@ func (a *appearance) preview(ctx context.Context, name, base string) (*theme.The
 	if p, ok := a.previews.byID[id]; ok && time.Since(p.at) < previewTTL {
 		return p.th, nil
 	}
-	fsys, err := a.source.Files(ctx, name)
+	fsys, err := a.src().Files(ctx, name)
 	if err != nil {
 		return nil, err
 	}

@@ -35,7 +35,7 @@ const logoRoot = appearanceRoot + "logo/"
 type appearance struct {
 	log      hclog.Logger
 	settings *settings.Store
-	source   theme.Source
+	source   atomic.Pointer[theme.Source] // setSource; read with src
 	look     atomic.Pointer[site.Look]
 	prev     atomic.Pointer[theme.Theme] // the theme active before: pages rendered with it may still load its assets
 	revision int64                       // the settings' ThemeRevision the active theme was loaded at (under mu)
@@ -52,9 +52,9 @@ type appearance struct {
 // changes until close.
 func (s *Server) openAppearance(ctx context.Context) (*appearance, error) {
 	a := &appearance{log: s.log.Named("appearance"), done: make(chan struct{}), languages: s.catalog.Languages(), nav: s.nav}
-	// The registry's themes come first (an installed update of a bundled
-	// theme wins), then the bundled ones.
-	a.source = theme.Combine(theme.Bundled())
+	// The bundled themes; the distribution puts the registry's installed
+	// ones in front (setSource), so an installed update of a bundled theme wins.
+	a.setSource(theme.Bundled())
 	var err error
 	a.settings, err = settings.Open(ctx, settings.Config{
 		Pool: s.db.Pool, Languages: s.catalog.Languages(), Logger: s.log,
@@ -72,6 +72,14 @@ func (s *Server) openAppearance(ctx context.Context) (*appearance, error) {
 	}()
 	return a, nil
 }
+
+// setSource sets where themes come from. The distribution puts the
+// registry's installed themes in front of the bundled ones:
+// setSource(theme.Combine(installed, theme.Bundled())).
+func (a *appearance) setSource(src theme.Source) { a.source.Store(&src) }
+
+// src is where themes come from.
+func (a *appearance) src() theme.Source { return *a.source.Load() }
 
 // close stops following changes.
 func (a *appearance) close() {
@@ -134,7 +142,7 @@ func (a *appearance) load(ctx context.Context, name string, opts ...theme.Option
 	if name == theme.BuiltinName && len(opts) == 0 {
 		return theme.Builtin(), nil
 	}
-	fsys, err := a.source.Files(ctx, name)
+	fsys, err := a.src().Files(ctx, name)
 	if err != nil {
 		return nil, err
 	}

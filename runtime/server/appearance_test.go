@@ -110,7 +110,7 @@ func TestThemesAndSettings(t *testing.T) {
 	shifting := &shiftingTheme{}
 	v1 := "one"
 	shifting.version.Store(&v1)
-	s.srv.look.source = theme.Combine(brokenThemes{}, shifting, theme.Bundled())
+	s.srv.look.setSource(theme.Combine(brokenThemes{}, shifting, theme.Bundled()))
 	as := httptest.NewServer(s.srv.AdminHandler())
 	defer as.Close()
 	const pass = "correct-staple-horse-88"
