@@ -38,6 +38,7 @@ func (s *Server) openAdmin() (*admin.Area, error) {
 		Runtime:       adminRuntime{s},
 		SecureCookies: s.cfg.SecureCookies, Logger: s.log,
 		Lifecycle: adminLifecycle{s, &Console{db: s.db}},
+		Language:  s.look.language, Appearance: adminAppearance{s.look},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)

@@ -118,7 +118,7 @@ func (s *Server) serveModule(w http.ResponseWriter, r *http.Request) {
 	for try := 0; try < 10; try++ {
 		e, ok := s.state.Load().routes.lookup(r.URL.Path)
 		if !ok {
-			http.NotFound(w, r)
+			s.site.NotFound(w, r)
 			return
 		}
 		if rc := chi.RouteContext(r.Context()); rc != nil && try == 0 {

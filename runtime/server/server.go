@@ -37,6 +37,7 @@ import (
 	"github.com/websonic/websonic/runtime/internal/requestq"
 	"github.com/websonic/websonic/runtime/internal/sandboxdb"
 	"github.com/websonic/websonic/runtime/internal/site"
+	"github.com/websonic/websonic/runtime/internal/theme"
 	"github.com/websonic/websonic/runtime/internal/telemetry"
 	"github.com/websonic/websonic/runtime/internal/updater"
 	"github.com/websonic/websonic/runtime/internal/usersvc"
@@ -178,6 +179,7 @@ type Server struct {
 	keys    *privacy.Keyring
 	hub     *realtime.Hub
 	catalog *i18n.Catalog // the runtime's messages (package locales)
+	look    *appearance   // the site's settings and theme (appearance.go)
 	state   atomic.Pointer[serving]
 	mu      sync.Mutex // serialises module starts, swaps and Close
 	handler http.Handler
@@ -236,8 +238,12 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.db, err = openDatabase(ctx, cfg, "websonic runtime", false, s.log); err != nil {
 		return nil, err
 	}
+	if s.look, err = s.openAppearance(ctx); err != nil {
+		return nil, err
+	}
+	s.SetThemeHooks(s.look.hooks()) // appearance.go: themes from the registry are the site's too
 	if s.site, err = site.New(site.Config{
-		Pool: s.db.Pool, Logger: s.log, SecureCookies: cfg.SecureCookies, Nav: s.nav,
+		Pool: s.db.Pool, Logger: s.log, SecureCookies: cfg.SecureCookies, Nav: s.nav, Catalog: s.catalog, Look: s.look.current,
 		GenericLoginErrors: cfg.GenericLoginErrors,
 	}); err != nil {
 		return nil, err
@@ -308,6 +314,8 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		if err := s.updater.Boot(ctx); err != nil {
 			s.log.Error("some installed modules did not start; the others serve", "error", err)
 		}
+		s.look.setSource(theme.Combine(installedThemes{s}, theme.Bundled()))
+		s.look.installedChanged(ctx)
 	} else {
 		s.warnUnserved(ctx)
 	}
@@ -529,6 +537,7 @@ func (s *Server) Close(ctx context.Context) error {
 	if s.site != nil {
 		s.site.Close()
 	}
+	s.look.close()
 	if s.db != nil {
 		err = errors.Join(err, s.db.Close())
 	}
@@ -557,6 +566,7 @@ func (s *Server) router() http.Handler {
 	r.Get("/readyz", s.ready)
 	r.Handle(assetserve.Root+"*", http.HandlerFunc(s.serveAsset)) // public, cookie-free
 	r.Get(realtime.ClientScriptPath, realtime.ClientScript)
+	r.Handle(appearanceRoot+"*", http.HandlerFunc(s.look.serveStatic)) // the logo and the theme's assets: public, cookie-free
 	r.Group(func(r chi.Router) {
 		r.Use(s.site.BlockedAddresses, s.site.Sessions)
 		r.Handle("/metrics", s.metricsAccess(s.metrics()))

@@ -43,6 +43,8 @@ type Config struct {
 	// Language is the owner's choice of language for the site ("" or nil:
 	// the browser's).
 	Language func(ctx context.Context) string
+	// Appearance is the site's settings and themes (nil: those pages answer 404).
+	Appearance Appearance
 	// SecureCookies makes the session cookie Secure and __Host- prefixed
 	// even for a request that did not come over HTTPS as far as the area
 	// can tell (as site.Config.SecureCookies).
@@ -116,6 +118,16 @@ func (a *Area) routes() []Route {
 		{Method: "POST", Pattern: "/blocks", Access: Admins, handle: a.handleBlock},
 		{Method: "POST", Pattern: "/blocks/remove", Access: Admins, handle: a.handleUnblock},
 		{Method: "GET", Pattern: "/audit", Access: Readers, handle: a.handleAudit},
+		{Method: "GET", Pattern: "/settings", Access: Admins, handle: a.handleSettings},
+		{Method: "POST", Pattern: "/settings", Access: Admins, handle: a.handleSaveSettings},
+		{Method: "GET", Pattern: "/settings/logo", Access: Admins, handle: a.handleLogo},
+		{Method: "POST", Pattern: "/settings/logo", Access: Admins, MaxBody: maxLogoForm, handle: a.handleUploadLogo},
+		{Method: "GET", Pattern: "/settings/logo/remove", Access: Admins, handle: a.handleRemoveLogoForm},
+		{Method: "POST", Pattern: "/settings/logo/remove", Access: Admins, handle: a.handleRemoveLogo},
+		{Method: "GET", Pattern: "/themes", Access: Admins, handle: a.handleThemes},
+		{Method: "POST", Pattern: "/themes/activate", Access: Admins, handle: a.handleActivateTheme},
+		{Method: "GET", Pattern: "/themes/{name}/preview", Access: Admins, handle: a.handlePreview},
+		{Method: "GET", Pattern: "/themes/assets/*", Access: Admins, handle: a.handlePreviewAsset},
 	}
 }
 
@@ -131,6 +143,8 @@ func (a *Area) nav() []navItem {
 		{Path: "/users", Label: i18n.Key("Users"), Access: Admins},
 		{Path: "/blocks", Label: i18n.Key("IP blocks"), Access: Admins},
 		{Path: "/audit", Label: i18n.Key("Audit log"), Access: Readers},
+		{Path: "/settings", Label: i18n.Key("Site settings"), Access: Admins},
+		{Path: "/themes", Label: i18n.Key("Themes"), Access: Admins},
 	}
 }
 

@@ -73,7 +73,7 @@ func (a *Area) reauthenticate(w http.ResponseWriter, r *http.Request, q *request
 	if err == nil && u.ID == q.user.ID {
 		return true
 	}
-	status, msg := a.cfg.Site.LoginFailure(w, err)
+	status, msg := a.cfg.Site.LoginFailureIn(w, q.p, err)
 	if err == nil || status == http.StatusInternalServerError {
 		status, msg = http.StatusForbidden, i18n.Key("Your password was not confirmed.")
 	}

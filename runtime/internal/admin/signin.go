@@ -45,7 +45,7 @@ func (a *Area) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		status, msg := a.cfg.Site.LoginFailure(w, err)
+		status, msg := a.cfg.Site.LoginFailureIn(w, p, err)
 		if status == http.StatusInternalServerError {
 			a.fail(w, r, nil, "admin sign-in failed", err)
 			return

@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/websonic/websonic/internal/i18n"
+	"github.com/websonic/websonic/runtime/internal/theme"
 )
 
 // AuditEntry is one row of the audit log as its readers see it.
@@ -117,14 +120,14 @@ func (s *Site) handleAudit(w http.ResponseWriter, r *http.Request) {
 	if b := r.URL.Query().Get("before"); b != "" {
 		n, err := strconv.ParseInt(b, 10, 64)
 		if err != nil || n <= 0 {
-			s.render(w, r, http.StatusBadRequest, "error.html", pageData{Title: "Bad request", Message: "That page of the audit log does not exist."})
+			s.render(w, r, http.StatusBadRequest, theme.PageError, pageData{Title: i18n.Key("Bad request"), Message: s.Printer(r).T("That page of the audit log does not exist.")})
 			return
 		}
 		q.Before = n
 	}
 	entries, err := s.store.AuditLog(r.Context(), q)
 	if err == ErrInvalidAuditQuery {
-		s.render(w, r, http.StatusBadRequest, "error.html", pageData{Title: "Bad request", Message: "Filter by an action such as user.ban, or a prefix such as user."})
+		s.render(w, r, http.StatusBadRequest, theme.PageError, pageData{Title: i18n.Key("Bad request"), Message: s.Printer(r).T("Filter by an action such as user.ban, or a prefix such as user.")})
 		return
 	}
 	if err != nil {
@@ -139,5 +142,17 @@ func (s *Site) handleAudit(w http.ResponseWriter, r *http.Request) {
 		}
 		p.Older = "/account/audit?" + v.Encode()
 	}
-	s.render(w, r, http.StatusOK, "audit.html", pageData{Title: "Audit log", Audit: &p})
+	s.render(w, r, http.StatusOK, theme.PageAudit, pageData{Title: i18n.Key("Audit log"), Audit: &p})
+}
+
+// forTheme is p as themes see it (nil for nil).
+func (p *auditPage) forTheme() *theme.Audit {
+	if p == nil {
+		return nil
+	}
+	a := &theme.Audit{Action: p.Action, Older: p.Older, Entries: make([]theme.AuditEntry, len(p.Entries))}
+	for i, e := range p.Entries {
+		a.Entries[i] = theme.AuditEntry{ID: e.ID, At: e.At, Actor: e.Actor, Action: e.Action, Subject: e.Subject, Detail: e.Detail}
+	}
+	return a
 }

@@ -11,6 +11,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/websonic/websonic/internal/i18n"
+	"github.com/websonic/websonic/runtime/internal/theme"
 )
 
 // blockRefresh is how long a runtime trusts its copy of the IP blocks:
@@ -197,8 +200,8 @@ func (s *Site) BlockedAddresses(next http.Handler) http.Handler {
 				s.log.Warn("reading IP blocks failed; using the last copy", "error", err)
 			}
 			if blocked {
-				s.render(w, r, http.StatusForbidden, "error.html", pageData{
-					Title: "Blocked", Message: "Requests from your network address are blocked on this site.",
+				s.render(w, r, http.StatusForbidden, theme.PageError, pageData{
+					Title: i18n.Key("Blocked"), Message: s.Printer(r).T("Requests from your network address are blocked on this site."),
 				})
 				return
 			}

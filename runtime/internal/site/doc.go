@@ -29,6 +29,15 @@
 // "not allowed" with Site.Deny, so that anonymous visitors are sent to the
 // login page and signed-in users without the role get one 403 page.
 //
+// # Pages, themes and languages
+//
+// Every page, a module's page (Frame) included, is rendered by the active
+// theme (package theme) with the owner's settings, both read per page
+// through Config.Look (one atomic load); the built-in theme without it.
+// Text and messages go through the runtime's catalogues (package i18n,
+// runtime/internal/locales) in the owner's language, else the browser's
+// (Accept-Language); the theme's own catalogue is consulted first.
+//
 // # Roles
 //
 // Every user is a member; admin, staff and auditor are granted on top, any

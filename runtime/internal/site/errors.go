@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/websonic/websonic/internal/i18n"
 )
 
 // Errors returned by Store and shown, in friendlier words, on the forms.
@@ -142,68 +144,63 @@ func httpStatus(err error) int {
 
 // genericLoginMessage is the one message for an unknown user or a wrong
 // password when Config.GenericLoginErrors is set.
-const genericLoginMessage = "Wrong username or password."
+var genericLoginMessage = i18n.Key("Wrong username or password.")
 
-// formMessage is what a form shows for err. Internal errors get a generic
-// text: their details go to the log only.
-func formMessage(err error) string {
+// formMessage is what a form shows for err, translated by p. Internal
+// errors get a generic text: their details go to the log only.
+func formMessage(p *i18n.Printer, err error) string {
 	if e, ok := errors.AsType[*PasswordError](err); ok {
 		switch e.Reason {
 		case PasswordTooShort:
-			return fmt.Sprintf("That password is too short: use at least %d characters. Any characters work; a few unrelated words make a good password.", minPasswordLen)
+			return p.T("That password is too short: use at least {n} characters. Any characters work; a few unrelated words make a good password.", "n", minPasswordLen)
 		case PasswordTooLong:
-			return fmt.Sprintf("That password is too long: use at most %d characters.", maxPasswordLen)
+			return p.T("That password is too long: use at most {n} characters.", "n", maxPasswordLen)
 		case PasswordHasUsername:
-			return "Your password must not contain your username."
+			return p.T("Your password must not contain your username.")
 		case PasswordCommon:
-			return "That password is too easy to guess: it is a common or leaked password, a variation of one, or a sequence or repetition. Please choose another; a few unrelated words make a good password."
+			return p.T("That password is too easy to guess: it is a common or leaked password, a variation of one, or a sequence or repetition. Please choose another; a few unrelated words make a good password.")
 		}
 	}
 	if e, ok := errors.AsType[*RateLimitError](err); ok {
-		return fmt.Sprintf("Too many login attempts. Please wait %s and try again.", waitText(e.Wait))
+		return p.T("Too many login attempts. Please wait {wait} and try again.", "wait", waitText(p, e.Wait))
 	}
 	if e, ok := errors.AsType[*SuspendedError](err); ok {
-		return fmt.Sprintf("This account is suspended until %s (UTC). You can sign in again after that.", e.Until.UTC().Format("2006-01-02 15:04"))
+		return p.T("This account is suspended until {until} (UTC). You can sign in again after that.", "until", e.Until.UTC().Format("2006-01-02 15:04"))
 	}
 	switch {
 	case errors.Is(err, ErrInvalidUsername):
-		return "Usernames are 3 to 32 characters: letters a–z, digits, '.', '_' or '-', starting with a letter or digit."
+		return p.T("Usernames are 3 to 32 characters: letters a–z, digits, '.', '_' or '-', starting with a letter or digit.")
 	case errors.Is(err, ErrUsernameTaken):
-		return "That username is already taken. Please choose another."
+		return p.T("That username is already taken. Please choose another.")
 	case errors.Is(err, ErrInvalidDisplayName):
-		return "Display names are 1 to 64 characters, without control characters."
+		return p.T("Display names are 1 to 64 characters, without control characters.")
 	case errors.Is(err, ErrInvalidEmail):
-		return "That email address does not look right. Use the form name@example.com, or leave it empty."
+		return p.T("That email address does not look right. Use the form name@example.com, or leave it empty.")
 	case errors.Is(err, ErrUnknownUser):
-		return "There is no account with that username."
+		return p.T("There is no account with that username.")
 	case errors.Is(err, ErrWrongPassword):
-		return "Wrong password for that username."
+		return p.T("Wrong password for that username.")
 	case errors.Is(err, ErrRateLimited):
-		return "Too many login attempts. Please wait a minute and try again."
+		return p.T("Too many login attempts. Please wait a minute and try again.")
 	case errors.Is(err, errMissingCredentials):
-		return "Enter your username and password."
+		return p.T("Enter your username and password.")
 	case errors.Is(err, ErrBanned):
-		return "This account is banned from the site."
+		return p.T("This account is banned from the site.")
 	case errors.Is(err, ErrAddressBlocked):
-		return "Sign-ins and registrations from your network are blocked on this site."
+		return p.T("Sign-ins and registrations from your network are blocked on this site.")
 	}
-	return "Something went wrong on our side. Please try again."
+	return p.T("Something went wrong on our side. Please try again.")
 }
 
-// waitText says d in words: "5 seconds", "2 minutes", "1 hour".
-func waitText(d time.Duration) string {
-	unit := func(n int, one string) string {
-		if n == 1 {
-			return "1 " + one
-		}
-		return fmt.Sprintf("%d %ss", n, one)
-	}
+// waitText says d in words, translated by p: "5 seconds", "2 minutes",
+// "1 hour".
+func waitText(p *i18n.Printer, d time.Duration) string {
 	switch s := int((d + time.Second - 1) / time.Second); {
 	case s < 60:
-		return unit(max(s, 1), "second")
+		return p.T("{n} seconds", "n", max(s, 1))
 	case s < 3600:
-		return unit((s+59)/60, "minute")
+		return p.T("{n} minutes", "n", (s+59)/60)
 	default:
-		return unit((s+3599)/3600, "hour")
+		return p.T("{n} hours", "n", (s+3599)/3600)
 	}
 }

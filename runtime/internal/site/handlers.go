@@ -2,41 +2,22 @@ package site
 
 import (
 	"bytes"
-	"embed"
 	"errors"
-	"fmt"
 	"html/template"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/websonic/websonic/internal/i18n"
 	"github.com/websonic/websonic/runtime/internal/coredb"
+	"github.com/websonic/websonic/runtime/internal/theme"
 )
-
-//go:embed templates/*.html
-var templateFS embed.FS
-
-// pageNames are the pages, each rendered inside templates/layout.html.
-var pageNames = []string{"home.html", "login.html", "register.html", "account.html", "error.html", "frame.html", "audit.html"}
-
-func parsePages() (map[string]*template.Template, error) {
-	pages := make(map[string]*template.Template, len(pageNames))
-	for _, name := range pageNames {
-		t, err := template.New(name).Funcs(template.FuncMap{
-			"minPasswordLen": func() int { return minPasswordLen },
-		}).ParseFS(templateFS, "templates/layout.html", "templates/"+name)
-		if err != nil {
-			return nil, fmt.Errorf("site: templates: %w", err)
-		}
-		pages[name] = t
-	}
-	return pages, nil
-}
 
 // maxFormBytes bounds the body of the site's forms.
 const maxFormBytes = 64 << 10
@@ -47,19 +28,18 @@ type formValues struct {
 	Username, DisplayName, Email string
 }
 
-// pageData is what every template gets.
+// pageData is what a handler hands to render: Title is a catalogue key
+// (translated at render, but a module's title), Error and Message are
+// already translated.
 type pageData struct {
-	SiteName string
-	Title    string
-	User     *User
-	Nav      []NavLink
-	Error    string        // the form's error message, if any
-	Next     string        // where to go after login or registration
-	Form     formValues    // what the user typed
-	Message  string        // error.html's text
-	SignIn   bool          // error.html offers a sign-in link
-	Content  template.HTML // frame.html's body: a module's HTML fragment
-	Audit    *auditPage    // audit.html's entries
+	Title   string
+	Error   string        // the form's error message, if any
+	Next    string        // where to go after login or registration
+	Form    formValues    // what the user typed
+	Message string        // error.html's text
+	SignIn  bool          // error.html offers a sign-in link
+	Content template.HTML // frame.html's body: a module's HTML fragment
+	Audit   *auditPage    // audit.html's entries
 }
 
 // Routes registers the core pages on r. They expect Sessions to run before
@@ -84,44 +64,80 @@ func (s *Site) Routes(r chi.Router) {
 // escaped.
 func (s *Site) Frame(w http.ResponseWriter, r *http.Request, status int, title string, fragment []byte, csp string) {
 	if title == "" {
-		title = s.cfg.SiteName
+		title = s.look().Site.Name
 	}
-	s.renderCSP(w, r, status, "frame.html", pageData{Title: title, Content: template.HTML(fragment)}, csp)
+	s.renderCSP(w, r, status, theme.PageFrame, pageData{Title: title, Content: template.HTML(fragment)}, csp)
 }
 
-const pageCSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+// pageCSP is the policy of the site's own pages: no script at all; styles,
+// images and fonts from the site (the theme's assets, the logo), and the
+// inline style that carries the owner's accent colour.
+const pageCSP = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self'; font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 func (s *Site) render(w http.ResponseWriter, r *http.Request, status int, page string, d pageData) {
 	s.renderCSP(w, r, status, page, d, pageCSP)
 }
 
 func (s *Site) renderCSP(w http.ResponseWriter, r *http.Request, status int, page string, d pageData, csp string) {
-	d.SiteName = s.cfg.SiteName
-	d.User = UserFrom(r.Context())
-	if s.cfg.Nav != nil {
-		d.Nav = s.cfg.Nav(d.User)
+	look := s.look()
+	p := s.printerFor(r, look)
+	u := UserFrom(r.Context())
+	tp := theme.NewPage(p)
+	tp.Site = look.Site
+	tp.Title = d.Title
+	if page != theme.PageFrame { // a module's title is its own
+		tp.Title = p.T(d.Title)
 	}
-	var buf bytes.Buffer
-	if err := s.pages[page].ExecuteTemplate(&buf, "layout", d); err != nil {
-		s.log.Error("rendering page failed", "page", page, "error", err)
+	tp.User = themeUser(u)
+	if s.cfg.Nav != nil {
+		for _, l := range s.cfg.Nav(u) {
+			tp.Nav = append(tp.Nav, theme.Link{Label: l.Label, Path: l.Path})
+		}
+	}
+	tp.Error, tp.Next, tp.Message, tp.SignIn, tp.Content = d.Error, d.Next, d.Message, d.SignIn, d.Content
+	tp.Form = theme.Form{Username: d.Form.Username, DisplayName: d.Form.DisplayName, Email: d.Form.Email}
+	tp.Audit = d.Audit.forTheme()
+	tp.PasswordMin = minPasswordLen
+	buf := bufPool.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 1<<20 {
+			buf.Reset()
+			bufPool.Put(buf)
+		}
+	}()
+	if err := look.Theme.Render(buf, page, tp); err != nil {
+		s.log.Error("rendering page failed", "page", page, "theme", look.Theme.Name(), "error", err)
 		http.Error(w, "internal server error", http.StatusInternalServerError)
 		return
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Language", p.Lang())
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", csp)
 	h.Set("Content-Length", strconv.Itoa(buf.Len())) // also right for HEAD, whose body net/http drops
+	h.Add("Vary", "Accept-Language")
 	w.WriteHeader(status)
 	w.Write(buf.Bytes()) //nolint:errcheck // the client went away
+}
+
+// bufPool holds the pages' render buffers.
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// themeUser is u as themes see it.
+func themeUser(u *User) *theme.User {
+	if u == nil {
+		return nil
+	}
+	return &theme.User{Username: u.Username, DisplayName: u.DisplayName, Email: u.Email, Roles: u.Roles()}
 }
 
 // fail answers an unexpected error with a 500 page; err goes to the log only.
 func (s *Site) fail(w http.ResponseWriter, r *http.Request, msg string, err error) {
 	s.log.Error(msg, "path", r.URL.Path, "error", err)
-	s.render(w, r, http.StatusInternalServerError, "error.html", pageData{
-		Title: "Error", Message: formMessage(err),
+	s.render(w, r, http.StatusInternalServerError, theme.PageError, pageData{
+		Title: i18n.Key("Error"), Message: formMessage(s.Printer(r), err),
 	})
 }
 
@@ -134,15 +150,27 @@ func (s *Site) Deny(w http.ResponseWriter, r *http.Request, u *User, need Role) 
 	case u == nil && (r.Method == http.MethodGet || r.Method == http.MethodHead):
 		http.Redirect(w, r, "/login?next="+url.QueryEscape(safeNext(r.URL.RequestURI())), http.StatusSeeOther)
 	case u == nil:
-		s.render(w, r, http.StatusUnauthorized, "error.html", pageData{
-			Title: "Sign in required", Message: "Please sign in to do this.", SignIn: true,
+		s.render(w, r, http.StatusUnauthorized, theme.PageError, pageData{
+			Title: i18n.Key("Sign in required"), Message: s.Printer(r).T("Please sign in to do this."), SignIn: true,
 		})
 	default:
 		s.log.Info("access denied", "user", u.Username, "need", need, "path", r.URL.Path)
-		s.render(w, r, http.StatusForbidden, "error.html", pageData{
-			Title: "Not allowed", Message: fmt.Sprintf("This page needs the %s role, which your account does not have.", need),
+		p := s.Printer(r)
+		s.render(w, r, http.StatusForbidden, theme.PageError, pageData{
+			Title: i18n.Key("Not allowed"), Message: p.T("This page needs the {role} role, which your account does not have.", "role", p.T(string(need))),
 		})
 	}
+}
+
+// roleNames are the roles' names, translated where pages show them.
+var roleNames = []string{i18n.Key("admin"), i18n.Key("staff"), i18n.Key("auditor"), i18n.Key("member")}
+
+// NotFound answers a page that does not exist with the theme's error
+// page (404).
+func (s *Site) NotFound(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusNotFound, theme.PageError, pageData{
+		Title: i18n.Key("Page not found"), Message: s.Printer(r).T("There is no page at this address. Check the address, or start again from the home page."),
+	})
 }
 
 // safeNext returns next when it is a local path ("/..." but not "//..." or
@@ -202,11 +230,11 @@ func (s *Site) badForm(w http.ResponseWriter, r *http.Request, err error) {
 	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 		status = http.StatusRequestEntityTooLarge
 	}
-	s.render(w, r, status, "error.html", pageData{Title: "Bad request", Message: "The form could not be read."})
+	s.render(w, r, status, theme.PageError, pageData{Title: i18n.Key("Bad request"), Message: s.Printer(r).T("The form could not be read.")})
 }
 
 func (s *Site) handleHome(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, http.StatusOK, "home.html", pageData{Title: "Welcome"})
+	s.render(w, r, http.StatusOK, theme.PageHome, pageData{Title: i18n.Key("Welcome")})
 }
 
 func (s *Site) handleAccount(w http.ResponseWriter, r *http.Request) {
@@ -215,11 +243,11 @@ func (s *Site) handleAccount(w http.ResponseWriter, r *http.Request) {
 		s.Deny(w, r, u, RoleMember)
 		return
 	}
-	s.render(w, r, http.StatusOK, "account.html", pageData{Title: "Your account"})
+	s.render(w, r, http.StatusOK, theme.PageAccount, pageData{Title: i18n.Key("Your account")})
 }
 
 func (s *Site) handleRegisterForm(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, http.StatusOK, "register.html", pageData{Title: "Register", Next: safeNext(r.URL.Query().Get("next"))})
+	s.render(w, r, http.StatusOK, theme.PageRegister, pageData{Title: i18n.Key("Create an account"), Next: safeNext(r.URL.Query().Get("next"))})
 }
 
 func (s *Site) handleRegister(w http.ResponseWriter, r *http.Request) {
@@ -228,7 +256,7 @@ func (s *Site) handleRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := pageData{
-		Title: "Register",
+		Title: i18n.Key("Create an account"),
 		Next:  safeNext(r.PostForm.Get("next")),
 		Form: formValues{
 			Username:    r.PostForm.Get("username"),
@@ -262,8 +290,8 @@ func (s *Site) handleRegister(w http.ResponseWriter, r *http.Request) {
 		if status == http.StatusTooManyRequests {
 			w.Header().Set("Retry-After", strconv.Itoa(retryAfter(err)))
 		}
-		d.Error = formMessage(err)
-		s.render(w, r, status, "register.html", d)
+		d.Error = formMessage(s.Printer(r), err)
+		s.render(w, r, status, theme.PageRegister, d)
 		return
 	}
 	s.log.Info("user registered", "user", u.Username, "ip", ip)
@@ -276,7 +304,7 @@ func (s *Site) handleRegister(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Site) handleLoginForm(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, http.StatusOK, "login.html", pageData{Title: "Log in", Next: safeNext(r.URL.Query().Get("next"))})
+	s.render(w, r, http.StatusOK, theme.PageLogin, pageData{Title: i18n.Key("Log in"), Next: safeNext(r.URL.Query().Get("next"))})
 }
 
 func (s *Site) handleLogin(w http.ResponseWriter, r *http.Request) {
@@ -285,16 +313,16 @@ func (s *Site) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	typed := r.PostForm.Get("username")
-	d := pageData{Title: "Log in", Next: safeNext(r.PostForm.Get("next")), Form: formValues{Username: typed}}
+	d := pageData{Title: i18n.Key("Log in"), Next: safeNext(r.PostForm.Get("next")), Form: formValues{Username: typed}}
 	u, err := s.CheckLogin(w, r, typed, r.PostForm.Get("password"))
 	if err != nil {
-		status, msg := s.LoginFailure(w, err)
+		status, msg := s.LoginFailureIn(w, s.Printer(r), err)
 		if status == http.StatusInternalServerError {
 			s.fail(w, r, "login failed", err)
 			return
 		}
 		d.Error = msg
-		s.render(w, r, status, "login.html", d)
+		s.render(w, r, status, theme.PageLogin, d)
 		return
 	}
 	ip := clientIP(r)
@@ -367,18 +395,24 @@ func (s *Site) CheckLogin(w http.ResponseWriter, r *http.Request, typed, passwor
 	return u, err
 }
 
-// LoginFailure is the answer to CheckLogin's error: the status and the
-// message for the form (generic when Config.GenericLoginErrors asks for
-// it); it sets Retry-After on w for a rate-limited attempt. A 500 status
-// means an unexpected error, for the log only.
+// LoginFailure is LoginFailureIn in English.
 func (s *Site) LoginFailure(w http.ResponseWriter, err error) (status int, message string) {
+	return s.LoginFailureIn(w, nil, err)
+}
+
+// LoginFailureIn is the answer to CheckLogin's error: the status and the
+// message for the form, translated by p (generic when
+// Config.GenericLoginErrors asks for it); it sets Retry-After on w for a
+// rate-limited attempt. A 500 status means an unexpected error, for the
+// log only.
+func (s *Site) LoginFailureIn(w http.ResponseWriter, p *i18n.Printer, err error) (status int, message string) {
 	status = httpStatus(err)
 	if status == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfter(err)))
 	}
-	message = formMessage(err)
+	message = formMessage(p, err)
 	if s.cfg.GenericLoginErrors && status == http.StatusUnauthorized {
-		message = genericLoginMessage
+		message = p.T(genericLoginMessage)
 	}
 	return status, message
 }

@@ -3,12 +3,17 @@ package site
 import (
 	"context"
 	"errors"
-	"html/template"
+	"fmt"
+	"net/http"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/websonic/websonic/internal/i18n"
+	"github.com/websonic/websonic/runtime/internal/locales"
+	"github.com/websonic/websonic/runtime/internal/theme"
 )
 
 // Config configures a Site. New copies it; changing it afterwards has no effect.
@@ -22,11 +27,56 @@ type Config struct {
 	SessionTTL    time.Duration           // 0 = 14 days
 	Nav           func(u *User) []NavLink // links contributed by modules, already filtered for u (nil when anonymous); may be nil
 	SiteName      string                  // "" = "Web Sonic"
+	// Catalog holds the pages' messages (nil: the runtime's, package
+	// locales).
+	Catalog *i18n.Catalog
+	// Look is how the site looks now: its theme and the owner's settings,
+	// read for every page (nil: the built-in theme, SiteName, the
+	// browser's language). It must be cheap: an atomic load.
+	Look func() *Look
 	// GenericLoginErrors answers an unknown username and a wrong password
 	// with one message, "Wrong username or password." (false: distinct
 	// messages, which the site's users asked for). Status and timing are
 	// the same either way.
 	GenericLoginErrors bool
+}
+
+// Look is how the site looks: the active theme and the owner's settings.
+// A Look is never changed once made.
+type Look struct {
+	Theme *theme.Theme
+	// Site is the site's name (never empty), logo URL and accent colour.
+	Site theme.Site
+	// Language is the owner's choice of language ("" or "auto": the
+	// browser's, from Accept-Language).
+	Language string
+}
+
+// look is the site's look now.
+func (s *Site) look() *Look {
+	if s.cfg.Look != nil {
+		if l := s.cfg.Look(); l != nil && l.Theme != nil {
+			if l.Site.Name == "" {
+				c := *l
+				c.Site.Name = s.cfg.SiteName
+				return &c
+			}
+			return l
+		}
+	}
+	return s.plain
+}
+
+// Printer is the printer of r's pages: the owner's choice of language,
+// else the browser's; the active theme's messages first.
+func (s *Site) Printer(r *http.Request) *i18n.Printer { return s.printerFor(r, s.look()) }
+
+func (s *Site) printerFor(r *http.Request, l *Look) *i18n.Printer {
+	choice := l.Language
+	if choice == "auto" {
+		choice = ""
+	}
+	return s.cfg.Catalog.Printer(s.cfg.Catalog.Negotiate(choice, r.Header.Get("Accept-Language"))).With(l.Theme.Catalog())
 }
 
 // NavLink is one link in the navigation bar.
@@ -45,7 +95,7 @@ type Site struct {
 	log   hclog.Logger
 	store *Store
 	guard *loginGuard
-	pages map[string]*template.Template
+	plain *Look // the look without Config.Look: the built-in theme
 
 	stop      context.CancelFunc
 	wg        sync.WaitGroup
@@ -69,9 +119,11 @@ func New(cfg Config) (*Site, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
-	pages, err := parsePages()
-	if err != nil {
-		return nil, err
+	if cfg.Catalog == nil {
+		var err error
+		if cfg.Catalog, err = locales.Catalog(); err != nil {
+			return nil, fmt.Errorf("site: %w", err)
+		}
 	}
 	if _, err := blocklist(); err != nil {
 		return nil, err
@@ -82,7 +134,7 @@ func New(cfg Config) (*Site, error) {
 		log:   cfg.Logger.Named("site"),
 		store: NewStore(cfg.Pool),
 		guard: newLoginGuard(defaultGuard),
-		pages: pages,
+		plain: &Look{Theme: theme.Builtin(), Site: theme.Site{Name: cfg.SiteName}},
 		stop:  stop,
 	}
 	s.wg.Add(1)
