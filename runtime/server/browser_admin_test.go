@@ -121,6 +121,44 @@ func TestBrowserOwnerJourney(t *testing.T) {
 		t.Fatalf("after the rollback the module page says %q", v)
 	}
 
+	// Site settings: the name the owner gives shows on the site.
+	b.do("open the settings", chromedp.Navigate(admin("/settings")), chromedp.WaitVisible(css(`#name`)))
+	shot("settings")
+	run(b, "clear the name", chromedp.Evaluate[string](`document.querySelector("#name").value = ""`))
+	b.do("rename the site",
+		chromedp.SendKeys(css(`#name`), "Boulangerie Martin"),
+		chromedp.Submit(css(`#name`)),
+		chromedp.WaitVisible(css(`p.ok[role=status]`)),
+	)
+	b.do("open the site", chromedp.Navigate(e.site.URL+"/"), chromedp.WaitVisible(css(`main`)))
+	if got := run(b, "read the title", chromedp.Title()); !strings.Contains(got, "Boulangerie Martin") {
+		t.Fatalf("after renaming, the site's title is %q", got)
+	}
+
+	// Themes: preview, switch, and see the site change; every theme's pages
+	// pass axe (TestThemesAndSettings renders a module page in each).
+	b.do("open the themes", chromedp.Navigate(admin("/themes")), chromedp.WaitVisible(css(`#theme-harbor`)))
+	shot("themes")
+	for _, name := range []string{"harbor", "meadow", "builtin"} {
+		b.do("use "+name,
+			chromedp.Navigate(admin("/themes")),
+			chromedp.Click(css(`#theme-`+name+` button`)),
+			chromedp.WaitVisible(css(`p.ok[role=status]`)),
+		)
+		for _, p := range []string{"/", "/login", "/register", "/no-such-page"} {
+			b.do(name+": open "+p, chromedp.Navigate(e.site.URL+p), chromedp.WaitVisible(css(`body`)))
+			if !run(b, name+": which theme", chromedp.Evaluate[bool](`document.body.classList.contains("theme-`+name+`")`)) {
+				t.Fatalf("%s: %s is not in the theme just chosen", name, p)
+			}
+			b.checkAccessible(name + " " + p)
+		}
+		ctx, cancel := b.step()
+		if _, err := b.screenshot(ctx, "site-"+name); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+	}
+
 	// Every other page of the side navigation, photographed and checked.
 	for _, p := range []string{"/modules", "/updates", "/users", "/blocks", "/audit", "/logs"} {
 		b.do("open "+p, chromedp.Navigate(admin(p)), chromedp.WaitVisible(css(`main h1`)))
