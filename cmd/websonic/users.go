@@ -40,6 +40,7 @@ func addUserCommands(cmds map[string]commandInfo, siteEnv map[string]string) {
 		running + "\nAn auditor reads the audit log (/account/audit) and nothing more. The last admin keeps admin.", siteEnv}
 	addUserDataCommands(cmds, siteEnv)
 	addPeopleCommands(cmds, siteEnv)
+	addSettingsCommands(cmds, siteEnv) // sitesettings.go
 	cmds["data-key rotate"] = commandInfo{dataKeyRotate, "[flags]", "add a data key: new seals use it, older values still open",
 		"Writes the new key into --data-dir's data-keys.json (mode 0600) and its check value into the database. Copy the\n" +
 			"file to every replica on another machine. Keys from WEBSONIC_SITE_KEY are rotated by hand: add an entry ID:BASE64\n" +
