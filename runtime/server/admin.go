@@ -35,6 +35,7 @@ func (m adminModules) Approve(ctx context.Context, module, digest string) (strin
 func (s *Server) openAdmin() (*admin.Area, error) {
 	a, err := admin.New(admin.Config{
 		Pool: s.db.Pool, Site: s.site, Modules: adminModules{&Console{db: s.db}}, Catalog: s.catalog,
+		Extras:        adminExtras{s}, // admin_modextras.go
 		SecureCookies: s.cfg.SecureCookies, Logger: s.log,
 	})
 	if err != nil {

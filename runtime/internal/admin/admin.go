@@ -35,6 +35,7 @@ type Config struct {
 	Pool    *pgxpool.Pool // required, migrated (websonic.admin_sessions)
 	Site    *site.Site    // required: its password check and login guard
 	Modules Modules       // required
+	Extras  ModuleExtras  // the module toggle, settings, commands and pages (extras.go); nil: none
 	Catalog *i18n.Catalog // required: the runtime's messages (package locales)
 	// Language is the owner's choice of language for the site ("" or nil:
 	// the browser's).
@@ -82,11 +83,11 @@ func New(cfg Config) (*Area, error) {
 // routes is the area's route table: every signed-in page and action, with
 // who may use it. Sign-in and sign-out are the only routes outside it.
 func (a *Area) routes() []Route {
-	return []Route{
+	return append([]Route{
 		{Method: "GET", Pattern: "/", Access: Readers, handle: a.handleHome},
 		{Method: "GET", Pattern: "/modules", Access: Admins, handle: a.handleApprovals},
 		{Method: "POST", Pattern: "/modules/approve", Access: Admins, handle: a.handleApprove},
-	}
+	}, a.extrasRoutes()...)
 }
 
 // nav is the side navigation; each entry shows to the users its access
