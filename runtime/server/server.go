@@ -266,7 +266,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err := s.openRequestsAndJobs(ctx); err != nil {
 		return nil, err
 	}
-	s.handleUserRequests() // userdata.go
+	s.handleUserRequests()                         // userdata.go
 	if err := s.openModuleState(ctx); err != nil { // modstate.go
 		return nil, err
 	}

@@ -79,8 +79,8 @@ type extrasData struct {
 	Module   string
 	Version  string
 	Enabled  bool
-	Settings int         // how many settings its schema declares
-	Commands int         // how many admin commands it declares
+	Settings int        // how many settings its schema declares
+	Commands int        // how many admin commands it declares
 	Pages    []pageLink // its admin pages
 }
 

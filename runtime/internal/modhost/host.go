@@ -93,11 +93,11 @@ func ApproveAll(m *manifest.Manifest) Approval {
 
 // Module is one running module version.
 type Module struct {
-	m      *manifest.Manifest
-	views  []string // the core data views approved for this version
-	pool   *engine.Pool
-	db     *sandboxdb.ModuleDB
-	code   *engine.Module
+	m     *manifest.Manifest
+	views []string // the core data views approved for this version
+	pool  *engine.Pool
+	db    *sandboxdb.ModuleDB
+	code  *engine.Module
 	// config is the resolved configuration every call reads (SetConfig
 	// swaps it while the module runs).
 	config atomic.Pointer[[]byte]
