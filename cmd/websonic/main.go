@@ -137,7 +137,7 @@ func init() {
 				"the packages to the running registry, waits for the site to install them, and exits.", nil},
 	}
 	addUserCommands(commands, siteEnv) // users.go
-	addModuleExtrasCommands(commands, siteEnv) // modextras.go
+	addModuleExtrasCommands(commands, siteEnv)
 }
 
 func commandNames() []string {

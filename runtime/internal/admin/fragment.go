@@ -92,6 +92,9 @@ func sanitizeFragment(fragment []byte, self, csrf, idPrefix string) string {
 		t := z.Token()
 		switch tt {
 		case html.StartTagToken, html.SelfClosingTagToken:
+			if t.DataAtom == atom.Input && namedCSRF(t) {
+				continue // a field of the module's named csrf: gone (an input has no end tag)
+			}
 			post := rewrite(&t, self, idPrefix)
 			out.WriteString(t.String())
 			if post && tt == html.StartTagToken {
@@ -174,3 +177,13 @@ func selfURL(v, self, idPrefix string) (string, bool) {
 }
 
 var fragmentID = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_\-]{0,63}$`)
+
+// namedCSRF says whether t is a control named csrf, the shell's field.
+func namedCSRF(t html.Token) bool {
+	for _, a := range t.Attr {
+		if a.Key == "name" && strings.EqualFold(a.Val, "csrf") {
+			return true
+		}
+	}
+	return false
+}

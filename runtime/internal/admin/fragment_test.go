@@ -36,7 +36,7 @@ func TestSanitizeFragment(t *testing.T) {
 		{name: "get form", in: `<form action="?page=2"><input name="q"></form>`,
 			want: []string{`<form method="get" action="` + testSelf + `?page=2">`}, not: []string{"csrf"}},
 		{name: "forged csrf and password", in: `<form method="post"><input name="csrf" value="forged"><input type="password" name="pw"><input form="logout" name="x"></form>`,
-			not: []string{`name="csrf" value="forged"`, "password", `form="logout"`}},
+			not: []string{"forged", "password", `form="logout"`}},
 		{name: "styles and frames", in: `<style>body{display:none}</style><p style="position:fixed" class="top brand">s</p><iframe src="https://evil.example"></iframe><object data="x"></object><embed src="x">`,
 			want: []string{"<p>s</p>"}, not: []string{"style", "display", "fixed", "top", "iframe", "object", "embed", "evil"}},
 		{name: "base and meta", in: `<base href="https://evil.example/"><meta http-equiv="refresh" content="0;url=https://evil.example/"><link rel="stylesheet" href="https://evil.example/x.css">`,
