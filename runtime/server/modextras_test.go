@@ -243,7 +243,10 @@ func TestModuleSettings(t *testing.T) {
 	if _, b := mget(t, s.URL+"/extras"); !strings.Contains(b, "greeting=BONJOUR limit=7 ratio=0.5") {
 		t.Errorf("the settings are not live: %s", b)
 	}
-	waitFor(t, func() bool { _, b := mget(t, hs2.URL+"/extras"); return strings.Contains(b, "greeting=BONJOUR limit=7") })
+	waitFor(t, func() bool {
+		_, b := mget(t, hs2.URL+"/extras")
+		return strings.Contains(b, "greeting=BONJOUR limit=7")
+	})
 	if _, page = c.do("GET", "/admin/modules/extras/settings?saved=1", nil, nil); !strings.Contains(page, `id="settings-saved"`) || !strings.Contains(page, `value="7"`) || !strings.Contains(page, "checked") {
 		t.Errorf("the saved form:\n%s", page)
 	}
