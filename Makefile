@@ -8,7 +8,7 @@ MODULE_DIRS := $(patsubst %/module.json,%,$(wildcard examples/*/module.json modu
 WASM_ENV := GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0
 TEST_TIMEOUT ?= 15m
 
-.PHONY: help build modules run run-local test bench check vet fmt tidy clean
+.PHONY: vendor-axe help build modules run run-local test bench check vet fmt tidy clean
 
 help:
 	@echo "make run     build everything, start a local registry (:8090) and the site (:8080), which installs the modules from it;"
@@ -39,7 +39,7 @@ run: build modules
 	$(BIN)/websonic dev --modules $(BUILD)/modules
 
 run-local: build modules
-	$(BIN)/websonic serve --modules-dir $(BUILD)/modules
+	$(BIN)/websonic serve --modules-dir $(BUILD)/modules --dev-approve-local
 
 vet:
 	$(GO) vet ./...
@@ -51,15 +51,29 @@ fmt:
 tidy:
 	$(GO) mod tidy
 
+# The browser tests keep their screenshots (every admin page, both themes)
+# in $(ARTIFACTS)/browser.
+ARTIFACTS ?= $(CURDIR)/$(BUILD)/test-artifacts
 test: vet
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	WEBSONIC_BROWSER_ARTIFACTS=$(ARTIFACTS)/browser $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 bench: build
 	$(GO) test -run='^$$' -bench=. -benchtime=2s -timeout 30m ./runtime/internal/bench/...
 	$(GO) test -run='^$$' -bench=. -benchtime=1x -timeout 30m ./internal/watch/watchbench/ ./registry/bench/
+	$(GO) test -run='^$$' -bench=Dashboard -benchtime=200x ./runtime/internal/admin/
+	$(GO) test -run='^$$' -bench=AdminModuleList -benchtime=1000x -timeout 30m ./runtime/server/
 
 check: fmt tidy vet test
 	@if [ -n "$$(git status --porcelain)" ]; then echo "dirty tree after check:"; git status --porcelain; exit 1; fi
+
+# vendor-axe refreshes the axe-core accessibility engine the browser tests
+# inject (runtime/server/testdata/axe), from the npm registry, at a pinned
+# version: tests never fetch it.
+AXE_VERSION ?= 4.11.0
+vendor-axe:
+	tmp=$$(mktemp -d) && cd $$tmp && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null && tar xzf axe-core-$(AXE_VERSION).tgz && \
+	cp package/axe.min.js package/LICENSE $(CURDIR)/runtime/server/testdata/axe/ && rm -rf $$tmp
+	cd runtime/server/testdata/axe && echo $(AXE_VERSION) > VERSION && sha256sum axe.min.js > axe.min.js.sha256
 
 clean:
 	rm -rf $(BIN) $(BUILD)

@@ -140,6 +140,7 @@ func devRun(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		Addr: *addr, AdminAddr: *adminAddr, DataDir: c.dataDir, DatabaseURL: c.databaseURL,
 		Registry: regURL, TrustedRoot: root, Logger: log,
 		PlainLoopbackRegistry: true, // development only: the registry is on loopback
+		ApproveLocalModules:   true, // development: no local module waits for approval
 	})
 	if err != nil {
 		return err

@@ -154,8 +154,8 @@ func TestDistributionWithTheCLI(t *testing.T) {
 	// Without a terminal to ask on and without --yes, install shows what
 	// the release asks for and installs nothing.
 	r := cliRun(t, ctx, bin, "", env, "", "module", "install", "hello", "--data-dir", siteData)
-	if r.code != 1 || !strings.Contains(r.stdout, "hello@1.0.0 asks to:") || !strings.Contains(r.stdout, "answer requests to /guestbook and below (GET, HEAD, POST) from anyone") ||
-		!strings.Contains(r.stdout, `read your users' usernames, display names and roles (core data "users")`) || !strings.Contains(r.stderr, "pass --yes") {
+	if r.code != 1 || !strings.Contains(r.stdout, "hello@1.0.0 asks to:") || !strings.Contains(r.stdout, "Add pages at /guestbook for everyone, and receive what they send there (POST)") ||
+		!strings.Contains(r.stdout, "Read the list of user names (usernames, display names and roles)") || !strings.Contains(r.stderr, "pass --yes") {
 		t.Fatalf("install without --yes: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	if out := runCLI(t, ctx, bin, env, "module", "list", "--data-dir", siteData); strings.Contains(out, "hello") {

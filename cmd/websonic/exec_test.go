@@ -28,7 +28,7 @@ func TestExecAndJobs(t *testing.T) {
 	}
 	data := dataDir(t)
 	env := []string{"WEBSONIC_DATABASE_URL="}
-	site := startSite(t, ctx, bin, "", env, "serve", "--data-dir", data, "--addr", "127.0.0.1:0", "--modules-dir", mods)
+	site := startSite(t, ctx, bin, "", env, "serve", "--data-dir", data, "--addr", "127.0.0.1:0", "--modules-dir", mods, "--dev-approve-local")
 	defer site.stop(t)
 
 	exec := func(args ...string) result {

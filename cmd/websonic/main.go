@@ -115,9 +115,15 @@ func init() {
 				"for the running site (any runtime on --data-dir's or --database-url's database) to install exactly that release.", siteEnv},
 		"module rollback": {moduleRequest("rollback"), "NAME [flags]", "return a module to its previous, older version",
 			"Pins the module at that version until the next `websonic module install NAME`.", siteEnv},
-		"module approve": {moduleRequest("approve"), "NAME [flags]", "approve the capabilities of a staged update and install it",
-			"Shows what the staged release asks for beyond what you approved and asks to confirm (--yes for scripts).", siteEnv},
+		"module approve": {moduleRequest("approve"), "NAME [flags]", "approve the capabilities of a staged update, or of a local module, and install it",
+			"Shows what the staged release (or the local --modules-dir build waiting for approval) asks for beyond what you\n" +
+				"approved and asks to confirm (--yes for scripts).", siteEnv},
 		"module policy": {moduleRequest("policy"), "NAME --policy POLICY|--channel CHANNEL [flags]", "set a module's update policy (auto, notify, pinned) and channel", "", siteEnv},
+		"module uninstall": {moduleUninstall, "NAME [--yes] [flags]", "uninstall a module and delete its data for good",
+			"Shows what is dropped (its database schema, role and tables) and asks you to type the module's name (--yes for\n" +
+				"scripts); `websonic module export NAME` saves its data first.", siteEnv},
+		"module export":    {moduleExport, "NAME [-o FILE] [flags]", "export a running module's data into a zip archive (one JSON file per table)", "", siteEnv},
+		"module available": {moduleAvailable, "[flags]", "the modules the registry offers: name, description, versions and channels", "", siteEnv},
 		"exec": {execCommand, "[flags] MODULE [COMMAND [--arg value…]]", "run a module's admin command on the running site (MODULE alone: list its commands)",
 			"A runtime serving the site (any replica) runs it and answers: text is printed as it is, a table aligned in columns\n" +
 				"(--json for scripts). websonic's flags go before MODULE; the command's arguments follow COMMAND. Audited.", siteEnv},
@@ -245,7 +251,8 @@ func serve(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	var c common
 	c.register(fs.FlagSet, "info")
 	addr := fs.String("addr", env("WEBSONIC_ADDR", "127.0.0.1:8080"), "listen address (WEBSONIC_ADDR)")
-	modules := fs.String("modules-dir", env("WEBSONIC_MODULES_DIR", ""), "load local unsigned module builds from this folder, approving all they ask: development only (WEBSONIC_MODULES_DIR)")
+	modules := fs.String("modules-dir", env("WEBSONIC_MODULES_DIR", ""), "load local unsigned module builds from this folder; each waits for the owner's approval of what it asks for (admin area, `websonic module approve NAME`) unless --dev-approve-local (WEBSONIC_MODULES_DIR)")
+	devApprove := fs.Bool("dev-approve-local", env("WEBSONIC_DEV_APPROVE_LOCAL", "") == "true", "approve at once all that the --modules-dir builds ask for: development only (WEBSONIC_DEV_APPROVE_LOCAL=true)")
 	secure := fs.Bool("secure-cookies", env("WEBSONIC_SECURE_COOKIES", "") == "true", "always mark session cookies Secure and __Host- (they are on every request that came over HTTPS, directly or through --trusted-proxies): for a TLS proxy that is not in --trusted-proxies (WEBSONIC_SECURE_COOKIES=true)")
 	registryURL := fs.String("registry", env("WEBSONIC_REGISTRY", ""), "install and update modules from this registry (WEBSONIC_REGISTRY)")
 	pullToken := fs.String("registry-token", env("WEBSONIC_REGISTRY_PULL_TOKEN", ""), "token to pull with, for a registry with --private-pulls (WEBSONIC_REGISTRY_PULL_TOKEN)")
@@ -294,7 +301,7 @@ func serve(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	defer stop()
 	start := time.Now()
 	cfg := server.Config{
-		Addr: *addr, DataDir: c.dataDir, DatabaseURL: c.databaseURL, ModulesDir: *modules,
+		Addr: *addr, DataDir: c.dataDir, DatabaseURL: c.databaseURL, ModulesDir: *modules, ApproveLocalModules: *devApprove,
 		SecureCookies: *secure, Registry: *registryURL, TrustedRoot: root, RegistryToken: *pullToken, Logger: log,
 		TrustedProxies: proxies, AdminAddr: *adminAddr, MetricsAddr: *metricsAddr, MetricsToken: *metricsToken, GenericLoginErrors: *genericLogin,
 		TLS: tf.tls, RegistryCA: tf.registryPEM, SiteKey: env("WEBSONIC_SITE_KEY", ""),

@@ -70,7 +70,7 @@ func moduleNew(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	if res.InRepo {
 		fmt.Fprintln(stdout, "  make run-local    # from the repository's root; `make modules` builds modules/* and examples/*")
 	} else {
-		fmt.Fprintf(stdout, "  mkdir -p ../dev-modules && ln -sfn \"$PWD\" ../dev-modules/%s\n  websonic serve --modules-dir ../dev-modules --data-dir ../dev-site\n", name)
+		fmt.Fprintf(stdout, "  mkdir -p ../dev-modules && ln -sfn \"$PWD\" ../dev-modules/%s\n  websonic serve --modules-dir ../dev-modules --dev-approve-local --data-dir ../dev-site\n", name)
 	}
 	return nil
 }

@@ -25,7 +25,7 @@ func TestModuleNew(t *testing.T) {
 		"  module.json\n", "  migrations/001_notes.sql\n", "  main.go\n", "  README.md\n", "  go.mod\n",
 		"  go mod tidy\n",
 		"  GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o module.wasm .\n",
-		"websonic serve --modules-dir ../dev-modules --data-dir ../dev-site\n",
+		"websonic serve --modules-dir ../dev-modules --dev-approve-local --data-dir ../dev-site\n",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q", want)

@@ -248,7 +248,7 @@ func (p *Publisher) Publish(ctx context.Context, pkgDir string, channel tufrepo.
 	}
 	rel := tufrepo.Release{
 		Module: m.Name, Version: m.Version, ABIVersion: m.ABIVersion, Capabilities: caps,
-		Channel: channel, ManifestDigest: desc.Digest.String(),
+		Channel: channel, ManifestDigest: desc.Digest.String(), Description: m.Description,
 	}
 	if err := repo.AddRelease(rel, artifact); err != nil {
 		return nil, fmt.Errorf("publish: %w", err)

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -218,6 +219,23 @@ func (c *Client) Release(module, version string) (*Release, error) {
 		return nil, &RevokedError{Release: &cp}
 	}
 	return &cp, nil
+}
+
+// Releases lists the verified releases (revoked ones included, marked),
+// sorted by target name; ErrNotRefreshed before the first Refresh.
+func (c *Client) Releases() ([]*Release, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.releases == nil {
+		return nil, ErrNotRefreshed
+	}
+	out := make([]*Release, 0, len(c.releases))
+	for _, rel := range c.releases {
+		cp := *rel
+		out = append(out, &cp)
+	}
+	slices.SortFunc(out, func(a, b *Release) int { return strings.Compare(a.Path, b.Path) })
+	return out, nil
 }
 
 // Latest returns the highest-precedence non-revoked release of module on

@@ -37,6 +37,10 @@ type Release struct {
 	Capabilities   json.RawMessage // requested capabilities, as in the module manifest
 	Channel        Channel         // ChannelStable or ChannelBeta
 	ManifestDigest string          // OCI manifest digest, "sha256:<64 hex>"
+	// Description is the module manifest's one line for the site owner
+	// (at most MaxDescription bytes; "" for releases signed before
+	// descriptions were: older clients ignore it).
+	Description string
 
 	Path    string // TUF target name, "modules/<Module>/<Version>"
 	Length  int64  // length of the artifact in bytes
@@ -53,7 +57,11 @@ type custom struct {
 	Channel        Channel         `json:"channel"`
 	ManifestDigest string          `json:"manifest_digest"`
 	Revoked        bool            `json:"revoked,omitempty"`
+	Description    string          `json:"description,omitempty"`
 }
+
+// MaxDescription bounds a release's description (as the manifest's).
+const MaxDescription = 300
 
 var (
 	moduleNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
@@ -84,6 +92,8 @@ func (r *Release) validate() error {
 		return fmt.Errorf("%w: capabilities are not valid JSON", ErrInvalidRelease)
 	case len(r.Capabilities) > MaxCapabilitiesSize:
 		return fmt.Errorf("%w: capabilities of %d bytes, more than %d", ErrInvalidRelease, len(r.Capabilities), MaxCapabilitiesSize)
+	case len(r.Description) > MaxDescription:
+		return fmt.Errorf("%w: description longer than %d bytes", ErrInvalidRelease, MaxDescription)
 	case strings.Contains(r.Version, "+"):
 		// Build metadata does not order versions: two releases differing
 		// only in it would tie for "latest".
@@ -105,6 +115,7 @@ func (r *Release) custom() custom {
 		Channel:        r.Channel,
 		ManifestDigest: r.ManifestDigest,
 		Revoked:        r.Revoked,
+		Description:    r.Description,
 	}
 }
 
@@ -129,6 +140,7 @@ func releaseFromTarget(path string, length int64, sha []byte, raw []byte) (*Rele
 		Length:         length,
 		SHA256:         sha,
 		Revoked:        c.Revoked,
+		Description:    c.Description,
 	}
 	if err := r.validate(); err != nil {
 		return nil, fmt.Errorf("target %q: %w", path, err)
@@ -214,14 +226,16 @@ func cmpInt(less bool) int {
 func CompareVersions(a, b string) int { return compareSemver(a, b) }
 
 // Matches checks that a package's manifest is the release that was signed:
-// same module, version, ABI version and capabilities (compared as JSON
-// values).
+// same module, version, ABI version, description (when the release has
+// one) and capabilities (compared as JSON values).
 func (r *Release) Matches(m *manifest.Manifest) error {
 	switch {
 	case m.Name != r.Module || m.Version != r.Version:
 		return fmt.Errorf("%w: %s: the package is %s@%s", ErrMismatch, r, m.Name, m.Version)
 	case m.ABIVersion != r.ABIVersion:
 		return fmt.Errorf("%w: %s: the package declares ABI v%d, the release v%d", ErrMismatch, r, m.ABIVersion, r.ABIVersion)
+	case r.Description != "" && r.Description != m.Description: // "": signed before descriptions were
+		return fmt.Errorf("%w: %s: the package's description differs from the signed release's", ErrMismatch, r)
 	}
 	var signed manifest.Capabilities
 	dec := json.NewDecoder(bytes.NewReader(r.Capabilities))

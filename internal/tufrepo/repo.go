@@ -682,7 +682,8 @@ func diffTargets(cur, next *metadata.Metadata[metadata.TargetsType]) ([]Change, 
 func sameRelease(a, b *Release) bool {
 	return a.Module == b.Module && a.Version == b.Version && a.ABIVersion == b.ABIVersion &&
 		jsonEqual(a.Capabilities, b.Capabilities) && a.Channel == b.Channel && a.ManifestDigest == b.ManifestDigest &&
-		a.Path == b.Path && a.Length == b.Length && bytes.Equal(a.SHA256, b.SHA256) && a.Revoked == b.Revoked
+		a.Path == b.Path && a.Length == b.Length && bytes.Equal(a.SHA256, b.SHA256) && a.Revoked == b.Revoked &&
+		a.Description == b.Description
 }
 
 func jsonEqual(a, b json.RawMessage) bool {

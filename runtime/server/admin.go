@@ -35,8 +35,10 @@ func (m adminModules) Approve(ctx context.Context, module, digest string) (strin
 func (s *Server) openAdmin() (*admin.Area, error) {
 	a, err := admin.New(admin.Config{
 		Pool: s.db.Pool, Site: s.site, Modules: adminModules{&Console{db: s.db}}, Catalog: s.catalog,
+		Runtime:       adminRuntime{s},
 		Extras:        adminExtras{s}, // admin_modextras.go
 		SecureCookies: s.cfg.SecureCookies, Logger: s.log,
+		Lifecycle: adminLifecycle{s, &Console{db: s.db}},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)

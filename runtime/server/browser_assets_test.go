@@ -54,7 +54,7 @@ func TestBrowserModuleScripts(t *testing.T) {
 	}
 }
 
-// adminRecorder notes the admin area's answers to POST /modules/approve.
+// adminRecorder notes the admin area's answers to POST /admin/modules/approve.
 type adminRecorder struct {
 	mu       sync.Mutex
 	statuses []int
@@ -62,7 +62,7 @@ type adminRecorder struct {
 
 func (a *adminRecorder) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || r.URL.Path != "/modules/approve" {
+		if r.Method != http.MethodPost || r.URL.Path != "/admin/modules/approve" {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -105,10 +105,12 @@ func TestBrowserAdminIsolation(t *testing.T) {
 		chromedp.WaitVisible(button("Log out")),
 	)
 	b.do("sign in to the admin area",
-		chromedp.Navigate(adminURL+"/login"),
+		chromedp.Navigate(adminURL+"/admin/login"),
 		chromedp.SendKeys(css(`#username`), "root"),
 		chromedp.SendKeys(css(`#password`), password),
 		chromedp.Click(button("Sign in")),
+		chromedp.WaitVisible(css(`nav.side`)),
+		chromedp.Navigate(adminURL+"/admin/modules"),
 		chromedp.WaitVisible(css(`#module-assets`)),
 	)
 	digest := run(b, "read the release's digest", chromedp.Evaluate[string](`document.querySelector('input[name=digest]').value`))
@@ -159,7 +161,7 @@ func TestBrowserAdminIsolation(t *testing.T) {
 
 	// The admin approves in the admin area.
 	b.do("approve in the admin area",
-		chromedp.Navigate(adminURL+"/"),
+		chromedp.Navigate(adminURL+"/admin/modules"),
 		chromedp.SendKeys(css(`#module-assets input[name=password]`), password),
 		chromedp.Click(button("Approve assets 1.1.0")),
 		chromedp.WaitVisible(css(`#message`)),

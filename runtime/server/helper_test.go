@@ -102,6 +102,7 @@ func newSiteWith(t testing.TB, mods string, log hclog.Logger, options ...func(*C
 		MetricsToken:     testMetricsToken,
 		Logger:           log,
 	}
+	cfg.ApproveLocalModules = true // development's default; localapproval_test.go tests deny by default
 	for _, o := range options {
 		o(&cfg)
 	}

@@ -70,7 +70,12 @@ type localModules struct {
 	mine map[string]bool
 
 	mu       sync.Mutex
-	problems map[string]ModuleProblem // by folder path
+	problems map[string]ModuleProblem  // by folder path
+	awaiting map[string]*awaitingLocal // by module name (localapproval.go)
+
+	// loadMu serialises loading (scan) with the owner's approvals, which
+	// come from the request queue.
+	loadMu sync.Mutex
 }
 
 // localFolder is what localModules knows of one module folder.
@@ -89,7 +94,7 @@ type localFolder struct {
 // the others serve.
 func openLocal(ctx context.Context, s *Server, dir string) (*localModules, error) {
 	l := &localModules{s: s, dir: dir, log: s.log.Named("modules-dir"), folders: map[string]*localFolder{}, mine: map[string]bool{},
-		problems: map[string]ModuleProblem{}}
+		problems: map[string]ModuleProblem{}, awaiting: map[string]*awaitingLocal{}}
 	if _, err := os.ReadDir(dir); err != nil {
 		return nil, fmt.Errorf("server: modules dir: %w", err)
 	}
@@ -102,6 +107,9 @@ func openLocal(ctx context.Context, s *Server, dir string) (*localModules, error
 // settle, a change is loaded only once two scans in a row have seen the
 // same files, so that a build still writing them is not caught halfway.
 func (l *localModules) scan(ctx context.Context, settle bool) {
+	l.loadMu.Lock()
+	defer l.loadMu.Unlock()
+	defer l.retryAwaiting(ctx) // approved meanwhile, maybe on another runtime
 	entries, err := os.ReadDir(l.dir)
 	if err != nil {
 		l.log.Error("cannot read the modules folder", "dir", l.dir, "error", err)
@@ -126,6 +134,7 @@ func (l *localModules) scan(ctx context.Context, settle bool) {
 			}
 			delete(l.folders, path)
 			l.setProblem(path, nil)
+			l.dropAwaiting(path)
 		}
 	}
 	for _, path := range present {
@@ -156,6 +165,13 @@ func (l *localModules) load(ctx context.Context, path string, f *localFolder) {
 		l.fail(path, f, "", StageLoad, err)
 		return
 	}
+	l.start(ctx, path, f, p)
+}
+
+// start starts p, loaded from folder path, once its capabilities are
+// approved (localapproval.go), or swaps it in for the version that folder
+// started before.
+func (l *localModules) start(ctx context.Context, path string, f *localFolder, p *modhost.Package) {
 	name := p.Manifest.Name
 	digest := packageDigest(p)
 	if name == f.module && digest == f.digest {
@@ -180,9 +196,11 @@ func (l *localModules) load(ctx context.Context, path string, f *localFolder) {
 		l.fail(path, f, name, StageLoad, fmt.Errorf("server: module %s is already running (installed from the registry?)", name))
 		return
 	}
-	l.log.Warn("development mode: loading an unsigned local module and approving all it asks for",
-		"module", name, "version", p.Manifest.Version, "folder", path, "core_data", p.Manifest.Capabilities.CoreData)
-	if err := l.s.Swap(ctx, p, modhost.ApproveAll(p.Manifest), SwapOptions{}); err != nil {
+	ap, ok := l.approval(ctx, path, f, p, digest)
+	if !ok {
+		return
+	}
+	if err := l.s.Swap(ctx, p, ap, SwapOptions{}); err != nil {
 		if ctx.Err() != nil {
 			f.stamp = "" // the site is stopping: try again at the next start
 			return

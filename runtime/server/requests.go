@@ -93,6 +93,16 @@ type RequestOptions struct {
 	// Progress, when not nil, sees the request's state when it is queued,
 	// on every change and every 15 s.
 	Progress func(RequestState)
+	// Actor says who sends the request, for the audit log ("terminal"
+	// when empty).
+	Actor string
+}
+
+func (o RequestOptions) actor() string {
+	if o.Actor == "" {
+		return "terminal"
+	}
+	return o.Actor
 }
 
 // Request sends r to the runtimes serving the site and waits for the

@@ -29,6 +29,7 @@ import (
 	"github.com/websonic/websonic/runtime/internal/engine"
 	"github.com/websonic/websonic/runtime/internal/jobs"
 	"github.com/websonic/websonic/runtime/internal/locales"
+	"github.com/websonic/websonic/runtime/internal/logstore"
 	"github.com/websonic/websonic/runtime/internal/modhost"
 	"github.com/websonic/websonic/runtime/internal/outbound"
 	"github.com/websonic/websonic/runtime/internal/privacy"
@@ -36,6 +37,7 @@ import (
 	"github.com/websonic/websonic/runtime/internal/requestq"
 	"github.com/websonic/websonic/runtime/internal/sandboxdb"
 	"github.com/websonic/websonic/runtime/internal/site"
+	"github.com/websonic/websonic/runtime/internal/telemetry"
 	"github.com/websonic/websonic/runtime/internal/updater"
 	"github.com/websonic/websonic/runtime/internal/usersvc"
 	"github.com/websonic/websonic/sdk/abi"
@@ -55,8 +57,15 @@ type Config struct {
 	// ModulesDir holds local, unsigned module builds (one folder each) to
 	// load at start; a folder that fails is reported (log, /readyz) and the
 	// others serve. While Serve runs, a rebuilt folder is swapped in.
-	// Development only: every capability they ask for is approved.
+	// Their builds are unsigned: each waits for the owner's approval of
+	// what it asks for before it first runs, and again when a rebuild asks
+	// for more (the admin area, `websonic module approve NAME`), unless
+	// ApproveLocalModules.
 	ModulesDir string
+	// ApproveLocalModules approves at once everything the modules of
+	// ModulesDir ask for: development only (`websonic dev`, `websonic
+	// serve --dev-approve-local`).
+	ApproveLocalModules bool
 	// Registry is the registry's URL. With it, the modules recorded as
 	// installed start from verified packages at Open, and Serve follows
 	// the registry for updates (package updater).
@@ -145,6 +154,11 @@ type Config struct {
 	// frame and event sizes, queues, rates, timeouts, retention (the
 	// defaults of realtime.Limits; sdk/ABI.md section 11).
 	Realtime realtime.Limits
+	// Telemetry is the admin area's metrics history (telemetry.Config's
+	// defaults; Gatherer and Logger are the server's) and Logs its store
+	// of recent log entries (logstore.Config's defaults). See telemetry.go.
+	Telemetry telemetry.Config
+	Logs      logstore.Config
 }
 
 // Server is a running Web Sonic runtime.
@@ -170,6 +184,8 @@ type Server struct {
 	// adminHandler serves the admin area on its own origin (admin.go).
 	adminHandler http.Handler
 	adminArea    *admin.Area
+	telemetry    *telemetry.Sampler // telemetry.go
+	logs         *logstore.Store
 	mstate       *moduleState // the owner's choices per module (modstate.go)
 }
 
@@ -205,6 +221,9 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, fmt.Errorf("server: metrics token: use at least %d characters (e.g. openssl rand -hex 32)", minMetricsToken)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry()}
+	if err := s.openTelemetry(); err != nil { // first: it tees s.log into the log store
+		return nil, err
+	}
 	s.state.Store(&serving{routes: &routeTable{}})
 	defer func() {
 		if err != nil {
@@ -294,6 +313,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	} else {
 		s.warnUnserved(ctx)
 	}
+	s.handleModuleRequests() // localapproval.go: approve (local modules too), uninstall, export
 	s.handler = s.router()
 	if s.adminArea, err = s.openAdmin(); err != nil {
 		return nil, err
@@ -448,6 +468,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		go s.updater.Run(uctx)
 	}
 	stopRequestsAndJobs := s.serveRequestsAndJobs(ctx)
+	defer s.serveTelemetry(ctx)()
 	defer stopRequestsAndJobs()
 	bctx, stopStorage := context.WithCancel(ctx)
 	defer stopStorage()

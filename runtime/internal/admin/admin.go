@@ -32,11 +32,15 @@ type Modules interface {
 
 // Config configures an Area. Zero fields take the defaults shown.
 type Config struct {
-	Pool    *pgxpool.Pool // required, migrated (websonic.admin_sessions)
-	Site    *site.Site    // required: its password check and login guard
-	Modules Modules       // required
-	Extras  ModuleExtras  // the module toggle, settings, commands and pages (extras.go); nil: none
-	Catalog *i18n.Catalog // required: the runtime's messages (package locales)
+	Pool      *pgxpool.Pool // required, migrated (websonic.admin_sessions)
+	Site      *site.Site    // required: its password check and login guard
+	Modules   Modules       // required
+	Lifecycle Lifecycle     // the Modules pages' actions (modules.go); nil: none
+	Extras    ModuleExtras  // the module toggle, settings, commands and pages (extras.go); nil: none
+	Catalog   *i18n.Catalog // required: the runtime's messages (package locales)
+	// Runtime feeds the dashboard's health, figures and charts and the
+	// system logs page (nil: they show none).
+	Runtime Runtime
 	// Language is the owner's choice of language for the site ("" or nil:
 	// the browser's).
 	Language func(ctx context.Context) string
@@ -84,9 +88,20 @@ func New(cfg Config) (*Area, error) {
 // who may use it. Sign-in and sign-out are the only routes outside it.
 func (a *Area) routes() []Route {
 	return append([]Route{
-		{Method: "GET", Pattern: "/", Access: Readers, handle: a.handleHome},
-		{Method: "GET", Pattern: "/modules", Access: Admins, handle: a.handleApprovals},
+		{Method: "GET", Pattern: "/", Access: Readers, handle: a.handleDashboard},
+		{Method: "GET", Pattern: "/logs", Access: Readers, handle: a.handleLogs},
+		{Method: "GET", Pattern: "/modules", Access: Admins, handle: a.handleModules},
 		{Method: "POST", Pattern: "/modules/approve", Access: Admins, handle: a.handleApprove},
+		{Method: "GET", Pattern: "/modules/available", Access: Admins, handle: a.handleAvailable},
+		{Method: "GET", Pattern: "/modules/install", Access: Admins, handle: a.handleInstallForm},
+		{Method: "POST", Pattern: "/modules/install", Access: Admins, handle: a.handleInstall},
+		{Method: "GET", Pattern: "/modules/{name}", Access: Admins, handle: a.handleModule},
+		{Method: "POST", Pattern: "/modules/{name}/policy", Access: Admins, handle: a.handlePolicy},
+		{Method: "POST", Pattern: "/modules/{name}/update", Access: Admins, handle: a.handleUpdateNow},
+		{Method: "POST", Pattern: "/modules/{name}/rollback", Access: Admins, handle: a.handleRollback},
+		{Method: "GET", Pattern: "/modules/{name}/export", Access: Admins, handle: a.handleExport},
+		{Method: "POST", Pattern: "/modules/{name}/uninstall", Access: Admins, handle: a.handleUninstall},
+		{Method: "GET", Pattern: "/updates", Access: Admins, handle: a.handleUpdates},
 	}, a.extrasRoutes()...)
 }
 
@@ -96,6 +111,9 @@ func (a *Area) nav() []navItem {
 	return []navItem{
 		{Path: "/", Label: i18n.Key("Dashboard"), Access: Readers},
 		{Path: "/modules", Label: i18n.Key("Modules"), Access: Admins},
+		{Path: "/modules/available", Label: i18n.Key("Available modules"), Access: Admins},
+		{Path: "/updates", Label: i18n.Key("Updates"), Access: Admins},
+		{Path: "/logs", Label: i18n.Key("System logs"), Access: Readers},
 	}
 }
 

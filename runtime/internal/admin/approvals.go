@@ -39,29 +39,6 @@ func (a *Area) pendingUpdates(ctx context.Context) ([]pending, error) {
 	return out, nil
 }
 
-// handleHome is the dashboard.
-func (a *Area) handleHome(w http.ResponseWriter, r *http.Request, q *request) {
-	var d struct{ Pending []pending }
-	if q.user.Has("admin") {
-		var err error
-		if d.Pending, err = a.pendingUpdates(r.Context()); err != nil {
-			a.fail(w, r, q, "listing modules failed", err)
-			return
-		}
-	}
-	a.show(w, r, q, http.StatusOK, "home.html", page{Title: i18n.Key("Dashboard"), Data: d})
-}
-
-// handleApprovals lists the updates awaiting approval.
-func (a *Area) handleApprovals(w http.ResponseWriter, r *http.Request, q *request) {
-	list, err := a.pendingUpdates(r.Context())
-	if err != nil {
-		a.fail(w, r, q, "listing modules failed", err)
-		return
-	}
-	a.show(w, r, q, http.StatusOK, "modules.html", page{Title: i18n.Key("Modules awaiting approval"), Data: list})
-}
-
 // handleApprove approves a module's staged release: the form names the
 // module and the digest of the release the admin was shown, and carries
 // the admin's password (asked again: approving grants a module new powers

@@ -138,6 +138,8 @@ func parse() (map[string]*template.Template, error) {
 
 // funcs are the templates' helpers beyond the page's methods.
 var funcs = template.FuncMap{
+	"list": func(xs ...any) []any { return xs },
+	"join": strings.Join,
 	"query": func(pairs ...any) string { // "a", 1, "b", "x" → a=1&b=x
 		v := url.Values{}
 		for i := 0; i+1 < len(pairs); i += 2 {

@@ -109,6 +109,14 @@ func (q *Queue) Handle(action string, h Handler) {
 	q.handlers[action] = h
 }
 
+// Handler returns the handler registered for action (nil: none), so that
+// an owner may wrap another's.
+func (q *Queue) Handler(action string) Handler {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.handlers[action]
+}
+
 // OnWake registers f to run after every round of Run: on each
 // notification of the channel (a request, or an installation change
 // another runtime made) and every few seconds. f must not block.

