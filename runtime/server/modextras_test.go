@@ -430,6 +430,9 @@ func TestModuleAdminPages(t *testing.T) {
 		t.Errorf("CSP %q", csp)
 	}
 
+	if _, page := c.do("GET", "/admin/modules/extras", nil, nil); !strings.Contains(page, `id="module-toggle"`) || !strings.Contains(page, `id="module-settings-link"`) {
+		t.Errorf("the module's detail page lacks the extras:\n%s", page)
+	}
 	if _, err := s.srv.SetModuleEnabled(t.Context(), nil, "extras", false); err != nil {
 		t.Fatal(err)
 	}
