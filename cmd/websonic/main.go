@@ -146,6 +146,7 @@ func init() {
 	}
 	addUserCommands(commands, siteEnv) // users.go
 	addThemeCommands(commands, siteEnv)
+	addModuleExtrasCommands(commands, siteEnv)
 }
 
 func commandNames() []string {

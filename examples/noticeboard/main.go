@@ -49,6 +49,8 @@ func init() {
 	// Admin commands (capabilities.admin_commands): websonic exec noticeboard stats.
 	sdk.Command("stats", stats)
 	sdk.Command("purge", purge)
+	// An admin page (capabilities.admin_pages), in the admin area.
+	sdk.AdminPage("moderation", http.HandlerFunc(moderation))
 	// A member's data: part of `websonic user export` and `user erase`.
 	sdk.UserData(exportUser, eraseUser)
 }

@@ -36,6 +36,7 @@ func (s *Server) openAdmin() (*admin.Area, error) {
 	a, err := admin.New(admin.Config{
 		Pool: s.db.Pool, Site: s.site, Modules: adminModules{&Console{db: s.db}}, Catalog: s.catalog,
 		Runtime:       adminRuntime{s},
+		Extras:        adminExtras{s}, // admin_modextras.go
 		SecureCookies: s.cfg.SecureCookies, Logger: s.log,
 		Lifecycle: adminLifecycle{s, &Console{db: s.db}},
 		Language:  s.look.language, Appearance: adminAppearance{s.look},

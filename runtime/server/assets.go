@@ -58,7 +58,7 @@ func (s *Server) serveAsset(w http.ResponseWriter, r *http.Request) {
 	module, key, p, ok := assetserve.Split(r.URL.Path)
 	if ok {
 		for _, a := range s.state.Load().assets {
-			if a.module == module && a.key == key {
+			if a.module == module && a.key == key && !s.moduleDisabled(module) {
 				a.set.Serve(w, r, p)
 				return
 			}

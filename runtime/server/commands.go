@@ -109,6 +109,9 @@ func (s *Server) runCommand(ctx context.Context, by commandActor, module, name s
 	if m == nil {
 		return nil, fmt.Errorf("%w: %q (running modules with commands: %s)", ErrUnknownModule, module, s.modulesWithCommands())
 	}
+	if s.moduleDisabled(module) {
+		return nil, fmt.Errorf("%w: %s is disabled by the site's owner, so its commands do not run: enable it first (websonic module enable %s)", ErrModuleDisabled, module, module)
+	}
 	c := m.Manifest().Capabilities.Command(name)
 	if c == nil {
 		return nil, fmt.Errorf("%w: %s has no command %q (%s)", ErrUnknownCommand, module, name, commandNames(m.Manifest()))

@@ -36,7 +36,7 @@ func (s *Server) openRequestsAndJobs(ctx context.Context) error {
 	s.jobs = jobs.New(jobs.Config{
 		Pool: s.db.Pool, Now: s.cfg.JobClock, Deadline: deadline, Logger: s.log.Named("jobs"),
 		Modules: func() []jobs.Module {
-			ms := s.Modules()
+			ms := s.enabledModules() // a disabled module's jobs do not run
 			out := make([]jobs.Module, len(ms))
 			for i, m := range ms {
 				out[i] = m

@@ -22,7 +22,7 @@ func (s *Server) openRealtime(ctx context.Context, services map[string]modhost.S
 	hub, err := realtime.New(ctx, realtime.Config{
 		Pool: s.db.Pool,
 		Modules: func() []realtime.Module {
-			ms := s.Modules()
+			ms := s.enabledModules() // a disabled module's topics are refused
 			out := make([]realtime.Module, len(ms))
 			for i, m := range ms {
 				out[i] = m

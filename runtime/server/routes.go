@@ -117,7 +117,7 @@ func (s *Server) serveModule(w http.ResponseWriter, r *http.Request) {
 	}
 	for try := 0; try < 10; try++ {
 		e, ok := s.state.Load().routes.lookup(r.URL.Path)
-		if !ok {
+		if !ok || s.moduleDisabled(e.module) { // a disabled module keeps running, unrouted (modstate.go)
 			s.site.NotFound(w, r)
 			return
 		}

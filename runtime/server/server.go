@@ -188,7 +188,8 @@ type Server struct {
 	adminArea    *admin.Area
 	telemetry    *telemetry.Sampler // telemetry.go
 	logs         *logstore.Store
-	themes       themeHooks // the site's theme hooks (themes.go)
+	themes       themeHooks   // the site's theme hooks (themes.go)
+	mstate       *moduleState // the owner's choices per module (modstate.go)
 }
 
 // serving is what the server serves: the running modules and their routes,
@@ -291,7 +292,10 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err := s.openRequestsAndJobs(ctx); err != nil {
 		return nil, err
 	}
-	s.handleUserRequests() // userdata.go
+	s.handleUserRequests()                         // userdata.go
+	if err := s.openModuleState(ctx); err != nil { // modstate.go
+		return nil, err
+	}
 	if cfg.ModulesDir != "" {
 		// Each folder on its own: one that fails is logged and shown on
 		// /readyz, and the others serve.
@@ -372,6 +376,7 @@ func (s *Server) start(ctx context.Context, p *modhost.Package, ap modhost.Appro
 	if _, err := s.state.Load().routes.with(p.Manifest, nil); err != nil {
 		return StageRoutes, err // before any work
 	}
+	ap = s.withStoredConfig(ctx, p.Manifest, ap)
 	m, err := s.host.Start(ctx, p, ap, modhost.StartOptions{Rollback: rollback})
 	if err != nil {
 		var se *modhost.StartError
@@ -523,6 +528,7 @@ func newHTTPServer(h http.Handler, log hclog.Logger) *http.Server {
 func (s *Server) Close(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.closeModuleState()
 	var err error
 	if s.hub != nil { // its sockets first: they call modules
 		s.hub.Close()
@@ -593,7 +599,7 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 // nav lists the module links the user may see.
 func (s *Server) nav(u *site.User) []site.NavLink {
 	var links []site.NavLink
-	for _, m := range s.Modules() {
+	for _, m := range s.enabledModules() {
 		for _, n := range m.Manifest().Capabilities.Nav {
 			if need, ok := roleOf[n.Access]; ok && !u.Has(need) {
 				continue

@@ -114,6 +114,7 @@ func (s *Server) Swap(ctx context.Context, p *modhost.Package, ap modhost.Approv
 	if _, err := s.state.Load().routes.without(name).with(p.Manifest, nil); err != nil {
 		return fail(StageRoutes, err) // before any work
 	}
+	ap = s.withStoredConfig(ctx, p.Manifest, ap)
 	next, err := s.host.Start(ctx, p, ap, modhost.StartOptions{Replaces: old, Rollback: opts.Rollback})
 	if err != nil {
 		var se *modhost.StartError

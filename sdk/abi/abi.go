@@ -115,4 +115,7 @@ const (
 	UserExportPath = HostPathPrefix + "users/export"
 	// UserErasePath asks the module to remove or anonymise a user's data.
 	UserErasePath = HostPathPrefix + "users/erase"
+	// AdminPagePathPrefix + name asks for an admin page's HTML fragment
+	// (ABI.md, section 18).
+	AdminPagePathPrefix = HostPathPrefix + "admin/pages/"
 )

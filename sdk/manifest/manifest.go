@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/websonic/websonic/sdk/abi"
 )
@@ -80,6 +82,33 @@ type Capabilities struct {
 	Nav []NavEntry `json:"nav,omitempty"`
 	// ConfigSchema declares the settings the owner may give, by key.
 	ConfigSchema map[string]ConfigItem `json:"config_schema,omitempty"`
+	// AdminPages are pages the module shows inside the site's admin area
+	// (format 2), to admins only (sdk.AdminPage).
+	AdminPages []AdminPage `json:"admin_pages,omitempty"`
+}
+
+// AdminPage is a page a module contributes to the admin area: its HTML
+// fragment, sanitized by the runtime, shown in the area's layout at
+// /admin/modules/MODULE/pages/NAME.
+type AdminPage struct {
+	// Name is an identifier (a-z, 0-9, _), unique in the module.
+	Name string `json:"name"`
+	// Label is the page's title and link text, 1-40 characters (translated
+	// through the module's catalogue, locales/LANG.json).
+	Label string `json:"label"`
+}
+
+// MaxAdminPages bounds Capabilities.AdminPages.
+const MaxAdminPages = 16
+
+// AdminPage returns the admin page called name, or nil.
+func (c *Capabilities) AdminPage(name string) *AdminPage {
+	for i := range c.AdminPages {
+		if c.AdminPages[i].Name == name {
+			return &c.AdminPages[i]
+		}
+	}
+	return nil
 }
 
 // Access is who may reach a route or see a nav entry.
@@ -356,6 +385,23 @@ func (m *Manifest) Validate() error {
 		}
 		validateAccess(add, f+".access", n.Access)
 	}
+	if len(c.AdminPages) > 0 {
+		v2("capabilities.admin_pages")
+	}
+	if len(c.AdminPages) > MaxAdminPages {
+		add("capabilities.admin_pages", "at most %d pages", MaxAdminPages)
+	}
+	seenPage := map[string]bool{}
+	for i, p := range c.AdminPages {
+		f := fmt.Sprintf("capabilities.admin_pages[%d]", i)
+		if !ident.MatchString(p.Name) || len(p.Name) > 30 || seenPage[p.Name] {
+			add(f+".name", "%q must be a unique identifier (a-z, 0-9, _) of at most 30 characters", p.Name)
+		}
+		seenPage[p.Name] = true
+		if p.Label == "" || utf8.RuneCountInString(p.Label) > 40 || strings.IndexFunc(p.Label, unicode.IsControl) >= 0 {
+			add(f+".label", "must be 1-40 characters, without control characters")
+		}
+	}
 	for k, item := range c.ConfigSchema {
 		f := "capabilities.config_schema." + k
 		if !ident.MatchString(k) {
@@ -486,6 +532,9 @@ func validateCron(expr string) string {
 }
 
 // checkConfigValue checks that raw JSON is a value of the config type.
+// Check says whether raw is a valid value of the item's type.
+func (c ConfigItem) Check(raw json.RawMessage) error { return checkConfigValue(c.Type, raw) }
+
 func checkConfigValue(typ string, raw json.RawMessage) error {
 	var v any
 	if err := json.Unmarshal(raw, &v); err != nil {

@@ -173,6 +173,19 @@ func TestDecodeInvalid(t *testing.T) {
 		{"topic ending in a dot", func(m *manifest.Manifest) { m.Capabilities.Topics = []string{"chat.", "news.*"} }, []string{"capabilities.topics[0]"}, ""},
 		{"user actions in format 1", func(m *manifest.Manifest) { m.ManifestVersion, m.Capabilities.UserActions = 1, []string{"ban"} }, []string{"capabilities.user_actions[0]"}, "needs manifest_version 2"},
 		{"unknown user action", func(m *manifest.Manifest) { m.Capabilities.UserActions = []string{"ban", "delete_site"} }, []string{"capabilities.user_actions[1]"}, "must be one of"},
+		{"admin pages in format 1", func(m *manifest.Manifest) {
+			m.ManifestVersion, m.Capabilities.AdminPages = 1, []manifest.AdminPage{{Name: "mod", Label: "Moderation"}}
+		}, []string{"capabilities.admin_pages"}, "needs manifest_version 2"},
+		{"admin page name", func(m *manifest.Manifest) {
+			m.Capabilities.AdminPages = []manifest.AdminPage{{Name: "Mod-1", Label: "M"}}
+		}, []string{"capabilities.admin_pages[0].name"}, "unique identifier"},
+		{"admin page twice", func(m *manifest.Manifest) {
+			m.Capabilities.AdminPages = []manifest.AdminPage{{Name: "mod", Label: "M"}, {Name: "mod", Label: "N"}}
+		}, []string{"capabilities.admin_pages[1].name"}, "unique"},
+		{"admin page label", func(m *manifest.Manifest) {
+			m.Capabilities.AdminPages = []manifest.AdminPage{{Name: "mod", Label: "a\nb"}}
+		}, []string{"capabilities.admin_pages[0].label"}, "control characters"},
+		{"admin page label empty", func(m *manifest.Manifest) { m.Capabilities.AdminPages = []manifest.AdminPage{{Name: "mod"}} }, []string{"capabilities.admin_pages[0].label"}, "1-40"},
 		{"user action twice", func(m *manifest.Manifest) { m.Capabilities.UserActions = []string{"ban", "ban"} }, []string{"capabilities.user_actions[1]"}, "listed once"},
 		{"seal in format 1", func(m *manifest.Manifest) { m.ManifestVersion, m.Capabilities.Seal = 1, true }, []string{"capabilities.seal"}, "needs manifest_version 2"},
 		{"command args in format 1", func(m *manifest.Manifest) {

@@ -36,6 +36,7 @@ type Config struct {
 	Site      *site.Site    // required: its password check and login guard
 	Modules   Modules       // required
 	Lifecycle Lifecycle     // the Modules pages' actions (modules.go); nil: none
+	Extras    ModuleExtras  // the module toggle, settings, commands and pages (extras.go); nil: none
 	Catalog   *i18n.Catalog // required: the runtime's messages (package locales)
 	// Runtime feeds the dashboard's health, figures and charts and the
 	// system logs page (nil: they show none).
@@ -88,7 +89,7 @@ func New(cfg Config) (*Area, error) {
 // routes is the area's route table: every signed-in page and action, with
 // who may use it. Sign-in and sign-out are the only routes outside it.
 func (a *Area) routes() []Route {
-	return []Route{
+	return append([]Route{
 		{Method: "GET", Pattern: "/", Access: Readers, handle: a.handleDashboard},
 		{Method: "GET", Pattern: "/logs", Access: Readers, handle: a.handleLogs},
 		{Method: "GET", Pattern: "/modules", Access: Admins, handle: a.handleModules},
@@ -128,7 +129,7 @@ func (a *Area) routes() []Route {
 		{Method: "POST", Pattern: "/themes/activate", Access: Admins, handle: a.handleActivateTheme},
 		{Method: "GET", Pattern: "/themes/{name}/preview", Access: Admins, handle: a.handlePreview},
 		{Method: "GET", Pattern: "/themes/assets/*", Access: Admins, handle: a.handlePreviewAsset},
-	}
+	}, a.extrasRoutes()...)
 }
 
 // nav is the side navigation; each entry shows to the users its access

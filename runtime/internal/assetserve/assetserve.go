@@ -196,3 +196,12 @@ func FramedCSP(r *http.Request, assetPrefix string) string {
 	return "default-src 'self'; script-src " + ScriptSources(r, assetPrefix) + "; style-src " + styles +
 		"; img-src 'self' data:; object-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 }
+
+// File returns the body of the asset at p (a path relative to the set).
+func (s *Set) File(p string) ([]byte, bool) {
+	if s == nil {
+		return nil, false
+	}
+	f, ok := s.files[p]
+	return f.body, ok
+}

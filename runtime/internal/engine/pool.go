@@ -34,6 +34,10 @@ type PoolConfig struct {
 	MaxResponseBytes uint32
 	// Config is the module configuration seen during instantiation.
 	Config []byte
+	// ConfigOf, when set, gives the configuration seen during each
+	// instantiation instead of Config: the current one, for a module whose
+	// configuration changes while it runs.
+	ConfigOf func() []byte
 	// Logger is the module's logger (guest output and logs).
 	Logger hclog.Logger
 }
@@ -117,7 +121,11 @@ func (e *Engine) NewPool(ctx context.Context, m *Module, cfg PoolConfig) (*Pool,
 func (p *Pool) newInstance(ctx context.Context) (*instance, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.CallTimeout)
 	defer cancel()
-	in, err := p.e.instantiate(ctx, p.m, p.nextID.Add(1), &CallEnv{Config: p.cfg.Config, Logger: p.cfg.Logger})
+	config := p.cfg.Config
+	if p.cfg.ConfigOf != nil {
+		config = p.cfg.ConfigOf()
+	}
+	in, err := p.e.instantiate(ctx, p.m, p.nextID.Add(1), &CallEnv{Config: config, Logger: p.cfg.Logger})
 	if err != nil {
 		p.mu.Lock()
 		p.live--

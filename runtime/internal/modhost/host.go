@@ -93,12 +93,14 @@ func ApproveAll(m *manifest.Manifest) Approval {
 
 // Module is one running module version.
 type Module struct {
-	m      *manifest.Manifest
-	views  []string // the core data views approved for this version
-	pool   *engine.Pool
-	db     *sandboxdb.ModuleDB
-	code   *engine.Module
-	config []byte
+	m     *manifest.Manifest
+	views []string // the core data views approved for this version
+	pool  *engine.Pool
+	db    *sandboxdb.ModuleDB
+	code  *engine.Module
+	// config is the resolved configuration every call reads (SetConfig
+	// swaps it while the module runs).
+	config atomic.Pointer[[]byte]
 	log    hclog.Logger
 	h      *Host
 	// assets are the version's static assets (nil: none), served under
@@ -168,7 +170,8 @@ func (h *Host) Start(ctx context.Context, p *Package, ap Approval, opts StartOpt
 		return nil, fmt.Errorf("modhost: %s: %w", m.Name, err)
 	}
 	log := h.log.Named(m.Name)
-	mod = &Module{m: m, views: slices.Clone(ap.Views), config: cfg, log: log, h: h, drained: make(chan struct{})}
+	mod = &Module{m: m, views: slices.Clone(ap.Views), log: log, h: h, drained: make(chan struct{})}
+	mod.config.Store(&cfg)
 	if len(p.Assets) > 0 {
 		mod.assets, mod.assetPrefix = assetserve.NewSet(p.Assets), assetserve.Prefix(m.Name, m.Version, p.AssetsDigest)
 	}
@@ -190,7 +193,7 @@ func (h *Host) Start(ctx context.Context, p *Package, ap Approval, opts StartOpt
 	}
 	stage = StageInstantiate
 	pc := h.cfg.Pool
-	pc.Config, pc.Logger = cfg, log
+	pc.Config, pc.ConfigOf, pc.Logger = cfg, mod.Config, log
 	if mod.pool, err = h.cfg.Engine.NewPool(ctx, mod.code, pc); err != nil {
 		return nil, err
 	}
@@ -212,6 +215,24 @@ func (h *Host) Settle(ctx context.Context, m *Module) error {
 
 // Manifest is the module's manifest.
 func (m *Module) Manifest() *manifest.Manifest { return m.m }
+
+// Config is the module's resolved configuration (a JSON object: the
+// owner's values over the schema's defaults), as its calls see it now.
+func (m *Module) Config() []byte { return *m.config.Load() }
+
+// SetConfig resolves the owner's values against the manifest's
+// config_schema (manifest.ResolveConfig) and, if they pass, makes them the
+// configuration of every call that starts from now on, and of instances
+// made from now on; calls in flight keep the one they started with. It is
+// safe for concurrent use.
+func (m *Module) SetConfig(values map[string]json.RawMessage) error {
+	cfg, err := m.m.ResolveConfig(values)
+	if err != nil {
+		return fmt.Errorf("modhost: %s: %w", m.m.Name, err)
+	}
+	m.config.Store(&cfg)
+	return nil
+}
 
 // Stats returns the module's pool counters.
 func (m *Module) Stats() engine.Stats {

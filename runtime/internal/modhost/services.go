@@ -75,7 +75,7 @@ func (s *services) Serve(ctx context.Context, name string, payload []byte) ([]by
 
 // env is the engine environment of one guest call of m for user.
 func (m *Module) env(sess engine.DBSession, user *abi.User, requestID string) *engine.CallEnv {
-	env := &engine.CallEnv{DB: sess, Config: m.config, Logger: m.log}
+	env := &engine.CallEnv{DB: sess, Config: m.Config(), Logger: m.log}
 	if len(m.h.cfg.Services) > 0 {
 		env.Services = &services{all: m.h.cfg.Services, caller: Caller{
 			Module: m.m.Name, Manifest: m.m, User: user, RequestID: requestID,

@@ -42,6 +42,8 @@ func Grows(approved, requested manifest.Capabilities) []string {
 	out = append(out, missing("admin command", names(approved.AdminCommands, func(c manifest.AdminCommand) string { return c.Name }),
 		names(requested.AdminCommands, func(c manifest.AdminCommand) string { return c.Name }))...)
 	out = append(out, missing("user action", approved.UserActions, requested.UserActions)...)
+	out = append(out, missing("admin page", names(approved.AdminPages, func(p manifest.AdminPage) string { return p.Name }),
+		names(requested.AdminPages, func(p manifest.AdminPage) string { return p.Name }))...)
 	if requested.Seal && !approved.Seal {
 		out = append(out, "seal (the site's data key)")
 	}
