@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -119,6 +120,53 @@ func TestBrowserOwnerJourney(t *testing.T) {
 	b.do("see the version", chromedp.Navigate(admin("/modules/versioned")), chromedp.WaitVisible(css(`#module-version`)))
 	if v := b.text("read the version", "#module-version"); v != "1.0.0" {
 		t.Fatalf("after the rollback the module page says %q", v)
+	}
+
+	// Disable: its page answers 404 and its menu entry goes, at once; enable:
+	// both are back, with no restart.
+	inMenu := func(step string) bool {
+		b.do(step, chromedp.Navigate(e.site.URL+"/"), chromedp.WaitVisible(css(`main`)))
+		return run(b, step+": look for the menu entry", chromedp.Evaluate[bool](`[...document.querySelectorAll('nav a')].some(a => a.textContent.trim() === "Versioned")`))
+	}
+	before := e.site.srv.Module("versioned")
+	b.do("disable the module",
+		chromedp.Navigate(admin("/modules/versioned")),
+		chromedp.Click(css(`#module-toggle`)),
+		chromedp.WaitVisible(css(`#toggle-result`)),
+	)
+	shot("module-disabled")
+	if status, _ := get(t, http.DefaultClient, e.site.URL+"/versioned"); status != 404 {
+		t.Fatalf("a disabled module's page answers %d", status)
+	}
+	if inMenu("the site, module disabled") {
+		t.Fatal("a disabled module's menu entry is still on the site")
+	}
+	b.do("enable the module",
+		chromedp.Navigate(admin("/modules/versioned")),
+		chromedp.Click(css(`#module-toggle`)),
+		chromedp.WaitVisible(css(`#toggle-result`)),
+	)
+	if status, _ := get(t, http.DefaultClient, e.site.URL+"/versioned"); status != 200 {
+		t.Fatalf("an enabled module's page answers %d", status)
+	}
+	if !inMenu("the site, module enabled") {
+		t.Fatal("the menu entry did not come back")
+	}
+	if e.site.srv.Module("versioned") != before {
+		t.Fatal("the module was restarted by the toggle")
+	}
+
+	// A module setting, changed in its form, changes what the module says.
+	b.do("open the module's settings", chromedp.Navigate(admin("/modules/versioned/settings")), chromedp.WaitVisible(css(`#settings-form`)))
+	shot("module-settings")
+	run(b, "clear the setting", chromedp.Evaluate[string](`document.querySelector("#setting-version").value = ""`))
+	b.do("change the setting",
+		chromedp.SendKeys(css(`#setting-version`), "chosen by the owner"),
+		chromedp.Click(css(`#settings-save`)),
+		chromedp.WaitVisible(css(`#settings-saved`)),
+	)
+	if _, body := get(t, http.DefaultClient, e.site.URL+"/versioned"); !strings.Contains(body, "chosen by the owner") {
+		t.Fatalf("after the settings changed the module says %q", body)
 	}
 
 	// Site settings: the name the owner gives shows on the site.

@@ -111,7 +111,7 @@ func TestBrowserAdminIsolation(t *testing.T) {
 		chromedp.Click(button("Sign in")),
 		chromedp.WaitVisible(css(`nav.side`)),
 		chromedp.Navigate(adminURL+"/admin/modules"),
-		chromedp.WaitVisible(css(`#module-assets`)),
+		chromedp.WaitVisible(css(`#approval-assets`)),
 	)
 	digest := run(b, "read the release's digest", chromedp.Evaluate[string](`document.querySelector('input[name=digest]').value`))
 	if !strings.HasPrefix(digest, "sha256:") {
@@ -162,7 +162,7 @@ func TestBrowserAdminIsolation(t *testing.T) {
 	// The admin approves in the admin area.
 	b.do("approve in the admin area",
 		chromedp.Navigate(adminURL+"/admin/modules"),
-		chromedp.SendKeys(css(`#module-assets input[name=password]`), password),
+		chromedp.SendKeys(css(`#approval-assets input[name=password]`), password),
 		chromedp.Click(button("Approve assets 1.1.0")),
 		chromedp.WaitVisible(css(`#message`)),
 	)

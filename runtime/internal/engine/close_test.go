@@ -160,3 +160,37 @@ func TestCloseGivesUpWithItsContext(t *testing.T) {
 		t.Fatalf("stats = %+v: the busy instance outlived its call", s)
 	}
 }
+
+// TestRenew: Renew retires the idle instances at once and a busy one when
+// its call ends (which itself finishes normally); every later call runs in
+// a new instance.
+func TestRenew(t *testing.T) {
+	e := newEngine(t, Config{})
+	p := hostilePool(t, e, PoolConfig{Size: 1, CallTimeout: time.Hour})
+	if _, err := get(p, "/hostile/ok"); err != nil {
+		t.Fatal(err)
+	}
+	if st := p.Stats(); st.Recycled != 0 || st.Idle != 1 {
+		t.Fatalf("before Renew: %+v", st)
+	}
+	p.Renew()
+	if st := p.Stats(); st.Recycled != 1 || st.Idle != 0 {
+		t.Fatalf("after Renew, the idle instance is still there: %+v", st)
+	}
+	h := newHoldDB()
+	held := hold(t, p, h)
+	p.Renew() // the instance serving the held call was started before it
+	close(h.release)
+	if err := <-held; err != nil {
+		t.Fatalf("the call running during Renew: %v", err)
+	}
+	if st := p.Stats(); st.Recycled != 2 || st.Idle != 0 {
+		t.Fatalf("the busy instance was not retired after its call: %+v", st)
+	}
+	if resp, err := get(p, "/hostile/ok"); err != nil || string(resp.Body) != "ok" {
+		t.Fatalf("after Renew: %v", err)
+	}
+	if st := p.Stats(); st.Recycled != 2 || st.Idle != 1 {
+		t.Fatalf("the new instance does not serve again: %+v", st)
+	}
+}

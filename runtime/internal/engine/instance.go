@@ -26,6 +26,7 @@ type instance struct {
 	// DeadlineInterrupt): set to 1, the guest traps at its next loop.
 	interrupt api.MutableGlobal
 	calls     int
+	gen       uint64 // the pool's generation when it started (Pool.Renew)
 	pages     uint32 // memory size at the last release, for the pool gauge
 	out       *lineWriter
 	inUse     atomic.Bool

@@ -92,6 +92,9 @@ type Pool struct {
 
 	calls, failures, recycled, discarded atomic.Uint64
 	memBytes                             atomic.Int64
+	// gen counts Renew calls: an instance started before the last one is
+	// retired instead of serving again.
+	gen atomic.Uint64
 }
 
 // NewPool instantiates MinWarm instances of m, so a module that cannot
@@ -121,6 +124,7 @@ func (e *Engine) NewPool(ctx context.Context, m *Module, cfg PoolConfig) (*Pool,
 func (p *Pool) newInstance(ctx context.Context) (*instance, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.CallTimeout)
 	defer cancel()
+	gen := p.gen.Load() // before the configuration: a Renew meanwhile retires this one
 	config := p.cfg.Config
 	if p.cfg.ConfigOf != nil {
 		config = p.cfg.ConfigOf()
@@ -132,9 +136,36 @@ func (p *Pool) newInstance(ctx context.Context) (*instance, error) {
 		p.mu.Unlock()
 		return nil, err
 	}
+	in.gen = gen
 	in.pages = in.memoryPages()
 	p.memBytes.Add(int64(in.pages) * 65536)
 	return in, nil
+}
+
+// Renew retires every instance, idle ones at once and busy ones when their
+// call ends, so that every later call runs in an instance started after
+// it, with the configuration of that moment (ConfigOf): a module that reads
+// its settings once, when it starts, sees the owner's new ones. No call
+// fails or waits for it.
+func (p *Pool) Renew() {
+	p.gen.Add(1)
+	p.mu.Lock()
+	stale := p.idle
+	p.idle = nil
+	p.live -= len(stale)
+	refill := !p.closed && p.live < p.cfg.MinWarm
+	if refill {
+		p.bg.Add(1) // under the lock, so Close's bg.Wait sees it
+	}
+	p.mu.Unlock()
+	for _, in := range stale {
+		p.memBytes.Add(-int64(in.pages) * 65536)
+		p.recycled.Add(1)
+		in.close()
+	}
+	if refill {
+		p.refill()
+	}
 }
 
 func (p *Pool) acquire(ctx context.Context) (*instance, error) {
@@ -167,6 +198,12 @@ func (p *Pool) acquire(ctx context.Context) (*instance, error) {
 		p.live++ // reserve: we hold a slot token, so live stays <= Size
 	}
 	p.mu.Unlock()
+	if in != nil && in.gen != p.gen.Load() { // started before a Renew: its slot serves a new one
+		p.memBytes.Add(-int64(in.pages) * 65536)
+		p.recycled.Add(1)
+		in.close()
+		in = nil
+	}
 	if in == nil {
 		var err error
 		if in, err = p.newInstance(ctx); err != nil {
@@ -183,7 +220,7 @@ func (p *Pool) acquire(ctx context.Context) (*instance, error) {
 func (p *Pool) release(in *instance, failed bool) {
 	in.inUse.Store(false)
 	pages := in.memoryPages()
-	discard := failed || in.calls >= p.cfg.MaxCalls || pages > p.cfg.MaxMemoryPages
+	discard := failed || in.calls >= p.cfg.MaxCalls || pages > p.cfg.MaxMemoryPages || in.gen != p.gen.Load()
 	p.mu.Lock()
 	keep := !discard && !p.closed
 	if keep {

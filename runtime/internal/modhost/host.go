@@ -222,15 +222,19 @@ func (m *Module) Config() []byte { return *m.config.Load() }
 
 // SetConfig resolves the owner's values against the manifest's
 // config_schema (manifest.ResolveConfig) and, if they pass, makes them the
-// configuration of every call that starts from now on, and of instances
-// made from now on; calls in flight keep the one they started with. It is
-// safe for concurrent use.
+// configuration of every call that starts from now on; calls in flight
+// keep the one they started with. The module's instances are renewed
+// (engine.Pool.Renew), so a module that reads its settings once, when it
+// starts, sees them too. It is safe for concurrent use.
 func (m *Module) SetConfig(values map[string]json.RawMessage) error {
 	cfg, err := m.m.ResolveConfig(values)
 	if err != nil {
 		return fmt.Errorf("modhost: %s: %w", m.m.Name, err)
 	}
 	m.config.Store(&cfg)
+	if m.pool != nil {
+		m.pool.Renew() // a module may read its settings once, when an instance starts
+	}
 	return nil
 }
 
