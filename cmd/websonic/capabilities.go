@@ -18,21 +18,23 @@ func capabilityLines(module string, caps manifest.Capabilities) []string {
 
 // showPreview prints what an install or approve would do.
 func showPreview(w io.Writer, action string, p *server.ModulePreview) {
+	// A staged release's metadata is its publisher's, not yet checked as a
+	// manifest: every string it brings reaches the terminal inert.
 	switch {
 	case action == "approve":
-		fmt.Fprintf(w, "%s@%s (staged; %s@%s serves now) asks for:\n", p.Module, p.Version, p.Module, p.Installed)
+		fmt.Fprintf(w, "%s@%s (staged; %s@%s serves now) asks for:\n", termSafe(p.Module), termSafe(p.Version), termSafe(p.Module), termSafe(p.Installed))
 	case p.Installed != "":
-		fmt.Fprintf(w, "%s@%s (%s serves now) asks to:\n", p.Module, p.Version, p.Installed)
+		fmt.Fprintf(w, "%s@%s (%s serves now) asks to:\n", termSafe(p.Module), termSafe(p.Version), termSafe(p.Installed))
 	default:
-		fmt.Fprintf(w, "%s@%s asks to:\n", p.Module, p.Version)
+		fmt.Fprintf(w, "%s@%s asks to:\n", termSafe(p.Module), termSafe(p.Version))
 	}
 	for _, l := range capabilityLines(p.Module, p.Capabilities) {
-		fmt.Fprintf(w, "  - %s\n", l)
+		fmt.Fprintf(w, "  - %s\n", termSafe(l))
 	}
 	if len(p.New) > 0 {
-		fmt.Fprintf(w, "beyond what you approved for %s:\n", p.Installed)
+		fmt.Fprintf(w, "beyond what you approved for %s:\n", termSafe(p.Installed))
 		for _, n := range p.New {
-			fmt.Fprintf(w, "  + %s\n", n)
+			fmt.Fprintf(w, "  + %s\n", termSafe(n))
 		}
 	}
 }

@@ -40,7 +40,7 @@ func moduleUninstall(args []string, stdin io.Reader, stdout, stderr io.Writer) e
 		return fmt.Errorf("%s: %w", cmd, err)
 	}
 	fmt.Fprintf(stdout, "uninstalling %s deletes for good:\n  - its routes and navigation links\n  - its database schema %s and its tables: %s\n  - its database role %s\n",
-		name, d.Schema, tableList(d.Tables), d.Role)
+		name, d.Schema, termSafe(tableList(d.Tables)), d.Role)
 	fmt.Fprintf(stdout, "(`websonic module export %s` saves its data first)\n", name)
 	if !*yes {
 		if !isTerminal(stdin) {
@@ -141,7 +141,8 @@ func moduleAvailable(args []string, _ io.Reader, stdout, stderr io.Writer) error
 		for _, v := range o.Versions {
 			vs = append(vs, v.Version+" ("+string(v.Channel)+")")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", o.Module, strings.Join(vs, ", "), o.Description)
+		// The registry's words are the publishers': inert on the terminal.
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", termSafe(o.Module), termSafe(strings.Join(vs, ", ")), termSafe(o.Description))
 	}
 	return tw.Flush()
 }

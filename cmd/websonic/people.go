@@ -72,7 +72,7 @@ func userList(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		if !u.LastSeen.IsZero() {
 			seen = u.LastSeen.Local().Format(time.DateTime)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", u.Username, u.DisplayName, orDash(u.Email), strings.Join(u.Roles(), ","), st,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", u.Username, termSafe(u.DisplayName), termSafe(orDash(u.Email)), strings.Join(u.Roles(), ","), st,
 			u.Created.Local().Format(time.DateTime), seen)
 	}
 	if err := tw.Flush(); err != nil {
@@ -234,10 +234,13 @@ func adminAudit(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 			}
 		}) {
 			if k != "ip" && k != "by" && k != "user_id" {
-				rest = append(rest, fmt.Sprintf("%s=%v", k, d[k]))
+				rest = append(rest, termSafe(fmt.Sprintf("%s=%v", k, d[k])))
 			}
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.At.Local().Format(time.DateTime), who, e.Action, orDash(e.Subject), orDash(ip),
+		// The subject may be what anyone typed at a failed sign-in, the
+		// details what a module or an admin wrote: inert on the terminal.
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.At.Local().Format(time.DateTime), termSafe(who), termSafe(e.Action),
+			termSafe(orDash(e.Subject)), termSafe(orDash(ip)),
 			strings.Join(rest, " "))
 	}
 	if err := tw.Flush(); err != nil {

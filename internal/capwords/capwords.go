@@ -19,6 +19,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/websonic/websonic/internal/i18n"
 	"github.com/websonic/websonic/sdk/manifest"
@@ -70,7 +72,14 @@ type Line struct {
 func Describe(lang, module string, caps manifest.Capabilities) []Line {
 	p := Catalog().Printer(lang)
 	var out []Line
-	add := func(k Kind, key string, args ...any) { out = append(out, Line{Kind: k, Text: p.T(key, args...)}) }
+	add := func(k Kind, key string, args ...any) {
+		for i, a := range args {
+			if s, ok := a.(string); ok {
+				args[i] = printable(s)
+			}
+		}
+		out = append(out, Line{Kind: k, Text: p.T(key, args...)})
+	}
 	for _, r := range caps.Routes {
 		who := audience(p, r.Access)
 		var writes []string
@@ -186,6 +195,28 @@ func audience(p *i18n.Printer, a manifest.Access) string {
 	return string(a)
 }
 
+// printable replaces, in a string a module chose (a nav label, a command's
+// description, or anything an unchecked manifest carries), what must not
+// reach the owner's page or terminal: control characters (a terminal's
+// escape sequences could erase the sentences above; line breaks would fake
+// new ones), line and paragraph separators, and the bidirectional controls
+// that reorder what is read. Each becomes U+FFFD, so that it shows.
+func printable(s string) string {
+	if strings.IndexFunc(s, unprintable) < 0 && utf8.ValidString(s) {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if unprintable(r) {
+			return utf8.RuneError
+		}
+		return r
+	}, strings.ToValidUTF8(s, string(utf8.RuneError)))
+}
+
+func unprintable(r rune) bool {
+	return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) || r == '\u2028' || r == '\u2029'
+}
+
 // origin splits "scheme://host:port".
 func origin(o string) (host, port string) {
 	u, err := url.Parse(o)
@@ -214,7 +245,7 @@ var weekly = [8]string{
 func When(lang, cron string) string {
 	p := Catalog().Printer(lang)
 	f := strings.Fields(cron)
-	other := func() string { return p.T("on the schedule {cron} (UTC)", "cron", strings.Join(f, " ")) }
+	other := func() string { return p.T("on the schedule {cron} (UTC)", "cron", printable(strings.Join(f, " "))) }
 	if len(f) != 5 {
 		return other()
 	}

@@ -101,7 +101,7 @@ func (a *Area) routes() []Route {
 		{Method: "POST", Pattern: "/modules/{name}/policy", Access: Admins, handle: a.handlePolicy},
 		{Method: "POST", Pattern: "/modules/{name}/update", Access: Admins, handle: a.handleUpdateNow},
 		{Method: "POST", Pattern: "/modules/{name}/rollback", Access: Admins, handle: a.handleRollback},
-		{Method: "GET", Pattern: "/modules/{name}/export", Access: Admins, handle: a.handleExport},
+		{Method: "POST", Pattern: "/modules/{name}/export", Access: Admins, handle: a.handleExport}, // POST: it queues work and audits
 		{Method: "POST", Pattern: "/modules/{name}/uninstall", Access: Admins, handle: a.handleUninstall},
 		{Method: "GET", Pattern: "/updates", Access: Admins, handle: a.handleUpdates},
 		// Users, IP blocks and the audit log (people.go, blocks.go, audit.go).

@@ -325,7 +325,10 @@ func (a *Area) handleRollback(w http.ResponseWriter, r *http.Request, q *request
 	a.answer(w, r, q, err, i18n.Key("Rolled back"), res)
 }
 
-// handleExport downloads a module's data.
+// handleExport downloads a module's data. It is a POST (with the CSRF
+// token): a GET would let any page of the site's origin, same-site for
+// the admin's cookie, queue exports and audit entries by navigating the
+// admin to it.
 func (a *Area) handleExport(w http.ResponseWriter, r *http.Request, q *request) {
 	lc := a.lifecycle(w, r, q)
 	if lc == nil {
