@@ -356,6 +356,9 @@ func parsePages(files map[string][]byte, assets modassets.Files, url func(string
 			if err := checkTree(nt, assets); err != nil {
 				return nil, err
 			}
+			if err := checkTemplateMarkup(nt); err != nil {
+				return nil, err
+			}
 		}
 		if t.Lookup("layout") == nil {
 			return nil, fmt.Errorf(`%s: defines no "layout" template`, LayoutFile)
