@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"io"
 	"regexp"
+	"slices"
 	"strings"
 	"text/template/parse"
 
@@ -108,7 +109,16 @@ func checkMarkup(text string, template bool) error {
 	if err := checkTokens(text + markValue + ">"); err != nil {
 		return err
 	}
-	return checkTokens("<x " + text + ">")
+	// As if it began inside a tag: only that tag's attributes read
+	// differently, and an action alone, or followed by text, is likely
+	// the page's text, so only a name that has a value counts there.
+	z := html.NewTokenizer(strings.NewReader("<x " + text + ">"))
+	z.Next()
+	first := z.Token()
+	first.Attr = slices.DeleteFunc(first.Attr, func(a html.Attribute) bool {
+		return a.Val == "" && strings.Contains(a.Key, markValue)
+	})
+	return checkTag(first, false)
 }
 
 // checkTokens reads s as a browser would and refuses forbidden markup.
@@ -122,14 +132,17 @@ func checkTokens(s string) error {
 			}
 			return z.Err()
 		case html.StartTagToken, html.SelfClosingTagToken, html.EndTagToken:
-			if err := checkTag(z.Token()); err != nil {
+			if err := checkTag(z.Token(), true); err != nil {
 				return err
 			}
 		}
 	}
 }
 
-func checkTag(t html.Token) error {
+// checkTag refuses a forbidden tag; strict also refuses two actions'
+// marks glued in one attribute name (a template's own tags; at its start,
+// two actions in a row are the page's text).
+func checkTag(t html.Token, strict bool) error {
 	name := t.Data
 	if strings.ContainsAny(name, markValue+markFlow) {
 		return fmt.Errorf("<%s: a template action writes part of a tag's name: %w", show.Replace(name), errMarkup)
@@ -142,7 +155,7 @@ func checkTag(t html.Token) error {
 		// those it would not write: on*, style…); an action writing part
 		// of one name may not.
 		key := strings.ReplaceAll(a.Key, markFlow, "")
-		if gluedMark.MatchString(key) {
+		if gluedMark.MatchString(key) && (strict || !strings.Contains(key, markValue+markValue)) {
 			return fmt.Errorf("<%s %s>: a template action writes part of an attribute's name: %w", name, show.Replace(key), errMarkup)
 		}
 		val := unmark.Replace(a.Val)

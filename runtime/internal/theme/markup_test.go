@@ -67,8 +67,9 @@ func TestLoadRefusesSplitMarkup(t *testing.T) {
 func TestLoadAcceptsBranchesInTags(t *testing.T) {
 	page := `{{define "content"}}<a href="/"{{if eq .Name "home"}} aria-current="page"{{end}} class="{{.Name}} x">{{.T "Home"}}</a>` +
 		`<input name="u" value="{{.Form.Username}}"{{if .Error}} aria-invalid="true"{{end}}><a href="/login?next={{.Next}}">in</a>` +
-		`<a href="mailto:{{.Site.Name}}">m</a>{{end}}`
-	if _, err := Load(with(minimal(), map[string]string{"pages/home.html": page})); err != nil {
+		`<a href="mailto:{{.Site.Name}}">m</a>{{template "two" .}}{{end}}`
+	two := `{{define "two"}}{{template "nav" .}}{{template "nav" .}}{{.Site.Name}}rocks <b>{{.Name}}</b>{{end}}`
+	if _, err := Load(with(minimal(), map[string]string{"pages/home.html": page, "partials/two.html": two})); err != nil {
 		t.Fatal(err)
 	}
 }
