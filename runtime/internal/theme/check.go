@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"strings"
 	"sync"
+	"text/template/parse"
 	"time"
 
 	"github.com/websonic/websonic/internal/i18n"
@@ -92,8 +94,7 @@ func (t *Theme) check() error {
 			p := cat.Printer(v.lang).With(t.catalog)
 			d := sampleData(page, v, p)
 			var buf bytes.Buffer
-			w := &capped{buf: &buf, max: MaxOutput}
-			if err := t.Render(w, page, d); err != nil {
+			if err := t.Render(&buf, page, d); err != nil {
 				if errors.Is(err, errTooLarge) {
 					return fmt.Errorf("page %s (%s): renders more than %d bytes", page, v.label, MaxOutput)
 				}
@@ -136,13 +137,62 @@ var errTooLarge = errors.New("theme: output too large")
 
 // capped is a writer that fails past max bytes.
 type capped struct {
-	buf *bytes.Buffer
+	w   io.Writer
+	n   int // written so far
 	max int
 }
 
 func (c *capped) Write(p []byte) (int, error) {
-	if c.buf.Len()+len(p) > c.max {
+	if c.n+len(p) > c.max {
 		return 0, errTooLarge
 	}
-	return c.buf.Write(p)
+	n, err := c.w.Write(p)
+	c.n += n
+	return n, err
+}
+
+// maxCalls bounds the template calls one page makes, counted through
+// every template it calls (a range's body counted once).
+const maxCalls = 10000
+
+// checkCalls refuses, in the templates of t, one that calls itself
+// (directly or through others: text/template cannot be stopped once it
+// runs) and a page, from root, whose calls add up to more than maxCalls.
+func checkCalls(t *template.Template, root string) error {
+	const visiting = -1
+	count := map[string]int{}
+	var visit func(name string) (int, error)
+	visit = func(name string) (int, error) {
+		switch c := count[name]; {
+		case c == visiting:
+			return 0, fmt.Errorf("template %q calls itself: a theme's templates do not recurse", name)
+		case c > 0:
+			return c, nil
+		}
+		tt := t.Lookup(name)
+		if tt == nil || tt.Tree == nil {
+			return 1, nil // html/template reports it when it runs
+		}
+		count[name] = visiting
+		total := 1
+		var err error
+		walk(tt.Tree.Root, func(n parse.Node) {
+			if tn, ok := n.(*parse.TemplateNode); ok && err == nil {
+				var c int
+				if c, err = visit(tn.Name); err == nil {
+					if total += c; total > maxCalls {
+						err = fmt.Errorf("template %q calls templates more than %d times for one page", name, maxCalls)
+					}
+				}
+			}
+		})
+		if err != nil {
+			count[name] = 0
+			return 0, err
+		}
+		count[name] = total
+		return total, nil
+	}
+	_, err := visit(root)
+	return err
 }

@@ -356,9 +356,15 @@ func parsePages(files map[string][]byte, assets modassets.Files, url func(string
 			if err := checkTree(nt, assets); err != nil {
 				return nil, err
 			}
+			if err := checkTemplateMarkup(nt); err != nil {
+				return nil, err
+			}
 		}
 		if t.Lookup("layout") == nil {
 			return nil, fmt.Errorf(`%s: defines no "layout" template`, LayoutFile)
+		}
+		if err := checkCalls(t, "layout"); err != nil {
+			return nil, err
 		}
 		if t.Lookup("content") == nil {
 			return nil, fmt.Errorf(`%s: defines no "content" template`, name)
@@ -389,6 +395,13 @@ func checkTree(t *template.Template, assets modassets.Files) error {
 				if m := forbidden.Find(n.Text); m != nil {
 					loc, _ := tt.Tree.ErrorContext(n)
 					err = fmt.Errorf("%s: %q: a theme runs no script and loads nothing from elsewhere", loc, m)
+				}
+			case *parse.RangeNode:
+				if c := n.Pipe.Cmds; len(c) == 1 && len(c[0].Args) == 1 {
+					if _, ok := c[0].Args[0].(*parse.NumberNode); ok {
+						loc, _ := tt.Tree.ErrorContext(n)
+						err = fmt.Errorf("%s: a theme ranges over its data, not over a number", loc)
+					}
 				}
 			case *parse.CommandNode:
 				if len(n.Args) == 2 {
@@ -499,14 +512,15 @@ func checkCSS(assets modassets.Files) error {
 }
 
 // Render writes page (one of Pages) with data d to w. The output is
-// buffered by the caller.
+// buffered by the caller. A page writing more than MaxOutput bytes fails
+// there (an error wrapping errTooLarge).
 func (t *Theme) Render(w io.Writer, page string, d *Page) error {
 	tmpl := t.pages[page]
 	if tmpl == nil {
 		return fmt.Errorf("theme: no page %q", page)
 	}
 	d.Name = page
-	return tmpl.ExecuteTemplate(w, "layout", d)
+	return tmpl.ExecuteTemplate(&capped{w: w, max: MaxOutput}, "layout", d)
 }
 
 // ServeAsset answers a GET or HEAD for the asset at p of the build key.
