@@ -50,10 +50,18 @@ func TestHelp(t *testing.T) {
 				if strings.Contains(r.stdout+r.stderr, "flag: help requested") {
 					t.Errorf("help reported as an error:\n%s%s", r.stdout, r.stderr)
 				}
+				// A `quoted` phrase in a flag's usage becomes its argument's name
+				// (package flag): "-modules-dir websonic module approve NAME".
+				_, flags, _ := strings.Cut(r.stdout, "\nflags:\n")
+				for line := range strings.Lines(flags) {
+					if strings.HasPrefix(line, "  -") && len(strings.Fields(line)) > 2 {
+						t.Errorf("a flag's argument is named by a phrase (a `quoted` part of its usage): %q", strings.TrimSpace(line))
+					}
+				}
 			})
 		}
 	}
-	for _, group := range []string{"admin", "keys", "module", "registry"} {
+	for _, group := range []string{"admin", "data-key", "keys", "module", "registry", "theme", "user"} {
 		t.Run(group+" -h", func(t *testing.T) {
 			r := cliRun(t, ctx, bin, "", nil, "", group, "-h")
 			if r.code != 0 || !strings.Contains(r.stdout, "verbs:") {

@@ -254,7 +254,7 @@ func serve(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	var c common
 	c.register(fs.FlagSet, "info")
 	addr := fs.String("addr", env("WEBSONIC_ADDR", "127.0.0.1:8080"), "listen address (WEBSONIC_ADDR)")
-	modules := fs.String("modules-dir", env("WEBSONIC_MODULES_DIR", ""), "load local unsigned module builds from this folder; each waits for the owner's approval of what it asks for (admin area, `websonic module approve NAME`) unless --dev-approve-local (WEBSONIC_MODULES_DIR)")
+	modules := fs.String("modules-dir", env("WEBSONIC_MODULES_DIR", ""), "load local unsigned module builds from this folder; each waits for the owner's approval of what it asks for (admin area, or websonic module approve NAME) unless --dev-approve-local (WEBSONIC_MODULES_DIR)")
 	devApprove := fs.Bool("dev-approve-local", env("WEBSONIC_DEV_APPROVE_LOCAL", "") == "true", "approve at once all that the --modules-dir builds ask for: development only (WEBSONIC_DEV_APPROVE_LOCAL=true)")
 	secure := fs.Bool("secure-cookies", env("WEBSONIC_SECURE_COOKIES", "") == "true", "always mark session cookies Secure and __Host- (they are on every request that came over HTTPS, directly or through --trusted-proxies): for a TLS proxy that is not in --trusted-proxies (WEBSONIC_SECURE_COOKIES=true)")
 	registryURL := fs.String("registry", env("WEBSONIC_REGISTRY", ""), "install and update modules from this registry (WEBSONIC_REGISTRY)")

@@ -26,8 +26,12 @@ func moduleRequest(action string) command {
 		c.register(fs.FlagSet, "warn")
 		var channel, policy *string
 		if action == "install" || action == "policy" {
-			channel = fs.String("channel", "", "release channel to follow: stable (default) or beta")
-			policy = fs.String("policy", "", "updates: auto (default) installs them, notify records them, pinned ignores them")
+			defChannel, defPolicy := "(default: stable)", "(default: auto)"
+			if action == "policy" {
+				defChannel, defPolicy = "(not given: unchanged)", "(not given: unchanged)"
+			}
+			channel = fs.String("channel", "", "release channel to follow: stable or beta "+defChannel)
+			policy = fs.String("policy", "", "updates: auto installs them, notify records them, pinned ignores them "+defPolicy)
 		}
 		var yes *bool
 		if action == "install" || action == "approve" {

@@ -47,7 +47,7 @@ type publisherFlags struct {
 
 func (p *publisherFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.registry, "registry", env("WEBSONIC_REGISTRY", "http://127.0.0.1:8090"), "registry URL (WEBSONIC_REGISTRY)")
-	fs.StringVar(&p.token, "token", env("WEBSONIC_REGISTRY_TOKEN", ""), "publisher token from `websonic registry token` (WEBSONIC_REGISTRY_TOKEN)")
+	fs.StringVar(&p.token, "token", env("WEBSONIC_REGISTRY_TOKEN", ""), "publisher token, as printed by websonic registry token (WEBSONIC_REGISTRY_TOKEN)")
 	fs.StringVar(&p.keys, "keys", env("WEBSONIC_KEY_DIR", ""), "folder with root.key, targets.key and root.json (WEBSONIC_KEY_DIR)")
 	fs.StringVar(&p.cache, "cache-dir", env("WEBSONIC_CACHE_DIR", ""), "where the verified registry metadata is kept (default: a folder under the user cache dir)")
 	fs.StringVar(&p.ca, "registry-ca", env("WEBSONIC_REGISTRY_CA", ""), "PEM file of the only CAs trusted for the registry's certificate (default: the system's) (WEBSONIC_REGISTRY_CA)")

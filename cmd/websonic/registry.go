@@ -123,7 +123,7 @@ func registryToken(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	publisher := fs.String("publisher", "", "publisher account name, created if new: required")
 	modules := fs.String("modules", "", "comma-separated module names the token may publish, or * for all modules and themes")
 	themes := fs.String("themes", "", "comma-separated theme names the token may publish (scopes theme:<name>)")
-	admin := fs.Bool("admin", false, "the token may also sign in a new root (`websonic keys init|rotate`)")
+	admin := fs.Bool("admin", false, "the token may also sign in a new root (websonic keys init or rotate)")
 	ttl := fs.Duration("ttl", 0, "lifetime, e.g. 2160h; 0 never expires")
 	if err := fs.parse(args); err != nil {
 		return err

@@ -143,8 +143,12 @@ func themeRequest(action string) command {
 		c.register(fs.FlagSet, "warn")
 		var channel, policy *string
 		if action == server.ThemeInstall || action == server.ThemePolicy {
-			channel = fs.String("channel", "", "release channel to follow: stable (default) or beta")
-			policy = fs.String("policy", "", "updates: auto (default) installs them, notify records them, pinned ignores them")
+			defChannel, defPolicy := "(default: stable)", "(default: auto)"
+			if action == server.ThemePolicy {
+				defChannel, defPolicy = "(not given: unchanged)", "(not given: unchanged)"
+			}
+			channel = fs.String("channel", "", "release channel to follow: stable or beta "+defChannel)
+			policy = fs.String("policy", "", "updates: auto installs them, notify records them, pinned ignores them "+defPolicy)
 		}
 		wait := fs.Duration("wait", 5*time.Minute, "how long to wait for the runtime's answer; a request no runtime took by then is cancelled")
 		refs, err := fs.parseArgs(args)

@@ -37,7 +37,8 @@ func addUserCommands(cmds map[string]commandInfo, siteEnv map[string]string) {
 	cmds["admin password"] = commandInfo{adminPassword, "USER [flags]", "set a user's password: all their sessions end", running,
 		map[string]string{"WEBSONIC_USER_PASSWORD": "the new password" + passwordHelp}}
 	cmds["admin role"] = commandInfo{adminRole, "USER grant|revoke ROLE [flags]", "grant or remove a role: admin, staff or auditor",
-		running + "\nAn auditor reads the audit log (/account/audit) and nothing more. The last admin keeps admin.", siteEnv}
+		running + "\nAn auditor reads, and changes nothing: the admin area's dashboard, audit log and system logs, and the audit log at\n" +
+			"/account/audit on the site. The last admin keeps admin.", siteEnv}
 	addUserDataCommands(cmds, siteEnv)
 	addPeopleCommands(cmds, siteEnv)
 	addSettingsCommands(cmds, siteEnv) // sitesettings.go

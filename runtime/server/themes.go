@@ -40,9 +40,9 @@ var ErrNoRegistry = errors.New("server: no registry: themes are installed from o
 type ThemeHooks struct {
 	// Validate judges a theme's files before it is installed or served;
 	// a theme it refuses is never installed and the installed version
-	// stays. Default: ValidateThemeSyntax. THEMES-CORE: the theme
-	// package's Validate (templates executed against the FuncMap, assets
-	// referenced present) belongs here.
+	// stays. Default: ValidateThemeSyntax; the site sets the theme
+	// package's Validate (every page rendered, every asset present; see
+	// appearance.go).
 	Validate func(fs.FS) error
 	// Active names the site's active theme (site settings; "" for the
 	// built-in layout): it cannot be uninstalled.

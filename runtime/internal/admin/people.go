@@ -71,7 +71,7 @@ var roleLabels = map[site.Role]string{
 var roleHelp = map[site.Role]string{
 	site.RoleAdmin:   i18n.Key("runs the whole site, this admin area included"),
 	site.RoleStaff:   i18n.Key("uses the staff tools modules offer (moderation, tickets)"),
-	site.RoleAuditor: i18n.Key("reads the audit log, and nothing more"),
+	site.RoleAuditor: i18n.Key("reads the dashboard, the audit log and the system logs, and changes nothing"),
 }
 
 // grantable lists the roles an admin grants, most powerful first.
