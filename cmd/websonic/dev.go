@@ -167,8 +167,12 @@ func devRun(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		return fmt.Errorf("dev: %w", err)
 	}
 	defer os.Remove(filepath.Join(dir, devStateFile))
-	fmt.Fprintf(stdout, "site:     %s\nregistry: %s\nmodules:  %s\nto publish a change: bump the module's version in its module.json, then `make run` again (in another terminal)\n",
-		siteURL, regURL, strings.Join(names, ", "))
+	adminURL := "(none: --admin-addr is empty)"
+	if *adminAddr != "" {
+		adminURL = "http://" + *adminAddr + "/admin/ (sign in as an admin: bin/websonic admin create --username NAME)"
+	}
+	fmt.Fprintf(stdout, "site:     %s\nadmin:    %s\nregistry: %s\nmodules:  %s\nto publish a change: bump the module's version in its module.json, then `make run` again (in another terminal)\n",
+		siteURL, adminURL, regURL, strings.Join(names, ", "))
 	err = srv.Serve(ctx, siteLn)
 	cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

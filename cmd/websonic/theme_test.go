@@ -11,11 +11,15 @@ import (
 	"github.com/websonic/websonic/internal/ocipkg"
 )
 
-// TestThemeBuild packs a theme folder, and refuses one with a script or a
-// template that does not parse, naming the file.
+// TestThemeBuild packs a theme folder (the bundled harbor), and refuses,
+// naming the file, what every site would refuse: a script, a template that
+// does not parse, a missing asset.
 func TestThemeBuild(t *testing.T) {
 	write := func(files map[string]string) string {
 		dir := t.TempDir()
+		if err := os.CopyFS(dir, os.DirFS("../../templates/harbor")); err != nil {
+			t.Fatal(err)
+		}
 		for p, b := range files {
 			p = filepath.Join(dir, filepath.FromSlash(p))
 			os.MkdirAll(filepath.Dir(p), 0o755)
@@ -26,9 +30,7 @@ func TestThemeBuild(t *testing.T) {
 		return dir
 	}
 	good := map[string]string{
-		"theme.json":      `{"name":"sunrise","version":"1.0.0","theme_version":1}`,
-		"layout.html":     `{{define "layout"}}{{t "Home"}}{{end}}`,
-		"assets/site.css": "body{}",
+		"theme.json": `{"name":"sunrise","version":"1.0.0","theme_version":1}`,
 	}
 	for _, tc := range []struct {
 		name  string
@@ -37,7 +39,9 @@ func TestThemeBuild(t *testing.T) {
 	}{
 		{"good", nil, ""},
 		{"script", map[string]string{"assets/app.js": "alert(1)"}, "assets/app.js"},
-		{"broken template", map[string]string{"page.html": "{{if .}}"}, "page.html does not parse"},
+		{"broken template", map[string]string{"pages/home.html": "{{if .}}"}, "pages/home.html"},
+		{"empty stylesheet", map[string]string{"assets/css/harbor.css": ""}, ""},
+		{"asset gone", map[string]string{"partials/extra.html": `{{define "extra"}}<img src="{{asset "img/gone.png"}}" alt="">{{end}}`}, "img/gone.png"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			files := map[string]string{}

@@ -61,13 +61,13 @@ func themeBuild(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 }
 
 // checkTheme reads a theme folder and validates it as runtimes will
-// (the format, then server.ValidateThemeSyntax).
+// (the format, then server.ValidateTheme: what every site checks).
 func checkTheme(dir string) (*ocipkg.Theme, error) {
 	th, err := ocipkg.ReadTheme(os.DirFS(dir))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
-	if err := server.ValidateThemeSyntax(th.FS()); err != nil {
+	if err := server.ValidateTheme(th.FS()); err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	return th, nil
@@ -95,7 +95,7 @@ func themePublish(args []string, stdin io.Reader, stdout, stderr io.Writer) erro
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	rel, err := pub.PublishTheme(ctx, dirs[0], tufrepo.Channel(*channel), server.ValidateThemeSyntax)
+	rel, err := pub.PublishTheme(ctx, dirs[0], tufrepo.Channel(*channel), server.ValidateTheme)
 	if err != nil {
 		return p.registryError(cmd, err)
 	}

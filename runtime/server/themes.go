@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/websonic/websonic/runtime/internal/theme"
 	"io/fs"
 	"path"
 	"strings"
@@ -173,3 +174,9 @@ func (c *Console) Themes(ctx context.Context, events int) ([]InstalledTheme, []U
 	evs, err := updater.ThemeEventsFrom(ctx, c.db.Pool, events)
 	return ts, evs, err
 }
+
+// ValidateTheme is the whole check a site makes of a theme before it uses
+// it (package theme: templates executed against sample pages, assets
+// referenced present, no script): the publisher's tools run it before a
+// theme is published, so that no site has to refuse it.
+func ValidateTheme(fsys fs.FS) error { return theme.Validate(fsys) }
