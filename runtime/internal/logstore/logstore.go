@@ -3,6 +3,7 @@ package logstore
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -29,6 +30,12 @@ type Config struct {
 	// Skip, when set, drops the entries it returns true for (for example
 	// the access log's line per request, which would crowd out the rest).
 	Skip func(name string, level hclog.Level, msg string) bool
+	// Burst and PerMinute bound what one component (one logger name, such
+	// as one module's) may add: Burst entries at once, then PerMinute a
+	// minute (500 and 120), so that no module, however chatty or driven
+	// by its visitors, pushes everything else out. What a component loses
+	// is counted on its next kept entry (field "dropped").
+	Burst, PerMinute int
 	// Now is the clock (time.Now).
 	Now func() time.Time
 }
@@ -52,9 +59,49 @@ func (c *Config) defaults() {
 	if c.MaxValue <= 0 {
 		c.MaxValue = 512
 	}
+	if c.Burst <= 0 {
+		c.Burst = 500
+	}
+	if c.PerMinute <= 0 {
+		c.PerMinute = 120
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+}
+
+// bucket is one component's share (Config.Burst, PerMinute).
+type bucket struct {
+	tokens  float64
+	last    time.Time
+	dropped int
+}
+
+// maxBuckets bounds the components tracked; past it the shares start over.
+const maxBuckets = 4096
+
+// admit takes one of name's tokens at now; the caller holds s.mu. It
+// returns whether the entry is kept and how many were dropped before it.
+func (s *Store) admit(name string, now time.Time) (keep bool, dropped int) {
+	b := s.buckets[name]
+	if b == nil {
+		if len(s.buckets) >= maxBuckets {
+			clear(s.buckets)
+		}
+		b = &bucket{tokens: float64(s.cfg.Burst), last: now}
+		s.buckets[name] = b
+	}
+	if d := now.Sub(b.last); d > 0 {
+		b.tokens = min(float64(s.cfg.Burst), b.tokens+d.Minutes()*float64(s.cfg.PerMinute))
+		b.last = now
+	}
+	if b.tokens < 1 {
+		b.dropped++
+		return false, 0
+	}
+	b.tokens--
+	dropped, b.dropped = b.dropped, 0
+	return true, dropped
 }
 
 // entryOverhead is what an entry counts towards MaxBytes besides its
@@ -98,6 +145,8 @@ type Store struct {
 	n     int
 	bytes int
 	seq   uint64
+	// buckets are the components' shares (admit).
+	buckets map[string]*bucket
 }
 
 var _ hclog.SinkAdapter = (*Store)(nil)
@@ -105,7 +154,7 @@ var _ hclog.SinkAdapter = (*Store)(nil)
 // New returns an empty store.
 func New(cfg Config) *Store {
 	cfg.defaults()
-	return &Store{cfg: cfg, ring: make([]Entry, cfg.MaxEntries)}
+	return &Store{cfg: cfg, ring: make([]Entry, cfg.MaxEntries), buckets: map[string]*bucket{}}
 }
 
 // Level is the lowest level the store keeps.
@@ -128,9 +177,16 @@ func (s *Store) Accept(name string, level hclog.Level, msg string, args ...any) 
 		Message: cut(msg, s.cfg.MaxMessage),
 		Fields:  s.fields(args),
 	}
-	size := e.size()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	keep, dropped := s.admit(e.Name, e.Time)
+	if !keep {
+		return
+	}
+	if dropped > 0 {
+		e.Fields = append(e.Fields, Field{Key: "dropped", Value: strconv.Itoa(dropped)})
+	}
+	size := e.size()
 	for s.n > 0 && (s.n == len(s.ring) || s.bytes+size > s.cfg.MaxBytes) {
 		s.bytes -= s.ring[s.start].size()
 		s.ring[s.start] = Entry{}

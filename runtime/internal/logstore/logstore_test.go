@@ -273,3 +273,37 @@ func FuzzCut(f *testing.F) {
 		}
 	})
 }
+
+// TestComponentShare: a component logging without end keeps its burst and
+// then its rate, the others keep theirs, and what it lost is counted on
+// its next kept entry.
+func TestComponentShare(t *testing.T) {
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	s := New(Config{MaxEntries: 1000, Burst: 10, PerMinute: 60, Now: func() time.Time { return now }})
+	s.Accept("runtime", hclog.Warn, "before the flood")
+	for range 10000 {
+		s.Accept("module.chatty", hclog.Info, "spam")
+	}
+	s.Accept("runtime", hclog.Warn, "after the flood")
+	if n, _ := s.Len(); n != 12 {
+		t.Fatalf("%d entries kept, want the runtime's 2 and the module's burst of 10", n)
+	}
+	now = now.Add(time.Second) // one more token
+	s.Accept("module.chatty", hclog.Info, "later")
+	p := s.Query(Query{Component: "module.chatty", Limit: 1})
+	if len(p.Entries) != 1 || p.Entries[0].Message != "later" {
+		t.Fatalf("newest chatty entry: %+v", p.Entries)
+	}
+	var dropped string
+	for _, f := range p.Entries[0].Fields {
+		if f.Key == "dropped" {
+			dropped = f.Value
+		}
+	}
+	if dropped != "9990" {
+		t.Fatalf("dropped = %q, want 9990", dropped)
+	}
+	if p := s.Query(Query{Text: "flood"}); len(p.Entries) != 2 {
+		t.Fatalf("the runtime's entries: %+v", p.Entries)
+	}
+}
