@@ -368,7 +368,7 @@ func TestModuleAdminPages(t *testing.T) {
 	const board = "/admin/modules/extras/pages/board"
 
 	_, page := c.do("GET", board, nil, nil)
-	for _, want := range []string{`id="module-page"`, "<h2>Board of boss</h2>", `<form method="post" action="` + board + `"><input type="hidden" name="csrf" value="` + csrf + `">`,
+	for _, want := range []string{`id="module-page"`, "<h2>Board of boss</h2>", `<form method="post" action="` + board + `"><input type="hidden" name="csrf" value="` + csrf + `"/>`,
 		`<label for="m-extras-item">Item</label>`, `class="module-page-link" href="` + board + `"`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the board lacks %q:\n%s", want, page)
@@ -420,8 +420,8 @@ func TestModuleAdminPages(t *testing.T) {
 			t.Errorf("%s: %q left in the fragment:\n%s", tc.attack, tc.left, frag)
 		}
 	}
-	for _, want := range []string{`<a id="m-extras-self" href="/admin/modules/extras/pages/hostile?tab=2">self</a>`,
-		`<form id="m-extras-elsewhere" method="post" action="/admin/modules/extras/pages/hostile"><input type="hidden" name="csrf" value="` + csrf + `">`, `id="m-extras-main"`} {
+	for _, want := range []string{`href="/admin/modules/extras/pages/hostile?tab=2"`, `id="m-extras-self"`,
+		`<form id="m-extras-elsewhere" method="post" action="/admin/modules/extras/pages/hostile"><input type="hidden" name="csrf" value="` + csrf + `"/>`, `id="m-extras-main"`} {
 		if !strings.Contains(frag, want) {
 			t.Errorf("the hostile page lacks %q:\n%s", want, frag)
 		}
