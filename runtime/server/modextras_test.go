@@ -1,6 +1,8 @@
 package server
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -449,5 +451,42 @@ func TestModuleAdminPages(t *testing.T) {
 	}
 	if st, _ := mget(t, s.URL+"/extras"); st != 200 {
 		t.Errorf("after enabling from the admin area: %d", st)
+	}
+}
+
+// TestDisabledModuleActsNoMore: a disabled module is still asked for a
+// user's data (it holds it), but may not publish on its realtime topics
+// meanwhile (the hub knows enabled modules only); enabled, it may.
+func TestDisabledModuleActsNoMore(t *testing.T) {
+	s := newExtrasSite(t)
+	u := s.user(t, "mia", site.RoleMember)
+	published := func() string {
+		var b bytes.Buffer
+		if err := s.srv.ExportUser(t.Context(), u.ID, &b); err != nil {
+			t.Fatal(err)
+		}
+		zr, err := zip.NewReader(bytes.NewReader(b.Bytes()), int64(b.Len()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := zr.Open("modules/extras.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		var got struct{ Published string }
+		if err := json.NewDecoder(f).Decode(&got); err != nil {
+			t.Fatal(err)
+		}
+		return got.Published
+	}
+	if got := published(); got != "yes" {
+		t.Fatalf("enabled, the module could not publish: %q", got)
+	}
+	if _, err := s.srv.SetModuleEnabled(t.Context(), nil, "extras", false); err != nil {
+		t.Fatal(err)
+	}
+	if got := published(); !strings.HasPrefix(got, "no: ") || !strings.Contains(got, "denied") {
+		t.Fatalf("disabled, the module still acts through a host service: published %q", got)
 	}
 }
