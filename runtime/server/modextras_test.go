@@ -1,6 +1,8 @@
 package server
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -368,7 +370,7 @@ func TestModuleAdminPages(t *testing.T) {
 	const board = "/admin/modules/extras/pages/board"
 
 	_, page := c.do("GET", board, nil, nil)
-	for _, want := range []string{`id="module-page"`, "<h2>Board of boss</h2>", `<form method="post" action="` + board + `"><input type="hidden" name="csrf" value="` + csrf + `">`,
+	for _, want := range []string{`id="module-page"`, "<h2>Board of boss</h2>", `<form method="post" action="` + board + `"><input type="hidden" name="csrf" value="` + csrf + `"/>`,
 		`<label for="m-extras-item">Item</label>`, `class="module-page-link" href="` + board + `"`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the board lacks %q:\n%s", want, page)
@@ -420,8 +422,8 @@ func TestModuleAdminPages(t *testing.T) {
 			t.Errorf("%s: %q left in the fragment:\n%s", tc.attack, tc.left, frag)
 		}
 	}
-	for _, want := range []string{`<a id="m-extras-self" href="/admin/modules/extras/pages/hostile?tab=2">self</a>`,
-		`<form id="m-extras-elsewhere" method="post" action="/admin/modules/extras/pages/hostile"><input type="hidden" name="csrf" value="` + csrf + `">`, `id="m-extras-main"`} {
+	for _, want := range []string{`href="/admin/modules/extras/pages/hostile?tab=2"`, `id="m-extras-self"`,
+		`<form id="m-extras-elsewhere" method="post" action="/admin/modules/extras/pages/hostile"><input type="hidden" name="csrf" value="` + csrf + `"/>`, `id="m-extras-main"`} {
 		if !strings.Contains(frag, want) {
 			t.Errorf("the hostile page lacks %q:\n%s", want, frag)
 		}
@@ -449,5 +451,42 @@ func TestModuleAdminPages(t *testing.T) {
 	}
 	if st, _ := mget(t, s.URL+"/extras"); st != 200 {
 		t.Errorf("after enabling from the admin area: %d", st)
+	}
+}
+
+// TestDisabledModuleActsNoMore: a disabled module is still asked for a
+// user's data (it holds it), but may not publish on its realtime topics
+// meanwhile (the hub knows enabled modules only); enabled, it may.
+func TestDisabledModuleActsNoMore(t *testing.T) {
+	s := newExtrasSite(t)
+	u := s.user(t, "mia", site.RoleMember)
+	published := func() string {
+		var b bytes.Buffer
+		if err := s.srv.ExportUser(t.Context(), u.ID, &b); err != nil {
+			t.Fatal(err)
+		}
+		zr, err := zip.NewReader(bytes.NewReader(b.Bytes()), int64(b.Len()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := zr.Open("modules/extras.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		var got struct{ Published string }
+		if err := json.NewDecoder(f).Decode(&got); err != nil {
+			t.Fatal(err)
+		}
+		return got.Published
+	}
+	if got := published(); got != "yes" {
+		t.Fatalf("enabled, the module could not publish: %q", got)
+	}
+	if _, err := s.srv.SetModuleEnabled(t.Context(), nil, "extras", false); err != nil {
+		t.Fatal(err)
+	}
+	if got := published(); !strings.HasPrefix(got, "no: ") || !strings.Contains(got, "denied") {
+		t.Fatalf("disabled, the module still acts through a host service: published %q", got)
 	}
 }

@@ -2,7 +2,6 @@ package admin
 
 import (
 	"bytes"
-	"io"
 	"net/url"
 	"regexp"
 	"strings"
@@ -22,7 +21,12 @@ import (
 //     their controls) with a short list of attributes, through
 //     bluemonday's policy engine: no script, style, event handler,
 //     iframe, object, base, meta, image, or URL with a scheme;
-//  2. then, on what that left, points every form at the page itself
+//  2. builds what that left into a tree as a browser builds it inside the
+//     page's <section> and writes it back from the tree, so the fragment
+//     closes every element it opens and closes none of the shell's (an
+//     unclosed <form> or <textarea> would otherwise take the shell's
+//     controls after it, a stray </section> leave the box);
+//  3. then, on that tree, points every form at the page itself
 //     (GET or POST only) and puts the shell's CSRF token in each POST
 //     form; keeps only links to the page itself ("?query" or "#anchor");
 //     prefixes every id (and label's for) so none clashes with the
@@ -79,37 +83,67 @@ var fragmentPolicy = func() *bluemonday.Policy {
 // prefix of every id (e.g. "m-chat-").
 func sanitizeFragment(fragment []byte, self, csrf, idPrefix string) string {
 	clean := fragmentPolicy.SanitizeBytes(fragment)
+	// bluemonday filters tokens but leaves the tree to the browser: an
+	// unclosed <form>, <textarea> or <table>, or a stray </section>,
+	// would reach out of the box into the shell's markup after it (the
+	// shell's own forms joining the module's, the rest of the page posted
+	// as a textarea's value). So the fragment is built into a tree as a
+	// browser builds it inside the page's <section>, and written back
+	// from that tree: every element it opens it closes, and no end tag
+	// of its closes one of the shell's.
+	box := &html.Node{Type: html.ElementNode, Data: "section", DataAtom: atom.Section}
+	nodes, err := html.ParseFragment(bytes.NewReader(clean), box)
+	if err != nil {
+		return "" // cannot happen on a reader of bytes; never pass what did not parse
+	}
 	var out bytes.Buffer
-	z := html.NewTokenizer(bytes.NewReader(clean))
-	for {
-		tt := z.Next()
-		if tt == html.ErrorToken {
-			if z.Err() != io.EOF {
-				return "" // cannot happen on bluemonday's output; never pass what did not parse
-			}
-			return out.String()
+	for _, n := range nodes {
+		confine(n, self, csrf, idPrefix, 0)
+		if n.Parent == nil && n.Type != html.ElementNode && n.Type != html.TextNode {
+			continue // comments, doctypes: bluemonday drops them already
 		}
-		t := z.Token()
-		switch tt {
-		case html.StartTagToken, html.SelfClosingTagToken:
-			if t.DataAtom == atom.Input && namedCSRF(t) {
-				continue // a field of the module's named csrf: gone (an input has no end tag)
-			}
-			post := rewrite(&t, self, idPrefix)
-			out.WriteString(t.String())
-			if post && tt == html.StartTagToken {
-				out.WriteString(`<input type="hidden" name="csrf" value="` + html.EscapeString(csrf) + `">`)
-			}
-		case html.TextToken, html.EndTagToken:
-			out.WriteString(t.String())
-		default: // comments, doctypes: bluemonday drops them already
+		if err := html.Render(&out, n); err != nil {
+			return ""
 		}
+	}
+	return out.String()
+}
+
+// maxFragmentDepth bounds the fragment's nesting: deeper elements are
+// dropped (a browser gives up nesting long before; this keeps the
+// rendering's recursion small whatever the module sends).
+const maxFragmentDepth = 128
+
+// confine applies rewrite to n's subtree: controls named csrf are
+// removed, every POST form gets the shell's CSRF field first, elements
+// deeper than maxFragmentDepth go.
+func confine(n *html.Node, self, csrf, idPrefix string, depth int) {
+	for c := n.FirstChild; c != nil; {
+		next := c.NextSibling
+		switch {
+		case c.Type == html.CommentNode || c.Type == html.DoctypeNode:
+			n.RemoveChild(c)
+		case c.Type != html.ElementNode:
+		case depth+1 >= maxFragmentDepth || c.DataAtom == atom.Input && namedCSRF(c.Attr):
+			n.RemoveChild(c)
+		default:
+			confine(c, self, csrf, idPrefix, depth+1)
+		}
+		c = next
+	}
+	if n.Type != html.ElementNode {
+		return
+	}
+	if rewrite(n, self, idPrefix) {
+		field := &html.Node{Type: html.ElementNode, Data: "input", DataAtom: atom.Input, Attr: []html.Attribute{
+			{Key: "type", Val: "hidden"}, {Key: "name", Val: "csrf"}, {Key: "value", Val: csrf}}}
+		n.InsertBefore(field, n.FirstChild)
 	}
 }
 
-// rewrite confines one start tag to the page (see sanitizeFragment); it
+// rewrite confines one element to the page (see sanitizeFragment); it
 // reports a POST form, which needs the CSRF field.
-func rewrite(t *html.Token, self, idPrefix string) (postForm bool) {
+func rewrite(t *html.Node, self, idPrefix string) (postForm bool) {
 	attrs := t.Attr[:0]
 	var action, method string
 	for _, a := range t.Attr {
@@ -179,8 +213,8 @@ func selfURL(v, self, idPrefix string) (string, bool) {
 var fragmentID = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_\-]{0,63}$`)
 
 // namedCSRF says whether t is a control named csrf, the shell's field.
-func namedCSRF(t html.Token) bool {
-	for _, a := range t.Attr {
+func namedCSRF(attrs []html.Attribute) bool {
+	for _, a := range attrs {
 		if a.Key == "name" && strings.EqualFold(a.Val, "csrf") {
 			return true
 		}
