@@ -40,6 +40,7 @@ func (s *Server) openAdmin() (*admin.Area, error) {
 		SecureCookies: s.cfg.SecureCookies, Logger: s.log,
 		Lifecycle: adminLifecycle{s, &Console{db: s.db}},
 		Language:  s.look.language, Appearance: adminAppearance{s.look},
+		ThemeStore: s.themeStore(), // admin_themestore.go
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)

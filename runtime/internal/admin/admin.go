@@ -46,6 +46,7 @@ type Config struct {
 	Language func(ctx context.Context) string
 	// Appearance is the site's settings and themes (nil: those pages answer 404).
 	Appearance Appearance
+	ThemeStore ThemeStore // themes from the registry (themestore.go); nil: none
 	// SecureCookies makes the session cookie Secure and __Host- prefixed
 	// even for a request that did not come over HTTPS as far as the area
 	// can tell (as site.Config.SecureCookies).
@@ -129,6 +130,13 @@ func (a *Area) routes() []Route {
 		{Method: "POST", Pattern: "/themes/activate", Access: Admins, handle: a.handleActivateTheme},
 		{Method: "GET", Pattern: "/themes/{name}/preview", Access: Admins, handle: a.handlePreview},
 		{Method: "GET", Pattern: "/themes/assets/*", Access: Admins, handle: a.handlePreviewAsset},
+		{Method: "GET", Pattern: "/themes/available", Access: Admins, handle: a.handleThemeCatalogue}, // themestore.go
+		{Method: "GET", Pattern: "/themes/install", Access: Admins, handle: a.handleThemeInstallForm},
+		{Method: "POST", Pattern: "/themes/install", Access: Admins, handle: a.handleThemeInstall},
+		{Method: "GET", Pattern: "/themes/{name}/manage", Access: Admins, handle: a.handleThemeManage},
+		{Method: "POST", Pattern: "/themes/{name}/policy", Access: Admins, handle: a.handleThemePolicy},
+		{Method: "POST", Pattern: "/themes/{name}/rollback", Access: Admins, handle: a.handleThemeRollback},
+		{Method: "POST", Pattern: "/themes/{name}/uninstall", Access: Admins, handle: a.handleThemeUninstall},
 	}, a.extrasRoutes()...)
 }
 
@@ -146,6 +154,7 @@ func (a *Area) nav() []navItem {
 		{Path: "/audit", Label: i18n.Key("Audit log"), Access: Readers},
 		{Path: "/settings", Label: i18n.Key("Site settings"), Access: Admins},
 		{Path: "/themes", Label: i18n.Key("Themes"), Access: Admins},
+		{Path: "/themes/available", Label: i18n.Key("Themes you can add"), Access: Admins},
 	}
 }
 

@@ -227,6 +227,8 @@ func (a *Area) handleRemoveLogo(w http.ResponseWriter, r *http.Request, q *reque
 type themeView struct {
 	theme.Info
 	Active bool
+	// Available is a newer version the registry offers (policy notify).
+	Available string
 }
 
 // handleThemes lists the themes, with a preview and an activate button.
@@ -243,13 +245,19 @@ func (a *Area) handleThemes(w http.ResponseWriter, r *http.Request, q *request) 
 	var d struct {
 		Themes    []themeView
 		Activated string
+		Store     bool // themes can come from the registry (themestore.go)
 	}
+	available := a.themeUpdates(r.Context())
 	for _, t := range list {
-		d.Themes = append(d.Themes, themeView{Info: t, Active: t.Name == active})
+		d.Themes = append(d.Themes, themeView{Info: t, Active: t.Name == active, Available: available[t.Name]})
 	}
 	if n := r.URL.Query().Get("activated"); n != "" && n == active {
 		d.Activated = q.T("The site now uses the theme {theme}.", "theme", n)
 	}
+	if n := r.URL.Query().Get("removed"); n != "" {
+		d.Activated = q.T("The theme {theme} is removed.", "theme", n)
+	}
+	d.Store = a.cfg.ThemeStore != nil
 	a.show(w, r, q, http.StatusOK, "themes.html", page{Title: i18n.Key("Themes"), Data: d})
 }
 

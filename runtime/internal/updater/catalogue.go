@@ -39,17 +39,17 @@ func (u *Updater) Catalogue(ctx context.Context) ([]Offer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("updater: %w", err)
 	}
-	return catalogue(rels), nil
+	return catalogue(rels, func(r *tufrepo.Release) bool { return abi.Speaks(r.ABIVersion) }), nil
 }
 
 // catalogue groups rels by module, newest version first, leaving out the
-// releases no one may install.
-func catalogue(rels []*tufrepo.Release) []Offer {
+// releases no one may install: revoked ones and those ok refuses.
+func catalogue(rels []*tufrepo.Release, ok func(*tufrepo.Release) bool) []Offer {
 	by := map[string]*Offer{}
 	newest := map[string]string{}
 	var names []string
 	for _, r := range rels {
-		if r.Revoked || !abi.Speaks(r.ABIVersion) {
+		if r.Revoked || !ok(r) {
 			continue
 		}
 		o := by[r.Module]

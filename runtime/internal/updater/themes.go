@@ -387,6 +387,12 @@ func sameTheme(cur, prev *InstalledTheme) bool {
 // verification or validation is refused (ErrVerify, ErrThemeInvalid) and
 // the installed version stays.
 func (u *Updater) InstallTheme(ctx context.Context, name, version string, channel tufrepo.Channel, policy Policy) (*tufrepo.Release, error) {
+	return u.installTheme(ctx, name, version, "", channel, policy)
+}
+
+// installTheme is InstallTheme of exactly the release of digest ("": any),
+// the one the owner confirmed (ErrChanged otherwise).
+func (u *Updater) installTheme(ctx context.Context, name, version, digest string, channel tufrepo.Channel, policy Policy) (*tufrepo.Release, error) {
 	if channel == "" {
 		channel = tufrepo.ChannelStable
 	}
@@ -406,6 +412,9 @@ func (u *Updater) InstallTheme(ctx context.Context, name, version string, channe
 	}
 	rel, err := u.themeRelease(name, version, channel)
 	if err != nil {
+		return nil, err
+	}
+	if err := confirmed(rel, digest); err != nil {
 		return nil, err
 	}
 	prev, err := u.getTheme(ctx, name)
@@ -643,7 +652,7 @@ func ThemeEventsFrom(ctx context.Context, pool *pgxpool.Pool, limit int) ([]Even
 func (u *Updater) doTheme(ctx context.Context, r Request) (string, error) {
 	switch r.Action {
 	case ActionThemeInstall:
-		rel, err := u.InstallTheme(ctx, r.Module, r.Version, tufrepo.Channel(r.Channel), Policy(r.Policy))
+		rel, err := u.installTheme(ctx, r.Module, r.Version, r.Digest, tufrepo.Channel(r.Channel), Policy(r.Policy))
 		if err != nil {
 			return "", err
 		}
