@@ -19,6 +19,15 @@ type adminExtras struct{ s *Server }
 
 var _ admin.ModuleExtras = adminExtras{}
 
+func (x adminExtras) Names() []string {
+	mods := x.s.Modules()
+	names := make([]string, 0, len(mods))
+	for _, m := range mods {
+		names = append(names, m.Manifest().Name)
+	}
+	return names
+}
+
 func (x adminExtras) Running(name string) *manifest.Manifest {
 	if m := x.s.Module(name); m != nil {
 		return m.Manifest()

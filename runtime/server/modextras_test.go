@@ -371,7 +371,10 @@ func TestModuleAdminPages(t *testing.T) {
 
 	_, page := c.do("GET", board, nil, nil)
 	for _, want := range []string{`id="module-page"`, "<h2>Board of boss</h2>", `<form method="post" action="` + board + `"><input type="hidden" name="csrf" value="` + csrf + `"/>`,
-		`<label for="m-extras-item">Item</label>`, `class="module-page-link" href="` + board + `"`} {
+		`<label for="m-extras-item">Item</label>`, `class="module-page-link" href="` + board + `"`,
+		// The side navigation lists the modules' pages in a group of their
+		// own, each named with its module.
+		`id="module-pages-nav"`, `<a href="` + board + `" aria-current="page">extras: Board</a>`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the board lacks %q:\n%s", want, page)
 		}

@@ -27,6 +27,8 @@ import (
 type ModuleExtras interface {
 	// Running is the running module's manifest, or nil.
 	Running(name string) *manifest.Manifest
+	// Names lists the running modules.
+	Names() []string
 	// Enabled says whether the owner has not disabled the module.
 	Enabled(name string) bool
 	// SetEnabled enables or disables the module for every replica, for
@@ -160,8 +162,10 @@ func (a *Area) moduleDisabled(ctx context.Context, name string) bool {
 }
 
 // moduleAdminNav lists the enabled modules' admin pages for the side
-// navigation (each label as the module wrote it; the pages' own titles
-// are translated). modules are the running modules' names.
+// navigation, in a group of their own below the shell's entries, each
+// named with its module ("noticeboard: Moderation") and never passed
+// through the shell's catalogue, so that no module can pass its page off
+// as one of the shell's. modules are the running modules' names.
 func (a *Area) moduleAdminNav(modules []string) []navItem {
 	x := a.cfg.Extras
 	if x == nil {
@@ -174,7 +178,7 @@ func (a *Area) moduleAdminNav(modules []string) []navItem {
 			continue
 		}
 		for _, pg := range m.Capabilities.AdminPages {
-			out = append(out, navItem{Path: "/modules/" + name + "/pages/" + pg.Name, Label: pg.Label, Access: Admins})
+			out = append(out, navItem{Path: "/modules/" + name + "/pages/" + pg.Name, Label: pg.Label, Module: name, Access: Admins})
 		}
 	}
 	return out

@@ -79,6 +79,7 @@ func (a *Area) Routes() []Route { return a.routes() }
 // navItem is an entry of the side navigation.
 type navItem struct {
 	Path, Label string
+	Module      string // a module's admin page: the module (moduleAdminNav)
 	Access      Access
 }
 
@@ -95,14 +96,17 @@ func (q *request) T(key string, args ...any) string { return q.p.T(key, args...)
 // page's own.
 type page struct {
 	*i18n.Printer
-	Title   string
-	User    *site.User
-	CSRF    string
-	Nav     []navItem
-	Current string // the path of the page, to mark its entry in Nav
-	Error   string
-	Message string
-	Data    any
+	Title string
+	User  *site.User
+	CSRF  string
+	Nav   []navItem
+	// ModuleNav are the modules' admin pages (moduleAdminNav), a group of
+	// their own.
+	ModuleNav []navItem
+	Current   string // the path of the page, to mark its entry in Nav
+	Error     string
+	Message   string
+	Data      any
 }
 
 // Path joins Prefix and p, for templates: {{$.Path "/modules"}}.
@@ -169,6 +173,9 @@ func (a *Area) show(w http.ResponseWriter, r *http.Request, q *request, status i
 			if n.Access.allows(q.user) {
 				d.Nav = append(d.Nav, n)
 			}
+		}
+		if a.cfg.Extras != nil && Admins.allows(q.user) {
+			d.ModuleNav = a.moduleAdminNav(a.cfg.Extras.Names())
 		}
 	} else if d.Printer == nil {
 		d.Printer = a.printer(r)

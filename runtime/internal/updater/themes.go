@@ -324,24 +324,14 @@ func (u *Updater) swapTheme(ctx context.Context, c themeChange, l *lease) error 
 		}
 	}
 	err = pgx.BeginFunc(ctx, u.cfg.Pool, func(tx pgx.Tx) error {
-		var cur string
-		err := tx.QueryRow(ctx, `SELECT digest FROM websonic.theme_installs WHERE name = $1 FOR UPDATE`, c.rel.Module).Scan(&cur)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			if c.prev != nil {
-				return fmt.Errorf("%w: theme %s was uninstalled", ErrConflict, c.rel.Module)
-			}
-		case err != nil:
-			return err
-		case c.prev == nil || cur != c.prev.Digest:
-			return fmt.Errorf("%w: theme %s", ErrConflict, c.rel.Module)
+		var was *record
+		if c.prev != nil {
+			was = &record{c.prev.Version, c.prev.Digest, c.prev.PreviousVersion, c.prev.PreviousDigest}
 		}
-		var prevV, prevD *string
-		if c.prev != nil && c.prev.Digest != c.rel.ManifestDigest {
-			prevV, prevD = &c.prev.Version, &c.prev.Digest
-		} else if c.prev != nil {
-			prevV, prevD = nilIfEmpty(c.prev.PreviousVersion), nilIfEmpty(c.prev.PreviousDigest)
+		if err := lockRecord(ctx, tx, "theme_installs", c.rel.Module, was); err != nil {
+			return fmt.Errorf("theme: %w", err)
 		}
+		prevV, prevD := was.previous(c.rel.ManifestDigest)
 		if _, err := tx.Exec(ctx, `INSERT INTO websonic.theme_installs
 			(name, version, digest, description, previous_version, previous_digest, channel, policy)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)

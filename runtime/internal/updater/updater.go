@@ -684,6 +684,41 @@ func approval(p *modhost.Package, approved manifest.Capabilities) modhost.Approv
 	return modhost.Approval{Views: views}
 }
 
+// record is what an installation record says of its versions.
+type record struct{ Version, Digest, PreviousVersion, PreviousDigest string }
+
+// lockRecord locks name's row of table (module_installs, theme_installs)
+// and checks that it still says what the change was decided on (was; nil:
+// no row), so that a change never overwrites one made meanwhile.
+func lockRecord(ctx context.Context, tx pgx.Tx, table, name string, was *record) error {
+	var cur string
+	err := tx.QueryRow(ctx, `SELECT digest FROM websonic.`+table+` WHERE name = $1 FOR UPDATE`, name).Scan(&cur)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		if was != nil {
+			return fmt.Errorf("%w: %s was uninstalled", ErrConflict, name)
+		}
+	case err != nil:
+		return err
+	case was == nil || cur != was.Digest:
+		return fmt.Errorf("%w: %s", ErrConflict, name)
+	}
+	return nil
+}
+
+// previous is the previous version a record keeps once digest replaces
+// was: was itself, or, when the same release is installed again, what was
+// kept before it (nil: none).
+func (was *record) previous(digest string) (version, dig *string) {
+	switch {
+	case was == nil:
+		return nil, nil
+	case was.Digest != digest:
+		return &was.Version, &was.Digest
+	}
+	return nilIfEmpty(was.PreviousVersion), nilIfEmpty(was.PreviousDigest)
+}
+
 // change is one installation change, committed inside the swap.
 type change struct {
 	rel      *tufrepo.Release
@@ -758,24 +793,14 @@ func (u *Updater) swap(ctx context.Context, c change, from string, l *lease) err
 	}
 	commit := func(ctx context.Context) error {
 		return pgx.BeginFunc(ctx, u.cfg.Pool, func(tx pgx.Tx) error {
-			var cur string
-			err := tx.QueryRow(ctx, `SELECT digest FROM websonic.module_installs WHERE name = $1 FOR UPDATE`, c.rel.Module).Scan(&cur)
-			switch {
-			case errors.Is(err, pgx.ErrNoRows):
-				if c.prev != nil {
-					return fmt.Errorf("%w: %s was uninstalled", ErrConflict, c.rel.Module)
-				}
-			case err != nil:
+			var was *record
+			if c.prev != nil {
+				was = &record{c.prev.Version, c.prev.Digest, c.prev.PreviousVersion, c.prev.PreviousDigest}
+			}
+			if err := lockRecord(ctx, tx, "module_installs", c.rel.Module, was); err != nil {
 				return err
-			case c.prev == nil || cur != c.prev.Digest:
-				return fmt.Errorf("%w: %s", ErrConflict, c.rel.Module)
 			}
-			var prevV, prevD *string
-			if c.prev != nil && c.prev.Digest != c.rel.ManifestDigest {
-				prevV, prevD = &c.prev.Version, &c.prev.Digest
-			} else if c.prev != nil {
-				prevV, prevD = nilIfEmpty(c.prev.PreviousVersion), nilIfEmpty(c.prev.PreviousDigest)
-			}
+			prevV, prevD := was.previous(c.rel.ManifestDigest)
 			if _, err := tx.Exec(ctx, `INSERT INTO websonic.module_installs
 				(name, version, digest, previous_version, previous_digest, channel, policy, approved)
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
