@@ -208,9 +208,9 @@ func TestBrowserOwnerJourney(t *testing.T) {
 	}
 
 	// Every other page of the side navigation, photographed and checked.
-	for _, p := range []string{"/modules", "/updates", "/users", "/blocks", "/audit", "/logs"} {
+	for _, p := range []string{"/modules", "/updates", "/users", "/blocks", "/audit", "/logs", "/themes/available"} {
 		b.do("open "+p, chromedp.Navigate(admin(p)), chromedp.WaitVisible(css(`main h1`)))
-		shot(strings.TrimPrefix(p, "/"))
+		shot(strings.ReplaceAll(strings.TrimPrefix(p, "/"), "/", "-"))
 	}
 	b.do("open a user", chromedp.Navigate(admin("/users")), chromedp.Click(css(`#user-owner a`)), chromedp.WaitVisible(css(`main h1`)))
 	shot("user")
