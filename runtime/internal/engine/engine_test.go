@@ -167,14 +167,28 @@ func TestABIChecks(t *testing.T) {
 }
 
 // TestPoolHammer runs P goroutines × N calls through a small pool that
-// recycles often: every call must get a correct answer from an instance no
-// other call holds (acquire panics otherwise).
+// recycles often, and renews it (Renew, as new settings do) meanwhile:
+// every call must get a correct answer from an instance no other call
+// holds (acquire panics otherwise), and the pool never exceeds its size.
 func TestPoolHammer(t *testing.T) {
 	e := newEngine(t, Config{})
 	p := hostilePool(t, e, PoolConfig{Size: 3, MinWarm: 2, MaxCalls: 25, AcquireTimeout: 30 * time.Second})
 	const P, N = 8, 60
 	var wg sync.WaitGroup
 	errs := make(chan error, P*N)
+	renewing := make(chan struct{})
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		for {
+			select {
+			case <-renewing:
+				return
+			case <-time.After(5 * time.Millisecond):
+				p.Renew()
+			}
+		}
+	}()
 	for g := range P {
 		wg.Add(1)
 		go func() {
@@ -195,11 +209,16 @@ func TestPoolHammer(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	close(renewing)
+	<-renewed
 	close(errs)
 	for err := range errs {
 		t.Error(err)
 	}
 	s := p.Stats()
+	if s.Live > 3 || s.MemoryBytes < 0 {
+		t.Errorf("after the hammer: %+v", s)
+	}
 	if s.Calls != P*N || s.Failures != 0 {
 		t.Errorf("stats = %+v, want %d calls and no failures", s, P*N)
 	}
