@@ -34,7 +34,7 @@ var levelLabels = map[hclog.Level]string{
 
 type logRow struct {
 	Time, Stamp, Level, LevelClass, Component, Message string // Stamp: RFC 3339, for <time datetime>
-	Fields                                      []logstore.Field
+	Fields                                             []logstore.Field
 }
 
 type componentChoice struct{ Value, Label string }
