@@ -65,7 +65,7 @@ func (x adminAppearance) Preview(w http.ResponseWriter, r *http.Request, p *i18n
 	if st := x.a.settings.Current(); st.Logo != nil {
 		d.Site.Logo = admin.Prefix + "/settings/logo?v=" + st.LogoHash
 	}
-	for _, l := range x.a.nav(nil) {
+	for _, l := range x.a.nav(nil, p) {
 		d.Nav = append(d.Nav, theme.Link{Label: l.Label, Path: l.Path})
 	}
 	d.Next, d.PasswordMin = "/", 15

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/websonic/websonic/internal/i18n"
 	"github.com/websonic/websonic/runtime/internal/settings"
 	"github.com/websonic/websonic/runtime/internal/site"
 	"github.com/websonic/websonic/runtime/internal/theme"
@@ -45,7 +46,7 @@ type appearance struct {
 	previews previews                    // themes loaded for the admin area's previews (admin_themes.go)
 	// languages are the site's languages; nav the modules' navigation.
 	languages []string
-	nav       func(*site.User) []site.NavLink
+	nav       func(*site.User, *i18n.Printer) []site.NavLink
 	stop      context.CancelFunc
 	done      chan struct{}
 }

@@ -596,15 +596,17 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// nav lists the module links the user may see.
-func (s *Server) nav(u *site.User) []site.NavLink {
+// nav lists the module links the user may see, each label translated by
+// its module's catalogue into p's language.
+func (s *Server) nav(u *site.User, p *i18n.Printer) []site.NavLink {
 	var links []site.NavLink
 	for _, m := range s.enabledModules() {
+		mp := p.With(s.catalogOf(m))
 		for _, n := range m.Manifest().Capabilities.Nav {
 			if need, ok := roleOf[n.Access]; ok && !u.Has(need) {
 				continue
 			}
-			links = append(links, site.NavLink{Label: n.Label, Path: n.Path})
+			links = append(links, site.NavLink{Label: mp.T(n.Label), Path: n.Path})
 		}
 	}
 	return links

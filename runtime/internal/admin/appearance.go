@@ -273,7 +273,8 @@ func (a *Area) handleActivateTheme(w http.ResponseWriter, r *http.Request, q *re
 	if err != nil {
 		a.log.Warn("theme refused", "user", q.user.Username, "theme", name, "error", err)
 		a.show(w, r, q, http.StatusUnprocessableEntity, "message.html", page{Title: i18n.Key("Theme refused"),
-			Message: q.T("The theme {theme} cannot be used, so the site keeps its current theme. The reason: {reason}", "theme", name, "reason", err.Error())})
+			Message: q.T("The theme {theme} cannot be used, so the site keeps its current theme. Choose another theme, or install a corrected version of this one; the technical details below say what is wrong.", "theme", name),
+			Detail:  err.Error()})
 		return
 	}
 	a.log.Info("theme activated", "user", q.user.Username, "theme", name)

@@ -52,17 +52,38 @@ func (a *Area) handleApprove(w http.ResponseWriter, r *http.Request, q *request)
 	if !a.reauthenticate(w, r, q) {
 		return
 	}
+	version := a.awaitingVersion(r.Context(), module, digest)
 	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.RequestWait)
 	defer cancel()
 	res, err := a.cfg.Modules.Approve(ctx, module, digest)
 	a.audit(r.Context(), r, q.user.ID, "admin.module_approve", module, map[string]any{"digest": digest, "ok": err == nil})
 	if err != nil {
 		a.log.Warn("approval failed", "user", q.user.Username, "module", module, "error", err)
-		a.message(w, r, q, http.StatusConflict, i18n.Key("Not approved"), err.Error())
+		a.failure(w, r, q, http.StatusConflict, q.T("{module} {version} could not be approved.", "module", module, "version", version), err)
 		return
 	}
 	a.log.Info("module approved", "user", q.user.Username, "module", module, "digest", digest)
-	a.message(w, r, q, http.StatusOK, i18n.Key("Approved"), res)
+	a.show(w, r, q, http.StatusOK, "message.html", page{Title: i18n.Key("Approved"),
+		Message: q.T("{module} {version} is approved and starts serving.", "module", module, "version", version), Note: res})
+}
+
+// awaitingVersion is the version of module's release of digest waiting
+// for approval, for the owner's sentence (its digest when unknown).
+func (a *Area) awaitingVersion(ctx context.Context, module, digest string) string {
+	if a.cfg.Lifecycle != nil {
+		if states, err := a.cfg.Lifecycle.States(ctx); err == nil {
+			for _, st := range states {
+				switch {
+				case st.Name != module:
+				case st.Awaiting != nil && st.Awaiting.Digest == digest:
+					return st.Awaiting.Version
+				case st.Installed != nil && st.Installed.StagedVersion != "":
+					return st.Installed.StagedVersion
+				}
+			}
+		}
+	}
+	return "(" + digest + ")"
 }
 
 // reauthenticate checks the password the form carries against the

@@ -82,7 +82,7 @@ type auditRow struct {
 
 // auditRowOf puts entry e in words.
 func auditRowOf(q *request, e site.AuditEntry) auditRow {
-	row := auditRow{ID: e.ID, At: when(e.At), Raw: e.Action, Subject: e.Subject, What: e.Action}
+	row := auditRow{ID: e.ID, At: when(q, e.At), Raw: e.Action, Subject: e.Subject, What: e.Action}
 	if k, ok := actionWords[e.Action]; ok {
 		row.What = q.T(k)
 	}

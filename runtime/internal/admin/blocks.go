@@ -75,7 +75,7 @@ func (a *Area) showBlocks(w http.ResponseWriter, r *http.Request, q *request, st
 	}
 	names := map[int64]string{}
 	for _, b := range blocks {
-		row := blockRow{Prefix: b.Prefix.String(), Until: when(b.Until), Created: when(b.Created), By: byWords(q, b.CreatedBy), Reason: b.Reason}
+		row := blockRow{Prefix: b.Prefix.String(), Until: when(q, b.Until), Created: when(q, b.Created), By: byWords(q, b.CreatedBy), Reason: b.Reason}
 		if b.Until.IsZero() {
 			row.Until = q.T("until lifted")
 		}

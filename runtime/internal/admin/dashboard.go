@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -135,7 +134,7 @@ func (a *Area) dashboard(ctx context.Context, q *request, now time.Time) (*dashb
 		if tel != nil {
 			st := tel.ModuleStats(n)
 			row.Calls, row.Errors = st.RecentCalls, st.RecentErrors
-			row.P95, row.Memory = duration(q, st.P95), megabytes(q, st.Memory)
+			row.P95, row.Memory = duration(q, st.P95), size(q, st.Memory)
 			if running[n] && st.RecentErrors > 0 {
 				d.Alerts = append(d.Alerts, alert{
 					Text: q.T("{module} failed {n} requests in the last hour.", "module", n, "n", st.RecentErrors),
@@ -172,7 +171,7 @@ func (a *Area) charts(q *request, tel *telemetry.Sampler, modules []string, now 
 	since := now.Add(-chartHours * time.Hour)
 	perInterval := q.T("per minute")
 	if tel.Interval() != time.Minute {
-		perInterval = q.T("per {interval}", "interval", tel.Interval().String())
+		perInterval = q.T("per {interval}", "interval", q.p.Duration(tel.Interval()))
 	}
 	toChart := func(ps []telemetry.Point, scale float64) []chart.Point {
 		out := make([]chart.Point, len(ps))
@@ -222,23 +221,24 @@ func (a *Area) charts(q *request, tel *telemetry.Sampler, modules []string, now 
 		latency = append(latency, chart.Series{Name: b.name, Points: toChart(tel.Series(b.name, telemetry.P95, since), 1000)})
 		errs = append(errs, chart.Series{Name: b.name, Points: toChart(tel.Series(b.name, telemetry.Errors, since), 1)})
 	}
-	ms := func(v float64) string { return q.T("{n} ms", "n", strconv.FormatFloat(v, 'g', 3, 64)) }
+	ms := func(v float64) string { return q.p.Duration(time.Duration(v * float64(time.Millisecond))) }
 	specs = append(specs,
 		spec{"calls", q.T("Requests per module"), q.T("requests") + " " + perInterval, calls, nil},
 		spec{"latency", q.T("Response time per module (95% of requests are faster)"), q.T("milliseconds"), latency, ms},
 		spec{"errors", q.T("Failed requests per module"), q.T("failed requests") + " " + perInterval, errs, nil},
 	)
+	count := func(v float64) string { return q.p.Number(v) }
 	var out []template.HTML
 	for _, sp := range specs {
 		desc := []string{q.T("Over the last {hours} hours.", "hours", chartHours)}
+		f := sp.value
+		if f == nil {
+			f = count
+		}
 		for _, s := range sp.series {
 			latest, highest := 0.0, 0.0
 			for _, p := range s.Points {
 				latest, highest = p.Value, max(highest, p.Value)
-			}
-			f := sp.value
-			if f == nil {
-				f = func(v float64) string { return strconv.FormatFloat(v, 'g', 4, 64) }
 			}
 			desc = append(desc, q.T("{name}: latest {latest}, highest {highest}.", "name", s.Name, "latest", f(latest), "highest", f(highest)))
 		}
@@ -247,7 +247,7 @@ func (a *Area) charts(q *request, tel *telemetry.Sampler, modules []string, now 
 		}
 		svg, err := chart.Render(chart.Line{
 			ID: "chart-" + sp.id, Title: sp.title, Desc: strings.Join(desc, " "), YLabel: sp.ylabel,
-			NoData: q.T("No data yet."), Series: sp.series, Start: since, End: now, Location: loc, Value: sp.value,
+			NoData: q.T("No data yet."), Series: sp.series, Start: since, End: now, Location: loc, Value: f, Time: q.p.Clock,
 		})
 		if err != nil {
 			return nil, err
@@ -257,21 +257,20 @@ func (a *Area) charts(q *request, tel *telemetry.Sampler, modules []string, now 
 	return out, nil
 }
 
-// duration shows a latency for the owner ("—" when none).
+// duration shows a latency for the owner ("—" when none), as every page
+// of the area does.
 func duration(q *request, d time.Duration) string {
 	if d <= 0 {
 		return "—"
 	}
-	if d < time.Millisecond {
-		return q.T("under 1 ms")
-	}
-	return q.T("{n} ms", "n", strconv.FormatInt(d.Milliseconds(), 10))
+	return q.p.Duration(d)
 }
 
-// megabytes shows a memory size for the owner ("—" when none).
-func megabytes(q *request, b int64) string {
+// size shows a memory size for the owner ("—" when none), as every page
+// of the area does.
+func size(q *request, b int64) string {
 	if b <= 0 {
 		return "—"
 	}
-	return q.T("{n} MB", "n", strconv.FormatInt((b+(1<<20)-1)>>20, 10))
+	return q.p.Bytes(b)
 }

@@ -380,7 +380,8 @@ type commandForm struct {
 	Name, Description string
 	Args              []settingField
 	Ran               bool
-	Error             string
+	Error             string // translated
+	Detail            string // the technical reason, untranslated
 	Result            *commands.Result
 }
 
@@ -471,7 +472,7 @@ func (a *Area) handleRunCommand(w http.ResponseWriter, r *http.Request, q *reque
 	} else {
 		res, err := a.cfg.Extras.RunCommand(r.Context(), q.user, name, cmd.Name, args)
 		if err != nil {
-			ran.Error, status = err.Error(), http.StatusUnprocessableEntity
+			ran.Error, ran.Detail, status = q.T("The module could not carry out the command. Check what you entered and try again; if it keeps failing, the module's entries in the system log say why."), err.Error(), http.StatusUnprocessableEntity
 		} else {
 			ran.Result = res
 		}
@@ -516,7 +517,9 @@ func (a *Area) handleModulePage(w http.ResponseWriter, r *http.Request, q *reque
 	ans, err := a.cfg.Extras.AdminPage(r.Context(), q.user, name, pg.Name, r.Method, r.URL.RawQuery, form)
 	if err != nil {
 		a.log.Warn("a module's admin page failed", "module", name, "page", pg.Name, "error", err)
-		a.message(w, r, q, http.StatusBadGateway, i18n.Key("The module's page failed"), err.Error())
+		a.show(w, r, q, http.StatusBadGateway, "message.html", page{Title: i18n.Key("The module's page failed"),
+			Message: q.T("The page of {module} could not be shown. Try again in a moment; if it keeps failing, the module's entries in the system log say why.", "module", name),
+			Detail:  err.Error()})
 		return
 	}
 	self := Prefix + "/modules/" + url.PathEscape(name) + "/pages/" + url.PathEscape(pg.Name)

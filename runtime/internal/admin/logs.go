@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -32,8 +33,8 @@ var levelLabels = map[hclog.Level]string{
 }
 
 type logRow struct {
-	Time, Level, LevelClass, Component, Message string
-	Fields                                      []logstore.Field
+	Time, Stamp, Level, LevelClass, Component, Message string // Stamp: RFC 3339, for <time datetime>
+	Fields                                             []logstore.Field
 }
 
 type componentChoice struct{ Value, Label string }
@@ -79,7 +80,7 @@ func (a *Area) handleLogs(w http.ResponseWriter, r *http.Request, q *request) {
 		d.Next = p.Next
 		for _, e := range p.Entries {
 			d.Entries = append(d.Entries, logRow{
-				Time: e.Time.Format("2006-01-02 15:04:05 MST"), Level: q.T(levelLabels[e.Level]), LevelClass: e.Level.String(),
+				Time: when(q, e.Time), Stamp: e.Time.UTC().Format(time.RFC3339Nano), Level: q.T(levelLabels[e.Level]), LevelClass: e.Level.String(),
 				Component: componentLabel(q, e.Name), Message: e.Message, Fields: e.Fields,
 			})
 		}

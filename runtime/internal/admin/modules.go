@@ -103,7 +103,7 @@ type moduleRow struct {
 	Source, Policy, Chann string
 }
 
-func (a *Area) rows(ctx context.Context, states []ModuleState) []moduleRow {
+func (a *Area) rows(ctx context.Context, q *request, states []ModuleState) []moduleRow {
 	out := make([]moduleRow, 0, len(states))
 	for _, st := range states {
 		r := moduleRow{ModuleState: st, Source: "registry"}
@@ -131,8 +131,7 @@ func (a *Area) rows(ctx context.Context, states []ModuleState) []moduleRow {
 		if a.cfg.Lifecycle != nil {
 			if calls, errs, p95, mem, ok := a.cfg.Lifecycle.ModuleFigures(st.Name); ok {
 				r.Figures, r.Calls, r.Errors = true, calls, errs
-				r.P95 = p95.Round(100 * time.Microsecond).String()
-				r.Memory = fmt.Sprintf("%.1f MiB", float64(mem)/(1<<20))
+				r.P95, r.Memory = duration(q, p95), size(q, mem)
 			}
 		}
 		out = append(out, r)
@@ -209,7 +208,7 @@ func (a *Area) handleModules(w http.ResponseWriter, r *http.Request, q *request)
 	d := struct {
 		Rows      []moduleRow
 		Approvals []approval
-	}{a.rows(r.Context(), states), a.approvals(r.Context(), q, states)}
+	}{a.rows(r.Context(), q, states), a.approvals(r.Context(), q, states)}
 	a.show(w, r, q, http.StatusOK, "modules.html", page{Title: i18n.Key("Modules"), Data: d})
 }
 
@@ -241,7 +240,7 @@ func (a *Area) handleModule(w http.ResponseWriter, r *http.Request, q *request) 
 	if st == nil {
 		return
 	}
-	row := a.rows(r.Context(), []ModuleState{*st})[0]
+	row := a.rows(r.Context(), q, []ModuleState{*st})[0]
 	evs, err := lc.Events(r.Context(), 200)
 	if err != nil {
 		a.fail(w, r, q, "listing update events failed", err)
@@ -286,17 +285,10 @@ func (a *Area) handlePolicy(w http.ResponseWriter, r *http.Request, q *request) 
 	defer cancel()
 	res, err := lc.SetPolicy(ctx, name, policy, channel, q.user.Username)
 	a.audit(r.Context(), r, q.user.ID, "admin.module_policy", name, map[string]any{"policy": policy, "channel": channel, "ok": err == nil})
-	a.answer(w, r, q, err, i18n.Key("Updates policy changed"), res)
-}
-
-// answer shows a request's result, or why it failed.
-func (a *Area) answer(w http.ResponseWriter, r *http.Request, q *request, err error, title, res string) {
-	if err != nil {
-		a.log.Warn("module request failed", "user", q.user.Username, "path", r.URL.Path, "error", err)
-		a.message(w, r, q, http.StatusConflict, i18n.Key("It did not work"), err.Error())
-		return
-	}
-	a.message(w, r, q, http.StatusOK, title, res)
+	a.answer(w, r, q, err, action{title: i18n.Key("Updates policy changed"),
+		done:   i18n.Key("{module} now follows the {channel} channel; when a new version is published: {policy}."),
+		failed: i18n.Key("The updates policy of {module} could not be changed."),
+		args:   []any{"module", name, "policy", policyWords(q, policy), "channel", channelWords(q, channel)}}, res)
 }
 
 // handleRollback returns a module to its previous version, after a
@@ -322,7 +314,10 @@ func (a *Area) handleRollback(w http.ResponseWriter, r *http.Request, q *request
 	defer cancel()
 	res, err := lc.Rollback(ctx, st.Name, q.user.Username)
 	a.audit(r.Context(), r, q.user.ID, "admin.module_rollback", st.Name, map[string]any{"to": st.Installed.PreviousVersion, "ok": err == nil})
-	a.answer(w, r, q, err, i18n.Key("Rolled back"), res)
+	a.answer(w, r, q, err, action{title: i18n.Key("Rolled back"),
+		done:   i18n.Key("{module} is back to version {version}. It stays on this version until you install another."),
+		failed: i18n.Key("{module} could not be rolled back to version {version}."),
+		args:   []any{"module", st.Name, "version", st.Installed.PreviousVersion}}, res)
 }
 
 // handleExport downloads a module's data. It is a POST (with the CSRF
@@ -341,7 +336,7 @@ func (a *Area) handleExport(w http.ResponseWriter, r *http.Request, q *request) 
 	err := lc.Export(ctx, name, &buf)
 	a.audit(r.Context(), r, q.user.ID, "admin.module_export", name, map[string]any{"ok": err == nil})
 	if err != nil {
-		a.message(w, r, q, http.StatusConflict, i18n.Key("No export"), err.Error())
+		a.failure(w, r, q, http.StatusConflict, q.T("The data of {module} could not be exported.", "module", name), err)
 		return
 	}
 	h := w.Header()
@@ -384,7 +379,10 @@ func (a *Area) handleUninstall(w http.ResponseWriter, r *http.Request, q *reques
 	defer cancel()
 	res, err := lc.Uninstall(ctx, st.Name, q.user.Username)
 	a.audit(r.Context(), r, q.user.ID, "admin.module_uninstall", st.Name, map[string]any{"ok": err == nil})
-	a.answer(w, r, q, err, i18n.Key("Uninstalled"), res)
+	a.answer(w, r, q, err, action{title: i18n.Key("Uninstalled"),
+		done:   i18n.Key("{module} is uninstalled: its pages, its data and its database area are gone."),
+		failed: i18n.Key("{module} could not be uninstalled."),
+		args:   []any{"module", st.Name}}, res)
 }
 
 // offer is a catalogue entry as the page shows it.
@@ -473,7 +471,7 @@ func (a *Area) installForm(w http.ResponseWriter, r *http.Request, q *request, l
 	defer cancel()
 	p, err := lc.PreviewInstall(ctx, module, version, channel)
 	if err != nil {
-		a.message(w, r, q, http.StatusConflict, i18n.Key("It did not work"), err.Error())
+		a.failure(w, r, q, http.StatusConflict, q.T("The registry could not say what {module} would be allowed to do.", "module", module), err)
 		return
 	}
 	d := struct {
@@ -532,7 +530,10 @@ func (a *Area) handleInstall(w http.ResponseWriter, r *http.Request, q *request)
 	defer cancel()
 	res, err := lc.Install(ctx, req)
 	a.audit(r.Context(), r, q.user.ID, "admin.module_install", req.Module, map[string]any{"version": req.Version, "digest": req.Digest, "ok": err == nil})
-	a.answer(w, r, q, err, i18n.Key("Installed"), res)
+	a.answer(w, r, q, err, action{title: i18n.Key("Installed"),
+		done:   i18n.Key("{module} {version} is installed."),
+		failed: i18n.Key("{module} {version} could not be installed."),
+		args:   []any{"module", req.Module, "version", req.Version}}, res)
 }
 
 // handleUpdates is the history of updates, with what waits for approval.

@@ -32,14 +32,8 @@ func actor(r *http.Request, q *request) site.Actor {
 	return site.Actor{UserID: q.user.ID, IP: clientIP(r)}
 }
 
-// when formats a time for the pages (the server's time zone, named); ""
-// for the zero time.
-func when(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.Local().Format("2006-01-02 15:04 MST")
-}
+// when formats a time for q's pages (see whenIn).
+func when(q *request, t time.Time) string { return whenIn(q.p, t) }
 
 // usersPage is users.html's data.
 type usersPage struct {
@@ -83,7 +77,7 @@ func stateOf(q *request, st *site.UserStatus) (text, class string) {
 	case st.Banned:
 		return q.T("Banned"), "error"
 	case !st.SuspendedUntil.IsZero():
-		return q.T("Suspended until {time}", "time", when(st.SuspendedUntil)), "warn"
+		return q.T("Suspended until {time}", "time", when(q, st.SuspendedUntil)), "warn"
 	}
 	return q.T("Active"), "ok"
 }
@@ -135,7 +129,7 @@ func (a *Area) handleUsers(w http.ResponseWriter, r *http.Request, q *request) {
 		d.Users = append(d.Users, userRow{
 			ID: u.ID, Username: u.Username, DisplayName: u.DisplayName, Email: u.Email,
 			Roles: roleNames(q, u.Granted), State: text, StateClass: class,
-			Created: when(u.Created), LastSeen: when(u.LastSeen),
+			Created: when(q, u.Created), LastSeen: when(q, u.LastSeen),
 			Banned: u.Banned, Suspended: !u.SuspendedUntil.IsZero(), IsAdmin: u.Has(site.RoleAdmin),
 		})
 	}
@@ -270,7 +264,7 @@ func (a *Area) showUser(w http.ResponseWriter, r *http.Request, q *request, id i
 		a.fail(w, r, q, "reading a user failed", err)
 		return
 	}
-	d := userPage{UserStatus: *u, Created: when(u.Created), SuspendedUntil: when(u.SuspendedUntil), Self: u.ID == q.user.ID,
+	d := userPage{UserStatus: *u, Created: when(q, u.Created), SuspendedUntil: when(q, u.SuspendedUntil), Self: u.ID == q.user.ID,
 		MinPassword: site.MinPasswordLen, AuditLink: Prefix + "/audit?" + url.Values{"subject": {u.Username}}.Encode()}
 	d.State, d.StateClass = stateOf(q, u)
 	for _, role := range grantable {
@@ -294,7 +288,7 @@ func (a *Area) showUser(w http.ResponseWriter, r *http.Request, q *request, id i
 		if s.Area == site.AreaAdmin {
 			area = q.T("Admin area")
 		}
-		d.Sessions = append(d.Sessions, sessionRow{ID: s.ID, Area: area, Started: when(s.Started), Expires: when(s.Expires)})
+		d.Sessions = append(d.Sessions, sessionRow{ID: s.ID, Area: area, Started: when(q, s.Started), Expires: when(q, s.Expires)})
 	}
 	addrs, err := st.UserAddresses(ctx, id)
 	if err != nil {
@@ -306,7 +300,7 @@ func (a *Area) showUser(w http.ResponseWriter, r *http.Request, q *request, id i
 		if ad.Prefix.IsSingleIP() {
 			text = ad.Prefix.Addr().String()
 		}
-		d.Addresses = append(d.Addresses, addressRow{Address: text, First: when(ad.First), Last: when(ad.Last)})
+		d.Addresses = append(d.Addresses, addressRow{Address: text, First: when(q, ad.First), Last: when(q, ad.Last)})
 	}
 	events, err := st.RecentUserEvents(ctx, id, 20)
 	if err != nil {
@@ -318,7 +312,7 @@ func (a *Area) showUser(w http.ResponseWriter, r *http.Request, q *request, id i
 		if k, ok := eventWords[e.Kind]; ok {
 			what = q.T(k)
 		}
-		d.Events = append(d.Events, eventRow{What: what, At: when(e.At)})
+		d.Events = append(d.Events, eventRow{What: what, At: when(q, e.At)})
 	}
 	entries, err := st.AuditLog(ctx, site.AuditQuery{Subject: u.Username, Limit: 10})
 	if err != nil {
@@ -494,7 +488,7 @@ func (a *Area) handleSuspend(w http.ResponseWriter, r *http.Request, q *request)
 		return
 	}
 	c := confirmPage{
-		Question: q.T("Suspend {user} until {time}? Their sessions end at once, and they cannot sign in before then.", "user", u.Username, "time", when(until)),
+		Question: q.T("Suspend {user} until {time}? Their sessions end at once, and they cannot sign in before then.", "user", u.Username, "time", when(q, until)),
 		Button:   q.T("Yes, suspend {user}", "user", u.Username), Back: userPath(u.ID),
 	}
 	if u.ID == q.user.ID {

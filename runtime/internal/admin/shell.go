@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -106,7 +107,24 @@ type page struct {
 	Current   string // the path of the page, to mark its entry in Nav
 	Error     string
 	Message   string
-	Data      any
+	// Note is secondary, technical text shown small below Message (a
+	// runtime's own answer); Detail is technical text folded away below
+	// it (an error's reason). Both are untranslated.
+	Note, Detail string
+	Data         any
+}
+
+// When writes a time as every page of the area does: {{$.When .At}}.
+func (d page) When(t time.Time) string { return whenIn(d.Printer, t) }
+
+// whenIn writes t for a page in p's language, in the server's time zone,
+// named ("30 nov. 2026 14:05 CET"); "" for the zero time.
+func whenIn(p *i18n.Printer, t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	t = t.Local()
+	return p.Time(t) + " " + t.Format("MST")
 }
 
 // Path joins Prefix and p, for templates: {{$.Path "/modules"}}.

@@ -11,6 +11,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/websonic/websonic/internal/i18n"
 	"github.com/websonic/websonic/internal/pgtest"
 	"github.com/websonic/websonic/runtime/internal/coredb"
 	coresite "github.com/websonic/websonic/runtime/internal/site"
@@ -30,7 +31,7 @@ func BenchmarkThemedPage(b *testing.B) {
 	handler := func(th *theme.Theme) http.Handler {
 		look := &coresite.Look{Theme: th, Site: theme.Site{Name: "Boulangerie Dupont", Logo: "/static/site/logo/0123456789abcdef.png", Accent: "#0b5d7a"}, Language: "auto"}
 		s, err := coresite.New(coresite.Config{Pool: pool, Logger: hclog.NewNullLogger(), Look: func() *coresite.Look { return look },
-			Nav: func(*coresite.User) []coresite.NavLink {
+			Nav: func(*coresite.User, *i18n.Printer) []coresite.NavLink {
 				return []coresite.NavLink{{Label: "Guestbook", Path: "/guestbook"}, {Label: "Tickets", Path: "/tickets"}, {Label: "Chat", Path: "/chat"}}
 			}})
 		if err != nil {

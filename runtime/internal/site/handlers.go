@@ -90,7 +90,7 @@ func (s *Site) renderCSP(w http.ResponseWriter, r *http.Request, status int, pag
 	}
 	tp.User = themeUser(u)
 	if s.cfg.Nav != nil {
-		for _, l := range s.cfg.Nav(u) {
+		for _, l := range s.cfg.Nav(u, p) {
 			tp.Nav = append(tp.Nav, theme.Link{Label: l.Label, Path: l.Path})
 		}
 	}

@@ -24,9 +24,12 @@ type Config struct {
 	// even for a request that did not come over HTTPS as far as the site can
 	// tell (false: only those that did, see clientaddr.HTTPS).
 	SecureCookies bool
-	SessionTTL    time.Duration           // 0 = 14 days
-	Nav           func(u *User) []NavLink // links contributed by modules, already filtered for u (nil when anonymous); may be nil
-	SiteName      string                  // "" = "Web Sonic"
+	SessionTTL    time.Duration // 0 = 14 days
+	// Nav lists the links modules contribute, already filtered for u (nil
+	// when anonymous), their labels in p's language (the page's); may be
+	// nil.
+	Nav      func(u *User, p *i18n.Printer) []NavLink
+	SiteName string // "" = "Web Sonic"
 	// Catalog holds the pages' messages (nil: the runtime's, package
 	// locales).
 	Catalog *i18n.Catalog

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+
+	"github.com/websonic/websonic/internal/i18n"
 )
 
 const goodPassword = "correct horse battery"
@@ -411,7 +413,7 @@ func TestDeny(t *testing.T) {
 }
 
 func TestNavAndPages(t *testing.T) {
-	nav := func(u *User) []NavLink {
+	nav := func(u *User, _ *i18n.Printer) []NavLink {
 		links := []NavLink{{"Blog", "/blog"}}
 		if u.Has(RoleStaff) {
 			links = append(links, NavLink{"Tickets", "/tickets"})

@@ -55,8 +55,11 @@ type Line struct {
 	Start, End time.Time
 	// Location shows times in a time zone (UTC).
 	Location *time.Location
-	// Value formats a value for the value axis (strconv's shortest 'g').
+	// Value formats a value for the value axis (strconv's shortest 'g');
+	// Time a time of the time axis, already in Location ("15:04"). The
+	// caller passes its page's language's (i18n.Printer.Number, Clock).
 	Value func(float64) string
+	Time  func(time.Time) string
 	// Width and Height are the chart's size in SVG units (640 × 240); the
 	// page scales it to its width.
 	Width, Height int
@@ -133,6 +136,9 @@ func (c Line) layout() data {
 	if c.Location == nil {
 		c.Location = time.UTC
 	}
+	if c.Time == nil {
+		c.Time = func(t time.Time) string { return t.Format("15:04") }
+	}
 	if c.Value == nil {
 		c.Value = func(v float64) string { return strconv.FormatFloat(v, 'g', 4, 64) }
 	}
@@ -188,7 +194,7 @@ func (c Line) layout() data {
 			if n > 0 {
 				t = start.Add(span * time.Duration(i) / time.Duration(n))
 			}
-			label := t.In(c.Location).Format("15:04")
+			label := valid(c.Time(t.In(c.Location)))
 			if k := len(d.XTicks); k > 0 && d.XTicks[k-1].Label == label {
 				continue
 			}
