@@ -112,6 +112,8 @@ func DecodeThemeMeta(raw []byte) (ThemeMeta, error) {
 	switch {
 	case !themeNameRE.MatchString(m.Name):
 		return m, fmt.Errorf("%w: %s: name %q: use 1-64 of a-z, 0-9, _ and - starting with a letter or digit", ErrTheme, ThemeManifestFile, m.Name)
+	case m.Name == "assets" || m.Name == "available" || m.Name == "install" || m.Name == "activate":
+		return m, fmt.Errorf("%w: %s: name %q is reserved (the admin area's theme pages use it); choose another", ErrTheme, ThemeManifestFile, m.Name)
 	case !semverRE.MatchString(m.Version):
 		return m, fmt.Errorf("%w: %s: version %q is not a semantic version (such as 1.2.0; no +build)", ErrTheme, ThemeManifestFile, m.Version)
 	case m.ThemeVersion == 0:

@@ -118,6 +118,7 @@ func TestReadThemeRefuses(t *testing.T) {
 		{"no theme.json", func(m map[string]string) { delete(m, "theme.json") }, "theme.json"},
 		{"no template", func(m map[string]string) { delete(m, "layout.html") }, "no .html"},
 		{"bad name", func(m map[string]string) { m["theme.json"] = `{"name":"Bad Name","version":"1.0.0","theme_version":1}` }, "name"},
+		{"reserved name", func(m map[string]string) { m["theme.json"] = `{"name":"assets","version":"1.0.0","theme_version":1}` }, "reserved"},
 		{"bad version", func(m map[string]string) { m["theme.json"] = `{"name":"x","version":"v1","theme_version":1}` }, "semantic version"},
 		{"build metadata", func(m map[string]string) { m["theme.json"] = `{"name":"x","version":"1.0.0+b","theme_version":1}` }, "semantic version"},
 		{"no theme_version", func(m map[string]string) { m["theme.json"] = `{"name":"x","version":"1.0.0"}` }, "theme_version"},

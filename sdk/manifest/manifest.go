@@ -242,6 +242,10 @@ var (
 )
 
 // ReservedPaths are path prefixes owned by the core site. Paths under
+// ReservedNames are names no module may take: the admin area's own pages
+// under /admin/modules/ would hide its pages.
+var ReservedNames = []string{"available", "install"}
+
 // abi.HostPathPrefix ("/_websonic/") are reserved too, for the runtime's own
 // calls into modules.
 var ReservedPaths = []string{"/admin", "/login", "/logout", "/register", "/account", "/healthz", "/readyz", "/metrics", "/static", "/ws", "/api"}
@@ -264,6 +268,8 @@ func (m *Manifest) Validate() error {
 	}
 	if !nameRE.MatchString(m.Name) {
 		add("name", "%q must be 2-30 of a-z, 0-9, _ starting with a letter", m.Name)
+	} else if slices.Contains(ReservedNames, m.Name) {
+		add("name", "%q is reserved: the admin area's pages use it (/admin/modules/%s); choose another", m.Name, m.Name)
 	}
 	if !semverRE.MatchString(m.Version) {
 		add("version", "%q is not a semantic version (e.g. 1.2.3)", m.Version)

@@ -218,6 +218,8 @@ func TestDecodeInvalid(t *testing.T) {
 		{"semver empty", func(m *manifest.Manifest) { m.Version = "" }, []string{"version"}, ""},
 		{"abi version", func(m *manifest.Manifest) { m.ABIVersion = 0 }, []string{"abi_version"}, "is required"},
 		{"description too long", func(m *manifest.Manifest) { m.Description = strings.Repeat("x", 301) }, []string{"description"}, ""},
+		{"name reserved: available", func(m *manifest.Manifest) { m.Name = "available" }, []string{"name"}, "reserved"},
+		{"name reserved: install", func(m *manifest.Manifest) { m.Name = "install" }, []string{"name"}, "reserved"},
 
 		{"route without slash", route("guestbook"), []string{"capabilities.routes[0].path"}, `must start with "/"`},
 		{"route root", route("/"), []string{"capabilities.routes[0].path"}, ""},
