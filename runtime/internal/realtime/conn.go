@@ -460,14 +460,14 @@ func (c *conn) catchUp(s *sub) {
 		evs, horizon, newest, err := c.h.st.catchUp(c.ctx, s.topic, cursor, batch)
 		if err != nil {
 			c.h.log.Warn("catching up failed; the client is told to reload", "topic", s.topic, "error", err)
-			c.reload(s)
+			c.reload(s, 0)
 			return
 		}
 		for _, e := range evs {
 			bytes += len(e.Data)
 		}
 		if cursor < horizon || cursor > newest || given+len(evs) > c.h.lim.MaxCatchUp || bytes > c.h.lim.MaxCatchUpBytes {
-			c.reload(s)
+			c.reload(s, newest)
 			return
 		}
 		given += len(evs)
@@ -486,13 +486,16 @@ func (c *conn) catchUp(s *sub) {
 }
 
 // reload turns s live after the events held back for it, with a reload
-// frame.
-func (c *conn) reload(s *sub) {
+// frame. newest is the newest event of the table the catch-up saw (0:
+// unknown).
+func (c *conn) reload(s *sub, newest int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	// Everything up to the newest dispatched event is covered by the
-	// client's reload; later ones come live.
-	s.cursor = max(c.h.seen.Load(), s.skipped)
+	// Everything up to the newest event stored or dispatched is covered by
+	// the client's reload (events stored but not yet dispatched to this
+	// replica would otherwise come again, live, after it); later ones come
+	// live.
+	s.cursor = max(c.h.seen.Load(), s.skipped, newest)
 	s.catchingUp = false
 	c.send(positionFrame(TypeReload, s.topic, s.cursor))
 }
