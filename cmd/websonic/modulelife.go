@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -90,27 +89,13 @@ func moduleExport(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer done()
-	var w io.Writer = stdout
-	var f *os.File
-	if *out != "-" {
-		if f, err = os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); err != nil {
-			return fmt.Errorf("%s: -o: %w", cmd, err)
-		}
-		w = f
-	}
-	err = console.ExportModule(ctx, name, w, server.RequestOptions{Wait: *wait, Progress: progress(stderr)})
-	if f != nil {
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			os.Remove(*out)
-		}
-	}
+	toFile, err := writeArchive(*out, stdout, func(w io.Writer) error {
+		return console.ExportModule(ctx, name, w, server.RequestOptions{Wait: *wait, Progress: progress(stderr)})
+	})
 	if err != nil {
 		return c.requestError(cmd, err)
 	}
-	if f != nil {
+	if toFile {
 		fmt.Fprintf(stderr, "wrote %s\n", *out)
 	}
 	return nil

@@ -48,33 +48,42 @@ func userExport(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer done()
-	var w io.Writer = stdout
-	var f *os.File
-	if *out != "-" {
-		if f, err = os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); err != nil {
-			return fmt.Errorf("%s: -o: %w", cmd, err)
-		}
-		w = f
-	}
-	incomplete, err := console.ExportUser(ctx, name, w, server.RequestOptions{Wait: *wait, Progress: slowProgress(stderr, 2*time.Second)})
-	if f != nil {
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			os.Remove(*out)
-		}
-	}
+	var incomplete string
+	toFile, err := writeArchive(*out, stdout, func(w io.Writer) (err error) {
+		incomplete, err = console.ExportUser(ctx, name, w, server.RequestOptions{Wait: *wait, Progress: slowProgress(stderr, 2*time.Second)})
+		return err
+	})
 	if err != nil {
 		return c.requestError(cmd, err)
 	}
-	if f != nil {
+	if toFile {
 		fmt.Fprintf(stdout, "wrote %s's data to %s (mode 0600)\n", name, *out)
 	}
 	if incomplete != "" {
 		return fmt.Errorf("%s: the archive is incomplete: %s", cmd, incomplete)
 	}
 	return nil
+}
+
+// writeArchive writes an archive with write into the new file out (mode
+// 0600, never over an existing file), or to stdout for "-"; a file left
+// incomplete by an error is removed. toFile says whether it went to a file.
+func writeArchive(out string, stdout io.Writer, write func(io.Writer) error) (toFile bool, err error) {
+	if out == "-" {
+		return false, write(stdout)
+	}
+	f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return false, fmt.Errorf("-o: %w", err)
+	}
+	err = write(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(out)
+	}
+	return true, err
 }
 
 func userErase(args []string, stdin io.Reader, stdout, stderr io.Writer) error {

@@ -243,11 +243,8 @@ func (u *Updater) approve(ctx context.Context, name, digest string) (*tufrepo.Re
 
 // SetPolicy changes a module's policy and channel ("" keeps them).
 func (u *Updater) SetPolicy(ctx context.Context, name string, policy Policy, channel tufrepo.Channel) error {
-	if policy != "" && policy != PolicyAuto && policy != PolicyNotify && policy != PolicyPinned {
-		return fmt.Errorf("updater: policy %q (want auto, notify or pinned)", policy)
-	}
-	if channel != "" && channel != tufrepo.ChannelStable && channel != tufrepo.ChannelBeta {
-		return fmt.Errorf("updater: channel %q (want stable or beta)", channel)
+	if err := checkChoice(policy, channel); err != nil {
+		return err
 	}
 	tag, err := u.cfg.Pool.Exec(ctx, `UPDATE websonic.module_installs SET policy = coalesce(nullif($2, ''), policy),
 		channel = coalesce(nullif($3, ''), channel), updated_at = now() WHERE name = $1`, name, string(policy), string(channel))

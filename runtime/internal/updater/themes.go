@@ -383,17 +383,9 @@ func (u *Updater) InstallTheme(ctx context.Context, name, version string, channe
 // installTheme is InstallTheme of exactly the release of digest ("": any),
 // the one the owner confirmed (ErrChanged otherwise).
 func (u *Updater) installTheme(ctx context.Context, name, version, digest string, channel tufrepo.Channel, policy Policy) (*tufrepo.Release, error) {
-	if channel == "" {
-		channel = tufrepo.ChannelStable
-	}
-	if policy == "" {
-		policy = PolicyAuto
-	}
-	if policy != PolicyAuto && policy != PolicyNotify && policy != PolicyPinned {
-		return nil, fmt.Errorf("updater: policy %q (want auto, notify or pinned)", policy)
-	}
-	if channel != tufrepo.ChannelStable && channel != tufrepo.ChannelBeta {
-		return nil, fmt.Errorf("updater: channel %q (want stable or beta)", channel)
+	policy, channel, err := chosen(policy, channel)
+	if err != nil {
+		return nil, err
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -464,11 +456,8 @@ func (u *Updater) RollbackTheme(ctx context.Context, name string) (*tufrepo.Rele
 
 // SetThemePolicy changes a theme's policy and channel ("" keeps them).
 func (u *Updater) SetThemePolicy(ctx context.Context, name string, policy Policy, channel tufrepo.Channel) error {
-	if policy != "" && policy != PolicyAuto && policy != PolicyNotify && policy != PolicyPinned {
-		return fmt.Errorf("updater: policy %q (want auto, notify or pinned)", policy)
-	}
-	if channel != "" && channel != tufrepo.ChannelStable && channel != tufrepo.ChannelBeta {
-		return fmt.Errorf("updater: channel %q (want stable or beta)", channel)
+	if err := checkChoice(policy, channel); err != nil {
+		return err
 	}
 	tag, err := u.cfg.Pool.Exec(ctx, `UPDATE websonic.theme_installs SET policy = coalesce(nullif($2, ''), policy),
 		channel = coalesce(nullif($3, ''), channel), updated_at = now() WHERE name = $1`, name, string(policy), string(channel))

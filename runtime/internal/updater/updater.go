@@ -719,6 +719,32 @@ func (was *record) previous(digest string) (version, dig *string) {
 	return nilIfEmpty(was.PreviousVersion), nilIfEmpty(was.PreviousDigest)
 }
 
+// checkChoice checks an owner's choice of policy and channel ("": keep).
+func checkChoice(policy Policy, channel tufrepo.Channel) error {
+	if policy != "" && policy != PolicyAuto && policy != PolicyNotify && policy != PolicyPinned {
+		return fmt.Errorf("updater: policy %q (want auto, notify or pinned)", policy)
+	}
+	if channel != "" && channel != tufrepo.ChannelStable && channel != tufrepo.ChannelBeta {
+		return fmt.Errorf("updater: channel %q (want stable or beta)", channel)
+	}
+	return nil
+}
+
+// chosen is an install's policy and channel: checked, "" taking the
+// defaults (auto, stable).
+func chosen(policy Policy, channel tufrepo.Channel) (Policy, tufrepo.Channel, error) {
+	if err := checkChoice(policy, channel); err != nil {
+		return "", "", err
+	}
+	if policy == "" {
+		policy = PolicyAuto
+	}
+	if channel == "" {
+		channel = tufrepo.ChannelStable
+	}
+	return policy, channel, nil
+}
+
 // change is one installation change, committed inside the swap.
 type change struct {
 	rel      *tufrepo.Release
@@ -846,14 +872,9 @@ func (u *Updater) Install(ctx context.Context, name, version string, channel tuf
 // install is Install refusing any release but the one of digest ("" for
 // any).
 func (u *Updater) install(ctx context.Context, name, version string, channel tufrepo.Channel, policy Policy, digest string) (*tufrepo.Release, error) {
-	if channel == "" {
-		channel = tufrepo.ChannelStable
-	}
-	if policy == "" {
-		policy = PolicyAuto
-	}
-	if policy != PolicyAuto && policy != PolicyNotify && policy != PolicyPinned {
-		return nil, fmt.Errorf("updater: policy %q (want auto, notify or pinned)", policy)
+	policy, channel, err := chosen(policy, channel)
+	if err != nil {
+		return nil, err
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
