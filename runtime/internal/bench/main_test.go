@@ -110,12 +110,13 @@ func newSite(b *testing.B) *site {
 	size := instancesPerCore * runtime.GOMAXPROCS(0)
 	pool := engine.PoolConfig{Size: size, MinWarm: size}
 	srv, err := server.Open(ctx, server.Config{
-		DataDir:     scratch,
-		DatabaseURL: db.URL,
-		ModulesDir:  modulesDir(b, "bench"),
-		RolePrefix:  db.Prefix(),
-		Pool:        pool,
-		Logger:      logger(),
+		DataDir:             scratch,
+		DatabaseURL:         db.URL,
+		ModulesDir:          modulesDir(b, "bench"),
+		ApproveLocalModules: true,
+		RolePrefix:          db.Prefix(),
+		Pool:                pool,
+		Logger:              logger(),
 	})
 	if err != nil {
 		b.Fatal(err)

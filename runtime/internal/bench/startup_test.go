@@ -34,11 +34,12 @@ func start(b *testing.B, db *pgtest.DB, dataDir string) (startTimes, func()) {
 	var t startTimes
 	t0 := time.Now()
 	srv, err := server.Open(context.Background(), server.Config{
-		DataDir:     dataDir,
-		DatabaseURL: db.URL,
-		ModulesDir:  modulesDir(b, "hello"),
-		RolePrefix:  db.Prefix(),
-		Logger:      logger(),
+		DataDir:             dataDir,
+		DatabaseURL:         db.URL,
+		ModulesDir:          modulesDir(b, "hello"),
+		ApproveLocalModules: true,
+		RolePrefix:          db.Prefix(),
+		Logger:              logger(),
 	})
 	if err != nil {
 		b.Fatal(err)
