@@ -1,0 +1,50 @@
+package bench
+
+import (
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// smoke lists the benchmarks TestBenchmarksRun runs once each, so that
+// benchmark code cannot rot between two runs of make bench: each pattern is
+// a -test.bench expression and the names its output must show. Add a row for
+// every new benchmark (the realtime fan-out has TestRealtimeFleet instead:
+// it dials thousands of clients whatever the count).
+var smoke = []struct {
+	pattern string
+	want    []string
+}{
+	{"BenchmarkHTTP$", []string{"BenchmarkHTTP/html/wasm", "BenchmarkHTTP/json/wasm-nodeadlines"}},
+	{"BenchmarkDB$", []string{"BenchmarkDB/wasm"}},
+	{"BenchmarkDeadlines$", []string{"BenchmarkDeadlines/hello/yield"}},
+	{"BenchmarkThemedPage$", []string{"BenchmarkThemedPage"}},
+}
+
+// TestBenchmarksRun runs this package's benchmarks with one iteration each,
+// in a child process of this test binary (a benchmark needs the testing
+// package's benchmark runner), and fails if one fails or is missing. It
+// checks that they run, never how fast: the figures of one iteration mean
+// nothing.
+func TestBenchmarksRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts sites and builds the bench modules")
+	}
+	for _, c := range smoke {
+		t.Run(strings.Trim(c.pattern, "$"), func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench="+c.pattern, "-test.benchtime=1x", "-test.timeout=5m")
+			cmd.Env = append(os.Environ(), "WEBSONIC_BENCH_SMOKE=1")
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("%s: %v\n%s", c.pattern, err, out)
+			}
+			for _, w := range c.want {
+				if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(w) + `(-\d+)?\s`).Match(out) {
+					t.Errorf("%s: no result line for %s in\n%s", c.pattern, w, out)
+				}
+			}
+		})
+	}
+}
