@@ -22,6 +22,7 @@ func BenchmarkHTTP(b *testing.B) {
 	for _, shape := range []struct{ name, path string }{
 		{"html", "/hello?name=Ada"},
 		{"json", "/greet?name=Ada"},
+		{"page", "/page?name=Ada"},
 	} {
 		native := []string{s.URL + "/native" + shape.path}
 		b.Run(shape.name+"/native", func(b *testing.B) {

@@ -15,6 +15,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/websonic/websonic/internal/i18n"
+	"github.com/websonic/websonic/internal/safetmpl"
 	"github.com/websonic/websonic/runtime/internal/assetserve"
 	"github.com/websonic/websonic/runtime/internal/engine"
 	"github.com/websonic/websonic/runtime/internal/sandboxdb"
@@ -47,6 +49,10 @@ type Config struct {
 	// the login guard's device cookie): they are removed from requests
 	// before they reach a module, and a module cannot set them.
 	PrivateCookies []string
+	// Printer gives the translator of the module's page templates for a
+	// request (the visitor's language, the module's catalogue over the
+	// site's); nil leaves their keys untranslated.
+	Printer func(r *http.Request, m *Module) *i18n.Printer
 	// Services are the host services modules may call (abi.ImportHost),
 	// by name; each checks the caller's manifest itself.
 	Services map[string]Service
@@ -107,6 +113,9 @@ type Module struct {
 	// assetPrefix ("" without assets).
 	assets      *assetserve.Set
 	assetPrefix string
+	// pages are the version's page templates (nil: none), which the host
+	// renders for sdk.Render.
+	pages *safetmpl.Pages
 
 	// requests counts the requests inside TryServeHTTP, plus retiredBit
 	// once Close has begun; drained is closed when it is retired and no
@@ -174,6 +183,10 @@ func (h *Host) Start(ctx context.Context, p *Package, ap Approval, opts StartOpt
 	mod.config.Store(&cfg)
 	if len(p.Assets) > 0 {
 		mod.assets, mod.assetPrefix = assetserve.NewSet(p.Assets), assetserve.Prefix(m.Name, m.Version, p.AssetsDigest)
+	}
+	stage = StageTemplates
+	if mod.pages, err = safetmpl.ParsePages(templateFiles(p)); err != nil {
+		return nil, err
 	}
 	start := time.Now()
 	stage = StageProvision
@@ -356,6 +369,13 @@ func (m *Module) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		http.Error(w, fmt.Sprintf("%s (request id %s)", http.StatusText(status), rid), status)
 		return
+	}
+	if name, ok := abihttp.Render(resp); ok {
+		if err := m.render(r, resp, name); err != nil {
+			m.log.Error("module page template failed", "request_id", rid, "method", r.Method, "path", r.URL.Path, "template", name, "error", err)
+			http.Error(w, fmt.Sprintf("%s (request id %s)", http.StatusText(http.StatusInternalServerError), rid), http.StatusInternalServerError)
+			return
+		}
 	}
 	if title, ok := abihttp.Layout(resp); ok && m.h.cfg.Layout != nil {
 		abihttp.ResponseHeader(w.Header(), resp, m.h.cfg.PrivateCookies...)
