@@ -34,22 +34,32 @@ func (u *User) HasRole(role string) bool {
 	return false
 }
 
-type userKey struct{}
-type requestIDKey struct{}
+// callKey keys the request's callInfo in its context.
+type callKey struct{}
+
+// callInfo is what the host tells about a request beyond HTTP.
+type callInfo struct {
+	id   string
+	user *User
+}
 
 // UserFrom returns the request's signed-in user, or nil for an anonymous
 // request. The runtime has already enforced the route's access level from
 // the manifest; UserFrom is for finer decisions.
 func UserFrom(r *http.Request) *User {
-	u, _ := r.Context().Value(userKey{}).(*User)
-	return u
+	if c, _ := r.Context().Value(callKey{}).(*callInfo); c != nil {
+		return c.user
+	}
+	return nil
 }
 
 // RequestID returns the runtime's id of the request, the one its access log
 // and error pages show.
 func RequestID(r *http.Request) string {
-	id, _ := r.Context().Value(requestIDKey{}).(string)
-	return id
+	if c, _ := r.Context().Value(callKey{}).(*callInfo); c != nil {
+		return c.id
+	}
+	return ""
 }
 
 // SitePage makes the response a page of the site: write an HTML fragment
@@ -80,11 +90,17 @@ type dispatcher struct {
 	health    func(context.Context) error
 	hostPaths map[string]hostHandler // the host's calls into the module (host.go)
 	out       []byte
+	// w is the response writer of every request, reset between them (an
+	// instance serves one request at a time).
+	w responseWriter
 }
 
+// serve decodes one request (in is a buffer of its own, never written
+// again, so the request's strings share it), runs it and encodes the
+// response.
 func (d *dispatcher) serve(in []byte) []byte {
 	var req abi.HTTPRequest
-	if err := req.Unmarshal(in); err != nil {
+	if err := req.UnmarshalAlias(in); err != nil {
 		return d.reply(&abi.HTTPResponse{Status: http.StatusBadRequest, Body: []byte(err.Error())})
 	}
 	r, err := newRequest(&req)
@@ -109,7 +125,8 @@ func (d *dispatcher) serve(in []byte) []byte {
 	if d.h == nil {
 		return d.reply(&abi.HTTPResponse{Status: http.StatusNotFound, Body: []byte("module registered no handler (call sdk.Handle in init)\n")})
 	}
-	w := &responseWriter{header: http.Header{}}
+	w := &d.w
+	w.reset()
 	d.h.ServeHTTP(w, r)
 	return d.reply(w.result())
 }
@@ -128,12 +145,11 @@ func newRequest(req *abi.HTTPRequest) (*http.Request, error) {
 	for _, kv := range req.Headers {
 		h[kv.Name] = append(h[kv.Name], kv.Value)
 	}
-	ctx := context.WithValue(context.Background(), requestIDKey{}, req.RequestID)
+	info := &callInfo{id: req.RequestID}
 	if req.User != nil {
-		ctx = context.WithValue(ctx, userKey{}, &User{
-			ID: req.User.ID, Username: req.User.Username, DisplayName: req.User.DisplayName, Roles: req.User.Roles,
-		})
+		info.user = &User{ID: req.User.ID, Username: req.User.Username, DisplayName: req.User.DisplayName, Roles: req.User.Roles}
 	}
+	ctx := context.WithValue(context.Background(), callKey{}, info)
 	r := &http.Request{
 		Method:        req.Method,
 		URL:           u,
@@ -156,6 +172,28 @@ type responseWriter struct {
 	header http.Header
 	status int
 	body   bytes.Buffer
+	// headers is result's list, kept between requests.
+	headers []abi.Header
+}
+
+// maxKeep is the largest body buffer a responseWriter keeps for the next
+// request; a larger one is dropped so one big response does not pin its
+// memory.
+const maxKeep = 256 << 10
+
+// reset readies w for the next request.
+func (w *responseWriter) reset() {
+	if w.header == nil {
+		w.header = http.Header{}
+	}
+	clear(w.header)
+	w.status = 0
+	if w.body.Cap() > maxKeep {
+		w.body = bytes.Buffer{}
+	}
+	w.body.Reset()
+	clear(w.headers)
+	w.headers = w.headers[:0]
 }
 
 var _ http.Flusher = (*responseWriter)(nil)
@@ -188,11 +226,10 @@ func (w *responseWriter) result() *abi.HTTPResponse {
 	if w.header.Get("Content-Type") == "" && len(body) > 0 {
 		w.header.Set("Content-Type", http.DetectContentType(body))
 	}
-	resp := &abi.HTTPResponse{Status: w.status, Body: body}
 	for name, vs := range w.header {
 		for _, v := range vs {
-			resp.Headers = append(resp.Headers, abi.Header{Name: name, Value: v})
+			w.headers = append(w.headers, abi.Header{Name: name, Value: v})
 		}
 	}
-	return resp
+	return &abi.HTTPResponse{Status: w.status, Headers: w.headers, Body: body}
 }

@@ -23,6 +23,7 @@ func BenchmarkHTTP(b *testing.B) {
 		{"html", "/hello?name=Ada"},
 		{"json", "/greet?name=Ada"},
 		{"page", "/page?name=Ada"},
+		{"min", "/spin?n=0"},
 	} {
 		native := []string{s.URL + "/native" + shape.path}
 		b.Run(shape.name+"/native", func(b *testing.B) {

@@ -358,8 +358,17 @@ func (m *Module) serve(w http.ResponseWriter, r *http.Request) {
 	sess := m.db.Session()
 	resp, err := m.pool.HTTP(r.Context(), req, m.env(sess, req.User, rid))
 	sess.Close()
+	cancelled := err != nil && errors.Is(err, context.Canceled) && r.Context().Err() != nil
 	if m.h.cfg.Metrics != nil {
-		m.h.cfg.Metrics.observe(m.m.Name, time.Since(start), err)
+		m.h.cfg.Metrics.observe(m.m.Name, time.Since(start), outcome(err, cancelled))
+	}
+	if cancelled {
+		// The client went away while its request waited for an instance:
+		// not an overload, and nothing to answer. 499 (as nginx logs it)
+		// keeps the access log honest.
+		m.log.Debug("client went away before a module instance was free", "request_id", rid, "method", r.Method, "path", r.URL.Path)
+		w.WriteHeader(StatusClientClosedRequest)
+		return
 	}
 	if err != nil {
 		status := ErrorStatus(err)
@@ -394,6 +403,22 @@ func (m *Module) requestHeaders(r *http.Request) []abi.Header {
 		h = append(h, abi.Header{Name: abihttp.AssetsHeader, Value: m.assetPrefix})
 	}
 	return h
+}
+
+// StatusClientClosedRequest is the status a request is logged with when
+// its client went away before a module instance was free (nginx's 499).
+const StatusClientClosedRequest = 499
+
+// outcome labels a call's latency: ok, error, or cancelled (the client
+// went away while the request was queued, see serve).
+func outcome(err error, cancelled bool) string {
+	switch {
+	case cancelled:
+		return "cancelled"
+	case err != nil:
+		return "error"
+	}
+	return "ok"
 }
 
 // ErrorStatus is the one mapping from engine errors to HTTP statuses.
