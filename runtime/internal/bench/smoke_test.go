@@ -21,6 +21,7 @@ var smoke = []struct {
 	{"BenchmarkDB$", []string{"BenchmarkDB/wasm"}},
 	{"BenchmarkDeadlines$", []string{"BenchmarkDeadlines/hello/yield"}},
 	{"BenchmarkThemedPage$", []string{"BenchmarkThemedPage"}},
+	{"BenchmarkCallCost$", []string{"BenchmarkCallCost/min", "BenchmarkCallCost/page"}},
 }
 
 // TestBenchmarksRun runs this package's benchmarks with one iteration each,
