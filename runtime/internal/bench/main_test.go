@@ -138,7 +138,7 @@ func newSite(b *testing.B) *site {
 	// per-call session reset, which a native application does not need:
 	// what the module pays for it shows in the ratio.
 	pc := s.mod.DB().Pool().Config().Copy()
-	pc.AfterRelease = nil
+	pc.AfterRelease, pc.PrepareConn, pc.ShouldPing = nil, nil, nil
 	nativePool, err := pgxpool.NewWithConfig(context.Background(), pc)
 	if err != nil {
 		b.Fatal(err)
@@ -160,6 +160,7 @@ func newSite(b *testing.B) *site {
 	s.checkSame(b, "/greet?name=Ada")
 	s.checkSame(b, "/page?name=Ada")
 	s.checkSame(b, "/items/42")
+	s.checkSame(b, "/items?after=42")
 	return s
 }
 
@@ -257,6 +258,23 @@ func (s pgxStore) Item(ctx context.Context, id int64) (handler.Item, error) {
 		return it, handler.ErrNotFound
 	}
 	return it, err
+}
+
+func (s pgxStore) Items(ctx context.Context, after int64) ([]handler.Item, error) {
+	rows, err := s.pool.Query(ctx, handler.ItemsQuery, after)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	its := make([]handler.Item, 0, handler.PageSize)
+	for rows.Next() {
+		var it handler.Item
+		if err := rows.Scan(&it.ID, &it.Name, &it.Description, &it.PriceCents, &it.UpdatedAt); err != nil {
+			return nil, err
+		}
+		its = append(its, it)
+	}
+	return its, rows.Err()
 }
 
 // rss returns the process's resident set size in bytes (VmRSS).

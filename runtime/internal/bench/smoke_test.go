@@ -19,6 +19,7 @@ var smoke = []struct {
 }{
 	{"BenchmarkHTTP$", []string{"BenchmarkHTTP/html/wasm", "BenchmarkHTTP/json/wasm-nodeadlines"}},
 	{"BenchmarkDB$", []string{"BenchmarkDB/wasm"}},
+	{"BenchmarkDBRows$", []string{"BenchmarkDBRows/wasm"}},
 	{"BenchmarkDeadlines$", []string{"BenchmarkDeadlines/hello/yield"}},
 	{"BenchmarkThemedPage$", []string{"BenchmarkThemedPage"}},
 	{"BenchmarkCallCost$", []string{"BenchmarkCallCost/min", "BenchmarkCallCost/page"}},
