@@ -28,6 +28,11 @@ type Config struct {
 	// Deadlines chooses how a guest call is stopped at its deadline
 	// (DeadlineYield).
 	Deadlines DeadlineMode
+	// HeapMemory keeps guest linear memory in Go slices (wazero's default)
+	// instead of a mapping per instance that costs only the pages the guest
+	// touches (linmem.go). For comparison in benchmarks; on platforms other
+	// than Linux it is always so.
+	HeapMemory bool
 	// Logger receives engine events; module output goes to
 	// Logger.Named("module").Named(name). nil means no logging.
 	Logger hclog.Logger
@@ -57,6 +62,7 @@ type Engine struct {
 	rt    wazero.Runtime
 	cache wazero.CompilationCache
 	log   hclog.Logger
+	mem   memStats
 }
 
 // New starts an engine: the wazero runtime, WASI, and the websonic host
