@@ -57,17 +57,19 @@ var rssPackages = sync.OnceValues(func() ([]string, error) {
 // (examples/hello, the bench test module, examples/noticeboard), each in
 // its own schema, with four warm instances each (MinWarm = Size = 4), then
 // serving requests on every instance. Sub-benchmarks: mapped is the
-// runtime's default (linear memory in a mapping per instance, resident only
-// where touched); heap is wazero's own allocation (Go slices), for
-// comparison (not run in make test). It reports:
+// runtime's default (machine code mapped from a file and linear memory in a
+// mapping per instance, both resident only where touched); anonymous is
+// how wazero does it alone (code in anonymous memory, linear memory in Go
+// slices), for comparison (not run in make test). It reports:
 //
 //	total-MiB              after start - before: what 3 modules x 4 warm
 //	                       instances add to the runtime without modules
 //	loaded-total-MiB       the same after serving requests on every instance
 //	MiB/instance           total-MiB / 12
 //	code-MiB/module        compiled modules alone, measured before the pools
-//	exec-MiB/module        of which machine code (wazero's executable
-//	                       mappings, read from /proc/self/maps)
+//	exec-MiB/module        machine code left in anonymous memory (read
+//	                       from /proc/self/maps): all of it in anonymous
+//	code-rss-MiB/module    machine code resident after serving (smaps)
 //	code-heap-MiB/module   of which Go heap (wazero's decoded module)
 //	marginal-MiB/instance  (after start - after compile) / 12
 //	linear-MiB/instance    guest linear memory per instance after serving,
@@ -104,7 +106,7 @@ func BenchmarkRSS(b *testing.B) {
 	for _, heap := range []bool{false, true} {
 		name := "mapped"
 		if heap {
-			name = "heap"
+			name = "anonymous"
 		}
 		b.Run(name, func(b *testing.B) {
 			if heap && os.Getenv("WEBSONIC_BENCH_SMOKE") != "" {
@@ -120,7 +122,7 @@ func BenchmarkRSS(b *testing.B) {
 }
 
 type rssFigures struct {
-	total, loaded, code, exec, codeHeap, marginal, linear, linearRSS float64
+	total, loaded, code, exec, codeHeap, marginal, linear, linearRSS, codeRSS float64
 }
 
 func (s *rssFigures) add(r rssFigures) {
@@ -132,6 +134,7 @@ func (s *rssFigures) add(r rssFigures) {
 	s.marginal += r.marginal
 	s.linear += r.linear
 	s.linearRSS += r.linearRSS
+	s.codeRSS += r.codeRSS
 }
 
 func (s *rssFigures) report(b *testing.B, n float64) {
@@ -146,11 +149,12 @@ func (s *rssFigures) report(b *testing.B, n float64) {
 	b.ReportMetric(s.marginal/n/inst, "marginal-MiB/instance")
 	b.ReportMetric(s.linear/n/inst, "linear-MiB/instance")
 	b.ReportMetric(s.linearRSS/n/inst, "linear-rss-MiB/instance")
+	b.ReportMetric(s.codeRSS/n/mods, "code-rss-MiB/module")
 }
 
 // measureRSS starts pkgs, serves on them and returns the totals (not yet
 // divided per module or instance).
-func measureRSS(b *testing.B, cdb *coredb.DB, pkgs []*modhost.Package, heapMemory bool) rssFigures {
+func measureRSS(b *testing.B, cdb *coredb.DB, pkgs []*modhost.Package, old bool) rssFigures {
 	ctx := context.Background()
 	var heap int64 // HeapInuse at the last read
 	read := func() int64 {
@@ -164,7 +168,7 @@ func measureRSS(b *testing.B, cdb *coredb.DB, pkgs []*modhost.Package, heapMemor
 		heap = int64(ms.HeapInuse)
 		return n
 	}
-	e, err := engine.New(ctx, engine.Config{CacheDir: sharedCache, HeapMemory: heapMemory, Logger: logger()})
+	e, err := engine.New(ctx, engine.Config{CacheDir: sharedCache, HeapMemory: old, AnonymousCode: old, Logger: logger()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -219,11 +223,12 @@ func measureRSS(b *testing.B, cdb *coredb.DB, pkgs []*modhost.Package, heapMemor
 	}
 	wg.Wait()
 	loaded := read()
-	var linear, linearRSS int64
+	var linear, linearRSS, codeRSS int64
 	for _, m := range mods {
 		s := m.Stats()
 		linear += s.MemoryBytes
 		linearRSS += s.MemoryResidentBytes
+		codeRSS += s.CodeBytes
 	}
 	return rssFigures{
 		total:     mib(started - before),
@@ -234,6 +239,7 @@ func measureRSS(b *testing.B, cdb *coredb.DB, pkgs []*modhost.Package, heapMemor
 		marginal:  mib(started - compiled),
 		linear:    mib(linear),
 		linearRSS: mib(linearRSS),
+		codeRSS:   mib(codeRSS),
 	}
 }
 

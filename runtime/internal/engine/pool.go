@@ -428,6 +428,12 @@ type Stats struct {
 	// now for idle instances, at their last measure for busy ones; -1 when
 	// it cannot be told (Config.HeapMemory, or not Linux).
 	MemoryResidentBytes int64
+	// CodeBytes is the module's machine code in memory, shared by its
+	// instances: the pages resident now when it is mapped from a file (the
+	// default), else all of it; -1: unknown. WasmBytes is the
+	// size of its wasm, which wazero keeps decoded on the Go heap (about
+	// 1.7 times as much there: an estimate, see RATIONALE.md).
+	CodeBytes, WasmBytes int64
 	// Shrunk counts instances closed after IdleTimeout idle.
 	Calls, Failures, Recycled, Discarded, Shrunk uint64
 }
@@ -436,7 +442,7 @@ type Stats struct {
 // resident memory (a system call each).
 func (p *Pool) Stats() Stats {
 	p.mu.Lock()
-	s := Stats{Live: p.live, Idle: len(p.idle)}
+	s := Stats{Live: p.live, Idle: len(p.idle), CodeBytes: p.m.codeBytes(), WasmBytes: p.m.wasmBytes}
 	for _, in := range p.idle { // not in a call: safe to look at
 		in.resident = in.residentBytes()
 	}
