@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/websonic/websonic/internal/pgtest"
 	"github.com/websonic/websonic/runtime/server"
 )
