@@ -21,6 +21,7 @@ var smoke = []struct {
 	{"BenchmarkDB$", []string{"BenchmarkDB/wasm"}},
 	{"BenchmarkDeadlines$", []string{"BenchmarkDeadlines/hello/yield"}},
 	{"BenchmarkThemedPage$", []string{"BenchmarkThemedPage"}},
+	{"BenchmarkRSS$", []string{"BenchmarkRSS/mapped"}},
 }
 
 // TestBenchmarksRun runs this package's benchmarks with one iteration each,
