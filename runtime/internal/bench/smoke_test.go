@@ -23,6 +23,7 @@ var smoke = []struct {
 	{"BenchmarkDeadlines$", []string{"BenchmarkDeadlines/hello/yield"}},
 	{"BenchmarkThemedPage$", []string{"BenchmarkThemedPage"}},
 	{"BenchmarkCallCost$", []string{"BenchmarkCallCost/min", "BenchmarkCallCost/page"}},
+	{"BenchmarkRSS$", []string{"BenchmarkRSS/mapped"}},
 }
 
 // TestBenchmarksRun runs this package's benchmarks with one iteration each,
@@ -43,7 +44,7 @@ func TestBenchmarksRun(t *testing.T) {
 				t.Fatalf("%s: %v\n%s", c.pattern, err, out)
 			}
 			for _, w := range c.want {
-				if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(w) + `(-\d+)?\s`).Match(out) {
+				if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(w) + `(-\d+)?[\s/]`).Match(out) {
 					t.Errorf("%s: no result line for %s in\n%s", c.pattern, w, out)
 				}
 			}
