@@ -17,6 +17,7 @@ import (
 
 	"github.com/websonic/websonic/runtime/internal/assetserve"
 	"github.com/websonic/websonic/runtime/internal/engine"
+	"github.com/websonic/websonic/runtime/internal/respcache"
 	"github.com/websonic/websonic/runtime/internal/sandboxdb"
 	"github.com/websonic/websonic/sdk/abi"
 	"github.com/websonic/websonic/sdk/abi/abihttp"
@@ -50,7 +51,10 @@ type Config struct {
 	// Services are the host services modules may call (abi.ImportHost),
 	// by name; each checks the caller's manifest itself.
 	Services map[string]Service
-	Logger   hclog.Logger
+	// Cache, when set, stores the responses modules mark cacheable
+	// (package respcache; cache.go).
+	Cache  *respcache.Cache
+	Logger hclog.Logger
 }
 
 // Host starts modules.
@@ -107,6 +111,7 @@ type Module struct {
 	// assetPrefix ("" without assets).
 	assets      *assetserve.Set
 	assetPrefix string
+	cacheGen    uint64 // the version's generation in Config.Cache
 
 	// requests counts the requests inside TryServeHTTP, plus retiredBit
 	// once Close has begun; drained is closed when it is retired and no
@@ -172,6 +177,9 @@ func (h *Host) Start(ctx context.Context, p *Package, ap Approval, opts StartOpt
 	log := h.log.Named(m.Name)
 	mod = &Module{m: m, views: slices.Clone(ap.Views), log: log, h: h, drained: make(chan struct{})}
 	mod.config.Store(&cfg)
+	if h.cfg.Cache != nil {
+		mod.cacheGen = h.cfg.Cache.Generation()
+	}
 	if len(p.Assets) > 0 {
 		mod.assets, mod.assetPrefix = assetserve.NewSet(p.Assets), assetserve.Prefix(m.Name, m.Version, p.AssetsDigest)
 	}
@@ -232,6 +240,7 @@ func (m *Module) SetConfig(values map[string]json.RawMessage) error {
 		return fmt.Errorf("modhost: %s: %w", m.m.Name, err)
 	}
 	m.config.Store(&cfg)
+	m.PurgeCache() // pages made with the old settings
 	if m.pool != nil {
 		m.pool.Renew() // a module may read its settings once, when an instance starts
 	}
@@ -275,6 +284,7 @@ func (m *Module) Close(ctx context.Context) error {
 		if m.db != nil {
 			m.db.Close()
 		}
+		m.dropCache()
 	})
 	return m.closeErr
 }
@@ -342,11 +352,12 @@ func (m *Module) serve(w http.ResponseWriter, r *http.Request) {
 		Body:       body,
 		User:       m.h.cfg.UserOf(r),
 	}
-	sess := m.db.Session()
-	resp, err := m.pool.HTTP(r.Context(), req, m.env(sess, req.User, rid))
-	sess.Close()
+	resp, answered, err := m.roundTrip(w, r, req) // through the response cache (cache.go)
 	if m.h.cfg.Metrics != nil {
 		m.h.cfg.Metrics.observe(m.m.Name, time.Since(start), err)
+	}
+	if answered {
+		return
 	}
 	if err != nil {
 		status := ErrorStatus(err)
