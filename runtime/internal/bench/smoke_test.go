@@ -21,6 +21,7 @@ var smoke = []struct {
 	{"BenchmarkDB$", []string{"BenchmarkDB/wasm"}},
 	{"BenchmarkDeadlines$", []string{"BenchmarkDeadlines/hello/yield"}},
 	{"BenchmarkThemedPage$", []string{"BenchmarkThemedPage"}},
+	{"BenchmarkCached$", []string{"BenchmarkCached/wasm", "BenchmarkCached/wasm-fullstack"}},
 }
 
 // TestBenchmarksRun runs this package's benchmarks with one iteration each,
