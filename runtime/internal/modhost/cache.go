@@ -126,14 +126,22 @@ func withoutHeader(hs []abi.Header, name string) []abi.Header {
 // stored: the server calls it when the owner enables or disables the
 // module. SetConfig calls it too.
 func (m *Module) PurgeCache() {
-	if c := m.h.cfg.Cache; c != nil {
+	if c := m.cache(); c != nil {
 		c.Purge(m.m.Name)
 	}
 }
 
+// cache is the host's response cache, nil for none.
+func (m *Module) cache() *respcache.Cache {
+	if m.h == nil {
+		return nil
+	}
+	return m.h.cfg.Cache
+}
+
 // dropCache frees the version's entries once it has stopped.
 func (m *Module) dropCache() {
-	if c := m.h.cfg.Cache; c != nil {
+	if c := m.cache(); c != nil {
 		c.Drop(m.m.Name, m.cacheGen)
 	}
 }
