@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -32,7 +33,8 @@ func (m *Module) call(ctx context.Context, req *abi.HTTPRequest) (*abi.HTTPRespo
 // the cache when there is one, else with a guest call. answered reports
 // that the cache wrote the whole answer to w itself (a 304); otherwise
 // the caller writes resp as usual, after roundTrip has set the cache's
-// headers on w.
+// headers on w. The caller may replace resp's fields and change its
+// Headers, never its Body's bytes (a stored entry's).
 func (m *Module) roundTrip(w http.ResponseWriter, r *http.Request, req *abi.HTTPRequest) (resp *abi.HTTPResponse, answered bool, err error) {
 	c := m.h.cfg.Cache
 	if c == nil || (req.Method != http.MethodGet && req.Method != http.MethodHead) {
@@ -55,7 +57,10 @@ func (m *Module) roundTrip(w http.ResponseWriter, r *http.Request, req *abi.HTTP
 	now := c.Now()
 	if e != nil && e.Fresh(now) {
 		w.Header().Set("Age", strconv.FormatInt(int64(e.Age(now).Seconds()), 10))
-		return m.cacheAnswer(w, e.Response, "hit", inm)
+		// The caller may change the response it writes (a host-rendered
+		// page replaces the body and headers), never the stored one.
+		hit := &abi.HTTPResponse{Status: e.Response.Status, Headers: slices.Clone(e.Response.Headers), Body: e.Response.Body}
+		return m.cacheAnswer(w, hit, "hit", inm)
 	}
 	if e != nil { // stale, with an ETag: ask the module whether it still holds
 		req.Headers = append(req.Headers, abi.Header{Name: "If-None-Match", Value: e.ETag}) // cr.Headers keeps the request's
