@@ -294,6 +294,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Metrics:        modhost.NewMetrics(s.reg, s.Modules),
 		PrivateCookies: []string{site.SessionCookie, site.DeviceCookie, admin.AdminCookie},
 		Layout:         s.site.Frame,
+		Printer:        func(r *http.Request, m *modhost.Module) *i18n.Printer { return s.site.Printer(r).With(s.catalogOf(m)) },
 		Logger:         s.log.Named("module"),
 	})
 	if err := s.openRequestsAndJobs(ctx); err != nil {

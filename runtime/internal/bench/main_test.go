@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html/template"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -143,7 +144,7 @@ func newSite(b *testing.B) *site {
 		b.Fatal(err)
 	}
 	b.Cleanup(nativePool.Close)
-	native := handler.New("/native", pgxStore{nativePool})
+	native := handler.New("/native", pgxStore{nativePool}, nativeRender(b))
 	r := chi.NewRouter()
 	r.Handle("/wasm/*", s.mod)
 	r.Handle("/native/*", native)
@@ -157,8 +158,24 @@ func newSite(b *testing.B) *site {
 
 	s.checkSame(b, "/hello?name=Ada")
 	s.checkSame(b, "/greet?name=Ada")
+	s.checkSame(b, "/page?name=Ada")
 	s.checkSame(b, "/items/42")
 	return s
+}
+
+// nativeRender renders the bench module's page templates natively with
+// html/template, as a native application would: what sdk.Render has the
+// host do for the module.
+func nativeRender(b *testing.B) handler.Render {
+	t, err := template.ParseGlob(filepath.Join(benchSrc, "assets", "templates", "*.html"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return func(w http.ResponseWriter, status int, name string, data any) error {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(status)
+		return t.ExecuteTemplate(w, name, data)
+	}
 }
 
 // serve serves h on a loopback listener until the benchmark ends.

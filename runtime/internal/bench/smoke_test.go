@@ -21,6 +21,7 @@ var smoke = []struct {
 	{"BenchmarkDB$", []string{"BenchmarkDB/wasm"}},
 	{"BenchmarkDeadlines$", []string{"BenchmarkDeadlines/hello/yield"}},
 	{"BenchmarkThemedPage$", []string{"BenchmarkThemedPage"}},
+	{"BenchmarkCallCost$", []string{"BenchmarkCallCost/min", "BenchmarkCallCost/page"}},
 	{"BenchmarkCached$", []string{"BenchmarkCached/wasm", "BenchmarkCached/wasm-fullstack"}},
 }
 

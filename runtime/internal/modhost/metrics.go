@@ -28,7 +28,7 @@ func NewMetrics(reg prometheus.Registerer, modules func() []*Module) *Metrics {
 	m := &Metrics{
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "websonic_module_request_duration_seconds",
-			Help:    "Time from a request reaching a module to its answer, by outcome.",
+			Help:    "Time from a request reaching a module to its answer, by outcome (ok, error, or cancelled: the client went away while the request waited for an instance).",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"module", "outcome"}),
 		modules: modules,
@@ -37,11 +37,9 @@ func NewMetrics(reg prometheus.Registerer, modules func() []*Module) *Metrics {
 	return m
 }
 
-func (m *Metrics) observe(module string, d time.Duration, err error) {
-	outcome := "ok"
-	if err != nil {
-		outcome = "error"
-	}
+// observe records one call's latency under its outcome (ok, error,
+// cancelled).
+func (m *Metrics) observe(module string, d time.Duration, outcome string) {
 	m.latency.WithLabelValues(module, outcome).Observe(d.Seconds())
 }
 

@@ -17,7 +17,7 @@ import (
 	"github.com/websonic/websonic/sdk"
 )
 
-func init() { sdk.Handle(handler.New("/wasm", store{})) }
+func init() { sdk.Handle(handler.New("/wasm", store{}, sdk.Render)) }
 
 // main is never called in a wasm reactor; the Go toolchain wants it.
 func main() {}

@@ -47,13 +47,15 @@ const MaxSpin = 10_000_000
 //	GET base/greet?name=N  the same data as a small JSON document (encoding/json)
 //	GET base/items/{id}    one item as JSON, read from store
 //	GET base/spin?n=N      CPU only: counts the primes below N
+//	GET base/page?name=N   hello's page through render (PageTemplate)
 //	GET base/cached?name=N hello's page, marked cacheable (cached.go)
-func New(base string, store Store) http.Handler {
+func New(base string, store Store, render Render) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+base+"/hello", hello)
 	mux.HandleFunc("GET "+base+"/greet", greet)
 	mux.HandleFunc("GET "+base+"/items/{id}", func(w http.ResponseWriter, r *http.Request) { item(w, r, store) })
 	mux.HandleFunc("GET "+base+"/spin", spin)
+	mux.HandleFunc("GET "+base+"/page", func(w http.ResponseWriter, r *http.Request) { renderedPage(w, r, render) })
 	mux.HandleFunc("GET "+base+"/cached", cached)
 	return mux
 }
