@@ -24,6 +24,7 @@ var smoke = []struct {
 	{"BenchmarkThemedPage$", []string{"BenchmarkThemedPage"}},
 	{"BenchmarkCallCost$", []string{"BenchmarkCallCost/min", "BenchmarkCallCost/page"}},
 	{"BenchmarkRSS$", []string{"BenchmarkRSS/mapped"}},
+	{"BenchmarkCached$", []string{"BenchmarkCached/wasm", "BenchmarkCached/wasm-fullstack"}},
 }
 
 // TestBenchmarksRun runs this package's benchmarks with one iteration each,

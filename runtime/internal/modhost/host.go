@@ -19,6 +19,7 @@ import (
 	"github.com/websonic/websonic/internal/safetmpl"
 	"github.com/websonic/websonic/runtime/internal/assetserve"
 	"github.com/websonic/websonic/runtime/internal/engine"
+	"github.com/websonic/websonic/runtime/internal/respcache"
 	"github.com/websonic/websonic/runtime/internal/sandboxdb"
 	"github.com/websonic/websonic/sdk/abi"
 	"github.com/websonic/websonic/sdk/abi/abihttp"
@@ -56,7 +57,10 @@ type Config struct {
 	// Services are the host services modules may call (abi.ImportHost),
 	// by name; each checks the caller's manifest itself.
 	Services map[string]Service
-	Logger   hclog.Logger
+	// Cache, when set, stores the responses modules mark cacheable
+	// (package respcache; cache.go).
+	Cache  *respcache.Cache
+	Logger hclog.Logger
 }
 
 // Host starts modules.
@@ -113,6 +117,7 @@ type Module struct {
 	// assetPrefix ("" without assets).
 	assets      *assetserve.Set
 	assetPrefix string
+	cacheGen    uint64 // the version's generation in Config.Cache
 	// pages are the version's page templates (nil: none), which the host
 	// renders for sdk.Render.
 	pages *safetmpl.Pages
@@ -181,6 +186,9 @@ func (h *Host) Start(ctx context.Context, p *Package, ap Approval, opts StartOpt
 	log := h.log.Named(m.Name)
 	mod = &Module{m: m, views: slices.Clone(ap.Views), log: log, h: h, drained: make(chan struct{})}
 	mod.config.Store(&cfg)
+	if h.cfg.Cache != nil {
+		mod.cacheGen = h.cfg.Cache.Generation()
+	}
 	if len(p.Assets) > 0 {
 		mod.assets, mod.assetPrefix = assetserve.NewSet(p.Assets), assetserve.Prefix(m.Name, m.Version, p.AssetsDigest)
 	}
@@ -245,6 +253,7 @@ func (m *Module) SetConfig(values map[string]json.RawMessage) error {
 		return fmt.Errorf("modhost: %s: %w", m.m.Name, err)
 	}
 	m.config.Store(&cfg)
+	m.PurgeCache() // pages made with the old settings
 	if m.pool != nil {
 		m.pool.Renew() // a module may read its settings once, when an instance starts
 	}
@@ -288,6 +297,7 @@ func (m *Module) Close(ctx context.Context) error {
 		if m.db != nil {
 			m.db.Close()
 		}
+		m.dropCache()
 	})
 	return m.closeErr
 }
@@ -355,9 +365,7 @@ func (m *Module) serve(w http.ResponseWriter, r *http.Request) {
 		Body:       body,
 		User:       m.h.cfg.UserOf(r),
 	}
-	sess := m.db.Session()
-	resp, err := m.pool.HTTP(r.Context(), req, m.env(sess, req.User, rid))
-	sess.Close()
+	resp, answered, err := m.roundTrip(w, r, req) // through the response cache (cache.go)
 	cancelled := err != nil && errors.Is(err, context.Canceled) && r.Context().Err() != nil
 	if m.h.cfg.Metrics != nil {
 		m.h.cfg.Metrics.observe(m.m.Name, time.Since(start), outcome(err, cancelled))
@@ -368,6 +376,9 @@ func (m *Module) serve(w http.ResponseWriter, r *http.Request) {
 		// keeps the access log honest.
 		m.log.Debug("client went away before a module instance was free", "request_id", rid, "method", r.Method, "path", r.URL.Path)
 		w.WriteHeader(StatusClientClosedRequest)
+		return
+	}
+	if answered {
 		return
 	}
 	if err != nil {

@@ -133,14 +133,16 @@ func isPrivate(name string, private []string) bool {
 }
 
 // ResponseHeader adds a module's response headers to dst as the site sends
-// them: hop-by-hop headers (Content-Length included: the host sets it) and
-// the layout headers are dropped, and so is any Set-Cookie for one of the
-// private cookies in any spelling (no session fixation).
+// them: hop-by-hop headers (Content-Length included: the host sets it),
+// the layout headers and the cache headers (cache.go) are dropped, and so
+// is any Set-Cookie for one of the private cookies in any spelling (no
+// session fixation).
 func ResponseHeader(dst http.Header, resp *abi.HTTPResponse, private ...string) {
 	for _, kv := range resp.Headers {
 		name := http.CanonicalHeaderKey(kv.Name)
 		switch {
-		case hopHeaders[name], name == LayoutHeader, name == TitleHeader, name == RenderHeader:
+		case hopHeaders[name], name == LayoutHeader, name == TitleHeader, name == RenderHeader,
+			name == CacheScopeHeader, name == CacheStatusHeader:
 		case name == "Set-Cookie" && !safeSetCookie(kv.Value, private):
 		default:
 			dst.Add(name, kv.Value)

@@ -50,6 +50,7 @@ const MaxSpin = 10_000_000
 //	GET base/items?after=N ten items after id N as JSON, read from store
 //	GET base/spin?n=N      CPU only: counts the primes below N
 //	GET base/page?name=N   hello's page through render (PageTemplate)
+//	GET base/cached?name=N hello's page, marked cacheable (cached.go)
 func New(base string, store Store, render Render) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+base+"/hello", hello)
@@ -58,6 +59,7 @@ func New(base string, store Store, render Render) http.Handler {
 	mux.HandleFunc("GET "+base+"/spin", spin)
 	mux.HandleFunc("GET "+base+"/page", func(w http.ResponseWriter, r *http.Request) { renderedPage(w, r, render) })
 	mux.HandleFunc("GET "+base+"/items", func(w http.ResponseWriter, r *http.Request) { items(w, r, store) })
+	mux.HandleFunc("GET "+base+"/cached", cached)
 	return mux
 }
 
