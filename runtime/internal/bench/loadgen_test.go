@@ -157,8 +157,9 @@ const rounds = 10
 // measurePair runs b.N requests against urls, timed, in rounds alternating
 // with as many untimed requests against the baseline base, so that drift and
 // noise from the machine's neighbours hit both alike. It reports urls'
-// figures, the baseline's (prefixed "base-") and the throughput ratio
-// urls/base as unit.
+// figures, the baseline's (prefixed "base-"), the throughput ratio
+// urls/base as unit and the ratio of their 99th-percentile latencies
+// (p99/base).
 func measurePair(b *testing.B, g *loadgen, base, urls []string, unit string) {
 	b.Helper()
 	g.warm(b, base)
@@ -187,4 +188,7 @@ func measurePair(b *testing.B, g *loadgen, base, urls []string, unit string) {
 	report(b, v, "")
 	report(b, bs, "base-")
 	b.ReportMetric(v.rps()/bs.rps(), unit)
+	if p := bs.percentile(99); p > 0 {
+		b.ReportMetric(float64(v.percentile(99))/float64(p), "p99/base")
+	}
 }

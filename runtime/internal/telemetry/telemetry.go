@@ -22,6 +22,7 @@ const (
 	metricModuleErrors    = "websonic_module_call_errors_total"
 	metricModuleLatency   = "websonic_module_request_duration_seconds"
 	metricModuleMemory    = "websonic_module_memory_bytes"
+	metricModuleRSS       = "websonic_module_rss_bytes"
 	metricModuleInstances = "websonic_module_instances"
 	metricHTTPRequests    = "websonic_http_requests_total"
 	metricHTTPLatency     = "websonic_http_request_duration_seconds"
@@ -44,7 +45,9 @@ const (
 	// interval, in seconds; 0 when there was none.
 	P50
 	P95
-	// Memory is a module's instances' linear memory or, site wide, the
+	// Memory is what a module holds (websonic_module_rss_bytes: machine
+	// code, resident linear memory and its decoded module; its instances'
+	// linear memory where that cannot be measured) or, site wide, the
 	// process's resident memory, in bytes, at the point.
 	Memory
 	// Instances is a module's live wasm instances (site wide: all
@@ -177,6 +180,8 @@ type reading struct {
 	calls, errors float64
 	hist          histogram
 	memory        float64
+	rss           float64
+	hasRSS        bool // the module reported websonic_module_rss_bytes
 	instances     float64
 	running       bool // the module has a pool
 }
@@ -223,6 +228,11 @@ func (s *Sampler) Sample(now time.Time) error {
 				if r := get(m); r != nil {
 					r.memory += m.GetGauge().GetValue()
 				}
+			case metricModuleRSS:
+				if r := get(m); r != nil {
+					r.rss += m.GetGauge().GetValue()
+					r.hasRSS = true
+				}
 			case metricModuleInstances:
 				if r := get(m); r != nil {
 					r.instances += m.GetGauge().GetValue()
@@ -250,6 +260,11 @@ func (s *Sampler) Sample(now time.Time) error {
 		// counters list the running ones.
 		if name != Site && !r.running {
 			delete(readings, name)
+		}
+	}
+	for name, r := range readings {
+		if name != Site && r.hasRSS {
+			r.memory = r.rss // what the module holds, where the runtime can measure it
 		}
 	}
 	s.mu.Lock()

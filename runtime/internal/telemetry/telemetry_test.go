@@ -19,6 +19,7 @@ type fakeRuntime struct {
 	calls     map[string]float64 // pool counters: they restart at an update
 	errs      map[string]float64
 	mem       map[string]float64
+	rss       map[string]float64
 	latency   *prometheus.HistogramVec
 	requests  *prometheus.CounterVec
 	httpLatcy *prometheus.HistogramVec
@@ -29,11 +30,12 @@ var (
 	fakeErrors = prometheus.NewDesc(metricModuleErrors, "", []string{"module"}, nil)
 	fakeMemory = prometheus.NewDesc(metricModuleMemory, "", []string{"module"}, nil)
 	fakeInst   = prometheus.NewDesc(metricModuleInstances, "", []string{"module"}, nil)
+	fakeRSS    = prometheus.NewDesc(metricModuleRSS, "", []string{"module"}, nil)
 )
 
 func newFakeRuntime(t *testing.T) *fakeRuntime {
 	f := &fakeRuntime{
-		reg: prometheus.NewRegistry(), calls: map[string]float64{}, errs: map[string]float64{}, mem: map[string]float64{},
+		reg: prometheus.NewRegistry(), calls: map[string]float64{}, errs: map[string]float64{}, mem: map[string]float64{}, rss: map[string]float64{},
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: metricModuleLatency, Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"module", "outcome"}),
@@ -49,6 +51,7 @@ func (f *fakeRuntime) Describe(ch chan<- *prometheus.Desc) {
 	ch <- fakeErrors
 	ch <- fakeMemory
 	ch <- fakeInst
+	ch <- fakeRSS
 }
 
 func (f *fakeRuntime) Collect(ch chan<- prometheus.Metric) {
@@ -59,6 +62,9 @@ func (f *fakeRuntime) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(fakeErrors, prometheus.CounterValue, f.errs[name], name)
 		ch <- prometheus.MustNewConstMetric(fakeMemory, prometheus.GaugeValue, f.mem[name], name)
 		ch <- prometheus.MustNewConstMetric(fakeInst, prometheus.GaugeValue, 2, name)
+		if v, ok := f.rss[name]; ok {
+			ch <- prometheus.MustNewConstMetric(fakeRSS, prometheus.GaugeValue, v, name)
+		}
 	}
 }
 
@@ -97,6 +103,29 @@ func (f *fakeRuntime) remove(module string) {
 }
 
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// TestMemoryIsRSS: a module's memory is what it holds
+// (websonic_module_rss_bytes) where the runtime reports it, and its linear
+// memory where it does not.
+func TestMemoryIsRSS(t *testing.T) {
+	f := newFakeRuntime(t)
+	s, err := New(Config{Gatherer: f.reg, Retention: 5 * time.Minute, Window: 3 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.serve("chat", 1, 0, time.Millisecond)
+	f.serve("tickets", 1, 0, time.Millisecond)
+	f.mu.Lock()
+	f.rss["tickets"] = 40 << 20
+	f.mu.Unlock()
+	sampleAt(t, s, t0)
+	if got := s.ModuleStats("tickets").Memory; got != 40<<20 {
+		t.Errorf("tickets memory %d, want its RSS", got)
+	}
+	if got := s.ModuleStats("chat").Memory; got != 5<<20 {
+		t.Errorf("chat memory %d, want its linear memory (no RSS reported)", got)
+	}
+}
 
 func values(ps []Point) []float64 {
 	vs := make([]float64, len(ps))
