@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -57,8 +59,10 @@ func TestModuleBuild(t *testing.T) {
 				t.Fatalf("%s differs from the source", name)
 			}
 		}
-		if len(files) != 3 {
-			t.Fatalf("files %v", len(files))
+		// module.wasm, module.json, the migration and the assets layer
+		// (the page template).
+		if _, ok := files["assets/templates/guestbook.html"]; !ok || len(files) != 4 {
+			t.Fatalf("files %v", slices.Sorted(maps.Keys(files)))
 		}
 	}
 
