@@ -21,6 +21,7 @@ var smoke = []struct {
 	{"BenchmarkDB$", []string{"BenchmarkDB/wasm"}},
 	{"BenchmarkDeadlines$", []string{"BenchmarkDeadlines/hello/yield"}},
 	{"BenchmarkThemedPage$", []string{"BenchmarkThemedPage"}},
+	{"BenchmarkPeer$", []string{"BenchmarkPeer/hello/engine", "BenchmarkPeer/greet/wazero", "BenchmarkPeer/spin/wazero-interp"}},
 }
 
 // TestBenchmarksRun runs this package's benchmarks with one iteration each,

@@ -47,12 +47,14 @@ const MaxSpin = 10_000_000
 //	GET base/greet?name=N  the same data as a small JSON document (encoding/json)
 //	GET base/items/{id}    one item as JSON, read from store
 //	GET base/spin?n=N      CPU only: counts the primes below N
+//	GET base/loop?shape=S&n=N  Loop: one of the above served N times in process, timed
 func New(base string, store Store) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+base+"/hello", hello)
 	mux.HandleFunc("GET "+base+"/greet", greet)
 	mux.HandleFunc("GET "+base+"/items/{id}", func(w http.ResponseWriter, r *http.Request) { item(w, r, store) })
 	mux.HandleFunc("GET "+base+"/spin", spin)
+	mux.HandleFunc("GET "+base+"/loop", func(w http.ResponseWriter, r *http.Request) { serveLoop(w, r, mux, base) })
 	return mux
 }
 
