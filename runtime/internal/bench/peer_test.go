@@ -1,12 +1,14 @@
 package bench
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -57,25 +59,29 @@ const peerRunner = "peer/run.mjs"
 //	                    tiering up to TurboFan), through peer/run.mjs;
 //	                    skipped when node is not on PATH
 //
-// ns/op is one handler call as timed by the loop itself (the guest's clock,
-// after n/10 warm calls), so that start-up and compilation, which differ
-// widely between hosts, are left out. wasm/native is the native loop's time
-// over the host's for the same n, the native loop run just before and just
-// after the host's (so it is a throughput ratio like BenchmarkHTTP's, 1 is
-// native speed). Every host's last body is checked against native's.
+// One sub-benchmark starts one session of its host (an instance, a
+// process) and runs b.N timed calls in peerRounds rounds, each followed or
+// preceded (alternately) by a round of the same size natively in this
+// process, after one untimed warm-up round each (b.N/10 calls, at least
+// one) that lets a JIT compile the hot code. ns/op is one handler call as
+// the loop times it (the guest's clock), so that start-up and compilation,
+// which differ widely between hosts, are left out; wasm/native is the
+// native rounds' time over the host's, a throughput ratio like
+// BenchmarkHTTP's (1 is native speed), paired round by round so that the
+// load of a busy machine falls on both sides. Every round's last body is
+// checked against native's.
 func BenchmarkPeer(b *testing.B) {
 	ctx := context.Background()
 	dir := filepath.Join(scratch, "peer")
 	guest, module := peerBuild(b, dir)
-	native := handler.New(peerBase, nil)
-
+	native := nativeHost{handler.New(peerBase, nil)}
 	// Every host is opened once, before the first shape: compiling a
 	// 10 MB Go module takes seconds and is no part of the figures.
 	hosts := []struct {
 		name string
 		host peerHost
 	}{
-		{"native", nativeHost{native}},
+		{"native", native},
 		{"engine", newEngineHost(b, module, engine.DeadlineYield)},
 		{"engine-nodeadlines", newEngineHost(b, module, engine.DeadlineNone)},
 		{"wazero", newWazeroHost(b, guest, wazero.NewRuntimeConfigCompiler(), filepath.Join(dir, "cache"))},
@@ -88,33 +94,90 @@ func BenchmarkPeer(b *testing.B) {
 				if h.host == nil {
 					b.Skip("node is not on PATH: install Node.js (20 or later) on bench machines for the peer run's V8 column")
 				}
-				before := mustLoop(b, nativeHost{native}, ctx, shape, b.N)
-				got := mustLoop(b, h.host, ctx, shape, b.N)
-				after := mustLoop(b, nativeHost{native}, ctx, shape, b.N)
-				if got.Sum != before.Sum || got.Bytes != before.Bytes {
-					b.Fatalf("%s computed another response: %d bytes, last sum %s; native %d bytes, sum %s",
-						h.name, got.Bytes, got.Sum, before.Bytes, before.Sum)
+				host, ref := openSession(b, ctx, h.host, shape), openSession(b, ctx, native, shape)
+				warm := max(b.N/10, 1)
+				round(b, host, 1, warm)
+				round(b, ref, 1, warm)
+				var hostNs, nativeNs int64
+				for i := range peerRounds {
+					n := b.N/peerRounds + btoi(i < b.N%peerRounds)
+					if n == 0 {
+						continue
+					}
+					var got, want handler.LoopResult
+					if i%2 == 0 {
+						got, want = round(b, host, n, 0), round(b, ref, n, 0)
+					} else {
+						want, got = round(b, ref, n, 0), round(b, host, n, 0)
+					}
+					if got.Sum != want.Sum || got.Bytes != want.Bytes {
+						b.Fatalf("%s computed another response: %d bytes, last sum %s; native %d bytes, sum %s",
+							h.name, got.Bytes, got.Sum, want.Bytes, want.Sum)
+					}
+					hostNs += got.Nanos
+					nativeNs += want.Nanos
 				}
-				b.ReportMetric(float64(got.Nanos)/float64(b.N), "ns/op")
-				b.ReportMetric(float64(before.Nanos+after.Nanos)/2/float64(got.Nanos), "wasm/native")
+				b.ReportMetric(float64(hostNs)/float64(b.N), "ns/op")
+				b.ReportMetric(float64(nativeNs)/float64(hostNs), "wasm/native")
 			})
 		}
 	}
 }
 
-// peerHost runs handler.Loop somewhere.
-type peerHost interface {
-	loop(ctx context.Context, shape string, n int) (handler.LoopResult, error)
+// peerRounds is how many timed rounds each side runs, alternating.
+const peerRounds = 10
+
+func btoi(v bool) int {
+	if v {
+		return 1
+	}
+	return 0
 }
 
-func mustLoop(b *testing.B, h peerHost, ctx context.Context, shape string, n int) handler.LoopResult {
+// peerHost starts sessions of handler.Loop somewhere.
+type peerHost interface {
+	open(ctx context.Context, shape string) (peerSession, error)
+}
+
+// peerSession runs rounds of one shape's loop in one instance.
+type peerSession interface {
+	round(n, warm int) (handler.LoopResult, error)
+	close() error
+}
+
+func openSession(b *testing.B, ctx context.Context, h peerHost, shape string) peerSession {
 	b.Helper()
-	res, err := h.loop(ctx, shape, n)
+	s, err := h.open(ctx, shape)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if res.Shape != shape || res.N != n || res.Nanos <= 0 {
-		b.Fatalf("loop result %+v for %s × %d", res, shape, n)
+	b.Cleanup(func() {
+		if err := s.close(); err != nil {
+			b.Error(err)
+		}
+	})
+	return &checked{s, shape}
+}
+
+// checked checks each round's result against what was asked.
+type checked struct {
+	peerSession
+	shape string
+}
+
+func (c *checked) round(n, warm int) (handler.LoopResult, error) {
+	res, err := c.peerSession.round(n, warm)
+	if err == nil && (res.Shape != c.shape || res.N != n || res.Nanos <= 0) {
+		err = fmt.Errorf("loop result %+v for %s × %d", res, c.shape, n)
+	}
+	return res, err
+}
+
+func round(b *testing.B, s peerSession, n, warm int) handler.LoopResult {
+	b.Helper()
+	res, err := s.round(n, warm)
+	if err != nil {
+		b.Fatal(err)
 	}
 	return res
 }
@@ -167,12 +230,23 @@ func buildPeer(dir string) ([2][]byte, error) {
 // nativeHost runs the loop in this process.
 type nativeHost struct{ h http.Handler }
 
-func (n nativeHost) loop(_ context.Context, shape string, count int) (handler.LoopResult, error) {
-	return handler.Loop(n.h, peerBase, shape, count)
+func (n nativeHost) open(_ context.Context, shape string) (peerSession, error) {
+	return nativeSession{n.h, shape}, nil
 }
 
-// engineHost runs the loop in one guest call of the bench module through
-// an engine pool of one instance.
+type nativeSession struct {
+	h     http.Handler
+	shape string
+}
+
+func (s nativeSession) round(n, warm int) (handler.LoopResult, error) {
+	return handler.Loop(s.h, peerBase, s.shape, n, warm)
+}
+
+func (nativeSession) close() error { return nil }
+
+// engineHost runs each round in one guest call of the bench module's
+// /wasm/loop, through an engine pool of one instance.
 type engineHost struct{ pool *engine.Pool }
 
 func newEngineHost(b *testing.B, module []byte, mode engine.DeadlineMode) peerHost {
@@ -187,7 +261,7 @@ func newEngineHost(b *testing.B, module []byte, mode engine.DeadlineMode) peerHo
 	if err != nil {
 		b.Fatal(err)
 	}
-	// One instance, never recycled during a run: the loop is one call, as
+	// One instance, never recycled during a run: a round is one call, as
 	// long as the benchmark makes it.
 	p, err := e.NewPool(ctx, m, engine.PoolConfig{
 		Size: 1, MinWarm: 1, CallTimeout: 30 * time.Minute, MaxCalls: 1 << 30,
@@ -200,9 +274,19 @@ func newEngineHost(b *testing.B, module []byte, mode engine.DeadlineMode) peerHo
 	return engineHost{p}
 }
 
-func (h engineHost) loop(ctx context.Context, shape string, n int) (handler.LoopResult, error) {
-	q := url.Values{"shape": {shape}, "n": {strconv.Itoa(n)}}
-	resp, err := h.pool.HTTP(ctx, &abi.HTTPRequest{Method: "GET", URI: peerBase + "/loop?" + q.Encode(), Host: "bench.test"}, &engine.CallEnv{})
+func (h engineHost) open(ctx context.Context, shape string) (peerSession, error) {
+	return engineSession{h.pool, ctx, shape}, nil
+}
+
+type engineSession struct {
+	pool  *engine.Pool
+	ctx   context.Context
+	shape string
+}
+
+func (s engineSession) round(n, warm int) (handler.LoopResult, error) {
+	q := url.Values{"shape": {s.shape}, "n": {strconv.Itoa(n)}, "warm": {strconv.Itoa(warm)}}
+	resp, err := s.pool.HTTP(s.ctx, &abi.HTTPRequest{Method: "GET", URI: peerBase + "/loop?" + q.Encode(), Host: "bench.test"}, &engine.CallEnv{})
 	if err != nil {
 		return handler.LoopResult{}, fmt.Errorf("engine loop: %w", err)
 	}
@@ -212,8 +296,10 @@ func (h engineHost) loop(ctx context.Context, shape string, n int) (handler.Loop
 	return decodeLoop("engine", resp.Body)
 }
 
-// wazeroHost runs the peer guest under stock wazero: a new instance (so a
-// new Go runtime, as under node) for each loop, of one compiled module.
+func (engineSession) close() error { return nil }
+
+// wazeroHost runs the peer guest under stock wazero, one instance (so one Go
+// runtime, as under node) per session, of one compiled module.
 type wazeroHost struct {
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule
@@ -242,28 +328,39 @@ func newWazeroHost(b *testing.B, guest []byte, rc wazero.RuntimeConfig, cacheDir
 	return wazeroHost{rt, compiled}
 }
 
-func (h wazeroHost) loop(ctx context.Context, shape string, n int) (handler.LoopResult, error) {
-	var stdout, stderr bytes.Buffer
+func (h wazeroHost) open(ctx context.Context, shape string) (peerSession, error) {
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	var stderr syncBuffer
 	cfg := wazero.NewModuleConfig().
 		WithName("").
-		WithArgs("guest", shape, strconv.Itoa(n)).
-		WithStdout(&stdout).
+		WithArgs("guest", shape).
+		WithStdin(inR).
+		WithStdout(outW).
 		WithStderr(&stderr).
 		WithSysWalltime().
 		WithSysNanotime(). // wazero's default clock is fake: the loop times itself with it
 		WithRandSource(rand.Reader)
-	mod, err := h.rt.InstantiateModule(ctx, h.compiled, cfg)
-	if mod != nil {
-		mod.Close(ctx)
-	}
-	var exit *sys.ExitError
-	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 0) {
-		return handler.LoopResult{}, fmt.Errorf("wazero guest: %w\n%s", err, stderr.Bytes())
-	}
-	return decodeLoop("wazero guest", stdout.Bytes())
+	done := make(chan error, 1)
+	go func() {
+		mod, err := h.rt.InstantiateModule(ctx, h.compiled, cfg) // runs the guest's main to its end
+		if mod != nil {
+			mod.Close(ctx)
+		}
+		var exit *sys.ExitError
+		if errors.As(err, &exit) && exit.ExitCode() == 0 {
+			err = nil
+		}
+		if err != nil {
+			err = fmt.Errorf("wazero guest: %w\n%s", err, stderr.Bytes())
+		}
+		outW.CloseWithError(err)
+		done <- err
+	}()
+	return &streamSession{who: "wazero guest", in: inW, out: bufio.NewReader(outR), wait: func() error { return <-done }}, nil
 }
 
-// nodeHost runs the peer guest under Node.js: one process per loop.
+// nodeHost runs the peer guest under Node.js, one process per session.
 type nodeHost struct{ node, guest string }
 
 // newNodeHost returns nil when node is not on PATH.
@@ -276,15 +373,76 @@ func newNodeHost(b *testing.B, dir string) peerHost {
 	return nodeHost{node, filepath.Join(dir, "guest.wasm")} // peerBuild wrote it there
 }
 
-func (h nodeHost) loop(ctx context.Context, shape string, n int) (handler.LoopResult, error) {
-	cmd := exec.CommandContext(ctx, h.node, "--no-warnings", peerRunner, h.guest, shape, strconv.Itoa(n))
-	var stderr bytes.Buffer
+func (h nodeHost) open(ctx context.Context, shape string) (peerSession, error) {
+	cmd := exec.CommandContext(ctx, h.node, "--no-warnings", peerRunner, h.guest, shape)
+	var stderr syncBuffer
 	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	in, err := cmd.StdinPipe()
 	if err != nil {
-		return handler.LoopResult{}, fmt.Errorf("node guest: %w\n%s", err, stderr.Bytes())
+		return nil, err
 	}
-	return decodeLoop("node guest", out)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("node guest: %w", err)
+	}
+	wait := func() error {
+		if err := cmd.Wait(); err != nil {
+			return fmt.Errorf("node guest: %w\n%s", err, stderr.Bytes())
+		}
+		return nil
+	}
+	return &streamSession{who: "node guest", in: in, out: bufio.NewReader(out), wait: wait}, nil
+}
+
+// streamSession drives a guest through its stdin and stdout: one line per
+// round each way.
+type streamSession struct {
+	who  string
+	in   io.WriteCloser
+	out  *bufio.Reader
+	wait func() error
+}
+
+func (s *streamSession) round(n, warm int) (handler.LoopResult, error) {
+	if _, err := fmt.Fprintf(s.in, "%d %d\n", n, warm); err != nil {
+		return handler.LoopResult{}, fmt.Errorf("%s: %w", s.who, err)
+	}
+	line, err := s.out.ReadBytes('\n')
+	if err != nil {
+		s.in.Close()
+		return handler.LoopResult{}, errors.Join(fmt.Errorf("%s: %w", s.who, err), s.wait())
+	}
+	return decodeLoop(s.who, line)
+}
+
+func (s *streamSession) close() error {
+	s.in.Close()
+	if _, err := io.Copy(io.Discard, s.out); err != nil {
+		return err
+	}
+	return s.wait()
+}
+
+// syncBuffer is a bytes.Buffer a guest's stderr writes to from another
+// goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Clone(b.b.Bytes())
 }
 
 func decodeLoop(who string, out []byte) (handler.LoopResult, error) {

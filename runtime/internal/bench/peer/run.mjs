@@ -3,9 +3,10 @@
 //
 //	node run.mjs GUEST.wasm ARGS...
 //
-// The guest's stdout and stderr are the process's; the exit status is the
-// guest's. Nothing else: no file system is pre-opened, no environment is
-// passed, like the guest's other hosts.
+// The guest's stdin, stdout and stderr are the process's (the guest reads
+// its rounds from stdin); the exit status is the guest's. Nothing else: no
+// file system is pre-opened, no environment is passed, as under the guest's
+// other hosts.
 import { readFile } from 'node:fs/promises';
 import { argv, exit } from 'node:process';
 import { WASI } from 'node:wasi';
@@ -15,7 +16,12 @@ if (!wasmPath) {
   console.error('usage: node run.mjs GUEST.wasm ARGS...');
   exit(2);
 }
-const wasi = new WASI({ version: 'preview1', args: ['guest', ...args], env: {}, returnOnExit: true });
+const wasi = new WASI({
+  version: 'preview1',
+  args: ['guest', ...args],
+  env: {},
+  returnOnExit: true,
+});
 const module = await WebAssembly.compile(await readFile(wasmPath));
 const instance = await WebAssembly.instantiate(module, wasi.getImportObject());
 exit(wasi.start(instance));

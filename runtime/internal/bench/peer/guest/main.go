@@ -2,20 +2,28 @@
 // (package handler, the same code the bench module serves), built with
 // standard Go for GOOS=wasip1 GOARCH=wasm as a plain command, so that any
 // wasm host that runs standard-Go WASI programs can run it. It serves one
-// request shape N times in process (handler.Loop: no network, no Web Sonic
-// ABI) and prints the handler.LoopResult as one JSON line on stdout.
+// request shape in process (handler.Loop: no network, no Web Sonic ABI), in
+// rounds its caller paces:
 //
-//	guest SHAPE N
+//	guest SHAPE
 //
-// SHAPE is hello (html/template page), greet (encoding/json) or spin
-// (CPU only). The same program built natively is a native reference too.
+// Each line "N WARM" on stdin runs one round (WARM untimed calls, then N
+// timed ones) and answers one line on stdout, the handler.LoopResult as
+// JSON; the guest exits at the end of its input. So one instance serves
+// every round, and its caller can run other work (the same loop natively)
+// between two rounds. SHAPE is hello (html/template page), greet
+// (encoding/json) or spin (CPU only).
 package main
 
 import (
+	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
-	"strconv"
+	"syscall"
+	"time"
 
 	"github.com/websonic/websonic/runtime/internal/testmodules/bench/handler"
 )
@@ -32,16 +40,41 @@ func main() {
 }
 
 func run(args []string) error {
-	if len(args) != 2 {
-		return fmt.Errorf("usage: guest SHAPE N")
+	if len(args) != 1 {
+		return fmt.Errorf("usage: guest SHAPE (rounds as lines \"N WARM\" on stdin)")
 	}
-	n, err := strconv.Atoi(args[1])
-	if err != nil {
-		return fmt.Errorf("N: %w", err)
+	h := handler.New(base, nil)
+	in := bufio.NewScanner(patientReader{os.Stdin})
+	out := json.NewEncoder(os.Stdout)
+	for in.Scan() {
+		var n, warm int
+		if _, err := fmt.Sscan(in.Text(), &n, &warm); err != nil {
+			return fmt.Errorf("round %q: %w", in.Text(), err)
+		}
+		res, err := handler.Loop(h, base, args[0], n, warm)
+		if err != nil {
+			return err
+		}
+		if err := out.Encode(res); err != nil {
+			return err
+		}
 	}
-	res, err := handler.Loop(handler.New(base, nil), base, args[0], n)
-	if err != nil {
-		return err
+	return in.Err()
+}
+
+// patientReader retries a read that fails with EAGAIN: under Node.js 20's
+// WASI, a read of a stdin pipe with no data in it yet fails so (wazero's
+// blocks), which happens whenever the caller is still running its native
+// round. The guest sleeps a little and tries again, which costs next to
+// nothing meanwhile and is never timed.
+type patientReader struct{ r io.Reader }
+
+func (p patientReader) Read(b []byte) (int, error) {
+	for wait := 100 * time.Microsecond; ; wait = min(2*wait, 5*time.Millisecond) {
+		n, err := p.r.Read(b)
+		if n > 0 || !errors.Is(err, syscall.EAGAIN) {
+			return n, err
+		}
+		time.Sleep(wait)
 	}
-	return json.NewEncoder(os.Stdout).Encode(res)
 }

@@ -47,7 +47,7 @@ const MaxSpin = 10_000_000
 //	GET base/greet?name=N  the same data as a small JSON document (encoding/json)
 //	GET base/items/{id}    one item as JSON, read from store
 //	GET base/spin?n=N      CPU only: counts the primes below N
-//	GET base/loop?shape=S&n=N  Loop: one of the above served N times in process, timed
+//	GET base/loop?shape=S&n=N&warm=W  Loop: one of the above served W+N times in process, N timed
 func New(base string, store Store) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+base+"/hello", hello)

@@ -35,17 +35,17 @@ type LoopResult struct {
 // Loop serves the request of shape n times to h (New's handler mounted at
 // base), in process, each call with its own copy of the request and its own
 // recorder, as a server would give it; it times the n calls only, after
-// warm calls (n/10, at least one) that let a JIT compile the hot code. It
-// fails on the first response that is not a 200. No network and no host
+// warm untimed calls (which let a JIT compile the hot code). It fails on
+// the first response that is not a 200. No network and no host
 // ABI is involved: any wasm host that runs a WASI command can run it, which
 // is what the peer run (runtime/internal/bench/peer) needs.
-func Loop(h http.Handler, base, shape string, n int) (LoopResult, error) {
+func Loop(h http.Handler, base, shape string, n, warm int) (LoopResult, error) {
 	target, ok := LoopShapes[shape]
 	if !ok {
 		return LoopResult{}, fmt.Errorf("handler: no loop shape %q", shape)
 	}
-	if n < 1 || n > MaxLoop {
-		return LoopResult{}, fmt.Errorf("handler: loop n must be 1 to %d", MaxLoop)
+	if n < 1 || n > MaxLoop || warm < 0 || warm > MaxLoop {
+		return LoopResult{}, fmt.Errorf("handler: loop n must be 1 to %d, warm 0 to %[1]d", MaxLoop)
 	}
 	req, err := http.NewRequest(http.MethodGet, "http://bench.test"+base+target, nil)
 	if err != nil {
@@ -63,7 +63,7 @@ func Loop(h http.Handler, base, shape string, n int) (LoopResult, error) {
 		}
 		return nil
 	}
-	for range max(n/10, 1) {
+	for range warm {
 		if err := serve(); err != nil {
 			return LoopResult{}, err
 		}
@@ -120,11 +120,12 @@ func (r *recorder) Write(p []byte) (int, error) {
 // call as the peer run's WASI command does under other hosts.
 func serveLoop(w http.ResponseWriter, r *http.Request, h http.Handler, base string) {
 	n, err := strconv.Atoi(r.URL.Query().Get("n"))
-	if err != nil {
-		http.Error(w, "n must be 1 to "+strconv.Itoa(MaxLoop), http.StatusBadRequest)
+	warm, werr := strconv.Atoi(r.URL.Query().Get("warm"))
+	if err != nil || werr != nil {
+		http.Error(w, "n must be 1 to "+strconv.Itoa(MaxLoop)+", warm 0 to "+strconv.Itoa(MaxLoop), http.StatusBadRequest)
 		return
 	}
-	res, err := Loop(h, base, r.URL.Query().Get("shape"), n)
+	res, err := Loop(h, base, r.URL.Query().Get("shape"), n, warm)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
