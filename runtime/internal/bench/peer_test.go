@@ -59,11 +59,11 @@ const peerRunner = "peer/run.mjs"
 //	                    tiering up to TurboFan), through peer/run.mjs;
 //	                    skipped when node is not on PATH
 //
-// One sub-benchmark starts one session of its host (an instance, a
-// process) and runs b.N timed calls in peerRounds rounds, each followed or
-// preceded (alternately) by a round of the same size natively in this
-// process, after one untimed warm-up round each (b.N/10 calls, at least
-// one) that lets a JIT compile the hot code. ns/op is one handler call as
+// Each sub-benchmark starts one session of its host (an instance, a
+// process) and one native session, warms both for peerWarm (a JIT compiles
+// the hot code meanwhile), then runs b.N timed calls in peerRounds rounds,
+// each followed or preceded (alternately) by a round of the same size
+// natively in this process. ns/op is one handler call as
 // the loop times it (the guest's clock), so that start-up and compilation,
 // which differ widely between hosts, are left out; wasm/native is the
 // native rounds' time over the host's, a throughput ratio like
@@ -90,14 +90,19 @@ func BenchmarkPeer(b *testing.B) {
 	}
 	for _, shape := range []string{"hello", "greet", "spin"} {
 		for _, h := range hosts {
+			// One session per b.Run (so per -count), kept across the
+			// framework's calls with growing b.N and warmed once.
+			var host, ref peerSession
 			b.Run(shape+"/"+h.name, func(b *testing.B) {
 				if h.host == nil {
 					b.Skip("node is not on PATH: install Node.js (20 or later) on bench machines for the peer run's V8 column")
 				}
-				host, ref := openSession(b, ctx, h.host, shape), openSession(b, ctx, native, shape)
-				warm := max(b.N/10, 1)
-				round(b, host, 1, warm)
-				round(b, ref, 1, warm)
+				if host == nil {
+					host, ref = openSession(b, ctx, h.host, shape), openSession(b, ctx, native, shape)
+					warmUp(b, host, peerWarm())
+					warmUp(b, ref, peerWarm()/6) // no JIT to wait for
+				}
+				b.ResetTimer()
 				var hostNs, nativeNs int64
 				for i := range peerRounds {
 					n := b.N/peerRounds + btoi(i < b.N%peerRounds)
@@ -106,9 +111,15 @@ func BenchmarkPeer(b *testing.B) {
 					}
 					var got, want handler.LoopResult
 					if i%2 == 0 {
-						got, want = round(b, host, n, 0), round(b, ref, n, 0)
+						got = round(b, host, n, 0)
+						b.StopTimer()
+						want = round(b, ref, n, 0)
+						b.StartTimer()
 					} else {
-						want, got = round(b, ref, n, 0), round(b, host, n, 0)
+						b.StopTimer()
+						want = round(b, ref, n, 0)
+						b.StartTimer()
+						got = round(b, host, n, 0)
 					}
 					if got.Sum != want.Sum || got.Bytes != want.Bytes {
 						b.Fatalf("%s computed another response: %d bytes, last sum %s; native %d bytes, sum %s",
@@ -120,6 +131,40 @@ func BenchmarkPeer(b *testing.B) {
 				b.ReportMetric(float64(hostNs)/float64(b.N), "ns/op")
 				b.ReportMetric(float64(nativeNs)/float64(hostNs), "wasm/native")
 			})
+			for _, s := range []peerSession{host, ref} {
+				if s == nil {
+					continue
+				}
+				if err := s.close(); err != nil {
+					b.Errorf("%s/%s: %v", shape, h.name, err)
+				}
+			}
+		}
+	}
+}
+
+// peerWarm is how long each session runs untimed before its first timed
+// round: V8 starts a module on its baseline compiler (Liftoff) and
+// recompiles hot functions with TurboFan in the background, which takes
+// seconds of a busy machine for a 10 MB Go module; wazero compiles ahead of
+// time and needs only its Go runtime's heap to settle. Benchmark smoke runs
+// (make test) skip it.
+func peerWarm() time.Duration {
+	if os.Getenv("WEBSONIC_BENCH_SMOKE") != "" {
+		return 0
+	}
+	return 3 * time.Second
+}
+
+// warmUp runs rounds of doubling size until they add up to at least d of
+// the session's own time (one call at least).
+func warmUp(b *testing.B, s peerSession, d time.Duration) {
+	b.Helper()
+	var spent time.Duration
+	for n := 1; ; n = min(2*n, handler.MaxLoop) {
+		spent += time.Duration(round(b, s, n, 0).Nanos)
+		if spent >= d {
+			return
 		}
 	}
 }
@@ -151,11 +196,6 @@ func openSession(b *testing.B, ctx context.Context, h peerHost, shape string) pe
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() {
-		if err := s.close(); err != nil {
-			b.Error(err)
-		}
-	})
 	return &checked{s, shape}
 }
 
