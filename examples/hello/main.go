@@ -8,7 +8,6 @@ package main
 
 import (
 	"database/sql"
-	"html/template"
 	"net/http"
 	"strings"
 	"time"
@@ -32,26 +31,14 @@ type config struct {
 	MaxEntries int    `json:"max_entries"`
 }
 
+// entry is one message as the page shows it. The page is
+// assets/templates/guestbook.html, which the runtime renders (sdk.Render)
+// with this data: it reads fields, not methods, so the time comes formatted.
 type entry struct {
 	Author  string
 	Message string
-	At      time.Time
+	At      string
 }
-
-// page is an HTML fragment: sdk.SitePage asks the runtime to render it
-// inside the site's layout (navigation, sign-in state, theme).
-var page = template.Must(template.New("page").Parse(`<h1>{{.Title}}</h1>
-{{if .Error}}<p class="error" role="alert">{{.Error}}</p>{{end}}
-{{if .User}}<form class="card" method="post" action="/guestbook">
-<label for="message">Message</label>
-<textarea id="message" name="message" rows="3" maxlength="500" required></textarea>
-<button type="submit">Sign the guestbook</button>
-</form>
-{{else}}<p><a href="/login?next=/guestbook">Sign in</a> to leave a message.</p>{{end}}
-<ul id="entries" class="entries">{{range .Entries}}
-<li><strong>{{.Author}}</strong> <time class="muted">{{.At.Format "2006-01-02 15:04"}}</time><p>{{.Message}}</p></li>
-{{else}}<li class="muted">No entries yet.</li>{{end}}</ul>
-`))
 
 type pageData struct {
 	Title   string
@@ -85,19 +72,22 @@ func render(w http.ResponseWriter, r *http.Request, status int, errMsg string) {
 	data := pageData{Title: cfg.Title, User: sdk.UserFrom(r), Error: errMsg}
 	for rows.Next() {
 		var e entry
-		if err := rows.Scan(&e.Author, &e.Message, &e.At); err != nil {
+		var at time.Time
+		if err := rows.Scan(&e.Author, &e.Message, &at); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
+		e.At = at.Format("2006-01-02 15:04")
 		data.Entries = append(data.Entries, e)
 	}
 	if err := rows.Err(); err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
+	// The page is an HTML fragment: sdk.SitePage asks the runtime to render
+	// it inside the site's layout (navigation, sign-in state, theme).
 	sdk.SitePage(w, cfg.Title)
-	w.WriteHeader(status)
-	page.Execute(w, data)
+	sdk.Render(w, status, "guestbook.html", data)
 }
 
 func sign(w http.ResponseWriter, r *http.Request) {

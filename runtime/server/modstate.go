@@ -173,6 +173,9 @@ func (s *Server) reloadModuleState(ctx context.Context) error {
 	for _, m := range s.Modules() {
 		running[m] = true
 		name := m.Manifest().Name
+		if disabled[name] != was[name] {
+			m.PurgeCache() // enabled or disabled: start afresh (respcache.go)
+		}
 		if disabled[name] && !was[name] && s.hub != nil {
 			topics := m.Manifest().Capabilities.Topics
 			if n := s.hub.EndSubscriptions(func(t string) bool { return manifest.TopicAllowed(topics, t) }); n > 0 {

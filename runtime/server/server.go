@@ -35,6 +35,7 @@ import (
 	"github.com/websonic/websonic/runtime/internal/privacy"
 	"github.com/websonic/websonic/runtime/internal/realtime"
 	"github.com/websonic/websonic/runtime/internal/requestq"
+	"github.com/websonic/websonic/runtime/internal/respcache"
 	"github.com/websonic/websonic/runtime/internal/sandboxdb"
 	"github.com/websonic/websonic/runtime/internal/site"
 	"github.com/websonic/websonic/runtime/internal/telemetry"
@@ -160,6 +161,10 @@ type Config struct {
 	// of recent log entries (logstore.Config's defaults). See telemetry.go.
 	Telemetry telemetry.Config
 	Logs      logstore.Config
+	// ResponseCache bounds the host's cache of the responses modules mark
+	// cacheable (respcache.Config's defaults: 64 MiB, a quarter per
+	// module); a negative MaxBytes turns it off. See respcache.go.
+	ResponseCache respcache.Config
 }
 
 // Server is a running Web Sonic runtime.
@@ -277,7 +282,9 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.hub, err = s.openRealtime(ctx, services); err != nil {
 		return nil, err
 	}
+	respCache := s.openResponseCache(services) // respcache.go
 	s.host = modhost.New(modhost.Config{
+		Cache:          respCache,
 		Services:       services,
 		Engine:         s.engine,
 		Broker:         s.broker,
@@ -287,6 +294,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Metrics:        modhost.NewMetrics(s.reg, s.Modules),
 		PrivateCookies: []string{site.SessionCookie, site.DeviceCookie, admin.AdminCookie},
 		Layout:         s.site.Frame,
+		Printer:        func(r *http.Request, m *modhost.Module) *i18n.Printer { return s.site.Printer(r).With(s.catalogOf(m)) },
 		Logger:         s.log.Named("module"),
 	})
 	if err := s.openRequestsAndJobs(ctx); err != nil {

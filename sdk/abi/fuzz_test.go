@@ -54,6 +54,12 @@ func FuzzHTTPRequest(f *testing.F) {
 	seed(f, "http request")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fuzzMessage(t, data, eqHTTPRequest)
+		// UnmarshalAlias decodes the same message, or fails alike.
+		var a, c abi.HTTPRequest
+		errA, errC := a.UnmarshalAlias(bytes.Clone(data)), c.Unmarshal(data)
+		if (errA == nil) != (errC == nil) || errA == nil && !eqHTTPRequest(&a, &c) {
+			t.Fatalf("UnmarshalAlias: %+v, %v; Unmarshal: %+v, %v", a, errA, c, errC)
+		}
 	})
 }
 

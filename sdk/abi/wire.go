@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"unsafe"
 )
 
 // ErrMalformed is wrapped by every decoding error.
@@ -42,6 +43,9 @@ type decoder struct {
 	err error
 	// what names the message being decoded, for error messages.
 	what string
+	// alias makes str return strings that share the input's memory
+	// instead of copies (UnmarshalAlias).
+	alias bool
 }
 
 func (d *decoder) fail(format string, args ...any) {
@@ -105,7 +109,13 @@ func (d *decoder) bytes(field string) []byte {
 	return p
 }
 
-func (d *decoder) str(field string) string { return string(d.bytes(field)) }
+func (d *decoder) str(field string) string {
+	b := d.bytes(field)
+	if d.alias {
+		return unsafe.String(unsafe.SliceData(b), len(b))
+	}
+	return string(b)
+}
 
 func (d *decoder) byte1(field string) byte {
 	if d.err != nil {

@@ -7,11 +7,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 
+	"github.com/websonic/websonic/internal/modassets"
+	"github.com/websonic/websonic/internal/safetmpl"
 	"github.com/websonic/websonic/sdk"
 	"github.com/websonic/websonic/sdk/abi"
 	"github.com/websonic/websonic/sdk/abi/abihttp"
@@ -126,10 +130,53 @@ func dispatch(in []byte) ([]byte, bool) {
 
 // response turns a module's response into what the site sends.
 func response(r *http.Request, resp *abi.HTTPResponse) *http.Response {
+	if name, ok := abihttp.Render(resp); ok {
+		body, err := render(name, resp.Body)
+		if err != nil {
+			return errorResponse(r, http.StatusInternalServerError, err.Error())
+		}
+		resp.Body = body
+		resp.Headers = append(resp.Headers, abi.Header{Name: "Content-Type", Value: "text/html; charset=utf-8"})
+	}
 	h := http.Header{}
 	abihttp.ResponseHeader(h, resp, SessionCookie)
 	h.Set("Content-Length", strconv.Itoa(len(resp.Body)))
 	return newResponse(r, resp.Status, h, resp.Body)
+}
+
+// assetsDir is the package's assets folder, relative to the test's working
+// directory (the module's folder, where go test runs).
+const assetsDir = "assets"
+
+// pages are the module's page templates, read once from
+// assets/templates/ as the runtime reads them from the package.
+var pages = sync.OnceValues(func() (*safetmpl.Pages, error) {
+	files, err := modassets.Read(os.DirFS("."), assetsDir)
+	if err != nil {
+		return nil, err
+	}
+	return safetmpl.ParsePages(files)
+})
+
+// render renders a page as the runtime does for sdk.Render: the template,
+// with the data, and the asset helper (AssetsPrefix). t returns its keys
+// untranslated.
+func render(name string, data []byte) ([]byte, error) {
+	p, err := pages()
+	if err != nil {
+		return nil, err
+	}
+	if p == nil {
+		return nil, fmt.Errorf("sdk.Render(%q): no templates in %s/%s/ of the package under test", name, assetsDir, safetmpl.PagesDir)
+	}
+	var b bytes.Buffer
+	err = p.Render(&b, name, data, safetmpl.Env{Asset: func(a string) (string, error) {
+		if _, err := os.Stat(filepath.Join(assetsDir, filepath.FromSlash(a))); err != nil {
+			return "", fmt.Errorf("no asset %q in %s/", a, assetsDir)
+		}
+		return AssetsPrefix + a, nil
+	}})
+	return b.Bytes(), err
 }
 
 // errorResponse is a response the runtime makes itself, with http.Error.

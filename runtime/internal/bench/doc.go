@@ -8,6 +8,7 @@
 //	                    natively, on one chi router, loopback, 32 clients
 //	BenchmarkDB         a one-row primary-key query: the SDK's database/sql
 //	                    driver in the module against pgx in a native handler
+//	BenchmarkDBRows     a page of ten rows as JSON, the same two ways
 //	BenchmarkDeadlines  guest calls with and without per-call deadlines
 //	                    (wazero's WithCloseOnContextDone)
 //	BenchmarkStartup    server.Open to the first served request, cold and warm

@@ -9,7 +9,10 @@ import (
 // bench wasm module and through the same handler compiled natively, both
 // mounted on one chi router behind a loopback listener, with 32 keep-alive
 // clients. Two shapes: html renders a page with html/template (what a
-// module's page does), json the same data with encoding/json.
+// module's page did before issue 10), json the same data with
+// encoding/json, page the same page rendered by the host (sdk.Render: the
+// guest hands over the data, the host runs the template), and min the
+// smallest handler there is (the per-call floor).
 //
 // native is the baseline alone. wasm alternates with untimed native rounds
 // and reports wasm/native, its throughput over native's in those rounds.
@@ -22,6 +25,8 @@ func BenchmarkHTTP(b *testing.B) {
 	for _, shape := range []struct{ name, path string }{
 		{"html", "/hello?name=Ada"},
 		{"json", "/greet?name=Ada"},
+		{"page", "/page?name=Ada"},
+		{"min", "/spin?n=0"},
 	} {
 		native := []string{s.URL + "/native" + shape.path}
 		b.Run(shape.name+"/native", func(b *testing.B) {

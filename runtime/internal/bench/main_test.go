@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html/template"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -137,13 +138,13 @@ func newSite(b *testing.B) *site {
 	// per-call session reset, which a native application does not need:
 	// what the module pays for it shows in the ratio.
 	pc := s.mod.DB().Pool().Config().Copy()
-	pc.AfterRelease = nil
+	pc.AfterRelease, pc.PrepareConn, pc.ShouldPing = nil, nil, nil
 	nativePool, err := pgxpool.NewWithConfig(context.Background(), pc)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(nativePool.Close)
-	native := handler.New("/native", pgxStore{nativePool})
+	native := handler.New("/native", pgxStore{nativePool}, nativeRender(b))
 	r := chi.NewRouter()
 	r.Handle("/wasm/*", s.mod)
 	r.Handle("/native/*", native)
@@ -157,8 +158,25 @@ func newSite(b *testing.B) *site {
 
 	s.checkSame(b, "/hello?name=Ada")
 	s.checkSame(b, "/greet?name=Ada")
+	s.checkSame(b, "/page?name=Ada")
 	s.checkSame(b, "/items/42")
+	s.checkSame(b, "/items?after=42")
 	return s
+}
+
+// nativeRender renders the bench module's page templates natively with
+// html/template, as a native application would: what sdk.Render has the
+// host do for the module.
+func nativeRender(b *testing.B) handler.Render {
+	t, err := template.ParseGlob(filepath.Join(benchSrc, "assets", "templates", "*.html"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return func(w http.ResponseWriter, status int, name string, data any) error {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(status)
+		return t.ExecuteTemplate(w, name, data)
+	}
 }
 
 // serve serves h on a loopback listener until the benchmark ends.
@@ -240,6 +258,23 @@ func (s pgxStore) Item(ctx context.Context, id int64) (handler.Item, error) {
 		return it, handler.ErrNotFound
 	}
 	return it, err
+}
+
+func (s pgxStore) Items(ctx context.Context, after int64) ([]handler.Item, error) {
+	rows, err := s.pool.Query(ctx, handler.ItemsQuery, after)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	its := make([]handler.Item, 0, handler.PageSize)
+	for rows.Next() {
+		var it handler.Item
+		if err := rows.Scan(&it.ID, &it.Name, &it.Description, &it.PriceCents, &it.UpdatedAt); err != nil {
+			return nil, err
+		}
+		its = append(its, it)
+	}
+	return its, rows.Err()
 }
 
 // rss returns the process's resident set size in bytes (VmRSS).

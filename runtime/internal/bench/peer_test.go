@@ -74,7 +74,7 @@ func BenchmarkPeer(b *testing.B) {
 	ctx := context.Background()
 	dir := filepath.Join(scratch, "peer")
 	guest, module := peerBuild(b, dir)
-	native := nativeHost{handler.New(peerBase, nil)}
+	native := nativeHost{handler.New(peerBase, nil, nil)}
 	// Every host is opened once, before the first shape: compiling a
 	// 10 MB Go module takes seconds and is no part of the figures.
 	hosts := []struct {

@@ -19,8 +19,12 @@ var smoke = []struct {
 }{
 	{"BenchmarkHTTP$", []string{"BenchmarkHTTP/html/wasm", "BenchmarkHTTP/json/wasm-nodeadlines"}},
 	{"BenchmarkDB$", []string{"BenchmarkDB/wasm"}},
+	{"BenchmarkDBRows$", []string{"BenchmarkDBRows/wasm"}},
 	{"BenchmarkDeadlines$", []string{"BenchmarkDeadlines/hello/yield"}},
 	{"BenchmarkThemedPage$", []string{"BenchmarkThemedPage"}},
+	{"BenchmarkCallCost$", []string{"BenchmarkCallCost/min", "BenchmarkCallCost/page"}},
+	{"BenchmarkRSS$", []string{"BenchmarkRSS/mapped"}},
+	{"BenchmarkCached$", []string{"BenchmarkCached/wasm", "BenchmarkCached/wasm-fullstack"}},
 	{"BenchmarkPeer$", []string{"BenchmarkPeer/hello/engine", "BenchmarkPeer/greet/wazero", "BenchmarkPeer/spin/wazero-interp"}},
 }
 
@@ -42,7 +46,7 @@ func TestBenchmarksRun(t *testing.T) {
 				t.Fatalf("%s: %v\n%s", c.pattern, err, out)
 			}
 			for _, w := range c.want {
-				if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(w) + `(-\d+)?\s`).Match(out) {
+				if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(w) + `(-\d+)?[\s/]`).Match(out) {
 					t.Errorf("%s: no result line for %s in\n%s", c.pattern, w, out)
 				}
 			}

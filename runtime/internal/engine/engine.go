@@ -3,9 +3,11 @@ package engine
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -28,6 +30,17 @@ type Config struct {
 	// Deadlines chooses how a guest call is stopped at its deadline
 	// (DeadlineYield).
 	Deadlines DeadlineMode
+	// AnonymousCode keeps machine code where wazero puts it, in anonymous
+	// memory, all of it resident, instead of mapping it from an unlinked
+	// file in CacheDir so that only the pages that run are resident
+	// (codesize_linux.go). For comparison in benchmarks. Without CacheDir
+	// code is always anonymous.
+	AnonymousCode bool
+	// HeapMemory keeps guest linear memory in Go slices (wazero's default)
+	// instead of a mapping per instance that costs only the pages the guest
+	// touches (linmem.go). For comparison in benchmarks; on platforms other
+	// than Linux it is always so.
+	HeapMemory bool
 	// Logger receives engine events; module output goes to
 	// Logger.Named("module").Named(name). nil means no logging.
 	Logger hclog.Logger
@@ -57,6 +70,13 @@ type Engine struct {
 	rt    wazero.Runtime
 	cache wazero.CompilationCache
 	log   hclog.Logger
+	mem   memStats
+	// compileMu serialises compilations, so that the machine code each
+	// maps can be measured (codeSize).
+	compileMu sync.Mutex
+	// code is where each wasm digest's machine code was mapped when it was
+	// compiled (wazero shares the code of identical bytes), under compileMu.
+	code map[[sha256.Size]byte][]span
 }
 
 // New starts an engine: the wazero runtime, WASI, and the websonic host
@@ -83,7 +103,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		cache = c
 		rc = rc.WithCompilationCache(c)
 	}
-	e := &Engine{cfg: cfg, rt: wazero.NewRuntimeWithConfig(ctx, rc), cache: cache, log: cfg.Logger}
+	e := &Engine{cfg: cfg, rt: wazero.NewRuntimeWithConfig(ctx, rc), cache: cache, log: cfg.Logger, code: map[[sha256.Size]byte][]span{}}
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, e.rt); err != nil {
 		e.Close(ctx)
 		return nil, fmt.Errorf("engine: wasi: %w", err)
@@ -108,6 +128,27 @@ func (e *Engine) Close(ctx context.Context) error {
 type Module struct {
 	name     string
 	compiled wazero.CompiledModule
+	// code is where its machine code is mapped (nil: unknown), fileBacked
+	// whether the engine mapped it from a file (codesize_linux.go);
+	// wasmBytes the size of the wasm wazero decoded, which it keeps decoded
+	// on the Go heap.
+	code       []span
+	fileBacked bool
+	wasmBytes  int64
+}
+
+// codeBytes is the module's machine code in memory: the resident pages of
+// a file-backed mapping, or the whole anonymous mapping (always resident);
+// -1 if unknown.
+func (m *Module) codeBytes() int64 {
+	switch {
+	case m.code == nil:
+		return -1
+	case m.fileBacked:
+		return resident(m.code)
+	default:
+		return size(m.code)
+	}
 }
 
 // Name is the module's name.
@@ -126,15 +167,41 @@ func (e *Engine) Compile(ctx context.Context, name string, wasm []byte) (*Module
 			return nil, fmt.Errorf("engine: compile %s: %w", name, err)
 		}
 	}
+	digest := sha256.Sum256(wasm)
+	e.compileMu.Lock()
+	before, serr := execSpans()
 	cm, err := e.rt.CompileModule(ctx, wasm)
 	if err != nil {
+		e.compileMu.Unlock()
 		return nil, fmt.Errorf("engine: compile %s: %w", name, err)
 	}
+	mod := &Module{name: name, compiled: cm, wasmBytes: int64(len(wasm))}
+	var after []span
+	if serr == nil {
+		after, serr = execSpans()
+	}
+	if code := added(before, after); serr == nil && len(code) > 0 {
+		// New code: this compilation's. Map it from a file when there is a
+		// folder on disk for it.
+		mod.code = code
+		if e.cfg.CacheDir != "" && !e.cfg.AnonymousCode {
+			if err := fileBack(e.cfg.CacheDir, code); err != nil {
+				e.log.Warn("machine code stays in anonymous memory", "module", name, "error", err)
+			} else {
+				mod.fileBacked = true
+			}
+		}
+		e.code[digest] = code
+	} else if code, ok := e.code[digest]; ok {
+		mod.code = code // the same bytes, compiled before: wazero shares the code
+		mod.fileBacked = e.cfg.CacheDir != "" && !e.cfg.AnonymousCode
+	}
+	e.compileMu.Unlock()
 	if err := checkABI(cm); err != nil {
 		cm.Close(ctx)
 		return nil, fmt.Errorf("%w: %s: %w", ErrABI, name, err)
 	}
-	return &Module{name: name, compiled: cm}, nil
+	return mod, nil
 }
 
 var wantExports = map[string]struct{ params, results []api.ValueType }{

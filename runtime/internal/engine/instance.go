@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/tetratelabs/wazero/api"
@@ -28,17 +29,31 @@ type instance struct {
 	calls     int
 	gen       uint64 // the pool's generation when it started (Pool.Renew)
 	pages     uint32 // memory size at the last release, for the pool gauge
-	out       *lineWriter
-	inUse     atomic.Bool
-	reqBuf    []byte
-	stack     [2]uint64
+	// resident is the resident part of the linear memory at the pool's last
+	// look (-1: unknown); lastUsed when the instance last went idle. Both
+	// under the pool's lock.
+	resident int64
+	lastUsed time.Time
+	out      *lineWriter
+	inUse    atomic.Bool
+	reqBuf   []byte
+	stack    [2]uint64
+	// lin is the instance's linear memory mapping (nil when wazero
+	// allocates it).
+	lin *mappedMemory
 }
 
 func (e *Engine) instantiate(ctx context.Context, m *Module, id uint64, env *CallEnv) (_ *instance, err error) {
 	out := &lineWriter{log: env.Logger}
 	st := &callState{env: env}
 	st.deadline, _ = ctx.Deadline()
-	mod, err := e.rt.InstantiateModule(withState(ctx, st), m.compiled, e.moduleConfig(out))
+	mctx, lin := e.withMemory(withState(ctx, st))
+	mod, err := e.rt.InstantiateModule(mctx, m.compiled, e.moduleConfig(out))
+	defer func() {
+		if err != nil && lin != nil && *lin != nil {
+			(*lin).release() // after mod.Close below (defers run last first)
+		}
+	}()
 	if err != nil {
 		if st.timedOut {
 			return nil, fmt.Errorf("%w: instantiate %s: %w", ErrTimeout, m.name, err)
@@ -63,18 +78,37 @@ func (e *Engine) instantiate(ctx context.Context, m *Module, id uint64, env *Cal
 		}
 		return nil, fmt.Errorf("%w: %s was built for ABI v%d; this runtime speaks v%d: rebuild the module with a current SDK", ErrABI, m.name, v, abi.Version)
 	}
-	return &instance{
+	in := &instance{
 		id:    id,
 		mod:   mod,
 		alloc: mod.ExportedFunction(abi.ExportAlloc),
 		http:  mod.ExportedFunction(abi.ExportHTTP),
 		out:   out,
-	}, nil
+	}
+	if lin != nil {
+		in.lin = *lin
+	}
+	return in, nil
 }
 
 func (in *instance) memoryPages() uint32 { return in.mod.Memory().Size() / 65536 }
 
-func (in *instance) close() { in.mod.Close(context.Background()) }
+// close closes the instance; no call may be running in it.
+func (in *instance) close() {
+	in.mod.Close(context.Background())
+	if in.lin != nil {
+		in.lin.release()
+	}
+}
+
+// residentBytes is how much of the instance's linear memory is in physical
+// memory, or -1 when that cannot be told (wazero's own allocation).
+func (in *instance) residentBytes() int64 {
+	if in.lin == nil {
+		return -1
+	}
+	return in.lin.resident(uint64(in.mod.Memory().Size()))
+}
 
 // serveHTTP runs one request. Any error leaves the instance unusable.
 func (in *instance) serveHTTP(ctx context.Context, req *abi.HTTPRequest, maxResp uint32) (*abi.HTTPResponse, error) {

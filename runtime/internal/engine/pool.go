@@ -24,6 +24,10 @@ type PoolConfig struct {
 	// MaxMemoryPages recycles an instance whose memory grew past this many
 	// 64 KiB pages (wasm memory never shrinks) (512, i.e. 32 MiB).
 	MaxMemoryPages uint32
+	// IdleTimeout closes an idle instance, above MinWarm, that served no
+	// call for this long, so a pool that grew under load gives its memory
+	// back (2m). Negative: never.
+	IdleTimeout time.Duration
 	// AcquireTimeout bounds the wait for a free instance (2s); past it a
 	// call fails with ErrBusy.
 	AcquireTimeout time.Duration
@@ -56,6 +60,9 @@ func (c *PoolConfig) defaults() {
 	if c.MaxMemoryPages == 0 {
 		c.MaxMemoryPages = 512
 	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 2 * time.Minute
+	}
 	if c.AcquireTimeout <= 0 {
 		c.AcquireTimeout = 2 * time.Second
 	}
@@ -77,21 +84,27 @@ func (c *PoolConfig) defaults() {
 // call at a time. After the call the instance goes back to the idle set,
 // unless it failed in any way (trap, panic, deadline, bad response), reached
 // MaxCalls, or its memory passed MaxMemoryPages: then it is closed and, to
-// keep MinWarm, replaced in the background.
+// keep MinWarm, replaced in the background. Instances above MinWarm that
+// stay idle for IdleTimeout are closed (the least recently used first: the
+// idle set is a stack, so the busiest instances stay warm).
 type Pool struct {
 	e      *Engine
 	m      *Module
 	cfg    PoolConfig
 	sem    chan struct{} // one token per live-or-creatable instance slot in use
 	mu     sync.Mutex
-	idle   []*instance
+	idle   []*instance // least recently used first
+	all    map[*instance]struct{}
 	live   int
 	closed bool
 	nextID atomic.Uint64
 	bg     sync.WaitGroup
 
-	calls, failures, recycled, discarded atomic.Uint64
-	memBytes                             atomic.Int64
+	stop   chan struct{}  // closed by Close: the reaper ends
+	reaper sync.WaitGroup // the reaper goroutine
+
+	calls, failures, recycled, discarded, shrunk atomic.Uint64
+	memBytes                                     atomic.Int64
 	// gen counts Renew calls: an instance started before the last one is
 	// retired instead of serving again.
 	gen atomic.Uint64
@@ -101,7 +114,7 @@ type Pool struct {
 // start (a trap in init, an ABI mismatch) fails here, not on a request.
 func (e *Engine) NewPool(ctx context.Context, m *Module, cfg PoolConfig) (*Pool, error) {
 	cfg.defaults()
-	p := &Pool{e: e, m: m, cfg: cfg, sem: make(chan struct{}, cfg.Size)}
+	p := &Pool{e: e, m: m, cfg: cfg, sem: make(chan struct{}, cfg.Size), all: map[*instance]struct{}{}, stop: make(chan struct{})}
 	for range cfg.MinWarm {
 		p.mu.Lock()
 		p.live++ // reserved; newInstance gives it back on failure
@@ -115,7 +128,53 @@ func (e *Engine) NewPool(ctx context.Context, m *Module, cfg PoolConfig) (*Pool,
 		p.idle = append(p.idle, in)
 		p.mu.Unlock()
 	}
+	if cfg.IdleTimeout > 0 && cfg.MinWarm < cfg.Size {
+		p.reaper.Go(p.reap)
+	}
 	return p, nil
+}
+
+// reap closes idle instances above MinWarm once they have been idle for
+// IdleTimeout, until the pool closes.
+func (p *Pool) reap() {
+	t := time.NewTicker(max(p.cfg.IdleTimeout/2, time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case now := <-t.C:
+			p.shrink(now)
+		}
+	}
+}
+
+// shrink closes the instances above MinWarm idle since before
+// now - IdleTimeout.
+func (p *Pool) shrink(now time.Time) {
+	p.mu.Lock()
+	n := 0
+	for n < len(p.idle) && p.live-n > p.cfg.MinWarm && now.Sub(p.idle[n].lastUsed) >= p.cfg.IdleTimeout {
+		n++
+	}
+	old := append([]*instance(nil), p.idle[:n]...)
+	p.idle = append(p.idle[:0], p.idle[n:]...)
+	p.live -= n
+	p.mu.Unlock()
+	for _, in := range old {
+		p.shrunk.Add(1)
+		p.drop(in)
+	}
+}
+
+// drop closes an instance the pool has let go of (it is neither idle nor
+// in a call, and p.live no longer counts it).
+func (p *Pool) drop(in *instance) {
+	p.mu.Lock()
+	delete(p.all, in)
+	p.memBytes.Add(-int64(in.pages) * 65536)
+	p.mu.Unlock()
+	in.close()
 }
 
 // newInstance instantiates into a live slot the caller reserved (p.live
@@ -138,7 +197,12 @@ func (p *Pool) newInstance(ctx context.Context) (*instance, error) {
 	}
 	in.gen = gen
 	in.pages = in.memoryPages()
+	in.resident = in.residentBytes()
+	in.lastUsed = time.Now()
+	p.mu.Lock()
+	p.all[in] = struct{}{}
 	p.memBytes.Add(int64(in.pages) * 65536)
+	p.mu.Unlock()
 	return in, nil
 }
 
@@ -159,9 +223,8 @@ func (p *Pool) Renew() {
 	}
 	p.mu.Unlock()
 	for _, in := range stale {
-		p.memBytes.Add(-int64(in.pages) * 65536)
 		p.recycled.Add(1)
-		in.close()
+		p.drop(in)
 	}
 	if refill {
 		p.refill()
@@ -199,9 +262,8 @@ func (p *Pool) acquire(ctx context.Context) (*instance, error) {
 	}
 	p.mu.Unlock()
 	if in != nil && in.gen != p.gen.Load() { // started before a Renew: its slot serves a new one
-		p.memBytes.Add(-int64(in.pages) * 65536)
 		p.recycled.Add(1)
-		in.close()
+		p.drop(in)
 		in = nil
 	}
 	if in == nil {
@@ -224,6 +286,9 @@ func (p *Pool) release(in *instance, failed bool) {
 	p.mu.Lock()
 	keep := !discard && !p.closed
 	if keep {
+		p.memBytes.Add((int64(pages) - int64(in.pages)) * 65536)
+		in.pages = pages
+		in.lastUsed = time.Now()
 		p.idle = append(p.idle, in)
 	} else {
 		p.live--
@@ -233,17 +298,13 @@ func (p *Pool) release(in *instance, failed bool) {
 		p.bg.Add(1) // under the lock, so Close's bg.Wait sees it
 	}
 	p.mu.Unlock()
-	if keep {
-		p.memBytes.Add((int64(pages) - int64(in.pages)) * 65536)
-		in.pages = pages
-	} else {
-		p.memBytes.Add(-int64(in.pages) * 65536)
+	if !keep {
 		if failed {
 			p.discarded.Add(1)
 		} else {
 			p.recycled.Add(1)
 		}
-		in.close()
+		p.drop(in)
 	}
 	<-p.sem
 	if refill {
@@ -275,14 +336,14 @@ func (p *Pool) refill() {
 			return
 		}
 		p.mu.Lock()
-		defer p.mu.Unlock()
 		if p.closed {
 			p.live--
-			p.memBytes.Add(-int64(in.pages) * 65536)
-			in.close()
+			p.mu.Unlock()
+			p.drop(in)
 			return
 		}
 		p.idle = append(p.idle, in)
+		p.mu.Unlock()
 	}()
 }
 
@@ -328,6 +389,8 @@ func (p *Pool) Close(ctx context.Context) error {
 	}
 	p.closed = true
 	p.mu.Unlock()
+	close(p.stop)
+	p.reaper.Wait()
 	var err error
 	held := 0
 wait:
@@ -347,8 +410,7 @@ wait:
 	p.live -= len(idle)
 	p.mu.Unlock()
 	for _, in := range idle {
-		p.memBytes.Add(-int64(in.pages) * 65536)
-		in.close()
+		p.drop(in)
 	}
 	for range held {
 		<-p.sem
@@ -358,18 +420,42 @@ wait:
 
 // Stats is a snapshot of a pool's counters.
 type Stats struct {
-	Live, Idle                           int
-	MemoryBytes                          int64
-	Calls, Failures, Recycled, Discarded uint64
+	Live, Idle int
+	// MemoryBytes is the linear memory of the live instances as the guests
+	// see it (their memory size, at their last release).
+	MemoryBytes int64
+	// MemoryResidentBytes is the part of it in physical memory: measured
+	// now for idle instances, at their last measure for busy ones; -1 when
+	// it cannot be told (Config.HeapMemory, or not Linux).
+	MemoryResidentBytes int64
+	// CodeBytes is the module's machine code in memory, shared by its
+	// instances: the pages resident now when it is mapped from a file (the
+	// default), else all of it; -1: unknown. WasmBytes is the
+	// size of its wasm, which wazero keeps decoded on the Go heap (about
+	// 1.7 times as much there: an estimate, see RATIONALE.md).
+	CodeBytes, WasmBytes int64
+	// Shrunk counts instances closed after IdleTimeout idle.
+	Calls, Failures, Recycled, Discarded, Shrunk uint64
 }
 
-// Stats returns the pool's counters.
+// Stats returns the pool's counters. It measures the idle instances'
+// resident memory (a system call each).
 func (p *Pool) Stats() Stats {
 	p.mu.Lock()
-	s := Stats{Live: p.live, Idle: len(p.idle)}
+	s := Stats{Live: p.live, Idle: len(p.idle), CodeBytes: p.m.codeBytes(), WasmBytes: p.m.wasmBytes}
+	for _, in := range p.idle { // not in a call: safe to look at
+		in.resident = in.residentBytes()
+	}
+	for in := range p.all {
+		if in.resident < 0 || s.MemoryResidentBytes < 0 {
+			s.MemoryResidentBytes = -1
+			continue
+		}
+		s.MemoryResidentBytes += in.resident
+	}
 	p.mu.Unlock()
 	s.MemoryBytes = p.memBytes.Load()
 	s.Calls, s.Failures = p.calls.Load(), p.failures.Load()
-	s.Recycled, s.Discarded = p.recycled.Load(), p.discarded.Load()
+	s.Recycled, s.Discarded, s.Shrunk = p.recycled.Load(), p.discarded.Load(), p.shrunk.Load()
 	return s
 }

@@ -15,8 +15,11 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/websonic/websonic/internal/i18n"
+	"github.com/websonic/websonic/internal/safetmpl"
 	"github.com/websonic/websonic/runtime/internal/assetserve"
 	"github.com/websonic/websonic/runtime/internal/engine"
+	"github.com/websonic/websonic/runtime/internal/respcache"
 	"github.com/websonic/websonic/runtime/internal/sandboxdb"
 	"github.com/websonic/websonic/sdk/abi"
 	"github.com/websonic/websonic/sdk/abi/abihttp"
@@ -47,10 +50,17 @@ type Config struct {
 	// the login guard's device cookie): they are removed from requests
 	// before they reach a module, and a module cannot set them.
 	PrivateCookies []string
+	// Printer gives the translator of the module's page templates for a
+	// request (the visitor's language, the module's catalogue over the
+	// site's); nil leaves their keys untranslated.
+	Printer func(r *http.Request, m *Module) *i18n.Printer
 	// Services are the host services modules may call (abi.ImportHost),
 	// by name; each checks the caller's manifest itself.
 	Services map[string]Service
-	Logger   hclog.Logger
+	// Cache, when set, stores the responses modules mark cacheable
+	// (package respcache; cache.go).
+	Cache  *respcache.Cache
+	Logger hclog.Logger
 }
 
 // Host starts modules.
@@ -107,6 +117,10 @@ type Module struct {
 	// assetPrefix ("" without assets).
 	assets      *assetserve.Set
 	assetPrefix string
+	cacheGen    uint64 // the version's generation in Config.Cache
+	// pages are the version's page templates (nil: none), which the host
+	// renders for sdk.Render.
+	pages *safetmpl.Pages
 
 	// requests counts the requests inside TryServeHTTP, plus retiredBit
 	// once Close has begun; drained is closed when it is retired and no
@@ -172,8 +186,15 @@ func (h *Host) Start(ctx context.Context, p *Package, ap Approval, opts StartOpt
 	log := h.log.Named(m.Name)
 	mod = &Module{m: m, views: slices.Clone(ap.Views), log: log, h: h, drained: make(chan struct{})}
 	mod.config.Store(&cfg)
+	if h.cfg.Cache != nil {
+		mod.cacheGen = h.cfg.Cache.Generation()
+	}
 	if len(p.Assets) > 0 {
 		mod.assets, mod.assetPrefix = assetserve.NewSet(p.Assets), assetserve.Prefix(m.Name, m.Version, p.AssetsDigest)
+	}
+	stage = StageTemplates
+	if mod.pages, err = safetmpl.ParsePages(templateFiles(p)); err != nil {
+		return nil, err
 	}
 	start := time.Now()
 	stage = StageProvision
@@ -232,6 +253,7 @@ func (m *Module) SetConfig(values map[string]json.RawMessage) error {
 		return fmt.Errorf("modhost: %s: %w", m.m.Name, err)
 	}
 	m.config.Store(&cfg)
+	m.PurgeCache() // pages made with the old settings
 	if m.pool != nil {
 		m.pool.Renew() // a module may read its settings once, when an instance starts
 	}
@@ -275,6 +297,7 @@ func (m *Module) Close(ctx context.Context) error {
 		if m.db != nil {
 			m.db.Close()
 		}
+		m.dropCache()
 	})
 	return m.closeErr
 }
@@ -342,11 +365,21 @@ func (m *Module) serve(w http.ResponseWriter, r *http.Request) {
 		Body:       body,
 		User:       m.h.cfg.UserOf(r),
 	}
-	sess := m.db.Session()
-	resp, err := m.pool.HTTP(r.Context(), req, m.env(sess, req.User, rid))
-	sess.Close()
+	resp, answered, err := m.roundTrip(w, r, req) // through the response cache (cache.go)
+	cancelled := err != nil && errors.Is(err, context.Canceled) && r.Context().Err() != nil
 	if m.h.cfg.Metrics != nil {
-		m.h.cfg.Metrics.observe(m.m.Name, time.Since(start), err)
+		m.h.cfg.Metrics.observe(m.m.Name, time.Since(start), outcome(err, cancelled))
+	}
+	if cancelled {
+		// The client went away while its request waited for an instance:
+		// not an overload, and nothing to answer. 499 (as nginx logs it)
+		// keeps the access log honest.
+		m.log.Debug("client went away before a module instance was free", "request_id", rid, "method", r.Method, "path", r.URL.Path)
+		w.WriteHeader(StatusClientClosedRequest)
+		return
+	}
+	if answered {
+		return
 	}
 	if err != nil {
 		status := ErrorStatus(err)
@@ -356,6 +389,13 @@ func (m *Module) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		http.Error(w, fmt.Sprintf("%s (request id %s)", http.StatusText(status), rid), status)
 		return
+	}
+	if name, ok := abihttp.Render(resp); ok {
+		if err := m.render(r, resp, name); err != nil {
+			m.log.Error("module page template failed", "request_id", rid, "method", r.Method, "path", r.URL.Path, "template", name, "error", err)
+			http.Error(w, fmt.Sprintf("%s (request id %s)", http.StatusText(http.StatusInternalServerError), rid), http.StatusInternalServerError)
+			return
+		}
 	}
 	if title, ok := abihttp.Layout(resp); ok && m.h.cfg.Layout != nil {
 		abihttp.ResponseHeader(w.Header(), resp, m.h.cfg.PrivateCookies...)
@@ -374,6 +414,22 @@ func (m *Module) requestHeaders(r *http.Request) []abi.Header {
 		h = append(h, abi.Header{Name: abihttp.AssetsHeader, Value: m.assetPrefix})
 	}
 	return h
+}
+
+// StatusClientClosedRequest is the status a request is logged with when
+// its client went away before a module instance was free (nginx's 499).
+const StatusClientClosedRequest = 499
+
+// outcome labels a call's latency: ok, error, or cancelled (the client
+// went away while the request was queued, see serve).
+func outcome(err error, cancelled bool) string {
+	switch {
+	case cancelled:
+		return "cancelled"
+	case err != nil:
+		return "error"
+	}
+	return "ok"
 }
 
 // ErrorStatus is the one mapping from engine errors to HTTP statuses.

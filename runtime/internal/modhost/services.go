@@ -112,7 +112,7 @@ func (m *Module) Call(ctx context.Context, path string, user *abi.User, body []b
 	resp, err := m.pool.HTTP(ctx, req, m.env(sess, user, requestID))
 	sess.Close()
 	if m.h.cfg.Metrics != nil {
-		m.h.cfg.Metrics.observe(m.m.Name, time.Since(start), err)
+		m.h.cfg.Metrics.observe(m.m.Name, time.Since(start), outcome(err, errors.Is(err, context.Canceled) && ctx.Err() != nil))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("modhost: %s %s %s: %w", m.m.Name, m.m.Version, path, err)

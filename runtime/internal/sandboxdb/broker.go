@@ -186,7 +186,9 @@ func (b *Broker) Open(ctx context.Context, m *manifest.Manifest, views []string,
 	// Idle connections go soon: the role's connection limit is shared with
 	// a new version warming up during an update, and with other replicas.
 	pc.MaxConnIdleTime = time.Minute
-	pc.AfterRelease = resetSession
+	pc.AfterRelease = sendReset
+	pc.PrepareConn = finishReset
+	pc.ShouldPing = pingUnlessReset
 	// No message from the server may exceed the result cap by much: pgx
 	// would otherwise buffer a 1 GB field before the cap is checked.
 	maxBody := b.cfg.MaxResultBytes + 64<<10
@@ -240,16 +242,77 @@ func (b *Broker) sessionParams(schema string) map[string]string {
 	return p
 }
 
-// resetSession returns a module connection to its starting state after
-// each call (pgxpool runs it after Release, off the request's path):
-// settings the module changed, channels it listens to, advisory locks it
-// holds and cursors it left open do not outlive the call. A connection that
-// cannot be reset is closed.
-func resetSession(c *pgx.Conn) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	_, err := c.PgConn().Exec(ctx, `RESET ALL; UNLISTEN *; SELECT pg_catalog.pg_advisory_unlock_all(); CLOSE ALL`).ReadAll()
-	return err == nil
+// resetSQL returns a module connection to its starting state: settings the
+// module changed, channels it listens to, advisory locks it holds and
+// cursors it left open.
+const resetSQL = `RESET ALL; UNLISTEN *; SELECT pg_catalog.pg_advisory_unlock_all(); CLOSE ALL`
+
+// resetPending marks (in pgconn's CustomData) a connection whose reset was
+// sent and whose answer is still to be read.
+const resetPending = "websonic.reset-pending"
+
+// resetTimeout bounds sending the reset.
+const resetTimeout = 2 * time.Second
+
+// sendReset runs after each release of a module connection (pgxpool's
+// AfterRelease): it sends the reset and returns without waiting for the
+// answer, which finishReset reads when the connection is next acquired.
+// PostgreSQL runs the reset at once, so nothing of the call outlives it on
+// the server (locks are released, channels left) while the connection
+// waits in the pool; and no call waits a round trip for it, nor finds the
+// connection held by it. A connection the reset cannot be sent on is
+// closed.
+//
+// See RATIONALE.md, "Database path speed (issue 10)".
+func sendReset(c *pgx.Conn) bool {
+	pc := c.PgConn()
+	nc := pc.Conn()
+	nc.SetWriteDeadline(time.Now().Add(resetTimeout))
+	defer nc.SetWriteDeadline(time.Time{})
+	fe := pc.Frontend()
+	fe.Send(&pgproto3.Query{String: resetSQL})
+	if err := fe.Flush(); err != nil {
+		return false
+	}
+	pc.CustomData()[resetPending] = true
+	return true
+}
+
+// finishReset runs before each acquisition of a module connection
+// (pgxpool's PrepareConn): it reads the answer to the reset sendReset sent,
+// if any. A connection whose reset failed, or that cannot be read within
+// ctx, is dropped (pgxpool then tries another): reading the answer is also
+// the liveness check a ping would have made.
+func finishReset(ctx context.Context, c *pgx.Conn) (bool, error) {
+	pc := c.PgConn()
+	if _, ok := pc.CustomData()[resetPending]; !ok {
+		return true, nil
+	}
+	delete(pc.CustomData(), resetPending)
+	failed := false
+	for {
+		msg, err := pc.ReceiveMessage(ctx)
+		if err != nil {
+			return false, nil
+		}
+		switch m := msg.(type) {
+		case *pgproto3.ErrorResponse:
+			failed = true
+		case *pgproto3.ReadyForQuery:
+			return !failed && m.TxStatus == 'I', nil
+		}
+	}
+}
+
+// pingUnlessReset is pgxpool's default ping rule (a connection idle for
+// over a second is pinged on acquisition) but for a connection with a
+// reset pending: finishReset reads from it, which checks it as well, and a
+// ping must not read the reset's answer as its own.
+func pingUnlessReset(_ context.Context, p pgxpool.ShouldPingParams) bool {
+	if _, ok := p.Conn.PgConn().CustomData()[resetPending]; ok {
+		return false
+	}
+	return p.IdleDuration > time.Second
 }
 
 // Grant sets the module's core data grants to exactly views and records

@@ -32,8 +32,9 @@
 // idle_in_transaction_session_timeout, work_mem, search_path), which
 // outrank anything the module sets on its own role; the role's settings are
 // reset at every start (and the change reported). After every call its
-// connections are reset (settings, LISTEN, advisory locks, cursors), and
-// any transaction is rolled back. Every statement runs under the guest
+// connections are reset (settings, LISTEN, advisory locks, cursors: sent
+// as the call releases them, the answer read when the connection is next
+// acquired), and any transaction is rolled back. Every statement runs under the guest
 // call's deadline, result sets are capped in bytes, and temporary files
 // are capped by the role's temp_file_limit where the server lets the
 // runtime set it. A storage quota (CheckStorage) suspends a module's

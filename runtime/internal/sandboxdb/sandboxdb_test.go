@@ -21,7 +21,7 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-func newBroker(t *testing.T, cfg Config) (*Broker, *pgxpool.Pool, *pgtest.DB) {
+func newBroker(t testing.TB, cfg Config) (*Broker, *pgxpool.Pool, *pgtest.DB) {
 	t.Helper()
 	cdb, db := coredbtest.Open(t)
 	cfg.DB, cfg.Roles = cdb.Pool, cdb.Roles

@@ -3,8 +3,10 @@ package sandboxdb
 import (
 	"context"
 	"database/sql/driver"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -202,13 +204,15 @@ func (s *Session) query(ctx context.Context, c *pgxpool.Conn, q string, a []any)
 	}
 	w := abi.NewResultWriter(s.buf[:0], cols)
 	for rows.Next() {
-		vals, err := rows.Values()
-		if err != nil {
-			return pgErrResult(err)
-		}
 		raw := rows.RawValues()
-		for i := range vals {
-			v := convert(fds[i], raw[i], vals[i])
+		for i := range fds {
+			v, ok := fastValue(&fds[i], raw[i])
+			if !ok {
+				var err error
+				if v, err = slowValue(tm, &fds[i], raw[i]); err != nil {
+					return pgErrResult(err)
+				}
+			}
 			w.AppendValue(&v)
 		}
 		w.EndRow()
@@ -222,6 +226,125 @@ func (s *Session) query(ctx context.Context, c *pgxpool.Conn, q string, a []any)
 	out := w.Finish(rows.CommandTag().RowsAffected())
 	s.buf = out[:0]
 	return out
+}
+
+// pgEpoch is 2000-01-01 00:00:00 UTC, PostgreSQL's epoch for timestamps
+// and dates, in Unix seconds.
+const pgEpoch = 946684800
+
+// PostgreSQL's range of timestamps and dates, as pgx checks it.
+var (
+	pgMinTime      = time.Date(-4713, 11, 24, 0, 0, 0, 0, time.UTC)
+	pgEndTimestamp = time.Date(294277, 1, 1, 0, 0, 0, 0, time.UTC)
+	pgEndDate      = time.Date(5874898, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// fastValue maps a raw result value onto the ABI's kinds without pgx's
+// decoding, for the common types in the formats pgx asks for; ok is false
+// for anything else (and for the special values infinity and -infinity),
+// which slowValue decodes. Bytes alias raw: the caller encodes the value
+// before reading the next row. It must give what slowValue gives.
+func fastValue(fd *pgconn.FieldDescription, raw []byte) (abi.Value, bool) {
+	if raw == nil {
+		return abi.Value{Kind: abi.KindNull}, true
+	}
+	switch fd.DataTypeOID {
+	case pgtype.TextOID, pgtype.VarcharOID, pgtype.NameOID, pgtype.BPCharOID:
+		// The text format and the binary one are the same bytes.
+		return abi.Value{Kind: abi.KindText, Bytes: raw}, true
+	case pgtype.JSONOID:
+		return abi.Value{Kind: abi.KindJSON, Bytes: raw}, true
+	case pgtype.JSONBOID:
+		if fd.Format == pgx.BinaryFormatCode {
+			if len(raw) == 0 || raw[0] != 1 {
+				return abi.Value{}, false
+			}
+			raw = raw[1:] // jsonb binary format: version byte, then text
+		}
+		return abi.Value{Kind: abi.KindJSON, Bytes: raw}, true
+	}
+	if fd.Format != pgx.BinaryFormatCode {
+		return abi.Value{}, false
+	}
+	switch fd.DataTypeOID {
+	case pgtype.Int8OID:
+		if len(raw) == 8 {
+			return abi.Value{Kind: abi.KindInt, Int: int64(binary.BigEndian.Uint64(raw))}, true
+		}
+	case pgtype.Int4OID:
+		if len(raw) == 4 {
+			return abi.Value{Kind: abi.KindInt, Int: int64(int32(binary.BigEndian.Uint32(raw)))}, true
+		}
+	case pgtype.Int2OID:
+		if len(raw) == 2 {
+			return abi.Value{Kind: abi.KindInt, Int: int64(int16(binary.BigEndian.Uint16(raw)))}, true
+		}
+	case pgtype.OIDOID:
+		if len(raw) == 4 {
+			return abi.Value{Kind: abi.KindInt, Int: int64(binary.BigEndian.Uint32(raw))}, true
+		}
+	case pgtype.Float8OID:
+		if len(raw) == 8 {
+			return abi.Value{Kind: abi.KindFloat, Float: math.Float64frombits(binary.BigEndian.Uint64(raw))}, true
+		}
+	case pgtype.Float4OID:
+		if len(raw) == 4 {
+			return abi.Value{Kind: abi.KindFloat, Float: float64(math.Float32frombits(binary.BigEndian.Uint32(raw)))}, true
+		}
+	case pgtype.BoolOID:
+		if len(raw) == 1 && raw[0] <= 1 {
+			return abi.Value{Kind: abi.KindBool, Bool: raw[0] == 1}, true
+		}
+	case pgtype.ByteaOID:
+		return abi.Value{Kind: abi.KindBytes, Bytes: raw}, true
+	case pgtype.TimestamptzOID, pgtype.TimestampOID:
+		if len(raw) == 8 {
+			us := int64(binary.BigEndian.Uint64(raw))
+			if us == math.MaxInt64 || us == math.MinInt64 { // infinity, -infinity
+				return abi.Value{}, false
+			}
+			t := time.Unix(pgEpoch+us/1e6, us%1e6*1e3).UTC()
+			if t.Before(pgMinTime) || !t.Before(pgEndTimestamp) {
+				return abi.Value{}, false // out of range: pgx says so
+			}
+			return abi.Value{Kind: abi.KindTime, Time: t}, true
+		}
+	case pgtype.DateOID:
+		if len(raw) == 4 {
+			days := int32(binary.BigEndian.Uint32(raw))
+			if days == math.MaxInt32 || days == math.MinInt32 { // infinity, -infinity
+				return abi.Value{}, false
+			}
+			t := time.Date(2000, 1, int(1+days), 0, 0, 0, 0, time.UTC)
+			if t.Before(pgMinTime) || !t.Before(pgEndDate) {
+				return abi.Value{}, false // out of range: pgx says so
+			}
+			return abi.Value{Kind: abi.KindTime, Time: t}, true
+		}
+	}
+	return abi.Value{}, false
+}
+
+// slowValue decodes a raw result value with pgx and maps it onto the ABI's
+// kinds: the types fastValue leaves out.
+func slowValue(tm *pgtype.Map, fd *pgconn.FieldDescription, raw []byte) (abi.Value, error) {
+	if raw == nil {
+		return abi.Value{Kind: abi.KindNull}, nil
+	}
+	t, ok := tm.TypeForOID(fd.DataTypeOID)
+	if !ok {
+		// As pgx's Rows.Values: a type it does not know arrives as its
+		// text, or its binary form as bytes.
+		if fd.Format == pgx.TextFormatCode {
+			return abi.Value{Kind: abi.KindText, Bytes: raw}, nil
+		}
+		return abi.Value{Kind: abi.KindBytes, Bytes: raw}, nil
+	}
+	v, err := t.Codec.DecodeValue(tm, fd.DataTypeOID, fd.Format, raw)
+	if err != nil {
+		return abi.Value{}, err
+	}
+	return convert(*fd, raw, v), nil
 }
 
 // convert maps a pgx-decoded value onto the ABI's kinds.

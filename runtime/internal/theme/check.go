@@ -5,13 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
-	"io"
 	"strings"
 	"sync"
-	"text/template/parse"
 	"time"
 
 	"github.com/websonic/websonic/internal/i18n"
+	"github.com/websonic/websonic/internal/safetmpl"
 	"github.com/websonic/websonic/runtime/internal/locales"
 )
 
@@ -95,7 +94,7 @@ func (t *Theme) check() error {
 			d := sampleData(page, v, p)
 			var buf bytes.Buffer
 			if err := t.Render(&buf, page, d); err != nil {
-				if errors.Is(err, errTooLarge) {
+				if errors.Is(err, safetmpl.ErrTooLarge) {
 					return fmt.Errorf("page %s (%s): renders more than %d bytes", page, v.label, MaxOutput)
 				}
 				return fmt.Errorf("page %s (%s): %w", page, v.label, err)
@@ -131,68 +130,4 @@ func shows(out, page string, d *Page) error {
 		}
 	}
 	return nil
-}
-
-var errTooLarge = errors.New("theme: output too large")
-
-// capped is a writer that fails past max bytes.
-type capped struct {
-	w   io.Writer
-	n   int // written so far
-	max int
-}
-
-func (c *capped) Write(p []byte) (int, error) {
-	if c.n+len(p) > c.max {
-		return 0, errTooLarge
-	}
-	n, err := c.w.Write(p)
-	c.n += n
-	return n, err
-}
-
-// maxCalls bounds the template calls one page makes, counted through
-// every template it calls (a range's body counted once).
-const maxCalls = 10000
-
-// checkCalls refuses, in the templates of t, one that calls itself
-// (directly or through others: text/template cannot be stopped once it
-// runs) and a page, from root, whose calls add up to more than maxCalls.
-func checkCalls(t *template.Template, root string) error {
-	const visiting = -1
-	count := map[string]int{}
-	var visit func(name string) (int, error)
-	visit = func(name string) (int, error) {
-		switch c := count[name]; {
-		case c == visiting:
-			return 0, fmt.Errorf("template %q calls itself: a theme's templates do not recurse", name)
-		case c > 0:
-			return c, nil
-		}
-		tt := t.Lookup(name)
-		if tt == nil || tt.Tree == nil {
-			return 1, nil // html/template reports it when it runs
-		}
-		count[name] = visiting
-		total := 1
-		var err error
-		walk(tt.Tree.Root, func(n parse.Node) {
-			if tn, ok := n.(*parse.TemplateNode); ok && err == nil {
-				var c int
-				if c, err = visit(tn.Name); err == nil {
-					if total += c; total > maxCalls {
-						err = fmt.Errorf("template %q calls templates more than %d times for one page", name, maxCalls)
-					}
-				}
-			}
-		})
-		if err != nil {
-			count[name] = 0
-			return 0, err
-		}
-		count[name] = total
-		return total, nil
-	}
-	_, err := visit(root)
-	return err
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/websonic/websonic/internal/i18n"
 	"github.com/websonic/websonic/internal/modassets"
+	"github.com/websonic/websonic/internal/safetmpl"
 	"github.com/websonic/websonic/runtime/internal/assetserve"
 )
 
@@ -363,7 +364,7 @@ func parsePages(files map[string][]byte, assets modassets.Files, url func(string
 		if t.Lookup("layout") == nil {
 			return nil, fmt.Errorf(`%s: defines no "layout" template`, LayoutFile)
 		}
-		if err := checkCalls(t, "layout"); err != nil {
+		if err := safetmpl.CheckCalls(t, "layout"); err != nil {
 			return nil, err
 		}
 		if t.Lookup("content") == nil {
@@ -386,7 +387,7 @@ func checkTree(t *template.Template, assets modassets.Files) error {
 			continue
 		}
 		var err error
-		walk(tt.Tree.Root, func(n parse.Node) {
+		safetmpl.Walk(tt.Tree.Root, func(n parse.Node) {
 			if err != nil {
 				return
 			}
@@ -421,48 +422,6 @@ func checkTree(t *template.Template, assets modassets.Files) error {
 		}
 	}
 	return nil
-}
-
-// walk calls f on n and every node below it.
-func walk(n parse.Node, f func(parse.Node)) {
-	if n == nil {
-		return
-	}
-	f(n)
-	switch n := n.(type) {
-	case *parse.ListNode:
-		if n != nil {
-			for _, c := range n.Nodes {
-				walk(c, f)
-			}
-		}
-	case *parse.ActionNode:
-		walk(n.Pipe, f)
-	case *parse.PipeNode:
-		if n != nil {
-			for _, c := range n.Cmds {
-				walk(c, f)
-			}
-		}
-	case *parse.CommandNode:
-		for _, a := range n.Args {
-			walk(a, f)
-		}
-	case *parse.IfNode:
-		walk(n.Pipe, f)
-		walk(n.List, f)
-		walk(n.ElseList, f)
-	case *parse.RangeNode:
-		walk(n.Pipe, f)
-		walk(n.List, f)
-		walk(n.ElseList, f)
-	case *parse.WithNode:
-		walk(n.Pipe, f)
-		walk(n.List, f)
-		walk(n.ElseList, f)
-	case *parse.TemplateNode:
-		walk(n.Pipe, f)
-	}
 }
 
 // cssURL finds url(...) references and @import in a stylesheet.
@@ -513,14 +472,14 @@ func checkCSS(assets modassets.Files) error {
 
 // Render writes page (one of Pages) with data d to w. The output is
 // buffered by the caller. A page writing more than MaxOutput bytes fails
-// there (an error wrapping errTooLarge).
+// there (an error wrapping safetmpl.ErrTooLarge).
 func (t *Theme) Render(w io.Writer, page string, d *Page) error {
 	tmpl := t.pages[page]
 	if tmpl == nil {
 		return fmt.Errorf("theme: no page %q", page)
 	}
 	d.Name = page
-	return tmpl.ExecuteTemplate(&capped{w: w, max: MaxOutput}, "layout", d)
+	return tmpl.ExecuteTemplate(&safetmpl.Writer{W: w, Max: MaxOutput}, "layout", d)
 }
 
 // ServeAsset answers a GET or HEAD for the asset at p of the build key.

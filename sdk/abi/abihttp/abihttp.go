@@ -20,6 +20,25 @@ const (
 	LayoutSite   = "site"
 )
 
+// RenderHeader is the response header by which a module asks the host to
+// render its page (sdk.Render): its value names a template of the module's
+// package (assets/templates/NAME), the body is the page's data as one JSON
+// object, and the host executes the template with that data (html/template,
+// ABI.md section 18) and sends the result as text/html. The runtime removes
+// the header.
+const RenderHeader = "Websonic-Render"
+
+// Render reports whether resp asks the host to render a template, and
+// which.
+func Render(resp *abi.HTTPResponse) (name string, ok bool) {
+	for _, kv := range resp.Headers {
+		if http.CanonicalHeaderKey(kv.Name) == RenderHeader {
+			return kv.Value, true
+		}
+	}
+	return "", false
+}
+
 // AssetsHeader carries, on every request the host sends a module, the URL
 // path under which the host serves that module version's signed assets
 // ("/static/modules/<name>/<version>~<digest>/", ABI.md section 15); the
@@ -114,14 +133,16 @@ func isPrivate(name string, private []string) bool {
 }
 
 // ResponseHeader adds a module's response headers to dst as the site sends
-// them: hop-by-hop headers (Content-Length included: the host sets it) and
-// the layout headers are dropped, and so is any Set-Cookie for one of the
-// private cookies in any spelling (no session fixation).
+// them: hop-by-hop headers (Content-Length included: the host sets it),
+// the layout headers and the cache headers (cache.go) are dropped, and so
+// is any Set-Cookie for one of the private cookies in any spelling (no
+// session fixation).
 func ResponseHeader(dst http.Header, resp *abi.HTTPResponse, private ...string) {
 	for _, kv := range resp.Headers {
 		name := http.CanonicalHeaderKey(kv.Name)
 		switch {
-		case hopHeaders[name], name == LayoutHeader, name == TitleHeader:
+		case hopHeaders[name], name == LayoutHeader, name == TitleHeader, name == RenderHeader,
+			name == CacheScopeHeader, name == CacheStatusHeader:
 		case name == "Set-Cookie" && !safeSetCookie(kv.Value, private):
 		default:
 			dst.Add(name, kv.Value)

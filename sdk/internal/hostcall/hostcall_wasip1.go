@@ -52,10 +52,10 @@ func abiVersion() uint32 { return abi.Version }
 
 //go:wasmexport websonic_alloc
 func alloc(n uint32) uint32 {
-	if uint32(cap(inBuf)) < n {
-		inBuf = make([]byte, n)
-	}
-	inBuf = inBuf[:n]
+	// A new buffer for every request: the dispatcher's strings share its
+	// memory (abi.HTTPRequest.UnmarshalAlias), so it is never written
+	// again once the host has filled it.
+	inBuf = make([]byte, n)
 	return ptr(inBuf)
 }
 

@@ -17,7 +17,7 @@ import (
 	"github.com/websonic/websonic/sdk"
 )
 
-func init() { sdk.Handle(handler.New("/wasm", store{})) }
+func init() { sdk.Handle(handler.New("/wasm", store{}, sdk.Render)) }
 
 // main is never called in a wasm reactor; the Go toolchain wants it.
 func main() {}
@@ -35,4 +35,21 @@ func (store) Item(ctx context.Context, id int64) (handler.Item, error) {
 		return it, handler.ErrNotFound
 	}
 	return it, err
+}
+
+func (store) Items(ctx context.Context, after int64) ([]handler.Item, error) {
+	rows, err := sdk.DB().QueryContext(ctx, handler.ItemsQuery, after)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	its := make([]handler.Item, 0, handler.PageSize)
+	for rows.Next() {
+		var it handler.Item
+		if err := rows.Scan(&it.ID, &it.Name, &it.Description, &it.PriceCents, &it.UpdatedAt); err != nil {
+			return nil, err
+		}
+		its = append(its, it)
+	}
+	return its, rows.Err()
 }

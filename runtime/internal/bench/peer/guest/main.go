@@ -43,7 +43,7 @@ func run(args []string) error {
 	if len(args) != 1 {
 		return fmt.Errorf("usage: guest SHAPE (rounds as lines \"N WARM\" on stdin)")
 	}
-	h := handler.New(base, nil)
+	h := handler.New(base, nil, nil)
 	in := bufio.NewScanner(patientReader{os.Stdin})
 	out := json.NewEncoder(os.Stdout)
 	for in.Scan() {

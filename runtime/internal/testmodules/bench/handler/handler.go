@@ -36,6 +36,7 @@ var ErrNotFound = errors.New("handler: item not found")
 // Store fetches items. Implementations are safe for concurrent use.
 type Store interface {
 	Item(ctx context.Context, id int64) (Item, error)
+	Pager
 }
 
 // MaxSpin bounds the n of the spin endpoint.
@@ -46,14 +47,20 @@ const MaxSpin = 10_000_000
 //	GET base/hello?name=N  a small HTML page (html/template) rendered from the request
 //	GET base/greet?name=N  the same data as a small JSON document (encoding/json)
 //	GET base/items/{id}    one item as JSON, read from store
+//	GET base/items?after=N ten items after id N as JSON, read from store
 //	GET base/spin?n=N      CPU only: counts the primes below N
+//	GET base/page?name=N   hello's page through render (PageTemplate)
+//	GET base/cached?name=N hello's page, marked cacheable (cached.go)
 //	GET base/loop?shape=S&n=N&warm=W  Loop: one of the above served W+N times in process, N timed
-func New(base string, store Store) http.Handler {
+func New(base string, store Store, render Render) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+base+"/hello", hello)
 	mux.HandleFunc("GET "+base+"/greet", greet)
 	mux.HandleFunc("GET "+base+"/items/{id}", func(w http.ResponseWriter, r *http.Request) { item(w, r, store) })
 	mux.HandleFunc("GET "+base+"/spin", spin)
+	mux.HandleFunc("GET "+base+"/page", func(w http.ResponseWriter, r *http.Request) { renderedPage(w, r, render) })
+	mux.HandleFunc("GET "+base+"/items", func(w http.ResponseWriter, r *http.Request) { items(w, r, store) })
+	mux.HandleFunc("GET "+base+"/cached", cached)
 	mux.HandleFunc("GET "+base+"/loop", func(w http.ResponseWriter, r *http.Request) { serveLoop(w, r, mux, base) })
 	return mux
 }

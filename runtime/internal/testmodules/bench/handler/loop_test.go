@@ -10,7 +10,7 @@ import (
 // TestLoop checks that Loop serves what the routes serve (its byte count is
 // n times the body a real request gets) and refuses what it must.
 func TestLoop(t *testing.T) {
-	h := New("/wasm", nil)
+	h := New("/wasm", nil, nil)
 	for shape, target := range LoopShapes {
 		t.Run(shape, func(t *testing.T) {
 			rec := httptest.NewRecorder()
@@ -45,7 +45,7 @@ func TestLoop(t *testing.T) {
 // TestLoopEndpoint runs the loop route as the engine's peer column does, and
 // its refusals.
 func TestLoopEndpoint(t *testing.T) {
-	h := New("/wasm", nil)
+	h := New("/wasm", nil, nil)
 	for _, c := range []struct {
 		query  string
 		status int

@@ -1,0 +1,251 @@
+// Package safetmpl is what the host needs to run html/template code that
+// someone else wrote — a theme's layout and pages, a module's page
+// templates — without that code being able to stall or swamp the runtime:
+//
+//   - CheckCalls refuses templates that call themselves (text/template
+//     cannot be stopped once it runs) and pages whose template calls add up
+//     past a bound;
+//   - Bound rewrites every {{range}} so that the iterations one execution
+//     runs are charged against a Budget before they run, across nested
+//     ranges and called templates, so that a range over a huge list, or a
+//     range nested in a range over the same data, fails at once instead of
+//     running for minutes;
+//   - Writer fails past a byte cap, so output is bounded too;
+//   - Funcs replaces the builtins that could allocate without bound
+//     (printf and friends with a huge width) by capped ones.
+//
+// The escaping is html/template's own and unchanged: these checks only
+// bound the work.
+package safetmpl
+
+import (
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"reflect"
+	"text/template/parse"
+)
+
+// ErrTooLarge is wrapped by an execution that wrote more than its Writer's
+// cap.
+var ErrTooLarge = errors.New("safetmpl: output too large")
+
+// ErrBudget is wrapped by an execution whose ranges would iterate more
+// than its Budget allows.
+var ErrBudget = errors.New("safetmpl: too many range iterations")
+
+// Writer is an io.Writer that fails past Max bytes.
+type Writer struct {
+	W   io.Writer
+	N   int // written so far
+	Max int
+}
+
+func (c *Writer) Write(p []byte) (int, error) {
+	if c.N+len(p) > c.Max {
+		return 0, ErrTooLarge
+	}
+	n, err := c.W.Write(p)
+	c.N += n
+	return n, err
+}
+
+// Walk calls f on n and every node below it.
+func Walk(n parse.Node, f func(parse.Node)) {
+	if n == nil {
+		return
+	}
+	f(n)
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n != nil {
+			for _, c := range n.Nodes {
+				Walk(c, f)
+			}
+		}
+	case *parse.ActionNode:
+		Walk(n.Pipe, f)
+	case *parse.PipeNode:
+		if n != nil {
+			for _, c := range n.Cmds {
+				Walk(c, f)
+			}
+		}
+	case *parse.CommandNode:
+		for _, a := range n.Args {
+			Walk(a, f)
+		}
+	case *parse.ChainNode:
+		Walk(n.Node, f)
+	case *parse.IfNode:
+		Walk(n.Pipe, f)
+		Walk(n.List, f)
+		Walk(n.ElseList, f)
+	case *parse.RangeNode:
+		Walk(n.Pipe, f)
+		Walk(n.List, f)
+		Walk(n.ElseList, f)
+	case *parse.WithNode:
+		Walk(n.Pipe, f)
+		Walk(n.List, f)
+		Walk(n.ElseList, f)
+	case *parse.TemplateNode:
+		Walk(n.Pipe, f)
+	}
+}
+
+// MaxCalls bounds the template calls one execution makes, counted through
+// every template it calls (a range's body counted once: its iterations are
+// Budget's to bound).
+const MaxCalls = 10000
+
+// CheckCalls refuses, in the templates of t, one that calls itself
+// (directly or through others) and an execution from root whose calls add
+// up to more than MaxCalls.
+func CheckCalls(t *template.Template, root string) error {
+	const visiting = -1
+	count := map[string]int{}
+	var visit func(name string) (int, error)
+	visit = func(name string) (int, error) {
+		switch c := count[name]; {
+		case c == visiting:
+			return 0, fmt.Errorf("template %q calls itself: templates the host runs do not recurse", name)
+		case c > 0:
+			return c, nil
+		}
+		tt := t.Lookup(name)
+		if tt == nil || tt.Tree == nil {
+			return 1, nil // html/template reports it when it runs
+		}
+		count[name] = visiting
+		total := 1
+		var err error
+		Walk(tt.Tree.Root, func(n parse.Node) {
+			if tn, ok := n.(*parse.TemplateNode); ok && err == nil {
+				var c int
+				if c, err = visit(tn.Name); err == nil {
+					if total += c; total > MaxCalls {
+						err = fmt.Errorf("template %q calls templates more than %d times in one execution", name, MaxCalls)
+					}
+				}
+			}
+		})
+		if err != nil {
+			count[name] = 0
+			return 0, err
+		}
+		count[name] = total
+		return total, nil
+	}
+	_, err := visit(root)
+	return err
+}
+
+// Budget counts the range iterations of one execution. It is not safe for
+// concurrent use: give each execution its own (Bound's charge function
+// reads the one its caller set up for it).
+type Budget struct {
+	Left int
+}
+
+// rangeFunc is the name Bound gives its charge function in templates; a
+// template may not use it itself (Bound refuses it).
+const rangeFunc = "websonic_range_budget"
+
+// Bound rewrites every {{range PIPELINE}} of the templates of t into
+// {{range PIPELINE | websonic_range_budget}}, whose function charges the
+// iterations the range is about to run (the length of a slice, array or
+// map, the count of an integer) to the Budget budget returns, and fails the
+// execution with ErrBudget once it is spent. A range over anything else
+// (channels, functions) fails. Call it after parsing and before the first
+// execution (html/template escapes then); t must have been given Funcs'
+// functions before parsing, with budget.
+func Bound(t *template.Template) error {
+	for _, tt := range t.Templates() {
+		if tt.Tree == nil || tt.Tree.Root == nil {
+			continue
+		}
+		var err error
+		var ranges []*parse.RangeNode
+		Walk(tt.Tree.Root, func(n parse.Node) {
+			switch n := n.(type) {
+			case *parse.IdentifierNode:
+				if n.Ident == rangeFunc && err == nil {
+					err = fmt.Errorf("template %q: %s is the host's own function", tt.Name(), rangeFunc)
+				}
+			case *parse.RangeNode:
+				ranges = append(ranges, n)
+			}
+		})
+		if err != nil {
+			return err
+		}
+		for _, n := range ranges {
+			id := parse.NewIdentifier(rangeFunc).SetTree(tt.Tree).SetPos(n.Pos)
+			n.Pipe.Cmds = append(n.Pipe.Cmds, &parse.CommandNode{NodeType: parse.NodeCommand, Pos: n.Pos, Args: []parse.Node{id}})
+		}
+	}
+	return nil
+}
+
+// MaxPrint caps what printf, print and println may produce in one call.
+const MaxPrint = 64 << 10
+
+// Funcs returns the functions Bound's rewrite and the capped builtins need:
+// budget returns the Budget of the execution that is running (the caller
+// keeps one per template clone, see Pages).
+func Funcs(budget func() *Budget) template.FuncMap {
+	capped := func(name string, f func(...any) string) func(...any) (string, error) {
+		return func(args ...any) (string, error) {
+			s := f(args...)
+			if len(s) > MaxPrint {
+				return "", fmt.Errorf("%s: result larger than %d bytes", name, MaxPrint)
+			}
+			return s, nil
+		}
+	}
+	return template.FuncMap{
+		rangeFunc: func(v any) (any, error) {
+			n, err := iterations(v)
+			if err != nil {
+				return nil, err
+			}
+			b := budget()
+			if b.Left -= n; b.Left < 0 {
+				return nil, fmt.Errorf("%w (the data has too many items for this template)", ErrBudget)
+			}
+			return v, nil
+		},
+		"printf": func(format string, args ...any) (string, error) {
+			return capped("printf", func(a ...any) string { return fmt.Sprintf(format, a...) })(args...)
+		},
+		"print":   capped("print", fmt.Sprint),
+		"println": capped("println", fmt.Sprintln),
+	}
+}
+
+// iterations is how many times {{range}} would run over v.
+func iterations(v any) (int, error) {
+	if v == nil {
+		return 0, nil
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Slice, reflect.Array, reflect.Map, reflect.String:
+		return rv.Len(), nil
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return int(max(rv.Int(), 0)), nil
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		if rv.Uint() > 1<<31 {
+			return 1 << 31, nil
+		}
+		return int(rv.Uint()), nil
+	case reflect.Pointer, reflect.Interface:
+		if rv.IsNil() {
+			return 0, nil
+		}
+		return iterations(rv.Elem().Interface())
+	}
+	return 0, fmt.Errorf("safetmpl: cannot range over %T here", v)
+}
