@@ -233,21 +233,23 @@ func peerBuild(b *testing.B, dir string) (guest, module []byte) {
 	return v[0], v[1]
 }
 
-var peerBuilds = func() func(dir string) ([2][]byte, error) {
-	var (
-		once sync.Once
-		v    [2][]byte
-		err  error
-	)
-	return func(dir string) ([2][]byte, error) {
-		once.Do(func() { v, err = buildPeer(dir) })
-		return v, err
-	}
-}()
+var (
+	peerBuildOnce sync.Once
+	peerBuilt     [2][]byte
+	peerBuildErr  error
+)
+
+func peerBuilds(dir string) ([2][]byte, error) {
+	peerBuildOnce.Do(func() { peerBuilt, peerBuildErr = buildPeer(dir) })
+	return peerBuilt, peerBuildErr
+}
 
 func buildPeer(dir string) ([2][]byte, error) {
 	ctx := context.Background()
 	var v [2][]byte
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return v, err
+	}
 	guest, module := filepath.Join(dir, "guest.wasm"), filepath.Join(dir, "bench.wasm")
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", guest, "./peer/guest")
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
