@@ -22,6 +22,9 @@
 //	                    against a bare coder/websocket broadcast
 //	BenchmarkRealtimeNotifyHop the latency one publish gains crossing to
 //	                    another replica through NOTIFY
+//	BenchmarkPeer       the peer run: the same handler code looped in process
+//	                    natively, in this runtime's engine, under stock wazero
+//	                    and under Node.js's WASI on V8 (peer/)
 //
 // The module is runtime/internal/testmodules/bench; its handler lives in the
 // plain package runtime/internal/testmodules/bench/handler, which the

@@ -25,6 +25,7 @@ var smoke = []struct {
 	{"BenchmarkCallCost$", []string{"BenchmarkCallCost/min", "BenchmarkCallCost/page"}},
 	{"BenchmarkRSS$", []string{"BenchmarkRSS/mapped"}},
 	{"BenchmarkCached$", []string{"BenchmarkCached/wasm", "BenchmarkCached/wasm-fullstack"}},
+	{"BenchmarkPeer$", []string{"BenchmarkPeer/hello/engine", "BenchmarkPeer/greet/wazero", "BenchmarkPeer/spin/wazero-interp"}},
 }
 
 // TestBenchmarksRun runs this package's benchmarks with one iteration each,

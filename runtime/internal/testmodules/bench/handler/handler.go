@@ -51,6 +51,7 @@ const MaxSpin = 10_000_000
 //	GET base/spin?n=N      CPU only: counts the primes below N
 //	GET base/page?name=N   hello's page through render (PageTemplate)
 //	GET base/cached?name=N hello's page, marked cacheable (cached.go)
+//	GET base/loop?shape=S&n=N&warm=W  Loop: one of the above served W+N times in process, N timed
 func New(base string, store Store, render Render) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+base+"/hello", hello)
@@ -60,6 +61,7 @@ func New(base string, store Store, render Render) http.Handler {
 	mux.HandleFunc("GET "+base+"/page", func(w http.ResponseWriter, r *http.Request) { renderedPage(w, r, render) })
 	mux.HandleFunc("GET "+base+"/items", func(w http.ResponseWriter, r *http.Request) { items(w, r, store) })
 	mux.HandleFunc("GET "+base+"/cached", cached)
+	mux.HandleFunc("GET "+base+"/loop", func(w http.ResponseWriter, r *http.Request) { serveLoop(w, r, mux, base) })
 	return mux
 }
 
