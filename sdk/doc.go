@@ -51,6 +51,19 @@
 // examples/noticeboard uses most of them in one small module; sdk/ABI.md,
 // sections 11 to 17, says exactly what the runtime does for each.
 //
+// # Fast pages
+//
+// Render hands a page's data to the runtime, which runs the page's
+// html/template file (assets/templates/NAME.html in the module's folder)
+// natively, several times cheaper than html/template inside the module,
+// with the same escaping. Cache lets the runtime keep a response and answer
+// the next requests for it without calling the module (per signed-in user,
+// or shared); NotModified answers its revalidations cheaply and Purge drops
+// stored copies after a change. A response that sets a cookie, answers
+// anything but a GET, or carries no max-age is never stored. sdk/sdktest
+// runs both natively (ExampleDo_render); ABI.md's sections "Host-rendered
+// pages" and "Host response cache" say exactly what the runtime does.
+//
 // # Concurrency
 //
 // A module instance serves one request at a time; the runtime runs several

@@ -22,7 +22,7 @@ func TestModuleNew(t *testing.T) {
 	t.Logf("output:\n%s", out.String())
 	for _, want := range []string{
 		"created module shop in " + dir + ":\n",
-		"  module.json\n", "  migrations/001_notes.sql\n", "  main.go\n", "  README.md\n", "  go.mod\n",
+		"  module.json\n", "  migrations/001_notes.sql\n", "  main.go\n", "  assets/templates/notes.html\n", "  README.md\n", "  go.mod\n",
 		"  go mod tidy\n",
 		"  GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o module.wasm .\n",
 		"websonic serve --modules-dir ../dev-modules --dev-approve-local --data-dir ../dev-site\n",

@@ -60,7 +60,7 @@ func TestModuleNewStepsAsPrinted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	built := map[string]bool{"README.md": true, "go.mod": true, "go.sum": true, "main.go": true, "migrations": true, "module.json": true, "module.wasm": true}
+	built := map[string]bool{"README.md": true, "assets": true, "go.mod": true, "go.sum": true, "main.go": true, "migrations": true, "module.json": true, "module.wasm": true}
 	for _, e := range entries {
 		if !built[e.Name()] {
 			t.Errorf("the module's folder holds %s: the site's data went into it", e.Name())

@@ -111,6 +111,7 @@ func Write(o Options) (*Result, error) {
 		{name: manifest.FileName, content: mf},
 		{name: "migrations/001_notes.sql", template: "001_notes.sql.tmpl"},
 		{name: "main.go", template: "main.go.tmpl"},
+		{name: "assets/templates/notes.html", template: "notes.html.tmpl"},
 		{name: "README.md", template: "README.md.tmpl"},
 	}
 	if !inRepo {

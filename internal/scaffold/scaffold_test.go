@@ -35,7 +35,7 @@ func TestWriteOutside(t *testing.T) {
 	if res.InRepo || res.Dir != dir {
 		t.Fatalf("result %+v", res)
 	}
-	want := []string{"module.json", "migrations/001_notes.sql", "main.go", "README.md", "go.mod"}
+	want := []string{"module.json", "migrations/001_notes.sql", "main.go", "assets/templates/notes.html", "README.md", "go.mod"}
 	if !slices.Equal(res.Files, want) {
 		t.Fatalf("files %v, want %v", res.Files, want)
 	}

@@ -26,6 +26,21 @@
 // Health calls the module's health check (sdk.HealthCheck) as the runtime
 // does before a new version serves.
 //
+// # Pages rendered by the runtime
+//
+// A response made with sdk.Render is rendered as the runtime renders it:
+// Do reads the page templates from assets/templates/ and the catalogues
+// from assets/locales/ of the working directory (go test runs in the
+// module's folder), once per test binary. The template's t translates into
+// the language the request's Accept-Language picks among the catalogues
+// (English otherwise; in the runtime the site's owner setting can also pick
+// it), asset checks that the file exists in assets/ and answers it under
+// AssetsPrefix. A missing template, data that is not a JSON object or a
+// template that fails on its data is answered 500 with the error in the
+// body; the runtime logs that error and answers 500 with the request id.
+// The site's layout (sdk.SitePage) is not applied: the body is the
+// module's fragment.
+//
 // # Database, configuration and logs
 //
 // Natively there is no host behind the SDK: sdk.DB's queries and

@@ -9,11 +9,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 
+	"github.com/websonic/websonic/internal/i18n"
 	"github.com/websonic/websonic/internal/modassets"
 	"github.com/websonic/websonic/internal/safetmpl"
 	"github.com/websonic/websonic/sdk"
@@ -131,11 +133,14 @@ func dispatch(in []byte) ([]byte, bool) {
 // response turns a module's response into what the site sends.
 func response(r *http.Request, resp *abi.HTTPResponse) *http.Response {
 	if name, ok := abihttp.Render(resp); ok {
-		body, err := render(name, resp.Body)
+		body, err := render(r, name, resp.Body)
 		if err != nil {
 			return errorResponse(r, http.StatusInternalServerError, err.Error())
 		}
 		resp.Body = body
+		resp.Headers = slices.DeleteFunc(resp.Headers, func(h abi.Header) bool {
+			return http.CanonicalHeaderKey(h.Name) == "Content-Type"
+		})
 		resp.Headers = append(resp.Headers, abi.Header{Name: "Content-Type", Value: "text/html; charset=utf-8"})
 	}
 	h := http.Header{}
@@ -158,10 +163,29 @@ var pages = sync.OnceValues(func() (*safetmpl.Pages, error) {
 	return safetmpl.ParsePages(files)
 })
 
+// catalog is the module's message catalogue, read once from
+// assets/locales/LANG.json as the runtime reads it (nil: none).
+var catalog = sync.OnceValues(func() (*i18n.Catalog, error) {
+	names, err := filepath.Glob(filepath.Join(assetsDir, "locales", "*.json"))
+	if err != nil || len(names) == 0 {
+		return nil, err
+	}
+	files := map[string][]byte{}
+	for _, n := range names {
+		b, err := os.ReadFile(n)
+		if err != nil {
+			return nil, err
+		}
+		files[filepath.Base(n)] = b
+	}
+	return i18n.Parse(files)
+})
+
 // render renders a page as the runtime does for sdk.Render: the template,
-// with the data, and the asset helper (AssetsPrefix). t returns its keys
-// untranslated.
-func render(name string, data []byte) ([]byte, error) {
+// with the data, t translating through the module's catalogue into the
+// language r's Accept-Language picks among the catalogue's (English
+// otherwise), and the asset helper (AssetsPrefix).
+func render(r *http.Request, name string, data []byte) ([]byte, error) {
 	p, err := pages()
 	if err != nil {
 		return nil, err
@@ -169,8 +193,16 @@ func render(name string, data []byte) ([]byte, error) {
 	if p == nil {
 		return nil, fmt.Errorf("sdk.Render(%q): no templates in %s/%s/ of the package under test", name, assetsDir, safetmpl.PagesDir)
 	}
+	c, err := catalog()
+	if err != nil {
+		return nil, fmt.Errorf("sdk.Render(%q): the module's catalogue in %s/locales/: %w", name, assetsDir, err)
+	}
+	printer := &i18n.Printer{} // English, placeholders filled
+	if c != nil {
+		printer = c.Printer(c.Negotiate("", r.Header.Get("Accept-Language")))
+	}
 	var b bytes.Buffer
-	err = p.Render(&b, name, data, safetmpl.Env{Asset: func(a string) (string, error) {
+	err = p.Render(&b, name, data, safetmpl.Env{Printer: printer, Asset: func(a string) (string, error) {
 		if _, err := os.Stat(filepath.Join(assetsDir, filepath.FromSlash(a))); err != nil {
 			return "", fmt.Errorf("no asset %q in %s/", a, assetsDir)
 		}

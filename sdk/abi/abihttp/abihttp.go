@@ -23,9 +23,9 @@ const (
 // RenderHeader is the response header by which a module asks the host to
 // render its page (sdk.Render): its value names a template of the module's
 // package (assets/templates/NAME), the body is the page's data as one JSON
-// object, and the host executes the template with that data (html/template,
-// ABI.md section 18) and sends the result as text/html. The runtime removes
-// the header.
+// object, and the host executes the template with that data (html/template;
+// ABI.md, "Host-rendered pages") and sends the result as text/html. The
+// runtime removes the header.
 const RenderHeader = "Websonic-Render"
 
 // Render reports whether resp asks the host to render a template, and
