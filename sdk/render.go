@@ -22,8 +22,8 @@ import (
 // lists: {{.Title}} reads a struct's Title field, or the field whose
 // `json` tag names it "Title"; methods are not available, so format times
 // and amounts in Go. Whole numbers arrive as int64 and others as float64
-// (a float64 field holding 8 arrives as 8): compare numbers in Go and hand
-// the template the result rather than calling lt or gt on a float.
+// (a float64 field holding 8 arrives as 8); eq, lt, gt and the other
+// comparisons compare numbers by value whatever their kind.
 //
 // Besides html/template's builtins the template may call t (translate
 // through the module's catalogue, assets/locales/LANG.json, into the

@@ -157,6 +157,9 @@ func (p *Pages) newClone() (*clone, error) {
 // funcs are the helpers of c's executions.
 func (p *Pages) funcs(c *clone) template.FuncMap {
 	f := Funcs(func() *Budget { return &c.budget })
+	for name, fn := range comparisons() {
+		f[name] = fn
+	}
 	f["t"] = func(key string, args ...any) string {
 		if c.env.Printer == nil {
 			return key

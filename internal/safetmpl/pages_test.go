@@ -201,3 +201,27 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestRenderCompares: numbers compare by value whatever JSON made of them
+// (8.0 arrives as the integer 8), as the template's author means.
+func TestRenderCompares(t *testing.T) {
+	p := pages(t, map[string]string{
+		"c.html": `{{if gt .Price 2.5}}dear{{end}} {{if eq .Count 1}}one{{end}} {{if eq .Price 8}}eight{{end}} ` +
+			`{{if lt .Name "b"}}a-name{{end}} {{if eq .Name "x" "ada"}}ada{{end}} {{if ne .Flag false}}flag{{end}} ` +
+			`{{if eq .Missing nil}}none{{end}} {{if le .Count 1.0}}le{{end}} {{if ge .Big 1}}big{{end}}`,
+		"bad.html":  `{{if lt .Name 3}}x{{end}}`,
+		"bool.html": `{{if lt .Flag true}}x{{end}}`,
+	})
+	out, err := render(p, "c.html", `{"Price":8.0,"Count":1,"Name":"ada","Flag":true,"Big":18446744073709551615}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "dear one eight a-name ada flag none le big"; out != want {
+		t.Fatalf("got %q, want %q", out, want)
+	}
+	for _, name := range []string{"bad.html", "bool.html"} {
+		if _, err := render(p, name, `{"Name":"ada","Flag":true}`); !errors.Is(err, ErrRender) {
+			t.Errorf("%s: err %v, want a render error", name, err)
+		}
+	}
+}
