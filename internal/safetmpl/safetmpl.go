@@ -23,7 +23,9 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"net/url"
 	"reflect"
+	"strings"
 	"text/template/parse"
 )
 
@@ -189,22 +191,24 @@ func Bound(t *template.Template) error {
 	return nil
 }
 
-// MaxPrint caps what printf, print and println may produce in one call.
+// MaxPrint caps what printf, print and println may produce in one call,
+// and what html, js and urlquery may format from several operands.
 const MaxPrint = 64 << 10
 
 // Funcs returns the functions Bound's rewrite and the capped builtins need:
 // budget returns the Budget of the execution that is running (the caller
 // keeps one per template clone, see Pages).
+//
+// The formatting builtins (printf, print, println, and html, js and
+// urlquery, which format their operands as print does) are replaced by
+// ones that format one operand at a time and stop past MaxPrint: the
+// standard ones build the whole string first, so a few KiB of template
+// (printf "%0999999d…", or print with one datum named a thousand times)
+// would allocate gigabytes before any cap could look at the result.
+// printf's * width and precision are not supported (an operand reads as
+// %!(BADWIDTH)), nor are %T and %p (they describe the wrapper that
+// bounds the operand).
 func Funcs(budget func() *Budget) template.FuncMap {
-	capped := func(name string, f func(...any) string) func(...any) (string, error) {
-		return func(args ...any) (string, error) {
-			s := f(args...)
-			if len(s) > MaxPrint {
-				return "", fmt.Errorf("%s: result larger than %d bytes", name, MaxPrint)
-			}
-			return s, nil
-		}
-	}
 	return template.FuncMap{
 		rangeFunc: func(v any) (any, error) {
 			n, err := iterations(v)
@@ -217,11 +221,98 @@ func Funcs(budget func() *Budget) template.FuncMap {
 			}
 			return v, nil
 		},
-		"printf": func(format string, args ...any) (string, error) {
-			return capped("printf", func(a ...any) string { return fmt.Sprintf(format, a...) })(args...)
-		},
-		"print":   capped("print", fmt.Sprint),
-		"println": capped("println", fmt.Sprintln),
+		"printf":   sprintf,
+		"print":    func(args ...any) (string, error) { return sprint("print", false, args) },
+		"println":  func(args ...any) (string, error) { return sprint("println", true, args) },
+		"html":     escaper("html", template.HTMLEscapeString),
+		"js":       escaper("js", template.JSEscapeString),
+		"urlquery": escaper("urlquery", url.QueryEscape),
+	}
+}
+
+// errPrint is the error of a formatting builtin past MaxPrint.
+func errPrint(name string) error {
+	return fmt.Errorf("%s: result larger than %d bytes", name, MaxPrint)
+}
+
+// sprint is fmt.Sprint (ln: fmt.Sprintln) failing past MaxPrint bytes,
+// formatting one operand at a time.
+func sprint(name string, ln bool, args []any) (string, error) {
+	var b strings.Builder
+	prevString := false
+	for i, a := range args {
+		isString := a != nil && reflect.TypeOf(a).Kind() == reflect.String
+		if i > 0 && (ln || (!isString && !prevString)) {
+			b.WriteByte(' ')
+		}
+		prevString = isString
+		s, ok := a.(string)
+		if !ok {
+			s = fmt.Sprint(a)
+		}
+		if b.Len()+len(s) > MaxPrint {
+			return "", errPrint(name)
+		}
+		b.WriteString(s)
+	}
+	if ln {
+		b.WriteByte('\n')
+	}
+	if b.Len() > MaxPrint {
+		return "", errPrint(name)
+	}
+	return b.String(), nil
+}
+
+// escaper is the builtin name (html, js, urlquery): esc applied to its
+// operands formatted as text/template does (one string as it is, others
+// as print), the formatting bounded as sprint's.
+func escaper(name string, esc func(string) string) func(...any) (string, error) {
+	return func(args ...any) (string, error) {
+		if len(args) == 1 {
+			if s, ok := args[0].(string); ok {
+				return esc(s), nil
+			}
+		}
+		s, err := sprint(name, false, args)
+		if err != nil {
+			return "", err
+		}
+		return esc(s), nil
+	}
+}
+
+// sprintf is fmt.Sprintf failing past MaxPrint bytes: every operand is
+// formatted on its own (boundedArg), into the budget of the call, and
+// none once it is spent.
+func sprintf(format string, args ...any) (string, error) {
+	left := MaxPrint
+	wrapped := make([]any, len(args))
+	for i, a := range args {
+		wrapped[i] = boundedArg{v: a, left: &left}
+	}
+	s := fmt.Sprintf(format, wrapped...)
+	if left < 0 || len(s) > MaxPrint {
+		return "", errPrint("printf")
+	}
+	return s, nil
+}
+
+// boundedArg formats v for sprintf, charging what it writes to *left and
+// writing nothing once it is spent.
+type boundedArg struct {
+	v    any
+	left *int
+}
+
+// Format implements fmt.Formatter.
+func (a boundedArg) Format(f fmt.State, verb rune) {
+	if *a.left < 0 {
+		return
+	}
+	s := fmt.Sprintf(fmt.FormatString(f, verb), a.v)
+	if *a.left -= len(s); *a.left >= 0 {
+		io.WriteString(f, s)
 	}
 }
 
