@@ -71,3 +71,52 @@ func TestFormattingStillWorks(t *testing.T) {
 		t.Errorf("a printf result over MaxPrint: %v", err)
 	}
 }
+
+// TestWorkAmplification: the work of one rendering is bounded by the
+// template's size times the data's only as far as MaxSteps allows. A range
+// charged one unit per iteration let a hostile template run a body of
+// thousands of silent actions (or of calls to templates full of them) for
+// each of its 100,000 allowed iterations, and template calls outside any
+// range multiply the same way: billions of steps on the host's CPU from one
+// request, which nothing can stop once text/template runs. Each case is
+// scaled to take seconds unbounded; bounded, the rendering fails at once
+// with ErrBudget (or the templates are refused when they load).
+func TestWorkAmplification(t *testing.T) {
+	items := "[" + strings.Repeat("0,", 19_999) + "0]"
+	silent := strings.Repeat("{{$x := 0}}", 2000)
+	calls := strings.Repeat(`{{template "e.html"}}`, 9000)
+	for _, c := range []struct {
+		name  string
+		files map[string]string
+		data  string
+	}{
+		{"big range body", map[string]string{"p.html": `{{range .L}}` + silent + `{{end}}`}, `{"L":` + items + `}`},
+		{"range body calling", map[string]string{"p.html": `{{range .L}}{{template "w.html"}}{{end}}`, "w.html": calls, "e.html": ``}, `{"L":[` + strings.Repeat("0,", 1999) + `0]}`},
+		{"range in a called template", map[string]string{"p.html": `{{template "r.html" .}}`, "r.html": `{{range .L}}` + silent + `{{end}}`}, `{"L":` + items + `}`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := pages(t, c.files)
+			if _, err := render(p, "p.html", c.data); !errors.Is(err, ErrBudget) {
+				t.Errorf("got %v, want ErrBudget", err)
+			}
+		})
+	}
+	t.Run("calls outside ranges", func(t *testing.T) {
+		in := map[string][]byte{
+			PagesDir + "/p.html": []byte(strings.Repeat(`{{template "s.html"}}`, 9999)),
+			PagesDir + "/s.html": []byte(silent),
+		}
+		if _, err := ParsePages(in); !errors.Is(err, ErrPages) {
+			t.Errorf("ParsePages: got %v, want ErrPages", err)
+		}
+	})
+	t.Run("ordinary pages still render", func(t *testing.T) {
+		p := pages(t, map[string]string{
+			"p.html":    `<ul>{{range .L}}<li>{{template "card.html" .}}</li>{{end}}</ul>`,
+			"card.html": `{{if .}}<b>{{.}}</b>{{else}}<i>none</i>{{end}}`,
+		})
+		if _, err := render(p, "p.html", `{"L":`+items+`}`); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

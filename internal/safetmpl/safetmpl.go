@@ -25,6 +25,7 @@ import (
 	"io"
 	"net/url"
 	"reflect"
+	"strconv"
 	"strings"
 	"text/template/parse"
 )
@@ -144,26 +145,42 @@ func CheckCalls(t *template.Template, root string) error {
 	return err
 }
 
-// Budget counts the range iterations of one execution. It is not safe for
-// concurrent use: give each execution its own (Bound's charge function
-// reads the one its caller set up for it).
+// Budget counts the range iterations of one execution, and its steps. It
+// is not safe for concurrent use: give each execution its own (Bound's
+// charge function reads the one its caller set up for it).
 type Budget struct {
+	// Left is the range iterations still allowed.
 	Left int
+	// Steps is the work still allowed, in the units of Cost: each range
+	// charges its iterations times its body's cost before it runs.
+	Steps int64
 }
+
+// MaxSteps bounds the work of one execution in the units of Cost (about a
+// node of a template evaluated; a template call counts more): what runs
+// outside any range (Bound refuses a template that would pass it), and
+// the Budget.Steps of ranges (MaxSteps for Pages). At a few tens of
+// nanoseconds a step, a rendering stays well under a second of the host's
+// CPU, however its template is written.
+const MaxSteps = 2_000_000
 
 // rangeFunc is the name Bound gives its charge function in templates; a
 // template may not use it itself (Bound refuses it).
 const rangeFunc = "websonic_range_budget"
 
 // Bound rewrites every {{range PIPELINE}} of the templates of t into
-// {{range PIPELINE | websonic_range_budget}}, whose function charges the
-// iterations the range is about to run (the length of a slice, array or
-// map, the count of an integer) to the Budget budget returns, and fails the
-// execution with ErrBudget once it is spent. A range over anything else
-// (channels, functions) fails. Call it after parsing and before the first
-// execution (html/template escapes then); t must have been given Funcs'
-// functions before parsing, with budget.
+// {{range PIPELINE | websonic_range_budget COST}}, whose function charges
+// the iterations the range is about to run (the length of a slice, array
+// or map, the count of an integer) to the Budget budget returns, and their
+// work (the iterations times COST, the static cost of the range's body,
+// the templates it calls included: see Cost), and fails the execution with
+// ErrBudget once either is spent. A range over anything else (channels,
+// functions) fails. It refuses a template that calls itself and one whose
+// work outside ranges passes MaxSteps. Call it after parsing and before
+// the first execution (html/template escapes then); t must have been given
+// Funcs' functions before parsing, with budget.
 func Bound(t *template.Template) error {
+	c := newCoster(t)
 	for _, tt := range t.Templates() {
 		if tt.Tree == nil || tt.Tree.Root == nil {
 			continue
@@ -183,12 +200,124 @@ func Bound(t *template.Template) error {
 		if err != nil {
 			return err
 		}
-		for _, n := range ranges {
+		if cost, err := c.template(tt.Name()); err != nil {
+			return err
+		} else if cost > MaxSteps {
+			return fmt.Errorf("template %q does too much work in one execution (%d steps, at most %d)", tt.Name(), cost, MaxSteps)
+		}
+		// The costs first, on the bodies as written, then the rewrite.
+		weights := make([]int64, len(ranges))
+		for i, n := range ranges {
+			body, err := c.node(n.List)
+			if err != nil {
+				return err
+			}
+			weights[i] = min(1+body, MaxSteps+1)
+		}
+		for i, n := range ranges {
 			id := parse.NewIdentifier(rangeFunc).SetTree(tt.Tree).SetPos(n.Pos)
-			n.Pipe.Cmds = append(n.Pipe.Cmds, &parse.CommandNode{NodeType: parse.NodeCommand, Pos: n.Pos, Args: []parse.Node{id}})
+			w := &parse.NumberNode{
+				NodeType: parse.NodeNumber, Pos: n.Pos, IsInt: true, IsUint: true, IsFloat: true,
+				Int64: weights[i], Uint64: uint64(weights[i]), Float64: float64(weights[i]), Text: strconv.FormatInt(weights[i], 10),
+			}
+			n.Pipe.Cmds = append(n.Pipe.Cmds, &parse.CommandNode{NodeType: parse.NodeCommand, Pos: n.Pos, Args: []parse.Node{id, w}})
 		}
 	}
 	return nil
+}
+
+// callCost is what one template call costs beside the called template's
+// own nodes (a call costs several times a node).
+const callCost = 4
+
+// coster computes Cost: the static cost of templates, memoized.
+type coster struct {
+	t    *template.Template
+	memo map[string]int64 // -1 while visiting
+}
+
+func newCoster(t *template.Template) *coster { return &coster{t: t, memo: map[string]int64{}} }
+
+// Cost is the static work of one execution of template name of t: its
+// nodes, once each (both branches of an if counted), and those of the
+// templates it calls, but for the bodies of its ranges, which Bound
+// charges when they run. It fails for a template that calls itself.
+func Cost(t *template.Template, name string) (int64, error) {
+	return newCoster(t).template(name)
+}
+
+func (c *coster) template(name string) (int64, error) {
+	switch v, ok := c.memo[name]; {
+	case ok && v < 0:
+		return 0, fmt.Errorf("template %q calls itself: templates the host runs do not recurse", name)
+	case ok:
+		return v, nil
+	}
+	tt := c.t.Lookup(name)
+	if tt == nil || tt.Tree == nil {
+		return 1, nil // html/template reports it when it runs
+	}
+	c.memo[name] = -1
+	v, err := c.node(tt.Tree.Root)
+	if err != nil {
+		delete(c.memo, name)
+		return 0, err
+	}
+	c.memo[name] = v
+	return v, nil
+}
+
+// node is the static cost of n (saturating past MaxSteps).
+func (c *coster) node(n parse.Node) (int64, error) {
+	var sum int64 = 1
+	add := func(ns ...parse.Node) error {
+		for _, m := range ns {
+			if m == nil || (reflect.ValueOf(m).Kind() == reflect.Pointer && reflect.ValueOf(m).IsNil()) {
+				continue
+			}
+			v, err := c.node(m)
+			if err != nil {
+				return err
+			}
+			sum = min(sum+v, MaxSteps+1)
+		}
+		return nil
+	}
+	var err error
+	switch n := n.(type) {
+	case *parse.ListNode:
+		for _, m := range n.Nodes {
+			if err = add(m); err != nil {
+				break
+			}
+		}
+	case *parse.ActionNode:
+		err = add(n.Pipe)
+	case *parse.PipeNode:
+		for _, m := range n.Cmds {
+			if err = add(m); err != nil {
+				break
+			}
+		}
+	case *parse.CommandNode:
+		err = add(n.Args...)
+	case *parse.ChainNode:
+		err = add(n.Node)
+	case *parse.IfNode:
+		err = add(n.Pipe, n.List, n.ElseList)
+	case *parse.WithNode:
+		err = add(n.Pipe, n.List, n.ElseList)
+	case *parse.RangeNode:
+		err = add(n.Pipe, n.ElseList) // the body: charged per iteration
+	case *parse.TemplateNode:
+		if err = add(n.Pipe); err == nil {
+			var v int64
+			if v, err = c.template(n.Name); err == nil {
+				sum = min(sum+callCost+v, MaxSteps+1)
+			}
+		}
+	}
+	return sum, err
 }
 
 // MaxPrint caps what printf, print and println may produce in one call,
@@ -210,7 +339,7 @@ const MaxPrint = 64 << 10
 // bounds the operand).
 func Funcs(budget func() *Budget) template.FuncMap {
 	return template.FuncMap{
-		rangeFunc: func(v any) (any, error) {
+		rangeFunc: func(cost int64, v any) (any, error) {
 			n, err := iterations(v)
 			if err != nil {
 				return nil, err
@@ -219,6 +348,11 @@ func Funcs(budget func() *Budget) template.FuncMap {
 			if b.Left -= n; b.Left < 0 {
 				return nil, fmt.Errorf("%w (the data has too many items for this template)", ErrBudget)
 			}
+			if cost > 0 && int64(n) > b.Steps/cost {
+				b.Steps = -1
+				return nil, fmt.Errorf("%w (the template does too much for each of the data's items)", ErrBudget)
+			}
+			b.Steps -= int64(n) * cost
 			return v, nil
 		},
 		"printf":   sprintf,
