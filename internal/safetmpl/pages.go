@@ -130,7 +130,7 @@ func parsePages(files map[string][]byte) (*Pages, error) {
 		return nil, err
 	}
 	for _, n := range names {
-		c.budget.Left = MaxIterations
+		c.budget = Budget{Left: MaxIterations, Steps: MaxSteps}
 		err := c.t.ExecuteTemplate(io.Discard, n, map[string]any{})
 		var te *template.Error
 		if errors.As(err, &te) {
@@ -206,7 +206,7 @@ func (p *Pages) render(w io.Writer, name string, data []byte, env Env) error {
 			return err
 		}
 	}
-	c.budget.Left, c.env = MaxIterations, env
+	c.budget, c.env = Budget{Left: MaxIterations, Steps: MaxSteps}, env
 	var buf bytes.Buffer
 	err = c.t.ExecuteTemplate(&Writer{W: &buf, Max: MaxOutput}, name, v)
 	c.env = Env{}

@@ -23,7 +23,10 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"net/url"
 	"reflect"
+	"strconv"
+	"strings"
 	"text/template/parse"
 )
 
@@ -142,26 +145,42 @@ func CheckCalls(t *template.Template, root string) error {
 	return err
 }
 
-// Budget counts the range iterations of one execution. It is not safe for
-// concurrent use: give each execution its own (Bound's charge function
-// reads the one its caller set up for it).
+// Budget counts the range iterations of one execution, and its steps. It
+// is not safe for concurrent use: give each execution its own (Bound's
+// charge function reads the one its caller set up for it).
 type Budget struct {
+	// Left is the range iterations still allowed.
 	Left int
+	// Steps is the work still allowed, in the units of Cost: each range
+	// charges its iterations times its body's cost before it runs.
+	Steps int64
 }
+
+// MaxSteps bounds the work of one execution in the units of Cost (about a
+// node of a template evaluated; a template call counts more): what runs
+// outside any range (Bound refuses a template that would pass it), and
+// the Budget.Steps of ranges (MaxSteps for Pages). At a few tens of
+// nanoseconds a step, a rendering stays well under a second of the host's
+// CPU, however its template is written.
+const MaxSteps = 2_000_000
 
 // rangeFunc is the name Bound gives its charge function in templates; a
 // template may not use it itself (Bound refuses it).
 const rangeFunc = "websonic_range_budget"
 
 // Bound rewrites every {{range PIPELINE}} of the templates of t into
-// {{range PIPELINE | websonic_range_budget}}, whose function charges the
-// iterations the range is about to run (the length of a slice, array or
-// map, the count of an integer) to the Budget budget returns, and fails the
-// execution with ErrBudget once it is spent. A range over anything else
-// (channels, functions) fails. Call it after parsing and before the first
-// execution (html/template escapes then); t must have been given Funcs'
-// functions before parsing, with budget.
+// {{range PIPELINE | websonic_range_budget COST}}, whose function charges
+// the iterations the range is about to run (the length of a slice, array
+// or map, the count of an integer) to the Budget budget returns, and their
+// work (the iterations times COST, the static cost of the range's body,
+// the templates it calls included: see Cost), and fails the execution with
+// ErrBudget once either is spent. A range over anything else (channels,
+// functions) fails. It refuses a template that calls itself and one whose
+// work outside ranges passes MaxSteps. Call it after parsing and before
+// the first execution (html/template escapes then); t must have been given
+// Funcs' functions before parsing, with budget.
 func Bound(t *template.Template) error {
+	c := newCoster(t)
 	for _, tt := range t.Templates() {
 		if tt.Tree == nil || tt.Tree.Root == nil {
 			continue
@@ -181,32 +200,146 @@ func Bound(t *template.Template) error {
 		if err != nil {
 			return err
 		}
-		for _, n := range ranges {
+		if cost, err := c.template(tt.Name()); err != nil {
+			return err
+		} else if cost > MaxSteps {
+			return fmt.Errorf("template %q does too much work in one execution (%d steps, at most %d)", tt.Name(), cost, MaxSteps)
+		}
+		// The costs first, on the bodies as written, then the rewrite.
+		weights := make([]int64, len(ranges))
+		for i, n := range ranges {
+			body, err := c.node(n.List)
+			if err != nil {
+				return err
+			}
+			weights[i] = min(1+body, MaxSteps+1)
+		}
+		for i, n := range ranges {
 			id := parse.NewIdentifier(rangeFunc).SetTree(tt.Tree).SetPos(n.Pos)
-			n.Pipe.Cmds = append(n.Pipe.Cmds, &parse.CommandNode{NodeType: parse.NodeCommand, Pos: n.Pos, Args: []parse.Node{id}})
+			w := &parse.NumberNode{
+				NodeType: parse.NodeNumber, Pos: n.Pos, IsInt: true, IsUint: true, IsFloat: true,
+				Int64: weights[i], Uint64: uint64(weights[i]), Float64: float64(weights[i]), Text: strconv.FormatInt(weights[i], 10),
+			}
+			n.Pipe.Cmds = append(n.Pipe.Cmds, &parse.CommandNode{NodeType: parse.NodeCommand, Pos: n.Pos, Args: []parse.Node{id, w}})
 		}
 	}
 	return nil
 }
 
-// MaxPrint caps what printf, print and println may produce in one call.
+// callCost is what one template call costs beside the called template's
+// own nodes (a call costs several times a node).
+const callCost = 4
+
+// coster computes Cost: the static cost of templates, memoized.
+type coster struct {
+	t    *template.Template
+	memo map[string]int64 // -1 while visiting
+}
+
+func newCoster(t *template.Template) *coster { return &coster{t: t, memo: map[string]int64{}} }
+
+// Cost is the static work of one execution of template name of t: its
+// nodes, once each (both branches of an if counted), and those of the
+// templates it calls, but for the bodies of its ranges, which Bound
+// charges when they run. It fails for a template that calls itself.
+func Cost(t *template.Template, name string) (int64, error) {
+	return newCoster(t).template(name)
+}
+
+func (c *coster) template(name string) (int64, error) {
+	switch v, ok := c.memo[name]; {
+	case ok && v < 0:
+		return 0, fmt.Errorf("template %q calls itself: templates the host runs do not recurse", name)
+	case ok:
+		return v, nil
+	}
+	tt := c.t.Lookup(name)
+	if tt == nil || tt.Tree == nil {
+		return 1, nil // html/template reports it when it runs
+	}
+	c.memo[name] = -1
+	v, err := c.node(tt.Tree.Root)
+	if err != nil {
+		delete(c.memo, name)
+		return 0, err
+	}
+	c.memo[name] = v
+	return v, nil
+}
+
+// node is the static cost of n (saturating past MaxSteps).
+func (c *coster) node(n parse.Node) (int64, error) {
+	var sum int64 = 1
+	add := func(ns ...parse.Node) error {
+		for _, m := range ns {
+			if m == nil || (reflect.ValueOf(m).Kind() == reflect.Pointer && reflect.ValueOf(m).IsNil()) {
+				continue
+			}
+			v, err := c.node(m)
+			if err != nil {
+				return err
+			}
+			sum = min(sum+v, MaxSteps+1)
+		}
+		return nil
+	}
+	var err error
+	switch n := n.(type) {
+	case *parse.ListNode:
+		for _, m := range n.Nodes {
+			if err = add(m); err != nil {
+				break
+			}
+		}
+	case *parse.ActionNode:
+		err = add(n.Pipe)
+	case *parse.PipeNode:
+		for _, m := range n.Cmds {
+			if err = add(m); err != nil {
+				break
+			}
+		}
+	case *parse.CommandNode:
+		err = add(n.Args...)
+	case *parse.ChainNode:
+		err = add(n.Node)
+	case *parse.IfNode:
+		err = add(n.Pipe, n.List, n.ElseList)
+	case *parse.WithNode:
+		err = add(n.Pipe, n.List, n.ElseList)
+	case *parse.RangeNode:
+		err = add(n.Pipe, n.ElseList) // the body: charged per iteration
+	case *parse.TemplateNode:
+		if err = add(n.Pipe); err == nil {
+			var v int64
+			if v, err = c.template(n.Name); err == nil {
+				sum = min(sum+callCost+v, MaxSteps+1)
+			}
+		}
+	}
+	return sum, err
+}
+
+// MaxPrint caps what printf, print and println may produce in one call,
+// and what html, js and urlquery may format from several operands.
 const MaxPrint = 64 << 10
 
 // Funcs returns the functions Bound's rewrite and the capped builtins need:
 // budget returns the Budget of the execution that is running (the caller
 // keeps one per template clone, see Pages).
+//
+// The formatting builtins (printf, print, println, and html, js and
+// urlquery, which format their operands as print does) are replaced by
+// ones that format one operand at a time and stop past MaxPrint: the
+// standard ones build the whole string first, so a few KiB of template
+// (printf "%0999999d…", or print with one datum named a thousand times)
+// would allocate gigabytes before any cap could look at the result.
+// printf's * width and precision are not supported (an operand reads as
+// %!(BADWIDTH)), nor are %T and %p (they describe the wrapper that
+// bounds the operand).
 func Funcs(budget func() *Budget) template.FuncMap {
-	capped := func(name string, f func(...any) string) func(...any) (string, error) {
-		return func(args ...any) (string, error) {
-			s := f(args...)
-			if len(s) > MaxPrint {
-				return "", fmt.Errorf("%s: result larger than %d bytes", name, MaxPrint)
-			}
-			return s, nil
-		}
-	}
 	return template.FuncMap{
-		rangeFunc: func(v any) (any, error) {
+		rangeFunc: func(cost int64, v any) (any, error) {
 			n, err := iterations(v)
 			if err != nil {
 				return nil, err
@@ -215,13 +348,105 @@ func Funcs(budget func() *Budget) template.FuncMap {
 			if b.Left -= n; b.Left < 0 {
 				return nil, fmt.Errorf("%w (the data has too many items for this template)", ErrBudget)
 			}
+			if cost > 0 && int64(n) > b.Steps/cost {
+				b.Steps = -1
+				return nil, fmt.Errorf("%w (the template does too much for each of the data's items)", ErrBudget)
+			}
+			b.Steps -= int64(n) * cost
 			return v, nil
 		},
-		"printf": func(format string, args ...any) (string, error) {
-			return capped("printf", func(a ...any) string { return fmt.Sprintf(format, a...) })(args...)
-		},
-		"print":   capped("print", fmt.Sprint),
-		"println": capped("println", fmt.Sprintln),
+		"printf":   sprintf,
+		"print":    func(args ...any) (string, error) { return sprint("print", false, args) },
+		"println":  func(args ...any) (string, error) { return sprint("println", true, args) },
+		"html":     escaper("html", template.HTMLEscapeString),
+		"js":       escaper("js", template.JSEscapeString),
+		"urlquery": escaper("urlquery", url.QueryEscape),
+	}
+}
+
+// errPrint is the error of a formatting builtin past MaxPrint.
+func errPrint(name string) error {
+	return fmt.Errorf("%s: result larger than %d bytes", name, MaxPrint)
+}
+
+// sprint is fmt.Sprint (ln: fmt.Sprintln) failing past MaxPrint bytes,
+// formatting one operand at a time.
+func sprint(name string, ln bool, args []any) (string, error) {
+	var b strings.Builder
+	prevString := false
+	for i, a := range args {
+		isString := a != nil && reflect.TypeOf(a).Kind() == reflect.String
+		if i > 0 && (ln || (!isString && !prevString)) {
+			b.WriteByte(' ')
+		}
+		prevString = isString
+		s, ok := a.(string)
+		if !ok {
+			s = fmt.Sprint(a)
+		}
+		if b.Len()+len(s) > MaxPrint {
+			return "", errPrint(name)
+		}
+		b.WriteString(s)
+	}
+	if ln {
+		b.WriteByte('\n')
+	}
+	if b.Len() > MaxPrint {
+		return "", errPrint(name)
+	}
+	return b.String(), nil
+}
+
+// escaper is the builtin name (html, js, urlquery): esc applied to its
+// operands formatted as text/template does (one string as it is, others
+// as print), the formatting bounded as sprint's.
+func escaper(name string, esc func(string) string) func(...any) (string, error) {
+	return func(args ...any) (string, error) {
+		if len(args) == 1 {
+			if s, ok := args[0].(string); ok {
+				return esc(s), nil
+			}
+		}
+		s, err := sprint(name, false, args)
+		if err != nil {
+			return "", err
+		}
+		return esc(s), nil
+	}
+}
+
+// sprintf is fmt.Sprintf failing past MaxPrint bytes: every operand is
+// formatted on its own (boundedArg), into the budget of the call, and
+// none once it is spent.
+func sprintf(format string, args ...any) (string, error) {
+	left := MaxPrint
+	wrapped := make([]any, len(args))
+	for i, a := range args {
+		wrapped[i] = boundedArg{v: a, left: &left}
+	}
+	s := fmt.Sprintf(format, wrapped...)
+	if left < 0 || len(s) > MaxPrint {
+		return "", errPrint("printf")
+	}
+	return s, nil
+}
+
+// boundedArg formats v for sprintf, charging what it writes to *left and
+// writing nothing once it is spent.
+type boundedArg struct {
+	v    any
+	left *int
+}
+
+// Format implements fmt.Formatter.
+func (a boundedArg) Format(f fmt.State, verb rune) {
+	if *a.left < 0 {
+		return
+	}
+	s := fmt.Sprintf(fmt.FormatString(f, verb), a.v)
+	if *a.left -= len(s); *a.left >= 0 {
+		io.WriteString(f, s)
 	}
 }
 

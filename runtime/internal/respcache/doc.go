@@ -25,7 +25,9 @@
 //   - anonymous: an anonymous request whose response is public: one copy
 //     for all anonymous visitors (a response that is neither public nor
 //     shared is not stored for them, since visitors are told apart only by
-//     the module's own cookies, which the module must then name in Vary);
+//     the module's own cookies: the anonymous variant always varies on
+//     Cookie, named in Vary or not, so that visitors with cookies never
+//     share a copy, and visitors without any share one);
 //   - one user: a signed-in user's request, private or public alike: a copy
 //     for that user only, keyed by the user's id, names and roles (a role
 //     change is a new variant).

@@ -160,7 +160,15 @@ func fullKey(primary string, r *Request, scope string, vary []string) string {
 	var b strings.Builder
 	b.WriteString(primary)
 	b.WriteByte(0)
-	b.WriteString(userPart(r, scope))
+	user := userPart(r, scope)
+	b.WriteString(user)
+	if user == scopeAnon && !slices.Contains(vary, "Cookie") {
+		// Anonymous visitors are told apart by their cookies alone (the
+		// module's own): a module that reads one and forgets to name it
+		// in Vary must not serve one visitor's page to another, so the
+		// anonymous variant always varies on Cookie.
+		vary = append(slices.Clone(vary), "Cookie")
+	}
 	for _, name := range vary {
 		b.WriteByte(0)
 		b.WriteString(name)

@@ -352,3 +352,35 @@ func TestHammer(t *testing.T) {
 		t.Errorf("index refs %d, entries %d", refs, len(c.entries))
 	}
 }
+
+// TestAnonymousVisitorsCookies: anonymous visitors are told apart only by
+// cookies (the module's own: a cart, a draft, a preference), so a public
+// response to a request that carried cookies is filed under those cookies
+// even when the module forgot "Vary: Cookie": visitor B is never served
+// the page the module made from visitor A's cookie. Visitors without
+// cookies still share one copy.
+func TestAnonymousVisitorsCookies(t *testing.T) {
+	c := New(Config{})
+	cookie := func(v string) abi.Header { return abi.Header{Name: "Cookie", Value: v} }
+	store(t, c, req("m", 1, "/cart", nil, cookie("cart=alice-secret")), resp("public, max-age=60"))
+	for _, r := range []*Request{req("m", 1, "/cart", nil, cookie("cart=bob")), req("m", 1, "/cart", nil)} {
+		if e, _ := c.Lookup(r); e != nil {
+			t.Errorf("%v was served the page made for another visitor's cookie", r.Headers)
+		}
+	}
+	if e, _ := c.Lookup(req("m", 1, "/cart", nil, cookie("cart=alice-secret"))); e == nil {
+		t.Error("the same visitor missed")
+	}
+	store(t, c, req("m", 1, "/home", nil), resp("public, max-age=60"))
+	if e, _ := c.Lookup(req("m", 1, "/home", nil)); e == nil {
+		t.Error("cookieless visitors do not share the page")
+	}
+	if e, _ := c.Lookup(req("m", 1, "/home", nil, cookie("x=1"))); e != nil {
+		t.Error("a visitor with cookies was served the cookieless copy")
+	}
+	// A page the module declared shared is one copy for everyone.
+	store(t, c, req("m", 1, "/news", nil, cookie("cart=alice")), resp("public, max-age=60", abi.Header{Name: "Websonic-Cache-Scope", Value: "shared"}))
+	if e, _ := c.Lookup(req("m", 1, "/news", nil, cookie("cart=bob"))); e == nil {
+		t.Error("a shared page missed")
+	}
+}
