@@ -78,3 +78,58 @@ func TestMachineCodeFromFile(t *testing.T) {
 		})
 	}
 }
+
+// TestConcurrentEnginesCompile: engines compiling at once, while others
+// close their modules, each map only their own machine code from a file,
+// and every module serves (the mappings are the process's, so compiles are
+// serialised across engines).
+func TestConcurrentEnginesCompile(t *testing.T) {
+	if !canMap {
+		t.Skip("Linux only")
+	}
+	const engines = 3
+	errs := make(chan error, engines)
+	for i := range engines {
+		go func() {
+			e, err := New(context.Background(), Config{CacheDir: t.TempDir(), MemoryLimitPages: 1024})
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer e.Close(context.Background())
+			wasm, err := hostileWasm()
+			if err != nil {
+				errs <- err
+				return
+			}
+			for round := range 2 {
+				m, err := e.Compile(context.Background(), "hostile", wasm)
+				if err != nil {
+					errs <- err
+					return
+				}
+				p, err := e.NewPool(context.Background(), m, PoolConfig{Size: 1})
+				if err != nil {
+					errs <- err
+					return
+				}
+				resp, err := get(p, "/hostile/ok")
+				p.Close(context.Background())
+				m.Close(context.Background())
+				if err == nil && string(resp.Body) != "ok" {
+					err = fmt.Errorf("engine %d round %d: %q", i, round, resp.Body)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range engines {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

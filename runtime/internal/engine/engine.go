@@ -71,13 +71,18 @@ type Engine struct {
 	cache wazero.CompilationCache
 	log   hclog.Logger
 	mem   memStats
-	// compileMu serialises compilations, so that the machine code each
-	// maps can be measured (codeSize).
-	compileMu sync.Mutex
 	// code is where each wasm digest's machine code was mapped when it was
 	// compiled (wazero shares the code of identical bytes), under compileMu.
 	code map[[sha256.Size]byte][]span
 }
+
+// compileMu serialises the compilations of every engine in the process,
+// so that the machine code each maps can be told apart in the process's
+// mappings (/proc/self/maps is one for the whole process): with two
+// engines compiling at once, one could take the other's new code for its
+// own, and re-map a range the other has meanwhile released and reused. It
+// is the process's lock because what it guards is the process's.
+var compileMu sync.Mutex
 
 // New starts an engine: the wazero runtime, WASI, and the websonic host
 // module.
@@ -168,11 +173,11 @@ func (e *Engine) Compile(ctx context.Context, name string, wasm []byte) (*Module
 		}
 	}
 	digest := sha256.Sum256(wasm)
-	e.compileMu.Lock()
+	compileMu.Lock()
 	before, serr := execSpans()
 	cm, err := e.rt.CompileModule(ctx, wasm)
 	if err != nil {
-		e.compileMu.Unlock()
+		compileMu.Unlock()
 		return nil, fmt.Errorf("engine: compile %s: %w", name, err)
 	}
 	mod := &Module{name: name, compiled: cm, wasmBytes: int64(len(wasm))}
@@ -196,7 +201,7 @@ func (e *Engine) Compile(ctx context.Context, name string, wasm []byte) (*Module
 		mod.code = code // the same bytes, compiled before: wazero shares the code
 		mod.fileBacked = e.cfg.CacheDir != "" && !e.cfg.AnonymousCode
 	}
-	e.compileMu.Unlock()
+	compileMu.Unlock()
 	if err := checkABI(cm); err != nil {
 		cm.Close(ctx)
 		return nil, fmt.Errorf("%w: %s: %w", ErrABI, name, err)
