@@ -284,9 +284,12 @@ func stamp(dir string) string {
 	return b.String()
 }
 
-// packageDigest is the sha256 of a package's manifest, code and migrations.
+// packageDigest is the sha256 of a package's manifest, code, migrations
+// and assets (page templates, scripts, styles, catalogues): a rebuild that
+// changes any of them is a new build.
 func packageDigest(p *modhost.Package) string {
 	h := sha256.New()
+	fmt.Fprintf(h, "assets %s\n", p.AssetsDigest)
 	mf, _ := json.Marshal(p.Manifest) // a decoded manifest always encodes
 	for _, part := range [][]byte{mf, p.Wasm} {
 		fmt.Fprintf(h, "%d\n", len(part))

@@ -127,7 +127,7 @@ func TestReloadRebuiltModule(t *testing.T) {
 	})
 
 	// 1. A rebuild with a change is swapped in.
-	replaceIn(t, filepath.Join(src, "main.go"), "No notes yet.", "Nothing noted yet.")
+	replaceIn(t, filepath.Join(src, "assets", "templates", "notes.html"), "No notes yet.", "Nothing noted yet.")
 	runLine(t, src, abi.GoBuildCommand)
 	_, at := log.waitFor(t, 0, "reloaded a rebuilt module", "module=shop")
 	if b := page(); !strings.Contains(b, "Nothing noted yet.") {
@@ -147,7 +147,7 @@ func TestReloadRebuiltModule(t *testing.T) {
 	}
 
 	// 3. A good rebuild serves again and clears the problem.
-	replaceIn(t, filepath.Join(src, "main.go"), "Nothing noted yet.", "Empty for now.")
+	replaceIn(t, filepath.Join(src, "assets", "templates", "notes.html"), "Nothing noted yet.", "Empty for now.")
 	runLine(t, src, abi.GoBuildCommand)
 	log.waitFor(t, at, "reloaded a rebuilt module", "module=shop")
 	if b := page(); !strings.Contains(b, "Empty for now.") {
