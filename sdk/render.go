@@ -31,10 +31,10 @@ import (
 // one of the module's assets). Templates are checked when the module
 // starts; a template that fails on its data, or passes a bound (100,000
 // range iterations, 2,000,000 steps of work, 4 MiB of output), fails the
-// request with a 500 and the request id, and the site's log says why. ABI.md, "Host-rendered
-// pages", has every rule. With SitePage first, the rendered page becomes a
-// fragment of the site's layout; with Cache, the runtime keeps the data
-// and renders it again for each visitor.
+// request with a 500 and the request id, and the site's log says why.
+// ABI.md, "Host-rendered pages", has every rule. With SitePage first, the
+// rendered page becomes a fragment of the site's layout; with Cache, the
+// runtime keeps the data and renders it again for each visitor.
 //
 // Render's own error is data that does not encode as JSON, or the
 // writer's. sdktest.Do renders the same way, from the assets/templates/
