@@ -192,16 +192,7 @@ func serve(b *testing.B, h http.Handler) string {
 func startNoDeadlines(b *testing.B, db *pgtest.DB, pool engine.PoolConfig) *modhost.Module {
 	b.Helper()
 	ctx := context.Background()
-	admin, err := pgxpool.New(ctx, db.URL)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(admin.Close)
-	cdb, err := coredb.Open(ctx, coredb.OpenConfig{Provisioning: admin, RolePrefix: db.Prefix(), Logger: logger()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(cdb.Pool.Close)
+	cdb := openCore(b, db)
 	e, err := engine.New(ctx, engine.Config{CacheDir: sharedCache, Deadlines: engine.DeadlineNone, Logger: logger()})
 	if err != nil {
 		b.Fatal(err)
@@ -224,6 +215,24 @@ func startNoDeadlines(b *testing.B, db *pgtest.DB, pool engine.PoolConfig) *modh
 	}
 	b.Cleanup(func() { m.Close(context.Background()) })
 	return m
+}
+
+// openCore opens db's core database, migrated, for the benchmark's
+// length.
+func openCore(b *testing.B, db *pgtest.DB) *coredb.DB {
+	b.Helper()
+	ctx := context.Background()
+	admin, err := pgxpool.New(ctx, db.URL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(admin.Close)
+	cdb, err := coredb.Open(ctx, coredb.OpenConfig{Provisioning: admin, RolePrefix: db.Prefix(), Logger: logger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(cdb.Pool.Close)
+	return cdb
 }
 
 // checkSame makes sure both sides do the same work: same status, same body
@@ -266,15 +275,7 @@ func (s pgxStore) Items(ctx context.Context, after int64) ([]handler.Item, error
 		return nil, err
 	}
 	defer rows.Close()
-	its := make([]handler.Item, 0, handler.PageSize)
-	for rows.Next() {
-		var it handler.Item
-		if err := rows.Scan(&it.ID, &it.Name, &it.Description, &it.PriceCents, &it.UpdatedAt); err != nil {
-			return nil, err
-		}
-		its = append(its, it)
-	}
-	return its, rows.Err()
+	return handler.ReadItems(rows)
 }
 
 // rss returns the process's resident set size in bytes (VmRSS).

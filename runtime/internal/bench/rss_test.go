@@ -13,8 +13,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/websonic/websonic/internal/modbuild"
 	"github.com/websonic/websonic/internal/pgtest"
 	"github.com/websonic/websonic/runtime/internal/coredb"
@@ -79,18 +77,8 @@ var rssPackages = sync.OnceValues(func() ([]string, error) {
 // Each iteration starts from a fresh engine (with a warm compilation cache)
 // and closes everything at its end.
 func BenchmarkRSS(b *testing.B) {
-	ctx := context.Background()
 	db := pgtest.NewDB(b)
-	admin, err := pgxpool.New(ctx, db.URL)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(admin.Close)
-	cdb, err := coredb.Open(ctx, coredb.OpenConfig{Provisioning: admin, RolePrefix: db.Prefix(), Logger: logger()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(cdb.Pool.Close)
+	cdb := openCore(b, db)
 	dirs, err := rssPackages()
 	if err != nil {
 		b.Fatal(err)

@@ -43,13 +43,5 @@ func (store) Items(ctx context.Context, after int64) ([]handler.Item, error) {
 		return nil, err
 	}
 	defer rows.Close()
-	its := make([]handler.Item, 0, handler.PageSize)
-	for rows.Next() {
-		var it handler.Item
-		if err := rows.Scan(&it.ID, &it.Name, &it.Description, &it.PriceCents, &it.UpdatedAt); err != nil {
-			return nil, err
-		}
-		its = append(its, it)
-	}
-	return its, rows.Err()
+	return handler.ReadItems(rows)
 }

@@ -48,3 +48,23 @@ func items(w http.ResponseWriter, r *http.Request, store Pager) {
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(page)
 }
+
+// Rows is what ReadItems reads: *sql.Rows and pgx.Rows both are.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// ReadItems reads the rows of ItemsQuery (or ItemQuery), for every Store.
+func ReadItems(rows Rows) ([]Item, error) {
+	its := make([]Item, 0, PageSize)
+	for rows.Next() {
+		var it Item
+		if err := rows.Scan(&it.ID, &it.Name, &it.Description, &it.PriceCents, &it.UpdatedAt); err != nil {
+			return nil, err
+		}
+		its = append(its, it)
+	}
+	return its, rows.Err()
+}
