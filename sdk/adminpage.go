@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/websonic/websonic/sdk/abi"
+	"github.com/websonic/websonic/sdk/abi/abihttp"
 	"github.com/websonic/websonic/sdk/internal/hostcall"
 )
 
@@ -30,7 +31,8 @@ type adminPageCall struct {
 // h serves the admin's request as a plain http.Handler: r.Method is GET
 // or POST, r.URL.Query() the page's query, r.FormValue a POST's fields,
 // and UserFrom(r) the admin. It writes an HTML fragment (no <html> or
-// <body>), which the runtime sanitizes before showing it: text, headings,
+// <body>), or has the runtime render one with Render (in the admin area's
+// language), which the runtime sanitizes before showing it: text, headings,
 // lists, tables, forms and their controls stay; scripts, styles, images,
 // event handlers, password fields and links or forms to anywhere else go.
 // Every form is sent to the page itself (POST forms with the admin area's
@@ -78,6 +80,10 @@ func serveAdminPage(r *http.Request) (int, []byte) {
 	resp := w.result()
 	if resp.Status >= 300 && resp.Status < 400 {
 		return resp.Status, []byte(w.header.Get("Location"))
+	}
+	if name := w.header.Get(abihttp.RenderHeader); name != "" {
+		// sdk.Render: the body is the page's data, for the host to render.
+		disp.hostHeaders = append(disp.hostHeaders, abi.Header{Name: abihttp.RenderHeader, Value: name})
 	}
 	return resp.Status, bytes.Clone(resp.Body)
 }

@@ -93,6 +93,9 @@ type dispatcher struct {
 	// w is the response writer of every request, reset between them (an
 	// instance serves one request at a time).
 	w responseWriter
+	// hostHeaders are the headers of the answer to the host call being
+	// served (an admin page rendered by the host: abihttp.RenderHeader).
+	hostHeaders []abi.Header
 }
 
 // serve decodes one request (in is a buffer of its own, never written
@@ -117,8 +120,9 @@ func (d *dispatcher) serve(in []byte) []byte {
 	}
 	if strings.HasPrefix(req.URI, abi.HostPathPrefix) {
 		if h := d.hostRoute(r.URL.Path); h != nil && req.Method == http.MethodPost {
+			d.hostHeaders = d.hostHeaders[:0]
 			status, body := h(r)
-			return d.reply(&abi.HTTPResponse{Status: status, Body: body})
+			return d.reply(&abi.HTTPResponse{Status: status, Headers: d.hostHeaders, Body: body})
 		}
 		return d.reply(&abi.HTTPResponse{Status: http.StatusNotFound, Body: []byte("this module does not serve " + r.URL.Path + "\n")})
 	}

@@ -14,7 +14,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"html/template"
 	"net/http"
 	"strings"
 	"time"
@@ -68,19 +67,9 @@ type notice struct {
 	At     string `json:"at"`
 }
 
-var page = template.Must(template.New("page").Parse(`<h1>Noticeboard <small id="live" class="muted">…</small></h1>
-{{if .Error}}<p class="error" role="alert">{{.Error}}</p>{{end}}
-<form class="card" method="post" action="/noticeboard">
-<label for="text">A notice for everyone</label>
-<textarea id="text" name="text" rows="2" maxlength="500" required></textarea>
-<button type="submit">Post</button>
-</form>
-<ul id="notices" class="entries">{{range .Notices}}
-<li data-id="{{.ID}}"><strong>{{.Author}}</strong> <time class="muted">{{.At}}</time><p>{{.Text}}</p></li>
-{{else}}<li id="empty" class="muted">No notices yet.</li>{{end}}</ul>
-<script type="module" src="{{.Script}}"></script>
-`))
-
+// board serves the board's page, assets/templates/board.html, which the
+// runtime renders (sdk.Render) with the notices as their JSON fields (id,
+// author, text, at).
 func board(w http.ResponseWriter, r *http.Request) { render(w, r, http.StatusOK, "") }
 
 func render(w http.ResponseWriter, r *http.Request, status int, errMsg string) {
@@ -91,8 +80,7 @@ func render(w http.ResponseWriter, r *http.Request, status int, errMsg string) {
 		return
 	}
 	sdk.SitePage(w, "Noticeboard")
-	w.WriteHeader(status)
-	page.Execute(w, map[string]any{"Notices": notices, "Error": errMsg, "Script": sdk.Asset("board.js")})
+	sdk.Render(w, status, "board.html", map[string]any{"Notices": notices, "Error": errMsg})
 }
 
 // latest reads and opens the newest notices.

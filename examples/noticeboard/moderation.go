@@ -1,7 +1,6 @@
 package main
 
 import (
-	"html/template"
 	"net/http"
 	"strconv"
 
@@ -9,20 +8,10 @@ import (
 )
 
 // The moderation page (capabilities.admin_pages): admins see the newest
-// notices in the admin area and delete one. The runtime sanitizes the
-// fragment, points its forms at this page and adds its CSRF token; a 303
-// to "?deleted=1" shows the page again.
-var moderationPage = template.Must(template.New("moderation").Parse(`
-{{if .Deleted}}<p class="ok" role="status">Notice deleted.</p>{{end}}
-<div class="table-wrap"><table>
-<caption>Newest notices</caption>
-<thead><tr><th scope="col">Author</th><th scope="col">When</th><th scope="col">Notice</th><th scope="col">Action</th></tr></thead>
-<tbody>{{range .Notices}}
-<tr><td>{{.Author}}</td><td>{{.At}}</td><td>{{.Text}}</td>
-<td><form method="post"><button class="danger" name="delete" value="{{.ID}}">Delete</button></form></td></tr>
-{{else}}<tr><td colspan="4">No notices.</td></tr>{{end}}</tbody>
-</table></div>`))
-
+// notices in the admin area and delete one. The page is
+// assets/templates/moderation.html, rendered by the runtime (sdk.Render);
+// the runtime sanitizes the fragment, points its forms at this page and
+// adds its CSRF token; a 303 to "?deleted=1" shows the page again.
 func moderation(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPost {
 		id, err := strconv.ParseInt(r.FormValue("delete"), 10, 64)
@@ -46,5 +35,5 @@ func moderation(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "could not load the notices", http.StatusInternalServerError)
 		return
 	}
-	moderationPage.Execute(w, map[string]any{"Notices": notices, "Deleted": r.URL.Query().Get("deleted") == "1"})
+	sdk.Render(w, http.StatusOK, "moderation.html", map[string]any{"Notices": notices, "Deleted": r.URL.Query().Get("deleted") == "1"})
 }

@@ -57,8 +57,8 @@ func (x adminExtras) RunCommand(ctx context.Context, user *site.User, module, co
 	return x.s.RunCommand(ctx, user, module, command, args)
 }
 
-func (x adminExtras) AdminPage(ctx context.Context, user *site.User, module, page, method, query string, form url.Values) (*admin.PageAnswer, error) {
-	a, err := x.s.AdminPage(ctx, user, module, page, AdminPageCall{Method: method, Query: query, Form: form})
+func (x adminExtras) AdminPage(ctx context.Context, user *site.User, module, page, method, query string, form url.Values, lang string) (*admin.PageAnswer, error) {
+	a, err := x.s.AdminPage(ctx, user, module, page, AdminPageCall{Method: method, Query: query, Form: form, Lang: lang})
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/websonic/websonic/runtime/internal/modhost"
 	"github.com/websonic/websonic/runtime/internal/site"
 	"github.com/websonic/websonic/sdk/abi"
+	"github.com/websonic/websonic/sdk/abi/abihttp"
 )
 
 // AdminPageCall is what an admin page's host call carries to the module
@@ -23,6 +24,10 @@ type AdminPageCall struct {
 	Method string     `json:"method"` // GET or POST
 	Query  string     `json:"query"`  // the page URL's query, without "?"
 	Form   url.Values `json:"form"`   // a POST's form, without the shell's csrf field
+	// Lang is the admin area's language, which a page the host renders
+	// for the module (sdk.Render) is translated into; the module does
+	// not receive it.
+	Lang string `json:"-"`
 }
 
 // AdminPageAnswer is a module's answer to an admin page call.
@@ -87,6 +92,12 @@ func (s *Server) AdminPage(ctx context.Context, user *site.User, module, page st
 		return nil, fmt.Errorf("%w: %s declares the page %s but does not serve it", ErrUnknownPage, module, page)
 	case err != nil:
 		return nil, fmt.Errorf("server: %s's page %s: %w", module, page, err)
+	}
+	if name, ok := abihttp.Render(resp); ok && (resp.Status < 300 || resp.Status >= 400) {
+		p := s.catalog.Printer(s.catalog.Negotiate(call.Lang, "")).With(s.catalogOf(m))
+		if resp.Body, err = m.RenderPage(name, resp.Body, p); err != nil {
+			return nil, fmt.Errorf("server: %s's page %s: %w", module, page, err)
+		}
 	}
 	if len(resp.Body) > maxAdminFragment {
 		return nil, fmt.Errorf("server: %s's page %s: a fragment of %d bytes, more than %d", module, page, len(resp.Body), maxAdminFragment)

@@ -73,6 +73,17 @@ func TestNoticeboardExample(t *testing.T) {
 		t.Fatalf("the board: %d\n%s", resp.StatusCode, page)
 	}
 
+	// The admin page is rendered by the host too (sdk.Render through a
+	// host call): the fragment lists the notice.
+	mod, err := s.srv.AdminPage(ctx, admin, "noticeboard", "moderation", AdminPageCall{Method: http.MethodGet, Lang: "fr"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := string(mod.Fragment); mod.Status != 200 || !strings.Contains(f, "<caption>Newest notices</caption>") ||
+		!strings.Contains(f, secret) || strings.Contains(f, `"Notices"`) {
+		t.Fatalf("the moderation page: %d\n%s", mod.Status, f)
+	}
+
 	// Seal: the text is not in the database in clear.
 	var sealed []byte
 	if err := s.srv.Module("noticeboard").DB().Pool().QueryRow(ctx, `SELECT sealed FROM notices`).Scan(&sealed); err != nil {

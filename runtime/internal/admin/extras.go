@@ -44,7 +44,7 @@ type ModuleExtras interface {
 	RunCommand(ctx context.Context, user *site.User, module, command string, args map[string]json.RawMessage) (*commands.Result, error)
 	// AdminPage calls a module's admin page for user with the admin's
 	// request: method, the page URL's query and a POST's form.
-	AdminPage(ctx context.Context, user *site.User, module, page, method, query string, form url.Values) (*PageAnswer, error)
+	AdminPage(ctx context.Context, user *site.User, module, page, method, query string, form url.Values, lang string) (*PageAnswer, error)
 	// Catalog is the module's own message catalogue, or nil.
 	Catalog(name string) *i18n.Catalog
 }
@@ -514,7 +514,7 @@ func (a *Area) handleModulePage(w http.ResponseWriter, r *http.Request, q *reque
 			}
 		}
 	}
-	ans, err := a.cfg.Extras.AdminPage(r.Context(), q.user, name, pg.Name, r.Method, r.URL.RawQuery, form)
+	ans, err := a.cfg.Extras.AdminPage(r.Context(), q.user, name, pg.Name, r.Method, r.URL.RawQuery, form, q.p.Lang())
 	if err != nil {
 		a.log.Warn("a module's admin page failed", "module", name, "page", pg.Name, "error", err)
 		a.show(w, r, q, http.StatusBadGateway, "message.html", page{Title: i18n.Key("The module's page failed"),
