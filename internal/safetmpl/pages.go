@@ -141,9 +141,6 @@ func parsePages(files map[string][]byte) (*Pages, error) {
 	return p, nil
 }
 
-// Names lists the templates, sorted.
-func (p *Pages) Names() []string { return slices.Clone(p.names) }
-
 func (p *Pages) newClone() (*clone, error) {
 	t, err := p.master.Clone()
 	if err != nil {

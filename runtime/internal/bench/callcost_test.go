@@ -39,34 +39,30 @@ func BenchmarkCallCost(b *testing.B) {
 		{"page", "/wasm/page?name=Ada"},
 		{"html-in-guest", "/wasm/hello?name=Ada"},
 	} {
-		b.Run(c.name, func(b *testing.B) {
-			for range min(b.N, 500) {
-				call(b, p, c.uri) // warm the instance's heap
-			}
-			b.ResetTimer()
-			cpu := processCPU()
-			for range b.N {
-				call(b, p, c.uri)
-			}
-			b.ReportMetric(float64((processCPU()-cpu).Nanoseconds())/float64(b.N)/1000, "cpu-us/call")
-		})
+		b.Run(c.name, func(b *testing.B) { cpuPerCall(b, func() { call(b, p, c.uri) }) })
 		b.Run("native/"+c.name, func(b *testing.B) {
-			serve := func() {
+			cpuPerCall(b, func() {
 				w := httptest.NewRecorder()
 				native.ServeHTTP(w, httptest.NewRequest("GET", c.uri, nil))
 				if w.Code != 200 {
 					b.Fatalf("GET %s: %d", c.uri, w.Code)
 				}
-			}
-			for range min(b.N, 500) {
-				serve()
-			}
-			b.ResetTimer()
-			cpu := processCPU()
-			for range b.N {
-				serve()
-			}
-			b.ReportMetric(float64((processCPU()-cpu).Nanoseconds())/float64(b.N)/1000, "cpu-us/call")
+			})
 		})
 	}
+}
+
+// cpuPerCall runs call b.N times after a warm-up (the instance's heap, the
+// caches) and reports the process CPU time per call.
+func cpuPerCall(b *testing.B, call func()) {
+	for range min(b.N, 500) {
+		call()
+	}
+	b.ResetTimer()
+	cpu := processCPU()
+	for range b.N {
+		call()
+	}
+	b.ReportMetric(float64((processCPU()-cpu).Nanoseconds())/float64(b.N)/1000, "cpu-us/call")
+
 }
