@@ -736,6 +736,19 @@ func TestChatRooms(t *testing.T) {
 			t.Fatalf("dave's event: %v", ev)
 		}
 		dave.must("GET", fmt.Sprintf("/chat/api/rooms/%d/messages", board), nil, 404, nil)
+		// Added by an admin while asking: the request is approved, and said.
+		dave.must("POST", fmt.Sprintf("/chat/api/rooms/%d/join", engineering), nil, 200, nil)
+		crEvent(t, rootWS, "chat.admin")
+		root.must("POST", fmt.Sprintf("/chat/api/rooms/%d/members", engineering), map[string]string{"username": "dave"}, 204, nil)
+		if ev := crEvent(t, rootWS, "chat.admin"); ev["request"].(map[string]any)["state"] != "approved" {
+			t.Fatalf("the admins' event: %v", ev)
+		}
+		if ev := crEvent(t, daveWS, userTopicOf(dave.id)); ev["kind"] != "request" || ev["request"].(map[string]any)["state"] != "approved" {
+			t.Fatalf("dave's event: %v", ev)
+		}
+		if ev := crEvent(t, daveWS, userTopicOf(dave.id)); ev["kind"] != "room_added" || ev["room_id"] != float64(engineering) {
+			t.Fatalf("dave's event: %v", ev)
+		}
 		root.must("DELETE", fmt.Sprintf("/chat/api/rooms/%d/members/%d", general, dave.id), nil, 409, nil)
 		// A group member adds a friend, not anyone.
 		exec(`INSERT INTO friends (a, b) VALUES (least($1::bigint, $2::bigint), greatest($1::bigint, $2::bigint))`, alice.id, carol.id)
