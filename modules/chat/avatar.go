@@ -9,7 +9,6 @@ import (
 	"image/color"
 	"image/jpeg"
 	"image/png"
-	"net/http"
 	"runtime"
 
 	"golang.org/x/image/draw"
@@ -55,11 +54,6 @@ var (
 	pngMagic  = []byte("\x89PNG\r\n\x1a\n")
 	jpegMagic = []byte{0xFF, 0xD8, 0xFF}
 )
-
-// tooLarge is an upload over a limit (413).
-func tooLarge(msg string) *apiError {
-	return &apiError{http.StatusRequestEntityTooLarge, "too_large", msg}
-}
 
 // sniffImage names the format of data from its first bytes ("" for
 // neither PNG nor JPEG).

@@ -40,11 +40,11 @@ func init() {
 
 // Limits of the commands.
 const (
-	maxReason      = 500                                                         // characters of a ban or kick reason (the core's limit)
-	maxKickSeconds = 365 * 24 * 60 * 60                                          // a year: the longest suspension a module may impose
-	passwordGroups = 5                                                           // a generated password is five groups…
-	passwordGroup  = 5                                                           // …of five characters (about 141 bits)
-	passwordChars  = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789" // no 0/O, 1/l/I
+	maxModerationReason = 500                                                         // characters of a ban or kick reason (the core's limit)
+	maxKickSeconds      = 365 * 24 * 60 * 60                                          // a year: the longest suspension a module may impose
+	passwordGroups      = 5                                                           // a generated password is five groups…
+	passwordGroup       = 5                                                           // …of five characters (about 141 bits)
+	passwordChars       = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789" // no 0/O, 1/l/I
 )
 
 // target is a user a command acts on.
@@ -114,8 +114,8 @@ func serviceError(action string, t target, err error) error {
 // checkReason refuses a reason the core would refuse, with a clear word.
 func checkReason(reason string) (string, error) {
 	reason = strings.TrimSpace(reason)
-	if !utf8.ValidString(reason) || utf8.RuneCountInString(reason) > maxReason {
-		return "", fmt.Errorf("a reason is at most %d characters", maxReason)
+	if !utf8.ValidString(reason) || utf8.RuneCountInString(reason) > maxModerationReason {
+		return "", fmt.Errorf("a reason is at most %d characters", maxModerationReason)
 	}
 	for _, c := range reason {
 		if c != '\n' && isControl(c) {
@@ -126,14 +126,15 @@ func checkReason(reason string) (string, error) {
 }
 
 // commander is who runs a moderation action: the admin (ID 0: the site's
-// owner at the terminal) and how the audit names them.
+// owner at the terminal) and how ("command", "admin area"), as the chat's
+// audit records it.
 type commander struct {
-	ID   int64
-	Name string
+	ID  int64
+	Via string
 }
 
 func commanderOf(args sdk.Args) commander {
-	c := commander{Name: args.Actor()}
+	c := commander{Via: "command"}
 	if u := args.User(); u != nil {
 		c.ID = u.ID
 	}
@@ -177,8 +178,8 @@ func banUser(ctx context.Context, by commander, username, reason string) (string
 		return "", serviceError("ban %s", t, err)
 	}
 	forceOffline(ctx, t.ID)
-	if err := socialAudit(ctx, nil, by.ID, "ban", map[string]any{
-		"actor": by.Name, "user": t.ID, "username": t.Username, "reason": reason, "connections_closed": conns,
+	if err := recordAudit(ctx, sdk.DB(), by.ID, "ban", map[string]any{
+		"via": by.Via, "user": t.ID, "reason": reason, "connections_closed": conns,
 	}); err != nil {
 		sdk.Logger().Error("audit ban", "user", t.Username, "error", err)
 	}
@@ -228,9 +229,9 @@ func kickUser(ctx context.Context, by commander, username string, seconds int64,
 		return "", serviceError("suspend %s", t, err)
 	}
 	forceOffline(ctx, t.ID)
-	if err := socialAudit(ctx, nil, by.ID, "kick", map[string]any{
-		"actor": by.Name, "user": t.ID, "username": t.Username, "seconds": seconds, "until": until.Format(time.RFC3339),
-		"reason": reason, "told": true, "connections_closed": conns,
+	if err := recordAudit(ctx, sdk.DB(), by.ID, "kick", map[string]any{
+		"via": by.Via, "user": t.ID, "seconds": seconds, "until": until.Format(time.RFC3339),
+		"reason": reason, "connections_closed": conns,
 	}); err != nil {
 		sdk.Logger().Error("audit kick", "user", t.Username, "error", err)
 	}
@@ -389,8 +390,8 @@ func cmdChangePassword(ctx context.Context, args sdk.Args) (sdk.Result, error) {
 		return sdk.Result{}, serviceError("set the password of %s", t, err)
 	}
 	by := commanderOf(args)
-	if err := socialAudit(ctx, nil, by.ID, "change_password", map[string]any{
-		"actor": by.Name, "user": t.ID, "username": t.Username, "generated": generated,
+	if err := recordAudit(ctx, sdk.DB(), by.ID, "change_password", map[string]any{
+		"via": by.Via, "user": t.ID, "generated": generated,
 	}); err != nil {
 		sdk.Logger().Error("audit change_password", "user", t.Username, "error", err)
 	}
@@ -438,8 +439,8 @@ func cmdMakeAdmin(ctx context.Context, args sdk.Args) (sdk.Result, error) {
 		return sdk.Result{}, serviceError("make %s a chat admin", t, err)
 	}
 	by := commanderOf(args)
-	if err := socialAudit(ctx, nil, by.ID, "make_admin", map[string]any{
-		"actor": by.Name, "user": t.ID, "username": t.Username, "role": "staff",
+	if err := recordAudit(ctx, sdk.DB(), by.ID, "make_admin", map[string]any{
+		"via": by.Via, "user": t.ID, "role": "staff",
 	}); err != nil {
 		sdk.Logger().Error("audit make_admin", "user", t.Username, "error", err)
 	}

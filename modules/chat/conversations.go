@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -17,7 +16,8 @@ import (
 // id first, so that asking again finds the same room) and groups a member
 // makes with friends of theirs. Both are rooms of kind dm or group with
 // policy invite: nobody joins them by asking. A new member hears of it on
-// chat.user.ID ({"kind": "room_added", "room_id"}).
+// chat.user.ID ({"kind": "room_added", "room_id"}). Both answer the room as
+// the room routes do (roomFor, rooms.go).
 
 // Group limits.
 const (
@@ -54,7 +54,7 @@ func openDM(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error) {
 	if other.ID == u.ID {
 		return nil, badRequest("A private conversation is with someone else.")
 	}
-	ok, err := friendsCanTalk(ctx, u.ID, other.ID)
+	ok, err := mayWrite(ctx, u.ID, other.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +95,7 @@ func openDM(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error) {
 	for _, id := range added {
 		publish(ctx, userTopic(id), map[string]any{"kind": "room_added", "room_id": roomID})
 	}
-	return conversationOf(ctx, u.ID, roomID)
+	return roomFor(ctx, u, roomID)
 }
 
 // groupRequest is the body of POST /chat/api/groups.
@@ -152,7 +152,7 @@ func createGroup(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, erro
 		if o.ID == u.ID {
 			continue
 		}
-		ok, err := friendsCanTalk(ctx, u.ID, o.ID)
+		ok, err := mayWrite(ctx, u.ID, o.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -187,58 +187,5 @@ func createGroup(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, erro
 	for _, o := range others {
 		publish(ctx, userTopic(o.ID), map[string]any{"kind": "room_added", "room_id": roomID})
 	}
-	return conversationOf(ctx, u.ID, roomID)
-}
-
-// conversation is a group or dm as the API answers it (API.md's room, the
-// reader's fields included).
-type conversation struct {
-	ID            int64     `json:"id"`
-	Kind          string    `json:"kind"`
-	Name          string    `json:"name"`
-	Topic         string    `json:"topic"`
-	Policy        string    `json:"policy"`
-	Archived      bool      `json:"archived"`
-	Member        bool      `json:"member"`
-	Request       *string   `json:"request"`
-	Unread        int       `json:"unread"`
-	Mentions      int       `json:"mentions"`
-	LastMessageID int64     `json:"last_message_id"`
-	Members       []userRef `json:"members"`
-}
-
-// conversationOf reads a group or dm for its member reader: unread counts
-// messages of others after the reader's marker (capped at 100), mentions
-// those that mention the reader; a dm is named after the other person.
-func conversationOf(ctx context.Context, reader, roomID int64) (conversation, error) {
-	c := conversation{ID: roomID, Member: true, Members: []userRef{}}
-	err := sdk.DB().QueryRowContext(ctx, `
-		SELECT r.kind, r.name, r.topic, r.policy, r.archived_at IS NOT NULL, r.last_message_id,
-			(SELECT count(*) FROM (SELECT 1 FROM messages m WHERE m.room_id = r.id AND m.id > mb.last_read_id
-				AND m.deleted_at IS NULL AND m.author_id IS DISTINCT FROM $2 LIMIT 100) x),
-			(SELECT count(*) FROM mentions n WHERE n.room_id = r.id AND n.user_id = $2 AND n.message_id > mb.last_read_id)
-		FROM rooms r JOIN members mb ON mb.room_id = r.id AND mb.user_id = $2
-		WHERE r.id = $1 AND r.kind IN ('group', 'dm')`, roomID, reader).
-		Scan(&c.Kind, &c.Name, &c.Topic, &c.Policy, &c.Archived, &c.LastMessageID, &c.Unread, &c.Mentions)
-	if errors.Is(err, sql.ErrNoRows) {
-		return c, notFound("No such conversation.")
-	}
-	if err != nil {
-		return c, fmt.Errorf("conversation %d: %w", roomID, err)
-	}
-	members, err := queryUsers(ctx, userSelect+`JOIN members mb ON mb.user_id = u.id WHERE mb.room_id = $1
-		ORDER BY mb.role DESC, lower(coalesce(nullif(p.display_name, ''), u.display_name)), u.id`, roomID)
-	if err != nil {
-		return c, err
-	}
-	c.Members = append(c.Members, members...)
-	if c.Kind == "dm" {
-		c.Name = "deleted user"
-		for _, m := range members {
-			if m.ID != reader {
-				c.Name = m.DisplayName
-			}
-		}
-	}
-	return c, nil
+	return roomFor(ctx, u, roomID)
 }

@@ -409,15 +409,15 @@ func forceFriends(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, err
 	if err != nil {
 		return nil, err
 	}
-	if err := makeFriends(ctx, a, b, u.ID, fmt.Sprintf("admin %s (id %d)", u.Username, u.ID)); err != nil {
+	if err := makeFriends(ctx, a, b, u.ID); err != nil {
 		return nil, err
 	}
 	return nil, nil
 }
 
-// makeFriends forces a friendship between a and b for the admin actor
-// (id, and name as the audit shows it).
-func makeFriends(ctx context.Context, a, b userRef, actorID int64, actor string) error {
+// makeFriends forces a friendship between a and b for the admin actorID,
+// recorded in the chat's audit (by ids: names are resolved when shown).
+func makeFriends(ctx context.Context, a, b userRef, actorID int64) error {
 	if a.ID == b.ID {
 		return badRequest("Name two different users.")
 	}
@@ -443,27 +443,13 @@ func makeFriends(ctx context.Context, a, b userRef, actorID int64, actor string)
 		if err := befriend(ctx, tx, a.ID, b.ID, actorID); err != nil {
 			return err
 		}
-		return socialAudit(ctx, tx, actorID, "friends.force", map[string]any{
-			"actor": actor, "a": a.ID, "a_name": a.Username, "b": b.ID, "b_name": b.Username,
-		})
+		return recordAudit(ctx, tx, actorID, "friends.force", map[string]any{"a": a.ID, "b": b.ID})
 	})
 	if err != nil {
 		return err
 	}
 	friendsChanged(ctx, a.ID, b.ID)
 	return nil
-}
-
-// friendsCanTalk reports whether a and b are friends and neither blocks
-// the other: what a dm between them needs.
-func friendsCanTalk(ctx context.Context, a, b int64) (bool, error) {
-	var ok bool
-	err := sdk.DB().QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM friends WHERE a = least($1::bigint, $2::bigint) AND b = greatest($1::bigint, $2::bigint))
-		AND NOT EXISTS (SELECT 1 FROM blocks WHERE (blocker = $1 AND blocked = $2) OR (blocker = $2 AND blocked = $1))`, a, b).Scan(&ok)
-	if err != nil {
-		return false, fmt.Errorf("friends %d and %d: %w", a, b, err)
-	}
-	return ok, nil
 }
 
 // inTx runs f in a serializable transaction, committed when f returns

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -62,10 +61,9 @@ func moderationPage(w http.ResponseWriter, r *http.Request) {
 	d := moderationData{Kick: formValues{Seconds: "600"}}
 	status := http.StatusOK
 	if r.Method == http.MethodPost {
-		admin := sdk.UserFrom(r)
-		by := commander{Name: "admin area"}
-		if admin != nil {
-			by = commander{ID: admin.ID, Name: fmt.Sprintf("admin %s (id %d), admin area", admin.Username, admin.ID)}
+		by := commander{Via: "admin area"}
+		if admin := sdk.UserFrom(r); admin != nil {
+			by.ID = admin.ID
 		}
 		action := r.FormValue("action")
 		f := formValues{User: strings.TrimSpace(r.FormValue("user")), Seconds: strings.TrimSpace(r.FormValue("seconds")), Reason: r.FormValue("reason")}
@@ -120,57 +118,138 @@ func sentence(s string) string {
 	return s
 }
 
-// recentAudit reads the newest entries of the chat's audit table.
+// recentAudit reads the newest entries of the chat's audit table, the
+// users and rooms they name by id named as they are now ("deleted user"
+// once erased).
 func recentAudit(ctx context.Context, n int) ([]auditEntry, error) {
-	rows, err := sdk.DB().QueryContext(ctx, `
-		SELECT a.at, coalesce(a.detail->>'actor', u.username, CASE WHEN a.actor_id IS NULL THEN 'terminal' ELSE 'user ' || a.actor_id END),
-			a.action, a.detail::text
-		FROM audit a LEFT JOIN websonic_api.users u ON u.id = a.actor_id
-		ORDER BY a.id DESC LIMIT $1`, n)
+	rows, err := sdk.DB().QueryContext(ctx, `SELECT at, coalesce(actor_id, 0), action, detail::text FROM audit ORDER BY id DESC LIMIT $1`, n)
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
-	defer rows.Close()
-	out := []auditEntry{}
+	type raw struct {
+		at     time.Time
+		actor  int64
+		action string
+		detail map[string]any
+	}
+	var (
+		entries []raw
+		users   []int64
+		rooms   []int64
+	)
 	for rows.Next() {
 		var (
-			e      auditEntry
-			at     time.Time
+			e      raw
 			detail string
 		)
-		if err := rows.Scan(&at, &e.Actor, &e.Action, &detail); err != nil {
+		if err := rows.Scan(&e.at, &e.actor, &e.action, &detail); err != nil {
+			rows.Close()
 			return nil, fmt.Errorf("audit: %w", err)
 		}
-		e.At = at.UTC().Format("2006-01-02 15:04:05")
-		e.Detail = describeAudit([]byte(detail))
-		out = append(out, e)
+		if json.Unmarshal([]byte(detail), &e.detail) != nil {
+			e.detail = map[string]any{"detail": detail}
+		}
+		if e.actor != 0 {
+			users = append(users, e.actor)
+		}
+		for k, v := range e.detail {
+			if id, ok := v.(float64); ok && id > 0 {
+				switch {
+				case auditUserKeys[k]:
+					users = append(users, int64(id))
+				case k == "room":
+					rooms = append(rooms, int64(id))
+				}
+			}
+		}
+		entries = append(entries, e)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	names, err := usernames(ctx, users)
+	if err != nil {
+		return nil, err
+	}
+	roomName, err := roomNames(ctx, rooms)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]auditEntry, 0, len(entries))
+	for _, e := range entries {
+		actor := "terminal"
+		if e.actor != 0 {
+			actor = names[e.actor]
+		}
+		out = append(out, auditEntry{
+			At: e.at.UTC().Format("2006-01-02 15:04:05"), Actor: actor, Action: e.action,
+			Detail: describeAudit(e.detail, names, roomName),
+		})
+	}
+	return out, nil
+}
+
+// auditUserKeys are the detail fields that hold a user's id.
+var auditUserKeys = map[string]bool{"user": true, "author": true, "a": true, "b": true}
+
+// usernames names users by id ("deleted user" for those no longer there).
+func usernames(ctx context.Context, ids []int64) (map[int64]string, error) {
+	out := map[int64]string{}
+	for _, id := range ids {
+		out[id] = deletedUser.DisplayName
+	}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := sdk.DB().QueryContext(ctx, `SELECT id, username FROM websonic_api.users WHERE id = ANY($1::bigint[])`, int64Array(ids))
+	if err != nil {
+		return nil, fmt.Errorf("usernames: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id   int64
+			name string
+		)
+		if err := rows.Scan(&id, &name); err != nil {
+			return nil, fmt.Errorf("usernames: %w", err)
+		}
+		out[id] = name
 	}
 	return out, rows.Err()
 }
 
 // describeAudit writes an audit entry's detail for people: its fields as
-// "name: value", the actor left out (it has its own column).
-func describeAudit(detail []byte) string {
-	var m map[string]any
-	if err := json.Unmarshal(detail, &m); err != nil {
-		return string(detail)
-	}
-	order := []string{"username", "a_name", "b_name", "seconds", "until", "reason", "generated", "role", "connections_closed"}
+// "name: value" (users and rooms by their names), the common ones first.
+func describeAudit(detail map[string]any, users, rooms map[int64]string) string {
+	order := []string{"user", "a", "b", "author", "room", "name", "seconds", "until", "reason", "generated", "role", "connections_closed", "via"}
+	seen := map[string]bool{}
 	var parts []string
-	seen := map[string]bool{"actor": true, "user": true, "a": true, "b": true}
 	add := func(k string) {
-		v, ok := m[k]
+		v, ok := detail[k]
 		if !ok || seen[k] {
 			return
 		}
 		seen[k] = true
-		if s, ok := v.(string); ok && s == "" {
-			return
+		var s string
+		switch x := v.(type) {
+		case string:
+			if x == "" {
+				return
+			}
+			s = x
+		case float64:
+			switch {
+			case auditUserKeys[k]:
+				s = users[int64(x)]
+			case k == "room":
+				s = rooms[int64(x)]
+			}
 		}
-		b, _ := json.Marshal(v)
-		s := string(b)
-		if str, ok := v.(string); ok {
-			s = str
+		if s == "" {
+			b, _ := json.Marshal(v)
+			s = string(b)
 		}
 		parts = append(parts, strings.ReplaceAll(k, "_", " ")+": "+s)
 	}
@@ -178,7 +257,7 @@ func describeAudit(detail []byte) string {
 		add(k)
 	}
 	var rest []string
-	for k := range m {
+	for k := range detail {
 		if !seen[k] {
 			rest = append(rest, k)
 		}
@@ -188,28 +267,4 @@ func describeAudit(detail []byte) string {
 		add(k)
 	}
 	return strings.Join(parts, "; ")
-}
-
-// socialAudit records an admin action in the chat's audit table (tx: in
-// that transaction; nil: on its own). actorID 0 is the site's owner at the
-// terminal.
-func socialAudit(ctx context.Context, tx *sql.Tx, actorID int64, action string, detail map[string]any) error {
-	b, err := json.Marshal(detail)
-	if err != nil {
-		return fmt.Errorf("audit %s: %w", action, err)
-	}
-	var actor any
-	if actorID != 0 {
-		actor = actorID
-	}
-	const q = `INSERT INTO audit (actor_id, action, detail) VALUES ($1, $2, $3::jsonb)`
-	if tx != nil {
-		_, err = tx.ExecContext(ctx, q, actor, action, string(b))
-	} else {
-		_, err = sdk.DB().ExecContext(ctx, q, actor, action, string(b))
-	}
-	if err != nil {
-		return fmt.Errorf("audit %s: %w", action, err)
-	}
-	return nil
 }

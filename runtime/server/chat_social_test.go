@@ -388,7 +388,7 @@ func testFriends(s *socialSite) {
 	if n := s.moduleCount(`SELECT count(*) FROM friends WHERE forced_by = $1`, s.admin.ID); n != 1 {
 		t.Fatalf("%d forced friendships", n)
 	}
-	if n := s.moduleCount(`SELECT count(*) FROM audit WHERE action = 'friends.force' AND actor_id = $1 AND detail->>'a_name' = 'f_alice' AND detail->>'b_name' = 'f_frank'`, s.admin.ID); n != 1 {
+	if n := s.moduleCount(`SELECT count(*) FROM audit WHERE action = 'friends.force' AND actor_id = $1 AND (detail->>'a')::bigint = $2 AND (detail->>'b')::bigint = $3`, s.admin.ID, aliceID, frankID); n != 1 {
 		t.Fatalf("%d audit rows for the forced friendship", n)
 	}
 	s.wantErr(s.adminC, "POST", "/chat/api/friends/force", `{"a":"f_alice","b":"f_bob"}`, http.StatusConflict, "conflict", "already friends")
@@ -892,7 +892,7 @@ func testBan(s *socialSite) {
 	if n := s.count(t, `SELECT count(*) FROM websonic.audit_log WHERE action = 'command.run' AND detail->>'command' = 'ban' AND detail->>'outcome' = 'ok'`); n != 1 {
 		t.Errorf("%d command.run entries", n)
 	}
-	if n := s.moduleCount(`SELECT count(*) FROM audit WHERE action = 'ban' AND detail->>'username' = 'b_gina' AND detail->>'reason' = 'spam in General' AND (detail->>'connections_closed')::int = 1`); n != 1 {
+	if n := s.moduleCount(`SELECT count(*) FROM audit WHERE action = 'ban' AND actor_id = $1 AND (detail->>'user')::bigint = $2 AND detail->>'reason' = 'spam in General' AND (detail->>'connections_closed')::int = 1 AND detail->>'via' = 'command'`, s.admin.ID, s.idOf("b_gina")); n != 1 {
 		t.Errorf("%d chat audit entries", n)
 	}
 	page, err := s.srv.AdminPage(context.Background(), s.admin, "chat", "moderation", AdminPageCall{Method: http.MethodGet, Lang: "en"})
@@ -949,7 +949,7 @@ func testKick(s *socialSite) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if n := s.moduleCount(`SELECT count(*) FROM audit WHERE action = 'kick' AND detail->>'username' = 'k_hana' AND (detail->>'seconds')::int = 1 AND detail->>'reason' = 'Cool down, please.'`); n != 1 {
+	if n := s.moduleCount(`SELECT count(*) FROM audit WHERE action = 'kick' AND (detail->>'user')::bigint = $1 AND (detail->>'seconds')::int = 1 AND detail->>'reason' = 'Cool down, please.'`, hanaID); n != 1 {
 		t.Errorf("%d chat audit entries for the kick", n)
 	}
 	s.user(t, "k_boss", site.RoleAdmin)
@@ -1010,7 +1010,7 @@ func testAccountCommands(s *socialSite) {
 	if st := s.chatLogin(s.client(t), "192.0.2.41", "a_jack", pw); st != http.StatusSeeOther {
 		t.Fatalf("the generated password: %d", st)
 	}
-	if n := s.moduleCount(`SELECT count(*) FROM audit WHERE action = 'change_password' AND detail->>'username' = 'a_jack' AND detail->>'generated' = 'true' AND detail::text NOT LIKE '%' || $1 || '%'`, pw); n != 1 {
+	if n := s.moduleCount(`SELECT count(*) FROM audit WHERE action = 'change_password' AND (detail->>'user')::bigint = $2 AND detail->>'generated' = 'true' AND detail::text NOT LIKE '%' || $1 || '%'`, pw, s.idOf("a_jack")); n != 1 {
 		t.Errorf("%d chat audit entries (without the password)", n)
 	}
 	if n := s.count(t, `SELECT count(*) FROM websonic.audit_log WHERE detail::text LIKE '%' || $1 || '%'`, pw); n != 0 {
@@ -1051,8 +1051,28 @@ func testModerationPage(s *socialSite) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ws.subscribe(fmt.Sprintf("chat.user.%d", kimID))
-	ws.subscribe("chat.presence")
+	// Kim follows her own topic, presence and two rooms: General
+	// (everyone's) and a dm.
+	var rooms struct {
+		Rooms []roomAnswer `json:"rooms"`
+	}
+	s.want(kim, "GET", "/chat/api/rooms", "", http.StatusOK, &rooms)
+	var general roomAnswer
+	for _, r := range rooms.Rooms {
+		if r.Policy == "everyone" {
+			general = r
+		}
+	}
+	if general.ID == 0 {
+		t.Fatalf("no everyone room: %+v", rooms)
+	}
+	lee, _ := signIn(t, s.testSite, "m_lee")
+	s.befriend(lee, kim, "m_kim")
+	var dm roomAnswer
+	s.want(kim, "POST", "/chat/api/dms", `{"username":"m_lee"}`, http.StatusOK, &dm)
+	for _, topic := range []string{fmt.Sprintf("chat.user.%d", kimID), "chat.presence", fmt.Sprintf("chat.room.%d", general.ID), fmt.Sprintf("chat.room.%d", dm.ID)} {
+		ws.subscribe(topic)
+	}
 
 	res, err := s.command("show_clients", nil)
 	if err != nil {
@@ -1067,7 +1087,7 @@ func testModerationPage(s *socialSite) {
 			row = r
 		}
 	}
-	if row == nil || row[1] != ip || row[2] == "" {
+	if row == nil || row[1] != ip || row[2] == "" || row[3] != general.Name+", dm: m_kim & m_lee" {
 		t.Fatalf("show_clients: %+v", res.Rows)
 	}
 
@@ -1099,7 +1119,7 @@ func testModerationPage(s *socialSite) {
 	if ev := event(t, ws, fmt.Sprintf("chat.user.%d", kimID), "kicked"); ev["reason"] != "Read the rules." {
 		t.Fatalf("kicked event: %v", ev)
 	}
-	if n := s.moduleCount(`SELECT count(*) FROM audit WHERE action = 'kick' AND actor_id = $1 AND detail->>'username' = 'm_kim' AND detail->>'actor' LIKE '%admin area'`, s.admin.ID); n != 1 {
+	if n := s.moduleCount(`SELECT count(*) FROM audit WHERE action = 'kick' AND actor_id = $1 AND (detail->>'user')::bigint = $2 AND detail->>'via' = 'admin area'`, s.admin.ID, kimID); n != 1 {
 		t.Errorf("%d audit entries for the page's kick", n)
 	}
 	page, err = s.srv.AdminPage(ctx, s.admin, "chat", "moderation", AdminPageCall{Method: http.MethodGet, Query: a.Redirect, Lang: "en"})
