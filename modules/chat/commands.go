@@ -43,7 +43,7 @@ const (
 	maxModerationReason = 500                                                         // characters of a ban or kick reason (the core's limit)
 	maxKickSeconds      = 365 * 24 * 60 * 60                                          // a year: the longest suspension a module may impose
 	passwordGroups      = 5                                                           // a generated password is five groups…
-	passwordGroup       = 5                                                           // …of five characters (about 141 bits)
+	passwordGroup       = 5                                                           // …of five characters (about 146 bits)
 	passwordChars       = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789" // no 0/O, 1/l/I
 )
 
