@@ -15,7 +15,6 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,16 +24,13 @@ import (
 	"github.com/coder/websocket"
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/websonic/websonic/internal/modbuild"
 	"github.com/websonic/websonic/runtime/internal/realtime"
 	"github.com/websonic/websonic/runtime/internal/site"
 )
 
-// chatSocialModules builds modules/chat once per test binary.
-var chatSocialModules = sync.OnceValues(func() (string, error) {
-	dir := filepath.Join(scratch, "chatsocial")
-	return dir, modbuild.Package(context.Background(), "../../modules/chat", filepath.Join(dir, "chat"))
-})
+// chatSocialModules is modules/chat built once per test binary: the same
+// build as TestChatRooms's (chat_rooms_test.go), shared.
+var chatSocialModules = chatRoomsModules
 
 // socialSite is the site TestChatSocial's subtests share.
 type socialSite struct {
