@@ -690,7 +690,10 @@ async function loadOlder() {
     if (token !== S.openToken) return;
     const firstOld = sortedMessages()[0] || null;
     const older = (page.messages || []).filter((m) => !S.msgs.has(m.id)).sort((a, b) => a.id - b.id);
-    const h0 = el.scroll.scrollHeight, t0 = el.scroll.scrollTop;
+    // What the person reads stays where it is: the first message shown
+    // keeps its place in the pane while the page before goes above it.
+    const anchor = firstOld ? elFor(firstOld.id) : null;
+    const top0 = anchor ? anchor.getBoundingClientRect().top : 0;
     const frag = document.createDocumentFragment();
     let prev = null;
     for (const m of older) {
@@ -702,8 +705,7 @@ async function loadOlder() {
     el.messages.prepend(frag);
     if (firstOld && prev) fixBoundary(prev, firstOld);
     S.next = page.next;
-    // Keep what the person was reading where it was.
-    el.scroll.scrollTop = t0 + (el.scroll.scrollHeight - h0);
+    if (anchor) el.scroll.scrollTop += anchor.getBoundingClientRect().top - top0;
     if (older.length) announce(T("{n} older messages loaded.", { n: older.length }));
   } catch (e) {
     if (token === S.openToken) paneError(e.message);
