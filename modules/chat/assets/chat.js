@@ -88,6 +88,7 @@ const S = {
   readSent: new Map(), // room id -> last_id we told the server
   drafts: new Map(), // room id -> unsent text
   roomSubs: new Map(), // room id -> subscription
+  confirmed: new Set(), // room ids whose subscription the runtime confirmed
   typing: new Map(), // user id -> {user, timer}
   lastTyping: 0,
   presence: new Map(), // user id -> status
@@ -743,6 +744,7 @@ async function openRoom(id, { push = true, focus = false, jumpTo = null } = {}) 
   renderAll();
   if (!r) { paneError(T("No such room.")); return; }
   syncSubscriptions();
+  markLive();
   if (focus) (inRoom(r) && !r.archived ? el.text : el.roomName).focus({ preventScroll: true });
   if (!S.readable) return;
   el.messages.setAttribute("aria-busy", "true");
@@ -1017,16 +1019,23 @@ function roomsToFollow() {
 
 function syncSubscriptions() {
   const want = roomsToFollow();
-  for (const [id, sub] of S.roomSubs) if (!want.has(id)) { sub.close(); S.roomSubs.delete(id); }
+  for (const [id, sub] of S.roomSubs) if (!want.has(id)) { sub.close(); S.roomSubs.delete(id); S.confirmed.delete(id); }
   for (const id of want) {
     if (S.roomSubs.has(id)) continue;
     S.roomSubs.set(id, rt.subscribe(roomTopic(id), {
       event: (ev) => onRoomEvent(id, ev),
-      subscribed: () => resyncSoon(),
+      subscribed: () => { S.confirmed.add(id); markLive(); resyncSoon(); },
       reload: () => resyncSoon(),
-      refused: () => { S.roomSubs.delete(id); },
+      refused: () => { S.roomSubs.delete(id); S.confirmed.delete(id); markLive(); },
     }));
   }
+}
+
+// markLive tells (data-live-room) whether the open room's events arrive:
+// its subscription was confirmed.
+function markLive() {
+  if (S.open !== null && S.confirmed.has(S.open)) root.dataset.liveRoom = String(S.open);
+  else delete root.dataset.liveRoom;
 }
 
 let resyncTimer = null;
@@ -1598,6 +1607,7 @@ function start() {
     if (atBottom()) { S.unseenBelow = 0; renderJump(); markReadSoon(); }
   }, { passive: true });
   el.olderButton.addEventListener("click", loadOlder);
+  $("chat-notice-close").addEventListener("click", () => { clearTimeout(noticeTimer); show(el.notice, false); el.text.focus(); });
   el.jump.addEventListener("click", () => { scrollToBottom(); markReadSoon(); el.text.focus(); });
   document.addEventListener("visibilitychange", () => { if (document.visibilityState === "visible") markReadSoon(); });
   window.addEventListener("focus", markReadSoon);
