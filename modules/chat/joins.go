@@ -136,7 +136,7 @@ func joinRoom(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error) 
 			return nil, err
 		}
 		defer tx.Rollback()
-		added, err := addToRoom(ctx, tx, room, u.ID)
+		added, approved, err := addToRoom(ctx, tx, room, u.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -149,6 +149,7 @@ func joinRoom(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error) 
 			return nil, err
 		}
 		if added {
+			announceApproved(ctx, approved)
 			announceJoin(ctx, id, u.ID)
 		}
 		return map[string]any{"state": "member"}, nil
@@ -308,7 +309,7 @@ func decideRequest(ctx context.Context, u *sdk.User, id int64, approve bool, rea
 	}
 	added := false
 	if approve {
-		if added, err = addToRoom(ctx, tx, &roomRow{ID: roomID}, userID); err != nil {
+		if added, _, err = addToRoom(ctx, tx, &roomRow{ID: roomID}, userID); err != nil {
 			return joinRequest{}, err
 		}
 	}

@@ -284,7 +284,7 @@ func publishMessage(ctx context.Context, kind string, room *roomRow, m messageVi
 		publish(ctx, roomTopic(room.ID), short)
 		return
 	}
-	m.Reactions = append([]reaction(nil), m.Reactions...)
+	m.Reactions = append(make([]reaction, 0, len(m.Reactions)), m.Reactions...)
 	for i := range m.Reactions {
 		m.Reactions[i].Mine = false
 	}
@@ -296,7 +296,9 @@ func publishMessage(ctx context.Context, kind string, room *roomRow, m messageVi
 	publish(ctx, roomTopic(room.ID), ev)
 }
 
-// readMessageBody decodes a message body, answering 413 past 64 KiB.
+// readMessageBody decodes a message body, answering 413 past 64 KiB and
+// 400 for one that is not valid UTF-8 (encoding/json would silently
+// replace the bad bytes).
 func readMessageBody(r *http.Request, v any) error {
 	b, err := io.ReadAll(io.LimitReader(r.Body, maxJSONBody+1))
 	if err != nil {
@@ -304,6 +306,9 @@ func readMessageBody(r *http.Request, v any) error {
 	}
 	if len(b) > maxJSONBody {
 		return &apiError{http.StatusRequestEntityTooLarge, "too_large", "The message is far too long."}
+	}
+	if !utf8.Valid(b) {
+		return badRequest("The message is not valid UTF-8.")
 	}
 	r.Body = io.NopCloser(bytes.NewReader(b))
 	return readJSON(r, v)

@@ -735,6 +735,12 @@ func leaveRoom(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error)
 	if err := removeFromRoom(ctx, room, u.ID); err != nil {
 		return nil, err
 	}
+	if room.Kind == kindGroup { // a group nobody is left in goes, with its messages
+		if _, err := sdk.DB().ExecContext(ctx, `DELETE FROM rooms r WHERE r.id = $1 AND r.kind = 'group'
+			AND NOT EXISTS (SELECT 1 FROM members m WHERE m.room_id = r.id)`, id); err != nil {
+			return nil, fmt.Errorf("delete the empty group %d: %w", id, err)
+		}
+	}
 	return nil, nil
 }
 
@@ -757,23 +763,35 @@ func removeFromRoom(ctx context.Context, room *roomRow, userID int64) error {
 }
 
 // addToRoom makes userID a member of room (their read marker at its newest
-// message), approves a pending join request of theirs, and tells the room
-// and the user. It answers false when they were a member already.
-func addToRoom(ctx context.Context, q querier, room *roomRow, userID int64) (bool, error) {
+// message) and approves their pending join request, if any. It answers
+// whether they were added (false: a member already) and the request it
+// approved (0: none), which the caller announces once committed.
+func addToRoom(ctx context.Context, q querier, room *roomRow, userID int64) (added bool, approved int64, err error) {
 	res, err := q.ExecContext(ctx, `INSERT INTO members (room_id, user_id, last_read_id)
 		SELECT id, $2, last_message_id FROM rooms WHERE id = $1 ON CONFLICT DO NOTHING`, room.ID, userID)
 	if err != nil {
-		return false, fmt.Errorf("join room %d: %w", room.ID, err)
+		return false, 0, fmt.Errorf("join room %d: %w", room.ID, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return false, nil
+		return false, 0, nil
 	}
-	_, err = q.ExecContext(ctx, `UPDATE join_requests SET state = 'approved', decided_at = now()
-		WHERE room_id = $1 AND user_id = $2 AND state = 'pending'`, room.ID, userID)
-	if err != nil {
-		return false, fmt.Errorf("close join requests: %w", err)
+	err = q.QueryRowContext(ctx, `UPDATE join_requests SET state = 'approved', decided_at = now()
+		WHERE room_id = $1 AND user_id = $2 AND state = 'pending' RETURNING id`, room.ID, userID).Scan(&approved)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return false, 0, fmt.Errorf("close join requests: %w", err)
 	}
-	return true, nil
+	return true, approved, nil
+}
+
+// announceApproved tells the admins and the requester that request id
+// was approved by the user's joining (0: nothing to tell).
+func announceApproved(ctx context.Context, id int64) {
+	if id == 0 {
+		return
+	}
+	if jr, err := requestByID(ctx, sdk.DB(), id); err == nil {
+		announceRequest(ctx, jr)
+	}
 }
 
 // announceJoin tells room's readers and the user that userID joined.
@@ -842,7 +860,7 @@ func addMember(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error)
 		return nil, err
 	}
 	defer tx.Rollback()
-	added, err := addToRoom(ctx, tx, room, who.ID)
+	added, approved, err := addToRoom(ctx, tx, room, who.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -857,6 +875,7 @@ func addMember(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error)
 	if err := tx.Commit(); err != nil {
 		return nil, err
 	}
+	announceApproved(ctx, approved)
 	announceJoin(ctx, id, who.ID)
 	return nil, nil
 }

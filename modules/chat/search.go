@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"sort"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/websonic/websonic/sdk"
 )
@@ -73,7 +72,7 @@ func (t searchTerms) match(text string) bool {
 
 func search(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error) {
 	q, err := checkText(r.URL.Query().Get("q"), maxQuery, false)
-	if err != nil || q == "" || utf8.RuneCountInString(q) > maxQuery {
+	if err != nil || q == "" {
 		return nil, badRequest("Search for 1 to 200 characters.")
 	}
 	before, err := parseCursor(r.URL.Query().Get("before"))
