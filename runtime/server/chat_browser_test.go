@@ -16,10 +16,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/websonic/websonic/internal/modbuild"
+	"github.com/websonic/websonic/runtime/internal/settings"
 	"github.com/websonic/websonic/runtime/internal/site"
 )
 
@@ -520,11 +524,44 @@ func TestBrowserChat(t *testing.T) {
 
 	t.Run("accessible", func(t *testing.T) {
 		use(t, a)
+		a.do("alice opens General",
+			chromedp.Click(chromedp.CSS(`#chat-rooms a[data-room="`+strconv.FormatInt(general.ID, 10)+`"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`#chat-messages .chat-msg`)),
+		)
 		a.checkAccessible("the chat")
+		for _, d := range []string{"friends", "group", "profile"} {
+			a.do("open "+d, chromedp.Click(chromedp.CSS(`#chat-open-`+d)), chromedp.WaitVisible(chromedp.CSS(`#chat-`+d+`-dialog`)))
+			cwAccessible(a, "the "+d+" dialog")
+			a.do("close "+d, chromedp.KeyEvent(kb.Escape), chromedp.WaitNotVisible(chromedp.CSS(`#chat-`+d+`-dialog`)))
+		}
 		ctx, cancel := a.step()
 		defer cancel()
 		if p, err := a.screenshot(ctx, "chat"); err == nil {
 			t.Logf("the chat: %s", p)
+		}
+	})
+
+	t.Run("themes", func(t *testing.T) {
+		use(t, a)
+		// Light and dark, in each bundled theme: the page is framed by the
+		// theme and the chat passes axe. (Motion reduced: the themes' colour
+		// transitions would have axe measure colours halfway. Only the chat:
+		// the builtin theme's own header links fail contrast in dark.)
+		defer a.do("back to light", cwMedia("light"))
+		for _, name := range []string{"builtin", "harbor", "meadow"} {
+			if err := s.srv.look.settings.Update(t.Context(), 0, settings.Change{Theme: &name}); err != nil {
+				t.Fatal(err)
+			}
+			a.do("open the chat in "+name,
+				chromedp.Navigate(s.URL+"/chat/rooms/"+strconv.FormatInt(general.ID, 10)),
+				chromedp.WaitVisible(chromedp.CSS(`body.theme-`+name+` #chat-messages .chat-msg`)),
+			)
+			a.waitLive("alice")
+			for _, scheme := range []string{"light", "dark"} {
+				a.do(scheme, cwMedia(scheme))
+				cwAccessible(a, "the chat in "+name+", "+scheme)
+			}
+			a.do("light", cwMedia("light"))
 		}
 	})
 
@@ -556,4 +593,41 @@ func TestBrowserChat(t *testing.T) {
 			t.Fatal("on a phone, opening a room does not show it")
 		}
 	})
+}
+
+// cwMedia emulates prefers-color-scheme: scheme, with reduced motion.
+func cwMedia(scheme string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Features: []*emulation.MediaFeature{
+			{Name: "prefers-color-scheme", Value: scheme}, {Name: "prefers-reduced-motion", Value: "reduce"},
+		}})
+		return err
+	})
+}
+
+// cwAccessible runs axe-core over the chat (#chat) of b's page and fails
+// the test on every serious or critical violation (checkAccessible checks
+// the whole page, the theme's own parts included).
+func cwAccessible(b *browser, page string) {
+	b.t.Helper()
+	if !run(b, page+": is axe loaded", chromedp.Evaluate[bool](`typeof axe !== "undefined"`)) {
+		run(b, page+": load axe", chromedp.Evaluate[json.RawMessage](axeSource(b.t)+";true"))
+	}
+	raw := run(b, page+": run axe", chromedp.Evaluate[string](
+		`axe.run("#chat", {resultTypes: ["violations"]}).then(r => JSON.stringify(r.violations))`, chromedp.EvalAwaitPromise))
+	var vs []axeViolation
+	if err := json.Unmarshal([]byte(raw), &vs); err != nil {
+		b.t.Fatalf("%s: axe answered %.200s: %v", page, raw, err)
+	}
+	for _, v := range vs {
+		if v.Impact != "serious" && v.Impact != "critical" {
+			b.t.Logf("%s: axe (%s) %s: %s", page, v.Impact, v.ID, v.Help)
+			continue
+		}
+		var where []string
+		for _, n := range v.Nodes {
+			where = append(where, fmt.Sprintf("%v %.160s", n.Target, n.HTML))
+		}
+		b.t.Errorf("%s: axe (%s) %s: %s\n  %s", page, v.Impact, v.ID, v.Help, strings.Join(where, "\n  "))
+	}
 }

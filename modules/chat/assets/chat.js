@@ -417,14 +417,19 @@ function dayLabel(m) {
   return fmtDay.format(d);
 }
 
-function timeEl(iso) {
+const fmtDate = new Intl.DateTimeFormat(lang, { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+
+// timeEl shows when iso was: the time of day (messages sit under their
+// day), or with dated, the day too unless it is today.
+function timeEl(iso, dated = false) {
   const d = new Date(iso);
   if (isNaN(d)) return h("time", {});
-  return h("time", { datetime: iso, title: fmtFull.format(d) }, fmtTime.format(d));
+  const today = d.toDateString() === new Date().toDateString();
+  return h("time", { datetime: iso, title: fmtFull.format(d) }, (dated && !today ? fmtDate : fmtTime).format(d));
 }
 
 function daySep(m) {
-  return h("li", { class: "chat-day", role: "separator", "aria-label": dayLabel(m) }, h("span", { text: dayLabel(m) }));
+  return h("li", { class: "chat-day" }, h("span", { text: dayLabel(m) }));
 }
 
 // initials of a user, for the avatar's stand-in.
@@ -1067,13 +1072,22 @@ async function resync() {
   }
 }
 
+// keepMine gives m's reactions the reader's own "mine" from the copy the
+// page has: a room's events are the same for every reader and carry none.
+function keepMine(m) {
+  const old = S.msgs.get(m.id);
+  if (!Array.isArray(m.reactions)) return m;
+  const mine = new Set(old && Array.isArray(old.reactions) ? old.reactions.filter((x) => x.mine).map((x) => x.emoji) : []);
+  return { ...m, reactions: m.reactions.map((x) => ("mine" in x ? x : { ...x, mine: mine.has(x.emoji) })) };
+}
+
 async function onRoomEvent(roomID, ev) {
   if (!ev || typeof ev !== "object") return;
   const r = S.rooms.get(roomID);
   const open = roomID === S.open && S.readable;
   switch (ev.kind) {
     case "message": {
-      let m = ev.message || null;
+      let m = ev.message ? keepMine(ev.message) : null;
       const id = m ? m.id : ev.id;
       if (r) r.last_message_id = Math.max(r.last_message_id || 0, id || 0);
       if (!m && (open || r)) {
@@ -1099,7 +1113,7 @@ async function onRoomEvent(roomID, ev) {
     case "edit":
     case "reaction": {
       if (!open || roomID !== S.open || !S.msgs.has(ev.message ? ev.message.id : ev.id)) return;
-      let m = ev.message || null;
+      let m = ev.message ? keepMine(ev.message) : null;
       if (!m) { try { m = await fetchMessage(ev.id); } catch (e) { paneError(e.message); return; } }
       if (roomID === S.open) addMessage(m);
       break;
@@ -1205,7 +1219,7 @@ async function loadFriends() {
     say($("chat-friends-error"), e.message);
   }
   const n = (S.friends.incoming || []).length;
-  el.friendsBadge.textContent = n ? unreadLabel(n) : "";
+  el.friendsBadge.replaceChildren(n ? unreadLabel(n) : "", h("span", { class: "chat-sr", text: " " + T("friend requests") }));
   show(el.friendsBadge, n > 0);
   if ($("chat-friends-dialog").open) renderFriends();
   if ($("chat-group-dialog").open) renderGroupFriends();
@@ -1425,7 +1439,7 @@ async function search(q, more) {
     for (const m of res.messages || []) {
       const roomName = m.room ? m.room.name : "";
       const b = h("button", { type: "button", class: "chat-result" },
-        h("span", { class: "chat-result-head" }, h("strong", { text: roomName }), " · ", h("span", { text: m.author && m.author.id ? m.author.display_name || m.author.username : T("deleted user") }), " · ", timeEl(m.created_at)),
+        h("span", { class: "chat-result-head" }, h("strong", { text: roomName }), " · ", h("span", { text: m.author && m.author.id ? m.author.display_name || m.author.username : T("deleted user") }), " · ", timeEl(m.created_at, true)),
         h("span", { class: "chat-result-text", text: m.text }));
       b.addEventListener("click", () => {
         closeDialogs();
@@ -1459,7 +1473,7 @@ async function loadRequests() {
   const users = res.users || [];
   S.requestsPending = users.reduce((n, g) => n + (g.count || (g.requests || []).length), 0);
   if (el.requestsBadge) {
-    el.requestsBadge.textContent = S.requestsPending ? unreadLabel(S.requestsPending) : "";
+    el.requestsBadge.replaceChildren(S.requestsPending ? unreadLabel(S.requestsPending) : "", h("span", { class: "chat-sr", text: " " + T("waiting") }));
     show(el.requestsBadge, S.requestsPending > 0);
   }
   if (!$("chat-requests-dialog")?.open) return;
@@ -1475,7 +1489,7 @@ async function loadRequests() {
 function requestRow(q) {
   const slot = h("p", { class: "chat-slot error", role: "alert", hidden: true });
   const reasonID = "chat-reason-" + q.id;
-  const reason = h("input", { id: reasonID, maxlength: "500", autocomplete: "off" });
+  const reason = h("input", { id: reasonID, maxlength: "500", autocomplete: "off", placeholder: T("Reason for refusing (optional)") });
   const decide = async (verb, button) => {
     say(slot, "");
     button.disabled = true;
@@ -1495,7 +1509,7 @@ function requestRow(q) {
   approve.addEventListener("click", () => decide("approve", approve));
   refuse.addEventListener("click", () => decide("refuse", refuse));
   return h("li", { class: "chat-req", dataset: { request: q.id } },
-    h("span", { class: "chat-req-room" }, h("strong", { text: q.room.name }), " ", timeEl(q.created_at)),
+    h("span", { class: "chat-req-room" }, h("strong", { text: q.room.name }), " ", timeEl(q.created_at, true)),
     h("span", { class: "chat-row-actions" }, approve,
       h("label", { for: reasonID, class: "chat-sr", text: T("Reason for refusing (optional)") }), reason, refuse),
     slot);
@@ -1668,6 +1682,9 @@ function start() {
 
   wireForms();
   wireDialogs();
+  // /chat?q=… (the search form without its script, or a shared link)
+  const q = new URLSearchParams(location.search).get("q");
+  if (q && q.trim()) { el.q.value = q; search(q.trim(), false); }
 
   // Live: the rooms, the user's own events, presence, and for admins the
   // requests queue.
