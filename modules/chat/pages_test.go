@@ -5,13 +5,21 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io/fs"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path"
+	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -27,7 +35,6 @@ import (
 var (
 	jsKey   = regexp.MustCompile(`\bT\("((?:[^"\\]|\\.)*)"`)
 	tmplKey = regexp.MustCompile(`\{\{-?\s*t\s+"((?:[^"\\]|\\.)*)"`)
-	i18nKey = regexp.MustCompile(`(?m)^"((?:[^"\\]|\\.)*)": \{\{t "((?:[^"\\]|\\.)*)"\}\},?$`)
 )
 
 func readAsset(t *testing.T, name string) string {
@@ -66,31 +73,130 @@ func unquote(t *testing.T, s string) string {
 	return out
 }
 
-// TestScriptTextsOnPage: every T("…") of chat.js is among the texts the
-// page hands it (#chat-i18n), each translated under its own key.
-func TestScriptTextsOnPage(t *testing.T) {
-	js := readAsset(t, "chat.js")
+var update = flag.Bool("update", false, "rewrite the texts blocks (#chat-i18n, #chat-errors) of assets/templates/chat.html")
+
+// scriptKeys are the texts chat.js shows: its T("…") keys.
+func scriptKeys(t *testing.T) []string {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, m := range jsKey.FindAllStringSubmatch(readAsset(t, "chat.js"), -1) {
+		seen[unquote(t, m[1])] = true
+	}
+	return slices.Sorted(maps.Keys(seen))
+}
+
+// apiSentences are the API's error sentences written as literals in the
+// module's Go code: the argument of badRequest, forbidden, notFound and
+// conflict, the message of an apiError literal, the "error" of a map
+// literal. (Sentences built at run time stay in English.)
+func apiSentences(t *testing.T) []string {
+	t.Helper()
+	fset := token.NewFileSet()
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	lit := func(e ast.Expr) {
+		if b, ok := e.(*ast.BasicLit); ok && b.Kind == token.STRING {
+			if v, err := strconv.Unquote(b.Value); err == nil && v != "" {
+				seen[v] = true
+			}
+		}
+	}
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			switch n := n.(type) {
+			case *ast.CallExpr:
+				if id, ok := n.Fun.(*ast.Ident); ok && len(n.Args) == 1 &&
+					(id.Name == "badRequest" || id.Name == "forbidden" || id.Name == "notFound" || id.Name == "conflict") {
+					lit(n.Args[0])
+				}
+			case *ast.CompositeLit:
+				if id, ok := n.Type.(*ast.Ident); ok && id.Name == "apiError" && len(n.Elts) == 3 {
+					lit(n.Elts[2])
+				}
+				for _, e := range n.Elts {
+					if kv, ok := e.(*ast.KeyValueExpr); ok {
+						if k, ok := kv.Key.(*ast.BasicLit); ok && k.Value == `"error"` {
+							lit(kv.Value)
+						}
+					}
+				}
+			}
+			return true
+		})
+	}
+	return slices.Sorted(maps.Keys(seen))
+}
+
+// textsBlock is the body of a JSON script element of chat.html giving
+// each key its text in the page's language.
+func textsBlock(keys []string) string {
+	lines := make([]string, len(keys))
+	for i, k := range keys {
+		j, _ := json.Marshal(k)
+		lines[i] = fmt.Sprintf("%s: {{t %s}}", j, strconv.Quote(k))
+	}
+	return "{\n" + strings.Join(lines, ",\n") + "\n}"
+}
+
+// TestPageTextBlocks: chat.html hands chat.js every text it shows
+// (#chat-i18n) and the API's error sentences (#chat-errors), each through
+// t, so that the script speaks the page's language without a copy per
+// language. go test -run TestPageTextBlocks -update rewrites both blocks.
+func TestPageTextBlocks(t *testing.T) {
 	page := readAsset(t, "templates/chat.html")
-	given := map[string]bool{}
-	for _, m := range i18nKey.FindAllStringSubmatch(page, -1) {
-		if m[1] != m[2] {
-			t.Errorf("#chat-i18n gives %q the text of %q", m[1], m[2])
+	got := page
+	for _, b := range []struct {
+		id   string
+		keys []string
+	}{{"chat-i18n", scriptKeys(t)}, {"chat-errors", apiSentences(t)}} {
+		if len(b.keys) == 0 {
+			t.Fatalf("no keys for #%s", b.id)
 		}
-		given[m[1]] = true
-	}
-	if len(given) == 0 {
-		t.Fatal("no #chat-i18n texts found in chat.html")
-	}
-	used := map[string]bool{}
-	for _, m := range jsKey.FindAllStringSubmatch(js, -1) {
-		used[m[1]] = true
-		if !given[m[1]] {
-			t.Errorf("chat.js shows %q, which #chat-i18n does not give it", m[1])
+		open := `<script type="application/json" id="` + b.id + `">`
+		i := strings.Index(got, open)
+		j := strings.Index(got[i+len(open):], "</script>")
+		if i < 0 || j < 0 {
+			t.Fatalf("chat.html has no %s…</script>", open)
 		}
+		got = got[:i+len(open)] + textsBlock(b.keys) + got[i+len(open)+j:]
 	}
-	for k := range given {
-		if !used[k] {
-			t.Errorf("#chat-i18n gives %q, which chat.js never shows", k)
+	if got == page {
+		return
+	}
+	if *update {
+		if err := os.WriteFile(filepath.Join("assets", "templates", "chat.html"), []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Errorf("chat.html's #chat-i18n or #chat-errors does not give the texts of chat.js and the API: run go test -run TestPageTextBlocks -update")
+}
+
+// dynamicKeys are texts that templates translate from their data ({{t
+// .Error}}): literals of the module's Go code, by file.
+var dynamicKeys = map[string]string{
+	"The decision could not be saved; try again.": "requestspage.go",
+}
+
+// TestDynamicKeys: each of dynamicKeys is still written in its file.
+func TestDynamicKeys(t *testing.T) {
+	for k, file := range dynamicKeys {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(b, []byte(strconv.Quote(k))) {
+			t.Errorf("%s no longer writes %q: remove it from dynamicKeys (and fr.json)", file, k)
 		}
 	}
 }
@@ -137,6 +243,9 @@ func TestFrenchCatalogue(t *testing.T) {
 		for _, a := range cmd.Args {
 			keys[a.Description] = "module.json"
 		}
+	}
+	for k, where := range dynamicKeys {
+		keys[k] = where
 	}
 	delete(keys, "")
 	placeholders := regexp.MustCompile(`\{[a-z_]+\}`)
@@ -256,8 +365,8 @@ func TestPageRenders(t *testing.T) {
 			t.Errorf("the page lacks %s", want)
 		}
 	}
-	if n := strings.Count(en, "<script"); n != 3 {
-		t.Errorf("%d script elements, want 3 (two JSON, the module's asset)", n)
+	if n := strings.Count(en, "<script"); n != 4 {
+		t.Errorf("%d script elements, want 4 (three JSON, the module's asset)", n)
 	}
 	if strings.Contains(en, "<img src=x") || strings.Contains(en, "<b>") {
 		t.Error("people's text became markup")

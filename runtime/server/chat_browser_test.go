@@ -257,7 +257,7 @@ func TestChatPage(t *testing.T) {
 		}
 	}
 	script := regexp.MustCompile(`<script type="module" src="(/static/modules/chat/[^"]+/chat\.js)"></script>`).FindStringSubmatch(page)
-	if script == nil || strings.Count(page, "<script") != 3 || strings.Contains(page, "<img src=x") {
+	if script == nil || strings.Count(page, "<script") != 4 || strings.Contains(page, "<img src=x") {
 		t.Fatalf("scripts of the page:\n%s", page)
 	}
 	if r, err := http.Get(s.URL + script[1]); err != nil || r.StatusCode != 200 || !strings.Contains(r.Header.Get("Content-Type"), "javascript") {
@@ -288,6 +288,12 @@ func TestChatPage(t *testing.T) {
 	resp, page = alice.page("/chat/rooms/987654", "")
 	if resp.StatusCode != http.StatusNotFound || !strings.Contains(page, `role="alert">No such room.</p>`) || cwPageState(t, page).Room != 0 {
 		t.Errorf("an unknown room: %d\n%s", resp.StatusCode, page)
+	}
+	// The API's sentences reach a French page in French (the script gets
+	// them too, as #chat-errors).
+	if resp, page = alice.page("/chat/rooms/987654", "fr"); !strings.Contains(page, `role="alert">Ce salon n&#39;existe pas.</p>`) ||
+		!strings.Contains(page, `"Join the room to post in it.": "Rejoignez le salon pour y écrire."`) {
+		t.Errorf("an unknown room, in French: %d\n%s", resp.StatusCode, page)
 	}
 
 	// The API the page reads first.

@@ -15,6 +15,7 @@ import { connect } from "/static/websonic/realtime.js";
 
 const root = document.getElementById("chat");
 const texts = readJSON("chat-i18n") || {};
+const apiTexts = readJSON("chat-errors") || {}; // the API's sentences in the page's language
 const initial = readJSON("chat-state") || {};
 const lang = document.documentElement.lang || "en";
 
@@ -160,11 +161,18 @@ async function api(method, path, body) {
   try { data = await resp.json(); } catch { /* not JSON */ }
   if (!resp.ok) {
     if (resp.status === 401) throw new ApiError(T("Your session has ended. Sign in again."), 401, "unauthorized");
-    const msg = data && typeof data.error === "string" && data.error ? data.error : T("Something went wrong (error {status}). Try again.", { status: resp.status });
+    const msg = data && typeof data.error === "string" && data.error ? apiText(data.error) : T("Something went wrong (error {status}). Try again.", { status: resp.status });
     throw new ApiError(msg, resp.status, data && data.code);
   }
   if (data === null) throw new ApiError(T("The server sent an answer the page does not understand."), resp.status, "internal");
   return data;
+}
+
+// apiText is one of the API's sentences in the page's language, when the
+// page knows it (it is written as is in the module's code), else as the
+// API said it.
+function apiText(s) {
+  return Object.prototype.hasOwnProperty.call(apiTexts, s) ? apiTexts[s] : s;
 }
 
 // say shows msg in the message slot next to a control (role=alert or
@@ -1611,7 +1619,7 @@ function start() {
   root.classList.add("chat-live-page");
   renderMe();
   renderAll();
-  if (initial.error) paneError(initial.error);
+  if (initial.error) paneError(apiText(initial.error));
   if (S.open !== null) history.replaceState({ room: S.open }, "", location.pathname);
   scrollToBottom();
   requestAnimationFrame(() => { scrollToBottom(); fillUp(); markReadSoon(); });
