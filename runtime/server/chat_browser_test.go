@@ -492,6 +492,74 @@ func TestBrowserChat(t *testing.T) {
 		}
 	})
 
+	t.Run("badges", func(t *testing.T) {
+		use(t, a)
+		a.do("alice opens General",
+			chromedp.Click(chromedp.CSS(`#chat-rooms a[data-room="`+strconv.FormatInt(general.ID, 10)+`"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`#chat-messages .chat-msg`)),
+		)
+		a.waitLive("alice")
+		salesLink := `#chat-rooms a[data-room="` + strconv.FormatInt(sales.ID, 10) + `"]`
+		boss.call(http.MethodPost, "/chat/api/rooms/"+strconv.FormatInt(sales.ID, 10)+"/join", nil, http.StatusOK, nil)
+		boss.post(sales.ID, "Quarterly numbers are in")
+		boss.post(sales.ID, "@alice can you check them?")
+		run(a, "Sales shows 2 unread, 1 mentioning alice", chromedp.Poll[bool](`(() => {
+			const l = document.querySelector('`+salesLink+`');
+			const b = [...l.querySelectorAll(".chat-badge")].map(x => x.firstChild.textContent);
+			return b.join(" ") === "@1 2" && l.classList.contains("unread");
+		})()`))
+		if title := run(a, "the title", chromedp.Evaluate[string](`document.title`)); !strings.HasPrefix(title, "(") {
+			t.Errorf("the window's title: %q", title)
+		}
+		a.do("alice opens Sales", chromedp.Click(chromedp.CSS(salesLink)))
+		run(a, "the badges go", chromedp.Poll[bool](`document.querySelector('`+salesLink+` .chat-badge') === null && document.querySelector("#chat-messages .chat-msg.mentions-me") !== null`))
+		// The read marker moved on the server too.
+		deadline := time.Now().Add(10 * time.Second)
+		for r := alice.rooms()["Sales"]; r.Unread != 0; r = alice.rooms()["Sales"] {
+			if time.Now().After(deadline) {
+				t.Fatalf("Sales still has %d unread for alice after she read it", r.Unread)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+
+	t.Run("edit, react, delete", func(t *testing.T) {
+		use(t, a, z)
+		z.do("boss opens Sales",
+			chromedp.Navigate(s.URL+"/chat/rooms/"+strconv.FormatInt(sales.ID, 10)),
+			chromedp.WaitVisible(chromedp.CSS(`#chat-messages .chat-msg`)),
+		)
+		z.waitLive("boss")
+		a.waitLive("alice")
+		a.do("alice writes", chromedp.SendKeys(chromedp.CSS(`#chat-text`), "Numbers look rihgt"), chromedp.KeyEvent("\r"))
+		last := `(() => { const l = [...document.querySelectorAll("#chat-messages .chat-msg")]; return l.length ? l[l.length-1] : null; })()`
+		run(z, "boss sees it", chromedp.Poll[bool](last+`?.querySelector(".chat-msg-text").textContent === "Numbers look rihgt"`))
+		run(a, "the composer is empty", chromedp.Poll[bool](`document.getElementById("chat-text").value === ""`))
+		// Up in the empty composer edits one's last message.
+		a.do("alice edits it",
+			chromedp.Focus(chromedp.CSS(`#chat-text`)),
+			chromedp.KeyEvent(kb.ArrowUp),
+			chromedp.WaitVisible(chromedp.CSS(`.chat-edit textarea`)),
+			chromedp.SetValue(chromedp.CSS(`.chat-edit textarea`), "Numbers look right"),
+			chromedp.Focus(chromedp.CSS(`.chat-edit textarea`)),
+			chromedp.KeyEvent("\r"),
+		)
+		run(z, "boss sees the edit", chromedp.Poll[bool](last+`?.querySelector(".chat-msg-text").textContent === "Numbers look right" && `+last+`.querySelector(".chat-edited") !== null`))
+		z.do("boss reacts",
+			chromedp.Evaluate[chromedp.Void](last+`.focus()`),
+			chromedp.Click(chromedp.Search(`(//ol[@id="chat-messages"]/li[contains(@class,"chat-msg")])[last()]//button[@aria-label="Add a reaction"]`)),
+			chromedp.Click(chromedp.Search(`//div[@class="chat-picker"]/button[1]`)),
+		)
+		run(a, "alice sees the reaction", chromedp.Poll[bool](last+`?.querySelector(".chat-reaction")?.getAttribute("aria-pressed") === "false" && `+last+`.querySelector(".chat-reaction").textContent.endsWith(" 1")`))
+		run(z, "boss's reaction is his", chromedp.Poll[bool](last+`?.querySelector(".chat-reaction")?.getAttribute("aria-pressed") === "true"`))
+		a.do("alice deletes it",
+			chromedp.Evaluate[chromedp.Void](last+`.focus()`),
+			chromedp.Click(chromedp.Search(`(//ol[@id="chat-messages"]/li[contains(@class,"chat-msg")])[last()]//button[@aria-label="Delete"]`)),
+			chromedp.Click(chromedp.Search(`(//ol[@id="chat-messages"]/li[contains(@class,"chat-msg")])[last()]//button[normalize-space()="Delete"]`)),
+		)
+		run(z, "boss sees it deleted", chromedp.Poll[bool](last+`?.querySelector(".chat-msg-text").textContent === "This message was deleted."`))
+	})
+
 	t.Run("hostile text", func(t *testing.T) {
 		use(t, a, z)
 		z.do("boss opens General", chromedp.Navigate(s.URL+"/chat/rooms/"+strconv.FormatInt(general.ID, 10)), chromedp.WaitVisible(chromedp.CSS(`#chat-messages`)))

@@ -1039,7 +1039,12 @@ function syncSubscriptions() {
       event: (ev) => onRoomEvent(id, ev),
       subscribed: () => { S.confirmed.add(id); markLive(); resyncSoon(); },
       reload: () => resyncSoon(),
-      refused: () => { S.roomSubs.delete(id); S.confirmed.delete(id); markLive(); },
+      refused: (reason) => {
+        S.roomSubs.delete(id);
+        S.confirmed.delete(id);
+        markLive();
+        if (reason === "revoked") resyncSoon(); // taken out of the room: the list says what is left
+      },
     }));
   }
 }
@@ -1081,12 +1086,13 @@ async function resync() {
 }
 
 // keepMine gives m's reactions the reader's own "mine" from the copy the
-// page has: a room's events are the same for every reader and carry none.
+// page has: a room's events are the same for every reader, "mine" false
+// for all (the reader's own toggles come back from the API, with theirs).
 function keepMine(m) {
   const old = S.msgs.get(m.id);
   if (!Array.isArray(m.reactions)) return m;
   const mine = new Set(old && Array.isArray(old.reactions) ? old.reactions.filter((x) => x.mine).map((x) => x.emoji) : []);
-  return { ...m, reactions: m.reactions.map((x) => ("mine" in x ? x : { ...x, mine: mine.has(x.emoji) })) };
+  return { ...m, reactions: m.reactions.map((x) => ({ ...x, mine: mine.has(x.emoji) })) };
 }
 
 async function onRoomEvent(roomID, ev) {
