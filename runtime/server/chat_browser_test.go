@@ -560,6 +560,47 @@ func TestBrowserChat(t *testing.T) {
 		run(z, "boss sees it deleted", chromedp.Poll[bool](last+`?.querySelector(".chat-msg-text").textContent === "This message was deleted."`))
 	})
 
+	t.Run("friends and a private conversation", func(t *testing.T) {
+		use(t, a, z)
+		a.do("alice asks boss to be friends",
+			chromedp.Click(chromedp.CSS(`#chat-open-friends`)),
+			chromedp.WaitVisible(chromedp.CSS(`#chat-friend-name`)),
+			chromedp.SendKeys(chromedp.CSS(`#chat-friend-name`), "boss"),
+			chromedp.KeyEvent("\r"),
+			chromedp.WaitVisible(chromedp.Search(`//p[@id="chat-friend-add-msg" and normalize-space()="Request sent to boss."]`)),
+			chromedp.WaitVisible(chromedp.Search(`//ul[@id="chat-outgoing"]/li[.//strong[normalize-space()="boss"]]`)),
+		)
+		run(z, "boss's Friends button counts the request", chromedp.Poll[bool](`document.getElementById("chat-friends-badge").firstChild?.textContent === "1"`))
+		z.do("boss accepts",
+			chromedp.Click(chromedp.CSS(`#chat-open-friends`)),
+			chromedp.Click(chromedp.Search(`//ul[@id="chat-incoming"]/li[.//strong[normalize-space()="alice"]]//button[normalize-space()="Accept"]`)),
+			chromedp.WaitVisible(chromedp.Search(`//ul[@id="chat-friend-list"]/li[.//strong[normalize-space()="alice"]]`)),
+			chromedp.KeyEvent(kb.Escape),
+		)
+		// alice's open dialog follows: boss is a friend, online.
+		a.do("alice sees boss among her friends",
+			chromedp.WaitVisible(chromedp.Search(`//ul[@id="chat-friend-list"]/li[.//strong[normalize-space()="boss"]]`)),
+		)
+		run(a, "boss shows online", chromedp.Poll[bool](`document.querySelector("#chat-friend-list .chat-dot")?.classList.contains("online")`))
+		a.do("alice writes to boss",
+			chromedp.Click(chromedp.Search(`//ul[@id="chat-friend-list"]/li[.//strong[normalize-space()="boss"]]//button[normalize-space()="Message"]`)),
+			chromedp.WaitNotVisible(chromedp.CSS(`#chat-friends-dialog`)),
+			chromedp.WaitVisible(chromedp.Search(`//h2[@id="chat-room-name" and normalize-space()="boss"]`)),
+		)
+		a.waitLive("alice")
+		a.do("alice sends", chromedp.SendKeys(chromedp.CSS(`#chat-text`), "Got a minute? <i>private</i>"), chromedp.KeyEvent("\r"))
+		dm := `#chat-convs a.chat-room`
+		run(z, "boss gets the conversation with a badge", chromedp.Poll[bool](`(() => {
+			const l = document.querySelector('`+dm+`');
+			return l !== null && l.textContent.includes("alice") && l.querySelector(".chat-badge")?.firstChild.textContent === "1";
+		})()`))
+		z.do("boss opens it", chromedp.Click(chromedp.CSS(dm)))
+		run(z, "boss reads alice's text", chromedp.Poll[bool](`[...document.querySelectorAll("#chat-messages .chat-msg-text")].some(p => p.textContent === "Got a minute? <i>private</i>")`))
+		z.waitLive("boss")
+		z.do("boss answers", chromedp.SendKeys(chromedp.CSS(`#chat-text`), "Sure"), chromedp.KeyEvent("\r"))
+		run(a, "alice gets the answer live", chromedp.Poll[bool](`[...document.querySelectorAll("#chat-messages .chat-msg-text")].some(p => p.textContent === "Sure")`))
+	})
+
 	t.Run("hostile text", func(t *testing.T) {
 		use(t, a, z)
 		z.do("boss opens General", chromedp.Navigate(s.URL+"/chat/rooms/"+strconv.FormatInt(general.ID, 10)), chromedp.WaitVisible(chromedp.CSS(`#chat-messages`)))

@@ -94,7 +94,6 @@ const S = {
   lastTyping: 0,
   presence: new Map(), // user id -> status
   avatars: new Map(), // user id -> Promise<url|null>
-  avatarVersion: 0,
   friends: { friends: [], incoming: [], outgoing: [], blocked: [] },
   requestsPending: 0,
   unseenBelow: 0,
@@ -454,7 +453,7 @@ function initials(u) {
 function avatarURL(id) {
   if (!id) return Promise.resolve(null);
   if (!S.avatars.has(id)) {
-    const url = "/chat/avatars/" + id + (id === S.me.user.id && S.avatarVersion ? "?v=" + S.avatarVersion : "");
+    const url = "/chat/avatars/" + id;
     S.avatars.set(id, new Promise((resolve) => {
       const img = new Image();
       img.onload = () => resolve(url);
@@ -1361,9 +1360,9 @@ function wireForms() {
     const form = new FormData();
     form.append("avatar", file);
     try {
-      await api("POST", "/chat/api/profile/avatar", form);
+      const p = await api("POST", "/chat/api/profile/avatar", form);
       input.value = "";
-      avatarChanged();
+      avatarChanged(p && p.avatar);
       say(slot, T("Picture saved."), true);
     } catch (err) { say(slot, err.message); }
   });
@@ -1372,7 +1371,7 @@ function wireForms() {
     say(slot, "");
     try {
       await api("DELETE", "/chat/api/profile/avatar");
-      avatarChanged();
+      avatarChanged(null);
       say(slot, T("Picture removed."), true);
     } catch (err) { say(slot, err.message); }
   });
@@ -1393,9 +1392,10 @@ function wireForms() {
   });
 }
 
-function avatarChanged() {
-  S.avatarVersion = Date.now();
-  S.avatars.delete(S.me.user.id);
+// avatarChanged shows the user's new picture (its versioned URL, or null
+// for none) wherever the page shows them.
+function avatarChanged(url) {
+  S.avatars.set(S.me.user.id, Promise.resolve(url || null));
   renderMe();
   renderProfileAvatar();
   if (S.open) renderMessages();
@@ -1421,6 +1421,7 @@ async function loadProfile() {
   renderProfileAvatar();
   try {
     const p = await api("GET", "/chat/api/users/" + encodeURIComponent(S.me.user.username));
+    if (p.avatar !== undefined) { S.avatars.set(S.me.user.id, Promise.resolve(p.avatar || null)); renderProfileAvatar(); }
     $("chat-display-name").value = (p.user && p.user.display_name) || "";
     $("chat-about").value = p.about || "";
   } catch (e) { say(slot, e.message); }
