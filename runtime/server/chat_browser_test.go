@@ -513,6 +513,9 @@ func TestBrowserChat(t *testing.T) {
 		}
 		a.do("alice opens Sales", chromedp.Click(chromedp.CSS(salesLink)))
 		run(a, "the badges go", chromedp.Poll[bool](`document.querySelector('`+salesLink+` .chat-badge') === null && document.querySelector("#chat-messages .chat-msg.mentions-me") !== null`))
+		if got := run(a, "the new messages line", chromedp.Evaluate[string](`document.getElementById("chat-new-line")?.nextElementSibling?.querySelector(".chat-msg-text")?.textContent ?? ""`)); got != "Quarterly numbers are in" {
+			t.Errorf("the first message under the new messages line is %q", got)
+		}
 		// The read marker moved on the server too.
 		deadline := time.Now().Add(10 * time.Second)
 		for r := alice.rooms()["Sales"]; r.Unread != 0; r = alice.rooms()["Sales"] {

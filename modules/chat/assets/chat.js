@@ -98,6 +98,7 @@ const S = {
   requestsPending: 0,
   unseenBelow: 0,
   sending: false,
+  kicked: "", // why the user was locked out, when they were
   title: document.title,
 };
 
@@ -344,18 +345,58 @@ async function refreshRooms() {
 
 function renderHeader() {
   const r = S.rooms.get(S.open);
+  const adding = document.getElementById("chat-add-form");
+  if (adding && (!r || Number(adding.dataset.room) !== r.id)) adding.remove();
   el.roomName.textContent = r ? roomLabel(r) : T("No room open");
   el.roomTopic.textContent = r ? topicLine(r) : "";
   show(el.roomTopic, !!(r && topicLine(r)));
   el.roomActions.replaceChildren();
   if (!r) return;
   const slot = h("p", { class: "chat-slot error", role: "alert", hidden: true });
+  const canAdd = !r.archived && (r.kind === "group" ? r.member : r.kind === "room" && S.me.admin && r.policy !== "everyone");
+  if (canAdd) {
+    el.roomActions.append(h("button", { type: "button", class: "chat-small ghost", "aria-expanded": "false",
+      onclick: (e) => addPeopleForm(r, e.currentTarget, slot) }, T("Add someone")));
+  }
   const canLeave = (r.kind === "group" || (r.kind === "room" && r.member && r.policy !== "everyone"));
   if (canLeave) {
     el.roomActions.append(h("button", { type: "button", class: "chat-small ghost",
       onclick: (e) => confirmInline(el.roomActions, T("Leave {room}?", { room: roomLabel(r) }), T("Leave"), () => leave(r.id, slot)) }, T("Leave")));
   }
   el.roomActions.append(slot);
+}
+
+// addPeopleForm opens, under the room's header, a form that adds someone
+// to r by username: a friend to a group, anyone to a room (admins).
+function addPeopleForm(r, button, slot) {
+  const old = document.getElementById("chat-add-form");
+  if (old) { old.remove(); button.setAttribute("aria-expanded", "false"); return; }
+  const input = h("input", { id: "chat-add-name", autocomplete: "off", maxlength: "64", required: true,
+    list: r.kind === "group" ? "chat-add-friends" : null });
+  const friends = r.kind === "group"
+    ? h("datalist", { id: "chat-add-friends" }, (S.friends.friends || []).map((u) => h("option", { value: u.username })))
+    : null;
+  const msg = h("p", { class: "chat-slot", role: "status", hidden: true });
+  const form = h("form", { id: "chat-add-form", class: "chat-add-form", dataset: { room: r.id } },
+    h("label", { for: "chat-add-name", text: r.kind === "group" ? T("Add a friend to this group (username)") : T("Add someone to this room (username)") }),
+    h("div", { class: "chat-row" }, input, friends, h("button", { type: "submit", class: "chat-small" }, T("Add")),
+      h("button", { type: "button", class: "chat-small ghost", onclick: () => { form.remove(); button.setAttribute("aria-expanded", "false"); button.focus(); } }, T("Cancel"))),
+    msg);
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const username = usernameFrom(input);
+    if (!username) return;
+    say(msg, "");
+    try {
+      await api("POST", `/chat/api/rooms/${r.id}/members`, { username });
+      say(msg, T("{name} was added.", { name: username }), true);
+      input.value = "";
+      if (r.kind === "group") refreshRooms().catch(() => {});
+    } catch (err) { say(msg, err.message); }
+  });
+  button.setAttribute("aria-expanded", "true");
+  el.roomActions.closest(".chat-head").after(form);
+  input.focus();
 }
 
 function topicLine(r) {
@@ -584,11 +625,18 @@ function elFor(id) { return document.getElementById("chat-m-" + id); }
 function fixBoundary(prev, m) {
   const node = elFor(m.id);
   if (!node) return;
-  const sep = node.previousElementSibling && node.previousElementSibling.classList.contains("chat-day") ? node.previousElementSibling : null;
+  const top = topOf(node);
+  const sep = top.previousElementSibling && top.previousElementSibling.classList.contains("chat-day") ? top.previousElementSibling : null;
   const need = !prev || dayKey(prev) !== dayKey(m);
-  if (need && !sep) node.before(daySep(m));
+  if (need && !sep) top.before(daySep(m));
   if (!need && sep) sep.remove();
   node.classList.toggle("cont", isCont(prev, m));
+}
+
+// topOf is node, or the "new messages" line just above it.
+function topOf(node) {
+  const p = node.previousElementSibling;
+  return p && p.classList.contains("chat-new") ? p : node;
 }
 
 // addMessage puts m (new, or a newer copy of one shown) in the open room.
@@ -605,7 +653,7 @@ function addMessage(m) {
   }
   const after = i + 1 < list.length ? list[i + 1] : null;
   if (after && elFor(after.id)) {
-    const anchor = elFor(after.id);
+    const anchor = topOf(elFor(after.id));
     const before = anchor.previousElementSibling && anchor.previousElementSibling.classList.contains("chat-day") ? anchor.previousElementSibling : anchor;
     before.before(messageEl(m, prev));
     fixBoundary(prev, m);
@@ -766,7 +814,11 @@ async function openRoom(id, { push = true, focus = false, jumpTo = null } = {}) 
     S.next = page.next;
     for (const m of page.messages || []) S.msgs.set(m.id, m);
     renderMessages();
+    const divider = markUnread(r.unread || 0);
     scrollToBottom();
+    if (divider && divider.offsetTop < el.scroll.scrollHeight - el.scroll.clientHeight) {
+      el.scroll.scrollTop = Math.max(0, divider.offsetTop - 8); // the first unread at the top, not the last
+    }
     fillUp();
     markReadSoon();
     if (jumpTo) jumpToMessage(jumpTo);
@@ -775,6 +827,26 @@ async function openRoom(id, { push = true, focus = false, jumpTo = null } = {}) 
   } finally {
     if (token === S.openToken) el.messages.removeAttribute("aria-busy");
   }
+}
+
+// markUnread puts a "new messages" line above the first of the last n
+// messages of others (the room's unread count), and returns it (null for
+// none).
+function markUnread(n) {
+  if (n <= 0) return null;
+  const list = sortedMessages();
+  let first = null;
+  for (let i = list.length - 1; i >= 0 && n > 0; i--) {
+    const m = list[i];
+    if (m.author && m.author.id === S.me.user.id) continue;
+    if (!m.deleted) n--;
+    first = m;
+  }
+  const node = first && elFor(first.id);
+  if (!node) return null;
+  const line = h("li", { class: "chat-new", id: "chat-new-line" }, h("span", { text: T("New messages") }));
+  node.before(line);
+  return line;
 }
 
 async function jumpToMessage(id) {
@@ -1008,7 +1080,7 @@ const rt = connect({
     el.live.className = "chat-live off";
     if (code === 4001) {
       el.live.textContent = T("Signed out");
-      paneError(T("Your session has ended. Sign in again."));
+      paneError(S.kicked || T("Your session has ended. Sign in again."));
       el.error.append(" ", h("a", { href: "/login?next=" + encodeURIComponent(location.pathname), text: T("Sign in") }));
     } else el.live.textContent = T("Reconnecting…");
   },
@@ -1196,9 +1268,10 @@ function onUserEvent(ev) {
       break;
     }
     case "kicked":
-      paneError(ev.reason
+      S.kicked = ev.reason
         ? T("You are locked out of the chat until {until}: {reason}", { until: untilText(ev.until), reason: ev.reason })
-        : T("You are locked out of the chat until {until}.", { until: untilText(ev.until) }));
+        : T("You are locked out of the chat until {until}.", { until: untilText(ev.until) });
+      paneError(S.kicked);
       break;
   }
 }
