@@ -398,6 +398,13 @@ func TestBrowserChat(t *testing.T) {
 	if n := count(a, "alice"); n != 50 {
 		t.Fatalf("alice's first page shows %d messages, want 50", n)
 	}
+	// Seen is read: the open room's badge goes, on the page and the server.
+	run(a, "General's badge goes", chromedp.Poll[bool](`document.querySelector('#chat-rooms a[data-room="`+strconv.FormatInt(general.ID, 10)+`"] .chat-badge') === null`))
+	for deadline := time.Now().Add(10 * time.Second); alice.rooms()["General"].Unread != 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("General stays unread on the server after alice saw it")
+		}
+	}
 
 	t.Run("live", func(t *testing.T) {
 		use(t, a, z)

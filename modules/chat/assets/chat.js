@@ -99,6 +99,7 @@ const S = {
   unseenBelow: 0,
   sending: false,
   kicked: "", // why the user was locked out, when they were
+  newLine: null, // the id of the first message that was unread when the room opened
   title: document.title,
 };
 
@@ -608,6 +609,7 @@ function renderMessages() {
     prev = m;
   }
   el.messages.replaceChildren(frag);
+  drawNewLine();
   renderOlder();
   show(el.empty, S.readable && list.length === 0 && S.next === null);
 }
@@ -794,6 +796,7 @@ async function openRoom(id, { push = true, focus = false, jumpTo = null } = {}) 
   S.loadingOlder = false;
   S.unseenBelow = 0;
   S.lastTyping = 0;
+  S.newLine = null;
   for (const t of S.typing.values()) clearTimeout(t.timer);
   S.typing.clear();
   const token = ++S.openToken;
@@ -842,7 +845,13 @@ function markUnread(n) {
     if (!m.deleted) n--;
     first = m;
   }
-  const node = first && elFor(first.id);
+  S.newLine = first ? first.id : null;
+  return drawNewLine();
+}
+
+// drawNewLine draws the "new messages" line above message S.newLine.
+function drawNewLine() {
+  const node = S.newLine !== null && elFor(S.newLine);
   if (!node) return null;
   const line = h("li", { class: "chat-new", id: "chat-new-line" }, h("span", { text: T("New messages") }));
   node.before(line);
@@ -1297,6 +1306,7 @@ function heartbeat() { rt.send("chat.presence", { type: "heartbeat" }); }
 // ---------------------------------------------------------------- friends
 
 async function loadFriends() {
+  const before = JSON.stringify(S.friends);
   try {
     S.friends = await api("GET", "/chat/api/friends");
     for (const f of S.friends.friends || []) if (f.presence) S.presence.set(f.id, f.presence);
@@ -1307,6 +1317,7 @@ async function loadFriends() {
   const n = (S.friends.incoming || []).length;
   el.friendsBadge.replaceChildren(n ? unreadLabel(n) : "", h("span", { class: "chat-sr", text: " " + T("friend requests") }));
   show(el.friendsBadge, n > 0);
+  if (JSON.stringify(S.friends) === before) return; // nothing new: the lists stay (and what one was clicking)
   if ($("chat-friends-dialog").open) renderFriends();
   if ($("chat-group-dialog").open) renderGroupFriends();
 }
