@@ -499,6 +499,25 @@ func TestBrowserChat(t *testing.T) {
 		}
 	})
 
+	t.Run("search", func(t *testing.T) {
+		use(t, a)
+		a.do("alice searches",
+			chromedp.SendKeys(chromedp.CSS(`#chat-q`), "history 042"),
+			chromedp.KeyEvent("\r"),
+			chromedp.WaitVisible(chromedp.Search(`//ol[@id="chat-results"]/li/button[.//span[@class="chat-result-text" and normalize-space()="history 042"]]`)),
+		)
+		if got := a.text("the summary", "#chat-search-summary"); got != `1 message found for “history 042”.` {
+			t.Errorf("search summary: %q", got)
+		}
+		// The result opens General at that message, loading the pages
+		// before the newest until it is there.
+		a.do("alice opens the result", chromedp.Click(chromedp.CSS(`#chat-results button`)))
+		run(a, "the message has focus", chromedp.Poll[bool](`document.activeElement?.querySelector?.(".chat-msg-text")?.textContent === "history 042"`))
+		if loc := run(a, "the address", chromedp.Evaluate[string](`location.pathname`)); loc != "/chat/rooms/"+strconv.FormatInt(general.ID, 10) {
+			t.Errorf("the result opened %s", loc)
+		}
+	})
+
 	t.Run("badges", func(t *testing.T) {
 		use(t, a)
 		a.do("alice opens General",

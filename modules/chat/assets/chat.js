@@ -1701,6 +1701,7 @@ function wireDialogs() {
 // ---------------------------------------------------------------- start
 
 function start() {
+  const query = new URLSearchParams(location.search).get("q"); // /chat?q=… (before the address is tidied)
   setRooms(initial.rooms || []);
   S.open = initial.room || null;
   if (S.open !== null && !S.rooms.has(S.open)) S.open = null;
@@ -1720,6 +1721,17 @@ function start() {
     if (atBottom()) { S.unseenBelow = 0; renderJump(); markReadSoon(); }
   }, { passive: true });
   el.olderButton.addEventListener("click", loadOlder);
+  // Up and Down move between messages once one has focus (Tab reaches a
+  // message's actions; Escape goes back to the composer).
+  el.messages.addEventListener("keydown", (e) => {
+    const msg = e.target.closest && e.target.closest(".chat-msg");
+    if (!msg || e.target.closest(".chat-edit, .chat-picker")) return;
+    if (e.key === "ArrowUp" || e.key === "ArrowDown") {
+      let next = e.key === "ArrowUp" ? msg.previousElementSibling : msg.nextElementSibling;
+      while (next && !next.classList.contains("chat-msg")) next = e.key === "ArrowUp" ? next.previousElementSibling : next.nextElementSibling;
+      if (next) { e.preventDefault(); next.focus(); next.scrollIntoView({ block: "nearest" }); }
+    } else if (e.key === "Escape" && !el.composer.hidden) { e.preventDefault(); el.text.focus(); }
+  });
   $("chat-notice-close").addEventListener("click", () => { clearTimeout(noticeTimer); show(el.notice, false); el.text.focus(); });
   el.jump.addEventListener("click", () => { scrollToBottom(); markReadSoon(); el.text.focus(); });
   document.addEventListener("visibilitychange", () => { if (document.visibilityState === "visible") markReadSoon(); });
@@ -1782,8 +1794,7 @@ function start() {
   wireForms();
   wireDialogs();
   // /chat?q=… (the search form without its script, or a shared link)
-  const q = new URLSearchParams(location.search).get("q");
-  if (q && q.trim()) { el.q.value = q; search(q.trim(), false); }
+  if (query && query.trim()) { el.q.value = query; search(query.trim(), false); }
 
   // Live: the rooms, the user's own events, presence, and for admins the
   // requests queue.
