@@ -144,6 +144,8 @@ type cwRoom struct {
 	Request  *string `json:"request"`
 	Unread   int     `json:"unread"`
 	Archived bool    `json:"archived"`
+	// RetentionDays is the room's retention, nil for none.
+	RetentionDays *int `json:"retention_days"`
 }
 
 type cwMessage struct {
@@ -628,6 +630,53 @@ func TestBrowserChat(t *testing.T) {
 		z.waitLive("boss")
 		z.do("boss answers", chromedp.SendKeys(chromedp.CSS(`#chat-text`), "Sure"), chromedp.KeyEvent("\r"))
 		run(a, "alice gets the answer live", chromedp.Poll[bool](`[...document.querySelectorAll("#chat-messages .chat-msg-text")].some(p => p.textContent === "Sure")`))
+
+		// Presence: alice steps away; boss's page shows it on their
+		// conversation at once.
+		aliceDot := `#chat-convs .chat-dot[data-presence-user="` + strconv.FormatInt(alice.id, 10) + `"]`
+		run(z, "boss sees alice online", chromedp.Poll[bool](`document.querySelector('`+aliceDot+`')?.classList.contains("online")`))
+		a.do("alice is away", chromedp.SetValue(chromedp.CSS(`#chat-presence`), "away"),
+			chromedp.Evaluate[chromedp.Void](`document.getElementById("chat-presence").dispatchEvent(new Event("change"))`))
+		run(z, "boss sees alice away", chromedp.Poll[bool](`document.querySelector('`+aliceDot+`')?.classList.contains("away")`))
+		var me struct{ Presence string }
+		alice.call(http.MethodGet, "/chat/api/me", nil, http.StatusOK, &me)
+		if me.Presence != "away" {
+			t.Errorf("alice's chosen status: %q", me.Presence)
+		}
+	})
+
+	t.Run("room management", func(t *testing.T) {
+		use(t, z)
+		z.do("boss creates a room",
+			chromedp.Click(chromedp.CSS(`#chat-open-rooms-admin`)),
+			chromedp.SendKeys(chromedp.CSS(`#chat-new-room-name`), "Design"),
+			chromedp.SendKeys(chromedp.CSS(`#chat-new-room-topic`), "Pixels & people"),
+			chromedp.SetValue(chromedp.CSS(`#chat-new-room-policy`), "open"),
+			chromedp.Click(chromedp.Search(`//form[@id="chat-room-create"]//button[normalize-space()="Create the room"]`)),
+			chromedp.WaitVisible(chromedp.Search(`//p[@id="chat-room-create-msg" and normalize-space()="Room Design created."]`)),
+		)
+		design := alice.rooms()["Design"]
+		if design.ID == 0 || design.Policy != "open" || design.Member {
+			t.Fatalf("the new room as alice sees it: %+v", design)
+		}
+		ra := `chat-ra-` + strconv.FormatInt(design.ID, 10)
+		z.do("boss renames it",
+			chromedp.Click(chromedp.Search(`//details[.//input[@id="`+ra+`-name"]]/summary`)),
+			chromedp.SetValue(chromedp.CSS(`#`+ra+`-name`), "Design team"),
+			chromedp.SendKeys(chromedp.CSS(`#`+ra+`-retention`), "30"),
+			chromedp.Click(chromedp.Search(`//form[.//input[@id="`+ra+`-name"]]//button[normalize-space()="Save"]`)),
+			chromedp.WaitVisible(chromedp.Search(`//form[.//input[@id="`+ra+`-name"]]/p[normalize-space()="Saved."]`)),
+		)
+		if got := boss.rooms()["Design team"]; got.ID != design.ID || got.RetentionDays == nil || *got.RetentionDays != 30 {
+			t.Errorf("the room after saving: %+v", got)
+		}
+		// A name another room has: the API's sentence, next to the form.
+		z.do("boss tries a taken name",
+			chromedp.SetValue(chromedp.CSS(`#`+ra+`-name`), "general"),
+			chromedp.Click(chromedp.Search(`//form[.//input[@id="`+ra+`-name"]]//button[normalize-space()="Save"]`)),
+			chromedp.WaitVisible(chromedp.Search(`//form[.//input[@id="`+ra+`-name"]]/p[contains(@class,"error") and normalize-space()="A room of that name exists already."]`)),
+			chromedp.KeyEvent(kb.Escape),
+		)
 	})
 
 	t.Run("hostile text", func(t *testing.T) {
