@@ -255,9 +255,13 @@ func chromaShifts(r image.YCbCrSubsampleRatio) (cxs, cys uint, ok bool) {
 	return 0, 0, false
 }
 
-// boxShrinkYCbCr is boxShrink for a JPEG's picture, reading its planes
-// directly (not through color.Color and YCbCr.At, which would allocate
-// per pixel): sixteen million pixels in about a tenth of a second.
+// boxShrinkYCbCr is boxShrink for a JPEG's picture: it averages each
+// block's luma and chroma as stored, reading the planes directly (not
+// through color.Color, which allocates per pixel), and converts the mean
+// to RGB once per block. The conversion is affine but for clamping, so this
+// is the mean of the block's RGB pixels (within rounding) but at sharp,
+// saturated edges, at half the cost of converting every pixel: sixteen
+// million pixels in under a tenth of a second natively.
 func boxShrinkYCbCr(src *image.YCbCr, sr image.Rectangle, f int, cxs, cys uint) *image.RGBA {
 	n := sr.Dx() / f
 	dst := image.NewRGBA(image.Rect(0, 0, n, n))
@@ -276,10 +280,9 @@ func boxShrinkYCbCr(src *image.YCbCr, sr image.Rectangle, f int, cxs, cys uint) 
 				s := sums[3*ox : 3*ox+3]
 				for range f {
 					ci := x>>cxs - minX>>cxs
-					r, g, b := color.YCbCrToRGB(yrow[x-minX], cb[ci], cr[ci])
-					s[0] += uint32(r)
-					s[1] += uint32(g)
-					s[2] += uint32(b)
+					s[0] += uint32(yrow[x-minX])
+					s[1] += uint32(cb[ci])
+					s[2] += uint32(cr[ci])
 					x++
 				}
 			}
@@ -287,10 +290,8 @@ func boxShrinkYCbCr(src *image.YCbCr, sr image.Rectangle, f int, cxs, cys uint) 
 		out := dst.Pix[oy*dst.Stride : oy*dst.Stride+4*n]
 		for ox := range n {
 			s := sums[3*ox : 3*ox+3]
-			out[4*ox] = uint8((s[0] + area/2) / area)
-			out[4*ox+1] = uint8((s[1] + area/2) / area)
-			out[4*ox+2] = uint8((s[2] + area/2) / area)
-			out[4*ox+3] = 0xFF
+			r, g, b := color.YCbCrToRGB(uint8((s[0]+area/2)/area), uint8((s[1]+area/2)/area), uint8((s[2]+area/2)/area))
+			out[4*ox], out[4*ox+1], out[4*ox+2], out[4*ox+3] = r, g, b, 0xFF
 		}
 	}
 	return dst

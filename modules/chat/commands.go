@@ -221,7 +221,7 @@ func kickUser(ctx context.Context, by commander, username string, seconds int64,
 		return "", fmt.Errorf("%s is %s: the site does not let the chat suspend them; the site's owner manages such accounts", t.Username, p)
 	}
 	d := time.Duration(seconds) * time.Second
-	until := time.Now().Add(d).UTC().Truncate(time.Second)
+	until := time.Now().Add(d + time.Second - 1).UTC().Truncate(time.Second) // never before the suspension ends
 	conns := openConnections(ctx, t.ID)
 	// Their open pages hear it before the suspension closes them.
 	publish(ctx, userTopic(t.ID), map[string]any{"kind": "kicked", "reason": reason, "until": until.Format(time.RFC3339)})

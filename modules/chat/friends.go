@@ -454,8 +454,10 @@ func makeFriends(ctx context.Context, a, b userRef, actorID int64) error {
 
 // inTx runs f in a serializable transaction, committed when f returns
 // nil, and again (up to four times) when PostgreSQL could not serialize
-// it with another: what f decides is then decided on what it read. A
-// unique violation (two requests racing) is answered as a conflict.
+// it with another or a row another one committed meanwhile takes its
+// unique key (two people asking each other at the same moment: the retry
+// sees the other's request and accepts it): what f decides is then decided
+// on what it read. A unique violation that persists answers a conflict.
 func inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := tryTx(ctx, f)
@@ -464,10 +466,10 @@ func inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
 			return err
 		}
 		switch {
+		case (dbe.Code == "40001" || dbe.Code == "40P01" || dbe.Code == "23505") && attempt < 4:
+			continue
 		case dbe.Code == "23505":
 			return conflict("Someone did the same at the same moment; reload and try again.")
-		case (dbe.Code == "40001" || dbe.Code == "40P01") && attempt < 4:
-			continue
 		}
 		return err
 	}
