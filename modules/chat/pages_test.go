@@ -528,3 +528,44 @@ func TestTruncate(t *testing.T) {
 		}
 	}
 }
+
+// TestPageWorstCase: the newest page of a room of the longest messages
+// (4000 characters each) renders within the host's bounds (2 MiB of data,
+// 4 MiB of page) for the texts that cost the most to carry: markup
+// characters (escaped in the data and twice in the page) and emoji (four
+// bytes each, and a pair of escapes in the script's JSON).
+func TestPageWorstCase(t *testing.T) {
+	for _, tc := range []struct{ name, char string }{{"markup", "<"}, {"emoji", "😀"}, {"quote", `"`}} {
+		t.Run(tc.name, func(t *testing.T) {
+			text := strings.Repeat(tc.char, 4000)
+			d := pageData{
+				Me:     raw(`{"user":{"id":7,"username":"ada","display_name":"Ada"},"admin":false,"presence":"online"}`),
+				Rooms:  []json.RawMessage{raw(`{"id":1,"kind":"room","name":"General","topic":"","policy":"everyone","archived":false,"member":true,"request":null,"unread":0,"mentions":0,"last_message_id":50}`)},
+				Room:   raw(`{"id":1,"kind":"room","name":"General","topic":"","policy":"everyone","archived":false,"member":true}`),
+				RoomID: 1, Readable: true, View: "room", Avatars: map[string]avatarStandIn{"7": {"AD", 7}},
+			}
+			for i := range 50 {
+				m, err := json.Marshal(map[string]any{"id": i + 1, "room_id": 1, "author": map[string]any{"id": 7, "username": "ada", "display_name": "Ada"},
+					"text": text, "created_at": "2030-01-02T03:04:05Z", "edited_at": nil, "deleted": false, "mentions": []int{},
+					"reactions": []map[string]any{{"emoji": "👍", "count": 1, "mine": false}}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				d.Messages = append(d.Messages, m)
+			}
+			data, _ := json.Marshal(d)
+			if len(data) > safetmpl.MaxData {
+				t.Fatalf("the page's data is %d bytes, over the host's %d", len(data), safetmpl.MaxData)
+			}
+			page := renderPage(t, d, "en")
+			if len(page) > safetmpl.MaxOutput {
+				t.Fatalf("the page is %d bytes", len(page))
+			}
+			st := scripts(t, page)["chat-state"]
+			if msgs := st["messages"].([]any); len(msgs) != 50 || msgs[49].(map[string]any)["text"] != text {
+				t.Fatal("the state does not carry the messages whole")
+			}
+			t.Logf("%s: data %d KiB, page %d KiB", tc.name, len(data)>>10, len(page)>>10)
+		})
+	}
+}
