@@ -203,25 +203,61 @@ func chatPage(w http.ResponseWriter, r *http.Request) {
 		render()
 		return
 	}
-	slices.Reverse(page.Messages) // the API answers newest first; the page reads down
-	for i, raw := range page.Messages {
-		var m struct {
-			Author *userRef `json:"author"`
-		}
-		if err := json.Unmarshal(raw, &m); err != nil {
-			fail(fmt.Errorf("message %d of the page: %w", i, err))
-			render()
-			return
-		}
+	msgs, next, err := firstPaint(page.Messages, page.Next, firstPaintBudget)
+	if err != nil {
+		fail(err)
+		render()
+		return
+	}
+	for _, m := range msgs {
 		if m.Author != nil {
 			d.Avatars[strconv.FormatInt(m.Author.ID, 10)] = standIn(*m.Author)
 		}
+		d.Messages = append(d.Messages, m.raw)
 	}
-	d.Readable, d.Next = true, page.Next
-	if page.Messages != nil {
-		d.Messages = page.Messages
-	}
+	d.Readable, d.Next = true, next
 	render()
+}
+
+// firstPaintBudget bounds the bytes of messages a page is rendered with:
+// the host takes at most 2 MiB of data and writes at most 4 MiB of page
+// (ABI.md, "Host-rendered pages"), and a message's text is in the page
+// twice (as HTML and in the script's state), escaped both times. A page of
+// 50 messages of 4000 characters fits whole (at worst 1.2 MiB of data and
+// a 2 MiB page); with the longest messages the setting allows (10,000
+// characters) the oldest of the 50 wait for the script, which loads them
+// as the person scrolls up (pages_test.go, TestPageWorstCase).
+const firstPaintBudget = 1280 << 10
+
+// paintMessage is a message of the first paint: the API's object, and
+// what the page reads of it.
+type paintMessage struct {
+	raw    json.RawMessage
+	ID     int64    `json:"id"`
+	Author *userRef `json:"author"`
+}
+
+// firstPaint turns the newest page of a room, as the API answers it
+// (newest first, and the cursor of the page before), into the messages
+// the page is rendered with, oldest first: the newest ones whose JSON
+// fits in budget (at least one), and the cursor before the oldest kept.
+func firstPaint(page []json.RawMessage, next *int64, budget int) ([]paintMessage, *int64, error) {
+	var out []paintMessage
+	used := 0
+	for i, raw := range page {
+		if used += len(raw); used > budget && i > 0 {
+			cursor := out[len(out)-1].ID
+			next = &cursor
+			break
+		}
+		m := paintMessage{raw: raw}
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return nil, nil, fmt.Errorf("message %d of the page: %w", i, err)
+		}
+		out = append(out, m)
+	}
+	slices.Reverse(out) // the API answers newest first; the page reads down
+	return out, next, nil
 }
 
 // defaultRoom is the room /chat opens beside the list: the first room

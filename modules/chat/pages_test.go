@@ -535,37 +535,101 @@ func TestTruncate(t *testing.T) {
 // characters (escaped in the data and twice in the page) and emoji (four
 // bytes each, and a pair of escapes in the script's JSON).
 func TestPageWorstCase(t *testing.T) {
-	for _, tc := range []struct{ name, char string }{{"markup", "<"}, {"emoji", "😀"}, {"quote", `"`}} {
+	for _, tc := range []struct {
+		name, char string
+		chars      int
+	}{{"markup", "<", 4000}, {"emoji", "😀", 4000}, {"quote", `"`, 4000}, {"markup, the longest allowed", "<", maxMessageCap}, {"emoji, the longest allowed", "😀", maxMessageCap}} {
 		t.Run(tc.name, func(t *testing.T) {
-			text := strings.Repeat(tc.char, 4000)
+			text := strings.Repeat(tc.char, tc.chars)
 			d := pageData{
 				Me:     raw(`{"user":{"id":7,"username":"ada","display_name":"Ada"},"admin":false,"presence":"online"}`),
 				Rooms:  []json.RawMessage{raw(`{"id":1,"kind":"room","name":"General","topic":"","policy":"everyone","archived":false,"member":true,"request":null,"unread":0,"mentions":0,"last_message_id":50}`)},
 				Room:   raw(`{"id":1,"kind":"room","name":"General","topic":"","policy":"everyone","archived":false,"member":true}`),
 				RoomID: 1, Readable: true, View: "room", Avatars: map[string]avatarStandIn{"7": {"AD", 7}},
 			}
+			var page []json.RawMessage
 			for i := range 50 {
-				m, err := json.Marshal(map[string]any{"id": i + 1, "room_id": 1, "author": map[string]any{"id": 7, "username": "ada", "display_name": "Ada"},
+				m, err := json.Marshal(map[string]any{"id": 50 - i, "room_id": 1, "author": map[string]any{"id": 7, "username": "ada", "display_name": "Ada"},
 					"text": text, "created_at": "2030-01-02T03:04:05Z", "edited_at": nil, "deleted": false, "mentions": []int{},
 					"reactions": []map[string]any{{"emoji": "👍", "count": 1, "mine": false}}})
 				if err != nil {
 					t.Fatal(err)
 				}
-				d.Messages = append(d.Messages, m)
+				page = append(page, m)
 			}
+			msgs, next, err := firstPaint(page, nil, firstPaintBudget)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range msgs {
+				d.Messages = append(d.Messages, m.raw)
+			}
+			d.Next = next
 			data, _ := json.Marshal(d)
 			if len(data) > safetmpl.MaxData {
 				t.Fatalf("the page's data is %d bytes, over the host's %d", len(data), safetmpl.MaxData)
 			}
-			page := renderPage(t, d, "en")
-			if len(page) > safetmpl.MaxOutput {
-				t.Fatalf("the page is %d bytes", len(page))
+			html := renderPage(t, d, "en")
+			if len(html) > safetmpl.MaxOutput {
+				t.Fatalf("the page is %d bytes", len(html))
 			}
-			st := scripts(t, page)["chat-state"]
-			if msgs := st["messages"].([]any); len(msgs) != 50 || msgs[49].(map[string]any)["text"] != text {
-				t.Fatal("the state does not carry the messages whole")
+			st := scripts(t, html)["chat-state"]
+			shown := st["messages"].([]any)
+			if len(shown) != len(msgs) || shown[len(shown)-1].(map[string]any)["text"] != text || shown[len(shown)-1].(map[string]any)["id"] != 50.0 {
+				t.Fatal("the state does not carry the newest messages whole")
 			}
-			t.Logf("%s: data %d KiB, page %d KiB", tc.name, len(data)>>10, len(page)>>10)
+			if tc.chars == 4000 && (len(shown) != 50 || next != nil) {
+				t.Errorf("a page of 4000-character messages shows %d of them (next %v), want all 50", len(shown), next)
+			}
+			if len(shown) < 50 && (next == nil || st["next"] != float64(*next)) {
+				t.Errorf("%d messages shown, but no cursor to the older ones: %v", len(shown), st["next"])
+			}
+			t.Logf("%s: %d messages, data %d KiB, page %d KiB", tc.name, len(shown), len(data)>>10, len(html)>>10)
 		})
 	}
 }
+
+func TestFirstPaint(t *testing.T) {
+	msg := func(id int64, text string) json.RawMessage {
+		return must(json.Marshal(map[string]any{"id": id, "author": map[string]any{"id": 7, "username": "ada"}, "text": text}))
+	}
+	ten := int64(10)
+	page := []json.RawMessage{msg(13, "c"), msg(12, strings.Repeat("b", 100)), msg(11, "a")}
+	ids := func(ms []paintMessage) (out []int64) {
+		for _, m := range ms {
+			out = append(out, m.ID)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name     string
+		budget   int
+		want     []int64
+		wantNext *int64
+	}{
+		{"all fit", 1 << 20, []int64{11, 12, 13}, &ten},
+		{"the oldest wait", len(page[0]) + len(page[1]), []int64{12, 13}, ptr[int64](12)},
+		{"the newest always", 1, []int64{13}, ptr[int64](13)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, next, err := firstPaint(page, &ten, tc.budget)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(ids(got), tc.want) || next == nil || *next != *tc.wantNext {
+				t.Errorf("messages %v, next %v; want %v, %v", ids(got), next, tc.want, *tc.wantNext)
+			}
+			if got[0].Author == nil || got[0].Author.Username != "ada" || !bytes.Equal(got[len(got)-1].raw, page[0]) {
+				t.Errorf("the messages are not the API's: %+v", got)
+			}
+		})
+	}
+	if got, next, err := firstPaint(nil, nil, 10); err != nil || len(got) != 0 || next != nil {
+		t.Errorf("an empty room: %v %v %v", got, next, err)
+	}
+	if _, _, err := firstPaint([]json.RawMessage{json.RawMessage(`[1]`)}, nil, 10); err == nil {
+		t.Error("a message that is not an object was taken")
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
