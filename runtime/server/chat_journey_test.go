@@ -269,6 +269,20 @@ func (e chatEvent) messageID() int64 {
 	return 0
 }
 
+// decodeChatEvent decodes an event frame's data.
+func decodeChatEvent(t *testing.T, f realtime.HostFrame) chatEvent {
+	t.Helper()
+	ev := chatEvent{ID: f.ID, Topic: f.Topic}
+	if err := json.Unmarshal(f.Data, &ev.Data); err != nil {
+		t.Fatalf("event %s: %v", f.Data, err)
+	}
+	ev.Kind, _ = ev.Data["kind"].(string)
+	return ev
+}
+
+// jsonInto decodes b into v.
+func jsonInto(b []byte, v any) error { return json.Unmarshal(b, v) }
+
 // awaitEvent reads ws's frames until an event on topic that match
 // accepts (nil: any), skipping others (a minute at most); a frame that
 // is not an event fails the test.
@@ -283,11 +297,7 @@ func awaitEvent(t *testing.T, ws *wsClient, topic string, match func(chatEvent) 
 		if f.Type != realtime.TypeEvent {
 			t.Fatalf("waiting for an event on %s: got %+v", topic, f)
 		}
-		ev := chatEvent{ID: f.ID, Topic: f.Topic}
-		if err := json.Unmarshal(f.Data, &ev.Data); err != nil {
-			t.Fatalf("event %s: %v", f.Data, err)
-		}
-		ev.Kind, _ = ev.Data["kind"].(string)
+		ev := decodeChatEvent(t, f)
 		if f.Topic == topic && (match == nil || match(ev)) {
 			return ev
 		}
@@ -322,10 +332,7 @@ func closedWith(t *testing.T, ws *wsClient) (websocket.StatusCode, []chatEvent) 
 			return websocket.CloseStatus(err), evs
 		}
 		if f.Type == realtime.TypeEvent {
-			ev := chatEvent{ID: f.ID, Topic: f.Topic}
-			json.Unmarshal(f.Data, &ev.Data)
-			ev.Kind, _ = ev.Data["kind"].(string)
-			evs = append(evs, ev)
+			evs = append(evs, decodeChatEvent(t, f))
 		}
 	}
 }
