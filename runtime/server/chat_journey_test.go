@@ -443,7 +443,8 @@ func TestChatJourney(t *testing.T) {
 			me.User.ID != nina.id || me.User.Username != "nina" || me.Admin {
 			t.Errorf("me: %d %.300s", st, b)
 		}
-		if st, page := nina.api(t, "GET", "/chat", nil); st != 200 || !strings.Contains(string(page), "chat") {
+		if st, page := nina.api(t, "GET", "/chat", nil); st != 200 || !strings.Contains(string(page), `id="chat"`) ||
+			!strings.Contains(string(page), `id="chat-me-name" class="chat-me-name">Nina Novak<`) {
 			t.Errorf("the chat page: %d %.500s", st, page)
 		}
 	})
