@@ -44,7 +44,8 @@
 //     `websonic exec MODULE COMMAND --arg value` runs one;
 //   - outbound HTTP (capabilities.outbound_http): HTTPClient;
 //   - the site's users (capabilities.user_actions): BanUser, SuspendUser,
-//     BlockIP, SetUserPassword, GrantRole… and RealtimeConnections;
+//     BlockIP, SetUserPassword, GrantRole…, RealtimeConnections, and
+//     RuntimeStatus (what the serving replica runs);
 //   - encryption with the site's data key (capabilities.seal): Seal, Open;
 //   - personal data export and erasure (no capability): UserData.
 //

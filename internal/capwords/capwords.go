@@ -140,6 +140,8 @@ func Describe(lang, module string, caps manifest.Capabilities) []Line {
 			add(KindUsers, "Give users roles and take them away")
 		case manifest.UserConnections:
 			add(KindUsers, "See who is connected to the site's live updates")
+		case manifest.UserStatus:
+			add(KindUsers, "See how busy the server is: connections, running modules, database use")
 		default:
 			add(KindUsers, "Act on users: “{action}”", "action", a)
 		}

@@ -63,7 +63,7 @@ func TestDescribe(t *testing.T) {
 			"core_data":["users"],"nav":[{"label":"Notices","path":"/notices","access":"member"}],"schedules":[{"name":"digest","cron":"0 3 * * *"}]}`},
 		{"mailer", `{"core_data":["users","user_emails"],"outbound_http":["https://smtp.example.com:587","https://api.example.com:443"],
 			"schedules":[{"name":"sweep","cron":"*/15 * * * *"},{"name":"weekly","cron":"0 8 * * 1"},{"name":"odd","cron":"0 9 * * 1-5"}]}`},
-		{"chat", `{"routes":[{"path":"/chat","access":"staff"}],"topics":["chat.*","presence"],"user_actions":["ban","suspend","block_ip","set_password","roles","connections"],
+		{"chat", `{"routes":[{"path":"/chat","access":"staff"}],"topics":["chat.*","presence"],"user_actions":["ban","suspend","block_ip","set_password","roles","connections","status"],
 			"seal":true,"admin_commands":[{"name":"purge","description":"delete old messages"},{"name":"reindex"}],
 			"config_schema":{"max_len":{"type":"integer"},"greeting":{"type":"string"}}}`},
 	}
@@ -138,5 +138,26 @@ func TestEveryKeyTranslated(t *testing.T) {
 	}
 	if n < 30 {
 		t.Fatalf("found only %d keys in the source: the scan is broken", n)
+	}
+}
+
+// TestEveryUserActionSaid: each user action a manifest may list has its
+// own sentence, in English and French (not the fallback for an unknown
+// action), and no two actions read alike.
+func TestEveryUserActionSaid(t *testing.T) {
+	for _, lang := range []string{"en", "fr"} {
+		fallback := capwords.Describe(lang, "m", manifest.Capabilities{UserActions: []string{"unknown"}})[0].Text
+		fallback = fallback[:strings.Index(fallback, "unknown")]
+		seen := map[string]string{}
+		for _, a := range manifest.UserActionList {
+			l := capwords.Describe(lang, "m", manifest.Capabilities{UserActions: []string{a}})[0]
+			if l.Kind != capwords.KindUsers || strings.HasPrefix(l.Text, fallback) {
+				t.Errorf("%s: %s is said as %q (%s)", lang, a, l.Text, l.Kind)
+			}
+			if other, ok := seen[l.Text]; ok {
+				t.Errorf("%s: %s and %s are both said %q", lang, other, a, l.Text)
+			}
+			seen[l.Text] = a
+		}
 	}
 }

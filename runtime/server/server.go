@@ -279,6 +279,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	s.keys.Register(services)
 	usersvc.Register(services, s.site.Store(), s.log.Named("usersvc"))
+	s.registerStatus(services) // status.go
 	if s.hub, err = s.openRealtime(ctx, services); err != nil {
 		return nil, err
 	}

@@ -73,7 +73,7 @@ type Capabilities struct {
 	AdminCommands []AdminCommand `json:"admin_commands,omitempty"`
 	// UserActions are the core user services the module may use (format
 	// 2): UserBan, UserSuspend, UserBlockIP, UserSetPassword, UserRoles,
-	// UserConnections.
+	// UserConnections, UserStatus.
 	UserActions []string `json:"user_actions,omitempty"`
 	// Seal lets the module encrypt and decrypt with the site's data key
 	// (format 2), bound to the module and a purpose.
@@ -170,10 +170,11 @@ const (
 	UserSetPassword = "set_password" // change a user's password
 	UserRoles       = "roles"        // grant and remove roles
 	UserConnections = "connections"  // list the site's realtime connections
+	UserStatus      = "status"       // read what the runtime replica is running (runtime.status)
 )
 
 // UserActionList lists the user actions, in the order documents show them.
-var UserActionList = []string{UserBan, UserSuspend, UserBlockIP, UserSetPassword, UserRoles, UserConnections}
+var UserActionList = []string{UserBan, UserSuspend, UserBlockIP, UserSetPassword, UserRoles, UserConnections, UserStatus}
 
 // NavEntry is a link the site shows in its navigation.
 type NavEntry struct {

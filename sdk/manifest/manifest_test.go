@@ -110,6 +110,8 @@ func TestDecodeValid(t *testing.T) {
 			m.Capabilities.Routes = []manifest.Route{{Path: "/shop", Access: manifest.AccessPublic}}
 			m.Capabilities.Nav = []manifest.NavEntry{{Label: strings.Repeat("x", 40), Path: "/shop", Access: manifest.AccessMember}}
 		}},
+		{"every user action", func(m *manifest.Manifest) { m.Capabilities.UserActions = slices.Clone(manifest.UserActionList) }},
+		{"the status user action", func(m *manifest.Manifest) { m.Capabilities.UserActions = []string{manifest.UserStatus} }},
 		{"negative and big integers", func(m *manifest.Manifest) {
 			m.Capabilities.ConfigSchema = map[string]manifest.ConfigItem{
 				"a": {Type: "integer", Default: json.RawMessage(`-7`)},
@@ -187,6 +189,9 @@ func TestDecodeInvalid(t *testing.T) {
 		}, []string{"capabilities.admin_pages[0].label"}, "control characters"},
 		{"admin page label empty", func(m *manifest.Manifest) { m.Capabilities.AdminPages = []manifest.AdminPage{{Name: "mod"}} }, []string{"capabilities.admin_pages[0].label"}, "1-40"},
 		{"user action twice", func(m *manifest.Manifest) { m.Capabilities.UserActions = []string{"ban", "ban"} }, []string{"capabilities.user_actions[1]"}, "listed once"},
+		{"status twice", func(m *manifest.Manifest) { m.Capabilities.UserActions = []string{"status", "connections", "status"} }, []string{"capabilities.user_actions[2]"}, "listed once"},
+		{"status in format 1", func(m *manifest.Manifest) { m.ManifestVersion, m.Capabilities.UserActions = 1, []string{"status"} }, []string{"capabilities.user_actions[0]"}, "needs manifest_version 2"},
+		{"user action in capitals", func(m *manifest.Manifest) { m.Capabilities.UserActions = []string{"Status"} }, []string{"capabilities.user_actions[0]"}, "must be one of"},
 		{"seal in format 1", func(m *manifest.Manifest) { m.ManifestVersion, m.Capabilities.Seal = 1, true }, []string{"capabilities.seal"}, "needs manifest_version 2"},
 		{"command args in format 1", func(m *manifest.Manifest) {
 			m.ManifestVersion = 1

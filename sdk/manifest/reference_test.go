@@ -147,3 +147,23 @@ func TestReferenceExamples(t *testing.T) {
 		t.Errorf("the smallest manifest does not decode: %v", err)
 	}
 }
+
+// TestReferenceNamesEveryUserAction: the user_actions row says what each
+// of UserActionList does.
+func TestReferenceNamesEveryUserAction(t *testing.T) {
+	doc := readReference(t)
+	var row string
+	for _, m := range referenceRow.FindAllStringSubmatch(doc, -1) {
+		if m[1] == "capabilities.user_actions" {
+			row = m[0]
+		}
+	}
+	if row == "" {
+		t.Fatal("no row for capabilities.user_actions")
+	}
+	for _, a := range manifest.UserActionList {
+		if !strings.Contains(row, "`"+a+"` (") {
+			t.Errorf("the user_actions row does not describe %q", a)
+		}
+	}
+}

@@ -104,6 +104,7 @@ type Pool struct {
 	reaper sync.WaitGroup // the reaper goroutine
 
 	calls, failures, recycled, discarded, shrunk atomic.Uint64
+	waiting                                      atomic.Int64 // calls waiting for a free instance
 	memBytes                                     atomic.Int64
 	// gen counts Renew calls: an instance started before the last one is
 	// retired instead of serving again.
@@ -238,14 +239,23 @@ func (p *Pool) acquire(ctx context.Context) (*instance, error) {
 	if closed {
 		return nil, ErrClosed
 	}
-	t := time.NewTimer(p.cfg.AcquireTimeout)
-	defer t.Stop()
 	select {
-	case p.sem <- struct{}{}:
-	case <-t.C:
-		return nil, fmt.Errorf("%w: %s: waited %s", ErrBusy, p.m.name, p.cfg.AcquireTimeout)
-	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: %s: %w", ErrBusy, p.m.name, ctx.Err())
+	case p.sem <- struct{}{}: // a free slot: no wait
+	default:
+		p.waiting.Add(1)
+		t := time.NewTimer(p.cfg.AcquireTimeout)
+		select {
+		case p.sem <- struct{}{}:
+		case <-t.C:
+			p.waiting.Add(-1)
+			return nil, fmt.Errorf("%w: %s: waited %s", ErrBusy, p.m.name, p.cfg.AcquireTimeout)
+		case <-ctx.Done():
+			p.waiting.Add(-1)
+			t.Stop()
+			return nil, fmt.Errorf("%w: %s: %w", ErrBusy, p.m.name, ctx.Err())
+		}
+		t.Stop()
+		p.waiting.Add(-1)
 	}
 	p.mu.Lock()
 	if p.closed {
@@ -436,6 +446,28 @@ type Stats struct {
 	CodeBytes, WasmBytes int64
 	// Shrunk counts instances closed after IdleTimeout idle.
 	Calls, Failures, Recycled, Discarded, Shrunk uint64
+}
+
+// Load is how busy a pool is now (Pool.Load).
+type Load struct {
+	// Size is the most instances alive at once (PoolConfig.Size).
+	Size int
+	// Live counts the instances alive or being made; Idle those of them
+	// waiting for a call, so Live-Idle serve calls (or are being made for
+	// one).
+	Live, Idle int
+	// Waiting counts the calls waiting for an instance (all Size busy).
+	Waiting int
+}
+
+// Load returns how busy the pool is, cheaply (no system call: Stats
+// measures memory, Load does not).
+func (p *Pool) Load() Load {
+	p.mu.Lock()
+	l := Load{Size: p.cfg.Size, Live: p.live, Idle: len(p.idle)}
+	p.mu.Unlock()
+	l.Waiting = int(p.waiting.Load())
+	return l
 }
 
 // Stats returns the pool's counters. It measures the idle instances'

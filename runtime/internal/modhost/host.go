@@ -268,6 +268,14 @@ func (m *Module) Stats() engine.Stats {
 	return m.pool.Stats()
 }
 
+// Load returns how busy the module's pool is (engine.Pool.Load).
+func (m *Module) Load() engine.Load {
+	if m.pool == nil {
+		return engine.Load{}
+	}
+	return m.pool.Load()
+}
+
 // Assets are the version's static assets (nil: none) and the URL path
 // they are served under; they stay valid after Close.
 func (m *Module) Assets() (*assetserve.Set, string) { return m.assets, m.assetPrefix }

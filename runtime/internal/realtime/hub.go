@@ -534,6 +534,13 @@ type Connection struct {
 	Topics   []string  `json:"topics"`
 }
 
+// Count is the number of this replica's open connections.
+func (h *Hub) Count() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.conns)
+}
+
 // Connections lists this replica's open connections, oldest first.
 func (h *Hub) Connections() []Connection {
 	h.mu.RLock()

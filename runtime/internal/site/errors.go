@@ -54,8 +54,12 @@ var (
 )
 
 // SuspendedError is a sign-in of a suspended account; Until is when the
-// suspension ends. It matches ErrSuspended.
-type SuspendedError struct{ Until time.Time }
+// suspension ends, Reason what whoever suspended it gave ("": none), which
+// the sign-in form shows as text. It matches ErrSuspended.
+type SuspendedError struct {
+	Until  time.Time
+	Reason string
+}
 
 func (e *SuspendedError) Error() string {
 	return "site: this account is suspended until " + e.Until.UTC().Format(time.RFC3339)
@@ -165,7 +169,12 @@ func formMessage(p *i18n.Printer, err error) string {
 		return p.T("Too many login attempts. Please wait {wait} and try again.", "wait", waitText(p, e.Wait))
 	}
 	if e, ok := errors.AsType[*SuspendedError](err); ok {
-		return p.T("This account is suspended until {until} (UTC). You can sign in again after that.", "until", e.Until.UTC().Format("2006-01-02 15:04"))
+		until := e.Until.UTC().Format("2006-01-02 15:04")
+		if e.Reason != "" {
+			return p.T("This account is suspended until {until} (UTC), for this reason: “{reason}”. You can sign in again after that.",
+				"until", until, "reason", e.Reason)
+		}
+		return p.T("This account is suspended until {until} (UTC). You can sign in again after that.", "until", until)
 	}
 	switch {
 	case errors.Is(err, ErrInvalidUsername):

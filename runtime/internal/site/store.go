@@ -207,8 +207,9 @@ func (s *Store) CreateUser(ctx context.Context, nu NewUser) (*User, error) {
 // Authenticate checks username and password. It returns ErrUnknownUser or
 // ErrWrongPassword, both after the same work (one database lookup, even for
 // an invalid username, and one hash), so timing does not tell which; with
-// the right password, ErrBanned or a *SuspendedError for a banned or
-// suspended account (only someone who knows the password learns that); or a
+// the right password, ErrBanned or a *SuspendedError (with the
+// suspension's end and reason) for a banned or suspended account (only
+// someone who knows the password learns that); or a
 // wrapped database error. Erased accounts are unknown. A password hashed with older
 // parameters is rehashed with the current ones. It neither rate-limits nor
 // audits: Site's login handler does both.
@@ -220,6 +221,7 @@ func (s *Store) Authenticate(ctx context.Context, username, password string) (*U
 		found  bool
 		banned bool
 		until  *time.Time
+		why    string
 		roles  []string
 	)
 	key := username
@@ -228,9 +230,9 @@ func (s *Store) Authenticate(ctx context.Context, username, password string) (*U
 	}
 	err := s.pool.QueryRow(ctx, `SELECT id, username, display_name, COALESCE(email, ''), password_hash,
 			ARRAY(SELECT role FROM websonic.user_roles WHERE user_id = u.id),
-			banned_at IS NOT NULL, CASE WHEN suspended_until > now() THEN suspended_until END
+			banned_at IS NOT NULL, CASE WHEN suspended_until > now() THEN suspended_until END, suspend_reason
 		FROM websonic.users u WHERE username = $1 AND erased_at IS NULL`, key).
-		Scan(&u.ID, &u.Username, &u.DisplayName, &u.Email, &stored, &roles, &banned, &until)
+		Scan(&u.ID, &u.Username, &u.DisplayName, &u.Email, &stored, &roles, &banned, &until, &why)
 	switch {
 	case err == nil:
 		found = true
@@ -255,7 +257,7 @@ func (s *Store) Authenticate(ctx context.Context, username, password string) (*U
 	case banned:
 		return nil, ErrBanned
 	case until != nil:
-		return nil, &SuspendedError{Until: *until}
+		return nil, &SuspendedError{Until: *until, Reason: why}
 	}
 	u.Granted = toRoles(roles)
 	if rehash {

@@ -22,7 +22,7 @@ func TestDenied(t *testing.T) {
 		t.Fatalf("registered %v", got)
 	}
 	others := &manifest.Manifest{Name: "m"}
-	others.Capabilities.UserActions = []string{manifest.UserConnections}
+	others.Capabilities.UserActions = []string{manifest.UserConnections, manifest.UserStatus}
 	others.Capabilities.Seal = true
 	for _, name := range Names() {
 		_, err := m[name].Serve(context.Background(), &modhost.Caller{Module: "m", Manifest: others}, []byte(`{"user_id": 1}`))
