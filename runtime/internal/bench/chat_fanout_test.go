@@ -197,8 +197,8 @@ func pct(l []time.Duration, q int) time.Duration {
 
 func (p *fanoutPhase) percentile(q int) time.Duration     { return pct(p.lat, q) }
 func (p *fanoutPhase) sendPercentile(q int) time.Duration { return pct(p.sends, q) }
-func (p *fanoutPhase) postedRate() float64               { return float64(p.events) / p.wall.Seconds() }
-func (p *fanoutPhase) deliveryRate() float64             { return float64(p.received) / p.wall.Seconds() }
+func (p *fanoutPhase) postedRate() float64                { return float64(p.events) / p.wall.Seconds() }
+func (p *fanoutPhase) deliveryRate() float64              { return float64(p.received) / p.wall.Seconds() }
 
 func (p *fanoutPhase) deliveredShare(clients int) float64 {
 	if p.events == 0 {

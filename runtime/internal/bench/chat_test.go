@@ -57,9 +57,9 @@ const chatPassword = "correct horse battery staple"
 // chatSite is a runtime serving the chat module, with what the chat
 // benchmarks measure it against.
 type chatSite struct {
-	srv  *server.Server
-	mod  *modhost.Module
-	db   *pgtest.DB
+	srv *server.Server
+	mod *modhost.Module
+	db  *pgtest.DB
 	// URL serves the runtime's whole handler (sessions, CSRF protection,
 	// access log, metrics, the route table).
 	URL string
