@@ -84,7 +84,7 @@ func (s *chatSite) fillRoom(b *testing.B, roomID int64, authors []int64, n int) 
 	if _, err := s.super.Exec(ctx, `VACUUM (ANALYZE) mod_chat.messages`); err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("room %d: %d messages written in %v, vacuumed and analysed in %v", roomID, n, inserted.Round(time.Millisecond), (time.Since(start) - inserted).Round(time.Millisecond))
+	chatLog("room %d: %d messages written in %v, vacuumed and analysed in %v", roomID, n, inserted.Round(time.Millisecond), (time.Since(start) - inserted).Round(time.Millisecond))
 	return first, last
 }
 

@@ -289,3 +289,64 @@ func clip(b []byte) string {
 	}
 	return string(b)
 }
+
+// newChatNative is the native baseline (chatNative) on s's database, its
+// publishes through realtime.publish as the chat module.
+func (s *chatSite) newChatNative() *chatNative {
+	return &chatNative{
+		pool:    s.native,
+		publish: s.pub.Service(),
+		caller:  &modhost.Caller{Module: "chat", Manifest: s.mod.Manifest()},
+		config:  s.mod.Config,
+	}
+}
+
+// newLoadgenN is a load generator of n clients, each with jar (nil: none).
+func newLoadgenN(b *testing.B, n int, jar http.CookieJar) *loadgen {
+	g := &loadgen{}
+	for range n {
+		g.clients = append(g.clients, &http.Client{
+			Jar:     jar,
+			Timeout: 30 * time.Second,
+			Transport: &http.Transport{
+				MaxIdleConnsPerHost: 1,
+				MaxConnsPerHost:     1,
+				DisableCompression:  true,
+			},
+		})
+	}
+	b.Cleanup(func() {
+		for _, c := range g.clients {
+			c.CloseIdleConnections()
+		}
+	})
+	return g
+}
+
+// measureFunc is measure with requests made by req.
+func measureFunc(b *testing.B, g *loadgen, req request) {
+	b.Helper()
+	g.warmFunc(b, req)
+	b.ResetTimer()
+	s, err := g.runFunc(b.N, req)
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	report(b, s, "")
+}
+
+// fetch GETs u with c and returns the body, failing unless 200.
+func fetch(b *testing.B, c *http.Client, u string) []byte {
+	b.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		b.Fatalf("GET %s: %s %s", u, resp.Status, body)
+	}
+	return body
+}
