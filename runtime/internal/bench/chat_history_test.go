@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -57,8 +58,9 @@ func BenchmarkChatHistory(b *testing.B) {
 		authors = append(authors, s.user(b, fmt.Sprintf("author%d", i+1), coresite.RoleMember).ID)
 	}
 	first, last := s.fillRoom(b, room.ID, authors, n)
-	nat := s.newChatNative()
-	_, base := s.chatRouter(b, reader, nat.routes())
+	nat, fixed := s.newChatNative(), s.newChatNative()
+	fixed.fixedSearch = true
+	_, base := s.chatRouter(b, reader, map[string]http.Handler{"/native": nat.routes(), "/fixed": fixed.routes()})
 
 	rng := rand.New(rand.NewPCG(11, 1))
 	var pages []string
@@ -84,7 +86,9 @@ func BenchmarkChatHistory(b *testing.B) {
 
 	// Same answers, both ways.
 	for _, p := range append(append([]string{fmt.Sprintf("/chat/api/rooms/%d/messages", room.ID)}, pages[:5]...), mix...) {
-		sameJSON(b, p, fetch(b, http.DefaultClient, base+"/native"+p), fetch(b, http.DefaultClient, base+p))
+		module := fetch(b, http.DefaultClient, base+p)
+		sameJSON(b, p, fetch(b, http.DefaultClient, base+"/native"+p), module)
+		sameJSON(b, p+" (proposed search)", fetch(b, http.DefaultClient, base+"/fixed"+p), module)
 	}
 	chatLog("search hits in the room: %s", s.wordHits(b, room.ID, append(append([]string{}, chatCommonQueries...), chatRareQueries...)))
 	s.logChatPlans(b, room.ID, reader, (first+last)/2)
@@ -110,6 +114,44 @@ func BenchmarkChatHistory(b *testing.B) {
 				measurePair(b, newLoadgenN(b, chatReaders, readerClient.Jar), native, prefixed(s.URL, c.paths), "full/native")
 			})
 		}
+	}
+
+	// The search's fix, proved: the index proposed for the module's
+	// private scan (made as the module's role, as its migration would),
+	// then the proposed searchRooms query on top (natively: the module's
+	// code is the rooms slice's).
+	if _, err := s.native.Exec(context.Background(), nativeSealedIndex); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.super.Exec(context.Background(), `ANALYZE mod_chat.messages`); err != nil {
+		b.Fatal(err)
+	}
+	s.logFixedPlans(b, reader)
+	native := prefixed(base+"/native", mix)
+	b.Run("search-index/native", func(b *testing.B) {
+		measure(b, newLoadgenN(b, chatReaders, nil), native)
+	})
+	b.Run("search-index/module", func(b *testing.B) {
+		measurePair(b, newLoadgenN(b, chatReaders, nil), native, prefixed(base, mix), "module/native")
+	})
+	b.Run("search-fixed/native", func(b *testing.B) {
+		measurePair(b, newLoadgenN(b, chatReaders, nil), native, prefixed(base+"/fixed", mix), "fixed/index")
+	})
+}
+
+// logFixedPlans logs the plans of the queries the fix changes, after the
+// proposed index: searchPrivate's two queries, and the proposed
+// searchRooms for a common, a rarer and a two-word query.
+func (s *chatSite) logFixedPlans(b *testing.B, u *coresite.User) {
+	b.Helper()
+	for _, p := range []chatPlan{
+		{name: "search, private window, with the proposed index", sql: nativeSearchFloor, args: []any{u.ID, 1000}},
+		{name: "search, private batch, with the proposed index", sql: nativeSearchBatch, args: []any{u.ID, int64(math.MaxInt64), int64(0), 100}},
+		searchPlan(`proposed searchRooms, q="meeting"`, nativeSearchRoomsFixed, "meeting", u),
+		searchPlan(`proposed searchRooms, q="w1000"`, nativeSearchRoomsFixed, "w1000", u),
+		searchPlan(`proposed searchRooms, q="meeting today"`, nativeSearchRoomsFixed, "meeting today", u),
+	} {
+		chatLog("plan of the %s:\n%s", p.name, s.explain(b, p.sql, p.warm, p.args...))
 	}
 }
 
@@ -138,40 +180,88 @@ func interleave(a, b []string) []string {
 // logChatPlans logs EXPLAIN (ANALYZE, BUFFERS) of the module's history
 // and search queries (chatNative's copies), run as the module's role with
 // the values a request would bind: a page at depth before, and the
-// search's queries for a common and a rare word. Each query runs once
-// before it is explained (a warm cache, as in the benchmark).
+// search's queries for common and rare words (see explain).
 func (s *chatSite) logChatPlans(b *testing.B, roomID int64, u *coresite.User, before int64) {
 	b.Helper()
-	for _, p := range []struct {
-		name string
-		sql  string
-		args []any
-	}{
-		{"history page (messages.go: messageSelect + history's clause), before=" + fmt.Sprint(before),
-			nativeMessageSelect + nativeHistoryClause, []any{u.ID, roomID, before, 51}},
-		{"history's room check (rooms.go: loadRoom)", nativeRoomQuery, []any{roomID, u.ID}},
-		{`search, rooms (search.go: searchRooms), q="the"`, nativeSearchRooms, []any{"the", int64(1) << 62, false, u.ID, 51}},
-		{`search, rooms (search.go: searchRooms), q="meeting today"`, nativeSearchRooms, []any{"meeting today", int64(1) << 62, false, u.ID, 51}},
-		{`search, rooms (search.go: searchRooms), q="w150001"`, nativeSearchRooms, []any{"w150001", int64(1) << 62, false, u.ID, 51}},
-		{`search, rooms (search.go: searchRooms), q="zanzibar" (no match)`, nativeSearchRooms, []any{"zanzibar", int64(1) << 62, false, u.ID, 51}},
-		{"search, private window (search.go: searchPrivate's floor)", nativeSearchFloor, []any{u.ID, 1000}},
-		{"search, private batch (search.go: searchPrivate)", nativeSearchBatch, []any{u.ID, int64(1) << 62, int64(0), 100}},
+	for _, p := range []chatPlan{
+		{name: "history page (messages.go: messageSelect + history's clause), before=" + fmt.Sprint(before),
+			sql: nativeMessageSelect + nativeHistoryClause, args: []any{u.ID, roomID, before, 51}},
+		{name: "history's room check (rooms.go: loadRoom)", sql: nativeRoomQuery, args: []any{roomID, u.ID}},
+		searchPlan(`search, rooms (search.go: searchRooms), q="the"`, nativeSearchRooms, "the", u),
+		searchPlan(`search, rooms (search.go: searchRooms), q="meeting"`, nativeSearchRooms, "meeting", u),
+		searchPlan(`search, rooms (search.go: searchRooms), q="w1000"`, nativeSearchRooms, "w1000", u),
+		searchPlan(`search, rooms (search.go: searchRooms), q="meeting today"`, nativeSearchRooms, "meeting today", u),
+		searchPlan(`search, rooms (search.go: searchRooms), q="w150001"`, nativeSearchRooms, "w150001", u),
+		searchPlan(`search, rooms (search.go: searchRooms), q="zanzibar" (no match)`, nativeSearchRooms, "zanzibar", u),
+		{name: "search, private window (search.go: searchPrivate's floor)", sql: nativeSearchFloor, args: []any{u.ID, 1000}},
+		{name: "search, private batch (search.go: searchPrivate)", sql: nativeSearchBatch, args: []any{u.ID, int64(math.MaxInt64), int64(0), 100}},
 	} {
-		chatLog("plan of the %s:\n%s", p.name, s.explain(b, p.sql, p.args...))
+		chatLog("plan of the %s:\n%s", p.name, s.explain(b, p.sql, p.warm, p.args...))
 	}
 }
 
-// explain runs sql once as the module's role, then returns its EXPLAIN
-// (ANALYZE, BUFFERS), indented.
-func (s *chatSite) explain(b *testing.B, sql string, args ...any) string {
+// chatPlan is a query whose plan the benchmark logs: with args, after
+// runs with warm (nil: args again).
+type chatPlan struct {
+	name string
+	sql  string
+	args []any
+	warm [][]any
+}
+
+// searchPlan is the plan of searchRooms (or the proposed query) for q, as
+// u with no cursor, after a run of every query of the benchmark's mix.
+func searchPlan(name, sql, q string, u *coresite.User) chatPlan {
+	args := func(q string) []any { return []any{q, int64(math.MaxInt64), false, u.ID, 51} }
+	var warm [][]any
+	for _, w := range interleave(chatCommonQueries, chatRareQueries) {
+		warm = append(warm, args(w))
+	}
+	return chatPlan{name: name + " (after the benchmark's 10 queries)", sql: sql, args: args(q), warm: warm}
+}
+
+// explain returns the plan PostgreSQL runs sql with (EXPLAIN (ANALYZE,
+// BUFFERS), indented) as the module's role, in the module's situation: a
+// statement prepared on a connection and run again and again (the SDK's
+// queries go through pgx's statement cache), so that after its fifth run
+// PostgreSQL may switch to a generic plan, made without the parameters'
+// values. It says which kind of plan it shows.
+//
+// warm, when given, are the arguments of the runs before (the search's
+// statement serves every query: PostgreSQL decides from their costs).
+func (s *chatSite) explain(b *testing.B, sql string, warm [][]any, args ...any) string {
 	b.Helper()
 	ctx := context.Background()
-	rows, err := s.native.Query(ctx, sql, args...)
+	conn, err := s.native.Acquire(ctx)
 	if err != nil {
 		b.Fatal(err)
 	}
-	rows.Close()
-	rows, err = s.native.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS) "+sql, args...)
+	defer conn.Release()
+	const name = "chatbench_plan"
+	if _, err := conn.Conn().Prepare(ctx, name, sql); err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Conn().Deallocate(ctx, name)
+	if warm == nil {
+		warm = [][]any{args, args, args, args, args, args}
+	}
+	for _, w := range warm {
+		rows, err := conn.Query(ctx, name, w...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rows.Close()
+	}
+	lits := make([]string, len(args))
+	for i, a := range args {
+		switch v := a.(type) {
+		case string:
+			lits[i] = "'" + strings.ReplaceAll(v, "'", "''") + "'"
+		default:
+			lits[i] = fmt.Sprint(v)
+		}
+	}
+	rows, err := conn.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS) EXECUTE "+name+"("+strings.Join(lits, ", ")+")")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -186,5 +276,15 @@ func (s *chatSite) explain(b *testing.B, sql string, args ...any) string {
 	if err := rows.Err(); err != nil {
 		b.Fatal(err)
 	}
-	return strings.Join(lines, "\n")
+	var generic, custom int64
+	if err := conn.QueryRow(ctx, `SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = $1`, name).
+		Scan(&generic, &custom); err != nil {
+		b.Fatal(err)
+	}
+	kind := "custom plan (for these values)"
+	if generic > 0 {
+		kind = "generic plan (for any values)"
+	}
+	return fmt.Sprintf("    -- run %d of the prepared statement: a %s; %d generic and %d custom plans so far\n", len(warm)+1, kind, generic, custom) +
+		strings.Join(lines, "\n")
 }

@@ -46,6 +46,9 @@ type chatNative struct {
 	// config is the module's configuration (its max_message_chars).
 	config func() []byte
 	seeded atomic.Bool
+	// fixedSearch runs nativeSearchRoomsFixed instead of the module's
+	// searchRooms: the change BENCHMARKS.md proposes, proved here.
+	fixedSearch bool
 }
 
 func (n *chatNative) routes() http.Handler {
@@ -136,6 +139,20 @@ FROM messages m LEFT JOIN websonic_api.users u ON u.id = m.author_id LEFT JOIN p
 		  AND ($3 OR (r.policy = 'everyone' AND r.archived_at IS NULL)
 		       OR EXISTS (SELECT 1 FROM members mb WHERE mb.room_id = r.id AND mb.user_id = $4))
 		ORDER BY m.id DESC LIMIT $5`
+	// The proposed searchRooms: the rooms the user may read found once
+	// (an InitPlan), not joined (the planner put rooms outside a nested
+	// loop and ran the text search once per readable room).
+	nativeSearchRoomsFixed = `SELECT m.id FROM messages m
+		WHERE m.tsv @@ websearch_to_tsquery('simple', $1) AND m.deleted_at IS NULL AND m.id < $2
+		  AND m.room_id = ANY (ARRAY(SELECT r.id FROM rooms r WHERE r.kind = 'room'
+		      AND ($3 OR (r.policy = 'everyone' AND r.archived_at IS NULL)
+		           OR EXISTS (SELECT 1 FROM members mb WHERE mb.room_id = r.id AND mb.user_id = $4))))
+		ORDER BY m.id DESC LIMIT $5`
+	// The proposed index (a new migration of the module): the private
+	// messages alone, by conversation, newest first; searchPrivate's two
+	// queries then read the user's conversations instead of scanning
+	// every message for sealed ones.
+	nativeSealedIndex = `CREATE INDEX messages_sealed ON messages (room_id, id DESC) WHERE sealed IS NOT NULL`
 	// search.go, searchPrivate: the window's floor.
 	nativeSearchFloor = `SELECT coalesce(min(id), 0) FROM (SELECT m.id FROM messages m
 			JOIN members mb ON mb.room_id = m.room_id AND mb.user_id = $1
@@ -390,7 +407,11 @@ func (n *chatNative) search(r *http.Request, u *coresite.User) (any, error) {
 	if err := n.ensureSeeded(ctx); err != nil {
 		return nil, err
 	}
-	public, err := n.ids(ctx, nativeSearchRooms, q, before, nativeIsAdmin(u), u.ID, 51)
+	rooms := nativeSearchRooms
+	if n.fixedSearch {
+		rooms = nativeSearchRoomsFixed
+	}
+	public, err := n.ids(ctx, rooms, q, before, nativeIsAdmin(u), u.ID, 51)
 	if err != nil {
 		return nil, fmt.Errorf("search rooms: %w", err)
 	}

@@ -31,7 +31,7 @@ func BenchmarkChatPost(b *testing.B) {
 	room := s.newRoom(b, admin, "Posting")
 	posterClient, poster := s.signIn(b, "poster", coresite.RoleMember)
 	nat := s.newChatNative()
-	router, base := s.chatRouter(b, poster, nat.routes())
+	router, base := s.chatRouter(b, poster, map[string]http.Handler{"/native": nat.routes()})
 	path := fmt.Sprintf("/chat/api/rooms/%d/messages", room.ID)
 	body := func(i int) string {
 		return fmt.Sprintf(`{"text":"message %d: the release is done, please check the report before the meeting"}`, i)

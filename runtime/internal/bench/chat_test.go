@@ -248,10 +248,11 @@ func (s *chatSite) newRoom(b *testing.B, admin *http.Client, name string) chatRo
 }
 
 // chatRouter serves, as user u (in the request's context, as the site's
-// session middleware puts it), /chat/* through the module and /native/*
-// through native: the paired sides of the history and posting benchmarks.
-// It returns the router and its loopback URL.
-func (s *chatSite) chatRouter(b *testing.B, u *coresite.User, native http.Handler) (http.Handler, string) {
+// session middleware puts it), /chat/* through the module and each of
+// mounts' handlers under its prefix ("/native"…): the paired sides of the
+// history and posting benchmarks, on one chi router. It returns the router
+// and its loopback URL.
+func (s *chatSite) chatRouter(b *testing.B, u *coresite.User, mounts map[string]http.Handler) (http.Handler, string) {
 	b.Helper()
 	r := chi.NewRouter()
 	r.Use(func(next http.Handler) http.Handler {
@@ -260,7 +261,9 @@ func (s *chatSite) chatRouter(b *testing.B, u *coresite.User, native http.Handle
 		})
 	})
 	r.Handle("/chat/*", s.mod)
-	r.Mount("/native", native)
+	for prefix, h := range mounts {
+		r.Mount(prefix, h)
+	}
 	hs := httptest.NewServer(r)
 	b.Cleanup(hs.Close)
 	return r, hs.URL
