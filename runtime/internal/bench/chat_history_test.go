@@ -34,7 +34,7 @@ var (
 // cursor at 1,000 random depths (N uniform over the room's ids).
 // search/…: GET /chat/api/search?q=…, the newest page of results for a
 // mix of common and rare words (search-common, search-rare: each class
-// alone). module goes through the module host (modhost, as the runtime
+// alone; page-1client: one client at a time). module goes through the module host (modhost, as the runtime
 // mounts it) with the user in the request's context; fullstack through
 // the runtime's whole handler with the user's session cookie; native is
 // the baseline, the module's own SQL run natively through pgx by a Go
@@ -98,16 +98,21 @@ func BenchmarkChatHistory(b *testing.B) {
 		paths []string
 	}{
 		{"page", pages},
+		{"page-1client", pages},
 		{"search", mix},
 		{"search-common", common},
 		{"search-rare", rare},
 	} {
 		native := prefixed(base+"/native", c.paths)
+		clients := chatReaders
+		if c.name == "page-1client" {
+			clients = 1
+		}
 		b.Run(c.name+"/native", func(b *testing.B) {
-			measure(b, newLoadgenN(b, chatReaders, nil), native)
+			measure(b, newLoadgenN(b, clients, nil), native)
 		})
 		b.Run(c.name+"/module", func(b *testing.B) {
-			measurePair(b, newLoadgenN(b, chatReaders, nil), native, prefixed(base, c.paths), "module/native")
+			measurePair(b, newLoadgenN(b, clients, nil), native, prefixed(base, c.paths), "module/native")
 		})
 		if c.name == "page" || c.name == "search" {
 			b.Run(c.name+"/fullstack", func(b *testing.B) {
