@@ -68,7 +68,9 @@ const (
 // a second of the run; deliveries/s: frames read by the clients a
 // second), the share delivered, the POST's own p50/p99, refused posts and
 // the server process's CPU per delivered message (its PostgreSQL not
-// included). The clients run in a child process (TestChatFleet) so that
+// included). Then the ceiling (max-…): 4 posters (and, for the hub, 4
+// publishers) back to back for 5 s: the rate reached, its delivery p99 and
+// share delivered. The clients run in a child process (TestChatFleet) so that
 // their CPU and sockets are their own.
 func BenchmarkChatFanout(b *testing.B) {
 	clients, dur, rounds := chatFanoutClients, chatFanoutDuration, chatFanoutRounds
@@ -152,7 +154,17 @@ func BenchmarkChatFanout(b *testing.B) {
 		b.ReportMetric(float64(hub.refused), "hub-refused")
 		b.ReportMetric(mod.cpuPerDelivery(), "server-µs/delivery")
 		b.ReportMetric(hub.cpuPerDelivery(), "hub-server-µs/delivery")
-		b.ReportMetric(float64(mod.closed+hub.closed), "sockets-dropped")
+		// The ceiling: as many messages as chatFanoutPosters posters
+		// (and as many publishers) manage back to back, for dur.
+		hubMax := runFanoutMax(b, fl, dur, func(int) error { return hubPublish() })
+		modMax := runFanoutMax(b, fl, dur, modulePost)
+		b.ReportMetric(modMax.postedRate(), "max-posted/s")
+		b.ReportMetric(hubMax.postedRate(), "hub-max-posted/s")
+		b.ReportMetric(ms(modMax.percentile(99)), "max-p99-ms")
+		b.ReportMetric(ms(hubMax.percentile(99)), "hub-max-p99-ms")
+		b.ReportMetric(modMax.deliveredShare(clients), "max-delivered-%")
+		b.ReportMetric(hubMax.deliveredShare(clients), "hub-max-delivered-%")
+		b.ReportMetric(float64(mod.closed+hub.closed+modMax.closed+hubMax.closed), "sockets-dropped")
 	}
 	fl.stop(b)
 }
@@ -256,6 +268,49 @@ func runFanoutPhase(b *testing.B, fl *chatFleet, dur time.Duration, send func(i 
 	}
 	// The last events' deliveries: until every client has them all, or a
 	// few seconds.
+	deadline := time.Now().Add(settleTime)
+	for time.Now().Before(deadline) && fl.received() < p.events*fl.n {
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.cpu = cpuTime() - cpu0
+	r := fl.report(b)
+	p.lat, p.closed, p.received = r.lat, r.Closed, len(r.lat)
+	return p
+}
+
+// runFanoutMax has chatFanoutPosters goroutines call send back to back
+// for dur, then collects what the fleet read, as runFanoutPhase does.
+func runFanoutMax(b *testing.B, fl *chatFleet, dur time.Duration, send func(i int) error) fanoutPhase {
+	b.Helper()
+	fl.report(b)
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		p    fanoutPhase
+		next atomic.Int64
+	)
+	cpu0 := cpuTime()
+	start := time.Now()
+	for range chatFanoutPosters {
+		wg.Go(func() {
+			for time.Since(start) < dur {
+				i := int(next.Add(1))
+				t0 := time.Now()
+				err := send(i)
+				took := time.Since(t0)
+				mu.Lock()
+				p.sends = append(p.sends, took)
+				if err != nil {
+					p.refused++
+				} else {
+					p.events++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	p.wall = time.Since(start)
 	deadline := time.Now().Add(settleTime)
 	for time.Now().Before(deadline) && fl.received() < p.events*fl.n {
 		time.Sleep(20 * time.Millisecond)
