@@ -154,6 +154,12 @@ func BenchmarkChatFanout(b *testing.B) {
 		b.ReportMetric(float64(hub.refused), "hub-refused")
 		b.ReportMetric(mod.cpuPerDelivery(), "server-µs/delivery")
 		b.ReportMetric(hub.cpuPerDelivery(), "hub-server-µs/delivery")
+		b.ReportMetric(mod.cores(mod.cpu), "server-cores")
+		b.ReportMetric(hub.cores(hub.cpu), "hub-server-cores")
+		b.ReportMetric(mod.cores(mod.clientCPU), "client-cores")
+		b.ReportMetric(hub.cores(hub.clientCPU), "hub-client-cores")
+		b.ReportMetric(mod.cores(mod.machine), "machine-cores")
+		b.ReportMetric(hub.cores(hub.machine), "hub-machine-cores")
 		// The ceiling: as many messages as chatFanoutPosters posters
 		// (and as many publishers) manage back to back, for dur.
 		hubMax := runFanoutMax(b, fl, dur, func(int) error { return hubPublish() })
@@ -163,6 +169,7 @@ func BenchmarkChatFanout(b *testing.B) {
 		b.ReportMetric(ms(modMax.percentile(99)), "max-p99-ms")
 		b.ReportMetric(ms(hubMax.percentile(99)), "hub-max-p99-ms")
 		b.ReportMetric(modMax.deliveredShare(clients), "max-delivered-%")
+		b.ReportMetric(modMax.cores(modMax.machine), "max-machine-cores")
 		b.ReportMetric(hubMax.deliveredShare(clients), "hub-max-delivered-%")
 		b.ReportMetric(float64(mod.closed+hub.closed+modMax.closed+hubMax.closed), "sockets-dropped")
 	}
@@ -186,6 +193,11 @@ type fanoutPhase struct {
 	wall     time.Duration   // the sending's length
 	cpu      time.Duration   // the server process's CPU time
 	received int
+	// clientCPU is the fleet's CPU time, machine the machine's busy
+	// time (every process, /proc/stat), over the phase.
+	clientCPU, machine time.Duration
+	// span is the phase's length, sending and settling.
+	span time.Duration
 }
 
 func (p *fanoutPhase) add(o fanoutPhase) {
@@ -197,7 +209,13 @@ func (p *fanoutPhase) add(o fanoutPhase) {
 	p.wall += o.wall
 	p.cpu += o.cpu
 	p.received += o.received
+	p.clientCPU += o.clientCPU
+	p.machine += o.machine
+	p.span += o.span
 }
+
+// cores is how many cores d kept busy over the phases' length.
+func (p *fanoutPhase) cores(d time.Duration) float64 { return d.Seconds() / p.span.Seconds() }
 
 func pct(l []time.Duration, q int) time.Duration {
 	if len(l) == 0 {
@@ -240,7 +258,7 @@ func runFanoutPhase(b *testing.B, fl *chatFleet, dur time.Duration, send func(i 
 		first error
 	)
 	n := chatFanoutRate * int(dur/time.Millisecond) / 1000
-	cpu0 := cpuTime()
+	cpu0, busy0 := cpuTime(), machineBusy()
 	start := time.Now()
 	for i := range n {
 		time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / chatFanoutRate)))
@@ -272,9 +290,9 @@ func runFanoutPhase(b *testing.B, fl *chatFleet, dur time.Duration, send func(i 
 	for time.Now().Before(deadline) && fl.received() < p.events*fl.n {
 		time.Sleep(20 * time.Millisecond)
 	}
-	p.cpu = cpuTime() - cpu0
+	p.cpu, p.machine, p.span = cpuTime()-cpu0, machineBusy()-busy0, time.Since(start)
 	r := fl.report(b)
-	p.lat, p.closed, p.received = r.lat, r.Closed, len(r.lat)
+	p.lat, p.closed, p.received, p.clientCPU = r.lat, r.Closed, len(r.lat), r.CPU
 	return p
 }
 
@@ -289,7 +307,7 @@ func runFanoutMax(b *testing.B, fl *chatFleet, dur time.Duration, send func(i in
 		p    fanoutPhase
 		next atomic.Int64
 	)
-	cpu0 := cpuTime()
+	cpu0, busy0 := cpuTime(), machineBusy()
 	start := time.Now()
 	for range chatFanoutPosters {
 		wg.Go(func() {
@@ -315,10 +333,32 @@ func runFanoutMax(b *testing.B, fl *chatFleet, dur time.Duration, send func(i in
 	for time.Now().Before(deadline) && fl.received() < p.events*fl.n {
 		time.Sleep(20 * time.Millisecond)
 	}
-	p.cpu = cpuTime() - cpu0
+	p.cpu, p.machine, p.span = cpuTime()-cpu0, machineBusy()-busy0, time.Since(start)
 	r := fl.report(b)
-	p.lat, p.closed, p.received = r.lat, r.Closed, len(r.lat)
+	p.lat, p.closed, p.received, p.clientCPU = r.lat, r.Closed, len(r.lat), r.CPU
 	return p
+}
+
+// machineBusy is the machine's busy CPU time so far, all cores and
+// processes (/proc/stat: everything but idle and iowait), 0 if unknown.
+func machineBusy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return 0
+	}
+	var busy int64
+	for i, v := range f[1:8] {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		if i != 3 && i != 4 { // idle, iowait (guest time is counted in user)
+			busy += n
+		}
+	}
+	return time.Duration(busy) * time.Second / 100 // USER_HZ
 }
 
 // Environment of the chat's client fleet (TestChatFleet).
@@ -356,8 +396,10 @@ type chatFleet struct {
 type chatFleetResult struct {
 	Lat    []int64
 	Closed int
-	Error  string
-	lat    []time.Duration
+	// CPU is the fleet's CPU time since the previous report.
+	CPU   time.Duration
+	Error string
+	lat   []time.Duration
 }
 
 func startChatFleet(b *testing.B, url string, n int, topic string, cookies []string) *chatFleet {
@@ -547,6 +589,7 @@ func TestChatFleet(t *testing.T) {
 	fmt.Println("fleet ready")
 	sc := bufio.NewScanner(os.Stdin)
 	var lastClosed int64
+	lastCPU := cpuTime()
 	for sc.Scan() {
 		switch sc.Text() {
 		case "count":
@@ -563,6 +606,8 @@ func TestChatFleet(t *testing.T) {
 			n := closed.Load()
 			r.Closed = int(n - lastClosed)
 			lastClosed = n
+			cpu := cpuTime()
+			r.CPU, lastCPU = cpu-lastCPU, cpu
 			j, _ := json.Marshal(r)
 			fmt.Printf("fleet result %s\n", j)
 		}
