@@ -7,8 +7,10 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	coresite "github.com/websonic/websonic/runtime/internal/site"
 )
@@ -132,6 +134,7 @@ func BenchmarkChatHistory(b *testing.B) {
 		b.Fatal(err)
 	}
 	s.logFixedPlans(b, reader)
+	logQueryTimes(b, base, interleave(chatCommonQueries, chatRareQueries))
 	native := prefixed(base+"/native", mix)
 	b.Run("search-index/native", func(b *testing.B) {
 		measure(b, newLoadgenN(b, chatReaders, nil), native)
@@ -155,8 +158,11 @@ func (s *chatSite) logFixedPlans(b *testing.B, u *coresite.User) {
 		searchPlan(`proposed searchRooms, q="meeting"`, nativeSearchRoomsFixed, "meeting", u),
 		searchPlan(`proposed searchRooms, q="w1000"`, nativeSearchRoomsFixed, "w1000", u),
 		searchPlan(`proposed searchRooms, q="meeting today"`, nativeSearchRoomsFixed, "meeting today", u),
+		genericPlan(searchPlan(`module's searchRooms, q="the", its generic plan`, nativeSearchRooms, "the", u)),
+		genericPlan(searchPlan(`module's searchRooms, q="meeting", its generic plan`, nativeSearchRooms, "meeting", u)),
+		genericPlan(searchPlan(`proposed searchRooms, q="the", its generic plan`, nativeSearchRoomsFixed, "the", u)),
 	} {
-		chatLog("plan of the %s:\n%s", p.name, s.explain(b, p.sql, p.warm, p.args...))
+		chatLog("plan of the %s:\n%s", p.name, s.explain(b, p.sql, p.warm, p.generic, p.args...))
 	}
 }
 
@@ -201,7 +207,7 @@ func (s *chatSite) logChatPlans(b *testing.B, roomID int64, u *coresite.User, be
 		{name: "search, private window (search.go: searchPrivate's floor)", sql: nativeSearchFloor, args: []any{u.ID, 1000}},
 		{name: "search, private batch (search.go: searchPrivate)", sql: nativeSearchBatch, args: []any{u.ID, int64(math.MaxInt64), int64(0), 100}},
 	} {
-		chatLog("plan of the %s:\n%s", p.name, s.explain(b, p.sql, p.warm, p.args...))
+		chatLog("plan of the %s:\n%s", p.name, s.explain(b, p.sql, p.warm, p.generic, p.args...))
 	}
 }
 
@@ -212,6 +218,9 @@ type chatPlan struct {
 	sql  string
 	args []any
 	warm [][]any
+	// generic forces the generic plan (plan_cache_mode), the one
+	// PostgreSQL switches to when it deems it no worse on average.
+	generic bool
 }
 
 // searchPlan is the plan of searchRooms (or the proposed query) for q, as
@@ -225,6 +234,32 @@ func searchPlan(name, sql, q string, u *coresite.User) chatPlan {
 	return chatPlan{name: name + " (after the benchmark's 10 queries)", sql: sql, args: args(q), warm: warm}
 }
 
+// genericPlan is p with its generic plan forced.
+func genericPlan(p chatPlan) chatPlan { p.generic = true; return p }
+
+// logQueryTimes logs, for each search query, the median time of 5 GETs
+// through the module and through the native handler with the proposed
+// query (paths under base, then base+"/fixed"), one at a time.
+func logQueryTimes(b *testing.B, base string, queries []string) {
+	b.Helper()
+	median := func(u string) time.Duration {
+		var ds []time.Duration
+		for range 5 {
+			t0 := time.Now()
+			fetch(b, http.DefaultClient, u)
+			ds = append(ds, time.Since(t0))
+		}
+		slices.Sort(ds)
+		return ds[2]
+	}
+	var lines []string
+	for _, q := range queries {
+		p := "/chat/api/search?q=" + url.QueryEscape(q)
+		lines = append(lines, fmt.Sprintf("    %-16q module %8.2f ms   proposed query (native) %6.2f ms", q, ms(median(base+p)), ms(median(base+"/fixed"+p))))
+	}
+	chatLog("search time by query with the proposed index, one request at a time (median of 5):\n%s", strings.Join(lines, "\n"))
+}
+
 // explain returns the plan PostgreSQL runs sql with (EXPLAIN (ANALYZE,
 // BUFFERS), indented) as the module's role, in the module's situation: a
 // statement prepared on a connection and run again and again (the SDK's
@@ -234,7 +269,7 @@ func searchPlan(name, sql, q string, u *coresite.User) chatPlan {
 //
 // warm, when given, are the arguments of the runs before (the search's
 // statement serves every query: PostgreSQL decides from their costs).
-func (s *chatSite) explain(b *testing.B, sql string, warm [][]any, args ...any) string {
+func (s *chatSite) explain(b *testing.B, sql string, warm [][]any, generic bool, args ...any) string {
 	b.Helper()
 	ctx := context.Background()
 	conn, err := s.native.Acquire(ctx)
@@ -266,6 +301,12 @@ func (s *chatSite) explain(b *testing.B, sql string, warm [][]any, args ...any) 
 			lits[i] = fmt.Sprint(v)
 		}
 	}
+	if generic {
+		if _, err := conn.Exec(ctx, `SET plan_cache_mode = force_generic_plan`); err != nil {
+			b.Fatal(err)
+		}
+		defer conn.Exec(ctx, `RESET plan_cache_mode`)
+	}
 	rows, err := conn.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS) EXECUTE "+name+"("+strings.Join(lits, ", ")+")")
 	if err != nil {
 		b.Fatal(err)
@@ -281,15 +322,19 @@ func (s *chatSite) explain(b *testing.B, sql string, warm [][]any, args ...any) 
 	if err := rows.Err(); err != nil {
 		b.Fatal(err)
 	}
-	var generic, custom int64
+	genericOnly := generic
+	var generics, custom int64
 	if err := conn.QueryRow(ctx, `SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = $1`, name).
-		Scan(&generic, &custom); err != nil {
+		Scan(&generics, &custom); err != nil {
 		b.Fatal(err)
 	}
 	kind := "custom plan (for these values)"
-	if generic > 0 {
+	switch {
+	case genericOnly:
+		kind = "generic plan (for any values), forced"
+	case generics > 0:
 		kind = "generic plan (for any values)"
 	}
-	return fmt.Sprintf("    -- run %d of the prepared statement: a %s; %d generic and %d custom plans so far\n", len(warm)+1, kind, generic, custom) +
+	return fmt.Sprintf("    -- run %d of the prepared statement: a %s; %d generic and %d custom plans so far\n", len(warm)+1, kind, generics, custom) +
 		strings.Join(lines, "\n")
 }
