@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 
@@ -55,7 +56,8 @@ func decidePage(w http.ResponseWriter, r *http.Request, u *sdk.User) {
 		return
 	}
 	if _, err := decideRequest(r.Context(), u, id, decision == "approve", r.FormValue("reason")); err != nil {
-		if ae, ok := err.(*apiError); ok {
+		var ae *apiError
+		if errors.As(err, &ae) {
 			renderRequests(w, r, ae.status, "", ae.msg)
 			return
 		}

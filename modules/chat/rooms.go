@@ -735,6 +735,12 @@ func leaveRoom(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error)
 	if err := removeFromRoom(ctx, room, u.ID); err != nil {
 		return nil, err
 	}
+	if room.Kind == kindGroup { // a group nobody is left in goes, with its messages
+		if _, err := sdk.DB().ExecContext(ctx, `DELETE FROM rooms r WHERE r.id = $1 AND r.kind = 'group'
+			AND NOT EXISTS (SELECT 1 FROM members m WHERE m.room_id = r.id)`, id); err != nil {
+			return nil, fmt.Errorf("delete the empty group %d: %w", id, err)
+		}
+	}
 	return nil, nil
 }
 
