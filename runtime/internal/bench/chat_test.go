@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/websonic/websonic/internal/modbuild"
@@ -70,6 +71,8 @@ type chatSite struct {
 	// configured like the module's own without the per-call session reset
 	// (what a native application would use).
 	super, native *pgxpool.Pool
+	// members are the site's other users (chatSiteMembers of them).
+	members []int64
 	// pub is a second hub on the site's database, never started: its
 	// Service is realtime.publish, the host service the module's
 	// sdk.Publish reaches, and its Publish appends to the events table
@@ -132,7 +135,37 @@ func newChatSite(b *testing.B) *chatSite {
 		b.Fatal(err)
 	}
 	b.Cleanup(s.pub.Close)
+	s.members = s.addMembers(b, chatSiteMembers)
 	return s
+}
+
+// chatSiteMembers is how many users the benchmarks' site has besides the
+// ones they sign in: the employees of a company (50 in smoke runs). The
+// chat joins its messages with the site's users: the number matters.
+const chatSiteMembers = 2000
+
+// addMembers adds n users to the site, straight into its users table as
+// the superuser (the password hashing of CreateUser would take minutes;
+// these users never sign in), and returns their ids.
+func (s *chatSite) addMembers(b *testing.B, n int) []int64 {
+	b.Helper()
+	if smokeRun() {
+		n = 50
+	}
+	ctx := context.Background()
+	rows, err := s.super.Query(ctx, `INSERT INTO websonic.users (username, display_name, password_hash)
+		SELECT 'employee' || i, 'Employee ' || i, '!' FROM generate_series(1, $1::int) i RETURNING id`, n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.super.Exec(ctx, `ANALYZE websonic.users`); err != nil {
+		b.Fatal(err)
+	}
+	return ids
 }
 
 // user makes a user with role and returns them.
