@@ -121,3 +121,21 @@ func RealtimeConnections(ctx context.Context) ([]RealtimeConnection, error) {
 	}
 	return resp.Connections, nil
 }
+
+// Unsubscribe ends the user's subscriptions to topic, one of the module's
+// topics, on every replica of the site: they get every event published
+// before the call and none after, and the client is told (a "refused"
+// frame with reason "revoked"). Call it when a user loses the right to
+// read a topic (a member removed from a room): OnSubscribe is asked once
+// per subscription, and a subscription it allowed lasts until the
+// connection ends otherwise. A new subscription asks OnSubscribe again.
+func Unsubscribe(ctx context.Context, topic string, userID int64) error {
+	req := struct {
+		Topic  string `json:"topic"`
+		UserID int64  `json:"user_id"`
+	}{topic, userID}
+	if err := callHost(ctx, "realtime.revoke", req, nil); err != nil {
+		return fmt.Errorf("sdk: unsubscribe user %d from %s: %w", userID, topic, err)
+	}
+	return nil
+}

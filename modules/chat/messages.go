@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"strconv"
@@ -296,24 +294,6 @@ func publishMessage(ctx context.Context, kind string, room *roomRow, m messageVi
 	publish(ctx, roomTopic(room.ID), ev)
 }
 
-// readMessageBody decodes a message body, answering 413 past 64 KiB and
-// 400 for one that is not valid UTF-8 (encoding/json would silently
-// replace the bad bytes).
-func readMessageBody(r *http.Request, v any) error {
-	b, err := io.ReadAll(io.LimitReader(r.Body, maxJSONBody+1))
-	if err != nil {
-		return badRequest("The request's body could not be read.")
-	}
-	if len(b) > maxJSONBody {
-		return &apiError{http.StatusRequestEntityTooLarge, "too_large", "The message is far too long."}
-	}
-	if !utf8.Valid(b) {
-		return badRequest("The message is not valid UTF-8.")
-	}
-	r.Body = io.NopCloser(bytes.NewReader(b))
-	return readJSON(r, v)
-}
-
 // apiCreated is api for a route that answers 201 with what it made.
 func apiCreated(f func(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -416,7 +396,7 @@ func postMessage(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, erro
 	var in struct {
 		Text string `json:"text"`
 	}
-	if err := readMessageBody(r, &in); err != nil {
+	if err := readJSON(r, &in); err != nil {
 		return nil, err
 	}
 	ctx := r.Context()
@@ -510,7 +490,7 @@ func editMessage(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, erro
 	var in struct {
 		Text string `json:"text"`
 	}
-	if err := readMessageBody(r, &in); err != nil {
+	if err := readJSON(r, &in); err != nil {
 		return nil, err
 	}
 	ctx := r.Context()

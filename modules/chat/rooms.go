@@ -759,6 +759,17 @@ func removeFromRoom(ctx context.Context, room *roomRow, userID int64) error {
 	}
 	publish(ctx, roomTopic(room.ID), map[string]any{"kind": "member", "user": ref, "joined": false})
 	publish(ctx, userTopic(userID), map[string]any{"kind": "room_removed", "room_id": room.ID})
+	// Their open pages stop hearing the room at once, on every replica
+	// (unless they are a chat admin, who reads every named room).
+	var staff bool
+	if err := sdk.DB().QueryRowContext(ctx, `SELECT 'staff' = ANY(roles) FROM websonic_api.users WHERE id = $1`, userID).Scan(&staff); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("roles of user %d: %w", userID, err)
+	}
+	if !staff || room.Kind != kindRoom {
+		if err := sdk.Unsubscribe(ctx, roomTopic(room.ID), userID); err != nil {
+			sdk.Logger().Warn("end a removed member's subscription", "room", room.ID, "user", userID, "error", err)
+		}
+	}
 	return nil
 }
 

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/websonic/websonic/sdk"
 )
@@ -28,6 +30,9 @@ func badRequest(msg string) *apiError { return &apiError{http.StatusBadRequest, 
 func forbidden(msg string) *apiError  { return &apiError{http.StatusForbidden, "forbidden", msg} }
 func notFound(msg string) *apiError   { return &apiError{http.StatusNotFound, "not_found", msg} }
 func conflict(msg string) *apiError   { return &apiError{http.StatusConflict, "conflict", msg} }
+func tooLarge(msg string) *apiError {
+	return &apiError{http.StatusRequestEntityTooLarge, "too_large", msg}
+}
 
 // writeJSON answers v as JSON with status.
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -70,9 +75,20 @@ func api(f func(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error
 	}
 }
 
-// readJSON decodes the request's JSON body strictly into v.
+// readJSON decodes the request's JSON body strictly into v: a body over
+// maxJSONBody answers 413, anything but one JSON object of v's shape 400.
 func readJSON(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxJSONBody+1))
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxJSONBody+1))
+	if err != nil {
+		return badRequest("The request's body could not be read.")
+	}
+	if len(b) > maxJSONBody {
+		return tooLarge(fmt.Sprintf("The request is larger than %d KiB.", maxJSONBody>>10))
+	}
+	if !utf8.Valid(b) {
+		return badRequest("The request is not valid UTF-8 text.")
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return badRequest(fmt.Sprintf("The request is not the JSON expected: %v", err))

@@ -731,9 +731,22 @@ func TestChatRooms(t *testing.T) {
 			t.Fatalf("dave's event: %v", ev)
 		}
 		dave.post(board, "thanks")
+		daveRoom := dial(t, s.URL, dave.c)
+		daveRoom.subscribe(roomTopicOf(board))
 		root.must("DELETE", fmt.Sprintf("/chat/api/rooms/%d/members/%d", board, dave.id), nil, 204, nil)
 		if ev := crEvent(t, daveWS, userTopicOf(dave.id)); ev["kind"] != "room_removed" {
 			t.Fatalf("dave's event: %v", ev)
+		}
+		// His open page stops hearing the room: the member event, then
+		// the revocation, then nothing of what is said there.
+		daveRoom.expect(realtime.TypeEvent, roomTopicOf(board))
+		if f := daveRoom.expect(realtime.TypeRefused, roomTopicOf(board)); f.Reason != realtime.ReasonRevoked {
+			t.Fatalf("dave's room subscription: %+v", f)
+		}
+		exec(`INSERT INTO members (room_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, board, root.id)
+		root.post(board, "after dave left")
+		if f, err := daveRoom.read(300 * time.Millisecond); err == nil {
+			t.Fatalf("dave still hears the room: %+v", f)
 		}
 		dave.must("GET", fmt.Sprintf("/chat/api/rooms/%d/messages", board), nil, 404, nil)
 		// Added by an admin while asking: the request is approved, and said.

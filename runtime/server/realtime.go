@@ -41,6 +41,7 @@ func (s *Server) openRealtime(ctx context.Context, services map[string]modhost.S
 		return nil, err
 	}
 	services[realtime.PublishService] = hub.Service()
+	services[realtime.RevokeService] = hub.RevokeService()
 	services[realtime.ConnectionsService] = hub.ConnectionsService()
 	return hub, nil
 }

@@ -56,6 +56,9 @@ type conn struct {
 type sub struct {
 	c     *conn
 	topic string
+	// asked is the newest event dispatched when the module was asked
+	// (and allowed it): a revocation up to it came before the allowance.
+	asked int64
 
 	mu sync.Mutex
 	// cursor is the id of the last event given (or skipped by a reload).
@@ -64,6 +67,21 @@ type sub struct {
 	// skipped is the newest event held back.
 	catchingUp bool
 	skipped    int64
+	// revokedAt is the id of the revocation that ended the subscription
+	// (0: none): no later event is given to it.
+	revokedAt int64
+}
+
+// revoke marks the subscription ended by the revocation id; it reports
+// whether it was still going (the caller then ends it: conn.endSub).
+func (s *sub) revoke(id int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.revokedAt != 0 {
+		return false
+	}
+	s.revokedAt = id
+	return true
 }
 
 // deliver queues an event frame for the subscription unless it already
@@ -72,6 +90,9 @@ type sub struct {
 func (s *sub) deliver(id int64, frame []byte) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.revokedAt != 0 {
+		return false
+	}
 	if s.catchingUp {
 		s.skipped = max(s.skipped, id)
 		return false
@@ -426,17 +447,21 @@ func (c *conn) subscribe(f ClientFrame) {
 		c.send(refusedFrame(f.Topic, ReasonNoModule))
 		return
 	}
+	asked := c.h.seen.Load()
 	if !c.ask(m, abi.RealtimeSubscribePath, topicBody{f.Topic}) {
 		c.send(refusedFrame(f.Topic, ReasonDenied))
 		return
 	}
 	// Every subscription starts catching up, holding live events back,
 	// so that none comes before the subscribed frame.
-	s := &sub{c: c, topic: f.Topic, catchingUp: true, cursor: f.LastID}
+	s := &sub{c: c, topic: f.Topic, asked: asked, catchingUp: true, cursor: f.LastID}
 	c.mu.Lock()
 	c.subs[f.Topic] = s
 	c.mu.Unlock()
 	pos := c.h.addSub(s, !f.HasLastID)
+	if c.revokedWhileAsking(s, asked) {
+		return
+	}
 	s.mu.Lock()
 	c.send(positionFrame(TypeSubscribed, f.Topic, pos))
 	if !f.HasLastID && s.skipped <= s.cursor {
@@ -473,8 +498,25 @@ func (c *conn) catchUp(s *sub) {
 		given += len(evs)
 		s.mu.Lock()
 		for _, e := range evs {
+			if s.revokedAt != 0 && e.ID >= s.revokedAt {
+				s.mu.Unlock()
+				return // ended: endSub told the client
+			}
 			s.cursor = e.ID
-			c.send(EventFrame(e.Topic, e.ID, e.Data))
+			if e.RevokeUser == 0 {
+				c.send(EventFrame(e.Topic, e.ID, e.Data))
+			} else if u := c.id.User; u != nil && u.ID == e.RevokeUser {
+				s.mu.Unlock()
+				if e.ID <= s.asked {
+					// The user lost the topic and was allowed it again
+					// since: what was published in between is not theirs.
+					c.reload(s, newest)
+				} else {
+					s.revoke(e.ID)
+					c.endSub(s)
+				}
+				return
+			}
 		}
 		if len(evs) < batch && s.skipped <= s.cursor {
 			s.catchingUp = false
@@ -491,6 +533,9 @@ func (c *conn) catchUp(s *sub) {
 func (c *conn) reload(s *sub, newest int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.revokedAt != 0 {
+		return // ended: endSub told the client
+	}
 	// Everything up to the newest event stored or dispatched is covered by
 	// the client's reload (events stored but not yet dispatched to this
 	// replica would otherwise come again, live, after it); later ones come
@@ -498,6 +543,50 @@ func (c *conn) reload(s *sub, newest int64) {
 	s.cursor = max(c.h.seen.Load(), s.skipped, newest)
 	s.catchingUp = false
 	c.send(positionFrame(TypeReload, s.topic, s.cursor))
+}
+
+// revokedWhileAsking ends s, just added, when a revocation of its user's
+// subscriptions to its topic was dispatched while the module was being
+// asked (after asked, the newest event dispatched then): the module's yes
+// came before it. Later revocations reach s through dispatch.
+func (c *conn) revokedWhileAsking(s *sub, asked int64) bool {
+	u := c.id.User
+	if u == nil || c.h.seen.Load() <= asked {
+		return false
+	}
+	yes, err := c.h.st.revokedSince(c.ctx, s.topic, u.ID, asked)
+	if err != nil {
+		c.h.log.Warn("checking revocations failed; the subscription is refused", "topic", s.topic, "error", err)
+		yes = true
+	}
+	if yes {
+		s.revoke(asked + 1)
+		c.endSub(s)
+	}
+	return yes
+}
+
+// endSub ends a revoked subscription and tells the client (once).
+func (c *conn) endSub(s *sub) {
+	c.forget(s)
+	c.h.removeSub(s)
+}
+
+// forget removes a revoked subscription from the connection and tells
+// the client, once; the hub's topic map is the caller's (removeSub).
+func (c *conn) forget(s *sub) {
+	c.mu.Lock()
+	mine := c.subs[s.topic] == s
+	if mine {
+		delete(c.subs, s.topic)
+		if len(c.subs) == 0 {
+			c.lastActive = time.Now()
+		}
+	}
+	c.mu.Unlock()
+	if mine {
+		c.send(refusedFrame(s.topic, ReasonRevoked))
+	}
 }
 
 func (c *conn) unsubscribe(topic string) {

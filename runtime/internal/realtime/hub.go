@@ -271,11 +271,31 @@ func (h *Hub) Publish(ctx context.Context, topic string, data []byte) (int64, er
 	if len(data) > h.lim.MaxEventBytes {
 		return 0, fmt.Errorf("%w: %w: data of %d bytes: limited to %d", ErrFrame, ErrTooLarge, len(data), h.lim.MaxEventBytes)
 	}
-	id, err := h.st.insert(ctx, topic, data)
+	id, err := h.st.insert(ctx, topic, data, 0)
 	if err != nil {
 		return 0, err
 	}
 	h.wake() // this replica need not wait for the notification's round trip
+	return id, nil
+}
+
+// Revoke ends user's subscriptions to topic on every replica, in order
+// with the topic's events: the subscriptions get every event published
+// before the revocation and none after, then a refused frame with reason
+// ReasonRevoked. A later subscription asks the owning module again. It
+// returns the revocation's id (an event id no client sees).
+func (h *Hub) Revoke(ctx context.Context, topic string, user int64) (int64, error) {
+	if !manifest.ValidTopic(topic) {
+		return 0, fmt.Errorf("%w: invalid topic %q", ErrFrame, truncate(topic))
+	}
+	if user <= 0 {
+		return 0, fmt.Errorf("%w: user_id must be above 0", ErrFrame)
+	}
+	id, err := h.st.insert(ctx, topic, []byte("null"), user)
+	if err != nil {
+		return 0, err
+	}
+	h.wake()
 	return id, nil
 }
 
@@ -325,10 +345,22 @@ func (h *Hub) runEvents(l *pgnotify.Listener) {
 // wake-up (and one events frame), not one per event.
 func (h *Hub) dispatch(evs []Event) {
 	wake := h.woken[:0]
+	var revoked []*sub
 	h.mu.RLock()
 	for _, e := range evs {
-		frame := EventFrame(e.Topic, e.ID, e.Data)
 		h.seen.Store(e.ID) // with the fan-out: see addSub
+		if e.RevokeUser != 0 {
+			for s := range h.topics[e.Topic] {
+				if u := s.c.id.User; u != nil && u.ID == e.RevokeUser && s.revoke(e.ID) {
+					// Told now, in order with the events around it;
+					// out of the topic's map after the run.
+					s.c.forget(s)
+					revoked = append(revoked, s)
+				}
+			}
+			continue
+		}
+		frame := EventFrame(e.Topic, e.ID, e.Data)
 		for s := range h.topics[e.Topic] {
 			if s.deliver(e.ID, frame) {
 				wake = append(wake, s.c)
@@ -341,6 +373,13 @@ func (h *Hub) dispatch(evs []Event) {
 	}
 	clear(wake)
 	h.woken = wake
+	if len(revoked) > 0 {
+		h.mu.Lock()
+		for _, s := range revoked {
+			h.removeSubLocked(s)
+		}
+		h.mu.Unlock()
+	}
 }
 
 // runUsers re-checks the sockets of the users named by user events.

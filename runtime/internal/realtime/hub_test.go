@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -52,7 +53,12 @@ func newHub(t testing.TB, pool *pgxpool.Pool, lim realtime.Limits, wrap ...func(
 		Modules: func() []realtime.Module { return []realtime.Module{own} },
 		Identify: func(r *http.Request) realtime.Identity {
 			host, _, _ := net.SplitHostPort(r.RemoteAddr)
-			return realtime.Identity{IP: netip.MustParseAddr(host)}
+			id := realtime.Identity{IP: netip.MustParseAddr(host)}
+			// ?user=N signs the connection in as user N (revoke_test.go).
+			if n, err := strconv.ParseInt(r.URL.Query().Get("user"), 10, 64); err == nil && n > 0 {
+				id.User = &abi.User{ID: n, Username: fmt.Sprint("u", n), Roles: []string{"member"}}
+			}
+			return id
 		},
 		Limits: lim,
 	})
@@ -81,11 +87,18 @@ type client struct {
 	batches int                  // events frames read
 }
 
-func (s *hubSite) dial(t testing.TB) *client {
+func (s *hubSite) dial(t testing.TB) *client { t.Helper(); return s.dialAs(t, 0) }
+
+// dialAs connects as user (0: anonymous).
+func (s *hubSite) dialAs(t testing.TB, user int64) *client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	ws, _, err := websocket.Dial(ctx, s.url, nil)
+	u := s.url
+	if user > 0 {
+		u += fmt.Sprint("?user=", user)
+	}
+	ws, _, err := websocket.Dial(ctx, u, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

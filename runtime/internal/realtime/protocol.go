@@ -33,6 +33,7 @@ const (
 	ReasonDenied   = "denied"    // the owning module did not allow it (any non-2xx, trap, timeout)
 	ReasonTooMany  = "too_many"  // Limits.MaxSubscriptions reached
 	ReasonAlready  = "already"   // already subscribed on this connection
+	ReasonRevoked  = "revoked"   // the owning module ended the subscription (Hub.Revoke)
 )
 
 // Codes of an error frame.

@@ -14,6 +14,7 @@ import (
 // Names of the hub's host services.
 const (
 	PublishService     = "realtime.publish"
+	RevokeService      = "realtime.revoke"
 	ConnectionsService = "users.connections"
 )
 
@@ -43,6 +44,42 @@ func (h *Hub) Service() modhost.Service {
 			return nil, modhost.Denied("topic %q belongs to another module", p.Topic)
 		}
 		id, err := h.Publish(ctx, p.Topic, p.Data)
+		if err != nil {
+			return nil, publishError(err)
+		}
+		return json.Marshal(PublishReply{ID: id})
+	})
+}
+
+// RevokeRequest is the payload of realtime.revoke.
+type RevokeRequest struct {
+	Topic  string `json:"topic"`
+	UserID int64  `json:"user_id"`
+}
+
+// RevokeService is the realtime.revoke host service: it ends a user's
+// subscriptions to a topic the caller owns, on every replica (Hub.Revoke),
+// and answers {"id": N} like a publish. The checks are publish's: a topic
+// the caller does not own is denied, a malformed payload invalid.
+func (h *Hub) RevokeService() modhost.Service {
+	return modhost.ServiceFunc(func(ctx context.Context, c *modhost.Caller, payload []byte) ([]byte, error) {
+		var p RevokeRequest
+		if len(payload) > 1024 {
+			return nil, modhost.Invalid("realtime.revoke: payload of %d bytes", len(payload))
+		}
+		if err := decodeStrict(payload, &p); err != nil {
+			return nil, modhost.Invalid("realtime.revoke takes {\"topic\": T, \"user_id\": N}: %v", err)
+		}
+		if !manifest.ValidTopic(p.Topic) || p.UserID <= 0 {
+			return nil, modhost.Invalid("realtime.revoke takes a valid topic and a user_id above 0")
+		}
+		if c.Manifest == nil || !manifest.TopicAllowed(c.Manifest.Capabilities.Topics, p.Topic) {
+			return nil, modhost.Denied("topic %q is not among the module's topics", p.Topic)
+		}
+		if o := h.owner(p.Topic); o == nil || o.Manifest().Name != c.Module {
+			return nil, modhost.Denied("topic %q belongs to another module", p.Topic)
+		}
+		id, err := h.Revoke(ctx, p.Topic, p.UserID)
 		if err != nil {
 			return nil, publishError(err)
 		}

@@ -17,6 +17,9 @@ type Event struct {
 	ID    int64
 	Topic string
 	Data  []byte // compact JSON
+	// RevokeUser, when not 0, makes the event a revocation (Hub.Revoke):
+	// that user's subscriptions to Topic end here; it is never delivered.
+	RevokeUser int64
 }
 
 // store reads and writes websonic.realtime_events.
@@ -29,7 +32,7 @@ type store struct {
 // that holds the table's EXCLUSIVE lock (readers go on): ids are then
 // assigned in commit order, so a reader that saw id n never later finds a
 // smaller one committed.
-func (s *store) insert(ctx context.Context, topic string, data []byte) (id int64, err error) {
+func (s *store) insert(ctx context.Context, topic string, data []byte, revokeUser int64) (id int64, err error) {
 	defer func() {
 		if err != nil {
 			err = fmt.Errorf("realtime: publish to %s: %w", topic, err)
@@ -54,7 +57,8 @@ func (s *store) insert(ctx context.Context, topic string, data []byte) (id int64
 		// ROW EXCLUSIVE lock, and two publishers holding it while
 		// waiting for EXCLUSIVE would deadlock.
 		var b pgx.Batch
-		b.Queue(`INSERT INTO websonic.realtime_events (topic, data) VALUES ($1, $2::text::json) RETURNING id`, topic, string(data)).
+		b.Queue(`INSERT INTO websonic.realtime_events (topic, data, revoke_user) VALUES ($1, $2::text::json, nullif($3, 0)) RETURNING id`,
+			topic, string(data), revokeUser).
 			QueryRow(func(row pgx.Row) error { return row.Scan(&id) })
 		b.Queue(`SELECT pg_catalog.pg_notify($1, '')`, s.channel)
 		b.Queue(`COMMIT`)
@@ -74,7 +78,7 @@ func (s *store) insert(ctx context.Context, topic string, data []byte) (id int64
 
 // after returns up to limit events with an id above id, oldest first.
 func (s *store) after(ctx context.Context, id int64, limit int) ([]Event, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, topic, data::text FROM websonic.realtime_events WHERE id > $1 ORDER BY id LIMIT $2`, id, limit)
+	rows, err := s.pool.Query(ctx, `SELECT id, topic, data::text, coalesce(revoke_user, 0) FROM websonic.realtime_events WHERE id > $1 ORDER BY id LIMIT $2`, id, limit)
 	if err != nil {
 		return nil, fmt.Errorf("realtime: read events: %w", err)
 	}
@@ -88,7 +92,7 @@ func (s *store) after(ctx context.Context, id int64, limit int) ([]Event, error)
 func scanEvent(row pgx.CollectableRow) (Event, error) {
 	var e Event
 	var data string
-	err := row.Scan(&e.ID, &e.Topic, &data)
+	err := row.Scan(&e.ID, &e.Topic, &data, &e.RevokeUser)
 	e.Data = []byte(data)
 	return e, err
 }
@@ -109,28 +113,40 @@ func (s *store) last(ctx context.Context) (int64, error) {
 func (s *store) catchUp(ctx context.Context, topic string, id int64, limit int) (evs []Event, horizon, newest int64, err error) {
 	rows, err := s.pool.Query(ctx, `SELECT h.swept_through,
 			greatest(h.swept_through, (SELECT coalesce(max(id), 0) FROM websonic.realtime_events)),
-			e.id, e.topic, e.data::text
+			e.id, e.topic, e.data::text, e.revoke_user
 		FROM websonic.realtime_horizon h
-		LEFT JOIN LATERAL (SELECT id, topic, data FROM websonic.realtime_events
+		LEFT JOIN LATERAL (SELECT id, topic, data, coalesce(revoke_user, 0) AS revoke_user FROM websonic.realtime_events
 			WHERE topic = $1 AND id > $2 ORDER BY id LIMIT $3) e ON true`, topic, id, limit)
 	if err != nil {
 		return nil, 0, 0, fmt.Errorf("realtime: catch up %s: %w", topic, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var eid *int64
+		var eid, revoke *int64
 		var etopic, data *string
-		if err := rows.Scan(&horizon, &newest, &eid, &etopic, &data); err != nil {
+		if err := rows.Scan(&horizon, &newest, &eid, &etopic, &data, &revoke); err != nil {
 			return nil, 0, 0, fmt.Errorf("realtime: catch up %s: %w", topic, err)
 		}
 		if eid != nil {
-			evs = append(evs, Event{ID: *eid, Topic: *etopic, Data: []byte(*data)})
+			evs = append(evs, Event{ID: *eid, Topic: *etopic, Data: []byte(*data), RevokeUser: *revoke})
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, 0, 0, fmt.Errorf("realtime: catch up %s: %w", topic, err)
 	}
 	return evs, horizon, newest, nil
+}
+
+// revokedSince reports whether a revocation of user's subscriptions to
+// topic was stored after id.
+func (s *store) revokedSince(ctx context.Context, topic string, user, id int64) (bool, error) {
+	var yes bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM websonic.realtime_events
+		WHERE topic = $1 AND id > $2 AND revoke_user = $3)`, topic, id, user).Scan(&yes)
+	if err != nil {
+		return false, fmt.Errorf("realtime: revocations of %s: %w", topic, err)
+	}
+	return yes, nil
 }
 
 // sweep removes the events older than keepFor and all but the newest keep,

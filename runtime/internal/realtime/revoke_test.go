@@ -1,0 +1,128 @@
+package realtime_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/websonic/websonic/runtime/internal/coredb/coredbtest"
+	"github.com/websonic/websonic/runtime/internal/realtime"
+)
+
+// TestRevoke: a revocation ends one user's subscriptions to one topic on
+// every replica, in order with the topic's events: they get what came
+// before it and nothing after; other users and other topics go on; a
+// catch-up across it either ends the subscription (revoked after the
+// module allowed it) or reloads (revoked before, then allowed again).
+func TestRevoke(t *testing.T) {
+	db, _ := coredbtest.Open(t)
+	a := newHub(t, db.Pool, realtime.Limits{})
+	b := newHub(t, db.Pool, realtime.Limits{}) // a second replica
+	ctx := t.Context()
+
+	sub := func(c *client, topic string, last int64) {
+		t.Helper()
+		if last >= 0 {
+			c.send(`{"type":"subscribe","topic":%q,"last_id":%d}`, topic, last)
+		} else {
+			c.send(`{"type":"subscribe","topic":%q}`, topic)
+		}
+		c.expect(realtime.TypeSubscribed, topic)
+	}
+	publish := func(topic, data string) int64 {
+		t.Helper()
+		id, err := a.hub.Publish(ctx, topic, []byte(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	event := func(c *client, topic string, want int64) {
+		t.Helper()
+		if f := c.expect(realtime.TypeEvent, topic); f.ID != want {
+			t.Fatalf("event %d on %s, want %d", f.ID, topic, want)
+		}
+	}
+
+	aliceA, aliceB, bob := a.dialAs(t, 7), b.dialAs(t, 7), b.dialAs(t, 8)
+	sub(aliceA, "t.room", -1)
+	sub(aliceA, "t.other", -1)
+	sub(aliceB, "t.room", -1)
+	sub(bob, "t.room", -1)
+
+	before := publish("t.room", `"before"`)
+	if _, err := a.hub.Revoke(ctx, "t.room", 7); err != nil {
+		t.Fatal(err)
+	}
+	after := publish("t.room", `"after"`)
+	other := publish("t.other", `"other"`)
+
+	for _, c := range []*client{aliceA, aliceB} {
+		event(c, "t.room", before)
+		if f := c.expect(realtime.TypeRefused, "t.room"); f.Reason != realtime.ReasonRevoked {
+			t.Fatalf("refused %+v, want reason %q", f, realtime.ReasonRevoked)
+		}
+	}
+	event(aliceA, "t.other", other) // not "after": the room's events stopped at the revocation
+	event(bob, "t.room", before)
+	event(bob, "t.room", after)
+	// The revocation is no event to anyone.
+	marker := publish("t.room", `"marker"`)
+	event(bob, "t.room", marker)
+
+	// Alice is allowed the room again (the module says yes) and catches
+	// up from before the revocation: what was published while she was out
+	// is not hers, so she is told to reload, then gets live events.
+	again := a.dialAs(t, 7)
+	sub(again, "t.room", before-1)
+	event(again, "t.room", before)
+	if f := again.expect(realtime.TypeReload, "t.room"); f.ID < marker {
+		t.Fatalf("reload at %d, want at least %d", f.ID, marker)
+	}
+	live := publish("t.room", `"live"`)
+	event(again, "t.room", live)
+
+	// Revoked while catching up from far back: the events before the
+	// revocation, then refused.
+	for i := range 20 {
+		publish("t.room", fmt.Sprintf("%d", i))
+	}
+	late := b.dialAs(t, 7)
+	late.send(`{"type":"subscribe","topic":"t.room","last_id":%d}`, live)
+	late.expect(realtime.TypeSubscribed, "t.room")
+	if _, err := b.hub.Revoke(ctx, "t.room", 7); err != nil {
+		t.Fatal(err)
+	}
+	untilRevoked(t, late, "t.room")
+	untilRevoked(t, again, "t.room")
+	// A new subscription asks the module again; it goes on after the
+	// revocations (the module said yes).
+	sub(again, "t.room", -1)
+	event(again, "t.room", publish("t.room", `"back"`))
+
+	// Bad revocations.
+	for _, tt := range []struct {
+		topic string
+		user  int64
+	}{{"", 7}, {"t.room", 0}, {"T!", 7}} {
+		if _, err := a.hub.Revoke(ctx, tt.topic, tt.user); err == nil {
+			t.Errorf("Revoke(%q, %d) accepted", tt.topic, tt.user)
+		}
+	}
+}
+
+// untilRevoked reads events until c's subscription to topic is revoked.
+func untilRevoked(t *testing.T, c *client, topic string) {
+	t.Helper()
+	for {
+		f, err := c.next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case f.Type == realtime.TypeRefused && f.Topic == topic && f.Reason == realtime.ReasonRevoked:
+			return
+		case f.Type != realtime.TypeEvent || f.Topic != topic:
+			t.Fatalf("got %+v before the revocation of %s", f, topic)
+		}
+	}
+}
