@@ -22,6 +22,15 @@
 //	                    against a bare coder/websocket broadcast
 //	BenchmarkRealtimeNotifyHop the latency one publish gains crossing to
 //	                    another replica through NOTIFY
+//	BenchmarkChatFanout 1,000 WebSocket subscribers of a chat room, 100
+//	                    messages a second posted through the chat module,
+//	                    against the same events published straight into
+//	                    the hub (realtime.publish without the module)
+//	BenchmarkChatHistory pages of 50 by cursor and searches in a room of
+//	                    1,000,000 messages through the chat module, against
+//	                    its SQL run natively through pgx; the plans
+//	BenchmarkChatPost   posting a message through the chat module against a
+//	                    native handler doing the same insert and publish
 //	BenchmarkPeer       the peer run: the same handler code looped in process
 //	                    natively, in this runtime's engine, under stock wazero
 //	                    and under Node.js's WASI on V8 (peer/)

@@ -85,8 +85,19 @@ func get(c *http.Client, url string) error {
 	return nil
 }
 
+// request sends the i-th request of a run (from 0) with c.
+type request func(c *http.Client, i int) error
+
+// getter is the request that GETs urls in turn.
+func getter(urls []string) request {
+	return func(c *http.Client, i int) error { return get(c, urls[i%len(urls)]) }
+}
+
 // run sends n requests, cycling through urls, from all clients at once.
-func (g *loadgen) run(n int, urls []string) (loadStats, error) {
+func (g *loadgen) run(n int, urls []string) (loadStats, error) { return g.runFunc(n, getter(urls)) }
+
+// runFunc sends n requests made by req from all clients at once.
+func (g *loadgen) runFunc(n int, req request) (loadStats, error) {
 	var (
 		next  atomic.Int64
 		wg    sync.WaitGroup
@@ -104,7 +115,7 @@ func (g *loadgen) run(n int, urls []string) (loadStats, error) {
 					break
 				}
 				t0 := time.Now()
-				if err := get(c, urls[int(i)%len(urls)]); err != nil {
+				if err := req(c, int(i)); err != nil {
 					errMu.Lock()
 					if first == nil {
 						first = err
@@ -123,9 +134,12 @@ func (g *loadgen) run(n int, urls []string) (loadStats, error) {
 }
 
 // warm opens every client's connection to the host of urls.
-func (g *loadgen) warm(b *testing.B, urls []string) {
+func (g *loadgen) warm(b *testing.B, urls []string) { b.Helper(); g.warmFunc(b, getter(urls)) }
+
+// warmFunc opens every client's connection with a request of req.
+func (g *loadgen) warmFunc(b *testing.B, req request) {
 	b.Helper()
-	if _, err := g.run(len(g.clients), urls); err != nil {
+	if _, err := g.runFunc(len(g.clients), req); err != nil {
 		b.Fatal(err)
 	}
 }
@@ -162,8 +176,15 @@ const rounds = 10
 // (p99/base).
 func measurePair(b *testing.B, g *loadgen, base, urls []string, unit string) {
 	b.Helper()
-	g.warm(b, base)
-	g.warm(b, urls)
+	measurePairFunc(b, g, getter(base), getter(urls), unit)
+}
+
+// measurePairFunc is measurePair with requests made by functions: b.N of
+// req, timed, alternating with as many of base.
+func measurePairFunc(b *testing.B, g *loadgen, base, req request, unit string) {
+	b.Helper()
+	g.warmFunc(b, base)
+	g.warmFunc(b, req)
 	var v, bs loadStats
 	r := min(b.N, rounds)
 	b.ResetTimer()
@@ -173,13 +194,13 @@ func measurePair(b *testing.B, g *loadgen, base, urls []string, unit string) {
 			n++
 		}
 		b.StopTimer()
-		s, err := g.run(n, base)
+		s, err := g.runFunc(n, base)
 		if err != nil {
 			b.Fatal(err)
 		}
 		bs.add(s)
 		b.StartTimer()
-		if s, err = g.run(n, urls); err != nil {
+		if s, err = g.runFunc(n, req); err != nil {
 			b.Fatal(err)
 		}
 		v.add(s)

@@ -26,6 +26,11 @@ var smoke = []struct {
 	{"BenchmarkRSS$", []string{"BenchmarkRSS/mapped"}},
 	{"BenchmarkCached$", []string{"BenchmarkCached/wasm", "BenchmarkCached/wasm-fullstack"}},
 	{"BenchmarkPeer$", []string{"BenchmarkPeer/hello/engine", "BenchmarkPeer/greet/wazero", "BenchmarkPeer/spin/wazero-interp"}},
+	// The chat's (issue 11) scale down under WEBSONIC_BENCH_SMOKE: 20
+	// sockets for a second, a room of 3,000 messages.
+	{"BenchmarkChatFanout$", []string{"BenchmarkChatFanout"}},
+	{"BenchmarkChatHistory$", []string{"BenchmarkChatHistory/page/module", "BenchmarkChatHistory/search/fullstack", "BenchmarkChatHistory/search-rare/module", "BenchmarkChatHistory/search-proposed/native"}},
+	{"BenchmarkChatPost$", []string{"BenchmarkChatPost/module", "BenchmarkChatPost/fullstack", "BenchmarkChatPost/cpu/native"}},
 }
 
 // TestBenchmarksRun runs this package's benchmarks with one iteration each,
