@@ -111,7 +111,8 @@ func listFriends(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, erro
 func pendingRequests(ctx context.Context, mine, other string, userID int64) ([]friendRequest, error) {
 	rows, err := sdk.DB().QueryContext(ctx, `
 		SELECT r.id, r.created_at, u.id, u.username, coalesce(nullif(p.display_name, ''), u.display_name)
-		FROM friend_requests r JOIN websonic_api.users u ON u.id = r.`+other+`
+		FROM friend_requests r JOIN LATERAL (SELECT x.id, x.username, x.display_name FROM websonic_api.users x
+			WHERE x.id = r.`+other+` LIMIT 1) u ON true
 		LEFT JOIN profiles p ON p.user_id = u.id
 		WHERE r.`+mine+` = $1 AND r.state = 'pending' ORDER BY r.created_at, r.id`, userID)
 	if err != nil {

@@ -57,7 +57,8 @@ const (
 	requestCols = `SELECT jr.id, jr.room_id, r.name, jr.user_id, u.username,
 		coalesce(nullif(p.display_name, ''), u.display_name), jr.state, jr.reason, jr.created_at, jr.decided_at`
 	requestFrom = ` FROM join_requests jr JOIN rooms r ON r.id = jr.room_id
-	LEFT JOIN websonic_api.users u ON u.id = jr.user_id LEFT JOIN profiles p ON p.user_id = jr.user_id `
+	LEFT JOIN LATERAL (SELECT x.username, x.display_name FROM websonic_api.users x WHERE x.id = jr.user_id LIMIT 1) u ON true
+	LEFT JOIN profiles p ON p.user_id = jr.user_id `
 	requestSelect = requestCols + requestFrom
 )
 

@@ -157,6 +157,7 @@ type messageView struct {
 
 // messageSelect reads messages with their author, mentions and reactions
 // ("mine" for the user $1); append the WHERE clause (parameters from $2).
+// The author is found by a LATERAL lookup (see users.go, "Joining users").
 const messageSelect = `SELECT m.id, m.room_id, m.author_id, u.username,
 	coalesce(nullif(p.display_name, ''), u.display_name), m.body, m.sealed, m.created_at, m.edited_at,
 	m.deleted_at IS NOT NULL,
@@ -164,7 +165,8 @@ const messageSelect = `SELECT m.id, m.room_id, m.author_id, u.username,
 	(SELECT coalesce(json_agg(json_build_object('emoji', x.emoji, 'count', x.n, 'mine', x.mine) ORDER BY x.first, x.emoji), '[]')
 	 FROM (SELECT emoji, count(*) AS n, bool_or(user_id = $1) AS mine, min(created_at) AS first
 	       FROM reactions WHERE message_id = m.id GROUP BY emoji) x)
-FROM messages m LEFT JOIN websonic_api.users u ON u.id = m.author_id LEFT JOIN profiles p ON p.user_id = m.author_id `
+FROM messages m LEFT JOIN LATERAL (SELECT x.username, x.display_name FROM websonic_api.users x WHERE x.id = m.author_id LIMIT 1) u ON true
+	LEFT JOIN profiles p ON p.user_id = m.author_id `
 
 // loadMessages reads the messages the clause selects, as viewer sees them,
 // keeping the first max (more reports whether there were others); sealed

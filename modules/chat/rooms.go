@@ -472,7 +472,8 @@ func fillMembers(ctx context.Context, u *sdk.User, out []roomView, at map[int64]
 			coalesce(nullif(p.display_name, ''), u.display_name)
 		FROM members me JOIN rooms r ON r.id = me.room_id AND r.kind <> 'room'
 		JOIN members o ON o.room_id = me.room_id
-		LEFT JOIN websonic_api.users u ON u.id = o.user_id LEFT JOIN profiles p ON p.user_id = o.user_id
+		LEFT JOIN LATERAL (SELECT x.username, x.display_name FROM websonic_api.users x WHERE x.id = o.user_id LIMIT 1) u ON true
+		LEFT JOIN profiles p ON p.user_id = o.user_id
 		WHERE me.user_id = $1 ORDER BY o.room_id, o.joined_at, o.user_id`, u.ID)
 	if err != nil {
 		return fmt.Errorf("members of conversations: %w", err)
