@@ -351,7 +351,7 @@ func TestPageRenders(t *testing.T) {
 		`<span class="chat-room-name">Engineering</span></a><span class="chat-state">Requested</span>`,
 		`<span class="chat-room-name">Bob &lt;b&gt;</span>`,
 		`<option value="away" selected>Away</option>`,
-		`<p class="chat-msg-text">&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;&lt;/script&gt;&lt;!--</p>`,
+		`<p class="chat-msg-text" dir="auto">&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;&lt;/script&gt;&lt;!--</p>`,
 		`<time datetime="2030-01-02T03:04:05Z">03:04</time>`,
 		`<strong class="chat-author">deleted user</strong>`,
 		`<p class="chat-msg-text chat-gone">This message was deleted.</p>`,

@@ -262,7 +262,7 @@ func TestChatPage(t *testing.T) {
 		`href="/chat/rooms/` + strconv.FormatInt(general.ID, 10) + `" data-room="` + strconv.FormatInt(general.ID, 10) + `" aria-current="page"`,
 		`<span class="chat-badge mention" title="Mentions you">@1`,
 		`<span class="chat-badge">2<span class="chat-sr"> unread</span></span>`,
-		`<p class="chat-msg-text">&lt;img src=x onerror=alert(1)&gt; &amp; &lt;/script&gt;&lt;script&gt;alert(2)&lt;/script&gt;</p>`,
+		`<p class="chat-msg-text" dir="auto">&lt;img src=x onerror=alert(1)&gt; &amp; &lt;/script&gt;&lt;script&gt;alert(2)&lt;/script&gt;</p>`,
 		`<span class="chat-room-name">Sales</span></a>`,
 		`<button type="submit" id="chat-send">Send</button>`,
 	} {
@@ -435,6 +435,16 @@ func TestBrowserChat(t *testing.T) {
 		run(z, "boss sees it without reloading", chromedp.Poll[bool](last+` === `+strconv.Quote(text)))
 		if run(z, "look for markup", chromedp.Evaluate[bool](`document.querySelector("#chat-messages b") !== null`)) {
 			t.Error("the message's text became markup")
+		}
+		// People's texts keep their own direction: a right-to-left
+		// override (U+202E) in a message or a name cannot reorder the
+		// page around it.
+		if !run(z, "look at the message's direction", chromedp.Evaluate[bool](`(() => {
+			const l = [...document.querySelectorAll("#chat-messages .chat-msg")], m = l[l.length-1];
+			return m.querySelector(".chat-msg-text").dir === "auto" &&
+				getComputedStyle(m.querySelector(".chat-author")).unicodeBidi === "plaintext";
+		})()`)) {
+			t.Error("the message's text or author is not isolated")
 		}
 		// A message from elsewhere (the API) arrives too, and typing stops.
 		alice.post(general.ID, "sent from another device")

@@ -110,19 +110,30 @@ function readJSON(id) {
 }
 
 // T translates key through the page's catalogue and fills {name} places.
+// A text put in a sentence that holds right-to-left letters or bidi
+// controls (a name in Arabic, a reason carrying U+202E) is isolated
+// (FSI … PDI), so that it cannot reorder the sentence around it; other
+// texts go in as they are.
 function T(key, args) {
   let s = Object.prototype.hasOwnProperty.call(texts, key) ? texts[key] : key;
-  if (args) for (const [k, v] of Object.entries(args)) s = s.split("{" + k + "}").join(String(v));
+  if (args) for (const [k, v] of Object.entries(args)) s = s.split("{" + k + "}").join(isolate(String(v)));
   return s;
 }
 
+const bidiText = /[\u0590-\u08ff\u200e\u200f\u202a-\u202e\u2066-\u2069\ufb1d-\ufdff\ufe70-\ufefc]|\ud802[\udc00-\udfff]|\ud803[\udc00-\ude7f]|\ud83a[\udc00-\udfff]/;
+
+function isolate(s) { return bidiText.test(s) ? "\u2068" + s + "\u2069" : s; }
+
 // h builds an element. Strings among kids become text nodes, never markup.
+// An element given its text gets dir="auto": the text is isolated from
+// what surrounds it, and its own direction follows its first letter (a
+// name in Arabic, a bidi control in a username, stay in their box).
 function h(tag, props = {}, ...kids) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(props)) {
     if (v === null || v === undefined || v === false) continue;
     if (k === "class") node.className = v;
-    else if (k === "text") node.textContent = v;
+    else if (k === "text") { node.textContent = v; if (!("dir" in props)) node.dir = "auto"; }
     else if (k === "dataset") Object.assign(node.dataset, v);
     else if (k.startsWith("on") && typeof v === "function") node.addEventListener(k.slice(2), v);
     else node.setAttribute(k, v === true ? "" : String(v));
@@ -569,7 +580,7 @@ function messageEl(m, prev) {
   body.append(head);
   if (m.deleted) body.append(h("p", { class: "chat-msg-text chat-gone", text: T("This message was deleted.") }));
   else {
-    const p = h("p", { class: "chat-msg-text" });
+    const p = h("p", { class: "chat-msg-text", dir: "auto" });
     fillText(p, m.text || "");
     body.append(p);
   }
@@ -1493,7 +1504,7 @@ function renderGroupFriends() {
   const checked = new Set([...box.querySelectorAll("input:checked")].map((c) => c.value));
   box.replaceChildren(...friends.map((u) => h("label", { class: "chat-check" },
     h("input", { type: "checkbox", name: "usernames", value: u.username, checked: checked.has(u.username) || null }),
-    " ", u.display_name || u.username, " ", h("span", { class: "chat-username", text: "@" + u.username }))));
+    " ", h("bdi", { text: u.display_name || u.username }), " ", h("span", { class: "chat-username", text: "@" + u.username }))));
   if (!friends.length) box.append(h("p", { class: "chat-muted", text: T("A group is made with friends: add some first.") }));
 }
 
