@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -45,17 +46,12 @@ var (
 // same router (chatNative), so that the ratio is the module's overhead.
 // 4 clients at once unless said.
 //
-// The fixes BENCHMARKS.md proposes, proved natively (…-proposed: the
-// proposed queries; search-index: the module itself once the proposed
-// index exists, made as the module's role as its migration would):
-// page-proposed against page's native, then, after the index,
-// search-index/module against search-index/native and
-// search-proposed/native against search-index/native.
-//
-// Before measuring, the benchmark checks that the module and both native
-// handlers answer the same JSON, and logs the plans (EXPLAIN ANALYZE, as
-// the module's role, see explain) of the module's queries and of the
-// proposed ones, and each search query's time after the index.
+// Before measuring, the benchmark checks that the module and the native
+// handler answer the same JSON and that the module's migrations made its
+// index for the private search (messages_sealed), and logs the plans
+// (EXPLAIN ANALYZE, as the module's role, see explain) of the module's
+// queries, the generic plans of its search, and each search query's time
+// one request at a time.
 func BenchmarkChatHistory(b *testing.B) {
 	n := chatHistoryMessages
 	if smokeRun() {
@@ -66,9 +62,8 @@ func BenchmarkChatHistory(b *testing.B) {
 	room := s.newRoom(b, admin, "History")
 	readerClient, reader := s.signIn(b, "historian", coresite.RoleMember)
 	first, last := s.fillRoom(b, room.ID, s.members, n)
-	nat, proposed := s.newChatNative(), s.newChatNative()
-	proposed.proposed = true
-	_, base := s.chatRouter(b, reader, map[string]http.Handler{"/native": nat.routes(), "/proposed": proposed.routes()})
+	_, base := s.chatRouter(b, reader, map[string]http.Handler{"/native": s.newChatNative().routes()})
+	s.requireIndex(b, "messages_sealed")
 
 	rng := rand.New(rand.NewPCG(11, 1))
 	var pages []string
@@ -94,12 +89,11 @@ func BenchmarkChatHistory(b *testing.B) {
 
 	// Same answers, both ways.
 	for _, p := range append(append([]string{fmt.Sprintf("/chat/api/rooms/%d/messages", room.ID)}, pages[:5]...), mix...) {
-		module := fetch(b, http.DefaultClient, base+p)
-		sameJSON(b, p, fetch(b, http.DefaultClient, base+"/native"+p), module)
-		sameJSON(b, p+" (proposed queries)", fetch(b, http.DefaultClient, base+"/proposed"+p), module)
+		sameJSON(b, p, fetch(b, http.DefaultClient, base+"/native"+p), fetch(b, http.DefaultClient, base+p))
 	}
 	chatLog("search hits in the room: %s", s.wordHits(b, room.ID, append(append([]string{}, chatCommonQueries...), chatRareQueries...)))
 	s.logChatPlans(b, room.ID, reader, (first+last)/2)
+	logQueryTimes(b, base, interleave(chatCommonQueries, chatRareQueries))
 
 	for _, c := range []struct {
 		name  string
@@ -107,7 +101,6 @@ func BenchmarkChatHistory(b *testing.B) {
 	}{
 		{"page", pages},
 		{"page-1client", pages},
-		{"page-proposed", pages},
 		{"search", mix},
 		{"search-common", common},
 		{"search-rare", rare},
@@ -116,12 +109,6 @@ func BenchmarkChatHistory(b *testing.B) {
 		clients := chatReaders
 		if c.name == "page-1client" {
 			clients = 1
-		}
-		if c.name == "page-proposed" {
-			b.Run(c.name+"/native", func(b *testing.B) {
-				measurePair(b, newLoadgenN(b, clients, nil), native, prefixed(base+"/proposed", c.paths), "proposed/native")
-			})
-			continue
 		}
 		b.Run(c.name+"/native", func(b *testing.B) {
 			measure(b, newLoadgenN(b, clients, nil), native)
@@ -135,48 +122,19 @@ func BenchmarkChatHistory(b *testing.B) {
 			})
 		}
 	}
-
-	// The search's fix, proved: the index proposed for the module's
-	// private scan (made as the module's role, as its migration would),
-	// then the proposed searchRooms query on top (natively: the module's
-	// code is the rooms slice's).
-	if _, err := s.native.Exec(context.Background(), nativeSealedIndex); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := s.super.Exec(context.Background(), `ANALYZE mod_chat.messages`); err != nil {
-		b.Fatal(err)
-	}
-	s.logProposedPlans(b, reader)
-	logQueryTimes(b, base, interleave(chatCommonQueries, chatRareQueries))
-	native := prefixed(base+"/native", mix)
-	b.Run("search-index/native", func(b *testing.B) {
-		measure(b, newLoadgenN(b, chatReaders, nil), native)
-	})
-	b.Run("search-index/module", func(b *testing.B) {
-		measurePair(b, newLoadgenN(b, chatReaders, nil), native, prefixed(base, mix), "module/native")
-	})
-	b.Run("search-proposed/native", func(b *testing.B) {
-		measurePair(b, newLoadgenN(b, chatReaders, nil), native, prefixed(base+"/proposed", mix), "proposed/index")
-	})
 }
 
-// logProposedPlans logs the plans of the queries the fix changes, after
-// the proposed index: searchPrivate's two queries, and the proposed
-// searchRooms for a common, a rarer and a two-word query; then the generic
-// plans of the module's searchRooms and of the proposed one.
-func (s *chatSite) logProposedPlans(b *testing.B, u *coresite.User) {
+// requireIndex fails unless the module's schema has the index name (made
+// by the module's own migrations: the benchmark makes none).
+func (s *chatSite) requireIndex(b *testing.B, name string) {
 	b.Helper()
-	for _, p := range []chatPlan{
-		{name: "search, private window, with the proposed index", sql: nativeSearchFloor, args: []any{u.ID, 1000}},
-		{name: "search, private batch, with the proposed index", sql: nativeSearchBatch, args: []any{u.ID, int64(math.MaxInt64), int64(0), 100}},
-		searchPlan(`proposed searchRooms, q="meeting"`, nativeSearchRoomsProposed, "meeting", u),
-		searchPlan(`proposed searchRooms, q="w1000"`, nativeSearchRoomsProposed, "w1000", u),
-		searchPlan(`proposed searchRooms, q="meeting today"`, nativeSearchRoomsProposed, "meeting today", u),
-		genericPlan(searchPlan(`module's searchRooms, q="the", its generic plan`, nativeSearchRooms, "the", u)),
-		genericPlan(searchPlan(`module's searchRooms, q="w150001", its generic plan`, nativeSearchRooms, "w150001", u)),
-		genericPlan(searchPlan(`proposed searchRooms, q="the", its generic plan`, nativeSearchRoomsProposed, "the", u)),
-	} {
-		chatLog("plan of the %s:\n%s", p.name, s.explain(b, p.sql, p.warm, p.generic, p.args...))
+	var ok bool
+	if err := s.super.QueryRow(context.Background(),
+		`SELECT EXISTS (SELECT 1 FROM pg_indexes WHERE schemaname = 'mod_chat' AND indexname = $1)`, name).Scan(&ok); err != nil {
+		b.Fatal(err)
+	}
+	if !ok {
+		b.Fatalf("the chat module's migrations made no index mod_chat.%s", name)
 	}
 }
 
@@ -211,8 +169,6 @@ func (s *chatSite) logChatPlans(b *testing.B, roomID int64, u *coresite.User, be
 	for _, p := range []chatPlan{
 		{name: "history page (messages.go: messageSelect + history's clause), before=" + fmt.Sprint(before),
 			sql: nativeMessageSelect + nativeHistoryClause, args: []any{u.ID, roomID, before, 51}},
-		{name: "history page with the proposed messageSelect (the author by primary key), before=" + fmt.Sprint(before),
-			sql: nativeMessageSelectProposed + nativeHistoryClause, args: []any{u.ID, roomID, before, 51}},
 		{name: "history's room check (rooms.go: loadRoom)", sql: nativeRoomQuery, args: []any{roomID, u.ID}},
 		searchPlan(`search, rooms (search.go: searchRooms), q="the"`, nativeSearchRooms, "the", u),
 		searchPlan(`search, rooms (search.go: searchRooms), q="meeting"`, nativeSearchRooms, "meeting", u),
@@ -220,8 +176,11 @@ func (s *chatSite) logChatPlans(b *testing.B, roomID int64, u *coresite.User, be
 		searchPlan(`search, rooms (search.go: searchRooms), q="meeting today"`, nativeSearchRooms, "meeting today", u),
 		searchPlan(`search, rooms (search.go: searchRooms), q="w150001"`, nativeSearchRooms, "w150001", u),
 		searchPlan(`search, rooms (search.go: searchRooms), q="zanzibar" (no match)`, nativeSearchRooms, "zanzibar", u),
+		genericPlan(searchPlan(`search, rooms (search.go: searchRooms), q="the", its generic plan`, nativeSearchRooms, "the", u)),
+		genericPlan(searchPlan(`search, rooms (search.go: searchRooms), q="w150001", its generic plan`, nativeSearchRooms, "w150001", u)),
 		{name: "search, private window (search.go: searchPrivate's floor)", sql: nativeSearchFloor, args: []any{u.ID, 1000}},
 		{name: "search, private batch (search.go: searchPrivate)", sql: nativeSearchBatch, args: []any{u.ID, int64(math.MaxInt64), int64(0), 100}},
+		{name: "search, room names (search.go: nameRooms)", sql: nativeNameRooms, args: []any{strconv.FormatInt(roomID, 10), u.ID, "deleted user"}},
 	} {
 		chatLog("plan of the %s:\n%s", p.name, s.explain(b, p.sql, p.warm, p.generic, p.args...))
 	}
@@ -239,7 +198,7 @@ type chatPlan struct {
 	generic bool
 }
 
-// searchPlan is the plan of searchRooms (or the proposed query) for q, as
+// searchPlan is the plan of searchRooms for q, as
 // u with no cursor, after a run of every query of the benchmark's mix.
 func searchPlan(name, sql, q string, u *coresite.User) chatPlan {
 	args := func(q string) []any { return []any{q, int64(math.MaxInt64), false, u.ID, 51} }
@@ -254,8 +213,8 @@ func searchPlan(name, sql, q string, u *coresite.User) chatPlan {
 func genericPlan(p chatPlan) chatPlan { p.generic = true; return p }
 
 // logQueryTimes logs, for each search query, the median time of 5 GETs
-// through the module and through the native handler with the proposed
-// queries (paths under base, then base+"/proposed"), one at a time.
+// through the module and through the native handler (paths under base,
+// then base+"/native"), one at a time.
 func logQueryTimes(b *testing.B, base string, queries []string) {
 	b.Helper()
 	median := func(u string) time.Duration {
@@ -271,9 +230,9 @@ func logQueryTimes(b *testing.B, base string, queries []string) {
 	var lines []string
 	for _, q := range queries {
 		p := "/chat/api/search?q=" + url.QueryEscape(q)
-		lines = append(lines, fmt.Sprintf("    %-16q module %8.2f ms   proposed queries (native) %6.2f ms", q, ms(median(base+p)), ms(median(base+"/proposed"+p))))
+		lines = append(lines, fmt.Sprintf("    %-16q module %8.2f ms   native %6.2f ms", q, ms(median(base+p)), ms(median(base+"/native"+p))))
 	}
-	chatLog("search time by query with the proposed index, one request at a time (median of 5):\n%s", strings.Join(lines, "\n"))
+	chatLog("search time by query, one request at a time (median of 5):\n%s", strings.Join(lines, "\n"))
 }
 
 // explain returns the plan PostgreSQL runs sql with (EXPLAIN (ANALYZE,

@@ -46,10 +46,6 @@ type chatNative struct {
 	// config is the module's configuration (its max_message_chars).
 	config func() []byte
 	seeded atomic.Bool
-	// proposed runs the queries BENCHMARKS.md proposes instead of the
-	// module's (nativeMessageSelectProposed, nativeSearchRoomsProposed):
-	// the changes proved here.
-	proposed bool
 }
 
 func (n *chatNative) routes() http.Handler {
@@ -123,23 +119,12 @@ const (
 	nativeRoomQuery = `SELECT r.id, r.kind, r.name, r.topic, r.policy, r.archived_at IS NOT NULL, r.retention_days,
 	r.last_message_id, r.dm_key, m.user_id IS NOT NULL, coalesce(m.last_read_id, 0)
 		FROM rooms r LEFT JOIN members m ON m.room_id = r.id AND m.user_id = $2 WHERE r.id = $1`
-	// messages.go, messageSelect.
+	// messages.go, messageSelect: the author found by a LATERAL lookup
+	// that reaches users_pkey (websonic_api.users is a security_barrier
+	// view: a plain join's condition is never pushed into it, and the
+	// join read every user of the site for each message; users.go,
+	// "Joining users").
 	nativeMessageSelect = `SELECT m.id, m.room_id, m.author_id, u.username,
-	coalesce(nullif(p.display_name, ''), u.display_name), m.body, m.sealed, m.created_at, m.edited_at,
-	m.deleted_at IS NOT NULL,
-	(SELECT coalesce(string_agg(mn.user_id::text, ',' ORDER BY mn.user_id), '') FROM mentions mn WHERE mn.message_id = m.id),
-	(SELECT coalesce(json_agg(json_build_object('emoji', x.emoji, 'count', x.n, 'mine', x.mine) ORDER BY x.first, x.emoji), '[]')
-	 FROM (SELECT emoji, count(*) AS n, bool_or(user_id = $1) AS mine, min(created_at) AS first
-	       FROM reactions WHERE message_id = m.id GROUP BY emoji) x)
-FROM messages m LEFT JOIN websonic_api.users u ON u.id = m.author_id LEFT JOIN profiles p ON p.user_id = m.author_id `
-	// The proposed messageSelect: the author looked up by primary key.
-	// websonic_api.users is a security_barrier view, so PostgreSQL does
-	// not push a join's condition into it: the module's LEFT JOIN reads
-	// every user and compares each with each message (51 × the site's
-	// users per page). In a LATERAL subquery that it may not flatten (the
-	// LIMIT), the condition is a restriction on the view, which it pushes
-	// to users_pkey.
-	nativeMessageSelectProposed = `SELECT m.id, m.room_id, m.author_id, u.username,
 	coalesce(nullif(p.display_name, ''), u.display_name), m.body, m.sealed, m.created_at, m.edited_at,
 	m.deleted_at IS NOT NULL,
 	(SELECT coalesce(string_agg(mn.user_id::text, ',' ORDER BY mn.user_id), '') FROM mentions mn WHERE mn.message_id = m.id),
@@ -150,26 +135,17 @@ FROM messages m LEFT JOIN LATERAL (SELECT x.username, x.display_name FROM webson
 	LEFT JOIN profiles p ON p.user_id = m.author_id `
 	// messages.go, history.
 	nativeHistoryClause = `WHERE m.room_id = $2 AND m.id < $3 ORDER BY m.id DESC LIMIT $4`
-	// search.go, searchRooms.
-	nativeSearchRooms = `SELECT m.id FROM messages m JOIN rooms r ON r.id = m.room_id
-		WHERE m.tsv @@ websearch_to_tsquery('simple', $1) AND m.deleted_at IS NULL AND m.id < $2 AND r.kind = 'room'
-		  AND ($3 OR (r.policy = 'everyone' AND r.archived_at IS NULL)
-		       OR EXISTS (SELECT 1 FROM members mb WHERE mb.room_id = r.id AND mb.user_id = $4))
-		ORDER BY m.id DESC LIMIT $5`
-	// The proposed searchRooms: the rooms the user may read found once
-	// (an InitPlan), not joined (the planner put rooms outside a nested
-	// loop and ran the text search once per readable room).
-	nativeSearchRoomsProposed = `SELECT m.id FROM messages m
+	// search.go, searchRooms: the rooms the user may read found first,
+	// into an array (an InitPlan), not joined, so that PostgreSQL keeps
+	// custom plans (made knowing the words) for the prepared statement.
+	nativeSearchRooms = `SELECT m.id FROM messages m
 		WHERE m.tsv @@ websearch_to_tsquery('simple', $1) AND m.deleted_at IS NULL AND m.id < $2
 		  AND m.room_id = ANY (ARRAY(SELECT r.id FROM rooms r WHERE r.kind = 'room'
 		      AND ($3 OR (r.policy = 'everyone' AND r.archived_at IS NULL)
 		           OR EXISTS (SELECT 1 FROM members mb WHERE mb.room_id = r.id AND mb.user_id = $4))))
 		ORDER BY m.id DESC LIMIT $5`
-	// The proposed index (a new migration of the module): the private
-	// messages alone, by conversation, newest first; searchPrivate's two
-	// queries then read the user's conversations instead of scanning
-	// every message for sealed ones.
-	nativeSealedIndex = `CREATE INDEX messages_sealed ON messages (room_id, id DESC) WHERE sealed IS NOT NULL`
+	// search.go, searchPrivate's two queries reach the module's index
+	// messages_sealed (migrations/003_search.sql).
 	// search.go, searchPrivate: the window's floor.
 	nativeSearchFloor = `SELECT coalesce(min(id), 0) FROM (SELECT m.id FROM messages m
 			JOIN members mb ON mb.room_id = m.room_id AND mb.user_id = $1
@@ -186,7 +162,8 @@ FROM messages m LEFT JOIN LATERAL (SELECT x.username, x.display_name FROM webson
 	// search.go, nameRooms.
 	nativeNameRooms = `SELECT r.id, CASE WHEN r.kind = 'dm' THEN
 			coalesce((SELECT coalesce(nullif(p.display_name, ''), ou.display_name) FROM members o
-			  JOIN websonic_api.users ou ON ou.id = o.user_id LEFT JOIN profiles p ON p.user_id = o.user_id
+			  JOIN LATERAL (SELECT x.display_name FROM websonic_api.users x WHERE x.id = o.user_id LIMIT 1) ou ON true
+			  LEFT JOIN profiles p ON p.user_id = o.user_id
 			  WHERE o.room_id = r.id AND o.user_id <> $2 LIMIT 1), $3) ELSE r.name END
 		FROM rooms r WHERE r.id = ANY (string_to_array($1, ',')::bigint[])`
 	// messages.go, postMessage.
@@ -308,11 +285,7 @@ type (
 func (n *chatNative) loadMessages(ctx context.Context, q interface {
 	Query(context.Context, string, ...any) (pgx.Rows, error)
 }, viewer int64, max int, clause string, args ...any) (out []nativeMessage, more bool, err error) {
-	sel := nativeMessageSelect
-	if n.proposed {
-		sel = nativeMessageSelectProposed
-	}
-	rows, err := q.Query(ctx, sel+clause, append([]any{viewer}, args...)...)
+	rows, err := q.Query(ctx, nativeMessageSelect+clause, append([]any{viewer}, args...)...)
 	if err != nil {
 		return nil, false, fmt.Errorf("read messages: %w", err)
 	}
@@ -428,11 +401,7 @@ func (n *chatNative) search(r *http.Request, u *coresite.User) (any, error) {
 	if err := n.ensureSeeded(ctx); err != nil {
 		return nil, err
 	}
-	rooms := nativeSearchRooms
-	if n.proposed {
-		rooms = nativeSearchRoomsProposed
-	}
-	public, err := n.ids(ctx, rooms, q, before, nativeIsAdmin(u), u.ID, 51)
+	public, err := n.ids(ctx, nativeSearchRooms, q, before, nativeIsAdmin(u), u.ID, 51)
 	if err != nil {
 		return nil, fmt.Errorf("search rooms: %w", err)
 	}
