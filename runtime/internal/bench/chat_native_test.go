@@ -166,13 +166,17 @@ FROM messages m LEFT JOIN LATERAL (SELECT x.username, x.display_name FROM webson
 			  LEFT JOIN profiles p ON p.user_id = o.user_id
 			  WHERE o.room_id = r.id AND o.user_id <> $2 LIMIT 1), $3) ELSE r.name END
 		FROM rooms r WHERE r.id = ANY (string_to_array($1, ',')::bigint[])`
-	// messages.go, postMessage.
-	nativeInsertMessage = `INSERT INTO messages (room_id, author_id, body, sealed) VALUES ($1, $2, $3, $4) RETURNING id`
-	nativeMoveLast      = `UPDATE rooms SET last_message_id = greatest(last_message_id, $2) WHERE id = $1`
-	nativeMoveMarker    = `INSERT INTO members (room_id, user_id, last_read_id) VALUES ($1, $2, $3)
-		ON CONFLICT (room_id, user_id) DO UPDATE SET last_read_id = greatest(members.last_read_id, excluded.last_read_id)`
-	// messages.go, loadMessages1.
-	nativeOneClause = `WHERE m.id = $2`
+	// messages.go, postStatement.
+	nativePost = `WITH m AS (INSERT INTO messages (room_id, author_id, body, sealed) VALUES ($1, $2, $3, $4)
+		RETURNING id, author_id, created_at),
+	mn AS (INSERT INTO mentions (message_id, user_id, room_id)
+		SELECT m.id, unnest(string_to_array($5, ',')::bigint[]), $1 FROM m ON CONFLICT DO NOTHING),
+	r AS (UPDATE rooms SET last_message_id = greatest(last_message_id, m.id) FROM m WHERE rooms.id = $1),
+	k AS (INSERT INTO members (room_id, user_id, last_read_id) SELECT $1, $2, m.id FROM m
+		ON CONFLICT (room_id, user_id) DO UPDATE SET last_read_id = greatest(members.last_read_id, excluded.last_read_id))
+SELECT m.id, m.created_at, u.username, coalesce(nullif(p.display_name, ''), u.display_name)
+FROM m LEFT JOIN LATERAL (SELECT x.username, x.display_name FROM websonic_api.users x WHERE x.id = m.author_id LIMIT 1) u ON true
+	LEFT JOIN profiles p ON p.user_id = m.author_id`
 )
 
 // ensureSeeded stands for the module's (rooms.go): the first call of an
@@ -551,32 +555,17 @@ func (n *chatNative) post(r *http.Request, u *coresite.User) (any, error) {
 	if strings.Contains(text, "@") {
 		return nil, errors.New("the native handler resolves no mentions")
 	}
-	tx, err := n.pool.Begin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback(ctx)
-	var mid int64
-	if err := tx.QueryRow(ctx, nativeInsertMessage, id, u.ID, text, nil).Scan(&mid); err != nil {
+	// postStatement: one statement writes and answers what the message
+	// needs; the rest is known (no mentions here, no reactions, no edit).
+	m := nativeMessage{RoomID: id, Author: nativeUserRef{DisplayName: "deleted user"}, Text: text, Mentions: []int64{}, Reactions: []nativeReaction{}}
+	var name, dname *string
+	if err := n.pool.QueryRow(ctx, nativePost, id, u.ID, text, nil, "").Scan(&m.ID, &m.CreatedAt, &name, &dname); err != nil {
 		return nil, fmt.Errorf("post in room %d: %w", id, err)
 	}
-	if _, err := tx.Exec(ctx, nativeMoveLast, id, mid); err != nil {
-		return nil, err
+	m.CreatedAt = m.CreatedAt.UTC()
+	if name != nil && dname != nil {
+		m.Author = nativeUserRef{ID: u.ID, Username: *name, DisplayName: *dname}
 	}
-	if _, err := tx.Exec(ctx, nativeMoveMarker, id, u.ID, mid); err != nil {
-		return nil, err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return nil, err
-	}
-	ms, _, err := n.loadMessages(ctx, n.pool, u.ID, 1, nativeOneClause, mid)
-	if err != nil {
-		return nil, err
-	}
-	if len(ms) == 0 {
-		return nil, errors.New("the message is gone")
-	}
-	m := ms[0]
 	// publishMessage: the message without anyone's "mine", through
 	// realtime.publish as sdk.Publish sends it.
 	ev := m
