@@ -665,6 +665,11 @@ func react(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error) {
 	if room.Archived {
 		return nil, conflict("This room is archived: it is read-only.")
 	}
+	if room.Kind == kindDM { // a reaction is a word in the dm: friends only, no block (checkPost)
+		if err := room.checkPost(ctx, u); err != nil {
+			return nil, err
+		}
+	}
 	tx, err := sdk.DB().BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err

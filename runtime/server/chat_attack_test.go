@@ -1,0 +1,104 @@
+package server
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/websonic/websonic/runtime/internal/realtime"
+	"github.com/websonic/websonic/runtime/internal/site"
+)
+
+// TestChatAttack: the chat module read as an attacker would (issue 11's
+// review): each subtest is an attack that worked before its fix.
+func TestChatAttack(t *testing.T) {
+	s := chatSite(t)
+	root := s.member(t, "root", "192.0.2.31", site.RoleAdmin)
+	alice := s.member(t, "alice", "192.0.2.32", site.RoleMember)
+	bob := s.member(t, "bob", "192.0.2.33", site.RoleMember)
+	mallory := s.member(t, "mallory", "192.0.2.34", site.RoleMember)
+	rooms := root.rooms(t)
+	general, blabla := rooms["General"].ID, rooms["Blabla"].ID
+	if general == 0 || blabla == 0 {
+		t.Fatalf("rooms: %+v", rooms)
+	}
+
+	// A message deleted (or edited) before someone joined a room is not
+	// theirs to read: the history shows it deleted, and a socket that
+	// subscribes with an old last_id must not replay its text from the
+	// runtime's event table either.
+	t.Run("a later joiner's catch-up replays no deleted or edited text", func(t *testing.T) {
+		alice.must(t, "POST", fmt.Sprintf("/chat/api/rooms/%d/join", blabla), nil, 200, nil)
+		gone := alice.post(t, blabla, "oops, the vault code is 4711")
+		alice.must(t, "DELETE", fmt.Sprintf("/chat/api/messages/%d", gone.ID), nil, 204, nil)
+		edited := alice.post(t, blabla, "draft: salary list attached")
+		alice.must(t, "PATCH", fmt.Sprintf("/chat/api/messages/%d", edited.ID), map[string]string{"text": "never mind"}, 200, nil)
+
+		// Mallory was never in Blabla: she joins now (open: at once).
+		mallory.must(t, "GET", fmt.Sprintf("/chat/api/rooms/%d/messages", blabla), nil, 403, nil)
+		mallory.must(t, "POST", fmt.Sprintf("/chat/api/rooms/%d/join", blabla), nil, 200, nil)
+		var hist struct{ Messages []chatMessage }
+		mallory.must(t, "GET", fmt.Sprintf("/chat/api/rooms/%d/messages", blabla), nil, 200, &hist)
+		for _, m := range hist.Messages {
+			if strings.Contains(m.Text, "4711") || strings.Contains(m.Text, "salary") {
+				t.Fatalf("the history shows %q", m.Text)
+			}
+		}
+		ws := mallory.socket(t)
+		ws.send(fmt.Sprintf(`{"type":"subscribe","topic":%q,"last_id":0}`, chatRoomTopic(blabla)))
+		if f := ws.next(); f.Type != realtime.TypeSubscribed {
+			t.Fatalf("subscribe: %+v", f)
+		}
+		marker := alice.post(t, blabla, "marker after mallory joined")
+		for {
+			f := ws.next()
+			if strings.Contains(string(f.Data), "4711") || strings.Contains(string(f.Data), "salary") {
+				t.Fatalf("mallory's catch-up replays what was deleted or edited before she joined: %+v %s", f, f.Data)
+			}
+			if f.Type == realtime.TypeEvent && decodeChatEvent(t, f).messageID() == marker.ID {
+				break
+			}
+			if f.Type != realtime.TypeEvent && f.Type != realtime.TypeReload {
+				t.Fatalf("unexpected frame %+v", f)
+			}
+		}
+		// Alice, a member all along, still catches up on what is hers.
+		aws := alice.socket(t)
+		aws.send(fmt.Sprintf(`{"type":"subscribe","topic":%q,"last_id":0}`, chatRoomTopic(blabla)))
+		if f := aws.next(); f.Type != realtime.TypeSubscribed {
+			t.Fatalf("alice subscribes: %+v", f)
+		}
+		if ev := awaitEvent(t, aws, chatRoomTopic(blabla), nil); ev.messageID() != gone.ID {
+			t.Errorf("alice's catch-up starts with %+v, want message %d", ev, gone.ID)
+		}
+	})
+
+	// Blocking ends a conversation: the blocked person (or a former
+	// friend) can no longer act in the dm, reactions included.
+	t.Run("a blocked or unfriended dm partner cannot react", func(t *testing.T) {
+		root.must(t, "POST", "/chat/api/friends/force", map[string]string{"a": "alice", "b": "bob"}, 204, nil)
+		var dm chatRoom
+		alice.must(t, "POST", "/chat/api/dms", map[string]string{"username": "bob"}, 200, &dm)
+		m := bob.post(t, dm.ID, "see you tomorrow")
+		react := fmt.Sprintf("/chat/api/messages/%d/reactions", m.ID)
+		alice.must(t, "POST", react, map[string]string{"emoji": "👍"}, 200, nil)
+		alice.must(t, "POST", react, map[string]string{"emoji": "👍"}, 200, nil) // toggled off
+
+		bob.must(t, "DELETE", fmt.Sprintf("/chat/api/friends/%d", alice.id), nil, 204, nil)
+		if st, b := alice.api(t, "POST", react, map[string]string{"emoji": "🖕"}); st != 403 {
+			t.Errorf("alice reacts in the dm after bob unfriended her: %d %s", st, b)
+		}
+		root.must(t, "POST", "/chat/api/friends/force", map[string]string{"a": "alice", "b": "bob"}, 204, nil)
+		bob.must(t, "POST", "/chat/api/blocks", map[string]string{"username": "alice"}, 204, nil)
+		if st, b := alice.api(t, "POST", react, map[string]string{"emoji": "🤬"}); st != 403 {
+			t.Errorf("alice reacts in the dm after bob blocked her: %d %s", st, b)
+		}
+		var seen struct {
+			Reactions []struct{ Emoji string } `json:"reactions"`
+		}
+		bob.must(t, "GET", fmt.Sprintf("/chat/api/messages/%d", m.ID), nil, 200, &seen)
+		if len(seen.Reactions) != 0 {
+			t.Errorf("bob's message carries %+v", seen.Reactions)
+		}
+	})
+}
