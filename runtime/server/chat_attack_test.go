@@ -29,7 +29,10 @@ func TestChatAttack(t *testing.T) {
 	// runtime's event table either.
 	t.Run("a later joiner's catch-up replays no deleted or edited text", func(t *testing.T) {
 		alice.must(t, "POST", fmt.Sprintf("/chat/api/rooms/%d/join", blabla), nil, 200, nil)
+		live := alice.socket(t)
+		follow(t, live, chatRoomTopic(blabla))
 		gone := alice.post(t, blabla, "oops, the vault code is 4711")
+		first := awaitEvent(t, live, chatRoomTopic(blabla), func(e chatEvent) bool { return e.messageID() == gone.ID })
 		alice.must(t, "DELETE", fmt.Sprintf("/chat/api/messages/%d", gone.ID), nil, 204, nil)
 		edited := alice.post(t, blabla, "draft: salary list attached")
 		alice.must(t, "PATCH", fmt.Sprintf("/chat/api/messages/%d", edited.ID), map[string]string{"text": "never mind"}, 200, nil)
@@ -64,7 +67,7 @@ func TestChatAttack(t *testing.T) {
 		}
 		// Alice, a member all along, still catches up on what is hers.
 		aws := alice.socket(t)
-		aws.send(fmt.Sprintf(`{"type":"subscribe","topic":%q,"last_id":0}`, chatRoomTopic(blabla)))
+		aws.send(fmt.Sprintf(`{"type":"subscribe","topic":%q,"last_id":%d}`, chatRoomTopic(blabla), first.ID-1))
 		if f := aws.next(); f.Type != realtime.TypeSubscribed {
 			t.Fatalf("alice subscribes: %+v", f)
 		}
