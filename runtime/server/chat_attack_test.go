@@ -104,4 +104,51 @@ func TestChatAttack(t *testing.T) {
 			t.Errorf("bob's message carries %+v", seen.Reactions)
 		}
 	})
+
+	t.Run("a blocked user's mentions do not notify", func(t *testing.T) { chatAttackMentions(t, general, alice, bob) })
+}
+
+// chatAttackMentions: a blocked user's @mentions no longer reach (notify,
+// badge) the person who blocked them.
+func chatAttackMentions(t *testing.T, general int64, alice, bob *chatter) {
+	bob.must(t, "POST", "/chat/api/blocks", map[string]string{"username": "alice"}, 204, nil)
+	bws := bob.socket(t)
+	follow(t, bws, chatUserTopic(bob.id))
+	follow(t, bws, chatRoomTopic(general))
+	m := alice.post(t, general, "@bob answer me @bob @bob")
+	var got struct {
+		Mentions []int64 `json:"mentions"`
+	}
+	alice.must(t, "GET", fmt.Sprintf("/chat/api/messages/%d", m.ID), nil, 200, &got)
+	for _, id := range got.Mentions {
+		if id == bob.id {
+			t.Errorf("alice's message mentions bob, who blocked her: %+v", got)
+		}
+	}
+	marker := alice.post(t, general, "marker after her mention")
+	for {
+		f := bws.next()
+		if f.Type != realtime.TypeEvent {
+			t.Fatalf("bob's socket: %+v", f)
+		}
+		ev := decodeChatEvent(t, f)
+		if ev.Topic == chatUserTopic(bob.id) && ev.Kind == "mention" {
+			t.Errorf("bob is notified of a mention by alice, whom he blocked: %+v", ev.Data)
+		}
+		if ev.messageID() == marker.ID {
+			break
+		}
+	}
+	var list struct {
+		Rooms []struct {
+			ID       int64 `json:"id"`
+			Mentions int   `json:"mentions"`
+		} `json:"rooms"`
+	}
+	bob.must(t, "GET", "/chat/api/rooms", nil, 200, &list)
+	for _, r := range list.Rooms {
+		if r.ID == general && r.Mentions != 0 {
+			t.Errorf("bob's General counts %d unread mentions", r.Mentions)
+		}
+	}
 }
