@@ -106,6 +106,29 @@ func TestChatAttack(t *testing.T) {
 	})
 
 	t.Run("a blocked user's mentions do not notify", func(t *testing.T) { chatAttackMentions(t, general, alice, bob) })
+
+	// The runtime records every command's arguments in websonic.audit_log,
+	// which the site's auditors (a read-only role) read: a password given
+	// to change_password would hand them the account.
+	t.Run("no password reaches the site's audit log", func(t *testing.T) {
+		const given = "a fresh passphrase for her account"
+		res, err := runChatCommand(t, s, s.siteUser(t, "root"), "change_password", map[string]any{"user": "mallory", "password": given})
+		if n := s.count(t, `SELECT count(*) FROM websonic.audit_log WHERE detail::text LIKE '%' || $1 || '%'`, given); n != 0 {
+			t.Errorf("the password given to change_password is in the site's audit log (%d entries; run: %+v, %v)", n, res, err)
+		}
+		res, err = runChatCommand(t, s, s.siteUser(t, "root"), "change_password", map[string]any{"user": "mallory"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		line, _, _ := strings.Cut(res.Text, "\n")
+		pw, ok := strings.CutPrefix(line, "New password for mallory: ")
+		if !ok || len(pw) < 20 {
+			t.Fatalf("change_password: %q", res.Text)
+		}
+		if n := s.count(t, `SELECT count(*) FROM websonic.audit_log WHERE detail::text LIKE '%' || $1 || '%'`, pw); n != 0 {
+			t.Errorf("the generated password is in the site's audit log (%d entries)", n)
+		}
+	})
 }
 
 // chatAttackMentions: a blocked user's @mentions no longer reach (notify,
