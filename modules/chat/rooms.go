@@ -893,6 +893,13 @@ func addMember(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error)
 		if !ok {
 			return nil, forbidden("You can add only your friends to a group.")
 		}
+		var n int
+		if err := sdk.DB().QueryRowContext(ctx, `SELECT count(*) FROM members WHERE room_id = $1`, id).Scan(&n); err != nil {
+			return nil, fmt.Errorf("members of group %d: %w", id, err)
+		}
+		if n > maxGroupOthers { // as createGroup: its maker and at most maxGroupOthers others
+			return nil, conflict(fmt.Sprintf("A group has at most %d people.", maxGroupOthers+1))
+		}
 	}
 	if err := fenceJoin(ctx, sdk.DB(), id, who.ID); err != nil {
 		return nil, err

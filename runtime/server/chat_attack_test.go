@@ -9,6 +9,10 @@ import (
 	"github.com/websonic/websonic/runtime/internal/site"
 )
 
+// maxGroupOthersForTest is modules/chat's maxGroupOthers: the most people
+// a group has besides its maker.
+const maxGroupOthersForTest = 50
+
 // TestChatAttack: the chat module read as an attacker would (issue 11's
 // review): each subtest is an attack that worked before its fix.
 func TestChatAttack(t *testing.T) {
@@ -106,6 +110,38 @@ func TestChatAttack(t *testing.T) {
 	})
 
 	t.Run("a blocked user's mentions do not notify", func(t *testing.T) { chatAttackMentions(t, general, alice, bob) })
+
+	// A group is made with at most 50 others; adding members one by one
+	// must not grow it past that (each member hears every event of it).
+	t.Run("a group stays within its size through additions", func(t *testing.T) {
+		gina := s.member(t, "gina", "192.0.2.35", site.RoleMember)
+		pool := s.srv.Module("chat").DB().Pool()
+		var names []string
+		for i := range maxGroupOthersForTest + 2 {
+			u, err := s.srv.site.Store().CreateUser(t.Context(), site.NewUser{Username: fmt.Sprintf("crowd_%02d", i), Password: chatPassword, Role: site.RoleMember})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := pool.Exec(t.Context(), `INSERT INTO friends (a, b) VALUES (least($1::bigint, $2::bigint), greatest($1::bigint, $2::bigint))`, gina.id, u.ID); err != nil {
+				t.Fatal(err)
+			}
+			names = append(names, u.Username)
+		}
+		var g chatRoom
+		gina.must(t, "POST", "/chat/api/groups", map[string]any{"name": "Crowd", "usernames": names[:maxGroupOthersForTest]}, 200, &g)
+		for _, n := range names[maxGroupOthersForTest:] {
+			if st, b := gina.api(t, "POST", fmt.Sprintf("/chat/api/rooms/%d/members", g.ID), map[string]string{"username": n}); st != 409 {
+				t.Errorf("adding %s to a full group: %d %s", n, st, b)
+			}
+		}
+		var members int
+		if err := pool.QueryRow(t.Context(), `SELECT count(*) FROM members WHERE room_id = $1`, g.ID).Scan(&members); err != nil {
+			t.Fatal(err)
+		}
+		if members != maxGroupOthersForTest+1 {
+			t.Errorf("the group has %d members", members)
+		}
+	})
 
 	// The runtime records every command's arguments in websonic.audit_log,
 	// which the site's auditors (a read-only role) read: a password given
