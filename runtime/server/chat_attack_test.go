@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/websonic/websonic/runtime/internal/realtime"
@@ -140,6 +141,79 @@ func TestChatAttack(t *testing.T) {
 		}
 		if members != maxGroupOthersForTest+1 {
 			t.Errorf("the group has %d members", members)
+		}
+	})
+
+	// Races: two people asking each other at the same moment become
+	// friends once, each answered (never a 500); two accepts of one request
+	// accept it once; two admins deciding one join request decide it once.
+	t.Run("races decide once", func(t *testing.T) {
+		carl := s.member(t, "carl", "192.0.2.36", site.RoleMember)
+		dina := s.member(t, "dina", "192.0.2.37", site.RoleMember)
+		sam := s.member(t, "sam", "192.0.2.38", site.RoleStaff)
+		pool := s.srv.Module("chat").DB().Pool()
+		friendships := func() int {
+			var n int
+			if err := pool.QueryRow(t.Context(), `SELECT count(*) FROM friends WHERE a = least($1::bigint, $2::bigint) AND b = greatest($1::bigint, $2::bigint)`,
+				carl.id, dina.id).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		both := func(a, b func() int) (int, int) {
+			var wg sync.WaitGroup
+			var x, y int
+			wg.Add(2)
+			go func() { defer wg.Done(); x = a() }()
+			go func() { defer wg.Done(); y = b() }()
+			wg.Wait()
+			return x, y
+		}
+		call := func(c *chatter, method, path string, body any) func() int {
+			return func() int { st, _ := c.api(t, method, path, body); return st }
+		}
+		for round := range 5 {
+			x, y := both(call(carl, "POST", "/chat/api/friends/requests", map[string]string{"username": "dina"}),
+				call(dina, "POST", "/chat/api/friends/requests", map[string]string{"username": "carl"}))
+			if x != 200 || y != 200 || friendships() != 1 {
+				t.Fatalf("round %d: crossing requests answered %d and %d; %d friendships", round, x, y, friendships())
+			}
+			carl.must(t, "DELETE", fmt.Sprintf("/chat/api/friends/%d", dina.id), nil, 204, nil)
+		}
+		var req struct{ ID int64 }
+		carl.must(t, "POST", "/chat/api/friends/requests", map[string]string{"username": "dina"}, 200, &req)
+		accept := fmt.Sprintf("/chat/api/friends/requests/%d/accept", req.ID)
+		x, y := both(call(dina, "POST", accept, nil), call(dina, "POST", accept, nil))
+		if min(x, y) != 204 || max(x, y) != 409 || friendships() != 1 {
+			t.Errorf("two accepts: %d and %d; %d friendships", x, y, friendships())
+		}
+
+		var q struct {
+			Users []struct {
+				Requests []chatRequest `json:"requests"`
+			} `json:"users"`
+		}
+		sales := root.rooms(t)["Sales"].ID
+		carl.must(t, "POST", fmt.Sprintf("/chat/api/rooms/%d/join", sales), nil, 200, nil)
+		root.must(t, "GET", "/chat/api/requests", nil, 200, &q)
+		var id int64
+		for _, u := range q.Users {
+			for _, r := range u.Requests {
+				if r.User.ID == carl.id {
+					id = r.ID
+				}
+			}
+		}
+		x, y = both(call(root, "POST", fmt.Sprintf("/chat/api/requests/%d/approve", id), nil),
+			call(sam, "POST", fmt.Sprintf("/chat/api/requests/%d/refuse", id), map[string]string{"reason": "no"}))
+		if min(x, y) != 200 || max(x, y) != 409 {
+			t.Errorf("two decisions: %d and %d", x, y)
+		}
+		var decided struct{ Requests []chatRequest }
+		carl.must(t, "GET", "/chat/api/requests/mine", nil, 200, &decided)
+		member := carl.rooms(t)["Sales"].Member
+		if len(decided.Requests) == 0 || (decided.Requests[0].State == "approved") != member {
+			t.Errorf("the request is %+v and carl a member: %v", decided.Requests, member)
 		}
 	})
 
