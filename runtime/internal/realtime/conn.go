@@ -476,8 +476,13 @@ func (c *conn) subscribe(f ClientFrame) {
 		// again since: nothing from before the allowance is given back,
 		// not even what came before the revocation, which this client
 		// may never have been allowed (a member who joined a room does
-		// not replay its deleted messages).
-		c.reload(s, 0)
+		// not replay its deleted messages). The reload covers every
+		// event stored so far, dispatched here yet or not.
+		newest, err := c.h.st.last(c.ctx)
+		if err != nil {
+			c.h.log.Warn("reading the newest event failed", "topic", s.topic, "error", err)
+		}
+		c.reload(s, newest)
 		return
 	}
 	c.catchUp(s)
