@@ -128,7 +128,12 @@ func RealtimeConnections(ctx context.Context) ([]RealtimeConnection, error) {
 // frame with reason "revoked"). Call it when a user loses the right to
 // read a topic (a member removed from a room): OnSubscribe is asked once
 // per subscription, and a subscription it allowed lasts until the
-// connection ends otherwise. A new subscription asks OnSubscribe again.
+// connection ends otherwise. A new subscription asks OnSubscribe again;
+// one that catches up from before the revocation is told to reload, and
+// gets no stored event from before it: call Unsubscribe also just before
+// granting a user a topic they could not read (a member joining a room),
+// so that a catch-up of theirs from an older event id cannot replay what
+// was published before they could read it.
 func Unsubscribe(ctx context.Context, topic string, userID int64) error {
 	req := struct {
 		Topic  string `json:"topic"`

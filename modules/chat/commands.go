@@ -379,27 +379,24 @@ func cmdChangePassword(ctx context.Context, args sdk.Args) (sdk.Result, error) {
 	if err != nil {
 		return sdk.Result{}, err
 	}
-	password := args.String("password")
-	generated := password == ""
-	if generated {
-		if password, err = generatePassword(t.Username); err != nil {
-			return sdk.Result{}, err
-		}
+	// The password is always generated here, never an argument: the
+	// runtime records every command's arguments in its audit log, which
+	// the site's auditors read.
+	password, err := generatePassword(t.Username)
+	if err != nil {
+		return sdk.Result{}, err
 	}
 	if err := sdk.SetUserPassword(ctx, t.ID, password); err != nil {
 		return sdk.Result{}, serviceError("set the password of %s", t, err)
 	}
 	by := commanderOf(args)
 	if err := recordAudit(ctx, sdk.DB(), by.ID, "change_password", map[string]any{
-		"via": by.Via, "user": t.ID, "generated": generated,
+		"via": by.Via, "user": t.ID, "generated": true,
 	}); err != nil {
 		sdk.Logger().Error("audit change_password", "user", t.Username, "error", err)
 	}
-	if generated {
-		return sdk.Text(fmt.Sprintf("New password for %s: %s\nIt is shown this once and stored nowhere in clear: give it to them by a safe way. All their sessions have ended.",
-			t.Username, password)), nil
-	}
-	return sdk.Text(fmt.Sprintf("%s's password is changed. All their sessions have ended.", t.Username)), nil
+	return sdk.Text(fmt.Sprintf("New password for %s: %s\nIt is shown this once and stored nowhere in clear: give it to them by a safe way. All their sessions have ended.",
+		t.Username, password)), nil
 }
 
 // generatePassword makes a strong random password (crypto/rand) that the

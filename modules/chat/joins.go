@@ -132,6 +132,9 @@ func joinRoom(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error) 
 		return nil, forbidden("Only an admin can add you to this room.")
 	}
 	if admin || room.Policy == policyEveryone || room.Policy == policyOpen {
+		if err := fenceJoin(ctx, sdk.DB(), id, u.ID); err != nil {
+			return nil, err
+		}
 		tx, err := sdk.DB().BeginTx(ctx, nil)
 		if err != nil {
 			return nil, err
@@ -310,6 +313,9 @@ func decideRequest(ctx context.Context, u *sdk.User, id int64, approve bool, rea
 	}
 	added := false
 	if approve {
+		if err := fenceJoin(ctx, tx, roomID, userID); err != nil {
+			return joinRequest{}, err
+		}
 		if added, _, err = addToRoom(ctx, tx, &roomRow{ID: roomID}, userID); err != nil {
 			return joinRequest{}, err
 		}

@@ -341,13 +341,15 @@ func history(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error) {
 }
 
 // mentionable resolves names to the users who may read room (not the
-// author), as a list for string_to_array.
+// author, nor anyone who blocked the author: a block stops the blocked
+// person's mentions from notifying), as a list for string_to_array.
 func mentionable(ctx context.Context, room *roomRow, author int64, names []string) ([]int64, error) {
 	if len(names) == 0 {
 		return nil, nil
 	}
 	rows, err := sdk.DB().QueryContext(ctx, `SELECT u.id FROM websonic_api.users u
 		WHERE lower(u.username) = ANY (string_to_array($1, ',')) AND u.id <> $2
+		  AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = u.id AND b.blocked = $2)
 		  AND (EXISTS (SELECT 1 FROM members m WHERE m.room_id = $3 AND m.user_id = u.id)
 		       OR ($4 AND 'staff' = ANY (u.roles)) OR $5)
 		ORDER BY u.id`,
@@ -665,6 +667,11 @@ func react(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error) {
 	}
 	if room.Archived {
 		return nil, conflict("This room is archived: it is read-only.")
+	}
+	if room.Kind == kindDM { // a reaction is a word in the dm: friends only, no block (checkPost)
+		if err := room.checkPost(ctx, u); err != nil {
+			return nil, err
+		}
 	}
 	tx, err := sdk.DB().BeginTx(ctx, nil)
 	if err != nil {

@@ -795,6 +795,33 @@ func addToRoom(ctx context.Context, q querier, room *roomRow, userID int64) (add
 	return true, approved, nil
 }
 
+// fenceJoin marks in room's event stream, before userID joins it, the
+// moment they start reading it: a revocation of their subscriptions to its
+// topic (they have none: they cannot read it yet), so that a socket of
+// theirs catching up from an older last_id is told to reload instead of
+// replaying the runtime's stored events from before they joined (texts
+// since deleted or edited; realtime: a catch-up across a revocation from
+// before the allowance gives nothing from before it). Nothing is marked for
+// one who reads the room already: a chat admin, a member, anyone in an
+// 'everyone' room. Call it before the membership commits.
+func fenceJoin(ctx context.Context, q querier, roomID, userID int64) error {
+	var reads bool
+	err := q.QueryRowContext(ctx, `SELECT
+		coalesce((SELECT 'staff' = ANY(roles) FROM websonic_api.users WHERE id = $2), false)
+		OR EXISTS (SELECT 1 FROM rooms WHERE id = $1 AND kind = 'room' AND policy = 'everyone' AND archived_at IS NULL)
+		OR EXISTS (SELECT 1 FROM members WHERE room_id = $1 AND user_id = $2)`, roomID, userID).Scan(&reads)
+	if err != nil {
+		return fmt.Errorf("who reads room %d: %w", roomID, err)
+	}
+	if reads {
+		return nil
+	}
+	if err := sdk.Unsubscribe(ctx, roomTopic(roomID), userID); err != nil {
+		return fmt.Errorf("fence user %d's join of room %d: %w", userID, roomID, err)
+	}
+	return nil
+}
+
 // announceApproved tells the admins and the requester that request id
 // was approved by the user's joining (0: nothing to tell).
 func announceApproved(ctx context.Context, id int64) {
@@ -866,6 +893,16 @@ func addMember(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error)
 		if !ok {
 			return nil, forbidden("You can add only your friends to a group.")
 		}
+		var n int
+		if err := sdk.DB().QueryRowContext(ctx, `SELECT count(*) FROM members WHERE room_id = $1`, id).Scan(&n); err != nil {
+			return nil, fmt.Errorf("members of group %d: %w", id, err)
+		}
+		if n > maxGroupOthers { // as createGroup: its maker and at most maxGroupOthers others
+			return nil, conflict(fmt.Sprintf("A group has at most %d people.", maxGroupOthers+1))
+		}
+	}
+	if err := fenceJoin(ctx, sdk.DB(), id, who.ID); err != nil {
+		return nil, err
 	}
 	tx, err := sdk.DB().BeginTx(ctx, nil)
 	if err != nil {

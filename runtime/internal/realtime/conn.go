@@ -470,7 +470,45 @@ func (c *conn) subscribe(f ClientFrame) {
 		return
 	}
 	s.mu.Unlock()
+	if f.HasLastID && c.revokedBefore(s) {
+		// The user lost the topic (or never had it: a module fences a
+		// new reader with a revocation) after last_id and was allowed it
+		// again since: nothing from before the allowance is given back,
+		// not even what came before the revocation, which this client
+		// may never have been allowed (a member who joined a room does
+		// not replay its deleted messages). The reload covers every
+		// event stored so far, dispatched here yet or not.
+		newest, err := c.h.st.last(c.ctx)
+		if err != nil {
+			c.h.log.Warn("reading the newest event failed", "topic", s.topic, "error", err)
+		}
+		c.reload(s, newest)
+		return
+	}
 	c.catchUp(s)
+}
+
+// revokedBefore reports whether a revocation of the user's subscriptions
+// to s's topic lies between its cursor (the client's last_id) and the
+// module's allowance (s.asked). A failed lookup counts as one: the client
+// reloads, which is always safe.
+func (c *conn) revokedBefore(s *sub) bool {
+	u := c.id.User
+	if u == nil {
+		return false
+	}
+	s.mu.Lock()
+	cursor := s.cursor
+	s.mu.Unlock()
+	if cursor >= s.asked {
+		return false
+	}
+	yes, err := c.h.st.revokedBetween(c.ctx, s.topic, u.ID, cursor, s.asked)
+	if err != nil {
+		c.h.log.Warn("checking revocations failed; the client is told to reload", "topic", s.topic, "error", err)
+		return true
+	}
+	return yes
 }
 
 // catchUp gives s the events after its cursor from the table, then turns

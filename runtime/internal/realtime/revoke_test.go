@@ -1,18 +1,24 @@
 package realtime_test
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/websonic/websonic/runtime/internal/coredb/coredbtest"
+	"github.com/websonic/websonic/runtime/internal/modhost"
 	"github.com/websonic/websonic/runtime/internal/realtime"
+	"github.com/websonic/websonic/sdk/abi"
+	"github.com/websonic/websonic/sdk/manifest"
 )
 
 // TestRevoke: a revocation ends one user's subscriptions to one topic on
 // every replica, in order with the topic's events: they get what came
 // before it and nothing after; other users and other topics go on; a
 // catch-up across it either ends the subscription (revoked after the
-// module allowed it) or reloads (revoked before, then allowed again).
+// module allowed it) or reloads at once, giving nothing from before it
+// (revoked before, then allowed again).
 func TestRevoke(t *testing.T) {
 	db, _ := coredbtest.Open(t)
 	a := newHub(t, db.Pool, realtime.Limits{})
@@ -71,10 +77,12 @@ func TestRevoke(t *testing.T) {
 
 	// Alice is allowed the room again (the module says yes) and catches
 	// up from before the revocation: what was published while she was out
-	// is not hers, so she is told to reload, then gets live events.
+	// is not hers, nor is what came before the revocation given back (a
+	// module fences a new reader with a revocation: a member who joins a
+	// room must not replay what was deleted before), so she is told to
+	// reload at once, then gets live events.
 	again := a.dialAs(t, 7)
 	sub(again, "t.room", before-1)
-	event(again, "t.room", before)
 	if f := again.expect(realtime.TypeReload, "t.room"); f.ID < marker {
 		t.Fatalf("reload at %d, want at least %d", f.ID, marker)
 	}
@@ -125,4 +133,57 @@ func untilRevoked(t *testing.T, c *client, topic string) {
 			t.Fatalf("got %+v before the revocation of %s", f, topic)
 		}
 	}
+}
+
+// TestRevokeService: realtime.revoke ends subscriptions to the caller's
+// own topics only: a module that does not declare the topic, or declares
+// it while another module owns it, is denied and nobody's subscription
+// ends; malformed payloads are invalid.
+func TestRevokeService(t *testing.T) {
+	db, _ := coredbtest.Open(t)
+	a := newHub(t, db.Pool, realtime.Limits{})
+	svc := a.hub.RevokeService()
+	victim := a.dialAs(t, 7)
+	victim.send(`{"type":"subscribe","topic":"t.room"}`)
+	victim.expect(realtime.TypeSubscribed, "t.room")
+
+	caller := func(name string, topics ...string) *modhost.Caller {
+		return &modhost.Caller{Module: name, Manifest: &manifest.Manifest{Name: name, Capabilities: manifest.Capabilities{Topics: topics}}}
+	}
+	for _, tt := range []struct {
+		name    string
+		c       *modhost.Caller
+		payload string
+		code    string
+	}{
+		{"a topic it does not declare", caller("notes", "notes.*"), `{"topic":"t.room","user_id":7}`, abi.HostErrDenied},
+		{"a topic another module owns", caller("copycat", "t.*"), `{"topic":"t.room","user_id":7}`, abi.HostErrDenied},
+		{"no manifest", &modhost.Caller{Module: "chat"}, `{"topic":"t.room","user_id":7}`, abi.HostErrDenied},
+		{"unknown member", caller("chat", "t.*"), `{"topic":"t.room","user_id":7,"all":true}`, abi.HostErrInvalid},
+		{"user 0", caller("chat", "t.*"), `{"topic":"t.room","user_id":0}`, abi.HostErrInvalid},
+		{"bad topic", caller("chat", "t.*"), `{"topic":"t.*","user_id":7}`, abi.HostErrInvalid},
+		{"not JSON", caller("chat", "t.*"), `revoke everyone`, abi.HostErrInvalid},
+		{"too large", caller("chat", "t.*"), `{"topic":"t.room","user_id":7,"x":"` + strings.Repeat("x", 2000) + `"}`, abi.HostErrInvalid},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := svc.Serve(t.Context(), tt.c, []byte(tt.payload))
+			var he *abi.HostError
+			if !errors.As(err, &he) || he.Code != tt.code {
+				t.Fatalf("%v, want a %q host error", err, tt.code)
+			}
+		})
+	}
+	// None of those ended the victim's subscription: the owner's event
+	// reaches it, then the owner's own revocation does.
+	id, err := a.hub.Publish(t.Context(), "t.room", []byte(`"still here"`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := victim.expect(realtime.TypeEvent, "t.room"); f.ID != id {
+		t.Fatalf("event %d, want %d", f.ID, id)
+	}
+	if _, err := svc.Serve(t.Context(), caller("chat", "t.*"), []byte(`{"topic":"t.room","user_id":7}`)); err != nil {
+		t.Fatal(err)
+	}
+	untilRevoked(t, victim, "t.room")
 }
