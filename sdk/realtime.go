@@ -135,12 +135,33 @@ func RealtimeConnections(ctx context.Context) ([]RealtimeConnection, error) {
 // so that a catch-up of theirs from an older event id cannot replay what
 // was published before they could read it.
 func Unsubscribe(ctx context.Context, topic string, userID int64) error {
+	if userID <= 0 {
+		return fmt.Errorf("sdk: unsubscribe user %d from %s: a user id is above 0", userID, topic)
+	}
 	req := struct {
 		Topic  string `json:"topic"`
 		UserID int64  `json:"user_id"`
 	}{topic, userID}
 	if err := callHost(ctx, "realtime.revoke", req, nil); err != nil {
 		return fmt.Errorf("sdk: unsubscribe user %d from %s: %w", userID, topic, err)
+	}
+	return nil
+}
+
+// UnsubscribeAll ends every subscription to topic, one of the module's
+// topics, on every replica, as Unsubscribe does for one user: call it just
+// before more people may read a topic than could before (a chat room
+// opened to everyone), so that no catch-up from an older event id replays
+// to them what only the former readers could read. Every page following
+// the topic is told ("revoked") and subscribes again if it wants to, which
+// asks OnSubscribe again; its catch-up across the call is a reload.
+func UnsubscribeAll(ctx context.Context, topic string) error {
+	req := struct {
+		Topic    string `json:"topic"`
+		Everyone bool   `json:"everyone"`
+	}{topic, true}
+	if err := callHost(ctx, "realtime.revoke", req, nil); err != nil {
+		return fmt.Errorf("sdk: unsubscribe everyone from %s: %w", topic, err)
 	}
 	return nil
 }

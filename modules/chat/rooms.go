@@ -686,17 +686,33 @@ func patchRoom(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error)
 	if body.Archived != nil {
 		archived = sql.NullBool{Bool: *body.Archived, Valid: true}
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE rooms SET
+	var wasPublic, isPublic bool
+	if err := tx.QueryRowContext(ctx, `SELECT policy = 'everyone' AND archived_at IS NULL FROM rooms WHERE id = $1 FOR UPDATE`,
+		id).Scan(&wasPublic); err != nil {
+		return nil, fmt.Errorf("room %d: %w", id, err)
+	}
+	err = tx.QueryRowContext(ctx, `UPDATE rooms SET
 			name = coalesce($2, name), topic = coalesce($3, topic), policy = coalesce($4, policy),
 			archived_at = CASE WHEN $5::boolean IS NULL THEN archived_at WHEN $5::boolean THEN coalesce(archived_at, now()) END,
 			retention_days = CASE WHEN $6::boolean THEN $7::integer ELSE retention_days END
-		WHERE id = $1 AND kind = 'room'`,
-		id, body.Name, body.Topic, body.Policy, archived, setRetention, retention)
+		WHERE id = $1 AND kind = 'room' RETURNING policy = 'everyone' AND archived_at IS NULL`,
+		id, body.Name, body.Topic, body.Policy, archived, setRetention, retention).Scan(&isPublic)
 	if isUniqueViolation(err) {
 		return nil, conflict("A room of that name exists already.")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("update room %d: %w", id, err)
+	}
+	// Opened to everyone (or an 'everyone' room unarchived): everyone may
+	// read it from now on, but not the runtime's stored events from
+	// before (texts since deleted or edited, which only its members
+	// read). One revocation for everyone fences them, before the change
+	// commits, as fenceJoin does for one new member; the members' pages
+	// subscribe again.
+	if isPublic && !wasPublic {
+		if err := sdk.UnsubscribeAll(ctx, roomTopic(id)); err != nil {
+			return nil, fmt.Errorf("fence room %d's new readers: %w", id, err)
+		}
 	}
 	if err := recordAudit(ctx, tx, u.ID, "room.update", change); err != nil {
 		return nil, err

@@ -81,6 +81,47 @@ func TestChatAttack(t *testing.T) {
 		}
 	})
 
+	// The same when a room is opened to everyone (or an 'everyone' room
+	// unarchived): what its members deleted before is not for everyone.
+	t.Run("a room opened to everyone replays no deleted text", func(t *testing.T) {
+		var board chatRoom
+		root.must(t, "POST", "/chat/api/rooms", map[string]string{"name": "Board", "policy": "invite"}, 200, &board)
+		root.must(t, "POST", fmt.Sprintf("/chat/api/rooms/%d/members", board.ID), map[string]string{"username": "alice"}, 204, nil)
+		live := alice.socket(t)
+		follow(t, live, chatRoomTopic(board.ID))
+		gone := alice.post(t, board.ID, "layoffs list: 12 names")
+		awaitEvent(t, live, chatRoomTopic(board.ID), func(e chatEvent) bool { return e.messageID() == gone.ID })
+		alice.must(t, "DELETE", fmt.Sprintf("/chat/api/messages/%d", gone.ID), nil, 204, nil)
+
+		mallory.must(t, "GET", fmt.Sprintf("/chat/api/rooms/%d/messages", board.ID), nil, 404, nil) // an invite room is unlisted
+		root.must(t, "PATCH", fmt.Sprintf("/chat/api/rooms/%d", board.ID), map[string]string{"policy": "everyone"}, 200, nil)
+		ws := mallory.socket(t)
+		ws.send(fmt.Sprintf(`{"type":"subscribe","topic":%q,"last_id":0}`, chatRoomTopic(board.ID)))
+		if f := ws.next(); f.Type != realtime.TypeSubscribed {
+			t.Fatalf("subscribe: %+v", f)
+		}
+		marker := alice.post(t, board.ID, "welcome, everyone")
+		for {
+			f := ws.next()
+			if strings.Contains(string(f.Data), "layoffs") {
+				t.Fatalf("mallory's catch-up replays what was deleted before the room was opened: %+v %s", f, f.Data)
+			}
+			if f.Type == realtime.TypeEvent && decodeChatEvent(t, f).messageID() == marker.ID {
+				break
+			}
+			if f.Type != realtime.TypeEvent && f.Type != realtime.TypeReload {
+				t.Fatalf("unexpected frame %+v", f)
+			}
+		}
+		// Alice's page was told (its pages follow the room again).
+		for {
+			f := live.next()
+			if f.Type == realtime.TypeRefused && f.Topic == chatRoomTopic(board.ID) && f.Reason == realtime.ReasonRevoked {
+				break
+			}
+		}
+	})
+
 	// Blocking ends a conversation: the blocked person (or a former
 	// friend) can no longer act in the dm, reactions included.
 	t.Run("a blocked or unfriended dm partner cannot react", func(t *testing.T) {

@@ -493,17 +493,13 @@ func (c *conn) subscribe(f ClientFrame) {
 // module's allowance (s.asked). A failed lookup counts as one: the client
 // reloads, which is always safe.
 func (c *conn) revokedBefore(s *sub) bool {
-	u := c.id.User
-	if u == nil {
-		return false
-	}
 	s.mu.Lock()
 	cursor := s.cursor
 	s.mu.Unlock()
 	if cursor >= s.asked {
 		return false
 	}
-	yes, err := c.h.st.revokedBetween(c.ctx, s.topic, u.ID, cursor, s.asked)
+	yes, err := c.h.st.revokedBetween(c.ctx, s.topic, c.userID(), cursor, s.asked)
 	if err != nil {
 		c.h.log.Warn("checking revocations failed; the client is told to reload", "topic", s.topic, "error", err)
 		return true
@@ -543,7 +539,7 @@ func (c *conn) catchUp(s *sub) {
 			s.cursor = e.ID
 			if e.RevokeUser == 0 {
 				c.send(EventFrame(e.Topic, e.ID, e.Data))
-			} else if u := c.id.User; u != nil && u.ID == e.RevokeUser {
+			} else if e.revokes(c.id.User) {
 				s.mu.Unlock()
 				if e.ID <= s.asked {
 					// The user lost the topic and was allowed it again
@@ -588,11 +584,10 @@ func (c *conn) reload(s *sub, newest int64) {
 // asked (after asked, the newest event dispatched then): the module's yes
 // came before it. Later revocations reach s through dispatch.
 func (c *conn) revokedWhileAsking(s *sub, asked int64) bool {
-	u := c.id.User
-	if u == nil || c.h.seen.Load() <= asked {
+	if c.h.seen.Load() <= asked {
 		return false
 	}
-	yes, err := c.h.st.revokedSince(c.ctx, s.topic, u.ID, asked)
+	yes, err := c.h.st.revokedSince(c.ctx, s.topic, c.userID(), asked)
 	if err != nil {
 		c.h.log.Warn("checking revocations failed; the subscription is refused", "topic", s.topic, "error", err)
 		yes = true
@@ -602,6 +597,15 @@ func (c *conn) revokedWhileAsking(s *sub, asked int64) bool {
 		c.endSub(s)
 	}
 	return yes
+}
+
+// userID is the connection's user's id, 0 when not signed in (whom only
+// a revocation for everyone concerns).
+func (c *conn) userID() int64 {
+	if u := c.id.User; u != nil {
+		return u.ID
+	}
+	return 0
 }
 
 // endSub ends a revoked subscription and tells the client (once).

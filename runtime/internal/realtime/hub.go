@@ -283,12 +283,13 @@ func (h *Hub) Publish(ctx context.Context, topic string, data []byte) (int64, er
 // with the topic's events: the subscriptions get every event published
 // before the revocation and none after, then a refused frame with reason
 // ReasonRevoked. A later subscription asks the owning module again. It
-// returns the revocation's id (an event id no client sees).
+// returns the revocation's id (an event id no client sees). user
+// RevokeEveryone ends every subscription to topic.
 func (h *Hub) Revoke(ctx context.Context, topic string, user int64) (int64, error) {
 	if !manifest.ValidTopic(topic) {
 		return 0, fmt.Errorf("%w: invalid topic %q", ErrFrame, truncate(topic))
 	}
-	if user <= 0 {
+	if user <= 0 && user != RevokeEveryone {
 		return 0, fmt.Errorf("%w: user_id must be above 0", ErrFrame)
 	}
 	id, err := h.st.insert(ctx, topic, []byte("null"), user)
@@ -351,7 +352,7 @@ func (h *Hub) dispatch(evs []Event) {
 		h.seen.Store(e.ID) // with the fan-out: see addSub
 		if e.RevokeUser != 0 {
 			for s := range h.topics[e.Topic] {
-				if u := s.c.id.User; u != nil && u.ID == e.RevokeUser && s.revoke(e.ID) {
+				if e.revokes(s.c.id.User) && s.revoke(e.ID) {
 					// Told now, in order with the events around it;
 					// out of the topic's map after the run.
 					s.c.forget(s)

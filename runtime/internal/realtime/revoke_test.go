@@ -118,6 +118,68 @@ func TestRevoke(t *testing.T) {
 	}
 }
 
+// TestRevokeEveryone: a revocation for everyone ends every subscription
+// to the topic, signed in or anonymous, on every replica, in order with
+// the events; other topics go on; a catch-up across it reloads at once
+// and gives nothing from before it (a room opened to everyone replays
+// nothing its former members alone could read).
+func TestRevokeEveryone(t *testing.T) {
+	db, _ := coredbtest.Open(t)
+	a := newHub(t, db.Pool, realtime.Limits{})
+	b := newHub(t, db.Pool, realtime.Limits{})
+	ctx := t.Context()
+	publish := func(topic, data string) int64 {
+		t.Helper()
+		id, err := a.hub.Publish(ctx, topic, []byte(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	alice, bob, anon := a.dialAs(t, 7), b.dialAs(t, 8), b.dial(t)
+	for _, c := range []*client{alice, bob, anon} {
+		c.send(`{"type":"subscribe","topic":"t.room"}`)
+		c.expect(realtime.TypeSubscribed, "t.room")
+	}
+	alice.send(`{"type":"subscribe","topic":"t.other"}`)
+	alice.expect(realtime.TypeSubscribed, "t.other")
+
+	secret := publish("t.room", `"members only"`)
+	if _, err := b.hub.Revoke(ctx, "t.room", realtime.RevokeEveryone); err != nil {
+		t.Fatal(err)
+	}
+	publish("t.room", `"after"`)
+	other := publish("t.other", `"other"`)
+	for _, c := range []*client{alice, bob, anon} {
+		if f := c.expect(realtime.TypeEvent, "t.room"); f.ID != secret {
+			t.Fatalf("event %d, want %d", f.ID, secret)
+		}
+		if f := c.expect(realtime.TypeRefused, "t.room"); f.Reason != realtime.ReasonRevoked {
+			t.Fatalf("refused %+v, want reason %q", f, realtime.ReasonRevoked)
+		}
+	}
+	if f := alice.expect(realtime.TypeEvent, "t.other"); f.ID != other {
+		t.Fatalf("t.other: event %d, want %d", f.ID, other)
+	}
+
+	// Newcomers and old subscribers alike, catching up from before the
+	// revocation: a reload, nothing from before it, then live events.
+	for _, c := range []*client{a.dialAs(t, 9), a.dial(t), bob} {
+		c.send(`{"type":"subscribe","topic":"t.room","last_id":0}`)
+		c.expect(realtime.TypeSubscribed, "t.room")
+		if f := c.expect(realtime.TypeReload, "t.room"); f.ID < secret {
+			t.Fatalf("reload at %d, want past %d", f.ID, secret)
+		}
+		live := publish("t.room", `"live"`)
+		if f := c.expect(realtime.TypeEvent, "t.room"); f.ID != live {
+			t.Fatalf("event %d, want the live %d", f.ID, live)
+		}
+	}
+	if _, err := a.hub.Revoke(ctx, "t.room", -2); err == nil {
+		t.Error("Revoke(-2) accepted")
+	}
+}
+
 // untilRevoked reads events until c's subscription to topic is revoked.
 func untilRevoked(t *testing.T, c *client, topic string) {
 	t.Helper()
@@ -161,6 +223,11 @@ func TestRevokeService(t *testing.T) {
 		{"no manifest", &modhost.Caller{Module: "chat"}, `{"topic":"t.room","user_id":7}`, abi.HostErrDenied},
 		{"unknown member", caller("chat", "t.*"), `{"topic":"t.room","user_id":7,"all":true}`, abi.HostErrInvalid},
 		{"user 0", caller("chat", "t.*"), `{"topic":"t.room","user_id":0}`, abi.HostErrInvalid},
+		{"no user", caller("chat", "t.*"), `{"topic":"t.room"}`, abi.HostErrInvalid},
+		{"a user and everyone", caller("chat", "t.*"), `{"topic":"t.room","user_id":7,"everyone":true}`, abi.HostErrInvalid},
+		{"everyone false", caller("chat", "t.*"), `{"topic":"t.room","everyone":false}`, abi.HostErrInvalid},
+		{"everyone, a topic it does not declare", caller("notes", "notes.*"), `{"topic":"t.room","everyone":true}`, abi.HostErrDenied},
+		{"a negative user", caller("chat", "t.*"), `{"topic":"t.room","user_id":-1}`, abi.HostErrInvalid},
 		{"bad topic", caller("chat", "t.*"), `{"topic":"t.*","user_id":7}`, abi.HostErrInvalid},
 		{"not JSON", caller("chat", "t.*"), `revoke everyone`, abi.HostErrInvalid},
 		{"too large", caller("chat", "t.*"), `{"topic":"t.room","user_id":7,"x":"` + strings.Repeat("x", 2000) + `"}`, abi.HostErrInvalid},

@@ -54,7 +54,9 @@ func (h *Hub) Service() modhost.Service {
 // RevokeRequest is the payload of realtime.revoke.
 type RevokeRequest struct {
 	Topic  string `json:"topic"`
-	UserID int64  `json:"user_id"`
+	UserID int64  `json:"user_id,omitempty"`
+	// Everyone, instead of a user, ends every subscription to Topic.
+	Everyone bool `json:"everyone,omitempty"`
 }
 
 // RevokeService is the realtime.revoke host service: it ends a user's
@@ -68,10 +70,10 @@ func (h *Hub) RevokeService() modhost.Service {
 			return nil, modhost.Invalid("realtime.revoke: payload of %d bytes", len(payload))
 		}
 		if err := decodeStrict(payload, &p); err != nil {
-			return nil, modhost.Invalid("realtime.revoke takes {\"topic\": T, \"user_id\": N}: %v", err)
+			return nil, modhost.Invalid("realtime.revoke takes {\"topic\": T, \"user_id\": N} or {\"topic\": T, \"everyone\": true}: %v", err)
 		}
-		if !manifest.ValidTopic(p.Topic) || p.UserID <= 0 {
-			return nil, modhost.Invalid("realtime.revoke takes a valid topic and a user_id above 0")
+		if !manifest.ValidTopic(p.Topic) || p.Everyone == (p.UserID != 0) || p.UserID < 0 {
+			return nil, modhost.Invalid("realtime.revoke takes a valid topic and either a user_id above 0 or \"everyone\": true")
 		}
 		if c.Manifest == nil || !manifest.TopicAllowed(c.Manifest.Capabilities.Topics, p.Topic) {
 			return nil, modhost.Denied("topic %q is not among the module's topics", p.Topic)
@@ -79,7 +81,11 @@ func (h *Hub) RevokeService() modhost.Service {
 		if o := h.owner(p.Topic); o == nil || o.Manifest().Name != c.Module {
 			return nil, modhost.Denied("topic %q belongs to another module", p.Topic)
 		}
-		id, err := h.Revoke(ctx, p.Topic, p.UserID)
+		user := p.UserID
+		if p.Everyone {
+			user = RevokeEveryone
+		}
+		id, err := h.Revoke(ctx, p.Topic, user)
 		if err != nil {
 			return nil, publishError(err)
 		}

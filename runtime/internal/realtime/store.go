@@ -7,6 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/websonic/websonic/sdk/abi"
 )
 
 // Purpose names the site's pgnotify channel of new events.
@@ -18,8 +20,19 @@ type Event struct {
 	Topic string
 	Data  []byte // compact JSON
 	// RevokeUser, when not 0, makes the event a revocation (Hub.Revoke):
-	// that user's subscriptions to Topic end here; it is never delivered.
+	// that user's subscriptions to Topic end here (RevokeEveryone: every
+	// subscription's); it is never delivered.
 	RevokeUser int64
+}
+
+// RevokeEveryone, as a revocation's user, ends every subscription to the
+// topic, signed in or not (Hub.Revoke).
+const RevokeEveryone = -1
+
+// revokes reports whether e, a revocation, ends the subscriptions of the
+// connection's user u (nil: not signed in).
+func (e Event) revokes(u *abi.User) bool {
+	return e.RevokeUser == RevokeEveryone || u != nil && u.ID == e.RevokeUser
 }
 
 // store reads and writes websonic.realtime_events.
@@ -138,11 +151,11 @@ func (s *store) catchUp(ctx context.Context, topic string, id int64, limit int) 
 }
 
 // revokedSince reports whether a revocation of user's subscriptions to
-// topic was stored after id.
+// topic (user 0: not signed in), or of everyone's, was stored after id.
 func (s *store) revokedSince(ctx context.Context, topic string, user, id int64) (bool, error) {
 	var yes bool
 	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM websonic.realtime_events
-		WHERE topic = $1 AND id > $2 AND revoke_user = $3)`, topic, id, user).Scan(&yes)
+		WHERE topic = $1 AND id > $2 AND revoke_user IN ($3, -1))`, topic, id, user).Scan(&yes)
 	if err != nil {
 		return false, fmt.Errorf("realtime: revocations of %s: %w", topic, err)
 	}
@@ -150,11 +163,12 @@ func (s *store) revokedSince(ctx context.Context, topic string, user, id int64) 
 }
 
 // revokedBetween reports whether a revocation of user's subscriptions to
-// topic was stored after id after and up to id through.
+// topic (user 0: not signed in), or of everyone's, was stored after id
+// after and up to id through.
 func (s *store) revokedBetween(ctx context.Context, topic string, user, after, through int64) (bool, error) {
 	var yes bool
 	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM websonic.realtime_events
-		WHERE topic = $1 AND id > $2 AND id <= $3 AND revoke_user = $4)`, topic, after, through, user).Scan(&yes)
+		WHERE topic = $1 AND id > $2 AND id <= $3 AND revoke_user IN ($4, -1))`, topic, after, through, user).Scan(&yes)
 	if err != nil {
 		return false, fmt.Errorf("realtime: revocations of %s: %w", topic, err)
 	}
