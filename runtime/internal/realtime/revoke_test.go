@@ -34,14 +34,7 @@ func TestRevoke(t *testing.T) {
 		}
 		c.expect(realtime.TypeSubscribed, topic)
 	}
-	publish := func(topic, data string) int64 {
-		t.Helper()
-		id, err := a.hub.Publish(ctx, topic, []byte(data))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return id
-	}
+	publish := func(topic, data string) int64 { t.Helper(); return a.publish(t, topic, data) }
 	event := func(c *client, topic string, want int64) {
 		t.Helper()
 		if f := c.expect(realtime.TypeEvent, topic); f.ID != want {
@@ -128,14 +121,7 @@ func TestRevokeEveryone(t *testing.T) {
 	a := newHub(t, db.Pool, realtime.Limits{})
 	b := newHub(t, db.Pool, realtime.Limits{})
 	ctx := t.Context()
-	publish := func(topic, data string) int64 {
-		t.Helper()
-		id, err := a.hub.Publish(ctx, topic, []byte(data))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return id
-	}
+	publish := func(topic, data string) int64 { t.Helper(); return a.publish(t, topic, data) }
 	alice, bob, anon := a.dialAs(t, 7), b.dialAs(t, 8), b.dial(t)
 	for _, c := range []*client{alice, bob, anon} {
 		c.send(`{"type":"subscribe","topic":"t.room"}`)
@@ -178,6 +164,16 @@ func TestRevokeEveryone(t *testing.T) {
 	if _, err := a.hub.Revoke(ctx, "t.room", -2); err == nil {
 		t.Error("Revoke(-2) accepted")
 	}
+}
+
+// publish publishes data on topic through s's hub, and returns its id.
+func (s *hubSite) publish(t testing.TB, topic, data string) int64 {
+	t.Helper()
+	id, err := s.hub.Publish(t.Context(), topic, []byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
 
 // untilRevoked reads events until c's subscription to topic is revoked.
