@@ -85,10 +85,15 @@ func scriptKeys(t *testing.T) []string {
 	return slices.Sorted(maps.Keys(seen))
 }
 
-// apiSentences are the API's error sentences written as literals in the
-// module's Go code: the argument of badRequest, forbidden, notFound and
-// conflict, the message of an apiError literal, the "error" of a map
-// literal. (Sentences built at run time stay in English.)
+// apiSentences are the API's error sentences written in the module's Go
+// code: the argument of badRequest, forbidden, notFound, conflict and
+// tooLarge, the message of an apiError literal, the "error" of a map
+// literal, and the field names checkProfileText puts in its sentences. A
+// sentence built at run time becomes a pattern, each value in it a
+// placeholder in order ({a}, {b}…): "There is no user " + name + "." is
+// "There is no user {a}.", fmt.Sprintf("at most %d", n) "at most {a}";
+// chat.js matches an answer against the patterns and puts the values into
+// the translation.
 func apiSentences(t *testing.T) []string {
 	t.Helper()
 	fset := token.NewFileSet()
@@ -98,10 +103,8 @@ func apiSentences(t *testing.T) []string {
 	}
 	seen := map[string]bool{}
 	lit := func(e ast.Expr) {
-		if b, ok := e.(*ast.BasicLit); ok && b.Kind == token.STRING {
-			if v, err := strconv.Unquote(b.Value); err == nil && v != "" {
-				seen[v] = true
-			}
+		if v := errorSentence(e); v != "" {
+			seen[v] = true
 		}
 	}
 	for _, name := range files {
@@ -116,7 +119,10 @@ func apiSentences(t *testing.T) []string {
 			switch n := n.(type) {
 			case *ast.CallExpr:
 				if id, ok := n.Fun.(*ast.Ident); ok && len(n.Args) == 1 &&
-					(id.Name == "badRequest" || id.Name == "forbidden" || id.Name == "notFound" || id.Name == "conflict") {
+					(id.Name == "badRequest" || id.Name == "forbidden" || id.Name == "notFound" || id.Name == "conflict" || id.Name == "tooLarge") {
+					lit(n.Args[0])
+				}
+				if id, ok := n.Fun.(*ast.Ident); ok && id.Name == "checkProfileText" && len(n.Args) > 0 {
 					lit(n.Args[0])
 				}
 			case *ast.CompositeLit:
@@ -135,6 +141,76 @@ func apiSentences(t *testing.T) []string {
 		})
 	}
 	return slices.Sorted(maps.Keys(seen))
+}
+
+// errorSentence is the text of e, an error sentence: a string literal, a
+// concatenation of literals and values, or fmt.Sprintf of a literal; each
+// value becomes a placeholder, {a}, {b}… in order. "" when e is none of
+// these or holds no literal text.
+func errorSentence(e ast.Expr) string {
+	var b strings.Builder
+	next := 'a'
+	hole := func() { b.WriteString("{" + string(next) + "}"); next++ }
+	literal := false
+	var walk func(e ast.Expr) bool
+	walk = func(e ast.Expr) bool {
+		switch e := e.(type) {
+		case *ast.BasicLit:
+			v, err := strconv.Unquote(e.Value)
+			if e.Kind != token.STRING || err != nil {
+				return false
+			}
+			b.WriteString(v)
+			literal = literal || v != ""
+		case *ast.BinaryExpr:
+			return e.Op == token.ADD && walk(e.X) && walk(e.Y)
+		case *ast.ParenExpr:
+			return walk(e.X)
+		case *ast.CallExpr:
+			if !isSprintf(e) {
+				hole()
+				return true
+			}
+			{
+				f, ok := e.Args[0].(*ast.BasicLit)
+				if !ok {
+					return false
+				}
+				v, err := strconv.Unquote(f.Value)
+				if err != nil {
+					return false
+				}
+				parts := sprintfVerb.Split(v, -1)
+				for i, part := range parts {
+					if i > 0 {
+						hole()
+					}
+					b.WriteString(part)
+				}
+				literal = true
+			}
+		default:
+			hole()
+		}
+		return true
+	}
+	if !walk(e) || !literal {
+		return ""
+	}
+	return b.String()
+}
+
+var sprintfVerb = regexp.MustCompile(`%[-+# 0-9.]*[sdvq]`)
+
+// isSprintf reports a call fmt.Sprintf(literal, …).
+func isSprintf(c *ast.CallExpr) bool {
+	sel, ok := c.Fun.(*ast.SelectorExpr)
+	if !ok || len(c.Args) == 0 {
+		return false
+	}
+	x, ok := sel.X.(*ast.Ident)
+	_, lit := c.Args[0].(*ast.BasicLit)
+	return ok && x.Name == "fmt" && sel.Sel.Name == "Sprintf" && lit
 }
 
 // textsBlock is the body of a JSON script element of chat.html giving

@@ -18,6 +18,7 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/hashicorp/go-hclog"
@@ -780,6 +781,30 @@ func TestBrowserChat(t *testing.T) {
 		}
 	})
 
+	t.Run("French errors", func(t *testing.T) {
+		use(t, a)
+		// The API's sentences built at run time ("There is no user
+		// nobody.") are shown in the page's language too, the value kept.
+		defer a.do("back to English", cwLanguage(""), chromedp.Navigate(s.URL+"/chat"), chromedp.WaitVisible(chromedp.CSS(`#chat-messages`)))
+		a.do("alice reads the chat in French",
+			cwLanguage("fr"),
+			chromedp.Navigate(s.URL+"/chat"),
+			chromedp.WaitVisible(chromedp.CSS(`#chat-messages`)),
+		)
+		a.waitLive("alice")
+		a.do("alice asks someone unknown to be friends",
+			chromedp.Click(chromedp.CSS(`#chat-open-friends`)),
+			chromedp.WaitVisible(chromedp.CSS(`#chat-friend-name`)),
+			chromedp.SendKeys(chromedp.CSS(`#chat-friend-name`), "nobody"),
+			chromedp.KeyEvent("\r"),
+			chromedp.WaitVisible(chromedp.CSS(`#chat-friend-add-msg.error`)),
+		)
+		if got := a.text("the error", "#chat-friend-add-msg"); got != "Il n'y a pas d'utilisateur nobody." {
+			t.Errorf("a French page says %q", got)
+		}
+		a.do("close friends", chromedp.KeyEvent(kb.Escape), chromedp.WaitNotVisible(chromedp.CSS(`#chat-friends-dialog`)))
+	})
+
 	t.Run("phone", func(t *testing.T) {
 		use(t, a)
 		visible := func(id string) bool {
@@ -807,6 +832,18 @@ func TestBrowserChat(t *testing.T) {
 		if !visible("chat-main") || visible("chat-side") {
 			t.Fatal("on a phone, opening a room does not show it")
 		}
+	})
+}
+
+// cwLanguage has the tab ask for pages in lang ("": the browser's own).
+func cwLanguage(lang string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		h := network.Headers{}
+		if lang != "" {
+			h["Accept-Language"] = lang
+		}
+		_, err := cdp.Call(ctx, t, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: h})
+		return err
 	})
 }
 

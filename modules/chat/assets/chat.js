@@ -183,8 +183,34 @@ async function api(method, path, body) {
 // apiText is one of the API's sentences in the page's language, when the
 // page knows it (it is written as is in the module's code), else as the
 // API said it.
+// apiPatterns are the API's sentences built at run time ("There is no
+// user {a}."): each a regular expression capturing its values, the most
+// specific (most literal text) first.
+const apiPatterns = Object.keys(apiTexts).filter((k) => /\{[a-z]\}/.test(k)).map((k) => {
+  const names = [];
+  const source = k.split(/(\{[a-z]\})/).map((part) => {
+    if (/^\{[a-z]\}$/.test(part)) { names.push(part); return "([\\s\\S]+?)"; }
+    return part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  }).join("");
+  return { re: new RegExp("^" + source + "$"), names, text: apiTexts[k], weight: k.replace(/\{[a-z]\}/g, "").length };
+}).sort((a, b) => b.weight - a.weight);
+
+// apiText is the API's sentence s in the page's language: a sentence the
+// module writes as it is, or one of its patterns with the values put in
+// (a value that is itself a sentence, such as a field's name, translated).
 function apiText(s) {
-  return Object.prototype.hasOwnProperty.call(apiTexts, s) ? apiTexts[s] : s;
+  if (Object.prototype.hasOwnProperty.call(apiTexts, s)) return apiTexts[s];
+  for (const p of apiPatterns) {
+    const m = p.re.exec(s);
+    if (!m) continue;
+    let out = p.text;
+    p.names.forEach((name, i) => {
+      const v = Object.prototype.hasOwnProperty.call(apiTexts, m[i + 1]) ? apiTexts[m[i + 1]] : m[i + 1];
+      out = out.split(name).join(isolate(v));
+    });
+    return out;
+  }
+  return s;
 }
 
 // say shows msg in the message slot next to a control (role=alert or
