@@ -313,7 +313,7 @@ func chatClients(ctx context.Context) ([]clientRow, int, error) {
 			others++
 			continue
 		}
-		row := clientRow{User: "anonymous", Address: c.ClientIP, Since: c.Since}
+		row := clientRow{User: "anonymous", Address: c.ClientIP, Since: clientSince(c.Since)}
 		if c.UserID != 0 {
 			row.User = fmt.Sprintf("%s (id %d)", c.Username, c.UserID)
 		}
@@ -328,6 +328,16 @@ func chatClients(ctx context.Context) ([]clientRow, int, error) {
 		rows = append(rows, row)
 	}
 	return rows, others, nil
+}
+
+// clientSince is a connection's start (RFC 3339, as the runtime gives it)
+// as people read it: UTC, to the second; anything else as it is.
+func clientSince(s string) string {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return s
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
 }
 
 // roomNames names rooms for moderators: a room or group by its name, a dm
