@@ -434,6 +434,8 @@ func TestPageRenders(t *testing.T) {
 		`<span class="chat-avatar c0" aria-hidden="true">B&lt;</span>`,
 		`<button type="button" class="chat-reaction mine" aria-pressed="true">👍 2</button>`,
 		`id="chat-requests-dialog"`,
+		// Enter sends: a phone's keyboard labels its Enter key so.
+		`<textarea id="chat-text" name="text" rows="1" enterkeyhint="send"`,
 		`<script type="module" src="/static/modules/chat/test/chat.js"></script>`,
 		`<link rel="stylesheet" href="/static/modules/chat/test/chat.css">`,
 	} {
