@@ -745,6 +745,28 @@ func TestBrowserChat(t *testing.T) {
 			chromedp.WaitVisible(chromedp.CSS(`#chat-messages .chat-msg`)),
 		)
 		a.checkAccessible("the chat")
+		// The message list is one tab stop (its newest message; Up and
+		// Down move from there), and only the focused message's buttons
+		// are tab stops: from the list, Tab reaches the composer in a few
+		// presses, not after every message's buttons.
+		a.do("focus the message pane", chromedp.Focus(chromedp.CSS(`#chat-scroll`)), chromedp.KeyEvent(kb.Tab))
+		if run(a, "is it the older messages' button", chromedp.Evaluate[bool](`document.activeElement?.id === "chat-older-button"`)) {
+			a.do("Tab", chromedp.KeyEvent(kb.Tab))
+		}
+		if !run(a, "where Tab went", chromedp.Evaluate[bool](`document.activeElement === [...document.querySelectorAll("#chat-messages .chat-msg")].pop()`)) {
+			t.Errorf("Tab from the message pane went to %s, not the newest message", run(a, "focus", chromedp.Evaluate[string](`document.activeElement.outerHTML.slice(0, 200)`)))
+		}
+		presses := 0
+		for ; presses < 6 && !run(a, "is the composer focused", chromedp.Evaluate[bool](`document.activeElement?.id === "chat-text"`)); presses++ {
+			a.do("Tab", chromedp.KeyEvent(kb.Tab))
+		}
+		if presses == 6 {
+			t.Errorf("6 presses of Tab from the newest message do not reach the composer; focus is on %s",
+				run(a, "focus", chromedp.Evaluate[string](`document.activeElement.outerHTML.slice(0, 200)`)))
+		}
+		if n := run(a, "tab stops among the messages", chromedp.Evaluate[int](`[...document.querySelectorAll("#chat-messages button, #chat-messages a, #chat-messages [tabindex]")].filter(e => e.tabIndex >= 0 && !e.disabled).length`)); n > 1 {
+			t.Errorf("with no message focused, the messages hold %d tab stops, want 1", n)
+		}
 		for _, d := range []string{"friends", "group", "profile"} {
 			a.do("open "+d, chromedp.Click(chromedp.CSS(`#chat-open-`+d)), chromedp.WaitVisible(chromedp.CSS(`#chat-`+d+`-dialog`)))
 			cwAccessible(a, "the "+d+" dialog")

@@ -568,7 +568,7 @@ function fillText(node, text) {
       let url = null;
       try { url = new URL(raw); } catch { /* not a link */ }
       if (url && (url.protocol === "http:" || url.protocol === "https:")) {
-        node.append(h("a", { href: url.href, rel: "noopener noreferrer nofollow ugc", target: "_blank", text: raw }));
+        node.append(h("a", { href: url.href, rel: "noopener noreferrer nofollow ugc", target: "_blank", text: raw, tabindex: "-1" }));
       } else node.append(raw);
       last = m.index + raw.length;
     } else {
@@ -613,7 +613,7 @@ function messageEl(m, prev) {
   if (!m.deleted && Array.isArray(m.reactions) && m.reactions.length) {
     body.append(h("ul", { class: "chat-reactions", "aria-label": T("Reactions") },
       m.reactions.map((x) => h("li", {}, h("button", {
-        type: "button", class: "chat-reaction" + (x.mine ? " mine" : ""), "aria-pressed": x.mine ? "true" : "false",
+        type: "button", class: "chat-reaction" + (x.mine ? " mine" : ""), "aria-pressed": x.mine ? "true" : "false", tabindex: "-1",
         title: T("{n} reacted with {emoji}", { n: x.count, emoji: x.emoji }),
         disabled: archived || null,
         onclick: () => react(m, x.emoji, li),
@@ -624,11 +624,11 @@ function messageEl(m, prev) {
   li.append(body);
   if (!m.deleted && !archived) {
     const actions = h("div", { class: "chat-msg-actions", role: "group", "aria-label": T("Message actions") });
-    if (inRoom(r)) actions.append(h("button", { type: "button", class: "chat-icon", "aria-label": T("Add a reaction"), title: T("Add a reaction"),
+    if (inRoom(r)) actions.append(h("button", { type: "button", class: "chat-icon", "aria-label": T("Add a reaction"), title: T("Add a reaction"), tabindex: "-1",
       "aria-haspopup": "true", onclick: (e) => reactionPicker(m, li, e.currentTarget) }, "☺"));
-    if (mine) actions.append(h("button", { type: "button", class: "chat-icon", "aria-label": T("Edit"), title: T("Edit"),
+    if (mine) actions.append(h("button", { type: "button", class: "chat-icon", "aria-label": T("Edit"), title: T("Edit"), tabindex: "-1",
       onclick: () => editMessage(m, li) }, "✎"));
-    if (mine || S.me.admin) actions.append(h("button", { type: "button", class: "chat-icon", "aria-label": T("Delete"), title: T("Delete"),
+    if (mine || S.me.admin) actions.append(h("button", { type: "button", class: "chat-icon", "aria-label": T("Delete"), title: T("Delete"), tabindex: "-1",
       onclick: () => confirmInline(actions, T("Delete this message?"), T("Delete"), () => deleteMessage(m, slot)) }, "🗑"));
     li.append(actions);
   }
@@ -1758,8 +1758,27 @@ function start() {
     if (atBottom()) { S.unseenBelow = 0; renderJump(); markReadSoon(); }
   }, { passive: true });
   el.olderButton.addEventListener("click", loadOlder);
-  // Up and Down move between messages once one has focus (Tab reaches a
-  // message's actions; Escape goes back to the composer).
+  // The list is one tab stop, its newest message (roving tabindex): Up
+  // and Down move between messages once one has focus, and only the
+  // focused message's buttons are tab stops, so Tab goes from a message
+  // to its actions and on to the composer (Escape goes there at once).
+  const messageButtons = (li) => li.querySelectorAll(":scope > .chat-msg-actions > button, :scope > .chat-msg-body > .chat-reactions button, :scope > .chat-msg-body > .chat-msg-text a");
+  const rove = () => {
+    const list = el.messages.querySelectorAll(":scope > .chat-msg");
+    const newest = list[list.length - 1];
+    for (const li of el.messages.querySelectorAll(':scope > .chat-msg[tabindex="0"]')) if (li !== newest) li.tabIndex = -1;
+    if (newest) newest.tabIndex = 0;
+  };
+  new MutationObserver(rove).observe(el.messages, { childList: true });
+  rove();
+  el.messages.addEventListener("focusin", (e) => {
+    const li = e.target.closest && e.target.closest(".chat-msg");
+    if (li) for (const b of messageButtons(li)) b.tabIndex = 0;
+  });
+  el.messages.addEventListener("focusout", (e) => {
+    const li = e.target.closest && e.target.closest(".chat-msg");
+    if (li && !li.contains(e.relatedTarget)) for (const b of messageButtons(li)) b.tabIndex = -1;
+  });
   el.messages.addEventListener("keydown", (e) => {
     const msg = e.target.closest && e.target.closest(".chat-msg");
     if (!msg || e.target.closest(".chat-edit, .chat-picker")) return;
