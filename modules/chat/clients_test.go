@@ -1,6 +1,9 @@
 package main
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestClientSince: show_clients and the moderation page give a
 // connection's start as people read it, in UTC to the second (as the
@@ -16,6 +19,18 @@ func TestClientSince(t *testing.T) {
 	} {
 		if got := clientSince(tc.in); got != tc.want {
 			t.Errorf("clientSince(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestBanSentence: the ban's answer tells the owner that the banned user's
+// addresses are refused for everyone (a shared office address locks out
+// all behind it) and how to lift it.
+func TestBanSentence(t *testing.T) {
+	got := banSentence("bob", 2)
+	for _, want := range []string{"bob is banned for good", "2 connections", "no one can sign in or register any more from the addresses they used", "websonic admin unban bob"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the ban says %q, without %q", got, want)
 		}
 	}
 }

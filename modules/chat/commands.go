@@ -183,8 +183,15 @@ func banUser(ctx context.Context, by commander, username, reason string) (string
 	}); err != nil {
 		sdk.Logger().Error("audit ban", "user", t.Username, "error", err)
 	}
-	return fmt.Sprintf("%s is banned for good: their account is disabled, their sessions and %s are closed, and the addresses they used can no longer sign in or register.",
-		t.Username, countConnections(conns)), nil
+	return banSentence(t.Username, conns), nil
+}
+
+// banSentence says what a ban of username did, closing conns connections.
+func banSentence(username string, conns int) string {
+	return fmt.Sprintf("%s is banned for good: their account is disabled, their sessions and %s are closed, and no one can sign in "+
+		"or register any more from the addresses they used (everyone behind a shared office address included). "+
+		"`websonic admin unban %s` lifts both.",
+		username, countConnections(conns), username)
 }
 
 func countConnections(n int) string {
