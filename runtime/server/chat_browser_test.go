@@ -807,10 +807,11 @@ func TestBrowserChat(t *testing.T) {
 		use(t, a)
 		// The API's sentences built at run time ("There is no user
 		// nobody.") are shown in the page's language too, the value kept.
-		defer a.do("back to English", cwLanguage(""), chromedp.Navigate(s.URL+"/chat"), chromedp.WaitVisible(chromedp.CSS(`#chat-messages`)))
+		generalURL := s.URL + "/chat/rooms/" + strconv.FormatInt(general.ID, 10)
+		defer a.do("back to English", cwLanguage(""), chromedp.Navigate(generalURL), chromedp.WaitVisible(chromedp.CSS(`#chat-messages .chat-msg`)))
 		a.do("alice reads the chat in French",
 			cwLanguage("fr"),
-			chromedp.Navigate(s.URL+"/chat"),
+			chromedp.Navigate(generalURL),
 			chromedp.WaitVisible(chromedp.CSS(`#chat-messages`)),
 		)
 		a.waitLive("alice")
@@ -832,10 +833,31 @@ func TestBrowserChat(t *testing.T) {
 		visible := func(id string) bool {
 			return run(a, "is #"+id+" shown", chromedp.Evaluate[bool](`getComputedStyle(document.getElementById("`+id+`")).display !== "none"`))
 		}
-		a.do("a phone's screen", chromedp.EmulateViewport(390, 800, chromedp.EmulateMobile))
+		// A small phone (375×667 CSS pixels): nothing wider than the
+		// screen, and the composer on it without scrolling the page.
+		fits := func(what string) {
+			t.Helper()
+			if bad := run(a, what+": what overflows", chromedp.Evaluate[string](`(() => {
+				const w = document.documentElement.clientWidth;
+				if (document.documentElement.scrollWidth > w) return "the page is " + document.documentElement.scrollWidth + "px wide";
+				const e = [...document.querySelectorAll("#chat *")].find(e => { const r = e.getBoundingClientRect(); return r.width > 0 && r.right > w + 1; });
+				return e ? e.tagName + (e.id ? "#" + e.id : "") + "." + e.className + " ends at " + Math.round(e.getBoundingClientRect().right) + "px" : "";
+			})()`)); bad != "" {
+				t.Errorf("%s on a 375px screen: %s", what, bad)
+			}
+		}
+		a.do("alice opens General", chromedp.Navigate(s.URL+"/chat/rooms/"+strconv.FormatInt(general.ID, 10)), chromedp.WaitVisible(chromedp.CSS(`#chat-messages .chat-msg`)))
+		a.do("a phone's screen", chromedp.EmulateViewport(375, 667, chromedp.EmulateMobile))
 		defer a.do("back to a desktop", chromedp.EmulateViewport(1024, 768))
 		if !visible("chat-main") || visible("chat-side") {
 			t.Fatal("on a phone, an open room does not fill the screen")
+		}
+		fits("a room")
+		if !run(a, "is the composer on the screen", chromedp.Evaluate[bool](`(() => {
+			const r = document.getElementById("chat-send").getBoundingClientRect();
+			return r.height > 0 && r.bottom <= window.innerHeight && r.right <= document.documentElement.clientWidth;
+		})()`)) {
+			t.Error("on a phone, the Send button is off the screen")
 		}
 		ctx, cancel := a.step()
 		if p, err := a.screenshot(ctx, "chat-phone"); err == nil {
@@ -845,6 +867,12 @@ func TestBrowserChat(t *testing.T) {
 		a.do("back to the rooms", chromedp.Click(chromedp.CSS(`#chat-back`)))
 		if visible("chat-main") || !visible("chat-side") {
 			t.Fatal("on a phone, the back button does not show the rooms")
+		}
+		fits("the rooms")
+		for _, d := range []string{"friends", "profile"} {
+			a.do("open "+d, chromedp.Click(chromedp.CSS(`#chat-open-`+d)), chromedp.WaitVisible(chromedp.CSS(`#chat-`+d+`-dialog`)))
+			fits("the " + d + " dialog")
+			a.do("close "+d, chromedp.KeyEvent(kb.Escape), chromedp.WaitNotVisible(chromedp.CSS(`#chat-`+d+`-dialog`)))
 		}
 		if loc := run(a, "the address", chromedp.Evaluate[string](`location.pathname`)); loc != "/chat" {
 			t.Errorf("the rooms at %s", loc)
