@@ -34,3 +34,21 @@ func TestBanSentence(t *testing.T) {
 		}
 	}
 }
+
+// TestModerationAuditFrench: the moderation page's audit table names an
+// entry's fields in the page's language (the values stay as they are).
+func TestModerationAuditFrench(t *testing.T) {
+	detail := map[string]any{"via": "command", "user": float64(7), "reason": "spam", "connections_closed": float64(2)}
+	d := map[string]any{
+		"Audit": []auditEntry{{At: "2026-12-01 02:26:47", Actor: "terminal", Action: "ban",
+			Parts: auditParts(detail, map[int64]string{7: "ann"}, nil)}},
+	}
+	fr := renderTemplate(t, "admin_moderation.html", d, "fr")
+	if want := `<td><bdi>utilisateur: ann; motif: spam; connexions fermées: 2; via: command</bdi></td>`; !strings.Contains(fr, want) {
+		t.Errorf("the French audit table lacks %s:\n%s", want, fr)
+	}
+	en := renderTemplate(t, "admin_moderation.html", d, "en")
+	if want := `<td><bdi>user: ann; reason: spam; connections closed: 2; via: command</bdi></td>`; !strings.Contains(en, want) {
+		t.Errorf("the English audit table lacks %s:\n%s", want, en)
+	}
+}

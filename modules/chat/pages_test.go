@@ -262,6 +262,10 @@ func TestPageTextBlocks(t *testing.T) {
 // .Error}}): literals of the module's Go code, by file.
 var dynamicKeys = map[string]string{
 	"The decision could not be saved; try again.": "requestspage.go",
+	// the audit detail's field names (auditLabels)
+	"user": "moderation.go", "author": "moderation.go", "room": "moderation.go", "name": "moderation.go",
+	"seconds": "moderation.go", "until": "moderation.go", "reason": "moderation.go", "generated": "moderation.go",
+	"role": "moderation.go", "connections closed": "moderation.go", "via": "moderation.go",
 }
 
 // TestDynamicKeys: each of dynamicKeys is still written in its file.
@@ -348,6 +352,13 @@ func TestFrenchCatalogue(t *testing.T) {
 // renderPage renders chat.html as the runtime does, in lang.
 func renderPage(t *testing.T, d pageData, lang string) string {
 	t.Helper()
+	return renderTemplate(t, "chat.html", d, lang)
+}
+
+// renderTemplate renders the template name with data d as the runtime
+// does, in lang.
+func renderTemplate(t *testing.T, name string, d any, lang string) string {
+	t.Helper()
 	pages, err := safetmpl.ParsePages(templates(t))
 	if err != nil {
 		t.Fatal(err)
@@ -361,7 +372,7 @@ func renderPage(t *testing.T, d pageData, lang string) string {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	err = pages.Render(&out, "chat.html", data, safetmpl.Env{
+	err = pages.Render(&out, name, data, safetmpl.Env{
 		Printer: cat.Printer(lang),
 		Asset: func(p string) (string, error) {
 			if _, err := os.Stat(path.Join("assets", p)); err != nil {
