@@ -1494,6 +1494,7 @@ function wireForms() {
       await api("DELETE", "/chat/api/profile/avatar");
       avatarChanged(null);
       say(slot, T("Picture removed."), true);
+      $("chat-avatar-file").focus(); // the button goes with the picture
     } catch (err) { say(slot, err.message); }
   });
   $("chat-room-create")?.addEventListener("submit", async (e) => {
@@ -1550,6 +1551,8 @@ async function loadProfile() {
 
 function renderProfileAvatar() {
   $("chat-profile-avatar").replaceChildren(avatar(S.me.user, true));
+  // "Remove the picture" only when there is one.
+  avatarURL(S.me.user.id).then((url) => { $("chat-avatar-remove").hidden = !url; });
 }
 
 function renderMe() {
