@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/user"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -17,7 +18,7 @@ import (
 	"github.com/websonic/websonic/runtime/server"
 )
 
-// execCommand is `websonic exec [flags] MODULE [COMMAND [--arg value…]]`:
+// execCommand is `websonic exec [flags] MODULE [COMMAND [value…] [--arg value…]]`:
 // a module's admin command, run by a runtime serving the site (any
 // replica, through the request queue: server.Console.Exec), or the list
 // of the module's commands. The command's own arguments follow COMMAND,
@@ -39,15 +40,16 @@ func execCommand(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	}
 	rest := fs.Args()
 	if len(rest) == 0 {
-		return fmt.Errorf("%s: which module? websonic exec MODULE [COMMAND [--arg value…]] (websonic exec MODULE lists its commands)", cmd)
+		return fmt.Errorf("%s: which module? websonic exec MODULE [COMMAND [value…] [--arg value…]] (websonic exec MODULE lists its commands)", cmd)
 	}
 	module := rest[0]
 	var command string
 	var values map[string]string
+	var positional []string
 	if len(rest) > 1 {
 		command = rest[1]
 		var err error
-		if values, err = commandArgs(rest[2:]); err != nil {
+		if positional, values, err = commandArgs(rest[2:]); err != nil {
 			return fmt.Errorf("%s: %s %s: %w", cmd, module, command, err)
 		}
 	}
@@ -68,6 +70,15 @@ func execCommand(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		printCommands(stdout, module, forms)
 		return nil
 	}
+	if len(positional) > 0 {
+		forms, err := console.CommandsOf(ctx, module, opts)
+		if err != nil {
+			return c.requestError(cmd, err)
+		}
+		if err := namePositional(forms, command, positional, values); err != nil {
+			return fmt.Errorf("%s: %s %s: %w", cmd, module, command, err)
+		}
+	}
 	res, err := console.Exec(ctx, module, command, values, terminalActor(), opts)
 	if err != nil {
 		// The command's arguments follow COMMAND: a websonic flag there
@@ -87,14 +98,20 @@ func execCommand(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// commandArgs reads a command's arguments: --name value, --name=value, or
-// a bare --name (true, for a boolean).
-func commandArgs(args []string) (map[string]string, error) {
-	values := map[string]string{}
+// commandArgs reads a command's arguments: first positional ones (values
+// in the order the command declares its arguments: websonic exec chat ban
+// alice), then --name value, --name=value, or a bare --name (true, for a
+// boolean).
+func commandArgs(args []string) (positional []string, values map[string]string, err error) {
+	values = map[string]string{}
+	for len(args) > 0 && !strings.HasPrefix(args[0], "--") {
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
 	for i := 0; i < len(args); i++ {
 		name, ok := strings.CutPrefix(args[i], "--")
 		if !ok || name == "" {
-			return nil, fmt.Errorf("want arguments as --name value, not %q", args[i])
+			return nil, nil, fmt.Errorf("want arguments as --name value, not %q (positional arguments come first)", args[i])
 		}
 		value := "true"
 		if k, v, eq := strings.Cut(name, "="); eq {
@@ -104,11 +121,37 @@ func commandArgs(args []string) (map[string]string, error) {
 			i++
 		}
 		if _, dup := values[name]; dup {
-			return nil, fmt.Errorf("--%s given twice", name)
+			return nil, nil, fmt.Errorf("--%s given twice", name)
 		}
 		values[name] = value
 	}
-	return values, nil
+	return positional, values, nil
+}
+
+// namePositional gives the positional values the names of command's
+// arguments, in the order forms declare them, into values. An unknown
+// command is left to the runtime to refuse, with the commands it has.
+func namePositional(forms []server.CommandForm, command string, positional []string, values map[string]string) error {
+	i := slices.IndexFunc(forms, func(f server.CommandForm) bool { return f.Name == command })
+	if i < 0 {
+		return nil
+	}
+	args := forms[i].Args
+	if len(positional) > len(args) {
+		names := make([]string, len(args))
+		for j, a := range args {
+			names[j] = "--" + a.Name
+		}
+		return fmt.Errorf("%s takes %d arguments (%s), not %d", command, len(args), strings.Join(names, ", "), len(positional))
+	}
+	for j, v := range positional {
+		name := args[j].Name
+		if _, dup := values[name]; dup {
+			return fmt.Errorf("--%s given twice", name)
+		}
+		values[name] = v
+	}
+	return nil
 }
 
 // terminalActor names the owner at the terminal for the audit log.
@@ -182,7 +225,7 @@ func printCommands(w io.Writer, module string, forms []server.CommandForm) {
 		fmt.Fprintf(w, "%s declares no admin commands\n", module)
 		return
 	}
-	fmt.Fprintf(w, "admin commands of %s (websonic exec %s COMMAND [--arg value…]):\n", module, module)
+	fmt.Fprintf(w, "admin commands of %s (websonic exec %s COMMAND [value…] [--arg value…]; values without a name in the order shown):\n", module, module)
 	for _, f := range forms {
 		fmt.Fprintf(w, "\n  %s", f.Name)
 		if f.Description != "" {

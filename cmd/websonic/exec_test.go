@@ -50,7 +50,13 @@ func TestExecAndJobs(t *testing.T) {
 		{"unknown module", []string{"nosuch", "greet"}, 1, "", `no such module is running: "nosuch" \(running modules with commands: cmdjobs, hostile\)`},
 		{"bad type", []string{"cmdjobs", "greet", "--name", "Ada", "--times", "many"}, 1, "", `bad arguments: cmdjobs greet: --times: "many" is not an integer \(its arguments: --name string \(required\)`},
 		{"unknown argument", []string{"cmdjobs", "greet", "--name", "Ada", "--colour", "red"}, 1, "", `--colour: is not an argument of greet`},
-		{"not an argument", []string{"cmdjobs", "greet", "Ada"}, 1, "", `want arguments as --name value, not "Ada"`},
+		// Positional arguments first, in the order the command declares
+		// them (websonic exec chat ban alice), then --name value.
+		{"positional", []string{"cmdjobs", "greet", "Ada", "2", "--loud"}, 0, "HELLO ADA x2 ratio=0.5\n", ""},
+		{"positional and named", []string{"cmdjobs", "greet", "Bob", "--ratio", "2"}, 0, "hello Bob x1 ratio=2\n", ""},
+		{"too many", []string{"cmdjobs", "greet", "Ada", "2", "0.5", "true", "more"}, 1, "", `greet takes 4 arguments \(--name, --times, --ratio, --loud\), not 5`},
+		{"given twice", []string{"cmdjobs", "greet", "Ada", "--name", "Bob"}, 1, "", `--name given twice`},
+		{"not an argument", []string{"cmdjobs", "greet", "--times", "2", "Ada"}, 1, "", `want arguments as --name value, not "Ada" \(positional arguments come first\)`},
 		{"fails", []string{"cmdjobs", "fail"}, 1, "", `the command failed: cmdjobs fail: this command always fails`},
 		{"no module", nil, 1, "", `which module\?`},
 	} {

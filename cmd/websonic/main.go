@@ -7,7 +7,7 @@
 //	websonic module rollback|approve NAME       roll back / approve a staged update
 //	websonic module policy NAME                 set a module's update policy and channel
 //	websonic module list                        installed modules and update events
-//	websonic exec MODULE [COMMAND [--arg value]] run a module's admin command
+//	websonic exec MODULE [COMMAND [value…] [--arg value]] run a module's admin command
 //	websonic jobs                               scheduled jobs, next and last runs
 //	websonic keys generate [flags]              create a signing key pair
 //	websonic keys init [flags]                  sign the registry's first TUF root
@@ -126,7 +126,7 @@ func init() {
 				"scripts); `websonic module export NAME` saves its data first.", siteEnv},
 		"module export":    {moduleExport, "NAME [-o FILE] [flags]", "export a running module's data into a zip archive (one JSON file per table)", "", siteEnv},
 		"module available": {moduleAvailable, "[flags]", "the modules the registry offers: name, description, versions and channels", "", siteEnv},
-		"exec": {execCommand, "[flags] MODULE [COMMAND [--arg value…]]", "run a module's admin command on the running site (MODULE alone: list its commands)",
+		"exec": {execCommand, "[flags] MODULE [COMMAND [value…] [--arg value…]]", "run a module's admin command on the running site (MODULE alone: list its commands)",
 			"A runtime serving the site (any replica) runs it and answers: text is printed as it is, a table aligned in columns\n" +
 				"(--json for scripts). websonic's flags go before MODULE; the command's arguments follow COMMAND. Audited.", siteEnv},
 		"jobs": {jobsList, "[flags]", "the modules' scheduled jobs: schedule, next run, last run, duration, result",

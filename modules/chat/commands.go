@@ -183,8 +183,15 @@ func banUser(ctx context.Context, by commander, username, reason string) (string
 	}); err != nil {
 		sdk.Logger().Error("audit ban", "user", t.Username, "error", err)
 	}
-	return fmt.Sprintf("%s is banned for good: their account is disabled, their sessions and %s are closed, and the addresses they used can no longer sign in or register.",
-		t.Username, countConnections(conns)), nil
+	return banSentence(t.Username, conns), nil
+}
+
+// banSentence says what a ban of username did, closing conns connections.
+func banSentence(username string, conns int) string {
+	return fmt.Sprintf("%s is banned for good: their account is disabled, their sessions and %s are closed, and no one can sign in "+
+		"or register any more from the addresses they used (everyone behind a shared office address included). "+
+		"`websonic admin unban %s` lifts both.",
+		username, countConnections(conns), username)
 }
 
 func countConnections(n int) string {
@@ -313,7 +320,7 @@ func chatClients(ctx context.Context) ([]clientRow, int, error) {
 			others++
 			continue
 		}
-		row := clientRow{User: "anonymous", Address: c.ClientIP, Since: c.Since}
+		row := clientRow{User: "anonymous", Address: c.ClientIP, Since: clientSince(c.Since)}
 		if c.UserID != 0 {
 			row.User = fmt.Sprintf("%s (id %d)", c.Username, c.UserID)
 		}
@@ -328,6 +335,16 @@ func chatClients(ctx context.Context) ([]clientRow, int, error) {
 		rows = append(rows, row)
 	}
 	return rows, others, nil
+}
+
+// clientSince is a connection's start (RFC 3339, as the runtime gives it)
+// as people read it: UTC, to the second; anything else as it is.
+func clientSince(s string) string {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return s
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
 }
 
 // roomNames names rooms for moderators: a room or group by its name, a dm

@@ -1,13 +1,3 @@
-// Command chat is Web Sonic's team chat module: rooms by department with
-// join requests, friends and private conversations, mentions, unread
-// counts, search, presence and typing, profiles with avatars, all live
-// through the runtime's realtime hub, moderated by the site's admins with
-// commands and admin pages. API.md is its HTTP and realtime contract;
-// README.md says how to run and extend it.
-//
-// Build it with
-//
-//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o module.wasm .
 package main
 
 import (

@@ -50,10 +50,25 @@ type formValues struct {
 
 // auditEntry is a row of the chat's audit table as the page shows it.
 type auditEntry struct {
-	At     string `json:"At"`
-	Actor  string `json:"Actor"`
-	Action string `json:"Action"`
-	Detail string `json:"Detail"`
+	At     string      `json:"At"`
+	Actor  string      `json:"Actor"`
+	Action string      `json:"Action"`
+	Parts  []auditPart `json:"Parts"`
+}
+
+// auditPart is one field of an audit entry's detail: its name, which the
+// page translates (auditLabels), and its value as it is.
+type auditPart struct {
+	Key   string `json:"Key"`
+	Value string `json:"Value"`
+	Sep   bool   `json:"Sep"` // not the first: a separator before it
+}
+
+// auditLabels name the audit detail's fields for people (the page
+// translates them); a field not named here shows its key.
+var auditLabels = map[string]string{
+	"user": "user", "author": "author", "room": "room", "name": "name", "seconds": "seconds", "until": "until",
+	"reason": "reason", "generated": "generated", "role": "role", "connections_closed": "connections closed", "via": "via",
 }
 
 func moderationPage(w http.ResponseWriter, r *http.Request) {
@@ -184,7 +199,7 @@ func recentAudit(ctx context.Context, n int) ([]auditEntry, error) {
 		}
 		out = append(out, auditEntry{
 			At: e.at.UTC().Format("2006-01-02 15:04:05"), Actor: actor, Action: e.action,
-			Detail: describeAudit(e.detail, names, roomName),
+			Parts: auditParts(e.detail, names, roomName),
 		})
 	}
 	return out, nil
@@ -223,9 +238,19 @@ func usernames(ctx context.Context, ids []int64) (map[int64]string, error) {
 // describeAudit writes an audit entry's detail for people: its fields as
 // "name: value" (users and rooms by their names), the common ones first.
 func describeAudit(detail map[string]any, users, rooms map[int64]string) string {
+	var out []string
+	for _, p := range auditParts(detail, users, rooms) {
+		out = append(out, p.Key+": "+p.Value)
+	}
+	return strings.Join(out, "; ")
+}
+
+// auditParts are an audit entry's detail fields as describeAudit writes
+// them, for the page to translate their names.
+func auditParts(detail map[string]any, users, rooms map[int64]string) []auditPart {
 	order := []string{"user", "a", "b", "author", "room", "name", "seconds", "until", "reason", "generated", "role", "connections_closed", "via"}
 	seen := map[string]bool{}
-	var parts []string
+	var parts []auditPart
 	add := func(k string) {
 		v, ok := detail[k]
 		if !ok || seen[k] {
@@ -251,7 +276,11 @@ func describeAudit(detail map[string]any, users, rooms map[int64]string) string 
 			b, _ := json.Marshal(v)
 			s = string(b)
 		}
-		parts = append(parts, strings.ReplaceAll(k, "_", " ")+": "+s)
+		label, ok := auditLabels[k]
+		if !ok {
+			label = strings.ReplaceAll(k, "_", " ")
+		}
+		parts = append(parts, auditPart{Key: label, Value: s, Sep: len(parts) > 0})
 	}
 	for _, k := range order {
 		add(k)
@@ -266,5 +295,5 @@ func describeAudit(detail map[string]any, users, rooms map[int64]string) string 
 	for _, k := range rest {
 		add(k)
 	}
-	return strings.Join(parts, "; ")
+	return parts
 }

@@ -85,10 +85,15 @@ func scriptKeys(t *testing.T) []string {
 	return slices.Sorted(maps.Keys(seen))
 }
 
-// apiSentences are the API's error sentences written as literals in the
-// module's Go code: the argument of badRequest, forbidden, notFound and
-// conflict, the message of an apiError literal, the "error" of a map
-// literal. (Sentences built at run time stay in English.)
+// apiSentences are the API's error sentences written in the module's Go
+// code: the argument of badRequest, forbidden, notFound, conflict and
+// tooLarge, the message of an apiError literal, the "error" of a map
+// literal, and the field names checkProfileText puts in its sentences. A
+// sentence built at run time becomes a pattern, each value in it a
+// placeholder in order ({a}, {b}…): "There is no user " + name + "." is
+// "There is no user {a}.", fmt.Sprintf("at most %d", n) "at most {a}";
+// chat.js matches an answer against the patterns and puts the values into
+// the translation.
 func apiSentences(t *testing.T) []string {
 	t.Helper()
 	fset := token.NewFileSet()
@@ -98,10 +103,8 @@ func apiSentences(t *testing.T) []string {
 	}
 	seen := map[string]bool{}
 	lit := func(e ast.Expr) {
-		if b, ok := e.(*ast.BasicLit); ok && b.Kind == token.STRING {
-			if v, err := strconv.Unquote(b.Value); err == nil && v != "" {
-				seen[v] = true
-			}
+		if v := errorSentence(e); v != "" {
+			seen[v] = true
 		}
 	}
 	for _, name := range files {
@@ -116,7 +119,10 @@ func apiSentences(t *testing.T) []string {
 			switch n := n.(type) {
 			case *ast.CallExpr:
 				if id, ok := n.Fun.(*ast.Ident); ok && len(n.Args) == 1 &&
-					(id.Name == "badRequest" || id.Name == "forbidden" || id.Name == "notFound" || id.Name == "conflict") {
+					(id.Name == "badRequest" || id.Name == "forbidden" || id.Name == "notFound" || id.Name == "conflict" || id.Name == "tooLarge") {
+					lit(n.Args[0])
+				}
+				if id, ok := n.Fun.(*ast.Ident); ok && id.Name == "checkProfileText" && len(n.Args) > 0 {
 					lit(n.Args[0])
 				}
 			case *ast.CompositeLit:
@@ -135,6 +141,76 @@ func apiSentences(t *testing.T) []string {
 		})
 	}
 	return slices.Sorted(maps.Keys(seen))
+}
+
+// errorSentence is the text of e, an error sentence: a string literal, a
+// concatenation of literals and values, or fmt.Sprintf of a literal; each
+// value becomes a placeholder, {a}, {b}… in order. "" when e is none of
+// these or holds no literal text.
+func errorSentence(e ast.Expr) string {
+	var b strings.Builder
+	next := 'a'
+	hole := func() { b.WriteString("{" + string(next) + "}"); next++ }
+	literal := false
+	var walk func(e ast.Expr) bool
+	walk = func(e ast.Expr) bool {
+		switch e := e.(type) {
+		case *ast.BasicLit:
+			v, err := strconv.Unquote(e.Value)
+			if e.Kind != token.STRING || err != nil {
+				return false
+			}
+			b.WriteString(v)
+			literal = literal || v != ""
+		case *ast.BinaryExpr:
+			return e.Op == token.ADD && walk(e.X) && walk(e.Y)
+		case *ast.ParenExpr:
+			return walk(e.X)
+		case *ast.CallExpr:
+			if !isSprintf(e) {
+				hole()
+				return true
+			}
+			{
+				f, ok := e.Args[0].(*ast.BasicLit)
+				if !ok {
+					return false
+				}
+				v, err := strconv.Unquote(f.Value)
+				if err != nil {
+					return false
+				}
+				parts := sprintfVerb.Split(v, -1)
+				for i, part := range parts {
+					if i > 0 {
+						hole()
+					}
+					b.WriteString(part)
+				}
+				literal = true
+			}
+		default:
+			hole()
+		}
+		return true
+	}
+	if !walk(e) || !literal {
+		return ""
+	}
+	return b.String()
+}
+
+var sprintfVerb = regexp.MustCompile(`%[-+# 0-9.]*[sdvq]`)
+
+// isSprintf reports a call fmt.Sprintf(literal, …).
+func isSprintf(c *ast.CallExpr) bool {
+	sel, ok := c.Fun.(*ast.SelectorExpr)
+	if !ok || len(c.Args) == 0 {
+		return false
+	}
+	x, ok := sel.X.(*ast.Ident)
+	_, lit := c.Args[0].(*ast.BasicLit)
+	return ok && x.Name == "fmt" && sel.Sel.Name == "Sprintf" && lit
 }
 
 // textsBlock is the body of a JSON script element of chat.html giving
@@ -186,6 +262,10 @@ func TestPageTextBlocks(t *testing.T) {
 // .Error}}): literals of the module's Go code, by file.
 var dynamicKeys = map[string]string{
 	"The decision could not be saved; try again.": "requestspage.go",
+	// the audit detail's field names (auditLabels)
+	"user": "moderation.go", "author": "moderation.go", "room": "moderation.go", "name": "moderation.go",
+	"seconds": "moderation.go", "until": "moderation.go", "reason": "moderation.go", "generated": "moderation.go",
+	"role": "moderation.go", "connections closed": "moderation.go", "via": "moderation.go",
 }
 
 // TestDynamicKeys: each of dynamicKeys is still written in its file.
@@ -272,6 +352,13 @@ func TestFrenchCatalogue(t *testing.T) {
 // renderPage renders chat.html as the runtime does, in lang.
 func renderPage(t *testing.T, d pageData, lang string) string {
 	t.Helper()
+	return renderTemplate(t, "chat.html", d, lang)
+}
+
+// renderTemplate renders the template name with data d as the runtime
+// does, in lang.
+func renderTemplate(t *testing.T, name string, d any, lang string) string {
+	t.Helper()
 	pages, err := safetmpl.ParsePages(templates(t))
 	if err != nil {
 		t.Fatal(err)
@@ -285,7 +372,7 @@ func renderPage(t *testing.T, d pageData, lang string) string {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	err = pages.Render(&out, "chat.html", data, safetmpl.Env{
+	err = pages.Render(&out, name, data, safetmpl.Env{
 		Printer: cat.Printer(lang),
 		Asset: func(p string) (string, error) {
 			if _, err := os.Stat(path.Join("assets", p)); err != nil {
@@ -358,6 +445,8 @@ func TestPageRenders(t *testing.T) {
 		`<span class="chat-avatar c0" aria-hidden="true">B&lt;</span>`,
 		`<button type="button" class="chat-reaction mine" aria-pressed="true">👍 2</button>`,
 		`id="chat-requests-dialog"`,
+		// Enter sends: a phone's keyboard labels its Enter key so.
+		`<textarea id="chat-text" name="text" rows="1" enterkeyhint="send"`,
 		`<script type="module" src="/static/modules/chat/test/chat.js"></script>`,
 		`<link rel="stylesheet" href="/static/modules/chat/test/chat.css">`,
 	} {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/hashicorp/go-hclog"
@@ -744,9 +745,35 @@ func TestBrowserChat(t *testing.T) {
 			chromedp.WaitVisible(chromedp.CSS(`#chat-messages .chat-msg`)),
 		)
 		a.checkAccessible("the chat")
+		// The message list is one tab stop (its newest message; Up and
+		// Down move from there), and only the focused message's buttons
+		// are tab stops: from the list, Tab reaches the composer in a few
+		// presses, not after every message's buttons.
+		a.do("focus the message pane", chromedp.Focus(chromedp.CSS(`#chat-scroll`)), chromedp.KeyEvent(kb.Tab))
+		if run(a, "is it the older messages' button", chromedp.Evaluate[bool](`document.activeElement?.id === "chat-older-button"`)) {
+			a.do("Tab", chromedp.KeyEvent(kb.Tab))
+		}
+		if !run(a, "where Tab went", chromedp.Evaluate[bool](`document.activeElement === [...document.querySelectorAll("#chat-messages .chat-msg")].pop()`)) {
+			t.Errorf("Tab from the message pane went to %s, not the newest message", run(a, "focus", chromedp.Evaluate[string](`document.activeElement.outerHTML.slice(0, 200)`)))
+		}
+		presses := 0
+		for ; presses < 6 && !run(a, "is the composer focused", chromedp.Evaluate[bool](`document.activeElement?.id === "chat-text"`)); presses++ {
+			a.do("Tab", chromedp.KeyEvent(kb.Tab))
+		}
+		if presses == 6 {
+			t.Errorf("6 presses of Tab from the newest message do not reach the composer; focus is on %s",
+				run(a, "focus", chromedp.Evaluate[string](`document.activeElement.outerHTML.slice(0, 200)`)))
+		}
+		if n := run(a, "tab stops among the messages", chromedp.Evaluate[int](`[...document.querySelectorAll("#chat-messages button, #chat-messages a, #chat-messages [tabindex]")].filter(e => e.tabIndex >= 0 && !e.disabled).length`)); n > 1 {
+			t.Errorf("with no message focused, the messages hold %d tab stops, want 1", n)
+		}
 		for _, d := range []string{"friends", "group", "profile"} {
 			a.do("open "+d, chromedp.Click(chromedp.CSS(`#chat-open-`+d)), chromedp.WaitVisible(chromedp.CSS(`#chat-`+d+`-dialog`)))
 			cwAccessible(a, "the "+d+" dialog")
+			// alice has no picture: nothing to remove.
+			if d == "profile" {
+				run(a, "no Remove the picture button without a picture", chromedp.Poll[bool](`document.getElementById("chat-avatar-remove").hidden`))
+			}
 			a.do("close "+d, chromedp.KeyEvent(kb.Escape), chromedp.WaitNotVisible(chromedp.CSS(`#chat-`+d+`-dialog`)))
 		}
 		ctx, cancel := a.step()
@@ -780,15 +807,61 @@ func TestBrowserChat(t *testing.T) {
 		}
 	})
 
+	t.Run("French errors", func(t *testing.T) {
+		use(t, a)
+		// The API's sentences built at run time ("There is no user
+		// nobody.") are shown in the page's language too, the value kept.
+		generalURL := s.URL + "/chat/rooms/" + strconv.FormatInt(general.ID, 10)
+		defer a.do("back to English", cwLanguage(""), chromedp.Navigate(generalURL), chromedp.WaitVisible(chromedp.CSS(`#chat-messages .chat-msg`)))
+		a.do("alice reads the chat in French",
+			cwLanguage("fr"),
+			chromedp.Navigate(generalURL),
+			chromedp.WaitVisible(chromedp.CSS(`#chat-messages`)),
+		)
+		a.waitLive("alice")
+		a.do("alice asks someone unknown to be friends",
+			chromedp.Click(chromedp.CSS(`#chat-open-friends`)),
+			chromedp.WaitVisible(chromedp.CSS(`#chat-friend-name`)),
+			chromedp.SendKeys(chromedp.CSS(`#chat-friend-name`), "nobody"),
+			chromedp.KeyEvent("\r"),
+			chromedp.WaitVisible(chromedp.CSS(`#chat-friend-add-msg.error`)),
+		)
+		if got := a.text("the error", "#chat-friend-add-msg"); got != "Il n'y a pas d'utilisateur nobody." {
+			t.Errorf("a French page says %q", got)
+		}
+		a.do("close friends", chromedp.KeyEvent(kb.Escape), chromedp.WaitNotVisible(chromedp.CSS(`#chat-friends-dialog`)))
+	})
+
 	t.Run("phone", func(t *testing.T) {
 		use(t, a)
 		visible := func(id string) bool {
 			return run(a, "is #"+id+" shown", chromedp.Evaluate[bool](`getComputedStyle(document.getElementById("`+id+`")).display !== "none"`))
 		}
-		a.do("a phone's screen", chromedp.EmulateViewport(390, 800, chromedp.EmulateMobile))
+		// A small phone (375×667 CSS pixels): nothing wider than the
+		// screen, and the composer on it without scrolling the page.
+		fits := func(what string) {
+			t.Helper()
+			if bad := run(a, what+": what overflows", chromedp.Evaluate[string](`(() => {
+				const w = document.documentElement.clientWidth;
+				if (document.documentElement.scrollWidth > w) return "the page is " + document.documentElement.scrollWidth + "px wide";
+				const e = [...document.querySelectorAll("#chat *")].find(e => { const r = e.getBoundingClientRect(); return r.width > 0 && r.right > w + 1; });
+				return e ? e.tagName + (e.id ? "#" + e.id : "") + "." + e.className + " ends at " + Math.round(e.getBoundingClientRect().right) + "px" : "";
+			})()`)); bad != "" {
+				t.Errorf("%s on a 375px screen: %s", what, bad)
+			}
+		}
+		a.do("alice opens General", chromedp.Navigate(s.URL+"/chat/rooms/"+strconv.FormatInt(general.ID, 10)), chromedp.WaitVisible(chromedp.CSS(`#chat-messages .chat-msg`)))
+		a.do("a phone's screen", chromedp.EmulateViewport(375, 667, chromedp.EmulateMobile))
 		defer a.do("back to a desktop", chromedp.EmulateViewport(1024, 768))
 		if !visible("chat-main") || visible("chat-side") {
 			t.Fatal("on a phone, an open room does not fill the screen")
+		}
+		fits("a room")
+		if !run(a, "is the composer on the screen", chromedp.Evaluate[bool](`(() => {
+			const r = document.getElementById("chat-send").getBoundingClientRect();
+			return r.height > 0 && r.bottom <= window.innerHeight && r.right <= document.documentElement.clientWidth;
+		})()`)) {
+			t.Error("on a phone, the Send button is off the screen")
 		}
 		ctx, cancel := a.step()
 		if p, err := a.screenshot(ctx, "chat-phone"); err == nil {
@@ -799,6 +872,12 @@ func TestBrowserChat(t *testing.T) {
 		if visible("chat-main") || !visible("chat-side") {
 			t.Fatal("on a phone, the back button does not show the rooms")
 		}
+		fits("the rooms")
+		for _, d := range []string{"friends", "profile"} {
+			a.do("open "+d, chromedp.Click(chromedp.CSS(`#chat-open-`+d)), chromedp.WaitVisible(chromedp.CSS(`#chat-`+d+`-dialog`)))
+			fits("the " + d + " dialog")
+			a.do("close "+d, chromedp.KeyEvent(kb.Escape), chromedp.WaitNotVisible(chromedp.CSS(`#chat-`+d+`-dialog`)))
+		}
 		if loc := run(a, "the address", chromedp.Evaluate[string](`location.pathname`)); loc != "/chat" {
 			t.Errorf("the rooms at %s", loc)
 		}
@@ -807,6 +886,18 @@ func TestBrowserChat(t *testing.T) {
 		if !visible("chat-main") || visible("chat-side") {
 			t.Fatal("on a phone, opening a room does not show it")
 		}
+	})
+}
+
+// cwLanguage has the tab ask for pages in lang ("": the browser's own).
+func cwLanguage(lang string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		h := network.Headers{}
+		if lang != "" {
+			h["Accept-Language"] = lang
+		}
+		_, err := cdp.Call(ctx, t, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: h})
+		return err
 	})
 }
 

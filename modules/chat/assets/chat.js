@@ -183,8 +183,34 @@ async function api(method, path, body) {
 // apiText is one of the API's sentences in the page's language, when the
 // page knows it (it is written as is in the module's code), else as the
 // API said it.
+// apiPatterns are the API's sentences built at run time ("There is no
+// user {a}."): each a regular expression capturing its values, the most
+// specific (most literal text) first.
+const apiPatterns = Object.keys(apiTexts).filter((k) => /\{[a-z]\}/.test(k)).map((k) => {
+  const names = [];
+  const source = k.split(/(\{[a-z]\})/).map((part) => {
+    if (/^\{[a-z]\}$/.test(part)) { names.push(part); return "([\\s\\S]+?)"; }
+    return part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  }).join("");
+  return { re: new RegExp("^" + source + "$"), names, text: apiTexts[k], weight: k.replace(/\{[a-z]\}/g, "").length };
+}).sort((a, b) => b.weight - a.weight);
+
+// apiText is the API's sentence s in the page's language: a sentence the
+// module writes as it is, or one of its patterns with the values put in
+// (a value that is itself a sentence, such as a field's name, translated).
 function apiText(s) {
-  return Object.prototype.hasOwnProperty.call(apiTexts, s) ? apiTexts[s] : s;
+  if (Object.prototype.hasOwnProperty.call(apiTexts, s)) return apiTexts[s];
+  for (const p of apiPatterns) {
+    const m = p.re.exec(s);
+    if (!m) continue;
+    let out = p.text;
+    p.names.forEach((name, i) => {
+      const v = Object.prototype.hasOwnProperty.call(apiTexts, m[i + 1]) ? apiTexts[m[i + 1]] : m[i + 1];
+      out = out.split(name).join(isolate(v));
+    });
+    return out;
+  }
+  return s;
 }
 
 // say shows msg in the message slot next to a control (role=alert or
@@ -542,7 +568,7 @@ function fillText(node, text) {
       let url = null;
       try { url = new URL(raw); } catch { /* not a link */ }
       if (url && (url.protocol === "http:" || url.protocol === "https:")) {
-        node.append(h("a", { href: url.href, rel: "noopener noreferrer nofollow ugc", target: "_blank", text: raw }));
+        node.append(h("a", { href: url.href, rel: "noopener noreferrer nofollow ugc", target: "_blank", text: raw, tabindex: "-1" }));
       } else node.append(raw);
       last = m.index + raw.length;
     } else {
@@ -587,7 +613,7 @@ function messageEl(m, prev) {
   if (!m.deleted && Array.isArray(m.reactions) && m.reactions.length) {
     body.append(h("ul", { class: "chat-reactions", "aria-label": T("Reactions") },
       m.reactions.map((x) => h("li", {}, h("button", {
-        type: "button", class: "chat-reaction" + (x.mine ? " mine" : ""), "aria-pressed": x.mine ? "true" : "false",
+        type: "button", class: "chat-reaction" + (x.mine ? " mine" : ""), "aria-pressed": x.mine ? "true" : "false", tabindex: "-1",
         title: T("{n} reacted with {emoji}", { n: x.count, emoji: x.emoji }),
         disabled: archived || null,
         onclick: () => react(m, x.emoji, li),
@@ -598,11 +624,11 @@ function messageEl(m, prev) {
   li.append(body);
   if (!m.deleted && !archived) {
     const actions = h("div", { class: "chat-msg-actions", role: "group", "aria-label": T("Message actions") });
-    if (inRoom(r)) actions.append(h("button", { type: "button", class: "chat-icon", "aria-label": T("Add a reaction"), title: T("Add a reaction"),
+    if (inRoom(r)) actions.append(h("button", { type: "button", class: "chat-icon", "aria-label": T("Add a reaction"), title: T("Add a reaction"), tabindex: "-1",
       "aria-haspopup": "true", onclick: (e) => reactionPicker(m, li, e.currentTarget) }, "☺"));
-    if (mine) actions.append(h("button", { type: "button", class: "chat-icon", "aria-label": T("Edit"), title: T("Edit"),
+    if (mine) actions.append(h("button", { type: "button", class: "chat-icon", "aria-label": T("Edit"), title: T("Edit"), tabindex: "-1",
       onclick: () => editMessage(m, li) }, "✎"));
-    if (mine || S.me.admin) actions.append(h("button", { type: "button", class: "chat-icon", "aria-label": T("Delete"), title: T("Delete"),
+    if (mine || S.me.admin) actions.append(h("button", { type: "button", class: "chat-icon", "aria-label": T("Delete"), title: T("Delete"), tabindex: "-1",
       onclick: () => confirmInline(actions, T("Delete this message?"), T("Delete"), () => deleteMessage(m, slot)) }, "🗑"));
     li.append(actions);
   }
@@ -1468,6 +1494,7 @@ function wireForms() {
       await api("DELETE", "/chat/api/profile/avatar");
       avatarChanged(null);
       say(slot, T("Picture removed."), true);
+      $("chat-avatar-file").focus(); // the button goes with the picture
     } catch (err) { say(slot, err.message); }
   });
   $("chat-room-create")?.addEventListener("submit", async (e) => {
@@ -1524,6 +1551,8 @@ async function loadProfile() {
 
 function renderProfileAvatar() {
   $("chat-profile-avatar").replaceChildren(avatar(S.me.user, true));
+  // "Remove the picture" only when there is one.
+  avatarURL(S.me.user.id).then((url) => { $("chat-avatar-remove").hidden = !url; });
 }
 
 function renderMe() {
@@ -1732,8 +1761,27 @@ function start() {
     if (atBottom()) { S.unseenBelow = 0; renderJump(); markReadSoon(); }
   }, { passive: true });
   el.olderButton.addEventListener("click", loadOlder);
-  // Up and Down move between messages once one has focus (Tab reaches a
-  // message's actions; Escape goes back to the composer).
+  // The list is one tab stop, its newest message (roving tabindex): Up
+  // and Down move between messages once one has focus, and only the
+  // focused message's buttons are tab stops, so Tab goes from a message
+  // to its actions and on to the composer (Escape goes there at once).
+  const messageButtons = (li) => li.querySelectorAll(":scope > .chat-msg-actions > button, :scope > .chat-msg-body > .chat-reactions button, :scope > .chat-msg-body > .chat-msg-text a");
+  const rove = () => {
+    const list = el.messages.querySelectorAll(":scope > .chat-msg");
+    const newest = list[list.length - 1];
+    for (const li of el.messages.querySelectorAll(':scope > .chat-msg[tabindex="0"]')) if (li !== newest) li.tabIndex = -1;
+    if (newest) newest.tabIndex = 0;
+  };
+  new MutationObserver(rove).observe(el.messages, { childList: true });
+  rove();
+  el.messages.addEventListener("focusin", (e) => {
+    const li = e.target.closest && e.target.closest(".chat-msg");
+    if (li) for (const b of messageButtons(li)) b.tabIndex = 0;
+  });
+  el.messages.addEventListener("focusout", (e) => {
+    const li = e.target.closest && e.target.closest(".chat-msg");
+    if (li && !li.contains(e.relatedTarget)) for (const b of messageButtons(li)) b.tabIndex = -1;
+  });
   el.messages.addEventListener("keydown", (e) => {
     const msg = e.target.closest && e.target.closest(".chat-msg");
     if (!msg || e.target.closest(".chat-edit, .chat-picker")) return;
