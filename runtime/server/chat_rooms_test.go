@@ -417,8 +417,8 @@ func TestChatRooms(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if f := string(page.Fragment); page.Status != 200 || !strings.Contains(f, "@<bdi>alice</bdi>") || !strings.Contains(f, "Support") ||
-			!strings.Contains(f, `value="`+strconv.FormatInt(aliceSupport, 10)+`"`) || strings.Contains(f, ">bob<") {
+		if f := string(page.Fragment); page.Status != 200 || !strings.Contains(f, "@alice") || !strings.Contains(f, "Support") ||
+			!strings.Contains(f, `value="`+strconv.FormatInt(aliceSupport, 10)+`"`) || strings.Contains(f, "@bob") {
 			t.Fatalf("the requests page: %d\n%s", page.Status, f)
 		}
 		page, err = s.srv.AdminPage(ctx, rootUser, "chat", "requests", AdminPageCall{Method: http.MethodPost,
