@@ -379,7 +379,8 @@ func TestModuleAdminPages(t *testing.T) {
 			t.Errorf("the board lacks %q:\n%s", want, page)
 		}
 	}
-	if _, fr := c.do("GET", board, nil, map[string]string{"Accept-Language": "fr"}); !strings.Contains(fr, "<h1>Tableau</h1>") {
+	if _, fr := c.do("GET", board, nil, map[string]string{"Accept-Language": "fr"}); !strings.Contains(fr, "<h1>Tableau</h1>") ||
+		!strings.Contains(fr, `<a href="`+board+`" aria-current="page">extras: Tableau</a>`) {
 		t.Errorf("the page's label is not translated by the module's catalogue:\n%s", fr)
 	}
 	resp, _ := c.do("POST", board, url.Values{"csrf": {csrf}, "item": {"Apples <3"}}, nil)

@@ -165,8 +165,9 @@ func (a *Area) moduleDisabled(ctx context.Context, name string) bool {
 // navigation, in a group of their own below the shell's entries, each
 // named with its module ("noticeboard: Moderation") and never passed
 // through the shell's catalogue, so that no module can pass its page off
-// as one of the shell's. modules are the running modules' names.
-func (a *Area) moduleAdminNav(modules []string) []navItem {
+// as one of the shell's: a label is translated by its module's own
+// catalogue alone, into lang. modules are the running modules' names.
+func (a *Area) moduleAdminNav(modules []string, lang string) []navItem {
 	x := a.cfg.Extras
 	if x == nil {
 		return nil
@@ -177,8 +178,12 @@ func (a *Area) moduleAdminNav(modules []string) []navItem {
 		if m == nil || !x.Enabled(name) {
 			continue
 		}
+		var own *i18n.Printer // nil prints the source text
+		if c := x.Catalog(name); c != nil {
+			own = c.Printer(lang)
+		}
 		for _, pg := range m.Capabilities.AdminPages {
-			out = append(out, navItem{Path: "/modules/" + name + "/pages/" + pg.Name, Label: pg.Label, Module: name, Access: Admins})
+			out = append(out, navItem{Path: "/modules/" + name + "/pages/" + pg.Name, Label: own.T(pg.Label), Module: name, Access: Admins})
 		}
 	}
 	return out

@@ -193,7 +193,7 @@ func (a *Area) show(w http.ResponseWriter, r *http.Request, q *request, status i
 			}
 		}
 		if a.cfg.Extras != nil && Admins.allows(q.user) {
-			d.ModuleNav = a.moduleAdminNav(a.cfg.Extras.Names())
+			d.ModuleNav = a.moduleAdminNav(a.cfg.Extras.Names(), q.p.Lang())
 		}
 	} else if d.Printer == nil {
 		d.Printer = a.printer(r)
