@@ -122,6 +122,45 @@ func TestChatAttack(t *testing.T) {
 		}
 	})
 
+	// The same when someone becomes a chat admin (make_admin grants the
+	// site's staff role): they read every room from then on, not what its
+	// members deleted before.
+	t.Run("a new chat admin replays no deleted text", func(t *testing.T) {
+		trent := s.member(t, "trent", "192.0.2.39", site.RoleMember)
+		var payroll chatRoom
+		root.must(t, "POST", "/chat/api/rooms", map[string]string{"name": "Payroll", "policy": "invite"}, 200, &payroll)
+		root.must(t, "POST", fmt.Sprintf("/chat/api/rooms/%d/members", payroll.ID), map[string]string{"username": "alice"}, 204, nil)
+		live := alice.socket(t)
+		follow(t, live, chatRoomTopic(payroll.ID))
+		gone := alice.post(t, payroll.ID, "bonus pool: 9981 euros")
+		awaitEvent(t, live, chatRoomTopic(payroll.ID), func(e chatEvent) bool { return e.messageID() == gone.ID })
+		alice.must(t, "DELETE", fmt.Sprintf("/chat/api/messages/%d", gone.ID), nil, 204, nil)
+
+		trent.must(t, "GET", fmt.Sprintf("/chat/api/rooms/%d/messages", payroll.ID), nil, 404, nil)
+		if res, err := runChatCommand(t, s, s.siteUser(t, "root"), "make_admin", map[string]any{"user": "trent"}); err != nil {
+			t.Fatalf("make_admin: %+v, %v", res, err)
+		}
+		trent.must(t, "GET", fmt.Sprintf("/chat/api/rooms/%d/messages", payroll.ID), nil, 200, nil)
+		ws := trent.socket(t)
+		ws.send(fmt.Sprintf(`{"type":"subscribe","topic":%q,"last_id":0}`, chatRoomTopic(payroll.ID)))
+		if f := ws.next(); f.Type != realtime.TypeSubscribed {
+			t.Fatalf("subscribe: %+v", f)
+		}
+		marker := alice.post(t, payroll.ID, "marker after trent became an admin")
+		for {
+			f := ws.next()
+			if strings.Contains(string(f.Data), "9981") {
+				t.Fatalf("the new admin's catch-up replays what was deleted before they became one: %+v %s", f, f.Data)
+			}
+			if f.Type == realtime.TypeEvent && decodeChatEvent(t, f).messageID() == marker.ID {
+				break
+			}
+			if f.Type != realtime.TypeEvent && f.Type != realtime.TypeReload {
+				t.Fatalf("unexpected frame %+v", f)
+			}
+		}
+	})
+
 	// Blocking ends a conversation: the blocked person (or a former
 	// friend) can no longer act in the dm, reactions included.
 	t.Run("a blocked or unfriended dm partner cannot react", func(t *testing.T) {
