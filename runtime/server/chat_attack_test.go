@@ -161,6 +161,45 @@ func TestChatAttack(t *testing.T) {
 		}
 	})
 
+	// A room closed to its members (an 'everyone' room made invite-only,
+	// or archived) ends the subscriptions of those who read it only as
+	// everyone did: they hear nothing said after.
+	t.Run("a room closed to its members keeps no outsider's subscription", func(t *testing.T) {
+		olga := s.member(t, "olga", "192.0.2.40", site.RoleMember)
+		for i, tt := range []struct {
+			change map[string]any
+			read   int // olga's GET of the history after
+		}{
+			{map[string]any{"policy": "invite"}, 404},
+			{map[string]any{"policy": "request"}, 403},
+			{map[string]any{"archived": true}, 404},
+		} {
+			change := tt.change
+			var town chatRoom
+			root.must(t, "POST", "/chat/api/rooms", map[string]string{"name": fmt.Sprint("Town hall ", i), "policy": "everyone"}, 200, &town)
+			alice.rooms(t) // alice's list makes her row in it: she stays
+			ws := olga.socket(t)
+			ws.send(fmt.Sprintf(`{"type":"subscribe","topic":%q}`, chatRoomTopic(town.ID)))
+			if f := ws.next(); f.Type != realtime.TypeSubscribed {
+				t.Fatalf("subscribe: %+v", f)
+			}
+			root.must(t, "PATCH", fmt.Sprintf("/chat/api/rooms/%d", town.ID), change, 200, nil)
+			olga.must(t, "GET", fmt.Sprintf("/chat/api/rooms/%d/messages", town.ID), nil, tt.read, nil)
+			if _, archived := change["archived"]; !archived {
+				alice.post(t, town.ID, "behind closed doors: 5521")
+			}
+			for {
+				f := ws.next()
+				if strings.Contains(string(f.Data), "5521") {
+					t.Fatalf("%v: olga, no member, hears the room closed to its members: %+v %s", change, f, f.Data)
+				}
+				if f.Type == realtime.TypeRefused && f.Topic == chatRoomTopic(town.ID) && f.Reason == realtime.ReasonRevoked {
+					break
+				}
+			}
+		}
+	})
+
 	// Blocking ends a conversation: the blocked person (or a former
 	// friend) can no longer act in the dm, reactions included.
 	t.Run("a blocked or unfriended dm partner cannot react", func(t *testing.T) {
