@@ -1,6 +1,8 @@
 package server
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -196,6 +198,37 @@ func TestChatAttack(t *testing.T) {
 				if f.Type == realtime.TypeRefused && f.Topic == chatRoomTopic(town.ID) && f.Reason == realtime.ReasonRevoked {
 					break
 				}
+			}
+		}
+	})
+
+	// A post's answer is built without reading the message back: it must
+	// be what GET of the message answers, byte for byte (mentions in id
+	// order, no reactions, the time in UTC to the microsecond, the author's
+	// chat display name), in a room and in a sealed group.
+	t.Run("a post answers what GET of it answers", func(t *testing.T) {
+		pia := s.member(t, "pia", "192.0.2.41", site.RoleMember)
+		pia.must(t, "PATCH", "/chat/api/profile", map[string]string{"display_name": "Pía of Sales"}, 200, nil)
+		for _, who := range []string{"alice", "bob"} {
+			root.must(t, "POST", "/chat/api/friends/force", map[string]string{"a": "pia", "b": who}, 204, nil)
+		}
+		var group chatRoom
+		pia.must(t, "POST", "/chat/api/groups", map[string]any{"name": "Pia's", "usernames": []string{"bob", "alice"}}, 200, &group)
+		for _, room := range []int64{general, group.ID} {
+			st, posted := pia.api(t, "POST", fmt.Sprintf("/chat/api/rooms/%d/messages", room), map[string]string{"text": "@bob @alice @pia @nobody see this"})
+			if st != 201 {
+				t.Fatalf("post in %d: %d %s", room, st, posted)
+			}
+			var m chatMessage
+			if err := json.Unmarshal(posted, &m); err != nil {
+				t.Fatal(err)
+			}
+			st, got := pia.api(t, "GET", fmt.Sprintf("/chat/api/messages/%d", m.ID), nil)
+			if st != 200 {
+				t.Fatalf("get %d: %d %s", m.ID, st, got)
+			}
+			if !bytes.Equal(bytes.TrimSpace(posted), bytes.TrimSpace(got)) {
+				t.Errorf("room %d: the post answered\n%s\nGET answers\n%s", room, posted, got)
 			}
 		}
 	})
