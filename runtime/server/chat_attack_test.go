@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -229,6 +230,63 @@ func TestChatAttack(t *testing.T) {
 			}
 			if !bytes.Equal(bytes.TrimSpace(posted), bytes.TrimSpace(got)) {
 				t.Errorf("room %d: the post answered\n%s\nGET answers\n%s", room, posted, got)
+			}
+		}
+	})
+
+	// Search finds readable rooms into an array now: the same rule as
+	// reading (members; an 'everyone' room not archived; admins every
+	// named room, never a group they are not in).
+	t.Run("search finds only what each may read", func(t *testing.T) {
+		quinn := s.member(t, "quinn", "192.0.2.42", site.RoleMember) // in the group only
+		word := map[string]int64{}
+		for _, tt := range []struct{ name, policy string }{
+			{"Srch invite", "invite"}, {"Srch request", "request"}, {"Srch open", "open"},
+			{"Srch everyone", "everyone"}, {"Srch archived", "everyone"},
+		} {
+			var r chatRoom
+			root.must(t, "POST", "/chat/api/rooms", map[string]string{"name": tt.name, "policy": tt.policy}, 200, &r)
+			if tt.policy != "everyone" {
+				root.must(t, "POST", fmt.Sprintf("/chat/api/rooms/%d/members", r.ID), map[string]string{"username": "alice"}, 204, nil)
+			} else {
+				alice.rooms(t)
+			}
+			w := "zq" + strings.ReplaceAll(strings.ToLower(tt.name), " ", "")
+			alice.post(t, r.ID, "findme "+w)
+			word[w] = r.ID
+		}
+		root.must(t, "PATCH", fmt.Sprintf("/chat/api/rooms/%d", word["zqsrcharchived"]), map[string]any{"archived": true}, 200, nil)
+		var grp chatRoom
+		s.member(t, "ruth", "192.0.2.43", site.RoleMember)
+		for _, who := range []string{"quinn", "ruth"} {
+			root.must(t, "POST", "/chat/api/friends/force", map[string]string{"a": "alice", "b": who}, 204, nil)
+		}
+		alice.must(t, "POST", "/chat/api/groups", map[string]any{"name": "Srch group", "usernames": []string{"quinn", "ruth"}}, 200, &grp)
+		alice.post(t, grp.ID, "findme zqsrchgroup")
+		word["zqsrchgroup"] = grp.ID
+		for _, tt := range []struct {
+			who  *chatter
+			want []string
+		}{
+			{alice, []string{"zqsrchinvite", "zqsrchrequest", "zqsrchopen", "zqsrcheveryone", "zqsrcharchived", "zqsrchgroup"}},
+			{root, []string{"zqsrchinvite", "zqsrchrequest", "zqsrchopen", "zqsrcheveryone", "zqsrcharchived"}},
+			{quinn, []string{"zqsrcheveryone", "zqsrchgroup"}},
+			{bob, []string{"zqsrcheveryone"}},
+		} {
+			var page struct{ Messages []chatMessage }
+			tt.who.must(t, "GET", "/chat/api/search?q=findme", nil, 200, &page)
+			var got []string
+			for _, m := range page.Messages {
+				_, w, _ := strings.Cut(m.Text, " ")
+				if word[w] != m.RoomID {
+					t.Fatalf("%s: %+v in the wrong room", tt.who.name, m)
+				}
+				got = append(got, w)
+			}
+			slices.Sort(got)
+			want := slices.Sorted(slices.Values(tt.want))
+			if !slices.Equal(got, want) {
+				t.Errorf("%s finds %v, want %v", tt.who.name, got, want)
 			}
 		}
 	})
