@@ -449,6 +449,9 @@ func cmdMakeAdmin(ctx context.Context, args sdk.Args) (sdk.Result, error) {
 	if t.staff {
 		return sdk.Text(fmt.Sprintf("%s is already a chat admin (chat admins are the site's admins and staff).", t.Username)), nil
 	}
+	if err := fenceNewAdmin(ctx, t.ID); err != nil {
+		return sdk.Result{}, err
+	}
 	if err := sdk.GrantRole(ctx, t.ID, "staff"); err != nil {
 		return sdk.Result{}, serviceError("make %s a chat admin", t, err)
 	}
@@ -461,6 +464,38 @@ func cmdMakeAdmin(ctx context.Context, args sdk.Args) (sdk.Result, error) {
 	return sdk.Text(fmt.Sprintf("%s is now a chat admin: chat admins are the site's staff, so %s now has the site's staff role. "+
 		"They see and enter every room, decide join requests and moderate. The site's admins can take the role back in the admin area.",
 		t.Username, t.Username)), nil
+}
+
+// fenceNewAdmin fences, before userID becomes a chat admin (who reads
+// every named room), each named room they cannot read yet, as fenceJoin
+// does for a new member: their catch-up from an older last_id cannot
+// replay what its members alone read (texts since deleted or edited).
+func fenceNewAdmin(ctx context.Context, userID int64) error {
+	rows, err := sdk.DB().QueryContext(ctx, `SELECT r.id FROM rooms r WHERE r.kind = 'room'
+		AND NOT (r.policy = 'everyone' AND r.archived_at IS NULL)
+		AND NOT EXISTS (SELECT 1 FROM members m WHERE m.room_id = r.id AND m.user_id = $1) ORDER BY r.id`, userID)
+	if err != nil {
+		return fmt.Errorf("rooms user %d cannot read yet: %w", userID, err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := sdk.Unsubscribe(ctx, roomTopic(id), userID); err != nil {
+			return fmt.Errorf("fence room %d for the new chat admin %d: %w", id, userID, err)
+		}
+	}
+	return nil
 }
 
 func cmdThreads(ctx context.Context, args sdk.Args) (sdk.Result, error) {

@@ -40,7 +40,11 @@
 // or leaves it, the module calls sdk.Unsubscribe (the host service
 // realtime.revoke), which ends that user's subscriptions to the room's topic
 // on every replica: their pages get every event published before and none
-// after.
+// after. Gaining access is fenced the same way, before it commits, so that
+// a catch-up from an older last_id replays nothing from before: a new
+// member (fenceJoin), a room opened to everyone or unarchived
+// (sdk.UnsubscribeAll), a new chat admin through make_admin (every named
+// room they could not read).
 //
 // Presence is computed, not stored as a flag. Each page sends a heartbeat on
 // chat.presence every 30 s; a user's effective presence is "offline" when

@@ -720,6 +720,16 @@ func patchRoom(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error)
 	if err := tx.Commit(); err != nil {
 		return nil, err
 	}
+	// Closed to its members (made invite-only, open or on request, or
+	// archived): whoever followed it as everyone could, without a member's
+	// row, must hear nothing said from now on. Revoked once the change has
+	// committed (a subscription allowed before is ended; one asked after is
+	// refused); the members' pages subscribe again.
+	if wasPublic && !isPublic {
+		if err := sdk.UnsubscribeAll(ctx, roomTopic(id)); err != nil {
+			sdk.Logger().Error("end the subscriptions of a room closed to its members", "room", id, "error", err)
+		}
+	}
 	info, err := roomInfoOf(ctx, u, id)
 	if err != nil {
 		return nil, err

@@ -1,7 +1,10 @@
 package server
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -118,6 +121,172 @@ func TestChatAttack(t *testing.T) {
 			f := live.next()
 			if f.Type == realtime.TypeRefused && f.Topic == chatRoomTopic(board.ID) && f.Reason == realtime.ReasonRevoked {
 				break
+			}
+		}
+	})
+
+	// The same when someone becomes a chat admin (make_admin grants the
+	// site's staff role): they read every room from then on, not what its
+	// members deleted before.
+	t.Run("a new chat admin replays no deleted text", func(t *testing.T) {
+		trent := s.member(t, "trent", "192.0.2.39", site.RoleMember)
+		var payroll chatRoom
+		root.must(t, "POST", "/chat/api/rooms", map[string]string{"name": "Payroll", "policy": "invite"}, 200, &payroll)
+		root.must(t, "POST", fmt.Sprintf("/chat/api/rooms/%d/members", payroll.ID), map[string]string{"username": "alice"}, 204, nil)
+		live := alice.socket(t)
+		follow(t, live, chatRoomTopic(payroll.ID))
+		gone := alice.post(t, payroll.ID, "bonus pool: 9981 euros")
+		awaitEvent(t, live, chatRoomTopic(payroll.ID), func(e chatEvent) bool { return e.messageID() == gone.ID })
+		alice.must(t, "DELETE", fmt.Sprintf("/chat/api/messages/%d", gone.ID), nil, 204, nil)
+
+		trent.must(t, "GET", fmt.Sprintf("/chat/api/rooms/%d/messages", payroll.ID), nil, 404, nil)
+		if res, err := runChatCommand(t, s, s.siteUser(t, "root"), "make_admin", map[string]any{"user": "trent"}); err != nil {
+			t.Fatalf("make_admin: %+v, %v", res, err)
+		}
+		trent.must(t, "GET", fmt.Sprintf("/chat/api/rooms/%d/messages", payroll.ID), nil, 200, nil)
+		ws := trent.socket(t)
+		ws.send(fmt.Sprintf(`{"type":"subscribe","topic":%q,"last_id":0}`, chatRoomTopic(payroll.ID)))
+		if f := ws.next(); f.Type != realtime.TypeSubscribed {
+			t.Fatalf("subscribe: %+v", f)
+		}
+		marker := alice.post(t, payroll.ID, "marker after trent became an admin")
+		for {
+			f := ws.next()
+			if strings.Contains(string(f.Data), "9981") {
+				t.Fatalf("the new admin's catch-up replays what was deleted before they became one: %+v %s", f, f.Data)
+			}
+			if f.Type == realtime.TypeEvent && decodeChatEvent(t, f).messageID() == marker.ID {
+				break
+			}
+			if f.Type != realtime.TypeEvent && f.Type != realtime.TypeReload {
+				t.Fatalf("unexpected frame %+v", f)
+			}
+		}
+	})
+
+	// A room closed to its members (an 'everyone' room made invite-only,
+	// or archived) ends the subscriptions of those who read it only as
+	// everyone did: they hear nothing said after.
+	t.Run("a room closed to its members keeps no outsider's subscription", func(t *testing.T) {
+		olga := s.member(t, "olga", "192.0.2.40", site.RoleMember)
+		for i, tt := range []struct {
+			change map[string]any
+			read   int // olga's GET of the history after
+		}{
+			{map[string]any{"policy": "invite"}, 404},
+			{map[string]any{"policy": "request"}, 403},
+			{map[string]any{"archived": true}, 404},
+		} {
+			change := tt.change
+			var town chatRoom
+			root.must(t, "POST", "/chat/api/rooms", map[string]string{"name": fmt.Sprint("Town hall ", i), "policy": "everyone"}, 200, &town)
+			alice.rooms(t) // alice's list makes her row in it: she stays
+			ws := olga.socket(t)
+			ws.send(fmt.Sprintf(`{"type":"subscribe","topic":%q}`, chatRoomTopic(town.ID)))
+			if f := ws.next(); f.Type != realtime.TypeSubscribed {
+				t.Fatalf("subscribe: %+v", f)
+			}
+			root.must(t, "PATCH", fmt.Sprintf("/chat/api/rooms/%d", town.ID), change, 200, nil)
+			olga.must(t, "GET", fmt.Sprintf("/chat/api/rooms/%d/messages", town.ID), nil, tt.read, nil)
+			if _, archived := change["archived"]; !archived {
+				alice.post(t, town.ID, "behind closed doors: 5521")
+			}
+			for {
+				f := ws.next()
+				if strings.Contains(string(f.Data), "5521") {
+					t.Fatalf("%v: olga, no member, hears the room closed to its members: %+v %s", change, f, f.Data)
+				}
+				if f.Type == realtime.TypeRefused && f.Topic == chatRoomTopic(town.ID) && f.Reason == realtime.ReasonRevoked {
+					break
+				}
+			}
+		}
+	})
+
+	// A post's answer is built without reading the message back: it must
+	// be what GET of the message answers, byte for byte (mentions in id
+	// order, no reactions, the time in UTC to the microsecond, the author's
+	// chat display name), in a room and in a sealed group.
+	t.Run("a post answers what GET of it answers", func(t *testing.T) {
+		pia := s.member(t, "pia", "192.0.2.41", site.RoleMember)
+		pia.must(t, "PATCH", "/chat/api/profile", map[string]string{"display_name": "Pía of Sales"}, 200, nil)
+		for _, who := range []string{"alice", "bob"} {
+			root.must(t, "POST", "/chat/api/friends/force", map[string]string{"a": "pia", "b": who}, 204, nil)
+		}
+		var group chatRoom
+		pia.must(t, "POST", "/chat/api/groups", map[string]any{"name": "Pia's", "usernames": []string{"bob", "alice"}}, 200, &group)
+		for _, room := range []int64{general, group.ID} {
+			st, posted := pia.api(t, "POST", fmt.Sprintf("/chat/api/rooms/%d/messages", room), map[string]string{"text": "@bob @alice @pia @nobody see this"})
+			if st != 201 {
+				t.Fatalf("post in %d: %d %s", room, st, posted)
+			}
+			var m chatMessage
+			if err := json.Unmarshal(posted, &m); err != nil {
+				t.Fatal(err)
+			}
+			st, got := pia.api(t, "GET", fmt.Sprintf("/chat/api/messages/%d", m.ID), nil)
+			if st != 200 {
+				t.Fatalf("get %d: %d %s", m.ID, st, got)
+			}
+			if !bytes.Equal(bytes.TrimSpace(posted), bytes.TrimSpace(got)) {
+				t.Errorf("room %d: the post answered\n%s\nGET answers\n%s", room, posted, got)
+			}
+		}
+	})
+
+	// Search finds readable rooms into an array now: the same rule as
+	// reading (members; an 'everyone' room not archived; admins every
+	// named room, never a group they are not in).
+	t.Run("search finds only what each may read", func(t *testing.T) {
+		quinn := s.member(t, "quinn", "192.0.2.42", site.RoleMember) // in the group only
+		word := map[string]int64{}
+		for _, tt := range []struct{ name, policy string }{
+			{"Srch invite", "invite"}, {"Srch request", "request"}, {"Srch open", "open"},
+			{"Srch everyone", "everyone"}, {"Srch archived", "everyone"},
+		} {
+			var r chatRoom
+			root.must(t, "POST", "/chat/api/rooms", map[string]string{"name": tt.name, "policy": tt.policy}, 200, &r)
+			if tt.policy != "everyone" {
+				root.must(t, "POST", fmt.Sprintf("/chat/api/rooms/%d/members", r.ID), map[string]string{"username": "alice"}, 204, nil)
+			} else {
+				alice.rooms(t)
+			}
+			w := "zq" + strings.ReplaceAll(strings.ToLower(tt.name), " ", "")
+			alice.post(t, r.ID, "findme "+w)
+			word[w] = r.ID
+		}
+		root.must(t, "PATCH", fmt.Sprintf("/chat/api/rooms/%d", word["zqsrcharchived"]), map[string]any{"archived": true}, 200, nil)
+		var grp chatRoom
+		s.member(t, "ruth", "192.0.2.43", site.RoleMember)
+		for _, who := range []string{"quinn", "ruth"} {
+			root.must(t, "POST", "/chat/api/friends/force", map[string]string{"a": "alice", "b": who}, 204, nil)
+		}
+		alice.must(t, "POST", "/chat/api/groups", map[string]any{"name": "Srch group", "usernames": []string{"quinn", "ruth"}}, 200, &grp)
+		alice.post(t, grp.ID, "findme zqsrchgroup")
+		word["zqsrchgroup"] = grp.ID
+		for _, tt := range []struct {
+			who  *chatter
+			want []string
+		}{
+			{alice, []string{"zqsrchinvite", "zqsrchrequest", "zqsrchopen", "zqsrcheveryone", "zqsrcharchived", "zqsrchgroup"}},
+			{root, []string{"zqsrchinvite", "zqsrchrequest", "zqsrchopen", "zqsrcheveryone", "zqsrcharchived"}},
+			{quinn, []string{"zqsrcheveryone", "zqsrchgroup"}},
+			{bob, []string{"zqsrcheveryone"}},
+		} {
+			var page struct{ Messages []chatMessage }
+			tt.who.must(t, "GET", "/chat/api/search?q=findme", nil, 200, &page)
+			var got []string
+			for _, m := range page.Messages {
+				_, w, _ := strings.Cut(m.Text, " ")
+				if word[w] != m.RoomID {
+					t.Fatalf("%s: %+v in the wrong room", tt.who.name, m)
+				}
+				got = append(got, w)
+			}
+			slices.Sort(got)
+			want := slices.Sorted(slices.Values(tt.want))
+			if !slices.Equal(got, want) {
+				t.Errorf("%s finds %v, want %v", tt.who.name, got, want)
 			}
 		}
 	})

@@ -887,6 +887,58 @@ func TestBrowserChat(t *testing.T) {
 			t.Fatal("on a phone, opening a room does not show it")
 		}
 	})
+
+	// A room opened to everyone ends every page's subscription to it
+	// (the fence, realtime.revoke for everyone): the page that has it open
+	// subscribes again and shows what is said next, live.
+	t.Run("a room opened to everyone stays live", func(t *testing.T) {
+		use(t, z)
+		var launch cwRoom
+		boss.call("POST", "/chat/api/rooms", map[string]string{"name": "Launch", "policy": "invite"}, 200, &launch)
+		boss.call("POST", fmt.Sprintf("/chat/api/rooms/%d/members", launch.ID), map[string]string{"username": "alice"}, 204, nil)
+		z.do("boss opens Launch", chromedp.Navigate(s.URL+"/chat/rooms/"+strconv.FormatInt(launch.ID, 10)), chromedp.WaitVisible(chromedp.CSS(`#chat-messages`)))
+		z.waitLive("boss")
+		boss.call("PATCH", fmt.Sprintf("/chat/api/rooms/%d", launch.ID), map[string]string{"policy": "everyone"}, 200, nil)
+		last := `(() => { const l = [...document.querySelectorAll("#chat-messages .chat-msg-text")]; return l.length ? l[l.length-1].textContent : ""; })()`
+		alice.post(launch.ID, "open to all now")
+		run(z, "boss sees what was said across the fence", chromedp.Poll[bool](last+` === "open to all now"`))
+		z.waitLive("boss")
+		alice.post(launch.ID, "and live again")
+		run(z, "boss sees it live", chromedp.Poll[bool](last+` === "and live again"`))
+	})
+
+	// A resync re-renders the message list (after a revocation, such as a
+	// room's fence, or a reload): the keyboard's place stays on the
+	// message it was on, not dropped to the page's body.
+	t.Run("a resync keeps the keyboard's place", func(t *testing.T) {
+		use(t, a)
+		launch := alice.rooms()["Launch"]
+		a.do("alice opens Launch", chromedp.Navigate(s.URL+"/chat/rooms/"+strconv.FormatInt(launch.ID, 10)), chromedp.WaitVisible(chromedp.CSS(`#chat-messages .chat-msg`)))
+		a.waitLive("alice")
+		id := run(a, "focus the newest message", chromedp.Evaluate[string](`(() => {
+			const li = [...document.querySelectorAll("#chat-messages .chat-msg")].pop();
+			li.focus(); window.__before = li; return li.id; })()`))
+		// Archived, then open again: each ends the page's subscription,
+		// and the page reads the room again.
+		boss.call("PATCH", fmt.Sprintf("/chat/api/rooms/%d", launch.ID), map[string]any{"archived": true}, 200, nil)
+		boss.call("PATCH", fmt.Sprintf("/chat/api/rooms/%d", launch.ID), map[string]any{"archived": false}, 200, nil)
+		run(a, "the list is drawn again", chromedp.Poll[bool](`(() => { const li = document.getElementById(`+strconv.Quote(id)+`); return li !== null && li !== window.__before; })()`))
+		if got := run(a, "where the focus is", chromedp.Evaluate[string](`document.activeElement?.id || document.activeElement?.tagName`)); got != id {
+			t.Errorf("after the resync the focus is on %s, not the message %s", got, id)
+		}
+		a.waitLive("alice")
+		// The same in the room list, redrawn when a message comes to a
+		// room that is not open (from General, as the next steps expect).
+		a.do("alice opens General", chromedp.Navigate(s.URL+"/chat/rooms/"+strconv.FormatInt(general.ID, 10)), chromedp.WaitVisible(chromedp.CSS(`#chat-messages .chat-msg`)))
+		a.waitLive("alice")
+		link := `#chat-side a[data-room="` + strconv.FormatInt(launch.ID, 10) + `"]`
+		run(a, "focus Launch in the list", chromedp.Evaluate[bool](`(() => { const l = document.querySelector(`+strconv.Quote(link)+`); l.focus(); window.__link = l; return true; })()`))
+		boss.post(launch.ID, "meanwhile in Launch")
+		run(a, "the list is drawn again", chromedp.Poll[bool](`(() => { const l = document.querySelector(`+strconv.Quote(link)+`); return l !== null && l !== window.__link; })()`))
+		if !run(a, "where the focus is", chromedp.Evaluate[bool](`document.activeElement === document.querySelector(`+strconv.Quote(link)+`)`)) {
+			t.Errorf("after the list was drawn again the focus is on %s, not Launch's link", run(a, "focus", chromedp.Evaluate[string](`document.activeElement?.outerHTML.slice(0, 120) || ""`)))
+		}
+	})
 }
 
 // cwLanguage has the tab ask for pages in lang ("": the browser's own).

@@ -351,7 +351,26 @@ function renderRoomsSoon() {
   roomsFrame = requestAnimationFrame(() => { roomsFrame = 0; renderRooms(); });
 }
 
+// keepFocus runs draw, which rebuilds what is in box, and gives the focus
+// back to the new element standing for the one that had it (the closest
+// match of selector around it, told by its attribute attr), so that a
+// re-render (a resync after a revocation or a reload, a new message
+// elsewhere) does not drop a keyboard user's place to the page's body.
+function keepFocus(box, selector, attr, draw) {
+  const a = document.activeElement;
+  const was = a && a !== box && box.contains(a) ? a.closest(selector) : null;
+  const key = was && box.contains(was) ? was.getAttribute(attr) : null;
+  draw();
+  if (key === null || box.contains(document.activeElement)) return;
+  const now = [...box.querySelectorAll(selector)].find((n) => n.getAttribute(attr) === key);
+  if (now) now.focus({ preventScroll: true });
+}
+
 function renderRooms() {
+  keepFocus(el.side, "a[data-room]", "data-room", drawRooms);
+}
+
+function drawRooms() {
   const rooms = [], convs = [], joinable = [], archived = [];
   for (const r of S.rooms.values()) {
     if (r.archived) archived.push(r);
@@ -645,7 +664,7 @@ function renderMessages() {
     frag.append(messageEl(m, prev));
     prev = m;
   }
-  el.messages.replaceChildren(frag);
+  keepFocus(el.messages, ".chat-msg", "id", () => el.messages.replaceChildren(frag));
   drawNewLine();
   renderOlder();
   show(el.empty, S.readable && list.length === 0 && S.next === null);

@@ -489,17 +489,21 @@ func (c *conn) subscribe(f ClientFrame) {
 }
 
 // revokedBefore reports whether a revocation of the user's subscriptions
-// to s's topic lies between its cursor (the client's last_id) and the
-// module's allowance (s.asked). A failed lookup counts as one: the client
-// reloads, which is always safe.
+// to s's topic was stored after its cursor (the client's last_id). One
+// from before the module's allowance (s.asked) means the user lost the
+// topic, or was fenced as a new reader, and was allowed it since. So may
+// one after s.asked that this replica has not dispatched yet: a module
+// fences new readers on one replica just before the change that lets
+// them read commits, and its yes here can come before the fence's
+// notification; nothing tells that from a revocation after the yes. Either
+// way nothing past the cursor is given back (a revocation after the yes
+// ends s when dispatched: s is in the hub already). A failed lookup counts
+// as one: the client reloads, which is always safe.
 func (c *conn) revokedBefore(s *sub) bool {
 	s.mu.Lock()
 	cursor := s.cursor
 	s.mu.Unlock()
-	if cursor >= s.asked {
-		return false
-	}
-	yes, err := c.h.st.revokedBetween(c.ctx, s.topic, c.userID(), cursor, s.asked)
+	yes, err := c.h.st.revokedSince(c.ctx, s.topic, c.userID(), cursor)
 	if err != nil {
 		c.h.log.Warn("checking revocations failed; the client is told to reload", "topic", s.topic, "error", err)
 		return true

@@ -47,7 +47,17 @@ type hubSite struct {
 // server's listener.
 func newHub(t testing.TB, pool *pgxpool.Pool, lim realtime.Limits, wrap ...func(net.Listener) net.Listener) *hubSite {
 	t.Helper()
-	own := owner{&manifest.Manifest{Name: "chat", Capabilities: manifest.Capabilities{Topics: []string{"t.*"}}}}
+	return newHubOwned(t, pool, lim, testOwner(), wrap...)
+}
+
+// testOwner is the owner of the topics t.*, module "chat", allowing all.
+func testOwner() owner {
+	return owner{&manifest.Manifest{Name: "chat", Capabilities: manifest.Capabilities{Topics: []string{"t.*"}}}}
+}
+
+// newHubOwned is newHub with own as the only module.
+func newHubOwned(t testing.TB, pool *pgxpool.Pool, lim realtime.Limits, own realtime.Module, wrap ...func(net.Listener) net.Listener) *hubSite {
+	t.Helper()
 	h, err := realtime.New(t.Context(), realtime.Config{
 		Pool:    pool,
 		Modules: func() []realtime.Module { return []realtime.Module{own} },

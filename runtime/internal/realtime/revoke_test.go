@@ -1,6 +1,7 @@
 package realtime_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -176,7 +177,8 @@ func (s *hubSite) publish(t testing.TB, topic, data string) int64 {
 	return id
 }
 
-// untilRevoked reads events until c's subscription to topic is revoked.
+// untilRevoked reads events (or a reload) until c's subscription to topic
+// is revoked.
 func untilRevoked(t *testing.T, c *client, topic string) {
 	t.Helper()
 	for {
@@ -187,6 +189,9 @@ func untilRevoked(t *testing.T, c *client, topic string) {
 		switch {
 		case f.Type == realtime.TypeRefused && f.Topic == topic && f.Reason == realtime.ReasonRevoked:
 			return
+		case f.Type == realtime.TypeReload && f.Topic == topic:
+			// A catch-up that meets the revocation stored, not yet
+			// dispatched here, gives nothing past its cursor.
 		case f.Type != realtime.TypeEvent || f.Topic != topic:
 			t.Fatalf("got %+v before the revocation of %s", f, topic)
 		}
@@ -249,4 +254,84 @@ func TestRevokeService(t *testing.T) {
 		t.Fatal(err)
 	}
 	untilRevoked(t, victim, "t.room")
+}
+
+// askingOwner is testOwner that runs before (when set) as it is asked
+// about a subscription, before it says yes.
+type askingOwner struct {
+	owner
+	before func(user *abi.User)
+}
+
+func (o askingOwner) Call(ctx context.Context, path string, user *abi.User, body []byte, id string) (*abi.HTTPResponse, error) {
+	if path == abi.RealtimeSubscribePath && o.before != nil {
+		o.before(user)
+	}
+	return o.owner.Call(ctx, path, user, body, id)
+}
+
+// TestRevokeStoredBeforeYes: a module fences new readers (a room opened to
+// everyone, a member joining) with a revocation stored on one replica just
+// before the change that lets them read commits; the module's yes on
+// another replica can come before that replica has the revocation's
+// notification. A catch-up from before the fence must still give nothing
+// from before it: a reload at once (and the revocation, once dispatched,
+// ends the subscription, which asks the module again), never the
+// events only the former readers could read.
+func TestRevokeStoredBeforeYes(t *testing.T) {
+	db, _ := coredbtest.Open(t)
+	var (
+		topic     string // the topic fenced
+		revokeFor int64  // whose revocation the module's yes follows
+	)
+	own := askingOwner{owner: testOwner(), before: func(u *abi.User) {
+		// Stored as another replica stores it, its notification not
+		// (yet) here.
+		if revokeFor == 0 {
+			return // the watcher
+		}
+		if _, err := db.Pool.Exec(context.Background(), `INSERT INTO websonic.realtime_events (topic, data, revoke_user)
+			VALUES ($1, 'null', $2)`, topic, revokeFor); err != nil {
+			t.Error(err)
+		}
+	}}
+	a := newHubOwned(t, db.Pool, realtime.Limits{}, own)
+	watch := a.dial(t) // tells when the hub has dispatched what came before
+	watch.send(`{"type":"subscribe","topic":"t.watch"}`)
+	watch.expect(realtime.TypeSubscribed, "t.watch")
+	for i, tt := range []struct {
+		name   string
+		revoke int64 // the fence's user, or RevokeEveryone
+		user   int64 // who subscribes (0: anonymous)
+	}{
+		{"everyone, anonymous", realtime.RevokeEveryone, 0},
+		{"everyone, signed in", realtime.RevokeEveryone, 9},
+		{"one new member", 9, 9},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			topic, revokeFor = fmt.Sprintf("t.fence%d", i), tt.revoke
+			secret := a.publish(t, topic, `"members only"`)
+			if marker := a.publish(t, "t.watch", `"dispatched"`); watch.expect(realtime.TypeEvent, "t.watch").ID != marker {
+				t.Fatal("watch: another event")
+			}
+			c := a.dialAs(t, tt.user)
+			c.send(`{"type":"subscribe","topic":%q,"last_id":%d}`, topic, secret-1)
+			c.expect(realtime.TypeSubscribed, topic)
+			f, err := c.next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.Type == realtime.TypeRefused && f.Topic == topic && f.Reason == realtime.ReasonRevoked {
+				return // the revocation was dispatched here meanwhile (the hub's poll): ended at once
+			}
+			if f.Type != realtime.TypeReload || f.Topic != topic || f.ID < secret {
+				t.Fatalf("got %+v after subscribing across a fence stored before the yes, want a reload past %d", f, secret)
+			}
+			// The revocation, dispatched with the next event, ends it.
+			a.publish(t, "t.other", `"wake"`)
+			if f := c.expect(realtime.TypeRefused, topic); f.Reason != realtime.ReasonRevoked {
+				t.Fatalf("refused %+v, want reason %q", f, realtime.ReasonRevoked)
+			}
+		})
+	}
 }

@@ -162,19 +162,6 @@ func (s *store) revokedSince(ctx context.Context, topic string, user, id int64) 
 	return yes, nil
 }
 
-// revokedBetween reports whether a revocation of user's subscriptions to
-// topic (user 0: not signed in), or of everyone's, was stored after id
-// after and up to id through.
-func (s *store) revokedBetween(ctx context.Context, topic string, user, after, through int64) (bool, error) {
-	var yes bool
-	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM websonic.realtime_events
-		WHERE topic = $1 AND id > $2 AND id <= $3 AND revoke_user IN ($4, -1))`, topic, after, through, user).Scan(&yes)
-	if err != nil {
-		return false, fmt.Errorf("realtime: revocations of %s: %w", topic, err)
-	}
-	return yes, nil
-}
-
 // sweep removes the events older than keepFor and all but the newest keep,
 // and moves the horizon past them. It returns how many it removed.
 func (s *store) sweep(ctx context.Context, keepFor time.Duration, keep int) (int64, error) {
