@@ -670,9 +670,19 @@ function renderMessages() {
   show(el.empty, S.readable && list.length === 0 && S.next === null);
 }
 
+// renderOlder shows the button that loads the page before. It is never
+// disabled while loading (aria-disabled instead; loadOlder ignores a second
+// press): a keyboard user's focus would fall to the page's body, and Tab
+// onto it scrolls the pane to the top, which loads by itself. When there is
+// nothing older left, its focus goes to the oldest message.
 function renderOlder() {
-  show(el.older, S.readable && S.next !== null);
-  el.olderButton.disabled = S.loadingOlder;
+  const shown = S.readable && S.next !== null;
+  if (!shown && document.activeElement === el.olderButton) {
+    const first = el.messages.querySelector(".chat-msg");
+    if (first) first.focus({ preventScroll: true });
+  }
+  show(el.older, shown);
+  el.olderButton.setAttribute("aria-disabled", S.loadingOlder ? "true" : "false");
   el.olderButton.textContent = S.loadingOlder ? T("Loading…") : T("Load older messages");
 }
 

@@ -5,3 +5,7 @@
 ALTER TABLE websonic.realtime_events DROP CONSTRAINT realtime_events_revoke_user_check;
 ALTER TABLE websonic.realtime_events ADD CONSTRAINT realtime_events_revoke_user_check
   CHECK (revoke_user > 0 OR revoke_user = -1);
+
+-- A subscription that catches up looks for revocations after its cursor
+-- (realtime's revokedSince): among revocations only, not every event.
+CREATE INDEX realtime_events_revocations ON websonic.realtime_events (topic, id) WHERE revoke_user IS NOT NULL;
