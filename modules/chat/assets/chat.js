@@ -248,8 +248,15 @@ function setRooms(list) {
   const old = S.rooms;
   S.rooms = new Map();
   for (const r of list || []) {
-    // A room we saw read while its list was fetched keeps no badge.
+    // A room we saw read while its list was fetched keeps no badge; one
+    // whose events came after the list was read (a newer message than the
+    // list knows) keeps the counts those events made.
     const prev = old.get(r.id);
+    if (prev && (prev.last_message_id || 0) > (r.last_message_id || 0)) {
+      r.last_message_id = prev.last_message_id;
+      r.unread = Math.max(r.unread || 0, prev.unread || 0);
+      r.mentions = Math.max(r.mentions || 0, prev.mentions || 0);
+    }
     if (prev && r.id === S.open && seen()) { r.unread = 0; r.mentions = 0; }
     S.rooms.set(r.id, r);
   }
