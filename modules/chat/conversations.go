@@ -40,19 +40,10 @@ func dmKey(a, b int64) string {
 }
 
 func openDM(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error) {
-	var body struct {
-		Username string `json:"username"`
-	}
-	if err := readJSON(r, &body); err != nil {
-		return nil, err
-	}
 	ctx := r.Context()
-	other, err := userByName(ctx, body.Username)
+	other, err := otherNamed(r, u, "A private conversation is with someone else.")
 	if err != nil {
 		return nil, err
-	}
-	if other.ID == u.ID {
-		return nil, badRequest("A private conversation is with someone else.")
 	}
 	ok, err := mayWrite(ctx, u.ID, other.ID)
 	if err != nil {

@@ -156,19 +156,10 @@ func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 // requestFriend sends a friend request (POST /chat/api/friends/requests).
 func requestFriend(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error) {
-	var body struct {
-		Username string `json:"username"`
-	}
-	if err := readJSON(r, &body); err != nil {
-		return nil, err
-	}
 	ctx := r.Context()
-	to, err := userByName(ctx, body.Username)
+	to, err := otherNamed(r, u, "You cannot send yourself a friend request.")
 	if err != nil {
 		return nil, err
-	}
-	if to.ID == u.ID {
-		return nil, badRequest("You cannot send yourself a friend request.")
 	}
 	var out struct {
 		ID    int64   `json:"id"`
@@ -331,19 +322,10 @@ func removeFriend(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, err
 // requests between them end. The blocked user's request to the blocker
 // ends as refused, which is what they see of it.
 func blockUser(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error) {
-	var body struct {
-		Username string `json:"username"`
-	}
-	if err := readJSON(r, &body); err != nil {
-		return nil, err
-	}
 	ctx := r.Context()
-	other, err := userByName(ctx, body.Username)
+	other, err := otherNamed(r, u, "You cannot block yourself.")
 	if err != nil {
 		return nil, err
-	}
-	if other.ID == u.ID {
-		return nil, badRequest("You cannot block yourself.")
 	}
 	theirsChanged := false
 	err = inTx(ctx, func(tx *sql.Tx) error {

@@ -379,6 +379,35 @@ func idList(ids []int64) string {
 	return strings.Join(s, ",")
 }
 
+// draft is a message's text ready to store: checked, its mentions
+// resolved, sealed in a group or a dm.
+type draft struct {
+	text         string
+	mentioned    []int64
+	body, sealed any
+}
+
+// newDraft checks that u may write in room and prepares raw as the text
+// of a new or edited message.
+func newDraft(ctx context.Context, room *roomRow, u *sdk.User, raw string) (draft, error) {
+	if err := room.checkPost(ctx, u); err != nil {
+		return draft{}, err
+	}
+	text, err := messageText(raw)
+	if err != nil {
+		return draft{}, err
+	}
+	mentioned, err := mentionable(ctx, room, u.ID, parseMentions(text))
+	if err != nil {
+		return draft{}, err
+	}
+	body, sealed, err := storedText(ctx, room, text)
+	if err != nil {
+		return draft{}, err
+	}
+	return draft{text: text, mentioned: mentioned, body: body, sealed: sealed}, nil
+}
+
 // storedText is what a message keeps of text in room: the text in a room,
 // sealed in a group or a dm.
 func storedText(ctx context.Context, room *roomRow, text string) (body, sealed any, err error) {
@@ -408,21 +437,11 @@ func postMessage(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, erro
 	if err != nil {
 		return nil, err
 	}
-	if err := room.checkPost(ctx, u); err != nil {
-		return nil, err
-	}
-	text, err := messageText(in.Text)
+	d, err := newDraft(ctx, room, u, in.Text)
 	if err != nil {
 		return nil, err
 	}
-	mentioned, err := mentionable(ctx, room, u.ID, parseMentions(text))
-	if err != nil {
-		return nil, err
-	}
-	body, sealed, err := storedText(ctx, room, text)
-	if err != nil {
-		return nil, err
-	}
+	text, mentioned, body, sealed := d.text, d.mentioned, d.body, d.sealed
 	// One statement, atomic on its own: the message, its mentions, the
 	// room's newest id, the author's read marker (they have read their
 	// own message; in an 'everyone' room they get their row), and the
@@ -509,21 +528,11 @@ func editMessage(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, erro
 	if deleted {
 		return nil, conflict("This message was deleted.")
 	}
-	if err := room.checkPost(ctx, u); err != nil {
-		return nil, err
-	}
-	text, err := messageText(in.Text)
+	d, err := newDraft(ctx, room, u, in.Text)
 	if err != nil {
 		return nil, err
 	}
-	mentioned, err := mentionable(ctx, room, u.ID, parseMentions(text))
-	if err != nil {
-		return nil, err
-	}
-	body, sealed, err := storedText(ctx, room, text)
-	if err != nil {
-		return nil, err
-	}
+	text, mentioned, body, sealed := d.text, d.mentioned, d.body, d.sealed
 	tx, err := sdk.DB().BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err

@@ -88,7 +88,8 @@ func scriptKeys(t *testing.T) []string {
 // apiSentences are the API's error sentences written in the module's Go
 // code: the argument of badRequest, forbidden, notFound, conflict and
 // tooLarge, the message of an apiError literal, the "error" of a map
-// literal, and the field names checkProfileText puts in its sentences. A
+// literal, the field names checkProfileText puts in its sentences, and
+// otherNamed's sentence for oneself. A
 // sentence built at run time becomes a pattern, each value in it a
 // placeholder in order ({a}, {b}…): "There is no user " + name + "." is
 // "There is no user {a}.", fmt.Sprintf("at most %d", n) "at most {a}";
@@ -124,6 +125,9 @@ func apiSentences(t *testing.T) []string {
 				}
 				if id, ok := n.Fun.(*ast.Ident); ok && id.Name == "checkProfileText" && len(n.Args) > 0 {
 					lit(n.Args[0])
+				}
+				if id, ok := n.Fun.(*ast.Ident); ok && id.Name == "otherNamed" && len(n.Args) == 3 {
+					lit(n.Args[2])
 				}
 			case *ast.CompositeLit:
 				if id, ok := n.Type.(*ast.Ident); ok && id.Name == "apiError" && len(n.Elts) == 3 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"net/http"
 	"strings"
 
 	"github.com/websonic/websonic/sdk"
@@ -37,6 +38,25 @@ var deletedUser = userRef{Username: "", DisplayName: "deleted user"}
 // chat profile p: append the WHERE clause.
 const userSelect = `SELECT u.id, u.username, coalesce(nullif(p.display_name, ''), u.display_name)
 	FROM websonic_api.users u LEFT JOIN profiles p ON p.user_id = u.id `
+
+// otherNamed reads the request's {"username": NAME}, the user u acts on:
+// 404 for no such user, 400 with self when it is u.
+func otherNamed(r *http.Request, u *sdk.User, self string) (userRef, error) {
+	var body struct {
+		Username string `json:"username"`
+	}
+	if err := readJSON(r, &body); err != nil {
+		return userRef{}, err
+	}
+	other, err := userByName(r.Context(), body.Username)
+	if err != nil {
+		return userRef{}, err
+	}
+	if other.ID == u.ID {
+		return userRef{}, badRequest(self)
+	}
+	return other, nil
+}
 
 // userByName finds a user by username (case-insensitive), or answers 404.
 func userByName(ctx context.Context, username string) (userRef, error) {
