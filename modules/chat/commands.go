@@ -365,18 +365,10 @@ func roomNames(ctx context.Context, ids []int64) (map[int64]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("room names: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			id   int64
-			name string
-		)
-		if err := rows.Scan(&id, &name); err != nil {
-			return nil, fmt.Errorf("room names: %w", err)
-		}
-		out[id] = name
+	if err := scanNames(rows, out); err != nil {
+		return nil, fmt.Errorf("room names: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func cmdShowClients(ctx context.Context, args sdk.Args) (sdk.Result, error) {

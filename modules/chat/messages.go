@@ -358,16 +358,7 @@ func mentionable(ctx context.Context, room *roomRow, author int64, names []strin
 	if err != nil {
 		return nil, fmt.Errorf("resolve mentions: %w", err)
 	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return scanIDs(rows)
 }
 
 // idList joins ids for string_to_array($n, ',')::bigint[].

@@ -221,18 +221,10 @@ func usernames(ctx context.Context, ids []int64) (map[int64]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("usernames: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			id   int64
-			name string
-		)
-		if err := rows.Scan(&id, &name); err != nil {
-			return nil, fmt.Errorf("usernames: %w", err)
-		}
-		out[id] = name
+	if err := scanNames(rows, out); err != nil {
+		return nil, fmt.Errorf("usernames: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // describeAudit writes an audit entry's detail for people: its fields as

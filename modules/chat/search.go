@@ -134,6 +134,23 @@ func searchRooms(ctx context.Context, u *sdk.User, q string, before int64) ([]in
 	return scanIDs(rows)
 }
 
+// scanNames reads rows of (id, name) into out, and closes rows.
+func scanNames(rows *sql.Rows, out map[int64]string) error {
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id   int64
+			name string
+		)
+		if err := rows.Scan(&id, &name); err != nil {
+			return err
+		}
+		out[id] = name
+	}
+	return rows.Err()
+}
+
+// scanIDs reads rows of one id each, and closes rows.
 func scanIDs(rows *sql.Rows) ([]int64, error) {
 	defer rows.Close()
 	var ids []int64
@@ -232,19 +249,8 @@ func nameRooms(ctx context.Context, u *sdk.User, ms []messageView) error {
 	if err != nil {
 		return fmt.Errorf("name rooms: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			id   int64
-			name string
-		)
-		if err := rows.Scan(&id, &name); err != nil {
-			return err
-		}
-		names[id] = name
-	}
-	if err := rows.Err(); err != nil {
-		return err
+	if err := scanNames(rows, names); err != nil {
+		return fmt.Errorf("name rooms: %w", err)
 	}
 	for i := range ms {
 		ms[i].Room = &roomRef{ID: ms[i].RoomID, Name: names[ms[i].RoomID]}
