@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -79,28 +78,9 @@ func cwSignIn(t *testing.T, s *testSite, name string, role site.Role) *cwUser {
 // nil, receives the answer.
 func (u *cwUser) call(method, path string, body any, want int, out any) {
 	u.t.Helper()
-	var r io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			u.t.Fatal(err)
-		}
-		r = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, u.base+path, r)
-	if err != nil {
-		u.t.Fatal(err)
-	}
-	if r != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := u.c.Do(req)
-	if err != nil {
-		u.t.Fatal(err)
-	}
-	b := body2(u.t, resp)
-	if resp.StatusCode != want {
-		u.t.Fatalf("%s %s as %s: %d %s, want %d", method, path, u.name, resp.StatusCode, b, want)
+	status, b := chatJSON(u.t, u.c, method, u.base+path, body)
+	if status != want {
+		u.t.Fatalf("%s %s as %s: %d %s, want %d", method, path, u.name, status, b, want)
 	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {

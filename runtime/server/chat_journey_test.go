@@ -116,6 +116,14 @@ func (c *chatter) login(t *testing.T, password string) (int, string) {
 // marshalled) and returns the status and the answer.
 func (c *chatter) api(t *testing.T, method, path string, body any) (int, []byte) {
 	t.Helper()
+	return chatJSON(t, c.c, method, c.base+path, body)
+}
+
+// chatJSON is the chat tests' one JSON request: body nil sends none, a
+// string is sent as it is, anything else marshalled; it returns the status
+// and the answer.
+func chatJSON(t testing.TB, c *http.Client, method, url string, body any) (int, []byte) {
+	t.Helper()
 	var r io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -128,7 +136,7 @@ func (c *chatter) api(t *testing.T, method, path string, body any) (int, []byte)
 		}
 		r = bytes.NewReader(j)
 	}
-	req, err := http.NewRequest(method, c.base+path, r)
+	req, err := http.NewRequest(method, url, r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +144,7 @@ func (c *chatter) api(t *testing.T, method, path string, body any) (int, []byte)
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := c.c.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

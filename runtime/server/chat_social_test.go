@@ -48,24 +48,12 @@ type socialSite struct {
 // returns the status and the body.
 func (s *socialSite) call(c *http.Client, method, path, body string) (int, string) {
 	s.t.Helper()
-	var rd io.Reader
+	var b any
 	if body != "" {
-		rd = strings.NewReader(body)
+		b = body
 	}
-	req, err := http.NewRequest(method, s.URL+path, rd)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	status, answer := chatJSON(s.t, c, method, s.URL+path, b)
+	return status, string(answer)
 }
 
 // want sends a request and checks its status; it decodes a JSON answer
