@@ -831,8 +831,12 @@ func TestBrowserChat(t *testing.T) {
 			}
 		}
 		a.do("alice opens General", chromedp.Navigate(s.URL+"/chat/rooms/"+strconv.FormatInt(general.ID, 10)), chromedp.WaitVisible(chromedp.CSS(`#chat-messages .chat-msg`)))
-		a.do("a phone's screen", chromedp.EmulateViewport(375, 667, chromedp.EmulateMobile))
-		defer a.do("back to a desktop", chromedp.EmulateViewport(1024, 768))
+		a.do("a phone's screen", chromedp.EmulateViewport(375, 667, chromedp.EmulateMobile),
+			cwTouch(true))
+		defer a.do("back to a desktop", chromedp.EmulateViewport(1024, 768), cwTouch(false))
+		if !run(a, "a touch screen without a mouse", chromedp.Evaluate[bool](`matchMedia("(pointer: coarse)").matches && !matchMedia("(any-pointer: fine)").matches`)) {
+			t.Log("the emulated phone still has a fine pointer: ", run(a, "pointers", chromedp.Evaluate[string](`[matchMedia("(pointer: coarse)").matches, matchMedia("(any-pointer: fine)").matches].join(" ")`)))
+		}
 		if !visible("chat-main") || visible("chat-side") {
 			t.Fatal("on a phone, an open room does not fill the screen")
 		}
@@ -843,6 +847,19 @@ func TestBrowserChat(t *testing.T) {
 		})()`)) {
 			t.Error("on a phone, the Send button is off the screen")
 		}
+		// A phone's keyboard has no Shift: Enter goes to a new line, Send
+		// sends.
+		a.do("type two lines on a phone",
+			chromedp.Focus(chromedp.CSS(`#chat-text`)),
+			chromedp.SendKeys(chromedp.CSS(`#chat-text`), "first line"),
+			chromedp.KeyEvent("\r"),
+			chromedp.SendKeys(chromedp.CSS(`#chat-text`), "second line"),
+		)
+		if got := run(a, "the composer's text", chromedp.Evaluate[string](`document.getElementById("chat-text").value`)); got != "first line\nsecond line" {
+			t.Errorf("on a phone, Enter and more typing gave %q in the composer", got)
+		}
+		a.do("send it", chromedp.Click(chromedp.CSS(`#chat-send`)))
+		run(a, "the two lines are one message", chromedp.Poll[bool](`(() => { const l = [...document.querySelectorAll("#chat-messages .chat-msg-text")]; return l.length && l[l.length-1].textContent === "first line\nsecond line"; })()`))
 		ctx, cancel := a.step()
 		if p, err := a.screenshot(ctx, "chat-phone"); err == nil {
 			t.Logf("the chat on a phone: %s", p)
@@ -929,6 +946,14 @@ func cwLanguage(lang string) chromedp.Action[chromedp.Void] {
 			h["Accept-Language"] = lang
 		}
 		_, err := cdp.Call(ctx, t, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: h})
+		return err
+	})
+}
+
+// cwTouch emulates a touch screen (on) or takes it away.
+func cwTouch(on bool) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, emulation.SetTouchEmulationEnabled, emulation.SetTouchEmulationEnabledParams{Enabled: on, MaxTouchPoints: 5})
 		return err
 	})
 }

@@ -144,6 +144,9 @@ function h(tag, props = {}, ...kids) {
 
 function show(node, on) { if (node) node.hidden = !on; }
 
+// touchOnly tells a touch screen without a mouse or touchpad (a phone).
+function touchOnly() { return matchMedia("(pointer: coarse)").matches && !matchMedia("(any-pointer: fine)").matches; }
+
 // ------------------------------------------------------------------ API
 
 class ApiError extends Error {
@@ -1833,6 +1836,10 @@ function start() {
   window.addEventListener("focus", markReadSoon);
 
   el.composer.addEventListener("submit", (e) => { e.preventDefault(); send(); });
+  // On a phone (a touch screen and no mouse) the keyboard has no Shift:
+  // its Enter key goes to a new line and the Send button sends, as in the
+  // phone apps people know.
+  if (touchOnly()) el.text.enterKeyHint = "enter";
   el.text.addEventListener("keydown", (e) => {
     if (mention) {
       if (e.key === "ArrowDown" || e.key === "ArrowUp") {
@@ -1844,7 +1851,7 @@ function start() {
       if (e.key === "Enter" || e.key === "Tab") { e.preventDefault(); pickMention(mention.index); return; }
       if (e.key === "Escape") { e.preventDefault(); closeMentions(); return; }
     }
-    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); send(); return; }
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing && !touchOnly()) { e.preventDefault(); send(); return; }
     if (e.key === "ArrowUp" && el.text.value === "") {
       const own = sortedMessages().reverse().find((m) => m.author && m.author.id === S.me.user.id && !m.deleted);
       const li = own && elFor(own.id);
