@@ -409,22 +409,8 @@ type chatFleetResult struct {
 func startChatFleet(b *testing.B, url string, n int, topic string, cookies []string) *chatFleet {
 	b.Helper()
 	cfg, _ := json.Marshal(chatFleetConfig{URL: url, Clients: n, Topic: topic, Cookies: cookies})
-	cmd := exec.Command(os.Args[0], "-test.run=^TestChatFleet$", "-test.v")
-	cmd.Env = append(os.Environ(), chatFleetEnv+"="+string(cfg))
-	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
+	cmd, in, out := startChild(b, "TestChatFleet", chatFleetEnv+"="+string(cfg))
 	f := &chatFleet{cmd: cmd, stdin: in, out: bufio.NewReaderSize(out, 1<<20), n: n}
-	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	if line := f.line(b, "fleet ready", "fleet error"); strings.HasPrefix(line, "fleet error") {
 		b.Fatal(line)
 	}

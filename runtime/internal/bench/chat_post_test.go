@@ -38,19 +38,7 @@ func BenchmarkChatPost(b *testing.B) {
 	}
 	post := func(u string) request {
 		return func(c *http.Client, i int) error {
-			resp, err := c.Post(u, "application/json", strings.NewReader(body(i)))
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if err != nil {
-				return err
-			}
-			if resp.StatusCode != http.StatusCreated {
-				return fmt.Errorf("POST %s: %s", u, resp.Status)
-			}
-			return nil
+			return drain(c.Post(u, "application/json", strings.NewReader(body(i))))(http.StatusCreated, "POST "+u)
 		}
 	}
 	// Same answer both ways (but for the message's id and time).

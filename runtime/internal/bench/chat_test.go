@@ -105,13 +105,7 @@ func newChatSite(b *testing.B) *chatSite {
 	if err != nil {
 		b.Fatal(err)
 	}
-	hs := httptest.NewServer(srv.Handler())
-	b.Cleanup(func() {
-		hs.CloseClientConnections()
-		hs.Close()
-		srv.Close(context.Background())
-	})
-	s := &chatSite{srv: srv, db: db, URL: hs.URL}
+	s := &chatSite{srv: srv, db: db, URL: serveSite(b, srv)}
 	if s.mod = srv.Module("chat"); s.mod == nil {
 		b.Fatal("the chat module is not running")
 	}

@@ -20,25 +20,7 @@ type loadgen struct {
 	clients []*http.Client
 }
 
-func newLoadgen(b *testing.B) *loadgen {
-	g := &loadgen{}
-	for range concurrency {
-		g.clients = append(g.clients, &http.Client{
-			Timeout: 30 * time.Second,
-			Transport: &http.Transport{
-				MaxIdleConnsPerHost: 1,
-				MaxConnsPerHost:     1,
-				DisableCompression:  true,
-			},
-		})
-	}
-	b.Cleanup(func() {
-		for _, c := range g.clients {
-			c.CloseIdleConnections()
-		}
-	})
-	return g
-}
+func newLoadgen(b *testing.B) *loadgen { return newLoadgenN(b, concurrency, nil) }
 
 // loadStats is what one or more runs measured.
 type loadStats struct {
@@ -70,19 +52,26 @@ func get(c *http.Client, url string) error {
 		return err
 	}
 	req.Header.Set("Accept-Language", "en-GB,en;q=0.8")
-	resp, err := c.Do(req)
-	if err != nil {
-		return err
+	return drain(c.Do(req))(http.StatusOK, "GET "+url)
+}
+
+// drain reads and closes an answer's body, then checks its status: call
+// it as drain(c.Do(req))(want, what).
+func drain(resp *http.Response, err error) func(want int, what string) error {
+	return func(want int, what string) error {
+		if err != nil {
+			return err
+		}
+		_, err := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode != want {
+			return fmt.Errorf("%s: %s", what, resp.Status)
+		}
+		return nil
 	}
-	_, err = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return nil
 }
 
 // request sends the i-th request of a run (from 0) with c.

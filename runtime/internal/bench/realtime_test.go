@@ -71,13 +71,7 @@ func realtimeSite(b *testing.B, db *pgtest.DB) (*server.Server, string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	hs := httptest.NewServer(srv.Handler())
-	b.Cleanup(func() {
-		hs.CloseClientConnections()
-		hs.Close()
-		srv.Close(context.Background())
-	})
-	return srv, hs.URL
+	return srv, serveSite(b, srv)
 }
 
 // BenchmarkRealtimeFanout: N WebSocket clients subscribed to one topic, a
@@ -482,12 +476,23 @@ type fleetResult struct {
 	Error     string
 }
 
-// startFleet starts n clients of url subscribed to chat.bench in a child
-// process and waits until they all are.
-func startFleet(b *testing.B, url string, n int) *fleet {
+// serveSite serves srv over HTTP until b ends, and answers its URL.
+func serveSite(b *testing.B, srv *server.Server) string {
+	hs := httptest.NewServer(srv.Handler())
+	b.Cleanup(func() {
+		hs.CloseClientConnections()
+		hs.Close()
+		srv.Close(context.Background())
+	})
+	return hs.URL
+}
+
+// startChild runs this test binary's test in a child process with env
+// added, and answers its stdin and stdout; the child is killed when b ends.
+func startChild(b *testing.B, test string, env ...string) (*exec.Cmd, io.WriteCloser, io.Reader) {
 	b.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestRealtimeFleet$", "-test.v")
-	cmd.Env = append(os.Environ(), fleetURL+"="+url, fleetClients+"="+strconv.Itoa(n))
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.v")
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
@@ -500,8 +505,16 @@ func startFleet(b *testing.B, url string, n int) *fleet {
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	f := &fleet{cmd: cmd, stdin: in, out: bufio.NewReader(out), n: n}
 	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd, in, out
+}
+
+// startFleet starts n clients of url subscribed to chat.bench in a child
+// process and waits until they all are.
+func startFleet(b *testing.B, url string, n int) *fleet {
+	b.Helper()
+	cmd, in, out := startChild(b, "TestRealtimeFleet", fleetURL+"="+url, fleetClients+"="+strconv.Itoa(n))
+	f := &fleet{cmd: cmd, stdin: in, out: bufio.NewReader(out), n: n}
 	for {
 		line, err := f.out.ReadString('\n')
 		if err != nil {
