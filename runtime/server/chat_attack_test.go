@@ -13,6 +13,34 @@ import (
 	"github.com/websonic/websonic/runtime/internal/site"
 )
 
+// replaysNone subscribes a new socket of reader's to room from last_id 0
+// and reads its catch-up (events or a reload) until poster's marker
+// message, which it posts after subscribing: no frame may carry any of
+// secrets (why says what that would mean).
+func replaysNone(t *testing.T, reader, poster *chatter, room int64, marker, why string, secrets ...string) {
+	t.Helper()
+	ws := reader.socket(t)
+	ws.send(fmt.Sprintf(`{"type":"subscribe","topic":%q,"last_id":0}`, chatRoomTopic(room)))
+	if f := ws.next(); f.Type != realtime.TypeSubscribed {
+		t.Fatalf("subscribe: %+v", f)
+	}
+	m := poster.post(t, room, marker)
+	for {
+		f := ws.next()
+		for _, secret := range secrets {
+			if strings.Contains(string(f.Data), secret) {
+				t.Fatalf("%s: %+v %s", why, f, f.Data)
+			}
+		}
+		if f.Type == realtime.TypeEvent && decodeChatEvent(t, f).messageID() == m.ID {
+			return
+		}
+		if f.Type != realtime.TypeEvent && f.Type != realtime.TypeReload {
+			t.Fatalf("unexpected frame %+v", f)
+		}
+	}
+}
+
 // maxGroupOthersForTest is modules/chat's maxGroupOthers: the most people
 // a group has besides its maker.
 const maxGroupOthersForTest = 50
@@ -55,24 +83,8 @@ func TestChatAttack(t *testing.T) {
 				t.Fatalf("the history shows %q", m.Text)
 			}
 		}
-		ws := mallory.socket(t)
-		ws.send(fmt.Sprintf(`{"type":"subscribe","topic":%q,"last_id":0}`, chatRoomTopic(blabla)))
-		if f := ws.next(); f.Type != realtime.TypeSubscribed {
-			t.Fatalf("subscribe: %+v", f)
-		}
-		marker := alice.post(t, blabla, "marker after mallory joined")
-		for {
-			f := ws.next()
-			if strings.Contains(string(f.Data), "4711") || strings.Contains(string(f.Data), "salary") {
-				t.Fatalf("mallory's catch-up replays what was deleted or edited before she joined: %+v %s", f, f.Data)
-			}
-			if f.Type == realtime.TypeEvent && decodeChatEvent(t, f).messageID() == marker.ID {
-				break
-			}
-			if f.Type != realtime.TypeEvent && f.Type != realtime.TypeReload {
-				t.Fatalf("unexpected frame %+v", f)
-			}
-		}
+		replaysNone(t, mallory, alice, blabla, "marker after mallory joined",
+			"mallory's catch-up replays what was deleted or edited before she joined", "4711", "salary")
 		// Alice, a member all along, still catches up on what is hers.
 		aws := alice.socket(t)
 		aws.send(fmt.Sprintf(`{"type":"subscribe","topic":%q,"last_id":%d}`, chatRoomTopic(blabla), first.ID-1))
@@ -98,24 +110,8 @@ func TestChatAttack(t *testing.T) {
 
 		mallory.must(t, "GET", fmt.Sprintf("/chat/api/rooms/%d/messages", board.ID), nil, 404, nil) // an invite room is unlisted
 		root.must(t, "PATCH", fmt.Sprintf("/chat/api/rooms/%d", board.ID), map[string]string{"policy": "everyone"}, 200, nil)
-		ws := mallory.socket(t)
-		ws.send(fmt.Sprintf(`{"type":"subscribe","topic":%q,"last_id":0}`, chatRoomTopic(board.ID)))
-		if f := ws.next(); f.Type != realtime.TypeSubscribed {
-			t.Fatalf("subscribe: %+v", f)
-		}
-		marker := alice.post(t, board.ID, "welcome, everyone")
-		for {
-			f := ws.next()
-			if strings.Contains(string(f.Data), "layoffs") {
-				t.Fatalf("mallory's catch-up replays what was deleted before the room was opened: %+v %s", f, f.Data)
-			}
-			if f.Type == realtime.TypeEvent && decodeChatEvent(t, f).messageID() == marker.ID {
-				break
-			}
-			if f.Type != realtime.TypeEvent && f.Type != realtime.TypeReload {
-				t.Fatalf("unexpected frame %+v", f)
-			}
-		}
+		replaysNone(t, mallory, alice, board.ID, "welcome, everyone",
+			"mallory's catch-up replays what was deleted before the room was opened", "layoffs")
 		// Alice's page was told (its pages follow the room again).
 		for {
 			f := live.next()
@@ -144,24 +140,8 @@ func TestChatAttack(t *testing.T) {
 			t.Fatalf("make_admin: %+v, %v", res, err)
 		}
 		trent.must(t, "GET", fmt.Sprintf("/chat/api/rooms/%d/messages", payroll.ID), nil, 200, nil)
-		ws := trent.socket(t)
-		ws.send(fmt.Sprintf(`{"type":"subscribe","topic":%q,"last_id":0}`, chatRoomTopic(payroll.ID)))
-		if f := ws.next(); f.Type != realtime.TypeSubscribed {
-			t.Fatalf("subscribe: %+v", f)
-		}
-		marker := alice.post(t, payroll.ID, "marker after trent became an admin")
-		for {
-			f := ws.next()
-			if strings.Contains(string(f.Data), "9981") {
-				t.Fatalf("the new admin's catch-up replays what was deleted before they became one: %+v %s", f, f.Data)
-			}
-			if f.Type == realtime.TypeEvent && decodeChatEvent(t, f).messageID() == marker.ID {
-				break
-			}
-			if f.Type != realtime.TypeEvent && f.Type != realtime.TypeReload {
-				t.Fatalf("unexpected frame %+v", f)
-			}
-		}
+		replaysNone(t, trent, alice, payroll.ID, "marker after trent became an admin",
+			"the new admin's catch-up replays what was deleted before they became one", "9981")
 	})
 
 	// A room closed to its members (an 'everyone' room made invite-only,
