@@ -17,6 +17,9 @@ func claimDrafts(ctx context.Context, tx *sql.Tx, ticket int64, uploader any, id
 	if len(ids) == 0 {
 		return nil
 	}
+	if uploader == nil { // guests attach nothing: nothing ties an upload to them
+		return badRequest("Only signed-in people attach files.")
+	}
 	if len(ids) > maxAttachmentsPerMessage {
 		return badRequest(fmt.Sprintf("A message carries at most %d attachments.", maxAttachmentsPerMessage))
 	}
