@@ -31,7 +31,7 @@ var (
 
 // BenchmarkChatHistory: a room of 1,000,000 messages (chatHistoryMessages;
 // fillRoom writes them straight into the module's table as the module
-// writes them) by the site's 2,000 employees (chatSiteMembers), read
+// writes them) by the site's 2,000 employees (siteMembers), read
 // through the chat module by a signed-in member.
 //
 // page/…: GET /chat/api/rooms/ID/messages?before=N, pages of 50 by
@@ -121,20 +121,6 @@ func BenchmarkChatHistory(b *testing.B) {
 				measurePair(b, newLoadgenN(b, chatReaders, readerClient.Jar), native, prefixed(s.URL, c.paths), "full/native")
 			})
 		}
-	}
-}
-
-// requireIndex fails unless the module's schema has the index name (made
-// by the module's own migrations: the benchmark makes none).
-func (s *chatSite) requireIndex(b *testing.B, name string) {
-	b.Helper()
-	var ok bool
-	if err := s.super.QueryRow(context.Background(),
-		`SELECT EXISTS (SELECT 1 FROM pg_indexes WHERE schemaname = 'mod_chat' AND indexname = $1)`, name).Scan(&ok); err != nil {
-		b.Fatal(err)
-	}
-	if !ok {
-		b.Fatalf("the chat module's migrations made no index mod_chat.%s", name)
 	}
 }
 
@@ -244,7 +230,7 @@ func logQueryTimes(b *testing.B, base string, queries []string) {
 //
 // warm, when given, are the arguments of the runs before (the search's
 // statement serves every query: PostgreSQL decides from their costs).
-func (s *chatSite) explain(b *testing.B, sql string, warm [][]any, generic bool, args ...any) string {
+func (s *moduleSite) explain(b *testing.B, sql string, warm [][]any, generic bool, args ...any) string {
 	b.Helper()
 	ctx := context.Background()
 	conn, err := s.native.Acquire(ctx)
