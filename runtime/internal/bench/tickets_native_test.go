@@ -469,8 +469,8 @@ func tkParseQueue(v url.Values) (tkQueueQuery, error) {
 
 // sql is queue.go's queueQuery.where and .sql: the page's statement.
 func (q tkQueueQuery) sql(u *coresite.User, panels string) (string, []any) {
-	args := []any{u.ID, panels}
-	cond := []string{"t.panel_id = ANY($2::bigint[])"}
+	args := []any{panels}
+	cond := []string{"t.panel_id = ANY($1::bigint[])"}
 	arg := func(v any) string {
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
@@ -484,7 +484,7 @@ func (q tkQueueQuery) sql(u *coresite.User, panels string) (string, []any) {
 	switch q.Assignee {
 	case "":
 	case "me":
-		cond = append(cond, "t.assignee_id = $1")
+		cond = append(cond, "t.assignee_id = "+arg(u.ID))
 	case "none":
 		cond = append(cond, "t.assignee_id IS NULL")
 	}
