@@ -31,6 +31,13 @@
 //	                    its SQL run natively through pgx; the plans
 //	BenchmarkChatPost   posting a message through the chat module against a
 //	                    native handler doing the same insert and publish
+//	BenchmarkTicketsQueue the staff queue of a desk of 100,000 tickets
+//	                    (filtered, sorted, deep and searched pages) through
+//	                    the tickets module, against its SQL run natively
+//	                    through pgx; the plans
+//	BenchmarkTicketsCreate customers opening tickets through the tickets
+//	                    module against a native handler doing the same
+//	                    inserts and publish
 //	BenchmarkPeer       the peer run: the same handler code looped in process
 //	                    natively, in this runtime's engine, under stock wazero
 //	                    and under Node.js's WASI on V8 (peer/)
