@@ -184,7 +184,7 @@ func guestTicket(ctx context.Context, token string) (int64, error) {
 	if len(token) != base64.RawURLEncoding.EncodedLen(guestTokenBytes) {
 		return 0, errNoGuestTicket
 	}
-	secret, err := base64.RawURLEncoding.DecodeString(token)
+	secret, err := base64.RawURLEncoding.Strict().DecodeString(token) // one spelling per token
 	if err != nil || len(secret) != guestTokenBytes {
 		return 0, errNoGuestTicket
 	}
