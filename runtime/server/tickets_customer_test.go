@@ -285,6 +285,13 @@ func TestTicketsCustomer(t *testing.T) {
 		if view.Ticket.Status != "solved" || view.Ticket.CanReopen {
 			t.Fatalf("after the window %+v", view.Ticket)
 		}
+		// Agents reopen at any time; they rate nothing they did not open.
+		carl.must(t, "POST", fmt.Sprintf("/tickets/api/tickets/%d/reopen", first.ID), nil, 200, &tk)
+		if tk.Status != "open" {
+			t.Fatalf("an agent's reopening left it %s", tk.Status)
+		}
+		tkcRefused(t, carl, "POST", fmt.Sprintf("/tickets/api/tickets/%d/rating", first.ID), map[string]any{"score": 1}, 403, "Only the customer")
+		ann.must(t, "POST", fmt.Sprintf("/tickets/api/tickets/%d/solve", first.ID), nil, 200, &tk)
 		d.settings(t, map[string]any{"reopen_days": 14})
 		ann.must(t, "POST", fmt.Sprintf("/tickets/api/tickets/%d/replies", first.ID), map[string]any{"body": "It came back broken."}, 201, &m)
 		ann.must(t, "GET", fmt.Sprintf("/tickets/api/tickets/%d", first.ID), nil, 200, &view)
@@ -307,7 +314,8 @@ func TestTicketsCustomer(t *testing.T) {
 			}
 		}
 		want2 := []string{"Ordered on Monday.\nStill nothing.", "Same for my order.", "status:new>solved", "rated:4",
-			"status:solved>open", "status:open>solved", "It came back broken.", "status:solved>open"}
+			"status:solved>open", "status:open>solved", "status:solved>open", "status:open>solved", "It came back broken.",
+			"status:solved>open"}
 		if !slices.Equal(trail, want2) {
 			t.Fatalf("the conversation:\n%q\nwant\n%q", trail, want2)
 		}
@@ -479,35 +487,59 @@ func TestTicketsCustomer(t *testing.T) {
 	})
 
 	t.Run("the open-ticket limit holds under parallel openings", func(t *testing.T) {
-		eve := s.person(t, "eve", site.RoleMember)
-		const n = 6
-		statuses := make([]int, n)
+		// Several people at once, each opening several tickets at once in
+		// a panel that allows one: each gets exactly one. The module's
+		// instances are warmed first, so that the openings do run side by
+		// side.
+		send := func(c *chatter, method, path string, body any) int {
+			b, _ := json.Marshal(body)
+			req, err := http.NewRequest(method, s.URL+path, bytes.NewReader(b))
+			if err != nil {
+				return 0
+			}
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := c.c.Do(req)
+			if err != nil {
+				return 0
+			}
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		const people, tries = 4, 4
+		racers := make([]*chatter, people)
+		for i := range racers {
+			racers[i] = s.person(t, fmt.Sprintf("racer%d", i), site.RoleMember)
+		}
 		var wg sync.WaitGroup
-		for i := range n {
+		for i := range 3 * people {
 			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				b, _ := json.Marshal(map[string]any{"panel_id": limited, "subject": fmt.Sprintf("Race %d", i), "description": "x"})
-				req, err := http.NewRequest("POST", s.URL+"/tickets/api/tickets", bytes.NewReader(b))
-				if err != nil {
-					return
-				}
-				req.Header.Set("Content-Type", "application/json")
-				resp, err := eve.c.Do(req)
-				if err != nil {
-					return
-				}
-				resp.Body.Close()
-				statuses[i] = resp.StatusCode
-			}()
+			go func() { defer wg.Done(); send(racers[i%people], "GET", "/tickets/api/panels", nil) }()
 		}
 		wg.Wait()
-		slices.Sort(statuses)
-		if want := []int{201, 409, 409, 409, 409, 409}; !slices.Equal(statuses, want) {
-			t.Fatalf("parallel openings answered %v, want %v", statuses, want)
+		statuses := make([][]int, people)
+		start := make(chan struct{})
+		for p := range people {
+			statuses[p] = make([]int, tries)
+			for i := range tries {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					statuses[p][i] = send(racers[p], "POST", "/tickets/api/tickets",
+						map[string]any{"panel_id": limited, "subject": fmt.Sprintf("Race %d", i), "description": "x"})
+				}()
+			}
 		}
-		if got := d.one(t, `SELECT count(*) FROM mod_tickets.tickets WHERE opener_id = $1`, eve.id); got != 1 {
-			t.Fatalf("eve has %d tickets", got)
+		close(start)
+		wg.Wait()
+		for p, st := range statuses {
+			slices.Sort(st)
+			if want := []int{201, 409, 409, 409}; !slices.Equal(st, want) {
+				t.Errorf("%s's parallel openings answered %v, want %v", racers[p].name, st, want)
+			}
+			if got := d.one(t, `SELECT count(*) FROM mod_tickets.tickets WHERE opener_id = $1`, racers[p].id); got != 1 {
+				t.Errorf("%s has %d tickets", racers[p].name, got)
+			}
 		}
 	})
 
