@@ -74,16 +74,18 @@ func TestCheckFields(t *testing.T) {
 	}
 }
 
+// testForm is a panel's form of every type of field.
+var testForm = []field{
+	{Name: "order", Label: "Order number", Type: "text", Required: true},
+	{Name: "count", Label: "Items", Type: "number"},
+	{Name: "kind", Label: "Kind", Type: "select", Options: []string{"Parcel", "Letter"}},
+	{Name: "contact", Label: "Contact", Type: "email"},
+	{Name: "when", Label: "Date", Type: "date"},
+	{Name: "gift", Label: "Gift", Type: "checkbox"},
+	{Name: "details", Label: "Details", Type: "textarea"},
+}
+
 func TestCheckValues(t *testing.T) {
-	form := []field{
-		{Name: "order", Label: "Order number", Type: "text", Required: true},
-		{Name: "count", Label: "Items", Type: "number"},
-		{Name: "kind", Label: "Kind", Type: "select", Options: []string{"Parcel", "Letter"}},
-		{Name: "contact", Label: "Contact", Type: "email"},
-		{Name: "when", Label: "Date", Type: "date"},
-		{Name: "gift", Label: "Gift", Type: "checkbox"},
-		{Name: "details", Label: "Details", Type: "textarea"},
-	}
 	for _, tc := range []struct {
 		name   string
 		values string
@@ -120,7 +122,7 @@ func TestCheckValues(t *testing.T) {
 			if err := json.Unmarshal([]byte(tc.values), &values); err != nil {
 				t.Fatal(err)
 			}
-			got, err := checkValues(form, values)
+			got, err := checkValues(testForm, values)
 			if msg, refused := strings.CutPrefix(tc.want, "!"); refused {
 				wantRefused(t, err, msg)
 				return
@@ -141,15 +143,6 @@ func TestCheckValues(t *testing.T) {
 // FuzzCheckValues: whatever a client sends as a ticket's fields, the check
 // answers a JSON object of the form's fields, or a 400; never a panic.
 func FuzzCheckValues(f *testing.F) {
-	form := []field{
-		{Name: "order", Label: "Order", Type: "text", Required: true},
-		{Name: "count", Label: "Items", Type: "number"},
-		{Name: "kind", Label: "Kind", Type: "select", Options: []string{"Parcel", "Letter"}},
-		{Name: "contact", Label: "Contact", Type: "email"},
-		{Name: "when", Label: "Date", Type: "date"},
-		{Name: "gift", Label: "Gift", Type: "checkbox"},
-		{Name: "details", Label: "Details", Type: "textarea"},
-	}
 	f.Add(`{"order": "A", "count": 1e308, "kind": "Parcel", "contact": "a@b.c", "when": "2026-01-01", "gift": true, "details": "x"}`)
 	f.Add(`{"order": {"nested": [1, 2]}, "count": -0}`)
 	f.Add(`{"order": "\u0000", "gift": null}`)
@@ -158,7 +151,7 @@ func FuzzCheckValues(f *testing.F) {
 		if json.Unmarshal([]byte(in), &values) != nil {
 			return
 		}
-		out, err := checkValues(form, values)
+		out, err := checkValues(testForm, values)
 		if err != nil {
 			var e *jsonapi.Error
 			if !errors.As(err, &e) || e.Status != 400 {
