@@ -25,13 +25,13 @@ import (
 // slice's; they find the ticket with guestTicket.
 
 func init() {
-	mux.HandleFunc("GET /tickets/guest/api/panels", public(guestPanels))
-	mux.HandleFunc("POST /tickets/guest/api/tickets", public(guestOpen))
-	mux.HandleFunc("GET /tickets/guest/api/t/{token}", public(guestView))
-	mux.HandleFunc("POST /tickets/guest/api/t/{token}/replies", public(guestReply))
-	mux.HandleFunc("POST /tickets/guest/api/t/{token}/solve", public(guestSolve))
-	mux.HandleFunc("POST /tickets/guest/api/t/{token}/reopen", public(guestReopen))
-	mux.HandleFunc("POST /tickets/guest/api/t/{token}/rating", public(guestRate))
+	mux.HandleFunc("GET /tickets/guest/api/panels", public(guestAPIPanels))
+	mux.HandleFunc("POST /tickets/guest/api/tickets", public(guestAPIOpen))
+	mux.HandleFunc("GET /tickets/guest/api/t/{token}", public(guestAPIView))
+	mux.HandleFunc("POST /tickets/guest/api/t/{token}/replies", public(guestAPIReply))
+	mux.HandleFunc("POST /tickets/guest/api/t/{token}/solve", public(guestAPISolve))
+	mux.HandleFunc("POST /tickets/guest/api/t/{token}/reopen", public(guestAPIReopen))
+	mux.HandleFunc("POST /tickets/guest/api/t/{token}/rating", public(guestAPIRate))
 }
 
 const (
@@ -58,7 +58,7 @@ func guestsAllowed() error {
 	return nil
 }
 
-func guestPanels(w http.ResponseWriter, r *http.Request) (any, error) {
+func guestAPIPanels(w http.ResponseWriter, r *http.Request) (any, error) {
 	if err := guestsAllowed(); err != nil {
 		return nil, err
 	}
@@ -110,7 +110,7 @@ func newGuestToken(ctx context.Context, g *guestOpener) error {
 	return nil
 }
 
-func guestOpen(w http.ResponseWriter, r *http.Request) (any, error) {
+func guestAPIOpen(w http.ResponseWriter, r *http.Request) (any, error) {
 	ctx := r.Context()
 	if err := guestsAllowed(); err != nil {
 		return nil, err
@@ -202,62 +202,62 @@ func guestOf(r *http.Request) (int64, error) {
 	return guestTicket(r.Context(), r.PathValue("token"))
 }
 
-// guest is the guest opener acting on their ticket.
-var guest = actor{Guest: true}
+// guestActor is the guest opener acting on their ticket.
+var guestActor = actor{Guest: true}
 
-func guestView(w http.ResponseWriter, r *http.Request) (any, error) {
+func guestAPIView(w http.ResponseWriter, r *http.Request) (any, error) {
 	id, err := guestOf(r)
 	if err != nil {
 		return nil, err
 	}
-	return showTicket(r.Context(), id, customer)
+	return showCustomer(r.Context(), id, customer)
 }
 
-// guestReplyBody is a guest's reply: text only (guests attach nothing).
-type guestReplyBody struct {
+// guestAPIReplyBody is a guest's reply: text only (guests attach nothing).
+type guestAPIReplyBody struct {
 	Body string `json:"body"`
 }
 
-func guestReply(w http.ResponseWriter, r *http.Request) (any, error) {
+func guestAPIReply(w http.ResponseWriter, r *http.Request) (any, error) {
 	id, err := guestOf(r)
 	if err != nil {
 		return nil, err
 	}
-	var b guestReplyBody
+	var b guestAPIReplyBody
 	if err := readJSON(r, &b); err != nil {
 		return nil, err
 	}
-	m, err := reply(r.Context(), id, guest, replyBody{Body: b.Body})
+	m, err := customerReply(r.Context(), id, guestActor, customerReplyBody{Body: b.Body})
 	if err != nil {
 		return nil, err
 	}
 	return created(m), nil
 }
 
-func guestSolve(w http.ResponseWriter, r *http.Request) (any, error) {
+func guestAPISolve(w http.ResponseWriter, r *http.Request) (any, error) {
 	id, err := guestOf(r)
 	if err != nil {
 		return nil, err
 	}
-	return solve(r.Context(), id, guest)
+	return customerSolve(r.Context(), id, guestActor)
 }
 
-func guestReopen(w http.ResponseWriter, r *http.Request) (any, error) {
+func guestAPIReopen(w http.ResponseWriter, r *http.Request) (any, error) {
 	id, err := guestOf(r)
 	if err != nil {
 		return nil, err
 	}
-	return reopen(r.Context(), id, guest)
+	return customerReopen(r.Context(), id, guestActor)
 }
 
-func guestRate(w http.ResponseWriter, r *http.Request) (any, error) {
+func guestAPIRate(w http.ResponseWriter, r *http.Request) (any, error) {
 	id, err := guestOf(r)
 	if err != nil {
 		return nil, err
 	}
-	var b ratingBody
+	var b customerRatingBody
 	if err := readJSON(r, &b); err != nil {
 		return nil, err
 	}
-	return rate(r.Context(), id, guest, b)
+	return customerRate(r.Context(), id, guestActor, b)
 }

@@ -20,23 +20,23 @@ import (
 // account, found by the token of their private link.
 
 func init() {
-	mux.HandleFunc("GET /tickets/api/panels", api(listPanels))
-	mux.HandleFunc("GET /tickets/api/tickets", api(myTickets))
-	mux.HandleFunc("POST /tickets/api/tickets", api(openTicket))
-	mux.HandleFunc("GET /tickets/api/tickets/{id}", api(viewTicket))
-	mux.HandleFunc("POST /tickets/api/tickets/{id}/replies", api(replyTicket))
-	mux.HandleFunc("POST /tickets/api/tickets/{id}/solve", api(solveTicket))
-	mux.HandleFunc("POST /tickets/api/tickets/{id}/reopen", api(reopenTicket))
-	mux.HandleFunc("POST /tickets/api/tickets/{id}/rating", api(rateTicket))
+	mux.HandleFunc("GET /tickets/api/panels", api(customerPanels))
+	mux.HandleFunc("GET /tickets/api/tickets", api(customerTickets))
+	mux.HandleFunc("POST /tickets/api/tickets", api(customerOpen))
+	mux.HandleFunc("GET /tickets/api/tickets/{id}", api(customerView))
+	mux.HandleFunc("POST /tickets/api/tickets/{id}/replies", api(customerReplyRoute))
+	mux.HandleFunc("POST /tickets/api/tickets/{id}/solve", api(customerSolveRoute))
+	mux.HandleFunc("POST /tickets/api/tickets/{id}/reopen", api(customerReopenRoute))
+	mux.HandleFunc("POST /tickets/api/tickets/{id}/rating", api(customerRateRoute))
 }
 
 // Limits of the customers' texts (API.md, "Text limits").
 const (
-	maxSubject       = 200
-	maxBody          = 20000
-	maxRatingComment = 2000
+	maxSubjectLen = 200
+	maxBodyLen    = 20000
+	maxCommentLen = 2000
 	// ticketsPage is a page of "my tickets".
-	ticketsPage = 50
+	customerListPage = 50
 )
 
 // customerPanel is API.md's "panel" as customers and guests see it.
@@ -70,7 +70,7 @@ func openablePanels(ctx context.Context, guests bool) ([]customerPanel, error) {
 	return out, rows.Err()
 }
 
-func listPanels(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error) {
+func customerPanels(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error) {
 	panels, err := openablePanels(r.Context(), false)
 	if err != nil {
 		return nil, err
@@ -78,9 +78,9 @@ func listPanels(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error
 	return map[string]any{"panels": panels}, nil
 }
 
-// myTickets lists the caller's tickets (opened or taking part in), newest
+// customerTickets lists the caller's tickets (opened or taking part in), newest
 // first, a page at a time.
-func myTickets(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error) {
+func customerTickets(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error) {
 	q := r.URL.Query()
 	var statusCond string
 	switch q.Get("status") {
@@ -105,7 +105,7 @@ func myTickets(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error)
 	rows, err := sdk.DB().QueryContext(r.Context(), ticketSelect+`WHERE t.id IN (
 			SELECT x.id FROM tickets x WHERE x.opener_id = $1
 			UNION SELECT x.ticket_id FROM participants x WHERE x.user_id = $1)
-		AND t.id < $2 AND `+statusCond+` ORDER BY t.id DESC LIMIT $3`, u.ID, before, ticketsPage+1)
+		AND t.id < $2 AND `+statusCond+` ORDER BY t.id DESC LIMIT $3`, u.ID, before, customerListPage+1)
 	if err != nil {
 		return nil, err
 	}
@@ -122,9 +122,9 @@ func myTickets(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error)
 		return nil, err
 	}
 	var next *int64
-	if len(out) > ticketsPage {
-		out = out[:ticketsPage]
-		next = &out[ticketsPage-1].ID
+	if len(out) > customerListPage {
+		out = out[:customerListPage]
+		next = &out[customerListPage-1].ID
 	}
 	return map[string]any{"tickets": out, "next": next}, nil
 }
@@ -140,8 +140,8 @@ type newTicket struct {
 	Impact      *int                       `json:"impact"`
 }
 
-// openPanel is what opening a ticket needs of its panel.
-type openPanel struct {
+// panelForm is what opening a ticket needs of its panel.
+type panelForm struct {
 	ID                int64
 	Fields            []field
 	MaxOpen           int
@@ -149,9 +149,9 @@ type openPanel struct {
 	ResolutionMins    sql.NullInt64
 }
 
-// checked is a new ticket's texts, cleaned.
-type checked struct {
-	panel       openPanel
+// checkedTicket is a new ticket's texts, cleaned.
+type checkedTicket struct {
+	panel       panelForm
 	subject     string
 	description string
 	fields      string
@@ -161,14 +161,14 @@ type checked struct {
 
 // check validates a new ticket against its panel; guest: opened by a
 // guest (the panel must take guests).
-func (n newTicket) check(ctx context.Context, guest bool) (checked, error) {
-	var c checked
+func (n newTicket) check(ctx context.Context, forGuest bool) (checkedTicket, error) {
+	var c checkedTicket
 	var err error
-	if c.subject, err = jsonapi.CheckText(n.Subject, maxSubject, false); err != nil || c.subject == "" {
-		return c, badRequest(fmt.Sprintf("A subject is one line of 1 to %d characters, without control characters.", maxSubject))
+	if c.subject, err = jsonapi.CheckText(n.Subject, maxSubjectLen, false); err != nil || c.subject == "" {
+		return c, badRequest(fmt.Sprintf("A subject is one line of 1 to %d characters, without control characters.", maxSubjectLen))
 	}
-	if c.description, err = jsonapi.CheckText(n.Description, maxBody, true); err != nil || c.description == "" {
-		return c, badRequest(fmt.Sprintf("Describe the request in 1 to %d characters, without control characters.", maxBody))
+	if c.description, err = jsonapi.CheckText(n.Description, maxBodyLen, true); err != nil || c.description == "" {
+		return c, badRequest(fmt.Sprintf("Describe the request in 1 to %d characters, without control characters.", maxBodyLen))
 	}
 	c.urgency, c.impact = 2, 2
 	if n.Urgency != nil {
@@ -185,7 +185,7 @@ func (n newTicket) check(ctx context.Context, guest bool) (checked, error) {
 	err = sdk.DB().QueryRowContext(ctx, `SELECT fields::text, max_open, first_response_minutes, resolution_minutes,
 		archived_at IS NOT NULL, guests FROM panels WHERE id = $1`, n.PanelID).
 		Scan(&fields, &c.panel.MaxOpen, &c.panel.FirstResponseMins, &c.panel.ResolutionMins, &archived, &guests)
-	if errors.Is(err, sql.ErrNoRows) || err == nil && guest && !guests {
+	if errors.Is(err, sql.ErrNoRows) || err == nil && forGuest && !guests {
 		return c, badRequest("Choose one of the kinds of request offered.")
 	}
 	if err != nil {
@@ -206,7 +206,7 @@ func (n newTicket) check(ctx context.Context, guest bool) (checked, error) {
 // panel's targets and its search from the subject and the fields, and
 // returns it locked. opener is the user (nil for a guest); guest holds the
 // guest's address, name, token hash and sealed link.
-func (c checked) insert(ctx context.Context, tx *sql.Tx, opener any, g *guestOpener) (*locked, error) {
+func (c checkedTicket) insert(ctx context.Context, tx *sql.Tx, opener any, g *guestOpener) (*locked, error) {
 	var email, name, token, link any
 	if g != nil {
 		email, name, token, link = g.email, g.name, g.tokenHash, g.sealed
@@ -226,7 +226,7 @@ func (c checked) insert(ctx context.Context, tx *sql.Tx, opener any, g *guestOpe
 }
 
 // overLimit answers 409 when count open tickets reach the panel's limit.
-func (c checked) overLimit(count int) error {
+func (c checkedTicket) overLimit(count int) error {
 	if count < c.panel.MaxOpen {
 		return nil
 	}
@@ -238,7 +238,7 @@ func (c checked) overLimit(count int) error {
 
 // openTicket opens a ticket for the caller: the description is its first
 // message.
-func openTicket(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error) {
+func customerOpen(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error) {
 	ctx := r.Context()
 	var n newTicket
 	if err := readJSON(r, &n); err != nil {
@@ -285,15 +285,15 @@ func openTicket(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error
 	return created(t), nil
 }
 
-// ticketPage is a ticket with its public conversation.
-type ticketPage struct {
+// customerPage is a ticket with its public conversation.
+type customerPage struct {
 	Ticket   ticketView    `json:"ticket"`
 	Messages []messageView `json:"messages"`
 }
 
-// showTicket reads ticket id as a holds it; a customer's reading marks
+// showCustomer reads ticket id as a holds it; a customer's reading marks
 // its messages seen.
-func showTicket(ctx context.Context, id int64, a access) (ticketPage, error) {
+func showCustomer(ctx context.Context, id int64, a access) (customerPage, error) {
 	if a == customer {
 		err := inTx(ctx, func(tx *sql.Tx) error {
 			if _, err := lockTicket(ctx, tx, id); err != nil {
@@ -303,23 +303,23 @@ func showTicket(ctx context.Context, id int64, a access) (ticketPage, error) {
 			return err
 		})
 		if err != nil {
-			return ticketPage{}, err
+			return customerPage{}, err
 		}
 	}
 	t, err := loadTicket(ctx, id, a)
 	if err != nil {
-		return ticketPage{}, err
+		return customerPage{}, err
 	}
 	msgs, err := loadMessages(ctx, id)
-	return ticketPage{Ticket: t, Messages: msgs}, err
+	return customerPage{Ticket: t, Messages: msgs}, err
 }
 
-func viewTicket(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error) {
+func customerView(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error) {
 	id, a, err := customerOf(r, u)
 	if err != nil {
 		return nil, err
 	}
-	return showTicket(r.Context(), id, a)
+	return showCustomer(r.Context(), id, a)
 }
 
 // customerOf reads the ticket of r's path and what u may do with it (at
@@ -344,42 +344,40 @@ func (a actor) reads() access {
 	return customer
 }
 
-// replyBody is the body of a customer's reply (attachments: drafts they
+// customerReplyBody is the body of a customer's reply (attachments: drafts they
 // uploaded; guests attach nothing and their route refuses the field).
-type replyBody struct {
+type customerReplyBody struct {
 	Body        string  `json:"body"`
 	Attachments []int64 `json:"attachments"`
 }
 
-func replyTicket(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error) {
+func customerReplyRoute(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error) {
 	id, a, err := customerOf(r, u)
 	if err != nil {
 		return nil, err
 	}
-	var b replyBody
+	var b customerReplyBody
 	if err := readJSON(r, &b); err != nil {
 		return nil, err
 	}
-	m, err := reply(r.Context(), id, asActor(u, a), b)
+	m, err := customerReply(r.Context(), id, asActor(u, a), b)
 	if err != nil {
 		return nil, err
 	}
 	return created(m), nil
 }
 
-// announcements are realtime events to publish once the change they
-// announce is committed.
-type announcements []struct {
+// announcement is a realtime event to publish once the change it
+// announces is committed.
+type announcement struct {
 	topic string
 	e     event
 }
 
-func (an *announcements) add(topic string, e event) {
-	*an = append(*an, struct {
-		topic string
-		e     event
-	}{topic, e})
-}
+// announcements are the events of one change.
+type announcements []announcement
+
+func (an *announcements) add(topic string, e event) { *an = append(*an, announcement{topic, e}) }
 
 func (an announcements) publish(ctx context.Context) {
 	for _, x := range an {
@@ -387,15 +385,15 @@ func (an announcements) publish(ctx context.Context) {
 	}
 }
 
-// reply writes a's public reply in ticket id. A customer's reply brings a
+// customerReply writes a's public reply in ticket id. A customer's reply brings a
 // pending ticket back to open, and a solved one within the reopening
 // window; a closed ticket takes none (reopen it first). The ticket's
 // other customers are told (`answer`); an agent's reply through this
 // route is mailed to the opener as the staff's are.
-func reply(ctx context.Context, id int64, a actor, b replyBody) (messageView, error) {
-	body, err := jsonapi.CheckText(b.Body, maxBody, true)
+func customerReply(ctx context.Context, id int64, a actor, b customerReplyBody) (messageView, error) {
+	body, err := jsonapi.CheckText(b.Body, maxBodyLen, true)
 	if err != nil || body == "" && len(b.Attachments) == 0 {
-		return messageView{}, badRequest(fmt.Sprintf("A reply is 1 to %d characters, without control characters.", maxBody))
+		return messageView{}, badRequest(fmt.Sprintf("A reply is 1 to %d characters, without control characters.", maxBodyLen))
 	}
 	days := readSettings().ReopenDays
 	var (
@@ -478,10 +476,10 @@ func otherCustomers(ctx context.Context, tx *sql.Tx, id int64, a actor) ([]int64
 	return out, rows.Err()
 }
 
-// change runs f on ticket id, locked, in a transaction; then publishes
+// changeTicket runs f on ticket id, locked, in a transaction; then publishes
 // `ticket` on the ticket's and its panel's topics and answers the ticket
 // as a sees it.
-func change(ctx context.Context, id int64, a actor, f func(tx *sql.Tx, l *locked) error) (ticketView, error) {
+func changeTicket(ctx context.Context, id int64, a actor, f func(tx *sql.Tx, l *locked) error) (ticketView, error) {
 	var panel int64
 	err := inTx(ctx, func(tx *sql.Tx) error {
 		l, err := lockTicket(ctx, tx, id)
@@ -499,17 +497,17 @@ func change(ctx context.Context, id int64, a actor, f func(tx *sql.Tx, l *locked
 	return loadTicket(ctx, id, a.reads())
 }
 
-func solveTicket(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error) {
+func customerSolveRoute(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error) {
 	id, a, err := customerOf(r, u)
 	if err != nil {
 		return nil, err
 	}
-	return solve(r.Context(), id, asActor(u, a))
+	return customerSolve(r.Context(), id, asActor(u, a))
 }
 
-// solve marks ticket id solved at the customer's word.
-func solve(ctx context.Context, id int64, a actor) (ticketView, error) {
-	return change(ctx, id, a, func(tx *sql.Tx, l *locked) error {
+// customerSolve marks ticket id solved at the customer's word.
+func customerSolve(ctx context.Context, id int64, a actor) (ticketView, error) {
+	return changeTicket(ctx, id, a, func(tx *sql.Tx, l *locked) error {
 		switch l.Status {
 		case statusClosed:
 			return refuseClosed(l)
@@ -521,20 +519,20 @@ func solve(ctx context.Context, id int64, a actor) (ticketView, error) {
 	})
 }
 
-func reopenTicket(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error) {
+func customerReopenRoute(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error) {
 	id, a, err := customerOf(r, u)
 	if err != nil {
 		return nil, err
 	}
-	return reopen(r.Context(), id, asActor(u, a))
+	return customerReopen(r.Context(), id, asActor(u, a))
 }
 
-// reopen brings a solved or closed ticket back to open: customers within
+// customerReopen brings a solved or closed ticket back to open: customers within
 // reopen_days of its solving or closing, agents at any time; a merged
 // ticket never.
-func reopen(ctx context.Context, id int64, a actor) (ticketView, error) {
+func customerReopen(ctx context.Context, id int64, a actor) (ticketView, error) {
 	days := readSettings().ReopenDays
-	return change(ctx, id, a, func(tx *sql.Tx, l *locked) error {
+	return changeTicket(ctx, id, a, func(tx *sql.Tx, l *locked) error {
 		if l.MergedInto.Valid {
 			return refuseClosed(l)
 		}
@@ -549,18 +547,18 @@ func reopen(ctx context.Context, id int64, a actor) (ticketView, error) {
 	})
 }
 
-// ratingBody is the body of a rating.
-type ratingBody struct {
+// customerRatingBody is the body of a rating.
+type customerRatingBody struct {
 	Score   int    `json:"score"`
 	Comment string `json:"comment"`
 }
 
-func rateTicket(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error) {
+func customerRateRoute(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error) {
 	id, a, err := customerOf(r, u)
 	if err != nil {
 		return nil, err
 	}
-	var b ratingBody
+	var b customerRatingBody
 	if err := readJSON(r, &b); err != nil {
 		return nil, err
 	}
@@ -575,20 +573,20 @@ func rateTicket(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error
 		}
 		a = customer
 	}
-	return rate(r.Context(), id, asActor(u, a), b)
+	return customerRate(r.Context(), id, asActor(u, a), b)
 }
 
-// rate records the customer's satisfaction with a solved or closed
+// customerRate records the customer's satisfaction with a solved or closed
 // ticket, once.
-func rate(ctx context.Context, id int64, a actor, b ratingBody) (ticketView, error) {
+func customerRate(ctx context.Context, id int64, a actor, b customerRatingBody) (ticketView, error) {
 	if b.Score < 1 || b.Score > 5 {
 		return ticketView{}, badRequest("A rating is a score from 1 to 5.")
 	}
-	comment, err := jsonapi.CheckText(b.Comment, maxRatingComment, true)
+	comment, err := jsonapi.CheckText(b.Comment, maxCommentLen, true)
 	if err != nil {
-		return ticketView{}, badRequest(fmt.Sprintf("A rating's comment is at most %d characters, without control characters.", maxRatingComment))
+		return ticketView{}, badRequest(fmt.Sprintf("A rating's comment is at most %d characters, without control characters.", maxCommentLen))
 	}
-	return change(ctx, id, a, func(tx *sql.Tx, l *locked) error {
+	return changeTicket(ctx, id, a, func(tx *sql.Tx, l *locked) error {
 		if !done(l.Status) {
 			return conflict("A ticket is rated once it is solved.")
 		}
