@@ -141,12 +141,15 @@ func guestAPIOpen(w http.ResponseWriter, r *http.Request) (any, error) {
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('tickets.open.guests', 0))`); err != nil {
 			return err
 		}
+		// A ticket's updated_at is never before its created_at: the
+		// condition on it lets the hour's count read tickets_updated.
 		var lastHour, open int
-		if err := tx.QueryRowContext(ctx, `SELECT
-				count(*) FILTER (WHERE created_at > now() - interval '1 hour'),
-				count(*) FILTER (WHERE lower(guest_email) = lower($1) AND panel_id = $2 AND status NOT IN ('solved', 'closed'))
-			FROM tickets WHERE guest_email IS NOT NULL AND (created_at > now() - interval '1 hour' OR lower(guest_email) = lower($1))`,
-			g.email, c.panel.ID).Scan(&lastHour, &open); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM tickets WHERE guest_email IS NOT NULL
+			AND updated_at > now() - interval '1 hour' AND created_at > now() - interval '1 hour'`).Scan(&lastHour); err != nil {
+			return err
+		}
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM tickets WHERE panel_id = $2
+			AND status NOT IN ('solved', 'closed') AND lower(guest_email) = lower($1)`, g.email, c.panel.ID).Scan(&open); err != nil {
 			return err
 		}
 		if lastHour >= guestsPerHour {

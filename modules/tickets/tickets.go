@@ -294,7 +294,15 @@ type customerPage struct {
 // showCustomer reads ticket id as a holds it; a customer's reading marks
 // its messages seen.
 func showCustomer(ctx context.Context, id int64, a access) (customerPage, error) {
-	if a == customer {
+	t, err := loadTicket(ctx, id, a)
+	if err != nil {
+		return customerPage{}, err
+	}
+	msgs, err := loadMessages(ctx, id)
+	if err != nil {
+		return customerPage{}, err
+	}
+	if a == customer && t.Unread { // written only when there is something new
 		err := inTx(ctx, func(tx *sql.Tx) error {
 			if _, err := lockTicket(ctx, tx, id); err != nil {
 				return err
@@ -305,13 +313,9 @@ func showCustomer(ctx context.Context, id int64, a access) (customerPage, error)
 		if err != nil {
 			return customerPage{}, err
 		}
+		t.Unread = false
 	}
-	t, err := loadTicket(ctx, id, a)
-	if err != nil {
-		return customerPage{}, err
-	}
-	msgs, err := loadMessages(ctx, id)
-	return customerPage{Ticket: t, Messages: msgs}, err
+	return customerPage{Ticket: t, Messages: msgs}, nil
 }
 
 func customerView(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error) {
@@ -422,6 +426,7 @@ func customerReply(ctx context.Context, id int64, a actor, b customerReplyBody) 
 			if _, err := l.moveTo(ctx, tx, a, statusOpen); err != nil {
 				return err
 			}
+			an.add(ticketTopic(id), event{Type: "ticket", Ticket: id})
 		}
 		if a.Agent {
 			if mailed, err = queueMail(ctx, tx, l, mailReplied, body, ""); err != nil {
