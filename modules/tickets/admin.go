@@ -542,7 +542,8 @@ func getReports(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error
 
 // reportPanels computes the per-panel figures over [$1, $2); every panel
 // not archived is listed, an archived one only with figures in the
-// period. The last row (id NULL) is the whole desk's.
+// period, in the panels' order. The last row (id NULL) is the whole
+// desk's.
 const reportPanels = `WITH t AS (
 	SELECT t.panel_id,
 	       t.created_at >= $1 AS opened,
@@ -566,13 +567,14 @@ const reportPanels = `WITH t AS (
 	FROM t GROUP BY GROUPING SETS ((panel_id), ())
 )
 SELECT p.id, p.name, coalesce(f.opened, 0), coalesce(f.solved, 0), coalesce(f.fr_breaches, 0),
-       coalesce(f.res_breaches, 0), f.median_fr, coalesce(f.ratings, 0), f.avg_rating
+       coalesce(f.res_breaches, 0), f.median_fr, coalesce(f.ratings, 0), f.avg_rating, false AS total, p.position AS pos
 FROM panels p LEFT JOIN f ON f.panel_id = p.id
 WHERE p.archived_at IS NULL OR f.panel_id IS NOT NULL
 UNION ALL
 SELECT NULL, '', coalesce(f.opened, 0), coalesce(f.solved, 0), coalesce(f.fr_breaches, 0),
-       coalesce(f.res_breaches, 0), f.median_fr, coalesce(f.ratings, 0), f.avg_rating
-FROM (SELECT 1) one LEFT JOIN f ON f.panel_id IS NULL`
+       coalesce(f.res_breaches, 0), f.median_fr, coalesce(f.ratings, 0), f.avg_rating, true, 0
+FROM (SELECT 1) one LEFT JOIN f ON f.panel_id IS NULL
+ORDER BY total, pos, 1`
 
 // buildReport computes the reports over the last days.
 func buildReport(ctx context.Context, days int64) (*report, error) {
@@ -586,13 +588,15 @@ func buildReport(ctx context.Context, days int64) (*report, error) {
 	}
 	for rows.Next() {
 		var (
-			id      sql.NullInt64
-			pr      panelReport
-			median  sql.NullFloat64
-			average sql.NullFloat64
+			id       sql.NullInt64
+			pr       panelReport
+			median   sql.NullFloat64
+			average  sql.NullFloat64
+			total    bool
+			position int64
 		)
 		if err := rows.Scan(&id, &pr.Panel.Name, &pr.Opened, &pr.Solved, &pr.FirstResponseBreaches, &pr.ResolutionBreaches,
-			&median, &pr.Ratings, &average); err != nil {
+			&median, &pr.Ratings, &average, &total, &position); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -716,11 +720,7 @@ func reportsPage(w http.ResponseWriter, r *http.Request) {
 	}
 	agents := make([]line, 0, len(rep.ByAgent))
 	for _, a := range rep.ByAgent {
-		name := a.Agent.DisplayName
-		if name == "" {
-			name = a.Agent.Username
-		}
-		agents = append(agents, line{Name: name + " (@" + a.Agent.Username + ")", Solved: a.Solved, Ratings: a.Ratings, Average: num(a.AverageRating)})
+		agents = append(agents, line{Name: personName(&a.Agent), Solved: a.Solved, Ratings: a.Ratings, Average: num(a.AverageRating)})
 	}
 	choices := []int64{7, 30, 90, 365}
 	if !slices.Contains(choices, days) {
