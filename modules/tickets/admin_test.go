@@ -6,9 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/websonic/websonic/modules/internal/jsonapi"
 )
@@ -255,4 +259,69 @@ func TestCheckPanel(t *testing.T) {
 			t.Errorf("days %q accepted", s)
 		}
 	}
+}
+
+// FuzzCleanFileName: whatever a client sends as a name, what is kept is
+// 1 to 200 characters of valid UTF-8 with no path separator, control or
+// format character, and its download header encodes it losslessly with
+// attr-chars and %XX only.
+func FuzzCleanFileName(f *testing.F) {
+	for _, s := range []string{"shot.png", "../../x", `a\b`, "é\u202e.txt", "a\r\nb", strings.Repeat("x", 300), "\xff"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		name, err := cleanFileName(s)
+		if err != nil {
+			if status(err) != http.StatusBadRequest {
+				t.Fatalf("%q: %v", s, err)
+			}
+			return
+		}
+		n := utf8.RuneCountInString(name)
+		if !utf8.ValidString(name) || n < 1 || n > maxAttachmentName || strings.ContainsAny(name, `/\`) {
+			t.Fatalf("%q kept as %q", s, name)
+		}
+		for _, r := range name {
+			if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+				t.Fatalf("%q kept %U", s, r)
+			}
+		}
+		enc := rfc5987(name)
+		for i := 0; i < len(enc); i++ {
+			c := enc[i]
+			if c == '%' {
+				continue
+			}
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$&+-.^_`|~", c) >= 0) {
+				t.Fatalf("%q encodes to %q", name, enc)
+			}
+		}
+		if back, err := url.PathUnescape(enc); err != nil || back != name {
+			t.Fatalf("%q encodes to %q, which decodes to %q, %v", name, enc, back, err)
+		}
+	})
+}
+
+// FuzzCheckFileType: an accepted upload is of an allowed type and its
+// bytes are of that type; anything else is 415.
+func FuzzCheckFileType(f *testing.F) {
+	f.Add("image/png", pngBytes)
+	f.Add("text/plain; charset=utf-8", []byte("hi"))
+	f.Add("application/zip", zipBytes)
+	f.Add("image/png; x=\"", []byte("<html>"))
+	f.Fuzz(func(t *testing.T, declared string, data []byte) {
+		typ, err := checkFileType(declared, data)
+		if err != nil {
+			if status(err) != http.StatusUnsupportedMediaType {
+				t.Fatalf("%q: %v", declared, err)
+			}
+			return
+		}
+		if !slices.Contains(attachmentTypes, typ) || !contentMatches(typ, data) {
+			t.Fatalf("%q accepted as %q", declared, typ)
+		}
+		if strings.HasPrefix(typ, "text/") && (!utf8.Valid(data) || bytes.IndexByte(data, 0) >= 0) {
+			t.Fatalf("text with binary accepted")
+		}
+	})
 }
