@@ -25,18 +25,16 @@ func init() {
 	// overlap "/tickets/attachments/{id}" (and any "/tickets/x/{y}" of the
 	// pages) without either being more specific, which net/http refuses.
 	mux.HandleFunc("GET /tickets/{id}/{file}", transcript)
-	// TODO(guest): once the customer slice's guestTicket is on main, add
-	// the guests' transcripts (API.md), a wrong token being 404:
-	//
-	//	mux.HandleFunc("GET /tickets/guest/t/{token}/{file}", func(w http.ResponseWriter, r *http.Request) {
-	//		id, err := guestTicket(r.Context(), r.PathValue("token"))
-	//		if err == nil {
-	//			err = writeTranscript(w, r, id, r.PathValue("file"))
-	//		}
-	//		if err != nil {
-	//			jsonapi.Fail(w, r, err)
-	//		}
-	//	})
+	// The guests' transcripts (API.md): a wrong token is 404.
+	mux.HandleFunc("GET /tickets/guest/t/{token}/{file}", func(w http.ResponseWriter, r *http.Request) {
+		id, err := guestTicket(r.Context(), r.PathValue("token"))
+		if err == nil {
+			err = writeTranscript(w, r, id, r.PathValue("file"))
+		}
+		if err != nil {
+			jsonapi.Fail(w, r, err)
+		}
+	})
 }
 
 func transcript(w http.ResponseWriter, r *http.Request) {

@@ -620,6 +620,12 @@ func TestTicketsCustomer(t *testing.T) {
 		tkcRefused(t, visitor, "POST", api+"/replies", map[string]any{"body": "x", "attachments": []int64{1}}, 400, "not the JSON expected")
 		var tk tkTicket
 		visitor.must(t, "POST", api+"/solve", nil, 200, &tk)
+		// The solved ticket's transcript, through the private link only.
+		if st, b := visitor.api(t, "GET", opened.Link+"/transcript.txt", nil); st != 200 ||
+			!strings.Contains(string(b), "Lost parcel") || !strings.Contains(string(b), "More details.") {
+			t.Fatalf("the guest's transcript: %d %s", st, b)
+		}
+		tkcRefused(t, visitor, "GET", "/tickets/guest/t/"+strings.Repeat("A", 43)+"/transcript.txt", nil, 404, "There is no such ticket")
 		visitor.must(t, "POST", api+"/rating", map[string]any{"score": 5, "comment": "Thanks"}, 200, &tk)
 		visitor.must(t, "POST", api+"/reopen", nil, 200, &tk)
 		if tk.Status != "open" || tk.Rating == nil || tk.Rating.Score != 5 {
