@@ -32,8 +32,8 @@ var smoke = []struct {
 	{"BenchmarkChatHistory$", []string{"BenchmarkChatHistory/page/module", "BenchmarkChatHistory/search/fullstack", "BenchmarkChatHistory/search-rare/module", "BenchmarkChatHistory/page-1client/module"}},
 	{"BenchmarkChatPost$", []string{"BenchmarkChatPost/module", "BenchmarkChatPost/fullstack", "BenchmarkChatPost/cpu/native"}},
 	// The tickets' (issue 12): a desk of 2,000 tickets, 4 customers.
-	{"BenchmarkTicketsQueue$", []string{"BenchmarkTicketsQueue/default/module", "BenchmarkTicketsQueue/deep/fullstack", "BenchmarkTicketsQueue/q-rare/module"}},
-	{"BenchmarkTicketsCreate$", []string{"BenchmarkTicketsCreate/native", "BenchmarkTicketsCreate/module", "BenchmarkTicketsCreate/fullstack"}},
+	{"BenchmarkTicketsQueue$", []string{"BenchmarkTicketsQueue/default/module", "BenchmarkTicketsQueue/deep/fullstack", "BenchmarkTicketsQueue/q-rare/module", "BenchmarkTicketsQueue/cpu/module"}},
+	{"BenchmarkTicketsCreate$", []string{"BenchmarkTicketsCreate/native", "BenchmarkTicketsCreate/module", "BenchmarkTicketsCreate/fullstack", "BenchmarkTicketsCreate/cpu/module"}},
 }
 
 // TestBenchmarksRun runs this package's benchmarks with one iteration each,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -35,6 +36,10 @@ const (
 // through the host's realtime.publish (the events table and its NOTIFY)
 // and the ticket read back with the same SQL.
 //
+// cpu/module and cpu/native are sequential calls straight into the router
+// (an httptest recorder: no sockets), reporting the process's CPU time per
+// ticket (PostgreSQL is another process), as BenchmarkCallCost does.
+//
 // The panels take 100 open tickets per customer (the most max_open
 // allows: the default, 3, would refuse the benchmark's) and every
 // sub-benchmark starts with no ticket open (the ones before are closed,
@@ -60,7 +65,7 @@ func BenchmarkTicketsCreate(b *testing.B) {
 	}
 	open := s.panels[:4] // the Refunds panel's group is nobody's business here
 	who := func(r *http.Request) *coresite.User { return users[r.Header.Get("X-Bench-Customer")] }
-	_, base := s.router(b, who, map[string]http.Handler{"/native": s.newTicketsNative().routes()})
+	router, base := s.router(b, who, map[string]http.Handler{"/native": s.newTicketsNative().routes()})
 	const path = "/tickets/api/tickets"
 	body := func(i int) string {
 		return fmt.Sprintf(`{"panel_id": %d, "subject": "The printer on floor %d is on fire again", "urgency": %d, "impact": %d,
@@ -140,6 +145,22 @@ func BenchmarkTicketsCreate(b *testing.B) {
 		closeAll(b)
 		measurePairFunc(b, newLoadgenN(b, ticketsOpeners, nil), native, post(s.URL+path, false), "full/native")
 	})
+	direct := func(p string) func() {
+		i := 0
+		return func() {
+			i++
+			w := httptest.NewRecorder()
+			r := httptest.NewRequest("POST", p, strings.NewReader(body(i)))
+			r.Header.Set("Content-Type", "application/json")
+			r.Header.Set("X-Bench-Customer", strconv.Itoa(i%customers))
+			router.ServeHTTP(w, r)
+			if w.Code != http.StatusCreated {
+				b.Fatalf("POST %s: %d %s", p, w.Code, w.Body)
+			}
+		}
+	}
+	b.Run("cpu/module", func(b *testing.B) { closeAll(b); cpuPerCall(b, direct(path)) })
+	b.Run("cpu/native", func(b *testing.B) { closeAll(b); cpuPerCall(b, direct("/native"+path)) })
 	var opened int64
 	if err := s.super.QueryRow(ctx, `SELECT count(*) FROM mod_tickets.tickets`).Scan(&opened); err != nil {
 		b.Fatal(err)

@@ -90,8 +90,10 @@ func tkConflict(msg string) error { return &nativeError{http.StatusConflict, "co
 
 // The module's SQL (modules/tickets), word for word.
 const (
-	// lifecycle.go, ticketSelect.
-	tkTicketSelect = `SELECT t.id, t.panel_id, p.name, t.subject, t.fields::text, t.status,
+	// lifecycle.go, ticketSelect: ticketColumns + "FROM tickets t " + ticketJoins.
+	tkTicketSelect = tkTicketColumns + `FROM tickets t ` + tkTicketJoins
+	// lifecycle.go, ticketColumns.
+	tkTicketColumns = `SELECT t.id, t.panel_id, p.name, t.subject, t.fields::text, t.status,
 	t.urgency, t.impact, t.priority,
 	t.opener_id, o.username, o.display_name, coalesce(t.guest_name, ''), coalesce(t.guest_email, ''),
 	t.assignee_id, a.username, a.display_name,
@@ -99,7 +101,9 @@ const (
 	t.last_public_at > t.customer_seen_at, t.rating, t.rating_comment, t.rated_at,
 	t.first_response_at, t.first_response_due, t.resolution_due, t.next_due, t.paused_at IS NOT NULL,
 	coalesce(t.next_due < now() AND t.paused_at IS NULL, false)
-	FROM tickets t JOIN panels p ON p.id = t.panel_id
+	`
+	// lifecycle.go, ticketJoins.
+	tkTicketJoins = `JOIN panels p ON p.id = t.panel_id
 	LEFT JOIN LATERAL (SELECT x.username, x.display_name FROM websonic_api.users x WHERE x.id = t.opener_id LIMIT 1) o ON true
 	LEFT JOIN LATERAL (SELECT x.username, x.display_name FROM websonic_api.users x WHERE x.id = t.assignee_id LIMIT 1) a ON true `
 	// access.go, workablePanels.
@@ -334,7 +338,7 @@ func (c tkCursor) encode() string {
 var errTkCursor = nativeBad("This page's position in the queue is not valid any more; start from the first page.")
 
 func tkDecodeCursor(s, sort string, asc bool) (*tkCursor, error) {
-	b, err := base64.RawURLEncoding.DecodeString(s)
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
 	if err != nil || len(b) > 80 {
 		return nil, errTkCursor
 	}
@@ -518,8 +522,9 @@ func (q tkQueueQuery) sql(u *coresite.User, panels string) (string, []any) {
 	if q.Asc {
 		dir = " ASC"
 	}
-	return tkTicketSelect + "WHERE " + strings.Join(cond, " AND ") + " ORDER BY " + tkQueueSorts[q.Sort] + dir + ", t.id" + dir +
-		" LIMIT " + strconv.Itoa(q.Limit+1), args
+	order := " ORDER BY " + tkQueueSorts[q.Sort] + dir + ", t.id" + dir
+	return tkTicketColumns + "FROM (SELECT * FROM tickets t WHERE " + strings.Join(cond, " AND ") + order + " LIMIT " + strconv.Itoa(q.Limit+1) + ") t " +
+		tkTicketJoins + order, args
 }
 
 // queue is queue.go's queueRoute.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -49,7 +50,9 @@ const ticketsQueueDeep = 40
 // handler answer the same JSON and that the module's migrations made the
 // indexes the queue reads, and logs the plans (EXPLAIN ANALYZE, as the
 // module's role, see explain) of each query, the searches' hits, and each
-// query's time one request at a time.
+// query's time one request at a time. cpu/module and cpu/native: the
+// process's CPU time per page of the default view, requests one after the
+// other straight into the router (PostgreSQL is another process).
 func BenchmarkTicketsQueue(b *testing.B) {
 	n := ticketsQueueTickets
 	if smokeRun() {
@@ -58,7 +61,7 @@ func BenchmarkTicketsQueue(b *testing.B) {
 	s := newTicketsSite(b)
 	s.fillDesk(b, n)
 	viewer := s.agents[0]
-	_, base := s.router(b, func(*http.Request) *coresite.User { return viewer }, map[string]http.Handler{"/native": s.newTicketsNative().routes()})
+	router, base := s.router(b, func(*http.Request) *coresite.User { return viewer }, map[string]http.Handler{"/native": s.newTicketsNative().routes()})
 	for _, ix := range []string{"tickets_search", "tickets_active_updated", "tickets_active_priority", "tickets_active_due", "tickets_active_assignee"} {
 		s.requireIndex(b, ix)
 	}
@@ -114,6 +117,19 @@ func BenchmarkTicketsQueue(b *testing.B) {
 	}
 	logTicketsTimes(b, base, timed)
 
+	// The process's CPU per page of the default view, one request after
+	// the other straight into the router (no sockets).
+	direct := func(p string) func() {
+		return func() {
+			w := httptest.NewRecorder()
+			router.ServeHTTP(w, httptest.NewRequest("GET", p, nil))
+			if w.Code != http.StatusOK {
+				b.Fatalf("GET %s: %d %s", p, w.Code, w.Body)
+			}
+		}
+	}
+	b.Run("cpu/module", func(b *testing.B) { cpuPerCall(b, direct(path(""))) })
+	b.Run("cpu/native", func(b *testing.B) { cpuPerCall(b, direct("/native"+path(""))) })
 	for _, q := range queries {
 		native := []string{base + "/native" + path(q.query)}
 		b.Run(q.name+"/native", func(b *testing.B) {
