@@ -235,6 +235,15 @@ func (s *ticketsSite) logQueuePlans(b *testing.B, u *coresite.User, queries []st
 	sql, args := searchArgs("w20000")
 	ticketsLog("plan of the queue's page, q-rare after 12 searches (the, meeting customer, w20000 in turn):\n%s", s.explain(b, sql, warm, false, args...))
 	ticketsLog("plan of the queue's page, q-rare, its generic plan forced:\n%s", s.explain(b, sql, nil, true, args...))
+	// A connection that served a few two-word searches, then a common
+	// word: the plan PostgreSQL chose for the statement meanwhile.
+	warm = nil
+	for range 6 {
+		_, args := searchArgs("meeting customer")
+		warm = append(warm, args)
+	}
+	sql, args = searchArgs("the")
+	ticketsLog("plan of the queue's page, q-common after 6 searches for \"meeting customer\":\n%s", s.explain(b, sql, warm, false, args...))
 }
 
 // logTicketsTimes logs, for each (name, path) pair of named, the median
