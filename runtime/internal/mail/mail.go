@@ -257,16 +257,25 @@ func (s *Service) dialer(ctx context.Context, tlsConfig *tls.Config) gomail.Dial
 }
 
 // sendError is the module's error for a failed send: what kind of
-// failure, not the relay's words (the log has them).
+// failure, not the relay's own words (the log has them).
 func sendError(ctx context.Context, err error) *abi.HostError {
+	msg := "the mail relay did not take the message (see the site's log)"
 	var ne net.Error
+	var oe *net.OpError
+	var ce *tls.CertificateVerificationError
 	switch {
 	case ctx.Err() != nil || errors.As(err, &ne) && ne.Timeout():
-		return &abi.HostError{Code: abi.HostErrFailed, Message: abi.ServiceMail + ": the mail relay did not answer in time"}
-	case strings.Contains(err.Error(), "dial failed"):
-		return &abi.HostError{Code: abi.HostErrFailed, Message: abi.ServiceMail + ": could not reach the mail relay (see the site's log)"}
+		msg = "the mail relay did not answer in time"
+	case errors.As(err, &oe) && oe.Op == "dial":
+		msg = "could not reach the mail relay (see the site's log)"
+	case errors.As(err, &ce):
+		msg = "the mail relay's TLS certificate is not trusted (see the site's log)"
+	case strings.Contains(err.Error(), "does not support STARTTLS"):
+		msg = "the mail relay does not offer STARTTLS, and the site sends mail encrypted only (see the site's log)"
+	case errors.Is(err, gomail.ErrSMTPAuthMethodIsNil) || strings.Contains(err.Error(), "SMTP AUTH"):
+		msg = "the mail relay refused the site's login (see the site's log)"
 	}
-	return &abi.HostError{Code: abi.HostErrFailed, Message: abi.ServiceMail + ": the mail relay did not take the message (see the site's log)"}
+	return &abi.HostError{Code: abi.HostErrFailed, Message: abi.ServiceMail + ": " + msg}
 }
 
 // count counts a send's outcome.
