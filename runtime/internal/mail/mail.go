@@ -77,13 +77,13 @@ func New(cfg Config) (*Service, error) {
 }
 
 // Configured says whether the site has a mail relay.
-func (s *Service) Configured() bool { return s.relay != nil }
+func (s *Service) Configured() bool { return s != nil && s.relay != nil }
 
 // Describe says, for the owner, where mail goes: "smtp.example.com:587
 // (STARTTLS) as Site <noreply@example.com>", never the password; "" without
 // a relay.
 func (s *Service) Describe() string {
-	if s.relay == nil {
+	if s == nil || s.relay == nil {
 		return ""
 	}
 	return fmt.Sprintf("%s (%s) as %s", s.relay.addr(), s.relay.security, s.from.String())
