@@ -25,6 +25,49 @@ var mailerBuild = sync.OnceValues(func() (string, error) {
 	return dir, modbuild.Package(context.Background(), "../internal/testmodules/mailer", dir)
 })
 
+// mailerSite starts a site with the mailer test module and, with
+// nomailer, a copy of it named nomailer on /nomailer whose manifest does
+// not ask for mail.
+func mailerSite(t *testing.T, nomailer bool, options ...func(*Config)) *testSite {
+	t.Helper()
+	built, err := mailerBuild()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	names := []string{"mailer"}
+	if nomailer {
+		names = append(names, "nomailer")
+	}
+	for _, name := range names {
+		if err := os.CopyFS(filepath.Join(dir, name), os.DirFS(built)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if nomailer {
+		path := filepath.Join(dir, "nomailer", "module.json")
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Fatal(err)
+		}
+		m["name"] = "nomailer"
+		caps := m["capabilities"].(map[string]any)
+		delete(caps, "mail")
+		caps["routes"] = []map[string]any{{"path": "/nomailer", "methods": []string{"POST"}, "access": "public"}}
+		if raw, err = json.Marshal(m); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return newSiteWith(t, dir, hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testLog{t}}), options...)
+}
+
 // mailOutcome is what the mailer module saw.
 type mailOutcome struct {
 	ID     string `json:"id"`
@@ -58,40 +101,8 @@ func (s *testSite) sendVia(t *testing.T, prefix string, m map[string]any) mailOu
 // module without the capability is denied; a header injection through the
 // SDK is refused; the admin area's settings page says where mail goes.
 func TestMailEndToEnd(t *testing.T) {
-	built, err := mailerBuild()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := os.CopyFS(filepath.Join(dir, "mailer"), os.DirFS(built)); err != nil {
-		t.Fatal(err)
-	}
-	// nomailer: the same code on /nomailer, without capabilities.mail.
-	if err := os.CopyFS(filepath.Join(dir, "nomailer"), os.DirFS(built)); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "nomailer", "module.json")
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
-		t.Fatal(err)
-	}
-	m["name"] = "nomailer"
-	caps := m["capabilities"].(map[string]any)
-	delete(caps, "mail")
-	caps["routes"] = []map[string]any{{"path": "/nomailer", "methods": []string{"POST"}, "access": "public"}}
-	if raw, err = json.Marshal(m); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, raw, 0o644); err != nil {
-		t.Fatal(err)
-	}
-
 	relay := mailtest.Start(t, mailtest.Options{})
-	s := newSiteWith(t, dir, hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testLog{t}}), func(c *Config) {
+	s := mailerSite(t, true, func(c *Config) {
 		c.Mail.Relay = "smtp+insecure://" + relay.Addr
 		c.Mail.From = "Test Site <noreply@site.test>"
 	})
@@ -141,15 +152,7 @@ func TestMailEndToEnd(t *testing.T) {
 // TestMailNoRelay: on a site without a relay, a module that may send is
 // told so, and the runtime keeps serving it.
 func TestMailNoRelay(t *testing.T) {
-	built, err := mailerBuild()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := os.CopyFS(filepath.Join(dir, "mailer"), os.DirFS(built)); err != nil {
-		t.Fatal(err)
-	}
-	s := newSiteWith(t, dir, hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testLog{t}}))
+	s := mailerSite(t, false)
 	as := httptest.NewServer(s.srv.AdminHandler())
 	defer as.Close()
 	c, _ := adminSession(t, s.srv, as.URL)
