@@ -226,10 +226,10 @@ func parseQueue(v url.Values) (queueQuery, error) {
 }
 
 // where is the SQL condition of the query's filters over the panels
-// (workablePanels' array) and its arguments ($1 is the caller's id).
+// (workablePanels' array) and its arguments.
 func (q queueQuery) where(u *sdk.User, panels string) (string, []any) {
-	args := []any{u.ID, panels}
-	cond := []string{"t.panel_id = ANY($2::bigint[])"}
+	args := []any{panels}
+	cond := []string{"t.panel_id = ANY($1::bigint[])"}
 	arg := func(v any) string {
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
@@ -246,7 +246,7 @@ func (q queueQuery) where(u *sdk.User, panels string) (string, []any) {
 	switch q.Assignee {
 	case "":
 	case "me":
-		cond = append(cond, "t.assignee_id = $1")
+		cond = append(cond, "t.assignee_id = "+arg(u.ID))
 	case "none":
 		cond = append(cond, "t.assignee_id IS NULL")
 	default:

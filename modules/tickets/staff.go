@@ -614,31 +614,31 @@ func mergeTickets(ctx context.Context, tx *sql.Tx, src, dst *locked, a actor, n 
 	case dst.Status == statusClosed:
 		return conflict(fmt.Sprintf("Ticket #%d is closed; reopen it before merging into it.", dst.ID))
 	}
-	by := a.userID()
+	s, d := src.ID, dst.ID
 	for _, q := range []struct {
 		sql  string
 		args []any
 	}{
-		{`UPDATE messages SET ticket_id = $2 WHERE ticket_id = $1`, nil},
-		{`UPDATE notes SET ticket_id = $2 WHERE ticket_id = $1`, nil},
-		{`UPDATE attachments SET ticket_id = $2 WHERE ticket_id = $1`, nil},
+		{`UPDATE messages SET ticket_id = $2 WHERE ticket_id = $1`, []any{s, d}},
+		{`UPDATE notes SET ticket_id = $2 WHERE ticket_id = $1`, []any{s, d}},
+		{`UPDATE attachments SET ticket_id = $2 WHERE ticket_id = $1`, []any{s, d}},
 		// src's participants and its opener become dst's participants
 		// (never dst's own opener).
 		{`INSERT INTO participants (ticket_id, user_id, added_by, added_at)
 			SELECT $2, x.user_id, x.added_by, x.added_at FROM participants x
 			WHERE x.ticket_id = $1 AND x.user_id IS DISTINCT FROM (SELECT opener_id FROM tickets WHERE id = $2)
-			ON CONFLICT DO NOTHING`, nil},
+			ON CONFLICT DO NOTHING`, []any{s, d}},
 		{`INSERT INTO participants (ticket_id, user_id, added_by)
 			SELECT $2, s.opener_id, $3 FROM tickets s, tickets d
 			WHERE s.id = $1 AND d.id = $2 AND s.opener_id IS NOT NULL AND s.opener_id IS DISTINCT FROM d.opener_id
-			ON CONFLICT DO NOTHING`, []any{by}},
-		{`DELETE FROM participants WHERE ticket_id = $1`, nil},
+			ON CONFLICT DO NOTHING`, []any{s, d, a.userID()}},
+		{`DELETE FROM participants WHERE ticket_id = $1`, []any{s}},
 		{`UPDATE tickets d SET search = d.search || s.search, updated_at = now(), last_public_at = now()
-			FROM tickets s WHERE s.id = $1 AND d.id = $2`, nil},
-		{`UPDATE tickets SET merged_into = $2 WHERE id = $1`, nil},
+			FROM tickets s WHERE s.id = $1 AND d.id = $2`, []any{s, d}},
+		{`UPDATE tickets SET merged_into = $2 WHERE id = $1`, []any{s, d}},
 	} {
-		if _, err := tx.ExecContext(ctx, q.sql, append([]any{src.ID, dst.ID}, q.args...)...); err != nil {
-			return fmt.Errorf("merge %d into %d: %w", src.ID, dst.ID, err)
+		if _, err := tx.ExecContext(ctx, q.sql, q.args...); err != nil {
+			return fmt.Errorf("merge %d into %d: %w", s, d, err)
 		}
 	}
 	if _, err := src.moveTo(ctx, tx, a, statusClosed); err != nil {
