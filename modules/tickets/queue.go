@@ -91,7 +91,7 @@ func (cursor) encodeRaw(s string) string { return base64.RawURLEncoding.EncodeTo
 // (tampered, of another sort) is refused.
 func decodeCursor(s, sort string, asc bool) (*cursor, error) {
 	bad := badRequest("This page's position in the queue is not valid any more; start from the first page.")
-	b, err := base64.RawURLEncoding.DecodeString(s)
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
 	if err != nil || len(b) > 80 {
 		return nil, bad
 	}

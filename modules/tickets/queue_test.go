@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 )
 
 func TestSearchQuery(t *testing.T) {
@@ -75,4 +76,50 @@ func TestParseQueue(t *testing.T) {
 			t.Errorf("%q accepted", s)
 		}
 	}
+}
+
+// FuzzSearchQuery: whatever is typed, the query holds only words of
+// letters and digits, prefix marks and ands: nothing read as tsquery
+// syntax.
+func FuzzSearchQuery(f *testing.F) {
+	for _, s := range []string{"printer on fire", `a' | b`, "x:* & !y", "é ü 中文", "\x00\xff"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		q, err := searchQuery(s)
+		if err != nil {
+			return
+		}
+		for _, term := range strings.Split(q, " & ") {
+			w := strings.TrimSuffix(term, ":*")
+			if q == "" {
+				break
+			}
+			if w == "" || strings.ContainsFunc(w, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
+				t.Fatalf("searchQuery(%q) = %q", s, q)
+			}
+		}
+	})
+}
+
+// FuzzDecodeCursor: a cursor the client sends either decodes to one that
+// encodes back the same, or is refused; never a panic.
+func FuzzDecodeCursor(f *testing.F) {
+	f.Add(cursor{Sort: "updated", Key: 1700000000000000, ID: 3}.encode())
+	f.Add(cursor{Sort: "priority", Asc: true, Key: 2, ID: 9}.encode())
+	f.Add("!!")
+	f.Add("cHJpb3JpdHkuYS40LjX") // non-canonical base64 of a good cursor
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, sort := range []string{"updated", "created", "priority", "due"} {
+			for _, asc := range []bool{false, true} {
+				c, err := decodeCursor(s, sort, asc)
+				if err != nil {
+					continue
+				}
+				if c.encode() != s || c.ID <= 0 {
+					t.Fatalf("decodeCursor(%q) = %+v, which encodes as %q", s, c, c.encode())
+				}
+			}
+		}
+	})
 }

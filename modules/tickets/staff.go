@@ -573,6 +573,32 @@ func mergeRoute(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error
 	if _, err := need(c, u, req.Into, agent); err != nil {
 		return nil, notFound("There is no ticket to merge into with that number, or you do not work it.")
 	}
+	// The source's customers become readers of the target's topic: no
+	// catch-up of theirs may replay what was published before
+	// (sdk.Unsubscribe).
+	rows, err := sdk.DB().QueryContext(c, `SELECT opener_id FROM tickets WHERE id = $1 AND opener_id IS NOT NULL
+		UNION SELECT user_id FROM participants WHERE ticket_id = $1`, id)
+	if err != nil {
+		return nil, err
+	}
+	var readers []int64
+	for rows.Next() {
+		var r int64
+		if err := rows.Scan(&r); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		readers = append(readers, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, r := range readers {
+		if err := sdk.Unsubscribe(c, ticketTopic(req.Into), r); err != nil {
+			return nil, err
+		}
+	}
 	var n news
 	err = inTx(c, func(tx *sql.Tx) error {
 		// Both rows locked in the order of their ids: two merges of the
