@@ -288,8 +288,12 @@ func (q queueQuery) sql(u *sdk.User, panels string) (string, []any) {
 	if q.Asc {
 		dir = " ASC"
 	}
-	return ticketSelect + "WHERE " + where + " ORDER BY " + queueSorts[q.Sort] + dir + ", t.id" + dir +
-		" LIMIT " + strconv.Itoa(q.Limit+1), args
+	order := " ORDER BY " + queueSorts[q.Sort] + dir + ", t.id" + dir
+	// The page is picked first, then joined to its panels and people: the
+	// lookups run for its rows only, not for every match of a search
+	// before the sort.
+	return ticketColumns + "FROM (SELECT * FROM tickets t WHERE " + where + order + " LIMIT " + strconv.Itoa(q.Limit+1) + ") t " +
+		ticketJoins + order, args
 }
 
 // queueRoute answers a page of the queue.
