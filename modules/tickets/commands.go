@@ -54,7 +54,7 @@ func onTicket(ctx context.Context, id int64, f func(tx *sql.Tx, l *locked, n *ne
 		return err
 	}
 	n.publish(ctx)
-	sendMail(ctx)
+	sendSoon(ctx)
 	return nil
 }
 

@@ -136,15 +136,8 @@ func change(ctx context.Context, u *sdk.User, id int64, f func(tx *sql.Tx, l *lo
 		return nil, err
 	}
 	n.publish(ctx)
-	sendMail(ctx)
+	sendSoon(ctx)
 	return loadTicket(ctx, id, agent)
-}
-
-// sendMail sends what the change queued in the outbox, now that it has
-// committed (the "mail" job retries what fails).
-func sendMail(ctx context.Context) {
-	// TODO(mail): call mailer.go's sendNow once the customer slice lands it.
-	_ = ctx
 }
 
 // staffView answers a ticket with its conversation and its notes.
@@ -219,7 +212,7 @@ func staffReplyRoute(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, 
 		return nil, err
 	}
 	n.publish(ctx)
-	sendMail(ctx)
+	sendSoon(ctx)
 	msgs, err := loadMessages(ctx, id)
 	if err != nil {
 		return nil, err
@@ -623,7 +616,7 @@ func mergeRoute(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error
 		return nil, err
 	}
 	n.publish(c)
-	sendMail(c)
+	sendSoon(c)
 	return loadTicket(c, req.Into, agent)
 }
 
