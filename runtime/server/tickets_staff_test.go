@@ -2,7 +2,9 @@ package server
 
 import (
 	"bytes"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -57,6 +59,7 @@ func newTkStaffDesk(t *testing.T) *tkStaffDesk {
 		VALUES ('Invoices', 'billing', 60, 240, 9) RETURNING id`)
 	d.open = d.id(t, `SELECT id FROM panels WHERE name = 'Problem'`)
 	d.sql(t, `UPDATE panels SET guests = true WHERE id = $1`, d.open)
+	d.sql(t, `UPDATE panels SET max_open = 100`) // the tests open many tickets each
 	// The terminal's commands and the owner's settings go through the
 	// request queue.
 	s.serve(t)
@@ -250,8 +253,8 @@ func (d *tkStaffDesk) testPermissions(t *testing.T) {
 				st, b := p.api(t, r.method, r.path, r.body)
 				got := tkOK
 				switch {
-				case st == http.StatusForbidden:
-					got = tkRefused
+				case st == http.StatusForbidden && !bytes.HasPrefix(b, []byte("{")):
+					got = tkRefused // the runtime's page, before the module
 				case st == http.StatusNotFound && !bytes.Contains(b, []byte("not a participant")):
 					// (removing someone who is not a participant is an
 					// answer of the route, not a hidden ticket)
@@ -345,8 +348,10 @@ func (d *tkStaffDesk) testNotesNeverLeak(t *testing.T) {
 	// A guest's ticket (opened with the rows the guest route writes: its
 	// link's token hashed) with a note: the guest's private view has no
 	// trace of it.
-	token := strings.Repeat("Gq", 21) + "A"
-	sum := sha256.Sum256([]byte(token))
+	secretBytes := make([]byte, 32)
+	rand.Read(secretBytes)
+	token := base64.RawURLEncoding.EncodeToString(secretBytes)
+	sum := sha256.Sum256(secretBytes)
 	gt := d.id(t, `INSERT INTO tickets (panel_id, guest_email, guest_name, guest_token, subject)
 		VALUES ($1, 'guest@example.test', 'Gus', $2, 'Guest printer') RETURNING id`, d.open, sum[:])
 	d.sql(t, `INSERT INTO messages (ticket_id, guest, body) VALUES ($1, true, 'guest words')`, gt)
