@@ -327,7 +327,9 @@ func (d *tkStaffDesk) testNotesNeverLeak(t *testing.T) {
 		t.Fatalf("panel event %v", pe.Data)
 	}
 
-	noSecret := func(t *testing.T, who *chatter, path string) {
+	// noSecret reads path as who: it answers 200 with the public text
+	// shown (the check reads a real page, not an error), and no note.
+	noSecret := func(t *testing.T, who *chatter, path, shown string) {
 		t.Helper()
 		st, b := who.api(t, "GET", path, nil)
 		if tkRouteMissing(st, b) {
@@ -337,10 +339,13 @@ func (d *tkStaffDesk) testNotesNeverLeak(t *testing.T) {
 		if bytes.Contains(b, []byte("NOTE-SECRET")) {
 			t.Fatalf("%s as %s (%d) shows the note: %.400s", path, who.name, st, b)
 		}
+		if st != 200 || !bytes.Contains(b, []byte(shown)) {
+			t.Fatalf("%s as %s: %d without %q: %.400s", path, who.name, st, shown, b)
+		}
 	}
-	noSecret(t, d.olga, fmt.Sprintf("/tickets/api/tickets/%d", tk))
-	noSecret(t, d.olga, "/tickets/api/tickets?status=all")
-	noSecret(t, d.olga, fmt.Sprintf("/tickets/%d", tk))
+	noSecret(t, d.olga, fmt.Sprintf("/tickets/api/tickets/%d", tk), "We are looking at it.")
+	noSecret(t, d.olga, "/tickets/api/tickets?status=all", "Printer smokes")
+	noSecret(t, d.olga, fmt.Sprintf("/tickets/%d", tk), "Printer smokes")
 	// An agent's view has it.
 	if v := d.view(t, d.nora, tk); len(v.Notes) != 1 || v.Notes[0].Body != secret {
 		t.Fatalf("agent's view notes %+v", v.Notes)
@@ -363,7 +368,7 @@ func (d *tkStaffDesk) testNotesNeverLeak(t *testing.T) {
 	} else if st != 200 || !bytes.Contains(b, []byte("Hello guest")) || bytes.Contains(b, []byte("NOTE-SECRET")) {
 		t.Fatalf("the guest's view: %d %.400s", st, b)
 	}
-	noSecret(t, guest, "/tickets/guest/t/"+token)
+	noSecret(t, guest, "/tickets/guest/t/"+token, "Guest printer")
 	// A merge: the note moves with its ticket and stays internal.
 	dst := d.openTicket(t, d.olga, d.open, "Printer smokes again", "Same printer")
 	d.nora.must(t, "POST", fmt.Sprintf("/tickets/staff/api/tickets/%d/merge", tk), map[string]int64{"into": dst}, 200, nil)
@@ -371,12 +376,14 @@ func (d *tkStaffDesk) testNotesNeverLeak(t *testing.T) {
 		t.Fatalf("the note did not move with the merge: %+v", v.Notes)
 	}
 	d.nora.must(t, "POST", fmt.Sprintf("/tickets/staff/api/tickets/%d/status", dst), map[string]string{"status": "closed"}, 200, nil)
-	for _, id := range []int64{tk, dst} {
-		noSecret(t, d.olga, fmt.Sprintf("/tickets/api/tickets/%d", id))
-		noSecret(t, d.olga, fmt.Sprintf("/tickets/%d/transcript.html", id))
-		noSecret(t, d.olga, fmt.Sprintf("/tickets/%d/transcript.txt", id))
-		noSecret(t, d.nora, fmt.Sprintf("/tickets/%d/transcript.html", id))
-		noSecret(t, d.nora, fmt.Sprintf("/tickets/%d/transcript.txt", id))
+	// The merged source keeps its subject and its events; the target has
+	// the whole conversation.
+	for id, shown := range map[int64]string{tk: "Printer smokes", dst: "We are looking at it."} {
+		noSecret(t, d.olga, fmt.Sprintf("/tickets/api/tickets/%d", id), shown)
+		for _, who := range []*chatter{d.olga, d.nora} {
+			noSecret(t, who, fmt.Sprintf("/tickets/%d/transcript.html", id), shown)
+			noSecret(t, who, fmt.Sprintf("/tickets/%d/transcript.txt", id), shown)
+		}
 	}
 	// The opener's export (privacy.go, another slice) and the mail sent.
 	if s := d.s.srv.Module("tickets"); s != nil {
@@ -396,6 +403,8 @@ func (d *tkStaffDesk) testNotesNeverLeak(t *testing.T) {
 		t.Fatalf("export: %v", err)
 	case bytes.Contains(resp.Body, []byte("NOTE-SECRET")):
 		t.Fatalf("the opener's export carries the note")
+	case resp.Status != 200 || !bytes.Contains(resp.Body, []byte("Printer smokes")):
+		t.Fatalf("the opener's export: %d %.400s", resp.Status, resp.Body)
 	}
 }
 
