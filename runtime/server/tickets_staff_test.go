@@ -295,8 +295,15 @@ func (d *tkStaffDesk) testNotesNeverLeak(t *testing.T) {
 	follow(t, gws, tkNotesTopic(tk))
 	follow(t, gws, tkPanelTopic(d.open))
 
+	stamp := func() int64 {
+		return d.id(t, `SELECT (extract(epoch FROM updated_at) * 1e6 + extract(epoch FROM last_public_at))::bigint FROM tickets WHERE id = $1`, tk)
+	}
+	before := stamp()
 	var note tkNote
 	d.nora.must(t, "POST", fmt.Sprintf("/tickets/staff/api/tickets/%d/notes", tk), map[string]any{"body": secret}, 201, &note)
+	if stamp() != before {
+		t.Fatal("a note changed the ticket's times the customer sees")
+	}
 	if note.Body != secret || note.Author == nil || note.Author.Username != "nora" {
 		t.Fatalf("note %+v", note)
 	}
