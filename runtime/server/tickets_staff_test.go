@@ -913,6 +913,16 @@ func (d *tkStaffDesk) testWork(t *testing.T) {
 		if st, _ := d.gina.api(t, "DELETE", fmt.Sprintf("%s/%d", path, d.mark.id), nil); st != 404 {
 			t.Errorf("remove again: %d", st)
 		}
+		// Their open subscription ends (revoked), whatever came before.
+		for {
+			f := mws.next()
+			if f.Type == realtime.TypeRefused && f.Topic == tkTicketTopic(tk) && f.Reason == realtime.ReasonRevoked {
+				break
+			}
+			if f.Type != realtime.TypeEvent {
+				t.Fatalf("a removed participant's socket: %+v", f)
+			}
+		}
 		m2 := d.mark.socket(t)
 		m2.send(`{"type":"subscribe","topic":"` + tkTicketTopic(tk) + `"}`)
 		if f := m2.next(); f.Type != realtime.TypeRefused {
