@@ -1,13 +1,10 @@
 package server
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"strings"
 	"testing"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/websonic/websonic/runtime/internal/mail/mailtest"
 	"github.com/websonic/websonic/runtime/internal/site"
@@ -23,13 +20,7 @@ func TestTicketsMail(t *testing.T) {
 		c.Mail.Relay = "smtp+insecure://" + relay.Addr
 		c.Mail.From = "Acme <support@acme.test>"
 	})
-	ctx := t.Context()
-	super, err := pgx.Connect(ctx, s.db.AdminURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { super.Close(context.Background()) })
-	d := tkcDesk{s, super}
+	d := newTkcDesk(t, s)
 	panel := d.one(t, `SELECT id FROM mod_tickets.panels WHERE name = 'Problem'`)
 	carol := s.person(t, "carol", site.RoleMember)
 	bob := s.person(t, "bob", site.RoleStaff)
