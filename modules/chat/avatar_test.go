@@ -129,7 +129,7 @@ func withOrientation(jpg []byte, o uint16, bo binary.ByteOrder) []byte {
 func apiStatus(err error) int {
 	var ae *apiError
 	if errors.As(err, &ae) {
-		return ae.status
+		return ae.Status
 	}
 	return 0
 }

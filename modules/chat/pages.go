@@ -123,9 +123,9 @@ func chatPage(w http.ResponseWriter, r *http.Request) {
 		var ae *apiError
 		if !errors.As(err, &ae) {
 			sdk.Logger().Error("chat page", "path", r.URL.Path, "error", err)
-			ae = &apiError{http.StatusInternalServerError, "internal", "Something went wrong on the server; try again."}
+			ae = &apiError{Status: http.StatusInternalServerError, Code: "internal", Msg: "Something went wrong on the server; try again."}
 		}
-		status, d.Error = ae.status, ae.msg
+		status, d.Error = ae.Status, ae.Msg
 	}
 
 	// Until the API says more, the page shows who the runtime says the
@@ -297,7 +297,7 @@ func subGet(r *http.Request, path string, v any) error {
 		if json.Unmarshal(rec.body.Bytes(), &e) != nil || e.Error == "" {
 			return fmt.Errorf("GET %s: %d %q", path, rec.status, truncate(rec.body.String(), 200))
 		}
-		return &apiError{rec.status, e.Code, e.Error}
+		return &apiError{Status: rec.status, Code: e.Code, Msg: e.Error}
 	}
 	if err := json.Unmarshal(rec.body.Bytes(), v); err != nil {
 		return fmt.Errorf("GET %s: %w", path, err)

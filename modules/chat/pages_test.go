@@ -7,9 +7,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"io/fs"
 	"maps"
 	"net/http"
@@ -25,6 +22,7 @@ import (
 
 	"github.com/websonic/websonic/internal/i18n"
 	"github.com/websonic/websonic/internal/safetmpl"
+	"github.com/websonic/websonic/modules/internal/sentences"
 	"github.com/websonic/websonic/sdk/manifest"
 )
 
@@ -86,135 +84,22 @@ func scriptKeys(t *testing.T) []string {
 }
 
 // apiSentences are the API's error sentences written in the module's Go
-// code: the argument of badRequest, forbidden, notFound, conflict and
-// tooLarge, the message of an apiError literal, the "error" of a map
-// literal, the field names checkProfileText puts in its sentences, and
-// otherNamed's sentence for oneself. A
-// sentence built at run time becomes a pattern, each value in it a
-// placeholder in order ({a}, {b}…): "There is no user " + name + "." is
-// "There is no user {a}.", fmt.Sprintf("at most %d", n) "at most {a}";
-// chat.js matches an answer against the patterns and puts the values into
-// the translation.
+// code and in the jsonapi helpers it answers with (sentences.Extract):
+// the argument of badRequest, forbidden, notFound, conflict and tooLarge,
+// the message of an apiError literal, the "error" of a map literal, the
+// field names checkProfileText puts in its sentences, and otherNamed's
+// sentence for oneself.
 func apiSentences(t *testing.T) []string {
 	t.Helper()
-	fset := token.NewFileSet()
-	files, err := filepath.Glob("*.go")
+	rules := sentences.JSONAPI().With(map[string]int{
+		"badRequest": 0, "forbidden": 0, "notFound": 0, "conflict": 0, "tooLarge": 0,
+		"checkProfileText": 0, "otherNamed": 2,
+	}, "apiError")
+	out, err := sentences.Extract([]string{".", "../internal/jsonapi"}, rules)
 	if err != nil {
 		t.Fatal(err)
 	}
-	seen := map[string]bool{}
-	lit := func(e ast.Expr) {
-		if v := errorSentence(e); v != "" {
-			seen[v] = true
-		}
-	}
-	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(fset, name, nil, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ast.Inspect(f, func(n ast.Node) bool {
-			switch n := n.(type) {
-			case *ast.CallExpr:
-				if id, ok := n.Fun.(*ast.Ident); ok && len(n.Args) == 1 &&
-					(id.Name == "badRequest" || id.Name == "forbidden" || id.Name == "notFound" || id.Name == "conflict" || id.Name == "tooLarge") {
-					lit(n.Args[0])
-				}
-				if id, ok := n.Fun.(*ast.Ident); ok && id.Name == "checkProfileText" && len(n.Args) > 0 {
-					lit(n.Args[0])
-				}
-				if id, ok := n.Fun.(*ast.Ident); ok && id.Name == "otherNamed" && len(n.Args) == 3 {
-					lit(n.Args[2])
-				}
-			case *ast.CompositeLit:
-				if id, ok := n.Type.(*ast.Ident); ok && id.Name == "apiError" && len(n.Elts) == 3 {
-					lit(n.Elts[2])
-				}
-				for _, e := range n.Elts {
-					if kv, ok := e.(*ast.KeyValueExpr); ok {
-						if k, ok := kv.Key.(*ast.BasicLit); ok && k.Value == `"error"` {
-							lit(kv.Value)
-						}
-					}
-				}
-			}
-			return true
-		})
-	}
-	return slices.Sorted(maps.Keys(seen))
-}
-
-// errorSentence is the text of e, an error sentence: a string literal, a
-// concatenation of literals and values, or fmt.Sprintf of a literal; each
-// value becomes a placeholder, {a}, {b}… in order. "" when e is none of
-// these or holds no literal text.
-func errorSentence(e ast.Expr) string {
-	var b strings.Builder
-	next := 'a'
-	hole := func() { b.WriteString("{" + string(next) + "}"); next++ }
-	literal := false
-	var walk func(e ast.Expr) bool
-	walk = func(e ast.Expr) bool {
-		switch e := e.(type) {
-		case *ast.BasicLit:
-			v, err := strconv.Unquote(e.Value)
-			if e.Kind != token.STRING || err != nil {
-				return false
-			}
-			b.WriteString(v)
-			literal = literal || v != ""
-		case *ast.BinaryExpr:
-			return e.Op == token.ADD && walk(e.X) && walk(e.Y)
-		case *ast.ParenExpr:
-			return walk(e.X)
-		case *ast.CallExpr:
-			if !isSprintf(e) {
-				hole()
-				return true
-			}
-			{
-				f, ok := e.Args[0].(*ast.BasicLit)
-				if !ok {
-					return false
-				}
-				v, err := strconv.Unquote(f.Value)
-				if err != nil {
-					return false
-				}
-				parts := sprintfVerb.Split(v, -1)
-				for i, part := range parts {
-					if i > 0 {
-						hole()
-					}
-					b.WriteString(part)
-				}
-				literal = true
-			}
-		default:
-			hole()
-		}
-		return true
-	}
-	if !walk(e) || !literal {
-		return ""
-	}
-	return b.String()
-}
-
-var sprintfVerb = regexp.MustCompile(`%[-+# 0-9.]*[sdvq]`)
-
-// isSprintf reports a call fmt.Sprintf(literal, …).
-func isSprintf(c *ast.CallExpr) bool {
-	sel, ok := c.Fun.(*ast.SelectorExpr)
-	if !ok || len(c.Args) == 0 {
-		return false
-	}
-	x, ok := sel.X.(*ast.Ident)
-	_, lit := c.Args[0].(*ast.BasicLit)
-	return ok && x.Name == "fmt" && sel.Sel.Name == "Sprintf" && lit
+	return out
 }
 
 // textsBlock is the body of a JSON script element of chat.html giving
@@ -596,7 +481,7 @@ func TestSubGet(t *testing.T) {
 		t.Fatalf("ok: %v %v", v, err)
 	}
 	var ae *apiError
-	if err := subGet(r, "/chat/api/test-subget/refused", &v); !errors.As(err, &ae) || ae.status != 403 || ae.msg != "Admins only." || ae.code != "forbidden" {
+	if err := subGet(r, "/chat/api/test-subget/refused", &v); !errors.As(err, &ae) || ae.Status != 403 || ae.Msg != "Admins only." || ae.Code != "forbidden" {
 		t.Errorf("refused: %v", err)
 	}
 	for _, what := range []string{"html", "bad", "missing"} {

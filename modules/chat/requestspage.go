@@ -58,7 +58,7 @@ func decidePage(w http.ResponseWriter, r *http.Request, u *sdk.User) {
 	if _, err := decideRequest(r.Context(), u, id, decision == "approve", r.FormValue("reason")); err != nil {
 		var ae *apiError
 		if errors.As(err, &ae) {
-			renderRequests(w, r, ae.status, "", ae.msg)
+			renderRequests(w, r, ae.Status, "", ae.Msg)
 			return
 		}
 		sdk.Logger().Error("decide a join request", "request", id, "error", err)

@@ -68,7 +68,7 @@ func TestRoomAccess(t *testing.T) {
 				t.Fatalf("readable, listed = %v, want %v", got, tc.want)
 			}
 			err := tc.room.refuseRead(tc.user)
-			if ae, ok := err.(*apiError); !ok || tc.want.listed && ae.status != 403 || !tc.want.listed && ae.status != 404 {
+			if ae, ok := err.(*apiError); !ok || tc.want.listed && ae.Status != 403 || !tc.want.listed && ae.Status != 404 {
 				t.Fatalf("refuseRead = %v", err)
 			}
 		})
