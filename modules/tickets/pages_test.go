@@ -5,9 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"io/fs"
 	"maps"
 	"net/url"
@@ -22,6 +19,7 @@ import (
 
 	"github.com/websonic/websonic/internal/i18n"
 	"github.com/websonic/websonic/internal/safetmpl"
+	"github.com/websonic/websonic/modules/internal/sentences"
 	"github.com/websonic/websonic/sdk/manifest"
 )
 
@@ -83,183 +81,22 @@ func scriptKeys(t *testing.T) []string {
 	return slices.Sorted(maps.Keys(seen))
 }
 
-// errorFuncs are the calls whose one argument is an error sentence the
-// API answers: the module's helpers (web.go) and jsonapi's constructors.
-var errorFuncs = map[string]bool{
-	"badRequest": true, "forbidden": true, "notFound": true, "conflict": true, "tooLarge": true, "unsupported": true,
-	"BadRequest": true, "Forbidden": true, "NotFound": true, "Conflict": true, "TooLarge": true, "Unsupported": true,
-}
-
-// apiSentences are the API's error sentences written in Go: in the
-// module and in modules/internal/jsonapi (its decoding and internal
-// errors). They are the argument of badRequest, forbidden, notFound,
-// conflict, tooLarge, unsupported (or jsonapi's BadRequest…), the
-// notFound sentence of jsonapi.PathID, the Msg of a jsonapi.Error literal
-// and the "error" of a map literal. A sentence built at run time becomes a
-// pattern, each value in it a placeholder in order ({a}, {b}…):
-// "There is no user " + name + "." is "There is no user {a}.",
-// fmt.Sprintf("at most %d", n) "at most {a}"; tickets.js matches an
-// answer against the patterns and puts the values into the translation.
+// apiSentences are the API's error sentences written in the module's Go
+// code and in the jsonapi helpers it answers with (sentences.Extract):
+// the argument of badRequest, forbidden, notFound, conflict, tooLarge and
+// unsupported (web.go) or of jsonapi's constructors, the notFound
+// sentence of jsonapi.PathID, the Msg of a jsonapi.Error literal and the
+// "error" of a map literal.
 func apiSentences(t *testing.T) []string {
 	t.Helper()
-	fset := token.NewFileSet()
-	var files []string
-	for _, glob := range []string{"*.go", "../internal/jsonapi/*.go"} {
-		m, err := filepath.Glob(glob)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, m...)
+	rules := sentences.JSONAPI().With(map[string]int{
+		"badRequest": 0, "forbidden": 0, "notFound": 0, "conflict": 0, "tooLarge": 0, "unsupported": 0,
+	})
+	out, err := sentences.Extract([]string{".", "../internal/jsonapi"}, rules)
+	if err != nil {
+		t.Fatal(err)
 	}
-	seen := map[string]bool{}
-	lit := func(e ast.Expr) {
-		if v := errorSentence(e); v != "" {
-			seen[v] = true
-		}
-	}
-	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(fset, name, nil, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ast.Inspect(f, func(n ast.Node) bool {
-			switch n := n.(type) {
-			case *ast.CallExpr:
-				fn := ""
-				switch f := n.Fun.(type) {
-				case *ast.Ident:
-					fn = f.Name
-				case *ast.SelectorExpr:
-					if x, ok := f.X.(*ast.Ident); ok && x.Name == "jsonapi" {
-						fn = f.Sel.Name
-					}
-				}
-				if errorFuncs[fn] && len(n.Args) == 1 {
-					lit(n.Args[0])
-				}
-				if fn == "PathID" && len(n.Args) == 3 {
-					lit(n.Args[2])
-				}
-			case *ast.CompositeLit:
-				if isErrorType(n.Type) {
-					for i, e := range n.Elts {
-						if kv, ok := e.(*ast.KeyValueExpr); ok {
-							if k, ok := kv.Key.(*ast.Ident); ok && k.Name == "Msg" {
-								lit(kv.Value)
-							}
-						} else if i == 2 {
-							lit(e)
-						}
-					}
-				}
-				for _, e := range n.Elts {
-					if kv, ok := e.(*ast.KeyValueExpr); ok {
-						if k, ok := kv.Key.(*ast.BasicLit); ok && k.Value == `"error"` {
-							lit(kv.Value)
-						}
-					}
-				}
-			}
-			return true
-		})
-	}
-	return slices.Sorted(maps.Keys(seen))
-}
-
-// isErrorType reports the type jsonapi.Error (or Error inside jsonapi).
-func isErrorType(e ast.Expr) bool {
-	switch e := e.(type) {
-	case *ast.Ident:
-		return e.Name == "Error"
-	case *ast.SelectorExpr:
-		x, ok := e.X.(*ast.Ident)
-		return ok && x.Name == "jsonapi" && e.Sel.Name == "Error"
-	}
-	return false
-}
-
-// errorSentence is the text of e, an error sentence: a string literal, a
-// concatenation of literals and values, or fmt.Sprintf of a literal; each
-// value becomes a placeholder, {a}, {b}… in order. "" when e is none of
-// these or holds no literal text.
-func errorSentence(e ast.Expr) string {
-	var b strings.Builder
-	next := 'a'
-	hole := func() { b.WriteString("{" + string(next) + "}"); next++ }
-	literal := false
-	var walk func(e ast.Expr) bool
-	walk = func(e ast.Expr) bool {
-		switch e := e.(type) {
-		case *ast.BasicLit:
-			v, err := strconv.Unquote(e.Value)
-			if e.Kind != token.STRING || err != nil {
-				return false
-			}
-			b.WriteString(v)
-			literal = literal || v != ""
-		case *ast.BinaryExpr:
-			return e.Op == token.ADD && walk(e.X) && walk(e.Y)
-		case *ast.ParenExpr:
-			return walk(e.X)
-		case *ast.CallExpr:
-			if !isSprintf(e) {
-				hole()
-				return true
-			}
-			v, err := strconv.Unquote(e.Args[0].(*ast.BasicLit).Value)
-			if err != nil {
-				return false
-			}
-			for i, part := range sprintfVerb.Split(v, -1) {
-				if i > 0 {
-					hole()
-				}
-				b.WriteString(part)
-			}
-			literal = true
-		default:
-			hole()
-		}
-		return true
-	}
-	if !walk(e) || !literal {
-		return ""
-	}
-	return b.String()
-}
-
-var sprintfVerb = regexp.MustCompile(`%[-+# 0-9.]*[sdvqw]`)
-
-// isSprintf reports a call fmt.Sprintf(literal, …).
-func isSprintf(c *ast.CallExpr) bool {
-	sel, ok := c.Fun.(*ast.SelectorExpr)
-	if !ok || len(c.Args) == 0 {
-		return false
-	}
-	x, ok := sel.X.(*ast.Ident)
-	_, lit := c.Args[0].(*ast.BasicLit)
-	return ok && x.Name == "fmt" && sel.Sel.Name == "Sprintf" && lit
-}
-
-func TestErrorSentence(t *testing.T) {
-	for _, tc := range []struct{ src, want string }{
-		{`"No such panel."`, "No such panel."},
-		{`"There is no user " + name + "."`, "There is no user {a}."},
-		{`fmt.Sprintf("At most %d files, not %v.", n, m)`, "At most {a} files, not {b}."},
-		{`msg`, ""},
-		{`"" + x`, ""},
-	} {
-		e, err := parser.ParseExpr(tc.src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := errorSentence(e); got != tc.want {
-			t.Errorf("%s: %q, want %q", tc.src, got, tc.want)
-		}
-	}
+	return out
 }
 
 // TestAPISentencesFound: the extraction finds the sentences of the
