@@ -21,8 +21,8 @@ import (
 // /tickets/{id}: the customer's view, or for its agents the staff view,
 // the conversation and the notes side by side), the staff queue (GET
 // /tickets/staff), the panel and group admin (GET /tickets/admin), the
-// reports (GET /tickets/admin/reports, also the admin area's "reports"
-// page), and the guests' pages (GET /tickets/guest, GET
+// reports (GET /tickets/admin/reports; the admin area's "reports" page is
+// admin.go's), and the guests' pages (GET /tickets/guest, GET
 // /tickets/guest/t/{token}).
 //
 // The runtime renders assets/templates/tickets.html in the site's theme
@@ -40,11 +40,10 @@ func init() {
 	mux.HandleFunc("GET /tickets/staff/{$}", staffPage)
 	mux.HandleFunc("GET /tickets/admin", adminPage)
 	mux.HandleFunc("GET /tickets/admin/{$}", adminPage)
-	mux.HandleFunc("GET /tickets/admin/reports", reportsPage)
+	mux.HandleFunc("GET /tickets/admin/reports", siteReportsPage)
 	mux.HandleFunc("GET /tickets/guest", guestPage)
 	mux.HandleFunc("GET /tickets/guest/{$}", guestPage)
 	mux.HandleFunc("GET /tickets/guest/t/{token}", guestTicketPage)
-	sdk.AdminPage("reports", http.HandlerFunc(reportsPage))
 }
 
 // pageData is tickets.html's data: which page, who is looking, the
@@ -240,24 +239,18 @@ func adminPage(w http.ResponseWriter, r *http.Request) {
 	p.render()
 }
 
-// reportData is admin_reports.html's data.
+// reportData is reports.html's data.
 type reportData struct {
 	Days   int
-	Report json.RawMessage
+	Report json.RawMessage // GET /tickets/admin/api/reports, null when it failed
 	Error  string
-	Site   bool // the site's page (not the admin area's)
 }
 
-// reportsPage: the desk's figures over the last days (30 by default), as
-// tables: a page of the site under /tickets/admin/reports and the admin
-// area's "reports" page (which runs no script: the tables are all there).
-func reportsPage(w http.ResponseWriter, r *http.Request) {
-	if !isAdmin(sdk.UserFrom(r)) { // the runtime lets only admins in already
-		http.Error(w, "admins only", http.StatusForbidden)
-		return
-	}
-	d := reportData{Days: 30, Report: json.RawMessage("null"), Site: strings.HasPrefix(r.URL.Path, "/tickets/")}
-	if n, err := strconv.Atoi(r.URL.Query().Get("days")); err == nil && n >= 1 && n <= 366 {
+// siteReportsPage: the desk's figures over the last days (30 by
+// default), as tables, read from GET /tickets/admin/api/reports.
+func siteReportsPage(w http.ResponseWriter, r *http.Request) {
+	d := reportData{Days: 30, Report: json.RawMessage("null")}
+	if n, err := strconv.Atoi(r.URL.Query().Get("days")); err == nil && n >= 1 && n <= 3650 {
 		d.Days = n
 	}
 	status := http.StatusOK
@@ -272,10 +265,8 @@ func reportsPage(w http.ResponseWriter, r *http.Request) {
 	} else {
 		d.Report = rep
 	}
-	if d.Site {
-		sdk.SitePage(w, "Support reports")
-	}
-	if err := sdk.Render(w, status, "admin_reports.html", d); err != nil {
+	sdk.SitePage(w, "Support reports")
+	if err := sdk.Render(w, status, "reports.html", d); err != nil {
 		sdk.Logger().Error("render the reports page", "error", err)
 	}
 }

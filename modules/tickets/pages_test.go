@@ -371,26 +371,30 @@ func TestPagesRender(t *testing.T) {
 // TestReportsRender: the reports' tables, with a hostile panel name kept
 // as text, in English and French; an error instead of figures.
 func TestReportsRender(t *testing.T) {
-	rep := raw(`{"from":"2030-01-01T00:00:00Z","to":"2030-01-31T00:00:00Z","opened":17,"solved":9,"first_response_breaches":2,"resolution_breaches":1,"median_first_response_minutes":42,
-		"by_panel":[{"panel":{"id":1,"name":"Bug <b>"},"opened":17,"solved":9,"ratings":3,"average_rating":4.33}],
-		"by_agent":[{"agent":{"id":3,"username":"sam","display_name":"Sam"},"solved":9,"ratings":3,"average_rating":4.33},{"agent":null,"solved":1,"ratings":0,"average_rating":0}]}`)
-	en := renderTemplate(t, "admin_reports.html", reportData{Days: 30, Report: rep, Site: true}, "en")
+	rep := raw(`{"from":"2030-01-01T00:00:00Z","to":"2030-01-31T00:00:00Z","opened":17,"solved":9,"first_response_breaches":2,"resolution_breaches":1,"median_first_response_minutes":42,"ratings":3,"average_rating":4.33,
+		"by_panel":[{"panel":{"id":1,"name":"Bug <b>"},"opened":17,"solved":9,"first_response_breaches":2,"resolution_breaches":1,"median_first_response_minutes":null,"ratings":3,"average_rating":4.33}],
+		"by_agent":[{"agent":{"id":3,"username":"sam","display_name":"Sam"},"solved":9,"ratings":3,"average_rating":4.33},{"agent":{"id":4,"username":"lee","display_name":""},"solved":1,"ratings":0,"average_rating":null}]}`)
+	en := renderTemplate(t, "reports.html", reportData{Days: 30, Report: rep}, "en")
 	for _, want := range []string{
 		`<h2>The last 30 days</h2>`,
 		`<tr><th scope="row">Requests opened</th><td class="num">17</td></tr>`,
-		`<td><bdi>Bug &lt;b&gt;</bdi></td><td class="num">17</td><td class="num">9</td><td class="num">3</td><td class="num">4.33</td>`,
-		`<td><bdi>Sam</bdi></td>`, `<td><bdi>deleted user</bdi></td>`,
-		`<input id="tk-days" name="days" type="number" min="1" max="366" value="30">`,
+		`<th scope="row"><bdi>Bug &lt;b&gt;</bdi></th><td class="num">17</td><td class="num">9</td><td class="num">2</td><td class="num">1</td><td class="num">–</td><td class="num">3</td><td class="num">4.33</td>`,
+		`<th scope="row"><bdi>Sam</bdi></th>`, `<th scope="row"><bdi>lee</bdi></th><td class="num">1</td><td class="num">0</td><td class="num">–</td>`,
+		`<input id="tk-days" name="days" type="number" min="1" max="3650" value="30">`,
+		`<link rel="stylesheet" href="/static/modules/tickets/test/tickets.css">`,
 	} {
 		if !strings.Contains(en, want) {
 			t.Errorf("the reports lack %s", want)
 		}
 	}
-	if fr := renderTemplate(t, "admin_reports.html", reportData{Days: 7, Report: rep}, "fr"); !strings.Contains(fr, "Les 7 derniers jours") || strings.Contains(fr, "<link") {
-		t.Errorf("the French reports of the admin area:\n%s", fr)
+	if strings.Contains(en, "<b>") {
+		t.Error("a panel's name became markup")
 	}
-	bad := renderTemplate(t, "admin_reports.html", reportData{Days: 30, Report: raw("null"), Error: "Something went wrong on the server; try again."}, "en")
-	if !strings.Contains(bad, `<p class="error" role="alert">Something went wrong on the server; try again.</p>`) || strings.Contains(bad, "Requests opened") {
+	if fr := renderTemplate(t, "reports.html", reportData{Days: 7, Report: rep}, "fr"); !strings.Contains(fr, "Les 7 derniers jours") {
+		t.Errorf("the French reports:\n%s", fr)
+	}
+	bad := renderTemplate(t, "reports.html", reportData{Days: 30, Report: raw("null"), Error: "Something went wrong on the server; try again."}, "en")
+	if !strings.Contains(bad, `<p class="tk-slot error" role="alert">Something went wrong on the server; try again.</p>`) || strings.Contains(bad, "Requests opened") {
 		t.Errorf("the reports' error:\n%s", bad)
 	}
 }
