@@ -32,18 +32,18 @@ import (
 // in-process by the same mux (subGet): the first paint and the script see
 // the same shapes, and the pages depend on API.md only.
 func init() {
-	mux.HandleFunc("GET /tickets", minePage)
-	mux.HandleFunc("GET /tickets/{$}", minePage)
-	mux.HandleFunc("GET /tickets/new", newPage)
-	mux.HandleFunc("GET /tickets/{id}", ticketPage)
-	mux.HandleFunc("GET /tickets/staff", staffPage)
-	mux.HandleFunc("GET /tickets/staff/{$}", staffPage)
-	mux.HandleFunc("GET /tickets/admin", adminPage)
-	mux.HandleFunc("GET /tickets/admin/{$}", adminPage)
-	mux.HandleFunc("GET /tickets/admin/reports", siteReportsPage)
-	mux.HandleFunc("GET /tickets/guest", guestPage)
-	mux.HandleFunc("GET /tickets/guest/{$}", guestPage)
-	mux.HandleFunc("GET /tickets/guest/t/{token}", guestTicketPage)
+	mux.HandleFunc("GET /tickets", webMine)
+	mux.HandleFunc("GET /tickets/{$}", webMine)
+	mux.HandleFunc("GET /tickets/new", webNew)
+	mux.HandleFunc("GET /tickets/{id}", webTicket)
+	mux.HandleFunc("GET /tickets/staff", webStaff)
+	mux.HandleFunc("GET /tickets/staff/{$}", webStaff)
+	mux.HandleFunc("GET /tickets/admin", webAdmin)
+	mux.HandleFunc("GET /tickets/admin/{$}", webAdmin)
+	mux.HandleFunc("GET /tickets/admin/reports", webReports)
+	mux.HandleFunc("GET /tickets/guest", webGuest)
+	mux.HandleFunc("GET /tickets/guest/{$}", webGuest)
+	mux.HandleFunc("GET /tickets/guest/t/{token}", webGuestTicket)
 }
 
 // pageData is tickets.html's data: which page, who is looking, the
@@ -67,8 +67,8 @@ func meOf(u *sdk.User) json.RawMessage {
 	return b
 }
 
-// page is one page being made: render writes it once.
-type page struct {
+// webPage is one page being made: render writes it once.
+type webPage struct {
 	w      http.ResponseWriter
 	r      *http.Request
 	title  string
@@ -76,14 +76,14 @@ type page struct {
 	d      pageData
 }
 
-func newPageOf(w http.ResponseWriter, r *http.Request, name, title string) *page {
-	return &page{w: w, r: r, title: title, status: http.StatusOK,
+func newWebPage(w http.ResponseWriter, r *http.Request, name, title string) *webPage {
+	return &webPage{w: w, r: r, title: title, status: http.StatusOK,
 		d: pageData{Page: name, Me: meOf(sdk.UserFrom(r)), State: map[string]any{}}}
 }
 
 // get reads path through the module's API into the state's key; false
 // (and the page's error set) when it failed.
-func (p *page) get(key, path string) bool {
+func (p *webPage) get(key, path string) bool {
 	var v json.RawMessage
 	if err := subGet(p.r, path, &v); err != nil {
 		p.fail(err)
@@ -94,7 +94,7 @@ func (p *page) get(key, path string) bool {
 }
 
 // fail sets the page's error from an API error, or a general one.
-func (p *page) fail(err error) {
+func (p *webPage) fail(err error) {
 	var ae *jsonapi.Error
 	if !errors.As(err, &ae) {
 		sdk.Logger().Error("tickets page", "path", p.r.URL.Path, "error", err)
@@ -105,16 +105,16 @@ func (p *page) fail(err error) {
 	}
 }
 
-func (p *page) render() {
+func (p *webPage) render() {
 	sdk.SitePage(p.w, p.title)
 	if err := sdk.Render(p.w, p.status, "tickets.html", p.d); err != nil {
 		sdk.Logger().Error("render a tickets page", "page", p.d.Page, "error", err)
 	}
 }
 
-// minePage: the customer's tickets, open or closed.
-func minePage(w http.ResponseWriter, r *http.Request) {
-	p := newPageOf(w, r, "mine", "My requests")
+// webMine: the customer's tickets, open or closed.
+func webMine(w http.ResponseWriter, r *http.Request) {
+	p := newWebPage(w, r, "mine", "My requests")
 	status := "open"
 	if r.URL.Query().Get("status") == "closed" {
 		status = "closed"
@@ -124,18 +124,18 @@ func minePage(w http.ResponseWriter, r *http.Request) {
 	p.render()
 }
 
-// newPage: the panels as big buttons, then the chosen panel's form.
-func newPage(w http.ResponseWriter, r *http.Request) {
-	p := newPageOf(w, r, "new", "New request")
+// webNew: the panels as big buttons, then the chosen panel's form.
+func webNew(w http.ResponseWriter, r *http.Request) {
+	p := newWebPage(w, r, "new", "New request")
 	p.d.State["panel"], _ = strconv.ParseInt(r.URL.Query().Get("panel"), 10, 64)
 	p.get("panels", "/tickets/api/panels")
 	p.render()
 }
 
-// ticketPage: one ticket. Its agents get the staff view (notes beside the
+// webTicket: one ticket. Its agents get the staff view (notes beside the
 // conversation, the actions); its customers the conversation.
-func ticketPage(w http.ResponseWriter, r *http.Request) {
-	p := newPageOf(w, r, "ticket", "Request")
+func webTicket(w http.ResponseWriter, r *http.Request) {
+	p := newWebPage(w, r, "ticket", "Request")
 	id, err := ticketID(r)
 	if err != nil {
 		p.fail(err)
@@ -165,11 +165,11 @@ func ticketPage(w http.ResponseWriter, r *http.Request) {
 	p.render()
 }
 
-// staffPage: the queue, with the counts as tabs. The page follows the
+// webStaff: the queue, with the counts as tabs. The page follows the
 // queue of every panel its user works (tickets.panel.ID).
-func staffPage(w http.ResponseWriter, r *http.Request) {
-	p := newPageOf(w, r, "staff", "Ticket queue")
-	q := queueQuery(r.URL.Query())
+func webStaff(w http.ResponseWriter, r *http.Request) {
+	p := newWebPage(w, r, "staff", "Ticket queue")
+	q := webQueueQuery(r.URL.Query())
 	p.d.State["query"] = q
 	panels, err := staffPanels(r.Context(), sdk.UserFrom(r))
 	if err != nil {
@@ -182,16 +182,16 @@ func staffPage(w http.ResponseWriter, r *http.Request) {
 	p.render()
 }
 
-// queueParams are the queue's parameters (API.md) a page address may
+// webQueueParams are the queue's parameters (API.md) a page address may
 // carry; the page keeps them in its address so that a reload or a shared
 // link shows the same queue.
-var queueParams = []string{"status", "panel", "assignee", "priority", "overdue", "due_soon", "q", "sort", "order"}
+var webQueueParams = []string{"status", "panel", "assignee", "priority", "overdue", "due_soon", "q", "sort", "order"}
 
-// queueQuery keeps the queue's parameters of an address, each once and
+// webQueueQuery keeps the queue's parameters of an address, each once and
 // at most 200 bytes.
-func queueQuery(in url.Values) url.Values {
+func webQueueQuery(in url.Values) url.Values {
 	out := url.Values{}
-	for _, k := range queueParams {
+	for _, k := range webQueueParams {
 		if v := in.Get(k); v != "" && len(v) <= 200 && utf8.ValidString(v) {
 			out.Set(k, v)
 		}
@@ -230,9 +230,9 @@ func staffPanels(ctx context.Context, u *sdk.User) ([]panelName, error) {
 	return out, rows.Err()
 }
 
-// adminPage: panels (with their forms' fields) and groups.
-func adminPage(w http.ResponseWriter, r *http.Request) {
-	p := newPageOf(w, r, "admin", "Support desk settings")
+// webAdmin: panels (with their forms' fields) and groups.
+func webAdmin(w http.ResponseWriter, r *http.Request) {
+	p := newWebPage(w, r, "admin", "Support desk settings")
 	if p.get("panels", "/tickets/admin/api/panels") {
 		p.get("groups", "/tickets/admin/api/groups")
 	}
@@ -246,9 +246,9 @@ type reportData struct {
 	Error  string
 }
 
-// siteReportsPage: the desk's figures over the last days (30 by
+// webReports: the desk's figures over the last days (30 by
 // default), as tables, read from GET /tickets/admin/api/reports.
-func siteReportsPage(w http.ResponseWriter, r *http.Request) {
+func webReports(w http.ResponseWriter, r *http.Request) {
 	d := reportData{Days: 30, Report: json.RawMessage("null")}
 	if n, err := strconv.Atoi(r.URL.Query().Get("days")); err == nil && n >= 1 && n <= 3650 {
 		d.Days = n
@@ -271,17 +271,17 @@ func siteReportsPage(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// guestPage: open a ticket without an account.
-func guestPage(w http.ResponseWriter, r *http.Request) {
-	p := newPageOf(w, r, "guest", "Contact support")
+// webGuest: open a ticket without an account.
+func webGuest(w http.ResponseWriter, r *http.Request) {
+	p := newWebPage(w, r, "guest", "Contact support")
 	p.d.State["panel"], _ = strconv.ParseInt(r.URL.Query().Get("panel"), 10, 64)
 	p.get("panels", "/tickets/guest/api/panels")
 	p.render()
 }
 
-// guestTicketPage: a guest's ticket, through its private link.
-func guestTicketPage(w http.ResponseWriter, r *http.Request) {
-	p := newPageOf(w, r, "guest_ticket", "Your request")
+// webGuestTicket: a guest's ticket, through its private link.
+func webGuestTicket(w http.ResponseWriter, r *http.Request) {
+	p := newWebPage(w, r, "guest_ticket", "Your request")
 	w.Header().Set("Referrer-Policy", "no-referrer") // the address is the key to the ticket
 	token := r.PathValue("token")
 	if len(token) != 43 || strings.Trim(token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != "" {

@@ -399,11 +399,11 @@ func TestReportsRender(t *testing.T) {
 	}
 }
 
-func TestQueueQuery(t *testing.T) {
+func TestWebQueueQuery(t *testing.T) {
 	in := url.Values{"status": {"new,open"}, "q": {"printer", "second"}, "cursor": {"abc"}, "evil": {"x"}, "panel": {strings.Repeat("1", 201)}, "sort": {"\xff"}}
-	got := queueQuery(in)
+	got := webQueueQuery(in)
 	want := url.Values{"status": {"new,open"}, "q": {"printer"}}
 	if got.Encode() != want.Encode() {
-		t.Errorf("queueQuery = %v, want %v", got, want)
+		t.Errorf("webQueueQuery = %v, want %v", got, want)
 	}
 }
