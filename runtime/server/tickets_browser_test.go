@@ -301,7 +301,7 @@ func TestTicketsWebBrowser(t *testing.T) {
 	s := ticketsSite(t)
 	carolAPI := s.person(t, "carol", site.RoleMember)
 	tkwSkipWithoutAPI(t, s, carolAPI)
-	s.person(t, "sam", site.RoleStaff)
+	samAPI := s.person(t, "sam", site.RoleStaff)
 	problem := tkwPanels(t, carolAPI)["Problem"]
 
 	// use makes the tabs report to subtest t while it runs.
@@ -455,6 +455,75 @@ func TestTicketsWebBrowser(t *testing.T) {
 		z.do("Tab", chromedp.KeyEvent("\t"))
 		if id := run(z, "focus", chromedp.Evaluate[string](`document.activeElement.id`)); id != "tk-reply-files" {
 			t.Errorf("Tab from the reply box goes to #%s", id)
+		}
+	})
+	t.Run("guest", func(t *testing.T) {
+		if err := s.srv.SetSettings(t.Context(), 0, "tester", "tickets", map[string]json.RawMessage{"allow_guests": json.RawMessage("true")}); err != nil {
+			t.Fatal(err)
+		}
+		// An admin lets visitors use the Problem panel, on the admin page.
+		adaAPI := s.person(t, "ada", site.RoleAdmin)
+		a := tkwTab(t, first, s, "ada", "", true)
+		g := tkwTab(t, first, s, "", "", true)
+		use(t, a, g)
+		a.tkwGo(s.URL+"/tickets/admin", false)
+		a.checkAccessible("admin")
+		a.do("ada lets visitors use Problem",
+			chromedp.Click(chromedp.CSS(`#tk-admin-panels button[aria-label="Edit Problem"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`#tk-panel-form`)),
+			chromedp.Click(chromedp.CSS(`#tk-p-guests`)),
+			chromedp.Click(chromedp.CSS(`#tk-panel-form button[type="submit"]`)),
+		)
+		a.tkwWait("the form closes once saved", `document.getElementById("tk-panel-form").hidden`)
+		var ps struct {
+			Panels []struct {
+				ID     int64 `json:"id"`
+				Guests bool  `json:"guests"`
+			} `json:"panels"`
+		}
+		adaAPI.must(t, http.MethodGet, "/tickets/admin/api/panels", nil, http.StatusOK, &ps)
+		for _, p := range ps.Panels {
+			if p.Guests != (p.ID == problem) {
+				t.Fatalf("after ada's change, the panels' guests are %+v", ps.Panels)
+			}
+		}
+
+		g.tkwGo(s.URL+"/tickets/guest", false)
+		g.checkAccessible("guest's new request")
+		// One panel takes visitors: its form is open at once.
+		if h := g.text("the form's heading", "#tk-form-title"); h != "Problem" {
+			t.Errorf("the guest's form is for %q", h)
+		}
+		g.do("a visitor writes to support",
+			chromedp.SendKeys(chromedp.CSS(`#tk-name`), "Gus <Guest>"),
+			chromedp.SendKeys(chromedp.CSS(`#tk-email`), "gus@example.test"),
+			chromedp.SendKeys(chromedp.CSS(`#tk-subject-input`), "Cannot sign up"),
+			chromedp.SendKeys(chromedp.CSS(`#tk-description`), "The form says no."),
+			chromedp.Click(chromedp.CSS(`#tk-send`)),
+		)
+		g.tkwReady(true)
+		loc := run(g, "where the visitor is", chromedp.Location())
+		if !regexp.MustCompile(`/tickets/guest/t/[A-Za-z0-9_-]{43}$`).MatchString(loc) {
+			t.Fatalf("after sending, the visitor is at %s", loc)
+		}
+		title := run(g, "the title", chromedp.Evaluate[string](`document.getElementById("tk-title").textContent`))
+		m := regexp.MustCompile(`^#(\d+) Cannot sign up$`).FindStringSubmatch(title)
+		if m == nil {
+			t.Fatalf("the guest's ticket is titled %q", title)
+		}
+		g.checkAccessible("guest's ticket")
+		samAPI.must(t, http.MethodPost, "/tickets/staff/api/tickets/"+m[1]+"/replies", map[string]any{"body": "Try again now, please.", "attachments": []int64{}}, http.StatusCreated, nil)
+		// The page reads the ticket again when it is shown again (and
+		// every 30 s while it is).
+		run(g, "the visitor comes back to the tab", chromedp.Evaluate[bool](`document.dispatchEvent(new Event("visibilitychange"))`))
+		g.tkwWait("the visitor sees the answer", `[...document.querySelectorAll("#tk-messages .tk-msg.staff .tk-body")].some(p => p.textContent === "Try again now, please.")`)
+		g.do("the visitor answers",
+			chromedp.SendKeys(chromedp.CSS(`#tk-reply-body`), "It works, thanks!"),
+			chromedp.Click(chromedp.CSS(`#tk-reply-send`)),
+		)
+		g.tkwWait("the visitor's answer is shown", `[...document.querySelectorAll("#tk-messages .tk-msg.mine .tk-body")].some(p => p.textContent === "It works, thanks!")`)
+		if n := run(g, "attachments offered", chromedp.Evaluate[int](`document.querySelectorAll("#tk input[type=file]").length`)); n != 0 {
+			t.Errorf("the guest's page offers %d file inputs; guests do not attach files", n)
 		}
 	})
 }

@@ -204,7 +204,7 @@ function follow(topics, changed) {
       subscribed: () => {
         confirmed.add(topic);
         if (confirmed.size === topics.length) root.dataset.live = "true";
-        if (confirmed.size > 1 || topics.length === 1) soon(); // catch up on what changed before
+        soon(); // what changed between the page's state and the subscription
       },
       refused: (reason) => { console.warn("tickets realtime: refused", topic, reason); },
     });
@@ -263,11 +263,16 @@ function eventText(ev, author) {
 
 // -------------------------------------------------------- conversation
 
+// PREVIEWS are the image types the module serves inline (API.md): the
+// page shows them small, under their link.
+const PREVIEWS = ["image/png", "image/jpeg", "image/gif", "image/webp"];
+
 function attachmentsOf(list, linked) {
   if (!list || !list.length) return null;
   return h("ul", { class: "tk-files" }, list.map((a) => h("li", {},
     linked ? h("a", { href: `/tickets/attachments/${a.id}`, text: a.name }) : h("span", { text: a.name }),
-    h("span", { class: "tk-muted", text: " (" + sizeOf(a.size) + ")", dir: "ltr" }))));
+    h("span", { class: "tk-muted", text: " (" + sizeOf(a.size) + ")", dir: "ltr" }),
+    linked && PREVIEWS.includes(a.type) ? h("img", { class: "tk-thumb", src: `/tickets/attachments/${a.id}`, alt: a.name, loading: "lazy" }) : null)));
 }
 
 // messageItem draws a public message; guestName names a guest opener for
