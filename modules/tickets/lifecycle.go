@@ -114,7 +114,7 @@ const ticketSelect = `SELECT t.id, t.panel_id, p.name, t.subject, t.fields::text
 	t.created_at, t.updated_at, t.solved_at, t.closed_at, t.merged_into,
 	t.last_public_at > t.customer_seen_at, t.rating, t.rating_comment, t.rated_at,
 	t.first_response_at, t.first_response_due, t.resolution_due, t.next_due, t.paused_at IS NOT NULL,
-	t.next_due < now() AND t.paused_at IS NULL
+	coalesce(t.next_due < now() AND t.paused_at IS NULL, false)
 	FROM tickets t JOIN panels p ON p.id = t.panel_id
 	LEFT JOIN LATERAL (SELECT x.username, x.display_name FROM websonic_api.users x WHERE x.id = t.opener_id LIMIT 1) o ON true
 	LEFT JOIN LATERAL (SELECT x.username, x.display_name FROM websonic_api.users x WHERE x.id = t.assignee_id LIMIT 1) a ON true `

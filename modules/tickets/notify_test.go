@@ -1,0 +1,61 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestMailText(t *testing.T) {
+	const link = "https://desk.example/tickets/guest/t/TOKEN"
+	for _, tc := range []struct {
+		kind mailKind
+		text string
+		want []string
+	}{
+		{mailOpened, "", []string{"We received your request #12, \"Printer on fire\"", "private address", link}},
+		{mailReplied, "Try turning it off.\nThen on.", []string{"There is an answer to your request #12", "Try turning it off.\nThen on.", "Answer at " + link}},
+		{mailSolved, "", []string{"is solved", "reopen it at " + link}},
+		{mailClosed, "", []string{"is closed", "transcript is at " + link}},
+		{mailMerged, "ticket #9", []string{"was merged with another one", "ticket #9"}},
+	} {
+		subject, body := mailText(12, "Printer on fire", tc.kind, tc.text, link)
+		if subject != "[#12] Printer on fire" {
+			t.Errorf("kind %d: subject %q", tc.kind, subject)
+		}
+		for _, w := range append(tc.want, "sent automatically by the support desk") {
+			if !strings.Contains(body, w) {
+				t.Errorf("kind %d: the body lacks %q:\n%s", tc.kind, w, body)
+			}
+		}
+	}
+
+	// Long subjects and bodies are cut to the outbox's limits, on a
+	// character's boundary.
+	subject, body := mailText(7, strings.Repeat("é", 200), mailReplied, strings.Repeat("ü", 40000), link)
+	if len(subject) > 250 || !utf8.ValidString(subject) || !strings.HasPrefix(subject, "[#7] éé") {
+		t.Errorf("a long subject: %d bytes, %q", len(subject), subject)
+	}
+	if len(body) > 65536 || len(body) < 65530 || !utf8.ValidString(body) {
+		t.Errorf("a long body: %d bytes, valid %v", len(body), utf8.ValidString(body))
+	}
+}
+
+func TestTruncateRunes(t *testing.T) {
+	for _, tc := range []struct {
+		s    string
+		n    int
+		want string
+	}{
+		{"abc", 5, "abc"},
+		{"abc", 3, "abc"},
+		{"abc", 2, "ab"},
+		{"aé", 2, "a"},
+		{"aé", 3, "aé"},
+		{"€", 2, ""},
+	} {
+		if got := truncateRunes(tc.s, tc.n); got != tc.want {
+			t.Errorf("truncateRunes(%q, %d) = %q, want %q", tc.s, tc.n, got, tc.want)
+		}
+	}
+}
