@@ -81,6 +81,14 @@ func newWebPage(w http.ResponseWriter, r *http.Request, name, title string) *web
 		d: pageData{Page: name, Me: meOf(sdk.UserFrom(r)), State: map[string]any{}}}
 }
 
+// firstPaintBudget bounds an answer the page is rendered with. The host
+// takes at most 2 MiB of data and writes at most 4 MiB of page (ABI.md,
+// "Host-rendered pages"), and text in a JSON script can grow six times
+// (each "<" is written \u003c). A longer answer (a ticket of many long
+// messages) is left to the script, which reads it from the API at once
+// (the state's "later" names the key and the path).
+const firstPaintBudget = 384 << 10
+
 // get reads path through the module's API into the state's key; false
 // (and the page's error set) when it failed.
 func (p *webPage) get(key, path string) bool {
@@ -88,6 +96,10 @@ func (p *webPage) get(key, path string) bool {
 	if err := subGet(p.r, path, &v); err != nil {
 		p.fail(err)
 		return false
+	}
+	if len(v) > firstPaintBudget {
+		p.d.State["later"] = map[string]string{"key": key, "path": path}
+		return true
 	}
 	p.d.State[key] = v
 	return true
@@ -158,7 +170,7 @@ func webTicket(w http.ResponseWriter, r *http.Request) {
 				Subject string `json:"subject"`
 			} `json:"ticket"`
 		}
-		if json.Unmarshal(p.d.State["view"].(json.RawMessage), &v) == nil && v.Ticket.Subject != "" {
+		if raw, ok := p.d.State["view"].(json.RawMessage); ok && json.Unmarshal(raw, &v) == nil && v.Ticket.Subject != "" {
 			p.title = "#" + strconv.FormatInt(id, 10) + " " + v.Ticket.Subject
 		}
 	}

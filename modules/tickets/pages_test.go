@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/websonic/websonic/internal/i18n"
 	"github.com/websonic/websonic/internal/safetmpl"
+	"github.com/websonic/websonic/modules/internal/jsonapi"
 	"github.com/websonic/websonic/modules/internal/sentences"
 	"github.com/websonic/websonic/sdk/manifest"
 )
@@ -405,5 +408,40 @@ func TestWebQueueQuery(t *testing.T) {
 	want := url.Values{"status": {"new,open"}, "q": {"printer"}}
 	if got.Encode() != want.Encode() {
 		t.Errorf("webQueueQuery = %v, want %v", got, want)
+	}
+}
+
+// TestWebPageGet: a page reads the API through the module's own mux; an
+// answer too long for the host's page is left to the script (the state's
+// "later"), and an API error becomes the page's sentence and status.
+func TestWebPageGet(t *testing.T) {
+	mux.HandleFunc("GET /tickets/api/test-web/{what}", func(w http.ResponseWriter, r *http.Request) {
+		switch r.PathValue("what") {
+		case "small":
+			jsonapi.Write(w, http.StatusOK, map[string]string{"subject": "hi"})
+		case "big":
+			jsonapi.Write(w, http.StatusOK, map[string]string{"body": strings.Repeat("<", firstPaintBudget)})
+		case "refused":
+			jsonapi.Fail(w, r, notFound("There is no such ticket, or it is not yours."))
+		case "html":
+			http.Error(w, "<html>oops</html>", http.StatusBadGateway)
+		}
+	})
+	r := httptest.NewRequest(http.MethodGet, "/tickets/1", nil)
+	p := newWebPage(httptest.NewRecorder(), r, "ticket", "Request")
+	if !p.get("view", "/tickets/api/test-web/small") || string(p.d.State["view"].(json.RawMessage)) != `{"subject":"hi"}` || p.d.State["later"] != nil {
+		t.Errorf("small: %v", p.d.State)
+	}
+	p = newWebPage(httptest.NewRecorder(), r, "ticket", "Request")
+	if !p.get("view", "/tickets/api/test-web/big") || p.d.State["view"] != nil ||
+		p.d.State["later"].(map[string]string)["path"] != "/tickets/api/test-web/big" {
+		t.Errorf("big: %v", p.d.State["later"])
+	}
+	if p.get("view", "/tickets/api/test-web/refused") || p.status != http.StatusNotFound || p.d.Error != "There is no such ticket, or it is not yours." {
+		t.Errorf("refused: %d %q", p.status, p.d.Error)
+	}
+	p = newWebPage(httptest.NewRecorder(), r, "ticket", "Request")
+	if p.get("view", "/tickets/api/test-web/html") || p.status != http.StatusInternalServerError || p.d.Error != "Something went wrong on the server; try again." {
+		t.Errorf("html: %d %q", p.status, p.d.Error)
 	}
 }

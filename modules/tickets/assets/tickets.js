@@ -506,15 +506,24 @@ function ticketPage(guest) {
   }
 
   draw();
+  if (!view && st.later && st.later.key === "view") {
+    // Too long to come with the page: read from the API.
+    refresh().then(() => { if (view) live(); else root.dataset.ready = "true"; });
+    return;
+  }
   if (!view) { root.dataset.ready = "true"; return; }
-  if (guest) {
+  live();
+
+  function live() {
+    if (guest) {
     // Guests get no events: the page reads the ticket again every 30 s
     // while it is shown, and at once when it is shown again.
-    setInterval(() => { if (document.visibilityState === "visible") refresh(); }, 30000);
-    document.addEventListener("visibilitychange", () => { if (document.visibilityState === "visible") refresh(); });
-    root.dataset.live = "true";
-  } else {
-    follow(staff ? [`tickets.ticket.${id}`, `tickets.notes.${id}`] : [`tickets.ticket.${id}`], refresh);
+      setInterval(() => { if (document.visibilityState === "visible") refresh(); }, 30000);
+      document.addEventListener("visibilitychange", () => { if (document.visibilityState === "visible") refresh(); });
+      root.dataset.live = "true";
+    } else {
+      follow(staff ? [`tickets.ticket.${id}`, `tickets.notes.${id}`] : [`tickets.ticket.${id}`], refresh);
+    }
   }
 }
 
@@ -761,7 +770,10 @@ function staffPage() {
   });
   $("tk-filters").addEventListener("submit", (e) => {
     e.preventDefault();
-    const q = { ...tabOf(query)?.params };
+    // The form sets every filter it shows; the tabs' others (overdue,
+    // due soon) stay.
+    const q = {};
+    for (const k of ["overdue", "due_soon"]) if (query[k]) q[k] = query[k];
     for (const [k, v] of new FormData(e.currentTarget)) if (v !== "") q[k] = v;
     if (q.status === "active") delete q.status;
     if (q.sort === "updated") delete q.sort;
