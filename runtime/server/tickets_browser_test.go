@@ -388,6 +388,17 @@ func TestTicketsWebBrowser(t *testing.T) {
 		if status != "Being handled" {
 			t.Errorf("carol's ticket says %q", status)
 		}
+		if id := run(z, "sam's focus", chromedp.Evaluate[string](`document.activeElement.id`)); id != "tk-reply-send" {
+			t.Errorf("after sending, sam's focus is on #%s, not back on Send", id)
+		}
+
+		// Carol's list marks a new answer without a reload.
+		c.tkwGo(s.URL+"/tickets", true)
+		if run(c, "nothing new", chromedp.Evaluate[bool](`document.querySelector("#tk-list .tk-item.unread") !== null`)) {
+			t.Error("carol's list marks as new an answer she read")
+		}
+		samAPI.must(t, http.MethodPost, "/tickets/staff/api/tickets/"+m[1]+"/replies", map[string]any{"body": "One more thing: check the cable.", "attachments": []int64{}}, http.StatusCreated, nil)
+		c.tkwWait("carol's list marks the new answer", `document.querySelector('#tk-list .tk-item.unread .tk-badge.new')?.textContent === "New answer"`)
 	})
 
 	t.Run("French", func(t *testing.T) {

@@ -152,8 +152,11 @@ function apiText(s) {
 
 // busy disables a form's or a button's controls while fn runs, and shows
 // its error in slot.
+// The focus goes back where it was once the controls are enabled again
+// (disabling the focused control drops the focus to the page's body).
 async function busy(target, slot, fn) {
   const controls = target instanceof HTMLFormElement ? [...target.elements] : [target];
+  const focused = document.activeElement;
   for (const c of controls) c.disabled = true;
   say(slot, "");
   try {
@@ -163,6 +166,7 @@ async function busy(target, slot, fn) {
     if (!(e instanceof ApiError)) console.error(e);
   } finally {
     for (const c of controls) c.disabled = false;
+    if (focused && focused.isConnected && !focused.hidden && (document.activeElement === document.body || document.activeElement === null)) focused.focus();
   }
 }
 
