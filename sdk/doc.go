@@ -47,6 +47,7 @@
 //     BlockIP, SetUserPassword, GrantRole…, RealtimeConnections, and
 //     RuntimeStatus (what the serving replica runs);
 //   - encryption with the site's data key (capabilities.seal): Seal, Open;
+//   - e-mail through the site's mail relay (capabilities.mail): SendMail;
 //   - personal data export and erasure (no capability): UserData.
 //
 // examples/noticeboard uses most of them in one small module; sdk/ABI.md,

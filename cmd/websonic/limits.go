@@ -23,6 +23,7 @@ type limits struct {
 	dbMaxConnections                                              int
 	outboundPrivate                                               string
 	realtime                                                      realtimeLimits
+	mail                                                          mailFlags // mailflags.go
 }
 
 // realtimeLimits are the flags of the realtime hub's main limits (sdk/ABI.md
@@ -83,6 +84,7 @@ func (l *limits) register(fs *flagSet) {
 	}
 	fs.StringVar(&l.outboundPrivate, "outbound-private", "", "comma-separated origins (scheme://host:port) that modules listing them in outbound_http may reach although they are on loopback, private or other non-public addresses, e.g. http://127.0.0.1:9200; empty: none (WEBSONIC_OUTBOUND_PRIVATE)")
 	fs.fromEnv("outbound-private", "WEBSONIC_OUTBOUND_PRIVATE")
+	l.mail.register(fs)
 }
 
 // privateOrigins is --outbound-private as a list.
@@ -133,7 +135,7 @@ func (l *limits) validate() error {
 	if err := server.CheckOutboundPrivate(l.privateOrigins()); err != nil {
 		return fmt.Errorf("serve: --outbound-private: %w", err)
 	}
-	return nil
+	return l.mail.validate()
 }
 
 // apply sets the limits in cfg.
@@ -156,4 +158,5 @@ func (l *limits) apply(cfg *server.Config) {
 	cfg.Realtime.MaxPerUser = l.realtime.perUser
 	cfg.Realtime.MaxPerAnonymousIP = l.realtime.perIP
 	cfg.Realtime.MaxEventBytes = l.realtime.eventBytes
+	l.mail.apply(cfg)
 }

@@ -54,6 +54,7 @@ const (
 	KindCommand  Kind = "command"  // admin commands
 	KindUsers    Kind = "users"    // user actions
 	KindSecret   Kind = "secret"   // seal
+	KindMail     Kind = "mail"     // e-mail through the site's relay
 	KindMenu     Kind = "menu"     // nav entries
 	KindSettings Kind = "settings" // config schema
 )
@@ -148,6 +149,9 @@ func Describe(lang, module string, caps manifest.Capabilities) []Line {
 	}
 	if caps.Seal {
 		add(KindSecret, "Encrypt and decrypt its data with the site's secret key")
+	}
+	if caps.Mail {
+		add(KindMail, "Send e-mail through the site's mail relay, from the site's address, to the addresses it chooses")
 	}
 	for _, n := range caps.Nav {
 		add(KindMenu, "Show a link “{label}” in the site's menu for {who}", "label", n.Label, "who", audience(p, n.Access))

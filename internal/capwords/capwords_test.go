@@ -64,7 +64,7 @@ func TestDescribe(t *testing.T) {
 		{"mailer", `{"core_data":["users","user_emails"],"outbound_http":["https://smtp.example.com:587","https://api.example.com:443"],
 			"schedules":[{"name":"sweep","cron":"*/15 * * * *"},{"name":"weekly","cron":"0 8 * * 1"},{"name":"odd","cron":"0 9 * * 1-5"}]}`},
 		{"chat", `{"routes":[{"path":"/chat","access":"staff"}],"topics":["chat.*","presence"],"user_actions":["ban","suspend","block_ip","set_password","roles","connections","status"],
-			"seal":true,"admin_commands":[{"name":"purge","description":"delete old messages"},{"name":"reindex"}],
+			"seal":true,"mail":true,"admin_commands":[{"name":"purge","description":"delete old messages"},{"name":"reindex"}],
 			"config_schema":{"max_len":{"type":"integer"},"greeting":{"type":"string"}}}`},
 	}
 	var b strings.Builder

@@ -40,7 +40,8 @@ func (s *Server) openAdmin() (*admin.Area, error) {
 		SecureCookies: s.cfg.SecureCookies, Logger: s.log,
 		Lifecycle: adminLifecycle{s, &Console{db: s.db}},
 		Language:  s.look.language, Appearance: adminAppearance{s.look},
-		ThemeStore: s.themeStore(), // admin_themestore.go
+		ThemeStore: s.themeStore(),    // admin_themestore.go
+		Mail:       s.mail.Describe(), // mail.go
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)

@@ -30,6 +30,7 @@ import (
 	"github.com/websonic/websonic/runtime/internal/jobs"
 	"github.com/websonic/websonic/runtime/internal/locales"
 	"github.com/websonic/websonic/runtime/internal/logstore"
+	"github.com/websonic/websonic/runtime/internal/mail"
 	"github.com/websonic/websonic/runtime/internal/modhost"
 	"github.com/websonic/websonic/runtime/internal/outbound"
 	"github.com/websonic/websonic/runtime/internal/privacy"
@@ -150,6 +151,10 @@ type Config struct {
 	// and size caps (package outbound's defaults). Logger and Metrics are
 	// the server's.
 	Outbound outbound.Config
+	// Mail is the owner's mail relay for modules' e-mail (mail.send):
+	// Relay, From, Password, rates (package mail's defaults; no relay: a
+	// send fails saying so). Logger and Metrics are the server's. See mail.go.
+	Mail mail.Config
 	// JobClock is the clock of scheduled jobs (time.Now): tests move it.
 	JobClock func() time.Time
 	// Realtime bounds the realtime hub (/ws): connections, subscriptions,
@@ -193,8 +198,9 @@ type Server struct {
 	adminArea    *admin.Area
 	telemetry    *telemetry.Sampler // telemetry.go
 	logs         *logstore.Store
-	themes       themeHooks   // the site's theme hooks (themes.go)
-	mstate       *moduleState // the owner's choices per module (modstate.go)
+	themes       themeHooks    // the site's theme hooks (themes.go)
+	mstate       *moduleState  // the owner's choices per module (modstate.go)
+	mail         *mail.Service // mail.send (mail.go)
 }
 
 // serving is what the server serves: the running modules and their routes,
@@ -278,6 +284,9 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s.keys.Register(services)
+	if err := s.openMail(services); err != nil { // mail.go
+		return nil, err
+	}
 	usersvc.Register(services, s.site.Store(), s.log.Named("usersvc"))
 	s.registerStatus(services) // status.go
 	if s.hub, err = s.openRealtime(ctx, services); err != nil {

@@ -18,7 +18,7 @@ import (
 
 // FormatVersion is the manifest format this package writes; it decodes
 // every format from MinFormatVersion on. Version 2 adds typed arguments of
-// admin commands, topic prefixes ("chat.*"), user actions and seal.
+// admin commands, topic prefixes ("chat.*"), user actions, seal and mail.
 const FormatVersion = 2
 
 // MinFormatVersion is the oldest manifest format Decode accepts.
@@ -78,6 +78,10 @@ type Capabilities struct {
 	// Seal lets the module encrypt and decrypt with the site's data key
 	// (format 2), bound to the module and a purpose.
 	Seal bool `json:"seal,omitempty"`
+	// Mail lets the module send e-mail through the site's mail relay
+	// (format 2): from the owner's sender address, to the recipients it
+	// names (sdk.SendMail).
+	Mail bool `json:"mail,omitempty"`
 	// Nav are links in the site's navigation.
 	Nav []NavEntry `json:"nav,omitempty"`
 	// ConfigSchema declares the settings the owner may give, by key.
@@ -380,6 +384,9 @@ func (m *Manifest) Validate() error {
 	}
 	if c.Seal {
 		v2("capabilities.seal")
+	}
+	if c.Mail {
+		v2("capabilities.mail")
 	}
 	for i, n := range c.Nav {
 		f := fmt.Sprintf("capabilities.nav[%d]", i)

@@ -29,6 +29,7 @@ func full() *manifest.Manifest {
 			OutboundHTTP:  []string{"https://api.example.com:443", "http://localhost:8080", "https://[2001:db8::1]:8443"},
 			Schedules:     []manifest.Schedule{{Name: "cleanup", Cron: "0 3 * * *"}, {Name: "digest", Cron: "*/15 9-17 * * 1-5"}},
 			AdminCommands: []manifest.AdminCommand{{Name: "cleanup", Description: "Delete old entries now"}},
+			Mail:          true,
 			Nav: []manifest.NavEntry{
 				{Label: "Guestbook", Path: "/guestbook", Access: manifest.AccessPublic},
 				{Label: "Moderate", Path: "/guestbook/moderate/queue", Access: manifest.AccessStaff},
@@ -193,6 +194,7 @@ func TestDecodeInvalid(t *testing.T) {
 		{"status in format 1", func(m *manifest.Manifest) { m.ManifestVersion, m.Capabilities.UserActions = 1, []string{"status"} }, []string{"capabilities.user_actions[0]"}, "needs manifest_version 2"},
 		{"user action in capitals", func(m *manifest.Manifest) { m.Capabilities.UserActions = []string{"Status"} }, []string{"capabilities.user_actions[0]"}, "must be one of"},
 		{"seal in format 1", func(m *manifest.Manifest) { m.ManifestVersion, m.Capabilities.Seal = 1, true }, []string{"capabilities.seal"}, "needs manifest_version 2"},
+		{"mail in format 1", func(m *manifest.Manifest) { m.ManifestVersion, m.Capabilities.Mail = 1, true }, []string{"capabilities.mail"}, "needs manifest_version 2"},
 		{"command args in format 1", func(m *manifest.Manifest) {
 			m.ManifestVersion = 1
 			m.Capabilities.AdminCommands = []manifest.AdminCommand{{Name: "c", Args: []manifest.CommandArg{{Name: "a", Type: "string"}}}}

@@ -47,6 +47,9 @@ type Config struct {
 	// Appearance is the site's settings and themes (nil: those pages answer 404).
 	Appearance Appearance
 	ThemeStore ThemeStore // themes from the registry (themestore.go); nil: none
+	// Mail says, for the settings page, where modules' e-mail goes: the
+	// mail relay and sender, never its password ("": the site has none).
+	Mail string
 	// SecureCookies makes the session cookie Secure and __Host- prefixed
 	// even for a request that did not come over HTTPS as far as the area
 	// can tell (as site.Config.SecureCookies).

@@ -58,11 +58,12 @@ type settingsView struct {
 	Logo                   string     // the logo's preview URL, "" for none
 	Contrast               string     // the accent's contrast with white, "" for the theme's
 	Saved                  string
+	Mail                   string // Config.Mail: where modules' e-mail goes, "" for nowhere
 }
 
 func (a *Area) settingsView(form *settingsView) settingsView {
 	st := a.cfg.Appearance.Settings()
-	v := settingsView{Name: st.Name, Accent: st.Accent, Language: st.Language}
+	v := settingsView{Name: st.Name, Accent: st.Accent, Language: st.Language, Mail: a.cfg.Mail}
 	for _, code := range a.cfg.Appearance.Languages() {
 		v.Languages = append(v.Languages, language{Code: code, Name: display.Self.Name(xlanguage.Make(code))})
 	}

@@ -13,7 +13,7 @@ var accessRank = map[manifest.Access]int{
 
 // Grows lists what requested asks for beyond approved: new routes (or
 // methods, or a wider audience), core data views, realtime topics,
-// outbound origins, schedules, admin commands, user actions and seal. Navigation entries and
+// outbound origins, schedules, admin commands, user actions, seal and mail. Navigation entries and
 // the configuration schema grant nothing and are not compared. An empty
 // list means the owner's approval covers requested.
 func Grows(approved, requested manifest.Capabilities) []string {
@@ -46,6 +46,9 @@ func Grows(approved, requested manifest.Capabilities) []string {
 		names(requested.AdminPages, func(p manifest.AdminPage) string { return p.Name }))...)
 	if requested.Seal && !approved.Seal {
 		out = append(out, "seal (the site's data key)")
+	}
+	if requested.Mail && !approved.Mail {
+		out = append(out, "mail (e-mail through the site's relay)")
 	}
 	return out
 }

@@ -28,3 +28,24 @@ func TestGrowsAdminPages(t *testing.T) {
 		})
 	}
 }
+
+// TestGrowsMail: an update that starts asking for mail waits for the
+// owner; one that keeps or drops it does not.
+func TestGrowsMail(t *testing.T) {
+	for _, tc := range []struct {
+		name              string
+		approved, request bool
+		want              []string
+	}{
+		{"new", false, true, []string{"mail (e-mail through the site's relay)"}},
+		{"kept", true, true, nil},
+		{"dropped", true, false, nil},
+		{"never", false, false, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Grows(manifest.Capabilities{Mail: tc.approved}, manifest.Capabilities{Mail: tc.request}); !slices.Equal(got, tc.want) {
+				t.Errorf("Grows: %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
