@@ -366,11 +366,31 @@ func TestTicketsWebBrowser(t *testing.T) {
 		}
 		run(z, "the New tab counts it", chromedp.Poll[bool](`document.querySelector('#tk-tabs [data-tab="new"] .tk-count').textContent === "1"`))
 
-		// Sam opens it, claims it and answers.
+		// Sam writes a canned reply for the Problem panel.
+		z.do("sam writes a canned reply",
+			chromedp.Click(chromedp.CSS(`#tk-canned-box summary`)),
+			chromedp.WaitVisible(chromedp.CSS(`#tk-canned-form`)),
+			chromedp.SendKeys(chromedp.CSS(`#tk-c-title`), "Restart"),
+			chromedp.SendKeys(chromedp.CSS(`#tk-c-body`), "Please restart the printer."),
+			chromedp.SetValue(chromedp.CSS(`#tk-c-panel`), strconv.FormatInt(problem, 10)),
+			chromedp.Click(chromedp.CSS(`#tk-canned-form button[type="submit"]`)),
+		)
+		z.tkwWait("the canned reply is listed", `[...document.querySelectorAll("#tk-canned-list strong")].some(s => s.textContent === "Restart")`)
+
+		// Sam opens the ticket, claims it and answers.
 		z.do("sam opens the ticket", chromedp.Click(chromedp.CSS(`#tk-queue [data-ticket="`+m[1]+`"] a`)))
 		z.tkwReady(true)
 		z.do("sam claims it", chromedp.Click(chromedp.CSS(`#tk-claim`)))
 		run(z, "sam has it", chromedp.Poll[bool](`document.getElementById("tk-who").textContent.includes("sam") && document.getElementById("tk-claim").hidden`))
+		z.tkwWait("the canned replies are offered", `document.querySelectorAll("#tk-canned option").length === 2`)
+		z.do("sam inserts the canned reply",
+			chromedp.SetValue(chromedp.CSS(`#tk-canned`), run(z, "its id", chromedp.Evaluate[string](`document.querySelectorAll("#tk-canned option")[1].value`))),
+			chromedp.Click(chromedp.CSS(`#tk-canned-go`)),
+		)
+		if v := run(z, "the reply box", chromedp.Evaluate[string](`document.getElementById("tk-reply-body").value`)); v != "Please restart the printer." {
+			t.Errorf("after inserting the canned reply the box holds %q", v)
+		}
+		z.do("sam clears the box", chromedp.SetValue(chromedp.CSS(`#tk-reply-body`), ""))
 		run(z, "the screenshot is in sam's view", chromedp.Poll[bool](`[...document.querySelectorAll("#tk-messages .tk-files a")].some(a => a.textContent === "screenshot.png")`))
 		z.do("sam answers",
 			chromedp.SendKeys(chromedp.CSS(`#tk-reply-body`), answer),

@@ -791,10 +791,70 @@ function staffPage() {
   }));
   fillForm();
   draw(st.queue ? st.queue.tickets || [] : [], false);
+  cannedEditor(st.panels || []);
   root.dataset.ready = "true";
   const live = $("tk-live");
   live.textContent = T("New requests appear here by themselves.");
   follow((st.panels || []).filter((p) => !p.archived).map((p) => `tickets.panel.${p.id}`), load);
+}
+
+// cannedEditor manages the canned replies (any staff member), in the
+// queue page's "Canned replies" box; they are read when it is opened.
+function cannedEditor(panels) {
+  const box = $("tk-canned-box"), list = $("tk-canned-list"), form = $("tk-canned-form"), msg = $("tk-canned-msg");
+  const panelSel = $("tk-c-panel");
+  for (const p of panels.filter((p) => !p.archived)) panelSel.append(h("option", { value: String(p.id), text: p.name }));
+  let editing = 0;
+  let loaded = false;
+  const panelName = (id) => { const p = panels.find((x) => x.id === id); return p ? p.name : T("Every panel"); };
+  function reset() {
+    editing = 0;
+    $("tk-canned-form-title").textContent = T("New canned reply");
+    $("tk-c-title").value = "";
+    $("tk-c-body").value = "";
+    panelSel.value = "";
+    show($("tk-c-cancel"), false);
+  }
+  async function load() {
+    const r = await api("GET", "/tickets/staff/api/canned");
+    list.textContent = "";
+    for (const c of r.canned || []) {
+      list.append(h("li", { class: "tk-item" },
+        h("strong", { text: c.title }),
+        h("span", { class: "tk-item-meta", text: c.panel_id ? panelName(c.panel_id) : T("Every panel") }),
+        h("span", { class: "tk-body tk-muted", text: c.body }),
+        h("span", { class: "tk-buttons" },
+          h("button", { type: "button", class: "tk-secondary tk-small", "aria-label": T("Edit {name}", { name: c.title }), text: T("Edit"), onclick: () => {
+            editing = c.id;
+            $("tk-canned-form-title").textContent = T("Edit {name}", { name: c.title });
+            $("tk-c-title").value = c.title;
+            $("tk-c-body").value = c.body;
+            panelSel.value = c.panel_id ? String(c.panel_id) : "";
+            show($("tk-c-cancel"), true);
+            $("tk-c-title").focus();
+          } }),
+          h("button", { type: "button", class: "tk-danger tk-small", "aria-label": T("Delete {name}", { name: c.title }), text: T("Delete"), onclick: (e) => {
+            if (confirm(T("Delete the canned reply {name}?", { name: c.title }))) busy(e.currentTarget, msg, async () => { await api("DELETE", `/tickets/staff/api/canned/${c.id}`); await load(); });
+          } }))));
+    }
+    if (!list.children.length) list.append(h("li", { class: "tk-muted", text: T("No canned replies yet.") }));
+  }
+  box.addEventListener("toggle", () => {
+    if (box.open && !loaded) { loaded = true; load().catch((e) => { loaded = false; say(msg, e.message); }); }
+  });
+  $("tk-c-cancel").addEventListener("click", () => { reset(); $("tk-c-title").focus(); });
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    if (!$("tk-c-title").value.trim() || !$("tk-c-body").value.trim()) { say(msg, T("Give the canned reply a title and a text.")); return; }
+    const body = { title: $("tk-c-title").value, body: $("tk-c-body").value, panel_id: panelSel.value ? Number(panelSel.value) : null };
+    busy(form, msg, async () => {
+      if (editing) await api("PUT", `/tickets/staff/api/canned/${editing}`, body);
+      else await api("POST", "/tickets/staff/api/canned", body);
+      reset();
+      announce(T("The canned reply was saved."));
+      await load();
+    });
+  });
 }
 
 // ------------------------------------------------------------ admin page
