@@ -390,7 +390,7 @@ func TestTicketsWebBrowser(t *testing.T) {
 		if v := run(z, "the reply box", chromedp.Evaluate[string](`document.getElementById("tk-reply-body").value`)); v != "Please restart the printer." {
 			t.Errorf("after inserting the canned reply the box holds %q", v)
 		}
-		z.do("sam clears the box", chromedp.SetValue(chromedp.CSS(`#tk-reply-body`), ""))
+		run(z, "sam clears the box", chromedp.Evaluate[string](`document.getElementById("tk-reply-body").value = ""`))
 		run(z, "the screenshot is in sam's view", chromedp.Poll[bool](`[...document.querySelectorAll("#tk-messages .tk-files a")].some(a => a.textContent === "screenshot.png")`))
 		z.do("sam answers",
 			chromedp.SendKeys(chromedp.CSS(`#tk-reply-body`), answer),
