@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"time"
 
 	"github.com/websonic/websonic/sdk"
@@ -45,13 +44,10 @@ const (
 	mailBackoffCap = 6 * time.Hour
 )
 
-// errNoRelay is deliver's answer until the runtime's mail service is there.
-var errNoRelay = errors.New("the site's mail relay is not available")
-
-// deliver sends one mail through the runtime's mail relay and returns its
-// message id. TODO(mail): the lead swaps in sdk.SendMail once it lands.
+// deliver sends one mail through the runtime's mail relay (sdk.SendMail,
+// the owner's relay) and returns its message id.
 func deliver(ctx context.Context, to, subject, body string) (messageID string, err error) {
-	return "", errNoRelay
+	return sdk.SendMail(ctx, sdk.Mail{To: []string{to}, Subject: subject, Text: body, FromName: "Support desk"})
 }
 
 // outgoing is a claimed mail.
