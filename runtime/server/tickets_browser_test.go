@@ -507,6 +507,13 @@ func TestTicketsWebBrowser(t *testing.T) {
 			chromedp.Click(chromedp.CSS(`#tk-panel-form button[type="submit"]`)),
 		)
 		a.tkwWait("the form closes once saved", `document.getElementById("tk-panel-form").hidden`)
+		// The admin's pages on a phone.
+		a.do("a phone's screen", chromedp.EmulateViewport(375, 667, chromedp.EmulateScale(2), chromedp.EmulateMobile))
+		a.do("the panel form", chromedp.Click(chromedp.CSS(`#tk-admin-panels button[aria-label="Edit Problem"]`)), chromedp.Click(chromedp.CSS(`#tk-p-field-add`)))
+		a.tkwNoScroll("/tickets/admin")
+		a.do("the reports", chromedp.Navigate(s.URL+"/tickets/admin/reports"), chromedp.WaitVisible(chromedp.CSS(`#tk-days`)))
+		a.tkwNoScroll("/tickets/admin/reports")
+		a.checkAccessible("reports")
 		var ps struct {
 			Panels []struct {
 				ID     int64 `json:"id"`
