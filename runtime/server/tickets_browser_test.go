@@ -431,6 +431,9 @@ func TestTicketsWebBrowser(t *testing.T) {
 		if h := c.text("the heading", "h1"); h != "Mes demandes" {
 			t.Errorf("the heading is %q", h)
 		}
+		if title := run(c, "the window's title", chromedp.Evaluate[string](`document.title`)); !strings.HasPrefix(title, "Mes demandes · ") {
+			t.Errorf("the window's title is %q", title)
+		}
 		if st := run(c, "the status", chromedp.Evaluate[string](`document.querySelector("#tk-list .tk-status").textContent`)); st != "En cours de traitement" {
 			t.Errorf("the status says %q", st)
 		}

@@ -65,6 +65,12 @@ function say(slot, msg, ok = false) {
   slot.hidden = !msg;
 }
 
+// setTitle names the page in the window's title, in the page's language
+// (the runtime titles a module's page as the module said, in English),
+// keeping the site's name after it.
+const siteSuffix = (() => { const i = document.title.lastIndexOf(" · "); return i >= 0 ? document.title.slice(i) : ""; })();
+function setTitle(text) { document.title = text + siteSuffix; }
+
 function announce(msg) { const a = $("tk-announce"); if (a) { a.textContent = ""; setTimeout(() => { a.textContent = msg; }, 50); } }
 
 const timeFormat = new Intl.DateTimeFormat(lang, { dateStyle: "medium", timeStyle: "short" });
@@ -323,7 +329,7 @@ function ticketPage(guest) {
     const t = view.ticket;
     $("tk-title").textContent = "";
     $("tk-title").append(h("span", { class: "tk-num", text: "#" + t.id + " " }), h("span", { text: t.subject }));
-    document.title = "#" + t.id + " " + t.subject;
+    setTitle("#" + t.id + " " + t.subject);
     const meta = $("tk-meta");
     meta.textContent = "";
     meta.append(h("span", { class: "tk-status s-" + t.status, text: staff ? staffStatus(t.status) : customerStatus(t.status) }),
@@ -1010,6 +1016,10 @@ function adminPage() {
 
 // ------------------------------------------------------------------ go
 
+{
+  const h1 = root.querySelector("h1");
+  if (h1) setTitle(h1.textContent.trim());
+}
 switch (initial.page) {
   case "mine": minePage(); break;
   case "new": newPage(false); break;
