@@ -2,7 +2,6 @@ package sdk
 
 import (
 	"context"
-	"fmt"
 	"unicode/utf8"
 
 	"github.com/websonic/websonic/sdk/abi"
@@ -57,15 +56,17 @@ type Mail struct {
 // the recipient's mailbox. Outside the runtime (native tests) it fails
 // with sdktest.ErrNotInRuntime.
 func SendMail(ctx context.Context, m Mail) (id string, err error) {
-	for _, s := range append([]string{m.Subject, m.Text, m.HTML, m.ReplyTo, m.FromName}, m.To...) {
-		if !utf8.ValidString(s) {
-			return "", fmt.Errorf("sdk: SendMail: %q is not valid UTF-8", s)
-		}
+	valid := utf8.ValidString(m.Subject) && utf8.ValidString(m.Text) && utf8.ValidString(m.HTML) &&
+		utf8.ValidString(m.ReplyTo) && utf8.ValidString(m.FromName)
+	for _, a := range m.To {
+		valid = valid && utf8.ValidString(a)
 	}
 	for k, v := range m.Headers {
-		if !utf8.ValidString(k) || !utf8.ValidString(v) {
-			return "", fmt.Errorf("sdk: SendMail: header %q is not valid UTF-8", k)
-		}
+		valid = valid && utf8.ValidString(k) && utf8.ValidString(v)
+	}
+	if !valid {
+		// JSON would replace the bad bytes silently; the runtime refuses them.
+		return "", &HostError{Code: abi.HostErrInvalid, Message: "sdk: SendMail: a field is not valid UTF-8"}
 	}
 	req := abi.MailRequest{
 		To: m.To, Subject: m.Subject, Text: m.Text, HTML: m.HTML, ReplyTo: m.ReplyTo, FromName: m.FromName, Headers: m.Headers,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -102,4 +103,26 @@ func workablePanels(ctx context.Context, u *sdk.User) (string, error) {
 	}
 	b.WriteByte('}')
 	return b.String(), rows.Err()
+}
+
+// canWork reports whether the user userID, holding roles (as
+// websonic_api.users lists them), works panel panelID as staff: admins
+// every panel, staff the panels without a group and those of their
+// groups. It is workablePanels' rule for someone other than the caller
+// (an assignee, an agent to list).
+func canWork(ctx context.Context, userID int64, roles []string, panelID int64) (bool, error) {
+	if slices.Contains(roles, "admin") {
+		return true, nil
+	}
+	if !slices.Contains(roles, "staff") {
+		return false, nil
+	}
+	var ok bool
+	err := sdk.DB().QueryRowContext(ctx, `SELECT p.group_name IS NULL
+		OR EXISTS (SELECT 1 FROM group_members g WHERE g.group_name = p.group_name AND g.user_id = $2)
+		FROM panels p WHERE p.id = $1`, panelID, userID).Scan(&ok)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return ok, err
 }

@@ -107,7 +107,12 @@ type agentView struct {
 
 // ticketSelect reads a ticketView's columns (scanTicket's order) from
 // tickets t: append WHERE, ORDER BY…
-const ticketSelect = `SELECT t.id, t.panel_id, p.name, t.subject, t.fields::text, t.status,
+const ticketSelect = ticketColumns + `FROM tickets t ` + ticketJoins
+
+// ticketColumns and ticketJoins are ticketSelect around its FROM, for a
+// query whose rows come from elsewhere (the queue picks its page in a
+// subquery "t" first, so the joins run for the page's rows only).
+const ticketColumns = `SELECT t.id, t.panel_id, p.name, t.subject, t.fields::text, t.status,
 	t.urgency, t.impact, t.priority,
 	t.opener_id, o.username, o.display_name, coalesce(t.guest_name, ''), coalesce(t.guest_email, ''),
 	t.assignee_id, a.username, a.display_name,
@@ -115,7 +120,9 @@ const ticketSelect = `SELECT t.id, t.panel_id, p.name, t.subject, t.fields::text
 	t.last_public_at > t.customer_seen_at, t.rating, t.rating_comment, t.rated_at,
 	t.first_response_at, t.first_response_due, t.resolution_due, t.next_due, t.paused_at IS NOT NULL,
 	coalesce(t.next_due < now() AND t.paused_at IS NULL, false)
-	FROM tickets t JOIN panels p ON p.id = t.panel_id
+	`
+
+const ticketJoins = `JOIN panels p ON p.id = t.panel_id
 	LEFT JOIN LATERAL (SELECT x.username, x.display_name FROM websonic_api.users x WHERE x.id = t.opener_id LIMIT 1) o ON true
 	LEFT JOIN LATERAL (SELECT x.username, x.display_name FROM websonic_api.users x WHERE x.id = t.assignee_id LIMIT 1) a ON true `
 

@@ -1,0 +1,377 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/websonic/websonic/sdk"
+)
+
+// The staff queue (API.md, "Queue parameters"): the tickets of the panels
+// the caller works, filtered, searched, sorted and paged by keyset (a page
+// starts after the previous page's last row, whatever was added since),
+// and the counts of its views.
+
+func init() {
+	mux.HandleFunc("GET /tickets/staff/api/queue", api(queueRoute))
+	mux.HandleFunc("GET /tickets/staff/api/counts", api(countsRoute))
+}
+
+// Limits of the queue.
+const (
+	queuePage    = 50  // tickets a page, by default
+	maxQueuePage = 100 // tickets a page, at most
+	maxQueryRune = 200 // characters of a search
+	maxQueryWord = 10  // words of a search
+	dueSoon      = "2 hours"
+)
+
+// The queue's sort orders: the key each sorts on, with the ticket's id
+// after it (unique, so the keyset is total).
+var queueSorts = map[string]string{
+	"updated":  "t.updated_at",
+	"created":  "t.created_at",
+	"priority": "t.priority",
+	// A ticket without a due time sorts after every ticket with one.
+	"due": "coalesce(t.next_due, " + noDue + ")",
+}
+
+// noDue stands for "no due time" in the due sort (its index, 002_queue.sql,
+// is on the same expression).
+const noDue = "'9999-12-31 00:00:00+00'::timestamptz"
+
+var noDueTime = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+
+// queueQuery is a queue request, checked.
+type queueQuery struct {
+	Statuses  []string
+	Panel     int64
+	Assignee  string // "", "me", "none" or a username
+	Priority  int
+	Overdue   bool
+	DueSoon   bool
+	Search    string // a to_tsquery of the words (searchQuery), "" for none
+	Sort      string
+	Asc       bool
+	Limit     int
+	After     *cursor
+	assigneID int64
+}
+
+// cursor is where a page starts: after the row of key (microseconds of a
+// time, or a priority) and id, in the same sort and order.
+type cursor struct {
+	Sort string
+	Asc  bool
+	Key  int64
+	ID   int64
+}
+
+// encode is the cursor's opaque form: base64url of "sort.order.key.id".
+func (c cursor) encode() string {
+	o := "d"
+	if c.Asc {
+		o = "a"
+	}
+	return c.encodeRaw(fmt.Sprintf("%s.%s.%d.%d", c.Sort, o, c.Key, c.ID))
+}
+
+func (cursor) encodeRaw(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+// decodeCursor reads a cursor for the sort and order asked: anything else
+// (tampered, of another sort) is refused.
+func decodeCursor(s, sort string, asc bool) (*cursor, error) {
+	bad := badRequest("This page's position in the queue is not valid any more; start from the first page.")
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	if err != nil || len(b) > 80 {
+		return nil, bad
+	}
+	parts := strings.Split(string(b), ".")
+	if len(parts) != 4 || parts[0] != sort || (parts[1] != "a" && parts[1] != "d") || (parts[1] == "a") != asc {
+		return nil, bad
+	}
+	c := &cursor{Sort: sort, Asc: asc}
+	if c.Key, err = strconv.ParseInt(parts[2], 10, 64); err != nil || strconv.FormatInt(c.Key, 10) != parts[2] {
+		return nil, bad
+	}
+	if c.ID, err = strconv.ParseInt(parts[3], 10, 64); err != nil || c.ID <= 0 || strconv.FormatInt(c.ID, 10) != parts[3] {
+		return nil, bad
+	}
+	if sort == "priority" && (c.Key < 1 || c.Key > 4) {
+		return nil, bad
+	}
+	if sort != "priority" && (c.Key < -62135596800000000 || c.Key > noDueTime.UnixMicro()) {
+		return nil, bad
+	}
+	return c, nil
+}
+
+// keyOf is t's key in sort.
+func keyOf(t ticketView, sort string) int64 {
+	switch sort {
+	case "created":
+		return t.CreatedAt.UnixMicro()
+	case "priority":
+		return int64(t.Priority)
+	case "due":
+		if t.NextDue == nil {
+			return noDueTime.UnixMicro()
+		}
+		return t.NextDue.UnixMicro()
+	}
+	return t.UpdatedAt.UnixMicro()
+}
+
+// searchQuery turns what a person typed into a to_tsquery('simple', …)
+// of its words, every one required, those of 3 letters or more matched
+// as prefixes: words are runs of letters and digits, so nothing typed is
+// ever read as tsquery syntax. "" when there is no word.
+func searchQuery(q string) (string, error) {
+	if utf8.RuneCountInString(q) > maxQueryRune || !utf8.ValidString(q) {
+		return "", badRequest(fmt.Sprintf("A search is at most %d characters.", maxQueryRune))
+	}
+	words := strings.FieldsFunc(strings.ToLower(q), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+	if len(words) > maxQueryWord {
+		return "", badRequest(fmt.Sprintf("A search has at most %d words.", maxQueryWord))
+	}
+	var terms []string
+	for _, w := range words {
+		if slices.Contains(terms, w) || slices.Contains(terms, w+":*") {
+			continue
+		}
+		if utf8.RuneCountInString(w) >= 3 {
+			w += ":*"
+		}
+		terms = append(terms, w)
+	}
+	return strings.Join(terms, " & "), nil
+}
+
+// parseQueue checks the queue's parameters.
+func parseQueue(v url.Values) (queueQuery, error) {
+	q := queueQuery{Sort: "updated", Limit: queuePage}
+	switch s := v.Get("status"); s {
+	case "", "active":
+		q.Statuses = activeStatuses
+	case "all":
+	default:
+		for _, x := range strings.Split(s, ",") {
+			if !validStatus(x) {
+				return q, badRequest("A status filter is active, all, or statuses among new, open, pending, on_hold, solved, closed, separated by commas.")
+			}
+			if !slices.Contains(q.Statuses, x) {
+				q.Statuses = append(q.Statuses, x)
+			}
+		}
+	}
+	if s := v.Get("panel"); s != "" {
+		id, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || id <= 0 {
+			return q, badRequest("A panel filter is a panel's number.")
+		}
+		q.Panel = id
+	}
+	q.Assignee = strings.TrimSpace(v.Get("assignee"))
+	if s := v.Get("priority"); s != "" {
+		p, err := strconv.Atoi(s)
+		if err != nil || p < 1 || p > 4 {
+			return q, badRequest("A priority filter is 1 (low) to 4 (urgent).")
+		}
+		q.Priority = p
+	}
+	q.Overdue = v.Get("overdue") == "1"
+	q.DueSoon = v.Get("due_soon") == "1"
+	search, err := searchQuery(v.Get("q"))
+	if err != nil {
+		return q, err
+	}
+	q.Search = search
+	if s := v.Get("sort"); s != "" {
+		if _, ok := queueSorts[s]; !ok {
+			return q, badRequest("A sort is updated, created, priority or due.")
+		}
+		q.Sort = s
+	}
+	switch v.Get("order") {
+	case "", "desc":
+	case "asc":
+		q.Asc = true
+	default:
+		return q, badRequest("An order is asc or desc.")
+	}
+	if s := v.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxQueuePage {
+			return q, badRequest(fmt.Sprintf("A page holds 1 to %d tickets.", maxQueuePage))
+		}
+		q.Limit = n
+	}
+	if s := v.Get("cursor"); s != "" {
+		c, err := decodeCursor(s, q.Sort, q.Asc)
+		if err != nil {
+			return q, err
+		}
+		q.After = c
+	}
+	return q, nil
+}
+
+// where is the SQL condition of the query's filters over the panels
+// (workablePanels' array) and its arguments.
+func (q queueQuery) where(u *sdk.User, panels string) (string, []any) {
+	args := []any{panels}
+	cond := []string{"t.panel_id = ANY($1::bigint[])"}
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if q.Statuses != nil {
+		// Written out, not an argument: the statuses are checked words,
+		// and the planner proves the active tickets' partial indexes
+		// (002_queue.sql) from constants only.
+		cond = append(cond, "t.status IN ('"+strings.Join(q.Statuses, "', '")+"')")
+	}
+	if q.Panel > 0 {
+		cond = append(cond, "t.panel_id = "+arg(q.Panel))
+	}
+	switch q.Assignee {
+	case "":
+	case "me":
+		cond = append(cond, "t.assignee_id = "+arg(u.ID))
+	case "none":
+		cond = append(cond, "t.assignee_id IS NULL")
+	default:
+		cond = append(cond, "t.assignee_id = "+arg(q.assigneID))
+	}
+	if q.Priority > 1 {
+		cond = append(cond, "t.priority >= "+arg(int64(q.Priority)))
+	}
+	if q.Overdue {
+		cond = append(cond, "t.next_due < now() AND t.paused_at IS NULL")
+	}
+	if q.DueSoon {
+		cond = append(cond, "t.next_due >= now() AND t.next_due < now() + interval '"+dueSoon+"' AND t.paused_at IS NULL")
+	}
+	if q.Search != "" {
+		cond = append(cond, "t.search @@ to_tsquery('simple', "+arg(q.Search)+")")
+	}
+	if c := q.After; c != nil {
+		key := queueSorts[q.Sort]
+		var k string
+		if q.Sort == "priority" {
+			k = arg(c.Key) + "::smallint"
+		} else {
+			k = arg(time.UnixMicro(c.Key).UTC().Format(time.RFC3339Nano)) + "::timestamptz"
+		}
+		op := "<"
+		if q.Asc {
+			op = ">"
+		}
+		cond = append(cond, "("+key+", t.id) "+op+" ("+k+", "+arg(c.ID)+"::bigint)")
+	}
+	return strings.Join(cond, " AND "), args
+}
+
+// queueSQL is the page's statement.
+func (q queueQuery) sql(u *sdk.User, panels string) (string, []any) {
+	where, args := q.where(u, panels)
+	dir := " DESC"
+	if q.Asc {
+		dir = " ASC"
+	}
+	order := " ORDER BY " + queueSorts[q.Sort] + dir + ", t.id" + dir
+	// The page is picked first, then joined to its panels and people: the
+	// lookups run for its rows only, not for every match of a search
+	// before the sort.
+	return ticketColumns + "FROM (SELECT * FROM tickets t WHERE " + where + order + " LIMIT " + strconv.Itoa(q.Limit+1) + ") t " +
+		ticketJoins + order, args
+}
+
+// queueRoute answers a page of the queue.
+func queueRoute(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error) {
+	c := r.Context()
+	q, err := parseQueue(r.URL.Query())
+	if err != nil {
+		return nil, err
+	}
+	if q.Assignee != "" && q.Assignee != "me" && q.Assignee != "none" {
+		who, _, err := userByName(c, q.Assignee)
+		if err != nil {
+			return nil, err
+		}
+		q.assigneID = who.ID
+	}
+	panels, err := workablePanels(c, u)
+	if err != nil {
+		return nil, err
+	}
+	tickets, err := queuePageOf(c, q, u, panels)
+	if err != nil {
+		return nil, err
+	}
+	var next any
+	if len(tickets) > q.Limit {
+		tickets = tickets[:q.Limit]
+		last := tickets[len(tickets)-1]
+		next = cursor{Sort: q.Sort, Asc: q.Asc, Key: keyOf(last, q.Sort), ID: last.ID}.encode()
+	}
+	return map[string]any{"tickets": tickets, "next": next}, nil
+}
+
+// queuePageOf reads the page (one row more than the limit: there is a
+// next page when it comes).
+func queuePageOf(ctx context.Context, q queueQuery, u *sdk.User, panels string) ([]ticketView, error) {
+	query, args := q.sql(u, panels)
+	rows, err := sdk.DB().QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []ticketView{}
+	for rows.Next() {
+		t, err := scanTicket(rows, true, 0)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// countsRoute answers the numbers of the queue's views over the panels
+// the caller works, active tickets only.
+func countsRoute(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error) {
+	c := r.Context()
+	panels, err := workablePanels(c, u)
+	if err != nil {
+		return nil, err
+	}
+	var n struct {
+		New, Open, Pending, OnHold, Mine, Unassigned, Overdue, DueSoon int64
+	}
+	err = sdk.DB().QueryRowContext(c, `SELECT
+		count(*) FILTER (WHERE status = 'new'),
+		count(*) FILTER (WHERE status = 'open'),
+		count(*) FILTER (WHERE status = 'pending'),
+		count(*) FILTER (WHERE status = 'on_hold'),
+		count(*) FILTER (WHERE assignee_id = $1),
+		count(*) FILTER (WHERE assignee_id IS NULL),
+		count(*) FILTER (WHERE next_due < now() AND paused_at IS NULL),
+		count(*) FILTER (WHERE next_due >= now() AND next_due < now() + interval '`+dueSoon+`' AND paused_at IS NULL)
+		FROM tickets WHERE panel_id = ANY($2::bigint[]) AND status IN ('new', 'open', 'pending', 'on_hold')`,
+		u.ID, panels).Scan(&n.New, &n.Open, &n.Pending, &n.OnHold, &n.Mine, &n.Unassigned, &n.Overdue, &n.DueSoon)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]int64{"new": n.New, "open": n.Open, "pending": n.Pending, "on_hold": n.OnHold,
+		"mine": n.Mine, "unassigned": n.Unassigned, "overdue": n.Overdue, "due_soon": n.DueSoon}, nil
+}
