@@ -313,7 +313,7 @@ func TestPagesRender(t *testing.T) {
 			[]string{`<legend>How urgent is it?</legend>`, `<legend>How many people are affected?</legend>`, `<input id="tk-files" name="files" type="file" multiple`, `<label for="tk-subject-input">`},
 			[]string{`Est-ce urgent ?`}},
 		{"guest", pageData{Page: "guest", Me: me, State: map[string]any{"panels": raw(`{"panels":[]}`)}},
-			[]string{`<input id="tk-email" name="email" type="email"`, `<h1>Contact support</h1>`},
+			[]string{`<input id="tk-email" name="email" type="email"`, `<h1>Contact support</h1>`, `<a href="/login?next=/tickets/new">I have an account: sign in</a>`},
 			[]string{`Votre adresse e-mail`}},
 		{"customer ticket", pageData{Page: "ticket", Me: me, State: map[string]any{"id": 12, "staff": false, "view": ticket}},
 			[]string{`<ol id="tk-messages" class="tk-messages"></ol>`, `<a class="tk-back" href="/tickets">Back to my requests</a>`, `<label for="tk-reply-body">Your answer</label>`},
