@@ -9,9 +9,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/websonic/websonic/runtime/internal/site"
@@ -208,6 +210,49 @@ func TestTicketsWebPages(t *testing.T) {
 	})
 }
 
+// tkwScriptErrors fails t, when it ends, on every uncaught exception and
+// console.error of b's pages (tickets.js logs with console.error what is
+// not the API's answer).
+func tkwScriptErrors(t *testing.T, b *browser) {
+	t.Helper()
+	var mu sync.Mutex
+	var errs []string
+	err := chromedp.Listen(b.ctx, func(ev any) {
+		var line string
+		switch ev := ev.(type) {
+		case *cdpruntime.EventExceptionThrown:
+			line = ev.ExceptionDetails.Text
+			if ev.ExceptionDetails.Exception != nil {
+				line += " " + ev.ExceptionDetails.Exception.Description
+			}
+			line += fmt.Sprintf(" (%s:%d)", ev.ExceptionDetails.URL, ev.ExceptionDetails.LineNumber+1)
+		case *cdpruntime.EventConsoleAPICalled:
+			if ev.Type != cdpruntime.ConsoleAPICalledTypeError {
+				return
+			}
+			line = "console.error:"
+			for _, a := range ev.Args {
+				line += " " + a.Description + string(a.Value)
+			}
+		default:
+			return
+		}
+		mu.Lock()
+		errs = append(errs, line)
+		mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range errs {
+			t.Errorf("a page's script failed: %s", e)
+		}
+	})
+}
+
 // tkwTab is one Chromium tab of its own browser context (its own
 // cookies), signed in as username (""; a visitor), in lang ("": the
 // browser's own).
@@ -226,6 +271,7 @@ func tkwTab(t *testing.T, first *browser, s *testSite, username, lang string, fr
 		}
 		t.Cleanup(b.reportFailure)
 	}
+	tkwScriptErrors(t, b)
 	b.do("language", cwLanguage(lang))
 	if username != "" {
 		b.do("sign in as "+username,

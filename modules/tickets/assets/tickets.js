@@ -320,6 +320,7 @@ function ticketPage(guest) {
   const custBase = guest ? base : `/tickets/api/tickets/${id}`;
   let view = st.view || null;
   let agentsLoaded = false;
+  let canned = []; // the canned replies of the ticket's panel (agents)
 
   const flash = sessionStorage.getItem("tk-flash");
   if (flash) { sessionStorage.removeItem("tk-flash"); say($("tk-error"), flash); }
@@ -474,7 +475,6 @@ function ticketPage(guest) {
         location.href = `/tickets/${into}`;
       });
     });
-    let canned = [];
     $("tk-canned-go").addEventListener("click", () => {
       const c = canned.find((x) => String(x.id) === $("tk-canned").value);
       if (!c) { say(side, T("Choose a canned reply first.")); return; }
@@ -496,23 +496,25 @@ function ticketPage(guest) {
         await refresh();
       });
     });
-    // Who may be assigned, and the canned replies, for the ticket's panel.
-    (async () => {
-      if (!view || agentsLoaded) return;
-      agentsLoaded = true;
-      const panel = view.ticket.panel.id;
-      try {
-        const a = await api("GET", `/tickets/staff/api/agents?panel=${panel}`);
-        const assign = $("tk-assign");
-        for (const u of a.agents || []) if (![...assign.options].some((o) => o.value === u.username)) assign.append(h("option", { value: u.username, text: nameOf(u) + " (@" + u.username + ")" }));
-        assign.value = view.ticket.assignee ? view.ticket.assignee.username : "";
-        const c = await api("GET", `/tickets/staff/api/canned?panel=${panel}`);
-        canned = c.canned || [];
-        for (const x of canned) $("tk-canned").append(h("option", { value: String(x.id), text: x.title }));
-      } catch (e) {
-        say(side, e.message);
-      }
-    })();
+  }
+
+  // loadSide reads who may be assigned, and the canned replies, for the
+  // ticket's panel (agents only).
+  async function loadSide() {
+    if (!staff || !view || agentsLoaded) return;
+    agentsLoaded = true;
+    const panel = view.ticket.panel.id;
+    try {
+      const a = await api("GET", `/tickets/staff/api/agents?panel=${panel}`);
+      const assign = $("tk-assign");
+      for (const u of a.agents || []) if (![...assign.options].some((o) => o.value === u.username)) assign.append(h("option", { value: u.username, text: nameOf(u) + " (@" + u.username + ")" }));
+      assign.value = view.ticket.assignee ? view.ticket.assignee.username : "";
+      const c = await api("GET", `/tickets/staff/api/canned?panel=${panel}`);
+      canned = c.canned || [];
+      for (const x of canned) $("tk-canned").append(h("option", { value: String(x.id), text: x.title }));
+    } catch (e) {
+      say($("tk-side-msg"), e.message);
+    }
   }
 
   draw();
@@ -525,6 +527,7 @@ function ticketPage(guest) {
   live();
 
   function live() {
+    loadSide();
     if (guest) {
     // Guests get no events: the page reads the ticket again every 30 s
     // while it is shown, and at once when it is shown again.
