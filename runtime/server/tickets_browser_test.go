@@ -539,6 +539,26 @@ func TestTicketsWebBrowser(t *testing.T) {
 			t.Errorf("Tab from the reply box goes to #%s", id)
 		}
 	})
+	t.Run("a long ticket", func(t *testing.T) {
+		// Too long to come with the page (the host's page limits): the
+		// script reads it from the API.
+		use(t, c)
+		long := tkwOpen(t, carolAPI, problem, "A long story")
+		text := strings.Repeat("word ", 3999) + "last." // 20,000 characters, the most a reply holds
+		for range 20 {
+			carolAPI.must(t, http.MethodPost, fmt.Sprintf("/tickets/api/tickets/%d/replies", long.ID), map[string]any{"body": text, "attachments": []int64{}}, http.StatusCreated, nil)
+		}
+		path := fmt.Sprintf("/tickets/%d", long.ID)
+		st, _, state := tkwPage(t, carolAPI, path, "")
+		if in := state["state"].(map[string]any); st != http.StatusOK || in["view"] != nil || in["later"] == nil {
+			t.Fatalf("the long ticket's page: %d, state %.300v", st, in)
+		}
+		c.tkwGo(s.URL+path, true)
+		if n := run(c, "the messages", chromedp.Evaluate[int](`[...document.querySelectorAll("#tk-messages .tk-msg .tk-body")].filter(p => p.textContent.length === 20000).length`)); n != 20 {
+			t.Errorf("the long ticket shows %d of its 20 long messages", n)
+		}
+	})
+
 	t.Run("guest", func(t *testing.T) {
 		if err := s.srv.SetSettings(t.Context(), 0, "tester", "tickets", map[string]json.RawMessage{"allow_guests": json.RawMessage("true")}); err != nil {
 			t.Fatal(err)
