@@ -29,6 +29,17 @@ type tkcDesk struct {
 	sql *pgx.Conn
 }
 
+// newTkcDesk connects to s's database as the superuser.
+func newTkcDesk(t *testing.T, s *testSite) tkcDesk {
+	t.Helper()
+	super, err := pgx.Connect(t.Context(), s.db.AdminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { super.Close(context.Background()) })
+	return tkcDesk{s, super}
+}
+
 func (d tkcDesk) exec(t *testing.T, q string, args ...any) {
 	t.Helper()
 	if _, err := d.sql.Exec(t.Context(), q, args...); err != nil {
@@ -127,12 +138,8 @@ func tkEventOf(typ string, id int64) func(chatEvent) bool {
 func TestTicketsCustomer(t *testing.T) {
 	s := ticketsSite(t)
 	ctx := t.Context()
-	super, err := pgx.Connect(ctx, s.db.AdminURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { super.Close(context.Background()) })
-	d := tkcDesk{s, super}
+	d := newTkcDesk(t, s)
+	super := d.sql
 
 	const ordersFields = `[
 		{"name": "order", "label": "Order number", "type": "text", "required": true},
