@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/websonic/websonic/sdk"
@@ -72,7 +73,7 @@ func guestPath(token string) string { return "/tickets/guest/t/" + token }
 
 // mailText is a mail's subject and plain-text body.
 func mailText(id int64, subject string, kind mailKind, text, link string) (string, string) {
-	ref := fmt.Sprintf("[#%d] %s", id, subject)
+	ref := fmt.Sprintf("[#%d] %s", id, headerText(subject))
 	var b strings.Builder
 	switch kind {
 	case mailOpened:
@@ -88,6 +89,21 @@ func mailText(id int64, subject string, kind mailKind, text, link string) (strin
 	}
 	b.WriteString("\n-- \nThis message was sent automatically by the support desk.\n")
 	return truncateRunes(ref, 250), truncateRunes(b.String(), 65536)
+}
+
+// headerText is s as a mail's Subject line takes it: a ticket's subject
+// may hold characters the runtime refuses in a header (bidirectional
+// marks and overrides, the replacement character: jsonapi.CheckText lets
+// them through), which would fail every try of the mail. They go, and the
+// spaces they leave run together.
+func headerText(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) || r == '\u2028' || r == '\u2029' || r == utf8.RuneError {
+			return -1
+		}
+		return r
+	}, s)
+	return strings.Join(strings.Fields(s), " ")
 }
 
 // truncateRunes cuts s to at most n bytes on a character boundary.
