@@ -1,8 +1,10 @@
 package server
 
 import (
+	"encoding/json"
 	"fmt"
 	"mime"
+	"strings"
 	"testing"
 
 	"github.com/websonic/websonic/runtime/internal/mail/mailtest"
@@ -52,5 +54,56 @@ func TestTicketsAttack(t *testing.T) {
 		if want := fmt.Sprintf("[#%d] Facture \u05d0\u05d1 evil broken", tk.ID); err != nil || got != want {
 			t.Fatalf("subject %q (%v), want %q", got, err, want)
 		}
+	})
+
+	// The guest form mails the private link to any address typed in. A
+	// guest may solve their own ticket through the link they are given at
+	// once, so the open-ticket limit alone does not bound the mails one
+	// address receives: a script would open, solve and open again, and
+	// bury a stranger's mailbox under the site's mails (up to the
+	// site-wide hourly cap, which it would exhaust for every real guest
+	// too). An address gets at most a few guest tickets a day.
+	t.Run("GuestFormMailsAStrangerWithoutEnd", func(t *testing.T) {
+		d.exec(t, `UPDATE mod_tickets.panels SET guests = true WHERE id = $1`, panel)
+		d.settings(t, map[string]any{"allow_guests": true})
+		attacker := newChatter(t, s.URL, "script", "10.66.6.6")
+		const victim = "victim@elsewhere.test"
+		opened := 0
+		for i := range 8 {
+			var out struct {
+				Link  string `json:"link"`
+				Error string `json:"error"`
+			}
+			st, b := attacker.api(t, "POST", "/tickets/guest/api/tickets", map[string]any{
+				"panel_id": panel, "email": victim, "name": "Spam",
+				"subject": fmt.Sprintf("Buy pills %d", i), "description": "Cheap pills.",
+			})
+			if st != 201 {
+				if st != 409 || !strings.Contains(string(b), "this e-mail address") {
+					t.Fatalf("opening %d: %d %s", i, st, b)
+				}
+				break
+			}
+			opened++
+			if err := json.Unmarshal(b, &out); err != nil {
+				t.Fatal(err)
+			}
+			token := out.Link[strings.LastIndexByte(out.Link, '/')+1:]
+			attacker.must(t, "POST", "/tickets/guest/api/t/"+token+"/solve", nil, 200, nil)
+		}
+		if opened > 3 {
+			t.Fatalf("%d guest tickets opened for %s in a row, each mailing it; want at most 3", opened, victim)
+		}
+		if n := d.one(t, `SELECT count(*) FROM mod_tickets.outbox WHERE lower(to_addr) = $1`, victim); n != int64(opened) {
+			t.Fatalf("%d mails to %s, want %d", n, victim, opened)
+		}
+		// Another address is not held back by that one.
+		var out struct {
+			Link string `json:"link"`
+		}
+		attacker.must(t, "POST", "/tickets/guest/api/tickets", map[string]any{
+			"panel_id": panel, "email": "Real.Guest@home.test", "name": "Real",
+			"subject": "Lost parcel", "description": "Where is it?",
+		}, 201, &out)
 	})
 }
