@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/websonic/websonic/runtime/internal/mail/mailtest"
+	"github.com/websonic/websonic/runtime/internal/realtime"
 	"github.com/websonic/websonic/runtime/internal/site"
 )
 
@@ -106,4 +107,77 @@ func TestTicketsAttack(t *testing.T) {
 			"subject": "Lost parcel", "description": "Where is it?",
 		}, 201, &out)
 	})
+
+	// A staff member taken out of a panel's group works it no more: the
+	// queue and the notes they were following must stop reaching them
+	// (sdk.Unsubscribe), as a removed participant's ticket does.
+	ada := s.person(t, "ada", site.RoleAdmin)
+	erin := s.person(t, "erin", site.RoleMember)
+	billing := d.one(t, `SELECT id FROM mod_tickets.panels WHERE name = 'Billing'`)
+	t.Run("GroupRemovalKeepsSubscriptions", func(t *testing.T) {
+		gwen := s.person(t, "gwen", site.RoleStaff)
+		ada.must(t, "POST", "/tickets/admin/api/groups", map[string]any{"name": "accounts", "label": "Accounts"}, 201, nil)
+		ada.must(t, "POST", "/tickets/admin/api/groups/accounts/members", map[string]any{"username": "gwen"}, 201, nil)
+		d.exec(t, `UPDATE mod_tickets.panels SET group_name = 'accounts' WHERE id = $1`, billing)
+		var tk tkTicket
+		erin.must(t, "POST", "/tickets/api/tickets", map[string]any{
+			"panel_id": billing, "subject": "Refund", "description": "Please.",
+		}, 201, &tk)
+		ws := gwen.socket(t)
+		follow(t, ws, tkPanelTopic(billing))
+		follow(t, ws, tkNotesTopic(tk.ID))
+		follow(t, ws, tkTicketTopic(tk.ID))
+		ada.must(t, "DELETE", fmt.Sprintf("/tickets/admin/api/groups/accounts/members/%d", gwen.id), nil, 204, nil)
+		// What happens next on the panel reaches her no more.
+		ada.must(t, "POST", fmt.Sprintf("/tickets/staff/api/tickets/%d/notes", tk.ID), map[string]any{"body": "VIP"}, 201, nil)
+		erin.must(t, "POST", "/tickets/api/tickets", map[string]any{
+			"panel_id": billing, "subject": "Invoice", "description": "Wrong address.",
+		}, 201, nil)
+		tkaRevoked(t, ws, "gwen", tkPanelTopic(billing), tkNotesTopic(tk.ID), tkTicketTopic(tk.ID))
+		// And she may not follow them again.
+		ws2 := gwen.socket(t)
+		for _, tp := range []string{tkPanelTopic(billing), tkNotesTopic(tk.ID)} {
+			ws2.send(`{"type":"subscribe","topic":"` + tp + `"}`)
+			if f := ws2.next(); f.Type != realtime.TypeRefused {
+				t.Errorf("gwen, out of the group, subscribing to %s: %+v", tp, f)
+			}
+		}
+
+		// A panel every staff member worked given to a group: the others
+		// lose it, and what they followed there.
+		hank := s.person(t, "hank", site.RoleStaff)
+		question := d.one(t, `SELECT id FROM mod_tickets.panels WHERE name = 'Question'`)
+		var q tkTicket
+		erin.must(t, "POST", "/tickets/api/tickets", map[string]any{
+			"panel_id": question, "subject": "Opening hours?", "description": "When?",
+		}, 201, &q)
+		hws := hank.socket(t)
+		follow(t, hws, tkPanelTopic(question))
+		follow(t, hws, tkNotesTopic(q.ID))
+		ada.must(t, "PUT", fmt.Sprintf("/tickets/admin/api/panels/%d", question), map[string]any{
+			"name": "Question", "description": "Ask us.", "group": "accounts",
+		}, 200, nil)
+		ada.must(t, "POST", fmt.Sprintf("/tickets/staff/api/tickets/%d/notes", q.ID), map[string]any{"body": "Known."}, 201, nil)
+		tkaRevoked(t, hws, "hank", tkPanelTopic(question), tkNotesTopic(q.ID))
+	})
+}
+
+// tkaRevoked reads ws until both topics are revoked; an event of either
+// before its revocation fails t.
+func tkaRevoked(t *testing.T, ws *wsClient, who string, topics ...string) {
+	t.Helper()
+	left := map[string]bool{}
+	for _, tp := range topics {
+		left[tp] = true
+	}
+	for len(left) > 0 {
+		f := ws.next()
+		switch {
+		case f.Type == realtime.TypeRefused && f.Reason == realtime.ReasonRevoked && left[f.Topic]:
+			delete(left, f.Topic)
+		case f.Type == realtime.TypeEvent && !left[f.Topic]:
+		default:
+			t.Fatalf("%s's socket, while %v should be revoked: %+v", who, left, f)
+		}
+	}
 }
