@@ -399,20 +399,42 @@ func pathGroup(r *http.Request) (string, error) {
 	return name, nil
 }
 
-// deleteGroup deletes a group; its panels are then every staff member's.
+// deleteGroup deletes a group that no panel uses. A panel's group decides
+// which staff read its tickets and their notes: deleting the group of a
+// panel would open them to every staff member (the panel's group_name goes
+// NULL), so the admin gives the panel another group, or none, first.
 func deleteGroup(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error) {
 	name, err := pathGroup(r)
 	if err != nil {
 		return nil, err
 	}
-	res, err := sdk.DB().ExecContext(r.Context(), `DELETE FROM groups WHERE name = $1`, name)
+	ctx := r.Context()
+	err = inTx(ctx, func(tx *sql.Tx) error {
+		// The group's row locked: a panel given to it meanwhile waits
+		// (its foreign key), or is seen below.
+		var found string
+		err := tx.QueryRowContext(ctx, `SELECT name FROM groups WHERE name = $1 FOR UPDATE`, name).Scan(&found)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("There is no such group.")
+		}
+		if err != nil {
+			return err
+		}
+		var panels sql.NullString
+		if err := tx.QueryRowContext(ctx, `SELECT string_agg(name, ', ' ORDER BY position, id) FROM panels WHERE group_name = $1`,
+			name).Scan(&panels); err != nil {
+			return err
+		}
+		if panels.Valid {
+			return conflict(fmt.Sprintf("This group handles the panels %s: give them another group, or none, before deleting it.", panels.String))
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM groups WHERE name = $1`, name)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return nil, notFound("There is no such group.")
-	}
-	adminAudit(r.Context(), u, "group.delete", map[string]any{"group": name})
+	adminAudit(ctx, u, "group.delete", map[string]any{"group": name})
 	return nil, nil
 }
 

@@ -160,6 +160,43 @@ func TestTicketsAttack(t *testing.T) {
 		ada.must(t, "POST", fmt.Sprintf("/tickets/staff/api/tickets/%d/notes", q.ID), map[string]any{"body": "Known."}, 201, nil)
 		tkaRevoked(t, hws, "hank", tkPanelTopic(question), tkNotesTopic(q.ID))
 	})
+
+	// A panel's group keeps its tickets and notes from the other staff.
+	// Deleting the group must not hand them to every staff member (the
+	// panel's group went NULL: "every staff member works it").
+	t.Run("GroupDeletionOpensItsPanelToAllStaff", func(t *testing.T) {
+		ivan := s.person(t, "ivan", site.RoleStaff)
+		ada.must(t, "POST", "/tickets/admin/api/groups", map[string]any{"name": "legal", "label": "Legal"}, 201, nil)
+		var p struct {
+			ID int64 `json:"id"`
+		}
+		ada.must(t, "POST", "/tickets/admin/api/panels", map[string]any{
+			"name": "Legal", "description": "Lawyers only.", "group": "legal",
+		}, 201, &p)
+		var tk tkTicket
+		erin.must(t, "POST", "/tickets/api/tickets", map[string]any{
+			"panel_id": p.ID, "subject": "Contract", "description": "About my contract.",
+		}, 201, &tk)
+		ada.must(t, "POST", fmt.Sprintf("/tickets/staff/api/tickets/%d/notes", tk.ID),
+			map[string]any{"body": "LEGAL-SECRET: settle quietly"}, 201, nil)
+		view := fmt.Sprintf("/tickets/staff/api/tickets/%d", tk.ID)
+		if st, b := ivan.api(t, "GET", view, nil); st != 404 {
+			t.Fatalf("ivan, not of the group, reads the ticket: %d %.300s", st, b)
+		}
+		tkcRefused(t, ada, "DELETE", "/tickets/admin/api/groups/legal", nil, 409, "handles the panels Legal")
+		if st, b := ivan.api(t, "GET", view, nil); st != 404 || strings.Contains(string(b), "LEGAL-SECRET") {
+			t.Fatalf("after deleting the group, ivan reads the ticket: %d %.300s", st, b)
+		}
+		// Once the panel is given another group, the group goes.
+		ada.must(t, "POST", "/tickets/admin/api/groups", map[string]any{"name": "lawyers", "label": "Lawyers"}, 201, nil)
+		ada.must(t, "PUT", fmt.Sprintf("/tickets/admin/api/panels/%d", p.ID), map[string]any{
+			"name": "Legal", "description": "Lawyers only.", "group": "lawyers",
+		}, 200, nil)
+		ada.must(t, "DELETE", "/tickets/admin/api/groups/legal", nil, 204, nil)
+		if st, _ := ivan.api(t, "GET", view, nil); st != 404 {
+			t.Fatalf("ivan reads the ticket of the lawyers' panel: %d", st)
+		}
+	})
 }
 
 // tkaRevoked reads ws until both topics are revoked; an event of either
