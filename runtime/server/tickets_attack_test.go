@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"mime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -195,6 +196,62 @@ func TestTicketsAttack(t *testing.T) {
 		ada.must(t, "DELETE", "/tickets/admin/api/groups/legal", nil, 204, nil)
 		if st, _ := ivan.api(t, "GET", view, nil); st != 404 {
 			t.Fatalf("ivan reads the ticket of the lawyers' panel: %d", st)
+		}
+	})
+
+	// Erasure deletes the tickets a user opened. One merged into another
+	// ticket left its subject's and fields' words in that ticket's search
+	// (the tsvector keeps words): staff could still find the other ticket
+	// by the erased customer's phone number.
+	t.Run("ErasureLeavesWordsInAMergedTicketsSearch", func(t *testing.T) {
+		fay := s.person(t, "fay", site.RoleMember)
+		gus := s.person(t, "gus", site.RoleMember)
+		var a, b, c tkTicket
+		fay.must(t, "POST", "/tickets/api/tickets", map[string]any{
+			"panel_id": panel, "subject": "Quokkaphone 0612345678 dead", "description": "My phone died.",
+		}, 201, &a)
+		gus.must(t, "POST", "/tickets/api/tickets", map[string]any{
+			"panel_id": panel, "subject": "Wombatcase cracked", "description": "Cracked case.",
+		}, 201, &b)
+		gus.must(t, "POST", "/tickets/api/tickets", map[string]any{
+			"panel_id": panel, "subject": "Numbatcable frayed", "description": "Frayed cable.",
+		}, 201, &c)
+		bob.must(t, "POST", fmt.Sprintf("/tickets/staff/api/tickets/%d/notes", b.ID), map[string]any{"body": "Platypusnote kept"}, 201, nil)
+		// a into b, b into c: c holds all three conversations.
+		bob.must(t, "POST", fmt.Sprintf("/tickets/staff/api/tickets/%d/merge", a.ID), map[string]any{"into": b.ID}, 200, nil)
+		bob.must(t, "POST", fmt.Sprintf("/tickets/staff/api/tickets/%d/merge", b.ID), map[string]any{"into": c.ID}, 200, nil)
+		search := func(q string) []int64 {
+			var page struct {
+				Tickets []tkTicket `json:"tickets"`
+			}
+			bob.must(t, "GET", "/tickets/staff/api/queue?status=all&q="+q, nil, 200, &page)
+			var ids []int64
+			for _, tk := range page.Tickets {
+				ids = append(ids, tk.ID)
+			}
+			slices.Sort(ids)
+			return ids
+		}
+		if got := search("0612345678"); !slices.Equal(got, []int64{a.ID, b.ID, c.ID}) {
+			t.Fatalf("before the erasure, the phone number finds %v, want %v", got, []int64{a.ID, b.ID, c.ID})
+		}
+		if err := s.srv.EraseUser(t.Context(), fay.id); err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []string{"0612345678", "quokkaphone"} {
+			if got := search(q); len(got) != 0 {
+				t.Errorf("after fay's erasure, %q finds the tickets %v", q, got)
+			}
+		}
+		// What others wrote stays findable: the other tickets' subjects,
+		// the note, the conversation kept (fay's message is kept without
+		// its author, as her messages on others' tickets are).
+		for q, want := range map[string][]int64{
+			"wombatcase": {b.ID, c.ID}, "numbatcable": {c.ID}, "platypusnote": {c.ID}, "cracked case": {c.ID}, "phone died": {c.ID},
+		} {
+			if got := search(strings.ReplaceAll(q, " ", "+")); !slices.Equal(got, want) {
+				t.Errorf("after fay's erasure, %q finds %v, want %v", q, got, want)
+			}
 		}
 	})
 }
