@@ -24,10 +24,11 @@ import (
 // text by "deleted user" (author_id NULL), the events naming them name
 // nobody, their uploads kept with a message lose their uploader and their
 // unsent drafts go, they leave participants and groups, their tickets lose
-// them as assignee, the desk's audit keeps the action without the actor,
-// the mails queued to their address are deleted, and the search of a
-// ticket one of theirs was merged into is made again without their
-// subject's and fields' words. Safe to repeat.
+// them as assignee, the desk's audit keeps the action without the actor
+// (nor their id or name in its details), the mails queued to their
+// address are deleted, and the search of a ticket one of theirs was
+// merged into is made again without their subject's and fields' words.
+// Safe to repeat.
 
 func init() {
 	sdk.UserData(exportUser, eraseUser)
@@ -132,6 +133,10 @@ const searchOf = `(WITH RECURSIVE src(id) AS (SELECT d.id
 		|| coalesce((SELECT to_tsvector('simple', string_agg(m.body, ' ')) FROM messages m WHERE m.ticket_id = d.id AND m.kind = 'reply'), '')
 		|| coalesce((SELECT to_tsvector('simple', string_agg(n.body, ' ')) FROM notes n WHERE n.ticket_id = d.id), ''))`
 
+// namesUser is true of an audit detail's entry e that names the user $1
+// by id.
+const namesUser = `e.key IN ('user', 'to', 'from') AND jsonb_typeof(e.value) = 'number' AND (e.value #>> '{}')::numeric = $1`
+
 // eraseUser deletes or anonymises what the desk keeps about userID.
 func eraseUser(ctx context.Context, userID int64) error {
 	return inTx(ctx, func(tx *sql.Tx) error {
@@ -162,6 +167,12 @@ func eraseUser(ctx context.Context, userID int64) error {
 			{"assignments", `UPDATE tickets SET assignee_id = NULL WHERE assignee_id = $1`},
 			{"canned replies", `UPDATE canned SET created_by = NULL WHERE created_by = $1`},
 			{"audit", `UPDATE audit SET actor_id = NULL WHERE actor_id = $1`},
+			// The audit's details name people by id too: a participant
+			// ("user"), an assignee ("to", "from"), a group's member.
+			{"audit details' ids", `UPDATE audit SET detail = (SELECT jsonb_object_agg(e.key,
+					CASE WHEN ` + namesUser + ` THEN 'null'::jsonb ELSE e.value END)
+				FROM jsonb_each(audit.detail) e)
+				WHERE jsonb_typeof(detail) = 'object' AND EXISTS (SELECT 1 FROM jsonb_each(detail) e WHERE ` + namesUser + `)`},
 		} {
 			if _, err := tx.ExecContext(ctx, q.query, userID); err != nil {
 				return fmt.Errorf("erase user %d: %s: %w", userID, q.what, err)

@@ -254,6 +254,49 @@ func TestTicketsAttack(t *testing.T) {
 			}
 		}
 	})
+
+	// The desk's audit names people by id too ({"user": 12} for a
+	// participant, {"to": 12, "from": 9} for an assignment, a group's
+	// member removed): an erased person's id must not stay there, tying
+	// the audit to them.
+	t.Run("ErasureLeavesIDsInTheAudit", func(t *testing.T) {
+		kim := s.person(t, "kim", site.RoleStaff)
+		lou := s.person(t, "lou", site.RoleMember)
+		var tk tkTicket
+		erin.must(t, "POST", "/tickets/api/tickets", map[string]any{
+			"panel_id": panel, "subject": "Audit me", "description": "Please.",
+		}, 201, &tk)
+		path := fmt.Sprintf("/tickets/staff/api/tickets/%d", tk.ID)
+		bob.must(t, "POST", path+"/assign", map[string]any{"username": "kim"}, 200, nil)
+		bob.must(t, "POST", path+"/assign", map[string]any{"username": "bob"}, 200, nil)
+		bob.must(t, "POST", path+"/assign", map[string]any{"username": "kim"}, 200, nil)
+		bob.must(t, "POST", path+"/assign", map[string]any{"username": ""}, 200, nil)
+		bob.must(t, "POST", path+"/participants", map[string]any{"username": "lou"}, 200, nil)
+		bob.must(t, "DELETE", fmt.Sprintf("%s/participants/%d", path, lou.id), nil, 200, nil)
+		ada.must(t, "POST", "/tickets/admin/api/groups", map[string]any{"name": "night", "label": "Night shift"}, 201, nil)
+		ada.must(t, "POST", "/tickets/admin/api/groups/night/members", map[string]any{"username": "kim"}, 201, nil)
+		ada.must(t, "DELETE", fmt.Sprintf("/tickets/admin/api/groups/night/members/%d", kim.id), nil, 204, nil)
+		const naming = `SELECT count(*) FROM mod_tickets.audit a, jsonb_each(a.detail) e
+			WHERE jsonb_typeof(a.detail) = 'object' AND e.key IN ('user', 'to', 'from')
+			  AND jsonb_typeof(e.value) = 'number' AND (e.value #>> '{}')::bigint = $1`
+		for _, c := range []*chatter{kim, lou} {
+			if n := d.one(t, naming, c.id); n == 0 {
+				t.Fatalf("the audit does not name %s by id before the erasure", c.name)
+			}
+		}
+		bobBefore := d.one(t, naming, bob.id)
+		for _, c := range []*chatter{kim, lou} {
+			if err := s.srv.EraseUser(t.Context(), c.id); err != nil {
+				t.Fatal(err)
+			}
+			if n := d.one(t, naming, c.id); n != 0 {
+				t.Errorf("after %s's erasure, %d audit entries name them by id", c.name, n)
+			}
+		}
+		if n := d.one(t, naming, bob.id); n != bobBefore || n == 0 {
+			t.Errorf("bob, not erased, is named in %d audit entries, was %d", n, bobBefore)
+		}
+	})
 }
 
 // tkaRevoked reads ws until both topics are revoked; an event of either
