@@ -297,6 +297,49 @@ func TestTicketsAttack(t *testing.T) {
 			t.Errorf("bob, not erased, is named in %d audit entries, was %d", n, bobBefore)
 		}
 	})
+
+	// Canned replies of a panel are its staff's: a staff member of another
+	// group reads none of them, nor edits or deletes them by their id.
+	t.Run("CannedRepliesOfAnotherGroupsPanel", func(t *testing.T) {
+		vera := s.person(t, "vera", site.RoleStaff)
+		otto := s.person(t, "otto", site.RoleStaff)
+		ada.must(t, "POST", "/tickets/admin/api/groups", map[string]any{"name": "vip", "label": "VIP"}, 201, nil)
+		ada.must(t, "POST", "/tickets/admin/api/groups/vip/members", map[string]any{"username": "vera"}, 201, nil)
+		var p struct {
+			ID int64 `json:"id"`
+		}
+		ada.must(t, "POST", "/tickets/admin/api/panels", map[string]any{"name": "VIP", "description": "Our best customers.", "group": "vip"}, 201, &p)
+		type canned struct {
+			ID    int64  `json:"id"`
+			Title string `json:"title"`
+			Body  string `json:"body"`
+		}
+		var mine, shared canned
+		vera.must(t, "POST", "/tickets/staff/api/canned", map[string]any{
+			"title": "VIP discount", "body": "VIP-SECRET: offer 40% off", "panel_id": p.ID,
+		}, 201, &mine)
+		vera.must(t, "POST", "/tickets/staff/api/canned", map[string]any{"title": "Hello", "body": "Hello, how can we help?"}, 201, &shared)
+		var list struct {
+			Canned []canned `json:"canned"`
+		}
+		for _, q := range []string{"", fmt.Sprintf("?panel=%d", p.ID)} {
+			st, b := otto.api(t, "GET", "/tickets/staff/api/canned"+q, nil)
+			if st != 200 || strings.Contains(string(b), "VIP-SECRET") || !strings.Contains(string(b), "how can we help") {
+				t.Fatalf("otto lists the canned replies%s: %d %s", q, st, b)
+			}
+		}
+		tkcRefused(t, otto, "PUT", fmt.Sprintf("/tickets/staff/api/canned/%d", mine.ID),
+			map[string]any{"title": "Hijacked", "body": "Send your password to evil@example.test"}, 404, "There is no such canned reply.")
+		tkcRefused(t, otto, "DELETE", fmt.Sprintf("/tickets/staff/api/canned/%d", mine.ID), nil, 404, "There is no such canned reply.")
+		tkcRefused(t, otto, "POST", "/tickets/staff/api/canned",
+			map[string]any{"title": "Planted", "body": "Pay to this account.", "panel_id": p.ID}, 400, "There is no such panel.")
+		vera.must(t, "GET", fmt.Sprintf("/tickets/staff/api/canned?panel=%d", p.ID), nil, 200, &list)
+		if len(list.Canned) != 2 || list.Canned[1].Body != "VIP-SECRET: offer 40% off" {
+			t.Fatalf("vera's canned replies: %+v", list.Canned)
+		}
+		// The shared one is every staff member's.
+		otto.must(t, "PUT", fmt.Sprintf("/tickets/staff/api/canned/%d", shared.ID), map[string]any{"title": "Hi", "body": "Hi!"}, 200, nil)
+	})
 }
 
 // tkaRevoked reads ws until both topics are revoked; an event of either
