@@ -340,6 +340,50 @@ func TestTicketsAttack(t *testing.T) {
 		// The shared one is every staff member's.
 		otto.must(t, "PUT", fmt.Sprintf("/tickets/staff/api/canned/%d", shared.ID), map[string]any{"title": "Hi", "body": "Hi!"}, 200, nil)
 	})
+
+	// A customer's files: 20 drafts a ticket, 5 a reply, but replies are
+	// not counted, so one account filled the database without end, a
+	// megabyte a file. A day holds 50 of a customer's files; staff
+	// answering are not held.
+	t.Run("CustomerUploadsWithoutEnd", func(t *testing.T) {
+		nick := s.person(t, "nick", site.RoleMember)
+		var tk tkTicket
+		nick.must(t, "POST", "/tickets/api/tickets", map[string]any{
+			"panel_id": panel, "subject": "Many files", "description": "Here they come.",
+		}, 201, &tk)
+		up := func(c *chatter, prefix string, i int) (int, []byte) {
+			return tkUpload(t, c, fmt.Sprintf("%s/tickets/%d/attachments?name=f%d.txt", prefix, tk.ID, i), "text/plain", []byte("some bytes"))
+		}
+		sent, refused := 0, false
+		for i := 0; i < 60 && !refused; i += 5 {
+			var ids []int64
+			for k := range 5 {
+				st, b := up(nick, "/tickets/api", i+k)
+				if st == 409 && strings.Contains(string(b), "files today") {
+					refused = true
+					break
+				}
+				var a tkAttachment
+				if st != 201 || json.Unmarshal(b, &a) != nil {
+					t.Fatalf("upload %d: %d %s", i+k, st, b)
+				}
+				ids = append(ids, a.ID)
+			}
+			if len(ids) > 0 {
+				nick.must(t, "POST", fmt.Sprintf("/tickets/api/tickets/%d/replies", tk.ID), map[string]any{"body": "more", "attachments": ids}, 201, nil)
+				sent += len(ids)
+			}
+		}
+		if !refused || sent != 50 {
+			t.Fatalf("nick sent %d files (refused: %v), want 50 and then a refusal", sent, refused)
+		}
+		if n := d.one(t, `SELECT count(*) FROM mod_tickets.attachments WHERE ticket_id = $1`, tk.ID); n != 50 {
+			t.Fatalf("%d files stored, want 50", n)
+		}
+		if st, b := up(bob, "/tickets/staff/api", 99); st != 201 {
+			t.Fatalf("staff uploading to the ticket: %d %s", st, b)
+		}
+	})
 }
 
 // tkaRevoked reads ws until both topics are revoked; an event of either
