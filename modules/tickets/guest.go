@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/mail"
+	"strings"
 
 	"github.com/websonic/websonic/modules/internal/jsonapi"
 	"github.com/websonic/websonic/sdk"
@@ -89,10 +90,13 @@ type guestOpener struct {
 	tokenHash, sealed []byte
 }
 
-// checkEmail answers the one bare address s holds, or an error.
+// checkEmail answers the one bare address s holds, or an error. The
+// address is ASCII, as the runtime's mail.send takes it: one it refused
+// would leave the guest without their link and every answer.
 func checkEmail(s string) (string, error) {
+	ascii := strings.IndexFunc(s, func(r rune) bool { return r <= ' ' || r >= 0x7f }) < 0
 	a, err := mail.ParseAddress(s)
-	if err != nil || a.Address != s || a.Name != "" || len(s) > maxEmail {
+	if !ascii || err != nil || a.Address != s || a.Name != "" || len(s) > maxEmail {
 		return "", badRequest("Give one e-mail address, like name@example.com, so that we can answer you.")
 	}
 	return s, nil
