@@ -76,8 +76,8 @@ func TestHeaderText(t *testing.T) {
 			t.Errorf("headerText(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
-	subject, _ := mailText(3, "\u200fشكرا\u200f", mailSolved, "", "https://x/")
-	if subject != "[#3] شكرا" {
-		t.Errorf("subject %q", subject)
+	subject, body := mailText(3, "\u200fشكرا\u200f \"quoted\"", mailSolved, "", "https://x/")
+	if subject != "[#3] شكرا \"quoted\"" || !strings.Contains(body, "#3, \"شكرا \"quoted\"\", is solved") {
+		t.Errorf("subject %q, body:\n%s", subject, body)
 	}
 }
