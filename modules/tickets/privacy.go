@@ -34,9 +34,10 @@ func init() {
 	sdk.UserData(exportUser, eraseUser)
 }
 
-// exportBatch is how many rows one read brings (the host caps a result
-// at 4 MiB; a message is at most 20,000 characters).
-const exportBatch = 100
+// exportBatch is how many rows one read brings: the host caps a result
+// at 4 MiB, and a message is at most 20,000 characters, up to 80,000
+// bytes.
+const exportBatch = 40
 
 // userTickets are the tickets userID ($1) opened or takes part in.
 const userTickets = `(SELECT id FROM tickets WHERE opener_id = $1

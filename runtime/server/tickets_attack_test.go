@@ -1,8 +1,11 @@
 package server
 
 import (
+	"archive/zip"
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"mime"
 	"slices"
 	"strings"
@@ -382,6 +385,66 @@ func TestTicketsAttack(t *testing.T) {
 		}
 		if st, b := up(bob, "/tickets/staff/api", 99); st != 201 {
 			t.Fatalf("staff uploading to the ticket: %d %s", st, b)
+		}
+	})
+
+	// A conversation is read whole (the views, the transcripts), and a
+	// database result is at most 4 MiB: a customer writing long replies
+	// made their ticket unreadable, to staff too (500), and the export of
+	// everyone in it fail. A conversation holds at most 1 MiB of text, and
+	// the export reads in smaller batches.
+	t.Run("ConversationTooLongToRead", func(t *testing.T) {
+		pia := s.person(t, "pia", site.RoleMember)
+		long := strings.Repeat("€", 20000) // 60,000 bytes: the most a reply's JSON carries
+		posted, tickets := 0, 0
+		for posted < 75 {
+			var tk tkTicket
+			pia.must(t, "POST", "/tickets/api/tickets", map[string]any{
+				"panel_id": panel, "subject": fmt.Sprintf("Long %d", tickets), "description": "Long.",
+			}, 201, &tk)
+			tickets++
+			for posted < 75 {
+				st, b := pia.api(t, "POST", fmt.Sprintf("/tickets/api/tickets/%d/replies", tk.ID), map[string]any{"body": long})
+				if st == 409 && strings.Contains(string(b), "too long") {
+					break
+				}
+				if st != 201 {
+					t.Fatalf("reply %d: %d %.300s", posted, st, b)
+				}
+				posted++
+			}
+			for _, path := range []string{fmt.Sprintf("/tickets/api/tickets/%d", tk.ID), fmt.Sprintf("/tickets/staff/api/tickets/%d", tk.ID)} {
+				c := pia
+				if strings.Contains(path, "staff") {
+					c = bob
+				}
+				if st, b := c.api(t, "GET", path, nil); st != 200 {
+					t.Fatalf("%s after %d long replies: %d %.300s", path, posted, st, b)
+				}
+			}
+			if posted < 75 {
+				pia.must(t, "POST", fmt.Sprintf("/tickets/api/tickets/%d/solve", tk.ID), nil, 200, nil)
+			}
+		}
+		if tickets < 4 {
+			t.Fatalf("75 long replies went into %d tickets: a conversation holds more than 1 MiB", tickets)
+		}
+		var archive bytes.Buffer
+		if err := s.srv.ExportUser(t.Context(), pia.id, &archive); err != nil {
+			t.Fatalf("pia's export, %d long messages in it: %v", posted, err)
+		}
+		zr, err := zip.NewReader(bytes.NewReader(archive.Bytes()), int64(archive.Len()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := zr.Open("modules/tickets.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc, err := io.ReadAll(f)
+		f.Close()
+		if n := strings.Count(string(doc), long); err != nil || n != posted {
+			t.Fatalf("pia's export holds %d of her %d long messages (%v)", n, posted, err)
 		}
 	})
 }
