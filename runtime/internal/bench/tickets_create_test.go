@@ -31,8 +31,9 @@ const (
 // native Go handler on the same chi router (ticketsNative.open) doing the
 // same work: the panel read, then in one transaction the
 // per-customer-and-panel advisory lock, the count of the customer's open
-// tickets, the ticket's insert, its lock and its first message (the same
-// statements in the same order as tickets.go), then the same publish
+// tickets, the ticket's insert, its lock, the size of its conversation
+// and its first message (the same statements in the same order as
+// tickets.go and lifecycle.go's addReply), then the same publish
 // through the host's realtime.publish (the events table and its NOTIFY)
 // and the ticket read back with the same SQL.
 //

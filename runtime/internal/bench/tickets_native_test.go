@@ -138,6 +138,9 @@ const (
 	tkLock = `SELECT panel_id, status, opener_id, coalesce(guest_email, ''), merged_into,
 		assignee_id, first_response_at IS NOT NULL, coalesce(closed_at, solved_at)
 		FROM tickets WHERE id = $1 FOR UPDATE`
+	// lifecycle.go, roomFor (addReply's first statement): the
+	// conversation's text so far.
+	tkRoomFor = `SELECT coalesce(sum(octet_length(body)), 0) FROM messages WHERE ticket_id = $1`
 	// lifecycle.go, addReply.
 	tkAddReply = `WITH m AS (
 			INSERT INTO messages (ticket_id, kind, author_id, guest, staff, body)
@@ -689,6 +692,14 @@ func (n *ticketsNative) open(r *http.Request, u *coresite.User) (any, error) {
 		)
 		if err := tx.QueryRow(ctx, tkLock, id).Scan(&panelID, &status, &opener, &guestEmail, &merged, &assignee, &firstResponse, &doneAt); err != nil {
 			return err
+		}
+		// addReply: roomFor, then the message.
+		var used int64
+		if err := tx.QueryRow(ctx, tkRoomFor, id).Scan(&used); err != nil {
+			return err
+		}
+		if used+int64(len(description)) > 1<<20 {
+			return tkConflict("This conversation is too long to add to; please open a new request (staff: solve or close this one and answer in a new one).")
 		}
 		var mid int64
 		return tx.QueryRow(ctx, tkAddReply, id, u.ID, false, false, description).Scan(&mid)
