@@ -655,6 +655,8 @@ function newPage(guest) {
     }
     const radio = (name) => Number(form.querySelector(`input[name=${name}]:checked`).value);
     const body = { panel_id: chosen.id, subject: subject.value, description: description.value, fields: values() };
+    body.urgency = radio("urgency");
+    body.impact = radio("impact");
     busy(form, msg, async () => {
       if (guest) {
         body.email = $("tk-email").value;
@@ -663,8 +665,6 @@ function newPage(guest) {
         location.href = r.link;
         return;
       }
-      body.urgency = radio("urgency");
-      body.impact = radio("impact");
       const t = await api("POST", "/tickets/api/tickets", body);
       // The files go with a first answer of the new ticket: the API takes
       // drafts of an existing ticket only.

@@ -1,0 +1,68 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/websonic/websonic/runtime/internal/site"
+)
+
+// A newcomer's review of the support desk (issue 12): what a site owner, a
+// customer, a guest and a staff member meet the first time, where the
+// slices' own tests did not look.
+
+// TestTicketsNewcomerBrowser: the pages keep the promises their words make.
+func TestTicketsNewcomerBrowser(t *testing.T) {
+	first := newBrowser(t)
+	first.deadline = time.Now().Add(2 * time.Minute)
+	s := ticketsSite(t)
+	ada := s.person(t, "ada", site.RoleAdmin)
+	carol := s.person(t, "carol", site.RoleMember)
+	sam := s.person(t, "sam", site.RoleStaff)
+	problem := tkwPanels(t, carol)["Problem"]
+
+	// A visitor's answers to "How urgent is it?" and "How many people are
+	// affected?" make the ticket's priority, as a member's do.
+	t.Run("guest priority", func(t *testing.T) {
+		if err := s.srv.SetSettings(t.Context(), 0, "tester", "tickets", map[string]json.RawMessage{"allow_guests": json.RawMessage("true")}); err != nil {
+			t.Fatal(err)
+		}
+		ada.must(t, http.MethodPut, fmt.Sprintf("/tickets/admin/api/panels/%d", problem),
+			map[string]any{"name": "Problem", "description": "Something does not work.", "guests": true}, http.StatusOK, nil)
+		g := tkwTab(t, first, s, "", "", true)
+		g.tkwGo(s.URL+"/tickets/guest", false)
+		g.do("a visitor writes an urgent request for everyone",
+			chromedp.SendKeys(chromedp.CSS(`#tk-name`), "Gus"),
+			chromedp.SendKeys(chromedp.CSS(`#tk-email`), "gus@example.test"),
+			chromedp.SendKeys(chromedp.CSS(`#tk-subject-input`), "The shop is down"),
+			chromedp.SendKeys(chromedp.CSS(`#tk-description`), "Nobody can buy anything."),
+			chromedp.Click(chromedp.CSS(`input[name="urgency"][value="3"]`)),
+			chromedp.Click(chromedp.CSS(`input[name="impact"][value="3"]`)),
+			chromedp.Click(chromedp.CSS(`#tk-send`)),
+		)
+		g.tkwWait("the visitor's ticket is shown", `location.pathname.startsWith("/tickets/guest/t/") && /^#\d+ /.test(document.getElementById("tk-title")?.textContent || "")`)
+		title := run(g, "the title", chromedp.Evaluate[string](`document.getElementById("tk-title").textContent`))
+		m := regexp.MustCompile(`^#(\d+) `).FindStringSubmatch(title)
+		if m == nil {
+			t.Fatalf("the guest's ticket is titled %q", title)
+		}
+		var v struct {
+			Ticket struct {
+				Urgency  int `json:"urgency"`
+				Impact   int `json:"impact"`
+				Priority int `json:"priority"`
+			} `json:"ticket"`
+		}
+		sam.must(t, http.MethodGet, "/tickets/staff/api/tickets/"+m[1], nil, http.StatusOK, &v)
+		if v.Ticket.Urgency != 3 || v.Ticket.Impact != 3 || v.Ticket.Priority != 4 {
+			t.Errorf("the visitor said urgent, many people; the ticket has urgency %d, impact %d, priority %d",
+				v.Ticket.Urgency, v.Ticket.Impact, v.Ticket.Priority)
+		}
+	})
+}
