@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"strconv"
 	"testing"
 	"time"
 
@@ -63,6 +64,40 @@ func TestTicketsNewcomerBrowser(t *testing.T) {
 		if v.Ticket.Urgency != 3 || v.Ticket.Impact != 3 || v.Ticket.Priority != 4 {
 			t.Errorf("the visitor said urgent, many people; the ticket has urgency %d, impact %d, priority %d",
 				v.Ticket.Urgency, v.Ticket.Impact, v.Ticket.Priority)
+		}
+	})
+
+	// The customer's page speaks of the customer's statuses in the
+	// customer's words, in the conversation's lines too.
+	t.Run("customer's words", func(t *testing.T) {
+		var tk tkTicket
+		carol.must(t, http.MethodPost, "/tickets/api/tickets",
+			map[string]any{"panel_id": problem, "subject": "No sound", "description": "The video is silent."}, http.StatusCreated, &tk)
+		id := strconv.FormatInt(tk.ID, 10)
+		sam.must(t, http.MethodPost, "/tickets/staff/api/tickets/"+id+"/replies",
+			map[string]any{"body": "Which browser?", "status": "pending"}, http.StatusCreated, nil)
+		c := tkwTab(t, first, s, "carol", "", true)
+		c.tkwGo(s.URL+"/tickets/"+id, false)
+		lines := run(c, "the conversation's lines", chromedp.Evaluate[[]string](`[...document.querySelectorAll("#tk-messages .tk-event")].map(e => e.firstChild.textContent)`))
+		want := "The status went from “Received: we will answer soon” to “Waiting for your answer”."
+		found := false
+		for _, l := range lines {
+			found = found || l == want
+		}
+		if !found {
+			t.Errorf("carol's conversation reads %q, want the line %q", lines, want)
+		}
+		// Staff keep the desk's words.
+		z := tkwTab(t, first, s, "sam", "", true)
+		z.tkwGo(s.URL+"/tickets/"+id, false)
+		lines = run(z, "the conversation's lines", chromedp.Evaluate[[]string](`[...document.querySelectorAll("#tk-messages .tk-event")].map(e => e.firstChild.textContent)`))
+		want = "The status went from “New” to “Waiting for the customer”."
+		found = false
+		for _, l := range lines {
+			found = found || l == want
+		}
+		if !found {
+			t.Errorf("sam's conversation reads %q, want the line %q", lines, want)
 		}
 	})
 }

@@ -256,7 +256,12 @@ function eventText(ev, author) {
   const who = nameOf(author);
   switch (ev && ev.type) {
     case "opened": return T("{name} opened this request.", { name: who });
-    case "status": return T("The status went from “{from}” to “{to}”.", { from: staffStatus(ev.from), to: staffStatus(ev.to) });
+    case "status": {
+      // In the customer's words on the customer's page ("Waiting for your
+      // answer"), in the desk's on the staff's.
+      const label = st.staff ? staffStatus : customerStatus;
+      return T("The status went from “{from}” to “{to}”.", { from: label(ev.from), to: label(ev.to) });
+    }
     case "claimed": return T("{user} is taking care of this request.", { user: ev.user || who });
     case "assigned": return T("The request was given to {user}.", { user: ev.user });
     case "unassigned": return T("Nobody is in charge of the request any more.");
