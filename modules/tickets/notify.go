@@ -58,10 +58,16 @@ func queueMail(ctx context.Context, tx *sql.Tx, l *locked, kind mailKind, text, 
 			link = guestPath(string(token))
 		}
 	}
-	subj, body := mailText(l.ID, subject, kind, text, readSettings().SiteURL+link)
+	subj, body := mailText(l.ID, subject, kind, text, mailLink(readSettings().SiteURL, link))
 	_, err = tx.ExecContext(ctx, `INSERT INTO outbox (ticket_id, to_addr, subject, body) VALUES ($1, $2, $3, $4)`,
 		l.ID, to, subj, body)
 	return err == nil, err
+}
+
+// mailLink is path on the site at siteURL (the owner's site_url: "" for
+// a relative link), however many slashes the owner ended it with.
+func mailLink(siteURL, path string) string {
+	return strings.TrimRight(strings.TrimSpace(siteURL), "/") + path
 }
 
 // guestLinkPurpose is the sdk.Seal purpose of the guests' tokens.

@@ -59,3 +59,20 @@ func TestTruncateRunes(t *testing.T) {
 		}
 	}
 }
+
+// TestMailLink: the owner's site_url, written as the browser's address bar
+// shows it (a trailing slash) or with stray spaces, still makes links that
+// open the page (a "//tickets/…" path is the site's "Page not found").
+func TestMailLink(t *testing.T) {
+	for _, tc := range []struct{ site, want string }{
+		{"", "/tickets/12"},
+		{"https://support.example.com", "https://support.example.com/tickets/12"},
+		{"https://support.example.com/", "https://support.example.com/tickets/12"},
+		{" https://support.example.com// ", "https://support.example.com/tickets/12"},
+		{"https://example.com/help/", "https://example.com/help/tickets/12"},
+	} {
+		if got := mailLink(tc.site, "/tickets/12"); got != tc.want {
+			t.Errorf("mailLink(%q) = %q, want %q", tc.site, got, tc.want)
+		}
+	}
+}
