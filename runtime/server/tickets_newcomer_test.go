@@ -101,3 +101,28 @@ func TestTicketsNewcomerBrowser(t *testing.T) {
 		}
 	})
 }
+
+// TestTicketsNewcomerPages: what the pages tell people to type is what the
+// API takes.
+func TestTicketsNewcomerPages(t *testing.T) {
+	s := ticketsSite(t)
+	ada := s.person(t, "ada", site.RoleAdmin)
+
+	// The admin page's hint for a group's short name names the characters
+	// the API takes: a name built from the hint is accepted, and only such
+	// names are.
+	t.Run("group name hint", func(t *testing.T) {
+		for _, lang := range []string{"en", "fr"} {
+			st, page, _ := tkwPage(t, ada, "/tickets/admin", lang)
+			m := regexp.MustCompile(`<label for="tk-g-name">[^<(]*\(([^)]*)\)</label>`).FindStringSubmatch(page)
+			if st != http.StatusOK || m == nil {
+				t.Fatalf("%s: %d, no hint for the group's name in the admin page", lang, st)
+			}
+			if m[1] != "a-z, 0-9, _" {
+				t.Errorf("%s: the group name's hint says %q; the API takes a-z, 0-9 and _, starting with a letter", lang, m[1])
+			}
+		}
+		ada.must(t, http.MethodPost, "/tickets/admin/api/groups", map[string]string{"name": "first_line", "label": "First line"}, http.StatusCreated, nil)
+		ada.must(t, http.MethodPost, "/tickets/admin/api/groups", map[string]string{"name": "second-line", "label": "Second line"}, http.StatusBadRequest, nil)
+	})
+}
