@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -124,5 +125,31 @@ func TestTicketsNewcomerPages(t *testing.T) {
 		}
 		ada.must(t, http.MethodPost, "/tickets/admin/api/groups", map[string]string{"name": "first_line", "label": "First line"}, http.StatusCreated, nil)
 		ada.must(t, http.MethodPost, "/tickets/admin/api/groups", map[string]string{"name": "second-line", "label": "Second line"}, http.StatusBadRequest, nil)
+	})
+	// A visitor's ticket page tells them that its address is their private
+	// link, the only way back to the request (README: "a private link, by
+	// e-mail and on screen"), in their language.
+	t.Run("guest keeps the link", func(t *testing.T) {
+		if err := s.srv.SetSettings(t.Context(), 0, "tester", "tickets", map[string]json.RawMessage{"allow_guests": json.RawMessage("true")}); err != nil {
+			t.Fatal(err)
+		}
+		problem := tkwPanels(t, ada)["Problem"]
+		ada.must(t, http.MethodPut, fmt.Sprintf("/tickets/admin/api/panels/%d", problem),
+			map[string]any{"name": "Problem", "description": "Something does not work.", "guests": true}, http.StatusOK, nil)
+		visitor := newChatter(t, s.URL, "visitor", "10.9.9.9")
+		var opened struct {
+			Link string `json:"link"`
+		}
+		visitor.must(t, http.MethodPost, "/tickets/guest/api/tickets", map[string]any{"panel_id": problem, "email": "gus@example.test",
+			"name": "Gus", "subject": "Cannot pay", "description": "The card is refused."}, http.StatusCreated, &opened)
+		for lang, want := range map[string]string{
+			"en": "Keep the address of this page",
+			"fr": "adresse de cette page (ajoutez-la à vos favoris)",
+		} {
+			st, page, _ := tkwPage(t, visitor, opened.Link, lang)
+			if st != http.StatusOK || !strings.Contains(page, want) {
+				t.Errorf("%s: the guest's page (%d) does not tell them to keep its address (%q)", lang, st, want)
+			}
+		}
 	})
 }
