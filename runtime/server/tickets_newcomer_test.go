@@ -101,6 +101,27 @@ func TestTicketsNewcomerBrowser(t *testing.T) {
 			t.Errorf("sam's conversation reads %q, want the line %q", lines, want)
 		}
 	})
+	// The staff view offers "Claim: I take it" only when nobody has the
+	// ticket: when someone else has it the API refuses the claim (assign
+	// takes it over), so the button could only fail.
+	t.Run("claim only when free", func(t *testing.T) {
+		var free, taken tkTicket
+		carol.must(t, http.MethodPost, "/tickets/api/tickets",
+			map[string]any{"panel_id": problem, "subject": "Free", "description": "Nobody has it."}, http.StatusCreated, &free)
+		carol.must(t, http.MethodPost, "/tickets/api/tickets",
+			map[string]any{"panel_id": problem, "subject": "Taken", "description": "Ada has it."}, http.StatusCreated, &taken)
+		ada.must(t, http.MethodPost, fmt.Sprintf("/tickets/staff/api/tickets/%d/claim", taken.ID), nil, http.StatusOK, nil)
+		z := tkwTab(t, first, s, "sam", "", true)
+		for _, tc := range []struct {
+			id    int64
+			offer bool
+		}{{free.ID, true}, {taken.ID, false}} {
+			z.tkwGo(fmt.Sprintf("%s/tickets/%d", s.URL, tc.id), false)
+			if got := run(z, "the claim button", chromedp.Evaluate[bool](`!document.getElementById("tk-claim").hidden`)); got != tc.offer {
+				t.Errorf("ticket %d (%s): the claim button shown %v, want %v", tc.id, z.text("who has it", "#tk-who"), got, tc.offer)
+			}
+		}
+	})
 }
 
 // TestTicketsNewcomerPages: what the pages tell people to type is what the

@@ -388,7 +388,7 @@ function ticketPage(guest) {
   function drawSide(t) {
     const who = $("tk-who");
     who.textContent = t.assignee ? T("{name} has it.", { name: nameOf(t.assignee) }) : T("Nobody has it yet.");
-    show($("tk-claim"), !(t.assignee && t.assignee.id === me.id));
+    show($("tk-claim"), !t.assignee); // someone else's: Assign takes it over (a claim is refused)
     const status = $("tk-status");
     if (document.activeElement !== status) status.value = t.status === "new" ? "open" : t.status;
     if (document.activeElement !== $("tk-urgency")) $("tk-urgency").value = String(t.urgency);
