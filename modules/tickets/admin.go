@@ -267,11 +267,19 @@ func updatePanel(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, erro
 	if err := readJSON(r, &in); err != nil {
 		return nil, err
 	}
+	var was sql.NullString
+	if err := sdk.DB().QueryRowContext(r.Context(), `SELECT group_name FROM panels WHERE id = $1`, id).Scan(&was); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
 	p, err := savePanel(r.Context(), id, in)
 	if err != nil {
 		return nil, err
 	}
 	adminAudit(r.Context(), u, "panel.update", map[string]any{"panel": p.ID, "name": p.Name})
+	if p.Group != nil && (!was.Valid || was.String != *p.Group) {
+		// Staff who worked the panel may not any more.
+		revokeStaff(r.Context(), 0, `SELECT $1::bigint AS id`, p.ID)
+	}
 	return p, nil
 }
 
@@ -391,20 +399,42 @@ func pathGroup(r *http.Request) (string, error) {
 	return name, nil
 }
 
-// deleteGroup deletes a group; its panels are then every staff member's.
+// deleteGroup deletes a group that no panel uses. A panel's group decides
+// which staff read its tickets and their notes: deleting the group of a
+// panel would open them to every staff member (the panel's group_name goes
+// NULL), so the admin gives the panel another group, or none, first.
 func deleteGroup(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error) {
 	name, err := pathGroup(r)
 	if err != nil {
 		return nil, err
 	}
-	res, err := sdk.DB().ExecContext(r.Context(), `DELETE FROM groups WHERE name = $1`, name)
+	ctx := r.Context()
+	err = inTx(ctx, func(tx *sql.Tx) error {
+		// The group's row locked: a panel given to it meanwhile waits
+		// (its foreign key), or is seen below.
+		var found string
+		err := tx.QueryRowContext(ctx, `SELECT name FROM groups WHERE name = $1 FOR UPDATE`, name).Scan(&found)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("There is no such group.")
+		}
+		if err != nil {
+			return err
+		}
+		var panels sql.NullString
+		if err := tx.QueryRowContext(ctx, `SELECT string_agg(name, ', ' ORDER BY position, id) FROM panels WHERE group_name = $1`,
+			name).Scan(&panels); err != nil {
+			return err
+		}
+		if panels.Valid {
+			return conflict(fmt.Sprintf("This group handles the panels %s: give them another group, or none, before deleting it.", panels.String))
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM groups WHERE name = $1`, name)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return nil, notFound("There is no such group.")
-	}
-	adminAudit(r.Context(), u, "group.delete", map[string]any{"group": name})
+	adminAudit(ctx, u, "group.delete", map[string]any{"group": name})
 	return nil, nil
 }
 
@@ -462,7 +492,63 @@ func removeMember(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, err
 		return nil, notFound("This person is not in the group.")
 	}
 	adminAudit(r.Context(), u, "group.member_remove", map[string]any{"group": name, "user": id})
+	revokeStaff(r.Context(), id, `SELECT id FROM panels WHERE group_name = $1`, name)
 	return nil, nil
+}
+
+// maxRevokedTickets bounds the tickets whose topics one change of who
+// works a panel revokes: the tickets not closed, latest changed first (a
+// closed ticket's page hardly changes; its events carry ids only).
+const maxRevokedTickets = 500
+
+// revokeStaff ends, after a change that took panels (panelsQuery, with
+// args, lists their ids) from some staff, the realtime subscriptions the
+// staff may hold there as agents (sdk.Unsubscribe): the panels' queues,
+// and the conversations and notes of their tickets. user is the one who
+// lost them, or 0 for everyone (whose pages subscribe again and are asked
+// again). A failure is logged: the change is made, and access is checked
+// again on every read through the API.
+func revokeStaff(ctx context.Context, user int64, panelsQuery string, args ...any) {
+	revoke := func(topic string) {
+		var err error
+		if user > 0 {
+			err = sdk.Unsubscribe(ctx, topic, user)
+		} else {
+			err = sdk.UnsubscribeAll(ctx, topic)
+		}
+		if err != nil {
+			sdk.Logger().Warn("revoke a topic from staff", "topic", topic, "user", user, "error", err)
+		}
+	}
+	var topics []string
+	err := func() error {
+		rows, err := sdk.DB().QueryContext(ctx, `WITH p AS (`+panelsQuery+`)
+			SELECT 0, p.id FROM p
+			UNION ALL (SELECT t.id, t.panel_id FROM tickets t WHERE t.panel_id IN (SELECT id FROM p) AND t.status <> 'closed'
+				ORDER BY t.updated_at DESC LIMIT `+strconv.Itoa(maxRevokedTickets)+`)`, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var ticket, panel int64
+			if err := rows.Scan(&ticket, &panel); err != nil {
+				return err
+			}
+			if ticket == 0 {
+				topics = append(topics, panelTopic(panel))
+			} else {
+				topics = append(topics, notesTopic(ticket), ticketTopic(ticket))
+			}
+		}
+		return rows.Err()
+	}()
+	if err != nil {
+		sdk.Logger().Warn("revoke a panel's topics from staff", "user", user, "error", err)
+	}
+	for _, tp := range topics {
+		revoke(tp)
+	}
 }
 
 // The reports (API.md, GET /tickets/admin/api/reports), over the last

@@ -81,6 +81,12 @@ func init() {
 // maxDrafts bounds the unsent uploads of one person on one ticket.
 const maxDrafts = 20
 
+// maxCustomerUploadsPerDay bounds the files a customer (not an agent of
+// the ticket) uploads in a day, over all their tickets: each reply carries
+// 5 and replies are not counted, so without it one account would fill the
+// site's database a megabyte at a time.
+const maxCustomerUploadsPerDay = 50
+
 // maxAttachmentName is the longest file name, in characters.
 const maxAttachmentName = 200
 
@@ -100,7 +106,8 @@ func uploadAs(want access) func(w http.ResponseWriter, r *http.Request, u *sdk.U
 		if err != nil {
 			return nil, err
 		}
-		if _, err := need(ctx, u, id, want); err != nil {
+		has, err := need(ctx, u, id, want)
+		if err != nil {
 			return nil, err
 		}
 		name, err := cleanFileName(r.URL.Query().Get("name"))
@@ -142,6 +149,21 @@ func uploadAs(want access) func(w http.ResponseWriter, r *http.Request, u *sdk.U
 			}
 			if drafts >= maxDrafts {
 				return conflict(fmt.Sprintf("You have %d files waiting to be sent on this ticket: send them with a message first.", maxDrafts))
+			}
+			if has == customer {
+				// One count at a time per person: two uploads at once
+				// cannot both pass the day's limit.
+				if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(format('tickets.uploads.%s', $1::bigint), 0))`, u.ID); err != nil {
+					return err
+				}
+				var today int
+				if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM attachments WHERE ticket_id IN `+userTickets+`
+					AND uploader_id = $1 AND created_at > now() - interval '1 day'`, u.ID).Scan(&today); err != nil {
+					return err
+				}
+				if today >= maxCustomerUploadsPerDay {
+					return conflict(fmt.Sprintf("You sent %d files today, the most allowed; send more tomorrow.", maxCustomerUploadsPerDay))
+				}
 			}
 			return tx.QueryRowContext(ctx, `INSERT INTO attachments (ticket_id, uploader_id, name, type, size, sha256, data)
 				VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`, id, u.ID, name, typ, len(data), sum[:], data).Scan(&ref.ID)

@@ -32,9 +32,17 @@ type cannedView struct {
 	PanelID *int64 `json:"panel_id"`
 }
 
-// cannedList lists the canned replies, those of one panel (and of every
-// panel) with panel=ID.
+// Canned replies of a panel are its agents' (they read, use and edit
+// them); those of no panel every staff member's. One of a panel the caller
+// does not work is a canned reply that does not exist.
+
+// cannedList lists the canned replies the caller may use, those of one
+// panel (and of every panel) with panel=ID.
 func cannedList(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error) {
+	panels, err := workablePanels(r.Context(), u)
+	if err != nil {
+		return nil, err
+	}
 	var panel any
 	if s := r.URL.Query().Get("panel"); s != "" {
 		id, err := strconv.ParseInt(s, 10, 64)
@@ -44,7 +52,8 @@ func cannedList(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error
 		panel = id
 	}
 	rows, err := sdk.DB().QueryContext(r.Context(), `SELECT id, title, body, panel_id FROM canned
-		WHERE $1::bigint IS NULL OR panel_id IS NULL OR panel_id = $1 ORDER BY lower(title), id`, panel)
+		WHERE ($1::bigint IS NULL OR panel_id IS NULL OR panel_id = $1) AND (panel_id IS NULL OR panel_id = ANY($2::bigint[]))
+		ORDER BY lower(title), id`, panel, panels)
 	if err != nil {
 		return nil, err
 	}
@@ -75,8 +84,9 @@ func scanCanned(row scanner) (cannedView, error) {
 	return c, nil
 }
 
-// readCanned reads and checks a canned reply's body.
-func readCanned(ctx context.Context, r *http.Request) (cannedView, error) {
+// readCanned reads and checks a canned reply's body; its panel must be
+// one the caller works (panels, workablePanels').
+func readCanned(ctx context.Context, r *http.Request, panels string) (cannedView, error) {
 	var req struct {
 		Title   string `json:"title"`
 		Body    string `json:"body"`
@@ -95,7 +105,8 @@ func readCanned(ctx context.Context, r *http.Request) (cannedView, error) {
 	}
 	if req.PanelID != nil {
 		var ok bool
-		err := sdk.DB().QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM panels WHERE id = $1)`, *req.PanelID).Scan(&ok)
+		err := sdk.DB().QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM panels WHERE id = $1 AND id = ANY($2::bigint[]))`,
+			*req.PanelID, panels).Scan(&ok)
 		if err != nil {
 			return cannedView{}, err
 		}
@@ -107,7 +118,11 @@ func readCanned(ctx context.Context, r *http.Request) (cannedView, error) {
 }
 
 func cannedCreate(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, error) {
-	c, err := readCanned(r.Context(), r)
+	panels, err := workablePanels(r.Context(), u)
+	if err != nil {
+		return nil, err
+	}
+	c, err := readCanned(r.Context(), r, panels)
 	if err != nil {
 		return nil, err
 	}
@@ -124,12 +139,17 @@ func cannedUpdate(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, err
 	if err != nil {
 		return nil, err
 	}
-	c, err := readCanned(r.Context(), r)
+	panels, err := workablePanels(r.Context(), u)
+	if err != nil {
+		return nil, err
+	}
+	c, err := readCanned(r.Context(), r, panels)
 	if err != nil {
 		return nil, err
 	}
 	out, err := scanCanned(sdk.DB().QueryRowContext(r.Context(), `UPDATE canned SET title = $2, body = $3, panel_id = $4,
-		updated_at = now() WHERE id = $1 RETURNING id, title, body, panel_id`, id, c.Title, c.Body, nullID(c.PanelID)))
+		updated_at = now() WHERE id = $1 AND (panel_id IS NULL OR panel_id = ANY($5::bigint[]))
+		RETURNING id, title, body, panel_id`, id, c.Title, c.Body, nullID(c.PanelID), panels))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("There is no such canned reply.")
 	}
@@ -141,7 +161,12 @@ func cannedDelete(w http.ResponseWriter, r *http.Request, u *sdk.User) (any, err
 	if err != nil {
 		return nil, err
 	}
-	res, err := sdk.DB().ExecContext(r.Context(), `DELETE FROM canned WHERE id = $1`, id)
+	panels, err := workablePanels(r.Context(), u)
+	if err != nil {
+		return nil, err
+	}
+	res, err := sdk.DB().ExecContext(r.Context(), `DELETE FROM canned WHERE id = $1 AND (panel_id IS NULL OR panel_id = ANY($2::bigint[]))`,
+		id, panels)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/mail"
+	"strings"
 
 	"github.com/websonic/websonic/modules/internal/jsonapi"
 	"github.com/websonic/websonic/sdk"
@@ -40,6 +41,12 @@ const (
 	// guestsPerHour bounds the tickets guests open, site-wide, in any
 	// hour: a flood of them from a script stops there.
 	guestsPerHour = 20
+	// guestsPerAddressPerDay bounds the guest tickets, and so the mails,
+	// one e-mail address gets in a day: the form mails any address typed
+	// in, and a guest may solve their ticket at once through its link, so
+	// the open-ticket limit alone would let a script fill a stranger's
+	// mailbox.
+	guestsPerAddressPerDay = 3
 	// maxGuestName is the longest guest's name, in characters.
 	maxGuestName = 80
 	// maxEmail is the longest e-mail address (RFC 5321's path limit).
@@ -83,10 +90,13 @@ type guestOpener struct {
 	tokenHash, sealed []byte
 }
 
-// checkEmail answers the one bare address s holds, or an error.
+// checkEmail answers the one bare address s holds, or an error. The
+// address is ASCII, as the runtime's mail.send takes it: one it refused
+// would leave the guest without their link and every answer.
 func checkEmail(s string) (string, error) {
+	ascii := strings.IndexFunc(s, func(r rune) bool { return r <= ' ' || r >= 0x7f }) < 0
 	a, err := mail.ParseAddress(s)
-	if err != nil || a.Address != s || a.Name != "" || len(s) > maxEmail {
+	if !ascii || err != nil || a.Address != s || a.Name != "" || len(s) > maxEmail {
 		return "", badRequest("Give one e-mail address, like name@example.com, so that we can answer you.")
 	}
 	return s, nil
@@ -143,9 +153,13 @@ func guestAPIOpen(w http.ResponseWriter, r *http.Request) (any, error) {
 		}
 		// A ticket's updated_at is never before its created_at: the
 		// condition on it lets the hour's count read tickets_updated.
-		var lastHour, open int
+		var lastHour, lastDay, open int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM tickets WHERE guest_email IS NOT NULL
 			AND updated_at > now() - interval '1 hour' AND created_at > now() - interval '1 hour'`).Scan(&lastHour); err != nil {
+			return err
+		}
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM tickets WHERE lower(guest_email) = lower($1)
+			AND updated_at > now() - interval '1 day' AND created_at > now() - interval '1 day'`, g.email).Scan(&lastDay); err != nil {
 			return err
 		}
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM tickets WHERE panel_id = $2
@@ -154,6 +168,9 @@ func guestAPIOpen(w http.ResponseWriter, r *http.Request) (any, error) {
 		}
 		if lastHour >= guestsPerHour {
 			return conflict("Many requests were sent without an account in the last hour; please try again in an hour, or sign in to write to us.")
+		}
+		if lastDay >= guestsPerAddressPerDay {
+			return conflict("Several requests were sent from this e-mail address today; follow them through the links we e-mailed, or sign in to write to us.")
 		}
 		if err := c.overLimit(open); err != nil {
 			return err

@@ -454,6 +454,9 @@ func addEvent(ctx context.Context, tx *sql.Tx, ticket int64, a actor, ev map[str
 // its text to the ticket's search, stamps the first response when an
 // agent answers, and moves the unread marker for the customer.
 func (l *locked) addReply(ctx context.Context, tx *sql.Tx, a actor, body string) (int64, error) {
+	if err := l.roomFor(ctx, tx, int64(len(body))); err != nil {
+		return 0, err
+	}
 	var id int64
 	err := tx.QueryRowContext(ctx, `WITH m AS (
 			INSERT INTO messages (ticket_id, kind, author_id, guest, staff, body)
@@ -468,6 +471,28 @@ func (l *locked) addReply(ctx context.Context, tx *sql.Tx, a actor, body string)
 		l.FirstResponse = true
 	}
 	return id, err
+}
+
+// maxConversationBytes bounds the text of a ticket's public conversation:
+// it is read whole (the views, the transcripts, one database result of at
+// most 4 MiB, one answer of at most 8 MiB even with every character
+// escaped), so a longer one would be readable by no one.
+const maxConversationBytes = 1 << 20
+
+// errConversationFull refuses a reply the conversation has no room for.
+var errConversationFull = conflict("This conversation is too long to add to; please open a new request (staff: solve or close this one and answer in a new one).")
+
+// roomFor answers errConversationFull unless l's conversation takes n more
+// bytes of text.
+func (l *locked) roomFor(ctx context.Context, tx *sql.Tx, n int64) error {
+	var used int64
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(sum(octet_length(body)), 0) FROM messages WHERE ticket_id = $1`, l.ID).Scan(&used); err != nil {
+		return err
+	}
+	if used+n > maxConversationBytes {
+		return errConversationFull
+	}
+	return nil
 }
 
 // reopenable reports whether a customer may still reopen (or write in) a

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/websonic/websonic/sdk"
@@ -78,22 +79,41 @@ func guestPath(token string) string { return "/tickets/guest/t/" + token }
 
 // mailText is a mail's subject and plain-text body.
 func mailText(id int64, subject string, kind mailKind, text, link string) (string, string) {
+	subject = headerText(subject)
 	ref := fmt.Sprintf("[#%d] %s", id, subject)
+	// The subject in the body: as written ("%q" would show a quote in it
+	// as \" to people who never saw a backslash).
+	subject = `"` + subject + `"`
 	var b strings.Builder
 	switch kind {
 	case mailOpened:
-		fmt.Fprintf(&b, "We received your request #%d, %q. We will answer soon.\n\nFollow it, and answer us, at this private address (keep it to yourself):\n%s\n", id, subject, link)
+		fmt.Fprintf(&b, "We received your request #%d, %s. We will answer soon.\n\nFollow it, and answer us, at this private address (keep it to yourself):\n%s\n", id, subject, link)
 	case mailReplied:
-		fmt.Fprintf(&b, "There is an answer to your request #%d, %q:\n\n%s\n\nAnswer at %s\n", id, subject, text, link)
+		fmt.Fprintf(&b, "There is an answer to your request #%d, %s:\n\n%s\n\nAnswer at %s\n", id, subject, text, link)
 	case mailSolved:
-		fmt.Fprintf(&b, "Your request #%d, %q, is solved. If it is not, answer or reopen it at %s\n\nYou can also tell us how we did there.\n", id, subject, link)
+		fmt.Fprintf(&b, "Your request #%d, %s, is solved. If it is not, answer or reopen it at %s\n\nYou can also tell us how we did there.\n", id, subject, link)
 	case mailClosed:
-		fmt.Fprintf(&b, "Your request #%d, %q, is closed. Its transcript is at %s\n", id, subject, link)
+		fmt.Fprintf(&b, "Your request #%d, %s, is closed. Its transcript is at %s\n", id, subject, link)
 	case mailMerged:
-		fmt.Fprintf(&b, "Your request #%d, %q, was merged with another one about the same problem, %s. Its conversation is kept there.\n", id, subject, text)
+		fmt.Fprintf(&b, "Your request #%d, %s, was merged with another one about the same problem, %s. Its conversation is kept there.\n", id, subject, text)
 	}
 	b.WriteString("\n-- \nThis message was sent automatically by the support desk.\n")
 	return truncateRunes(ref, 250), truncateRunes(b.String(), 65536)
+}
+
+// headerText is s as a mail's Subject line takes it: a ticket's subject
+// may hold characters the runtime refuses in a header (bidirectional
+// marks and overrides, the replacement character: jsonapi.CheckText lets
+// them through), which would fail every try of the mail. They go, and the
+// spaces they leave run together.
+func headerText(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) || r == '\u2028' || r == '\u2029' || r == utf8.RuneError {
+			return -1
+		}
+		return r
+	}, s)
+	return strings.Join(strings.Fields(s), " ")
 }
 
 // truncateRunes cuts s to at most n bytes on a character boundary.

@@ -76,3 +76,25 @@ func TestMailLink(t *testing.T) {
 		}
 	}
 }
+
+// TestHeaderText: a subject reaches a mail's Subject line without what the
+// runtime's mail.send refuses in a header (it would refuse every try).
+func TestHeaderText(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"Printer on fire", "Printer on fire"},
+		{"Facture \u200f\u05d0\u05d1", "Facture \u05d0\u05d1"},
+		{"\u202eevil\u202c name", "evil name"},
+		{"a \ufffd b", "a b"},
+		{"\u2066isolate\u2069\u061c", "isolate"},
+		{"x\u2028y\u2029z", "xyz"},
+		{"<b>kept</b> & \"quoted\"", "<b>kept</b> & \"quoted\""},
+	} {
+		if got := headerText(tc.in); got != tc.want {
+			t.Errorf("headerText(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	subject, body := mailText(3, "\u200fشكرا\u200f \"quoted\"", mailSolved, "", "https://x/")
+	if subject != "[#3] شكرا \"quoted\"" || !strings.Contains(body, "#3, \"شكرا \"quoted\"\", is solved") {
+		t.Errorf("subject %q, body:\n%s", subject, body)
+	}
+}

@@ -24,16 +24,20 @@ import (
 // text by "deleted user" (author_id NULL), the events naming them name
 // nobody, their uploads kept with a message lose their uploader and their
 // unsent drafts go, they leave participants and groups, their tickets lose
-// them as assignee, the desk's audit keeps the action without the actor,
-// and the mails queued to their address are deleted. Safe to repeat.
+// them as assignee, the desk's audit keeps the action without the actor
+// (nor their id or name in its details), the mails queued to their
+// address are deleted, and the search of a ticket one of theirs was
+// merged into is made again without their subject's and fields' words.
+// Safe to repeat.
 
 func init() {
 	sdk.UserData(exportUser, eraseUser)
 }
 
-// exportBatch is how many rows one read brings (the host caps a result
-// at 4 MiB; a message is at most 20,000 characters).
-const exportBatch = 100
+// exportBatch is how many rows one read brings: the host caps a result
+// at 4 MiB, and a message is at most 20,000 characters, up to 80,000
+// bytes.
+const exportBatch = 40
 
 // userTickets are the tickets userID ($1) opened or takes part in.
 const userTickets = `(SELECT id FROM tickets WHERE opener_id = $1
@@ -118,6 +122,22 @@ func exportRows(ctx context.Context, query string, userID int64, once bool) ([]j
 	}
 }
 
+// searchOf is the search of ticket d (tickets.search) made again: the
+// subjects and fields of d and of the tickets merged into it (at any
+// depth) but those opened by $1, and the public messages and the notes d
+// holds (a merge moves them).
+const searchOf = `(WITH RECURSIVE src(id) AS (SELECT d.id
+		UNION SELECT t.id FROM tickets t JOIN src ON t.merged_into = src.id),
+	kept AS (SELECT t.subject, t.fields FROM tickets t WHERE t.id IN (SELECT id FROM src) AND t.opener_id IS DISTINCT FROM $1)
+	SELECT to_tsvector('simple', coalesce((SELECT string_agg(subject, ' ') FROM kept), ''))
+		|| jsonb_to_tsvector('simple', coalesce((SELECT jsonb_agg(fields) FROM kept), '[]'), '["string", "numeric"]')
+		|| coalesce((SELECT to_tsvector('simple', string_agg(m.body, ' ')) FROM messages m WHERE m.ticket_id = d.id AND m.kind = 'reply'), '')
+		|| coalesce((SELECT to_tsvector('simple', string_agg(n.body, ' ')) FROM notes n WHERE n.ticket_id = d.id), ''))`
+
+// namesUser is true of an audit detail's entry e that names the user $1
+// by id.
+const namesUser = `e.key IN ('user', 'to', 'from') AND jsonb_typeof(e.value) = 'number' AND (e.value #>> '{}')::numeric = $1`
+
 // eraseUser deletes or anonymises what the desk keeps about userID.
 func eraseUser(ctx context.Context, userID int64) error {
 	return inTx(ctx, func(tx *sql.Tx) error {
@@ -127,6 +147,14 @@ func eraseUser(ctx context.Context, userID int64) error {
 			return fmt.Errorf("erase user %d: %w", userID, err)
 		}
 		for _, q := range []struct{ what, query string }{
+			// A ticket of theirs merged into another left its words in
+			// that one's search (and in the tickets that one was merged
+			// into): those searches are made again from what stays.
+			{"merged tickets' search", `WITH RECURSIVE up(id) AS (
+					SELECT merged_into FROM tickets WHERE opener_id = $1 AND merged_into IS NOT NULL
+					UNION SELECT t.merged_into FROM tickets t JOIN up ON t.id = up.id WHERE t.merged_into IS NOT NULL)
+				UPDATE tickets d SET search = ` + searchOf + `
+				WHERE d.id IN (SELECT id FROM up) AND d.opener_id IS DISTINCT FROM $1`},
 			// The desk's audit of their tickets goes with the tickets.
 			{"their tickets' audit", `DELETE FROM audit WHERE ticket_id IN (SELECT id FROM tickets WHERE opener_id = $1)`},
 			{"their tickets", `DELETE FROM tickets WHERE opener_id = $1`},
@@ -140,6 +168,12 @@ func eraseUser(ctx context.Context, userID int64) error {
 			{"assignments", `UPDATE tickets SET assignee_id = NULL WHERE assignee_id = $1`},
 			{"canned replies", `UPDATE canned SET created_by = NULL WHERE created_by = $1`},
 			{"audit", `UPDATE audit SET actor_id = NULL WHERE actor_id = $1`},
+			// The audit's details name people by id too: a participant
+			// ("user"), an assignee ("to", "from"), a group's member.
+			{"audit details' ids", `UPDATE audit SET detail = (SELECT jsonb_object_agg(e.key,
+					CASE WHEN ` + namesUser + ` THEN 'null'::jsonb ELSE e.value END)
+				FROM jsonb_each(audit.detail) e)
+				WHERE jsonb_typeof(detail) = 'object' AND EXISTS (SELECT 1 FROM jsonb_each(detail) e WHERE ` + namesUser + `)`},
 		} {
 			if _, err := tx.ExecContext(ctx, q.query, userID); err != nil {
 				return fmt.Errorf("erase user %d: %s: %w", userID, q.what, err)

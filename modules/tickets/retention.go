@@ -127,8 +127,11 @@ func autoclose(ctx context.Context) error {
 			closed++
 		}
 	}
-	// TODO(mail): send the queued mails now (mailer.go's sendNow) once the
-	// customer slice lands it; the mail job sends them within a minute.
+	// The closing mails go now, a batch of them (within the job's
+	// deadline); the mail job sends the rest within a minute.
+	if closed > 0 {
+		sendSoon(ctx)
+	}
 	sdk.Logger().Info("autoclose", "closed", closed, "tick", sdk.JobTick(ctx))
 	return nil
 }

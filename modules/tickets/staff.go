@@ -634,6 +634,13 @@ func mergeTickets(ctx context.Context, tx *sql.Tx, src, dst *locked, a actor, n 
 		return conflict(fmt.Sprintf("Ticket #%d is closed; reopen it before merging into it.", dst.ID))
 	}
 	s, d := src.ID, dst.ID
+	var srcBytes int64
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(sum(octet_length(body)), 0) FROM messages WHERE ticket_id = $1`, s).Scan(&srcBytes); err != nil {
+		return err
+	}
+	if err := dst.roomFor(ctx, tx, srcBytes); err != nil {
+		return conflict("These two conversations together are too long for one ticket; answer in each of them instead.")
+	}
 	for _, q := range []struct {
 		sql  string
 		args []any

@@ -968,7 +968,11 @@ func (d *tkStaffDesk) testWork(t *testing.T) {
 	t.Run("canned", func(t *testing.T) {
 		var all, one struct{ ID int64 }
 		d.otto.must(t, "POST", "/tickets/staff/api/canned", map[string]any{"title": "Everywhere", "body": "Hi there"}, 201, &all)
-		d.otto.must(t, "POST", "/tickets/staff/api/canned", map[string]any{"title": "Invoices only", "body": "About your invoice", "panel_id": d.grouped}, 201, &one)
+		d.gina.must(t, "POST", "/tickets/staff/api/canned", map[string]any{"title": "Invoices only", "body": "About your invoice", "panel_id": d.grouped}, 201, &one)
+		// A panel's canned replies are its staff's (otto's group does not work it).
+		if st, _ := d.otto.api(t, "POST", "/tickets/staff/api/canned", map[string]any{"title": "x", "body": "y", "panel_id": d.grouped}); st != 400 {
+			t.Errorf("canned of another group's panel: %d", st)
+		}
 		for _, bad := range []map[string]any{{"title": "", "body": "x"}, {"title": "x", "body": ""}, {"title": "a\nb", "body": "x"}, {"title": "x", "body": "y", "panel_id": 999999}} {
 			if st, _ := d.otto.api(t, "POST", "/tickets/staff/api/canned", bad); st != 400 {
 				t.Errorf("canned %v: %d", bad, st)
@@ -978,7 +982,7 @@ func (d *tkStaffDesk) testWork(t *testing.T) {
 			var out struct {
 				Canned []struct{ ID int64 }
 			}
-			d.nora.must(t, "GET", "/tickets/staff/api/canned"+q, nil, 200, &out)
+			d.gina.must(t, "GET", "/tickets/staff/api/canned"+q, nil, 200, &out)
 			var ids []int64
 			for _, c := range out.Canned {
 				ids = append(ids, c.ID)
@@ -995,10 +999,14 @@ func (d *tkStaffDesk) testWork(t *testing.T) {
 			Title   string
 			PanelID *int64 `json:"panel_id"`
 		}
-		d.nora.must(t, "PUT", fmt.Sprintf("/tickets/staff/api/canned/%d", one.ID), map[string]any{"title": "Renamed", "body": "b"}, 200, &c)
+		if st, _ := d.nora.api(t, "PUT", fmt.Sprintf("/tickets/staff/api/canned/%d", one.ID), map[string]any{"title": "Renamed", "body": "b"}); st != 404 {
+			t.Errorf("nora, of no group, edits the grouped panel's canned reply: %d", st)
+		}
+		d.gina.must(t, "PUT", fmt.Sprintf("/tickets/staff/api/canned/%d", one.ID), map[string]any{"title": "Renamed", "body": "b"}, 200, &c)
 		if c.Title != "Renamed" || c.PanelID != nil {
 			t.Errorf("updated %+v", c)
 		}
+		// Renamed without a panel, it is every staff member's.
 		d.nora.must(t, "DELETE", fmt.Sprintf("/tickets/staff/api/canned/%d", one.ID), nil, 204, nil)
 		if st, _ := d.nora.api(t, "DELETE", fmt.Sprintf("/tickets/staff/api/canned/%d", one.ID), nil); st != 404 {
 			t.Errorf("delete again: %d", st)
