@@ -16,6 +16,7 @@ func TestMailText(t *testing.T) {
 		{mailOpened, "", []string{"We received your request #12, \"Printer on fire\"", "private address", link}},
 		{mailReplied, "Try turning it off.\nThen on.", []string{"There is an answer to your request #12", "Try turning it off.\nThen on.", "Answer at " + link}},
 		{mailSolved, "", []string{"is solved", "reopen it at " + link}},
+		{mailRepliedSolved, "Unmute the tab.", []string{"There is an answer to your request #12", "we consider it solved", "Unmute the tab.", "reopen it at " + link, "how we did"}},
 		{mailClosed, "", []string{"is closed", "transcript is at " + link}},
 		{mailMerged, "ticket #9", []string{"was merged with another one", "ticket #9"}},
 	} {

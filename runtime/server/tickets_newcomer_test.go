@@ -3,6 +3,8 @@ package server
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"mime/quotedprintable"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/websonic/websonic/runtime/internal/mail/mailtest"
 	"github.com/websonic/websonic/runtime/internal/site"
 )
 
@@ -173,4 +176,35 @@ func TestTicketsNewcomerPages(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestTicketsNewcomerMail: a staff member who answers and solves in one
+// step (the reply form's "Then the request is: Solved") tells the customer
+// both in the one mail: the answer, that the request is solved, and that
+// they can still answer, reopen and rate it.
+func TestTicketsNewcomerMail(t *testing.T) {
+	relay := mailtest.Start(t, mailtest.Options{})
+	s := ticketsSite(t, func(c *Config) {
+		c.Mail.Relay = "smtp+insecure://" + relay.Addr
+		c.Mail.From = "Acme <support@acme.test>"
+	})
+	carol := s.person(t, "carol", site.RoleMember)
+	sam := s.person(t, "sam", site.RoleStaff)
+	var tk tkTicket
+	carol.must(t, http.MethodPost, "/tickets/api/tickets", map[string]any{
+		"panel_id": tkwPanels(t, carol)["Problem"], "subject": "No sound", "description": "The video is silent.",
+	}, http.StatusCreated, &tk)
+	sam.must(t, http.MethodPost, fmt.Sprintf("/tickets/staff/api/tickets/%d/replies", tk.ID),
+		map[string]any{"body": "Unmute the tab.", "status": "solved"}, http.StatusCreated, nil)
+	m := relay.Wait(t, 1)[0]
+	b, err := io.ReadAll(quotedprintable.NewReader(m.Body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	for _, want := range []string{"Unmute the tab.", "solved", "reopen", fmt.Sprintf("/tickets/%d", tk.ID), "how we did", fmt.Sprintf(`#%d, "No sound",`, tk.ID)} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the mail of an answer that solves the request lacks %q:\n%s", want, b)
+		}
+	}
 }
