@@ -176,6 +176,29 @@ func TestTicketsNewcomerPages(t *testing.T) {
 			}
 		}
 	})
+	// On the staff view the two forms' buttons say who will read what is
+	// sent: the reply's "Send" goes to the customer, the note stays with
+	// the staff (the labels above the boxes scroll away on a phone).
+	t.Run("reply or note", func(t *testing.T) {
+		dan := s.person(t, "dan", site.RoleMember)
+		tk := tkwOpen(t, dan, tkwPanels(t, dan)["Question"], "Which plan?")
+		for _, tc := range []struct{ lang, reply, note string }{
+			{"en", "Send to the customer", "Add the note (staff only)"},
+			{"fr", "Envoyer au client", "Ajouter la note (personnel seulement)"},
+		} {
+			st, page, _ := tkwPage(t, ada, fmt.Sprintf("/tickets/%d", tk.ID), tc.lang)
+			reply := regexp.MustCompile(`<button type="submit" id="tk-reply-send">([^<]*)</button>`).FindStringSubmatch(page)
+			note := regexp.MustCompile(`(?s)<form id="tk-note".*?<button type="submit"[^>]*>([^<]*)</button>`).FindStringSubmatch(page)
+			if st != http.StatusOK || reply == nil || note == nil || reply[1] != tc.reply || note[1] != tc.note {
+				t.Errorf("%s: %d, the staff view's reply button %q and note button %q, want %q and %q", tc.lang, st, reply, note, tc.reply, tc.note)
+			}
+		}
+		// The customer's own page keeps its plain "Send".
+		st, page, _ := tkwPage(t, dan, fmt.Sprintf("/tickets/%d", tk.ID), "en")
+		if !strings.Contains(page, `<button type="submit" id="tk-reply-send">Send</button>`) {
+			t.Errorf("the customer's page (%d) lost its Send button", st)
+		}
+	})
 }
 
 // TestTicketsNewcomerMail: a staff member who answers and solves in one
