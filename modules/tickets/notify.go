@@ -30,6 +30,10 @@ const (
 	mailMerged                  // merged into another ticket
 )
 
+// mailRepliedSolved: staff replied publicly and solved the ticket in the
+// same step (one mail says both).
+const mailRepliedSolved = mailMerged + 1
+
 // queueMail writes the mail telling l's opener of a change to the outbox
 // in tx: their account's address (websonic_api.user_emails), or the
 // guest's. Openers without an address get none. text is the public reply
@@ -59,10 +63,16 @@ func queueMail(ctx context.Context, tx *sql.Tx, l *locked, kind mailKind, text, 
 			link = guestPath(string(token))
 		}
 	}
-	subj, body := mailText(l.ID, subject, kind, text, readSettings().SiteURL+link)
+	subj, body := mailText(l.ID, subject, kind, text, mailLink(readSettings().SiteURL, link))
 	_, err = tx.ExecContext(ctx, `INSERT INTO outbox (ticket_id, to_addr, subject, body) VALUES ($1, $2, $3, $4)`,
 		l.ID, to, subj, body)
 	return err == nil, err
+}
+
+// mailLink is path on the site at siteURL (the owner's site_url: "" for
+// a relative link), however many slashes the owner ended it with.
+func mailLink(siteURL, path string) string {
+	return strings.TrimRight(strings.TrimSpace(siteURL), "/") + path
 }
 
 // guestLinkPurpose is the sdk.Seal purpose of the guests' tokens.
@@ -84,6 +94,8 @@ func mailText(id int64, subject string, kind mailKind, text, link string) (strin
 		fmt.Fprintf(&b, "We received your request #%d, %s. We will answer soon.\n\nFollow it, and answer us, at this private address (keep it to yourself):\n%s\n", id, subject, link)
 	case mailReplied:
 		fmt.Fprintf(&b, "There is an answer to your request #%d, %s:\n\n%s\n\nAnswer at %s\n", id, subject, text, link)
+	case mailRepliedSolved:
+		fmt.Fprintf(&b, "There is an answer to your request #%d, %s, and we consider it solved:\n\n%s\n\nIf it is not, answer or reopen it at %s\n\nYou can also tell us how we did there.\n", id, subject, text, link)
 	case mailSolved:
 		fmt.Fprintf(&b, "Your request #%d, %s, is solved. If it is not, answer or reopen it at %s\n\nYou can also tell us how we did there.\n", id, subject, link)
 	case mailClosed:

@@ -16,6 +16,7 @@ func TestMailText(t *testing.T) {
 		{mailOpened, "", []string{"We received your request #12, \"Printer on fire\"", "private address", link}},
 		{mailReplied, "Try turning it off.\nThen on.", []string{"There is an answer to your request #12", "Try turning it off.\nThen on.", "Answer at " + link}},
 		{mailSolved, "", []string{"is solved", "reopen it at " + link}},
+		{mailRepliedSolved, "Unmute the tab.", []string{"There is an answer to your request #12", "we consider it solved", "Unmute the tab.", "reopen it at " + link, "how we did"}},
 		{mailClosed, "", []string{"is closed", "transcript is at " + link}},
 		{mailMerged, "ticket #9", []string{"was merged with another one", "ticket #9"}},
 	} {
@@ -56,6 +57,23 @@ func TestTruncateRunes(t *testing.T) {
 	} {
 		if got := truncateRunes(tc.s, tc.n); got != tc.want {
 			t.Errorf("truncateRunes(%q, %d) = %q, want %q", tc.s, tc.n, got, tc.want)
+		}
+	}
+}
+
+// TestMailLink: the owner's site_url, written as the browser's address bar
+// shows it (a trailing slash) or with stray spaces, still makes links that
+// open the page (a "//tickets/…" path is the site's "Page not found").
+func TestMailLink(t *testing.T) {
+	for _, tc := range []struct{ site, want string }{
+		{"", "/tickets/12"},
+		{"https://support.example.com", "https://support.example.com/tickets/12"},
+		{"https://support.example.com/", "https://support.example.com/tickets/12"},
+		{" https://support.example.com// ", "https://support.example.com/tickets/12"},
+		{"https://example.com/help/", "https://example.com/help/tickets/12"},
+	} {
+		if got := mailLink(tc.site, "/tickets/12"); got != tc.want {
+			t.Errorf("mailLink(%q) = %q, want %q", tc.site, got, tc.want)
 		}
 	}
 }

@@ -260,7 +260,11 @@ func staffReply(ctx context.Context, tx *sql.Tx, l *locked, a actor, body string
 		}
 		changed = ev > 0
 	}
-	if _, err := queueMail(ctx, tx, l, mailReplied, body, ""); err != nil {
+	kind := mailReplied
+	if changed && to == statusSolved {
+		kind = mailRepliedSolved // one mail: the answer, and that it is solved
+	}
+	if _, err := queueMail(ctx, tx, l, kind, body, ""); err != nil {
 		return 0, err
 	}
 	n.add(ticketTopic(l.ID), event{Type: "message", Ticket: l.ID, Message: msg})

@@ -256,7 +256,12 @@ function eventText(ev, author) {
   const who = nameOf(author);
   switch (ev && ev.type) {
     case "opened": return T("{name} opened this request.", { name: who });
-    case "status": return T("The status went from “{from}” to “{to}”.", { from: staffStatus(ev.from), to: staffStatus(ev.to) });
+    case "status": {
+      // In the customer's words on the customer's page ("Waiting for your
+      // answer"), in the desk's on the staff's.
+      const label = st.staff ? staffStatus : customerStatus;
+      return T("The status went from “{from}” to “{to}”.", { from: label(ev.from), to: label(ev.to) });
+    }
     case "claimed": return T("{user} is taking care of this request.", { user: ev.user || who });
     case "assigned": return T("The request was given to {user}.", { user: ev.user });
     case "unassigned": return T("Nobody is in charge of the request any more.");
@@ -383,7 +388,7 @@ function ticketPage(guest) {
   function drawSide(t) {
     const who = $("tk-who");
     who.textContent = t.assignee ? T("{name} has it.", { name: nameOf(t.assignee) }) : T("Nobody has it yet.");
-    show($("tk-claim"), !(t.assignee && t.assignee.id === me.id));
+    show($("tk-claim"), !t.assignee); // someone else's: Assign takes it over (a claim is refused)
     const status = $("tk-status");
     if (document.activeElement !== status) status.value = t.status === "new" ? "open" : t.status;
     if (document.activeElement !== $("tk-urgency")) $("tk-urgency").value = String(t.urgency);
@@ -655,6 +660,8 @@ function newPage(guest) {
     }
     const radio = (name) => Number(form.querySelector(`input[name=${name}]:checked`).value);
     const body = { panel_id: chosen.id, subject: subject.value, description: description.value, fields: values() };
+    body.urgency = radio("urgency");
+    body.impact = radio("impact");
     busy(form, msg, async () => {
       if (guest) {
         body.email = $("tk-email").value;
@@ -663,8 +670,6 @@ function newPage(guest) {
         location.href = r.link;
         return;
       }
-      body.urgency = radio("urgency");
-      body.impact = radio("impact");
       const t = await api("POST", "/tickets/api/tickets", body);
       // The files go with a first answer of the new ticket: the API takes
       // drafts of an existing ticket only.
