@@ -90,6 +90,9 @@ func FuzzSearchQuery(f *testing.F) {
 		if err != nil {
 			return
 		}
+		if lit := tsqueryLiteral(q); lit != "'"+q+"'" {
+			t.Fatalf("tsqueryLiteral(%q) = %q: it dropped what searchQuery wrote", q, lit)
+		}
 		for _, term := range strings.Split(q, " & ") {
 			w := strings.TrimSuffix(term, ":*")
 			if q == "" {

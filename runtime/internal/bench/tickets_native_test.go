@@ -504,8 +504,8 @@ func (q tkQueueQuery) sql(u *coresite.User, panels string) (string, []any) {
 	if q.DueSoon {
 		cond = append(cond, "t.next_due >= now() AND t.next_due < now() + interval '2 hours' AND t.paused_at IS NULL")
 	}
-	if q.Search != "" {
-		cond = append(cond, "t.search @@ to_tsquery('simple', "+arg(q.Search)+")")
+	if q.Search != "" { // written out, as queue.go does (its searchQuery writes letters, digits, ":*" and " & " only)
+		cond = append(cond, "t.search @@ to_tsquery('simple', '"+q.Search+"')")
 	}
 	if c := q.After; c != nil {
 		key := tkQueueSorts[q.Sort]
