@@ -382,10 +382,20 @@ func TestTicketsAdmin(t *testing.T) {
 		if st != 404 || !strings.Contains(string(b), "There is no such ticket, or it is not yours.") {
 			t.Errorf("olga's upload on a panel of another group: %d %s", st, b)
 		}
-		// TODO(staff): once the staff slice lands, olga's GET of the ticket
-		// is 404 and the queue does not list it.
-		if st, _ := olga.api(t, "GET", fmt.Sprintf("/tickets/staff/api/tickets/%d", id), nil); st == 200 {
-			t.Error("olga reads a ticket of another group's panel")
+		// Nor does she read it, nor find it in her queue.
+		if st, _ := olga.api(t, "GET", fmt.Sprintf("/tickets/staff/api/tickets/%d", id), nil); st != 404 {
+			t.Errorf("olga reads a ticket of another group's panel: %d", st)
+		}
+		var queue struct {
+			Tickets []struct {
+				ID int64 `json:"id"`
+			} `json:"tickets"`
+		}
+		olga.must(t, "GET", "/tickets/staff/api/queue?status=all&limit=100", nil, 200, &queue)
+		for _, x := range queue.Tickets {
+			if x.ID == id {
+				t.Error("olga's queue lists a ticket of another group's panel")
+			}
 		}
 	})
 
