@@ -474,7 +474,10 @@ func tkParseQueue(v url.Values) (tkQueueQuery, error) {
 	return q, nil
 }
 
-// sql is queue.go's queueQuery.where and .sql: the page's statement.
+// sql is queue.go's queueQuery.where and .sql: the page's statement, its
+// WHERE, ORDER BY and LIMIT word for word; its columns are ticketSelect's
+// (scanTicket and encoding/json, as a native handler would), where the
+// module's build each ticket's JSON in PostgreSQL (queueTicketJSON).
 func (q tkQueueQuery) sql(u *coresite.User, panels string) (string, []any) {
 	args := []any{panels}
 	cond := []string{"t.panel_id = ANY($1::bigint[])"}
