@@ -501,7 +501,7 @@ func (l *locked) reopenable(days int64) bool {
 	return !l.MergedInto.Valid && l.DoneAt.Valid && time.Since(l.DoneAt.Time) < time.Duration(days)*24*time.Hour
 }
 
-// tx runs f in a transaction, committed when f returns nil.
+// inTx runs f in a transaction, committed when f returns nil.
 func inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
 	tx, err := sdk.DB().BeginTx(ctx, nil)
 	if err != nil {
