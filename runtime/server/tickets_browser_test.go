@@ -578,7 +578,12 @@ func TestTicketsWebBrowser(t *testing.T) {
 		a.tkwWait("the form closes once saved", `document.getElementById("tk-panel-form").hidden`)
 		// The admin's pages on a phone.
 		a.do("a phone's screen", chromedp.EmulateViewport(375, 667, chromedp.EmulateScale(2), chromedp.EmulateMobile))
-		a.do("the panel form", chromedp.Click(chromedp.CSS(`#tk-admin-panels button[aria-label="Edit Problem"]`)), chromedp.Click(chromedp.CSS(`#tk-p-field-add`)))
+		// The list is drawn again after the save: wait for its new button
+		// (a click on the old one finds a node that is gone).
+		a.tkwWait("the panels listed again", `!!document.querySelector('#tk-admin-panels button[aria-label="Edit Problem"]')`)
+		a.do("the panel form", chromedp.WaitVisible(chromedp.CSS(`#tk-admin-panels button[aria-label="Edit Problem"]`)),
+			chromedp.Click(chromedp.CSS(`#tk-admin-panels button[aria-label="Edit Problem"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`#tk-p-field-add`)), chromedp.Click(chromedp.CSS(`#tk-p-field-add`)))
 		a.tkwNoScroll("/tickets/admin")
 		a.do("the reports", chromedp.Navigate(s.URL+"/tickets/admin/reports"), chromedp.WaitVisible(chromedp.CSS(`#tk-days`)))
 		a.tkwNoScroll("/tickets/admin/reports")
