@@ -491,22 +491,6 @@ func TestSubGet(t *testing.T) {
 	}
 }
 
-func TestTruncate(t *testing.T) {
-	for _, tc := range []struct {
-		s    string
-		n    int
-		want string
-	}{
-		{"short", 10, "short"},
-		{"abcdef", 3, "abc…"},
-		{"ééé", 3, "é…"},
-	} {
-		if got := truncate(tc.s, tc.n); got != tc.want {
-			t.Errorf("truncate(%q, %d) = %q, want %q", tc.s, tc.n, got, tc.want)
-		}
-	}
-}
-
 // TestPageWorstCase: the newest page of a room of the longest messages
 // (4000 characters each) renders within the host's bounds (2 MiB of data,
 // 4 MiB of page) for the texts that cost the most to carry: markup

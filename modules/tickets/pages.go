@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -306,55 +304,6 @@ func webGuestTicket(w http.ResponseWriter, r *http.Request) {
 	p.render()
 }
 
-// subGet serves GET path (with its query) through the module's own mux as
-// the request's user, and decodes the JSON answer into v. An answer other
-// than 200 is returned as the *jsonapi.Error its {"error"} describes.
-func subGet(r *http.Request, path string, v any) error {
-	u, err := url.Parse(path)
-	if err != nil {
-		return err
-	}
-	sub := r.Clone(r.Context()) // the context carries the user (sdk.UserFrom)
-	sub.Method, sub.URL, sub.RequestURI = http.MethodGet, u, u.RequestURI()
-	sub.Body, sub.ContentLength = http.NoBody, 0
-	sub.Header = http.Header{"Accept": {"application/json"}}
-	rec := &recorder{header: http.Header{}}
-	mux.ServeHTTP(rec, sub)
-	if rec.status == 0 {
-		rec.status = http.StatusOK
-	}
-	if rec.status != http.StatusOK {
-		var e struct {
-			Error string `json:"error"`
-			Code  string `json:"code"`
-		}
-		if json.Unmarshal(rec.body.Bytes(), &e) != nil || e.Error == "" {
-			return fmt.Errorf("GET %s: %d %q", path, rec.status, truncateRunes(rec.body.String(), 200))
-		}
-		return &jsonapi.Error{Status: rec.status, Code: e.Code, Msg: e.Error}
-	}
-	if err := json.Unmarshal(rec.body.Bytes(), v); err != nil {
-		return fmt.Errorf("GET %s: %w", path, err)
-	}
-	return nil
-}
-
-// recorder is the http.ResponseWriter of subGet.
-type recorder struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (c *recorder) Header() http.Header { return c.header }
-
-func (c *recorder) WriteHeader(status int) {
-	if c.status == 0 {
-		c.status = status
-	}
-}
-
-func (c *recorder) Write(p []byte) (int, error) {
-	c.WriteHeader(http.StatusOK)
-	return c.body.Write(p)
-}
+// subGet reads a page's first state through the module's own API
+// (jsonapi.SubGet over mux).
+func subGet(r *http.Request, path string, v any) error { return jsonapi.SubGet(mux, r, path, v) }
