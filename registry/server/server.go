@@ -11,7 +11,8 @@
 //	                                 pull, push, discovery, content management
 //	GET  /v1/tuf/<file>              root.json, <N>.root.json, timestamp.json, snapshot.json,
 //	                                 targets.json; ETag + If-None-Match → 304
-//	GET  /v1/tuf/targets/modules/<name>/<version>, /v1/tuf/targets/themes/<name>/<version>
+//	GET  /v1/tuf/targets/modules/<name>/<version>, /v1/tuf/targets/themes/<name>/<version>,
+//	     /v1/tuf/targets/runtime/websonic/<version>/<os>-<arch>
 //	                                 a release's TUF target: its OCI manifest bytes
 //	PUT  /v1/tuf/targets.json        a publisher's signed targets (bearer token)
 //	PUT  /v1/tuf/root.json           {"root": ..., "targets": ...}: the first root, or a
@@ -55,9 +56,11 @@
 //
 // The registry holds only the online snapshot and timestamp keys. A
 // release needs both the publisher's offline targets signature and a
-// token scoped to the module; the registry checks that the signed release
+// token scoped to the module (a theme: "theme:<name>"; the runtime:
+// "runtime:websonic"); the registry checks that the signed release
 // names a manifest it stores (length and digest) in the module's
-// repository, that releases are never removed or changed (only revoked),
+// repository, that the artifact is the release (a runtime's binary layer
+// is the signed binary_sha256 and binary_size), that releases are never removed or changed (only revoked),
 // and audits every push and publish. Runtimes verify everything
 // themselves from a pinned root, so a compromised registry or mirror can
 // at worst withhold updates — which the timestamp expiry turns into an
