@@ -17,8 +17,8 @@ import (
 // The download endpoints (issue 13): what an installer needs without an
 // OCI or TUF client.
 //
-//	GET /download                                   the download page (HTML): NOT HERE YET — the coordinator
-//	                                                adds it in this file (route it in downloadRoutes)
+//	GET /download                                   the download page (HTML, downloadpage.go): versions,
+//	                                                platforms, sizes, sha256, the install command
 //	GET /download/install.sh                        Config.InstallScript, text/x-shellscript (404 if none)
 //	GET /download/targets.canonical                 the canonical JSON of the current targets.json's "signed"
 //	                                                object: exactly what the targets signatures sign
@@ -29,6 +29,7 @@ import (
 // a pinned root; with Config.PrivatePulls the binary needs a token, as
 // pulls do.
 func (s *Server) downloadRoutes(r chi.Router) {
+	r.Get("/download", s.downloadPage)
 	r.Get("/download/install.sh", s.installScript)
 	r.Head("/download/install.sh", s.installScript)
 	r.Get("/download/targets.canonical", s.targetsCanonical)

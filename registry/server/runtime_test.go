@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -407,4 +408,64 @@ func mustLayer(t *testing.T, mt types.MediaType) v1.Layer {
 func verifyEd25519(pub crypto.PublicKey, msg, sig []byte) bool {
 	k, ok := pub.(ed25519.PublicKey)
 	return ok && ed25519.Verify(k, msg, sig)
+}
+
+// TestDownloadPage: the page lists every signed runtime release, newest
+// first, with each platform's size, sha256 and link, marks the latest
+// stable one and a revoked one (without links), and gives the install
+// command with the fingerprint of the root the registry serves; it runs
+// no script and loads nothing from elsewhere.
+func TestDownloadPage(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.token("runtime", publishers.TokenSpec{Publisher: "websonic-release", Modules: []string{publishers.RuntimeScope}})
+	page := func() (http.Header, string) {
+		t.Helper()
+		code, h, body := send(t, http.DefaultClient, http.MethodGet, e.srv.URL+"/download", nil)
+		if code != http.StatusOK {
+			t.Fatalf("GET /download: %d %s", code, body)
+		}
+		return h, body
+	}
+	if _, body := page(); !strings.Contains(body, "Nothing has been released yet.") {
+		t.Fatalf("empty page: %s", body)
+	}
+	for _, v := range []string{"1.2.3", "1.10.0", "1.9.0"} {
+		if _, err := e.publisher("runtime").PublishRuntime(ctx, v, tufrepo.ChannelStable, runtimeBinaries(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.publisher("runtime").RevokeRuntime(ctx, "1.10.0"); err != nil {
+		t.Fatal(err)
+	}
+	h, body := page()
+	if csp := h.Get("Content-Security-Policy"); !strings.HasPrefix(csp, "default-src 'none'; style-src 'sha256-") || strings.Contains(body, "<script") {
+		t.Fatalf("CSP %q", csp)
+	}
+	// Newest first by semantic version (1.10.0 after 1.9.0 as text).
+	i10, i9, i123 := strings.Index(body, `id="v1.10.0"`), strings.Index(body, `id="v1.9.0"`), strings.Index(body, `id="v1.2.3"`)
+	if i10 < 0 || !(i10 < i9 && i9 < i123) {
+		t.Fatalf("order 1.10.0@%d 1.9.0@%d 1.2.3@%d", i10, i9, i123)
+	}
+	revoked := body[i10:i9]
+	if !strings.Contains(revoked, "revoked: do not install") || strings.Contains(revoked, "/download/websonic/") || strings.Contains(revoked, "latest") {
+		t.Fatalf("the revoked release: %s", revoked)
+	}
+	latest := body[i9:i123]
+	if !strings.Contains(latest, "latest stable") {
+		t.Fatalf("1.9.0 is not marked latest: %s", latest)
+	}
+	for platform, bin := range runtimeBinaries("1.9.0") {
+		goos, arch, _ := strings.Cut(platform, "/")
+		sum := sha256.Sum256(bin)
+		link := e.srv.URL + "/download/websonic/1.9.0/" + goos + "-" + arch
+		if !strings.Contains(latest, hex.EncodeToString(sum[:])) || !strings.Contains(latest, `href="`+link+`"`) || !strings.Contains(latest, fmt.Sprintf("%d B", len(bin))) {
+			t.Fatalf("%s of 1.9.0: sha256, link or size missing in %s", platform, latest)
+		}
+	}
+	_, _, root := send(t, http.DefaultClient, http.MethodGet, e.srv.URL+"/v1/tuf/root.json", nil)
+	sum := sha256.Sum256([]byte(root))
+	if want := "sudo sh install.sh --registry " + e.srv.URL + " --root-sha256 " + hex.EncodeToString(sum[:]); !strings.Contains(body, want) {
+		t.Fatalf("the install command %q is missing", want)
+	}
 }
