@@ -326,7 +326,9 @@ func TestOpen(t *testing.T) {
 	}{
 		{"binary changed", func(t *testing.T, dir string) { appendTo(t, filepath.Join(dir, amd64), "x") }, "is not the binary release.json names"},
 		{"binary missing", func(t *testing.T, dir string) { os.Remove(filepath.Join(dir, amd64)) }, "no such file"},
-		{"unknown field", func(t *testing.T, dir string) { replaceIn(t, filepath.Join(dir, release.ManifestFile), `"version"`, `"extra": 1, "version"`) }, "unknown field"},
+		{"unknown field", func(t *testing.T, dir string) {
+			replaceIn(t, filepath.Join(dir, release.ManifestFile), `"version"`, `"extra": 1, "version"`)
+		}, "unknown field"},
 		{"bad version", func(t *testing.T, dir string) {
 			replaceIn(t, filepath.Join(dir, release.ManifestFile), `"version": "`+testVersion, `"version": "v`+testVersion)
 		}, "not a semantic version"},
