@@ -173,6 +173,30 @@ func CheckRuntimeManifest(raw []byte) (RuntimeMeta, ocispec.Descriptor, error) {
 	return meta, bin, nil
 }
 
+// CheckRuntimeConfig checks a runtime artifact's config blob, decoded
+// refusing unknown fields, names meta (what CheckRuntimeManifest read).
+func CheckRuntimeConfig(raw []byte, meta RuntimeMeta) error {
+	if len(raw) > maxConfigSize {
+		return fmt.Errorf("%w: config of %d bytes, more than %d", ErrRuntime, len(raw), maxConfigSize)
+	}
+	var cfg runtimeConfig
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields() // ours: nothing rides along
+	if err := dec.Decode(&cfg); err != nil {
+		return fmt.Errorf("%w: config: %w", ErrRuntime, err)
+	}
+	if dec.More() {
+		return fmt.Errorf("%w: config: trailing data", ErrRuntime)
+	}
+	if cfg.Runtime != meta {
+		return fmt.Errorf("%w: config names %+v, the manifest %+v", ErrRuntime, cfg.Runtime, meta)
+	}
+	return nil
+}
+
+// MaxRuntimeConfig bounds a runtime artifact's config blob.
+const MaxRuntimeConfig = maxConfigSize
+
 // FetchRuntimeFrom reads the runtime artifact ref (a tag or a manifest
 // digest) from src and returns the binary, trusting nothing: the manifest
 // checked (CheckRuntimeManifest), every blob's size bounded before it is
@@ -202,17 +226,8 @@ func FetchRuntimeFrom(ctx context.Context, src oras.ReadOnlyTarget, ref string) 
 	if err != nil {
 		return nil, RuntimeMeta{}, err
 	}
-	var cfg runtimeConfig
-	dec := json.NewDecoder(bytes.NewReader(rawCfg))
-	dec.DisallowUnknownFields() // ours: nothing rides along
-	if err := dec.Decode(&cfg); err != nil {
-		return nil, RuntimeMeta{}, fmt.Errorf("%w: config: %w", ErrRuntime, err)
-	}
-	if dec.More() {
-		return nil, RuntimeMeta{}, fmt.Errorf("%w: config: trailing data", ErrRuntime)
-	}
-	if cfg.Runtime != meta {
-		return nil, RuntimeMeta{}, fmt.Errorf("%w: config names %+v, the manifest %+v", ErrRuntime, cfg.Runtime, meta)
+	if err := CheckRuntimeConfig(rawCfg, meta); err != nil {
+		return nil, RuntimeMeta{}, err
 	}
 	binary, err := fetchAs(ctx, src, bin, MaxRuntimeBinary, "binary", ErrRuntime)
 	if err != nil {

@@ -1,7 +1,9 @@
 package tufrepo
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -214,5 +216,48 @@ func TestSplitKeysRuntime(t *testing.T) {
 	changes, err = s.registry.AcceptTargets(raw, nil)
 	if err != nil || len(changes) != 2 || changes[1].Old == nil || !changes[1].New.Revoked {
 		t.Fatalf("revoke: %+v, %v", changes, err)
+	}
+}
+
+// TestCanonicalTargets: the targets signature verifies over
+// CanonicalTargets' bytes with plain crypto/ed25519 (as openssl would),
+// and not over anything else.
+func TestCanonicalTargets(t *testing.T) {
+	e := newEnv(t)
+	e.addRuntime("1.0.0", ChannelStable, "amd64")
+	e.publish()
+	raw := e.repo.Files()["targets.json"]
+	canon, err := CanonicalTargets(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := e.keys.Targets.Signers[0].PublicKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Signatures []struct {
+			Sig string `json:"sig"`
+		} `json:"signatures"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil || len(doc.Signatures) != 1 {
+		t.Fatalf("signatures: %+v, %v", doc, err)
+	}
+	sig, err := hex.DecodeString(doc.Signatures[0].Sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ed25519.Verify(pub.(ed25519.PublicKey), canon, sig) {
+		t.Fatalf("the targets signature does not verify over %s", canon)
+	}
+	if !strings.Contains(string(canon), `"runtime/websonic/1.0.0/linux-amd64"`) || strings.Contains(string(canon), "signatures") {
+		t.Fatalf("canonical targets: %s", canon)
+	}
+	tampered := bytes.Replace(canon, []byte(`"version":2`), []byte(`"version":3`), 1)
+	if bytes.Equal(tampered, canon) || ed25519.Verify(pub.(ed25519.PublicKey), tampered, sig) {
+		t.Fatal("the signature verifies over other bytes")
+	}
+	if _, err := CanonicalTargets([]byte(`{"signed":{}}`)); !errors.Is(err, ErrRejected) {
+		t.Fatalf("CanonicalTargets(garbage) = %v", err)
 	}
 }
