@@ -79,10 +79,10 @@ func releasePublish(args []string, stdin io.Reader, stdout, stderr io.Writer) er
 	fs := newFlagSet(cmd, stdout, stderr)
 	var p publisherFlags
 	p.register(fs.FlagSet)
-	dist := fs.String("dist", "dist", "the release folder `websonic release build` wrote")
+	dist := fs.String("dist", "dist", "the release folder that websonic release build wrote")
 	channel := fs.String("channel", env("WEBSONIC_CHANNEL", "stable"), "release channel: stable or beta (WEBSONIC_CHANNEL)")
-	dev := fs.Bool("dev", false, "publish to the registry of the `make run` running on --data-dir, with its development keys and token")
-	dataDir := fs.String("data-dir", env("WEBSONIC_DATA_DIR", defaultDataDir), "with --dev: the data folder of the running `make run` (WEBSONIC_DATA_DIR)")
+	dev := fs.Bool("dev", false, "publish to the registry of the make run running on --data-dir, with its development keys and token")
+	dataDir := fs.String("data-dir", env("WEBSONIC_DATA_DIR", defaultDataDir), "with --dev: the data folder of the running make run (WEBSONIC_DATA_DIR)")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
