@@ -8,7 +8,7 @@ MODULE_DIRS := $(patsubst %/module.json,%,$(wildcard examples/*/module.json modu
 WASM_ENV := GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0
 TEST_TIMEOUT ?= 15m
 
-.PHONY: vendor-axe help build modules run run-local test bench check vet fmt tidy clean
+.PHONY: vendor-axe help build modules run run-local release test bench check vet fmt tidy clean
 
 help:
 	@echo "make run     build everything, start a local registry (:8090) and the site (:8080), which installs the modules from it;"
@@ -18,6 +18,8 @@ help:
 	@echo "make bench   run the benchmarks (figures go to BENCHMARKS.md by hand)"
 	@echo "make check   vet, gofmt, go mod tidy, tests; fails on a dirty tree"
 	@echo "make modules build every module and example to $(BUILD)/modules/NAME/module.wasm"
+	@echo "make release [VERSION=x.y.z] [CHANNEL=beta]  reproducible runtime binaries and container image in $(DIST)/;"
+	@echo "             published to the make run registry if one runs, else it prints the command that publishes"
 
 build:
 	$(GO) build -o $(BIN)/websonic ./cmd/websonic
@@ -40,6 +42,20 @@ run: build modules
 
 run-local: build modules
 	$(BIN)/websonic serve --modules-dir $(BUILD)/modules --dev-approve-local
+
+# The runtime's own release (internal/release): VERSION from the newest tag
+# (v1.2.3 -> 1.2.3; between tags git describe's 1.2.3-4-gabcdef), else
+# 0.0.0-dev; the image's time is the commit's. Then, if `make run` runs on
+# data/, it is published there with its development keys.
+VERSION ?= $(shell git describe --tags 2>/dev/null | sed "s/^v//" | grep . || echo 0.0.0-dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+DIST ?= dist
+CHANNEL ?= stable
+release: build
+	rm -rf $(DIST)
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(BIN)/websonic release build --version $(VERSION) --commit "$(COMMIT)" --out $(DIST)
+	$(BIN)/websonic release publish --dist $(DIST) --dev --channel $(CHANNEL)
 
 vet:
 	$(GO) vet ./...

@@ -20,6 +20,8 @@
 //	websonic theme build|publish|revoke         a theme's artifact and releases (publisher)
 //	websonic theme install|rollback|policy|uninstall|list   the site's themes (owner)
 //	websonic dev [flags]                        local registry + runtime (make run)
+//	websonic version                            the binary's version (also --version)
+//	websonic release build|publish              the runtime's own release (make release)
 //
 // `websonic <command> -h` shows a command's arguments, flags and the
 // environment variables it reads (every flag can also be set through the
@@ -51,6 +53,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/term"
 
+	"github.com/websonic/websonic/internal/buildinfo"
 	"github.com/websonic/websonic/internal/clientaddr"
 	"github.com/websonic/websonic/internal/modbuild"
 	"github.com/websonic/websonic/internal/ocipkg"
@@ -147,6 +150,7 @@ func init() {
 	addUserCommands(commands, siteEnv) // users.go
 	addThemeCommands(commands, siteEnv)
 	addModuleExtrasCommands(commands, siteEnv)
+	addReleaseCommands(commands) // version.go
 }
 
 func commandNames() []string {
@@ -180,6 +184,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprint(stdout, usage())
 		return nil
+	}
+	if args[0] == "--version" || args[0] == "-version" {
+		args = append([]string{"version"}, args[1:]...)
 	}
 	name, rest := args[0], args[1:]
 	c, ok := commands[name]
@@ -286,6 +293,7 @@ func serve(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	log.Info("websonic", "version", buildinfo.Version(), "commit", buildinfo.Commit())
 	var root []byte
 	if *registryURL != "" {
 		if *trustedRoot == "" {
