@@ -170,6 +170,18 @@ type Config struct {
 	// cacheable (respcache.Config's defaults: 64 MiB, a quarter per
 	// module); a negative MaxBytes turns it off. See respcache.go.
 	ResponseCache respcache.Config
+	// Listen opens Serve's own listeners: the admin area's, the metrics
+	// one (ListenAndServeMetrics) and the HTTP redirect (net.Listen).
+	// `websonic serve` passes its restarter's (package restart), so that a
+	// graceful restart hands them to the new process.
+	Listen func(network, addr string) (net.Listener, error)
+	// Serving, when set, is called once, when Serve serves on all its
+	// listeners: the moment a graceful restart may tell the old process to
+	// go (see Ready).
+	Serving func()
+	// SelfUpdate is the runtime's self-update (updater.RuntimeConfig; the
+	// zero value does nothing). It needs Registry.
+	SelfUpdate updater.RuntimeConfig
 }
 
 // Server is a running Web Sonic runtime.
@@ -222,6 +234,12 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	if cfg.StorageCheckEvery <= 0 {
 		cfg.StorageCheckEvery = 10 * time.Second
+	}
+	if cfg.Listen == nil {
+		cfg.Listen = net.Listen
+	}
+	if cfg.TLS.Listen == nil {
+		cfg.TLS.Listen = cfg.Listen
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
@@ -330,6 +348,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 			Runtime: swapper{s}, Interval: cfg.UpdateInterval, Token: cfg.RegistryToken, Limits: cfg.UpdateLimits, Logger: s.log.Named("updater"),
 			RegistryCA: cfg.RegistryCA, PlainLoopback: cfg.PlainLoopbackRegistry, Queue: s.queue,
 			ValidateTheme: s.validateTheme, ThemesChanged: s.themesChanged, ThemeInUse: s.themeInUse, // themes.go
+			SelfUpdate: cfg.SelfUpdate,
 		}); err != nil {
 			return nil, fmt.Errorf("server: %w", err)
 		}
@@ -454,7 +473,7 @@ func (s *Server) CreateAdmin(ctx context.Context, username, displayName, email, 
 // gracefully (in-flight requests get 15 s); over HTTPS when cfg.TLS is
 // enabled.
 func (s *Server) ListenAndServe(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.cfg.Addr)
+	ln, err := s.cfg.Listen("tcp", s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
@@ -507,6 +526,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	if s.cfg.Serving != nil {
+		s.cfg.Serving()
+	}
 	var dbExited <-chan struct{} // nil (never ready) without an embedded cluster
 	if s.db.Cluster != nil {
 		dbExited = s.db.Cluster.Done()
@@ -601,10 +623,20 @@ func (s *Server) router() http.Handler {
 	return r
 }
 
-func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+// Ready reports whether the runtime can serve what /readyz checks: its
+// database answers (within 2 s). Module problems do not make it unready:
+// /readyz lists them and the other modules serve.
+func (s *Server) Ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if err := s.db.Pool.Ping(ctx); err != nil {
+		return fmt.Errorf("server: database unavailable: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	if err := s.Ready(r.Context()); err != nil {
 		http.Error(w, "database unavailable", http.StatusServiceUnavailable)
 		return
 	}
