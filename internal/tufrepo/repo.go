@@ -693,7 +693,8 @@ func sameRelease(a, b *Release) bool {
 		a.Module == b.Module && a.Version == b.Version && a.ABIVersion == b.ABIVersion &&
 		jsonEqual(a.Capabilities, b.Capabilities) && a.Channel == b.Channel && a.ManifestDigest == b.ManifestDigest &&
 		a.Path == b.Path && a.Length == b.Length && bytes.Equal(a.SHA256, b.SHA256) && a.Revoked == b.Revoked &&
-		a.Description == b.Description
+		a.Description == b.Description && a.OS == b.OS && a.Arch == b.Arch &&
+		a.BinarySHA256 == b.BinarySHA256 && a.BinarySize == b.BinarySize
 }
 
 func jsonEqual(a, b json.RawMessage) bool {
