@@ -11,8 +11,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/websonic/websonic/runtime/internal/restart"
-	"github.com/websonic/websonic/runtime/internal/updater"
+	"github.com/websonic/websonic/internal/restart"
 	"github.com/websonic/websonic/runtime/server"
 )
 
@@ -41,14 +40,14 @@ func (g *graceful) restarter(databaseURL string, log hclog.Logger) (*restart.Res
 // apply fills cfg's listeners, readiness and self-update from r.
 func (g *graceful) apply(cfg *server.Config, r *restart.Restarter, version string, ready func()) error {
 	cfg.Listen, cfg.Serving = r.Listen, ready
-	policy := updater.Policy(g.selfUpdate)
-	cfg.SelfUpdate = updater.RuntimeConfig{Policy: policy, Version: version, OS: runtime.GOOS, Arch: runtime.GOARCH, Executable: r.Executable()}
+	policy := server.UpdatePolicy(g.selfUpdate)
+	cfg.SelfUpdate = server.SelfUpdate{Policy: policy, Version: version, OS: runtime.GOOS, Arch: runtime.GOARCH, Executable: r.Executable()}
 	if ok, why := r.Supported(); ok {
 		cfg.SelfUpdate.Restart = r.Upgrade
 	} else {
 		cfg.SelfUpdate.CannotRestart = why
 	}
-	if policy != "" && policy != updater.PolicyOff && policy != updater.PolicyAuto && policy != updater.PolicyNotify && policy != updater.PolicyPinned {
+	if policy != "" && policy != server.PolicyOff && policy != server.PolicyAuto && policy != server.PolicyNotify && policy != server.PolicyPinned {
 		return fmt.Errorf("serve: --self-update %q: want auto, notify, pinned or off", g.selfUpdate)
 	}
 	return nil
@@ -99,9 +98,7 @@ func whenReady(ctx context.Context, r *restart.Restarter, srv func() *server.Ser
 				if err := r.Ready(); err != nil {
 					log.Error("telling the previous process that this one serves", "error", err)
 				}
-				if u := s.Updater(); u != nil {
-					u.RuntimeStarted(ctx)
-				}
+				s.RuntimeStarted(ctx)
 				return
 			}
 		}()

@@ -147,6 +147,7 @@ func init() {
 	addUserCommands(commands, siteEnv) // users.go
 	addThemeCommands(commands, siteEnv)
 	addModuleExtrasCommands(commands, siteEnv)
+	addRuntimeCommands(commands, siteEnv) // runtimecmd.go
 }
 
 func commandNames() []string {

@@ -29,7 +29,10 @@ func init() {
 	if _, ok := commands["version"]; ok {
 		return
 	}
-	commands["version"] = commandInfo{run: func(_ []string, _ io.Reader, stdout, _ io.Writer) error {
+	commands["version"] = commandInfo{run: func(args []string, _ io.Reader, stdout, stderr io.Writer) error {
+		if err := newFlagSet("version", stdout, stderr).parse(args); err != nil {
+			return err
+		}
 		_, err := fmt.Fprintf(stdout, "websonic %s %s/%s %s\n", runtimeVersion(), runtime.GOOS, runtime.GOARCH, runtime.Version())
 		return err
 	}, help: "print the version"}

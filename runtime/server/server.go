@@ -286,6 +286,12 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if v := cfg.SelfUpdate.Version; v != "" { // which build serves, across graceful restarts and self-updates
+		s.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "websonic_build_info", Help: "The running runtime's version (label version); always 1.",
+			ConstLabels: prometheus.Labels{"version": v},
+		}, func() float64 { return 1 }))
+	}
 	s.broker = sandboxdb.New(sandboxdb.Config{
 		DB: s.db.Pool, Roles: s.db.Roles, StatementTimeout: cfg.StatementTimeout, StorageQuota: cfg.ModuleStorageQuota,
 		Logger: s.log.Named("sandboxdb"),
