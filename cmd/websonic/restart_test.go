@@ -139,14 +139,15 @@ func startRestartable(t *testing.T, ctx context.Context, bin string, sd *systemd
 	db := pgtest.NewDB(t)
 	s := &site{url: "http://" + freeAddr(t), metrics: freeAddr(t), log: &syncBuffer{}}
 	cmd := exec.CommandContext(ctx, bin, append([]string{"serve", "--data-dir", dataDir(t), "--addr", strings.TrimPrefix(s.url, "http://"),
-		"--admin-addr", "", "--metrics-addr", s.metrics, "--log-level", "debug"}, args...)...)
+		"--admin-addr", "", "--metrics-addr", s.metrics, "--log-level", "info"}, args...)...)
 	cmd.Env = append(os.Environ(), append([]string{"WEBSONIC_DATABASE_URL=" + db.URL, "WEBSONIC_ROLE_PREFIX=" + db.Prefix(),
 		"NOTIFY_SOCKET=" + sd.path}, env...)...)
 	cmd.Stdout, cmd.Stderr = io.Discard, s.log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go cmd.Wait() // reaps the first process; its successors are not ours
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }() // reaps the first process; its successors are not ours
 	s.pid.Store(int64(cmd.Process.Pid))
 	t.Cleanup(func() {
 		pid := int(s.pid.Load())
@@ -160,6 +161,13 @@ func startRestartable(t *testing.T, ctx context.Context, bin string, sd *systemd
 	})
 	rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
+	go func() {
+		select {
+		case <-exited:
+			cancel() // it failed to start: say so now
+		case <-rctx.Done():
+		}
+	}()
 	if pid := sd.ready(t, rctx); pid != 0 {
 		t.Fatalf("the first process sent MAINPID=%d", pid)
 	}
@@ -202,7 +210,11 @@ func startLoad(url string) *load {
 		{Transport: &http.Transport{DisableKeepAlives: true}}, {Transport: &http.Transport{DisableKeepAlives: true}},
 		{Transport: &http.Transport{}}, {Transport: &http.Transport{}},
 	}
-	for _, c := range clients {
+	for i, c := range clients {
+		kind := "a new connection"
+		if i >= 2 {
+			kind = "a kept-alive connection"
+		}
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
@@ -219,7 +231,7 @@ func startLoad(url string) *load {
 				if err != nil {
 					l.failed.Add(1)
 					l.mu.Lock()
-					l.errs = append(l.errs, err.Error())
+					l.errs = append(l.errs, fmt.Sprintf("%s %s on %s", time.Now().UTC().Format("15:04:05.000"), err, kind))
 					l.mu.Unlock()
 					continue
 				}
@@ -260,6 +272,9 @@ func (s *site) restarted(t testing.TB, ctx context.Context, sd *systemd) int {
 // clients send requests on new and kept-alive connections: none fails,
 // the new process tells systemd its MAINPID before the old one exits, and
 // the metrics listener is handed over too.
+// restarts is how many SIGHUPs TestGracefulRestartUnderLoad sends.
+var restarts = 3
+
 func TestGracefulRestartUnderLoad(t *testing.T) {
 	bin := buildVersion(t, t.TempDir(), "1.0.0")
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -267,7 +282,7 @@ func TestGracefulRestartUnderLoad(t *testing.T) {
 	sd := newSystemd(t)
 	s := startRestartable(t, ctx, bin, sd, nil)
 	l := startLoad(s.url + "/healthz")
-	for range 2 {
+	for range restarts {
 		for n := l.ok.Load(); l.ok.Load() < n+50; { // requests flow before each restart
 			time.Sleep(5 * time.Millisecond)
 		}

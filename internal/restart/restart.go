@@ -158,7 +158,8 @@ func (r *Restarter) Ready() error {
 // Upgrade starts the executable again with the listeners and waits until
 // it is ready (nil: this process must now stop serving and exit; Exit is
 // closed) or has failed (ErrFailed, naming why; this process serves on).
-// ctx bounds only the wait for the lock of a concurrent upgrade.
+// ctx bounds only the waits for a concurrent upgrade and for the previous
+// process (of a process an upgrade started) to exit.
 func (r *Restarter) Upgrade(ctx context.Context) error {
 	if r.upg == nil {
 		return fmt.Errorf("%w: %s", ErrUnsupported, r.why)
@@ -167,6 +168,9 @@ func (r *Restarter) Upgrade(ctx context.Context) error {
 		return err
 	}
 	defer r.mu.Unlock()
+	if err := r.upg.WaitForParent(ctx); err != nil { // a new process's parent may still be draining
+		return fmt.Errorf("restart: waiting for the previous process to exit: %w", err)
+	}
 	r.notifyQuiet(daemon.SdNotifyReloading)
 	start := time.Now()
 	if err := r.upg.Upgrade(); err != nil {

@@ -497,6 +497,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	defer ln.Close()
 	hs := newHTTPServer(s.handler, s.log)
+	fresh := trackFresh(hs) // drain.go
 	s.log.Info("serving", "url", scheme+"://"+ln.Addr().String())
 	if s.cfg.AdminAddr != "" {
 		var tlsCfg *tls.Config
@@ -550,10 +551,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	err = errors.Join(err, hs.Shutdown(sctx))
-	if e := <-errc; !errors.Is(e, http.ErrServerClosed) {
-		err = errors.Join(err, e)
-	}
+	err = errors.Join(err, drain(sctx, hs, ln, fresh, errc))
 	return err
 }
 
