@@ -150,7 +150,8 @@ func init() {
 	addUserCommands(commands, siteEnv) // users.go
 	addThemeCommands(commands, siteEnv)
 	addModuleExtrasCommands(commands, siteEnv)
-	addReleaseCommands(commands) // version.go
+	addReleaseCommands(commands)          // version.go
+	addRuntimeCommands(commands, siteEnv) // runtimecmd.go
 }
 
 func commandNames() []string {
@@ -219,8 +220,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 // listen takes a server's listen address before anything else starts
 // (a database, a data folder), so that an address another program holds
 // fails at once, naming the flag.
-func listen(cmd, addr string) (net.Listener, error) {
-	ln, err := net.Listen("tcp", addr)
+func listen(cmd, addr string, listenFn ...func(network, addr string) (net.Listener, error)) (net.Listener, error) {
+	l := net.Listen
+	if len(listenFn) > 0 {
+		l = listenFn[0]
+	}
+	ln, err := l("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s: --addr %s: %w (is another site or registry, `make run`, still running there? stop it or pass another --addr)", cmd, addr, err)
 	}
@@ -276,6 +281,8 @@ func serve(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	tf := registerTLS(fs.FlagSet, "WEBSONIC_", true)
 	var lim limits
 	lim.register(fs)
+	var gr graceful // graceful.go: restarts, self-update
+	gr.register(fs)
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -303,13 +310,26 @@ func serve(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 			return fmt.Errorf("serve: --trusted-root: %w", err)
 		}
 	}
-	ln, err := listen("serve", *addr)
+	rs, err := gr.restarter(c.databaseURL, log)
+	if err != nil {
+		return err
+	}
+	defer rs.Stop()
+	ln, err := listen("serve", *addr, rs.Listen)
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
+	var mln net.Listener
+	if *metricsAddr != "" { // before Ready: a restart hands every listener over
+		if mln, err = rs.Listen("tcp", *metricsAddr); err != nil {
+			return fmt.Errorf("serve: --metrics-addr %s: %w", *metricsAddr, err)
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	followRestarts(ctx, rs, stop, log)
+	var srv *server.Server
 	start := time.Now()
 	cfg := server.Config{
 		Addr: *addr, DataDir: c.dataDir, DatabaseURL: c.databaseURL, ModulesDir: *modules, ApproveLocalModules: *devApprove,
@@ -318,13 +338,15 @@ func serve(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		TLS: tf.tls, RegistryCA: tf.registryPEM, SiteKey: env("WEBSONIC_SITE_KEY", ""),
 	}
 	lim.apply(&cfg)
-	srv, err := server.Open(ctx, cfg)
-	if err != nil {
+	if err := gr.apply(&cfg, rs, buildinfo.Version(), whenReady(ctx, rs, func() *server.Server { return srv }, log)); err != nil {
 		return err
 	}
-	if *metricsAddr != "" {
+	if srv, err = server.Open(ctx, cfg); err != nil {
+		return err
+	}
+	if mln != nil {
 		go func() {
-			if err := srv.ListenAndServeMetrics(ctx); err != nil {
+			if err := srv.ServeMetrics(ctx, mln); err != nil {
 				log.Error("metrics listener failed; shutting down", "error", err)
 				stop()
 			}

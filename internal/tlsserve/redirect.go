@@ -20,7 +20,11 @@ func (l *Listener) startRedirect(httpsAddr net.Addr, acme *certmagic.ACMEIssuer)
 	ln := l.cfg.redirectLn
 	if ln == nil {
 		var err error
-		if ln, err = net.Listen("tcp", l.cfg.RedirectAddr); err != nil {
+		listen := l.cfg.Listen
+		if listen == nil {
+			listen = net.Listen
+		}
+		if ln, err = listen("tcp", l.cfg.RedirectAddr); err != nil {
 			return fmt.Errorf("tlsserve: redirect listener: %w", err)
 		}
 	}

@@ -62,6 +62,9 @@ type Config struct {
 	// (a flood of plain-HTTP connections holds descriptors too). Nil
 	// serves it as it is.
 	RedirectListener func(net.Listener) net.Listener
+	// Listen opens the redirect listener (net.Listen): a runtime under a
+	// graceful restarter passes its own, which hands it over.
+	Listen func(network, addr string) (net.Listener, error)
 	// ReloadEvery is how often CertFile and KeyFile are checked for
 	// changes (1 minute).
 	ReloadEvery time.Duration

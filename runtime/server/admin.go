@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"net"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
@@ -66,7 +65,7 @@ func (s *Server) adminRouter(a *admin.Area) http.Handler {
 // site's certificates when tlsCfg is not nil) until the returned stop
 // is called.
 func (s *Server) serveAdmin(tlsCfg *tls.Config) (stop func(context.Context) error, err error) {
-	ln, err := net.Listen("tcp", s.cfg.AdminAddr)
+	ln, err := s.cfg.Listen("tcp", s.cfg.AdminAddr)
 	if err != nil {
 		return nil, fmt.Errorf("server: admin area: %w", err)
 	}

@@ -103,7 +103,7 @@ func (s *Server) ListenAndServeMetrics(ctx context.Context) error {
 	if s.cfg.MetricsAddr == "" {
 		return errors.New("server: no metrics address configured (Config.MetricsAddr)")
 	}
-	ln, err := net.Listen("tcp", s.cfg.MetricsAddr)
+	ln, err := s.cfg.Listen("tcp", s.cfg.MetricsAddr)
 	if err != nil {
 		return fmt.Errorf("server: metrics listener: %w", err)
 	}

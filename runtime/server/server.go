@@ -170,6 +170,18 @@ type Config struct {
 	// cacheable (respcache.Config's defaults: 64 MiB, a quarter per
 	// module); a negative MaxBytes turns it off. See respcache.go.
 	ResponseCache respcache.Config
+	// Listen opens Serve's own listeners: the admin area's, the metrics
+	// one (ListenAndServeMetrics) and the HTTP redirect (net.Listen).
+	// `websonic serve` passes its restarter's (package restart), so that a
+	// graceful restart hands them to the new process.
+	Listen func(network, addr string) (net.Listener, error)
+	// Serving, when set, is called once, when Serve serves on all its
+	// listeners: the moment a graceful restart may tell the old process to
+	// go (see Ready).
+	Serving func()
+	// SelfUpdate is the runtime's self-update (updater.RuntimeConfig; the
+	// zero value does nothing). It needs Registry.
+	SelfUpdate updater.RuntimeConfig
 }
 
 // Server is a running Web Sonic runtime.
@@ -223,6 +235,12 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if cfg.StorageCheckEvery <= 0 {
 		cfg.StorageCheckEvery = 10 * time.Second
 	}
+	if cfg.Listen == nil {
+		cfg.Listen = net.Listen
+	}
+	if cfg.TLS.Listen == nil {
+		cfg.TLS.Listen = cfg.Listen
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
@@ -268,6 +286,12 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if v := cfg.SelfUpdate.Version; v != "" { // which build serves, across graceful restarts and self-updates
+		s.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "websonic_build_info", Help: "The running runtime's version (label version); always 1.",
+			ConstLabels: prometheus.Labels{"version": v},
+		}, func() float64 { return 1 }))
+	}
 	s.broker = sandboxdb.New(sandboxdb.Config{
 		DB: s.db.Pool, Roles: s.db.Roles, StatementTimeout: cfg.StatementTimeout, StorageQuota: cfg.ModuleStorageQuota,
 		Logger: s.log.Named("sandboxdb"),
@@ -330,6 +354,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 			Runtime: swapper{s}, Interval: cfg.UpdateInterval, Token: cfg.RegistryToken, Limits: cfg.UpdateLimits, Logger: s.log.Named("updater"),
 			RegistryCA: cfg.RegistryCA, PlainLoopback: cfg.PlainLoopbackRegistry, Queue: s.queue,
 			ValidateTheme: s.validateTheme, ThemesChanged: s.themesChanged, ThemeInUse: s.themeInUse, // themes.go
+			SelfUpdate: cfg.SelfUpdate,
 		}); err != nil {
 			return nil, fmt.Errorf("server: %w", err)
 		}
@@ -454,7 +479,7 @@ func (s *Server) CreateAdmin(ctx context.Context, username, displayName, email, 
 // gracefully (in-flight requests get 15 s); over HTTPS when cfg.TLS is
 // enabled.
 func (s *Server) ListenAndServe(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.cfg.Addr)
+	ln, err := s.cfg.Listen("tcp", s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
@@ -472,6 +497,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	defer ln.Close()
 	hs := newHTTPServer(s.handler, s.log)
+	fresh := trackFresh(hs) // drain.go
 	s.log.Info("serving", "url", scheme+"://"+ln.Addr().String())
 	if s.cfg.AdminAddr != "" {
 		var tlsCfg *tls.Config
@@ -507,6 +533,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	if s.cfg.Serving != nil {
+		s.cfg.Serving()
+	}
 	var dbExited <-chan struct{} // nil (never ready) without an embedded cluster
 	if s.db.Cluster != nil {
 		dbExited = s.db.Cluster.Done()
@@ -522,10 +551,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	err = errors.Join(err, hs.Shutdown(sctx))
-	if e := <-errc; !errors.Is(e, http.ErrServerClosed) {
-		err = errors.Join(err, e)
-	}
+	err = errors.Join(err, drain(sctx, hs, ln, fresh, errc))
 	return err
 }
 
@@ -601,10 +627,20 @@ func (s *Server) router() http.Handler {
 	return r
 }
 
-func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+// Ready reports whether the runtime can serve what /readyz checks: its
+// database answers (within 2 s). Module problems do not make it unready:
+// /readyz lists them and the other modules serve.
+func (s *Server) Ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if err := s.db.Pool.Ping(ctx); err != nil {
+		return fmt.Errorf("server: database unavailable: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	if err := s.Ready(r.Context()); err != nil {
 		http.Error(w, "database unavailable", http.StatusServiceUnavailable)
 		return
 	}

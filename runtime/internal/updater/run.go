@@ -142,6 +142,9 @@ func (u *Updater) checkAll(ctx context.Context) error {
 	if err := u.checkThemes(ctx); err != nil {
 		errs = append(errs, err)
 	}
+	if err := u.checkRuntime(ctx); err != nil { // runtime.go
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -390,6 +393,9 @@ func (u *Updater) register(q *requestq.Queue) {
 	}
 	for _, action := range []string{ActionThemeInstall, ActionThemeRollback, ActionThemePolicy, ActionThemeUninstall} {
 		q.Handle(action, u.doTheme)
+	}
+	for _, action := range []string{ActionRuntimeUpdate, ActionRuntimePolicy} {
+		q.Handle(action, u.doRuntime)
 	}
 	q.OnWake(func() {
 		select {

@@ -126,6 +126,10 @@ type Config struct {
 	// ThemeInUse, when set, tells whether a theme is the site's active
 	// one: UninstallTheme refuses it.
 	ThemeInUse func(ctx context.Context, name string) (bool, error)
+
+	// SelfUpdate is the runtime binary's own update (runtime.go); the
+	// zero value checks nothing.
+	SelfUpdate RuntimeConfig
 }
 
 // NotifyPurpose names the site's channel (package pgnotify) of module
@@ -234,6 +238,9 @@ func New(ctx context.Context, cfg Config) (*Updater, error) {
 	}
 	if cfg.Interval <= 0 {
 		cfg.Interval = 10 * time.Minute
+	}
+	if err := cfg.SelfUpdate.validate(); err != nil {
+		return nil, err
 	}
 	requests, stream, err := clients(cfg)
 	if err != nil {

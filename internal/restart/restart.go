@@ -1,0 +1,223 @@
+package restart
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/cloudflare/tableflip"
+	"github.com/coreos/go-systemd/v22/daemon"
+	"github.com/hashicorp/go-hclog"
+)
+
+// ErrUnsupported is Upgrade on a Restarter that cannot restart (another
+// OS, Config.Disabled, an executable it cannot name); the error says why.
+var ErrUnsupported = errors.New("restart: graceful restart unsupported")
+
+// ErrFailed is an Upgrade whose new process exited or was not ready in
+// time; the old process keeps serving.
+var ErrFailed = errors.New("restart: the new process did not become ready")
+
+// Config configures New.
+type Config struct {
+	// ReadyTimeout is how long a new process has to call Ready before it
+	// is killed and the upgrade fails (60 s).
+	ReadyTimeout time.Duration
+	// Disabled hands out plain listeners and refuses upgrades, with this
+	// reason (e.g. "the embedded PostgreSQL stops with this process").
+	// Empty: enabled where the OS allows.
+	Disabled string
+	// Logger receives the restarts' logs (discarded).
+	Logger hclog.Logger
+}
+
+// Restarter hands out the process's listeners and replaces the process.
+// It is safe for concurrent use. There is at most one per process.
+type Restarter struct {
+	upg    *tableflip.Upgrader // nil: plain listeners
+	why    string              // why upg is nil
+	exe    string              // the file a restart runs (resolved)
+	log    hclog.Logger
+	notify func(state string) error
+
+	mu        sync.Mutex // one Upgrade at a time
+	readyOnce sync.Once
+	readyErr  error
+}
+
+// New returns the process's Restarter. It must be called once, before
+// any listener is opened; Stop releases it.
+func New(cfg Config) (*Restarter, error) {
+	if cfg.ReadyTimeout <= 0 {
+		cfg.ReadyTimeout = 60 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	r := &Restarter{log: cfg.Logger, notify: sdNotify}
+	exe, exeErr := executable()
+	r.exe = exe
+	switch {
+	case runtime.GOOS != "linux":
+		r.why = "only on Linux"
+	case cfg.Disabled != "":
+		r.why = cfg.Disabled
+	case exeErr != nil:
+		r.why = exeErr.Error()
+	}
+	if r.why != "" {
+		return r, nil
+	}
+	upg, err := tableflip.New(tableflip.Options{UpgradeTimeout: cfg.ReadyTimeout})
+	if err != nil {
+		return nil, fmt.Errorf("restart: %w", err)
+	}
+	r.upg = upg
+	return r, nil
+}
+
+// executable is the file os.Args[0] names, as tableflip will run it,
+// which must be os.Executable's.
+func executable() (string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("restart: the running executable: %w", err)
+	}
+	if self, err = filepath.EvalSymlinks(self); err != nil {
+		return "", fmt.Errorf("restart: the running executable: %w", err)
+	}
+	arg0, err := exec.LookPath(os.Args[0])
+	if err != nil {
+		return self, fmt.Errorf("restart: %s cannot be started again: %w", os.Args[0], err)
+	}
+	if arg0, err = filepath.EvalSymlinks(arg0); err != nil {
+		return self, fmt.Errorf("restart: %s cannot be started again: %w", os.Args[0], err)
+	}
+	if a, err := filepath.Abs(arg0); err == nil {
+		arg0 = a
+	}
+	if arg0 != self {
+		return self, fmt.Errorf("restart: %s names %s, not the running executable %s", os.Args[0], arg0, self)
+	}
+	return self, nil
+}
+
+// Supported reports whether Upgrade can work, and if not why.
+func (r *Restarter) Supported() (bool, string) { return r.upg != nil, r.why }
+
+// Executable is the file Upgrade starts: the running executable,
+// symbolic links resolved. A self-update replaces this file.
+func (r *Restarter) Executable() string { return r.exe }
+
+// Upgraded reports whether this process was started by an Upgrade.
+func (r *Restarter) Upgraded() bool { return r.upg != nil && r.upg.HasParent() }
+
+// Listen returns the listener on network and addr that the parent
+// process handed over, or a new one. Every listener must be opened
+// before Ready.
+func (r *Restarter) Listen(network, addr string) (net.Listener, error) {
+	if r.upg == nil {
+		return net.Listen(network, addr)
+	}
+	ln, err := r.upg.Listen(network, addr)
+	if err != nil {
+		return nil, fmt.Errorf("restart: %w", err)
+	}
+	return ln, nil
+}
+
+// Ready says that the process serves: to systemd (MAINPID first when an
+// upgrade started it, then READY=1) and to the parent process, which then
+// stops. Later calls return the first one's result.
+func (r *Restarter) Ready() error {
+	r.readyOnce.Do(func() {
+		state := daemon.SdNotifyReady
+		if r.Upgraded() {
+			state = "MAINPID=" + strconv.Itoa(os.Getpid()) + "\n" + state
+		}
+		if err := r.notify(state); err != nil {
+			r.log.Warn("could not tell systemd the runtime is ready", "error", err)
+		}
+		if r.upg != nil {
+			if err := r.upg.Ready(); err != nil {
+				r.readyErr = fmt.Errorf("restart: %w", err)
+			}
+		}
+	})
+	return r.readyErr
+}
+
+// Upgrade starts the executable again with the listeners and waits until
+// it is ready (nil: this process must now stop serving and exit; Exit is
+// closed) or has failed (ErrFailed, naming why; this process serves on).
+// ctx bounds only the waits for a concurrent upgrade and for the previous
+// process (of a process an upgrade started) to exit.
+func (r *Restarter) Upgrade(ctx context.Context) error {
+	if r.upg == nil {
+		return fmt.Errorf("%w: %s", ErrUnsupported, r.why)
+	}
+	if err := r.lock(ctx); err != nil {
+		return err
+	}
+	defer r.mu.Unlock()
+	if err := r.upg.WaitForParent(ctx); err != nil { // a new process's parent may still be draining
+		return fmt.Errorf("restart: waiting for the previous process to exit: %w", err)
+	}
+	r.notifyQuiet(daemon.SdNotifyReloading)
+	start := time.Now()
+	if err := r.upg.Upgrade(); err != nil {
+		r.notifyQuiet(daemon.SdNotifyReady)
+		return fmt.Errorf("%w: %v", ErrFailed, err)
+	}
+	r.log.Info("the new process is ready; this one drains and exits", "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func (r *Restarter) lock(ctx context.Context) error {
+	for !r.mu.TryLock() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("restart: waiting for another upgrade: %w", ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+func (r *Restarter) notifyQuiet(state string) {
+	if err := r.notify(state); err != nil {
+		r.log.Warn("could not notify systemd", "state", state, "error", err)
+	}
+}
+
+// Exit is closed once an Upgrade succeeded (or Stop was called): the
+// process then stops accepting, drains and exits. Nil for a Restarter
+// that cannot upgrade (it never closes).
+func (r *Restarter) Exit() <-chan struct{} {
+	if r.upg == nil {
+		return nil
+	}
+	return r.upg.Exit()
+}
+
+// Stop refuses further upgrades; call it when the process stops.
+func (r *Restarter) Stop() {
+	if r.upg != nil {
+		r.upg.Stop()
+	}
+}
+
+// sdNotify sends state to systemd's NOTIFY_SOCKET, if any. It keeps the
+// variable: a new process started by an upgrade needs it.
+func sdNotify(state string) error {
+	_, err := daemon.SdNotify(false, state)
+	return err
+}

@@ -1,0 +1,98 @@
+package updater
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/websonic/websonic/internal/tufrepo"
+)
+
+// TestCheckBinary: only the signed bytes pass, whatever differs.
+func TestCheckBinary(t *testing.T) {
+	good := []byte("the signed binary")
+	sum := sha256.Sum256(good)
+	rel := &tufrepo.Release{Module: "websonic", Version: "1.2.3", BinarySHA256: hex.EncodeToString(sum[:]), BinarySize: int64(len(good))}
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		ok   bool
+	}{
+		{"signed", good, true},
+		{"one byte changed", []byte("the signed binarY"), false},
+		{"truncated", good[:len(good)-1], false},
+		{"longer", append(append([]byte{}, good...), 0), false},
+		{"empty", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := checkBinary(tc.b, rel)
+			if tc.ok != (err == nil) || err != nil && !errors.Is(err, ErrVerify) {
+				t.Fatalf("checkBinary: %v", err)
+			}
+		})
+	}
+}
+
+// TestCheckReports: the new binary must run and report the release's
+// version on its first line.
+func TestCheckReports(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, script, want string // want: part of the error, "" for none
+	}{
+		{"right version", `echo "websonic 1.2.3 linux/amd64 go1.26.8"`, ""},
+		{"older binary under a newer release", `echo "websonic 1.0.0 linux/amd64 go1.26.8"`, "reports version 1.0.0, not the release's 1.2.3"},
+		{"not websonic", `echo "hello"`, "printed"},
+		{"exits at once", `exit 3`, "exit status 3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bin := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-"))
+			if err := os.WriteFile(bin, []byte("#!/bin/sh\n"+tc.script+"\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			err := checkReports(context.Background(), bin, "1.2.3")
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("checkReports: %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestReplaceKeepingAndRestore: the new file takes the executable's place,
+// the old one stays as .previous, and restoring puts it back.
+func TestReplaceKeepingAndRestore(t *testing.T) {
+	dir := t.TempDir()
+	exe, prev, tmp := filepath.Join(dir, "websonic"), filepath.Join(dir, "websonic.previous"), filepath.Join(dir, ".new")
+	write := func(p, s string) {
+		if err := os.WriteFile(p, []byte(s), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func(p string) string {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	write(exe, "old")
+	write(prev, "older") // replaced
+	write(tmp, "new")
+	if err := replaceKeeping(tmp, exe, prev); err != nil {
+		t.Fatal(err)
+	}
+	if read(exe) != "new" || read(prev) != "old" {
+		t.Fatalf("after replace: exe %q, previous %q", read(exe), read(prev))
+	}
+	if err := restoreFile(prev, exe); err != nil {
+		t.Fatal(err)
+	}
+	if read(exe) != "old" {
+		t.Fatalf("after restore: exe %q", read(exe))
+	}
+}
