@@ -24,6 +24,18 @@ const (
 // use: uncompressed or gzip tar, as go-containerregistry writes them.
 var imageLayerTypes = map[string]bool{ocispec.MediaTypeImageLayerGzip: true, ocispec.MediaTypeImageLayer: true}
 
+// containerTypes are the manifest and config media types that make a
+// container image (one podman or docker pulls and runs), OCI's and
+// Docker's: none of them is allowed outside runtime/websonic, and the
+// runtime's repository takes only the OCI ones.
+var containerTypes = map[string]bool{
+	ocispec.MediaTypeImageIndex:                                 true,
+	ocispec.MediaTypeImageConfig:                                true,
+	"application/vnd.docker.distribution.manifest.v2+json":      true,
+	"application/vnd.docker.distribution.manifest.list.v2+json": true,
+	"application/vnd.docker.container.image.v1+json":            true,
+}
+
 // pushedManifest is what acceptManifest reads of a manifest.
 type pushedManifest struct {
 	ArtifactType string               `json:"artifactType"`
@@ -53,7 +65,7 @@ func (s *Server) acceptManifest(repo, mediaType string, body []byte) error {
 	runtimeArtifact := m.ArtifactType == ocipkg.ArtifactTypeRuntime || (m.Config != nil && m.Config.MediaType == ocipkg.MediaTypeRuntimeConfig)
 	image := mediaType == ocispec.MediaTypeImageIndex || (m.Config != nil && m.Config.MediaType == ocispec.MediaTypeImageConfig)
 	if kind != tufrepo.KindRuntime {
-		if runtimeArtifact || image {
+		if runtimeArtifact || containerTypes[mediaType] || (m.Config != nil && containerTypes[m.Config.MediaType]) {
 			return fmt.Errorf("%s holds %s artifacts: container images and runtime artifacts belong in %s", repo, kind, tufrepo.RuntimeRepository)
 		}
 		return nil
