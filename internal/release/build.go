@@ -199,9 +199,11 @@ type built struct {
 // source it reads. GOWORK=off: a go.work above the checkout (a developer's
 // workspace) or named by GOWORK could otherwise replace any dependency
 // with other source, and a release is built from go.mod and go.sum alone.
+// GOTOOLCHAIN=local: the go command that runs builds, never one an
+// environment variable names (the toolchain is part of what a release is).
 func buildEnv(goos, goarch string) []string {
 	drop := []string{"GOFLAGS", "GOOS", "GOARCH", "CGO_ENABLED", "GOAMD64", "GOARM64", "GOEXPERIMENT", "GODEBUG",
-		"GO_EXTLINK_ENABLED", "GOWORK", "GOFIPS140"}
+		"GO_EXTLINK_ENABLED", "GOWORK", "GOFIPS140", "GOTOOLCHAIN"}
 	var env []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
@@ -209,7 +211,7 @@ func buildEnv(goos, goarch string) []string {
 			env = append(env, kv)
 		}
 	}
-	return append(env, "GOFLAGS=", "GOWORK=off", "GOFIPS140=off", "GOOS="+goos, "GOARCH="+goarch, "CGO_ENABLED=0", "GOAMD64=v1", "GOARM64=v8.0")
+	return append(env, "GOFLAGS=", "GOWORK=off", "GOFIPS140=off", "GOTOOLCHAIN=local", "GOOS="+goos, "GOARCH="+goarch, "CGO_ENABLED=0", "GOAMD64=v1", "GOARM64=v8.0")
 }
 
 // binaryName is the file name of the binary for platform ("linux/amd64").
