@@ -31,8 +31,8 @@ import (
 type runtimeRegistry struct {
 	url, data, root string // root: the pinned root.json's path
 	ca              string // the file of the CA its certificate is from
-	pub                   *publish.Publisher
-	cli                   []string // environment of the publisher's CLI commands
+	pub             *publish.Publisher
+	cli             []string // environment of the publisher's CLI commands
 }
 
 // startRuntimeRegistry starts a registry, makes keys and signs its first
