@@ -136,7 +136,7 @@ func (s *syncBuffer) String() string {
 // startRestartable runs bin serve on a pgtest database under sd, and
 // waits until it told systemd it is ready. The processes it becomes are
 // stopped at cleanup.
-func startRestartable(t *testing.T, ctx context.Context, bin string, sd *systemd, env []string, args ...string) *site {
+func startRestartable(t testing.TB, ctx context.Context, bin string, sd *systemd, env []string, args ...string) *site {
 	t.Helper()
 	db := pgtest.NewDB(t)
 	s := &site{url: "http://" + freeAddr(t), metrics: freeAddr(t), db: db, data: dataDir(t), log: &syncBuffer{}}

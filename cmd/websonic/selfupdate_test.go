@@ -239,8 +239,11 @@ func (s *site) waitEvent(t testing.TB, ctx context.Context, n int, outcome, to s
 	for {
 		evs := s.runtimeEvents(t, ctx)
 		for _, e := range evs[min(n, len(evs)):] {
-			if e.outcome == outcome && e.to == to {
+			switch {
+			case e.outcome == outcome && e.to == to:
 				return e
+			case e.to == to && e.outcome != "alert": // another outcome: fail now rather than at the deadline
+				t.Fatalf("runtime event %+v, want %s →%s", e, outcome, to)
 			}
 		}
 		select {
@@ -251,10 +254,14 @@ func (s *site) waitEvent(t testing.TB, ctx context.Context, n int, outcome, to s
 	}
 }
 
-// waitLog waits until the site's log has a line matching re.
-func (s *site) waitLog(t testing.TB, ctx context.Context, re *regexp.Regexp) {
+// waitLog waits until the site's log has a line matching re, while the
+// site records no runtime event after its first n.
+func (s *site) waitLog(t testing.TB, ctx context.Context, re *regexp.Regexp, n int) {
 	t.Helper()
 	for !re.MatchString(s.log.String()) {
+		if evs := s.runtimeEvents(t, ctx); len(evs) != n {
+			t.Fatalf("while waiting for %q the runtime recorded %+v", re, evs[min(n, len(evs)):])
+		}
 		select {
 		case <-ctx.Done():
 			t.Fatalf("the runtime never logged %q", re)
@@ -352,7 +359,7 @@ func TestSelfUpdateAuto(t *testing.T) {
 	// and 1.2.0, alone.
 	n := len(s.runtimeEvents(t, ctx))
 	reg.publish(t, ctx, "0.9.0", readFile(t, brokenRuntime(t, t.TempDir(), "0.9.0")))
-	s.waitLog(t, ctx, regexp.MustCompile(`a newer runtime release is not installed: .*release=1\.2\.0 why="it failed before`))
+	s.waitLog(t, ctx, regexp.MustCompile(`a newer runtime release is not installed: .*release=1\.2\.0 why="it failed before`), n)
 	if evs := s.runtimeEvents(t, ctx); len(evs) != n {
 		t.Fatalf("the check after the rollback recorded %+v", evs[n:])
 	}
@@ -368,8 +375,9 @@ func TestSelfUpdateAuto(t *testing.T) {
 	if r := s.cli(t, ctx, exe, "runtime", "policy", "--policy", "pinned"); r.code != 0 {
 		t.Fatalf("runtime policy pinned: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+	n = len(s.runtimeEvents(t, ctx))
 	rel := reg.publish(t, ctx, "1.3.0", readFile(t, brokenRuntime(t, t.TempDir(), "1.3.0")))
-	s.waitLog(t, ctx, regexp.MustCompile(`a newer runtime release is not installed: .*release=1\.3\.0 why="the runtime policy is pinned"`))
+	s.waitLog(t, ctx, regexp.MustCompile(`a newer runtime release is not installed: .*release=1\.3\.0 why="the runtime policy is pinned"`), n)
 	blob := reg.blob(t, "sha256:"+rel.BinarySHA256)
 	tampered := readFile(t, blob)
 	tampered[len(tampered)/2] ^= 0xff
@@ -434,6 +442,7 @@ func TestSelfUpdateNotifyAndPinned(t *testing.T) {
 		t.Fatalf("runtime status: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 
+	n := len(s.runtimeEvents(t, ctx))
 	r = s.cli(t, ctx, exe, "runtime", "update")
 	if r.code != 0 || !strings.Contains(r.stdout, "1.0.0 → 1.1.0") {
 		t.Fatalf("runtime update: exit %d\n%s%s", r.code, r.stdout, r.stderr)
@@ -442,7 +451,7 @@ func TestSelfUpdateNotifyAndPinned(t *testing.T) {
 	if v := s.version(t); v != "1.1.0" || !bytes.Equal(readFile(t, exe), v110) || !bytes.Equal(readFile(t, exe+".previous"), v100) {
 		t.Fatalf("after runtime update: serving %s", v)
 	}
-	if e := s.waitEvent(t, ctx, 0, "updated", "1.1.0"); e.from != "1.0.0" {
+	if e := s.waitEvent(t, ctx, n, "updated", "1.1.0"); e.from != "1.0.0" {
 		t.Fatalf("updated event %+v", e)
 	}
 	r = s.cli(t, ctx, exe, "runtime", "status")
@@ -454,10 +463,10 @@ func TestSelfUpdateNotifyAndPinned(t *testing.T) {
 	if r := s.cli(t, ctx, exe, "runtime", "policy", "--policy", "pinned"); r.code != 0 || !strings.Contains(r.stdout, "policy pinned") {
 		t.Fatalf("runtime policy pinned: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	n := len(s.runtimeEvents(t, ctx))
+	n = len(s.runtimeEvents(t, ctx))
 	pid = s.pid.Load()
 	reg.publish(t, ctx, "1.2.0", readFile(t, brokenRuntime(t, t.TempDir(), "1.2.0")))
-	s.waitLog(t, ctx, regexp.MustCompile(`a newer runtime release is not installed: .*release=1\.2\.0 why="the runtime policy is pinned"`))
+	s.waitLog(t, ctx, regexp.MustCompile(`a newer runtime release is not installed: .*release=1\.2\.0 why="the runtime policy is pinned"`), n)
 	if evs := s.runtimeEvents(t, ctx); len(evs) != n {
 		t.Fatalf("pinned recorded %+v", evs[n:])
 	}
