@@ -78,6 +78,7 @@ bench: build
 	$(GO) test -run='^$$' -bench=. -benchtime=1x -timeout 30m ./internal/watch/watchbench/ ./registry/bench/
 	$(GO) test -run='^$$' -bench=Dashboard -benchtime=200x ./runtime/internal/admin/
 	$(GO) test -run='^$$' -bench=AdminModuleList -benchtime=1000x -timeout 30m ./runtime/server/
+	$(GO) test -run='^$$' -bench=SelfUpdate -benchtime=3x -timeout 30m ./cmd/websonic/
 
 check: fmt tidy vet test
 	@if [ -n "$$(git status --porcelain)" ]; then echo "dirty tree after check:"; git status --porcelain; exit 1; fi

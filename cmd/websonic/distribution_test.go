@@ -228,7 +228,7 @@ func TestDevRun(t *testing.T) {
 
 // freeAddr is a loopback address nothing listens on (for a command that
 // must be given the same address twice).
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

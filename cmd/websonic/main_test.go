@@ -27,7 +27,7 @@ func buildBinary(t *testing.T) string {
 
 // dataDir is a data directory the unprivileged PostgreSQL user can reach
 // when the tests run as root.
-func dataDir(t *testing.T) string {
+func dataDir(t testing.TB) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "websonic-cli-test")
 	if err != nil {

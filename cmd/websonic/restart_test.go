@@ -110,6 +110,8 @@ func waitGone(t testing.TB, ctx context.Context, pid int) {
 // site is a `websonic serve` whose processes replace each other.
 type site struct {
 	url, metrics string
+	db           *pgtest.DB
+	data         string       // --data-dir
 	pid          atomic.Int64 // the serving main process
 	log          *syncBuffer
 }
@@ -134,11 +136,11 @@ func (s *syncBuffer) String() string {
 // startRestartable runs bin serve on a pgtest database under sd, and
 // waits until it told systemd it is ready. The processes it becomes are
 // stopped at cleanup.
-func startRestartable(t *testing.T, ctx context.Context, bin string, sd *systemd, env []string, args ...string) *site {
+func startRestartable(t testing.TB, ctx context.Context, bin string, sd *systemd, env []string, args ...string) *site {
 	t.Helper()
 	db := pgtest.NewDB(t)
-	s := &site{url: "http://" + freeAddr(t), metrics: freeAddr(t), log: &syncBuffer{}}
-	cmd := exec.CommandContext(ctx, bin, append([]string{"serve", "--data-dir", dataDir(t), "--addr", strings.TrimPrefix(s.url, "http://"),
+	s := &site{url: "http://" + freeAddr(t), metrics: freeAddr(t), db: db, data: dataDir(t), log: &syncBuffer{}}
+	cmd := exec.CommandContext(ctx, bin, append([]string{"serve", "--data-dir", s.data, "--addr", strings.TrimPrefix(s.url, "http://"),
 		"--admin-addr", "", "--metrics-addr", s.metrics, "--log-level", "info"}, args...)...)
 	cmd.Env = append(os.Environ(), append([]string{"WEBSONIC_DATABASE_URL=" + db.URL, "WEBSONIC_ROLE_PREFIX=" + db.Prefix(),
 		"NOTIFY_SOCKET=" + sd.path}, env...)...)

@@ -90,4 +90,23 @@
 // and calls Config.ThemesChanged; ThemeFiles returns the installed
 // version's files, verified again from the store (or downloaded through
 // the signed metadata on a replica that lacks them) and validated.
+//
+// # The runtime itself
+//
+// The websonic binary follows its own signed releases (runtime.go, whose
+// top comment gives every step): under auto, a release newer than the
+// running binary for this OS/architecture and the site's channel is
+// downloaded as its TUF target, its binary fetched by digest and compared
+// with the signed binary_sha256 and size, written beside the executable,
+// run once (`version` must report the release's version), put in place
+// (the old file kept as <executable>.previous) and restarted into through
+// RuntimeConfig.Restart (internal/restart: the listening sockets are
+// handed over, no request fails). A new binary that does not become ready
+// is replaced by the old one, which serves on; the version is refused for
+// good ('rolled_back'). A tampered binary ('failed'), an older or equal
+// version ('alert', when asked for) and a revoked one are never put in
+// place. Under notify the release is recorded as 'available'; under
+// pinned nothing is recorded, and the runtime logs once why a newer
+// release stays out (pinned, or failed before). The end-to-end tests are
+// cmd/websonic/selfupdate_test.go; BenchmarkSelfUpdate times it.
 package updater

@@ -164,9 +164,8 @@ func (u *Updater) checkRuntime(ctx context.Context) error {
 		return err
 	}
 	policy := u.runtimePolicy(st)
-	if policy == PolicyPinned {
-		return nil
-	}
+	// The owner hears of a revoked runtime whatever the policy: telling
+	// changes nothing.
 	if _, err := u.tuf.RuntimeRelease(c.Version, c.OS, c.Arch); errors.Is(err, tufrepo.ErrRevoked) {
 		if key := "runtime@" + c.Version; !u.alerted[key] {
 			u.alerted[key] = true
@@ -180,7 +179,22 @@ func (u *Updater) checkRuntime(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("updater: runtime: %w", err)
 	}
-	if tufrepo.CompareVersions(latest.Version, c.Version) <= 0 || slices.Contains(st.Refused, latest.Version) {
+	if tufrepo.CompareVersions(latest.Version, c.Version) <= 0 {
+		return nil
+	}
+	// Said once per version and process: why a newer release stays out.
+	skip := func(why string) {
+		if key := "runtime-skip@" + latest.Version + why; !u.alerted[key] {
+			u.alerted[key] = true
+			u.log.Info("a newer runtime release is not installed", "running", c.Version, "release", latest.Version, "why", why)
+		}
+	}
+	if policy == PolicyPinned {
+		skip("the runtime policy is pinned")
+		return nil
+	}
+	if slices.Contains(st.Refused, latest.Version) {
+		skip("it failed before (websonic runtime update " + latest.Version + " tries it again)")
 		return nil
 	}
 	if c.Version == DevVersion && !c.AllowDev {
@@ -319,6 +333,9 @@ func (u *Updater) fetchRuntime(ctx context.Context, rel *tufrepo.Release) ([]byt
 	done()
 	if err != nil {
 		return nil, u.transferError(rel, err)
+	}
+	if sum := sha256.Sum256(raw); "sha256:"+hex.EncodeToString(sum[:]) != rel.ManifestDigest {
+		return nil, fmt.Errorf("%w: %s: its signed artifact is not the manifest %s", ErrVerify, rel, rel.ManifestDigest)
 	}
 	meta, _, err := ocipkg.CheckRuntimeManifest(raw)
 	if err != nil {
