@@ -405,3 +405,160 @@ func otherArch(arch string) string {
 	}
 	return "amd64"
 }
+
+// TestInstallScriptFiles installs into a scratch root and checks every
+// file it makes, then that a second run changes nothing, that the owner's
+// edits of websonic.env survive, that older metadata is refused, and what
+// --uninstall and --uninstall --purge remove.
+func TestInstallScriptFiles(t *testing.T) {
+	arch := hostArch(t)
+	script := writeScript(t)
+	k := newKey(t, "ed25519")
+	bin := []byte("#!/bin/sh\necho websonic 1.0.0\n")
+	f := makeRepo(t, repoSpec{rootKeys: []fakeKey{k}, threshold: 1, signers: []fakeKey{k}, version: 5,
+		releases: []fakeRelease{{"1.0.0", arch, "stable", bin, false}}})
+	url := f.serve(t)
+	root := t.TempDir()
+	// A scratch /etc with a user already there.
+	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+	os.WriteFile(filepath.Join(root, "etc/passwd"), []byte("root:x:0:0:root:/root:/bin/sh\nsvc:x:999:999::/:/usr/sbin/nologin\n"), 0o644)
+	os.WriteFile(filepath.Join(root, "etc/group"), []byte("root:x:0:\nsvc:x:999:\n"), 0o644)
+	args := []string{"--registry", url, "--root", root, "--root-sha256", f.rootSHA(), "--database-url", "postgres://u@db.example/site", "--addr", ":8443"}
+	out, err := runScript(t, script, nil, args...)
+	if err != nil {
+		t.Fatalf("install.sh: %v\n%s", err, out)
+	}
+	for _, want := range []string{"installed websonic 1.0.0", "added the user websonic (998)", "installed " + root + "/etc/systemd/system/websonic.service"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	read := func(p string) string {
+		b, err := os.ReadFile(filepath.Join(root, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	if got := read("etc/passwd"); !strings.HasSuffix(got, "websonic:x:998:998:Web Sonic runtime:/var/lib/websonic:/usr/sbin/nologin\n") {
+		t.Errorf("passwd:\n%s", got)
+	}
+	if got := read("etc/group"); !strings.HasSuffix(got, "svc:x:999:\nwebsonic:x:998:\n") {
+		t.Errorf("group:\n%s", got)
+	}
+	if got := read("etc/systemd/system/websonic.service"); got != string(SystemdUnit) {
+		t.Error("the installed unit is not systemd/websonic.service")
+	}
+	if got := read("etc/websonic/root.json"); got != string(f.root) {
+		t.Error("root.json is not the pinned root")
+	}
+	env := read("etc/websonic/websonic.env")
+	for _, line := range []string{"WEBSONIC_REGISTRY=" + url, "WEBSONIC_TRUSTED_ROOT=/etc/websonic/root.json",
+		"WEBSONIC_DATA_DIR=/var/lib/websonic/data", "WEBSONIC_ADDR=:8443", "WEBSONIC_DATABASE_URL=postgres://u@db.example/site"} {
+		if !slices.Contains(strings.Split(env, "\n"), line) {
+			t.Errorf("websonic.env lacks %q:\n%s", line, env)
+		}
+	}
+	files := tree(t, root)
+	asRoot := os.Geteuid() == 0
+	for _, w := range []struct {
+		path string
+		mode fs.FileMode
+		uid  uint32 // checked when the test runs as root
+		gid  uint32
+	}{
+		{"var/lib/websonic", fs.ModeDir | 0o750, 998, 998},
+		{"var/lib/websonic/bin", fs.ModeDir | 0o755, 998, 998},
+		{"var/lib/websonic/bin/websonic", 0o755, 998, 998},
+		{"var/lib/websonic/data", fs.ModeDir | 0o700, 998, 998},
+		{"etc/websonic", fs.ModeDir | 0o750, 0, 998},
+		{"etc/websonic/websonic.env", 0o640, 0, 998},
+		{"etc/websonic/root.json", 0o644, 0, 998},
+		{"etc/systemd/system/websonic.service", 0o644, 0, 0},
+	} {
+		got, ok := files[w.path]
+		if !ok {
+			t.Errorf("%s missing", w.path)
+			continue
+		}
+		if got.Mode != w.mode || (asRoot && (got.UID != w.uid || got.GID != w.gid)) {
+			t.Errorf("%s: mode %v owner %d:%d, want %v %d:%d", w.path, got.Mode, got.UID, got.GID, w.mode, w.uid, w.gid)
+		}
+	}
+	if l := files["usr/local/bin/websonic"].Link; l != "/var/lib/websonic/bin/websonic" {
+		t.Errorf("usr/local/bin/websonic links to %q", l)
+	}
+	if got := files["var/lib/websonic/bin/websonic"].SHA256; got != fmt.Sprintf("%x", sha256.Sum256(bin)) {
+		t.Errorf("binary sha256 %s", got)
+	}
+
+	// Again: the same files, byte for byte and mode for mode.
+	out, err = runScript(t, script, nil, args...)
+	if err != nil {
+		t.Fatalf("second run: %v\n%s", err, out)
+	}
+	if again := tree(t, root); !maps.Equal(files, again) {
+		t.Fatalf("the second run changed files:\nbefore %v\nafter  %v", files, again)
+	}
+	if !strings.Contains(out, "already installed") {
+		t.Errorf("second run summary:\n%s", out)
+	}
+
+	// The owner's edits stay; settings given again are set.
+	envPath := filepath.Join(root, "etc/websonic/websonic.env")
+	os.WriteFile(envPath, []byte(env+"WEBSONIC_LOG_LEVEL=debug\n"), 0o640)
+	if out, err := runScript(t, script, nil, append(args, "--addr", ":9443")...); err != nil {
+		t.Fatalf("third run: %v\n%s", err, out)
+	}
+	env2 := read("etc/websonic/websonic.env")
+	if !strings.Contains(env2, "\nWEBSONIC_LOG_LEVEL=debug\n") || !strings.Contains(env2, "\nWEBSONIC_ADDR=:9443\n") || strings.Contains(env2, ":8443") {
+		t.Errorf("websonic.env after an edit and --addr :9443:\n%s", env2)
+	}
+
+	// Older targets metadata than a run saw before: refused.
+	older := makeRepo(t, repoSpec{rootKeys: []fakeKey{k}, threshold: 1, signers: []fakeKey{k}, version: 4,
+		releases: []fakeRelease{{"1.0.0", arch, "stable", bin, false}}})
+	f.targets, f.canonical = older.targets, older.canonical
+	before := tree(t, root)
+	out, err = runScript(t, script, nil, args...)
+	if err == nil || !strings.Contains(out, "rollback") {
+		t.Fatalf("older targets: %v\n%s", err, out)
+	}
+	if after := tree(t, root); !maps.Equal(before, after) {
+		t.Fatal("a refused run changed files")
+	}
+
+	// --uninstall keeps the data and the settings; --purge removes them.
+	os.WriteFile(filepath.Join(root, "var/lib/websonic/data/site"), []byte("data"), 0o600)
+	if out, err := runScript(t, script, nil, "--uninstall", "--root", root); err != nil {
+		t.Fatalf("--uninstall: %v\n%s", err, out)
+	}
+	left := tree(t, root)
+	for _, p := range []string{"var/lib/websonic/bin", "usr/local/bin/websonic", "etc/systemd/system/websonic.service"} {
+		if _, ok := left[p]; ok {
+			t.Errorf("--uninstall left %s", p)
+		}
+	}
+	for _, p := range []string{"var/lib/websonic/data/site", "etc/websonic/websonic.env", "etc/websonic/root.json"} {
+		if _, ok := left[p]; !ok {
+			t.Errorf("--uninstall removed %s", p)
+		}
+	}
+	if out, err := runScript(t, script, nil, "--uninstall", "--purge", "--root", root); err == nil || !strings.Contains(out, "--yes") {
+		t.Fatalf("--purge without --yes and no terminal: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(root, "var/lib/websonic/data/site")); err != nil {
+		t.Fatal("--purge without confirmation removed data")
+	}
+	if out, err := runScript(t, script, nil, "--uninstall", "--purge", "--yes", "--root", root); err != nil {
+		t.Fatalf("--purge: %v\n%s", err, out)
+	}
+	for _, p := range []string{"var/lib/websonic", "etc/websonic"} {
+		if _, err := os.Stat(filepath.Join(root, p)); err == nil {
+			t.Errorf("--purge left %s", p)
+		}
+	}
+	if got := read("etc/passwd"); strings.Contains(got, "websonic") || !strings.Contains(got, "svc:x:999") {
+		t.Errorf("passwd after --purge:\n%s", got)
+	}
+}
