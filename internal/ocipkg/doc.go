@@ -51,6 +51,26 @@
 // templates make a good theme is not this package's call: callers pass
 // the files to the theme package's Validate.
 //
+// # Runtime
+//
+// The websonic runtime binary itself (issue 13) travels as an artifact of
+// its own type, one per platform, in the repository runtime/websonic,
+// tagged "<version>-<os>-<arch>":
+//
+//	artifactType application/vnd.websonic.runtime.v1
+//	config   application/vnd.websonic.runtime.config.v1+json  {"websonic.runtime": {name, version, os, arch}}
+//	layer 0  application/vnd.websonic.runtime.binary.v1       the raw executable, titled "websonic"
+//
+// The image manifest's annotations repeat the identity (title, version,
+// vnd.websonic.runtime.os, vnd.websonic.runtime.arch), so
+// CheckRuntimeManifest judges a manifest alone, before any blob: the
+// registry uses it to check that a signed runtime release's binary_sha256
+// and binary_size are the layer's. PackRuntime is deterministic;
+// FetchRuntimeFrom bounds every blob (MaxRuntimeBinary, 512 MiB, for the
+// binary) before reading it, verifies its digest and checks the config
+// (decoded refusing unknown fields) against the annotations. The
+// platforms are tufrepo's (tufrepo.ValidRuntimePlatform): one home.
+//
 // The functions hold no state and are safe for concurrent use on distinct
 // layouts; oras-go's OCI store serialises writers within one process only.
 package ocipkg

@@ -180,10 +180,17 @@ func themeArtifact(t testing.TB) (*memory.Store, ocispec.Descriptor, []byte) {
 	dir, _ := writeTheme(t, nil)
 	store := memory.New()
 	desc, err := ocipkg.PackThemeTo(ctx, dir, store)
+	return packed(t, store, desc, err)
+}
+
+// packed returns what a Pack call gave and the manifest's bytes, failing
+// t on err.
+func packed(t testing.TB, store *memory.Store, desc ocispec.Descriptor, err error) (*memory.Store, ocispec.Descriptor, []byte) {
+	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := content.FetchAll(ctx, store, desc)
+	raw, err := content.FetchAll(context.Background(), store, desc)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,9 @@
 // Package publish is the publisher's side of Web Sonic's registry: it
-// initializes the registry's TUF repository, pushes module artifacts
-// (package ocipkg) and signs their releases with the publisher's offline
-// targets key, revokes releases and rotates keys (package tufrepo).
+// initializes the registry's TUF repository, pushes module, theme and
+// runtime artifacts (package ocipkg) and signs their releases with the
+// publisher's offline targets key, revokes releases and rotates keys
+// (package tufrepo). PublishRuntime signs every platform of a runtime
+// version in one targets version.
 //
 // Every signing step starts from the registry's current metadata as
 // verified by a TUF client pinned to the publisher's own root, so a
@@ -260,11 +262,7 @@ func (p *Publisher) Publish(ctx context.Context, pkgDir string, channel tufrepo.
 	if err := repo.AddRelease(rel, artifact); err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
-	signed, err := repo.SignTargets()
-	if err != nil {
-		return nil, fmt.Errorf("publish: %w", err)
-	}
-	if err := p.put(ctx, "/v1/tuf/targets.json", signed); err != nil {
+	if err := p.sendTargets(ctx, repo); err != nil {
 		return nil, err
 	}
 	sum := sha256.Sum256(artifact)
@@ -309,11 +307,7 @@ func (p *Publisher) PublishTheme(ctx context.Context, dir string, channel tufrep
 	if err := repo.AddRelease(rel, artifact); err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
-	signed, err := repo.SignTargets()
-	if err != nil {
-		return nil, fmt.Errorf("publish: %w", err)
-	}
-	if err := p.put(ctx, "/v1/tuf/targets.json", signed); err != nil {
+	if err := p.sendTargets(ctx, repo); err != nil {
 		return nil, err
 	}
 	sum := sha256.Sum256(artifact)
@@ -340,6 +334,13 @@ func (p *Publisher) revoke(ctx context.Context, change func(*tufrepo.Repo) error
 	if err := change(repo); err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
+	return p.sendTargets(ctx, repo)
+}
+
+// sendTargets signs repo's pending releases as the next targets version
+// and sends it to the registry, which checks it and signs the snapshot
+// and timestamp.
+func (p *Publisher) sendTargets(ctx context.Context, repo *tufrepo.Repo) error {
 	signed, err := repo.SignTargets()
 	if err != nil {
 		return fmt.Errorf("publish: %w", err)

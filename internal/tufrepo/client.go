@@ -143,7 +143,7 @@ func (c *Client) Refresh(ctx context.Context) error {
 	}
 	releases := map[string]*Release{}
 	for path, tf := range up.GetTopLevelTargets() {
-		if !strings.HasPrefix(path, TargetPrefix) && !strings.HasPrefix(path, ThemeTargetPrefix) {
+		if !strings.HasPrefix(path, TargetPrefix) && !strings.HasPrefix(path, ThemeTargetPrefix) && !strings.HasPrefix(path, RuntimeTargetPrefix) {
 			continue // another kind of target: not ours to read
 		}
 		var raw []byte
@@ -247,6 +247,12 @@ func (c *Client) LatestTheme(theme string, channel Channel) (*Release, error) {
 }
 
 func (c *Client) latest(kind Kind, module string, channel Channel) (*Release, error) {
+	return c.latestWhere(kind, module, channel, nil, kind.String()+" "+module)
+}
+
+// latestWhere is latest among the releases keep accepts (nil: all); what
+// names them in the error.
+func (c *Client) latestWhere(kind Kind, module string, channel Channel, keep func(*Release) bool, what string) (*Release, error) {
 	if channel != ChannelStable && channel != ChannelBeta {
 		return nil, fmt.Errorf("%w: channel %q", ErrInvalidRelease, channel)
 	}
@@ -257,7 +263,7 @@ func (c *Client) latest(kind Kind, module string, channel Channel) (*Release, er
 	}
 	var best *Release
 	for _, rel := range c.releases {
-		if rel.Kind != kind || rel.Module != module || rel.Revoked {
+		if rel.Kind != kind || rel.Module != module || rel.Revoked || (keep != nil && !keep(rel)) {
 			continue
 		}
 		if rel.Channel != channel && !(channel == ChannelBeta && rel.Channel == ChannelStable) {
@@ -274,7 +280,7 @@ func (c *Client) latest(kind Kind, module string, channel Channel) (*Release, er
 		}
 	}
 	if best == nil {
-		return nil, fmt.Errorf("%w: no %s release of %s %s", ErrNotFound, channel, kind, module)
+		return nil, fmt.Errorf("%w: no %s release of %s", ErrNotFound, channel, what)
 	}
 	cp := *best
 	return &cp, nil

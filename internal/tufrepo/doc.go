@@ -58,7 +58,22 @@
 // unknown fields) keep the namespaces apart: Client.Release, Latest and
 // Download see modules only, ThemeRelease, LatestTheme and DownloadTheme
 // themes only, so a theme can never stand for a module of the same name
-// nor the reverse. Any other target prefix is refused by AcceptTargets.
+// nor the reverse.
+//
+// A runtime release (Kind KindRuntime, issue 13) is the websonic binary
+// itself, one target per platform: "runtime/websonic/<version>/<os>-<arch>"
+// (os "linux", arch "amd64" or "arm64"). Its artifact is the OCI manifest
+// of package ocipkg's runtime artifact and its custom object, decoded
+// refusing unknown fields, is {"runtime": "websonic", "version", "os",
+// "arch", "channel", "manifest_digest", "binary_sha256" (64 lowercase
+// hex), "binary_size", "revoked"}: the binary's own hash is signed too, so
+// an installer that fetches the raw binary (install.sh) checks it without
+// parsing OCI. RuntimeRelease, LatestRuntime (per platform) and
+// DownloadRuntime see runtime releases only, and the module and theme
+// calls never see them. RevokeRuntime revokes every platform of a
+// version. Any other target prefix is refused by AcceptTargets; a client
+// skips targets under prefixes it does not know, so older runtimes ignore
+// runtime releases.
 //
 // Revocation lives in the revoked release's own custom object
 // ("revoked": true) rather than in a separate revoked.json target: it is

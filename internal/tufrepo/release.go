@@ -37,11 +37,15 @@ type Kind uint8
 const (
 	KindModule Kind = iota
 	KindTheme
+	KindRuntime // the websonic runtime binary itself (issue 13), see runtime.go
 )
 
 func (k Kind) String() string {
-	if k == KindTheme {
+	switch k {
+	case KindTheme:
 		return "theme"
+	case KindRuntime:
+		return "runtime"
 	}
 	return "module"
 }
@@ -54,9 +58,13 @@ func (k Kind) String() string {
 //
 // A theme release (Kind KindTheme) names its theme in Module and its theme
 // format in ThemeVersion, and has no ABIVersion nor Capabilities.
+//
+// A runtime release (Kind KindRuntime) has Module RuntimeName, one
+// platform (OS, Arch) and the binary's BinarySHA256 and BinarySize; its
+// artifact is the OCI manifest of package ocipkg's runtime artifact.
 type Release struct {
-	Kind           Kind            // KindModule (the zero value) or KindTheme
-	Module         string          // module (or theme) name, [a-z0-9][a-z0-9_-]*
+	Kind           Kind            // KindModule (the zero value), KindTheme or KindRuntime
+	Module         string          // module (or theme) name, [a-z0-9][a-z0-9_-]*; RuntimeName for a runtime
 	Version        string          // semantic version, no leading "v"
 	ABIVersion     uint32          // host ABI the module was built against (> 0); 0 for a theme
 	ThemeVersion   uint32          // a theme's format version (theme.json's theme_version, > 0); 0 for a module
@@ -68,7 +76,13 @@ type Release struct {
 	// descriptions were: older clients ignore it).
 	Description string
 
-	Path    string // TUF target name, "modules/<Module>/<Version>" or "themes/<Module>/<Version>"
+	// A runtime release's platform and binary; empty for other kinds.
+	OS           string // "linux"
+	Arch         string // "amd64" or "arm64"
+	BinarySHA256 string // sha256 of the binary, 64 lowercase hex
+	BinarySize   int64  // size of the binary in bytes, > 0
+
+	Path    string // TUF target name, "modules/<Module>/<Version>", "themes/<Module>/<Version>" or "runtime/websonic/<Version>/<OS>-<Arch>"
 	Length  int64  // length of the artifact in bytes
 	SHA256  []byte // sha256 of the artifact
 	Revoked bool   // revoked by the publisher: never install it
@@ -121,17 +135,24 @@ func ThemeTargetPath(theme, version string) string {
 
 // TargetPath returns the release's TUF target name.
 func (r *Release) TargetPath() string {
-	if r.Kind == KindTheme {
+	switch r.Kind {
+	case KindTheme:
 		return ThemeTargetPath(r.Module, r.Version)
+	case KindRuntime:
+		return RuntimeTargetPath(r.Version, r.OS, r.Arch)
 	}
 	return TargetPath(r.Module, r.Version)
 }
 
 // Repository returns the OCI repository holding the release's artifact at
-// the registry: "modules/<name>" or "themes/<name>".
+// the registry: "modules/<name>", "themes/<name>" or, for a runtime,
+// RuntimeRepository.
 func (r *Release) Repository() string {
-	if r.Kind == KindTheme {
+	switch r.Kind {
+	case KindTheme:
 		return "themes/" + r.Module
+	case KindRuntime:
+		return RuntimeRepository
 	}
 	return "modules/" + r.Module
 }
@@ -142,6 +163,8 @@ func (r *Release) validate() error {
 	case KindModule:
 	case KindTheme:
 		return r.validateTheme()
+	case KindRuntime:
+		return r.validateRuntime()
 	default:
 		return fmt.Errorf("%w: kind %d", ErrInvalidRelease, r.Kind)
 	}
@@ -152,6 +175,8 @@ func (r *Release) validate() error {
 		return fmt.Errorf("%w: version %q is not a semantic version", ErrInvalidRelease, r.Version)
 	case r.ABIVersion == 0:
 		return fmt.Errorf("%w: ABI version 0", ErrInvalidRelease)
+	case r.ThemeVersion != 0 || r.hasPlatform():
+		return fmt.Errorf("%w: a module has no theme format, platform nor binary", ErrInvalidRelease)
 	case r.Channel != ChannelStable && r.Channel != ChannelBeta:
 		return fmt.Errorf("%w: channel %q (want %s or %s)", ErrInvalidRelease, r.Channel, ChannelStable, ChannelBeta)
 	case !digestRE.MatchString(r.ManifestDigest):
@@ -178,8 +203,8 @@ func (r *Release) validateTheme() error {
 		return fmt.Errorf("%w: theme version %q is not a semantic version without build metadata", ErrInvalidRelease, r.Version)
 	case r.ThemeVersion == 0:
 		return fmt.Errorf("%w: theme format version 0", ErrInvalidRelease)
-	case r.ABIVersion != 0 || len(r.Capabilities) != 0:
-		return fmt.Errorf("%w: a theme has no ABI version nor capabilities", ErrInvalidRelease)
+	case r.ABIVersion != 0 || len(r.Capabilities) != 0 || r.hasPlatform():
+		return fmt.Errorf("%w: a theme has no ABI version, capabilities, platform nor binary", ErrInvalidRelease)
 	case r.Channel != ChannelStable && r.Channel != ChannelBeta:
 		return fmt.Errorf("%w: channel %q (want %s or %s)", ErrInvalidRelease, r.Channel, ChannelStable, ChannelBeta)
 	case !digestRE.MatchString(r.ManifestDigest):
@@ -192,6 +217,9 @@ func (r *Release) validateTheme() error {
 
 // customJSON encodes the release's "custom" object.
 func (r *Release) customJSON() ([]byte, error) {
+	if r.Kind == KindRuntime {
+		return json.Marshal(r.runtimeCustom())
+	}
 	if r.Kind == KindTheme {
 		return json.Marshal(themeCustom{Theme: r.Module, Version: r.Version, ThemeVersion: r.ThemeVersion,
 			Channel: r.Channel, ManifestDigest: r.ManifestDigest, Description: r.Description, Revoked: r.Revoked})
@@ -216,7 +244,7 @@ func (r *Release) custom() custom {
 	}
 }
 
-// releaseFromTarget decodes a module or theme target's custom object
+// releaseFromTarget decodes a module, theme or runtime target's custom object
 // (by the target name's prefix; any other target is refused) and checks
 // it agrees with the target name.
 func releaseFromTarget(path string, length int64, sha []byte, raw []byte) (*Release, error) {
@@ -240,8 +268,13 @@ func releaseFromTarget(path string, length int64, sha []byte, raw []byte) (*Rele
 		}
 		r = &Release{Kind: KindTheme, Module: c.Theme, Version: c.Version, ThemeVersion: c.ThemeVersion,
 			Channel: c.Channel, ManifestDigest: c.ManifestDigest, Revoked: c.Revoked, Description: c.Description}
+	case strings.HasPrefix(path, RuntimeTargetPrefix):
+		var err error
+		if r, err = runtimeRelease(raw); err != nil {
+			return nil, fmt.Errorf("%w: target %q: custom: %w", ErrInvalidRelease, path, err)
+		}
 	default:
-		return nil, fmt.Errorf("%w: target %q is neither under %s nor under %s", ErrInvalidRelease, path, TargetPrefix, ThemeTargetPrefix)
+		return nil, fmt.Errorf("%w: target %q is not under %s, %s nor %s", ErrInvalidRelease, path, TargetPrefix, ThemeTargetPrefix, RuntimeTargetPrefix)
 	}
 	r.Path, r.Length, r.SHA256 = path, length, sha
 	if err := r.validate(); err != nil {
@@ -271,6 +304,9 @@ func moduleRelease(c custom) *Release {
 
 // String returns "module@version", or "theme name@version".
 func (r *Release) String() string {
+	if r.Kind == KindRuntime {
+		return "runtime " + r.Module + "@" + r.Version + " " + r.OS + "/" + r.Arch
+	}
 	if r.Kind == KindTheme {
 		return "theme " + r.Module + "@" + r.Version
 	}

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/secure-systems-lab/go-securesystemslib/cjson"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
@@ -693,7 +694,8 @@ func sameRelease(a, b *Release) bool {
 		a.Module == b.Module && a.Version == b.Version && a.ABIVersion == b.ABIVersion &&
 		jsonEqual(a.Capabilities, b.Capabilities) && a.Channel == b.Channel && a.ManifestDigest == b.ManifestDigest &&
 		a.Path == b.Path && a.Length == b.Length && bytes.Equal(a.SHA256, b.SHA256) && a.Revoked == b.Revoked &&
-		a.Description == b.Description
+		a.Description == b.Description && a.OS == b.OS && a.Arch == b.Arch &&
+		a.BinarySHA256 == b.BinarySHA256 && a.BinarySize == b.BinarySize
 }
 
 func jsonEqual(a, b json.RawMessage) bool {
@@ -975,4 +977,25 @@ func (r *Repo) Files() map[string][]byte {
 		out[name] = bytes.Clone(b)
 	}
 	return out
+}
+
+// CanonicalTargets returns the canonical JSON of a targets file's
+// "signed" object: exactly the bytes its signatures sign (go-tuf encodes
+// metadata.Metadata.Signed with securesystemslib's cjson to sign and to
+// verify). A verifier without a TUF library (install.sh: openssl) checks
+// the signatures of targets.json over these bytes. raw is decoded as
+// go-tuf does; its signatures are not checked here.
+func CanonicalTargets(raw []byte) ([]byte, error) {
+	if len(raw) > MaxTargetsSize {
+		return nil, fmt.Errorf("%w: targets of %d bytes, more than %d", ErrRejected, len(raw), MaxTargetsSize)
+	}
+	t, err := metadata.Targets().FromBytes(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: targets: %w", ErrRejected, err)
+	}
+	b, err := cjson.EncodeCanonical(t.Signed)
+	if err != nil {
+		return nil, fmt.Errorf("tufrepo: canonical targets: %w", err)
+	}
+	return b, nil
 }

@@ -1,6 +1,7 @@
 // Package server is Web Sonic's registry (DESIGN.md decisions 8 and 12):
-// the OCI Distribution API for module and theme artifacts, the TUF
-// repository that signs their releases, publisher accounts with scoped
+// the OCI Distribution API for module, theme and runtime artifacts (and
+// the runtime's container image, in runtime/websonic only: see
+// acceptManifest), the TUF repository that signs their releases, publisher accounts with scoped
 // tokens and an audit log, and the watch stream that tells every runtime
 // at once that something new was published.
 //
@@ -10,7 +11,8 @@
 //	                                 pull, push, discovery, content management
 //	GET  /v1/tuf/<file>              root.json, <N>.root.json, timestamp.json, snapshot.json,
 //	                                 targets.json; ETag + If-None-Match → 304
-//	GET  /v1/tuf/targets/modules/<name>/<version>, /v1/tuf/targets/themes/<name>/<version>
+//	GET  /v1/tuf/targets/modules/<name>/<version>, /v1/tuf/targets/themes/<name>/<version>,
+//	     /v1/tuf/targets/runtime/websonic/<version>/<os>-<arch>
 //	                                 a release's TUF target: its OCI manifest bytes
 //	PUT  /v1/tuf/targets.json        a publisher's signed targets (bearer token)
 //	PUT  /v1/tuf/root.json           {"root": ..., "targets": ...}: the first root, or a
@@ -18,6 +20,7 @@
 //	GET  /v1/tuf/online-keys         the registry's snapshot and timestamp public keys (PEM)
 //	GET  /v1/watch                   Server-Sent Events: each new timestamp version
 //	GET  /v1/token                   Docker/OCI login: Basic (any user, a token) → the token
+//	GET  /download/...               install.sh, targets.canonical, runtime binaries (download.go)
 //	GET  /healthz, /readyz, /metrics
 //
 // # Staying up
@@ -53,9 +56,11 @@
 //
 // The registry holds only the online snapshot and timestamp keys. A
 // release needs both the publisher's offline targets signature and a
-// token scoped to the module; the registry checks that the signed release
+// token scoped to the module (a theme: "theme:<name>"; the runtime:
+// "runtime:websonic"); the registry checks that the signed release
 // names a manifest it stores (length and digest) in the module's
-// repository, that releases are never removed or changed (only revoked),
+// repository, that the artifact is the release (a runtime's binary layer
+// is the signed binary_sha256 and binary_size), that releases are never removed or changed (only revoked),
 // and audits every push and publish. Runtimes verify everything
 // themselves from a pinned root, so a compromised registry or mirror can
 // at worst withhold updates — which the timestamp expiry turns into an
@@ -198,6 +203,10 @@ type Config struct {
 	// Now is the clock (time.Now); tests move it.
 	Now    func() time.Time
 	Logger hclog.Logger
+
+	// InstallScript is served at GET /download/install.sh (deploy's
+	// install.sh; none: 404).
+	InstallScript []byte
 
 	// TLS serves HTTPS: certificate files, ACME or a self-signed
 	// development certificate, and an HTTP redirect listener (package
@@ -349,6 +358,7 @@ type Server struct {
 	tokenReqs  *limit.Throttle // GET /v1/token, per client
 	failedAuth *limit.Throttle // failed authentications, per client
 	requests   *limit.Requests // API requests in progress
+	canonical  canonicalCache  // GET /download/targets.canonical
 }
 
 // Open starts the database and everything but the listener.
@@ -414,7 +424,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.dist, err = distribution.New(distribution.Config{
 		Pool: s.db.Pool, Blobs: blobs, UploadDir: filepath.Join(cfg.DataDir, "uploads"),
 		Logger: s.log, Authorize: s.authorizeOCI, Challenge: s.challenge,
-		ManifestPushed: s.manifestPushed, ContentDeleted: s.contentDeleted, Pinned: s.pinned,
+		Accept: s.acceptManifest, ManifestPushed: s.manifestPushed, ContentDeleted: s.contentDeleted, Pinned: s.pinned,
 		Quota: cfg.PublisherQuota, MaxUploads: cfg.MaxUploadsPerToken, UploadTTL: cfg.UploadTTL,
 		Grace: cfg.CollectGrace, DisableDelete: cfg.DisableDelete, Now: cfg.Now,
 	}); err != nil {
@@ -654,6 +664,7 @@ func (s *Server) router() http.Handler {
 		r.Head("/v1/tuf/{file}", s.getMetadata)
 		r.Put("/v1/tuf/targets.json", s.putTargets)
 		r.Put("/v1/tuf/root.json", s.putRoot)
+		s.downloadRoutes(r)
 	})
 	return r
 }
@@ -801,13 +812,19 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"token": password, "access_token": password})
 }
 
-// principal authenticates the request's bearer token (see authenticate).
+// principal authenticates the request's token (see authenticate): a
+// bearer token, or Basic credentials whose password is the token (any
+// user name). OCI clients that find pulls anonymous (GET /v2/ answers
+// 200) send their login as Basic on every push without asking /v1/token:
+// go-containerregistry does.
 func (s *Server) principal(r *http.Request) (*publishers.Principal, error) {
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
-		return nil, publishers.ErrUnauthenticated
+	if token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		return s.authenticate(r, strings.TrimSpace(token))
 	}
-	return s.authenticate(r, strings.TrimSpace(token))
+	if _, password, ok := r.BasicAuth(); ok {
+		return s.authenticate(r, password)
+	}
+	return nil, publishers.ErrUnauthenticated
 }
 
 // authenticate looks token up, unless the client has failed too often
@@ -849,7 +866,10 @@ func (s *Server) authorizeOCI(r *http.Request, repo string, push bool) (distribu
 	}
 	kind, name, ok := nameOfRepo(repo)
 	if !ok {
-		return c, fmt.Errorf("%w: push to modules/<name> or themes/<name>", distribution.ErrDenied)
+		return c, fmt.Errorf("%w: push to modules/<name>, themes/<name> or %s", distribution.ErrDenied, tufrepo.RuntimeRepository)
+	}
+	if kind == tufrepo.KindRuntime && !p.MayRuntime(name) {
+		return c, fmt.Errorf("%w: token of %s may not publish the runtime (its scope needs %s)", distribution.ErrDenied, p.Publisher, publishers.RuntimeScope)
 	}
 	if kind == tufrepo.KindTheme && !p.MayTheme(name) {
 		return c, fmt.Errorf("%w: token of %s may not publish theme %s (its scope needs %s%s)", distribution.ErrDenied, p.Publisher, name, publishers.ThemeScope, name)
@@ -862,7 +882,8 @@ func (s *Server) authorizeOCI(r *http.Request, repo string, push bool) (distribu
 
 // pinned is the distribution API's Pinned hook: in modules/<name>, every
 // signed release's manifest, and its version tag, which PackTo pushed and
-// runtimes and publishers expect to name that manifest. Revoked releases
+// runtimes and publishers expect to name that manifest (in
+// runtime/websonic, "<version>-<os>-<arch>"). Revoked releases
 // stay pinned: their targets entries stay too. The TUF repository stays
 // locked until tx ends, so a release accepted meanwhile cannot name what
 // tx deletes.
@@ -877,7 +898,11 @@ func (s *Server) pinned(ctx context.Context, tx pgx.Tx, repo string) ([]distribu
 	var pins []distribution.Pin
 	for _, rel := range releases {
 		if rel.Repository() == repo {
-			pins = append(pins, distribution.Pin{Tag: rel.Version, Digest: digest.Digest(rel.ManifestDigest), Why: "signed release " + rel.String()})
+			tag := rel.Version
+			if rel.Kind == tufrepo.KindRuntime {
+				tag = rel.Version + "-" + rel.OS + "-" + rel.Arch
+			}
+			pins = append(pins, distribution.Pin{Tag: tag, Digest: digest.Digest(rel.ManifestDigest), Why: "signed release " + rel.String()})
 		}
 	}
 	return pins, nil
@@ -886,8 +911,12 @@ func (s *Server) pinned(ctx context.Context, tx pgx.Tx, repo string) ([]distribu
 var repoRE = regexp.MustCompile(`^(modules|themes)/([a-z0-9][a-z0-9_-]{0,63})$`)
 
 // nameOfRepo tells what an OCI repository holds: a module's artifacts
-// (modules/<name>) or a theme's (themes/<name>).
+// (modules/<name>), a theme's (themes/<name>) or the runtime's
+// (runtime/websonic, the one runtime repository).
 func nameOfRepo(repo string) (tufrepo.Kind, string, bool) {
+	if repo == tufrepo.RuntimeRepository {
+		return tufrepo.KindRuntime, tufrepo.RuntimeName, true
+	}
 	m := repoRE.FindStringSubmatch(repo)
 	if m == nil {
 		return 0, "", false
@@ -943,8 +972,12 @@ func (s *Server) putTargets(w http.ResponseWriter, r *http.Request) {
 				action = c.New.Kind.String() + ".revoke"
 			}
 			details := map[string]any{"digest": c.New.ManifestDigest, "channel": c.New.Channel, "abi_version": c.New.ABIVersion, "capabilities": c.New.Capabilities}
-			if c.New.Kind == tufrepo.KindTheme {
+			switch c.New.Kind {
+			case tufrepo.KindTheme:
 				details = map[string]any{"digest": c.New.ManifestDigest, "channel": c.New.Channel, "theme_version": c.New.ThemeVersion}
+			case tufrepo.KindRuntime:
+				details = map[string]any{"digest": c.New.ManifestDigest, "channel": c.New.Channel, "os": c.New.OS, "arch": c.New.Arch,
+					"binary_sha256": c.New.BinarySHA256, "binary_size": c.New.BinarySize}
 			}
 			if err := publishers.AuditTx(ctx, tx, publishers.Entry{
 				Publisher: p.Publisher, TokenID: p.TokenID, Action: action, Subject: c.New.String(),
@@ -981,6 +1014,9 @@ func (s *Server) checkChanges(ctx context.Context, tx pgx.Tx, p *publishers.Prin
 		if c.New.Kind == tufrepo.KindModule && !p.May(c.New.Module) {
 			return fmt.Errorf("%w: the token of %s may not publish or revoke %s", errScope, p.Publisher, c.New.Module)
 		}
+		if c.New.Kind == tufrepo.KindRuntime && !p.MayRuntime(c.New.Module) {
+			return fmt.Errorf("%w: the token of %s may not publish or revoke the runtime (its scope needs %s)", errScope, p.Publisher, publishers.RuntimeScope)
+		}
 		if c.Old != nil {
 			continue
 		}
@@ -1002,8 +1038,11 @@ func (s *Server) checkChanges(ctx context.Context, tx pgx.Tx, p *publishers.Prin
 // artifact and checks it is the release being signed: what runtimes will
 // verify, refused here already so that nothing uninstallable is listed.
 func (s *Server) checkPackage(ctx context.Context, tx pgx.Tx, rel *tufrepo.Release, imageManifest []byte) error {
-	if rel.Kind == tufrepo.KindTheme {
+	switch rel.Kind {
+	case tufrepo.KindTheme:
 		return s.checkTheme(ctx, tx, rel, imageManifest)
+	case tufrepo.KindRuntime:
+		return s.checkRuntime(ctx, tx, rel, imageManifest)
 	}
 	// Layer types, titles (the assets layer's too), count and declared
 	// sizes, as runtimes will check them before downloading.

@@ -90,8 +90,9 @@ func (e *env) start(cur *atomic.Pointer[server.Server]) {
 	e.t.Helper()
 	cfg := server.Config{
 		DataDir: e.dataDir, DatabaseURL: e.db.URL, OnlineKeys: e.online, RenewEvery: time.Hour,
-		Now:    func() time.Time { return time.Now().Add(time.Duration(e.shift.Load())) },
-		Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: os.Stderr}),
+		PublicURL: e.srv.URL, // the login realm: where the test serves it
+		Now:       func() time.Time { return time.Now().Add(time.Duration(e.shift.Load())) },
+		Logger:    hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: os.Stderr}),
 	}
 	if e.config != nil {
 		e.config(&cfg)
@@ -293,30 +294,11 @@ func TestPublishRefused(t *testing.T) {
 }
 
 // signUnpushed signs a release whose artifact was never pushed.
-func signUnpushed(t *testing.T, e *env, p *publish.Publisher) []byte {
+func signUnpushed(t *testing.T, e *env, _ *publish.Publisher) []byte {
 	t.Helper()
-	c := e.client()
-	if err := c.Refresh(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	st, err := c.State()
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo, err := tufrepo.Load(st, p.Keys, tufrepo.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	artifact := []byte(`{"schemaVersion":2,"never":"pushed"}`)
-	if err := repo.AddRelease(tufrepo.Release{Module: "blog", Version: "9.0.0", ABIVersion: 1, Channel: tufrepo.ChannelStable,
-		ManifestDigest: digest(artifact)}, artifact); err != nil {
-		t.Fatal(err)
-	}
-	raw, err := repo.SignTargets()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
+	return signRelease(t, e, tufrepo.Release{Module: "blog", Version: "9.0.0", ABIVersion: 1, Channel: tufrepo.ChannelStable,
+		ManifestDigest: digest(artifact)}, artifact)
 }
 
 func TestMetadataConditionalGet(t *testing.T) {

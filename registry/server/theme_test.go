@@ -158,26 +158,8 @@ func TestThemeReleaseOfModuleArtifact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := e.client()
-	if err := c.Refresh(ctx); err != nil {
-		t.Fatal(err)
-	}
-	st, err := c.State()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := tufrepo.Load(st, e.offline, tufrepo.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.AddRelease(tufrepo.Release{Kind: tufrepo.KindTheme, Module: "evil", Version: "1.0.0", ThemeVersion: 1,
-		Channel: tufrepo.ChannelStable, ManifestDigest: desc.Digest.String()}, artifact); err != nil {
-		t.Fatal(err)
-	}
-	raw, err := r.SignTargets()
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := signRelease(t, e, tufrepo.Release{Kind: tufrepo.KindTheme, Module: "evil", Version: "1.0.0", ThemeVersion: 1,
+		Channel: tufrepo.ChannelStable, ManifestDigest: desc.Digest.String()}, artifact)
 	if err := putTargets(t, e, "admin", raw); err == nil || !strings.Contains(err.Error(), "artifact type") {
 		t.Fatalf("a module artifact signed as a theme: %v", err)
 	}

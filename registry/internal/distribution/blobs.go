@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 
@@ -18,20 +19,11 @@ func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, rt route) erro
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBlobUnknown, err)
 	}
-	size, err := h.meta.blobSize(r.Context(), rt.name, d)
-	if err != nil {
-		return err
-	}
-	f, stored, err := h.cfg.Blobs.Open(r.Context(), d)
+	f, _, err := h.openBlob(r.Context(), rt.name, d)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	if stored != size {
-		// Verified on upload, so the store was damaged since: never serve it.
-		h.log.Error("stored blob has the wrong size", "digest", d, "stored", stored, "recorded", size)
-		return fmt.Errorf("distribution: blob %s is damaged in the store", d)
-	}
 	hd := w.Header()
 	hd.Set("Content-Type", "application/octet-stream")
 	hd.Set("Docker-Content-Digest", d.String())
@@ -39,6 +31,36 @@ func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, rt route) erro
 	hd.Set("Cache-Control", "public, max-age=31536000, immutable")
 	http.ServeContent(w, r, "", time.Time{}, f)
 	return nil
+}
+
+// OpenBlob opens blob d of repo for reading (seekable) and returns its
+// size: an error wrapping ErrBlobUnknown if repo does not link it. The
+// caller closes it. The digest was verified on upload; a stored size
+// that disagrees with the recorded one is refused.
+func (h *Handler) OpenBlob(ctx context.Context, repo, d string) (io.ReadSeekCloser, int64, error) {
+	dg, err := parseDigest(d)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %v", ErrBlobUnknown, err)
+	}
+	return h.openBlob(ctx, repo, dg)
+}
+
+func (h *Handler) openBlob(ctx context.Context, repo string, d digest.Digest) (io.ReadSeekCloser, int64, error) {
+	size, err := h.meta.blobSize(ctx, repo, d)
+	if err != nil {
+		return nil, 0, err
+	}
+	f, stored, err := h.cfg.Blobs.Open(ctx, d)
+	if err != nil {
+		return nil, 0, err
+	}
+	if stored != size {
+		f.Close()
+		// Verified on upload, so the store was damaged since: never serve it.
+		h.log.Error("stored blob has the wrong size", "digest", d, "stored", stored, "recorded", size)
+		return nil, 0, fmt.Errorf("distribution: blob %s is damaged in the store", d)
+	}
+	return f, size, nil
 }
 
 // blobCreated answers a finished upload.

@@ -47,7 +47,9 @@
 // signed releases name): a pinned manifest cannot be deleted, a pinned tag
 // neither deleted nor moved (DENIED). It is consulted inside the
 // transaction of each deletion and tag push. Config.DisableDelete turns
-// every content DELETE into 405 UNSUPPORTED.
+// every content DELETE into 405 UNSUPPORTED. Config.Accept, when set,
+// judges every manifest pushed (MANIFEST_INVALID when it refuses): the
+// registry says there what each repository may hold.
 //
 // # Garbage collection
 //

@@ -103,6 +103,11 @@ type Config struct {
 	// e.g. `Bearer realm="https://host/v1/token",service="websonic"`: OCI
 	// clients (oras-go) then retry with their bearer token. nil sends none.
 	Challenge func(*http.Request) string
+	// Accept, when not nil, judges every manifest pushed to repo, after
+	// it parsed as a valid manifest of mediaType and before anything is
+	// stored: an error refuses the push with MANIFEST_INVALID (the
+	// registry says there what each repository may hold).
+	Accept func(repo, mediaType string, body []byte) error
 	// ManifestPushed, when not nil, is called after client c stored a
 	// manifest (tag is "" for a push by digest): the registry audits pushes
 	// there.

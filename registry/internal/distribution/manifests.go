@@ -73,6 +73,11 @@ func (h *Handler) putManifest(w http.ResponseWriter, r *http.Request, rt route, 
 	if err != nil {
 		return err
 	}
+	if h.cfg.Accept != nil {
+		if err := h.cfg.Accept(rt.name, info.MediaType, body); err != nil {
+			return fmt.Errorf("%w: %w", ErrManifestInvalid, err)
+		}
+	}
 	d := digest.FromBytes(body)
 	tag := ""
 	if isDigestRef(rt.arg) {

@@ -4,7 +4,8 @@
 //
 // A token is "wsp_" followed by 43 base64url characters (32 random bytes);
 // only its sha256 is stored, so a database leak yields no usable token.
-// Each token is scoped to module names (or "*"), and may be an admin
+// Each token is scoped to module names, "theme:<name>" for a theme,
+// "runtime:websonic" for the runtime's own releases (or "*"), and may be an admin
 // token, which alone may change the TUF root. A token may expire and be
 // revoked; Authenticate refuses both.
 //
@@ -72,7 +73,7 @@ func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool, now: time.Now} }
 type Principal struct {
 	Publisher string
 	TokenID   int64
-	Modules   []string // module names, "theme:<name>", or "*"
+	Modules   []string // module names, "theme:<name>", RuntimeScope, or "*"
 	Admin     bool
 }
 
@@ -91,6 +92,18 @@ func (p *Principal) MayTheme(theme string) bool {
 	return p != nil && (slices.Contains(p.Modules, "*") || slices.Contains(p.Modules, ThemeScope+theme))
 }
 
+// RuntimeScope is the scope of a token that may publish and revoke the
+// runtime's own releases (issue 13), and push to its OCI repository
+// runtime/websonic (artifacts and container images). "*" grants it too.
+// There is one runtime: any other "runtime:" scope is refused.
+const RuntimeScope = "runtime:websonic"
+
+// MayRuntime reports whether p may publish or revoke releases of the
+// runtime name (only "websonic" ever is one).
+func (p *Principal) MayRuntime(name string) bool {
+	return p != nil && "runtime:"+name == RuntimeScope && (slices.Contains(p.Modules, "*") || slices.Contains(p.Modules, RuntimeScope))
+}
+
 var (
 	nameRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
 	moduleRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
@@ -100,7 +113,7 @@ var (
 type TokenSpec struct {
 	Publisher string
 	// Modules the token may publish: module names, "theme:<name>" for a
-	// theme, or "*".
+	// theme, RuntimeScope for the runtime, or "*".
 	Modules []string
 	Admin   bool
 	// TTL is the token's lifetime; 0 means it does not expire.
@@ -117,7 +130,7 @@ func (s *Store) CreateToken(ctx context.Context, spec TokenSpec) (token string, 
 		return "", 0, fmt.Errorf("%w: a token needs at least one module name or \"*\"", ErrInvalid)
 	}
 	for _, m := range spec.Modules {
-		if m != "*" && !moduleRE.MatchString(strings.TrimPrefix(m, ThemeScope)) {
+		if m != "*" && m != RuntimeScope && !moduleRE.MatchString(strings.TrimPrefix(m, ThemeScope)) {
 			return "", 0, fmt.Errorf("%w: module name %q", ErrInvalid, m)
 		}
 	}
