@@ -795,7 +795,7 @@ if [ -n "$ADMIN_USER" ]; then
 		fi
 	fi
 	"$@" "$VARLIB/bin/websonic" admin create --username "$ADMIN_USER" </dev/null ||
-		die "websonic admin create --username $ADMIN_USER failed (the installation itself is done)"
+		die "websonic admin create --username $ADMIN_USER failed; the installation itself is done (under --root, run websonic serve once first: it makes the site)"
 	did "created the admin $ADMIN_USER"
 fi
 
