@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -499,4 +500,38 @@ func ptrOr(p *int32, def int32) int32 {
 		return def
 	}
 	return *p
+}
+
+// TestManifestEnvKnown: every WEBSONIC_ variable a container sets is one
+// its command documents (`websonic serve -h`, `websonic registry serve
+// -h`): a misspelt name would be ignored silently.
+func TestManifestEnvKnown(t *testing.T) {
+	bin := buildWebsonic(t)
+	help := map[string]string{}
+	for _, cmd := range [][]string{{"serve"}, {"registry", "serve"}} {
+		out, _ := exec.Command(bin, append(cmd, "-h")...).CombinedOutput()
+		if !strings.Contains(string(out), "WEBSONIC_") {
+			t.Fatalf("websonic %v -h: %s", cmd, out)
+		}
+		help[strings.Join(cmd, " ")] = string(out)
+	}
+	for _, overlay := range []string{"kubernetes/overlays/openshift", "kubernetes/overlays/kubernetes"} {
+		for _, o := range build(t, overlay) {
+			d, ok := o.value.(*appsv1.Deployment)
+			if !ok {
+				continue
+			}
+			for _, c := range d.Spec.Template.Spec.Containers {
+				command := "serve"
+				if slices.Equal(c.Args, []string{"registry", "serve"}) {
+					command = "registry serve"
+				}
+				for _, e := range c.Env {
+					if strings.HasPrefix(e.Name, "WEBSONIC_") && !strings.Contains(help[command], " "+e.Name+" ") {
+						t.Errorf("%s: Deployment %s sets %s, which `websonic %s -h` does not list", overlay, d.Name, e.Name, command)
+					}
+				}
+			}
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"maps"
 	"net"
@@ -30,18 +31,45 @@ import (
 	"github.com/websonic/websonic/registry/server"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
-
-// buildWebsonic builds the real websonic binary with its version set.
-func buildWebsonic(t *testing.T, version string) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "websonic")
-	cmd := exec.Command("go", "build", "-trimpath", "-o", bin,
-		"-ldflags", "-X github.com/websonic/websonic/internal/buildinfo.version="+version, "../cmd/websonic")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+func TestMain(m *testing.M) {
+	var err error
+	if buildDir, err = os.MkdirTemp("", "deploy-test-"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
-	return bin
+	code := pgtest.Run(m)
+	os.RemoveAll(buildDir)
+	os.Exit(code)
+}
+
+// built is the websonic binary the package's tests share: built once,
+// with version builtVersion, into buildDir (removed by TestMain).
+var built struct {
+	once sync.Once
+	bin  string
+	err  error
+}
+
+const builtVersion = "1.2.3"
+
+var buildDir string
+
+// buildWebsonic builds the real websonic binary with version builtVersion,
+// once for all tests.
+func buildWebsonic(t *testing.T) string {
+	t.Helper()
+	built.once.Do(func() {
+		built.bin = filepath.Join(buildDir, "websonic")
+		cmd := exec.Command("go", "build", "-trimpath", "-o", built.bin,
+			"-ldflags", "-X github.com/websonic/websonic/internal/buildinfo.version="+builtVersion, "../cmd/websonic")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
+	}
+	return built.bin
 }
 
 // testRegistry is a real registry (registry/server over a test database)
@@ -119,8 +147,8 @@ func get(t *testing.T, c *http.Client, url string) []byte {
 func TestInstallFromRegistry(t *testing.T) {
 	arch := hostArch(t)
 	ctx := context.Background()
-	const version = "1.2.3"
-	websonic := buildWebsonic(t, version)
+	const version = builtVersion
+	websonic := buildWebsonic(t)
 	binary, err := os.ReadFile(websonic)
 	if err != nil {
 		t.Fatal(err)
