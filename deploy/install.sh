@@ -606,6 +606,7 @@ fi
 # owns (and those given on this run) are set; every other line is kept.
 ENVF=$ETC/websonic.env
 if [ ! -f "$ENVF" ]; then
+	(umask 077 && : >"$ENVF")
 	cat >"$ENVF" <<'EOF'
 # Web Sonic runtime settings, read by websonic.service (see `websonic serve -h`).
 # install.sh sets the WEBSONIC_REGISTRY, WEBSONIC_TRUSTED_ROOT and WEBSONIC_DATA_DIR lines
@@ -614,11 +615,13 @@ EOF
 	did "created $ENVF"
 	[ -n "$ADDR" ] || ADDR=:80
 fi
+# setenv KEY VALUE sets KEY's line in the new file, or appends it.
+cp "$ENVF" "$ETC/.websonic.env.new"
 setenv() {
 	K=$1 V=$2 awk 'BEGIN { k = ENVIRON["K"]; v = ENVIRON["V"] }
 		index($0, k "=") == 1 { if (!done) print k "=" v; done = 1; next }
 		{ print }
-		END { if (!done) print k "=" v }' "$ENVF" >"$WORK/env" && cat "$WORK/env" >"$ENVF"
+		END { if (!done) print k "=" v }' "$ETC/.websonic.env.new" >"$WORK/env" && cat "$WORK/env" >"$ETC/.websonic.env.new"
 }
 setenv WEBSONIC_REGISTRY "$REGISTRY"
 setenv WEBSONIC_TRUSTED_ROOT /etc/websonic/root.json
@@ -626,7 +629,8 @@ setenv WEBSONIC_DATA_DIR /var/lib/websonic/data
 [ -z "$ADDR" ] || setenv WEBSONIC_ADDR "$ADDR"
 [ -z "$DATABASE_URL" ] || setenv WEBSONIC_DATABASE_URL "$DATABASE_URL"
 [ -z "$REGISTRY_CA" ] || setenv WEBSONIC_REGISTRY_CA /etc/websonic/registry-ca.pem
-own "$ROOTGROUP" 0640 "$ENVF"
+own "$ROOTGROUP" 0640 "$ETC/.websonic.env.new"
+mv -f "$ETC/.websonic.env.new" "$ENVF"
 did "set WEBSONIC_REGISTRY=$REGISTRY in $ENVF (mode 0640, root:websonic)"
 
 # PostgreSQL: an existing server, or the distribution's server binaries
@@ -643,6 +647,7 @@ elif command -v apt-get >/dev/null 2>&1; then
 	mkdir -p /etc/postgresql-common/createcluster.d
 	[ -f /etc/postgresql-common/createcluster.d/websonic.conf ] ||
 		echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.d/websonic.conf
+	apt-get update -q >/dev/null || die "apt-get update failed"
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null || die "apt-get install postgresql failed"
 	did "PostgreSQL: installed the distribution's postgresql package (no cluster of its own)"
 elif command -v dnf >/dev/null 2>&1; then
