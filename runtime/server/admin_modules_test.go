@@ -17,6 +17,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/websonic/websonic/internal/buildinfo"
 	"github.com/websonic/websonic/runtime/internal/updater"
 )
 
@@ -198,11 +199,23 @@ func TestAdminModulesJourney(t *testing.T) {
 		t.Fatalf("GET /versioned after uninstall = %d", status)
 	}
 
+	// The runtime's own updates have a section of their own: this
+	// binary's version, the policy in force (off: this test runtime has
+	// no --self-update) and the runtime's events, not the modules'.
+	if _, err := srv.db.Pool.Exec(context.Background(), `INSERT INTO websonic.update_events (kind, module, from_version, to_version, outcome, reason)
+		VALUES ('runtime', 'websonic', '7.0.0', '7.1.0', 'rolled_back', 'the new runtime did not become ready: <b>exit 2</b>')`); err != nil {
+		t.Fatal(err)
+	}
 	_, page = c.do("GET", "/admin/updates", nil, nil)
-	for _, want := range []string{`id="update-history"`, "installed", "updated", "rolled back"} {
+	for _, want := range []string{`id="update-history"`, "installed", "updated", "rolled back",
+		`id="runtime-update"`, `<dd id="runtime-version">` + buildinfo.Version() + `</dd>`, "off: this runtime is updated by other means",
+		`id="runtime-history"`, "7.0.0 → 7.1.0", "&lt;b&gt;exit 2&lt;/b&gt;"} {
 		if !strings.Contains(page, want) {
 			t.Fatalf("updates page without %q:\n%s", want, page)
 		}
+	}
+	if history := page[strings.Index(page, `id="update-history"`):strings.Index(page, `id="runtime"`)]; strings.Contains(history, "7.1.0") {
+		t.Fatalf("the runtime's event is listed with the modules':\n%s", history)
 	}
 	for _, action := range []string{"admin.module_install", "admin.module_rollback", "admin.module_policy", "admin.module_export", "admin.module_uninstall"} {
 		if !audited(t, srv, action, "versioned") {

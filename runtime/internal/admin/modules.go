@@ -552,9 +552,15 @@ func (a *Area) handleUpdates(w http.ResponseWriter, r *http.Request, q *request)
 		a.fail(w, r, q, "listing update events failed", err)
 		return
 	}
+	rt, err := a.runtimeUpdate(r.Context(), lc)
+	if err != nil {
+		a.fail(w, r, q, "reading the runtime's update record failed", err)
+		return
+	}
 	d := struct {
 		Approvals []approval
 		Events    []updater.Event
-	}{a.approvals(r.Context(), q, states), evs}
+		Runtime   *RuntimeUpdate
+	}{a.approvals(r.Context(), q, states), evs, rt}
 	a.show(w, r, q, http.StatusOK, "updates.html", page{Title: i18n.Key("Updates"), Data: d})
 }
