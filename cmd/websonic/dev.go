@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/sigstore/sigstore/pkg/signature"
 
+	"github.com/websonic/websonic/deploy"
 	"github.com/websonic/websonic/internal/publish"
 	"github.com/websonic/websonic/internal/signing"
 	"github.com/websonic/websonic/internal/tufrepo"
@@ -86,6 +87,9 @@ func devRun(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	}
 	reg, err := registry.Open(ctx, registry.Config{
 		Addr: *regAddr, DataDir: filepath.Join(dir, "registry"), OnlineKeys: online, Logger: log.Named("registry"),
+		// As `websonic registry serve`: unstamped, the download page's
+		// command passes --root-sha256.
+		InstallScript: deploy.InstallScript,
 	})
 	if err != nil {
 		return err

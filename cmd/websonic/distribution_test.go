@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/websonic/websonic/deploy"
 	"github.com/websonic/websonic/internal/modbuild"
 	"github.com/websonic/websonic/internal/tlsserve/tlstest"
 )
@@ -208,20 +209,30 @@ func helloPackages(t *testing.T, ctx context.Context) string {
 }
 
 // TestDevRun is `make run`: one command, a local registry, development
-// keys, the packages published and installed from the registry.
+// keys, the packages published and installed from the registry, which
+// serves the install.sh its download page tells visitors to run.
 func TestDevRun(t *testing.T) {
 	bin := buildBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	data, mods := dataDir(t), helloPackages(t, ctx)
+	data, mods, regAddr := dataDir(t), helloPackages(t, ctx), freeAddr(t)
 	for range 2 { // the second run reuses keys, token, root and releases
 		d := startDaemon(t, ctx, bin, []string{"WEBSONIC_DATABASE_URL="}, regexp.MustCompile(`serving: url=(http://\S+)`),
-			"dev", "--data-dir", data, "--addr", "127.0.0.1:0", "--registry-addr", "127.0.0.1:0", "--modules", mods)
+			"dev", "--data-dir", data, "--addr", "127.0.0.1:0", "--registry-addr", regAddr, "--modules", mods)
 		resp, err := http.Get(d.url + "/guestbook")
 		if err != nil || resp.StatusCode != http.StatusOK {
 			t.Fatalf("GET /guestbook: %v %v", err, resp)
 		}
 		resp.Body.Close()
+		resp, err = http.Get("http://" + regAddr + "/download/install.sh")
+		if err != nil {
+			t.Fatal(err)
+		}
+		script, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || !bytes.Equal(script, deploy.InstallScript) {
+			t.Fatalf("GET /download/install.sh: %v %d, %d bytes, not deploy.InstallScript", err, resp.StatusCode, len(script))
+		}
 		d.stop(t)
 	}
 }

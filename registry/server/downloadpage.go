@@ -17,7 +17,8 @@ import (
 
 // The download page (GET /download): every runtime release the registry
 // has signed, newest first, its platforms with size and sha256, and the
-// install command with the current root's fingerprint. It is built from
+// install command with the current root's fingerprint (only when the
+// registry serves an install script: Config.InstallScript). It is built from
 // the signed targets alone, so it shows exactly what installers and
 // runtimes will accept; revoked releases stay listed, marked, without a
 // link.
@@ -63,6 +64,9 @@ type downloadData struct {
 	RootSHA256 string
 	ImageRef   string
 	Versions   []downloadVersion
+	// InstallScript: the registry serves /download/install.sh, so the
+	// page gives the command that runs it.
+	InstallScript bool
 }
 
 // downloadPage serves GET /download.
@@ -80,6 +84,8 @@ func (s *Server) downloadPage(w http.ResponseWriter, r *http.Request) {
 		RootSHA256: hex.EncodeToString(sum[:]),
 		ImageRef:   strings.TrimPrefix(strings.TrimPrefix(base, "https://"), "http://") + "/" + tufrepo.RuntimeRepository,
 		Versions:   runtimeVersions(s.tuf.Repo().Releases(), base),
+
+		InstallScript: len(s.cfg.InstallScript) > 0,
 	}
 	var buf bytes.Buffer
 	if err := downloadTemplate.Execute(&buf, d); err != nil {

@@ -416,7 +416,7 @@ func verifyEd25519(pub crypto.PublicKey, msg, sig []byte) bool {
 // command with the fingerprint of the root the registry serves; it runs
 // no script and loads nothing from elsewhere.
 func TestDownloadPage(t *testing.T) {
-	e := newEnv(t)
+	e := newEnvWith(t, func(c *server.Config) { c.InstallScript = []byte("#!/bin/sh\n") })
 	ctx := context.Background()
 	e.token("runtime", publishers.TokenSpec{Publisher: "websonic-release", Modules: []string{publishers.RuntimeScope}})
 	page := func() (http.Header, string) {
@@ -467,5 +467,27 @@ func TestDownloadPage(t *testing.T) {
 	sum := sha256.Sum256([]byte(root))
 	if want := "sudo sh install.sh --registry " + e.srv.URL + " --root-sha256 " + hex.EncodeToString(sum[:]); !strings.Contains(body, want) {
 		t.Fatalf("the install command %q is missing", want)
+	}
+}
+
+// TestDownloadPageWithoutInstallScript: a registry that serves no
+// install.sh (404) does not tell its visitors to download and run it;
+// the page still gives the root's fingerprint to check binaries against.
+func TestDownloadPageWithoutInstallScript(t *testing.T) {
+	e := newEnv(t)
+	if code, _, _ := send(t, http.DefaultClient, http.MethodGet, e.srv.URL+"/download/install.sh", nil); code != http.StatusNotFound {
+		t.Fatalf("install.sh without a script: %d", code)
+	}
+	code, _, body := send(t, http.DefaultClient, http.MethodGet, e.srv.URL+"/download", nil)
+	if code != http.StatusOK {
+		t.Fatalf("GET /download: %d %s", code, body)
+	}
+	if strings.Contains(body, "install.sh") {
+		t.Fatalf("the page offers an install.sh the registry does not serve: %s", body)
+	}
+	_, _, root := send(t, http.DefaultClient, http.MethodGet, e.srv.URL+"/v1/tuf/root.json", nil)
+	sum := sha256.Sum256([]byte(root))
+	if !strings.Contains(body, hex.EncodeToString(sum[:])) {
+		t.Fatalf("the root's fingerprint is missing: %s", body)
 	}
 }
