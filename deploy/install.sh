@@ -804,8 +804,9 @@ WorkingDirectory=/var/lib/websonic
 ExecStart=/var/lib/websonic/bin/websonic serve
 # Graceful restart with the same binary: listening sockets handed over.
 ExecReload=/bin/kill -HUP $MAINPID
-# SIGTERM to the runtime alone, which stops its embedded PostgreSQL (a
-# child in this unit) cleanly; whatever is left after the timeout is killed.
+# SIGTERM to the runtime alone (after a self-update, the new MAINPID),
+# which drains and stops its children cleanly (an embedded PostgreSQL, on an
+# installation that kept one); whatever is left after the timeout is killed.
 KillMode=mixed
 TimeoutStartSec=5min
 TimeoutStopSec=90s
@@ -826,8 +827,9 @@ RestrictSUIDSGID=yes
 ProtectSystem=strict
 ProtectHome=yes
 ReadWritePaths=/var/lib/websonic
-# A private /tmp: the embedded PostgreSQL's socket falls back to it only
-# when the data dir's path is too long, and then it is the runtime's alone.
+# A private /tmp. The database's socket is in /var/run/postgresql (the
+# distribution's server, install.sh's drop-in); connecting to a socket
+# needs no write access, so ProtectSystem=strict does not get in the way.
 PrivateTmp=yes
 # A private /dev keeps /dev/shm, which PostgreSQL's dynamic shared memory
 # (posix) uses.
@@ -840,8 +842,8 @@ ProtectClock=yes
 ProtectHostname=yes
 ProtectProc=invisible
 PrivateMounts=yes
-# The embedded PostgreSQL's shared memory and semaphores belong to this user
-# alone and are needed only while the unit runs.
+# Shared memory and semaphores of the user websonic (an embedded
+# PostgreSQL's, if any) are needed only while the unit runs.
 RemoveIPC=yes
 PrivateIPC=no
 
