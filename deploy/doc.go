@@ -3,9 +3,10 @@
 //
 //   - install.sh: installs the runtime on a Linux server from a registry,
 //     verifying the binary against a pinned TUF root with sh, curl,
-//     openssl, sha256sum and awk only. InstallScript is its text, which the
-//     registry serves at /download/install.sh; StampInstallScript fills in
-//     the pinned root fingerprint when a release is made.
+//     openssl, sha256sum and awk only, and sets up the distribution's
+//     PostgreSQL for it. InstallScript is its text, which the registry
+//     serves unstamped at /download/install.sh; StampInstallScript makes a
+//     copy with the root fingerprint pinned.
 //   - systemd/websonic.service: the hardened unit install.sh installs
 //     (SystemdUnit is its text).
 //   - kubernetes/: kustomize trees for Kubernetes and OpenShift (a base and

@@ -14,8 +14,10 @@ import (
 //go:embed systemd/websonic.service
 var SystemdUnit []byte
 
-// InstallScript is install.sh as committed, with no pinned root: the
-// registry serves it at /download/install.sh after StampInstallScript.
+// InstallScript is install.sh as committed, with no pinned root: `websonic
+// registry serve` serves it as is at /download/install.sh, and the download
+// page's command passes --root-sha256, so the pin is always in sight.
+// StampInstallScript makes a copy with the pin built in.
 //
 //go:embed install.sh
 var InstallScript []byte

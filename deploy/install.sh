@@ -17,9 +17,10 @@
 # It then creates the system user websonic, /var/lib/websonic/{bin,data},
 # /etc/websonic (websonic.env, root.json), the binary
 # /var/lib/websonic/bin/websonic (symlinked as /usr/local/bin/websonic), the
-# hardened unit websonic.service (enabled and started), PostgreSQL's server
-# binaries from the distribution (unless --database-url names a server),
-# and the first admin (--admin-user).
+# hardened unit websonic.service (enabled and started), the distribution's
+# PostgreSQL server with a role and database websonic reached by peer
+# authentication (unless --database-url names a server), and the first
+# admin (--admin-user).
 #
 # Source: deploy/install.sh in github.com/websonic/websonic.
 set -eu
@@ -39,8 +40,9 @@ usage: install.sh --registry URL [options]
   --root-sha256 HEX    sha256 of the registry's root.json, got from the publisher
                        (default: the one pinned in this script)
   --registry-ca FILE   PEM CA certificates that alone are trusted for the registry's HTTPS
-  --database-url URL   use this PostgreSQL server; without it the runtime runs a private
-                       cluster from the distribution's PostgreSQL server binaries
+  --database-url URL   use this PostgreSQL server (a database of its own, owned by a
+                       CREATEROLE role); without it: the distribution's PostgreSQL server
+                       on this machine, installed and set up when absent
   --addr ADDR          the site's listen address (WEBSONIC_ADDR; default :80)
   --admin-user NAME    create this first admin; password from WEBSONIC_ADMIN_PASSWORD, else asked
   --root DIR           install under DIR instead of / (tests): no systemctl, no package
@@ -164,6 +166,10 @@ if [ $UNINSTALL -eq 1 ]; then
 		systemctl disable --now websonic.service >/dev/null 2>&1 || true
 		did "stopped and disabled websonic.service"
 	fi
+	if [ -d "$UNIT.d" ]; then
+		rm -f "$UNIT.d/postgresql.conf"
+		rmdir "$UNIT.d" 2>/dev/null || true
+	fi
 	if [ -f "$UNIT" ]; then
 		rm -f "$UNIT"
 		did "removed $UNIT"
@@ -217,7 +223,7 @@ if [ -n "$VERSION" ]; then
 		die "--version $VERSION is not a version like 1.2.3"
 fi
 [ -n "$ROOT_SHA" ] || ROOT_SHA=$PINNED_ROOT_SHA256
-[ -n "$ROOT_SHA" ] || die "no pinned root: pass --root-sha256 HEX, the sha256 of the registry's root.json as its publisher gives it"
+[ -n "$ROOT_SHA" ] || die "no pinned root: pass --root-sha256 HEX, the root fingerprint that Web Sonic gives you (the download page $REGISTRY/download shows it in the install command: compare the two)"
 ROOT_SHA=$(printf '%s' "$ROOT_SHA" | tr 'A-F' 'a-f')
 hex64 "$ROOT_SHA" ||
 	die "--root-sha256 must be 64 hex digits"
@@ -227,6 +233,16 @@ case $DATABASE_URL in
 *) die "--database-url must be a postgres:// URL" ;;
 esac
 [ -z "$ADDR" ] || envsafe --addr "$ADDR"
+# Test knobs, with --root only: WEBSONIC_INSTALL_PSQL is the command that
+# runs psql as a superuser of a test server (instead of the postgres user
+# on this machine's); WEBSONIC_INSTALL_DB names the role and the database
+# (default websonic, the OS user that peer authentication maps to it).
+if [ -z "$ROOT" ] && { [ -n "${WEBSONIC_INSTALL_PSQL:-}" ] || [ -n "${WEBSONIC_INSTALL_DB:-}" ]; }; then
+	die "WEBSONIC_INSTALL_PSQL and WEBSONIC_INSTALL_DB are for tests with --root only"
+fi
+PG_DB=${WEBSONIC_INSTALL_DB:-websonic}
+printf '%s\n' "$PG_DB" | awk '/^[a-z_][a-z0-9_]*$/ && length($0) < 64 { ok = 1 } END { exit !ok }' ||
+	die "WEBSONIC_INSTALL_DB must be a lowercase SQL name"
 if [ -n "$ADMIN_USER" ]; then
 	printf '%s\n' "$ADMIN_USER" | awk '/^[A-Za-z0-9][A-Za-z0-9._-]*$/ { ok = 1 } END { exit !ok }' ||
 		die "--admin-user must be letters, digits, dots, dashes or underscores"
@@ -602,9 +618,135 @@ if [ -n "$REGISTRY_CA" ]; then
 	own "$ROOTGROUP" 0644 "$ETC/registry-ca.pem"
 fi
 
+# ---- PostgreSQL ----
+#
+# Without --database-url the runtime uses the distribution's PostgreSQL
+# server on this machine: a role websonic (LOGIN CREATEROLE, never
+# SUPERUSER) owning a database websonic, reached over the unix socket
+# with peer authentication (the OS user websonic is the role websonic).
+# Not the runtime's private (embedded) cluster: that stops with the
+# process that started it, so graceful restarts and self-updates could
+# not hand over to a new process (cmd/websonic/graceful.go).
+LOCAL_URL="postgres:///$PG_DB?host=/var/run/postgresql"
+ENVF=$ETC/websonic.env
+OLD_URL=""
+[ ! -f "$ENVF" ] || OLD_URL=$(awk 'index($0, "WEBSONIC_DATABASE_URL=") == 1 { u = substr($0, 23) } END { print u }' "$ENVF")
+if [ -n "$DATABASE_URL" ] && [ "$DATABASE_URL" != "$LOCAL_URL" ]; then
+	PG_MODE=external
+elif [ -z "$DATABASE_URL" ] && [ -n "$OLD_URL" ] && [ "$OLD_URL" != "$LOCAL_URL" ]; then
+	PG_MODE=external
+elif [ -z "$OLD_URL" ] && [ -f "$VARLIB/data/postgres/PG_VERSION" ]; then
+	# An installation from before this path: its data is in the private
+	# cluster, which is kept rather than left behind.
+	PG_MODE=embedded
+elif [ -n "$ROOT" ] && [ -z "${WEBSONIC_INSTALL_PSQL:-}" ]; then
+	PG_MODE=none
+else
+	PG_MODE=local
+fi
+
+# as_user USER CMD... runs CMD as USER (from /, which every user may read).
+as_user() {
+	u=$1
+	shift
+	if command -v runuser >/dev/null 2>&1; then
+		(cd / && runuser -u "$u" -- "$@")
+	else
+		(cd / && setpriv --reuid="$u" --regid="$u" --init-groups -- "$@")
+	fi
+}
+
+# pg_server installs, sets up and starts the distribution's PostgreSQL
+# server unless one answers on /var/run/postgresql already.
+pg_server() {
+	if [ -S /var/run/postgresql/.s.PGSQL.5432 ]; then
+		did "PostgreSQL: the server on /var/run/postgresql"
+		return 0
+	fi
+	if command -v apt-get >/dev/null 2>&1; then
+		# An earlier install.sh turned the package's main cluster off.
+		rm -f /etc/postgresql-common/createcluster.d/websonic.conf
+		if ! dpkg -s postgresql >/dev/null 2>&1; then
+			apt-get update -q >/dev/null || die "apt-get update failed"
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null || die "apt-get install postgresql failed"
+			did "PostgreSQL: installed the distribution's postgresql package"
+		fi
+		if [ -z "$(pg_lsclusters -h 2>/dev/null)" ]; then
+			v=$(for d in /usr/lib/postgresql/*/; do basename "$d"; done | sort -n | tail -n 1)
+			pg_createcluster "$v" main >/dev/null || die "pg_createcluster $v main failed"
+			did "PostgreSQL: created the cluster $v/main"
+		fi
+	elif command -v dnf >/dev/null 2>&1; then
+		if ! rpm -q postgresql-server >/dev/null 2>&1; then
+			dnf install -y -q postgresql-server >/dev/null || die "dnf install postgresql-server failed"
+			did "PostgreSQL: installed the distribution's postgresql-server package"
+		fi
+		if [ ! -f /var/lib/pgsql/data/PG_VERSION ]; then
+			postgresql-setup --initdb >/dev/null || die "postgresql-setup --initdb failed"
+			did "PostgreSQL: initialised /var/lib/pgsql/data"
+		fi
+	else
+		die "no PostgreSQL server and no apt-get or dnf: install PostgreSQL, or pass --database-url"
+	fi
+	have_systemd || die "PostgreSQL is installed but systemd is not running here: start it, then run install.sh again"
+	systemctl enable --now postgresql.service >/dev/null 2>&1 || die "systemctl enable --now postgresql failed: journalctl -u postgresql"
+	did "PostgreSQL: enabled and started postgresql.service"
+	tries=0
+	until as_user postgres psql -X -q -d postgres -c 'SELECT 1' >/dev/null 2>&1; do
+		tries=$((tries + 1))
+		[ $tries -lt 60 ] || die "PostgreSQL does not answer on /var/run/postgresql: journalctl -u postgresql"
+		sleep 1
+	done
+}
+
+# pg_sql prints what the server's superuser runs with psql (PG_DB was
+# checked above): the role and the database, made when absent and kept
+# otherwise, and the three bounds the runtime asks the DBA for
+# (runtime/internal/dbroles, "External servers").
+pg_sql() {
+	cat <<EOF
+SET search_path = pg_catalog, pg_temp;
+SELECT 'CREATE ROLE "$PG_DB"' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$PG_DB') \gexec
+ALTER ROLE "$PG_DB" LOGIN NOSUPERUSER CREATEROLE NOCREATEDB NOREPLICATION NOBYPASSRLS INHERIT;
+SELECT 'CREATE DATABASE "$PG_DB" OWNER "$PG_DB"' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$PG_DB') \gexec
+DO \$\$ DECLARE o text := (SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '$PG_DB');
+BEGIN IF o <> '$PG_DB' THEN
+	RAISE EXCEPTION 'the database $PG_DB exists and belongs to %, not to the role $PG_DB: ALTER DATABASE $PG_DB OWNER TO $PG_DB, or pass --database-url', o;
+END IF; END \$\$;
+SELECT 'GRANT SET ON PARAMETER temp_file_limit TO "$PG_DB"' WHERE current_setting('server_version_num')::int >= 150000 \gexec
+\connect $PG_DB
+SET search_path = pg_catalog, pg_temp;
+REVOKE EXECUTE ON FUNCTION pg_catalog.lo_create(oid), pg_catalog.lo_creat(integer), pg_catalog.lo_from_bytea(oid, bytea),
+	pg_catalog.lo_import(text), pg_catalog.lo_import(text, oid), pg_catalog.lo_put(oid, bigint, bytea) FROM PUBLIC;
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+EOF
+}
+
+case $PG_MODE in
+external) did "PostgreSQL: the server in WEBSONIC_DATABASE_URL" ;;
+embedded) did "PostgreSQL: kept the runtime's private cluster in $VARLIB/data/postgres (no graceful restarts or self-updates on it: move the data to a server and set WEBSONIC_DATABASE_URL)" ;;
+none) did "PostgreSQL: not set up under --root" ;;
+local)
+	if [ -z "$ROOT" ]; then
+		pg_server
+		set -- as_user postgres psql
+	else
+		# shellcheck disable=SC2086 # a command line, split on purpose
+		set -- $WEBSONIC_INSTALL_PSQL
+	fi
+	pg_sql | "$@" -X -q -v ON_ERROR_STOP=1 >"$WORK/psql.out" 2>&1 ||
+		die "setting up the PostgreSQL role and database $PG_DB failed: $(cat "$WORK/psql.out")"
+	if [ -z "$ROOT" ]; then
+		as_user websonic psql -X -q -d "$LOCAL_URL" -c 'SELECT 1' >"$WORK/psql.out" 2>&1 ||
+			die "the user websonic cannot reach the database $PG_DB with peer authentication ($(cat "$WORK/psql.out")): pg_hba.conf needs the line 'local $PG_DB websonic peer' above the others, then systemctl reload postgresql"
+	fi
+	DATABASE_URL=$LOCAL_URL
+	did "PostgreSQL: role and database $PG_DB (LOGIN CREATEROLE, not SUPERUSER), reached over /var/run/postgresql as the user websonic"
+	;;
+esac
+
 # The environment file: created once, then only the settings this script
 # owns (and those given on this run) are set; every other line is kept.
-ENVF=$ETC/websonic.env
 if [ ! -f "$ENVF" ]; then
 	(umask 077 && : >"$ENVF")
 	cat >"$ENVF" <<'EOF'
@@ -632,30 +774,6 @@ setenv WEBSONIC_DATA_DIR /var/lib/websonic/data
 own "$ROOTGROUP" 0640 "$ETC/.websonic.env.new"
 mv -f "$ETC/.websonic.env.new" "$ENVF"
 did "set WEBSONIC_REGISTRY=$REGISTRY in $ENVF (mode 0640, root:websonic)"
-
-# PostgreSQL: an existing server, or the distribution's server binaries
-# for the runtime's private cluster.
-if awk 'index($0, "WEBSONIC_DATABASE_URL=") == 1 && length($0) > 22 { found = 1 } END { exit !found }' "$ENVF"; then
-	did "PostgreSQL: the server in WEBSONIC_DATABASE_URL"
-elif [ -n "$ROOT" ]; then
-	did "PostgreSQL: not installed under --root (the runtime needs initdb on the machine)"
-elif command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 ||
-	ls /usr/pgsql-*/bin/initdb >/dev/null 2>&1; then
-	did "PostgreSQL: the machine's server binaries, for the runtime's private cluster"
-elif command -v apt-get >/dev/null 2>&1; then
-	# The runtime runs its own cluster: no need for the distribution's.
-	mkdir -p /etc/postgresql-common/createcluster.d
-	[ -f /etc/postgresql-common/createcluster.d/websonic.conf ] ||
-		echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.d/websonic.conf
-	apt-get update -q >/dev/null || die "apt-get update failed"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null || die "apt-get install postgresql failed"
-	did "PostgreSQL: installed the distribution's postgresql package (no cluster of its own)"
-elif command -v dnf >/dev/null 2>&1; then
-	dnf install -y -q postgresql-server >/dev/null || die "dnf install postgresql-server failed"
-	did "PostgreSQL: installed the distribution's postgresql-server package"
-else
-	die "no PostgreSQL server binaries and no apt-get or dnf: install PostgreSQL, or pass --database-url"
-fi
 
 # The unit (its text is deploy/systemd/websonic.service; a test keeps them equal).
 mkdir -p "$ROOT/etc/systemd/system"
@@ -686,8 +804,9 @@ WorkingDirectory=/var/lib/websonic
 ExecStart=/var/lib/websonic/bin/websonic serve
 # Graceful restart with the same binary: listening sockets handed over.
 ExecReload=/bin/kill -HUP $MAINPID
-# SIGTERM to the runtime alone, which stops its embedded PostgreSQL (a
-# child in this unit) cleanly; whatever is left after the timeout is killed.
+# SIGTERM to the runtime alone (after a self-update, the new MAINPID),
+# which drains and stops its children cleanly (an embedded PostgreSQL, on an
+# installation that kept one); whatever is left after the timeout is killed.
 KillMode=mixed
 TimeoutStartSec=5min
 TimeoutStopSec=90s
@@ -708,8 +827,9 @@ RestrictSUIDSGID=yes
 ProtectSystem=strict
 ProtectHome=yes
 ReadWritePaths=/var/lib/websonic
-# A private /tmp: the embedded PostgreSQL's socket falls back to it only
-# when the data dir's path is too long, and then it is the runtime's alone.
+# A private /tmp. The database's socket is in /var/run/postgresql (the
+# distribution's server, install.sh's drop-in); connecting to a socket
+# needs no write access, so ProtectSystem=strict does not get in the way.
 PrivateTmp=yes
 # A private /dev keeps /dev/shm, which PostgreSQL's dynamic shared memory
 # (posix) uses.
@@ -722,8 +842,8 @@ ProtectClock=yes
 ProtectHostname=yes
 ProtectProc=invisible
 PrivateMounts=yes
-# The embedded PostgreSQL's shared memory and semaphores belong to this user
-# alone and are needed only while the unit runs.
+# Shared memory and semaphores of the user websonic (an embedded
+# PostgreSQL's, if any) are needed only while the unit runs.
 RemoveIPC=yes
 PrivateIPC=no
 
@@ -750,6 +870,25 @@ else
 	did "installed $UNIT"
 	CHANGED_UNIT=1
 fi
+# With PostgreSQL on this machine, a drop-in starts it first and with the
+# runtime; with another server, none (the unit's After= alone orders
+# nothing that is not started).
+DROPIN=$UNIT.d/postgresql.conf
+if [ "$PG_MODE" = local ]; then
+	printf '# Written by install.sh: the database is on this machine.\n[Unit]\nWants=postgresql.service\nAfter=postgresql.service\n' >"$WORK/dropin"
+	if [ ! -f "$DROPIN" ] || [ "$(sha256sum <"$DROPIN")" != "$(sha256sum <"$WORK/dropin")" ]; then
+		mkdir -p "$UNIT.d"
+		cp "$WORK/dropin" "$DROPIN"
+		chmod 0644 "$DROPIN"
+		did "installed $DROPIN (Wants=postgresql.service)"
+		CHANGED_UNIT=1
+	fi
+elif [ -f "$DROPIN" ] && [ "$PG_MODE" = external ]; then
+	rm -f "$DROPIN"
+	rmdir "$UNIT.d" 2>/dev/null || true
+	did "removed $DROPIN"
+	CHANGED_UNIT=1
+fi
 
 if have_systemd; then
 	[ $CHANGED_UNIT -eq 0 ] || systemctl daemon-reload
@@ -772,36 +911,52 @@ printf 'version=%s\ntargets_version=%s\n' "$VERSION" "$TARGETS_VERSION" >"$VARLI
 own "$OWNER" 0644 "$VARLIB/install-state"
 
 # The first admin, on the site the service runs (or, under --root, with
-# the installed binary).
+# the installed binary), with the settings in the environment file.
 if [ -n "$ADMIN_USER" ]; then
-	if [ -z "${WEBSONIC_ADMIN_PASSWORD:-}" ]; then
-		tty_ok || die "set WEBSONIC_ADMIN_PASSWORD for --admin-user (no terminal to ask on)"
-		stty -echo </dev/tty 2>/dev/null || true
-		printf 'password for the admin %s: ' "$ADMIN_USER" >/dev/tty
-		read -r WEBSONIC_ADMIN_PASSWORD </dev/tty || true
-		stty echo </dev/tty 2>/dev/null || true
-		printf '\n' >/dev/tty
-		[ -n "$WEBSONIC_ADMIN_PASSWORD" ] || die "no password given for the admin $ADMIN_USER"
-	fi
-	export WEBSONIC_ADMIN_PASSWORD
-	# The settings the service runs with, but for the paths under --root.
+	# The settings the service runs with, the paths moved under --root.
 	set -- env
 	while IFS= read -r line; do
 		case $line in
-		WEBSONIC_DATABASE_URL=*) set -- "$@" "$line" ;;
+		WEBSONIC_*=/etc/websonic* | WEBSONIC_*=/var/lib/websonic*) set -- "$@" "${line%%=*}=$ROOT${line#*=}" ;;
+		WEBSONIC_*=*) set -- "$@" "$line" ;;
 		esac
 	done <"$ENVF"
-	set -- "$@" WEBSONIC_DATA_DIR="$VARLIB/data"
 	if [ -z "$ROOT" ]; then
-		if command -v runuser >/dev/null 2>&1; then
-			set -- runuser -u websonic -- "$@"
-		else
-			set -- setpriv --reuid=websonic --regid=websonic --init-groups -- "$@"
-		fi
+		set -- as_user websonic "$@"
 	fi
-	"$@" "$VARLIB/bin/websonic" admin create --username "$ADMIN_USER" </dev/null ||
-		die "websonic admin create --username $ADMIN_USER failed; the installation itself is done (under --root, run websonic serve once first: it makes the site)"
-	did "created the admin $ADMIN_USER"
+	if have_systemd; then
+		# The service made the site (and its database schema) once it is
+		# ready: wait for /readyz on its address.
+		# WEBSONIC_ADDR is HOST:PORT; no host, 0.0.0.0 or [::] is every address.
+		hp=$(awk 'index($0, "WEBSONIC_ADDR=") == 1 { a = substr($0, 15) }
+			END { i = match(a, /:[0-9]+$/); h = i ? substr(a, 1, i - 1) : ""; p = i ? substr(a, i + 1) : 80
+				if (h == "" || h == "0.0.0.0" || h == "[::]") h = "127.0.0.1"
+				print h ":" p }' "$ENVF")
+		tries=0
+		until curl -fsk -o /dev/null --max-time 5 "http://$hp/readyz" ||
+			curl -fsk -o /dev/null --max-time 5 "https://$hp/readyz"; do
+			tries=$((tries + 1))
+			[ $tries -lt 150 ] || die "websonic.service is not ready after 5 minutes ($hp/readyz): journalctl -u websonic; then run install.sh again"
+			sleep 2
+		done
+	fi
+	if "$@" "$VARLIB/bin/websonic" admin user "$ADMIN_USER" >/dev/null 2>&1 </dev/null; then
+		did "the admin $ADMIN_USER exists: left as it is"
+	else
+		if [ -z "${WEBSONIC_ADMIN_PASSWORD:-}" ]; then
+			tty_ok || die "set WEBSONIC_ADMIN_PASSWORD for --admin-user (no terminal to ask on)"
+			stty -echo </dev/tty 2>/dev/null || true
+			printf 'password for the admin %s (15 characters or more): ' "$ADMIN_USER" >/dev/tty
+			read -r WEBSONIC_ADMIN_PASSWORD </dev/tty || true
+			stty echo </dev/tty 2>/dev/null || true
+			printf '\n' >/dev/tty
+			[ -n "$WEBSONIC_ADMIN_PASSWORD" ] || die "no password given for the admin $ADMIN_USER"
+		fi
+		export WEBSONIC_ADMIN_PASSWORD
+		"$@" "$VARLIB/bin/websonic" admin create --username "$ADMIN_USER" </dev/null >"$WORK/admin.out" 2>&1 ||
+			die "websonic admin create --username $ADMIN_USER failed: $(cat "$WORK/admin.out"); the installation itself is done: run install.sh again with --admin-user (under --root, run websonic serve once first: it makes the site)"
+		did "created the admin $ADMIN_USER"
+	fi
 fi
 
 say "install.sh: installed Web Sonic $VERSION:"

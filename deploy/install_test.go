@@ -562,3 +562,38 @@ func TestInstallScriptFiles(t *testing.T) {
 		t.Errorf("passwd after --purge:\n%s", got)
 	}
 }
+
+// TestDownloadPageCommand: every flag of the install command on the
+// registry's download page (registry/server/download.html) is one that
+// install.sh's usage lists, and the page passes the pin explicitly.
+func TestDownloadPageCommand(t *testing.T) {
+	page, err := os.ReadFile("../registry/server/download.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cmd string
+	for line := range strings.Lines(string(page)) {
+		if strings.Contains(line, "sh install.sh ") && strings.Contains(line, "--registry ") {
+			cmd = line
+		}
+	}
+	if cmd == "" {
+		t.Fatal("no `sh install.sh` command on the download page")
+	}
+	s := string(InstallScript)
+	usage := s[strings.Index(s, "usage: install.sh"):strings.Index(s, "\nEOF\n")]
+	var flags []string
+	for _, w := range strings.Fields(cmd) {
+		if strings.HasPrefix(w, "--") {
+			flags = append(flags, w)
+			if !strings.Contains(usage, "  "+w+" ") {
+				t.Errorf("the download page passes %s, which install.sh's usage does not list", w)
+			}
+		}
+	}
+	for _, want := range []string{"--registry", "--root-sha256", "--admin-user"} {
+		if !slices.Contains(flags, want) {
+			t.Errorf("the download page's command lacks %s: %s", want, cmd)
+		}
+	}
+}

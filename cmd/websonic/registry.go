@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/sigstore/sigstore/pkg/signature"
 
+	"github.com/websonic/websonic/deploy"
 	"github.com/websonic/websonic/internal/bytesize"
 	"github.com/websonic/websonic/internal/clientaddr"
 	"github.com/websonic/websonic/internal/signing"
@@ -106,6 +107,9 @@ func registryServe(args []string, stdin io.Reader, stdout, stderr io.Writer) err
 		Addr: *addr, DataDir: c.dataDir, DatabaseURL: c.databaseURL, OnlineKeys: online, PrivatePulls: *private, Logger: log,
 		TLS:       tf.tls,
 		PublicURL: *publicURL, TrustedProxies: trusted, PublisherQuota: quotaBytes, DisableDelete: *noDelete,
+		// Unstamped: the download page's command passes --root-sha256,
+		// so the pin is always in sight of whoever runs it.
+		InstallScript: deploy.InstallScript,
 	})
 	if err != nil {
 		return err
