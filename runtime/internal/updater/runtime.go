@@ -9,7 +9,9 @@ package updater
 // a version newer than the running one is ever installed: an older or
 // equal one asked for is refused and recorded as an alert; a revoked one
 // is never offered (tufrepo); a version that failed once is not tried
-// again automatically (websonic.runtime_update.refused_versions). Under
+// again automatically (websonic.runtime_update.refused_versions) — failed
+// for a reason the signed data gives (ErrVerify) or readiness, never for a
+// transfer (ErrTransfer: recorded once, tried again). Under
 // notify (or auto on a runtime that cannot restart itself) the newer
 // version is recorded as available. Under auto (installRuntime):
 //
@@ -214,7 +216,7 @@ func (u *Updater) checkRuntime(ctx context.Context) error {
 		}
 		return nil
 	}
-	_, err = u.installRuntime(ctx, latest, "automatic update")
+	_, err = u.installRuntime(ctx, latest, autoUpdate)
 	return err
 }
 
@@ -268,21 +270,48 @@ func (u *Updater) installRuntime(ctx context.Context, rel *tufrepo.Release, why 
 	u.mu.Lock() // one change at a time, modules' included
 	defer u.mu.Unlock()
 	bin, err := u.fetchRuntime(ctx, rel)
-	if err != nil {
-		u.runtimeEvent(ctx, from, rel.Version, "failed", err.Error())
-		if errors.Is(err, ErrVerify) {
-			u.refuseRuntime(ctx, rel.Version)
+	if err == nil {
+		var tmp string
+		if tmp, err = u.stageRuntime(ctx, rel, bin); err == nil {
+			return u.swapRuntime(ctx, rel, tmp, why)
 		}
-		return nil, err
 	}
-	tmp, err := u.stageRuntime(ctx, rel, bin)
-	if err != nil {
+	u.runtimeFailed(ctx, rel, err, why != autoUpdate)
+	return nil, err
+}
+
+// autoUpdate is installRuntime's why for a check's update.
+const autoUpdate = "automatic update"
+
+// runtimeFailed records why rel could not be installed. Only a refusal
+// (ErrVerify: the signed release contradicts itself or its binary reports
+// another version) puts the version on refused_versions for good; any
+// other failure (a download cut short or changed in transit, a full disk)
+// is recorded once per version and process, unless the owner asked, and
+// the next check tries again.
+func (u *Updater) runtimeFailed(ctx context.Context, rel *tufrepo.Release, err error, asked bool) {
+	from := u.cfg.SelfUpdate.Version
+	if errors.Is(err, ErrVerify) {
+		u.refuseRuntime(ctx, rel.Version)
 		u.runtimeEvent(ctx, from, rel.Version, "failed", err.Error())
-		if errors.Is(err, ErrVerify) {
-			u.refuseRuntime(ctx, rel.Version)
-		}
-		return nil, err
+		return
 	}
+	if errors.Is(err, ErrPreempted) || ctx.Err() != nil {
+		return
+	}
+	if u.runtimeFailing[rel.Version] && !asked {
+		u.log.Warn("the runtime update failed again; tried again at the next check", "to", rel.Version, "error", err)
+		return
+	}
+	u.runtimeFailing[rel.Version] = true
+	u.runtimeEvent(ctx, from, rel.Version, "failed", err.Error()+" (not refused: tried again at the next check)")
+}
+
+// swapRuntime puts the staged binary tmp in place of the executable and
+// restarts into it; u.mu is held.
+func (u *Updater) swapRuntime(ctx context.Context, rel *tufrepo.Release, tmp, why string) (*tufrepo.Release, error) {
+	c := u.cfg.SelfUpdate
+	from := c.Version
 	exe, prev := c.Executable, c.Executable+".previous"
 	if err := replaceKeeping(tmp, exe, prev); err != nil {
 		os.Remove(tmp)
@@ -404,19 +433,24 @@ func (u *Updater) stageRuntime(ctx context.Context, rel *tufrepo.Release, bin []
 		return "", fmt.Errorf("updater: runtime: reading %s back: %w", f.Name(), err)
 	}
 	if err := checkBinary(onDisk, rel); err != nil {
-		return "", fmt.Errorf("%w (as written to disk)", err)
+		// The verified bytes did not land on disk: this machine's
+		// fault, not the release's; nothing is refused.
+		return "", fmt.Errorf("updater: runtime: %s is not the verified binary as read back: %s", f.Name(), strings.TrimPrefix(err.Error(), ErrVerify.Error()+": "))
 	}
 	if err := f.Close(); err != nil {
 		return "", fmt.Errorf("updater: runtime: %w", err)
 	}
 	if err := checkReports(ctx, f.Name(), rel.Version); err != nil {
-		return "", fmt.Errorf("%w: %s: %w", ErrVerify, rel, err)
+		return "", fmt.Errorf("updater: runtime %s: %w", rel, err)
 	}
 	return f.Name(), nil
 }
 
 // checkReports runs `bin version` and checks the version it reports
-// ("websonic VERSION OS/ARCH GO..." on its first line).
+// ("websonic VERSION OS/ARCH GO..." on its first line). An answer that is
+// not the release's version wraps ErrVerify (the signed binary contradicts
+// its release); a binary that does not run here does not (that may be
+// this machine's doing: noexec, a full disk, a timeout).
 func checkReports(ctx context.Context, bin, version string) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -429,10 +463,10 @@ func checkReports(ctx context.Context, bin, version string) error {
 	line, _, _ := strings.Cut(out.String(), "\n")
 	f := strings.Fields(line)
 	if len(f) < 2 || f[0] != "websonic" {
-		return fmt.Errorf("`websonic version` of the new binary printed %q", line)
+		return fmt.Errorf("%w: `websonic version` of the new binary printed %q", ErrVerify, line)
 	}
 	if f[1] != version {
-		return fmt.Errorf("the new binary reports version %s, not the release's %s", f[1], version)
+		return fmt.Errorf("%w: the new binary reports version %s, not the release's %s", ErrVerify, f[1], version)
 	}
 	return nil
 }
