@@ -43,7 +43,7 @@ func (g *graceful) apply(cfg *server.Config, r *restart.Restarter, version strin
 	policy := server.UpdatePolicy(g.selfUpdate)
 	cfg.SelfUpdate = server.SelfUpdate{Policy: policy, Version: version, OS: runtime.GOOS, Arch: runtime.GOARCH, Executable: r.Executable()}
 	if ok, why := r.Supported(); ok {
-		cfg.SelfUpdate.Restart = r.Upgrade
+		cfg.SelfUpdate.Restart = r.UpgradeWith
 	} else {
 		cfg.SelfUpdate.CannotRestart = why
 	}

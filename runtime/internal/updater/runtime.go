@@ -28,7 +28,8 @@ package updater
 //  4. the running executable is kept as <executable>.previous (a hard
 //     link), the new file renamed over the executable, the directory
 //     fsynced, and websonic.runtime_update.pending_version set;
-//  5. RuntimeConfig.Restart starts the new binary with the listeners. If
+//  5. RuntimeConfig.Restart starts the new binary with the listeners
+//     (steps 4 and 5, and the rollback, under the restarter's lock). If
 //     it serves, this process drains and exits and the new one records
 //     'updated' (RuntimeStarted). If it does not become ready, the previous
 //     file is renamed back, the version is refused for good and
@@ -313,26 +314,37 @@ func (u *Updater) swapRuntime(ctx context.Context, rel *tufrepo.Release, tmp, wh
 	c := u.cfg.SelfUpdate
 	from := c.Version
 	exe, prev := c.Executable, c.Executable+".previous"
-	if err := replaceKeeping(tmp, exe, prev); err != nil {
+	// Under the restarter's lock, from the rename to the end of the
+	// upgrade (and the rollback): a SIGHUP restart meanwhile waits, so it
+	// cannot start the new binary behind the updater's back, nor this
+	// rollback put the old file back while the new one serves.
+	swapped := false
+	swap := func() error {
+		if err := replaceKeeping(tmp, exe, prev); err != nil {
+			return err
+		}
+		if _, err := u.cfg.Pool.Exec(ctx, `UPDATE websonic.runtime_update SET pending_version = $1, pending_from = $2, updated_at = now()`,
+			rel.Version, from); err != nil {
+			return errors.Join(fmt.Errorf("updater: runtime: %w", err), restoreFile(prev, exe))
+		}
+		swapped = true
+		u.log.Info("restarting into the new runtime", "from", from, "to", rel.Version, "why", why)
+		return nil
+	}
+	undo := func() error { return restoreFile(prev, exe) }
+	err := c.Restart(ctx, swap, undo)
+	switch {
+	case err == nil:
+		return rel, nil
+	case !swapped:
 		os.Remove(tmp)
 		u.runtimeEvent(ctx, from, rel.Version, "failed", err.Error())
 		return nil, err
 	}
-	if _, err := u.cfg.Pool.Exec(ctx, `UPDATE websonic.runtime_update SET pending_version = $1, pending_from = $2, updated_at = now()`,
-		rel.Version, from); err != nil {
-		return nil, errors.Join(fmt.Errorf("updater: runtime: %w", err), restoreFile(prev, exe))
-	}
-	u.log.Info("restarting into the new runtime", "from", from, "to", rel.Version, "why", why)
-	if err := c.Restart(ctx); err != nil {
-		reason := fmt.Sprintf("the new runtime did not become ready: %v", err)
-		if rerr := restoreFile(prev, exe); rerr != nil {
-			reason += fmt.Sprintf("; restoring %s failed: %v", exe, rerr)
-		}
-		u.refuseRuntime(ctx, rel.Version)
-		u.runtimeEvent(ctx, from, rel.Version, "rolled_back", reason)
-		return nil, fmt.Errorf("updater: runtime %s: %s", rel.Version, reason)
-	}
-	return rel, nil
+	reason := fmt.Sprintf("the new runtime did not become ready: %v", err)
+	u.refuseRuntime(ctx, rel.Version)
+	u.runtimeEvent(ctx, from, rel.Version, "rolled_back", reason)
+	return nil, fmt.Errorf("updater: runtime %s: %s", rel.Version, reason)
 }
 
 // refuseRuntime records that version must not be installed again
