@@ -110,10 +110,21 @@ func TestUpgradeTellsSystemd(t *testing.T) {
 	}
 
 	t.Setenv(childEnv, "die")
+	// A graceful restart (SIGHUP) while a self-update swaps the binary
+	// waits for the lock: with its wait cut short, it fails at once.
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	var during error
 	prepared, undone := false, false
-	err = r.UpgradeWith(context.Background(), func() error { prepared = true; return nil }, func() error { undone = true; return nil })
+	err = r.UpgradeWith(context.Background(), func() error {
+		prepared, during = true, r.Upgrade(gone)
+		return nil
+	}, func() error { undone = true; return r.Upgrade(gone) })
 	if !errors.Is(err, ErrFailed) || !prepared || !undone {
 		t.Fatalf("upgrade into a dying process: %v (prepared %v, undone %v)", err, prepared, undone)
+	}
+	if !errors.Is(during, context.Canceled) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("an Upgrade during prepare returned %v, during undo %v: want both waiting for the lock", during, err)
 	}
 	if m := sd.next(t); m != "RELOADING=1" {
 		t.Fatalf("first message %q", m)

@@ -347,6 +347,31 @@ func (u *Updater) swapRuntime(ctx context.Context, rel *tufrepo.Release, tmp, wh
 	return nil, fmt.Errorf("updater: runtime %s: %s", rel.Version, reason)
 }
 
+// stagedPatterns name the temporary files stageRuntime and canRestart
+// leave beside the executable while they work.
+var stagedPatterns = []string{".websonic-probe-*", ".websonic-*.*.*-*"}
+
+// removeStaged removes what a staging left beside the executable (a
+// crash between writing and renaming), unless a parent process may still
+// be staging (RuntimeConfig.Upgraded).
+func (u *Updater) removeStaged() {
+	c := u.cfg.SelfUpdate
+	if c.Executable == "" || c.Upgraded {
+		return
+	}
+	dir := filepath.Dir(c.Executable)
+	for _, p := range stagedPatterns {
+		names, _ := filepath.Glob(filepath.Join(dir, p))
+		for _, n := range names {
+			if err := os.Remove(n); err != nil {
+				u.log.Warn("removing a leftover of a self-update", "file", n, "error", err)
+				continue
+			}
+			u.log.Info("removed a leftover of an interrupted self-update", "file", n)
+		}
+	}
+}
+
 // refuseRuntime records that version must not be installed again
 // automatically, and clears a pending restart into it.
 func (u *Updater) refuseRuntime(ctx context.Context, version string) {
@@ -367,11 +392,11 @@ func (u *Updater) fetchRuntime(ctx context.Context, rel *tufrepo.Release) ([]byt
 	if err != nil {
 		return nil, fmt.Errorf("updater: %w", err)
 	}
+	defer done() // the binary's download too: under the gate's limits
 	raw, signed, err := u.tuf.DownloadRuntime(gctx, rel.Version, rel.OS, rel.Arch)
 	if errors.Is(context.Cause(gctx), ErrPreempted) {
 		err = ErrPreempted
 	}
-	done()
 	if err != nil {
 		return nil, u.transferError(rel, err)
 	}
@@ -389,7 +414,10 @@ func (u *Updater) fetchRuntime(ctx context.Context, rel *tufrepo.Release) ([]byt
 	if err != nil {
 		return nil, err
 	}
-	bin, meta, err := ocipkg.FetchRuntimeFrom(ctx, repo, rel.ManifestDigest)
+	bin, meta, err := ocipkg.FetchRuntimeFrom(gctx, repo, rel.ManifestDigest)
+	if errors.Is(context.Cause(gctx), ErrPreempted) {
+		err = ErrPreempted
+	}
 	if err != nil {
 		return nil, u.transferError(rel, err)
 	}
@@ -405,10 +433,15 @@ func (u *Updater) fetchRuntime(ctx context.Context, rel *tufrepo.Release) ([]byt
 // checkBinary compares b with the signed size and sha256 of rel.
 func checkBinary(b []byte, rel *tufrepo.Release) error {
 	sum := sha256.Sum256(b)
+	return checkSum(sum[:], int64(len(b)), rel)
+}
+
+// checkSum compares the sha256 sum and size n of a binary with rel's.
+func checkSum(sum []byte, n int64, rel *tufrepo.Release) error {
 	want, err := hex.DecodeString(rel.BinarySHA256)
-	if err != nil || int64(len(b)) != rel.BinarySize || subtle.ConstantTimeCompare(sum[:], want) != 1 {
+	if err != nil || n != rel.BinarySize || subtle.ConstantTimeCompare(sum, want) != 1 {
 		return fmt.Errorf("%w: %s: the binary (%d bytes, sha256 %x) is not the signed one (%d bytes, sha256 %s)",
-			ErrVerify, rel, len(b), sum, rel.BinarySize, rel.BinarySHA256)
+			ErrVerify, rel, n, sum, rel.BinarySize, rel.BinarySHA256)
 	}
 	return nil
 }
@@ -440,11 +473,12 @@ func (u *Updater) stageRuntime(ctx context.Context, rel *tufrepo.Release, bin []
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return "", fmt.Errorf("updater: runtime: %w", err)
 	}
-	onDisk, err := io.ReadAll(io.LimitReader(f, rel.BinarySize+1))
+	h := sha256.New() // not a second copy of the binary in memory
+	n, err := io.Copy(h, io.LimitReader(f, rel.BinarySize+1))
 	if err != nil {
 		return "", fmt.Errorf("updater: runtime: reading %s back: %w", f.Name(), err)
 	}
-	if err := checkBinary(onDisk, rel); err != nil {
+	if err := checkSum(h.Sum(nil), n, rel); err != nil {
 		// The verified bytes did not land on disk: this machine's
 		// fault, not the release's; nothing is refused.
 		return "", fmt.Errorf("updater: runtime: %s is not the verified binary as read back: %s", f.Name(), strings.TrimPrefix(err.Error(), ErrVerify.Error()+": "))

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/websonic/websonic/internal/tufrepo"
 )
 
@@ -100,5 +102,31 @@ func TestReplaceKeepingAndRestore(t *testing.T) {
 	}
 	if read(exe) != "old" {
 		t.Fatalf("after restore: exe %q", read(exe))
+	}
+}
+
+// TestRemoveStaged: at a start not by an upgrade, what a staging left
+// beside the executable goes and nothing else; a process an upgrade
+// started (its parent may be staging) removes nothing.
+func TestRemoveStaged(t *testing.T) {
+	for _, upgraded := range []bool{false, true} {
+		dir := t.TempDir()
+		files := map[string]bool{ // name: removed
+			"websonic": false, "websonic.previous": false, ".websonic-notes": false,
+			".websonic-1.2.3-4711": true, ".websonic-1.3.0-beta.1-99": true, ".websonic-probe-12": true,
+		}
+		for n := range files {
+			if err := os.WriteFile(filepath.Join(dir, n), nil, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		u := &Updater{cfg: Config{SelfUpdate: RuntimeConfig{Executable: filepath.Join(dir, "websonic"), Upgraded: upgraded}}, log: hclog.NewNullLogger()}
+		u.removeStaged()
+		for n, removed := range files {
+			_, err := os.Stat(filepath.Join(dir, n))
+			if gone := errors.Is(err, os.ErrNotExist); gone != (removed && !upgraded) {
+				t.Errorf("upgraded %v: %s removed %v", upgraded, n, gone)
+			}
+		}
 	}
 }

@@ -41,6 +41,10 @@ type RuntimeConfig struct {
 	// restart (SIGHUP) out meanwhile (restart.Restarter.UpgradeWith). nil:
 	// this runtime cannot replace itself, and auto acts as notify.
 	Restart func(ctx context.Context, swap, undo func() error) error
+	// Upgraded: an upgrade started this process (its parent, which may be
+	// staging a self-update, still runs). Otherwise New removes the
+	// leftovers of a staging a crash interrupted beside Executable.
+	Upgraded bool
 	// CannotRestart says why Restart is nil, for the owner.
 	CannotRestart string
 	// AllowDev lets a development build (version "0.0.0-dev") update

@@ -288,6 +288,7 @@ func New(ctx context.Context, cfg Config) (*Updater, error) {
 		themeCache: map[string]*ocipkg.Theme{}, refusedThemes: map[string]bool{}, themeWake: make(chan struct{}, 1),
 	}
 	up.register(q)
+	up.removeStaged()
 	return up, nil
 }
 
