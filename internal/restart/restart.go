@@ -205,19 +205,40 @@ func (r *Restarter) UpgradeWith(ctx context.Context, prepare, undo func() error)
 }
 
 // child finds the process Upgrade started: this process's one child that
-// runs the executable (tableflip does not name it).
+// runs the executable (tableflip does not name it). The threads' children
+// lists are read first (quick: this process drains meanwhile); a kernel
+// without them has every process looked at.
 func (r *Restarter) child() (int, error) {
+	var pids []string
+	lists, _ := filepath.Glob("/proc/self/task/*/children")
+	for _, l := range lists {
+		if b, err := os.ReadFile(l); err == nil {
+			pids = append(pids, strings.Fields(string(b))...)
+		}
+	}
+	if pid, err := r.childAmong(pids); err == nil {
+		return pid, nil
+	}
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return 0, fmt.Errorf("restart: the new process: %w", err)
 	}
-	self, found := os.Getpid(), []int{}
+	pids = pids[:0]
 	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
+		pids = append(pids, e.Name())
+	}
+	return r.childAmong(pids)
+}
+
+// childAmong is child among the processes pids.
+func (r *Restarter) childAmong(pids []string) (int, error) {
+	self, found := os.Getpid(), []int{}
+	for _, name := range pids {
+		pid, err := strconv.Atoi(name)
 		if err != nil {
 			continue
 		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		stat, err := os.ReadFile(filepath.Join("/proc", name, "stat"))
 		if err != nil {
 			continue
 		}
@@ -230,7 +251,7 @@ func (r *Restarter) child() (int, error) {
 		if len(f) < 2 || f[1] != strconv.Itoa(self) {
 			continue
 		}
-		if exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); err == nil && exe == r.exe {
+		if exe, err := os.Readlink(filepath.Join("/proc", name, "exe")); err == nil && exe == r.exe {
 			found = append(found, pid)
 		}
 	}
