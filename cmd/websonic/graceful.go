@@ -41,9 +41,9 @@ func (g *graceful) restarter(databaseURL string, log hclog.Logger) (*restart.Res
 func (g *graceful) apply(cfg *server.Config, r *restart.Restarter, version string, ready func()) error {
 	cfg.Listen, cfg.Serving = r.Listen, ready
 	policy := server.UpdatePolicy(g.selfUpdate)
-	cfg.SelfUpdate = server.SelfUpdate{Policy: policy, Version: version, OS: runtime.GOOS, Arch: runtime.GOARCH, Executable: r.Executable()}
+	cfg.SelfUpdate = server.SelfUpdate{Policy: policy, Version: version, OS: runtime.GOOS, Arch: runtime.GOARCH, Executable: r.Executable(), Upgraded: r.Upgraded()}
 	if ok, why := r.Supported(); ok {
-		cfg.SelfUpdate.Restart = r.Upgrade
+		cfg.SelfUpdate.Restart = r.UpgradeWith
 	} else {
 		cfg.SelfUpdate.CannotRestart = why
 	}

@@ -86,6 +86,22 @@ func (s *systemd) ready(t testing.TB, ctx context.Context) int {
 	}
 }
 
+// reloading waits for RELOADING=1: an upgrade began. What came before it
+// (the previous upgrade's new process repeating its MAINPID) is skipped.
+func (s *systemd) reloading(t testing.TB, ctx context.Context) {
+	t.Helper()
+	for {
+		select {
+		case <-ctx.Done():
+			t.Fatal("no RELOADING=1 from the runtime")
+		case m := <-s.msgs:
+			if m == "RELOADING=1" {
+				return
+			}
+		}
+	}
+}
+
 // alive reports whether pid runs (a zombie does not).
 func alive(pid int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -260,6 +276,7 @@ func (l *load) stop(t testing.TB) {
 func (s *site) restarted(t testing.TB, ctx context.Context, sd *systemd) int {
 	t.Helper()
 	old := int(s.pid.Load())
+	sd.reloading(t, ctx)
 	pid := sd.ready(t, ctx)
 	if pid == 0 || pid == old {
 		t.Fatalf("after a restart systemd was told MAINPID=%d (the old process is %d)", pid, old)

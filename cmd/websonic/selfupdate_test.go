@@ -302,8 +302,10 @@ func selfUpdateSite(t *testing.T, ctx context.Context, policy string) (s *site, 
 //     the next check does not try it again;
 //   - 0.9.0 published after (a replayed older release): never installed,
 //     and asked for by the owner it is refused and recorded;
-//   - 1.3.0 whose binary the registry swapped after signing: refused
-//     (failed), nothing replaced;
+//   - 1.3.0 whose binary the registry changed after signing: failed,
+//     nothing replaced, but not refused for good (a transfer says nothing
+//     against the signed release): once the registry serves the signed
+//     bytes again the next check tries it (it dies at start: rolled back);
 //   - 1.4.0 revoked by its publisher: never installed, refused when asked.
 func TestSelfUpdateAuto(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -371,7 +373,7 @@ func TestSelfUpdateAuto(t *testing.T) {
 		t.Fatalf("alert %+v", e)
 	}
 
-	// 1.3.0, its binary swapped in the registry after signing: refused.
+	// 1.3.0, its binary changed in the registry after signing: failed, not refused.
 	if r := s.cli(t, ctx, exe, "runtime", "policy", "--policy", "pinned"); r.code != 0 {
 		t.Fatalf("runtime policy pinned: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
@@ -379,7 +381,8 @@ func TestSelfUpdateAuto(t *testing.T) {
 	rel := reg.publish(t, ctx, "1.3.0", readFile(t, brokenRuntime(t, t.TempDir(), "1.3.0")))
 	s.waitLog(t, ctx, regexp.MustCompile(`a newer runtime release is not installed: .*release=1\.3\.0 why="the runtime policy is pinned"`), n)
 	blob := reg.blob(t, "sha256:"+rel.BinarySHA256)
-	tampered := readFile(t, blob)
+	signed := readFile(t, blob)
+	tampered := bytes.Clone(signed)
 	tampered[len(tampered)/2] ^= 0xff
 	if err := os.WriteFile(blob, tampered, 0o644); err != nil {
 		t.Fatal(err)
@@ -389,11 +392,24 @@ func TestSelfUpdateAuto(t *testing.T) {
 		t.Fatalf("runtime policy auto: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	e = s.waitEvent(t, ctx, n, "failed", "1.3.0")
-	if !strings.Contains(e.reason, "digest") || !slices.Contains(s.refused(t, ctx), "1.3.0") {
-		t.Fatalf("failed event %+v, refused %v", e, s.refused(t, ctx))
+	if !strings.Contains(e.reason, "digest") || slices.Contains(s.refused(t, ctx), "1.3.0") {
+		t.Fatalf("failed event %+v, refused %v: bytes changed on their way must not refuse the signed release", e, s.refused(t, ctx))
 	}
 	if !bytes.Equal(readFile(t, exe), v110) || s.version(t) != "1.1.0" || s.pid.Load() != pid {
 		t.Fatal("a tampered release replaced the runtime")
+	}
+	// The registry serves the signed bytes again: the next check tries
+	// 1.3.0 again (it dies at start: rolled back, and only now refused).
+	if err := os.WriteFile(blob, signed, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n = len(s.runtimeEvents(t, ctx))
+	if r := s.cli(t, ctx, exe, "runtime", "policy", "--policy", "auto"); r.code != 0 {
+		t.Fatalf("runtime policy auto: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	s.waitEvent(t, ctx, n, "rolled_back", "1.3.0")
+	if !slices.Contains(s.refused(t, ctx), "1.3.0") {
+		t.Fatalf("1.3.0 not refused after its rollback: %v", s.refused(t, ctx))
 	}
 
 	// 1.4.0, revoked: never installed, refused when asked for.

@@ -23,11 +23,13 @@
 // # systemd
 //
 // The unit is Type=notify with NotifyAccess=all. Ready sends READY=1 to
-// NOTIFY_SOCKET; a process started by an upgrade first sends
-// MAINPID=<its pid> in the same message, before its parent may exit, so
-// that systemd follows the new main process and does not take the old
-// one's exit for the service's. Upgrade sends RELOADING=1, and READY=1
-// again if the upgrade fails. Outside systemd (no NOTIFY_SOCKET) nothing
+// NOTIFY_SOCKET. Upgrade sends RELOADING=1; once the new process told it
+// that it is ready, the old process sends MAINPID=<the new pid> and
+// READY=1 before it may exit, so that systemd follows the new main
+// process and does not take the old one's exit for the service's (the new
+// process says MAINPID=<its pid> too, after telling its parent). systemd
+// never hears of a new process that was not ready: if the upgrade fails,
+// the old process sends MAINPID=<its pid> and READY=1. Outside systemd (no NOTIFY_SOCKET) nothing
 // is sent.
 //
 // # Where it works
@@ -39,7 +41,8 @@
 // out plain listeners and its Upgrade fails with ErrUnsupported, saying
 // why; the self-updater then only notifies.
 //
-// A Restarter restarts os.Args[0] (as tableflip does); New checks that it
-// names the same file as os.Executable, which is the file a self-update
-// replaces, and otherwise disables upgrades (Executable names the file).
+// A Restarter restarts the running executable, symbolic links resolved
+// (Executable), which is the file a self-update replaces: New sets
+// os.Args[0] to it, since tableflip starts os.Args[0] through a PATH
+// lookup at every upgrade.
 package restart

@@ -1,15 +1,16 @@
 package restart
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -80,12 +81,15 @@ func New(cfg Config) (*Restarter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("restart: %w", err)
 	}
+	// tableflip starts os.Args[0], looked up in PATH at each upgrade: it
+	// must name the resolved executable, the file a self-update replaces,
+	// whatever PATH or a symbolic link says later.
+	os.Args[0] = exe
 	r.upg = upg
 	return r, nil
 }
 
-// executable is the file os.Args[0] names, as tableflip will run it,
-// which must be os.Executable's.
+// executable is the running executable, symbolic links resolved.
 func executable() (string, error) {
 	self, err := os.Executable()
 	if err != nil {
@@ -93,19 +97,6 @@ func executable() (string, error) {
 	}
 	if self, err = filepath.EvalSymlinks(self); err != nil {
 		return "", fmt.Errorf("restart: the running executable: %w", err)
-	}
-	arg0, err := exec.LookPath(os.Args[0])
-	if err != nil {
-		return self, fmt.Errorf("restart: %s cannot be started again: %w", os.Args[0], err)
-	}
-	if arg0, err = filepath.EvalSymlinks(arg0); err != nil {
-		return self, fmt.Errorf("restart: %s cannot be started again: %w", os.Args[0], err)
-	}
-	if a, err := filepath.Abs(arg0); err == nil {
-		arg0 = a
-	}
-	if arg0 != self {
-		return self, fmt.Errorf("restart: %s names %s, not the running executable %s", os.Args[0], arg0, self)
 	}
 	return self, nil
 }
@@ -134,22 +125,26 @@ func (r *Restarter) Listen(network, addr string) (net.Listener, error) {
 	return ln, nil
 }
 
-// Ready says that the process serves: to systemd (MAINPID first when an
-// upgrade started it, then READY=1) and to the parent process, which then
-// stops. Later calls return the first one's result.
+// Ready says that the process serves: to the parent process first, when
+// an upgrade started this one (its Upgrade then tells systemd this
+// process's PID: see Upgrade), then to systemd (MAINPID=<this pid> again
+// when an upgrade started it, and READY=1). systemd is so told of a new
+// main process only once the handover is certain: a new process dying
+// before its parent knows it ready never becomes systemd's main process.
+// Later calls return the first one's result.
 func (r *Restarter) Ready() error {
 	r.readyOnce.Do(func() {
-		state := daemon.SdNotifyReady
-		if r.Upgraded() {
-			state = "MAINPID=" + strconv.Itoa(os.Getpid()) + "\n" + state
-		}
-		if err := r.notify(state); err != nil {
-			r.log.Warn("could not tell systemd the runtime is ready", "error", err)
-		}
 		if r.upg != nil {
 			if err := r.upg.Ready(); err != nil {
 				r.readyErr = fmt.Errorf("restart: %w", err)
 			}
+		}
+		state := daemon.SdNotifyReady
+		if r.Upgraded() && r.readyErr == nil {
+			state = "MAINPID=" + strconv.Itoa(os.Getpid()) + "\n" + state
+		}
+		if err := r.notify(state); err != nil {
+			r.log.Warn("could not tell systemd the runtime is ready", "error", err)
 		}
 	})
 	return r.readyErr
@@ -160,7 +155,21 @@ func (r *Restarter) Ready() error {
 // closed) or has failed (ErrFailed, naming why; this process serves on).
 // ctx bounds only the waits for a concurrent upgrade and for the previous
 // process (of a process an upgrade started) to exit.
+//
+// systemd hears RELOADING=1; then, once the new process is ready,
+// MAINPID=<its pid> and READY=1 from this process, before it may exit;
+// if the upgrade failed, MAINPID=<this pid> and READY=1 (whatever the new
+// process may have said).
 func (r *Restarter) Upgrade(ctx context.Context) error {
+	return r.UpgradeWith(ctx, nil, nil)
+}
+
+// UpgradeWith is Upgrade with prepare run first and undo after a failed
+// upgrade, both under the lock that serialises upgrades: a SIGHUP's
+// Upgrade waits until a self-update has replaced the executable, started
+// it and (if it failed) put the old one back. An error of prepare is
+// returned as it is, with no upgrade; one of undo is joined to ErrFailed.
+func (r *Restarter) UpgradeWith(ctx context.Context, prepare, undo func() error) error {
 	if r.upg == nil {
 		return fmt.Errorf("%w: %s", ErrUnsupported, r.why)
 	}
@@ -171,14 +180,85 @@ func (r *Restarter) Upgrade(ctx context.Context) error {
 	if err := r.upg.WaitForParent(ctx); err != nil { // a new process's parent may still be draining
 		return fmt.Errorf("restart: waiting for the previous process to exit: %w", err)
 	}
+	if prepare != nil {
+		if err := prepare(); err != nil {
+			return err
+		}
+	}
 	r.notifyQuiet(daemon.SdNotifyReloading)
 	start := time.Now()
 	if err := r.upg.Upgrade(); err != nil {
-		r.notifyQuiet(daemon.SdNotifyReady)
-		return fmt.Errorf("%w: %v", ErrFailed, err)
+		r.notifyQuiet("MAINPID=" + strconv.Itoa(os.Getpid()) + "\n" + daemon.SdNotifyReady)
+		err = fmt.Errorf("%w: %v", ErrFailed, err)
+		if undo != nil {
+			err = errors.Join(err, undo())
+		}
+		return err
+	}
+	if pid, err := r.child(); err != nil {
+		r.log.Warn("the new process tells systemd its PID itself", "error", err)
+	} else {
+		r.notifyQuiet("MAINPID=" + strconv.Itoa(pid) + "\n" + daemon.SdNotifyReady)
 	}
 	r.log.Info("the new process is ready; this one drains and exits", "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// child finds the process Upgrade started: this process's one child that
+// runs the executable (tableflip does not name it). The threads' children
+// lists are read first (quick: this process drains meanwhile); a kernel
+// without them has every process looked at.
+func (r *Restarter) child() (int, error) {
+	var pids []string
+	lists, _ := filepath.Glob("/proc/self/task/*/children")
+	for _, l := range lists {
+		if b, err := os.ReadFile(l); err == nil {
+			pids = append(pids, strings.Fields(string(b))...)
+		}
+	}
+	if pid, err := r.childAmong(pids); err == nil {
+		return pid, nil
+	}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, fmt.Errorf("restart: the new process: %w", err)
+	}
+	pids = pids[:0]
+	for _, e := range ents {
+		pids = append(pids, e.Name())
+	}
+	return r.childAmong(pids)
+}
+
+// childAmong is child among the processes pids.
+func (r *Restarter) childAmong(pids []string) (int, error) {
+	self, found := os.Getpid(), []int{}
+	for _, name := range pids {
+		pid, err := strconv.Atoi(name)
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", name, "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold anything but ')'.
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(stat[i+1:]))
+		if len(f) < 2 || f[1] != strconv.Itoa(self) {
+			continue
+		}
+		if exe, err := os.Readlink(filepath.Join("/proc", name, "exe")); err == nil && exe == r.exe {
+			found = append(found, pid)
+		}
+	}
+	if len(found) != 1 {
+		return 0, fmt.Errorf("restart: %d child processes run %s, want 1", len(found), r.exe)
+	}
+	return found[0], nil
 }
 
 func (r *Restarter) lock(ctx context.Context) error {

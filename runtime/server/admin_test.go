@@ -124,7 +124,7 @@ func wantStaged(t *testing.T, e *updateEnv) {
 }
 
 // TestAssetsFromRegistry: the asset layer goes build → publish → pull →
-// verify → serve; a tampered asset layer is refused at verify.
+// verify → serve; a tampered asset layer fails the download (ErrTransfer).
 func TestAssetsFromRegistry(t *testing.T) {
 	e := newUpdateEnv(t)
 	ctx := context.Background()
@@ -152,8 +152,8 @@ func TestAssetsFromRegistry(t *testing.T) {
 	e.tamper.Store(&tamper)
 	_, err := e.updater().Install(ctx, "assets", "", tufrepo.ChannelStable, updater.PolicyAuto)
 	e.tamper.Store(nil)
-	if !errors.Is(err, updater.ErrVerify) || !hit {
-		t.Fatalf("install with a tampered asset layer = %v (layer fetched: %v), want ErrVerify", err, hit)
+	if !errors.Is(err, updater.ErrTransfer) || !hit {
+		t.Fatalf("install with a tampered asset layer = %v (layer fetched: %v), want ErrTransfer", err, hit)
 	}
 	if e.site.srv.Module("assets") != nil {
 		t.Fatal("the module runs")

@@ -239,7 +239,8 @@ func TestThemesFromRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Forged in transit (the proxy swaps the signed target): refused.
+	// Forged in transit (the proxy swaps the signed target): the download
+	// fails (ErrTransfer), which refuses nothing for good.
 	forge := func(w http.ResponseWriter, r *http.Request, next http.Handler) bool {
 		if strings.HasPrefix(r.URL.Path, "/v1/tuf/targets/themes/") {
 			w.Write([]byte(`{"schemaVersion":2,"forged":true}`))
@@ -250,7 +251,7 @@ func TestThemesFromRegistry(t *testing.T) {
 	e.tamper.Store(&forge)
 	e.publishTheme("sunrise", "1.4.0", nil)
 	_, err = srv.Updater().InstallTheme(ctx, "sunrise", "1.4.0", tufrepo.ChannelStable, updater.PolicyAuto)
-	if !errors.Is(err, updater.ErrVerify) {
+	if !errors.Is(err, updater.ErrTransfer) || errors.Is(err, updater.ErrVerify) {
 		t.Fatalf("forged theme: %v", err)
 	}
 	e.tamper.Store(nil)

@@ -105,7 +105,12 @@
 // is replaced by the old one, which serves on; the version is refused for
 // good ('rolled_back'). A tampered binary ('failed'), an older or equal
 // version ('alert', when asked for) and a revoked one are never put in
-// place. Under notify the release is recorded as 'available'; under
+// place. Only what the signed data itself says refuses a version for
+// good (its manifest contradicts the release, the binary reports another
+// version, it fails readiness): a download cut short or changed in
+// transit (ErrTransfer, never ErrVerify) is recorded once and tried again
+// at the next check, for modules, themes and the runtime alike, so that
+// whoever can disturb a download cannot freeze the site on its version. Under notify the release is recorded as 'available'; under
 // pinned nothing is recorded, and the runtime logs once why a newer
 // release stays out (pinned, or failed before). The end-to-end tests are
 // cmd/websonic/selfupdate_test.go; BenchmarkSelfUpdate times it.

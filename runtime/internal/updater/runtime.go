@@ -9,7 +9,9 @@ package updater
 // a version newer than the running one is ever installed: an older or
 // equal one asked for is refused and recorded as an alert; a revoked one
 // is never offered (tufrepo); a version that failed once is not tried
-// again automatically (websonic.runtime_update.refused_versions). Under
+// again automatically (websonic.runtime_update.refused_versions) — failed
+// for a reason the signed data gives (ErrVerify) or readiness, never for a
+// transfer (ErrTransfer: recorded once, tried again). Under
 // notify (or auto on a runtime that cannot restart itself) the newer
 // version is recorded as available. Under auto (installRuntime):
 //
@@ -26,7 +28,8 @@ package updater
 //  4. the running executable is kept as <executable>.previous (a hard
 //     link), the new file renamed over the executable, the directory
 //     fsynced, and websonic.runtime_update.pending_version set;
-//  5. RuntimeConfig.Restart starts the new binary with the listeners. If
+//  5. RuntimeConfig.Restart starts the new binary with the listeners
+//     (steps 4 and 5, and the rollback, under the restarter's lock). If
 //     it serves, this process drains and exits and the new one records
 //     'updated' (RuntimeStarted). If it does not become ready, the previous
 //     file is renamed back, the version is refused for good and
@@ -214,7 +217,7 @@ func (u *Updater) checkRuntime(ctx context.Context) error {
 		}
 		return nil
 	}
-	_, err = u.installRuntime(ctx, latest, "automatic update")
+	_, err = u.installRuntime(ctx, latest, autoUpdate)
 	return err
 }
 
@@ -268,42 +271,105 @@ func (u *Updater) installRuntime(ctx context.Context, rel *tufrepo.Release, why 
 	u.mu.Lock() // one change at a time, modules' included
 	defer u.mu.Unlock()
 	bin, err := u.fetchRuntime(ctx, rel)
-	if err != nil {
-		u.runtimeEvent(ctx, from, rel.Version, "failed", err.Error())
-		if errors.Is(err, ErrVerify) {
-			u.refuseRuntime(ctx, rel.Version)
+	if err == nil {
+		var tmp string
+		if tmp, err = u.stageRuntime(ctx, rel, bin); err == nil {
+			return u.swapRuntime(ctx, rel, tmp, why)
 		}
-		return nil, err
 	}
-	tmp, err := u.stageRuntime(ctx, rel, bin)
-	if err != nil {
+	u.runtimeFailed(ctx, rel, err, why != autoUpdate)
+	return nil, err
+}
+
+// autoUpdate is installRuntime's why for a check's update.
+const autoUpdate = "automatic update"
+
+// runtimeFailed records why rel could not be installed. Only a refusal
+// (ErrVerify: the signed release contradicts itself or its binary reports
+// another version) puts the version on refused_versions for good; any
+// other failure (a download cut short or changed in transit, a full disk)
+// is recorded once per version and process, unless the owner asked, and
+// the next check tries again.
+func (u *Updater) runtimeFailed(ctx context.Context, rel *tufrepo.Release, err error, asked bool) {
+	from := u.cfg.SelfUpdate.Version
+	if errors.Is(err, ErrVerify) {
+		u.refuseRuntime(ctx, rel.Version)
 		u.runtimeEvent(ctx, from, rel.Version, "failed", err.Error())
-		if errors.Is(err, ErrVerify) {
-			u.refuseRuntime(ctx, rel.Version)
-		}
-		return nil, err
+		return
 	}
+	if errors.Is(err, ErrPreempted) || ctx.Err() != nil {
+		return
+	}
+	if u.runtimeFailing[rel.Version] && !asked {
+		u.log.Warn("the runtime update failed again; tried again at the next check", "to", rel.Version, "error", err)
+		return
+	}
+	u.runtimeFailing[rel.Version] = true
+	u.runtimeEvent(ctx, from, rel.Version, "failed", err.Error()+" (not refused: tried again at the next check)")
+}
+
+// swapRuntime puts the staged binary tmp in place of the executable and
+// restarts into it; u.mu is held.
+func (u *Updater) swapRuntime(ctx context.Context, rel *tufrepo.Release, tmp, why string) (*tufrepo.Release, error) {
+	c := u.cfg.SelfUpdate
+	from := c.Version
 	exe, prev := c.Executable, c.Executable+".previous"
-	if err := replaceKeeping(tmp, exe, prev); err != nil {
+	// Under the restarter's lock, from the rename to the end of the
+	// upgrade (and the rollback): a SIGHUP restart meanwhile waits, so it
+	// cannot start the new binary behind the updater's back, nor this
+	// rollback put the old file back while the new one serves.
+	swapped := false
+	swap := func() error {
+		if err := replaceKeeping(tmp, exe, prev); err != nil {
+			return err
+		}
+		if _, err := u.cfg.Pool.Exec(ctx, `UPDATE websonic.runtime_update SET pending_version = $1, pending_from = $2, updated_at = now()`,
+			rel.Version, from); err != nil {
+			return errors.Join(fmt.Errorf("updater: runtime: %w", err), restoreFile(prev, exe))
+		}
+		swapped = true
+		u.log.Info("restarting into the new runtime", "from", from, "to", rel.Version, "why", why)
+		return nil
+	}
+	undo := func() error { return restoreFile(prev, exe) }
+	err := c.Restart(ctx, swap, undo)
+	switch {
+	case err == nil:
+		return rel, nil
+	case !swapped:
 		os.Remove(tmp)
 		u.runtimeEvent(ctx, from, rel.Version, "failed", err.Error())
 		return nil, err
 	}
-	if _, err := u.cfg.Pool.Exec(ctx, `UPDATE websonic.runtime_update SET pending_version = $1, pending_from = $2, updated_at = now()`,
-		rel.Version, from); err != nil {
-		return nil, errors.Join(fmt.Errorf("updater: runtime: %w", err), restoreFile(prev, exe))
+	reason := fmt.Sprintf("the new runtime did not become ready: %v", err)
+	u.refuseRuntime(ctx, rel.Version)
+	u.runtimeEvent(ctx, from, rel.Version, "rolled_back", reason)
+	return nil, fmt.Errorf("updater: runtime %s: %s", rel.Version, reason)
+}
+
+// stagedPatterns name the temporary files stageRuntime and canRestart
+// leave beside the executable while they work.
+var stagedPatterns = []string{".websonic-probe-*", ".websonic-*.*.*-*"}
+
+// removeStaged removes what a staging left beside the executable (a
+// crash between writing and renaming), unless a parent process may still
+// be staging (RuntimeConfig.Upgraded).
+func (u *Updater) removeStaged() {
+	c := u.cfg.SelfUpdate
+	if c.Executable == "" || c.Upgraded {
+		return
 	}
-	u.log.Info("restarting into the new runtime", "from", from, "to", rel.Version, "why", why)
-	if err := c.Restart(ctx); err != nil {
-		reason := fmt.Sprintf("the new runtime did not become ready: %v", err)
-		if rerr := restoreFile(prev, exe); rerr != nil {
-			reason += fmt.Sprintf("; restoring %s failed: %v", exe, rerr)
+	dir := filepath.Dir(c.Executable)
+	for _, p := range stagedPatterns {
+		names, _ := filepath.Glob(filepath.Join(dir, p))
+		for _, n := range names {
+			if err := os.Remove(n); err != nil {
+				u.log.Warn("removing a leftover of a self-update", "file", n, "error", err)
+				continue
+			}
+			u.log.Info("removed a leftover of an interrupted self-update", "file", n)
 		}
-		u.refuseRuntime(ctx, rel.Version)
-		u.runtimeEvent(ctx, from, rel.Version, "rolled_back", reason)
-		return nil, fmt.Errorf("updater: runtime %s: %s", rel.Version, reason)
 	}
-	return rel, nil
 }
 
 // refuseRuntime records that version must not be installed again
@@ -326,11 +392,11 @@ func (u *Updater) fetchRuntime(ctx context.Context, rel *tufrepo.Release) ([]byt
 	if err != nil {
 		return nil, fmt.Errorf("updater: %w", err)
 	}
+	defer done() // the binary's download too: under the gate's limits
 	raw, signed, err := u.tuf.DownloadRuntime(gctx, rel.Version, rel.OS, rel.Arch)
 	if errors.Is(context.Cause(gctx), ErrPreempted) {
 		err = ErrPreempted
 	}
-	done()
 	if err != nil {
 		return nil, u.transferError(rel, err)
 	}
@@ -348,7 +414,10 @@ func (u *Updater) fetchRuntime(ctx context.Context, rel *tufrepo.Release) ([]byt
 	if err != nil {
 		return nil, err
 	}
-	bin, meta, err := ocipkg.FetchRuntimeFrom(ctx, repo, rel.ManifestDigest)
+	bin, meta, err := ocipkg.FetchRuntimeFrom(gctx, repo, rel.ManifestDigest)
+	if errors.Is(context.Cause(gctx), ErrPreempted) {
+		err = ErrPreempted
+	}
 	if err != nil {
 		return nil, u.transferError(rel, err)
 	}
@@ -364,10 +433,15 @@ func (u *Updater) fetchRuntime(ctx context.Context, rel *tufrepo.Release) ([]byt
 // checkBinary compares b with the signed size and sha256 of rel.
 func checkBinary(b []byte, rel *tufrepo.Release) error {
 	sum := sha256.Sum256(b)
+	return checkSum(sum[:], int64(len(b)), rel)
+}
+
+// checkSum compares the sha256 sum and size n of a binary with rel's.
+func checkSum(sum []byte, n int64, rel *tufrepo.Release) error {
 	want, err := hex.DecodeString(rel.BinarySHA256)
-	if err != nil || int64(len(b)) != rel.BinarySize || subtle.ConstantTimeCompare(sum[:], want) != 1 {
+	if err != nil || n != rel.BinarySize || subtle.ConstantTimeCompare(sum, want) != 1 {
 		return fmt.Errorf("%w: %s: the binary (%d bytes, sha256 %x) is not the signed one (%d bytes, sha256 %s)",
-			ErrVerify, rel, len(b), sum, rel.BinarySize, rel.BinarySHA256)
+			ErrVerify, rel, n, sum, rel.BinarySize, rel.BinarySHA256)
 	}
 	return nil
 }
@@ -399,24 +473,30 @@ func (u *Updater) stageRuntime(ctx context.Context, rel *tufrepo.Release, bin []
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return "", fmt.Errorf("updater: runtime: %w", err)
 	}
-	onDisk, err := io.ReadAll(io.LimitReader(f, rel.BinarySize+1))
+	h := sha256.New() // not a second copy of the binary in memory
+	n, err := io.Copy(h, io.LimitReader(f, rel.BinarySize+1))
 	if err != nil {
 		return "", fmt.Errorf("updater: runtime: reading %s back: %w", f.Name(), err)
 	}
-	if err := checkBinary(onDisk, rel); err != nil {
-		return "", fmt.Errorf("%w (as written to disk)", err)
+	if err := checkSum(h.Sum(nil), n, rel); err != nil {
+		// The verified bytes did not land on disk: this machine's
+		// fault, not the release's; nothing is refused.
+		return "", fmt.Errorf("updater: runtime: %s is not the verified binary as read back: %s", f.Name(), strings.TrimPrefix(err.Error(), ErrVerify.Error()+": "))
 	}
 	if err := f.Close(); err != nil {
 		return "", fmt.Errorf("updater: runtime: %w", err)
 	}
 	if err := checkReports(ctx, f.Name(), rel.Version); err != nil {
-		return "", fmt.Errorf("%w: %s: %w", ErrVerify, rel, err)
+		return "", fmt.Errorf("updater: runtime %s: %w", rel, err)
 	}
 	return f.Name(), nil
 }
 
 // checkReports runs `bin version` and checks the version it reports
-// ("websonic VERSION OS/ARCH GO..." on its first line).
+// ("websonic VERSION OS/ARCH GO..." on its first line). An answer that is
+// not the release's version wraps ErrVerify (the signed binary contradicts
+// its release); a binary that does not run here does not (that may be
+// this machine's doing: noexec, a full disk, a timeout).
 func checkReports(ctx context.Context, bin, version string) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -429,10 +509,10 @@ func checkReports(ctx context.Context, bin, version string) error {
 	line, _, _ := strings.Cut(out.String(), "\n")
 	f := strings.Fields(line)
 	if len(f) < 2 || f[0] != "websonic" {
-		return fmt.Errorf("`websonic version` of the new binary printed %q", line)
+		return fmt.Errorf("%w: `websonic version` of the new binary printed %q", ErrVerify, line)
 	}
 	if f[1] != version {
-		return fmt.Errorf("the new binary reports version %s, not the release's %s", f[1], version)
+		return fmt.Errorf("%w: the new binary reports version %s, not the release's %s", ErrVerify, f[1], version)
 	}
 	return nil
 }

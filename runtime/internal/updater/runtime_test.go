@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/websonic/websonic/internal/tufrepo"
 )
 
@@ -39,16 +41,19 @@ func TestCheckBinary(t *testing.T) {
 }
 
 // TestCheckReports: the new binary must run and report the release's
-// version on its first line.
+// version on its first line. Only a binary that answers with another
+// version (or not as websonic) is refused for good (ErrVerify); one that
+// cannot run here (a full disk, noexec, a machine too loaded) is not.
 func TestCheckReports(t *testing.T) {
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		name, script, want string // want: part of the error, "" for none
+		refuse             bool
 	}{
-		{"right version", `echo "websonic 1.2.3 linux/amd64 go1.26.8"`, ""},
-		{"older binary under a newer release", `echo "websonic 1.0.0 linux/amd64 go1.26.8"`, "reports version 1.0.0, not the release's 1.2.3"},
-		{"not websonic", `echo "hello"`, "printed"},
-		{"exits at once", `exit 3`, "exit status 3"},
+		{"right version", `echo "websonic 1.2.3 linux/amd64 go1.26.8"`, "", false},
+		{"older binary under a newer release", `echo "websonic 1.0.0 linux/amd64 go1.26.8"`, "reports version 1.0.0, not the release's 1.2.3", true},
+		{"not websonic", `echo "hello"`, "printed", true},
+		{"exits at once", `exit 3`, "exit status 3", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bin := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-"))
@@ -58,6 +63,9 @@ func TestCheckReports(t *testing.T) {
 			err := checkReports(context.Background(), bin, "1.2.3")
 			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
 				t.Fatalf("checkReports: %v, want %q", err, tc.want)
+			}
+			if errors.Is(err, ErrVerify) != tc.refuse {
+				t.Fatalf("checkReports: %v: refused for good %v, want %v", err, !tc.refuse, tc.refuse)
 			}
 		})
 	}
@@ -94,5 +102,31 @@ func TestReplaceKeepingAndRestore(t *testing.T) {
 	}
 	if read(exe) != "old" {
 		t.Fatalf("after restore: exe %q", read(exe))
+	}
+}
+
+// TestRemoveStaged: at a start not by an upgrade, what a staging left
+// beside the executable goes and nothing else; a process an upgrade
+// started (its parent may be staging) removes nothing.
+func TestRemoveStaged(t *testing.T) {
+	for _, upgraded := range []bool{false, true} {
+		dir := t.TempDir()
+		files := map[string]bool{ // name: removed
+			"websonic": false, "websonic.previous": false, ".websonic-notes": false,
+			".websonic-1.2.3-4711": true, ".websonic-1.3.0-beta.1-99": true, ".websonic-probe-12": true,
+		}
+		for n := range files {
+			if err := os.WriteFile(filepath.Join(dir, n), nil, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		u := &Updater{cfg: Config{SelfUpdate: RuntimeConfig{Executable: filepath.Join(dir, "websonic"), Upgraded: upgraded}}, log: hclog.NewNullLogger()}
+		u.removeStaged()
+		for n, removed := range files {
+			_, err := os.Stat(filepath.Join(dir, n))
+			if gone := errors.Is(err, os.ErrNotExist); gone != (removed && !upgraded) {
+				t.Errorf("upgraded %v: %s removed %v", upgraded, n, gone)
+			}
+		}
 	}
 }

@@ -32,12 +32,19 @@ type RuntimeConfig struct {
 	// binary is written beside it and the replaced one kept as
 	// Executable+".previous".
 	Executable string
-	// Restart starts the (replaced) executable and returns nil once the
-	// new process serves, after which this one drains and exits
-	// (restart.Restarter.Upgrade); an error means the new process never
-	// became ready and this one serves on. nil: this runtime cannot
-	// replace itself, and auto acts as notify.
-	Restart func(ctx context.Context) error
+	// Restart runs swap (which replaces the executable), starts the
+	// replaced executable and returns nil once the new process serves,
+	// after which this one drains and exits; if the new process never
+	// became ready it runs undo (which puts the old file back) and
+	// returns an error, and this one serves on; an error of swap is
+	// returned as it is. All of it under the lock that keeps a graceful
+	// restart (SIGHUP) out meanwhile (restart.Restarter.UpgradeWith). nil:
+	// this runtime cannot replace itself, and auto acts as notify.
+	Restart func(ctx context.Context, swap, undo func() error) error
+	// Upgraded: an upgrade started this process (its parent, which may be
+	// staging a self-update, still runs). Otherwise New removes the
+	// leftovers of a staging a crash interrupted beside Executable.
+	Upgraded bool
 	// CannotRestart says why Restart is nil, for the owner.
 	CannotRestart string
 	// AllowDev lets a development build (version "0.0.0-dev") update

@@ -49,6 +49,11 @@ var (
 	// ErrVerify wraps every refusal of an artifact or release: it does
 	// not match what was signed, is revoked, or speaks another ABI.
 	ErrVerify = errors.New("updater: release refused")
+	// ErrTransfer: a download broke off, or brought bytes other than the
+	// signed ones (a mirror, a proxy, a man in the middle, a dropped
+	// connection). It says nothing against the signed release, so nothing
+	// is refused for good: the next check tries again.
+	ErrTransfer = errors.New("updater: download failed")
 	// ErrNotInstalled: the module is not installed from the registry.
 	ErrNotInstalled = errors.New("updater: module not installed")
 	// ErrNoPrevious: nothing to roll back to.
@@ -203,7 +208,10 @@ type Updater struct {
 	mu      sync.Mutex      // one change at a time
 	checkMu sync.Mutex      // one Check at a time
 	alerted map[string]bool // revoked installs already reported; under checkMu
-	kick    chan struct{}
+	// runtimeFailing: runtime versions whose install failed (not refused)
+	// and was recorded; under mu.
+	runtimeFailing map[string]bool
+	kick           chan struct{}
 
 	lastAlert string // the refresh failure last reported; under the gate
 
@@ -275,11 +283,12 @@ func New(ctx context.Context, cfg Config) (*Updater, error) {
 	}
 	up := &Updater{
 		cfg: cfg, log: cfg.Logger, tuf: tc, store: store, gate: newGate(), host: u.Host, plain: u.Scheme == "http", stream: stream,
-		kick: make(chan struct{}, 1), alerted: map[string]bool{}, failing: map[string]failure{}, channel: channel,
+		kick: make(chan struct{}, 1), alerted: map[string]bool{}, runtimeFailing: map[string]bool{}, failing: map[string]failure{}, channel: channel,
 		queue: q, recon: make(chan struct{}, 1),
 		themeCache: map[string]*ocipkg.Theme{}, refusedThemes: map[string]bool{}, themeWake: make(chan struct{}, 1),
 	}
 	up.register(q)
+	up.removeStaged()
 	return up, nil
 }
 
@@ -541,11 +550,18 @@ func (u *Updater) download(ctx context.Context, rel *tufrepo.Release, p priority
 	return raw, err
 }
 
-// transferError wraps a failed download: a refusal (what came is not what
-// was signed) wraps ErrVerify; a registry too slow, a pre-emption or a
-// cancellation does not. (go-tuf's fetcher interface keeps only the text
-// of a transfer's error, hence the text match.)
+// transferError wraps a failed download. A release revoked meanwhile is
+// refused (ErrVerify); a registry too slow, a pre-emption or a
+// cancellation is reported as it is; an unreachable registry wraps
+// ErrUnreachable; anything else (cut short, changed in transit: what came
+// is not what was signed) wraps ErrTransfer, never ErrVerify — whoever
+// can disturb a download must not get a signed release refused for good.
+// (go-tuf's fetcher interface keeps only the text of a transfer's error,
+// hence the text match.)
 func (u *Updater) transferError(rel *tufrepo.Release, err error) error {
+	if errors.Is(err, tufrepo.ErrRevoked) {
+		return fmt.Errorf("%w: %s: %w", ErrVerify, rel, err)
+	}
 	if errors.Is(err, ErrTooSlow) || errors.Is(err, ErrPreempted) || errors.Is(err, context.Canceled) ||
 		strings.Contains(err.Error(), ErrTooSlow.Error()) {
 		return fmt.Errorf("updater: %s: download: %w", rel, err)
@@ -553,7 +569,7 @@ func (u *Updater) transferError(rel *tufrepo.Release, err error) error {
 	if unreachable(err) {
 		return fmt.Errorf("%w: %s: downloading %s: %w", ErrUnreachable, u.cfg.Registry, rel, err)
 	}
-	return fmt.Errorf("%w: %s: download: %w", ErrVerify, rel, err)
+	return fmt.Errorf("%w: %s: %w", ErrTransfer, rel, err)
 }
 
 // reserve makes room in the store for the blobs of descs it lacks, and
