@@ -517,9 +517,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 	}
 	if s.updater != nil {
+		// Waited for: a request the updater's queue took is answered
+		// before Serve returns and the database closes.
 		uctx, stop := context.WithCancel(ctx)
-		defer stop()
-		go s.updater.Run(uctx)
+		updated := make(chan struct{})
+		go func() { defer close(updated); s.updater.Run(uctx) }()
+		defer func() { stop(); <-updated }()
 	}
 	stopRequestsAndJobs := s.serveRequestsAndJobs(ctx)
 	defer s.serveTelemetry(ctx)()

@@ -279,7 +279,12 @@ func (u *Updater) Run(ctx context.Context) {
 	}, func(int64) { u.Kick() })
 	go u.reconciler(ctx, u.recon)
 	go u.themeReconciler(ctx)
-	go u.queue.Run(ctx) // with the server's Serve: served once (requestq.Queue.Run)
+	// With the server's Serve: served once (requestq.Queue.Run). Run
+	// returns only once the queue has answered the request it was on, so
+	// that a process leaving (a self-update's old one) answers first.
+	queued := make(chan struct{})
+	go func() { defer close(queued); u.queue.Run(ctx) }()
+	defer func() { <-queued }()
 	t := time.NewTicker(u.cfg.Interval)
 	defer t.Stop()
 	for {
