@@ -10,19 +10,38 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
+// buildBinary returns the websonic binary of this package's code, built
+// once per test process (a link costs seconds and some twenty tests ask):
+// tests run it and never change it; one that needs a binary of its own
+// builds it (buildVersion).
 func buildBinary(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "websonic")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	shared.once.Do(func() {
+		shared.dir, shared.err = os.MkdirTemp("", "websonic-cmd-test-")
+		if shared.err != nil {
+			return
+		}
+		shared.bin = filepath.Join(shared.dir, "websonic")
+		shared.out, shared.err = exec.Command("go", "build", "-o", shared.bin, ".").CombinedOutput()
+	})
+	if shared.err != nil {
+		t.Fatalf("go build: %v\n%s", shared.err, shared.out)
 	}
-	return bin
+	return shared.bin
+}
+
+// shared is buildBinary's build, removed by TestMain.
+var shared struct {
+	once     sync.Once
+	dir, bin string
+	out      []byte
+	err      error
 }
 
 // dataDir is a data directory the unprivileged PostgreSQL user can reach

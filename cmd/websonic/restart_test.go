@@ -22,7 +22,13 @@ import (
 	"github.com/websonic/websonic/internal/pgtest"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) {
+	code := pgtest.Run(m)
+	if shared.dir != "" {
+		os.RemoveAll(shared.dir)
+	}
+	os.Exit(code)
+}
 
 // buildVersion builds websonic reporting version v into dir/websonic.
 func buildVersion(t testing.TB, dir, v string) string {
