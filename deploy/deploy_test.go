@@ -17,6 +17,7 @@ import (
 
 	routev1 "github.com/openshift/api/route/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -52,6 +53,8 @@ func newObject(apiVersion, kind string) (any, error) {
 		return &appsv1.Deployment{}, nil
 	case "apps/v1 StatefulSet":
 		return &appsv1.StatefulSet{}, nil
+	case "batch/v1 Job":
+		return &batchv1.Job{}, nil
 	case "policy/v1 PodDisruptionBudget":
 		return &policyv1.PodDisruptionBudget{}, nil
 	case "networking.k8s.io/v1 Ingress":
@@ -250,13 +253,17 @@ func documentedRefs(t *testing.T) map[string]bool {
 	return refs
 }
 
-// workload is a Deployment's or a StatefulSet's pod template.
+// workload is a Deployment's, a StatefulSet's or a Job's pod template.
 type workload struct {
 	kind, name string
 	replicas   int32
 	pod        corev1.PodTemplateSpec
 	claims     []string // a StatefulSet's volumeClaimTemplates
 }
+
+// serves says whether the workload's containers serve (and so need
+// probes): a Job's run to completion.
+func (w workload) serves() bool { return w.kind != "Job" }
 
 // problems lists what is wrong with one overlay's built objects.
 func problems(objs []object, documented map[string]bool, overlay string) []string {
@@ -275,6 +282,8 @@ func problems(objs []object, documented map[string]bool, overlay string) []strin
 				claims = append(claims, c.Name)
 			}
 			workloads = append(workloads, workload{"StatefulSet", v.Name, ptrOr(v.Spec.Replicas, 1), v.Spec.Template, claims})
+		case *batchv1.Job:
+			workloads = append(workloads, workload{"Job", v.Name, 1, v.Spec.Template, nil})
 		case *corev1.Service:
 			services[v.Name] = v
 		case *corev1.Secret, *corev1.ConfigMap:
@@ -352,7 +361,7 @@ func problems(objs []object, documented map[string]bool, overlay string) []strin
 		}
 		for _, c := range w.pod.Spec.Containers {
 			where := where + " container " + c.Name
-			if c.LivenessProbe == nil || c.ReadinessProbe == nil {
+			if w.serves() && (c.LivenessProbe == nil || c.ReadinessProbe == nil) {
 				bad("%s: want both a liveness and a readiness probe", where)
 			}
 			if c.Resources.Requests.Memory().IsZero() || c.Resources.Limits.Memory().IsZero() {
@@ -445,6 +454,35 @@ func problems(objs []object, documented map[string]bool, overlay string) []strin
 	}
 	if env["WEBSONIC_ADDR"].Value != ":8080" {
 		bad("runtime: WEBSONIC_ADDR is %q, want :8080", env["WEBSONIC_ADDR"].Value)
+	}
+	// The runtime's role is never PostgreSQL's superuser: the runtime does
+	// not read the superuser's password, and the Job that makes its role
+	// makes it CREATEROLE and NOSUPERUSER.
+	for _, e := range c.Env {
+		if r := e.ValueFrom; r != nil && r.SecretKeyRef != nil && r.SecretKeyRef.Name == "websonic-postgres" && r.SecretKeyRef.Key == "password" {
+			bad("runtime: env %s reads PostgreSQL's superuser password", e.Name)
+		}
+	}
+	var setup *workload
+	for i := range workloads {
+		if workloads[i].kind == "Job" && workloads[i].name == "websonic-database" {
+			setup = &workloads[i]
+		}
+	}
+	if setup == nil {
+		bad("no Job websonic-database making the runtime's role")
+	} else if script := strings.Join(setup.pod.Spec.Containers[0].Args, "\n"); !strings.Contains(script, "ALTER ROLE websonic LOGIN NOSUPERUSER CREATEROLE") ||
+		!strings.Contains(script, "REVOKE CREATE ON SCHEMA public FROM PUBLIC") {
+		bad("Job websonic-database: the role is not made LOGIN NOSUPERUSER CREATEROLE with the DBA's bounds")
+	}
+	for _, w := range workloads {
+		if w.kind == "StatefulSet" && w.name == "websonic-postgres" {
+			for _, e := range w.pod.Spec.Containers[0].Env {
+				if e.Name == "POSTGRES_USER" && e.Value != "postgres" {
+					bad("PostgreSQL: POSTGRES_USER %s is made a superuser", e.Value)
+				}
+			}
+		}
 	}
 	return out
 }
