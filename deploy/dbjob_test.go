@@ -38,19 +38,7 @@ func TestDatabaseJob(t *testing.T) {
 	db := pgtest.NewDB(t)
 	name := db.Prefix() + "site"
 	script = strings.ReplaceAll(script, "websonic", name)
-	su, err := url.Parse(db.AdminURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	su.Path = "/postgres"
-	admin, err := pgx.Connect(ctx, su.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
-		admin.Close(context.Background())
-	})
+	su, admin := superuser(t, db, name)
 	cc := admin.Config()
 	run := func() {
 		t.Helper()

@@ -33,21 +33,7 @@ func TestInstallScriptPostgreSQL(t *testing.T) {
 	regURL := f.serve(t)
 	db := pgtest.NewDB(t)
 	name := db.Prefix() + "site"
-	su, err := url.Parse(db.AdminURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	su.Path = "/postgres"
-	admin, err := pgx.Connect(ctx, su.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		// Before pgtest drops the roles of the prefix (cleanups run last first).
-		admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
-		admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{db.Prefix() + "taken"}.Sanitize()+" WITH (FORCE)")
-		admin.Close(context.Background())
-	})
+	su, admin := superuser(t, db, name, db.Prefix()+"taken")
 	psql := needTool(t, "psql", "postgresql-client")
 	env := []string{"WEBSONIC_INSTALL_PSQL=" + psql + " " + su.String(), "WEBSONIC_INSTALL_DB=" + name}
 	root := t.TempDir()
@@ -155,4 +141,28 @@ func TestInstallScriptPostgreSQL(t *testing.T) {
 		t.Fatalf("a database owned by another role: %v\n%s", err, out)
 	}
 
+}
+
+// superuser connects to the test server's postgres database as its
+// superuser (su is that URL), and drops the databases named at the end of
+// the test, before pgtest drops the roles of the prefix (cleanups run last
+// first).
+func superuser(t *testing.T, db *pgtest.DB, databases ...string) (su *url.URL, admin *pgx.Conn) {
+	t.Helper()
+	su, err := url.Parse(db.AdminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	su.Path = "/postgres"
+	admin, err = pgx.Connect(context.Background(), su.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, d := range databases {
+			admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{d}.Sanitize()+" WITH (FORCE)")
+		}
+		admin.Close(context.Background())
+	})
+	return su, admin
 }
