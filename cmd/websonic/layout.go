@@ -93,3 +93,18 @@ func (c *common) noSiteHint() string {
 	return fmt.Sprintf("it holds no site; pass the data folder `websonic serve` uses with --data-dir (or WEBSONIC_DATA_DIR; `make run` uses %s), "+
 		"or its database with --database-url", defaultDataDir)
 }
+
+// openListing parses the flags of a command that lists the site's state
+// with its recent events (the common ones and --events, about what:
+// "update", "theme update", "runtime update") and opens the site.
+func openListing(cmd, what string, args []string, stdout, stderr io.Writer) (ctx context.Context, console *server.Console, events int, done func(), err error) {
+	fs := newFlagSet(cmd, stdout, stderr)
+	var c common
+	c.register(fs.FlagSet, "warn")
+	n := fs.Int("events", 10, "how many recent "+what+" events to show")
+	if err := fs.parse(args); err != nil {
+		return nil, nil, 0, nil, err
+	}
+	ctx, console, done, err = c.openSite(cmd, stderr)
+	return ctx, console, *n, done, err
+}

@@ -152,19 +152,12 @@ func confirm(stdin io.Reader, stderr io.Writer, terminal bool, question string) 
 
 func moduleList(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	const cmd = "module list"
-	fs := newFlagSet(cmd, stdout, stderr)
-	var c common
-	c.register(fs.FlagSet, "warn")
-	events := fs.Int("events", 10, "how many recent update events to show")
-	if err := fs.parse(args); err != nil {
-		return err
-	}
-	ctx, console, done, err := c.openSite(cmd, stderr)
+	ctx, console, events, done, err := openListing(cmd, "update", args, stdout, stderr)
 	if err != nil {
 		return err
 	}
 	defer done()
-	ins, evs, err := console.Installed(ctx, *events)
+	ins, evs, err := console.Installed(ctx, events)
 	if err != nil {
 		return fmt.Errorf("%s: %w", cmd, err)
 	}

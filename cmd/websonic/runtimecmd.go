@@ -28,19 +28,12 @@ func addRuntimeCommands(cmds map[string]commandInfo, siteEnv map[string]string) 
 
 func runtimeStatus(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	const cmd = "runtime status"
-	fs := newFlagSet(cmd, stdout, stderr)
-	var c common
-	c.register(fs.FlagSet, "warn")
-	events := fs.Int("events", 10, "how many recent runtime update events to show")
-	if err := fs.parse(args); err != nil {
-		return err
-	}
-	ctx, console, done, err := c.openSite(cmd, stderr)
+	ctx, console, events, done, err := openListing(cmd, "runtime update", args, stdout, stderr)
 	if err != nil {
 		return err
 	}
 	defer done()
-	st, evs, err := console.Runtime(ctx, *events)
+	st, evs, err := console.Runtime(ctx, events)
 	if err != nil {
 		return fmt.Errorf("%s: %w", cmd, err)
 	}

@@ -190,19 +190,12 @@ func themeRequest(action string) command {
 
 func themeList(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	const cmd = "theme list"
-	fs := newFlagSet(cmd, stdout, stderr)
-	var c common
-	c.register(fs.FlagSet, "warn")
-	events := fs.Int("events", 10, "how many recent theme update events to show")
-	if err := fs.parse(args); err != nil {
-		return err
-	}
-	ctx, console, done, err := c.openSite(cmd, stderr)
+	ctx, console, events, done, err := openListing(cmd, "theme update", args, stdout, stderr)
 	if err != nil {
 		return err
 	}
 	defer done()
-	ts, evs, err := console.Themes(ctx, *events)
+	ts, evs, err := console.Themes(ctx, events)
 	if err != nil {
 		return fmt.Errorf("%s: %w", cmd, err)
 	}
