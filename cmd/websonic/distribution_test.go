@@ -104,7 +104,9 @@ func (d *daemon) stop(t *testing.T) {
 	}
 }
 
-func runCLI(t *testing.T, ctx context.Context, bin string, env []string, args ...string) string {
+// runCLI runs the websonic binary bin and returns its output; a failure
+// fails the test or benchmark.
+func runCLI(t testing.TB, ctx context.Context, bin string, env []string, args ...string) string {
 	t.Helper()
 	c := exec.CommandContext(ctx, bin, args...)
 	c.Env = append(os.Environ(), env...)

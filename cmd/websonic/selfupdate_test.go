@@ -50,12 +50,12 @@ func startRuntimeRegistry(t testing.TB, ctx context.Context, bin string) *runtim
 		"registry", "serve", "--data-dir", r.data, "--addr", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile)
 	r.url = "https://" + addr
 	keys := t.TempDir()
-	token := strings.TrimSpace(runCLITB(t, ctx, bin, env, "registry", "token", "--data-dir", r.data, "--publisher", "websonic", "--modules", "*", "--admin", "--log-level", "error"))
+	token := strings.TrimSpace(runCLI(t, ctx, bin, env, "registry", "token", "--data-dir", r.data, "--publisher", "websonic", "--modules", "*", "--admin", "--log-level", "error"))
 	for _, n := range []string{"root", "targets"} {
-		runCLITB(t, ctx, bin, env, "keys", "generate", "--out", keys, "--name", n)
+		runCLI(t, ctx, bin, env, "keys", "generate", "--out", keys, "--name", n)
 	}
 	r.cli = append(env, "WEBSONIC_REGISTRY="+r.url, "WEBSONIC_REGISTRY_TOKEN="+token, "WEBSONIC_KEY_DIR="+keys)
-	runCLITB(t, ctx, bin, r.cli, "keys", "init")
+	runCLI(t, ctx, bin, r.cli, "keys", "init")
 	r.root = filepath.Join(keys, rootFile)
 	root, err := os.ReadFile(r.root)
 	if err != nil {
@@ -120,20 +120,6 @@ func launchTB(t testing.TB, ctx context.Context, bin string, env []string, ready
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-}
-
-// runCLITB is runCLI for tests and benchmarks.
-func runCLITB(t testing.TB, ctx context.Context, bin string, env []string, args ...string) string {
-	t.Helper()
-	c := exec.CommandContext(ctx, bin, args...)
-	c.Env = append(os.Environ(), env...)
-	var stderr strings.Builder
-	c.Stderr = &stderr
-	out, err := c.Output()
-	if err != nil {
-		t.Fatalf("websonic %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.String())
-	}
-	return string(out)
 }
 
 // brokenRuntime builds, into dir, a release that cannot start: it
