@@ -841,7 +841,10 @@ func TestBrowserChat(t *testing.T) {
 			t.Fatal("on a phone, an open room does not fill the screen")
 		}
 		fits("a room")
-		if !run(a, "is the composer on the screen", chromedp.Evaluate[bool](`(() => {
+		// Polled: the page lays itself out again after the viewport's
+		// change (the check once ran before that and failed, while the
+		// screenshot taken later showed the button in place).
+		if !run(a, "is the composer on the screen", chromedp.Poll[bool](`(() => {
 			const r = document.getElementById("chat-send").getBoundingClientRect();
 			return r.height > 0 && r.bottom <= window.innerHeight && r.right <= document.documentElement.clientWidth;
 		})()`)) {
