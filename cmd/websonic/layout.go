@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/jackc/pgx/v5"
@@ -107,4 +108,21 @@ func openListing(cmd, what string, args []string, stdout, stderr io.Writer) (ctx
 	}
 	ctx, console, done, err = c.openSite(cmd, stderr)
 	return ctx, console, *n, done, err
+}
+
+// sendRequest opens the site, sends r through its request queue, waits
+// (at most wait) for the runtime that takes it, and prints its answer:
+// theme install|rollback|policy|uninstall and runtime update|policy.
+func (c *common) sendRequest(cmd string, r server.ModuleRequest, wait time.Duration, stdout, stderr io.Writer) error {
+	ctx, console, done, err := c.openSite(cmd, stderr)
+	if err != nil {
+		return err
+	}
+	defer done()
+	result, err := console.Request(ctx, r, server.RequestOptions{Wait: wait, Progress: progress(stderr)})
+	if err != nil {
+		return c.requestError(cmd, err)
+	}
+	fmt.Fprintln(stdout, result)
+	return nil
 }

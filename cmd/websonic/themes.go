@@ -174,17 +174,7 @@ func themeRequest(action string) command {
 		if action == server.ThemePolicy && r.Channel == "" && r.Policy == "" {
 			return errors.New("theme policy: give --policy, --channel or both")
 		}
-		ctx, console, done, err := c.openSite(cmd, stderr)
-		if err != nil {
-			return err
-		}
-		defer done()
-		result, err := console.Request(ctx, r, server.RequestOptions{Wait: *wait, Progress: progress(stderr)})
-		if err != nil {
-			return c.requestError(cmd, err)
-		}
-		fmt.Fprintln(stdout, result)
-		return nil
+		return c.sendRequest(cmd, r, *wait, stdout, stderr)
 	}
 }
 
