@@ -283,6 +283,17 @@ func TestDevUpdateLoop(t *testing.T) {
 	if r := cliRun(t, ctx, bin, "", env, "", args...); r.code != 0 || !strings.Contains(r.stdout, "nothing new to publish") {
 		t.Fatalf("make run again with nothing changed: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+	// A module changed without a version bump is skipped with the hint,
+	// not a failed run (its package differs from the signed one).
+	if raw, err = os.ReadFile(mf); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(mf, regexp.MustCompile(`"description": "[^"]*"`).ReplaceAll(raw, []byte(`"description": "changed, same version"`)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := cliRun(t, ctx, bin, "", env, "", args...); r.code != 0 || !strings.Contains(r.stdout, "nothing new to publish") || !strings.Contains(r.stderr, "bump its version") {
+		t.Fatalf("make run again with a changed module of the same version: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 	resp, err := http.Get(d.url + "/guestbook")
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /guestbook: %v %v", err, resp)

@@ -243,6 +243,15 @@ func (p *Publisher) Publish(ctx context.Context, pkgDir string, channel tufrepo.
 	if err != nil {
 		return nil, err
 	}
+	// A signed version is final: refuse before pushing anything, so that a
+	// changed package under an old version neither moves the version's tag
+	// nor ends the command halfway.
+	path := tufrepo.TargetPath(m.Name, m.Version)
+	for _, rel := range repo.Releases() {
+		if rel.Path == path {
+			return nil, fmt.Errorf("publish: %w: %s (bump the version in %s to publish a change)", tufrepo.ErrExists, path, manifest.FileName)
+		}
+	}
 	remoteRepo, err := p.repository(m.Name)
 	if err != nil {
 		return nil, err
