@@ -340,4 +340,3 @@ func (s *site) scratch(ctx context.Context, m *Manifest) (string, func(), error)
 		}
 	}, nil
 }
-
