@@ -50,12 +50,12 @@ func TestDatabaseJob(t *testing.T) {
 		}
 	}
 	run()
-	var super, createRole, login bool
-	if err := admin.QueryRow(ctx, `SELECT rolsuper, rolcreaterole, rolcanlogin FROM pg_roles WHERE rolname = $1`, name).Scan(&super, &createRole, &login); err != nil {
+	var super, createRole, createDB, login bool
+	if err := admin.QueryRow(ctx, `SELECT rolsuper, rolcreaterole, rolcreatedb, rolcanlogin FROM pg_roles WHERE rolname = $1`, name).Scan(&super, &createRole, &createDB, &login); err != nil {
 		t.Fatal(err)
 	}
-	if super || !createRole || !login {
-		t.Fatalf("role %s: superuser %v, createrole %v, login %v", name, super, createRole, login)
+	if super || !createRole || !createDB || !login {
+		t.Fatalf("role %s: superuser %v, createrole %v, createdb %v, login %v", name, super, createRole, createDB, login)
 	}
 	as := *su
 	as.User, as.Path = url.UserPassword(name, "runtime-secret 'quoted'"), "/"+name

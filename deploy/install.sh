@@ -41,7 +41,7 @@ usage: install.sh --registry URL [options]
                        (default: the one pinned in this script)
   --registry-ca FILE   PEM CA certificates that alone are trusted for the registry's HTTPS
   --database-url URL   use this PostgreSQL server (a database of its own, owned by a
-                       CREATEROLE role); without it: the distribution's PostgreSQL server
+                       CREATEROLE CREATEDB role); without it: the distribution's PostgreSQL server
                        on this machine, installed and set up when absent
   --addr ADDR          the site's listen address (WEBSONIC_ADDR; default :80)
   --admin-user NAME    create this first admin; password from WEBSONIC_ADMIN_PASSWORD, else asked
@@ -621,7 +621,7 @@ fi
 # ---- PostgreSQL ----
 #
 # Without --database-url the runtime uses the distribution's PostgreSQL
-# server on this machine: a role websonic (LOGIN CREATEROLE, never
+# server on this machine: a role websonic (LOGIN CREATEROLE CREATEDB, never
 # SUPERUSER) owning a database websonic, reached over the unix socket
 # with peer authentication (the OS user websonic is the role websonic).
 # Not the runtime's private (embedded) cluster: that stops with the
@@ -707,7 +707,7 @@ pg_sql() {
 	cat <<EOF
 SET search_path = pg_catalog, pg_temp;
 SELECT 'CREATE ROLE "$PG_DB"' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$PG_DB') \gexec
-ALTER ROLE "$PG_DB" LOGIN NOSUPERUSER CREATEROLE NOCREATEDB NOREPLICATION NOBYPASSRLS INHERIT;
+ALTER ROLE "$PG_DB" LOGIN NOSUPERUSER CREATEROLE CREATEDB NOREPLICATION NOBYPASSRLS INHERIT;
 SELECT 'CREATE DATABASE "$PG_DB" OWNER "$PG_DB"' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$PG_DB') \gexec
 DO \$\$ DECLARE o text := (SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '$PG_DB');
 BEGIN IF o <> '$PG_DB' THEN
@@ -741,7 +741,7 @@ local)
 			die "the user websonic cannot reach the database $PG_DB with peer authentication ($(cat "$WORK/psql.out")): pg_hba.conf needs the line 'local $PG_DB websonic peer' above the others, then systemctl reload postgresql"
 	fi
 	DATABASE_URL=$LOCAL_URL
-	did "PostgreSQL: role and database $PG_DB (LOGIN CREATEROLE, not SUPERUSER), reached over /var/run/postgresql as the user websonic"
+	did "PostgreSQL: role and database $PG_DB (LOGIN CREATEROLE CREATEDB, not SUPERUSER), reached over /var/run/postgresql as the user websonic"
 	;;
 esac
 

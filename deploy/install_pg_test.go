@@ -66,7 +66,7 @@ func TestInstallScriptPostgreSQL(t *testing.T) {
 		t.Helper()
 		var super, createRole, login, createDB bool
 		err := admin.QueryRow(ctx, "SELECT rolsuper, rolcreaterole, rolcanlogin, rolcreatedb FROM pg_roles WHERE rolname = $1", name).Scan(&super, &createRole, &login, &createDB)
-		if err != nil || super || !createRole || !login || createDB {
+		if err != nil || super || !createRole || !login || !createDB {
 			t.Fatalf("role %s: super %v createrole %v login %v createdb %v (%v)", name, super, createRole, login, createDB, err)
 		}
 		var owner string

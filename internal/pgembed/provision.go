@@ -22,11 +22,13 @@ var validName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 const provisionLockKey int64 = 0x77656273_6f6e6963 // "websonic"
 
 // roleAttributes are the powers of a provisioned role, reasserted on every call.
-const roleAttributes = "LOGIN NOSUPERUSER CREATEROLE NOCREATEDB NOREPLICATION NOBYPASSRLS INHERIT"
+const roleAttributes = "LOGIN NOSUPERUSER CREATEROLE CREATEDB NOREPLICATION NOBYPASSRLS INHERIT"
 
 // Provision connects with superuserURL (a postgres:// URL of a superuser) and
 // makes sure that a LOGIN role named role exists with no power but CREATEROLE
-// (NOSUPERUSER, NOCREATEDB, NOREPLICATION, NOBYPASSRLS; attributes are reset
+// and CREATEDB (the scratch databases in which backups and site imports are
+// checked, runtime/internal/sitedump; NOSUPERUSER, NOREPLICATION,
+// NOBYPASSRLS; attributes are reset
 // when the role exists with others), and that a database dbname exists owned
 // by it. It returns the URL to connect to dbname as role: superuserURL with
 // the user and database replaced.

@@ -31,8 +31,8 @@ func TestProvision(t *testing.T) {
 			FROM pg_roles WHERE rolname = current_user`).Scan(&super, &createrole, &createdb, &repl, &bypass); err != nil {
 			t.Fatal(err)
 		}
-		if super || !createrole || createdb || repl || bypass {
-			t.Errorf("attributes super=%v createrole=%v createdb=%v replication=%v bypassrls=%v; want only createrole",
+		if super || !createrole || !createdb || repl || bypass {
+			t.Errorf("attributes super=%v createrole=%v createdb=%v replication=%v bypassrls=%v; want only createrole and createdb",
 				super, createrole, createdb, repl, bypass)
 		}
 		if got := queryString(t, conn, "SELECT pg_get_userbyid(datdba)::text FROM pg_database WHERE datname = current_database()"); got != role {
@@ -43,7 +43,6 @@ func TestProvision(t *testing.T) {
 			"SET ROLE " + Superuser,
 			"SET SESSION AUTHORIZATION " + Superuser,
 			"SELECT set_config('role', '" + Superuser + "', false)",
-			"CREATE DATABASE escape_attempt",
 			"ALTER ROLE " + role + " SUPERUSER",
 		} {
 			if _, err := conn.Exec(ctx, sql); err == nil {
@@ -53,8 +52,11 @@ func TestProvision(t *testing.T) {
 		if got := queryString(t, conn, "SELECT current_user::text"); got != role {
 			t.Errorf("current_user = %s after escape attempts", got)
 		}
-		// It owns its database and may build in it.
+		// It owns its database and may build in it, and it may make (and
+		// drop) the scratch databases of backups and imports.
 		exec1(t, conn, "CREATE TABLE IF NOT EXISTS mine (v int)")
+		exec1(t, conn, "CREATE DATABASE "+role+"_scratch")
+		exec1(t, conn, "DROP DATABASE "+role+"_scratch")
 		return u
 	}
 

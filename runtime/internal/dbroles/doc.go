@@ -47,7 +47,9 @@
 //
 // On a server the runtime did not start, three bounds need its superuser once
 // (pgembed.Provision does them on the embedded cluster); Hardening reports
-// which are missing:
+// which are missing, and whether the provisioning role lacks CREATEDB (the
+// scratch databases in which backups and imports are checked, package
+// sitedump):
 //
 //	GRANT SET ON PARAMETER temp_file_limit TO <provisioning role>;   -- PostgreSQL 15+
 //	REVOKE EXECUTE ON FUNCTION lo_create(oid), lo_creat(integer), lo_from_bytea(oid, bytea),

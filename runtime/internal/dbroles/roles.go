@@ -606,12 +606,13 @@ func (r *Roles) DropModule(ctx context.Context, role string) error {
 // the server lacks, in words for the site's log.
 func (r *Roles) Hardening(ctx context.Context) ([]string, error) {
 	var missing []string
-	var loOpen, publicCreate, tempLimit bool
+	var loOpen, publicCreate, tempLimit, createDB bool
 	var version int
 	err := r.tx(ctx, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, `SELECT current_setting('server_version_num')::int,
 			has_function_privilege('public', 'pg_catalog.lo_from_bytea(oid, bytea)', 'EXECUTE'),
-			has_schema_privilege('public', 'public', 'CREATE')`).Scan(&version, &loOpen, &publicCreate); err != nil || version < 150000 {
+			has_schema_privilege('public', 'public', 'CREATE'),
+			(SELECT rolcreatedb FROM pg_catalog.pg_roles WHERE rolname = current_user)`).Scan(&version, &loOpen, &publicCreate, &createDB); err != nil || version < 150000 {
 			return err
 		}
 		return tx.QueryRow(ctx, `SELECT has_parameter_privilege('temp_file_limit', 'SET')`).Scan(&tempLimit)
@@ -624,6 +625,9 @@ func (r *Roles) Hardening(ctx context.Context) ([]string, error) {
 	}
 	if publicCreate {
 		missing = append(missing, "every role may create objects in schema public (REVOKE CREATE ON SCHEMA public FROM PUBLIC)")
+	}
+	if !createDB {
+		missing = append(missing, "backups cannot be verified nor sites imported: they are checked in a scratch database, which the runtime's role may not create (ALTER ROLE "+r.self+" CREATEDB)")
 	}
 	if version >= 150000 {
 		if !tempLimit {
