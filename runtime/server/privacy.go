@@ -204,7 +204,6 @@ func (s *Server) PrivacySettings(ctx context.Context) (site.PrivacySettings, err
 	return s.site.Store().PrivacySettings(ctx)
 }
 
-
 // ProcessingRecord is the site's record of processing as the runtimes
 // last saw the modules (their declarations are saved every few minutes
 // and whenever the admin area shows the record).
