@@ -22,6 +22,12 @@ import (
 // assembled from the core's declarations and every running module's
 // manifest (personal_data).
 
+// PrivacySettings are the owner's privacy rules (site.PrivacySettings).
+type PrivacySettings = site.PrivacySettings
+
+// ProcessingRecord is the site's record of processing.
+type ProcessingRecord = site.ProcessingRecord
+
 // Core job names and schedules (UTC).
 const (
 	jobErasures  = "erasures"  // every 5 minutes: accounts due for erasure
