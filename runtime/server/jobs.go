@@ -33,7 +33,7 @@ func (s *Server) openRequestsAndJobs(ctx context.Context) error {
 	if deadline <= 0 {
 		deadline = 10 * time.Second
 	}
-	s.jobs = jobs.New(jobs.Config{
+	s.jobs, err = jobs.New(jobs.Config{
 		Pool: s.db.Pool, Now: s.cfg.JobClock, Deadline: deadline, Logger: s.log.Named("jobs"),
 		Modules: func() []jobs.Module {
 			ms := s.enabledModules() // a disabled module's jobs do not run
@@ -43,7 +43,11 @@ func (s *Server) openRequestsAndJobs(ctx context.Context) error {
 			}
 			return out
 		},
+		Core: s.coreJobs(),
 	})
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
 	return nil
 }
 

@@ -274,7 +274,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s.SetThemeHooks(s.look.hooks()) // appearance.go: themes from the registry are the site's too
 	if s.site, err = site.New(site.Config{
 		Pool: s.db.Pool, Logger: s.log, SecureCookies: cfg.SecureCookies, Nav: s.nav, Catalog: s.catalog, Look: s.look.current,
-		GenericLoginErrors: cfg.GenericLoginErrors,
+		GenericLoginErrors: cfg.GenericLoginErrors, ExportUser: s.ExportUser, Now: cfg.JobClock, // privacy.go
 	}); err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/websonic/websonic/runtime/internal/coredb"
+	"github.com/websonic/websonic/runtime/internal/jobs"
 	"github.com/websonic/websonic/runtime/internal/modhost"
 	"github.com/websonic/websonic/runtime/internal/requestq"
 	"github.com/websonic/websonic/runtime/internal/site"
@@ -58,8 +59,13 @@ func userBody(userID int64) []byte {
 }
 
 // actorOf is who asks for an export or an erasure: the signed-in user in
-// ctx (an admin on the site), else the owner at the terminal.
+// ctx (an admin, or the user on their account page), the runtime's
+// privacy jobs ("module:_core", privacy.go), else the owner at the
+// terminal.
 func actorOf(ctx context.Context) site.Actor {
+	if jobReason(ctx) != "" {
+		return site.Actor{Module: jobs.CoreModule}
+	}
 	if u := site.UserFrom(ctx); u != nil {
 		return site.Actor{UserID: u.ID}
 	}
@@ -190,7 +196,11 @@ func (s *Server) EraseUser(ctx context.Context, userID int64) error {
 		}
 		return fmt.Errorf("%w: modules %v did not erase their part; the account is unchanged: erase again once they work", ErrIncomplete, failed)
 	}
-	return st.EraseUser(ctx, a, userID, map[string]any{"modules": results})
+	detail := map[string]any{"modules": results}
+	if why := jobReason(ctx); why != "" {
+		detail["reason"] = why
+	}
+	return st.EraseUser(ctx, a, userID, detail)
 }
 
 // Request queue actions of the owner's `websonic user export|erase`: both

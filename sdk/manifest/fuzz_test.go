@@ -17,8 +17,10 @@ import (
 func FuzzDecode(f *testing.F) {
 	f.Add(encode(f, minimal()))
 	f.Add(encode(f, full()))
-	if hello, err := os.ReadFile("../../examples/hello/module.json"); err == nil {
-		f.Add(hello)
+	for _, p := range []string{"../../examples/hello/module.json", "../../modules/chat/module.json", "../../modules/tickets/module.json"} {
+		if data, err := os.ReadFile(p); err == nil {
+			f.Add(data)
+		}
 	}
 	for _, s := range []string{
 		``, `null`, `{}`, `[]`, `{"manifest_version":1} {}`,
@@ -27,6 +29,8 @@ func FuzzDecode(f *testing.F) {
 		`{"manifest_version":1,"name":"ab","version":"1.0.0","abi_version":1,"capabilities":{"config_schema":{"k":{"type":"string","default":"<\u00e9>"}}}}`,
 		`{"manifest_version":1,"NAME":"ab","Version":"1.0.0","abi_version":1,"capabilities":{"config_schema":{"k":{"type":"integer","default":1.0}}}}`,
 		`{"manifest_version":1,"name":"ab","version":"1.0.0","abi_version":1,"capabilities":{"outbound_http":["https://x:443/"]},"migrations":[]}`,
+		`{"manifest_version":2,"name":"ab","version":"1.0.0","abi_version":2,"personal_data":[{"category":"m","purpose":"p","retention":"r","subjects":"users","fields":["t.c","t"]},{"category":"M","purpose":"p","retention":"r"}]}`,
+		`{"manifest_version":1,"name":"ab","version":"1.0.0","abi_version":1,"personal_data":[{"category":"\u00e9\u0000","purpose":" p","retention":"","fields":["a.b.c"],"extra":1}]}`,
 	} {
 		f.Add([]byte(s))
 	}

@@ -49,7 +49,32 @@ type Manifest struct {
 	// Migrations are SQL files in the module package, applied once each in
 	// the listed order under the module's own database role.
 	Migrations []string `json:"migrations,omitempty"`
+	// PersonalData declares the personal data the module stores, why and
+	// for how long. It is a declaration, not a capability: the runtime
+	// grants nothing for it, and assembles the site's record of processing
+	// (GDPR Art. 30) from it.
+	PersonalData []PersonalData `json:"personal_data,omitempty"`
 }
+
+// PersonalData is one kind of personal data a module stores.
+type PersonalData struct {
+	// Category is what the data is, 1-60 characters, e.g. "chat messages",
+	// "contact details".
+	Category string `json:"category"`
+	// Purpose is why the module keeps it, 1-200 characters.
+	Purpose string `json:"purpose"`
+	// Retention is how long it is kept, 1-100 characters, e.g. "until the
+	// account is erased", "90 days after the ticket is closed".
+	Retention string `json:"retention"`
+	// Subjects are whose data it is, 1-60 characters, e.g. "users",
+	// "visitors" (default: "users").
+	Subjects string `json:"subjects,omitempty"`
+	// Fields name where it is stored, as table or table.column, at most 32.
+	Fields []string `json:"fields,omitempty"`
+}
+
+// MaxPersonalData bounds Manifest.PersonalData.
+const MaxPersonalData = 32
 
 // Capabilities is what a module may ask the site owner for. README.md
 // gives each field's rules.
@@ -242,6 +267,7 @@ var (
 	pathRE    = regexp.MustCompile(`^/[a-z0-9][a-z0-9._~-]*(/[a-z0-9._~-]+)*$`)
 	topicRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 	ident     = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
+	dataField = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}(\.[a-z_][a-z0-9_]{0,62})?$`)
 	migration = regexp.MustCompile(`^migrations/[0-9]{3,}_[a-z0-9_]+\.sql$`)
 	cronField = regexp.MustCompile(`^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$`)
 )
@@ -444,7 +470,60 @@ func (m *Manifest) Validate() error {
 		}
 		seenMig[p] = true
 	}
+	validatePersonalData(add, m.PersonalData)
 	return errors.Join(errs...)
+}
+
+// validatePersonalData checks the personal_data declarations: each text a
+// line of bounded length, fields table or table.column, nothing twice.
+func validatePersonalData(add func(string, string, ...any), list []PersonalData) {
+	if len(list) > MaxPersonalData {
+		add("personal_data", "at most %d entries", MaxPersonalData)
+	}
+	text := func(field, v string, maxLen int, required bool) {
+		switch {
+		case v == "" && required:
+			add(field, "is required (1-%d characters)", maxLen)
+		case utf8.RuneCountInString(v) > maxLen || !utf8.ValidString(v):
+			add(field, "must be at most %d characters of valid UTF-8", maxLen)
+		case strings.IndexFunc(v, unicode.IsControl) >= 0 || v != strings.TrimSpace(v):
+			add(field, "must be one line without control characters or surrounding spaces")
+		}
+	}
+	seen := map[string]bool{}
+	for i, d := range list {
+		f := fmt.Sprintf("personal_data[%d]", i)
+		text(f+".category", d.Category, 60, true)
+		text(f+".purpose", d.Purpose, 200, true)
+		text(f+".retention", d.Retention, 100, true)
+		text(f+".subjects", d.Subjects, 60, false)
+		key := strings.ToLower(d.Category) + "\x00" + strings.ToLower(d.SubjectsOrDefault())
+		if d.Category != "" && seen[key] {
+			add(f+".category", "%q for %q listed twice", d.Category, d.SubjectsOrDefault())
+		}
+		seen[key] = true
+		if len(d.Fields) > 32 {
+			add(f+".fields", "at most 32 fields")
+		}
+		seenField := map[string]bool{}
+		for j, fl := range d.Fields {
+			if !dataField.MatchString(fl) || seenField[fl] {
+				add(fmt.Sprintf("%s.fields[%d]", f, j), "%q must be a table or table.column (a-z, 0-9, _), listed once", fl)
+			}
+			seenField[fl] = true
+		}
+	}
+}
+
+// DefaultSubjects is PersonalData.Subjects when a declaration gives none.
+const DefaultSubjects = "users"
+
+// SubjectsOrDefault returns d.Subjects, or DefaultSubjects when it is empty.
+func (d PersonalData) SubjectsOrDefault() string {
+	if d.Subjects == "" {
+		return DefaultSubjects
+	}
+	return d.Subjects
 }
 
 func validatePath(add func(string, string, ...any), field, p string) {

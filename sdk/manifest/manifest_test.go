@@ -3,7 +3,9 @@ package manifest_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -43,6 +45,10 @@ func full() *manifest.Manifest {
 			},
 		},
 		Migrations: []string{"migrations/001_entries.sql", "migrations/002_index.sql", "migrations/0003_more.sql"},
+		PersonalData: []manifest.PersonalData{
+			{Category: "guestbook entries", Purpose: "Show what visitors wrote", Retention: "until the account is erased", Fields: []string{"entries.message", "entries"}},
+			{Category: "guestbook entries", Subjects: "visitors", Purpose: "Show what visitors wrote", Retention: "90 days"},
+		},
 	}
 }
 
@@ -113,6 +119,10 @@ func TestDecodeValid(t *testing.T) {
 		}},
 		{"every user action", func(m *manifest.Manifest) { m.Capabilities.UserActions = slices.Clone(manifest.UserActionList) }},
 		{"the status user action", func(m *manifest.Manifest) { m.Capabilities.UserActions = []string{manifest.UserStatus} }},
+		{"personal data in format 1", func(m *manifest.Manifest) {
+			m.ManifestVersion = 1
+			m.PersonalData = []manifest.PersonalData{{Category: strings.Repeat("é", 60), Purpose: strings.Repeat("p", 200), Retention: strings.Repeat("r", 100), Subjects: strings.Repeat("s", 60)}}
+		}},
 		{"negative and big integers", func(m *manifest.Manifest) {
 			m.Capabilities.ConfigSchema = map[string]manifest.ConfigItem{
 				"a": {Type: "integer", Default: json.RawMessage(`-7`)},
@@ -158,6 +168,9 @@ func TestDecodeInvalid(t *testing.T) {
 		return func(m *manifest.Manifest) {
 			m.Capabilities.ConfigSchema = map[string]manifest.ConfigItem{"k": {Type: typ, Default: json.RawMessage(def)}}
 		}
+	}
+	pd := func(ds ...manifest.PersonalData) func(m *manifest.Manifest) {
+		return func(m *manifest.Manifest) { m.PersonalData = ds }
 	}
 	migrations := func(ps ...string) func(m *manifest.Manifest) {
 		return func(m *manifest.Manifest) { m.Migrations = ps }
@@ -345,6 +358,22 @@ func TestDecodeInvalid(t *testing.T) {
 		{"migration extension", migrations("migrations/001_init.SQL"), []string{"migrations[0]"}, ""},
 		{"migration traversal", migrations("migrations/../001_init.sql"), []string{"migrations[0]"}, ""},
 		{"migration twice", migrations("migrations/001_a.sql", "migrations/002_b.sql", "migrations/001_a.sql"), []string{"migrations[2]"}, "listed twice"},
+
+		{"personal data without purpose", pd(manifest.PersonalData{Category: "c", Retention: "r"}), []string{"personal_data[0].purpose"}, "is required"},
+		{"personal data empty", pd(manifest.PersonalData{}), []string{"personal_data[0].category", "personal_data[0].purpose", "personal_data[0].retention"}, ""},
+		{"personal data category too long", pd(manifest.PersonalData{Category: strings.Repeat("x", 61), Purpose: "p", Retention: "r"}), []string{"personal_data[0].category"}, "at most 60"},
+		{"personal data purpose too long", pd(manifest.PersonalData{Category: "c", Purpose: strings.Repeat("x", 201), Retention: "r"}), []string{"personal_data[0].purpose"}, "at most 200"},
+		{"personal data retention too long", pd(manifest.PersonalData{Category: "c", Purpose: "p", Retention: strings.Repeat("x", 101)}), []string{"personal_data[0].retention"}, "at most 100"},
+		{"personal data subjects too long", pd(manifest.PersonalData{Category: "c", Purpose: "p", Retention: "r", Subjects: strings.Repeat("x", 61)}), []string{"personal_data[0].subjects"}, "at most 60"},
+		{"personal data control character", pd(manifest.PersonalData{Category: "c\nd", Purpose: "p", Retention: "r"}), []string{"personal_data[0].category"}, "one line"},
+		{"personal data padded", pd(manifest.PersonalData{Category: "c", Purpose: " p", Retention: "r"}), []string{"personal_data[0].purpose"}, "surrounding spaces"},
+		{"personal data twice", pd(manifest.PersonalData{Category: "Messages", Purpose: "p", Retention: "r"}, manifest.PersonalData{Category: "messages", Purpose: "q", Retention: "r", Subjects: "users"}), []string{"personal_data[1].category"}, "listed twice"},
+		{"personal data bad field", pd(manifest.PersonalData{Category: "c", Purpose: "p", Retention: "r", Fields: []string{"a.b", "a.b.c", "A", "a.b"}}), []string{"personal_data[0].fields[1]", "personal_data[0].fields[2]", "personal_data[0].fields[3]"}, "table or table.column"},
+		{"personal data too many", func(m *manifest.Manifest) {
+			for i := range manifest.MaxPersonalData + 1 {
+				m.PersonalData = append(m.PersonalData, manifest.PersonalData{Category: fmt.Sprint("c", i), Purpose: "p", Retention: "r"})
+			}
+		}, []string{"personal_data"}, "at most 32"},
 
 		{"every problem at once", func(m *manifest.Manifest) {
 			m.ManifestVersion, m.Name, m.Version, m.ABIVersion = 0, "", "x", 0
@@ -616,6 +645,35 @@ func TestTopicsOverlap(t *testing.T) {
 		}
 		if got := manifest.TopicsOverlap(tc.b, tc.a); got != tc.want {
 			t.Errorf("TopicsOverlap(%q, %q) = %v, want %v", tc.b, tc.a, got, tc.want)
+		}
+	}
+}
+
+// TestFirstPartyManifestsDeclarePersonalData: every module and example
+// of the repository decodes and says what personal data it stores (they
+// all store some), so the site's record of processing is complete.
+func TestFirstPartyManifestsDeclarePersonalData(t *testing.T) {
+	paths, err := filepath.Glob("../../modules/*/module.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	examples, _ := filepath.Glob("../../examples/*/module.json")
+	paths = append(paths, examples...)
+	if len(paths) < 4 {
+		t.Fatalf("found only %q", paths)
+	}
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := manifest.Decode(data)
+		if err != nil {
+			t.Errorf("%s: %v", p, err)
+			continue
+		}
+		if len(m.PersonalData) == 0 {
+			t.Errorf("%s declares no personal_data", p)
 		}
 	}
 }

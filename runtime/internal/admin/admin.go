@@ -47,6 +47,9 @@ type Config struct {
 	// Appearance is the site's settings and themes (nil: those pages answer 404).
 	Appearance Appearance
 	ThemeStore ThemeStore // themes from the registry (themestore.go); nil: none
+	// Privacy is the record of processing and the privacy rules
+	// (privacy.go); nil: those pages answer 404.
+	Privacy Privacy
 	// Mail says, for the settings page, where modules' e-mail goes: the
 	// mail relay and sender, never its password ("": the site has none).
 	Mail string
@@ -140,7 +143,7 @@ func (a *Area) routes() []Route {
 		{Method: "POST", Pattern: "/themes/{name}/policy", Access: Admins, handle: a.handleThemePolicy},
 		{Method: "POST", Pattern: "/themes/{name}/rollback", Access: Admins, handle: a.handleThemeRollback},
 		{Method: "POST", Pattern: "/themes/{name}/uninstall", Access: Admins, handle: a.handleThemeUninstall},
-	}, a.extrasRoutes()...)
+	}, append(a.extrasRoutes(), a.privacyRoutes()...)...) // privacy.go
 }
 
 // nav is the side navigation; each entry shows to the users its access
@@ -156,6 +159,7 @@ func (a *Area) nav() []navItem {
 		{Path: "/blocks", Label: i18n.Key("IP blocks"), Access: Admins},
 		{Path: "/audit", Label: i18n.Key("Audit log"), Access: Readers},
 		{Path: "/settings", Label: i18n.Key("Site settings"), Access: Admins},
+		{Path: "/privacy", Label: i18n.Key("Privacy"), Access: Admins},
 		{Path: "/themes", Label: i18n.Key("Themes"), Access: Admins},
 		{Path: "/themes/available", Label: i18n.Key("Themes you can add"), Access: Admins},
 	}

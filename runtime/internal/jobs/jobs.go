@@ -17,6 +17,12 @@
 // Jobs follow the running modules: a module's jobs start when it starts,
 // stop when it stops, and a swapped-in version's schedules replace the old
 // ones (Scheduler.Poll looks at the running modules each time).
+//
+// The runtime's own jobs (Config.Core: retention rules, the erasure of
+// accounts whose grace period ended) are Go functions with a schedule,
+// run by the same machinery under the module name CoreModule ("_core"),
+// which no module can take: exactly once per tick across replicas, never
+// overlapping themselves, recorded and listed like the modules' jobs.
 package jobs
 
 import (
@@ -26,6 +32,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -59,7 +66,11 @@ type Config struct {
 	Deadline time.Duration
 	// History is how many runs of each job are kept (20).
 	History int
-	Logger  hclog.Logger
+	// Core are the runtime's own jobs (core.go), recorded as module
+	// CoreModule; each run gets a context that ends after 2×Deadline, so
+	// a core job does its work in bounded batches (none by default).
+	Core   []CoreJob
+	Logger hclog.Logger
 }
 
 // Call is the body the host posts to abi.JobPathPrefix+Job.
@@ -92,6 +103,8 @@ type Scheduler struct {
 	cfg Config
 	log hclog.Logger
 
+	core *coreModule // nil without Config.Core
+
 	mu      sync.Mutex
 	entries map[key]*entry
 	mods    map[string]Module        // the version whose jobs were registered
@@ -100,8 +113,10 @@ type Scheduler struct {
 	wg      sync.WaitGroup
 }
 
-// New makes a scheduler; Run (or Poll) runs it.
-func New(cfg Config) *Scheduler {
+// New makes a scheduler; Run (or Poll) runs it. The error is about
+// Config.Core: a job without a unique identifier, a Run func or a valid
+// schedule.
+func New(cfg Config) (*Scheduler, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -117,8 +132,21 @@ func New(cfg Config) *Scheduler {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
-	return &Scheduler{cfg: cfg, log: cfg.Logger, entries: map[key]*entry{}, mods: map[string]Module{},
-		slots: map[string]chan struct{}{}, pending: map[key]bool{}}
+	core, err := newCoreModule(cfg.Core, 2*cfg.Deadline)
+	if err != nil {
+		return nil, err
+	}
+	return &Scheduler{cfg: cfg, log: cfg.Logger, core: core, entries: map[key]*entry{}, mods: map[string]Module{},
+		slots: map[string]chan struct{}{}, pending: map[key]bool{}}, nil
+}
+
+// modules are the running modules, and the core's jobs as one more.
+func (s *Scheduler) modules() []Module {
+	ms := s.cfg.Modules()
+	if s.core != nil {
+		ms = append(slices.Clip(ms), Module(s.core))
+	}
+	return ms
 }
 
 // Run polls every Config.Every until ctx ends, then waits for the runs
@@ -150,7 +178,7 @@ func (s *Scheduler) Poll(ctx context.Context) {
 	defer s.mu.Unlock()
 	seen := map[key]bool{}
 	running := map[string]bool{}
-	for _, m := range s.cfg.Modules() {
+	for _, m := range s.modules() {
 		man := m.Manifest()
 		running[man.Name] = true
 		if s.mods[man.Name] != m {

@@ -78,7 +78,7 @@ func TestHammerExactlyOnce(t *testing.T) {
 	var scheds []*Scheduler
 	for i := range 4 {
 		skew := time.Duration(i-2) * 1500 * time.Millisecond
-		scheds = append(scheds, New(Config{Pool: cdb.Pool, Modules: func() []Module { return []Module{g} },
+		scheds = append(scheds, mustNew(t, Config{Pool: cdb.Pool, Modules: func() []Module { return []Module{g} },
 			Now: func() time.Time { return time.Unix(0, now.Load()).Add(skew) }, Logger: testLogger(t)}))
 	}
 	for step := 0; step < 30*6; step++ { // every 10 s for 30 minutes
@@ -120,7 +120,7 @@ func TestFollowsTheModules(t *testing.T) {
 	v1 := newGuest("m", manifest.Schedule{Name: "old", Cron: "* * * * *"})
 	v2 := newGuest("m", manifest.Schedule{Name: "new", Cron: "* * * * *"})
 	running := []Module{v1}
-	s := New(Config{Pool: cdb.Pool, Modules: func() []Module { return running }, Now: func() time.Time { return clock }})
+	s := mustNew(t, Config{Pool: cdb.Pool, Modules: func() []Module { return running }, Now: func() time.Time { return clock }})
 	step := func() { clock = clock.Add(time.Minute); s.Poll(ctx); s.Wait() }
 	s.Poll(ctx)
 	step() // 00:01:30: v1 runs old
@@ -156,7 +156,7 @@ func TestAdvisoryLocksHoldNothing(t *testing.T) {
 	var now atomic.Int64
 	now.Store(base.UnixNano())
 	g := newGuest("m", manifest.Schedule{Name: "a", Cron: "* * * * *"})
-	s := New(Config{Pool: cdb.Pool, Modules: func() []Module { return []Module{g} },
+	s := mustNew(t, Config{Pool: cdb.Pool, Modules: func() []Module { return []Module{g} },
 		Now: func() time.Time { return time.Unix(0, now.Load()) }, Logger: testLogger(t)})
 	s.Poll(ctx) // sees the job
 	s.Wait()

@@ -53,6 +53,7 @@ func (s *Site) Routes(r chi.Router) {
 	r.Post("/logout", s.handleLogout)
 	r.Get("/account", s.handleAccount)
 	r.Get("/account/audit", s.handleAudit)
+	s.privacyRoutes(r) // account_privacy.go
 }
 
 // render writes page with status, filling in the parts every page shows.
@@ -334,6 +335,9 @@ func (s *Site) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if err := coredb.Audit(r.Context(), s.cfg.Pool, u.ID, "user.login", u.Username, map[string]any{"ip": ip}); err != nil {
 		s.log.Error("auditing login failed", "error", err)
 	}
+	if due, err := s.store.ErasurePending(r.Context(), u.ID); err == nil && !due.IsZero() {
+		d.Next = "/account/privacy" // it offers to cancel the deletion they asked for
+	}
 	http.Redirect(w, r, d.Next, http.StatusSeeOther)
 }
 
@@ -446,6 +450,9 @@ func (s *Site) startSession(w http.ResponseWriter, r *http.Request, u *User) err
 	token := newToken()
 	if err := s.store.createSession(r.Context(), token, u.ID, s.cfg.SessionTTL); err != nil {
 		return err
+	}
+	if err := s.store.noteLogin(r.Context(), u.ID); err != nil {
+		s.log.Warn("recording a sign-in's time failed", "error", err)
 	}
 	if p, ok := clientPrefix(r); ok {
 		if err := s.store.noteAddress(r.Context(), u.ID, p, true); err != nil {

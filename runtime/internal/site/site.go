@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -42,6 +43,13 @@ type Config struct {
 	// messages, which the site's users asked for). Status and timing are
 	// the same either way.
 	GenericLoginErrors bool
+	// ExportUser writes the zip archive of what the site keeps about user
+	// id (the server's ExportUser, run with the signed-in user in ctx):
+	// the account page's "Download my data" (nil: not offered). An error
+	// with a non-empty archive is an incomplete export, sent anyway.
+	ExportUser func(ctx context.Context, id int64, w io.Writer) error
+	// Now is the clock of erasure requests (time.Now); tests move it.
+	Now func() time.Time
 }
 
 // Look is how the site looks: the active theme and the owner's settings.
