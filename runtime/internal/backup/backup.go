@@ -16,43 +16,23 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/websonic/websonic/runtime/internal/privacy"
+	"github.com/websonic/websonic/runtime/internal/sitedump"
 )
 
-// Engine is the dump engine (package sitedump) bound to one site: the
-// runtime wires it (runtime/server/backup.go).
+// Engine is the dump engine bound to one site; SiteEngine is package
+// sitedump's.
 type Engine interface {
-	// Dump writes the site's dump stream to w, with the named files of
-	// the data directory (slash-separated, relative to it).
-	Dump(ctx context.Context, w io.Writer, files []string, progress func(Progress)) (*Summary, error)
+	// Dump writes the site's dump stream to w (sitedump.Dump).
+	Dump(ctx context.Context, w io.Writer, opts sitedump.DumpOptions) (*sitedump.Manifest, error)
 	// Verify restores a dump stream into a scratch database and compares
-	// every table's rows and checksum and every file with its manifest.
-	Verify(ctx context.Context, r io.Reader, progress func(Progress)) (Report, error)
+	// every table's rows and checksum and every file with its manifest
+	// (sitedump.Verify).
+	Verify(ctx context.Context, r io.Reader, progress func(sitedump.Progress)) (*sitedump.Report, error)
 	// Replace loads a dump stream into staging schemas of the live
 	// database, checks it, and (unless dryRun) swaps it in at once;
 	// install receives each verified file. On any error the live site
-	// is left as it was.
-	Replace(ctx context.Context, r io.Reader, dryRun bool, install func(path string, r io.Reader) error, progress func(Progress)) (Report, error)
-}
-
-// Progress is how far an operation is: Step names it, Done of Total
-// (bytes or rows; Total 0 when unknown).
-type Progress struct {
-	Step        string
-	Done, Total int64
-}
-
-// Summary is what a dump holds.
-type Summary struct {
-	Tables int
-	Rows   int64
-}
-
-// Report is a verification's or restore's outcome, table by table.
-type Report interface {
-	OK() bool
-	// Text is the report for a terminal: one line per mismatch, and a
-	// summary line.
-	Text() string
+	// is left as it was (sitedump.Replace).
+	Replace(ctx context.Context, r io.Reader, dryRun bool, install func(path string, r io.Reader) error, progress func(sitedump.Progress)) (*sitedump.Report, error)
 }
 
 // Stage names where a backup, verification or restore failed.
@@ -138,14 +118,14 @@ type CreateOptions struct {
 	// Verify restores the new backup into a scratch database and
 	// compares it (needs Config.Identities).
 	Verify   bool
-	Progress func(Progress)
+	Progress func(sitedump.Progress)
 }
 
 // Result is what Create did.
 type Result struct {
 	Info Info
 	// Report is the verification's (nil: not verified).
-	Report Report
+	Report *sitedump.Report
 }
 
 // Files lists the data directory's files a backup takes (see the package
@@ -212,10 +192,10 @@ func Create(ctx context.Context, cfg Config, opts CreateOptions) (*Result, error
 	if err != nil {
 		return nil, &Error{StageFiles, err}
 	}
-	var sum *Summary
+	var man *sitedump.Manifest
 	var dumpErr error
 	info, err := cfg.Store.write(cfg.Now(), cfg.Keys, Info{Manual: opts.Manual, Note: opts.Note, SiteKey: opts.SiteKey}, func(w io.Writer) error {
-		sum, dumpErr = cfg.Engine.Dump(ctx, w, files, opts.Progress)
+		man, dumpErr = cfg.Engine.Dump(ctx, w, sitedump.DumpOptions{Dir: cfg.DataDir, Files: files, Progress: opts.Progress})
 		return dumpErr
 	})
 	switch {
@@ -224,7 +204,10 @@ func Create(ctx context.Context, cfg Config, opts CreateOptions) (*Result, error
 	case err != nil:
 		return nil, &Error{StageWrite, err}
 	}
-	info.Tables, info.Rows = sum.Tables, sum.Rows
+	info.Tables = len(man.Tables)
+	for _, t := range man.Tables {
+		info.Rows += t.Rows
+	}
 	if err := cfg.Store.putInfo(*info); err != nil {
 		return nil, &Error{StageWrite, err}
 	}
@@ -245,7 +228,7 @@ func Create(ctx context.Context, cfg Config, opts CreateOptions) (*Result, error
 
 // VerifyStored verifies a backup of the store (see Verify) and records
 // the outcome beside it.
-func VerifyStored(ctx context.Context, cfg Config, name string, progress func(Progress)) (Report, error) {
+func VerifyStored(ctx context.Context, cfg Config, name string, progress func(sitedump.Progress)) (*sitedump.Report, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
@@ -268,14 +251,14 @@ func VerifyStored(ctx context.Context, cfg Config, name string, progress func(Pr
 // cfg.Identities and restores it into a scratch database, comparing every
 // table's rows and checksum and every file with what the backup recorded.
 // Errors: ErrNoIdentity, ErrCorrupt, ErrMismatch (with the report).
-func Verify(ctx context.Context, cfg Config, path string, progress func(Progress)) (Report, error) {
+func Verify(ctx context.Context, cfg Config, path string, progress func(sitedump.Progress)) (*sitedump.Report, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
 	return verify(ctx, cfg, path, "", progress)
 }
 
-func verify(ctx context.Context, cfg Config, path, sha string, progress func(Progress)) (Report, error) {
+func verify(ctx context.Context, cfg Config, path, sha string, progress func(sitedump.Progress)) (*sitedump.Report, error) {
 	if len(cfg.Identities) == 0 {
 		return nil, &Error{StageKeys, errors.New("backup: verifying needs the owner's identity file (--identity, WEBSONIC_BACKUP_IDENTITY) or the passphrase")}
 	}
@@ -291,7 +274,7 @@ func verify(ctx context.Context, cfg Config, path, sha string, progress func(Pro
 	if err != nil {
 		return rep, &Error{StageVerify, err}
 	}
-	if rep == nil || !rep.OK() {
+	if rep == nil || !rep.OK {
 		return rep, &Error{StageVerify, ErrMismatch}
 	}
 	return rep, nil
@@ -305,14 +288,14 @@ type RestoreOptions struct {
 	// anything is replaced (not on a dry run): it writes the backup of
 	// what the restore replaces. Its error stops the restore.
 	Safety   func(ctx context.Context) error
-	Progress func(Progress)
+	Progress func(sitedump.Progress)
 }
 
 // Restore puts the backup at path back into the site: the database
 // through the engine's Replace (staging schemas, checked, then swapped in
 // one transaction) and the files under the data directory. Any failure
 // before the swap leaves the site as it was.
-func Restore(ctx context.Context, cfg Config, path string, opts RestoreOptions) (Report, error) {
+func Restore(ctx context.Context, cfg Config, path string, opts RestoreOptions) (*sitedump.Report, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
@@ -334,7 +317,7 @@ func Restore(ctx context.Context, cfg Config, path string, opts RestoreOptions) 
 }
 
 // replaceReport digs the report out of replace's error.
-func replaceReport(err error) (Report, error) {
+func replaceReport(err error) (*sitedump.Report, error) {
 	var re *reportError
 	if errors.As(err, &re) {
 		return re.rep, err
@@ -343,14 +326,14 @@ func replaceReport(err error) (Report, error) {
 }
 
 type reportError struct {
-	rep Report
+	rep *sitedump.Report
 	err error
 }
 
 func (e *reportError) Error() string { return e.err.Error() }
 func (e *reportError) Unwrap() error { return e.err }
 
-func replace(ctx context.Context, cfg Config, path string, dryRun bool, progress func(Progress)) (Report, error) {
+func replace(ctx context.Context, cfg Config, path string, dryRun bool, progress func(sitedump.Progress)) (*sitedump.Report, error) {
 	r, err := openFile(path, cfg.Identities, "")
 	if err != nil {
 		return nil, &Error{StageRestore, err}
@@ -370,7 +353,7 @@ func replace(ctx context.Context, cfg Config, path string, dryRun bool, progress
 	if err != nil {
 		return rep, &reportError{rep, &Error{StageRestore, err}}
 	}
-	if rep == nil || !rep.OK() {
+	if rep == nil || !rep.OK {
 		return rep, &reportError{rep, &Error{StageRestore, ErrMismatch}}
 	}
 	return rep, nil
