@@ -40,6 +40,7 @@ func addUserCommands(cmds map[string]commandInfo, siteEnv map[string]string) {
 		running + "\nAn auditor reads, and changes nothing: the admin area's dashboard, audit log and system logs, and the audit log at\n" +
 			"/account/audit on the site. The last admin keeps admin.", siteEnv}
 	addUserDataCommands(cmds, siteEnv)
+	addBackupCommands(cmds) // backup.go
 	addPeopleCommands(cmds, siteEnv)
 	addSettingsCommands(cmds, siteEnv) // sitesettings.go
 	cmds["data-key rotate"] = commandInfo{dataKeyRotate, "[flags]", "add a data key: new seals use it, older values still open",

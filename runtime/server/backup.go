@@ -509,3 +509,23 @@ func OpenRestoreConsole(ctx context.Context, cfg Config) (*Console, error) {
 	}
 	return &Console{db: db}, nil
 }
+
+// For the owner's commands (cmd/websonic), which may not import the
+// runtime's internal packages.
+type (
+	// BackupInfo is one backup of the store.
+	BackupInfo = backup.Info
+	// BackupResult is what a backup did.
+	BackupResult = backup.Result
+	// BackupReport is a verification's or restore's report.
+	BackupReport = sitedump.Report
+	// BackupProgress is an operation's advance.
+	BackupProgress = sitedump.Progress
+)
+
+// BackupRecipientsFile is the recipients file under the data directory.
+const BackupRecipientsFile = backup.RecipientsFile
+
+// ParseBackupIdentities reads the owner's identity file (see
+// backup.ParseIdentities).
+func ParseBackupIdentities(b []byte) ([]age.Identity, error) { return backup.ParseIdentities(b) }
