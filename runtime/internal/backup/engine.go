@@ -3,6 +3,7 @@ package backup
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 
 	"github.com/websonic/websonic/runtime/internal/sitedump"
@@ -23,9 +24,14 @@ func (e SiteEngine) Dump(ctx context.Context, w io.Writer, opts sitedump.DumpOpt
 // errNoEngine stands for the parts of package sitedump still to come.
 var errNoEngine = errors.New("backup: the dump engine cannot restore yet")
 
-// Verify is sitedump.Verify.
+// Verify is sitedump.Verify; its mismatch is this package's ErrMismatch
+// too.
 func (e SiteEngine) Verify(ctx context.Context, r io.Reader, progress func(sitedump.Progress)) (*sitedump.Report, error) {
-	return nil, errNoEngine
+	rep, err := sitedump.Verify(ctx, e.Config, r)
+	if errors.Is(err, sitedump.ErrMismatch) {
+		err = fmt.Errorf("%w: %w", ErrMismatch, err)
+	}
+	return rep, err
 }
 
 // Replace is sitedump.Replace.
