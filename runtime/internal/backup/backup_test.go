@@ -2,8 +2,8 @@ package backup
 
 import (
 	"context"
-	"io"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
