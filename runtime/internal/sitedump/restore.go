@@ -7,7 +7,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -341,5 +340,3 @@ func (s *site) scratch(ctx context.Context, m *Manifest) (string, func(), error)
 		}
 	}, nil
 }
-
-var errStop = errors.New("stop")

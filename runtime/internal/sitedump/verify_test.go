@@ -9,6 +9,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // rewrite returns stream with each entry's data passed through edit.
@@ -130,5 +132,41 @@ func TestVerify(t *testing.T) {
 				t.Errorf("report %+v", rep)
 			}
 		})
+	}
+}
+
+// TestScratchNeedsCreateDB checks the external-server path: a
+// provisioning role without CREATEDB gets an error saying what to grant,
+// and with it Verify works.
+func TestScratchNeedsCreateDB(t *testing.T) {
+	s := newSite(t)
+	_, stream := s.dump(t)
+	ctx := context.Background()
+	prov := s.db.Pool(t, nil)
+	cfg := s.cfg
+	cfg.Scratch = ProvisioningScratch(prov)
+	_, err := Verify(ctx, cfg, bytes.NewReader(stream))
+	if !errors.Is(err, ErrNoScratch) || !strings.Contains(err.Error(), "CREATEDB") {
+		t.Fatalf("Verify without CREATEDB: %v, want ErrNoScratch saying CREATEDB", err)
+	}
+	admin := s.db.Pool(t, nil)
+	var owner string
+	admin.QueryRow(ctx, `SELECT current_user`).Scan(&owner)
+	su, err := pgxpool.New(ctx, s.db.AdminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer su.Close()
+	if _, err := su.Exec(ctx, `ALTER ROLE `+ident(owner)+` CREATEDB`); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Verify(ctx, cfg, bytes.NewReader(stream))
+	if err != nil || !rep.OK {
+		t.Fatalf("Verify with CREATEDB: %v", err)
+	}
+	var left int
+	su.QueryRow(ctx, `SELECT count(*) FROM pg_database WHERE datname LIKE '%\_scratch\_%'`).Scan(&left)
+	if left != 0 {
+		t.Errorf("%d scratch databases left", left)
 	}
 }
