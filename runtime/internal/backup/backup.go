@@ -304,8 +304,10 @@ func Restore(ctx context.Context, cfg Config, path string, opts RestoreOptions) 
 	}
 	// First a dry run: a wrong key or a damaged file is refused before
 	// the safety backup is taken or anything replaced.
-	if _, err := replace(ctx, cfg, path, true, opts.Progress); err != nil || opts.DryRun {
-		rep, _ := replaceReport(err)
+	if rep, err := replace(ctx, cfg, path, true, opts.Progress); err != nil || opts.DryRun {
+		if err != nil {
+			rep, _ = replaceReport(err)
+		}
 		return rep, err
 	}
 	if opts.Safety != nil {
@@ -339,12 +341,24 @@ func replace(ctx context.Context, cfg Config, path string, dryRun bool, progress
 		return nil, &Error{StageRestore, err}
 	}
 	defer r.Close()
+	// Files wait aside (in the data directory, so that a rename moves
+	// them) until the database is swapped in.
+	aside, err := os.MkdirTemp(cfg.DataDir, tmpPrefix+"restore-")
+	if err != nil {
+		return nil, &Error{StageRestore, err}
+	}
+	defer os.RemoveAll(aside)
+	var files []string
 	install := func(rel string, fr io.Reader) error {
 		if dryRun {
 			_, err := io.Copy(io.Discard, fr)
 			return err
 		}
-		return installFile(cfg.DataDir, rel, fr)
+		if err := installFile(aside, rel, fr); err != nil {
+			return err
+		}
+		files = append(files, rel)
+		return nil
 	}
 	rep, err := cfg.Engine.Replace(ctx, r, dryRun, install, progress)
 	if err == nil && dryRun {
@@ -356,30 +370,34 @@ func replace(ctx context.Context, cfg Config, path string, dryRun bool, progress
 	if rep == nil || !rep.OK {
 		return rep, &reportError{rep, &Error{StageRestore, ErrMismatch}}
 	}
+	for _, rel := range files {
+		dst := filepath.Join(cfg.DataDir, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+			return rep, &Error{StageRestore, fmt.Errorf("the database is restored, but file %s: %w", rel, err)}
+		}
+		if err := os.Rename(filepath.Join(aside, filepath.FromSlash(rel)), dst); err != nil {
+			return rep, &Error{StageRestore, fmt.Errorf("the database is restored, but file %s: %w", rel, err)}
+		}
+	}
 	return rep, nil
 }
 
-// installFile writes one restored file under dataDir atomically; rel
-// must stay inside it and be one of the kinds a backup takes.
-func installFile(dataDir, rel string, r io.Reader) error {
+// installFile writes one restored file under dir atomically; rel must
+// stay inside it and be one of the kinds a backup takes.
+func installFile(dir, rel string, r io.Reader) error {
 	if !fs.ValidPath(rel) || !(strings.HasPrefix(rel, "updates/") || strings.HasPrefix(rel, "tls/") || rel == privacy.KeyFile) {
 		return fmt.Errorf("backup: the backup holds a file it may not restore: %q", rel)
 	}
-	dst := filepath.Join(dataDir, filepath.FromSlash(rel))
+	dst := filepath.Join(dir, filepath.FromSlash(rel))
 	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
-	f, err := os.CreateTemp(filepath.Dir(dst), tmpPrefix+"*")
+	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
 	_, err = io.Copy(f, r)
-	err = errors.Join(err, f.Chmod(0o600), f.Sync(), f.Close())
-	if err == nil {
-		err = os.Rename(f.Name(), dst)
-	}
-	if err != nil {
-		os.Remove(f.Name())
+	if err = errors.Join(err, f.Sync(), f.Close()); err != nil {
 		return fmt.Errorf("backup: restore %s: %w", rel, err)
 	}
 	return nil

@@ -34,7 +34,7 @@ func superuserURL(admin, db string) string {
 
 // newSite is a site database with a module holding data, and a data
 // directory with an installed package and things a backup must skip.
-func newSite(t *testing.T) (Config, func(string) int64) {
+func newSite(t *testing.T) (Config, func(string) int64, *sandboxdb.ModuleDB) {
 	t.Helper()
 	ctx := context.Background()
 	cdb, db := coredbtest.Open(t)
@@ -79,11 +79,11 @@ func newSite(t *testing.T) (Config, func(string) int64) {
 		}
 		return n
 	}
-	return cfg, count
+	return cfg, count, d
 }
 
 func TestFiles(t *testing.T) {
-	cfg, _ := newSite(t)
+	cfg, _, _ := newSite(t)
 	for _, tt := range []struct {
 		siteKey, tls bool
 		want         string
@@ -100,7 +100,7 @@ func TestFiles(t *testing.T) {
 }
 
 func TestCreateVerify(t *testing.T) {
-	cfg, _ := newSite(t)
+	cfg, _, _ := newSite(t)
 	ctx := context.Background()
 	res, err := Create(ctx, cfg, CreateOptions{Manual: true, Verify: true, SiteKey: true})
 	if err != nil {
@@ -189,5 +189,80 @@ func TestPrune(t *testing.T) {
 	ents, _ := os.ReadDir(s.Dir())
 	if len(ents) != 2*len(l) {
 		t.Errorf("%d files for %d backups (records left behind?)", len(ents), len(l))
+	}
+}
+
+// TestRestore: a backup puts back what was lost (core rows, a module's
+// rows, files); a wrong key or a damaged file changes nothing, and no
+// safety backup is taken for them.
+func TestRestore(t *testing.T) {
+	cfg, count, notes := newSite(t)
+	ctx := context.Background()
+	res, err := Create(ctx, cfg, CreateOptions{Manual: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := cfg.Store.Path(res.Info.Name)
+	// The site's state: users (read as the runtime) and notes (read as
+	// the module, whose table it is).
+	state := func() int64 {
+		var n int64
+		if err := notes.Pool().QueryRow(ctx, `SELECT count(*) FROM notes`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return count(`SELECT count(*) FROM websonic.users`)*1000 + n
+	}
+	if got := state(); got != 20100 {
+		t.Fatalf("state %d", got)
+	}
+	// Loss: users, the module's rows (as the module), a file.
+	if _, err := notes.Pool().Exec(ctx, `DELETE FROM notes WHERE id > 10`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cfg.Engine.(SiteEngine).Config.Serving.Exec(ctx, `DELETE FROM websonic.users WHERE id > 5`); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(cfg.DataDir, "updates/index.json"))
+	lost := state()
+
+	damaged := filepath.Join(t.TempDir(), "damaged.backup.age")
+	raw, _ := os.ReadFile(path)
+	raw[len(raw)/2] ^= 1
+	os.WriteFile(damaged, raw, 0o600)
+	wrongPass, _ := Identities(nil, "another passphrase entirely")
+	for _, tt := range []struct {
+		name string
+		path string
+		ids  []age.Identity
+		err  error
+	}{
+		{"a wrong passphrase", path, wrongPass, ErrNoIdentity},
+		{"a damaged file", damaged, cfg.Identities, ErrCorrupt},
+	} {
+		c := cfg
+		c.Identities = tt.ids
+		safety := false
+		_, err := Restore(ctx, c, tt.path, RestoreOptions{Safety: func(context.Context) error { safety = true; return nil }})
+		if !errors.Is(err, tt.err) {
+			t.Errorf("%s: %v, want %v", tt.name, err, tt.err)
+		}
+		if safety || state() != lost {
+			t.Errorf("%s: changed the site (safety backup %v)", tt.name, safety)
+		}
+	}
+	rep, err := Restore(ctx, cfg, path, RestoreOptions{DryRun: true})
+	if err != nil || rep == nil || !rep.OK || state() != lost {
+		t.Fatalf("dry run: %v (state %d)\n%v", err, state(), rep)
+	}
+	safety := false
+	rep, err = Restore(ctx, cfg, path, RestoreOptions{Safety: func(context.Context) error { safety = true; return nil }})
+	if err != nil {
+		t.Fatalf("restore: %v\n%v", err, rep)
+	}
+	if !safety || state() != 20100 {
+		t.Errorf("after the restore: state %d, safety backup %v", state(), safety)
+	}
+	if b, err := os.ReadFile(filepath.Join(cfg.DataDir, "updates/index.json")); err != nil || string(b) != "{}" {
+		t.Errorf("the file came back as %q, %v", b, err)
 	}
 }

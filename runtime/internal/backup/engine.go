@@ -21,9 +21,6 @@ func (e SiteEngine) Dump(ctx context.Context, w io.Writer, opts sitedump.DumpOpt
 	return sitedump.Dump(ctx, e.Config, w, opts)
 }
 
-// errNoEngine stands for the parts of package sitedump still to come.
-var errNoEngine = errors.New("backup: the dump engine cannot restore yet")
-
 // Verify is sitedump.Verify; its mismatch is this package's ErrMismatch
 // too.
 func (e SiteEngine) Verify(ctx context.Context, r io.Reader, progress func(sitedump.Progress)) (*sitedump.Report, error) {
@@ -34,7 +31,12 @@ func (e SiteEngine) Verify(ctx context.Context, r io.Reader, progress func(sited
 	return rep, err
 }
 
-// Replace is sitedump.Replace.
+// Replace is sitedump.Replace; a dry run's files are read and checked,
+// not installed.
 func (e SiteEngine) Replace(ctx context.Context, r io.Reader, dryRun bool, install func(string, io.Reader) error, progress func(sitedump.Progress)) (*sitedump.Report, error) {
-	return nil, errNoEngine
+	rep, err := sitedump.Replace(ctx, e.Config, r, sitedump.ReplaceOptions{DryRun: dryRun, Files: install, Progress: progress})
+	if errors.Is(err, sitedump.ErrMismatch) {
+		err = fmt.Errorf("%w: %w", ErrMismatch, err)
+	}
+	return rep, err
 }
