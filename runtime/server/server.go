@@ -182,6 +182,9 @@ type Config struct {
 	// SelfUpdate is the runtime's self-update (updater.RuntimeConfig; the
 	// zero value does nothing). It needs Registry.
 	SelfUpdate updater.RuntimeConfig
+	// Backup is where backups go and what opens them; the schedule runs
+	// in Serve (backup.go).
+	Backup BackupConfig
 }
 
 // Server is a running Web Sonic runtime.
@@ -525,6 +528,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		defer func() { stop(); <-updated }()
 	}
 	stopRequestsAndJobs := s.serveRequestsAndJobs(ctx)
+	defer s.startBackups(ctx)() // backup.go
 	defer s.serveTelemetry(ctx)()
 	defer stopRequestsAndJobs()
 	bctx, stopStorage := context.WithCancel(ctx)
