@@ -382,3 +382,26 @@ func (c *Console) ExportSite(ctx context.Context, dataDir string, w io.Writer, r
 func (c *Console) ImportSite(ctx context.Context, dataDir, path string, opts sitemove.ImportOptions, o MoveOptions, log hclog.Logger) (*sitemove.Report, error) {
 	return sitemove.Import(ctx, sitemove.ImportConfig{DataDir: dataDir, Target: c.moveSite(dataDir, log), DB: c.db.Pool, Actor: o.Actor, ActorID: o.ActorID, Logger: log}, path, opts, o.Progress)
 }
+
+// What the owner's commands see of package sitemove (cmd may not import
+// runtime/internal).
+type (
+	// MoveProgress is a step of an export or import.
+	MoveProgress = sitemove.Progress
+	// MoveExport is what an export wrote.
+	MoveExport = sitemove.ExportResult
+	// MoveReport is an import's report.
+	MoveReport = sitemove.Report
+	// MoveImportOptions tune an import.
+	MoveImportOptions = sitemove.ImportOptions
+)
+
+// PrepareSiteImport makes (or returns) the import recipient of the site in
+// dataDir (sitemove.Prepare).
+func PrepareSiteImport(dataDir string) (string, error) { return sitemove.Prepare(dataDir) }
+
+// CheckMoveRecipient checks an import recipient (age1…).
+func CheckMoveRecipient(s string) error {
+	_, err := sitemove.ParseRecipient(s)
+	return err
+}
