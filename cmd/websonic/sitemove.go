@@ -48,7 +48,7 @@ func siteExport(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	if *to == "" {
 		return fmt.Errorf("%s: want --to RECIPIENT: run `websonic site import --prepare` on the target and pass the age1… line it prints", cmd)
 	}
-	if _, err := server.CheckMoveRecipient(*to); err != nil {
+	if err := server.CheckMoveRecipient(*to); err != nil {
 		return fmt.Errorf("%s: --to: %w", cmd, err)
 	}
 	if *out == "" {

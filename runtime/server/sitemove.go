@@ -17,7 +17,6 @@ import (
 
 	"github.com/websonic/websonic/internal/buildinfo"
 	"github.com/websonic/websonic/runtime/internal/coredb"
-	"github.com/websonic/websonic/runtime/internal/dbroles"
 	"github.com/websonic/websonic/runtime/internal/privacy"
 	"github.com/websonic/websonic/runtime/internal/requestq"
 	"github.com/websonic/websonic/runtime/internal/sitedump"
@@ -48,13 +47,32 @@ type moveSite struct {
 	db      *database
 	dataDir string
 	log     hclog.Logger
-	// preview answers what installing a module release would do (the
-	// updater's Preview: signed, not revoked, its digest).
-	preview func(ctx context.Context, r updater.Request) (*updater.Preview, error)
-	// channels are the live site's notification channels, read before a
-	// switch and kept in the imported schema by Finish, so that the
-	// runtimes listening on them hear the reload.
-	channels map[string]string
+	// request sends a module request to the runtimes serving the site
+	// (the request queue) and returns the answer.
+	request func(ctx context.Context, r updater.Request) (string, error)
+	// move is the archive's move.json (Check keeps it).
+	move *sitemove.Move
+	// channels and passwords are the live site's notification channels
+	// and module role passwords, read before a switch and kept in the
+	// imported schema by Finish, so that the runtimes listening on those
+	// channels hear the reload and the module pools keep logging in.
+	channels, passwords map[string]string
+	// incoming holds the archive's files until the switch.
+	incoming string
+}
+
+// preview asks the runtime what installing a module release would do
+// (the updater's Preview: signed, not revoked, and its digest).
+func (m *moveSite) preview(ctx context.Context, r updater.Request) (*updater.Preview, error) {
+	res, err := m.request(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	var p updater.Preview
+	if err := json.Unmarshal([]byte(res), &p); err != nil {
+		return nil, fmt.Errorf("the runtime's preview: %w", err)
+	}
+	return &p, nil
 }
 
 var (
@@ -141,6 +159,7 @@ var moveFiles = []string{"uploads"}
 // not know (a newer runtime's), a module or theme release the registry
 // does not sign with the archive's digest, or revoked.
 func (m *moveSite) Check(ctx context.Context, mv *sitemove.Move) ([]sitemove.ModulePlan, error) {
+	m.move = mv
 	known := coredb.MigrationNames()
 	for _, c := range mv.CoreMigrations {
 		if !slices.Contains(known, c) {
@@ -221,39 +240,37 @@ func (m *moveSite) Backup(ctx context.Context) (string, error) {
 // restore runs as it), remembers the live channels, and loads the dump
 // through sitedump.Replace.
 func (m *moveSite) Replace(ctx context.Context, dump io.Reader, dryRun bool, progress func(sitemove.Progress)) (*sitemove.DataReport, error) {
-	rows, err := m.db.Pool.Query(ctx, `SELECT purpose, name FROM websonic.channels`)
-	if err != nil {
-		return nil, fmt.Errorf("server: %w", err)
+	var err error
+	if m.channels, err = m.pairs(ctx, `SELECT purpose, name FROM websonic.channels`); err != nil {
+		return nil, err
 	}
-	m.channels = map[string]string{}
-	for rows.Next() {
-		var p, n string
-		if err := rows.Scan(&p, &n); err != nil {
-			return nil, fmt.Errorf("server: %w", err)
-		}
-		m.channels[p] = n
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("server: %w", err)
+	if m.passwords, err = m.pairs(ctx, `SELECT name, role_password FROM websonic.modules`); err != nil {
+		return nil, err
 	}
 	return m.replace(ctx, dump, dryRun, progress)
 }
 
-// ensureRoles makes the roles of modules the site lacks (with a password
-// no one uses: the runtime sets its own when it starts the module).
-func (m *moveSite) ensureRoles(ctx context.Context, modules []string) error {
-	for _, name := range modules {
-		role := m.db.Roles.ModuleRole(name)
-		if _, err := m.db.Roles.EnsureModule(ctx, dbroles.ModuleRole{Name: role, Password: dbroles.RandomPassword(), NewPassword: true}); err != nil {
-			return fmt.Errorf("server: module %s: %w", name, err)
-		}
+// pairs reads a two-column query into a map.
+func (m *moveSite) pairs(ctx context.Context, q string) (map[string]string, error) {
+	rows, err := m.db.Pool.Query(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
 	}
-	return nil
+	out := map[string]string{}
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		out[k] = v
+	}
+	return out, rows.Err()
 }
 
-// Finish takes up the switched-in site: the site key in place (the old
-// one kept beside it), the core migrations this runtime has and the
-// source had not applied, the module roles named as this site names them,
+// Finish takes up the switched-in site (sitedump.Replace applied the core
+// migrations the source lacked): the archive's files and the site key in
+// place (the old key kept beside it), the module roles named and logged
+// into as this site does,
 // the live channels kept, and the runtimes told to reload.
 func (m *moveSite) Finish(ctx context.Context, mv *sitemove.Move, _ *sitemove.Report) error {
 	if len(mv.SiteKey) > 0 {
@@ -261,18 +278,13 @@ func (m *moveSite) Finish(ctx context.Context, mv *sitemove.Move, _ *sitemove.Re
 			return fmt.Errorf("server: site key: %w", err)
 		}
 	}
-	// The ledger (public.websonic_schema_migrations) is this site's; the
-	// schema now is the source's: record what the source applied, then
-	// apply the rest.
-	if _, err := m.db.Pool.Exec(ctx, `DELETE FROM public.websonic_schema_migrations WHERE NOT (name = ANY($1))`, mv.CoreMigrations); err != nil {
-		return fmt.Errorf("server: core migrations: %w", err)
-	}
-	if err := coredb.Migrate(ctx, m.db.Pool); err != nil {
-		return fmt.Errorf("server: %w", err)
+	if err := m.placeFiles(); err != nil {
+		return err
 	}
 	err := pgx.BeginFunc(ctx, m.db.Pool, func(tx pgx.Tx) error {
 		for _, mod := range mv.Modules {
-			if _, err := tx.Exec(ctx, `UPDATE websonic.modules SET role_name = $2 WHERE name = $1`, mod.Name, m.db.Roles.ModuleRole(mod.Name)); err != nil {
+			if _, err := tx.Exec(ctx, `UPDATE websonic.modules SET role_name = $2, role_password = coalesce($3, role_password) WHERE name = $1`,
+				mod.Name, m.db.Roles.ModuleRole(mod.Name), nilIfNone(m.passwords, mod.Name)); err != nil {
 				return err
 			}
 		}
@@ -296,6 +308,9 @@ func (m *moveSite) Finish(ctx context.Context, mv *sitemove.Move, _ *sitemove.Re
 // replaceFile writes b to path atomically (0600), keeping what was there
 // as path.replaced-<time>.
 func replaceFile(path string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
 	tmp := path + ".new"
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		return err
@@ -309,15 +324,11 @@ func replaceFile(path string, b []byte) error {
 	return os.Rename(tmp, path)
 }
 
-// moveSiteOf is the Server's site for a move.
+// moveSite is the Server's site for a move; module requests go through
+// the queue like the owner's, so any replica may take them.
 func (s *Server) moveSite() *moveSite {
-	preview := func(ctx context.Context, r updater.Request) (*updater.Preview, error) {
-		if s.updater == nil {
-			return nil, errors.New("this runtime has no registry to install modules from (start it with one)")
-		}
-		return s.updater.Preview(ctx, r)
-	}
-	return &moveSite{db: s.db, dataDir: s.cfg.DataDir, log: s.log.Named("sitemove"), preview: preview}
+	c := &Console{db: s.db}
+	return c.moveSite(s.cfg.DataDir, s.log.Named("sitemove"))
 }
 
 // handleSiteReload takes up a site an import switched in: the updater
@@ -351,23 +362,16 @@ func (s *Server) ImportSite(ctx context.Context, path string, opts sitemove.Impo
 }
 
 // moveSite is the console's site for a move; module releases are checked
-// by a runtime serving the site (through the request queue).
+// and installed by a runtime serving the site (through the request queue).
 func (c *Console) moveSite(dataDir string, log hclog.Logger) *moveSite {
-	preview := func(ctx context.Context, r updater.Request) (*updater.Preview, error) {
-		res, err := c.Request(ctx, r, RequestOptions{Wait: 2 * time.Minute})
+	request := func(ctx context.Context, r updater.Request) (string, error) {
+		res, err := c.Request(ctx, r, RequestOptions{Wait: 10 * time.Minute, Actor: "site import"})
 		if errors.Is(err, ErrNoRuntime) {
-			return nil, fmt.Errorf("no runtime serves this site to check the registry's releases: start `websonic serve` here first: %w", err)
+			return "", fmt.Errorf("no runtime serves this site to check and install the registry's releases: start `websonic serve` here first: %w", err)
 		}
-		if err != nil {
-			return nil, err
-		}
-		var p updater.Preview
-		if err := json.Unmarshal([]byte(res), &p); err != nil {
-			return nil, fmt.Errorf("the runtime's preview: %w", err)
-		}
-		return &p, nil
+		return res, err
 	}
-	return &moveSite{db: c.db, dataDir: dataDir, log: log, preview: preview}
+	return &moveSite{db: c.db, dataDir: dataDir, log: log, request: request}
 }
 
 // ExportSite writes the site (in dataDir) as a move archive for recipient
@@ -404,4 +408,11 @@ func PrepareSiteImport(dataDir string) (string, error) { return sitemove.Prepare
 func CheckMoveRecipient(s string) error {
 	_, err := sitemove.ParseRecipient(s)
 	return err
+}
+
+func nilIfNone(m map[string]string, k string) *string {
+	if v, ok := m[k]; ok {
+		return &v
+	}
+	return nil
 }

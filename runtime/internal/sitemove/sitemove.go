@@ -131,7 +131,11 @@ type FileCheck struct {
 type DataReport struct {
 	Tables []TableCheck
 	Files  []FileCheck
-	OK     bool
+	// Problems are differences no table or file line shows.
+	Problems []string
+	// Note says what a dry run could not do ("" none).
+	Note string
+	OK   bool
 }
 
 // Report is an import's (or dry run's) outcome.
@@ -205,6 +209,12 @@ func (r *Report) Text() string {
 				mark = fmt.Sprintf("MISMATCH (want %d rows %s, got %d rows %s)", t.WantRows, short(t.WantSum), t.GotRows, short(t.GotSum))
 			}
 			fmt.Fprintf(&b, "  %s.%s: %d rows, checksum %s: %s\n", t.Schema, t.Table, t.GotRows, short(t.GotSum), mark)
+		}
+		for _, p := range r.Data.Problems {
+			fmt.Fprintf(&b, "  problem: %s\n", p)
+		}
+		if r.Data.Note != "" {
+			fmt.Fprintf(&b, "  note: %s\n", r.Data.Note)
 		}
 		for _, f := range r.Data.Files {
 			mark := "ok"
