@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/websonic/websonic/internal/buildinfo"
+	"github.com/websonic/websonic/internal/tufrepo"
 	"github.com/websonic/websonic/runtime/internal/coredb"
 	"github.com/websonic/websonic/runtime/internal/privacy"
 	"github.com/websonic/websonic/runtime/internal/requestq"
@@ -324,11 +325,34 @@ func replaceFile(path string, b []byte) error {
 	return os.Rename(tmp, path)
 }
 
-// moveSite is the Server's site for a move; module requests go through
-// the queue like the owner's, so any replica may take them.
+// moveSite is the Server's site for a move: its own updater checks and
+// installs the releases.
 func (s *Server) moveSite() *moveSite {
-	c := &Console{db: s.db}
-	return c.moveSite(s.cfg.DataDir, s.log.Named("sitemove"))
+	request := func(ctx context.Context, r updater.Request) (string, error) {
+		if s.updater == nil {
+			return "", errors.New("this runtime has no registry to install modules from")
+		}
+		if r.DryRun {
+			p, err := s.updater.Preview(ctx, r)
+			if err != nil {
+				return "", err
+			}
+			b, err := json.Marshal(p)
+			return string(b), err
+		}
+		if r.Action != "install" {
+			return "", fmt.Errorf("server: site move: unexpected request %q", r.Action)
+		}
+		rel, err := s.updater.Install(ctx, r.Module, r.Version, tufrepo.Channel(r.Channel), updater.Policy(r.Policy))
+		if err != nil {
+			return "", err
+		}
+		if rel.ManifestDigest != r.Digest {
+			return "", fmt.Errorf("%w: %s is %s, the archive names %s", updater.ErrChanged, rel, rel.ManifestDigest, r.Digest)
+		}
+		return rel.String(), nil
+	}
+	return &moveSite{db: s.db, dataDir: s.cfg.DataDir, log: s.log.Named("sitemove"), request: request}
 }
 
 // handleSiteReload takes up a site an import switched in: the updater

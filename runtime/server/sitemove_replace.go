@@ -3,8 +3,10 @@ package server
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -78,6 +80,9 @@ func (m *moveSite) keepFile(path string, r io.Reader) error {
 func (m *moveSite) placeFiles() error {
 	if m.incoming == "" {
 		return nil
+	}
+	if _, err := os.Stat(m.incoming); errors.Is(err, fs.ErrNotExist) {
+		return nil // the archive has no files
 	}
 	defer os.RemoveAll(m.incoming)
 	return filepath.WalkDir(m.incoming, func(p string, d os.DirEntry, err error) error {
