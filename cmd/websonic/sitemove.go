@@ -40,7 +40,7 @@ func siteExport(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlagSet(cmd, stdout, stderr)
 	var c common
 	c.register(fs.FlagSet, "warn")
-	to := fs.String("to", "", "the target's recipient (age1…, from `websonic site import --prepare` there)")
+	to := fs.String("to", "", "the target's `recipient` (age1…, from site import --prepare there)")
 	out := fs.String("out", "", "write the archive here (default: site-<time>.move.age; - for standard output)")
 	if err := fs.parse(args); err != nil {
 		return err
@@ -87,7 +87,7 @@ func siteImport(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	var c common
 	c.register(fs.FlagSet, "warn")
 	prepare := fs.Bool("prepare", false, "make this site's import key and print the recipient to export to")
-	key := fs.String("source-key", "", "the fingerprint `websonic site export` printed on the source (SHA256:…)")
+	key := fs.String("source-key", "", "the `fingerprint` the export printed on the source (SHA256:…)")
 	dry := fs.Bool("dry-run", false, "check and load everything, switch nothing, print the report")
 	replace := fs.Bool("replace-live-site", false, "replace this site's own users and modules (a backup of them is made first)")
 	pos, err := fs.parseArgs(args)
