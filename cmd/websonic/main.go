@@ -150,8 +150,9 @@ func init() {
 	addUserCommands(commands, siteEnv) // users.go
 	addThemeCommands(commands, siteEnv)
 	addModuleExtrasCommands(commands, siteEnv)
-	addReleaseCommands(commands)          // version.go
-	addRuntimeCommands(commands, siteEnv) // runtimecmd.go
+	addReleaseCommands(commands)           // version.go
+	addRuntimeCommands(commands, siteEnv)  // runtimecmd.go
+	addSiteMoveCommands(commands, siteEnv) // sitemove.go
 }
 
 func commandNames() []string {

@@ -187,6 +187,7 @@ func randomID() string {
 // module's commands. Without a registry, the updater's actions fail with
 // a message saying so.
 func (s *Server) handleRequests() {
+	s.queue.Handle(ActionSiteReload, s.handleSiteReload) // sitemove.go
 	s.queue.Handle("exec", func(ctx context.Context, r requestq.Request) (string, error) {
 		values := map[string]string{}
 		if len(r.Args) > 0 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/jackc/pgx/v5"
@@ -138,7 +139,7 @@ func (s *site) progress(f func(Progress), step string, done, total int64) {
 // rebuilds from its ledger).
 const tableList = `SELECT c.relname::pg_catalog.text FROM pg_catalog.pg_class c
 	JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-	WHERE n.nspname = $1 AND c.relkind = 'r' AND NOT (n.nspname LIKE 'mod\_%' AND c.relname = '_migrations')
+	WHERE n.nspname = $1 AND c.relkind = 'r' AND NOT ($2 AND c.relname = '_migrations')
 	ORDER BY c.relname`
 
 // checksumSQL is a table's row count and checksum: the sum, as numeric,
@@ -160,7 +161,7 @@ type querier interface {
 // checksums returns the sums of the tables of schema, read through q, and
 // reports each (the caller counts them as report(1)).
 func checksums(ctx context.Context, q querier, schema, as string, report func()) ([]TableSum, error) {
-	rows, err := q.Query(ctx, tableList, as)
+	rows, err := q.Query(ctx, tableList, as, strings.HasPrefix(schema, "mod_"))
 	if err != nil {
 		return nil, fmt.Errorf("tables of %s: %w", as, err)
 	}

@@ -89,7 +89,7 @@ var (
 	versionRE = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z.+_-]{0,127}$`)
 	digestRE  = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 	sumRE     = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	migRE     = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z._-]{0,127}$`)
+	migRE     = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z._/-]{0,127}$`)
 )
 
 // DecodeMove reads move.json strictly (unknown fields, trailing data and

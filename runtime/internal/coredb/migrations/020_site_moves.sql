@@ -18,3 +18,25 @@ CREATE TABLE websonic.site_moves (
   started_at  timestamptz NOT NULL DEFAULT now(),
   finished_at timestamptz
 );
+
+-- After an import switches the site in, the importer asks the runtimes to
+-- take it up (action site_reload); added to whatever the list holds now
+-- (see 018).
+DO $$
+DECLARE
+  def text;
+BEGIN
+  SELECT pg_catalog.pg_get_constraintdef(c.oid) INTO STRICT def
+    FROM pg_catalog.pg_constraint c
+   WHERE c.conname = 'module_requests_action_check'
+     AND c.conrelid = 'websonic.module_requests'::pg_catalog.regclass;
+  IF def NOT LIKE '%''site_reload''%' THEN
+    IF def NOT LIKE '%ARRAY[%' THEN
+      RAISE EXCEPTION 'unexpected module_requests_action_check: %', def;
+    END IF;
+    EXECUTE 'ALTER TABLE websonic.module_requests DROP CONSTRAINT module_requests_action_check, '
+      || 'ADD CONSTRAINT module_requests_action_check '
+      || pg_catalog.replace(def, 'ARRAY[', 'ARRAY[''site_reload''::text, ');
+  END IF;
+END
+$$;

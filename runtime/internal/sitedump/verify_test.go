@@ -1,0 +1,134 @@
+package sitedump
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+)
+
+// rewrite returns stream with each entry's data passed through edit.
+func rewrite(t testing.TB, stream []byte, edit func(name string, data []byte) []byte) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	tr := tar.NewReader(bytes.NewReader(stream))
+	tw := tar.NewWriter(&out)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = edit(h.Name, data)
+		h.Size = int64(len(data))
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write(data)
+	}
+	tw.Close()
+	return out.Bytes()
+}
+
+// editManifest returns stream with its manifest changed by edit.
+func editManifest(t testing.TB, stream []byte, edit func(m *Manifest)) []byte {
+	return rewrite(t, stream, func(name string, data []byte) []byte {
+		if name != manifestName {
+			return data
+		}
+		var m Manifest
+		if err := json.Unmarshal(data, &m); err != nil {
+			t.Fatal(err)
+		}
+		edit(&m)
+		b, _ := json.Marshal(&m)
+		return b
+	})
+}
+
+func TestVerify(t *testing.T) {
+	s := newSite(t)
+	_, stream := s.dump(t)
+	ctx := context.Background()
+	rep, err := Verify(ctx, s.cfg, bytes.NewReader(stream))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK || len(rep.Tables) == 0 || len(rep.Files) != 3 {
+		t.Fatalf("report: %s", rep.Text())
+	}
+	flip := func(entry string) []byte {
+		return rewrite(t, stream, func(name string, data []byte) []byte {
+			if name == entry {
+				data = bytes.Clone(data)
+				data[len(data)/2] ^= 0x40
+			}
+			return data
+		})
+	}
+	for _, c := range []struct {
+		name   string
+		stream []byte
+		want   error
+		says   string
+	}{
+		{"flipped byte in a module's archive", flip("db/mod_alpha.pgdump"), ErrFormat, "db/mod_alpha.pgdump"},
+		{"flipped byte in the core archive", flip("db/websonic.pgdump"), ErrFormat, "corrupt"},
+		{"truncated", stream[:len(stream)*2/3], ErrFormat, ""},
+		{"empty", nil, ErrFormat, ""},
+		{"wrong row count", editManifest(t, stream, func(m *Manifest) {
+			for i := range m.Tables {
+				if m.Tables[i].Table == "notes" {
+					m.Tables[i].Rows++
+				}
+			}
+		}), ErrMismatch, "mod_alpha.notes"},
+		{"wrong checksum", editManifest(t, stream, func(m *Manifest) {
+			for i := range m.Tables {
+				if m.Tables[i].Table == "users" {
+					m.Tables[i].Checksum = "12345"
+				}
+			}
+		}), ErrMismatch, "websonic.users"},
+		{"a table the dump does not list", editManifest(t, stream, func(m *Manifest) {
+			for i := range m.Tables {
+				if m.Tables[i].Table == "items" {
+					m.Tables = append(m.Tables[:i], m.Tables[i+1:]...)
+					break
+				}
+			}
+		}), ErrMismatch, "mod_beta.items"},
+		{"changed file", rewrite(t, stream, func(name string, data []byte) []byte {
+			if name == "files/uploads/a.txt" {
+				return []byte("HELLO")
+			}
+			return data
+		}), ErrMismatch, "uploads/a.txt"},
+		{"module not installed", editManifest(t, stream, func(m *Manifest) {
+			m.Modules[1].Name, m.Modules[1].Schema = "gamma", "mod_gamma"
+		}), ErrFormat, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rep, err := Verify(ctx, s.cfg, bytes.NewReader(c.stream))
+			if !errors.Is(err, c.want) {
+				t.Fatalf("Verify: %v, want %v", err, c.want)
+			}
+			if !strings.Contains(err.Error(), c.says) {
+				t.Errorf("error %q does not name %q", err, c.says)
+			}
+			if c.want == ErrMismatch && (rep == nil || rep.OK) {
+				t.Errorf("report %+v", rep)
+			}
+		})
+	}
+}
