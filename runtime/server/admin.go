@@ -41,6 +41,7 @@ func (s *Server) openAdmin() (*admin.Area, error) {
 		Language:  s.look.language, Appearance: adminAppearance{s.look},
 		ThemeStore: s.themeStore(),    // admin_themestore.go
 		Mail:       s.mail.Describe(), // mail.go
+		Migration:  s.portal,          // admin_migration.go
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)

@@ -47,6 +47,9 @@ type Config struct {
 	// Appearance is the site's settings and themes (nil: those pages answer 404).
 	Appearance Appearance
 	ThemeStore ThemeStore // themes from the registry (themestore.go); nil: none
+	// Migration is the migration portal (migration.go; nil: its pages
+	// answer 404).
+	Migration Migration
 	// Mail says, for the settings page, where modules' e-mail goes: the
 	// mail relay and sender, never its password ("": the site has none).
 	Mail string
@@ -140,7 +143,7 @@ func (a *Area) routes() []Route {
 		{Method: "POST", Pattern: "/themes/{name}/policy", Access: Admins, handle: a.handleThemePolicy},
 		{Method: "POST", Pattern: "/themes/{name}/rollback", Access: Admins, handle: a.handleThemeRollback},
 		{Method: "POST", Pattern: "/themes/{name}/uninstall", Access: Admins, handle: a.handleThemeUninstall},
-	}, a.extrasRoutes()...)
+	}, append(a.extrasRoutes(), a.migrationRoutes()...)...)
 }
 
 // nav is the side navigation; each entry shows to the users its access
@@ -158,6 +161,8 @@ func (a *Area) nav() []navItem {
 		{Path: "/settings", Label: i18n.Key("Site settings"), Access: Admins},
 		{Path: "/themes", Label: i18n.Key("Themes"), Access: Admins},
 		{Path: "/themes/available", Label: i18n.Key("Themes you can add"), Access: Admins},
+		{Path: "/migration/export", Label: i18n.Key("Move this site"), Access: Admins},
+		{Path: "/migration/import", Label: i18n.Key("Move a site here"), Access: Admins},
 	}
 }
 
