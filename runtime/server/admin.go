@@ -42,6 +42,7 @@ func (s *Server) openAdmin() (*admin.Area, error) {
 		ThemeStore: s.themeStore(),    // admin_themestore.go
 		Mail:       s.mail.Describe(), // mail.go
 		Privacy:    adminPrivacy{s},   // privacy.go
+		Migration:  s.portal,          // admin_migration.go
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)

@@ -84,7 +84,7 @@ func accessLog(log hclog.Logger, requests *prometheus.CounterVec, latency *prome
 			method := metricMethod(r.Method)
 			requests.WithLabelValues(method, route, strconv.Itoa(sw.status)).Inc()
 			latency.WithLabelValues(method, route).Observe(d.Seconds())
-			args := []any{"id", RequestID(r.Context()), "method", r.Method, "path", r.URL.Path,
+			args := []any{"id", RequestID(r.Context()), "method", r.Method, "path", redactLinkPath(r.URL.Path),
 				"status", sw.status, "bytes", sw.bytes, "duration", d.Round(time.Microsecond), "remote", r.RemoteAddr}
 			if info, ok := clientaddr.FromContext(r.Context()); ok && info.Forwarded {
 				args = append(args, "peer", info.Peer) // the trusted proxy

@@ -32,6 +32,7 @@ import (
 	"github.com/websonic/websonic/runtime/internal/logstore"
 	"github.com/websonic/websonic/runtime/internal/mail"
 	"github.com/websonic/websonic/runtime/internal/modhost"
+	"github.com/websonic/websonic/runtime/internal/movelink"
 	"github.com/websonic/websonic/runtime/internal/outbound"
 	"github.com/websonic/websonic/runtime/internal/privacy"
 	"github.com/websonic/websonic/runtime/internal/realtime"
@@ -185,6 +186,13 @@ type Config struct {
 	// Backup is where backups go and what opens them; the schedule runs
 	// in Serve (backup.go).
 	Backup BackupConfig
+	// PublicURL is the site's public address, which the migration
+	// portal's one-time links start with ("": https:// and the first of
+	// TLS.ACMEDomains, else http:// and Addr).
+	PublicURL string
+	// MaxMoveArchive caps a site archive the migration portal receives,
+	// uploaded or downloaded (64 GiB).
+	MaxMoveArchive int64
 }
 
 // Server is a running Web Sonic runtime.
@@ -211,6 +219,7 @@ type Server struct {
 	// adminHandler serves the admin area on its own origin (admin.go).
 	adminHandler http.Handler
 	adminArea    *admin.Area
+	portal       *portal            // the migration portal (admin_migration.go)
 	telemetry    *telemetry.Sampler // telemetry.go
 	logs         *logstore.Store
 	themes       themeHooks    // the site's theme hooks (themes.go)
@@ -370,6 +379,9 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 		s.warnUnserved(ctx)
 	}
 	s.handleModuleRequests() // localapproval.go: approve (local modules too), uninstall, export
+	if s.portal, err = s.openPortal(); err != nil {
+		return nil, err
+	}
 	s.handler = s.router()
 	if s.adminArea, err = s.openAdmin(); err != nil {
 		return nil, err
@@ -580,6 +592,7 @@ func (s *Server) Close(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closeModuleState()
+	s.portal.close()
 	var err error
 	if s.hub != nil { // its sockets first: they call modules
 		s.hub.Close()
@@ -623,7 +636,8 @@ func (s *Server) router() http.Handler {
 	r.Get("/readyz", s.ready)
 	r.Handle(assetserve.Root+"*", http.HandlerFunc(s.serveAsset)) // public, cookie-free
 	r.Get(realtime.ClientScriptPath, realtime.ClientScript)
-	r.Handle(appearanceRoot+"*", http.HandlerFunc(s.look.serveStatic)) // the logo and the theme's assets: public, cookie-free
+	r.Handle(appearanceRoot+"*", http.HandlerFunc(s.look.serveStatic))                                  // the logo and the theme's assets: public, cookie-free
+	r.With(s.site.BlockedAddresses).Handle(movelink.LinkPath+"*", http.HandlerFunc(s.portal.serveLink)) // one-time links: cookie-free
 	r.Group(func(r chi.Router) {
 		r.Use(s.site.BlockedAddresses, s.site.Sessions)
 		r.Handle("/metrics", s.metricsAccess(s.metrics()))

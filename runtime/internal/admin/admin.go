@@ -5,6 +5,7 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -50,6 +51,9 @@ type Config struct {
 	// Privacy is the record of processing and the privacy rules
 	// (privacy.go); nil: those pages answer 404.
 	Privacy Privacy
+	// Migration is the migration portal (migration.go; nil: its pages
+	// answer 404).
+	Migration Migration
 	// Mail says, for the settings page, where modules' e-mail goes: the
 	// mail relay and sender, never its password ("": the site has none).
 	Mail string
@@ -143,7 +147,7 @@ func (a *Area) routes() []Route {
 		{Method: "POST", Pattern: "/themes/{name}/policy", Access: Admins, handle: a.handleThemePolicy},
 		{Method: "POST", Pattern: "/themes/{name}/rollback", Access: Admins, handle: a.handleThemeRollback},
 		{Method: "POST", Pattern: "/themes/{name}/uninstall", Access: Admins, handle: a.handleThemeUninstall},
-	}, append(a.extrasRoutes(), a.privacyRoutes()...)...) // privacy.go
+	}, slices.Concat(a.extrasRoutes(), a.privacyRoutes(), a.migrationRoutes())...) // extras.go, privacy.go, migration.go
 }
 
 // nav is the side navigation; each entry shows to the users its access
@@ -162,6 +166,8 @@ func (a *Area) nav() []navItem {
 		{Path: "/privacy", Label: i18n.Key("Privacy"), Access: Admins},
 		{Path: "/themes", Label: i18n.Key("Themes"), Access: Admins},
 		{Path: "/themes/available", Label: i18n.Key("Themes you can add"), Access: Admins},
+		{Path: "/migration/export", Label: i18n.Key("Move this site"), Access: Admins},
+		{Path: "/migration/import", Label: i18n.Key("Move a site here"), Access: Admins},
 	}
 }
 

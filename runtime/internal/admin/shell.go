@@ -267,12 +267,21 @@ func (a *Area) guard(rt Route) http.HandlerFunc {
 				a.message(w, r, q, http.StatusForbidden, i18n.Key("Refused"), i18n.Key("The form's token is missing or wrong: reload the page and try again."))
 				return
 			}
+		} else if r.Method != http.MethodGet && r.Method != http.MethodHead && !s.checkCSRF(r.Header.Get(CSRFHeader)) {
+			// A script's request (the migration portal's upload): the token in a header.
+			a.log.Warn("admin request refused: bad CSRF token", "user", s.user.Username, "path", r.URL.Path)
+			http.Error(w, "Forbidden: the request's token is missing or wrong: reload the page and try again", http.StatusForbidden)
+			return
 		}
 		rt.handle(w, r, q)
 	}
 }
 
 const maxFormBytes = 16 << 10
+
+// CSRFHeader carries the CSRF token of a script's request that is not a
+// form post (PUT): the page's token, from its form.
+const CSRFHeader = "X-CSRF-Token"
 
 // readForm reads a POST's form, urlencoded or multipart, within max bytes
 // (maxFormBytes when 0).
