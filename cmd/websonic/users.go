@@ -41,7 +41,7 @@ func addUserCommands(cmds map[string]commandInfo, siteEnv map[string]string) {
 			"/account/audit on the site. The last admin keeps admin.", siteEnv}
 	addUserDataCommands(cmds, siteEnv)
 	addPrivacyCommands(cmds, siteEnv) // privacy.go
-	addBackupCommands(cmds) // backup.go
+	addBackupCommands(cmds)           // backup.go
 	addPeopleCommands(cmds, siteEnv)
 	addSettingsCommands(cmds, siteEnv) // sitesettings.go
 	cmds["data-key rotate"] = commandInfo{dataKeyRotate, "[flags]", "add a data key: new seals use it, older values still open",

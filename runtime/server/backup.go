@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -15,7 +13,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/websonic/websonic/internal/pgembed"
 	"github.com/websonic/websonic/runtime/internal/backup"
 	"github.com/websonic/websonic/runtime/internal/coredb"
 	"github.com/websonic/websonic/runtime/internal/sitedump"
@@ -160,28 +157,8 @@ func backupConfig(ctx context.Context, d *database, cfg Config, extra []age.Iden
 	ret := st.Retention
 	return backup.Config{
 		Store: store, DataDir: cfg.DataDir, Keys: keys, Identities: ids, Retention: &ret, Logger: log,
-		Engine: backup.SiteEngine{Config: sitedump.Config{
-			Serving: d.Pool, Roles: d.Roles, Scratch: d.scratch(cfg), Logger: log.Named("sitedump"),
-		}},
+		Engine: backup.SiteEngine{Config: d.dumpConfig(log)},
 	}, nil
-}
-
-// scratch is how Verify and Replace make scratch databases: as the
-// embedded cluster's superuser (this process's cluster, or one it shares
-// through its socket), else as the provisioning role, which then needs
-// CREATEDB on the external server.
-func (d *database) scratch(cfg Config) sitedump.ScratchFunc {
-	if d.Cluster != nil {
-		return sitedump.SuperuserScratch(d.Cluster.SuperuserURL)
-	}
-	if cfg.DatabaseURL == "" { // a cluster another process started on DataDir
-		cc := d.prov.Pool.Config().ConnConfig
-		return sitedump.SuperuserScratch(func(db string) string {
-			q := url.Values{"host": {cc.Host}, "port": {strconv.Itoa(int(cc.Port))}, "sslmode": {"disable"}}
-			return (&url.URL{Scheme: "postgres", User: url.User(pgembed.Superuser), Path: "/" + db, RawQuery: q.Encode()}).String()
-		})
-	}
-	return sitedump.ProvisioningScratch(d.prov.Pool)
 }
 
 // runBackup makes one backup under the site's backup lock and records the

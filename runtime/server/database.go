@@ -11,6 +11,7 @@ import (
 	"github.com/websonic/websonic/internal/pgembed"
 	"github.com/websonic/websonic/runtime/internal/coredb"
 	"github.com/websonic/websonic/runtime/internal/dbroles"
+	"github.com/websonic/websonic/runtime/internal/sitedump"
 )
 
 // Names of the database and role the runtime makes on its embedded cluster.
@@ -84,4 +85,14 @@ func openDatabase(ctx context.Context, cfg Config, app string, existing bool, lo
 func (d *database) Close() error {
 	d.Pool.Close()
 	return d.prov.Close()
+}
+
+// dumpConfig is the dump engine's configuration for the site (backups and
+// site moves). Scratch databases are made by the provisioning role, which
+// pgembed.Provision, install.sh and the Kubernetes Job give CREATEDB
+// (Hardening names the statement on an external server without it): one
+// path whether the cluster is this process's, another process's, or a
+// server's.
+func (d *database) dumpConfig(log hclog.Logger) sitedump.Config {
+	return sitedump.Config{Serving: d.Pool, Roles: d.Roles, Scratch: sitedump.ProvisioningScratch(d.prov.Pool), Logger: log.Named("sitedump")}
 }

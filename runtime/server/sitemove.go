@@ -81,17 +81,6 @@ var (
 	_ sitemove.Target = (*moveSite)(nil)
 )
 
-// dumpConfig is the dump engine's configuration for the site: scratch
-// databases through the embedded cluster's superuser when this process
-// runs it, else through the provisioning role (which then needs CREATEDB).
-func (d *database) dumpConfig(log hclog.Logger) sitedump.Config {
-	scratch := sitedump.ProvisioningScratch(d.prov.Pool)
-	if d.Cluster != nil {
-		scratch = sitedump.SuperuserScratch(d.Cluster.SuperuserURL)
-	}
-	return sitedump.Config{Serving: d.Pool, Roles: d.Roles, Scratch: scratch, Logger: log.Named("sitedump")}
-}
-
 // Info describes the site for move.json: installed modules (with the
 // owner's approvals and settings) and themes, the core migrations and the
 // site key.
