@@ -135,9 +135,10 @@ func TestVerify(t *testing.T) {
 	}
 }
 
-// TestScratchNeedsCreateDB checks the external-server path: a
-// provisioning role without CREATEDB gets an error saying what to grant,
-// and with it Verify works.
+// TestScratchNeedsCreateDB checks the provisioning role's path: a role
+// without CREATEDB (an external server whose DBA did not grant it) gets
+// an error saying what to grant, and with it (as pgembed.Provision makes
+// it) Verify works.
 func TestScratchNeedsCreateDB(t *testing.T) {
 	s := newSite(t)
 	_, stream := s.dump(t)
@@ -145,18 +146,20 @@ func TestScratchNeedsCreateDB(t *testing.T) {
 	prov := s.db.Pool(t, nil)
 	cfg := s.cfg
 	cfg.Scratch = ProvisioningScratch(prov)
-	_, err := Verify(ctx, cfg, bytes.NewReader(stream))
-	if !errors.Is(err, ErrNoScratch) || !strings.Contains(err.Error(), "CREATEDB") {
-		t.Fatalf("Verify without CREATEDB: %v, want ErrNoScratch saying CREATEDB", err)
-	}
-	admin := s.db.Pool(t, nil)
 	var owner string
-	admin.QueryRow(ctx, `SELECT current_user`).Scan(&owner)
+	prov.QueryRow(ctx, `SELECT current_user`).Scan(&owner)
 	su, err := pgxpool.New(ctx, s.db.AdminURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer su.Close()
+	if _, err := su.Exec(ctx, `ALTER ROLE `+ident(owner)+` NOCREATEDB`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Verify(ctx, cfg, bytes.NewReader(stream))
+	if !errors.Is(err, ErrNoScratch) || !strings.Contains(err.Error(), "CREATEDB") {
+		t.Fatalf("Verify without CREATEDB: %v, want ErrNoScratch saying CREATEDB", err)
+	}
 	if _, err := su.Exec(ctx, `ALTER ROLE `+ident(owner)+` CREATEDB`); err != nil {
 		t.Fatal(err)
 	}
