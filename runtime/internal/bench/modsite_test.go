@@ -55,29 +55,22 @@ type moduleSite struct {
 // packaged in the folder dir (server.Config.ModulesDir) and the realtime
 // limits lim, and adds siteMembers users.
 func newModuleSite(b *testing.B, name, dir string, lim realtime.Limits) *moduleSite {
+	return newModuleSiteIn(b, name, dir, scratch, lim)
+}
+
+// newModuleSiteIn is newModuleSite with the runtime's data folder dataDir.
+func newModuleSiteIn(b *testing.B, name, dir, dataDir string, lim realtime.Limits) *moduleSite {
 	b.Helper()
 	ctx := context.Background()
 	db := pgtest.NewDB(b)
-	size := instancesPerCore * runtime.GOMAXPROCS(0)
-	srv, err := server.Open(ctx, server.Config{
-		DataDir:             scratch,
-		DatabaseURL:         db.URL,
-		ModulesDir:          dir,
-		ApproveLocalModules: true,
-		RolePrefix:          db.Prefix(),
-		Pool:                engine.PoolConfig{Size: size, MinWarm: size},
-		Logger:              logger(),
-		Realtime:            lim,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
+	srv := openRuntime(b, db, dataDir, dir, lim)
 	s := &moduleSite{name: name, srv: srv, db: db, URL: serveSite(b, srv)}
 	if s.mod = srv.Module(name); s.mod == nil {
 		b.Fatalf("the %s module is not running", name)
 	}
 	core := openCore(b, db)
 	s.users = coresite.NewStore(core.Pool)
+	var err error
 	if s.super, err = pgxpool.New(ctx, db.AdminURL); err != nil {
 		b.Fatal(err)
 	}
@@ -98,6 +91,28 @@ func newModuleSite(b *testing.B, name, dir string, lim realtime.Limits) *moduleS
 	b.Cleanup(s.pub.Close)
 	s.members = s.addMembers(b, siteMembers)
 	return s
+}
+
+// openRuntime starts a runtime on db with the data folder dataDir, the
+// module packages in the folder dir (approved as they are) and the
+// realtime limits lim; the caller closes it (serveSite does).
+func openRuntime(b *testing.B, db *pgtest.DB, dataDir, dir string, lim realtime.Limits) *server.Server {
+	b.Helper()
+	size := instancesPerCore * runtime.GOMAXPROCS(0)
+	srv, err := server.Open(context.Background(), server.Config{
+		DataDir:             dataDir,
+		DatabaseURL:         db.URL,
+		ModulesDir:          dir,
+		ApproveLocalModules: true,
+		RolePrefix:          db.Prefix(),
+		Pool:                engine.PoolConfig{Size: size, MinWarm: size},
+		Logger:              logger(),
+		Realtime:            lim,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return srv
 }
 
 // siteMembers is how many users the benchmarks' site has besides the

@@ -55,6 +55,14 @@ func newTicketsSite(b *testing.B) *ticketsSite {
 		b.Fatal(err)
 	}
 	s := &ticketsSite{moduleSite: newModuleSite(b, "tickets", dir, realtime.Limits{})}
+	s.staffDesk(b)
+	return s
+}
+
+// staffDesk gives the site's desk its staff, groups and panels (see
+// ticketsSite).
+func (s *ticketsSite) staffDesk(b *testing.B) {
+	b.Helper()
 	c, u := s.signIn(b, "agent1", coresite.RoleStaff)
 	s.viewer, s.agents = c, []*coresite.User{u}
 	for i := 2; i <= ticketsAgents; i++ {
@@ -98,7 +106,6 @@ func newTicketsSite(b *testing.B) *ticketsSite {
 		b.Fatalf("the desk has panels %v, want 5", s.panels)
 	}
 	s.refundsPanel = s.panels[4]
-	return s
 }
 
 // agentIDs are the agents' user ids.
