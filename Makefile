@@ -79,6 +79,7 @@ bench: build
 	$(GO) test -run='^$$' -bench=Dashboard -benchtime=200x ./runtime/internal/admin/
 	$(GO) test -run='^$$' -bench=AdminModuleList -benchtime=1000x -timeout 30m ./runtime/server/
 	$(GO) test -run='^$$' -bench=SelfUpdate -benchtime=3x -timeout 30m ./cmd/websonic/
+	$(GO) test -run='^$$' -bench=Custody -benchtime=1x -timeout 90m ./runtime/internal/bench/
 
 check: fmt tidy vet test
 	@if [ -n "$$(git status --porcelain)" ]; then echo "dirty tree after check:"; git status --porcelain; exit 1; fi

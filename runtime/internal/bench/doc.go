@@ -38,6 +38,12 @@
 //	BenchmarkTicketsCreate customers opening tickets through the tickets
 //	                    module against a native handler doing the same
 //	                    inserts and publish
+//	BenchmarkCustody    backups (create, verify, restore) and a site move
+//	                    (export, one-time link transfer whole and cut at
+//	                    half then resumed, import) of a site of 1,000,000
+//	                    chat messages and 100,000 tickets, against plain
+//	                    pg_dump and pg_restore of the same database; run
+//	                    only when -bench names it
 //	BenchmarkPeer       the peer run: the same handler code looped in process
 //	                    natively, in this runtime's engine, under stock wazero
 //	                    and under Node.js's WASI on V8 (peer/)
