@@ -57,8 +57,7 @@ func TestBackupRestoreFreshServer(t *testing.T) {
 	want := siteRows(t, adminA)
 
 	b := e.startTarget(t)
-	stop := b.srv.serveRequestsAndJobs(ctx) // its runtime answers the owner's requests, as under Serve
-	defer stop()
+	defer serveRequests(t, b)() // its runtime answers the owner's requests, as under Serve
 	res, err := (&Console{db: b.srv.db}).Restore(ctx, b.srv.cfg, file, RestoreOptions{Identities: []age.Identity{owner}})
 	if err != nil {
 		if res != nil && res.Report != nil {
@@ -95,8 +94,7 @@ func TestBackupRestoreFreshServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := e.startTarget(t)
-	stopC := c.srv.serveRequestsAndJobs(ctx)
-	defer stopC()
+	defer serveRequests(t, c)()
 	before := fingerprintDB(t, c)
 	_, err = (&Console{db: c.srv.db}).Restore(ctx, c.srv.cfg, file, RestoreOptions{Identities: []age.Identity{owner}})
 	if !errors.Is(err, updater.ErrFailed) || !strings.Contains(err.Error(), "revoked") || !strings.Contains(err.Error(), "nothing was restored") {
@@ -105,4 +103,16 @@ func TestBackupRestoreFreshServer(t *testing.T) {
 	if fingerprintDB(t, c) != before {
 		t.Fatal("the refused restore changed the server")
 	}
+}
+
+// serveRequests has s answer the owner's requests (the queue, as Serve
+// does) and waits until it listens; the returned func stops it.
+func serveRequests(t *testing.T, s *testSite) (stop func()) {
+	t.Helper()
+	stop = s.srv.serveRequestsAndJobs(context.Background())
+	waitFor(t, func() bool {
+		n, err := updater.Listeners(context.Background(), s.srv.db.Pool)
+		return err == nil && n > 0
+	})
+	return stop
 }

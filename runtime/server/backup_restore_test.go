@@ -91,8 +91,7 @@ func TestBackupRestoreSite(t *testing.T) {
 	s := newSiteWith(t, mods, hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testLog{t}}), trustLoopback, func(c *Config) { c.Backup.Disabled = true })
 	grantCreateDB(t, s.db)
 	ctx := context.Background()
-	stop := s.srv.serveRequestsAndJobs(ctx) // as Serve does: the runtime answers the owner's requests (the reload)
-	defer stop()
+	defer serveRequests(t, s)() // as Serve does: the runtime answers the owner's requests (the reload)
 	admin, err := pgx.Connect(ctx, s.db.AdminURL)
 	if err != nil {
 		t.Fatal(err)
