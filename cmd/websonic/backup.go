@@ -35,8 +35,9 @@ func addBackupCommands(cmds map[string]commandInfo) {
 		"FILE is a backup's name in the store or any path. Needs the owner's identity or the passphrase.", backupEnvHelp}
 	cmds["backup restore"] = commandInfo{backupRestore, "FILE|latest [--identity FILE] [--dry-run] [--replace-live-site] [flags]", "put a backup back into the site",
 		"The backup is loaded into staging schemas and checked before anything is replaced; a wrong key or a damaged file\n" +
-			"changes nothing. A site that runs or holds data is replaced only with --replace-live-site, after a backup of it.\n" +
-			"Restart the runtimes afterwards so they load the restored modules.", backupEnvHelp}
+			"changes nothing. A site that holds data is replaced only with --replace-live-site, after a backup of it.\n" +
+			"Modules the site lacks (a new server) are installed first from the registry, at the backup's versions, through\n" +
+			"a runtime serving the site (start `websonic serve` first). The runtimes serving the site reload it afterwards.", backupEnvHelp}
 }
 
 // backupFlags are the flags every backup command shares.
@@ -241,7 +242,7 @@ func backupRestore(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	var b backupFlags
 	b.register(fs)
 	dry := fs.Bool("dry-run", false, "load and check the backup in staging schemas, replace nothing, print the report")
-	live := fs.Bool("replace-live-site", false, "replace a site that runs or holds data (a backup of it is written first)")
+	live := fs.Bool("replace-live-site", false, "replace a site that holds data (a backup of it is written first)")
 	pos, err := fs.parseArgs(args)
 	if err != nil {
 		return err
@@ -264,18 +265,29 @@ func backupRestore(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%s: %w", cmd, err)
 	}
 	defer console.Close()
-	rep, err := console.Restore(ctx, cfg, pos[0], server.RestoreOptions{Identities: ids, DryRun: *dry, ReplaceLive: *live, Progress: backupProgress(stderr)})
-	if rep != nil {
-		fmt.Fprint(stdout, rep.Text())
+	res, err := console.Restore(ctx, cfg, pos[0], server.RestoreOptions{Identities: ids, DryRun: *dry, ReplaceLive: *live, Progress: backupProgress(stderr)})
+	if res != nil {
+		for _, m := range res.Installed {
+			fmt.Fprintf(stdout, "installed %s from the registry\n", m)
+		}
+		if res.Report != nil {
+			fmt.Fprint(stdout, res.Report.Text())
+		}
 	}
 	switch {
 	case errors.Is(err, server.ErrLiveSite):
 		return fmt.Errorf("%s: %w", cmd, err)
+	case err != nil && res != nil && len(res.Installed) > 0:
+		return fmt.Errorf("%s: %w; the site was left as it was, but for the modules installed", cmd, err)
 	case err != nil:
 		return fmt.Errorf("%s: %w; the site was left as it was", cmd, err)
 	}
-	if !*dry {
-		fmt.Fprintln(stdout, "restored. Restart every runtime serving the site (e.g. systemctl restart websonic) so that it loads the restored modules.")
+	switch {
+	case *dry:
+	case res.Reloaded:
+		fmt.Fprintln(stdout, "restored; the runtimes serving the site reloaded it.")
+	default:
+		fmt.Fprintln(stdout, "restored; no runtime serves the site now: the next `websonic serve` loads it.")
 	}
 	return nil
 }

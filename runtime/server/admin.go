@@ -43,6 +43,7 @@ func (s *Server) openAdmin() (*admin.Area, error) {
 		Mail:       s.mail.Describe(), // mail.go
 		Privacy:    adminPrivacy{s},   // privacy.go
 		Migration:  s.portal,          // admin_migration.go
+		Backups:    s.backups,         // backup_admin.go
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)

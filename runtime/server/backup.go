@@ -16,6 +16,7 @@ import (
 	"github.com/websonic/websonic/runtime/internal/backup"
 	"github.com/websonic/websonic/runtime/internal/coredb"
 	"github.com/websonic/websonic/runtime/internal/sitedump"
+	"github.com/websonic/websonic/runtime/internal/updater"
 )
 
 // BackupConfig is the runtime's part of the site's backups (package
@@ -67,7 +68,7 @@ const backupLock = int64(0x7765627362616b) // "websbak"
 var (
 	// ErrLiveSite: a restore would replace a site that serves or holds
 	// data, and was not told it may (--replace-live-site).
-	ErrLiveSite = errors.New("server: the site serves or holds data: a restore replaces it only with --replace-live-site (a backup of it is written first)")
+	ErrLiveSite = errors.New("server: the site holds data: a restore replaces it only with --replace-live-site (a backup of it is written first)")
 	// ErrBackupRunning: another backup or restore holds the site's
 	// backup lock.
 	ErrBackupRunning = errors.New("server: another backup or restore of the site is running")
@@ -89,15 +90,21 @@ func backupSettings(ctx context.Context, q interface {
 	return st, nil
 }
 
-// saveBackupSettings validates and stores st.
-func saveBackupSettings(ctx context.Context, db coredb.Execer, st BackupSettings) error {
+// validBackupSettings checks st.
+func validBackupSettings(st BackupSettings) error {
 	if st.Hour < 0 || st.Hour > 23 {
 		return fmt.Errorf("server: the backup hour is 0 to 23 (UTC), not %d", st.Hour)
 	}
 	if err := st.Retention.Validate(); err != nil {
 		return err
 	}
-	if _, _, err := backup.ParseRecipients(strings.NewReader(st.Recipients)); err != nil {
+	_, _, err := backup.ParseRecipients(strings.NewReader(st.Recipients))
+	return err
+}
+
+// saveBackupSettings validates and stores st.
+func saveBackupSettings(ctx context.Context, db coredb.Execer, st BackupSettings) error {
+	if err := validBackupSettings(st); err != nil {
 		return err
 	}
 	_, err := db.Exec(ctx, `UPDATE websonic.backup_settings SET enabled = $1, hour = $2, keep_daily = $3, keep_weekly = $4,
@@ -409,18 +416,44 @@ type RestoreOptions struct {
 	// DryRun loads and checks the backup in staging schemas and swaps
 	// nothing in.
 	DryRun bool
-	// ReplaceLive lets the restore replace a site that serves or holds
-	// data (a backup of it is written first).
+	// ReplaceLive lets the restore replace a site that holds data (a
+	// backup of it is written first).
 	ReplaceLive bool
 	Progress    func(sitedump.Progress)
 }
 
+// RestoreResult is what Console.Restore did.
+type RestoreResult struct {
+	// Report compares every restored table and file with the backup.
+	Report *sitedump.Report
+	// Installed lists the module releases installed from the registry
+	// first ("name version"), those the site lacked.
+	Installed []string
+	// Reloaded says a runtime serving the site took the restored site up
+	// (the site_reload request); false: none serves it, and the next to
+	// start loads it.
+	Reloaded bool
+}
+
 // Restore puts a backup back into the site (`websonic backup restore`).
-// A site that a runtime serves, or that holds users or modules, is
-// replaced only with ReplaceLive, and then a manual backup of it is
-// written first. Any failure before the swap leaves the site as it was.
-// Afterwards the runtimes must restart to load the restored modules.
-func (c *Console) Restore(ctx context.Context, cfg Config, file string, opts RestoreOptions) (*sitedump.Report, error) {
+//
+// The backup's manifest is read first, so a wrong key is refused before
+// anything happens. The modules the backup holds that the site lacks (a
+// new server) are installed from the registry at exactly the backup's
+// versions, through a runtime serving the site (the same step as a site
+// import: verified as any install, a revoked release refused); that is
+// the one change a restore that fails afterwards leaves. A site that
+// holds users or modules is replaced only with ReplaceLive, and then a
+// manual backup of it is written first. The data is loaded and checked
+// in staging schemas before one transaction swaps it in; any failure
+// before the swap leaves the site as it was. Afterwards the live module
+// logins and channels are kept and a runtime serving the site reloads it.
+func (c *Console) Restore(ctx context.Context, cfg Config, file string, opts RestoreOptions) (*RestoreResult, error) {
+	step := func(s string) {
+		if opts.Progress != nil {
+			opts.Progress(sitedump.Progress{Step: s})
+		}
+	}
 	bcfg, err := backupConfig(ctx, c.db, cfg, opts.Identities, hclog.NewNullLogger())
 	if err != nil {
 		return nil, err
@@ -429,12 +462,55 @@ func (c *Console) Restore(ctx context.Context, cfg Config, file string, opts Res
 	if err != nil {
 		return nil, err
 	}
+	if len(bcfg.Identities) == 0 {
+		return nil, &backup.Error{Stage: backup.StageKeys, Err: errors.New("backup: restoring needs the owner's identity file (--identity) or the passphrase (WEBSONIC_BACKUP_PASSPHRASE)")}
+	}
+	man, err := backup.ReadManifest(path, bcfg.Identities)
+	if err != nil {
+		return nil, &backup.Error{Stage: backup.StageRestore, Err: err}
+	}
 	live, why, err := c.live(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if live && !opts.ReplaceLive && !opts.DryRun {
 		return nil, fmt.Errorf("%w (%s)", ErrLiveSite, why)
+	}
+	logins, err := readSiteLogins(ctx, c.db)
+	if err != nil {
+		return nil, err
+	}
+	res := &RestoreResult{}
+	var missing []moduleRelease
+	var names []string
+	for _, m := range man.Modules {
+		names = append(names, m.Name)
+		if !logins.has(m.Name) {
+			missing = append(missing, moduleRelease{Name: m.Name, Version: m.Version})
+		}
+	}
+	request := c.releaseRequester("backup restore")
+	if len(missing) > 0 && opts.DryRun {
+		var list []string
+		for _, m := range missing {
+			if _, err := request(ctx, updater.Request{Action: "install", Module: m.Name, Version: m.Version, DryRun: true}); err != nil {
+				return nil, fmt.Errorf("server: restore: module %s %s: %w", m.Name, m.Version, err)
+			}
+			list = append(list, m.Name+" "+m.Version)
+		}
+		return nil, fmt.Errorf("%w: %v: a restore installs them from the registry first (checked: signed, not revoked); a dry run cannot load the backup before",
+			sitedump.ErrModuleMissing, list)
+	}
+	if len(missing) > 0 {
+		if err := installReleases(ctx, request, missing, step); err != nil {
+			return nil, fmt.Errorf("server: restore: %w; nothing was restored", err)
+		}
+		for _, m := range missing {
+			res.Installed = append(res.Installed, m.Name+" "+m.Version)
+		}
+		if logins, err = readSiteLogins(ctx, c.db); err != nil {
+			return nil, err
+		}
 	}
 	ro := backup.RestoreOptions{DryRun: opts.DryRun, Progress: opts.Progress}
 	if live {
@@ -444,23 +520,29 @@ func (c *Console) Restore(ctx context.Context, cfg Config, file string, opts Res
 			return err
 		}
 	}
-	rep, err := backup.Restore(ctx, bcfg, path, ro)
-	if err == nil && !opts.DryRun {
-		coredb.Audit(ctx, c.db.Pool, 0, "backup.restore", filepath.Base(path), map[string]any{"replaced_live_site": live})
+	res.Report, err = backup.Restore(ctx, bcfg, path, ro)
+	if err != nil || opts.DryRun {
+		return res, err
 	}
-	return rep, err
+	if err := logins.keep(ctx, c.db, names); err != nil {
+		return res, fmt.Errorf("server: the backup is restored, but keeping the live module logins: %w", err)
+	}
+	coredb.Audit(ctx, c.db.Pool, 0, "backup.restore", filepath.Base(path), map[string]any{"replaced_live_site": live, "installed": res.Installed})
+	step("reload")
+	_, err = c.Request(ctx, updater.Request{Action: ActionSiteReload, Actor: "backup restore"}, RequestOptions{Wait: 5 * time.Minute, Actor: "backup restore"})
+	switch {
+	case errors.Is(err, ErrNoRuntime):
+	case err != nil:
+		return res, fmt.Errorf("server: the backup is restored, but the runtimes did not reload it (restart them): %w", err)
+	default:
+		res.Reloaded = true
+	}
+	return res, nil
 }
 
-// live says whether a runtime serves the site or it holds users or
-// modules, and which.
+// live says whether the site holds data (users or modules) a restore
+// would replace, and what.
 func (c *Console) live(ctx context.Context) (bool, string, error) {
-	n, err := c.Listeners(ctx)
-	if err != nil {
-		return false, "", err
-	}
-	if n > 0 {
-		return true, fmt.Sprintf("%d runtimes serve it", n), nil
-	}
 	var users, modules int64
 	if err := c.db.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM websonic.users), (SELECT count(*) FROM websonic.modules)`).Scan(&users, &modules); err != nil {
 		return false, "", fmt.Errorf("server: %w", err)

@@ -220,6 +220,7 @@ type Server struct {
 	adminHandler http.Handler
 	adminArea    *admin.Area
 	portal       *portal            // the migration portal (admin_migration.go)
+	backups      *adminBackups      // the admin area's backups page (backup_admin.go)
 	telemetry    *telemetry.Sampler // telemetry.go
 	logs         *logstore.Store
 	themes       themeHooks    // the site's theme hooks (themes.go)
@@ -382,6 +383,7 @@ func Open(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.portal, err = s.openPortal(); err != nil {
 		return nil, err
 	}
+	s.backups = s.openAdminBackups() // backup_admin.go
 	s.handler = s.router()
 	if s.adminArea, err = s.openAdmin(); err != nil {
 		return nil, err
@@ -593,6 +595,7 @@ func (s *Server) Close(ctx context.Context) error {
 	defer s.mu.Unlock()
 	s.closeModuleState()
 	s.portal.close()
+	s.backups.close()
 	var err error
 	if s.hub != nil { // its sockets first: they call modules
 		s.hub.Close()

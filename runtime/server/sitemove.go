@@ -16,7 +16,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/websonic/websonic/internal/buildinfo"
-	"github.com/websonic/websonic/internal/tufrepo"
 	"github.com/websonic/websonic/runtime/internal/coredb"
 	"github.com/websonic/websonic/runtime/internal/privacy"
 	"github.com/websonic/websonic/runtime/internal/requestq"
@@ -50,14 +49,12 @@ type moveSite struct {
 	log     hclog.Logger
 	// request sends a module request to the runtimes serving the site
 	// (the request queue) and returns the answer.
-	request func(ctx context.Context, r updater.Request) (string, error)
+	request releaseRequest
 	// move is the archive's move.json (Check keeps it).
 	move *sitemove.Move
-	// channels and passwords are the live site's notification channels
-	// and module role passwords, read before a switch and kept in the
-	// imported schema by Finish, so that the runtimes listening on those
-	// channels hear the reload and the module pools keep logging in.
-	channels, passwords map[string]string
+	// live are the live site's logins, read before a switch and kept in
+	// the imported schema by Finish.
+	live siteLogins
 	// incoming holds the archive's files until the switch.
 	incoming string
 }
@@ -231,30 +228,10 @@ func (m *moveSite) Backup(ctx context.Context) (string, error) {
 // through sitedump.Replace.
 func (m *moveSite) Replace(ctx context.Context, dump io.Reader, dryRun bool, progress func(sitemove.Progress)) (*sitemove.DataReport, error) {
 	var err error
-	if m.channels, err = m.pairs(ctx, `SELECT purpose, name FROM websonic.channels`); err != nil {
-		return nil, err
-	}
-	if m.passwords, err = m.pairs(ctx, `SELECT name, role_password FROM websonic.modules`); err != nil {
+	if m.live, err = readSiteLogins(ctx, m.db); err != nil {
 		return nil, err
 	}
 	return m.replace(ctx, dump, dryRun, progress)
-}
-
-// pairs reads a two-column query into a map.
-func (m *moveSite) pairs(ctx context.Context, q string) (map[string]string, error) {
-	rows, err := m.db.Pool.Query(ctx, q)
-	if err != nil {
-		return nil, fmt.Errorf("server: %w", err)
-	}
-	out := map[string]string{}
-	for rows.Next() {
-		var k, v string
-		if err := rows.Scan(&k, &v); err != nil {
-			return nil, fmt.Errorf("server: %w", err)
-		}
-		out[k] = v
-	}
-	return out, rows.Err()
 }
 
 // Finish takes up the switched-in site (sitedump.Replace applied the core
@@ -271,23 +248,12 @@ func (m *moveSite) Finish(ctx context.Context, mv *sitemove.Move, _ *sitemove.Re
 	if err := m.placeFiles(); err != nil {
 		return err
 	}
-	err := pgx.BeginFunc(ctx, m.db.Pool, func(tx pgx.Tx) error {
-		for _, mod := range mv.Modules {
-			if _, err := tx.Exec(ctx, `UPDATE websonic.modules SET role_name = $2, role_password = coalesce($3, role_password) WHERE name = $1`,
-				mod.Name, m.db.Roles.ModuleRole(mod.Name), nilIfNone(m.passwords, mod.Name)); err != nil {
-				return err
-			}
-		}
-		for p, n := range m.channels {
-			if _, err := tx.Exec(ctx, `INSERT INTO websonic.channels (purpose, name) VALUES ($1, $2)
-				ON CONFLICT (purpose) DO UPDATE SET name = excluded.name`, p, n); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("server: %w", err)
+	var names []string
+	for _, mod := range mv.Modules {
+		names = append(names, mod.Name)
+	}
+	if err := m.live.keep(ctx, m.db, names); err != nil {
+		return err
 	}
 	if _, err := requestq.Enqueue(ctx, m.db.Pool, requestq.Request{Action: ActionSiteReload, Actor: "site import"}); err != nil {
 		return fmt.Errorf("server: reload: %w", err)
@@ -317,31 +283,7 @@ func replaceFile(path string, b []byte) error {
 // moveSite is the Server's site for a move: its own updater checks and
 // installs the releases.
 func (s *Server) moveSite() *moveSite {
-	request := func(ctx context.Context, r updater.Request) (string, error) {
-		if s.updater == nil {
-			return "", errors.New("this runtime has no registry to install modules from")
-		}
-		if r.DryRun {
-			p, err := s.updater.Preview(ctx, r)
-			if err != nil {
-				return "", err
-			}
-			b, err := json.Marshal(p)
-			return string(b), err
-		}
-		if r.Action != "install" {
-			return "", fmt.Errorf("server: site move: unexpected request %q", r.Action)
-		}
-		rel, err := s.updater.Install(ctx, r.Module, r.Version, tufrepo.Channel(r.Channel), updater.Policy(r.Policy))
-		if err != nil {
-			return "", err
-		}
-		if rel.ManifestDigest != r.Digest {
-			return "", fmt.Errorf("%w: %s is %s, the archive names %s", updater.ErrChanged, rel, rel.ManifestDigest, r.Digest)
-		}
-		return rel.String(), nil
-	}
-	return &moveSite{db: s.db, dataDir: s.cfg.DataDir, log: s.log.Named("sitemove"), request: request}
+	return &moveSite{db: s.db, dataDir: s.cfg.DataDir, log: s.log.Named("sitemove"), request: s.releaseRequester()}
 }
 
 // handleSiteReload takes up a site an import switched in: the updater
@@ -377,14 +319,7 @@ func (s *Server) ImportSite(ctx context.Context, path string, opts sitemove.Impo
 // moveSite is the console's site for a move; module releases are checked
 // and installed by a runtime serving the site (through the request queue).
 func (c *Console) moveSite(dataDir string, log hclog.Logger) *moveSite {
-	request := func(ctx context.Context, r updater.Request) (string, error) {
-		res, err := c.Request(ctx, r, RequestOptions{Wait: 10 * time.Minute, Actor: "site import"})
-		if errors.Is(err, ErrNoRuntime) {
-			return "", fmt.Errorf("no runtime serves this site to check and install the registry's releases: start `websonic serve` here first: %w", err)
-		}
-		return res, err
-	}
-	return &moveSite{db: c.db, dataDir: dataDir, log: log, request: request}
+	return &moveSite{db: c.db, dataDir: dataDir, log: log, request: c.releaseRequester("site import")}
 }
 
 // ExportSite writes the site (in dataDir) as a move archive for recipient
@@ -421,11 +356,4 @@ func PrepareSiteImport(dataDir string) (string, error) { return sitemove.Prepare
 func CheckMoveRecipient(s string) error {
 	_, err := sitemove.ParseRecipient(s)
 	return err
-}
-
-func nilIfNone(m map[string]string, k string) *string {
-	if v, ok := m[k]; ok {
-		return &v
-	}
-	return nil
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/websonic/websonic/runtime/internal/sitedump"
 	"github.com/websonic/websonic/runtime/internal/sitemove"
-	"github.com/websonic/websonic/runtime/internal/updater"
 )
 
 // replace loads the dump through sitedump.Replace. The dump's modules
@@ -25,7 +24,7 @@ func (m *moveSite) replace(ctx context.Context, dump io.Reader, dryRun bool, pro
 	var missing []sitemove.Module
 	if m.move != nil {
 		for _, mod := range m.move.Modules {
-			if _, ok := m.passwords[mod.Name]; !ok {
+			if !m.live.has(mod.Name) {
 				missing = append(missing, mod)
 			}
 		}
@@ -33,12 +32,12 @@ func (m *moveSite) replace(ctx context.Context, dump io.Reader, dryRun bool, pro
 	if len(missing) > 0 && dryRun {
 		return m.manifestOnly(dump, missing)
 	}
+	rels := make([]moduleRelease, 0, len(missing))
 	for _, mod := range missing {
-		progress(sitemove.Progress{Step: "install " + mod.Name + " " + mod.Version})
-		if _, err := m.request(ctx, updater.Request{Action: "install", Module: mod.Name, Version: mod.Version, Channel: mod.Channel,
-			Policy: mod.Policy, Digest: mod.Digest}); err != nil {
-			return nil, fmt.Errorf("%w: installing module %s %s: %w", sitemove.ErrRefused, mod.Name, mod.Version, err)
-		}
+		rels = append(rels, moduleRelease{Name: mod.Name, Version: mod.Version, Channel: mod.Channel, Policy: mod.Policy, Digest: mod.Digest})
+	}
+	if err := installReleases(ctx, m.request, rels, func(step string) { progress(sitemove.Progress{Step: step}) }); err != nil {
+		return nil, fmt.Errorf("%w: %w", sitemove.ErrRefused, err)
 	}
 	m.incoming = filepath.Join(m.dataDir, sitemove.ImportDir, "incoming")
 	if err := os.RemoveAll(m.incoming); err != nil {

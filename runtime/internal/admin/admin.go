@@ -54,6 +54,9 @@ type Config struct {
 	// Migration is the migration portal (migration.go; nil: its pages
 	// answer 404).
 	Migration Migration
+	// Backups is the site's backups (backups.go; nil: its page answers
+	// 404 and the dashboard shows no backup alert).
+	Backups Backups
 	// Mail says, for the settings page, where modules' e-mail goes: the
 	// mail relay and sender, never its password ("": the site has none).
 	Mail string
@@ -147,7 +150,7 @@ func (a *Area) routes() []Route {
 		{Method: "POST", Pattern: "/themes/{name}/policy", Access: Admins, handle: a.handleThemePolicy},
 		{Method: "POST", Pattern: "/themes/{name}/rollback", Access: Admins, handle: a.handleThemeRollback},
 		{Method: "POST", Pattern: "/themes/{name}/uninstall", Access: Admins, handle: a.handleThemeUninstall},
-	}, slices.Concat(a.extrasRoutes(), a.privacyRoutes(), a.migrationRoutes())...) // extras.go, privacy.go, migration.go
+	}, slices.Concat(a.extrasRoutes(), a.privacyRoutes(), a.migrationRoutes(), a.backupRoutes())...) // extras.go, privacy.go, migration.go, backups.go
 }
 
 // nav is the side navigation; each entry shows to the users its access
@@ -164,6 +167,7 @@ func (a *Area) nav() []navItem {
 		{Path: "/audit", Label: i18n.Key("Audit log"), Access: Readers},
 		{Path: "/settings", Label: i18n.Key("Site settings"), Access: Admins},
 		{Path: "/privacy", Label: i18n.Key("Privacy"), Access: Admins},
+		{Path: "/backups", Label: i18n.Key("Backups"), Access: Admins},
 		{Path: "/themes", Label: i18n.Key("Themes"), Access: Admins},
 		{Path: "/themes/available", Label: i18n.Key("Themes you can add"), Access: Admins},
 		{Path: "/migration/export", Label: i18n.Key("Move this site"), Access: Admins},

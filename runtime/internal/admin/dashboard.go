@@ -106,6 +106,18 @@ func (a *Area) dashboard(ctx context.Context, q *request, now time.Time) (*dashb
 			})
 		}
 	}
+	if a.cfg.Backups != nil {
+		f, err := a.cfg.Backups.BackupFailure(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if f != nil {
+			d.Alerts = append(d.Alerts, alert{
+				Text:   q.T("A backup failed ({time}), and none has succeeded since.", "time", whenIn(q.p, f.Started)),
+				Detail: f.Error, Link: link("/backups"),
+			})
+		}
+	}
 	// The modules: running ones, and installed ones that do not run.
 	var tel *telemetry.Sampler
 	versions := map[string]string{}

@@ -10,6 +10,8 @@ import (
 	"os"
 
 	"filippo.io/age"
+
+	"github.com/websonic/websonic/runtime/internal/sitedump"
 )
 
 // openFile decrypts the backup at path with ids. The reader fails with
@@ -58,3 +60,20 @@ func (c *checkedReader) Read(p []byte) (int, error) {
 }
 
 func (c *checkedReader) Close() error { return c.f.Close() }
+
+// ReadManifest opens the backup at path with ids and reads just its dump
+// manifest (the stream's first entry: modules, tables, files), without
+// restoring anything: a wrong key fails here with ErrNoIdentity, a
+// damaged head with ErrCorrupt or sitedump.ErrFormat.
+func ReadManifest(path string, ids []age.Identity) (*sitedump.Manifest, error) {
+	r, err := openFile(path, ids, "")
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	m, err := sitedump.ReadManifest(r)
+	if err != nil {
+		return nil, fmt.Errorf("backup: %s: %w", path, err)
+	}
+	return m, nil
+}

@@ -88,7 +88,8 @@ func (i Info) Bad() bool { return i.Verified != nil && i.VerifyError != "" }
 // mode 0700, each file 0600. Writes are atomic: a backup is written to a
 // temporary file, synced and renamed into place, so the folder never
 // holds half a backup under a backup's name; temporary files a crash left
-// are removed when the store opens. Methods are safe for concurrent use
+// are removed when the store opens (those unwritten for staleTmp: a
+// backup under way keeps its own). Methods are safe for concurrent use
 // by one process; the runtime serialises backups across replicas itself.
 type Store struct {
 	dir string
@@ -107,12 +108,23 @@ func OpenStore(dir string) (*Store, error) {
 		return nil, fmt.Errorf("backup: store: %w", err)
 	}
 	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), tmpPrefix) {
+		if !strings.HasPrefix(e.Name(), tmpPrefix) {
+			continue
+		}
+		// A backup under way (another command, the schedule, the admin
+		// page) writes its temporary file: only one left alone long
+		// enough is a crash's.
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > staleTmp {
 			os.Remove(filepath.Join(dir, e.Name()))
 		}
 	}
 	return &Store{dir: dir}, nil
 }
+
+// staleTmp is how long a temporary file of the store goes unwritten before
+// OpenStore takes it for a crash's leftover: longer than any pause of a
+// backup in progress (pg_dump spools a schema before it is written).
+const staleTmp = 6 * time.Hour
 
 // Dir is the store's folder.
 func (s *Store) Dir() string { return s.dir }

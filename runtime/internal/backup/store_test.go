@@ -174,11 +174,19 @@ func TestStoreWriteIsAtomic(t *testing.T) {
 			t.Errorf("%s has mode %v", p, st.Mode().Perm())
 		}
 	}
-	// A crash's leftovers go when the store opens.
+	// A crash's leftovers go when the store opens; a backup's under way
+	// (written lately) stays.
 	os.WriteFile(filepath.Join(dir, tmpPrefix+"123"), []byte("x"), 0o600)
+	old := time.Now().Add(-staleTmp - time.Minute)
+	os.Chtimes(filepath.Join(dir, tmpPrefix+"123"), old, old)
+	os.WriteFile(filepath.Join(dir, tmpPrefix+"456"), []byte("x"), 0o600)
 	if _, err := OpenStore(dir); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := os.Stat(filepath.Join(dir, tmpPrefix+"456")); err != nil {
+		t.Errorf("a backup under way lost its temporary file: %v", err)
+	}
+	os.Remove(filepath.Join(dir, tmpPrefix+"456"))
 	l, err := s.List(DefaultRetention())
 	if err != nil || len(l) != 2 || l[0].Name != b.Name || l[0].Size != b.Size || l[0].SHA256 == "" {
 		t.Fatalf("list %+v: %v", l, err)

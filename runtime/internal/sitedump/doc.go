@@ -79,8 +79,9 @@
 // (ProvisioningScratch; without it ErrNoScratch says to run, as the
 // server's superuser, ALTER ROLE <role> CREATEDB). The scratch database is
 // on the site's own server, so the site's roles log in to it as they are.
-// A process killed mid-Verify leaves a <database>_scratch_<hex> database
-// behind for the owner to drop.
+// A scratch database is named <database>_scratch_<unix seconds>_<hex>; one
+// that a process killed mid-Verify or mid-Replace left is dropped by the
+// next scratch creation once it is an hour old and has no session.
 //
 // # Staging and the swap
 //

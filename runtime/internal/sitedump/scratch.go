@@ -6,6 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -35,12 +39,13 @@ func NewScratch(connect Connector) ScratchFunc {
 		if err := conn.QueryRow(ctx, `SELECT pg_catalog.current_database()::pg_catalog.text, current_user::pg_catalog.text`).Scan(&base, &self); err != nil {
 			return "", nil, fmt.Errorf("%w: %w", ErrNoScratch, err)
 		}
-		if len(base) > 40 {
-			base = base[:40]
+		if len(base) > 30 {
+			base = base[:30]
 		}
+		dropStale(ctx, conn, base, time.Now())
 		b := make([]byte, 4)
 		rand.Read(b)
-		name := base + "_scratch_" + hex.EncodeToString(b)
+		name := fmt.Sprintf("%s_scratch_%d_%s", base, time.Now().Unix(), hex.EncodeToString(b))
 		if _, err := conn.Exec(ctx, "CREATE DATABASE "+ident(name)+" TEMPLATE template0"); err != nil {
 			var pe *pgconn.PgError
 			if errors.As(err, &pe) && pe.Code == "42501" {
@@ -83,6 +88,45 @@ func NewScratch(connect Connector) ScratchFunc {
 			}
 		}
 		return name, drop, nil
+	}
+}
+
+// staleScratch is how old a scratch database left behind must be before
+// the next scratch creation drops it: no Verify or Replace holds one
+// without a session for that long.
+const staleScratch = time.Hour
+
+// scratchRE matches a scratch database's name: <base>_scratch_<unix
+// seconds of its creation>_<8 hex>.
+var scratchRE = regexp.MustCompile(`_scratch_([0-9]{1,19})_[0-9a-f]{8}$`)
+
+// dropStale drops the scratch databases of base that a Verify or Replace
+// killed mid-way left: those this role owns, named as NewScratch names
+// them, created more than staleScratch before now, with no session. It is
+// best effort: a database it cannot drop stays for the next time.
+func dropStale(ctx context.Context, conn *pgx.Conn, base string, now time.Time) {
+	like := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(base) + `\_scratch\_%`
+	rows, err := conn.Query(ctx, `SELECT d.datname::pg_catalog.text FROM pg_catalog.pg_database d
+		WHERE d.datname OPERATOR(pg_catalog.~~) $1
+		AND d.datdba = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) current_user)
+		AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a WHERE a.datname OPERATOR(pg_catalog.=) d.datname)`, like)
+	if err != nil {
+		return
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return
+	}
+	for _, n := range names {
+		m := scratchRE.FindStringSubmatch(n)
+		if m == nil || len(n) != len(base)+len(m[0]) {
+			continue
+		}
+		sec, err := strconv.ParseInt(m[1], 10, 64)
+		if err != nil || now.Sub(time.Unix(sec, 0)) < staleScratch {
+			continue
+		}
+		conn.Exec(ctx, "DROP DATABASE IF EXISTS "+ident(n)) // not FORCE: one in use stays
 	}
 }
 
