@@ -192,7 +192,7 @@ func (c *adminClient) do(method, path string, form url.Values, headers map[strin
 	req.Header.Set("Sec-Fetch-Site", "same-origin")
 	req.Header.Set("Sec-Fetch-Mode", "navigate")
 	req.Header.Set("Sec-Fetch-Dest", "document")
-	if method == http.MethodPost {
+	if method != http.MethodGet && method != http.MethodHead {
 		req.Header.Set("Origin", c.origin)
 	}
 	for k, v := range headers {
