@@ -1,38 +1,126 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/websonic/websonic/runtime/internal/site"
 )
 
-// TestSelfServiceExportAndErasure: a user downloads their own data from
-// their account page (theirs only, with hello's part; a second download
-// at once is refused), asks to delete their account (a wrong password
-// changes nothing; the right one signs them out), is not erased before the
-// grace period ends, and is erased by the core job once it has: no text,
-// json, inet or cidr column of any schema (core and mod_*) still holds
-// their username, e-mail or address, while the other user's data stays.
+// gdprModules links every first-party module (hello, chat, tickets), as
+// the other tests build them, into one folder of modules.
+var gdprModules = sync.OnceValues(func() (string, error) {
+	dir := filepath.Join(scratch, "gdpr")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	for _, build := range []func() (string, error){modulesDir, chatRoomsModules, ticketsModules} {
+		from, err := build()
+		if err != nil {
+			return "", err
+		}
+		for _, name := range []string{"hello", "chat", "tickets"} {
+			if _, err := os.Stat(filepath.Join(from, name, "module.json")); err == nil {
+				if err := os.Symlink(filepath.Join(from, name), filepath.Join(dir, name)); err != nil && !os.IsExist(err) {
+					return "", err
+				}
+			}
+		}
+	}
+	return dir, nil
+})
+
+// gdprPerson is a member with data in the core and every first-party
+// module: each text holds a marker of its own (never the username: what
+// they wrote in a room stays after their erasure, without their name).
+type gdprPerson struct {
+	*chatter
+	email, guestbook, roomText, dmText, about, ticket string
+	ticketID                                          int64
+}
+
+// TestSelfServiceExportAndErasure is the issue's GDPR test over every
+// first-party module. Two members (and a staff member) leave data in the
+// core (account, addresses, audit), hello (guestbook), chat (a room, a
+// private conversation, reactions, mentions of each other by name, a
+// profile) and tickets (a ticket each, a staff reply). One downloads their
+// data from their account page: the archive holds their part of the core
+// and of every module, and nothing of the other's (e-mail, address, texts);
+// a second download at once is refused. They ask to delete their account
+// (a wrong password changes nothing; the right one signs them out); the
+// core job leaves them until the grace period ends, then erases them: no
+// text, varchar, json, jsonb, inet, cidr, tsvector or bytea column of any
+// schema (websonic and every mod_*) still holds their username, e-mail,
+// address or the texts that were theirs alone, the other's mentions of
+// them (sealed ones too) name nobody, and the other's data stays.
 func TestSelfServiceExportAndErasure(t *testing.T) {
-	s := newSite(t, trustLoopback)
+	mods, err := gdprModules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSiteWith(t, mods, hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testLog{t}}), trustLoopback)
 	ctx := context.Background()
-	mk := func(name string) *chatter {
-		c := s.person(t, name, site.RoleMember) // NAME@example.test, from an address of its own
-		if st, b := c.form(t, "/guestbook", url.Values{"message": {"a note for the board"}}); st >= 400 {
+	super, err := pgx.Connect(ctx, s.db.AdminURL) // a superuser, for the set-up and assertions only
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer super.Close(ctx)
+	var panel int64
+	if err := super.QueryRow(ctx, `SELECT id FROM mod_tickets.panels WHERE name = 'Problem'`).Scan(&panel); err != nil {
+		t.Fatal(err)
+	}
+	sam := s.person(t, "sam_desk", site.RoleStaff)
+	mk := func(name, mark string) *gdprPerson {
+		p := &gdprPerson{chatter: s.person(t, name, site.RoleMember), email: name + "@example.test",
+			guestbook: mark + "-guestbook", roomText: mark + "-room", dmText: mark + "-dm", about: mark + "-about", ticket: mark + "-ticket"}
+		if st, b := p.form(t, "/guestbook", url.Values{"message": {p.guestbook}}); st >= 400 {
 			t.Fatalf("guestbook post %s: %d %.300s", name, st, b)
 		}
-		return c
+		p.must(t, "PATCH", "/chat/api/profile", map[string]string{"about": p.about}, 200, nil)
+		var tk tkTicket
+		p.must(t, "POST", "/tickets/api/tickets", map[string]any{"panel_id": panel, "subject": p.ticket, "description": p.ticket + " in detail"}, 201, &tk)
+		p.ticketID = tk.ID
+		return p
 	}
-	mia, bob := mk("mia_quartz"), mk("bob_zephyr")
+	mia, bob := mk("mia_quartz", "qx71"), mk("bob_zephyr", "zy93")
+	sam.must(t, "POST", fmt.Sprintf("/tickets/staff/api/tickets/%d/replies", mia.ticketID), map[string]any{"body": "Hello @mia_quartz, we look into it."}, 201, nil)
 
+	// The chat: a room, reactions and mentions both ways, a private
+	// conversation (sealed) with a mention in it.
+	general := mia.rooms(t)["General"].ID
+	mm := mia.post(t, general, mia.roomText)
+	bm := bob.post(t, general, bob.roomText+" thanks @mia_quartz and @MIA_QUARTZ.")
+	mia.must(t, "POST", fmt.Sprintf("/chat/api/messages/%d/reactions", bm.ID), map[string]string{"emoji": "👍"}, 200, nil)
+	bob.must(t, "POST", fmt.Sprintf("/chat/api/messages/%d/reactions", mm.ID), map[string]string{"emoji": "🎉"}, 200, nil)
+	mia.post(t, general, "and @bob_zephyr too")
+	var req chatRequest
+	mia.must(t, "POST", "/chat/api/friends/requests", map[string]string{"username": bob.name}, 200, &req)
+	bob.must(t, "POST", fmt.Sprintf("/chat/api/friends/requests/%d/accept", req.ID), nil, 204, nil)
+	var dm chatRoom
+	mia.must(t, "POST", "/chat/api/dms", map[string]string{"username": bob.name}, 200, &dm)
+	mia.post(t, dm.ID, mia.dmText)
+	bob.post(t, dm.ID, bob.dmText+" see you @mia_quartz")
+	if n := s.countAs(t, super, `SELECT count(*) FROM mod_chat.mentions WHERE user_id = $1`, mia.id); n != 2 {
+		t.Fatalf("%d mentions of mia recorded, want 2", n)
+	}
+
+	// The export: hers, from every module, nobody else's.
 	st, page := mia.get(t, "/account/privacy")
 	if st != http.StatusOK || !strings.Contains(page, "delete-account") || !strings.Contains(page, "download-data") {
 		t.Fatalf("privacy page: %d %.500s", st, page)
@@ -43,18 +131,27 @@ func TestSelfServiceExportAndErasure(t *testing.T) {
 	}
 	files := map[string]string{}
 	for name, b := range unzip(t, []byte(archive)) {
-		files[name] = string(b)
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, b); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		files[name] = compact.String()
 	}
-	if !strings.Contains(files["core.json"], "mia_quartz@example.test") || !strings.Contains(files["core.json"], mia.ip) {
-		t.Errorf("core.json lacks mia's account or address:\n%.1000s", files["core.json"])
-	}
-	// hello serves no export (its manifest says its entries stay until
-	// staff delete them): the archive's manifest says so.
-	if !strings.Contains(files["manifest.json"], `"hello": "no data"`) {
-		t.Errorf("manifest.json does not account for hello: %s (files %v)", files["manifest.json"], keys(files))
+	for file, wants := range map[string][]string{
+		"manifest.json":        {`"hello":"exported"`, `"chat":"exported"`, `"tickets":"exported"`},
+		"core.json":            {mia.email, mia.ip, `"user.login"`},
+		"modules/hello.json":   {mia.guestbook},
+		"modules/chat.json":    {mia.roomText, mia.dmText, mia.about, "👍", `"mentions":[{"message_id":` + strconv.FormatInt(bm.ID, 10)},
+		"modules/tickets.json": {mia.ticket, "we look into it"},
+	} {
+		for _, want := range wants {
+			if !strings.Contains(files[file], want) {
+				t.Errorf("%s lacks %q:\n%.1500s", file, want, files[file])
+			}
+		}
 	}
 	for name, f := range files {
-		for _, other := range []string{"bob_zephyr", bob.ip} {
+		for _, other := range []string{bob.email, bob.ip, bob.guestbook, bob.roomText, bob.dmText, bob.about, bob.ticket} {
 			if strings.Contains(f, other) {
 				t.Errorf("%s holds the other user's %q", name, other)
 			}
@@ -67,6 +164,7 @@ func TestSelfServiceExportAndErasure(t *testing.T) {
 		t.Errorf("%d self exports audited, want 1", n)
 	}
 
+	// The request: a password first; then signed out, and due in 14 days.
 	if st, _ := mia.form(t, "/account/privacy/delete", url.Values{"password": {"not the password at all"}}); st != http.StatusUnauthorized {
 		t.Errorf("delete with a wrong password: %d, want 401", st)
 	}
@@ -97,14 +195,42 @@ func TestSelfServiceExportAndErasure(t *testing.T) {
 	if n := s.count(t, `SELECT count(*) FROM websonic.audit_log WHERE action = 'user.erase' AND detail->>'user_id' = $1::bigint::text AND detail->>'by' = 'module:_core'`, mia.id); n != 1 {
 		t.Errorf("%d erasures by the job audited, want 1", n)
 	}
-	for _, needle := range []string{"mia_quartz", "mia_quartz@example.test", mia.ip} {
+	for _, needle := range []string{mia.name, mia.email, mia.ip, mia.guestbook, mia.about, mia.ticket} {
 		if hits := s.search(t, needle); len(hits) > 0 {
 			t.Errorf("%q still found after erasure in %v", needle, hits)
 		}
 	}
-	if hits := s.search(t, "bob_zephyr"); len(hits) == 0 {
-		t.Error("the other user's data went too")
+	for _, needle := range []string{bob.name, bob.email, bob.ip, bob.guestbook, bob.roomText, bob.about, bob.ticket} {
+		if hits := s.search(t, needle); len(hits) == 0 {
+			t.Errorf("the other user's %q went too", needle)
+		}
 	}
+	// What stays for the others: her messages, by nobody; their mentions
+	// of her, naming nobody (the sealed ones are read as bob reads them).
+	for _, room := range []int64{general, dm.ID} {
+		var page struct{ Messages []chatMessage }
+		bob.must(t, "GET", fmt.Sprintf("/chat/api/rooms/%d/messages", room), nil, 200, &page)
+		var texts []string
+		for _, m := range page.Messages {
+			texts = append(texts, m.Text)
+			if strings.Contains(strings.ToLower(m.Text), mia.name) {
+				t.Errorf("room %d: %q still names her", room, m.Text)
+			}
+		}
+		if want := map[int64]string{general: mia.roomText, dm.ID: mia.dmText}[room]; !slices.Contains(texts, want) {
+			t.Errorf("room %d lost her message %q (the others keep it): %q", room, want, texts)
+		}
+	}
+}
+
+// countAs is one count through conn.
+func (s *testSite) countAs(t *testing.T, conn *pgx.Conn, q string, args ...any) int64 {
+	t.Helper()
+	var n int64
+	if err := conn.QueryRow(t.Context(), q, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return n
 }
 
 // TestErasureCancelledAtSignIn: signing in during the grace period leads
@@ -192,9 +318,10 @@ func keys(m map[string]string) []string {
 	return out
 }
 
-// search finds needle in every text, json, inet and cidr column of every
-// table of the core's and the modules' schemas, as the database's owner;
-// it returns "schema.table.column" for each hit.
+// search finds needle in every text, varchar, json, jsonb, inet, cidr,
+// tsvector and bytea column of every table of the core's and the modules'
+// schemas, as the database's owner; it returns "schema.table.column" for
+// each hit.
 func (s *testSite) search(t *testing.T, needle string) []string {
 	t.Helper()
 	ctx := context.Background()
@@ -203,18 +330,18 @@ func (s *testSite) search(t *testing.T, needle string) []string {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	rows, err := pool.Query(ctx, `SELECT c.table_schema, c.table_name, c.column_name FROM information_schema.columns c
+	rows, err := pool.Query(ctx, `SELECT c.table_schema, c.table_name, c.column_name, c.data_type FROM information_schema.columns c
 		JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name AND t.table_type = 'BASE TABLE'
 		WHERE (c.table_schema = 'websonic' OR c.table_schema LIKE 'mod\_%')
-		  AND c.data_type IN ('text', 'character varying', 'json', 'jsonb', 'inet', 'cidr', 'tsvector')`)
+		  AND c.data_type IN ('text', 'character varying', 'json', 'jsonb', 'inet', 'cidr', 'tsvector', 'bytea')`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	type col struct{ schema, table, column string }
+	type col struct{ schema, table, column, dataType string }
 	var cols []col
 	for rows.Next() {
 		var c col
-		if err := rows.Scan(&c.schema, &c.table, &c.column); err != nil {
+		if err := rows.Scan(&c.schema, &c.table, &c.column, &c.dataType); err != nil {
 			t.Fatal(err)
 		}
 		cols = append(cols, c)
@@ -225,7 +352,12 @@ func (s *testSite) search(t *testing.T, needle string) []string {
 	var hits []string
 	for _, c := range cols {
 		var n int
+		// bytea: the bytes themselves (sealed values are ciphertext, and
+		// never match).
 		q := fmt.Sprintf(`SELECT count(*) FROM %q.%q WHERE strpos(lower(%q::text), lower($1)) > 0`, c.schema, c.table, c.column)
+		if c.dataType == "bytea" {
+			q = fmt.Sprintf(`SELECT count(*) FROM %q.%q WHERE position(convert_to($1, 'UTF8') IN %q) > 0`, c.schema, c.table, c.column)
+		}
 		if err := pool.QueryRow(ctx, q, needle).Scan(&n); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
