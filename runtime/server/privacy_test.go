@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/hashicorp/go-hclog"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -234,8 +235,10 @@ func (s *testSite) countAs(t *testing.T, conn *pgx.Conn, q string, args ...any) 
 }
 
 // TestErasureCancelledAtSignIn: signing in during the grace period leads
-// to the privacy page, which cancels the deletion; the job then leaves
-// the account.
+// to the privacy page, the only place the account reaches (pages lead
+// there; forms, the module's, and the realtime socket are refused), which
+// cancels the deletion; the site then serves them again, and the job
+// leaves the account.
 func TestErasureCancelledAtSignIn(t *testing.T) {
 	s := newSite(t, trustLoopback)
 	ctx := context.Background()
@@ -254,8 +257,44 @@ func TestErasureCancelledAtSignIn(t *testing.T) {
 	if st, page := c.get(t, "/account/privacy"); st != http.StatusOK || !strings.Contains(page, "cancel-erasure") {
 		t.Fatalf("privacy page during the grace period: %d %.300s", st, page)
 	}
+	// Meanwhile the account reaches nothing else: pages lead to the
+	// privacy page; forms, the API and the socket are refused.
+	for _, tc := range []struct {
+		method, path string
+		want         int
+	}{
+		{"GET", "/guestbook", http.StatusSeeOther},
+		{"GET", "/account", http.StatusSeeOther},
+		{"GET", "/", http.StatusSeeOther},
+		{"POST", "/guestbook", http.StatusForbidden},
+		{"POST", "/account/privacy/delete", http.StatusForbidden},
+	} {
+		var st int
+		if tc.method == "GET" {
+			st, _ = c.get(t, tc.path)
+		} else {
+			st, _ = c.form(t, tc.path, url.Values{"message": {"written while leaving"}, "password": {chatPassword}})
+		}
+		if st != tc.want {
+			t.Errorf("%s %s while the erasure is pending: %d, want %d", tc.method, tc.path, st, tc.want)
+		}
+	}
+	super, err := pgx.Connect(ctx, s.db.AdminURL) // a superuser, for the assertion only
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer super.Close(ctx)
+	if n := s.countAs(t, super, `SELECT count(*) FROM mod_hello.entries`); n != 0 {
+		t.Errorf("%d guestbook entries written while the erasure was pending", n)
+	}
+	if _, resp, err := websocket.Dial(t.Context(), strings.Replace(s.URL, "http", "ws", 1)+"/ws", &websocket.DialOptions{HTTPClient: c.c}); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("the realtime socket while the erasure is pending: %v %v, want 403", resp, err)
+	}
 	if st, _ := c.form(t, "/account/privacy/cancel", nil); st != http.StatusOK {
 		t.Fatalf("cancel: %d", st)
+	}
+	if st, b := c.form(t, "/guestbook", url.Values{"message": {"still here"}}); st != http.StatusSeeOther {
+		t.Errorf("the guestbook after the cancellation: %d %.300s", st, b)
 	}
 	if err := s.srv.runErasures(ctx, time.Now().Add(400*24*time.Hour)); err != nil {
 		t.Fatal(err)
