@@ -349,14 +349,6 @@ func (c *chatter) get(t *testing.T, path string) (int, string) {
 	return resp.StatusCode, body(t, resp)
 }
 
-func keys(m map[string]string) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
-}
-
 // search finds needle in every text, varchar, json, jsonb, inet, cidr,
 // tsvector and bytea column of every table of the core's and the modules'
 // schemas, as the database's owner; it returns "schema.table.column" for

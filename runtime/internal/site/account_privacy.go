@@ -187,6 +187,7 @@ func (s *Site) handleEraseSelf(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("user asked to delete their account", "user", u.Username, "due", due)
 	s.clearSessionCookie(w, r)
+	r = r.WithContext(WithUser(r.Context(), nil)) // the page shows them signed out, as they are
 	s.render(w, r, http.StatusOK, theme.PageError, pageData{Title: i18n.Key("Account deletion requested"),
 		Message: p.T("Your account will be erased on {due} (UTC). You have been signed out everywhere. To keep your account, sign in before then.", "due", due.UTC().Format("2006-01-02 15:04")), SignIn: true})
 }
