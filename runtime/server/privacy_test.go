@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/websonic/websonic/runtime/internal/jobs"
 	"github.com/websonic/websonic/runtime/internal/site"
 )
 
@@ -397,4 +398,91 @@ func (s *testSite) search(t *testing.T, needle string) []string {
 		}
 	}
 	return hits
+}
+
+// TestRetentionJobs runs the owner's retention rules end to end: a runtime
+// whose core scheduler reaches the daily retention tick (the jobs' clock
+// moved) deletes the expired sessions, the audit entries past the audit
+// rule, the addresses past the address rule (and the addresses in older
+// audit entries), and erases the accounts inactive past the rule (through
+// every module, audited) — and nothing else: not the younger ones, not an
+// idle admin, not an idle account with a live session.
+func TestRetentionJobs(t *testing.T) {
+	day := time.Now().UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)
+	tick := day.Add(3*time.Hour + 17*time.Minute) // the retention job's daily tick
+	clk := newFakeClock(day.Add(3 * time.Hour))
+	s := newSite(t, func(c *Config) { c.JobClock = clk.now; c.Backup.Disabled = true })
+	ctx := context.Background()
+	pool := s.srv.db.Pool
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := pool.Exec(ctx, q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	st := s.srv.site.Store()
+	if err := st.SetPrivacySettings(ctx, site.Actor{}, site.PrivacySettings{EraseGraceDays: 14, AuditDays: 90, IPDays: 30, InactiveMonths: 12}); err != nil {
+		t.Fatal(err)
+	}
+	user := func(name string, role site.Role, lastLogin time.Time) int64 {
+		u, err := st.CreateUser(ctx, site.NewUser{Username: name, Password: chatPassword, Role: role, Email: name + "@example.test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		exec(`UPDATE websonic.users SET created_at = $2::timestamptz - interval '3 years', last_login_at = $2 WHERE id = $1`, u.ID, lastLogin)
+		return u.ID
+	}
+	longAgo, lately := tick.AddDate(-1, -1, 0), tick.AddDate(0, -1, 0)
+	idle := user("idle_ivy", site.RoleMember, longAgo)
+	active := user("active_al", site.RoleMember, lately)
+	idleAdmin := user("idle_admin", site.RoleAdmin, longAgo)
+	idleSignedIn := user("idle_sid", site.RoleMember, longAgo)
+	// Sessions: one expired before the tick, one live after it.
+	exec(`INSERT INTO websonic.sessions (token_hash, user_id, expires_at) VALUES ('\x01', $1, $3), ('\x02', $2, $4)`,
+		active, idleSignedIn, tick.Add(-time.Hour), tick.Add(time.Hour))
+	exec(`INSERT INTO websonic.admin_sessions (token_hash, user_id, expires_at) VALUES ('\x03', $1, $2), ('\x04', $1, $3)`,
+		idleAdmin, tick.Add(-time.Minute), tick.Add(time.Minute))
+	// Addresses: 40 days old go, 10 days old stay.
+	exec(`INSERT INTO websonic.user_ips (user_id, ip, first_seen, last_seen) VALUES
+		($1, '10.9.0.1', $2, $2), ($1, '10.9.0.2', $3, $3), ($4, '10.9.0.3', $2, $2)`, active, tick.AddDate(0, 0, -40), tick.AddDate(0, 0, -10), idleSignedIn)
+	// Audit entries: 100 days old go; 40 days old stay without their address;
+	// 10 days old stay whole.
+	exec(`INSERT INTO websonic.audit_log (at, actor_id, action, subject, detail) VALUES
+		($2, $1, 'test.ancient', 'active_al', '{"ip": "10.9.0.1"}'),
+		($3, $1, 'test.old', 'active_al', '{"ip": "10.9.0.1", "note": "kept"}'),
+		($4, $1, 'test.recent', 'active_al', '{"ip": "10.9.0.2"}')`,
+		active, tick.AddDate(0, 0, -100), tick.AddDate(0, 0, -40), tick.AddDate(0, 0, -10))
+
+	pollAll(s.srv) // the scheduler's first look: nothing due yet
+	if n := s.count(t, `SELECT count(*) FROM websonic.audit_log WHERE action = 'test.ancient'`); n != 1 {
+		t.Fatal("the retention ran before its tick")
+	}
+	clk.set(tick.Add(5 * time.Second))
+	pollAll(s.srv)
+	if runs := jobRuns(t, s.srv, jobs.CoreModule, jobRetention); len(runs) != 1 || runs[0] != "03:17 ok" {
+		t.Fatalf("retention runs: %q", runs)
+	}
+	for _, c := range []struct {
+		what  string
+		query string
+		want  int
+		args  []any
+	}{
+		{"expired site sessions", `SELECT count(*) FROM websonic.sessions WHERE token_hash = '\x01'`, 0, nil},
+		{"live site sessions", `SELECT count(*) FROM websonic.sessions WHERE token_hash = '\x02'`, 1, nil},
+		{"expired admin sessions", `SELECT count(*) FROM websonic.admin_sessions WHERE token_hash = '\x03'`, 0, nil},
+		{"live admin sessions", `SELECT count(*) FROM websonic.admin_sessions WHERE token_hash = '\x04'`, 1, nil},
+		{"old addresses", `SELECT count(*) FROM websonic.user_ips WHERE ip IN ('10.9.0.1', '10.9.0.3')`, 0, nil},
+		{"recent addresses", `SELECT count(*) FROM websonic.user_ips WHERE ip = '10.9.0.2'`, 1, nil},
+		{"ancient audit entries", `SELECT count(*) FROM websonic.audit_log WHERE action = 'test.ancient'`, 0, nil},
+		{"old audit entries, without their address", `SELECT count(*) FROM websonic.audit_log WHERE action = 'test.old' AND NOT detail ? 'ip' AND detail->>'note' = 'kept'`, 1, nil},
+		{"recent audit entries, whole", `SELECT count(*) FROM websonic.audit_log WHERE action = 'test.recent' AND detail->>'ip' = '10.9.0.2'`, 1, nil},
+		{"the inactive account, erased", `SELECT count(*) FROM websonic.users WHERE id = $1 AND erased_at IS NOT NULL AND username = 'erased-' || id`, 1, []any{idle}},
+		{"its erasure, audited", `SELECT count(*) FROM websonic.audit_log WHERE action = 'user.erase' AND detail->>'user_id' = $1::bigint::text AND detail->>'reason' = 'no sign-in for 12 months'`, 1, []any{idle}},
+		{"the others, kept", `SELECT count(*) FROM websonic.users WHERE id IN ($1, $2, $3) AND erased_at IS NULL`, 3, []any{active, idleAdmin, idleSignedIn}},
+	} {
+		if n := s.count(t, c.query, c.args...); n != c.want {
+			t.Errorf("%s: %d, want %d", c.what, n, c.want)
+		}
+	}
 }
