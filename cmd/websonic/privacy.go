@@ -151,7 +151,7 @@ func privacyRetention(args []string, _ io.Reader, stdout, stderr io.Writer) erro
 		}
 		return strconv.Itoa(n) + " " + unit
 	}
-	fmt.Fprintf(stdout, "account deletion grace:  %d days\naudit log kept:          %s\naddresses kept:          %s\ninactive accounts erased: %s\n",
+	fmt.Fprintf(stdout, "account deletion grace:   %d days\naudit log kept:           %s\naddresses kept:           %s\ninactive accounts erased: %s\n",
 		cur.EraseGraceDays, off(cur.AuditDays, "days"), off(cur.IPDays, "days"), off(cur.InactiveMonths, "months without a sign-in"))
 	return nil
 }

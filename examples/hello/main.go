@@ -21,6 +21,9 @@ func init() {
 	mux.HandleFunc("GET /guestbook", list)
 	mux.HandleFunc("POST /guestbook", sign)
 	sdk.Handle(mux)
+	// A member's entries are theirs: the site's personal data export and
+	// account erasure reach them through these two (privacy.go).
+	sdk.UserData(exportEntries, eraseEntries)
 }
 
 // main is never called in a wasm reactor; the Go toolchain wants it.

@@ -3,6 +3,7 @@ package main
 import (
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -185,4 +186,44 @@ func TestIDList(t *testing.T) {
 	if got := idList([]int64{3, 1, 20}); got != "3,1,20" {
 		t.Errorf("idList = %q", got)
 	}
+}
+
+func TestUnmention(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"hello @ada", "hello [deleted user]"},
+		{"@ADA, @Ada and @ada.", "[deleted user], [deleted user] and [deleted user]."},
+		{"@adam and @ada_ are others", "@adam and @ada_ are others"},
+		{"mail ada@example.com, @@ada", "mail ada@example.com, @@ada"},
+		{"(@ada) @ada...", "([deleted user]) [deleted user]..."},
+		{"@ada@ada", "[deleted user][deleted user]"},
+		{"@ada.@ada", "[deleted user].@ada"},
+		{"no mention", "no mention"},
+		{"", ""},
+	} {
+		if got := unmention(tc.in, "ada"); got != tc.want {
+			t.Errorf("unmention(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	var many strings.Builder
+	for range 3 * maxMentions {
+		many.WriteString("@ada ")
+	}
+	if got := unmention(many.String(), "ada"); strings.Contains(got, "@") {
+		t.Errorf("mentions past the %d that notify stay: %q", maxMentions, got)
+	}
+}
+
+func FuzzUnmention(f *testing.F) {
+	for _, s := range []string{"hi @ada", "@ada.@ada", "x@ada @ada_ @@ada", "@ADA\n@bob"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := unmention(s, "ada")
+		if slices.Contains(parseMentions(got), "ada") {
+			t.Fatalf("unmention(%q) = %q still mentions ada", s, got)
+		}
+		if !slices.Contains(parseMentions(s), "ada") && len(parseMentions(s)) < maxMentions && got != s {
+			t.Fatalf("unmention(%q) = %q changed a text without the mention", s, got)
+		}
+	})
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/websonic/websonic/sdk"
@@ -15,7 +17,9 @@ import (
 // private messages opened; erasure deletes all of it, except their
 // messages, which stay for the others in the conversation as written by
 // "deleted user" (author_id NULL), the way a departed colleague's words
-// stay in a company's archive without their name. The user's id stays in
+// stay in a company's archive without their name. The others' messages
+// that mention them (@username) stay too, the mention made "[deleted
+// user]" (sealed texts opened, rewritten and sealed again). The user's id stays in
 // the chat's own audit of admin actions (the runtime keeps the id too: it
 // means "one erased account", nothing more).
 
@@ -168,13 +172,17 @@ func exportMessages(ctx context.Context, userID int64) ([]exportedMessage, error
 }
 
 // eraseUser deletes what the chat keeps about userID; their messages stay
-// for the others, by "deleted user". Safe to repeat.
+// for the others, by "deleted user", and the others' mentions of them name
+// nobody. Safe to repeat.
 func eraseUser(ctx context.Context, userID int64) error {
 	tx, err := sdk.DB().BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
+	if err := unmentionUser(ctx, tx, userID); err != nil {
+		return fmt.Errorf("erase user %d: mentions: %w", userID, err)
+	}
 	for _, q := range []string{
 		`UPDATE messages SET author_id = NULL WHERE author_id = $1`,
 		`UPDATE messages SET deleted_by = NULL WHERE deleted_by = $1`,
@@ -202,4 +210,120 @@ func eraseUser(ctx context.Context, userID int64) error {
 		return fmt.Errorf("erase user %d: empty conversations: %w", userID, err)
 	}
 	return tx.Commit()
+}
+
+// erasedMention replaces a mention of an erased user in the texts that
+// stay: it names nobody, and is no mention (parseMentions reads none).
+const erasedMention = "[deleted user]"
+
+// unmentionUser rewrites the messages that mention userID by name (while
+// the core still knows the name: modules erase first): those with a
+// recorded mention, and the room messages whose words hold the name (a
+// mention of someone who could not read the room is not recorded; the
+// text search's index finds them). Sealed texts are opened, rewritten and
+// sealed again.
+func unmentionUser(ctx context.Context, tx *sql.Tx, userID int64) error {
+	var username string
+	err := tx.QueryRowContext(ctx, `SELECT username FROM websonic_api.users WHERE id = $1`, userID).Scan(&username)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil // erased already: the names went the first time
+	}
+	if err != nil {
+		return err
+	}
+	for after := int64(0); ; {
+		rows, err := tx.QueryContext(ctx, `SELECT m.id, m.body, m.sealed FROM messages m
+			WHERE m.id > $3 AND m.deleted_at IS NULL
+			  AND (m.id IN (SELECT message_id FROM mentions WHERE user_id = $1)
+			       OR m.tsv @@ plainto_tsquery('simple', $2) AND strpos(lower(m.body), '@' || lower($2)) > 0)
+			ORDER BY m.id LIMIT $4`, userID, username, after, exportBatch)
+		if err != nil {
+			return err
+		}
+		type text struct {
+			id     int64
+			body   sql.NullString
+			sealed []byte
+		}
+		var batch []text
+		for rows.Next() {
+			var m text
+			if err := rows.Scan(&m.id, &m.body, &m.sealed); err != nil {
+				rows.Close()
+				return err
+			}
+			batch = append(batch, m)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, m := range batch {
+			after = m.id
+			if m.sealed == nil {
+				if out := unmention(m.body.String, username); out != m.body.String {
+					if _, err := tx.ExecContext(ctx, `UPDATE messages SET body = $2 WHERE id = $1`, m.id, out); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			plain, err := sdk.Open(ctx, sealPurpose, m.sealed)
+			if err != nil {
+				return fmt.Errorf("open message %d: %w", m.id, err)
+			}
+			out := unmention(string(plain), username)
+			if out == string(plain) {
+				continue
+			}
+			sealed, err := sdk.Seal(ctx, sealPurpose, []byte(out))
+			if err != nil {
+				return fmt.Errorf("seal message %d: %w", m.id, err)
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE messages SET sealed = $2 WHERE id = $1`, m.id, sealed); err != nil {
+				return err
+			}
+		}
+		if len(batch) < exportBatch {
+			return nil
+		}
+	}
+}
+
+// unmention replaces every @mention of username in text (as
+// parseMentions reads mentions, case-insensitively, however many) with
+// erasedMention.
+func unmention(text, username string) string {
+	var b strings.Builder
+	last := 0 // text[:last] is in b, rewritten
+	for i := 0; i < len(text); i++ {
+		if text[i] != '@' {
+			continue
+		}
+		if i > 0 {
+			prev := text[i-1]
+			if i == last {
+				prev = erasedMention[len(erasedMention)-1] // what precedes it now
+			}
+			if usernameByte(prev) || prev == '@' {
+				continue
+			}
+		}
+		j := i + 1
+		for j < len(text) && usernameByte(text[j]) {
+			j++
+		}
+		name := strings.TrimRight(text[i+1:j], ".")
+		if strings.EqualFold(name, username) {
+			b.WriteString(text[last:i])
+			b.WriteString(erasedMention)
+			last = i + 1 + len(name)
+		}
+		i = j - 1
+	}
+	if last == 0 {
+		return text
+	}
+	b.WriteString(text[last:])
+	return b.String()
 }

@@ -94,8 +94,9 @@ func (s *Server) eraseAll(ctx context.Context, ids []int64) error {
 	return nil
 }
 
-// runRetention applies the owner's retention rules at tick: the audit log,
-// the addresses, and the inactive accounts (erased through EraseUser).
+// runRetention applies the owner's retention rules at tick: the expired
+// sessions, the audit log, the addresses, and the inactive accounts
+// (erased through EraseUser).
 func (s *Server) runRetention(ctx context.Context, tick time.Time) error {
 	st := s.site.Store()
 	ps, err := st.PrivacySettings(ctx)
@@ -103,6 +104,9 @@ func (s *Server) runRetention(ctx context.Context, tick time.Time) error {
 		return err
 	}
 	var errs []error
+	n, err := st.PruneSessions(ctx, tick)
+	errs = append(errs, err)
+	s.log.Info("retention: expired sessions", "deleted", n)
 	if ps.AuditDays > 0 {
 		n, err := st.PruneAudit(ctx, tick, ps.AuditDays)
 		errs = append(errs, err)

@@ -156,8 +156,9 @@ func (s *Server) ExportUser(ctx context.Context, userID int64, w io.Writer) erro
 // EraseUser erases user userID: every running module is asked to erase or
 // anonymise its part first (abi.UserErasePath; a module that does not
 // serve it keeps nothing), then the core anonymises the account (see
-// site.Store.EraseUser: the id stays, nothing personal does). If any
-// module fails, the core is left as it was and the error wraps
+// site.Store.EraseUser: the id stays, nothing personal does), and the
+// realtime events kept for catch-up that name them go (realtime.Hub.Forget).
+// If any module fails, the core is left as it was and the error wraps
 // ErrIncomplete: modules' erasure must be safe to repeat, so erasing again
 // finishes the job. Errors also: site.ErrUnknownUser, site.ErrLastAdmin.
 // Audited as "user.erase" (naming the modules that erased) or
@@ -200,7 +201,21 @@ func (s *Server) EraseUser(ctx context.Context, userID int64) error {
 	if why := jobReason(ctx); why != "" {
 		detail["reason"] = why
 	}
-	return st.EraseUser(ctx, a, userID, detail)
+	who, err := st.LookupUser(ctx, "", userID)
+	if err != nil {
+		return err
+	}
+	if err := st.EraseUser(ctx, a, userID, detail); err != nil {
+		return err
+	}
+	// The realtime events kept for catch-up (an hour) may name them: the
+	// modules' messages, published as they were written.
+	if s.hub != nil {
+		if _, err := s.hub.Forget(context.WithoutCancel(ctx), who.Username, who.Email); err != nil {
+			s.log.Error("forgetting an erased user's realtime events failed (they age out within the hub's retention)", "user", userID, "error", err)
+		}
+	}
+	return nil
 }
 
 // Request queue actions of the owner's `websonic user export|erase`: both

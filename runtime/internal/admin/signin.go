@@ -44,6 +44,11 @@ func (a *Area) handleLogin(w http.ResponseWriter, r *http.Request) {
 			Error: p.T("Only admins and auditors may sign in here.")})
 		return
 	}
+	if err == nil && u.ErasePending {
+		a.show(w, r, nil, http.StatusForbidden, "login.html", page{Printer: p, Title: i18n.Key("Admin sign-in"), Data: form,
+			Error: p.T("Your account is about to be deleted: keep it from your account's privacy page first.")})
+		return
+	}
 	if err != nil {
 		status, msg := a.cfg.Site.LoginFailureIn(w, p, err)
 		if status == http.StatusInternalServerError {

@@ -526,6 +526,16 @@ func (h *Hub) Sweep(ctx context.Context) (int64, error) {
 	return h.st.sweep(ctx, h.lim.Retention, h.lim.RetainEvents)
 }
 
+// Forget removes the events kept for catch-up up to the newest whose data
+// holds one of needles (case-insensitively: an erased user's username and
+// e-mail address), as a sweep would once they aged, and returns how many.
+// The modules' events name people as the modules please; the hub cannot
+// tell which are about whom, so it gives up the catch-up of everything
+// before: clients that were behind reload.
+func (h *Hub) Forget(ctx context.Context, needles ...string) (int64, error) {
+	return h.st.forget(ctx, needles)
+}
+
 // Connection describes an open connection (Connections).
 type Connection struct {
 	UserID   int64     `json:"user_id,omitempty"` // 0: anonymous

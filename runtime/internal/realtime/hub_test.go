@@ -488,3 +488,48 @@ func TestHammer(t *testing.T) {
 		}
 	}
 }
+
+// TestForget: forgetting removes every event up to the newest that names
+// one of the needles (case-insensitively), moving the horizon, and nothing
+// after it; needles no event holds remove nothing.
+func TestForget(t *testing.T) {
+	db, _ := coredbtest.Open(t)
+	s := newHub(t, db.Pool, realtime.Limits{})
+	ctx := t.Context()
+	var ids []int64
+	for _, data := range []string{`{"by":"ann"}`, `{"text":"hi @Mia_Quartz"}`, `{"by":"bob"}`, `{"to":"mq@example.test"}`, `{"by":"cy"}`} {
+		id, err := s.hub.Publish(ctx, "t.a", []byte(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	left := func() (n, horizon int64) {
+		if err := db.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM websonic.realtime_events),
+			(SELECT swept_through FROM websonic.realtime_horizon)`).Scan(&n, &horizon); err != nil {
+			t.Fatal(err)
+		}
+		return n, horizon
+	}
+	for _, tt := range []struct {
+		name    string
+		needles []string
+		gone    int64
+		horizon int64
+	}{
+		{"nobody", []string{"zed", ""}, 0, 0},
+		{"a name", []string{"MIA_QUARTZ"}, 2, ids[1]},
+		{"an address", []string{"nobody", "MQ@example.test"}, 2, ids[3]},
+	} {
+		n, err := s.hub.Forget(ctx, tt.needles...)
+		if err != nil || n != tt.gone {
+			t.Errorf("%s: forget = %d, %v; want %d", tt.name, n, err, tt.gone)
+		}
+		if _, h := left(); h != tt.horizon {
+			t.Errorf("%s: horizon %d, want %d", tt.name, h, tt.horizon)
+		}
+	}
+	if n, _ := left(); n != 1 {
+		t.Errorf("%d events left, want the last one", n)
+	}
+}

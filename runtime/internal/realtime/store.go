@@ -165,6 +165,39 @@ func (s *store) revokedSince(ctx context.Context, topic string, user, id int64) 
 // sweep removes the events older than keepFor and all but the newest keep,
 // and moves the horizon past them. It returns how many it removed.
 func (s *store) sweep(ctx context.Context, keepFor time.Duration, keep int) (int64, error) {
+	n, err := s.cut(ctx, func(tx pgx.Tx) (upto int64, err error) {
+		err = tx.QueryRow(ctx, `SELECT greatest(
+				(SELECT coalesce(max(id), 0) FROM websonic.realtime_events WHERE at < now() - make_interval(secs => $1)),
+				(SELECT coalesce(max(id), 0) FROM websonic.realtime_events) - $2)`,
+			keepFor.Seconds(), keep).Scan(&upto)
+		return upto, err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("realtime: sweep events: %w", err)
+	}
+	return n, nil
+}
+
+// forget removes every event up to the newest whose data holds one of
+// needles (case-insensitively), and moves the horizon past them. It
+// returns how many it removed.
+func (s *store) forget(ctx context.Context, needles []string) (int64, error) {
+	n, err := s.cut(ctx, func(tx pgx.Tx) (upto int64, err error) {
+		err = tx.QueryRow(ctx, `SELECT coalesce(max(e.id), 0) FROM websonic.realtime_events e
+			WHERE EXISTS (SELECT 1 FROM unnest($1::text[]) n WHERE n <> '' AND strpos(lower(e.data::text), lower(n)) > 0)`,
+			needles).Scan(&upto)
+		return upto, err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("realtime: forget events: %w", err)
+	}
+	return n, nil
+}
+
+// cut removes the events up to the id upto returns (none when it is 0)
+// and moves the horizon past them, as one step: clients behind it are
+// told to reload, as after any sweep. It returns how many it removed.
+func (s *store) cut(ctx context.Context, upto func(pgx.Tx) (int64, error)) (int64, error) {
 	var n int64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		// The publishers' lock: no event commits meanwhile, so the cut
@@ -172,26 +205,17 @@ func (s *store) sweep(ctx context.Context, keepFor time.Duration, keep int) (int
 		if _, err := tx.Exec(ctx, `LOCK TABLE websonic.realtime_events IN EXCLUSIVE MODE`); err != nil {
 			return err
 		}
-		var upto int64
-		if err := tx.QueryRow(ctx, `SELECT greatest(
-				(SELECT coalesce(max(id), 0) FROM websonic.realtime_events WHERE at < now() - make_interval(secs => $1)),
-				(SELECT coalesce(max(id), 0) FROM websonic.realtime_events) - $2)`,
-			keepFor.Seconds(), keep).Scan(&upto); err != nil {
+		through, err := upto(tx)
+		if err != nil || through <= 0 {
 			return err
 		}
-		if upto <= 0 {
-			return nil
-		}
-		tag, err := tx.Exec(ctx, `DELETE FROM websonic.realtime_events WHERE id <= $1`, upto)
+		tag, err := tx.Exec(ctx, `DELETE FROM websonic.realtime_events WHERE id <= $1`, through)
 		if err != nil {
 			return err
 		}
 		n = tag.RowsAffected()
-		_, err = tx.Exec(ctx, `UPDATE websonic.realtime_horizon SET swept_through = greatest(swept_through, $1)`, upto)
+		_, err = tx.Exec(ctx, `UPDATE websonic.realtime_horizon SET swept_through = greatest(swept_through, $1)`, through)
 		return err
 	})
-	if err != nil {
-		return 0, fmt.Errorf("realtime: sweep events: %w", err)
-	}
-	return n, nil
+	return n, err
 }

@@ -187,6 +187,7 @@ func (s *Site) handleEraseSelf(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("user asked to delete their account", "user", u.Username, "due", due)
 	s.clearSessionCookie(w, r)
+	r = r.WithContext(WithUser(r.Context(), nil)) // the page shows them signed out, as they are
 	s.render(w, r, http.StatusOK, theme.PageError, pageData{Title: i18n.Key("Account deletion requested"),
 		Message: p.T("Your account will be erased on {due} (UTC). You have been signed out everywhere. To keep your account, sign in before then.", "due", due.UTC().Format("2006-01-02 15:04")), SignIn: true})
 }
@@ -203,6 +204,34 @@ func (s *Site) handleCancelErasure(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("user cancelled the deletion of their account", "user", u.Username)
 	s.showPrivacy(w, r, u, http.StatusOK, p.T("Your account is kept: the deletion is cancelled."), "")
+}
+
+// erasureAllows reports whether r is one of the few requests a user
+// whose erasure is pending may make: their privacy page (to cancel, or to
+// download their data first) and signing out.
+func erasureAllows(r *http.Request) bool {
+	switch r.URL.Path {
+	case "/account/privacy":
+		return r.Method == http.MethodGet || r.Method == http.MethodHead
+	case "/account/privacy/cancel", "/account/privacy/export", "/logout":
+		return r.Method == http.MethodPost
+	}
+	return false
+}
+
+// pendingErasure answers a request of a user whose erasure is pending
+// that erasureAllows refuses: a page they open leads to their privacy
+// page, anything else (a form, an API call, the realtime socket) is
+// refused with 403 saying why. Nothing reaches a module.
+func (s *Site) pendingErasure(w http.ResponseWriter, r *http.Request) {
+	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && r.Header.Get("Upgrade") == "" {
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, "/account/privacy", http.StatusSeeOther)
+		return
+	}
+	p := s.Printer(r)
+	s.render(w, r, http.StatusForbidden, theme.PageError, pageData{Title: i18n.Key("Account deletion requested"),
+		Message: p.T("Your account is about to be deleted. Keep it from your account's privacy page to use the site again.")})
 }
 
 // now is the site's clock (Config.Now).

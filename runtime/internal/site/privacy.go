@@ -206,6 +206,28 @@ func (s *Store) InactiveAccounts(ctx context.Context, now time.Time, months, lim
 	return ids, nil
 }
 
+// PruneSessions deletes the sessions (site and admin area) expired at now
+// and returns how many went. The site sweeps them every few minutes
+// anyway (reads ignore them); the retention job does it once more, so
+// that the rule holds on a replica that serves no requests.
+func (s *Store) PruneSessions(ctx context.Context, now time.Time) (int64, error) {
+	var n int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		for _, table := range []string{SiteSessions, AdminSessions} {
+			tag, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE expires_at <= $1`, now)
+			if err != nil {
+				return err
+			}
+			n += tag.RowsAffected()
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("site: prune sessions: %w", err)
+	}
+	return n, nil
+}
+
 // PruneAudit deletes the audit log's entries older than days at now and
 // returns how many went.
 func (s *Store) PruneAudit(ctx context.Context, now time.Time, days int) (int64, error) {

@@ -135,7 +135,9 @@ func (s *Site) clearSessionCookie(w http.ResponseWriter, r *http.Request) {
 // session, puts its *User in the request context (see UserFrom). It never
 // fails a request: a malformed, unknown or expired cookie is cleared and the
 // request goes on anonymously; a database error is logged and the request
-// goes on anonymously with the cookie kept.
+// goes on anonymously with the cookie kept. The one exception: a user
+// whose erasure is pending reaches only their privacy page and sign-out
+// (pendingErasure, account_privacy.go).
 func (s *Site) Sessions(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, present := s.cookieToken(r)
@@ -160,6 +162,10 @@ func (s *Site) Sessions(next http.Handler) http.Handler {
 				if err := s.store.noteAddress(r.Context(), u.ID, p, false); err != nil {
 					s.log.Warn("recording a session's address failed", "error", err)
 				}
+			}
+			if u.ErasePending && !erasureAllows(r) {
+				s.pendingErasure(w, r)
+				return
 			}
 		}
 		next.ServeHTTP(w, r)

@@ -230,9 +230,10 @@ func (s *Store) Authenticate(ctx context.Context, username, password string) (*U
 	}
 	err := s.pool.QueryRow(ctx, `SELECT id, username, display_name, COALESCE(email, ''), password_hash,
 			ARRAY(SELECT role FROM websonic.user_roles WHERE user_id = u.id),
-			banned_at IS NOT NULL, CASE WHEN suspended_until > now() THEN suspended_until END, suspend_reason
+			banned_at IS NOT NULL, CASE WHEN suspended_until > now() THEN suspended_until END, suspend_reason,
+			erase_after IS NOT NULL
 		FROM websonic.users u WHERE username = $1 AND erased_at IS NULL`, key).
-		Scan(&u.ID, &u.Username, &u.DisplayName, &u.Email, &stored, &roles, &banned, &until, &why)
+		Scan(&u.ID, &u.Username, &u.DisplayName, &u.Email, &stored, &roles, &banned, &until, &why, &u.ErasePending)
 	switch {
 	case err == nil:
 		found = true
@@ -379,7 +380,9 @@ const (
 
 // SessionUserIn returns the user of the unexpired session of token in
 // table (SiteSessions or AdminSessions), or nil. It is the one rule of who
-// may hold a session: banned, suspended and erased users may not.
+// may hold a session: banned, suspended and erased users may not, nor may
+// a user whose erasure is pending hold one of the admin area (a site
+// session of theirs reaches only the privacy page: Sessions).
 func (s *Store) SessionUserIn(ctx context.Context, table string, token []byte) (*User, error) {
 	if table != SiteSessions && table != AdminSessions {
 		return nil, fmt.Errorf("site: no session table %q", table)
@@ -387,17 +390,19 @@ func (s *Store) SessionUserIn(ctx context.Context, table string, token []byte) (
 	var u User
 	var roles []string
 	err := s.pool.QueryRow(ctx, `SELECT u.id, u.username, u.display_name, COALESCE(u.email, ''),
-			ARRAY(SELECT role FROM websonic.user_roles WHERE user_id = u.id)
+			ARRAY(SELECT role FROM websonic.user_roles WHERE user_id = u.id), u.erase_after IS NOT NULL
 		FROM `+table+` s JOIN websonic.users u ON u.id = s.user_id
 		WHERE s.token_hash = $1 AND s.expires_at > now()
 		  AND u.banned_at IS NULL AND u.erased_at IS NULL
 		  AND (u.suspended_until IS NULL OR u.suspended_until <= now())`, tokenHash(token)).
-		Scan(&u.ID, &u.Username, &u.DisplayName, &u.Email, &roles)
+		Scan(&u.ID, &u.Username, &u.DisplayName, &u.Email, &roles, &u.ErasePending)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return nil, nil
 	case err != nil:
 		return nil, fmt.Errorf("site: read session: %w", err)
+	case u.ErasePending && table == AdminSessions:
+		return nil, nil
 	}
 	u.Granted = toRoles(roles)
 	return &u, nil

@@ -41,6 +41,10 @@ type User struct {
 	// auditor), as stored: an admin's need not list staff. Use Has and
 	// Roles, which add what they imply.
 	Granted []Role
+	// ErasePending: the user asked to delete their account. Until they
+	// cancel, a session of theirs reaches only their privacy page and
+	// sign-out (Sessions), and none of the admin area.
+	ErasePending bool
 }
 
 // Roles returns the roles u holds, those granted and those they imply,
