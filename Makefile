@@ -70,8 +70,18 @@ tidy:
 # The browser tests keep their screenshots (every admin page, both themes)
 # in $(ARTIFACTS)/browser.
 ARTIFACTS ?= $(CURDIR)/$(BUILD)/test-artifacts
+# runtime/server's tests take about as long as all the others together: they
+# run as two shards beside the other packages, each under TEST_TIMEOUT. The
+# shards share one pattern (-run and -skip), so no test is left out.
+SERVER_SHARD := ^(Test|Fuzz|Example)[A-L]
+TEST_ENV := WEBSONIC_BROWSER_ARTIFACTS=$(ARTIFACTS)/browser
 test: vet
-	WEBSONIC_BROWSER_ARTIFACTS=$(ARTIFACTS)/browser $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	@rc=0; \
+	$(TEST_ENV) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v '/runtime/server$$') & a=$$!; \
+	$(TEST_ENV) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -run '$(SERVER_SHARD)' ./runtime/server & b=$$!; \
+	$(TEST_ENV) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -skip '$(SERVER_SHARD)' ./runtime/server & c=$$!; \
+	wait $$a || rc=1; wait $$b || rc=1; wait $$c || rc=1; \
+	if [ $$rc != 0 ]; then echo "make test: FAILED (see FAIL above)"; fi; exit $$rc
 
 bench: build
 	$(GO) test -run='^$$' -bench=. -benchtime=2s -timeout 30m ./runtime/internal/bench/...

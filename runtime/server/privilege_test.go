@@ -264,7 +264,7 @@ func TestRuntimeRunsNothingOfTheModule(t *testing.T) {
 		}
 		var powers []string
 		rows, err = super.Query(ctx, `SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1)
-			AND (rolsuper OR rolreplication OR rolbypassrls OR (rolcreaterole AND rolname <> $2) OR rolcreatedb)`, s.db.Prefix(), prov)
+			AND (rolsuper OR rolreplication OR rolbypassrls OR ((rolcreaterole OR rolcreatedb) AND rolname <> $2))`, s.db.Prefix(), prov)
 		if err != nil {
 			t.Fatal(err)
 		}

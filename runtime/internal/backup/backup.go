@@ -28,6 +28,9 @@ type Engine interface {
 	// every table's rows and checksum and every file with its manifest
 	// (sitedump.Verify).
 	Verify(ctx context.Context, r io.Reader, progress func(sitedump.Progress)) (*sitedump.Report, error)
+	// Check reads a dump stream and checks every entry against its
+	// manifest, restoring nothing (sitedump.Check).
+	Check(ctx context.Context, r io.Reader, progress func(sitedump.Progress)) (*sitedump.Manifest, error)
 	// Replace loads a dump stream into staging schemas of the live
 	// database, checks it, and (unless dryRun) swaps it in at once;
 	// install receives each verified file. On any error the live site
@@ -302,13 +305,21 @@ func Restore(ctx context.Context, cfg Config, path string, opts RestoreOptions) 
 	if len(cfg.Identities) == 0 {
 		return nil, &Error{StageKeys, errors.New("backup: restoring needs the owner's identity file (--identity) or the passphrase (WEBSONIC_BACKUP_PASSPHRASE)")}
 	}
-	// First a dry run: a wrong key or a damaged file is refused before
-	// the safety backup is taken or anything replaced.
-	if rep, err := replace(ctx, cfg, path, true, opts.Progress); err != nil || opts.DryRun {
+	if opts.DryRun {
+		rep, err := replace(ctx, cfg, path, true, opts.Progress)
 		if err != nil {
 			rep, _ = replaceReport(err)
 		}
 		return rep, err
+	}
+	// First the stream's own checks (the key, the age authentication of
+	// every chunk, every archive's and file's SHA-256), which restore
+	// nothing: a wrong key or a damaged file is refused before the safety
+	// backup is taken. The data's checks (every table's rows and
+	// checksum) are Replace's, before its swap. A full dry run here would
+	// load the site twice (BENCHMARKS.md, "Backups").
+	if err := check(ctx, cfg, path, opts.Progress); err != nil {
+		return nil, err
 	}
 	if opts.Safety != nil {
 		if err := opts.Safety(ctx); err != nil {
@@ -316,6 +327,22 @@ func Restore(ctx context.Context, cfg Config, path string, opts RestoreOptions) 
 		}
 	}
 	return replace(ctx, cfg, path, false, opts.Progress)
+}
+
+// check opens the backup at path and checks its stream (Engine.Check).
+func check(ctx context.Context, cfg Config, path string, progress func(sitedump.Progress)) error {
+	r, err := openFile(path, cfg.Identities, "")
+	if err != nil {
+		return &Error{StageRestore, err}
+	}
+	defer r.Close()
+	if _, err := cfg.Engine.Check(ctx, r, progress); err != nil {
+		return &Error{StageRestore, err}
+	}
+	if err := drain(r); err != nil {
+		return &Error{StageRestore, err}
+	}
+	return nil
 }
 
 // replaceReport digs the report out of replace's error.

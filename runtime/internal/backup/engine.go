@@ -31,6 +31,11 @@ func (e SiteEngine) Verify(ctx context.Context, r io.Reader, progress func(sited
 	return rep, err
 }
 
+// Check is sitedump.Check.
+func (e SiteEngine) Check(ctx context.Context, r io.Reader, progress func(sitedump.Progress)) (*sitedump.Manifest, error) {
+	return sitedump.Check(ctx, r, progress)
+}
+
 // Replace is sitedump.Replace; a dry run's files are read and checked,
 // not installed.
 func (e SiteEngine) Replace(ctx context.Context, r io.Reader, dryRun bool, install func(string, io.Reader) error, progress func(sitedump.Progress)) (*sitedump.Report, error) {

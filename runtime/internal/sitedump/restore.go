@@ -30,7 +30,7 @@ type spooled struct {
 // spool reads the whole stream r into dir, checking each entry against
 // the manifest: the archives must match exactly (ErrFormat otherwise);
 // files that differ are reported in check. keepFiles keeps the files'
-// bytes (Replace hands them on).
+// bytes (Replace hands them on). With dir "", nothing is kept (Check).
 func spool(ctx context.Context, r io.Reader, dir string, keepFiles bool, progress func(Progress)) (*spooled, error) {
 	m, tr, err := openStream(r)
 	if err != nil {
@@ -81,7 +81,10 @@ func spool(ctx context.Context, r io.Reader, dir string, keepFiles bool, progres
 	}
 	for i, d := range m.Dumps {
 		name := dbPrefix + d.Schema + ".pgdump"
-		file := filepath.Join(dir, fmt.Sprintf("%03d.pgdump", i))
+		file := ""
+		if dir != "" {
+			file = filepath.Join(dir, fmt.Sprintf("%03d.pgdump", i))
+		}
 		n, sum, err := next(name, d.Size, file)
 		if err != nil {
 			return nil, err
@@ -94,7 +97,7 @@ func spool(ctx context.Context, r io.Reader, dir string, keepFiles bool, progres
 	}
 	for i, f := range m.Files {
 		file := ""
-		if keepFiles {
+		if keepFiles && dir != "" {
 			file = filepath.Join(dir, fmt.Sprintf("%06d.file", i))
 		}
 		n, sum, err := next(filesPrefix+f.Path, f.Size, file)
@@ -112,6 +115,26 @@ func spool(ctx context.Context, r io.Reader, dir string, keepFiles bool, progres
 		return nil, fmt.Errorf("%w: after the last entry: %w", ErrFormat, err)
 	}
 	return sp, nil
+}
+
+// Check reads the whole stream r and checks it as Verify and Replace do
+// before they restore anything: the manifest, the order and size of every
+// entry, and every archive's and file's SHA-256 (ErrFormat). It restores
+// nothing, keeps nothing and needs no database: a cheap way to refuse a
+// damaged, truncated or changed stream before acting on it. That the data
+// restores to the same rows and checksums only Verify and Replace show.
+func Check(ctx context.Context, r io.Reader, progress func(Progress)) (*Manifest, error) {
+	sp, err := spool(ctx, r, "", false, progress)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range sp.check {
+		if !c.OK {
+			return sp.m, fmt.Errorf("%w: file %s: %d bytes with sha256 %s, the manifest says %d bytes with sha256 %s: the stream is corrupt or was changed",
+				ErrFormat, c.Path, c.GotSize, c.GotSHA256, c.WantSize, c.WantSHA256)
+		}
+	}
+	return sp.m, nil
 }
 
 // archive is one pg_dump archive to restore: schema (as named in the

@@ -173,3 +173,36 @@ func TestScratchNeedsCreateDB(t *testing.T) {
 		t.Errorf("%d scratch databases left", left)
 	}
 }
+
+// TestCheck: the stream's own checks, with no database: a good stream
+// passes, and every damage Verify reports as ErrFormat (and a changed
+// file) is refused without restoring anything.
+func TestCheck(t *testing.T) {
+	s := newSite(t)
+	want, stream := s.dump(t)
+	ctx := context.Background()
+	m, err := Check(ctx, bytes.NewReader(stream), nil)
+	if err != nil || len(m.Tables) != len(want.Tables) {
+		t.Fatalf("Check of a good stream: %v", err)
+	}
+	damage := func(entry string, f func([]byte) []byte) []byte {
+		return rewrite(t, stream, func(name string, data []byte) []byte {
+			if name == entry {
+				return f(bytes.Clone(data))
+			}
+			return data
+		})
+	}
+	flip := func(b []byte) []byte { b[len(b)/2] ^= 0x40; return b }
+	for name, c := range map[string][]byte{
+		"flipped byte in a module's archive": damage("db/mod_alpha.pgdump", flip),
+		"flipped byte in the core archive":   damage("db/websonic.pgdump", flip),
+		"changed file":                       damage("files/uploads/a.txt", func([]byte) []byte { return []byte("HELLO") }),
+		"truncated":                          stream[:len(stream)*2/3],
+		"empty":                              nil,
+	} {
+		if _, err := Check(ctx, bytes.NewReader(c), nil); !errors.Is(err, ErrFormat) {
+			t.Errorf("%s: Check: %v, want ErrFormat", name, err)
+		}
+	}
+}
