@@ -363,14 +363,18 @@ func TestSiteMove(t *testing.T) {
 	}
 }
 
-// TestSiteMoveRevokedModule: an archive naming a module version the
-// registry revoked is refused before anything changes.
+// TestSiteMoveRevokedModule: an archive naming a theme or a module
+// version the registry revoked is refused before anything changes.
 func TestSiteMoveRevokedModule(t *testing.T) {
 	e := newUpdateEnv(t)
 	ctx := context.Background()
 	e.publishVersion("1.0.0")
 	e.publishVersion("1.1.0")
 	if _, err := e.updater().Install(ctx, "versioned", "1.0.0", tufrepo.ChannelStable, updater.PolicyPinned); err != nil {
+		t.Fatal(err)
+	}
+	e.publishRealTheme("dawn", "1.0.0", nil)
+	if _, err := e.updater().InstallTheme(ctx, "dawn", "1.0.0", tufrepo.ChannelStable, updater.PolicyPinned); err != nil {
 		t.Fatal(err)
 	}
 	b := e.startTarget(t)
@@ -382,14 +386,26 @@ func TestSiteMoveRevokedModule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.pub.Revoke(ctx, "versioned", "1.0.0"); err != nil {
-		t.Fatal(err)
-	}
 	before := fingerprintDB(t, b)
-	if _, err := b.srv.ImportSite(ctx, archive, sitemove.ImportOptions{SourceFingerprint: exp.Fingerprint}, MoveOptions{}); !errors.Is(err, sitemove.ErrRefused) {
-		t.Fatalf("err = %v, want ErrRefused", err)
-	}
-	if fingerprintDB(t, b) != before {
-		t.Fatal("the target changed")
+	for _, tc := range []struct {
+		name   string
+		revoke func() error
+		want   string
+	}{
+		{"theme", func() error { return e.pub.RevokeTheme(ctx, "dawn", "1.0.0") }, "theme dawn 1.0.0"},
+		{"module", func() error { return e.pub.Revoke(ctx, "versioned", "1.0.0") }, "module versioned 1.0.0"},
+	} {
+		if err := tc.revoke(); err != nil {
+			t.Fatal(err)
+		}
+		for _, dry := range []bool{true, false} {
+			_, err := b.srv.ImportSite(ctx, archive, sitemove.ImportOptions{SourceFingerprint: exp.Fingerprint, DryRun: dry}, MoveOptions{})
+			if !errors.Is(err, sitemove.ErrRefused) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("%s revoked (dry run %v): err = %v, want ErrRefused naming %s", tc.name, dry, err, tc.want)
+			}
+			if fingerprintDB(t, b) != before {
+				t.Fatalf("%s revoked: the target changed", tc.name)
+			}
+		}
 	}
 }
