@@ -31,10 +31,23 @@ import (
 // and data folder, installing from the same registry.
 func (e *updateEnv) startTarget(t *testing.T) *testSite {
 	t.Helper()
+	return e.startTargetOn(t, newTargetDB(t), siteDataDir(t))
+}
+
+// newTargetDB is a fresh database for a target site.
+func newTargetDB(t *testing.T) *pgtest.DB {
+	t.Helper()
 	db := pgtest.NewDB(t)
 	grantCreateDB(t, db)
+	return db
+}
+
+// startTargetOn starts a runtime on db and dataDir (a restarted target:
+// the same site again) installing from e's registry.
+func (e *updateEnv) startTargetOn(t *testing.T, db *pgtest.DB, dataDir string) *testSite {
+	t.Helper()
 	srv, err := Open(context.Background(), Config{
-		DataDir: siteDataDir(t), DatabaseURL: db.URL, RolePrefix: db.Prefix(),
+		DataDir: dataDir, DatabaseURL: db.URL, RolePrefix: db.Prefix(),
 		Registry: e.proxy.URL, TrustedRoot: e.root, UpdateInterval: time.Hour, PlainLoopbackRegistry: true,
 		StatementTimeout: time.Second, MemoryLimitPages: 1024,
 		Pool:   engine.PoolConfig{Size: 2, CallTimeout: 5 * time.Second},
