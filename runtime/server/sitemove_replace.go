@@ -40,7 +40,9 @@ func (m *moveSite) replace(ctx context.Context, dump io.Reader, dryRun bool, pro
 			return nil, fmt.Errorf("%w: installing module %s %s: %w", sitemove.ErrRefused, mod.Name, mod.Version, err)
 		}
 	}
-	m.incoming = filepath.Join(m.dataDir, sitemove.ImportDir, "incoming")
+	// Not "incoming": that is where the portal keeps the archive itself
+	// (movelink.Store.IncomingDir), which this import may be reading.
+	m.incoming = filepath.Join(m.dataDir, sitemove.ImportDir, "files")
 	if err := os.RemoveAll(m.incoming); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
