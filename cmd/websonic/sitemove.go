@@ -132,8 +132,8 @@ func siteImport(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%s: %w", cmd, err)
 	}
 	if rep.Switched {
-		fmt.Fprintln(stdout, "Next: the running runtime installs the modules from the registry now; restart `websonic serve` (every replica)\n"+
-			"to be sure every part takes up the new data; point the domain's DNS (A/AAAA) at this server; check TLS (--tls-domain or\n"+
+		fmt.Fprintln(stdout, "Next: the running runtime takes the imported site up now (data keys, modules from the registry, settings, theme);\n"+
+			"restart any other replica of it; point the domain's DNS (A/AAAA) at this server; check TLS (--tls-domain or\n"+
 			"certificate files); sign in with an account of the old site; then retire the old server.")
 	}
 	return nil

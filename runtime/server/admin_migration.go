@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -103,7 +104,57 @@ func (p *portal) Status(ctx context.Context) (*admin.MoveStatus, error) {
 		st.Job = &j
 	}
 	p.mu.Unlock()
+	if st.Job == nil {
+		if st.Job, err = p.lastJob(ctx); err != nil {
+			return nil, err
+		}
+	}
 	return st, nil
+}
+
+// lastJob is the newest export or import of websonic.site_moves, which
+// the pages show when this runtime has run none since it started (a
+// download's state is the incoming archive's, movelink's). One still
+// recorded as running did not finish here: the runtime stopped during
+// it (or `websonic site import` runs it in another process).
+func (p *portal) lastJob(ctx context.Context) (*admin.MoveJob, error) {
+	recs, err := sitemove.Moves(ctx, p.s.db.Pool, 1)
+	if err != nil {
+		return nil, fmt.Errorf("server: the last site move: %w", err)
+	}
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	r := recs[0]
+	j := &admin.MoveJob{Kind: r.Kind, Started: r.Started, Err: r.Error, Fingerprint: r.Fingerprint,
+		Progress: sitemove.Progress{Step: r.Step, Done: r.Done, Total: r.Total}}
+	if r.Kind == "import" && r.DryRun {
+		j.Kind = "check"
+	}
+	if r.Finished != nil {
+		j.Finished = *r.Finished
+	}
+	if r.State == "running" {
+		j.Err = fmt.Sprintf("server: the %s started %s did not finish here: the runtime stopped during it (or another process runs it); start it again",
+			j.Kind, r.Started.UTC().Format(time.RFC3339))
+	}
+	if r.Kind == "import" && len(r.Report) > 0 && string(r.Report) != "null" {
+		var rep sitemove.Report
+		if err := json.Unmarshal(r.Report, &rep); err != nil {
+			p.log.Warn("the last import's report does not read", "id", r.ID, "error", err)
+		} else {
+			j.Report = &rep
+		}
+	}
+	return j, nil
+}
+
+// importing reports whether this runtime's portal checks or imports an
+// archive now: the incoming archive must not change under it.
+func (p *portal) importing() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.job != nil && p.job.Running && (p.job.Kind == "check" || p.job.Kind == "import")
 }
 
 // start runs work as the portal's one job of kind, after prep (which
@@ -249,6 +300,9 @@ func (p *portal) PutChunk(ctx context.Context, u *site.User, id, contentRange st
 	cr, err := movelink.ParseContentRange(contentRange)
 	if err != nil {
 		return 0, err
+	}
+	if p.importing() {
+		return 0, admin.ErrMoveBusy
 	}
 	return p.links.PutChunk(ctx, u.ID, id, cr, body)
 }

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/websonic/websonic/runtime/internal/admin"
 	"github.com/websonic/websonic/runtime/internal/movelink"
 )
 
@@ -169,6 +170,28 @@ func TestMigrationPortalTransfers(t *testing.T) {
 		}
 		if code, _ := fetchLink(t, link, nil); code != http.StatusGone {
 			t.Fatalf("an expired link: %d, want 410", code)
+		}
+	})
+
+	t.Run("no upload while an import runs", func(t *testing.T) {
+		resp, body := e.admin.do("POST", "/admin/migration/upload", url.Values{"csrf": {e.csrf}, "name": {"site.age"}, "size": {"1000"}}, nil)
+		var up struct{ ID string }
+		if resp.StatusCode != http.StatusCreated || json.Unmarshal([]byte(body), &up) != nil {
+			t.Fatalf("start upload: %d %s", resp.StatusCode, body)
+		}
+		p := e.site.srv.portal
+		p.mu.Lock()
+		p.job = &admin.MoveJob{Kind: "import", Running: true}
+		p.mu.Unlock()
+		defer func() { p.mu.Lock(); p.job = nil; p.mu.Unlock() }()
+		if code, _, err := e.put(t, up.ID, 0, 499, 1000, bytes.NewReader(make([]byte, 500)), e.csrf); err != nil || code != http.StatusConflict {
+			t.Fatalf("a chunk while an import runs: %d %v, want 409", code, err)
+		}
+		if resp, _ := e.admin.do("POST", "/admin/migration/upload", url.Values{"csrf": {e.csrf}, "name": {"site.age"}, "size": {"1000"}}, nil); resp.StatusCode != http.StatusConflict {
+			t.Fatalf("an upload started while an import runs: %d, want 409", resp.StatusCode)
+		}
+		if received, _, _ := e.status(t); received != 0 {
+			t.Fatalf("the incoming archive changed during the import: %d bytes", received)
 		}
 	})
 

@@ -181,9 +181,16 @@ func (m *moveSite) Check(ctx context.Context, mv *sitemove.Move) ([]sitemove.Mod
 		plan = append(plan, sitemove.ModulePlan{Kind: "module", Name: mod.Name, Version: mod.Version, Digest: mod.Digest, Installed: installed[mod.Name]})
 	}
 	for _, t := range mv.Themes {
-		// Themes are fetched by the runtimes after the switch (verified
-		// there); a refused one leaves the built-in theme serving.
-		plan = append(plan, sitemove.ModulePlan{Kind: "theme", Name: t.Name, Version: t.Version, Digest: t.Digest})
+		// Checked like the modules before anything changes; the runtimes
+		// fetch them after the switch (verified again there).
+		p, err := m.preview(ctx, updater.Request{Action: updater.ActionThemeInstall, Module: t.Name, Version: t.Version, Channel: t.Channel, DryRun: true})
+		if err != nil {
+			return nil, fmt.Errorf("%w: theme %s %s: %w", sitemove.ErrRefused, t.Name, t.Version, err)
+		}
+		if p.Digest != t.Digest {
+			return nil, fmt.Errorf("%w: theme %s %s: the registry signs digest %s, the archive names %s", sitemove.ErrRefused, t.Name, t.Version, p.Digest, t.Digest)
+		}
+		plan = append(plan, sitemove.ModulePlan{Kind: "theme", Name: t.Name, Version: t.Version, Digest: t.Digest, Installed: p.Installed})
 	}
 	return plan, nil
 }
@@ -284,21 +291,6 @@ func replaceFile(path string, b []byte) error {
 // installs the releases.
 func (s *Server) moveSite() *moveSite {
 	return &moveSite{db: s.db, dataDir: s.cfg.DataDir, log: s.log.Named("sitemove"), request: s.releaseRequester()}
-}
-
-// handleSiteReload takes up a site an import switched in: the updater
-// starts the recorded module versions (downloading them, verified, from
-// the registry), and the settings (theme) are read again.
-func (s *Server) handleSiteReload(ctx context.Context, _ requestq.Request) (string, error) {
-	if s.updater != nil {
-		s.updater.Kick()
-	}
-	if s.look != nil && s.look.settings != nil {
-		if err := s.look.settings.Reload(ctx); err != nil {
-			return "", err
-		}
-	}
-	return "reloading the imported site", nil
 }
 
 // PrepareImport makes (or returns) this site's import recipient.

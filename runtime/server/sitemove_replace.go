@@ -39,7 +39,9 @@ func (m *moveSite) replace(ctx context.Context, dump io.Reader, dryRun bool, pro
 	if err := installReleases(ctx, m.request, rels, func(step string) { progress(sitemove.Progress{Step: step}) }); err != nil {
 		return nil, fmt.Errorf("%w: %w", sitemove.ErrRefused, err)
 	}
-	m.incoming = filepath.Join(m.dataDir, sitemove.ImportDir, "incoming")
+	// Not "incoming": that is where the portal keeps the archive itself
+	// (movelink.Store.IncomingDir), which this import may be reading.
+	m.incoming = filepath.Join(m.dataDir, sitemove.ImportDir, "files")
 	if err := os.RemoveAll(m.incoming); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}

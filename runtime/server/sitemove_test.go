@@ -3,10 +3,15 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +21,8 @@ import (
 	"github.com/websonic/websonic/internal/pgtest"
 	"github.com/websonic/websonic/internal/tufrepo"
 	"github.com/websonic/websonic/runtime/internal/engine"
+	"github.com/websonic/websonic/runtime/internal/settings"
+	"github.com/websonic/websonic/runtime/internal/site"
 	"github.com/websonic/websonic/runtime/internal/sitemove"
 	"github.com/websonic/websonic/runtime/internal/updater"
 )
@@ -24,10 +31,23 @@ import (
 // and data folder, installing from the same registry.
 func (e *updateEnv) startTarget(t *testing.T) *testSite {
 	t.Helper()
+	return e.startTargetOn(t, newTargetDB(t), siteDataDir(t))
+}
+
+// newTargetDB is a fresh database for a target site.
+func newTargetDB(t *testing.T) *pgtest.DB {
+	t.Helper()
 	db := pgtest.NewDB(t)
 	grantCreateDB(t, db)
+	return db
+}
+
+// startTargetOn starts a runtime on db and dataDir (a restarted target:
+// the same site again) installing from e's registry.
+func (e *updateEnv) startTargetOn(t *testing.T, db *pgtest.DB, dataDir string) *testSite {
+	t.Helper()
 	srv, err := Open(context.Background(), Config{
-		DataDir: siteDataDir(t), DatabaseURL: db.URL, RolePrefix: db.Prefix(),
+		DataDir: dataDir, DatabaseURL: db.URL, RolePrefix: db.Prefix(),
 		Registry: e.proxy.URL, TrustedRoot: e.root, UpdateInterval: time.Hour, PlainLoopbackRegistry: true,
 		StatementTimeout: time.Second, MemoryLimitPages: 1024,
 		Pool:   engine.PoolConfig{Size: 2, CallTimeout: 5 * time.Second},
@@ -75,26 +95,151 @@ func fingerprintDB(t *testing.T, s *testSite) string {
 	return sum
 }
 
-// TestSiteMove: a site with a user and a module with data, exported from
-// one runtime and imported into a fresh one: same module version (from
-// the registry, same digest), same login, same rows; a tampered archive,
-// the wrong recipient, the wrong source key and a revoked module version
-// are each refused with the target unchanged.
-func TestSiteMove(t *testing.T) {
-	e := newUpdateEnv(t)
+// moveSource is the issue's site on e's runtime: hello, chat and tickets
+// installed from the registry, a theme from the registry active, a site
+// name, and users who wrote in each module through its HTTP routes (a
+// guestbook entry, chat messages in a public room and in a private
+// conversation, which the chat seals with the site key, tickets with a
+// reply).
+func (e *updateEnv) moveSource(t *testing.T) {
+	t.Helper()
 	ctx := context.Background()
-	e.publishVersion("1.0.0")
-	e.publishVersion("1.1.0", withMigrations(migNotes), withNotes)
-	if _, err := e.updater().Install(ctx, "versioned", "1.1.0", tufrepo.ChannelStable, updater.PolicyPinned); err != nil {
+	hello, err := modulesDir()
+	if err != nil {
 		t.Fatal(err)
 	}
+	chat, err := chatRoomsModules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tickets, err := ticketsModules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{filepath.Join(hello, "hello"), filepath.Join(chat, "chat"), filepath.Join(tickets, "tickets")} {
+		if _, err := e.pub.Publish(ctx, dir, tufrepo.ChannelStable); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.publishRealTheme("sunrise", "1.0.0", nil)
 	a := e.site
-	a.wantServing(t, "1.1.0")
+	for _, name := range []string{"hello", "chat", "tickets"} {
+		if _, err := e.updater().Install(ctx, name, "", tufrepo.ChannelStable, updater.PolicyPinned); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.updater().InstallTheme(ctx, "sunrise", "1.0.0", tufrepo.ChannelStable, updater.PolicyPinned); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.srv.look.activate(ctx, 0, "sunrise"); err != nil {
+		t.Fatal(err)
+	}
+	name := "Moving Co"
+	if err := a.srv.look.settings.Update(ctx, 0, settings.Change{Name: &name}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := a.srv.CreateAdmin(ctx, "alice", "Alice", "alice@example.com", "correct horse battery"); err != nil {
 		t.Fatal(err)
 	}
+	bob := a.member(t, "bob", "192.0.2.10", site.RoleMember)
+	carol := a.member(t, "carol", "192.0.2.11", site.RoleMember)
+	if resp := postForm(t, bob.c, a.URL+"/guestbook", url.Values{"message": {"Bob was here"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("guestbook: %d", resp.StatusCode)
+	}
+	general := bob.rooms(t)["General"].ID
+	bob.post(t, general, "Hello everyone")
+	carol.post(t, general, "Hi Bob")
+	var req struct{ ID int64 }
+	bob.must(t, "POST", "/chat/api/friends/requests", map[string]string{"username": "carol"}, 200, &req)
+	carol.must(t, "POST", fmt.Sprintf("/chat/api/friends/requests/%d/accept", req.ID), nil, http.StatusNoContent, nil)
+	var dm struct{ ID int64 }
+	bob.must(t, "POST", "/chat/api/dms", map[string]string{"username": "carol"}, 200, &dm)
+	bob.post(t, dm.ID, "A secret for Carol")
+	var panels struct {
+		Panels []struct{ ID int64 } `json:"panels"`
+	}
+	carol.must(t, "GET", "/tickets/api/panels", nil, 200, &panels)
+	if len(panels.Panels) == 0 {
+		t.Fatal("tickets has no panel")
+	}
+	var tk tkTicket
+	carol.must(t, "POST", "/tickets/api/tickets", map[string]any{"panel_id": panels.Panels[0].ID, "subject": "My order",
+		"description": "It never came."}, 201, &tk)
+	carol.must(t, "POST", fmt.Sprintf("/tickets/api/tickets/%d/replies", tk.ID), map[string]any{"body": "Any news?"}, 201, nil)
+}
+
+// movePages are what a site's visitors see, for comparing two sites:
+// anonymous pages and the signed-in users' views of their modules, read
+// through HTTP (the modules' own queries, on their own pools).
+func movePages(t *testing.T, base string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	anon := newChatter(t, base, "", "192.0.2.50")
+	for _, p := range []string{"/", "/guestbook"} {
+		_, b := anon.get(t, p)
+		out["anonymous "+p] = b
+	}
+	for _, who := range []string{"bob", "carol"} {
+		c := newChatter(t, base, who, "192.0.2.51")
+		if st, b := c.login(t, chatPassword); st != http.StatusSeeOther {
+			t.Fatalf("%s's login on %s: %d %.300s", who, base, st, b)
+		}
+		var rooms struct{ Rooms []chatRoom }
+		c.must(t, "GET", "/chat/api/rooms", nil, 200, &rooms)
+		for _, r := range rooms.Rooms {
+			_, b := c.api(t, "GET", fmt.Sprintf("/chat/api/rooms/%d/messages", r.ID), nil)
+			out[fmt.Sprintf("%s room %s", who, r.Name)] = string(b)
+		}
+		for _, p := range []string{"/tickets/api/tickets", "/guestbook", "/chat"} {
+			_, b := c.get(t, p)
+			out[who+" "+p] = b
+		}
+	}
+	for k, v := range out {
+		v = volatileRE.ReplaceAllString(v, "…")
+		v = blankLinesRE.ReplaceAllString(v, "\n")
+		out[k] = navRE.ReplaceAllStringFunc(v, func(nav string) string {
+			items := strings.SplitAfter(strings.TrimSuffix(strings.TrimPrefix(nav, "<ul>"), "</ul>"), "</li>")
+			slices.Sort(items)
+			return "<ul>" + strings.Join(items, "") + "</ul>"
+		})
+	}
+	return out
+}
+
+var (
+	// volatileRE matches what differs between two pages of the same
+	// site: the per-session form tokens and the per-response nonces.
+	volatileRE = regexp.MustCompile(`(name="csrf" value="|nonce="|data-csrf="|"csrf":")[^"]*`)
+	// blankLinesRE: templates leave whitespace-only lines that differ.
+	blankLinesRE = regexp.MustCompile(`\n[ \t]*(\n[ \t]*)+\n`)
+	// navRE is the site's menu, whose entries follow the modules' start
+	// order: the order of installs on a live site, by name after a start.
+	navRE = regexp.MustCompile(`<ul>(<li><a href="[^"]*">[^<]*</a></li>)+</ul>`)
+)
+
+// TestSiteMove: the issue's site (users, hello, chat, tickets with data
+// in each, a registry theme) exported from one runtime and imported into
+// a fresh running one: the target serves the same pages and the same
+// users log in, without a restart; the same module and theme versions
+// (from the registry, same digests); every table's rows and checksum
+// equal. A tampered archive, the wrong recipient and the wrong source key
+// are each refused with the target unchanged, and a dry run changes
+// nothing.
+func TestSiteMove(t *testing.T) {
+	e := newUpdateEnv(t)
+	ctx := context.Background()
+	e.moveSource(t)
+	a := e.site
+	want := movePages(t, a.URL)
+	if !strings.Contains(want["anonymous /guestbook"], "Bob was here") || !strings.Contains(want["bob room carol"], "A secret for Carol") ||
+		!strings.Contains(want["carol /tickets/api/tickets"], "My order") || !strings.Contains(want["anonymous /"], "theme-sunrise-1.0.0") ||
+		!strings.Contains(want["anonymous /"], "Moving Co") {
+		t.Fatalf("the source's pages lack its data: %v", want)
+	}
 
 	b := e.startTarget(t)
+	serveWatching(t, b) // the request queue: the import's reload
 	rcpt, err := b.srv.PrepareImport()
 	if err != nil {
 		t.Fatal(err)
@@ -145,14 +290,18 @@ func TestSiteMove(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !rep.OK() || len(rep.Plan) != 1 || rep.Plan[0].Version != "1.1.0" {
-		t.Fatalf("dry run report:\n%s", rep.Text())
+	var planned []string
+	for _, p := range rep.Plan {
+		planned = append(planned, p.Kind+" "+p.Name+" "+p.Version)
+	}
+	if !rep.OK() || strings.Join(planned, ",") != "module chat 1.0.0,module hello 1.0.0,module tickets 1.0.0,theme sunrise 1.0.0" {
+		t.Fatalf("dry run plan %v, report:\n%s", planned, rep.Text())
 	}
 	if got := fingerprintDB(t, b); got != before {
 		t.Fatal("the dry run changed the target")
 	}
 
-	// The import.
+	// The import, into the running target.
 	rep, err = b.srv.ImportSite(ctx, archive, sitemove.ImportOptions{SourceFingerprint: exp.Fingerprint}, MoveOptions{Actor: "test"})
 	if err != nil {
 		if rep != nil {
@@ -163,25 +312,6 @@ func TestSiteMove(t *testing.T) {
 	if !rep.OK() || !rep.Switched {
 		t.Fatalf("report:\n%s", rep.Text())
 	}
-	waitFor(t, func() bool {
-		m := b.srv.Module("versioned")
-		return m != nil && m.Manifest().Version == "1.1.0"
-	})
-	b.wantServing(t, "1.1.0")
-	var digestA, digestB string
-	a.srv.db.Pool.QueryRow(ctx, `SELECT digest FROM websonic.module_installs WHERE name = 'versioned'`).Scan(&digestA)
-	b.srv.db.Pool.QueryRow(ctx, `SELECT digest FROM websonic.module_installs WHERE name = 'versioned'`).Scan(&digestB)
-	if digestA == "" || digestA != digestB {
-		t.Fatalf("digests: source %q, target %q", digestA, digestB)
-	}
-	if resp := loginFrom(t, b.client(t), b.URL, "192.0.2.7", "alice", "correct horse battery"); resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("alice's login on the target: %s", resp.Status)
-	}
-	if resp := loginFrom(t, b.client(t), b.URL, "192.0.2.8", "alice", "wrong horse battery"); resp.StatusCode == http.StatusSeeOther {
-		t.Fatal("a wrong password logs in on the target")
-	}
-	// Every table compared (the module's read as its role): users and
-	// the module's notes among them.
 	seen := map[string]bool{}
 	for _, tc := range rep.Data.Tables {
 		if !tc.OK {
@@ -189,8 +319,51 @@ func TestSiteMove(t *testing.T) {
 		}
 		seen[tc.Schema+"."+tc.Table] = true
 	}
-	if !seen["websonic.users"] || !seen["mod_versioned.notes"] {
-		t.Fatalf("tables compared: %v", seen)
+	for _, tb := range []string{"websonic.users", "mod_hello.entries", "mod_chat.messages", "mod_tickets.tickets"} {
+		if !seen[tb] {
+			t.Fatalf("%s not compared: %v", tb, seen)
+		}
+	}
+	// The running target takes the site up (the queue's site_reload):
+	// the same pages, the same logins, with no restart.
+	waitFor(t, func() bool {
+		var done int
+		b.srv.db.Pool.QueryRow(ctx, `SELECT count(*) FROM websonic.module_requests WHERE action = $1 AND status <> 'pending' AND status <> 'running'`, ActionSiteReload).Scan(&done)
+		return done > 0
+	})
+	var status, result string
+	b.srv.db.Pool.QueryRow(ctx, `SELECT status, coalesce(result, '') FROM websonic.module_requests WHERE action = $1`, ActionSiteReload).Scan(&status, &result)
+	if status != "done" {
+		t.Fatalf("the reload: %s: %s", status, result)
+	}
+	got := movePages(t, b.URL)
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%s differs on the target:\n--- source\n%.3000s\n--- target\n%.3000s", k, w, got[k])
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("pages: source %d, target %d", len(want), len(got))
+	}
+	if resp := loginFrom(t, b.client(t), b.URL, "192.0.2.7", "alice", "correct horse battery"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("alice's login on the target: %s", resp.Status)
+	}
+	if resp := loginFrom(t, b.client(t), b.URL, "192.0.2.8", "alice", "wrong horse battery"); resp.StatusCode == http.StatusSeeOther {
+		t.Fatal("a wrong password logs in on the target")
+	}
+	installs := func(s *testSite) string {
+		var out string
+		s.srv.db.Pool.QueryRow(ctx, `SELECT string_agg(name || '@' || version || ':' || digest, ',' ORDER BY name) FROM
+			(SELECT name, version, digest FROM websonic.module_installs UNION ALL SELECT 'theme ' || name, version, digest FROM websonic.theme_installs) i`).Scan(&out)
+		return out
+	}
+	if ia, ib := installs(a), installs(b); ia == "" || ia != ib {
+		t.Fatalf("installed releases: source %s, target %s", ia, ib)
+	}
+	for _, name := range []string{"hello", "chat", "tickets"} {
+		if m := b.srv.Module(name); m == nil || m.Manifest().Version != "1.0.0" {
+			t.Fatalf("module %s does not serve on the target", name)
+		}
 	}
 	recs, err := sitemove.Moves(ctx, b.srv.db.Pool, 5)
 	if err != nil || len(recs) == 0 || recs[0].Kind != "import" || recs[0].State != "done" {
@@ -203,14 +376,18 @@ func TestSiteMove(t *testing.T) {
 	}
 }
 
-// TestSiteMoveRevokedModule: an archive naming a module version the
-// registry revoked is refused before anything changes.
+// TestSiteMoveRevokedModule: an archive naming a theme or a module
+// version the registry revoked is refused before anything changes.
 func TestSiteMoveRevokedModule(t *testing.T) {
 	e := newUpdateEnv(t)
 	ctx := context.Background()
 	e.publishVersion("1.0.0")
 	e.publishVersion("1.1.0")
 	if _, err := e.updater().Install(ctx, "versioned", "1.0.0", tufrepo.ChannelStable, updater.PolicyPinned); err != nil {
+		t.Fatal(err)
+	}
+	e.publishRealTheme("dawn", "1.0.0", nil)
+	if _, err := e.updater().InstallTheme(ctx, "dawn", "1.0.0", tufrepo.ChannelStable, updater.PolicyPinned); err != nil {
 		t.Fatal(err)
 	}
 	b := e.startTarget(t)
@@ -222,14 +399,26 @@ func TestSiteMoveRevokedModule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.pub.Revoke(ctx, "versioned", "1.0.0"); err != nil {
-		t.Fatal(err)
-	}
 	before := fingerprintDB(t, b)
-	if _, err := b.srv.ImportSite(ctx, archive, sitemove.ImportOptions{SourceFingerprint: exp.Fingerprint}, MoveOptions{}); !errors.Is(err, sitemove.ErrRefused) {
-		t.Fatalf("err = %v, want ErrRefused", err)
-	}
-	if fingerprintDB(t, b) != before {
-		t.Fatal("the target changed")
+	for _, tc := range []struct {
+		name   string
+		revoke func() error
+		want   string
+	}{
+		{"theme", func() error { return e.pub.RevokeTheme(ctx, "dawn", "1.0.0") }, "theme dawn 1.0.0"},
+		{"module", func() error { return e.pub.Revoke(ctx, "versioned", "1.0.0") }, "module versioned 1.0.0"},
+	} {
+		if err := tc.revoke(); err != nil {
+			t.Fatal(err)
+		}
+		for _, dry := range []bool{true, false} {
+			_, err := b.srv.ImportSite(ctx, archive, sitemove.ImportOptions{SourceFingerprint: exp.Fingerprint, DryRun: dry}, MoveOptions{})
+			if !errors.Is(err, sitemove.ErrRefused) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("%s revoked (dry run %v): err = %v, want ErrRefused naming %s", tc.name, dry, err, tc.want)
+			}
+			if fingerprintDB(t, b) != before {
+				t.Fatalf("%s revoked: the target changed", tc.name)
+			}
+		}
 	}
 }

@@ -237,6 +237,15 @@ func (a *Area) moveRefused(w http.ResponseWriter, r *http.Request, q *request, n
 	a.showMove(w, r, q, status, name, title, v, moveProblem(q, err.Error()))
 }
 
+// moveStatusOf is the HTTP status of a portal error: 409 while another
+// job runs, else movelink's.
+func moveStatusOf(err error) int {
+	if errors.Is(err, ErrMoveBusy) {
+		return http.StatusConflict
+	}
+	return movelink.StatusOf(err)
+}
+
 // ErrMoveBusy: another export, fetch, check or import is running.
 var ErrMoveBusy = errors.New("admin: another transfer or import is running: wait for it to end")
 
@@ -310,7 +319,7 @@ func (a *Area) handleNewUpload(w http.ResponseWriter, r *http.Request, q *reques
 	id, err := a.cfg.Migration.NewUpload(r.Context(), q.user, r.PostForm.Get("name"), size)
 	if err != nil {
 		a.log.Warn("upload refused", "user", q.user.Username, "error", err)
-		writeJSON(w, movelink.StatusOf(err), map[string]string{"error": moveProblem(q, err.Error())})
+		writeJSON(w, moveStatusOf(err), map[string]string{"error": moveProblem(q, err.Error())})
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"id": id, "received": 0})
@@ -326,7 +335,7 @@ func (a *Area) handlePutChunk(w http.ResponseWriter, r *http.Request, q *request
 	r.Body = http.MaxBytesReader(w, r.Body, maxChunkBody)
 	got, err := a.cfg.Migration.PutChunk(r.Context(), q.user, chi.URLParam(r, "id"), r.Header.Get("Content-Range"), r.Body)
 	if err != nil {
-		status := movelink.StatusOf(err)
+		status := moveStatusOf(err)
 		if status == http.StatusInternalServerError {
 			a.log.Error("upload chunk failed", "user", q.user.Username, "error", err)
 		}

@@ -201,6 +201,7 @@ func (k *Keyring) install(ctx context.Context, keys map[uint32][]byte, known map
 	newest := slices.Max(slices.Collect(maps.Keys(keys)))
 	k.mu.Lock()
 	k.keys, k.newest, k.missing = keys, newest, nil
+	clear(k.derived) // an id may now name another key (Reset)
 	k.mu.Unlock()
 	return nil
 }
@@ -416,6 +417,37 @@ func (k *Keyring) KeyIDs() []uint32 {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
 	return slices.Sorted(maps.Keys(k.keys))
+}
+
+// Reset makes the key file (or the environment's keys) the whole ring
+// again, checked against the database's check values as by Load: for a
+// site whose data was replaced under the running runtime (a site import
+// put another site's database and key file in place), where keys the ring
+// held may be gone and an id may name another key. On error the ring
+// keeps the keys it had.
+func (k *Keyring) Reset(ctx context.Context) error {
+	var keys map[uint32][]byte
+	var st fileStamp
+	var err error
+	if k.path == "" {
+		if keys, err = parseEnv(k.cfg.Env); err != nil {
+			return err
+		}
+	} else if keys, st, err = readKeyFile(k.path); err != nil {
+		return err
+	}
+	known, err := knownKeys(ctx, k.cfg.DB)
+	if err != nil {
+		return err
+	}
+	if err := k.install(ctx, keys, known); err != nil {
+		return err
+	}
+	k.mu.Lock()
+	k.fileStat, k.checked = st, time.Now()
+	k.mu.Unlock()
+	k.log.Info("data keys read again", "newest", k.newestID())
+	return nil
 }
 
 // reload re-reads the key file if it changed (never for keys from the

@@ -306,3 +306,65 @@ func FuzzDecodeStrict(f *testing.F) {
 		}
 	})
 }
+
+// TestReset: a site whose data and key file were replaced by another's
+// (a site import) reads the new ring as a whole: the other site's sealed
+// values open, with the same key id naming another key; a key file the
+// new database does not recognise is refused and the ring kept.
+func TestReset(t *testing.T) {
+	ctx := context.Background()
+	poolA, poolB := newPool(t), newPool(t)
+	dirA, dirB := t.TempDir(), t.TempDir()
+	a, err := Load(ctx, Config{Dir: dirA, DB: poolA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Load(ctx, Config{Dir: dirB, DB: poolB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromA, err := a.Seal(ctx, "chat", "message", []byte("from A"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromB, err := b.Seal(ctx, "chat", "message", []byte("from B"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Open(ctx, "chat", "message", fromA); err == nil {
+		t.Fatal("B opens A's value before the import")
+	}
+
+	// A key file the database does not know: refused, the ring kept.
+	other := t.TempDir()
+	if _, err := Load(ctx, Config{Dir: other, DB: newPool(t)}); err != nil {
+		t.Fatal(err)
+	}
+	copyFile(t, filepath.Join(other, KeyFile), filepath.Join(dirB, KeyFile), 0o600)
+	if err := b.Reset(ctx); !errors.Is(err, ErrKeyMismatch) {
+		t.Fatalf("Reset with a foreign key file: %v, want ErrKeyMismatch", err)
+	}
+	if pt, err := b.Open(ctx, "chat", "message", fromB); err != nil || string(pt) != "from B" {
+		t.Fatalf("after a refused Reset: %q %v", pt, err)
+	}
+
+	// The import: A's key file and A's check values in B's place.
+	copyFile(t, filepath.Join(dirA, KeyFile), filepath.Join(dirB, KeyFile), 0o600)
+	var id int64
+	var mac []byte
+	if err := poolA.QueryRow(ctx, `SELECT id, check_mac FROM websonic.data_keys`).Scan(&id, &mac); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := poolB.Exec(ctx, `UPDATE websonic.data_keys SET check_mac = $2 WHERE id = $1`, id, mac); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Reset(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if pt, err := b.Open(ctx, "chat", "message", fromA); err != nil || string(pt) != "from A" {
+		t.Fatalf("after Reset, A's value: %q %v", pt, err)
+	}
+	if _, err := b.Open(ctx, "chat", "message", fromB); err == nil {
+		t.Fatal("after Reset, B's old key still opens")
+	}
+}

@@ -158,7 +158,15 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 func (s *Store) Current() *Settings { return s.cur.Load() }
 
 // Reload reads the settings again, and calls OnChange when they changed.
-func (s *Store) Reload(ctx context.Context) error {
+func (s *Store) Reload(ctx context.Context) error { return s.read(ctx, false) }
+
+// Replaced reads the settings again and calls OnChange even when their
+// version is the one this replica has: for a site whose data was replaced
+// under the running runtime (a site import), whose version counter
+// started over elsewhere.
+func (s *Store) Replaced(ctx context.Context) error { return s.read(ctx, true) }
+
+func (s *Store) read(ctx context.Context, force bool) error {
 	select {
 	case s.reload <- struct{}{}:
 	case <-ctx.Done():
@@ -176,7 +184,7 @@ func (s *Store) Reload(ctx context.Context) error {
 		n.LogoHash = hex.EncodeToString(sum[:8])
 	}
 	old := s.cur.Load()
-	if old != nil && old.Version == n.Version {
+	if old != nil && old.Version == n.Version && !force {
 		return nil
 	}
 	s.cur.Store(n)

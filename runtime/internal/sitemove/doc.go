@@ -21,16 +21,17 @@
 //     the fingerprint the owner typed (ErrSourceKey), and the dump's
 //     length and sha256, which move.json commits to, so the signature
 //     covers every byte. Then the Target checks that it can take the site
-//     (every module version is still signed and not revoked in the
-//     registry, the core schema is not newer than the target's), takes a
-//     backup when it replaces a site that has data (only with
-//     ImportOptions.ReplaceLive), and the archive is read a second time
-//     into Target.Replace: staging schemas, every table's rows and
-//     checksum compared, one swap (sitedump.Replace). A dry run stops
+//     (every module and theme version is still signed with the archive's
+//     digest and not revoked in the registry, the core schema is not newer
+//     than the target's), takes a backup when it replaces a site that has
+//     data (only with ImportOptions.ReplaceLive), and the archive is read
+//     a second time into Target.Replace: staging schemas, every table's
+//     rows and checksum compared, one swap (sitedump.Replace). A dry run stops
 //     before the swap and returns the same report. Last, Target.Finish
-//     puts the site key in place and has the runtimes reload, which
-//     installs the recorded module and theme versions from the registry,
-//     verified as usual.
+//     puts the site key in place and has the runtime reload (as a restart
+//     would: the data keys, every module restarted on the switched-in
+//     records, fetched from the registry and verified as usual, the
+//     settings and the theme).
 //
 // # The archive
 //

@@ -85,6 +85,8 @@ func (u *Updater) Preview(ctx context.Context, r Request) (*Preview, error) {
 	}
 	version := r.Version
 	switch r.Action {
+	case ActionThemeInstall:
+		return u.previewTheme(ctx, r.Module, version, channel)
 	case "install":
 	case "approve":
 		if in == nil {
@@ -95,7 +97,7 @@ func (u *Updater) Preview(ctx context.Context, r Request) (*Preview, error) {
 		}
 		version, channel = in.StagedVersion, in.Channel
 	default:
-		return nil, fmt.Errorf("updater: a dry run of %q: only install and approve have one", r.Action)
+		return nil, fmt.Errorf("updater: a dry run of %q: only install, approve and theme_install have one", r.Action)
 	}
 	if err := u.refresh(ctx, owner); err != nil {
 		return nil, err
@@ -110,6 +112,24 @@ func (u *Updater) Preview(ctx context.Context, r Request) (*Preview, error) {
 	}
 	if in != nil {
 		p.Installed, p.New = in.Version, Grows(in.Approved, p.Capabilities)
+	}
+	return p, nil
+}
+
+// previewTheme is Preview of a theme install (the caller holds u.mu): the
+// release the signed metadata names, refused when revoked or of a theme
+// format this runtime does not render. Themes ask for no capabilities.
+func (u *Updater) previewTheme(ctx context.Context, name, version string, channel tufrepo.Channel) (*Preview, error) {
+	if err := u.refresh(ctx, owner); err != nil {
+		return nil, err
+	}
+	rel, err := u.themeRelease(name, version, channel)
+	if err != nil {
+		return nil, err
+	}
+	p := &Preview{Module: rel.Module, Version: rel.Version, Digest: rel.ManifestDigest}
+	if in, err := u.getTheme(ctx, name); err == nil {
+		p.Installed = in.Version
 	}
 	return p, nil
 }

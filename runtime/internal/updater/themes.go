@@ -629,6 +629,14 @@ func ThemeEventsFrom(ctx context.Context, pool *pgxpool.Pool, limit int) ([]Even
 
 // doTheme answers the queue's theme requests.
 func (u *Updater) doTheme(ctx context.Context, r Request) (string, error) {
+	if r.DryRun && r.Action == ActionThemeInstall {
+		p, err := u.Preview(ctx, r)
+		if err != nil {
+			return "", err
+		}
+		b, err := json.Marshal(p)
+		return string(b), err
+	}
 	switch r.Action {
 	case ActionThemeInstall:
 		rel, err := u.installTheme(ctx, r.Module, r.Version, r.Digest, tufrepo.Channel(r.Channel), Policy(r.Policy))

@@ -22,8 +22,17 @@
     var step = document.getElementById("job-step");
     var tick = function () {
       fetch(job.dataset.status, { credentials: "same-origin", cache: "no-store" })
-        .then(function (r) { return r.json(); })
+        .then(function (r) {
+          // Sent to the sign-in page: the session ended (an import
+          // replaces the site's accounts); the page says what to do.
+          if (r.redirected || r.status === 401 || r.status === 403) {
+            location.reload();
+            return null;
+          }
+          return r.json();
+        })
         .then(function (s) {
+          if (s === null) return;
           if (!s.job || !s.job.Running) {
             location.reload();
             return;
