@@ -39,6 +39,12 @@ func (m *moveSite) replace(ctx context.Context, dump io.Reader, dryRun bool, pro
 	if err := installReleases(ctx, m.request, rels, func(step string) { progress(sitemove.Progress{Step: step}) }); err != nil {
 		return nil, fmt.Errorf("%w: %w", sitemove.ErrRefused, err)
 	}
+	if len(rels) > 0 { // the installs made their roles' logins, which Finish keeps
+		var err error
+		if m.live, err = readSiteLogins(ctx, m.db); err != nil {
+			return nil, err
+		}
+	}
 	// Not "incoming": that is where the portal keeps the archive itself
 	// (movelink.Store.IncomingDir), which this import may be reading.
 	m.incoming = filepath.Join(m.dataDir, sitemove.ImportDir, "files")
