@@ -29,8 +29,9 @@ type BackupConfig struct {
 	// opens them (WEBSONIC_BACKUP_PASSPHRASE; "": none).
 	Passphrase string
 	// IdentityFile is the owner's age identity or OpenSSH private key
-	// with which a scheduled backup is verified (WEBSONIC_BACKUP_IDENTITY;
-	// "": verified only with the passphrase, else not at all).
+	// with which a scheduled backup is decrypted and verified
+	// (WEBSONIC_BACKUP_IDENTITY; "": with the passphrase, else verified as
+	// it is written, see package backup).
 	IdentityFile string
 	// Disabled turns the schedule off in this runtime (the settings turn
 	// it off for the site).
@@ -207,9 +208,6 @@ func runBackup(ctx context.Context, d *database, cfg Config, trigger string, slo
 		if err != nil {
 			return nil, &backup.Error{Stage: backup.StageKeys, Err: err}
 		}
-		if opts.Verify && len(bcfg.Identities) == 0 {
-			opts.Verify = false // nothing to open it with: written, not verified
-		}
 		res, err := backup.Create(ctx, bcfg, opts)
 		if err != nil {
 			return res, err
@@ -270,7 +268,7 @@ func (s *Server) startBackups(ctx context.Context) (stop func()) {
 
 // serveBackups runs the schedule until ctx ends: once a day, from the
 // settings' hour (UTC) on, one replica makes the day's backup (the run's
-// unique slot), verifies it when it can open it, and prunes the store.
+// unique slot), verifies it, and prunes the store.
 func (s *Server) serveBackups(ctx context.Context) {
 	if s.cfg.Backup.Disabled {
 		return

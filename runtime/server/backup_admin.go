@@ -112,8 +112,8 @@ func adminRun(r BackupRun) admin.BackupRun {
 	return a
 }
 
-// BackUpNow implements admin.Backups: a manual backup, verified when this
-// runtime can open it, in the background.
+// BackUpNow implements admin.Backups: a manual backup, verified, in the
+// background.
 func (b *adminBackups) BackUpNow(ctx context.Context, userID int64) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()

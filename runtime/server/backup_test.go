@@ -15,8 +15,9 @@ import (
 
 // TestBackupSchedule: the schedule makes one backup a day from the
 // owner's hour on; a backup that cannot be made (no key) is recorded as
-// failed and raises a 'backup' alert; one the runtime can open is
-// verified in a scratch database.
+// failed and raises a 'backup' alert; every backup is verified in a
+// scratch database: as it is written when the runtime holds no identity,
+// decrypted when it does.
 func TestBackupSchedule(t *testing.T) {
 	var mu sync.Mutex
 	now := time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC)
@@ -60,8 +61,8 @@ func TestBackupSchedule(t *testing.T) {
 		t.Error("a second run the same day")
 	}
 
-	// The owner sets a recipient: the next day's backup is written, not
-	// verified (the runtime holds no identity).
+	// The owner sets a recipient: the next day's backup is written and
+	// verified as it is written (the runtime holds no identity).
 	id, _ := age.GenerateX25519Identity()
 	st, err := backupSettings(ctx, pool)
 	if err != nil {
@@ -74,8 +75,8 @@ func TestBackupSchedule(t *testing.T) {
 	set(now.Add(24 * time.Hour))
 	s.srv.backupDue(ctx, log)
 	r = runs()
-	if len(r) != 2 || r[0].Status != "ok" || r[0].File == "" || r[0].Verified != nil {
-		t.Fatalf("runs %+v", r[0])
+	if len(r) != 2 || r[0].Status != "ok" || r[0].File == "" || r[0].Verified == nil || !*r[0].Verified {
+		t.Fatalf("runs %+v (%s)", r[0], r[0].Error)
 	}
 	if _, err := os.Stat(filepath.Join(s.srv.cfg.DataDir, "backups", r[0].File)); err != nil {
 		t.Fatal(err)

@@ -119,7 +119,10 @@ type CreateOptions struct {
 	// TLS includes DATA_DIR/tls (certificates and their private keys).
 	TLS bool
 	// Verify restores the new backup into a scratch database and
-	// compares it (needs Config.Identities).
+	// compares it: with Config.Identities, the written file, decrypted;
+	// without them (the owner keeps the private key off the server), the
+	// stream as it is written, restored while it is encrypted (the file's
+	// SHA-256 is recorded with it, and age authenticates every chunk).
 	Verify   bool
 	Progress func(sitedump.Progress)
 }
@@ -188,19 +191,29 @@ func Create(ctx context.Context, cfg Config, opts CreateOptions) (*Result, error
 	if _, err := cfg.Keys.recipients(); err != nil {
 		return nil, &Error{StageKeys, err}
 	}
-	if opts.Verify && len(cfg.Identities) == 0 {
-		return nil, &Error{StageKeys, errors.New("backup: verifying needs the owner's identity file (--identity, WEBSONIC_BACKUP_IDENTITY) or the passphrase")}
-	}
 	files, err := Files(cfg.DataDir, opts.SiteKey, opts.TLS)
 	if err != nil {
 		return nil, &Error{StageFiles, err}
 	}
+	asWritten := opts.Verify && len(cfg.Identities) == 0
+	var tee *teeVerify
+	if asWritten {
+		tee = startTeeVerify(ctx, cfg.Engine)
+	}
 	var man *sitedump.Manifest
 	var dumpErr error
 	info, err := cfg.Store.write(cfg.Now(), cfg.Keys, Info{Manual: opts.Manual, Note: opts.Note, SiteKey: opts.SiteKey}, func(w io.Writer) error {
+		if tee != nil {
+			w = io.MultiWriter(w, tee.w)
+		}
 		man, dumpErr = cfg.Engine.Dump(ctx, w, sitedump.DumpOptions{Dir: cfg.DataDir, Files: files, Progress: opts.Progress})
 		return dumpErr
 	})
+	var teeRep *sitedump.Report
+	var teeErr error
+	if tee != nil {
+		teeRep, teeErr = tee.finish(errors.Join(dumpErr, err))
+	}
 	switch {
 	case dumpErr != nil:
 		return nil, &Error{StageDump, dumpErr}
@@ -216,6 +229,22 @@ func Create(ctx context.Context, cfg Config, opts CreateOptions) (*Result, error
 	}
 	cfg.Logger.Info("backup written", "file", info.Name, "size", info.Size, "tables", info.Tables, "rows", info.Rows)
 	res := &Result{Info: *info}
+	if asWritten {
+		res.Report = teeRep
+		if teeErr == nil && (teeRep == nil || !teeRep.OK) {
+			teeErr = ErrMismatch
+		}
+		if teeErr != nil {
+			teeErr = &Error{StageVerify, teeErr}
+		}
+		if err := cfg.Store.MarkVerified(info.Name, cfg.Now(), teeErr); err != nil {
+			return res, errors.Join(teeErr, &Error{StageVerify, err})
+		}
+		if got, gerr := cfg.Store.Get(info.Name); gerr == nil {
+			res.Info = got
+		}
+		return res, teeErr
+	}
 	if opts.Verify {
 		rep, err := VerifyStored(ctx, cfg, info.Name, opts.Progress)
 		res.Report = rep
@@ -227,6 +256,43 @@ func Create(ctx context.Context, cfg Config, opts CreateOptions) (*Result, error
 		}
 	}
 	return res, nil
+}
+
+// teeVerify restores a dump stream into a scratch database while it is
+// written (Create's Verify without the owner's identity).
+type teeVerify struct {
+	w    *io.PipeWriter
+	done chan struct{}
+	rep  *sitedump.Report
+	err  error
+}
+
+func startTeeVerify(ctx context.Context, e Engine) *teeVerify {
+	r, w := io.Pipe()
+	t := &teeVerify{w: w, done: make(chan struct{})}
+	go func() {
+		defer close(t.done)
+		t.rep, t.err = e.Verify(ctx, r, nil)
+		// Whatever Verify left unread (all of it, if it failed early):
+		// the dump must not block on the pipe.
+		io.Copy(io.Discard, r)
+	}()
+	return t
+}
+
+// finish ends the stream (with writeErr, when the dump or the write
+// failed: then the verdict is that error's) and waits for the verdict.
+func (t *teeVerify) finish(writeErr error) (*sitedump.Report, error) {
+	if writeErr != nil {
+		t.w.CloseWithError(writeErr)
+	} else {
+		t.w.Close()
+	}
+	<-t.done
+	if writeErr != nil {
+		return nil, writeErr
+	}
+	return t.rep, t.err
 }
 
 // VerifyStored verifies a backup of the store (see Verify) and records

@@ -39,10 +39,13 @@
 // set one. Opening takes the owner's identity file (age-keygen's, or an
 // OpenSSH private key) or the passphrase; another key fails with
 // ErrNoIdentity ("no identity matched"), a damaged or altered file with
-// ErrCorrupt. The runtime never holds a private key: it can write backups,
-// but verifying one needs the identity (or the passphrase) too, so a
-// scheduled backup is verified only where the runtime is given it
-// (WEBSONIC_BACKUP_IDENTITY, or the passphrase).
+// ErrCorrupt. The runtime never holds a private key: it can write backups
+// but not read them. So Create verifies a new backup as it is written:
+// the dump's bytes go to the encryption and, through a pipe, to a scratch
+// restore at once (sitedump.Verify), and the file's SHA-256 is recorded.
+// Given the identity (WEBSONIC_BACKUP_IDENTITY) or the passphrase, it
+// decrypts the written file and restores that instead, which also proves
+// the key opens it; `websonic backup verify` does so with the owner's key.
 //
 // # Retention
 //
