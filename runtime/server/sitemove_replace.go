@@ -9,6 +9,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/websonic/websonic/runtime/internal/sitedump"
 	"github.com/websonic/websonic/runtime/internal/sitemove"
@@ -66,6 +68,11 @@ func (m *moveSite) replace(ctx context.Context, dump io.Reader, dryRun bool, pro
 func (m *moveSite) keepFile(path string, r io.Reader) error {
 	if err := sitedump.CheckPath(path); err != nil {
 		return err
+	}
+	if !slices.ContainsFunc(moveFiles, func(f string) bool { return path == f || strings.HasPrefix(path, f+"/") }) {
+		// The source names the entries: only what a move carries, never
+		// the package store, the keys or TLS files.
+		return fmt.Errorf("server: the archive holds file %q, outside what a move carries (%v)", path, moveFiles)
 	}
 	dst := filepath.Join(m.incoming, filepath.FromSlash(path))
 	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {

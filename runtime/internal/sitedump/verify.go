@@ -52,6 +52,9 @@ func (s *site) verifyScratch(ctx context.Context, sp *spooled, tmp string, then 
 	if err := s.restoreInto(ctx, db, tmp, archives, "websonic", "websonic_api", nil); err != nil {
 		return nil, nil, fmt.Errorf("sitedump: verify: %w", err)
 	}
+	if err := s.checkCoreCode(ctx, db); err != nil {
+		return nil, nil, fmt.Errorf("sitedump: verify: %w", err)
+	}
 	sums, err := s.sumsIn(ctx, db, archives, func(schema string) string { return schema })
 	if err != nil {
 		return nil, nil, fmt.Errorf("sitedump: verify: %w", err)

@@ -81,7 +81,7 @@ func Export(ctx context.Context, cfg ExportConfig, w io.Writer, recipient string
 		return nil, fmt.Errorf("sitemove: export: %w", err)
 	}
 	m := *info
-	m.Format, m.Created, m.Dump = FormatMove, now, ref
+	m.Format, m.Created, m.Dump, m.Target = FormatMove, now, ref, rcpt.String()
 	m.Source.PublicKey = priv.Public().(ed25519.PublicKey)
 	if m.Modules == nil {
 		m.Modules = []Module{}

@@ -70,6 +70,10 @@ func Import(ctx context.Context, cfg ImportConfig, path string, opts ImportOptio
 		return rep, err
 	}
 	rep.Move, rep.Fingerprint = p.move.Public(), p.fp
+	if p.move.Target != id.Recipient().String() {
+		return rep, fmt.Errorf("%w: it was made for %q, and this site is %s: ask the source for an export to this site's recipient",
+			ErrWrongRecipient, p.move.Target, id.Recipient())
+	}
 	j.fingerprint(ctx, p.fp)
 	given := []byte(opts.SourceFingerprint)
 	rep.Confirmed = len(given) > 0 && subtle.ConstantTimeCompare(given, []byte(p.fp)) == 1

@@ -23,6 +23,10 @@ type Move struct {
 	Format  string    `json:"format"`
 	Created time.Time `json:"created"`
 	Source  Origin    `json:"source"`
+	// Target is the recipient (age1…) the archive was encrypted to: an
+	// import refuses an archive made for another site, which that site
+	// could decrypt and encrypt again to this one.
+	Target string `json:"target"`
 	// CoreMigrations are the core schema's applied migrations
 	// (websonic_schema_migrations); a target that lacks one refuses.
 	CoreMigrations []string `json:"core_migrations"`
@@ -125,7 +129,7 @@ func (m *Move) Validate() error {
 		return bad("no creation time")
 	case len(m.Source.PublicKey) != ed25519.PublicKeySize:
 		return bad("the source's public key has %d bytes, want %d", len(m.Source.PublicKey), ed25519.PublicKeySize)
-	case len(m.Source.URL) > 2048 || len(m.Source.RuntimeVersion) > 128:
+	case len(m.Source.URL) > 2048 || len(m.Source.RuntimeVersion) > 128 || len(m.Target) > 256:
 		return bad("source URL or version too long")
 	case m.Dump.Size < 0 || m.Dump.Parts < 0 || (m.Dump.Size == 0) != (m.Dump.Parts == 0):
 		return bad("dump size %d in %d parts", m.Dump.Size, m.Dump.Parts)
