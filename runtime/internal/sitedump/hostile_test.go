@@ -54,3 +54,41 @@ func TestReplaceRefusesCoreCode(t *testing.T) {
 		t.Errorf("Verify: %v, want ErrFormat", err)
 	}
 }
+
+// TestRestoreResetsServingSettings: a hostile core archive whose restore
+// sets defaults on the serving role (which apply to the live site's next
+// connections: here, every transaction read-only) has them removed when
+// its restore ends (the restore fails, or Verify refuses the code).
+func TestRestoreResetsServingSettings(t *testing.T) {
+	s := newSite(t)
+	ctx := context.Background()
+	var live string
+	if err := s.cdb.Pool.QueryRow(ctx, `SELECT current_database()`).Scan(&live); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.cdb.Pool.Exec(ctx, `
+CREATE FUNCTION websonic.trap_check(x int) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+  IF current_database() <> '`+live+`' THEN
+    EXECUTE 'ALTER ROLE CURRENT_USER SET default_transaction_read_only = on';
+    EXECUTE 'ALTER ROLE CURRENT_USER IN DATABASE `+live+` SET statement_timeout = 1';
+  END IF;
+  RETURN true;
+END $$;
+CREATE TABLE websonic.trap (x int CHECK (websonic.trap_check(x)));
+INSERT INTO websonic.trap VALUES (1);`); err != nil {
+		t.Fatal(err)
+	}
+	_, stream := s.dump(t)
+	if _, err := Verify(ctx, s.cfg, bytes.NewReader(stream)); err == nil {
+		t.Error("Verify accepted a core archive holding code")
+	}
+	var n int
+	if err := s.cdb.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_db_role_setting
+		WHERE setrole = (SELECT oid FROM pg_roles WHERE rolname = current_user)`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("the serving role kept %d settings the restore made", n)
+	}
+}

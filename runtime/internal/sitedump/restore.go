@@ -160,6 +160,14 @@ func (s *site) restoreInto(ctx context.Context, db, tmp string, archives []archi
 		return err
 	}
 	defer conn.Close(context.Background())
+	// The core archives' SQL runs as the serving role; a hostile one
+	// (a site import's source) may change that role's own defaults, which
+	// apply on the whole server: put them back however the restore ends.
+	defer func() {
+		if rerr := resetOwnSettings(context.WithoutCancel(ctx), conn); rerr != nil {
+			s.cfg.Logger.Error("could not reset the serving role's settings after a restore", "error", rerr)
+		}
+	}()
 	var stmts []string
 	for _, a := range archives {
 		q := ident(a.schema)
@@ -208,6 +216,33 @@ func (s *site) restoreInto(ctx context.Context, db, tmp string, archives []archi
 			if err := restore(i, a); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+// resetOwnSettings removes every default the session's role set on
+// itself (ALTER ROLE CURRENT_USER [IN DATABASE …] SET): the serving role
+// has none of its own (dbroles sets its limits per connection), so any is
+// a restore's doing.
+func resetOwnSettings(ctx context.Context, conn *pgx.Conn) error {
+	rows, err := conn.Query(ctx, `SELECT coalesce(d.datname::pg_catalog.text, '') FROM pg_catalog.pg_db_role_setting s
+		LEFT JOIN pg_catalog.pg_database d ON d.oid = s.setdatabase
+		WHERE s.setrole = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user)`)
+	if err != nil {
+		return err
+	}
+	dbs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	for _, db := range dbs {
+		q := "ALTER ROLE CURRENT_USER RESET ALL"
+		if db != "" {
+			q = "ALTER ROLE CURRENT_USER IN DATABASE " + ident(db) + " RESET ALL"
+		}
+		if _, err := conn.Exec(ctx, q); err != nil {
+			return fmt.Errorf("%s: %w", q, err)
 		}
 	}
 	return nil
