@@ -325,6 +325,14 @@ func (s *Store) send(w http.ResponseWriter, r *http.Request, l *linkRow) {
 		http.Error(w, "range not satisfiable", http.StatusRequestedRangeNotSatisfiable)
 		return
 	}
+	if first > l.delivered {
+		// A resume continues where the delivered bytes end: a range
+		// beyond would let the archive be read in pieces (the tail, then
+		// the head) without the link ever being spent.
+		h.Set("Content-Range", fmt.Sprintf("bytes */%d", size))
+		http.Error(w, fmt.Sprintf("a download of this link resumes at byte %d at the latest", l.delivered), http.StatusRequestedRangeNotSatisfiable)
+		return
+	}
 	f, err := os.Open(filepath.Join(s.ExportDir(), *l.archive))
 	if err != nil {
 		s.log.Error("opening a link's archive", "link", l.id, "error", err)
