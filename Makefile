@@ -6,7 +6,7 @@ BUILD := build
 # Every folder with a module.json under examples/ and modules/ is a module.
 MODULE_DIRS := $(patsubst %/module.json,%,$(wildcard examples/*/module.json modules/*/module.json))
 WASM_ENV := GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0
-TEST_TIMEOUT ?= 20m
+TEST_TIMEOUT ?= 30m
 
 .PHONY: vendor-axe help build modules run run-local release test bench check vet fmt tidy clean
 

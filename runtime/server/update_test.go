@@ -55,7 +55,7 @@ type updateEnv struct {
 func newUpdateEnv(t *testing.T) *updateEnv {
 	t.Helper()
 	ctx := context.Background()
-	e := &updateEnv{t: t, pkgs: t.TempDir(), dataDir: t.TempDir()}
+	e := &updateEnv{t: t, pkgs: t.TempDir(), dataDir: siteDataDir(t)} // the shared compilation cache: chat and tickets compile once per test binary
 	e.online = tufrepo.Keys{
 		Snapshot:  tufrepo.Role{Signers: []signature.Signer{signingtest.NewSigner(t)}},
 		Timestamp: tufrepo.Role{Signers: []signature.Signer{signingtest.NewSigner(t)}},
