@@ -44,6 +44,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -167,11 +168,19 @@ func commandNames() []string {
 func usage() string {
 	var b strings.Builder
 	b.WriteString("usage: websonic COMMAND [arguments] [flags]\n\ncommands:\n")
+	width := 0
+	var groups []string
 	for _, n := range commandNames() {
-		fmt.Fprintf(&b, "  websonic %-16s %s\n", n, commands[n].help)
+		width = max(width, len(n))
+		if g, _, ok := strings.Cut(n, " "); ok && !slices.Contains(groups, g) {
+			groups = append(groups, g)
+		}
+	}
+	for _, n := range commandNames() {
+		fmt.Fprintf(&b, "  websonic %-*s %s\n", width, n, commands[n].help)
 	}
 	b.WriteString("\nwebsonic COMMAND -h shows a command's arguments, flags and environment variables;\n" +
-		"websonic GROUP -h (admin, data-key, keys, module, registry, theme, user) lists a group's verbs.\n")
+		"websonic GROUP -h (" + strings.Join(groups, ", ") + ") lists a group's verbs.\n")
 	return b.String()
 }
 
