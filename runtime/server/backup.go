@@ -237,7 +237,9 @@ func runBackup(ctx context.Context, d *database, cfg Config, trigger string, slo
 		status, msg = "failed", err.Error()
 		var be *backup.Error
 		if errors.As(err, &be) {
+			// Shown as "stage: error": the stage is not repeated.
 			stage = string(be.Stage)
+			msg = strings.TrimPrefix(msg, "backup: "+stage+": ")
 		}
 		if verified == nil && stage == string(backup.StageVerify) {
 			f := false
@@ -251,7 +253,7 @@ func runBackup(ctx context.Context, d *database, cfg Config, trigger string, slo
 	if err != nil && ctx.Err() == nil { // a runtime stopping is no failure to alert about
 		log.Error("backup failed", "trigger", trigger, "stage", stage, "error", err)
 		if _, aerr := conn.Exec(fctx, `INSERT INTO websonic.update_events (kind, module, outcome, reason) VALUES ('backup', '', 'failed', $1)`,
-			"backup ("+trigger+") failed: "+msg); aerr != nil {
+			"backup ("+trigger+") failed: "+strings.TrimPrefix(err.Error(), "backup: ")); aerr != nil {
 			log.Error("recording a backup alert", "error", aerr)
 		}
 	}

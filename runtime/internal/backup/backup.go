@@ -57,7 +57,11 @@ type Error struct {
 	Err   error
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("backup: %s: %v", e.Stage, e.Err) }
+// Error names the stage once: a cause of this package ("backup: …") is
+// not prefixed again.
+func (e *Error) Error() string {
+	return fmt.Sprintf("backup: %s: %s", e.Stage, strings.TrimPrefix(e.Err.Error(), "backup: "))
+}
 func (e *Error) Unwrap() error { return e.Err }
 
 // ErrMismatch: the restored copy differs from what the backup recorded
