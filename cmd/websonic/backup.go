@@ -282,6 +282,9 @@ func backupRestore(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	case err != nil:
 		return fmt.Errorf("%s: %w; the site was left as it was", cmd, err)
 	}
+	if res.Replaced != "" {
+		fmt.Fprintf(stdout, "the site as it was before is in %s (`websonic backup restore %s --identity … --replace-live-site` goes back to it)\n", res.Replaced, res.Replaced)
+	}
 	switch {
 	case *dry:
 	case res.Reloaded:
