@@ -95,7 +95,7 @@ func init() {
 				"With --registry (and --trusted-root) it installs and updates modules from a registry and answers\n" +
 				"`websonic module install|rollback|approve|policy`. Every runtime serves the admin area on --admin-addr, runs the\n" +
 				"modules' scheduled jobs (`websonic jobs`) and answers `websonic exec` and `websonic user export|erase`.\n" +
-				"The limit flags change what sdk/ABI.md section 8 lists, the realtime flags what its section 11.5 lists.", siteEnv},
+				"The limit flags change what sdk/ABI.md section 8 lists, the realtime flags what its section 11.5 lists.", serveEnv(siteEnv)},
 		"admin create": {adminCreate, "--username NAME [flags]", "create an admin account on an existing site",
 			"Acts on the site in --data-dir (the folder `websonic serve` uses; `make run` uses data), running or not.",
 			map[string]string{"WEBSONIC_ADMIN_PASSWORD": "the admin's password" + passwordHelp}},
@@ -293,10 +293,15 @@ func serve(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	lim.register(fs)
 	var gr graceful // graceful.go: restarts, self-update
 	gr.register(fs)
+	var bk serveBackup // servebackup.go
+	bk.register(fs)
 	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if err := lim.validate(); err != nil {
+		return err
+	}
+	if err := bk.load(); err != nil {
 		return err
 	}
 	if err := tf.load(c.dataDir); err != nil {
@@ -348,6 +353,7 @@ func serve(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		TLS: tf.tls, RegistryCA: tf.registryPEM, SiteKey: env("WEBSONIC_SITE_KEY", ""),
 	}
 	lim.apply(&cfg)
+	bk.apply(&cfg)
 	if err := gr.apply(&cfg, rs, buildinfo.Version(), whenReady(ctx, rs, func() *server.Server { return srv }, log)); err != nil {
 		return err
 	}
