@@ -96,10 +96,13 @@ func backupProgress(w io.Writer) func(server.BackupProgress) {
 			return
 		}
 		last, at = p.Step, time.Now()
-		if p.Total > 0 {
+		switch {
+		case p.Total > 0:
 			fmt.Fprintf(w, "%s: %d/%d\n", p.Step, p.Done, p.Total)
-		} else {
+		case p.Done > 0:
 			fmt.Fprintf(w, "%s: %d\n", p.Step, p.Done)
+		default: // a step without counts ("reload")
+			fmt.Fprintln(w, p.Step)
 		}
 	}
 }

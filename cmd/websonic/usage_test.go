@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/websonic/websonic/runtime/server"
 )
 
 // TestUsageNamesEveryGroup: `websonic -h` names every group whose -h lists
@@ -40,5 +42,18 @@ func TestUsageNamesEveryGroup(t *testing.T) {
 		if at != col {
 			t.Errorf("description of %q starts at column %d, not %d: %q", name, at, col, line)
 		}
+	}
+}
+
+// TestBackupProgressLines: a step without counts prints its name alone
+// ("reload", not "reload: 0"); counted steps print done/total.
+func TestBackupProgressLines(t *testing.T) {
+	var b strings.Builder
+	p := backupProgress(&b)
+	p(server.BackupProgress{Step: "reload"})
+	p(server.BackupProgress{Step: "restore", Done: 2, Total: 6})
+	p(server.BackupProgress{Step: "write", Done: 4096})
+	if got, want := b.String(), "reload\nrestore: 2/6\nwrite: 4096\n"; got != want {
+		t.Errorf("progress lines %q, want %q", got, want)
 	}
 }
