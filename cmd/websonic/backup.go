@@ -96,10 +96,13 @@ func backupProgress(w io.Writer) func(server.BackupProgress) {
 			return
 		}
 		last, at = p.Step, time.Now()
-		if p.Total > 0 {
+		switch {
+		case p.Total > 0:
 			fmt.Fprintf(w, "%s: %d/%d\n", p.Step, p.Done, p.Total)
-		} else {
+		case p.Done > 0:
 			fmt.Fprintf(w, "%s: %d\n", p.Step, p.Done)
+		default: // a step without counts ("reload")
+			fmt.Fprintln(w, p.Step)
 		}
 	}
 }
@@ -281,6 +284,9 @@ func backupRestore(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%s: %w; the site was left as it was, but for the modules installed", cmd, err)
 	case err != nil:
 		return fmt.Errorf("%s: %w; the site was left as it was", cmd, err)
+	}
+	if res.Replaced != "" {
+		fmt.Fprintf(stdout, "the site as it was before is in %s (`websonic backup restore %s --identity … --replace-live-site` goes back to it)\n", res.Replaced, res.Replaced)
 	}
 	switch {
 	case *dry:

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -102,6 +103,11 @@ func TestBackupCommands(t *testing.T) {
 	out = run("backup", "restore", name, "--identity", ownerKey, "--replace-live-site")
 	if !strings.Contains(out, "restored") {
 		t.Fatalf("backup restore: %s", out)
+	}
+	// It names the backup of what it replaced, and how to go back to it.
+	replaced := regexp.MustCompile(`the site as it was before is in (websonic-\S+\.backup\.age)`).FindStringSubmatch(out)
+	if replaced == nil || replaced[1] == name || !strings.Contains(out, "websonic backup restore "+replaced[1]) {
+		t.Errorf("backup restore does not name the backup of what it replaced:\n%s", out)
 	}
 	if _, err := console.User(ctx, "mia"); err == nil {
 		t.Error("mia, made after the backup, is still there")

@@ -44,6 +44,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -94,7 +95,7 @@ func init() {
 				"With --registry (and --trusted-root) it installs and updates modules from a registry and answers\n" +
 				"`websonic module install|rollback|approve|policy`. Every runtime serves the admin area on --admin-addr, runs the\n" +
 				"modules' scheduled jobs (`websonic jobs`) and answers `websonic exec` and `websonic user export|erase`.\n" +
-				"The limit flags change what sdk/ABI.md section 8 lists, the realtime flags what its section 11.5 lists.", siteEnv},
+				"The limit flags change what sdk/ABI.md section 8 lists, the realtime flags what its section 11.5 lists.", serveEnv(siteEnv)},
 		"admin create": {adminCreate, "--username NAME [flags]", "create an admin account on an existing site",
 			"Acts on the site in --data-dir (the folder `websonic serve` uses; `make run` uses data), running or not.",
 			map[string]string{"WEBSONIC_ADMIN_PASSWORD": "the admin's password" + passwordHelp}},
@@ -167,11 +168,19 @@ func commandNames() []string {
 func usage() string {
 	var b strings.Builder
 	b.WriteString("usage: websonic COMMAND [arguments] [flags]\n\ncommands:\n")
+	width := 0
+	var groups []string
 	for _, n := range commandNames() {
-		fmt.Fprintf(&b, "  websonic %-16s %s\n", n, commands[n].help)
+		width = max(width, len(n))
+		if g, _, ok := strings.Cut(n, " "); ok && !slices.Contains(groups, g) {
+			groups = append(groups, g)
+		}
+	}
+	for _, n := range commandNames() {
+		fmt.Fprintf(&b, "  websonic %-*s %s\n", width, n, commands[n].help)
 	}
 	b.WriteString("\nwebsonic COMMAND -h shows a command's arguments, flags and environment variables;\n" +
-		"websonic GROUP -h (admin, data-key, keys, module, registry, theme, user) lists a group's verbs.\n")
+		"websonic GROUP -h (" + strings.Join(groups, ", ") + ") lists a group's verbs.\n")
 	return b.String()
 }
 
@@ -284,10 +293,15 @@ func serve(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	lim.register(fs)
 	var gr graceful // graceful.go: restarts, self-update
 	gr.register(fs)
+	var bk serveBackup // servebackup.go
+	bk.register(fs)
 	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if err := lim.validate(); err != nil {
+		return err
+	}
+	if err := bk.load(); err != nil {
 		return err
 	}
 	if err := tf.load(c.dataDir); err != nil {
@@ -339,6 +353,7 @@ func serve(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		TLS: tf.tls, RegistryCA: tf.registryPEM, SiteKey: env("WEBSONIC_SITE_KEY", ""),
 	}
 	lim.apply(&cfg)
+	bk.apply(&cfg)
 	if err := gr.apply(&cfg, rs, buildinfo.Version(), whenReady(ctx, rs, func() *server.Server { return srv }, log)); err != nil {
 		return err
 	}

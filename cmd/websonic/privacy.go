@@ -145,13 +145,15 @@ func privacyRetention(args []string, _ io.Reader, stdout, stderr io.Writer) erro
 		cur = next
 		fmt.Fprintln(stdout, "saved; the runtime applies the rules every night (03:17 UTC)")
 	}
-	off := func(n int, unit string) string {
+	// A rule that is off keeps everything: say so, not "kept: off".
+	rule := func(n int, unit, off string) string {
 		if n == 0 {
-			return "off"
+			return off + " (off)"
 		}
 		return strconv.Itoa(n) + " " + unit
 	}
 	fmt.Fprintf(stdout, "account deletion grace:   %d days\naudit log kept:           %s\naddresses kept:           %s\ninactive accounts erased: %s\n",
-		cur.EraseGraceDays, off(cur.AuditDays, "days"), off(cur.IPDays, "days"), off(cur.InactiveMonths, "months without a sign-in"))
+		cur.EraseGraceDays, rule(cur.AuditDays, "days", "no limit"), rule(cur.IPDays, "days", "no limit"),
+		rule(cur.InactiveMonths, "months without a sign-in", "never"))
 	return nil
 }

@@ -48,7 +48,7 @@ func TestPrivacyCommands(t *testing.T) {
 		ok   bool
 		out  string
 	}{
-		{[]string{"privacy", "retention"}, true, "account deletion grace:   14 days\naudit log kept:           off\n"},
+		{[]string{"privacy", "retention"}, true, "account deletion grace:   14 days\naudit log kept:           no limit (off)\naddresses kept:           no limit (off)\ninactive accounts erased: never (off)\n"},
 		{[]string{"privacy", "retention", "--grace-days", "7", "--audit-days", "90", "--ip-days", "30", "--inactive-months", "24"}, true, "saved"},
 		{[]string{"privacy", "retention"}, true, "grace:   7 days\naudit log kept:           90 days\naddresses kept:           30 days\ninactive accounts erased: 24 months without a sign-in\n"},
 		{[]string{"privacy", "retention", "--audit-days", "0"}, false, "want a positive whole number or off"},

@@ -184,7 +184,10 @@ func siteFetch(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "%s: %v; resuming\n", cmd, err)
 		time.Sleep(time.Duration(attempt+1) * time.Second)
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, errFetchFinal): // resuming cannot change it
+		return fmt.Errorf("%s: %w", cmd, err)
+	case err != nil:
 		return fmt.Errorf("%s: %w (run it again to resume)", cmd, err)
 	}
 	fmt.Fprintf(stderr, "wrote %s\n", *out)
@@ -241,7 +244,11 @@ func (f *fetcher) fetch(ctx context.Context) error {
 			return fmt.Errorf("%w: the server answered range %q to a request from byte %d", errFetchFinal, resp.Header.Get("Content-Range"), have)
 		}
 		w, err = os.OpenFile(part, os.O_WRONLY|os.O_APPEND, 0o600)
-	default:
+	default: // the source's own words say why (a used link: ask for a new one)
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		if m := termSafe(strings.TrimSpace(string(msg))); m != "" {
+			return fmt.Errorf("%w: %s: %s", errFetchFinal, resp.Status, m)
+		}
 		return fmt.Errorf("%w: %s", errFetchFinal, resp.Status)
 	}
 	if err != nil {

@@ -235,7 +235,9 @@ func runBackup(ctx context.Context, d *database, cfg Config, trigger string, slo
 		status, msg = "failed", err.Error()
 		var be *backup.Error
 		if errors.As(err, &be) {
+			// Shown as "stage: error": the stage is not repeated.
 			stage = string(be.Stage)
+			msg = strings.TrimPrefix(msg, "backup: "+stage+": ")
 		}
 		if verified == nil && stage == string(backup.StageVerify) {
 			f := false
@@ -249,7 +251,7 @@ func runBackup(ctx context.Context, d *database, cfg Config, trigger string, slo
 	if err != nil && ctx.Err() == nil { // a runtime stopping is no failure to alert about
 		log.Error("backup failed", "trigger", trigger, "stage", stage, "error", err)
 		if _, aerr := conn.Exec(fctx, `INSERT INTO websonic.update_events (kind, module, outcome, reason) VALUES ('backup', '', 'failed', $1)`,
-			"backup ("+trigger+") failed: "+msg); aerr != nil {
+			"backup ("+trigger+") failed: "+strings.TrimPrefix(err.Error(), "backup: ")); aerr != nil {
 			log.Error("recording a backup alert", "error", aerr)
 		}
 	}
@@ -427,6 +429,10 @@ type RestoreResult struct {
 	// Installed lists the module releases installed from the registry
 	// first ("name version"), those the site lacked.
 	Installed []string
+	// Replaced is the backup of what the restore replaced (written first,
+	// with ReplaceLive), in the site's backup store; empty when the site
+	// held no data.
+	Replaced string
 	// Reloaded says a runtime serving the site took the restored site up
 	// (the site_reload request); false: none serves it, and the next to
 	// start loads it.
@@ -513,8 +519,11 @@ func (c *Console) Restore(ctx context.Context, cfg Config, file string, opts Res
 	ro := backup.RestoreOptions{DryRun: opts.DryRun, Progress: opts.Progress}
 	if live {
 		ro.Safety = func(ctx context.Context) error {
-			_, err := runBackup(ctx, c.db, cfg, "restore", nil, backup.CreateOptions{Manual: true, Note: "before restoring " + filepath.Base(path)},
+			made, err := runBackup(ctx, c.db, cfg, "restore", nil, backup.CreateOptions{Manual: true, Note: "before restoring " + filepath.Base(path)},
 				nil, hclog.NewNullLogger())
+			if made != nil {
+				res.Replaced = made.Info.Name
+			}
 			return err
 		}
 	}
@@ -522,10 +531,14 @@ func (c *Console) Restore(ctx context.Context, cfg Config, file string, opts Res
 	if err != nil || opts.DryRun {
 		return res, err
 	}
+	if err := settleRestoredRuns(ctx, c.db, filepath.Base(path), res.Replaced); err != nil {
+		return res, fmt.Errorf("server: the backup is restored, but recording its runs: %w", err)
+	}
 	if err := logins.keep(ctx, c.db, names); err != nil {
 		return res, fmt.Errorf("server: the backup is restored, but keeping the live module logins: %w", err)
 	}
-	coredb.Audit(ctx, c.db.Pool, 0, "backup.restore", filepath.Base(path), map[string]any{"replaced_live_site": live, "installed": res.Installed})
+	coredb.Audit(ctx, c.db.Pool, 0, "backup.restore", filepath.Base(path), map[string]any{"replaced_live_site": live, "installed": res.Installed,
+		"replaced_backup": res.Replaced})
 	step("reload")
 	_, err = c.Request(ctx, updater.Request{Action: ActionSiteReload, Actor: "backup restore"}, RequestOptions{Wait: 5 * time.Minute, Actor: "backup restore"})
 	switch {
@@ -536,6 +549,35 @@ func (c *Console) Restore(ctx context.Context, cfg Config, file string, opts Res
 		res.Reloaded = true
 	}
 	return res, nil
+}
+
+// settleRestoredRuns brings the restored websonic.backup_runs up to date:
+// the restored backup's own run, running when its dump was taken, is
+// recorded as done (its file is the one restored), and the backup of
+// what the restore replaced (replaced, if any), recorded in the schema
+// set aside, is recorded again. Under the backup lock, as runBackup's
+// cleanup: when a runtime holds it (a backup under way), the next run's
+// cleanup settles the rows instead.
+func settleRestoredRuns(ctx context.Context, d *database, restored, replaced string) error {
+	conn, err := d.Pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	var got bool
+	if err := conn.QueryRow(ctx, `SELECT pg_catalog.pg_try_advisory_lock($1)`, backupLock).Scan(&got); err != nil || !got {
+		return err
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_catalog.pg_advisory_unlock($1)`, backupLock)
+	if _, err := conn.Exec(ctx, `UPDATE websonic.backup_runs SET status = 'ok', file = $1, finished_at = now()
+		WHERE status = 'running'`, restored); err != nil {
+		return err
+	}
+	if replaced == "" {
+		return nil
+	}
+	_, err = conn.Exec(ctx, `INSERT INTO websonic.backup_runs (trigger, status, file, finished_at) VALUES ('restore', 'ok', $1, now())`, replaced)
+	return err
 }
 
 // live says whether the site holds data (users or modules) a restore

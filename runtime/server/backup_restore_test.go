@@ -253,6 +253,26 @@ func TestBackupRestoreSite(t *testing.T) {
 	list, _ := store.List(backup.DefaultRetention())
 	if len(list) != 2 || !strings.Contains(list[0].Note, "before restoring") {
 		t.Errorf("backups after the restore: %+v, want the one of what it replaced", list)
+	} else if res.Replaced != list[0].Name {
+		t.Errorf("the restore names %q as the backup of what it replaced, want %q", res.Replaced, list[0].Name)
+	}
+	// The runs as the restored site records them: the restored backup's
+	// own run (running when its dump was taken) finished, and the backup
+	// of what the restore replaced, made in the schema set aside, recorded.
+	runs, err := backupRuns(ctx, s.srv.db, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var restored, replaced bool
+	for _, r := range runs {
+		if r.Status == "running" {
+			t.Errorf("a run still running after the restore: %+v", r)
+		}
+		restored = restored || (r.File == made.Info.Name && r.Status == "ok")
+		replaced = replaced || (r.File == res.Replaced && r.Trigger == "restore" && r.Status == "ok")
+	}
+	if !restored || !replaced {
+		t.Errorf("runs after the restore (restored backup's run ok: %v, the replaced site's backup: %v): %+v", restored, replaced, runs)
 	}
 	if n := s.count(t, `SELECT count(*) FROM websonic.audit_log WHERE action = 'backup.restore'`); n != 1 {
 		t.Errorf("%d restores audited", n)

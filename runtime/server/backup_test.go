@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -55,6 +56,11 @@ func TestBackupSchedule(t *testing.T) {
 	}
 	if count(alerts) != 1 {
 		t.Error("the failed backup raised no alert")
+	}
+	// Shown as "STAGE: ERROR" (backup list, the Backups page): the error
+	// names neither the package nor the stage again.
+	if !strings.HasPrefix(r[0].Error, "no encryption key: ") {
+		t.Errorf("the run's error reads %q, want the cause alone (\"no encryption key: …\")", r[0].Error)
 	}
 	s.srv.backupDue(ctx, log) // the day's slot is taken
 	if len(runs()) != 1 {

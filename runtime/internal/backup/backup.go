@@ -60,7 +60,11 @@ type Error struct {
 	Err   error
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("backup: %s: %v", e.Stage, e.Err) }
+// Error names the stage once: a cause of this package ("backup: …") is
+// not prefixed again.
+func (e *Error) Error() string {
+	return fmt.Sprintf("backup: %s: %s", e.Stage, strings.TrimPrefix(e.Err.Error(), "backup: "))
+}
 func (e *Error) Unwrap() error { return e.Err }
 
 // ErrMismatch: the restored copy differs from what the backup recorded
@@ -296,7 +300,8 @@ func (t *teeVerify) finish(writeErr error) (*sitedump.Report, error) {
 }
 
 // VerifyStored verifies a backup of the store (see Verify) and records
-// the outcome beside it.
+// the outcome beside it, unless the identities open it not (no key, or
+// ErrNoIdentity): that is no verdict on the backup.
 func VerifyStored(ctx context.Context, cfg Config, name string, progress func(sitedump.Progress)) (*sitedump.Report, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
@@ -307,8 +312,10 @@ func VerifyStored(ctx context.Context, cfg Config, name string, progress func(si
 	}
 	rep, verr := verify(ctx, cfg, cfg.Store.Path(name), info.SHA256, progress)
 	var ns *Error
-	if errors.As(verr, &ns) && ns.Stage == StageKeys {
-		return nil, verr // no verdict on the backup itself
+	if errors.As(verr, &ns) && ns.Stage == StageKeys || errors.Is(verr, ErrNoIdentity) {
+		// No verdict on the backup itself: the key is wrong, or missing
+		// (a backup marked bad would lose its retention period).
+		return nil, verr
 	}
 	if err := cfg.Store.MarkVerified(name, cfg.Now(), verr); err != nil {
 		return rep, errors.Join(verr, &Error{StageVerify, err})

@@ -153,6 +153,20 @@ func TestCreateVerify(t *testing.T) {
 			}
 		})
 	}
+
+	// A stored backup tried with a wrong key or passphrase keeps its
+	// verdict: the key failed, not the backup (a backup marked bad loses
+	// its retention period).
+	for _, ids := range [][]age.Identity{{other}, wrongPass} {
+		c := cfg
+		c.Identities = ids
+		if _, err := VerifyStored(ctx, c, res.Info.Name, nil); !errors.Is(err, ErrNoIdentity) {
+			t.Fatalf("verify with a wrong key: %v", err)
+		}
+		if got, err := cfg.Store.Get(res.Info.Name); err != nil || !got.Good() {
+			t.Errorf("after a wrong key the backup reads good %v (%q, %v)", got.Good(), got.VerifyError, err)
+		}
+	}
 }
 
 // TestPrune: retention removes exactly the backups its rules keep no
