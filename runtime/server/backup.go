@@ -15,6 +15,7 @@ import (
 
 	"github.com/websonic/websonic/runtime/internal/backup"
 	"github.com/websonic/websonic/runtime/internal/coredb"
+	"github.com/websonic/websonic/runtime/internal/privacy"
 	"github.com/websonic/websonic/runtime/internal/sitedump"
 	"github.com/websonic/websonic/runtime/internal/updater"
 )
@@ -543,6 +544,10 @@ func (c *Console) Restore(ctx context.Context, cfg Config, file string, opts Res
 	_, err = c.Request(ctx, updater.Request{Action: ActionSiteReload, Actor: "backup restore"}, RequestOptions{Wait: 5 * time.Minute, Actor: "backup restore"})
 	switch {
 	case errors.Is(err, ErrNoRuntime):
+	case err != nil && strings.Contains(err.Error(), privacy.ErrKeyMismatch.Error()):
+		return res, fmt.Errorf("server: the backup is restored, but this server does not have the restored site's data key, without which "+
+			"the runtime cannot open what the site sealed and will not start: put the old server's %s in place (or set WEBSONIC_SITE_KEY), "+
+			"or restore a backup made with --include-site-key: %w", privacy.KeyFile, err)
 	case err != nil:
 		return res, fmt.Errorf("server: the backup is restored, but the runtimes did not reload it (restart them): %w", err)
 	default:
