@@ -73,11 +73,11 @@
 // # Scratch databases and CREATEDB
 //
 // Verify restores into a scratch database that Config.Scratch makes and
-// always drops: on the embedded cluster through its superuser
-// (SuperuserScratch with pgembed.Cluster.SuperuserURL); on an external
-// server as the provisioning role, which then needs CREATEDB
-// (ProvisioningScratch; without it ErrNoScratch says to run, as the
-// server's superuser, ALTER ROLE <role> CREATEDB). The scratch database is
+// always drops. The runtime makes them as the provisioning role
+// (ProvisioningScratch), which pgembed.Provision, install.sh and the
+// Kubernetes Job give CREATEDB; on an external server without it,
+// ErrNoScratch says to run, as the server's superuser, ALTER ROLE <role>
+// CREATEDB. SuperuserScratch (a superuser's URL) serves tests. The scratch database is
 // on the site's own server, so the site's roles log in to it as they are.
 // A scratch database is named <database>_scratch_<unix seconds>_<hex>; one
 // that a process killed mid-Verify or mid-Replace left is dropped by the
