@@ -538,8 +538,14 @@ func (c *Console) Restore(ctx context.Context, cfg Config, file string, opts Res
 	if err := logins.keep(ctx, c.db, names); err != nil {
 		return res, fmt.Errorf("server: the backup is restored, but keeping the live module logins: %w", err)
 	}
-	coredb.Audit(ctx, c.db.Pool, 0, "backup.restore", filepath.Base(path), map[string]any{"replaced_live_site": live, "installed": res.Installed,
-		"replaced_backup": res.Replaced})
+	detail := map[string]any{"replaced_live_site": live}
+	if len(res.Installed) > 0 {
+		detail["installed"] = res.Installed
+	}
+	if res.Replaced != "" {
+		detail["replaced_backup"] = res.Replaced
+	}
+	coredb.Audit(ctx, c.db.Pool, 0, "backup.restore", filepath.Base(path), detail)
 	step("reload")
 	_, err = c.Request(ctx, updater.Request{Action: ActionSiteReload, Actor: "backup restore"}, RequestOptions{Wait: 5 * time.Minute, Actor: "backup restore"})
 	switch {

@@ -118,6 +118,8 @@
 // # Concurrency
 //
 // Dump may run while the site serves, and several at once. Verify and
-// Dump may run together. Replace assumes it is the only Replace on the
-// site (the caller serialises them: the owner's request queue does).
+// Dump may run together. One Replace runs at a time on a site: it holds
+// an advisory lock of the live database from its start to its end (the
+// owner's commands and the portal run in different processes), and
+// another started meanwhile fails at once with ErrBusy, changing nothing.
 package sitedump

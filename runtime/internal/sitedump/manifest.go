@@ -106,6 +106,9 @@ var (
 	// ErrNewerRuntime is a dump from a runtime with core migrations this
 	// one does not have.
 	ErrNewerRuntime = errors.New("sitedump: dump made by a newer runtime")
+	// ErrBusy: another Replace (a restore, an import) is under way on the
+	// site; one runs at a time.
+	ErrBusy = errors.New("sitedump: another restore or import is replacing this site's data now")
 )
 
 // maxManifest bounds dump.json (a site with a million files stays well

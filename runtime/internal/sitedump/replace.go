@@ -68,6 +68,11 @@ func Replace(ctx context.Context, cfg Config, r io.Reader, opts ReplaceOptions) 
 	if err != nil {
 		return nil, err
 	}
+	unlock, err := s.lockReplace(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if err := s.dropStaging(ctx); err != nil {
 		return nil, err
 	}
@@ -169,6 +174,30 @@ func Replace(ctx context.Context, cfg Config, r io.Reader, opts ReplaceOptions) 
 		return rep, fmt.Errorf("sitedump: replace: the dump is in place, but the core migrations it lacks failed: %w", err)
 	}
 	return rep, nil
+}
+
+// replaceLock is the advisory lock a Replace holds from its start to its
+// end: the owner's commands (backup restore, site import) and the portal
+// run in different processes, and a second Replace would drop the first
+// one's staging schemas.
+const replaceLock = int64(0x77656273726570) // "websrep"
+
+// lockReplace takes replaceLock on a session of the serving role, or
+// fails with ErrBusy; unlock ends the session, which releases it.
+func (s *site) lockReplace(ctx context.Context) (unlock func(), err error) {
+	conn, err := s.serving.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var got bool
+	if err := conn.QueryRow(ctx, `SELECT pg_catalog.pg_try_advisory_lock($1)`, replaceLock).Scan(&got); err != nil || !got {
+		conn.Close(context.Background())
+		if err != nil {
+			return nil, fmt.Errorf("sitedump: replace: %w", err)
+		}
+		return nil, fmt.Errorf("%w: wait until it ends, then run this again", ErrBusy)
+	}
+	return func() { conn.Close(context.Background()) }, nil
 }
 
 // hand gives one spooled file to f.

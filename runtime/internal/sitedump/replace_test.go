@@ -180,6 +180,35 @@ func TestReplaceLeavesLiveAlone(t *testing.T) {
 			t.Errorf("after the next Replace: staging %v, sums equal %v", staging, sumsEqual(now, m.Tables))
 		}
 	})
+	t.Run("one at a time", func(t *testing.T) {
+		if _, err := s.cdb.Pool.Exec(ctx, `DELETE FROM websonic.users WHERE id % 3 = 0`); err != nil {
+			t.Fatal(err)
+		}
+		// A second Replace starts while the first one stages into the
+		// live database (another owner's command, the portal): refused,
+		// instead of dropping the first one's staging schemas.
+		var second error
+		tried := false
+		_, err := Replace(ctx, s.cfg, bytes.NewReader(stream), ReplaceOptions{Progress: func(p Progress) {
+			if p.Step == "restore" && p.Done >= 1 && !tried {
+				tried = true
+				_, second = Replace(ctx, s.cfg, bytes.NewReader(stream), ReplaceOptions{})
+			}
+		}})
+		if err != nil {
+			t.Fatalf("the first Replace: %v", err)
+		}
+		if !tried || !errors.Is(second, ErrBusy) {
+			t.Errorf("the second Replace, during the first: %v, want ErrBusy", second)
+		}
+		if now, staging := s.state(t); !sumsEqual(now, m.Tables) || len(staging) != 0 {
+			t.Errorf("after the first Replace: staging %v, sums equal %v", staging, sumsEqual(now, m.Tables))
+		}
+		// Once it ended, the next one runs.
+		if _, err := Replace(ctx, s.cfg, bytes.NewReader(stream), ReplaceOptions{DryRun: true}); err != nil {
+			t.Errorf("a Replace after the first: %v", err)
+		}
+	})
 	t.Run("module not installed", func(t *testing.T) {
 		s.modules["beta"].Close()
 		if err := s.broker.Drop(ctx, "beta"); err != nil {
