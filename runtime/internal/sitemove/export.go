@@ -72,7 +72,11 @@ func Export(ctx context.Context, cfg ExportConfig, w io.Writer, recipient string
 	pw := newPartWriter(tw, now)
 	defer pw.man.finish()
 	if err := cfg.Source.Dump(ctx, pw, func(p Progress) {
-		report(Progress{Step: "dump: " + p.Step, Done: p.Done, Total: p.Total, Unit: p.Unit})
+		step := p.Step
+		if step != "dump" {
+			step = "dump: " + step
+		}
+		report(Progress{Step: step, Done: p.Done, Total: p.Total, Unit: p.Unit})
 	}); err != nil {
 		return nil, fmt.Errorf("sitemove: export: %w", err)
 	}

@@ -57,7 +57,7 @@ func (p Progress) String() string {
 	case p.Unit == "bytes":
 		return fmt.Sprintf("%s: %s", p.Step, mib(p.Done))
 	case p.Total > 0:
-		return fmt.Sprintf("%s: %d of %d %s", p.Step, p.Done, p.Total, p.Unit)
+		return strings.TrimSpace(fmt.Sprintf("%s: %d of %d %s", p.Step, p.Done, p.Total, p.Unit))
 	default:
 		return p.Step
 	}
