@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -200,7 +201,7 @@ func TestMigrationPortalMove(t *testing.T) {
 	if j := waitMoveJob(t, b, "import"); !strings.Contains(j.Err, "not signed by the confirmed source") {
 		t.Fatalf("import with a wrong fingerprint: %q", j.Err)
 	}
-	if resp, _ := ta.do("POST", "/admin/migration/import/run", url.Values{"csrf": {tcsrf}, "fingerprint": {fm[1]}, "replace": {"1"}}, nil); resp.StatusCode != http.StatusSeeOther {
+	if resp, _ := ta.do("POST", "/admin/migration/import/run", url.Values{"csrf": {tcsrf}, "fingerprint": {html.UnescapeString(fm[1])}, "replace": {"1"}}, nil); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("import: %d", resp.StatusCode)
 	}
 	j := waitMoveJob(t, b, "import")
