@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -53,7 +54,9 @@ func storeBig(t *testing.T, s *testSite, stmt string) {
 // tables of a few bytes. Each store must raise the module's measured
 // storage by about what it stored; the module over its quota is suspended.
 func TestModuleStorageCountsCatalogs(t *testing.T) {
-	s := newSite(t, func(c *Config) { c.ModuleStorageQuota = 4 << 20 })
+	// Only the check at the end may suspend the module: the stores pass the
+	// quota halfway, and a background check then would fail the rest.
+	s := newSite(t, func(c *Config) { c.ModuleStorageQuota = 4 << 20; c.StorageCheckEvery = 24 * time.Hour })
 	ctx := context.Background()
 	b := s.srv.broker
 	used := func(t *testing.T) int64 {

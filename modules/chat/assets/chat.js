@@ -400,8 +400,20 @@ function drawRooms() {
   document.title = (total ? "(" + unreadLabel(total) + ") " : "") + S.title;
 }
 
+// Loads overtaken by a later one are dropped: under load the answers to two
+// quick loads can arrive out of order, and the older must not undo the newer
+// (an approved request shown as waiting again, a joined room gone).
+const loads = { rooms: { issued: 0, applied: 0 }, requests: { issued: 0, applied: 0 } };
+function overtaken(l, n) {
+  if (n < l.applied) return true;
+  l.applied = n;
+  return false;
+}
+
 async function refreshRooms() {
+  const n = ++loads.rooms.issued;
   const { rooms } = await api("GET", "/chat/api/rooms");
+  if (overtaken(loads.rooms, n)) return;
   setRooms(rooms);
   renderRooms();
   if (S.open && S.rooms.has(S.open)) { renderHeader(); renderComposer(); }
@@ -1640,13 +1652,15 @@ async function search(q, more) {
 
 async function loadRequests() {
   const box = $("chat-requests"), slot = $("chat-requests-msg");
+  const n = ++loads.requests.issued;
   let res;
   try {
     res = await api("GET", "/chat/api/requests");
   } catch (e) {
-    say(slot, e.message);
+    if (n > loads.requests.applied) say(slot, e.message);
     return;
   }
+  if (overtaken(loads.requests, n)) return;
   say(slot, "");
   const users = res.users || [];
   S.requestsPending = users.reduce((n, g) => n + (g.count || (g.requests || []).length), 0);
