@@ -2,7 +2,7 @@ package main
 
 import (
 	"bytes"
-	"crypto/rand"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,62 +13,82 @@ import (
 	"time"
 )
 
-// TestSiteFetch: `websonic site fetch` resumes a download cut half-way
-// (Range and If-Range against a real HTTP server) into the exact bytes,
-// and a link the source refuses (used, expired: 410) fails at once with
-// the source's own words, without promising that running it again helps.
-func TestSiteFetch(t *testing.T) {
-	archive := make([]byte, 256<<10)
-	rand.Read(archive)
-	var requests atomic.Int32
-	mux := http.NewServeMux()
-	mux.HandleFunc("/cut", func(w http.ResponseWriter, r *http.Request) {
-		if requests.Add(1) == 1 { // the first transfer stops half-way
-			w.Header().Set("ETag", `"v1"`)
-			w.Header().Set("Content-Length", "262144")
-			w.Write(archive[:100<<10])
-			w.(http.Flusher).Flush()
-			panic(http.ErrAbortHandler)
+// TestSiteFetchWaitsForTheExport: a source still writing its export answers
+// 503 with Retry-After; fetch waits as asked, without spending a retry, and
+// then downloads. Past --wait it gives up with the source's words.
+func TestSiteFetchWaitsForTheExport(t *testing.T) {
+	raw := bytes.Repeat([]byte("age-encryption.org/v1 archive "), 1000)
+	var notReady atomic.Int32
+	notReady.Store(2)
+	link := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if notReady.Add(-1) >= 0 {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "the export is not finished yet: try again in a moment", http.StatusServiceUnavailable)
+			return
 		}
-		if r.Header.Get("Range") != "bytes=102400-" {
-			t.Errorf("resumed with Range %q", r.Header.Get("Range"))
-		}
-		w.Header().Set("ETag", `"v1"`)
-		http.ServeContent(w, r, "site.move.age", time.Time{}, bytes.NewReader(archive))
-	})
-	mux.HandleFunc("/used", func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "this link was used, expired or was revoked: ask the site's owner for a new one", http.StatusGone)
-	})
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
-	dir := t.TempDir()
+		http.ServeContent(w, r, "site.move.age", time.Time{}, bytes.NewReader(raw))
+	}))
+	defer link.Close()
 
-	t.Run("resumes a cut download", func(t *testing.T) {
-		out := filepath.Join(dir, "site.move.age")
-		var stdout, stderr bytes.Buffer
-		if err := run([]string{"site", "fetch", srv.URL + "/cut", "--out", out}, strings.NewReader(""), &stdout, &stderr); err != nil {
-			t.Fatalf("%v\n%s", err, stderr.String())
+	out := filepath.Join(t.TempDir(), "site.move.age")
+	_, stderr, err := moveRun("site", "fetch", link.URL+"/l/token", "--out", out, "--retries", "0")
+	if err != nil {
+		t.Fatalf("fetch: %v\n%s", err, stderr)
+	}
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, raw) {
+		t.Fatalf("fetched %d bytes, want %d", len(got), len(raw))
+	}
+	if n := strings.Count(stderr, "the export is not finished yet: try again in a moment; trying again in 1s"); n != 2 {
+		t.Errorf("want two waits reported, got %d:\n%s", n, stderr)
+	}
+
+	notReady.Store(1 << 20)
+	out = filepath.Join(t.TempDir(), "site.move.age")
+	_, _, err = moveRun("site", "fetch", link.URL+"/l/token", "--out", out, "--retries", "0", "--wait", "500ms")
+	if err == nil || !strings.Contains(err.Error(), "the export is not finished yet") {
+		t.Fatalf("past --wait: %v", err)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("a file was left after giving up: %v", err)
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"30", 30 * time.Second, true},
+		{" 2 ", 2 * time.Second, true},
+		{"0", time.Second, true},
+		{"86400", 5 * time.Minute, true},
+		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second, true},
+		{now.Add(-time.Hour).Format(http.TimeFormat), time.Second, true},
+		{"", 0, false},
+		{"-5", 0, false},
+		{"soon", 0, false},
+	} {
+		if got, ok := retryAfter(tc.in, now); got != tc.want || ok != tc.ok {
+			t.Errorf("retryAfter(%q) = %v, %v; want %v, %v", tc.in, got, ok, tc.want, tc.ok)
 		}
-		got, err := os.ReadFile(out)
-		if err != nil || !bytes.Equal(got, archive) {
-			t.Fatalf("wrote %d bytes (%v), want the archive's %d", len(got), err, len(archive))
-		}
-		if n := requests.Load(); n != 2 {
-			t.Errorf("%d requests, want 2 (one cut, one resumed)", n)
-		}
-		if _, err := os.Stat(out + ".part"); !os.IsNotExist(err) {
-			t.Errorf("the .part file is left: %v", err)
-		}
-	})
-	t.Run("a used link", func(t *testing.T) {
-		var stdout, stderr bytes.Buffer
-		err := run([]string{"site", "fetch", srv.URL + "/used", "--out", filepath.Join(dir, "used.move.age")}, strings.NewReader(""), &stdout, &stderr)
-		if err == nil || !strings.Contains(err.Error(), "410 Gone") || !strings.Contains(err.Error(), "ask the site's owner for a new one") ||
-			strings.Contains(err.Error(), "run it again") {
-			t.Fatalf("error %v", err)
-		}
-		if strings.Contains(stderr.String(), "resuming") {
-			t.Errorf("retried a refused link:\n%s", stderr.String())
-		}
-	})
+	}
+}
+
+// TestWriteArchiveNeverOverwrites: an archive's file is new or refused
+// with words that say so (the flag's name differs between commands).
+func TestWriteArchiveNeverOverwrites(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "site.move.age")
+	if err := os.WriteFile(out, []byte("keep me"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	called := false
+	_, err := writeArchive(out, nil, func(w io.Writer) error { called = true; return nil })
+	if err == nil || !strings.Contains(err.Error(), out+" exists already") || strings.Contains(err.Error(), "-o:") || called {
+		t.Fatalf("writing over an existing file: %v (write called: %v)", err, called)
+	}
+	if got, _ := os.ReadFile(out); string(got) != "keep me" {
+		t.Fatalf("the existing file now holds %q", got)
+	}
 }

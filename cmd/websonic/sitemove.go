@@ -31,8 +31,9 @@ func addSiteMoveCommands(cmds map[string]commandInfo, siteEnv map[string]string)
 			"registry still signs every module version, before changing anything; then loads the data into staging schemas and\n" +
 			"switches only when every table's rows and checksum match. --dry-run stops before the switch and prints the report.\n" +
 			"A site with users or modules of its own is replaced only with --replace-live-site, after a backup of it.", siteEnv}
-	cmds["site fetch"] = commandInfo{siteFetch, "URL --out FILE [--retries N]", "download an export (one-time link), resuming where a cut download stopped",
-		"Run it again after an interruption: it continues from what FILE.part holds (HTTP Range and If-Range).", nil}
+	cmds["site fetch"] = commandInfo{siteFetch, "URL --out FILE [--retries N] [--wait D]", "download an export (one-time link), resuming where a cut download stopped",
+		"Run it again after an interruption: it continues from what FILE.part holds (HTTP Range and If-Range).\n" +
+			"A source still writing its export answers 503: fetch waits as it asks (Retry-After), up to --wait.", nil}
 }
 
 func siteExport(args []string, _ io.Reader, stdout, stderr io.Writer) error {
@@ -160,6 +161,7 @@ func siteFetch(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlagSet(cmd, stdout, stderr)
 	out := fs.String("out", "", "the file to write (required); FILE.part holds a download in progress")
 	retries := fs.Int("retries", 5, "how often to resume after a cut download before giving up")
+	wait := fs.Duration("wait", 30*time.Minute, "how long to wait for a source still writing its export (503 with Retry-After)")
 	pos, err := fs.parseArgs(args)
 	if err != nil {
 		return err
@@ -176,13 +178,29 @@ func siteFetch(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	ctx, stop := signalContext()
 	defer stop()
 	f := fetcher{client: http.DefaultClient, url: pos[0], out: *out, progress: moveProgress(stderr)}
-	for attempt := 0; ; attempt++ {
+	waitUntil := time.Now().Add(*wait)
+	for attempt := 0; ; {
 		err = f.fetch(ctx)
+		var later *notReadyError
+		if errors.As(err, &later) && time.Now().Add(later.after).Before(waitUntil) {
+			// The source is still writing the export: wait as it asks,
+			// without spending a retry.
+			fmt.Fprintf(stderr, "%s: %v; trying again in %v\n", cmd, err, later.after)
+			if sleepCtx(ctx, later.after) != nil {
+				err = ctx.Err()
+				break
+			}
+			continue
+		}
 		if err == nil || errors.Is(err, errFetchFinal) || attempt >= *retries || ctx.Err() != nil {
 			break
 		}
+		attempt++
 		fmt.Fprintf(stderr, "%s: %v; resuming\n", cmd, err)
-		time.Sleep(time.Duration(attempt+1) * time.Second)
+		if sleepCtx(ctx, time.Duration(attempt)*time.Second) != nil {
+			err = ctx.Err()
+			break
+		}
 	}
 	switch {
 	case errors.Is(err, errFetchFinal): // resuming cannot change it
@@ -196,6 +214,40 @@ func siteFetch(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 
 // errFetchFinal: an answer that resuming cannot change (gone, refused).
 var errFetchFinal = errors.New("the server refused the download")
+
+// notReadyError: the source answered 503 with a Retry-After (its export is
+// not written yet); after is how long it asks to wait, 1 s to 5 min.
+type notReadyError struct {
+	msg   string
+	after time.Duration
+}
+
+func (e *notReadyError) Error() string { return e.msg }
+
+// retryAfter reads a Retry-After header (seconds or an HTTP date), clamped
+// to 1 s..5 min; ok is false without a usable one.
+func retryAfter(v string, now time.Time) (d time.Duration, ok bool) {
+	if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 0 {
+		d = time.Duration(n) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	} else {
+		return 0, false
+	}
+	return min(max(d, time.Second), 5*time.Minute), true
+}
+
+// sleepCtx waits d or until ctx ends (its error).
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
 
 // fetcher downloads url into out, through out.part, resuming with Range
 // and If-Range (the validator kept in out.part.etag) where it stopped.
@@ -246,6 +298,13 @@ func (f *fetcher) fetch(ctx context.Context) error {
 		w, err = os.OpenFile(part, os.O_WRONLY|os.O_APPEND, 0o600)
 	default: // the source's own words say why (a used link: ask for a new one)
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		if d, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now()); ok && resp.StatusCode == http.StatusServiceUnavailable {
+			m := termSafe(strings.TrimSpace(string(msg)))
+			if m == "" {
+				m = resp.Status
+			}
+			return &notReadyError{msg: m, after: d}
+		}
 		if m := termSafe(strings.TrimSpace(string(msg))); m != "" {
 			return fmt.Errorf("%w: %s: %s", errFetchFinal, resp.Status, m)
 		}

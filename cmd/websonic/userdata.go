@@ -73,8 +73,11 @@ func writeArchive(out string, stdout io.Writer, write func(io.Writer) error) (to
 		return false, write(stdout)
 	}
 	f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return false, fmt.Errorf("%s exists already: pick another file (it is never overwritten)", out)
+	}
 	if err != nil {
-		return false, fmt.Errorf("-o: %w", err)
+		return false, err // names the file
 	}
 	err = write(f)
 	if cerr := f.Close(); err == nil {

@@ -136,7 +136,7 @@ func TestUserCommands(t *testing.T) {
 		out  string
 	}{
 		{[]string{"user", "export", "mia", "-o", archive}, true, "wrote mia's data to " + archive},
-		{[]string{"user", "export", "mia", "-o", archive}, false, "file exists"},
+		{[]string{"user", "export", "mia", "-o", archive}, false, "exists already"},
 		{[]string{"user", "erase", "mia"}, false, "pass --yes"},
 		{[]string{"user", "erase", "mia", "--yes"}, true, "erased user"},
 		{[]string{"user", "export", "mia", "-o", "-"}, false, "unknown user"},
