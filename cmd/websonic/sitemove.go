@@ -133,9 +133,10 @@ func siteImport(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%s: %w", cmd, err)
 	}
 	if rep.Switched {
-		fmt.Fprintln(stdout, "Next: the running runtime takes the imported site up now (data keys, modules from the registry, settings, theme);\n"+
-			"restart any other replica of it; point the domain's DNS (A/AAAA) at this server; check TLS (--tls-domain or\n"+
-			"certificate files); sign in with an account of the old site; then retire the old server.")
+		fmt.Fprintln(stdout, "Next: the running runtimes take the imported site up now (data keys, modules from the registry, settings,\n"+
+			"theme), every replica of it (copy the site key to those with a data folder of their own); point the domain's DNS\n"+
+			"(A/AAAA) at this server; check TLS (--tls-domain or certificate files); sign in with an account of the old site;\n"+
+			"then retire the old server.")
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"filippo.io/age"
 	"github.com/hashicorp/go-hclog"
@@ -166,6 +167,14 @@ func TestBackupRestoreSite(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A second replica, which does not answer the owner's requests: it
+	// takes the restored site up on the switch's notification.
+	replica, replicaHS := s.replicaOf(t)
+	replicaChat := replica.Module("chat")
+	if replicaChat == nil {
+		t.Fatal("the replica runs no chat")
+	}
+
 	// Destroy: every module's rows and the users (and what hangs on them).
 	for tb := range want {
 		if strings.HasPrefix(tb, "mod_") && !strings.HasSuffix(tb, "._migrations") {
@@ -246,6 +255,14 @@ func TestBackupRestoreSite(t *testing.T) {
 	}
 	if resp := loginFrom(t, s.client(t), s.URL, "192.0.2.9", "bob", "not bob's password"); resp.StatusCode == http.StatusSeeOther {
 		t.Error("a wrong password signs in after the restore")
+	}
+	for deadline := time.Now().Add(time.Minute); replica.Module("chat") == replicaChat || replica.Module("chat") == nil; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the other replica did not take the restored site up (its chat module was not restarted)")
+		}
+	}
+	if _, page := get(t, http.DefaultClient, replicaHS.URL+"/guestbook"); !strings.Contains(page, "MARK-GUESTBOOK") {
+		t.Errorf("the other replica's guestbook after the restore: %.300s", page)
 	}
 	store, err := backup.OpenStore(filepath.Join(cfg.DataDir, "backups"))
 	if err != nil {

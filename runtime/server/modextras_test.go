@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/websonic/websonic/internal/modbuild"
 	"github.com/websonic/websonic/runtime/internal/admin"
+	"github.com/websonic/websonic/runtime/internal/privacy"
 	"github.com/websonic/websonic/runtime/internal/realtime"
 	"github.com/websonic/websonic/runtime/internal/site"
 	"github.com/websonic/websonic/sdk/manifest"
@@ -52,6 +54,13 @@ func (s *testSite) replicaOf(t *testing.T) (*Server, *httptest.Server) {
 	t.Helper()
 	cfg := s.srv.cfg
 	cfg.DataDir = siteDataDir(t)
+	// Replicas share the site's data key (a real one gets it from the
+	// first one's folder, or WEBSONIC_SITE_KEY).
+	if b, err := os.ReadFile(filepath.Join(s.srv.cfg.DataDir, privacy.KeyFile)); err == nil {
+		if err := os.WriteFile(filepath.Join(cfg.DataDir, privacy.KeyFile), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	srv, err := Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)

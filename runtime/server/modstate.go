@@ -68,6 +68,11 @@ type moduleState struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 	catalogs sync.Map // *modhost.Module → *moduleCatalog (modpages.go)
+
+	// switchMu serialises taking up a switched-in site; incarnation is
+	// the site's incarnation this replica serves (sitemove_reload.go).
+	switchMu    sync.Mutex
+	incarnation string
 }
 
 // openModuleState reads the module state (before any module starts, so a
@@ -81,6 +86,9 @@ func (s *Server) openModuleState(ctx context.Context) error {
 	st := &moduleState{channel: ch, done: make(chan struct{})}
 	st.disabled.Store(&map[string]bool{})
 	s.mstate = st
+	if st.incarnation, err = siteIncarnation(ctx, s.db.Pool); err != nil {
+		return err
+	}
 	if err := s.reloadModuleState(ctx); err != nil {
 		return err
 	}
@@ -103,6 +111,9 @@ func (s *Server) openModuleState(ctx context.Context) error {
 				s.log.Warn("reading the module state failed; trying again", "error", err)
 			}
 			cancel()
+			if _, err := s.followSiteSwitch(lctx); err != nil && lctx.Err() == nil {
+				s.log.Error("taking up the switched-in site", "error", err)
+			}
 		}
 	}()
 	s.queue.Handle("module_config", s.handleConfigRequest)

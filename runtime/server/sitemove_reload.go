@@ -7,16 +7,56 @@ import (
 	"slices"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/websonic/websonic/runtime/internal/requestq"
 )
 
-// handleSiteReload answers the queue's site_reload, which an import sends
-// once it switched the site's data in (moveSite.Finish): see reloadSite.
+// handleSiteReload answers the queue's site_reload, which an import or a
+// restore sends once it switched the site's data in, so that its command
+// learns that a runtime took the site up and how (followSiteSwitch). The
+// other replicas take it up on the module_state notification the switch
+// sent.
 func (s *Server) handleSiteReload(ctx context.Context, _ requestq.Request) (string, error) {
-	if err := s.reloadSite(ctx); err != nil {
+	if _, err := s.followSiteSwitch(ctx); err != nil {
 		return "", err
 	}
 	return fmt.Sprintf("took up the imported site: %d modules serve", len(s.Modules())), nil
+}
+
+// siteIncarnation reads the site's incarnation (websonic.site_incarnation).
+func siteIncarnation(ctx context.Context, db interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}) (string, error) {
+	var id string
+	err := db.QueryRow(ctx, `SELECT id::text FROM websonic.site_incarnation`).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("server: site incarnation: %w", err)
+	}
+	return id, nil
+}
+
+// followSiteSwitch takes up the site when its incarnation is not the one
+// this replica serves: a restore or an import switched a whole site in
+// under it (siteLogins.keep gave it a new one). It runs on the
+// module_state channel's notifications and timer on every replica, and for
+// the site_reload request; a replica takes each switch up once. A reload
+// that fails in part is not tried again: its errors are reported, and the
+// site serves what did start.
+func (s *Server) followSiteSwitch(ctx context.Context) (reloaded bool, err error) {
+	st := s.mstate
+	st.switchMu.Lock()
+	defer st.switchMu.Unlock()
+	id, err := siteIncarnation(ctx, s.db.Pool)
+	if err != nil || id == st.incarnation {
+		return false, err
+	}
+	s.log.Info("the site was switched under this runtime (a restore or an import): taking it up", "incarnation", id)
+	st.incarnation = id
+	return true, s.reloadSite(ctx)
 }
 
 // reloadSite takes up a site whose data was switched in under this running

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/websonic/websonic/internal/tufrepo"
+	"github.com/websonic/websonic/runtime/internal/pgnotify"
 	"github.com/websonic/websonic/runtime/internal/updater"
 )
 
@@ -118,7 +119,10 @@ func (l siteLogins) has(module string) bool {
 
 // keep writes l into the switched-in site, in one transaction: each of
 // modules named by this site's role (its role prefix) with the live
-// password where the live site had the module, and the live channels.
+// password where the live site had the module, and the live channels. The
+// same transaction gives the site a new incarnation and notifies the
+// module_state channel: every replica takes the switched-in site up
+// (followSiteSwitch).
 func (l siteLogins) keep(ctx context.Context, db *database, modules []string) error {
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
 		for _, mod := range modules {
@@ -133,7 +137,15 @@ func (l siteLogins) keep(ctx context.Context, db *database, modules []string) er
 				return err
 			}
 		}
-		return nil
+		if _, err := tx.Exec(ctx, `INSERT INTO websonic.site_incarnation (singleton, id) VALUES (true, gen_random_uuid())
+			ON CONFLICT (singleton) DO UPDATE SET id = excluded.id, switched_at = now()`); err != nil {
+			return err
+		}
+		ch, err := pgnotify.Channel(ctx, tx, moduleStatePurpose)
+		if err != nil {
+			return err
+		}
+		return pgnotify.Notify(ctx, tx, ch)
 	})
 	if err != nil {
 		return fmt.Errorf("server: %w", err)

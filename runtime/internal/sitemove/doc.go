@@ -7,7 +7,13 @@
 //  1. Prepare (target): an age X25519 identity is made in
 //     DATA_DIR/import/identity.age (mode 0600, folder 0700); its recipient
 //     (age1…) is what the source encrypts to. Preparing again returns the
-//     same recipient.
+//     same recipient, until an import switches a site in with it: the
+//     identity is then set aside (DATA_DIR/import/used), an archive made
+//     for it is refused as imported (ErrImported, a replay of an older
+//     state), and the next Prepare makes a new one. The one exception is
+//     the target's own backup of the site an import replaced (made to the
+//     key before the switch and signed by the target): it still imports,
+//     to bring that site back.
 //  2. Export (source): the site's database and files are dumped through
 //     the Source (the runtime's sitedump engine), cut into parts, and
 //     written with move.json and move.sig into one tar stream, which is

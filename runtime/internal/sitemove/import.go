@@ -35,15 +35,16 @@ func Import(ctx context.Context, cfg ImportConfig, path string, opts ImportOptio
 	if cfg.Target == nil || cfg.DataDir == "" {
 		return nil, fmt.Errorf("sitemove: import: no target or data dir")
 	}
-	id, err := loadIdentity(cfg.DataDir)
-	if err != nil {
-		return nil, err
-	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("sitemove: import: %w", err)
 	}
 	defer f.Close()
+	id, err := loadIdentity(cfg.DataDir)
+	notPrepared := err
+	if err != nil && !errors.Is(err, ErrNotPrepared) {
+		return nil, err
+	}
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("sitemove: import: %w", err)
@@ -65,7 +66,39 @@ func Import(ctx context.Context, cfg ImportConfig, path string, opts ImportOptio
 	report := func(p Progress) { j.progress(ctx, p); progress(p) }
 
 	// First reading: everything verified, nothing changed.
-	p, err := readArchive(&progressReader{r: f, total: size, step: "check", report: report}, id, nil)
+	var p *parsed
+	retired := false // made for a key an import used
+	if id != nil {
+		p, err = readArchive(&progressReader{r: f, total: size, step: "check", report: report}, id, nil)
+	}
+	if id == nil || errors.Is(err, ErrWrongRecipient) {
+		// Made for a key an import used (retireIdentity)? Then it was
+		// imported already, and is refused as a replay of an older state;
+		// but for this site's own backup of what that import replaced
+		// (Target.Backup), which brings the replaced site back.
+		used, at, ok := usedBy(cfg.DataDir, f)
+		switch {
+		case !ok && id == nil:
+			return rep, notPrepared
+		case !ok:
+			return rep, err
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return rep, fmt.Errorf("sitemove: import: %w", err)
+		}
+		id, retired = used, true
+		p, err = readArchive(&progressReader{r: f, total: size, step: "check", report: report}, id, nil)
+		if err == nil {
+			own, ferr := SourceFingerprint(cfg.DataDir)
+			if ferr != nil {
+				return rep, ferr
+			}
+			if p.fp != own {
+				err = fmt.Errorf("%w (on %s): an import key serves once; to import again, run `websonic site import --prepare` here and export anew to the recipient it prints",
+					ErrImported, at.Format(time.RFC3339))
+			}
+		}
+	}
 	if err != nil {
 		return rep, err
 	}
@@ -147,6 +180,12 @@ func Import(ctx context.Context, cfg ImportConfig, path string, opts ImportOptio
 	if err := cfg.Target.Finish(ctx, p.move, rep); err != nil {
 		return rep, fmt.Errorf("sitemove: import: the data was switched, but finishing failed (run the import again or restart the runtime): %w", err)
 	}
+	if !retired { // this site's own backup of a replaced site: its key was set aside already
+		if err := retireIdentity(cfg.DataDir, time.Now()); err != nil {
+			log.Warn("the site is imported, but its import key stays: an archive made for it could be imported again", "error", err)
+		}
+	}
+
 	log.Info("site imported", "fingerprint", p.fp, "modules", len(p.move.Modules), "tables", len(data.Tables))
 	return rep, nil
 }

@@ -9,10 +9,12 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"filippo.io/age"
 )
@@ -23,6 +25,8 @@ const (
 	ImportDir = "import"
 	// IdentityFile is the age identity, under ImportDir.
 	IdentityFile = "identity.age"
+	// UsedDir holds, under ImportDir, the identities imports used.
+	UsedDir = "used"
 	// SigningKeyFile is the source's ed25519 key (PKCS #8 PEM).
 	SigningKeyFile = "site-signing.key"
 )
@@ -59,10 +63,60 @@ func Prepare(dataDir string) (recipient string, err error) {
 // none.
 func loadIdentity(dataDir string) (*age.X25519Identity, error) {
 	path := filepath.Join(dataDir, ImportDir, IdentityFile)
-	b, err := readPrivate(path)
+	id, err := readIdentity(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: no %s (run `websonic site import --prepare` on this site first)", ErrNotPrepared, path)
 	}
+	return id, err
+}
+
+// retireIdentity sets the prepared identity aside once an import switched
+// its site in (under ImportDir/UsedDir, named by the time): an archive
+// made for it cannot be imported again, and the next Prepare makes a new
+// one.
+func retireIdentity(dataDir string, now time.Time) error {
+	used := filepath.Join(dataDir, ImportDir, UsedDir)
+	if err := os.MkdirAll(used, 0o700); err != nil {
+		return fmt.Errorf("sitemove: retire the import key: %w", err)
+	}
+	to := filepath.Join(used, now.UTC().Format("20060102T150405.000000000Z")+".age")
+	if err := os.Rename(filepath.Join(dataDir, ImportDir, IdentityFile), to); err != nil {
+		return fmt.Errorf("sitemove: retire the import key: %w", err)
+	}
+	return nil
+}
+
+// usedBy returns the retired key (retireIdentity) an archive was made
+// for, and when an import used it, if it is one of this site's. r is read
+// from its start; only age's header is.
+func usedBy(dataDir string, r io.ReadSeeker) (*age.X25519Identity, time.Time, bool) {
+	used := filepath.Join(dataDir, ImportDir, UsedDir)
+	entries, err := os.ReadDir(used)
+	if err != nil {
+		return nil, time.Time{}, false
+	}
+	for _, e := range entries {
+		at, err := time.Parse("20060102T150405.000000000Z.age", e.Name())
+		if err != nil {
+			continue
+		}
+		id, err := readIdentity(filepath.Join(used, e.Name()))
+		if err != nil {
+			continue
+		}
+		if _, err := r.Seek(0, io.SeekStart); err != nil {
+			return nil, time.Time{}, false
+		}
+		if _, err := age.Decrypt(r, id); err == nil {
+			return id, at, true
+		}
+	}
+	return nil, time.Time{}, false
+}
+
+// readIdentity reads an identity file (private: 0600).
+func readIdentity(path string) (*age.X25519Identity, error) {
+	b, err := readPrivate(path)
 	if err != nil {
 		return nil, err
 	}

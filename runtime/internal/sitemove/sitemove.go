@@ -22,6 +22,9 @@ var (
 	ErrRecipient = errors.New("sitemove: not an import recipient")
 	// ErrWrongRecipient: the archive was encrypted for another site.
 	ErrWrongRecipient = errors.New("sitemove: the archive was not encrypted for this site")
+	// ErrImported: the archive was made for an import key this site used
+	// already (an import retires its key): it was imported before.
+	ErrImported = errors.New("sitemove: the archive was imported into this site already")
 	// ErrArchive: the archive is damaged, cut short, changed or not one.
 	ErrArchive = errors.New("sitemove: the archive is damaged or was changed")
 	// ErrSignature: move.json's signature does not verify.

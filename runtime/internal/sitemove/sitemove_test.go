@@ -145,6 +145,26 @@ func TestExportImport(t *testing.T) {
 	if len(rep.Plan) != 1 || rep.Plan[0].Name != "hello" {
 		t.Fatalf("plan %+v", rep.Plan)
 	}
+
+	// The import used its key: the same archive again (a replay of an
+	// older state) is refused as imported, before and after preparing
+	// anew, and the new key is another.
+	for _, when := range []string{"the key used", "prepared again"} {
+		again := &recordingTarget{}
+		_, err := Import(ctx, ImportConfig{DataDir: tgtDir, Target: again}, path, ImportOptions{SourceFingerprint: fp}, nil)
+		if !errors.Is(err, ErrImported) || !strings.Contains(err.Error(), "--prepare") {
+			t.Fatalf("%s: importing the archive again: %v, want ErrImported", when, err)
+		}
+		if again.got != nil || again.replaced || again.finished {
+			t.Fatalf("%s: the replay changed the target: %+v", when, again)
+		}
+		if when == "the key used" {
+			next, err := Prepare(tgtDir)
+			if err != nil || next == rcpt {
+				t.Fatalf("Prepare after the import = %q, %v; want a new recipient", next, err)
+			}
+		}
+	}
 }
 
 func TestImportRefuses(t *testing.T) {
@@ -237,6 +257,46 @@ func TestImportDryRunAndReplaceLive(t *testing.T) {
 	}
 	if tgt.backups != 1 || rep.Backup != "backup-1" || !tgt.finished {
 		t.Fatalf("replacing a live site: %+v %+v", tgt, rep)
+	}
+}
+
+// TestImportReplacedSiteBack: the backup a target makes of its own site
+// before an import replaces it (Target.Backup: exported by the target to
+// its own import key) still imports once that key is set aside, since
+// the target signed it; another source's archive for that key does not.
+func TestImportReplacedSiteBack(t *testing.T) {
+	ctx := context.Background()
+	tgtDir := t.TempDir()
+	rcpt, err := Prepare(tgtDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	self := filepath.Join(t.TempDir(), "replaced.age")
+	f, err := os.Create(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, err := Export(ctx, ExportConfig{DataDir: tgtDir, Source: &dumpSource{size: 5000}}, f, rcpt, nil)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, fp, _ := export(t, 1000, rcpt)
+	other, _, _ := export(t, 2000, rcpt) // never imported, for the same key
+	if _, err := Import(ctx, ImportConfig{DataDir: tgtDir, Target: &recordingTarget{hasData: true}}, path,
+		ImportOptions{SourceFingerprint: fp, ReplaceLive: true}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Import(ctx, ImportConfig{DataDir: tgtDir, Target: &recordingTarget{}}, other, ImportOptions{DryRun: true}, nil); !errors.Is(err, ErrImported) {
+		t.Fatalf("another archive for the used key: %v, want ErrImported", err)
+	}
+	back := &recordingTarget{hasData: true}
+	rep, err := Import(ctx, ImportConfig{DataDir: tgtDir, Target: back}, self, ImportOptions{SourceFingerprint: own.Fingerprint, ReplaceLive: true}, nil)
+	if err != nil || !rep.Switched || !back.finished {
+		t.Fatalf("bringing the replaced site back: %v %+v", err, rep)
+	}
+	if _, err := Prepare(tgtDir); err != nil {
+		t.Fatalf("preparing after the way back: %v", err)
 	}
 }
 
