@@ -70,9 +70,11 @@ type moduleState struct {
 	catalogs sync.Map // *modhost.Module → *moduleCatalog (modpages.go)
 
 	// switchMu serialises taking up a switched-in site; incarnation is
-	// the site's incarnation this replica serves (sitemove_reload.go).
+	// the site's incarnation this replica serves, tookUpErr how taking
+	// it up went (sitemove_reload.go).
 	switchMu    sync.Mutex
 	incarnation string
+	tookUpErr   error
 }
 
 // openModuleState reads the module state (before any module starts, so a

@@ -21,6 +21,12 @@ func (s *Server) handleSiteReload(ctx context.Context, _ requestq.Request) (stri
 	if _, err := s.followSiteSwitch(ctx); err != nil {
 		return "", err
 	}
+	// The switch's notification usually got here first: report how that
+	// take-up went (a data key of another site, say), not just that it
+	// ran.
+	if err := s.mstate.tookUp(); err != nil {
+		return "", err
+	}
 	return fmt.Sprintf("took up the imported site: %d modules serve", len(s.Modules())), nil
 }
 
@@ -56,7 +62,16 @@ func (s *Server) followSiteSwitch(ctx context.Context) (reloaded bool, err error
 	}
 	s.log.Info("the site was switched under this runtime (a restore or an import): taking it up", "incarnation", id)
 	st.incarnation = id
-	return true, s.reloadSite(ctx)
+	st.tookUpErr = s.reloadSite(ctx)
+	return true, st.tookUpErr
+}
+
+// tookUp returns how taking up the site's current incarnation went on
+// this replica (nil: well, or no switch since it started).
+func (st *moduleState) tookUp() error {
+	st.switchMu.Lock()
+	defer st.switchMu.Unlock()
+	return st.tookUpErr
 }
 
 // reloadSite takes up a site whose data was switched in under this running
