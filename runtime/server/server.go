@@ -591,9 +591,12 @@ func newHTTPServer(h http.Handler, log hclog.Logger) *http.Server {
 // Close stops modules, the engine, the site and the database, in that
 // order. It waits for a Start or Swap in progress.
 func (s *Server) Close(ctx context.Context) error {
+	// Before taking s.mu: the module state's follower may be taking a
+	// switched-in site up (followSiteSwitch), which stops and starts
+	// modules under s.mu; it ends on the cancel.
+	s.closeModuleState()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.closeModuleState()
 	s.portal.close()
 	s.backups.close()
 	var err error

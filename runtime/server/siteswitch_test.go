@@ -75,6 +75,53 @@ func watchedSite(t *testing.T, words ...string) (*testSite, *logWatch) {
 	return newSiteWith(t, mods, hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: watch})), watch
 }
 
+// TestCloseWhileTakingUpASwitch: a runtime closing while it takes a
+// switched-in site up (on the module_state notification) closes; it
+// does not wait for a reload that waits for the Close.
+func TestCloseWhileTakingUpASwitch(t *testing.T) {
+	s, watch := watchedSite(t, "taking it up")
+	ctx := context.Background()
+
+	// Hold the data keys' table: the take-up stops at its first step
+	// (reading the keys again) until the Close cancels it.
+	conn, err := s.srv.db.Pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder := conn.Hijack() // outside the pool, which Close closes
+	defer holder.Close(ctx)
+	tx, err := holder.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `LOCK TABLE websonic.data_keys IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := (siteLogins{}).keep(ctx, s.srv.db, nil); err != nil { // a switch: new incarnation, notified
+		t.Fatal(err)
+	}
+	watch.seen(t, "taking it up")
+	for waiting := 0; waiting == 0; time.Sleep(20 * time.Millisecond) {
+		if err := holder.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE wait_event_type = 'Lock' AND query LIKE '%websonic.data_keys%' AND pid <> pg_backend_pid()`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	closed := make(chan error, 1)
+	go func() { closed <- s.srv.Close(ctx) }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Logf("close: %v", err)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("Close never returned: it waits for the take-up, which waits for the server's lock Close holds")
+	}
+}
+
 // TestSiteReloadReportsTheTakeUp: the site_reload request reports how the
 // runtime took the switched-in site up, also when the switch's
 // notification got there first: a take-up that failed (here: the data key
