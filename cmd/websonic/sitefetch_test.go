@@ -2,15 +2,20 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/websonic/websonic/runtime/server"
 )
 
 // TestSiteFetchWaitsForTheExport: a source still writing its export answers
@@ -44,9 +49,9 @@ func TestSiteFetchWaitsForTheExport(t *testing.T) {
 
 	notReady.Store(1 << 20)
 	out = filepath.Join(t.TempDir(), "site.move.age")
-	_, _, err = moveRun("site", "fetch", link.URL+"/l/token", "--out", out, "--retries", "0", "--wait", "500ms")
-	if err == nil || !strings.Contains(err.Error(), "the export is not finished yet") {
-		t.Fatalf("past --wait: %v", err)
+	_, stderr, err = moveRun("site", "fetch", link.URL+"/l/token", "--out", out, "--wait", "500ms")
+	if err == nil || !strings.Contains(err.Error(), "the export is not finished yet") || strings.Contains(err.Error(), "resume") || strings.Contains(stderr, "resuming") {
+		t.Fatalf("past --wait: %v\n%s", err, stderr)
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Errorf("a file was left after giving up: %v", err)
@@ -90,5 +95,42 @@ func TestWriteArchiveNeverOverwrites(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(out); string(got) != "keep me" {
 		t.Fatalf("the existing file now holds %q", got)
+	}
+}
+
+// TestSiteFetchStalledSource: a source that stops sending mid-body ends
+// the attempt after the stall time (rather than hanging until ^C), keeps
+// what arrived, and the next attempt resumes from there.
+func TestSiteFetchStalledSource(t *testing.T) {
+	raw := bytes.Repeat([]byte("0123456789abcdef"), 4096)
+	var stall atomic.Bool
+	stall.Store(true)
+	link := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("ETag", `"the-archive"`)
+		if stall.CompareAndSwap(true, false) {
+			w.Header().Set("Content-Length", strconv.Itoa(len(raw)))
+			w.WriteHeader(http.StatusOK)
+			w.Write(raw[:len(raw)/2])
+			w.(http.Flusher).Flush()
+			<-r.Context().Done() // sends nothing more
+			return
+		}
+		http.ServeContent(w, r, "site.move.age", time.Time{}, bytes.NewReader(raw))
+	}))
+	defer link.Close()
+	out := filepath.Join(t.TempDir(), "site.move.age")
+	f := fetcher{client: link.Client(), url: link.URL, out: out, progress: func(server.MoveProgress) {}, stall: 300 * time.Millisecond}
+	err := f.fetch(context.Background())
+	if !errors.Is(err, errStalled) {
+		t.Fatalf("a stalled source: %v, want errStalled", err)
+	}
+	if fi, err := os.Stat(out + ".part"); err != nil || fi.Size() != int64(len(raw)/2) {
+		t.Fatalf("after the stall: %v %v", fi, err)
+	}
+	if err := f.fetch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, raw) {
+		t.Fatalf("fetched %d bytes, want %d", len(got), len(raw))
 	}
 }

@@ -30,7 +30,9 @@ func addSiteMoveCommands(cmds map[string]commandInfo, siteEnv map[string]string)
 			"signature (the fingerprint the source printed) and every checksum, and asks the running runtime whether the\n" +
 			"registry still signs every module version, before changing anything; then loads the data into staging schemas and\n" +
 			"switches only when every table's rows and checksum match. --dry-run stops before the switch and prints the report.\n" +
-			"A site with users or modules of its own is replaced only with --replace-live-site, after a backup of it.", siteEnv}
+			"A site with users or modules of its own is replaced only with --replace-live-site, after a backup of it.\n" +
+			"A prepared key serves one import: once a site is switched in, archives made for it are refused (but this\n" +
+			"site's own backup of what the import replaced); --prepare again makes a new one.", siteEnv}
 	cmds["site fetch"] = commandInfo{siteFetch, "URL --out FILE [--retries N] [--wait D]", "download an export (one-time link), resuming where a cut download stopped",
 		"Run it again after an interruption: it continues from what FILE.part holds (HTTP Range and If-Range).\n" +
 			"A source still writing its export answers 503: fetch waits as it asks (Retry-After), up to --wait.", nil}
@@ -183,7 +185,11 @@ func siteFetch(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	for attempt := 0; ; {
 		err = f.fetch(ctx)
 		var later *notReadyError
-		if errors.As(err, &later) && time.Now().Add(later.after).Before(waitUntil) {
+		if errors.As(err, &later) {
+			if !time.Now().Add(later.after).Before(waitUntil) {
+				err = fmt.Errorf("%w: %w (waited --wait %v)", errFetchFinal, err, *wait)
+				break
+			}
 			// The source is still writing the export: wait as it asks,
 			// without spending a retry.
 			fmt.Fprintf(stderr, "%s: %v; trying again in %v\n", cmd, err, later.after)
@@ -256,15 +262,38 @@ type fetcher struct {
 	client   *http.Client
 	url, out string
 	progress func(server.MoveProgress)
+	stall    time.Duration // 0: fetchStall
 }
 
-func (f *fetcher) fetch(ctx context.Context) error {
+// fetchStall is how long a download may go without a byte (or an answer)
+// before the attempt ends and resumes.
+const fetchStall = 2 * time.Minute
+
+// errStalled: the source sent nothing for a while; resuming may help.
+var errStalled = errors.New("the source sent nothing")
+
+func (f *fetcher) fetch(ctx context.Context) (err error) {
 	part, tagFile := f.out+".part", f.out+".part.etag"
 	var have int64
 	if fi, err := os.Stat(part); err == nil {
 		have = fi.Size()
 	}
 	tag, _ := os.ReadFile(tagFile)
+	// A source that stops sending (no answer, or a body that stalls) ends
+	// the attempt after f.stall without a byte, to be resumed.
+	stall := f.stall
+	if stall <= 0 {
+		stall = fetchStall
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	watchdog := time.AfterFunc(stall, func() { cancel(fmt.Errorf("%w for %v", errStalled, stall)) })
+	defer watchdog.Stop()
+	defer func() {
+		if cause := context.Cause(ctx); err != nil && errors.Is(cause, errStalled) {
+			err = cause
+		}
+	}()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.url, nil)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errFetchFinal, err)
@@ -314,7 +343,7 @@ func (f *fetcher) fetch(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", errFetchFinal, err)
 	}
-	n, cerr := io.Copy(w, &fetchProgress{r: resp.Body, done: have, total: total, report: f.progress})
+	n, cerr := io.Copy(w, &fetchProgress{r: resp.Body, done: have, total: total, report: f.progress, read: func() { watchdog.Reset(stall) }})
 	if err := w.Close(); cerr == nil {
 		cerr = err
 	}
@@ -332,10 +361,14 @@ type fetchProgress struct {
 	r           io.Reader
 	done, total int64
 	report      func(server.MoveProgress)
+	read        func() // after bytes arrived
 }
 
 func (p *fetchProgress) Read(b []byte) (int, error) {
 	n, err := p.r.Read(b)
+	if n > 0 && p.read != nil {
+		p.read()
+	}
 	p.done += int64(n)
 	p.report(server.MoveProgress{Step: "download", Done: p.done, Total: max(p.total, 0), Unit: "bytes"})
 	return n, err

@@ -27,7 +27,7 @@ func (s *Server) handleSiteReload(ctx context.Context, _ requestq.Request) (stri
 	if err := s.mstate.tookUp(); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("took up the imported site: %d modules serve", len(s.Modules())), nil
+	return fmt.Sprintf("took up the switched-in site: %d modules serve", len(s.Modules())), nil
 }
 
 // siteIncarnation reads the site's incarnation (websonic.site_incarnation).

@@ -24,7 +24,7 @@ var (
 	ErrWrongRecipient = errors.New("sitemove: the archive was not encrypted for this site")
 	// ErrImported: the archive was made for an import key this site used
 	// already (an import retires its key): it was imported before.
-	ErrImported = errors.New("sitemove: the archive was imported into this site already")
+	ErrImported = errors.New("sitemove: the archive was made for an import key this site used already")
 	// ErrArchive: the archive is damaged, cut short, changed or not one.
 	ErrArchive = errors.New("sitemove: the archive is damaged or was changed")
 	// ErrSignature: move.json's signature does not verify.
