@@ -167,6 +167,11 @@ func (s *Store) PutChunk(ctx context.Context, actor int64, id string, cr Content
 		s.writing[id] = true
 		return true
 	}) {
+		// Say where the upload stands, so that a client retrying early
+		// (before this server noticed its cut) goes on from there.
+		if row, err := s.current(ctx, ""); err == nil && row != nil && row.ID == id {
+			return row.Received, ErrBusy
+		}
 		return 0, ErrBusy
 	}
 	defer s.claim(func() bool { delete(s.writing, id); return true })

@@ -283,6 +283,22 @@ func TestUploadChunks(t *testing.T) {
 	if err != nil || in.Received != 1<<20 || in.Complete {
 		t.Fatalf("after the cut chunk: %+v, %v", in, err)
 	}
+	// A chunk while another of the same upload is still being written
+	// (a client retrying before the server noticed the cut): busy, and
+	// it says where the upload stands, so the client does not start over.
+	pr, pw := io.Pipe()
+	slow := make(chan error, 1)
+	go func() { _, err := put(1<<20, 2<<20-1, pr); slow <- err }()
+	if _, err := pw.Write(archive[1<<20 : 1<<20+10]); err != nil { // being read: the chunk is being written
+		t.Fatal(err)
+	}
+	if got, err := put(2<<20, 3<<20-1, bytes.NewReader(archive[2<<20:3<<20])); !errors.Is(err, movelink.ErrBusy) || got != 1<<20 {
+		t.Fatalf("a chunk while another is written: %d, %v; want ErrBusy at %d", got, err, 1<<20)
+	}
+	pw.CloseWithError(errors.New("connection reset"))
+	if err := <-slow; err == nil {
+		t.Fatal("a cut chunk was accepted")
+	}
 	var off *movelink.OffsetError
 	if _, err := put(2<<20, 3<<20-1, bytes.NewReader(archive[2<<20:3<<20])); !errors.As(err, &off) || off.Received != 1<<20 {
 		t.Fatalf("a chunk past the received bytes: %v", err)
