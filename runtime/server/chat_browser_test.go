@@ -44,11 +44,7 @@ func newChatSite(t *testing.T) *testSite {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A real browser beside the other test packages loads the machine: the
-	// production limits (5 s statements), not the hostile tests' tight ones.
-	return newSiteWith(t, mods, hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testLog{t}}), func(c *Config) {
-		c.StatementTimeout, c.Pool.CallTimeout = 5*time.Second, 10*time.Second
-	})
+	return newSiteWith(t, mods, hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testLog{t}}), roomyLimits)
 }
 
 // cwPassword is the password of the chat tests' users.

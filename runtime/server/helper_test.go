@@ -88,6 +88,15 @@ func newSite(t testing.TB, options ...func(*Config)) *testSite {
 // newSiteWith starts a runtime on a fresh database with the module folders
 // in mods (Config.ModulesDir), logging to log; each option may change its
 // Config first.
+// roomyLimits gives a test site's modules the production statement limit
+// and a call limit above it, for tests whose legitimate statements (a MiB
+// stored at once, a browser session's requests) can pass the default test
+// site's 1 s when the full test run loads the machine; the 1 s stays for
+// the tests that drive a hostile module into it.
+func roomyLimits(c *Config) {
+	c.StatementTimeout, c.Pool.CallTimeout = 5*time.Second, 10*time.Second
+}
+
 func newSiteWith(t testing.TB, mods string, log hclog.Logger, options ...func(*Config)) *testSite {
 	t.Helper()
 	db := pgtest.NewDB(t)

@@ -22,7 +22,7 @@ import (
 // setting of megabytes was copied into the log and the audit log at every
 // start.
 func TestRuntimeReadsModuleDataBounded(t *testing.T) {
-	s := newSite(t)
+	s := newSite(t, roomyLimits) // MiB-sized statements
 	ctx := context.Background()
 	const marks, markMiB = 32, 8
 	// As the module, on a fresh connection each (many 8 MiB values built on

@@ -393,7 +393,7 @@ func TestModuleCannotForgeNotifications(t *testing.T) {
 // the next check, the owner sees it and raises the quota, and the module
 // gets it back; its neighbour serves throughout.
 func TestModuleStorageQuota(t *testing.T) {
-	s := newSite(t, func(c *Config) { c.ModuleStorageQuota = 1 << 20 })
+	s := newSite(t, roomyLimits, func(c *Config) { c.ModuleStorageQuota = 1 << 20 }) // 1.6 MB in one INSERT
 	ctx := context.Background()
 	cfg := s.srv.cfg
 	stop := watchHello(t, s)

@@ -56,7 +56,8 @@ func storeBig(t *testing.T, s *testSite, stmt string) {
 func TestModuleStorageCountsCatalogs(t *testing.T) {
 	// Only the check at the end may suspend the module: the stores pass the
 	// quota halfway, and a background check then would fail the rest.
-	s := newSite(t, func(c *Config) { c.ModuleStorageQuota = 4 << 20; c.StorageCheckEvery = 24 * time.Hour })
+	// Each store writes a MiB in one statement: roomyLimits.
+	s := newSite(t, roomyLimits, func(c *Config) { c.ModuleStorageQuota = 4 << 20; c.StorageCheckEvery = 24 * time.Hour })
 	ctx := context.Background()
 	b := s.srv.broker
 	used := func(t *testing.T) int64 {
