@@ -34,10 +34,11 @@
 //     a second time into Target.Replace: staging schemas, every table's
 //     rows and checksum compared, one swap (sitedump.Replace). A dry run stops
 //     before the swap and returns the same report. Last, Target.Finish
-//     puts the site key in place and has the runtime reload (as a restart
-//     would: the data keys, every module restarted on the switched-in
-//     records, fetched from the registry and verified as usual, the
-//     settings and the theme).
+//     puts the site key in place and has every runtime serving the site
+//     reload (as a restart would: the data keys, every module restarted on
+//     the switched-in records, fetched from the registry and verified as
+//     usual, the settings and the theme), and the import retires the
+//     prepared key.
 //
 // # The archive
 //
