@@ -44,7 +44,9 @@ func TestPoolShrinksWhenIdle(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "the pool to shrink to MinWarm", func() bool { return p.Stats().Live == 1 })
+	// An instance leaves the count before its memory is unmapped: wait for
+	// both (the unmapping lagged under load).
+	waitFor(t, "the pool to shrink to MinWarm", func() bool { return p.Stats().Live == 1 && (!canMap || e.mem.live.Load() == 1) })
 	s := p.Stats()
 	if s.Shrunk != 2 || s.Idle != 1 || s.MemoryBytes <= 0 {
 		t.Errorf("after shrinking: %+v, want 2 shrunk and one idle instance", s)
