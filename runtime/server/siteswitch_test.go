@@ -103,10 +103,17 @@ func TestCloseWhileTakingUpASwitch(t *testing.T) {
 		t.Fatal(err)
 	}
 	watch.seen(t, "taking it up")
+	// Asked outside the holder's transaction, which would see its first
+	// snapshot of pg_stat_activity for good (and hang when that was taken
+	// before the take-up waited, as under load).
+	deadline := time.Now().Add(2 * time.Minute)
 	for waiting := 0; waiting == 0; time.Sleep(20 * time.Millisecond) {
-		if err := holder.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+		if err := s.srv.db.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
 			WHERE wait_event_type = 'Lock' AND query LIKE '%websonic.data_keys%' AND pid <> pg_backend_pid()`).Scan(&waiting); err != nil {
 			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the take-up never waited on the data keys' lock")
 		}
 	}
 
