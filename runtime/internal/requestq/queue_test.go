@@ -131,3 +131,30 @@ func TestUnhandled(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// TestWaitOutlastsAHandover: a request whose runtime is gone, with no
+// runtime connected, is not given up at once: a graceful restart's new
+// process connects a moment later and answers what the old one took (a
+// self-update's own request). Wait returns that answer.
+func TestWaitOutlastsAHandover(t *testing.T) {
+	cdb, _ := coredbtest.Open(t)
+	ctx := context.Background()
+	var id int64
+	// Taken by a session that is gone (pid 1), and no listener at all.
+	if err := cdb.Pool.QueryRow(ctx, `INSERT INTO websonic.module_requests (action, module, status, taken_by, taken_at)
+		VALUES ('runtime_update', 'websonic', 'running', 1, now()) RETURNING id`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	answered := make(chan struct{})
+	time.AfterFunc(time.Second, func() { // the new process answers
+		defer close(answered)
+		if _, err := cdb.Pool.Exec(ctx, `UPDATE websonic.module_requests SET status = 'done', result = 'updated to 1.1.0' WHERE id = $1`, id); err != nil {
+			t.Error(err)
+		}
+	})
+	got, err := Wait(ctx, cdb.Pool, id, nil)
+	<-answered
+	if err != nil || got != "updated to 1.1.0" {
+		t.Fatalf("Wait across a handover = %q, %v; want the new process's answer", got, err)
+	}
+}

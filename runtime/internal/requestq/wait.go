@@ -125,18 +125,25 @@ func describe(r Request) string {
 // heartbeat is how often Wait reports progress when nothing changes.
 const heartbeat = 15 * time.Second
 
+// handover is how long Wait goes on while no runtime is connected before
+// it gives up: a graceful restart (a self-update, a reload) hands the
+// work to a new process, whose request listener connects a moment after
+// the old one's closed, and that process answers what the old one took.
+const handover = 15 * time.Second
+
 // Wait waits for request id to be answered and returns the runtime's
 // answer. progress (if not nil) sees the request queued first (even when
 // a runtime took it before Wait's first look), then every change, and the
 // state every 15 s. When ctx ends first, a request no runtime took is
 // cancelled (it must not run at some later start) and the error says
 // exactly what became of the request: a *RequestError (see its Err).
-// Wait also stops early when no runtime is connected any more: a pending
-// request is then cancelled (ErrNotTaken), a running one reported
-// (ErrTakerGone).
+// Wait also stops early when no runtime has been connected for handover:
+// a pending request is then cancelled (ErrNotTaken), a running one
+// reported (ErrTakerGone).
 func Wait(ctx context.Context, db DB, id int64, progress func(RequestState)) (string, error) {
 	var last RequestState
 	lastReport := time.Time{}
+	var alone time.Time           // since when no runtime is connected (zero: one is)
 	poll := 20 * time.Millisecond // quick answers (exec) come back quickly
 	for {
 		st, err := requestState(ctx, db, id)
@@ -160,15 +167,22 @@ func Wait(ctx context.Context, db DB, id int64, progress func(RequestState)) (st
 		}
 		last = st
 		switch {
+		case st.Listeners > 0:
+			alone = time.Time{}
+		case alone.IsZero():
+			alone = time.Now()
+		}
+		gone := st.Listeners == 0 && time.Since(alone) >= handover
+		switch {
 		case st.Status == StatusDone:
 			return st.Result, nil
 		case st.Status == StatusFailed:
 			return "", &RequestError{State: st, Err: ErrFailed}
 		case st.Status == StatusCancelled:
 			return "", &RequestError{State: st, Err: ErrNotTaken}
-		case st.Status == StatusPending && st.Listeners == 0:
+		case st.Status == StatusPending && gone:
 			return abandon(db, id)
-		case st.Status == StatusRunning && !st.TakerAlive && st.Listeners == 0:
+		case st.Status == StatusRunning && !st.TakerAlive && gone:
 			return "", &RequestError{State: st, Err: ErrTakerGone}
 		}
 		select {
